@@ -1,0 +1,355 @@
+//! Bytes in, bytes out: encoding and validating decoding of the wire format.
+//!
+//! Everything from the network passes through [`decode_packet`] or
+//! [`decode_stream`], which check size, version, cluster label and every
+//! field before the node sees it. A packet is accepted whole or dropped whole,
+//! so a bad field can never leave half its updates applied.
+
+use crate::member::{Status, Update};
+use bytes::Bytes;
+use prost::encoding::{encode_key, encode_varint, encoded_len_varint, WireType};
+use prost::Message as _;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use swim_proto as pb;
+
+use crate::config::MAX_NAME_LEN;
+
+/// A protocol message inside a packet, decoded and validated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Msg {
+    Ping { seq: u32, target: Arc<str> },
+    Ack { seq: u32 },
+    Nack { seq: u32 },
+    PingReq { seq: u32, target: Arc<str>, target_addr: SocketAddr, want_nack: bool },
+}
+
+/// A decoded datagram.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Packet {
+    pub from: Arc<str>,
+    pub messages: Vec<Msg>,
+    pub updates: Vec<Update>,
+}
+
+/// A decoded push-pull frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct PushPull {
+    pub from: Arc<str>,
+    pub join: bool,
+    pub members: Vec<Update>,
+}
+
+/// Why remote bytes were dropped (counted in [`Metrics`](crate::Metrics)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DropReason {
+    /// Larger than the configured limit.
+    Oversized,
+    /// Not a valid protobuf message of the expected type.
+    Malformed,
+    /// Another protocol version.
+    Version,
+    /// Another cluster label.
+    Cluster,
+    /// Decoded, but a field is out of range (empty name, bad address, ...).
+    Invalid,
+    /// Claims to come from this node itself.
+    FromSelf,
+    /// A ping meant for another member (a reused address).
+    WrongTarget,
+    /// An ack or nack nobody asked for, or a stream reply with no request.
+    Unsolicited,
+    /// Too many indirect probes in flight for other members.
+    Busy,
+}
+
+/// Limits the decoder enforces.
+#[derive(Clone, Debug)]
+pub(crate) struct Limits<'a> {
+    pub cluster: &'a str,
+    pub max_meta: usize,
+}
+
+fn name(s: String) -> Result<Arc<str>, DropReason> {
+    if s.is_empty() || s.len() > MAX_NAME_LEN {
+        return Err(DropReason::Invalid);
+    }
+    Ok(s.into())
+}
+
+fn addr(a: Option<pb::Address>) -> Result<SocketAddr, DropReason> {
+    let a = a.ok_or(DropReason::Invalid)?;
+    let port = u16::try_from(a.port).map_err(|_| DropReason::Invalid)?;
+    let ip = match a.ip.len() {
+        4 => IpAddr::V4(Ipv4Addr::from(<[u8; 4]>::try_from(&a.ip[..]).map_err(|_| DropReason::Invalid)?)),
+        16 => IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(&a.ip[..]).map_err(|_| DropReason::Invalid)?)),
+        _ => return Err(DropReason::Invalid),
+    };
+    Ok(SocketAddr::new(ip, port))
+}
+
+/// The wire form of an address.
+pub(crate) fn address(a: SocketAddr) -> pb::Address {
+    let ip = match a.ip() {
+        IpAddr::V4(v4) => Bytes::copy_from_slice(&v4.octets()),
+        IpAddr::V6(v6) => Bytes::copy_from_slice(&v6.octets()),
+    };
+    pb::Address { ip, port: u32::from(a.port()) }
+}
+
+fn status(s: i32) -> Result<Status, DropReason> {
+    Ok(match pb::Status::try_from(s).map_err(|_| DropReason::Invalid)? {
+        pb::Status::Alive => Status::Alive,
+        pb::Status::Suspect => Status::Suspect,
+        pb::Status::Dead => Status::Dead,
+        pb::Status::Left => Status::Left,
+    })
+}
+
+fn wire_status(s: Status) -> pb::Status {
+    match s {
+        Status::Alive => pb::Status::Alive,
+        Status::Suspect => pb::Status::Suspect,
+        Status::Dead => pb::Status::Dead,
+        Status::Left => pb::Status::Left,
+    }
+}
+
+fn update(u: pb::Update, limits: &Limits<'_>) -> Result<Update, DropReason> {
+    if u.meta.len() > limits.max_meta || u.from.len() > MAX_NAME_LEN {
+        return Err(DropReason::Invalid);
+    }
+    Ok(Update {
+        name: name(u.name)?,
+        addr: addr(u.addr)?,
+        incarnation: u.incarnation,
+        status: status(u.status)?,
+        meta: u.meta,
+        from: u.from.into(),
+    })
+}
+
+/// The wire form of an update.
+pub(crate) fn wire_update(u: &Update) -> pb::Update {
+    pb::Update {
+        name: u.name.to_string(),
+        addr: Some(address(u.addr)),
+        incarnation: u.incarnation,
+        status: wire_status(u.status) as i32,
+        meta: u.meta.clone(),
+        from: u.from.to_string(),
+    }
+}
+
+/// An update encoded on its own, ready to be queued for piggybacking.
+pub(crate) fn encode_update(u: &Update) -> Bytes {
+    wire_update(u).encode_to_vec().into()
+}
+
+fn header(version: u32, cluster: &str, from: String, limits: &Limits<'_>) -> Result<Arc<str>, DropReason> {
+    if version != pb::PROTOCOL_VERSION {
+        return Err(DropReason::Version);
+    }
+    if cluster != limits.cluster {
+        return Err(DropReason::Cluster);
+    }
+    name(from)
+}
+
+/// Decodes and validates a datagram of at most `max_len` bytes.
+pub(crate) fn decode_packet(bytes: &[u8], max_len: usize, limits: &Limits<'_>) -> Result<Packet, DropReason> {
+    if bytes.len() > max_len {
+        return Err(DropReason::Oversized);
+    }
+    let p = pb::Packet::decode(bytes).map_err(|_| DropReason::Malformed)?;
+    let from = header(p.version, &p.cluster, p.from, limits)?;
+    let messages = p
+        .messages
+        .into_iter()
+        .map(|m| {
+            use pb::message::Body;
+            Ok(match m.body.ok_or(DropReason::Invalid)? {
+                Body::Ping(p) => Msg::Ping { seq: p.seq, target: name(p.target)? },
+                Body::Ack(a) => Msg::Ack { seq: a.seq },
+                Body::Nack(n) => Msg::Nack { seq: n.seq },
+                Body::PingReq(r) => Msg::PingReq {
+                    seq: r.seq,
+                    target: name(r.target)?,
+                    target_addr: addr(r.target_addr)?,
+                    want_nack: r.want_nack,
+                },
+            })
+        })
+        .collect::<Result<Vec<_>, DropReason>>()?;
+    let updates = p.updates.into_iter().map(|u| update(u, limits)).collect::<Result<Vec<_>, _>>()?;
+    Ok(Packet { from, messages, updates })
+}
+
+/// Decodes and validates a push-pull frame of at most `max_len` bytes.
+pub(crate) fn decode_stream(bytes: &[u8], max_len: usize, limits: &Limits<'_>) -> Result<PushPull, DropReason> {
+    if bytes.len() > max_len {
+        return Err(DropReason::Oversized);
+    }
+    let f = pb::StreamFrame::decode(bytes).map_err(|_| DropReason::Malformed)?;
+    let from = header(f.version, &f.cluster, f.from, limits)?;
+    let pp = f.push_pull.ok_or(DropReason::Invalid)?;
+    let members = pp.members.into_iter().map(|u| update(u, limits)).collect::<Result<Vec<_>, _>>()?;
+    Ok(PushPull { from, join: pp.join, members })
+}
+
+/// Bytes that an encoded update of `len` bytes takes inside a packet.
+pub(crate) fn framed_len(len: usize) -> usize {
+    1 + encoded_len_varint(len as u64) + len
+}
+
+/// Builds one datagram: header, protocol messages, then piggybacked updates
+/// appended as pre-encoded bytes (protobuf lets repeated fields come in any order).
+pub(crate) struct PacketWriter {
+    buf: Vec<u8>,
+}
+
+impl PacketWriter {
+    pub fn new(cluster: &str, from: &str) -> Self {
+        let mut buf = Vec::with_capacity(256);
+        prost::encoding::uint32::encode(1, &pb::PROTOCOL_VERSION, &mut buf);
+        if !cluster.is_empty() {
+            prost::encoding::string::encode(2, &cluster.to_owned(), &mut buf);
+        }
+        prost::encoding::string::encode(3, &from.to_owned(), &mut buf);
+        PacketWriter { buf }
+    }
+
+    pub fn message(&mut self, m: Msg) {
+        use pb::message::Body;
+        let body = match m {
+            Msg::Ping { seq, target } => Body::Ping(pb::Ping { seq, target: target.to_string() }),
+            Msg::Ack { seq } => Body::Ack(pb::Ack { seq }),
+            Msg::Nack { seq } => Body::Nack(pb::Nack { seq }),
+            Msg::PingReq { seq, target, target_addr, want_nack } => Body::PingReq(pb::PingReq {
+                seq,
+                target: target.to_string(),
+                target_addr: Some(address(target_addr)),
+                want_nack,
+            }),
+        };
+        prost::encoding::message::encode(4, &pb::Message { body: Some(body) }, &mut self.buf);
+    }
+
+    /// Appends one update encoded by [`encode_update`].
+    pub fn update(&mut self, encoded: &[u8]) {
+        encode_key(5, WireType::LengthDelimited, &mut self.buf);
+        encode_varint(encoded.len() as u64, &mut self.buf);
+        self.buf.extend_from_slice(encoded);
+    }
+
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    pub fn finish(self) -> Bytes {
+        self.buf.into()
+    }
+}
+
+/// Encodes a push-pull frame holding as many of `members` (in the given order)
+/// as fit in `max_len` bytes.
+pub(crate) fn encode_stream(
+    cluster: &str,
+    from: &str,
+    join: bool,
+    members: impl Iterator<Item = pb::Update>,
+    max_len: usize,
+) -> Bytes {
+    // Room for the header and the push_pull field's own key and length.
+    let mut budget = max_len.saturating_sub(16 + 2 * MAX_NAME_LEN);
+    let mut kept = Vec::new();
+    for m in members {
+        let size = framed_len(m.encoded_len());
+        if size > budget {
+            break;
+        }
+        budget -= size;
+        kept.push(m);
+    }
+    let frame = pb::StreamFrame {
+        version: pb::PROTOCOL_VERSION,
+        cluster: cluster.to_owned(),
+        from: from.to_owned(),
+        push_pull: Some(pb::PushPull { join, members: kept }),
+    };
+    frame.encode_to_vec().into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn limits() -> Limits<'static> {
+        Limits { cluster: "c", max_meta: 512 }
+    }
+
+    fn sample_update(status: Status) -> Update {
+        Update {
+            name: "node-1".into(),
+            addr: "[::1]:7946".parse().unwrap(),
+            incarnation: 42,
+            status,
+            meta: Bytes::from_static(b"role=db"),
+            from: "node-2".into(),
+        }
+    }
+
+    #[test]
+    fn packet_round_trips() {
+        let mut w = PacketWriter::new("c", "me");
+        let msgs = vec![
+            Msg::Ping { seq: 7, target: "you".into() },
+            Msg::Ack { seq: 8 },
+            Msg::Nack { seq: 9 },
+            Msg::PingReq { seq: 10, target: "x".into(), target_addr: "10.1.2.3:99".parse().unwrap(), want_nack: true },
+        ];
+        for m in msgs.clone() {
+            w.message(m);
+        }
+        let updates: Vec<Update> =
+            [Status::Alive, Status::Suspect, Status::Dead, Status::Left].map(sample_update).to_vec();
+        for u in &updates {
+            w.update(&encode_update(u));
+        }
+        let bytes = w.finish();
+        let p = decode_packet(&bytes, 1400, &limits()).unwrap();
+        assert_eq!(p, Packet { from: "me".into(), messages: msgs, updates });
+    }
+
+    #[test]
+    fn rejects_foreign_cluster_version_size_and_bad_fields() {
+        let bytes = PacketWriter::new("other", "me").finish();
+        assert_eq!(decode_packet(&bytes, 1400, &limits()), Err(DropReason::Cluster));
+        assert_eq!(decode_packet(&[0u8; 1401], 1400, &limits()), Err(DropReason::Oversized));
+        assert_eq!(decode_packet(&[0xff, 0xff], 1400, &limits()), Err(DropReason::Malformed));
+        let v2 = pb::Packet { version: 2, cluster: "c".into(), from: "me".into(), ..Default::default() };
+        assert_eq!(decode_packet(&v2.encode_to_vec(), 1400, &limits()), Err(DropReason::Version));
+        let anon = pb::Packet { version: 1, cluster: "c".into(), ..Default::default() };
+        assert_eq!(decode_packet(&anon.encode_to_vec(), 1400, &limits()), Err(DropReason::Invalid));
+        let mut bad = wire_update(&sample_update(Status::Alive));
+        bad.addr = Some(pb::Address { ip: Bytes::from_static(&[1, 2, 3]), port: 1 });
+        let p = pb::Packet { version: 1, cluster: "c".into(), from: "me".into(), messages: vec![], updates: vec![bad] };
+        assert_eq!(decode_packet(&p.encode_to_vec(), 1400, &limits()), Err(DropReason::Invalid));
+    }
+
+    #[test]
+    fn stream_frame_round_trips_and_respects_its_budget() {
+        let members: Vec<Update> = (0..1000)
+            .map(|i| Update { name: format!("member-{i}").into(), ..sample_update(Status::Alive) })
+            .collect();
+        let bytes = encode_stream("c", "me", true, members.iter().map(wire_update), 1 << 20);
+        let pp = decode_stream(&bytes, 1 << 20, &limits()).unwrap();
+        assert!(pp.join);
+        assert_eq!(pp.members, members);
+        let small = encode_stream("c", "me", false, members.iter().map(wire_update), 4096);
+        assert!(small.len() <= 4096, "{}", small.len());
+        let pp = decode_stream(&small, 4096, &limits()).unwrap();
+        assert!(!pp.members.is_empty() && pp.members.len() < 1000);
+        assert_eq!(pp.members[..], members[..pp.members.len()]);
+    }
+}

@@ -1,0 +1,45 @@
+//! # swim-core
+//!
+//! The SWIM membership protocol (with Lifeguard's refinements, piggybacked
+//! gossip and push-pull anti-entropy) as one pure state machine, [`Node`].
+//!
+//! The core does no IO and reads no clock: time is an input ([`Instant`]),
+//! randomness comes from one seed, bytes come in as [`Input`]s and go out as
+//! [`Output`]s. Drivers (`swim-tokio`, the `swim-sim` simulator, your own event
+//! loop) carry datagrams and streams and call [`Node::step`] when
+//! [`Node::poll_timeout`] says so.
+//!
+//! Remote bytes never make the node panic or return an error: a packet that
+//! fails to decode or validate is dropped whole, counted in
+//! [`Metrics::dropped`] and traced with `tracing` at debug level.
+#![warn(missing_docs)]
+
+mod awareness;
+mod broadcast;
+mod codec;
+mod config;
+mod event;
+mod gossip;
+mod member;
+mod membership;
+mod metrics;
+mod node;
+mod probe;
+mod pushpull;
+mod state;
+mod suspicion;
+mod time;
+mod timer;
+mod util;
+
+pub use broadcast::retransmit_limit;
+pub use codec::DropReason;
+pub use config::{Config, ConfigError, MAX_NAME_LEN};
+pub use event::{Event, Input, Output, StreamId};
+pub use member::{supersedes, Member, Status};
+pub use metrics::{ByKind, Dropped, Metrics, Traffic};
+pub use node::{Error, Identity, Node};
+pub use pushpull::push_pull_interval;
+pub use suspicion::{min_timeout as suspicion_min_timeout, timeout as suspicion_timeout};
+pub use time::Instant;
+pub use bytes::Bytes;

@@ -1,0 +1,151 @@
+//! Members, their status, and the precedence of membership updates.
+
+use bytes::Bytes;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// Liveness of a member, as one node sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Status {
+    /// Answering probes (or not yet suspected).
+    Alive,
+    /// Failed a probe; dead unless it refutes before the suspicion timeout.
+    Suspect,
+    /// Declared failed after a suspicion that was not refuted.
+    Dead,
+    /// Left the cluster gracefully.
+    Left,
+}
+
+impl Status {
+    /// Order among updates that carry the same incarnation.
+    fn rank(self) -> u8 {
+        match self {
+            Status::Alive => 0,
+            Status::Suspect => 1,
+            Status::Dead => 2,
+            Status::Left => 3,
+        }
+    }
+
+    /// Alive or suspect: still a member that is probed and gossiped to.
+    pub fn is_live(self) -> bool {
+        matches!(self, Status::Alive | Status::Suspect)
+    }
+
+    /// The lowercase name used in reports and CLIs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Alive => "alive",
+            Status::Suspect => "suspect",
+            Status::Dead => "dead",
+            Status::Left => "left",
+        }
+    }
+}
+
+impl core::fmt::Display for Status {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Does an update `(new, new_inc)` replace what a node holds, `(old, old_inc)`?
+///
+/// The SWIM precedence rules (DESIGN.md section 4):
+/// - `alive(i)` beats anything held at `j < i` (a refutation or a rejoin);
+/// - `suspect(i)` beats `alive(j)` when `i >= j` and `suspect(j)` when `i > j`,
+///   and never touches a dead or left member;
+/// - `dead(i)` and `left(i)` beat alive or suspect at `j <= i`; at equal
+///   incarnation `left` beats `dead`, so a graceful leave is never reported as
+///   a failure once the leave is heard.
+pub fn supersedes(new: Status, new_inc: u64, old: Status, old_inc: u64) -> bool {
+    match new {
+        Status::Alive => new_inc > old_inc,
+        Status::Suspect if !old.is_live() => false,
+        _ => (new_inc, new.rank()) > (old_inc, old.rank()),
+    }
+}
+
+/// One member as a node sees it: the public, read-only view.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    /// Unique name of the member in the cluster.
+    pub name: Arc<str>,
+    /// Where it receives datagrams and push-pull streams.
+    pub addr: SocketAddr,
+    /// Its incarnation: only the member itself raises it, to refute suspicion.
+    pub incarnation: u64,
+    /// Its status.
+    pub status: Status,
+    /// Application metadata it published.
+    pub meta: Bytes,
+}
+
+/// A membership update as the core handles it (decoded and validated).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Update {
+    pub name: Arc<str>,
+    pub addr: SocketAddr,
+    pub incarnation: u64,
+    pub status: Status,
+    pub meta: Bytes,
+    /// Who declared a suspect or dead member (empty otherwise).
+    pub from: Arc<str>,
+}
+
+impl Update {
+    /// The update that states what `member` is now, as declared by `from`.
+    pub fn of(member: &Member, from: &Arc<str>) -> Update {
+        Update {
+            name: member.name.clone(),
+            addr: member.addr,
+            incarnation: member.incarnation,
+            status: member.status,
+            meta: member.meta.clone(),
+            from: from.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Status::*;
+    use super::*;
+
+    #[test]
+    fn alive_needs_a_higher_incarnation() {
+        for old in [Alive, Suspect, Dead, Left] {
+            assert!(!supersedes(Alive, 3, old, 3), "alive(3) over {old:?}(3)");
+            assert!(supersedes(Alive, 4, old, 3), "alive(4) over {old:?}(3)");
+            assert!(!supersedes(Alive, 2, old, 3));
+        }
+    }
+
+    #[test]
+    fn suspect_beats_alive_at_equal_and_suspect_only_at_higher() {
+        assert!(supersedes(Suspect, 3, Alive, 3));
+        assert!(supersedes(Suspect, 4, Alive, 3));
+        assert!(!supersedes(Suspect, 2, Alive, 3));
+        assert!(!supersedes(Suspect, 3, Suspect, 3));
+        assert!(supersedes(Suspect, 4, Suspect, 3));
+        for old in [Dead, Left] {
+            assert!(!supersedes(Suspect, 9, old, 3), "suspect never revives {old:?}");
+        }
+    }
+
+    #[test]
+    fn dead_and_left_beat_live_states_at_equal_incarnation() {
+        for new in [Dead, Left] {
+            for old in [Alive, Suspect] {
+                assert!(supersedes(new, 3, old, 3));
+                assert!(!supersedes(new, 2, old, 3));
+            }
+        }
+        assert!(!supersedes(Dead, 3, Dead, 3));
+        assert!(supersedes(Dead, 4, Dead, 3));
+        assert!(supersedes(Left, 3, Dead, 3), "a leave heard late still wins");
+        assert!(!supersedes(Dead, 3, Left, 3), "a left member is never reported dead");
+        assert!(!supersedes(Left, 3, Left, 3));
+    }
+}

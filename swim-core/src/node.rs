@@ -1,0 +1,358 @@
+//! The state machine: [`Node`].
+
+use crate::awareness::Awareness;
+use crate::broadcast::BroadcastQueue;
+use crate::codec::{self, DropReason, Limits};
+use crate::config::{Config, ConfigError, MAX_NAME_LEN};
+use crate::event::{Event, Input, Output, StreamId};
+use crate::member::{Member, Status, Update};
+use crate::membership::Membership;
+use crate::metrics::Metrics;
+use crate::probe::{Probe, Relay};
+use crate::pushpull::{Exchange, Join};
+use crate::time::Instant;
+use crate::timer::{Deadline, Periodic, Timers};
+use crate::util::Random;
+use bytes::Bytes;
+use core::fmt;
+use foldhash::fast::FixedState;
+use hashbrown::HashMap;
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// Who this node is.
+#[derive(Clone, Debug)]
+pub struct Identity {
+    /// Unique name in the cluster (1 to 128 bytes).
+    pub name: String,
+    /// The address peers reach it at (the advertise address).
+    pub addr: SocketAddr,
+    /// Initial application metadata (at most `max_meta_size` bytes).
+    pub meta: Bytes,
+}
+
+/// API misuse: bad config, name or metadata.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// A config field is out of range.
+    Config(ConfigError),
+    /// The node name is empty or longer than 128 bytes.
+    Name {
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// Metadata larger than `max_meta_size`.
+    MetaTooLarge {
+        /// Its size in bytes.
+        len: usize,
+        /// The configured limit.
+        max: usize,
+    },
+    /// The node has left; it accepts no more commands.
+    Left,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Config(e) => e.fmt(f),
+            Error::Name { len } => write!(f, "invalid node name: {len} bytes (allowed: 1 to {MAX_NAME_LEN} bytes)"),
+            Error::MetaTooLarge { len, max } => {
+                write!(f, "metadata too large: {len} bytes (allowed: at most max_meta_size = {max})")
+            }
+            Error::Left => f.write_str("the node has left the cluster; start a new one to rejoin"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<ConfigError> for Error {
+    fn from(e: ConfigError) -> Self {
+        Error::Config(e)
+    }
+}
+
+/// One cluster member's protocol state machine: SWIM with Lifeguard, piggybacked
+/// gossip and push-pull, with no IO and no clock.
+///
+/// # Driving a node
+///
+/// 1. [`Node::new`] with a config, an identity, a seed and the current time.
+/// 2. Commands: [`join`](Node::join) (once, with seed addresses),
+///    [`leave`](Node::leave), [`set_meta`](Node::set_meta).
+/// 3. Feed every datagram, stream frame and stream failure to
+///    [`step`](Node::step) with the current time, and call it with
+///    [`Input::Tick`] when [`poll_timeout`](Node::poll_timeout) is due.
+/// 4. After every call, carry out the [`Output`]s that `step` returns (or drain
+///    [`poll_output`](Node::poll_output) after [`handle`](Node::handle)).
+/// 5. Read [`members`](Node::members), [`local`](Node::local) and
+///    [`metrics`](Node::metrics) at any time.
+///
+/// The same seed, config and inputs at the same instants give the same outputs.
+#[derive(Debug)]
+pub struct Node {
+    pub(crate) config: Config,
+    pub(crate) name: Arc<str>,
+    /// Shared empty name: the `from` of updates with no accuser.
+    pub(crate) nobody: Arc<str>,
+    pub(crate) members: Membership,
+    pub(crate) broadcasts: BroadcastQueue,
+    pub(crate) awareness: Awareness,
+    pub(crate) timers: Timers,
+    pub(crate) rng: Random,
+    pub(crate) probe: Option<Probe>,
+    pub(crate) relays: HashMap<u32, Relay, FixedState>,
+    pub(crate) next_seq: u32,
+    pub(crate) exchanges: HashMap<StreamId, Exchange, FixedState>,
+    pub(crate) next_stream: u64,
+    pub(crate) join: Join,
+    pub(crate) leaving: bool,
+    pub(crate) leave_announced: bool,
+    pub(crate) outputs: VecDeque<Output>,
+    pub(crate) metrics: Metrics,
+    pub(crate) now: Instant,
+}
+
+impl Node {
+    /// A node that knows only itself. `seed` decides every random choice.
+    pub fn new(config: Config, identity: Identity, seed: u64, now: Instant) -> Result<Node, Error> {
+        config.validate()?;
+        if identity.name.is_empty() || identity.name.len() > MAX_NAME_LEN {
+            return Err(Error::Name { len: identity.name.len() });
+        }
+        if identity.meta.len() > config.max_meta_size {
+            return Err(Error::MetaTooLarge { len: identity.meta.len(), max: config.max_meta_size });
+        }
+        let mut rng = Random::new(seed);
+        let hash_seed = rng.next_u64();
+        let name: Arc<str> = identity.name.into();
+        let mut members = Membership::new(hash_seed);
+        let local =
+            Member { name: name.clone(), addr: identity.addr, incarnation: 0, status: Status::Alive, meta: identity.meta };
+        members.insert(local, now, &mut rng);
+        let mut timers = Timers::default();
+        // Stagger the first rounds so that nodes started together do not probe in lockstep.
+        let jitter = |rng: &mut Random, d: core::time::Duration| {
+            now + core::time::Duration::from_micros(rng.below(d.as_micros().max(1) as usize) as u64)
+        };
+        timers.set(Periodic::Probe, jitter(&mut rng, config.probe_interval));
+        timers.set(Periodic::Gossip, jitter(&mut rng, config.gossip_interval));
+        let mut node = Node {
+            awareness: Awareness::new(config.awareness_max_multiplier),
+            config,
+            nobody: Arc::from(""),
+            members,
+            broadcasts: BroadcastQueue::new(hash_seed ^ 1),
+            timers,
+            rng,
+            probe: None,
+            relays: HashMap::with_hasher(FixedState::with_seed(hash_seed ^ 2)),
+            next_seq: 0,
+            exchanges: HashMap::with_hasher(FixedState::with_seed(hash_seed ^ 3)),
+            next_stream: 0,
+            join: Join::default(),
+            leaving: false,
+            leave_announced: false,
+            outputs: VecDeque::new(),
+            metrics: Metrics::default(),
+            now,
+            name,
+        };
+        node.schedule_push_pull(now);
+        Ok(node)
+    }
+
+    /// Handles one input at `now` (and every timer due by then), and returns
+    /// the outputs it produced.
+    pub fn step(&mut self, input: Input, now: Instant) -> std::collections::vec_deque::Drain<'_, Output> {
+        self.handle(input, now);
+        self.outputs.drain(..)
+    }
+
+    /// Handles one input at `now` and fires every timer due by then; the
+    /// outputs wait in [`poll_output`](Node::poll_output).
+    pub fn handle(&mut self, input: Input, now: Instant) {
+        self.advance(now);
+        match input {
+            Input::Datagram { from, bytes } => self.on_datagram(from, &bytes),
+            Input::StreamRequest { id, from, bytes } => self.on_stream_request(id, from, &bytes),
+            Input::StreamReply { id, bytes } => self.on_stream_reply(id, &bytes),
+            Input::StreamFailed { id } => self.on_stream_failed(id),
+            Input::Tick => {}
+        }
+        self.fire_timers();
+    }
+
+    /// The next output, if any.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// When to call [`step`](Node::step) with [`Input::Tick`] next. A pure query.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next()
+    }
+
+    /// Joins a cluster through `seeds`: a push-pull exchange with each seed,
+    /// retried with exponential backoff until one answers.
+    pub fn join(&mut self, seeds: &[SocketAddr], now: Instant) -> Result<(), Error> {
+        if self.leaving {
+            return Err(Error::Left);
+        }
+        self.advance(now);
+        self.start_join(seeds.to_vec());
+        self.fire_timers();
+        Ok(())
+    }
+
+    /// Leaves gracefully: the node announces `left` and gossips it; when the
+    /// announcement has spread, [`Event::LeaveCompleted`] tells the driver it
+    /// may stop. The node keeps answering pings until then.
+    pub fn leave(&mut self, now: Instant) {
+        self.advance(now);
+        if self.leaving {
+            return;
+        }
+        self.leaving = true;
+        self.timers.stop(Periodic::Probe);
+        self.timers.stop(Periodic::PushPull);
+        self.timers.stop(Periodic::JoinRetry);
+        self.probe = None;
+        let incarnation = self.local().incarnation;
+        self.announce_self(Status::Left, incarnation);
+        self.check_leave_completed();
+        self.fire_timers();
+    }
+
+    /// Publishes new metadata for this node (spread with a new incarnation).
+    pub fn set_meta(&mut self, meta: Bytes, now: Instant) -> Result<(), Error> {
+        if meta.len() > self.config.max_meta_size {
+            return Err(Error::MetaTooLarge { len: meta.len(), max: self.config.max_meta_size });
+        }
+        if self.leaving {
+            return Err(Error::Left);
+        }
+        self.advance(now);
+        if let Some(e) = self.members.get_mut(&self.name) {
+            e.member.meta = meta;
+        }
+        let incarnation = self.local().incarnation + 1;
+        self.announce_self(Status::Alive, incarnation);
+        self.fire_timers();
+        Ok(())
+    }
+
+    /// This node as the cluster sees it.
+    pub fn local(&self) -> &Member {
+        &self.members.get(&self.name).expect("the local member is never removed").member
+    }
+
+    /// Every member this node knows, itself included, in a deterministic order.
+    pub fn members(&self) -> impl Iterator<Item = &Member> + '_ {
+        self.members.names().iter().filter_map(|n| self.members.get(n).map(|e| &e.member))
+    }
+
+    /// One member by name.
+    pub fn member(&self, name: &str) -> Option<&Member> {
+        self.members.get(name).map(|e| &e.member)
+    }
+
+    /// Alive and suspect members, itself included.
+    pub fn num_live(&self) -> usize {
+        self.members.live()
+    }
+
+    /// Lifeguard's local health score (0 is healthy).
+    pub fn health_score(&self) -> u32 {
+        self.awareness.score()
+    }
+
+    /// Counters of traffic and protocol activity.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The config in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// True once [`leave`](Node::leave) was called.
+    pub fn is_leaving(&self) -> bool {
+        self.leaving
+    }
+
+    fn advance(&mut self, now: Instant) {
+        // Time never runs backwards inside the node, whatever the driver's clock does.
+        self.now = self.now.max(now);
+    }
+
+    fn fire_timers(&mut self) {
+        let now = self.now;
+        loop {
+            if let Some(d) = self.timers.pop_deadline(now) {
+                match d {
+                    Deadline::ProbeTimeout { seq } => self.on_probe_timeout(seq),
+                    Deadline::RelayTimeout { seq } => self.on_relay_timeout(seq),
+                    Deadline::Suspicion { member, generation } => self.on_suspicion_timeout(&member, generation),
+                    Deadline::Reap { member, generation } => self.on_reap(&member, generation),
+                }
+            } else if let Some(p) = self.timers.pop_periodic(now) {
+                match p {
+                    Periodic::Probe => self.on_probe_tick(),
+                    Periodic::Gossip => self.on_gossip_tick(),
+                    Periodic::PushPull => self.on_push_pull_tick(),
+                    Periodic::JoinRetry => self.on_join_retry(),
+                }
+            } else {
+                break;
+            }
+        }
+    }
+
+    pub(crate) fn limits(&self) -> Limits<'_> {
+        Limits { cluster: &self.config.cluster, max_meta: self.config.max_meta_size }
+    }
+
+    pub(crate) fn drop_input(&mut self, reason: DropReason, from: SocketAddr, what: &'static str) {
+        self.metrics.dropped.count(reason);
+        tracing::debug!(node = %self.name, %from, ?reason, what, "dropped remote input");
+    }
+
+    pub(crate) fn emit(&mut self, event: Event) {
+        self.outputs.push_back(Output::Event(event));
+    }
+
+    /// Queues an update for piggybacking.
+    pub(crate) fn broadcast(&mut self, update: &Update) {
+        self.broadcasts.push(update.name.clone(), codec::encode_update(update));
+    }
+
+    /// Sets this node's own status and incarnation and gossips it.
+    pub(crate) fn announce_self(&mut self, status: Status, incarnation: u64) {
+        let now = self.now;
+        if let Some(e) = self.members.get_mut(&self.name) {
+            e.member.incarnation = incarnation;
+        }
+        self.members.set_status(&self.name.clone(), status, now);
+        let update = Update::of(self.local(), &self.nobody);
+        self.broadcast(&update);
+        self.leave_announced = false;
+    }
+
+    /// Emits [`Event::LeaveCompleted`] once the leave is no longer queued.
+    pub(crate) fn check_leave_completed(&mut self) {
+        let alone = self.members.live() == 0;
+        if self.leaving && !self.leave_announced && (alone || !self.broadcasts.contains(&self.name)) {
+            self.leave_announced = true;
+            self.emit(Event::LeaveCompleted);
+        }
+    }
+
+    pub(crate) fn next_seq(&mut self) -> u32 {
+        self.next_seq = self.next_seq.wrapping_add(1);
+        self.next_seq
+    }
+}

@@ -1,0 +1,205 @@
+//! Push-pull: full-state exchange over a stream, on join and periodically.
+//!
+//! The side that opens the stream sends its whole table; the other replies with
+//! its own and both merge. Joining is a push-pull with every seed, retried with
+//! exponential backoff until one answers.
+
+use crate::codec::{self, DropReason};
+use crate::event::{Event, Output, StreamId};
+use crate::metrics::Kind;
+use crate::node::Node;
+use crate::timer::Periodic;
+use core::time::Duration;
+use std::net::SocketAddr;
+
+/// Why this node opened a stream.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Exchange {
+    /// A join attempt with a seed.
+    Join { seed: SocketAddr },
+    /// The periodic anti-entropy exchange.
+    Periodic,
+}
+
+/// Progress of joining the cluster.
+#[derive(Debug, Default)]
+pub(crate) struct Join {
+    pub seeds: Vec<SocketAddr>,
+    /// Join streams still open in the current attempt.
+    pub pending: usize,
+    /// Failed attempts so far.
+    pub attempts: u32,
+    pub joined: bool,
+}
+
+/// The push-pull interval for a cluster of `n`: the base interval up to 32
+/// members, then `base * (ceil(log2 n - 5) + 1)`, so full-state traffic per node
+/// stays flat as the cluster grows.
+pub fn push_pull_interval(base: Duration, n: usize) -> Duration {
+    if n <= 32 {
+        return base;
+    }
+    let scale = ((n as f64).log2() - 5.0).ceil() as u32 + 1;
+    base * scale
+}
+
+impl Node {
+    pub(crate) fn schedule_push_pull(&mut self, now: crate::Instant) {
+        let base = self.config.push_pull_interval;
+        if base.is_zero() || self.leaving {
+            return;
+        }
+        let interval = push_pull_interval(base, self.members.live());
+        // Jitter by up to a tenth so exchanges spread out over the interval.
+        let jitter = self.rng.below(interval.as_micros().max(10) as usize / 10) as u64;
+        self.timers.set(Periodic::PushPull, now + interval + Duration::from_micros(jitter));
+    }
+
+    pub(crate) fn start_join(&mut self, seeds: Vec<SocketAddr>) {
+        let own = self.local().addr;
+        self.join.seeds = seeds.into_iter().filter(|s| *s != own).collect();
+        self.join.joined = false;
+        self.join.attempts = 0;
+        self.attempt_join();
+    }
+
+    fn attempt_join(&mut self) {
+        let seeds = self.join.seeds.clone();
+        self.join.pending = seeds.len();
+        for seed in seeds {
+            self.open_exchange(seed, Exchange::Join { seed });
+        }
+    }
+
+    pub(crate) fn on_join_retry(&mut self) {
+        if !self.join.joined && !self.leaving {
+            self.attempt_join();
+        }
+    }
+
+    pub(crate) fn on_push_pull_tick(&mut self) {
+        let now = self.now;
+        self.schedule_push_pull(now);
+        let peers = self.members.sample(1, &mut self.rng, |e| e.member.status.is_live(), &[&self.name]);
+        if let Some(addr) = peers.first().and_then(|p| self.members.get(p)).map(|e| e.member.addr) {
+            self.open_exchange(addr, Exchange::Periodic);
+        }
+    }
+
+    fn open_exchange(&mut self, to: SocketAddr, why: Exchange) {
+        self.next_stream += 1;
+        let id = StreamId(self.next_stream);
+        let bytes = self.encode_state(matches!(why, Exchange::Join { .. }));
+        self.exchanges.insert(id, why);
+        let t = self.metrics.sent.get(Kind::PushPull);
+        t.packets += 1;
+        t.bytes += bytes.len() as u64;
+        self.outputs.push_back(Output::StreamOpen { id, to, bytes });
+    }
+
+    /// This node's full table, itself first, as one stream frame.
+    fn encode_state(&self, join: bool) -> bytes::Bytes {
+        let local = self.local();
+        let others = self.members().filter(|m| m.name != local.name);
+        let all = std::iter::once(local).chain(others).map(|m| codec::wire_update(&crate::member::Update::of(m, &self.nobody)));
+        codec::encode_stream(&self.config.cluster, &self.name, join, all, self.config.max_stream_frame)
+    }
+
+    pub(crate) fn on_stream_request(&mut self, id: StreamId, from: SocketAddr, bytes: &[u8]) {
+        let pp = match codec::decode_stream(bytes, self.config.max_stream_frame, &self.limits()) {
+            Ok(pp) if pp.from == self.name => Err(DropReason::FromSelf),
+            other => other,
+        };
+        let pp = match pp {
+            Ok(pp) => pp,
+            Err(reason) => {
+                self.outputs.push_back(Output::StreamClose { id });
+                return self.drop_input(reason, from, "push-pull request");
+            }
+        };
+        let t = self.metrics.received.get(Kind::PushPull);
+        t.packets += 1;
+        t.bytes += bytes.len() as u64;
+        let reply = self.encode_state(false);
+        let t = self.metrics.sent.get(Kind::PushPull);
+        t.packets += 1;
+        t.bytes += reply.len() as u64;
+        self.outputs.push_back(Output::StreamReply { id, bytes: reply });
+        self.metrics.push_pulls += 1;
+        self.merge(pp.members);
+    }
+
+    pub(crate) fn on_stream_reply(&mut self, id: StreamId, bytes: &[u8]) {
+        let Some(why) = self.exchanges.remove(&id) else {
+            let nowhere = SocketAddr::from(([0, 0, 0, 0], 0));
+            return self.drop_input(DropReason::Unsolicited, nowhere, "stream reply");
+        };
+        let peer = match why {
+            Exchange::Join { seed } => seed,
+            Exchange::Periodic => SocketAddr::from(([0, 0, 0, 0], 0)),
+        };
+        match codec::decode_stream(bytes, self.config.max_stream_frame, &self.limits()) {
+            Ok(pp) => {
+                let t = self.metrics.received.get(Kind::PushPull);
+                t.packets += 1;
+                t.bytes += bytes.len() as u64;
+                self.metrics.push_pulls += 1;
+                self.merge(pp.members);
+                if let Exchange::Join { seed } = why {
+                    self.join.pending = self.join.pending.saturating_sub(1);
+                    if !self.join.joined {
+                        self.join.joined = true;
+                        self.timers.stop(Periodic::JoinRetry);
+                        self.emit(Event::JoinCompleted { seed });
+                    }
+                }
+            }
+            Err(reason) => {
+                self.drop_input(reason, peer, "push-pull reply");
+                self.exchange_failed(why);
+            }
+        }
+    }
+
+    pub(crate) fn on_stream_failed(&mut self, id: StreamId) {
+        if let Some(why) = self.exchanges.remove(&id) {
+            self.exchange_failed(why);
+        }
+    }
+
+    fn exchange_failed(&mut self, why: Exchange) {
+        self.metrics.push_pull_failures += 1;
+        let Exchange::Join { .. } = why else { return };
+        self.join.pending = self.join.pending.saturating_sub(1);
+        if self.join.pending > 0 || self.join.joined || self.leaving {
+            return;
+        }
+        self.join.attempts += 1;
+        let c = &self.config;
+        let backoff = c.join_retry_min.saturating_mul(1 << self.join.attempts.min(20).saturating_sub(1)).min(c.join_retry_max);
+        self.timers.set(Periodic::JoinRetry, self.now + backoff);
+        self.emit(Event::JoinRetry { attempt: self.join.attempts });
+    }
+
+    fn merge(&mut self, members: Vec<crate::member::Update>) {
+        for u in members {
+            self.apply(u, true);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interval_scales_above_32_members() {
+        let base = Duration::from_secs(30);
+        assert_eq!(push_pull_interval(base, 1), base);
+        assert_eq!(push_pull_interval(base, 32), base);
+        assert_eq!(push_pull_interval(base, 33), base * 2);
+        assert_eq!(push_pull_interval(base, 64), base * 2);
+        assert_eq!(push_pull_interval(base, 65), base * 3);
+        assert_eq!(push_pull_interval(base, 1000), base * 6);
+    }
+}

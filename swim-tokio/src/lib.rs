@@ -1,0 +1,1 @@
+//! Tokio driver for swim-core (in progress).

@@ -1,1 +1,46 @@
-//! Tokio driver for swim-core (in progress).
+//! # swim-tokio
+//!
+//! A tokio driver for [`swim_core`]: one UDP socket for probes and gossip, a
+//! TCP listener for push-pull streams, and one task that owns the
+//! [`swim_core::Node`] and feeds it.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use swim_tokio::{AgentConfig, Preset};
+//! let mut config = AgentConfig::new("node-1", "127.0.0.1:7946".parse()?, Preset::Lan);
+//! config.seeds = vec!["127.0.0.1:7947".into()];
+//! let node = swim_tokio::start(config).await?;
+//! let mut events = node.subscribe();
+//! while let Ok(event) = events.recv().await {
+//!     println!("{event:?}");
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! ## How the driver works
+//!
+//! The node task loops: carry out every pending [`swim_core::Output`]
+//! (send datagrams with `try_send_to`, spawn a task per outgoing stream, answer
+//! or close incoming streams, broadcast events), then `select!` on the UDP
+//! socket, the stream tasks' channel, the node's next deadline and the
+//! [`Handle`]'s command channel, and feed exactly one [`swim_core::Input`].
+//! Time given to the node is microseconds since the task started; its seed
+//! comes from OS entropy. Streams carry one length-prefixed frame each way
+//! (`u32` big-endian length), limited to `max_stream_frame` bytes, and every
+//! step has a timeout. The `swim` binary adds an HTTP control API
+//! ([`control`]) and a CLI on top.
+#![warn(missing_docs)]
+
+mod config;
+pub mod control;
+mod driver;
+mod handle;
+mod stream;
+
+pub use config::{
+    parse_duration, AgentConfig, ConfigDuration, FileConfig, FileConfigError, Preset,
+    ProtocolOverrides,
+};
+pub use driver::{resolve_seeds, start, StartError};
+pub use handle::{AgentMetrics, DriverMetrics, Handle, HandleError, LeaveOutcome, MemberInfo};
+pub use swim_core;

@@ -1,0 +1,252 @@
+//! Client commands: small HTTP/1.1 requests to the agent's control API.
+
+use crate::{runtime, Fail};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use std::io::Write;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+
+/// Longest a request waits for the agent (a leave may take a while).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn unreachable(control: &str, e: &std::io::Error) -> Fail {
+    format!(
+        "cannot reach the swim agent at {control} ({e}); start one with `swim agent --name NAME`, \
+         or point --control / SWIM_CONTROL at a running agent"
+    )
+}
+
+/// Sends one request and returns the response head and streaming body.
+async fn send(
+    control: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> Result<Response<Incoming>, Fail> {
+    let sock = match timeout(Duration::from_secs(5), TcpStream::connect(control)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return Err(unreachable(control, &e)),
+        Err(_) => {
+            return Err(unreachable(
+                control,
+                &std::io::Error::other("connect timed out"),
+            ))
+        }
+    };
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(sock))
+        .await
+        .map_err(|e| format!("control API handshake with {control} failed: {e}"))?;
+    tokio::spawn(conn);
+    let body = body.map(|v| Bytes::from(v.to_string())).unwrap_or_default();
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(hyper::header::HOST, control)
+        .header(hyper::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(body))
+        .map_err(|e| format!("cannot build the request: {e}"))?;
+    sender
+        .send_request(req)
+        .await
+        .map_err(|e| format!("control API request to {control} failed: {e}"))
+}
+
+/// Sends one request and returns the JSON body of a successful response.
+async fn call(
+    control: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> Result<Value, Fail> {
+    let work = async {
+        let resp = send(control, method, path, body).await?;
+        let status = resp.status();
+        let bytes = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| format!("reading the agent's answer failed: {e}"))?
+            .to_bytes();
+        let v: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| format!("the agent at {control} sent invalid JSON: {e}"))?;
+        if status != StatusCode::OK {
+            let msg = v
+                .get("error")
+                .and_then(Value::as_str)
+                .unwrap_or("unknown error");
+            return Err(format!("the agent refused: {msg}"));
+        }
+        Ok(v)
+    };
+    timeout(REQUEST_TIMEOUT, work)
+        .await
+        .map_err(|_| format!("the agent at {control} did not answer in time"))?
+}
+
+fn block<T>(f: impl std::future::Future<Output = Result<T, Fail>>) -> Result<T, Fail> {
+    runtime()?.block_on(f)
+}
+
+/// `swim members`.
+pub fn members(control: &str, status: Option<&str>, json: bool) -> Result<(), Fail> {
+    let path = match status {
+        Some(s) => format!("/v1/members?status={s}"),
+        None => "/v1/members".into(),
+    };
+    let v = block(call(control, Method::GET, &path, None))?;
+    if json {
+        println!("{v}");
+        return Ok(());
+    }
+    let rows = v.as_array().cloned().unwrap_or_default();
+    let field = |m: &Value, k: &str| match m.get(k) {
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+        None => String::new(),
+    };
+    let wname = rows
+        .iter()
+        .map(|m| field(m, "name").len())
+        .max()
+        .unwrap_or(0)
+        .max(4);
+    let waddr = rows
+        .iter()
+        .map(|m| field(m, "addr").len())
+        .max()
+        .unwrap_or(0)
+        .max(7);
+    println!(
+        "{:wname$}  {:waddr$}  {:7}  INCARNATION",
+        "NAME", "ADDRESS", "STATUS"
+    );
+    for m in &rows {
+        println!(
+            "{:wname$}  {:waddr$}  {:7}  {}",
+            field(m, "name"),
+            field(m, "addr"),
+            field(m, "status"),
+            field(m, "incarnation")
+        );
+    }
+    Ok(())
+}
+
+/// `swim join`.
+pub fn join(control: &str, seeds: &[String]) -> Result<(), Fail> {
+    let v = block(call(
+        control,
+        Method::POST,
+        "/v1/join",
+        Some(serde_json::json!({ "seeds": seeds })),
+    ))?;
+    let addrs: Vec<String> = v
+        .get("joining")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a.as_str().map(String::from))
+        .collect();
+    println!("joining {}", addrs.join(", "));
+    Ok(())
+}
+
+/// `swim leave`.
+pub fn leave(control: &str) -> Result<(), Fail> {
+    let v = block(call(control, Method::POST, "/v1/leave", None))?;
+    if v.get("completed").and_then(Value::as_bool) == Some(true) {
+        println!("left the cluster; the agent is shutting down");
+    } else {
+        println!("leave timed out before it spread fully; the agent is shutting down");
+    }
+    Ok(())
+}
+
+/// `swim metrics`.
+pub fn metrics(control: &str) -> Result<(), Fail> {
+    let v = block(call(control, Method::GET, "/v1/metrics", None))?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&v).unwrap_or_else(|_| v.to_string())
+    );
+    Ok(())
+}
+
+/// One event as a human line.
+fn event_line(v: &Value) -> String {
+    let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let event = s(v, "event");
+    match v.get("member") {
+        Some(m) => format!(
+            "{event:16} {} {} {} incarnation={}",
+            s(m, "name"),
+            s(m, "addr"),
+            s(m, "status"),
+            m.get("incarnation").and_then(Value::as_u64).unwrap_or(0)
+        ),
+        None => {
+            let rest: Vec<String> = v
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter(|(k, _)| *k != "event")
+                .map(|(k, v)| {
+                    format!(
+                        "{k}={}",
+                        v.as_str()
+                            .map(String::from)
+                            .unwrap_or_else(|| v.to_string())
+                    )
+                })
+                .collect();
+            format!("{event:16} {}", rest.join(" "))
+                .trim_end()
+                .to_string()
+        }
+    }
+}
+
+/// `swim monitor`: prints events until the agent goes away.
+pub fn monitor(control: &str, json: bool) -> Result<(), Fail> {
+    block(async {
+        let resp = send(control, Method::GET, "/v1/monitor", None).await?;
+        if resp.status() != StatusCode::OK {
+            return Err(format!(
+                "the agent refused the monitor request ({})",
+                resp.status()
+            ));
+        }
+        let mut body = resp.into_body();
+        let mut pending = Vec::new();
+        let mut out = std::io::stdout();
+        while let Some(frame) = body.frame().await {
+            let Ok(frame) = frame else { break };
+            let Some(data) = frame.data_ref() else {
+                continue;
+            };
+            pending.extend_from_slice(data);
+            while let Some(pos) = pending.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=pos).collect();
+                let text = String::from_utf8_lossy(&line[..line.len() - 1]).to_string();
+                let shown = if json {
+                    text
+                } else {
+                    serde_json::from_str::<Value>(&text)
+                        .map(|v| event_line(&v))
+                        .unwrap_or(text)
+                };
+                if writeln!(out, "{shown}").and_then(|()| out.flush()).is_err() {
+                    return Ok(());
+                }
+            }
+        }
+        eprintln!("swim: the agent at {control} closed the monitor stream (it stopped or left)");
+        Ok(())
+    })
+}

@@ -1,0 +1,331 @@
+//! `swim`: a SWIM membership agent and the commands that talk to it.
+//!
+//! `swim agent` runs a node and serves a local HTTP control API; `swim
+//! members`, `join`, `leave`, `monitor` and `metrics` are clients of that API;
+//! `swim demo` runs a small cluster in one process to show the protocol at work.
+
+mod client;
+mod demo;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::str::FromStr;
+use swim_tokio::{AgentConfig, FileConfig, Preset};
+
+/// Default address of the agent's control API.
+const DEFAULT_CONTROL: &str = "127.0.0.1:7373";
+/// Default gossip address of the agent.
+const DEFAULT_BIND: &str = "127.0.0.1:7946";
+
+#[derive(Parser)]
+#[command(
+    name = "swim",
+    version,
+    about = "SWIM cluster membership: agent and client commands"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run a node and its control API until SIGINT/SIGTERM (then leave gracefully).
+    Agent(AgentArgs),
+    /// List the members the agent knows.
+    Members {
+        /// Only members with this status.
+        #[arg(long, value_enum)]
+        status: Option<StatusArg>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        control: ControlArg,
+    },
+    /// Ask the agent to join more seeds.
+    Join {
+        /// Seeds as HOST:PORT.
+        #[arg(required = true)]
+        seeds: Vec<String>,
+        #[command(flatten)]
+        control: ControlArg,
+    },
+    /// Ask the agent to leave the cluster gracefully and exit.
+    Leave {
+        #[command(flatten)]
+        control: ControlArg,
+    },
+    /// Stream membership events as they happen, one line each.
+    Monitor {
+        /// Print each event as a JSON line.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        control: ControlArg,
+    },
+    /// Print the agent's counters (traffic, dropped packets, streams) as JSON.
+    Metrics {
+        #[command(flatten)]
+        control: ControlArg,
+    },
+    /// Run a small cluster in this process: watch it form, lose a member and heal.
+    Demo {
+        /// How many nodes.
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(3..=64))]
+        nodes: u16,
+    },
+}
+
+/// Where the agent's control API listens.
+#[derive(Args)]
+struct ControlArg {
+    /// Control API address of the agent.
+    #[arg(long, env = "SWIM_CONTROL", default_value = DEFAULT_CONTROL)]
+    control: String,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum StatusArg {
+    Alive,
+    Suspect,
+    Dead,
+    Left,
+}
+
+impl StatusArg {
+    fn as_str(self) -> &'static str {
+        match self {
+            StatusArg::Alive => "alive",
+            StatusArg::Suspect => "suspect",
+            StatusArg::Dead => "dead",
+            StatusArg::Left => "left",
+        }
+    }
+}
+
+/// Options of `swim agent`; each overrides the config file's value.
+#[derive(Args)]
+struct AgentArgs {
+    /// Unique node name.
+    #[arg(long)]
+    name: Option<String>,
+    /// Address for gossip (UDP) and push-pull (TCP) [default: 127.0.0.1:7946].
+    #[arg(long)]
+    bind: Option<String>,
+    /// Address peers reach this node at, if not the bind address.
+    #[arg(long)]
+    advertise: Option<String>,
+    /// Seeds to join, HOST:PORT (repeat the flag or list several).
+    #[arg(long, num_args = 1..)]
+    join: Vec<String>,
+    /// TOML config file (the same options plus a [protocol] table).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Protocol preset [default: lan].
+    #[arg(long, value_parser = Preset::from_str)]
+    preset: Option<Preset>,
+    /// Control API address [default: 127.0.0.1:7373].
+    #[arg(long, env = "SWIM_CONTROL")]
+    control: Option<String>,
+    /// Log filter, e.g. `info` or `swim_tokio=debug,info` [default: info].
+    #[arg(long, env = "SWIM_LOG")]
+    log: Option<String>,
+    /// Metadata to publish (text).
+    #[arg(long)]
+    meta: Option<String>,
+}
+
+/// A failure to report on one line.
+type Fail = String;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion)
+                || e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            {
+                let _ = e.print();
+                return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                    ExitCode::from(2)
+                } else {
+                    ExitCode::SUCCESS
+                };
+            }
+            let text = e.to_string();
+            let first = text
+                .lines()
+                .next()
+                .unwrap_or("invalid arguments")
+                .trim_start_matches("error: ");
+            eprintln!("swim: error: {first}; see `swim --help`");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.cmd {
+        Cmd::Agent(args) => run_agent(args),
+        Cmd::Members {
+            status,
+            json,
+            control,
+        } => client::members(&control.control, status.map(StatusArg::as_str), json),
+        Cmd::Join { seeds, control } => client::join(&control.control, &seeds),
+        Cmd::Leave { control } => client::leave(&control.control),
+        Cmd::Monitor { json, control } => client::monitor(&control.control, json),
+        Cmd::Metrics { control } => client::metrics(&control.control),
+        Cmd::Demo { nodes } => demo::run(nodes.into()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("swim: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Sets up logging to stderr with a `tracing_subscriber` target filter.
+fn init_logging(filter: &str) -> Result<(), Fail> {
+    use tracing_subscriber::prelude::*;
+    let targets = tracing_subscriber::filter::Targets::from_str(filter).map_err(|e| {
+        format!("invalid log filter `{filter}`: {e}; use e.g. `info` or `swim_tokio=debug,info`")
+    })?;
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                .with_target(false),
+        )
+        .with(targets)
+        .init();
+    Ok(())
+}
+
+/// A current-thread runtime: one node needs no more.
+fn runtime() -> Result<tokio::runtime::Runtime, Fail> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))
+}
+
+fn parse_addr(what: &str, s: &str) -> Result<SocketAddr, Fail> {
+    if let Ok(a) = s.parse() {
+        return Ok(a);
+    }
+    use std::net::ToSocketAddrs;
+    s.to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| {
+            format!(
+                "invalid {what} address `{s}`: expected IP:PORT, e.g. 127.0.0.1:7946 or [::1]:7946"
+            )
+        })
+}
+
+fn run_agent(args: AgentArgs) -> Result<(), Fail> {
+    let file = match &args.config {
+        Some(path) => FileConfig::load(path).map_err(|e| format!("{e}; fix or remove that key"))?,
+        None => FileConfig::default(),
+    };
+    let name = args
+        .name
+        .or(file.name.clone())
+        .ok_or("no node name: pass --name NAME or set `name` in the config file")?;
+    let bind = parse_addr(
+        "--bind",
+        args.bind
+            .as_deref()
+            .or(file.bind.as_deref())
+            .unwrap_or(DEFAULT_BIND),
+    )?;
+    let advertise = match args.advertise.as_deref().or(file.advertise.as_deref()) {
+        Some(a) => Some(parse_addr("--advertise", a)?),
+        None => None,
+    };
+    let control = parse_addr(
+        "--control",
+        args.control
+            .as_deref()
+            .or(file.control.as_deref())
+            .unwrap_or(DEFAULT_CONTROL),
+    )?;
+    let preset = args.preset.or(file.preset).unwrap_or_default();
+    let mut config = AgentConfig::new(name, bind, preset);
+    config.advertise = advertise;
+    config.seeds = if args.join.is_empty() {
+        file.join.clone()
+    } else {
+        args.join
+    };
+    file.protocol.apply(&mut config.protocol);
+    if let Some(d) = file.stream_timeout {
+        config.stream_timeout = d.0;
+    }
+    if let Some(d) = file.leave_timeout {
+        config.leave_timeout = d.0;
+    }
+    if let Some(m) = args.meta.or(file.meta.clone()) {
+        config.meta = m.into_bytes().into();
+    }
+    config
+        .protocol
+        .validate()
+        .map_err(|e| format!("{e}; fix it in the config file's [protocol] table"))?;
+    let log = args
+        .log
+        .or(file.log.clone())
+        .or_else(|| std::env::var("RUST_LOG").ok())
+        .unwrap_or_else(|| "info".into());
+    init_logging(&log)?;
+    runtime()?.block_on(agent(config, control))
+}
+
+async fn agent(config: AgentConfig, control: SocketAddr) -> Result<(), Fail> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let listener = tokio::net::TcpListener::bind(control).await.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AddrInUse {
+            format!("cannot serve the control API on {control}: address already in use (is another agent running?); pass --control ADDR or set SWIM_CONTROL")
+        } else {
+            format!("cannot serve the control API on {control}: {e}; pass another --control ADDR")
+        }
+    })?;
+    let control = listener.local_addr().unwrap_or(control);
+    let mut term =
+        signal(SignalKind::terminate()).map_err(|e| format!("cannot listen for SIGTERM: {e}"))?;
+    let mut int =
+        signal(SignalKind::interrupt()).map_err(|e| format!("cannot listen for SIGINT: {e}"))?;
+    let node = swim_tokio::start(config).await.map_err(|e| e.to_string())?;
+    // One line on stdout for scripts and tests; logs go to stderr.
+    println!(
+        "swim agent {} running: gossip={} advertise={} control={}",
+        node.name(),
+        node.local_addr(),
+        node.advertise_addr(),
+        control
+    );
+    let (left_tx, mut left_rx) = tokio::sync::mpsc::channel(1);
+    tokio::spawn(swim_tokio::control::serve(listener, node.clone(), left_tx));
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: leaving the cluster"),
+        _ = int.recv() => tracing::info!("SIGINT: leaving the cluster"),
+        _ = left_rx.recv() => return Ok(()),
+        () = node.stopped() => return Ok(()),
+    }
+    tokio::select! {
+        r = node.leave() => match r {
+            Ok(o) if o.completed => tracing::info!("left the cluster"),
+            Ok(_) => tracing::warn!("leave timed out; stopping anyway"),
+            Err(_) => {}
+        },
+        _ = term.recv() => tracing::warn!("second signal: stopping without finishing the leave"),
+        _ = int.recv() => tracing::warn!("second signal: stopping without finishing the leave"),
+    }
+    Ok(())
+}

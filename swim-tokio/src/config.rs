@@ -1,0 +1,364 @@
+//! How to start an agent: [`AgentConfig`] for code, [`FileConfig`] for TOML files.
+
+use bytes::Bytes;
+use serde::de::{self, Deserializer};
+use serde::Deserialize;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// The protocol preset a node starts from (see `swim_core::Config`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Preset {
+    /// A local network: `Config::lan()` (the default).
+    #[default]
+    Lan,
+    /// Across data centres: `Config::wan()`, longer timeouts.
+    Wan,
+    /// One host (loopback): `Config::local()`, short timeouts.
+    Local,
+}
+
+impl Preset {
+    /// The protocol config of this preset.
+    pub fn config(self) -> swim_core::Config {
+        match self {
+            Preset::Lan => swim_core::Config::lan(),
+            Preset::Wan => swim_core::Config::wan(),
+            Preset::Local => swim_core::Config::local(),
+        }
+    }
+
+    /// The preset's lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Preset::Lan => "lan",
+            Preset::Wan => "wan",
+            Preset::Local => "local",
+        }
+    }
+}
+
+impl FromStr for Preset {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "lan" => Ok(Preset::Lan),
+            "wan" => Ok(Preset::Wan),
+            "local" => Ok(Preset::Local),
+            other => Err(format!(
+                "unknown preset `{other}` (expected lan, wan or local)"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Preset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Everything [`start`](crate::start) needs to run one node.
+#[derive(Clone, Debug)]
+pub struct AgentConfig {
+    /// Unique node name in the cluster.
+    pub name: String,
+    /// Local address for the UDP socket and the TCP listener (port 0 picks a free one).
+    pub bind: SocketAddr,
+    /// The address peers reach this node at, when it differs from `bind`
+    /// (NAT, or `bind` is a wildcard such as `0.0.0.0`).
+    pub advertise: Option<SocketAddr>,
+    /// Seeds to join at start, as `HOST:PORT` (resolved at start).
+    pub seeds: Vec<String>,
+    /// Protocol parameters.
+    pub protocol: swim_core::Config,
+    /// Initial application metadata.
+    pub meta: Bytes,
+    /// Limit on each step of a push-pull stream (connect, write, read).
+    pub stream_timeout: Duration,
+    /// How long a graceful leave may take before the node stops anyway.
+    pub leave_timeout: Duration,
+    /// Events buffered per subscriber before a slow one misses some.
+    pub event_capacity: usize,
+}
+
+impl AgentConfig {
+    /// A node named `name` on `bind`, with the given preset and the defaults
+    /// for everything else.
+    pub fn new(name: impl Into<String>, bind: SocketAddr, preset: Preset) -> Self {
+        AgentConfig {
+            name: name.into(),
+            bind,
+            advertise: None,
+            seeds: Vec::new(),
+            protocol: preset.config(),
+            meta: Bytes::new(),
+            stream_timeout: Duration::from_secs(10),
+            leave_timeout: Duration::from_secs(15),
+            event_capacity: 1024,
+        }
+    }
+}
+
+/// A duration in a config file: `"250ms"`, `"1s"`, `"1.5s"`, `"2m"`, `"1h"`,
+/// or an integer number of milliseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConfigDuration(pub Duration);
+
+/// Parses `"250ms"`, `"1s"`, `"1.5s"`, `"2m"`, `"1h"` or `"0"`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("invalid duration `{s}` (expected e.g. 250ms, 1s, 2m)"))?;
+    let scale = match unit.trim() {
+        "ms" => 1e-3,
+        "s" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        "" if value == 0.0 => 0.0,
+        _ => {
+            return Err(format!(
+                "invalid duration `{s}` (expected a unit: ms, s, m or h)"
+            ))
+        }
+    };
+    let secs = value * scale;
+    if !secs.is_finite() || secs > 1e9 {
+        return Err(format!("duration `{s}` is out of range"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+impl<'de> Deserialize<'de> for ConfigDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl de::Visitor<'_> for V {
+            type Value = ConfigDuration;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration such as \"250ms\", \"1s\" or \"2m\", or milliseconds")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ConfigDuration, E> {
+                parse_duration(v).map(ConfigDuration).map_err(E::custom)
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<ConfigDuration, E> {
+                u64::try_from(v)
+                    .map(|ms| ConfigDuration(Duration::from_millis(ms)))
+                    .map_err(|_| E::custom("a duration cannot be negative"))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<ConfigDuration, E> {
+                Ok(ConfigDuration(Duration::from_millis(v)))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Protocol parameters that override the preset (the `[protocol]` table).
+///
+/// Every field mirrors the `swim_core::Config` field of the same name;
+/// durations are strings such as `"500ms"`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct ProtocolOverrides {
+    pub cluster: Option<String>,
+    pub probe_interval: Option<ConfigDuration>,
+    pub probe_timeout: Option<ConfigDuration>,
+    pub indirect_checks: Option<usize>,
+    pub gossip_interval: Option<ConfigDuration>,
+    pub gossip_fanout: Option<usize>,
+    pub retransmit_mult: Option<u32>,
+    pub suspicion_mult: Option<u32>,
+    pub suspicion_max_timeout_mult: Option<u32>,
+    pub push_pull_interval: Option<ConfigDuration>,
+    pub gossip_to_the_dead: Option<ConfigDuration>,
+    pub reap_after: Option<ConfigDuration>,
+    pub awareness_max_multiplier: Option<u32>,
+    pub max_packet_size: Option<usize>,
+    pub max_stream_frame: Option<usize>,
+    pub max_meta_size: Option<usize>,
+    pub join_retry_min: Option<ConfigDuration>,
+    pub join_retry_max: Option<ConfigDuration>,
+}
+
+impl ProtocolOverrides {
+    /// Writes every field that is set into `c`.
+    pub fn apply(&self, c: &mut swim_core::Config) {
+        fn set<T: Clone>(dst: &mut T, src: &Option<T>) {
+            if let Some(v) = src {
+                *dst = v.clone();
+            }
+        }
+        fn dur(dst: &mut Duration, src: &Option<ConfigDuration>) {
+            if let Some(v) = src {
+                *dst = v.0;
+            }
+        }
+        set(&mut c.cluster, &self.cluster);
+        dur(&mut c.probe_interval, &self.probe_interval);
+        dur(&mut c.probe_timeout, &self.probe_timeout);
+        set(&mut c.indirect_checks, &self.indirect_checks);
+        dur(&mut c.gossip_interval, &self.gossip_interval);
+        set(&mut c.gossip_fanout, &self.gossip_fanout);
+        set(&mut c.retransmit_mult, &self.retransmit_mult);
+        set(&mut c.suspicion_mult, &self.suspicion_mult);
+        set(
+            &mut c.suspicion_max_timeout_mult,
+            &self.suspicion_max_timeout_mult,
+        );
+        dur(&mut c.push_pull_interval, &self.push_pull_interval);
+        dur(&mut c.gossip_to_the_dead, &self.gossip_to_the_dead);
+        dur(&mut c.reap_after, &self.reap_after);
+        set(
+            &mut c.awareness_max_multiplier,
+            &self.awareness_max_multiplier,
+        );
+        set(&mut c.max_packet_size, &self.max_packet_size);
+        set(&mut c.max_stream_frame, &self.max_stream_frame);
+        set(&mut c.max_meta_size, &self.max_meta_size);
+        dur(&mut c.join_retry_min, &self.join_retry_min);
+        dur(&mut c.join_retry_max, &self.join_retry_max);
+    }
+}
+
+/// The agent's TOML config file: every command-line option of `swim agent`
+/// plus protocol overrides. Unknown keys are an error.
+///
+/// ```toml
+/// name = "node-1"
+/// bind = "10.0.0.1:7946"
+/// advertise = "203.0.113.1:7946"
+/// join = ["10.0.0.2:7946"]
+/// preset = "lan"
+/// control = "127.0.0.1:7373"
+/// log = "info"
+/// stream_timeout = "10s"
+/// leave_timeout = "15s"
+///
+/// [protocol]
+/// probe_interval = "500ms"
+/// ```
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Node name.
+    pub name: Option<String>,
+    /// Bind address (`IP:PORT`).
+    pub bind: Option<String>,
+    /// Advertise address (`IP:PORT`).
+    pub advertise: Option<String>,
+    /// Seeds to join (`HOST:PORT`).
+    #[serde(default)]
+    pub join: Vec<String>,
+    /// Protocol preset.
+    pub preset: Option<Preset>,
+    /// Control API address.
+    pub control: Option<String>,
+    /// Log filter, e.g. `"info"` or `"swim_tokio=debug,info"`.
+    pub log: Option<String>,
+    /// Limit on each step of a push-pull stream.
+    pub stream_timeout: Option<ConfigDuration>,
+    /// How long a graceful leave may take.
+    pub leave_timeout: Option<ConfigDuration>,
+    /// Initial metadata (UTF-8 text).
+    pub meta: Option<String>,
+    /// Protocol overrides.
+    #[serde(default)]
+    pub protocol: ProtocolOverrides,
+}
+
+/// A config file that could not be read or parsed.
+#[derive(Debug)]
+pub struct FileConfigError {
+    /// The file.
+    pub path: String,
+    /// What went wrong, on one line.
+    pub message: String,
+}
+
+impl fmt::Display for FileConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "config file {}: {}", self.path, self.message)
+    }
+}
+
+impl std::error::Error for FileConfigError {}
+
+impl FileConfig {
+    /// Parses TOML text; `path` is only used in errors.
+    pub fn parse(text: &str, path: &str) -> Result<FileConfig, FileConfigError> {
+        toml::from_str(text).map_err(|e| {
+            let mut message = e.message().replace('\n', " ");
+            if let Some(span) = e.span() {
+                let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+                message = format!("line {line}: {message}");
+            }
+            FileConfigError {
+                path: path.to_string(),
+                message,
+            }
+        })
+    }
+
+    /// Reads and parses a TOML file.
+    pub fn load(path: &Path) -> Result<FileConfig, FileConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| FileConfigError {
+            path: shown.clone(),
+            message: format!("cannot read it: {e}"),
+        })?;
+        FileConfig::parse(&text, &shown)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert!(parse_duration("5").is_err());
+        assert!(parse_duration("fast").is_err());
+    }
+
+    #[test]
+    fn file_config_parses_and_applies() {
+        let f = FileConfig::parse(
+            "name = \"a\"\nbind = \"127.0.0.1:7946\"\njoin = [\"127.0.0.1:7947\"]\npreset = \"local\"\n\
+             [protocol]\nprobe_interval = \"500ms\"\ngossip_fanout = 4\nreap_after = 60000\n",
+            "t.toml",
+        )
+        .unwrap();
+        assert_eq!(f.preset, Some(Preset::Local));
+        let mut c = f.preset.unwrap_or_default().config();
+        f.protocol.apply(&mut c);
+        assert_eq!(c.probe_interval, Duration::from_millis(500));
+        assert_eq!(c.gossip_fanout, 4);
+        assert_eq!(c.reap_after, Duration::from_secs(60));
+        assert_eq!(c.probe_timeout, Duration::from_millis(200));
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let e = FileConfig::parse("name = \"a\"\nbindd = \"x\"\n", "t.toml").unwrap_err();
+        assert!(e.to_string().contains("bindd"), "{e}");
+        assert!(e.to_string().contains("line 2"), "{e}");
+        let e = FileConfig::parse("[protocol]\nprobe_intervall = \"1s\"\n", "t.toml").unwrap_err();
+        assert!(e.to_string().contains("probe_intervall"), "{e}");
+        let e = FileConfig::parse("preset = \"fast\"\n", "t.toml").unwrap_err();
+        assert!(e.to_string().contains("fast"), "{e}");
+    }
+}

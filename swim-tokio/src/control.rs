@@ -1,0 +1,291 @@
+//! The agent's local control API: HTTP/1.1 with JSON bodies, so `curl` works.
+//!
+//! | method and path | what |
+//! | --- | --- |
+//! | `GET /v1/agent` | this agent's name and addresses |
+//! | `GET /v1/members[?status=alive]` | the member list, a JSON array |
+//! | `POST /v1/join` | body `{"seeds": ["HOST:PORT", ...]}`: join more seeds |
+//! | `POST /v1/leave` | leave gracefully; the agent exits afterwards |
+//! | `GET /v1/metrics` | protocol and driver counters, dropped packets included |
+//! | `GET /v1/monitor` | newline-delimited JSON events, streamed as they happen |
+
+use crate::handle::{AgentMetrics, Handle, HandleError};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Body, Frame, Incoming};
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use swim_core::{Event, Member};
+use tokio::net::TcpListener;
+use tokio::sync::{broadcast, mpsc};
+
+/// Largest request body the control API reads.
+const MAX_BODY: usize = 64 * 1024;
+
+/// The JSON form of one member in events.
+fn member_json(m: &Member) -> Value {
+    json!({
+        "name": &*m.name,
+        "addr": m.addr.to_string(),
+        "status": m.status.as_str(),
+        "incarnation": m.incarnation,
+        "meta": String::from_utf8_lossy(&m.meta),
+    })
+}
+
+/// The JSON form of an event: `{"event": "member-joined", "member": {...}}`.
+pub fn event_json(e: &Event) -> Value {
+    let member = |kind: &str, m: &Member| json!({ "event": kind, "member": member_json(m) });
+    match e {
+        Event::MemberJoined(m) => member("member-joined", m),
+        Event::MemberUpdated(m) => member("member-updated", m),
+        Event::MemberSuspect(m) => member("member-suspect", m),
+        Event::MemberRecovered(m) => member("member-recovered", m),
+        Event::MemberFailed(m) => member("member-failed", m),
+        Event::MemberLeft(m) => member("member-left", m),
+        Event::MemberReaped(m) => member("member-reaped", m),
+        Event::JoinCompleted { seed } => {
+            json!({ "event": "join-completed", "seed": seed.to_string() })
+        }
+        Event::JoinRetry { attempt } => json!({ "event": "join-retry", "attempt": attempt }),
+        Event::LeaveCompleted => json!({ "event": "leave-completed" }),
+    }
+}
+
+fn traffic(t: &swim_core::Traffic) -> Value {
+    json!({ "packets": t.packets, "bytes": t.bytes })
+}
+
+fn by_kind(k: &swim_core::ByKind) -> Value {
+    json!({
+        "ping": traffic(&k.ping), "ack": traffic(&k.ack), "nack": traffic(&k.nack),
+        "ping_req": traffic(&k.ping_req), "gossip": traffic(&k.gossip),
+        "push_pull": traffic(&k.push_pull), "total": traffic(&k.total()),
+    })
+}
+
+/// The JSON form of the metrics.
+pub fn metrics_json(m: &AgentMetrics) -> Value {
+    let c = &m.core;
+    let d = &c.dropped;
+    json!({
+        "members": { "alive": m.alive, "suspect": m.suspect, "dead": m.dead, "left": m.left },
+        "health_score": m.health_score,
+        "sent": by_kind(&c.sent),
+        "received": by_kind(&c.received),
+        "updates_sent": c.updates_sent,
+        "updates_received": c.updates_received,
+        "dropped": {
+            "oversized": d.oversized, "malformed": d.malformed, "version": d.version,
+            "cluster": d.cluster, "invalid": d.invalid, "from_self": d.from_self,
+            "wrong_target": d.wrong_target, "unsolicited": d.unsolicited, "busy": d.busy,
+            "total": d.total(), "decode_failures": d.decode_failures(),
+        },
+        "probes": c.probes,
+        "indirect_probes": c.indirect_probes,
+        "probe_failures": c.probe_failures,
+        "suspicions": c.suspicions,
+        "refutations": c.refutations,
+        "deaths": c.deaths,
+        "push_pulls": c.push_pulls,
+        "push_pull_failures": c.push_pull_failures,
+        "driver": m.driver,
+    })
+}
+
+/// A response body: one whole buffer, or a stream of lines.
+pub enum ApiBody {
+    /// A complete body.
+    Full(Full<Bytes>),
+    /// Lines as they come (the monitor).
+    Lines(mpsc::Receiver<Bytes>),
+}
+
+impl Body for ApiBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        match self.get_mut() {
+            ApiBody::Full(f) => Pin::new(f).poll_frame(cx),
+            ApiBody::Lines(rx) => rx.poll_recv(cx).map(|o| o.map(|b| Ok(Frame::data(b)))),
+        }
+    }
+}
+
+fn reply(status: StatusCode, body: &Value) -> Response<ApiBody> {
+    let mut text = body.to_string();
+    text.push('\n');
+    let mut r = Response::new(ApiBody::Full(Full::new(Bytes::from(text))));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+fn error(status: StatusCode, message: impl std::fmt::Display) -> Response<ApiBody> {
+    reply(status, &json!({ "error": message.to_string() }))
+}
+
+fn stopped(e: HandleError) -> Response<ApiBody> {
+    error(StatusCode::SERVICE_UNAVAILABLE, e)
+}
+
+/// What the leave endpoint tells the agent's main loop.
+pub type LeaveNotify = mpsc::Sender<()>;
+
+/// Serves the control API on `listener` until the process ends.
+///
+/// After a successful `POST /v1/leave` a message goes to `on_leave`, so the
+/// agent can exit.
+pub async fn serve(listener: TcpListener, handle: Handle, on_leave: LeaveNotify) {
+    loop {
+        let (sock, _) = match listener.accept().await {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = %e, "control API accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let (handle, on_leave) = (handle.clone(), on_leave.clone());
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |req| {
+                let (handle, on_leave) = (handle.clone(), on_leave.clone());
+                async move { Ok::<_, Infallible>(route(req, handle, on_leave).await) }
+            });
+            if let Err(e) = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(sock), svc)
+                .await
+            {
+                tracing::debug!(error = %e, "control API connection ended");
+            }
+        });
+    }
+}
+
+async fn route(req: Request<Incoming>, handle: Handle, on_leave: LeaveNotify) -> Response<ApiBody> {
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or("").to_string();
+    match (req.method().clone(), path.as_str()) {
+        (Method::GET, "/v1/agent") => reply(
+            StatusCode::OK,
+            &json!({ "name": handle.name(), "bind": handle.local_addr().to_string(),
+                     "advertise": handle.advertise_addr().to_string() }),
+        ),
+        (Method::GET, "/v1/members") => {
+            let filter = query
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("status="))
+                .map(str::to_string);
+            if let Some(f) = &filter {
+                if !["alive", "suspect", "dead", "left"].contains(&f.as_str()) {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        format!("unknown status `{f}` (alive, suspect, dead or left)"),
+                    );
+                }
+            }
+            match handle.members().await {
+                Ok(ms) => {
+                    let ms: Vec<_> = ms
+                        .into_iter()
+                        .filter(|m| filter.as_deref().is_none_or(|f| m.status.as_str() == f))
+                        .collect();
+                    reply(StatusCode::OK, &json!(ms))
+                }
+                Err(e) => stopped(e),
+            }
+        }
+        (Method::GET, "/v1/metrics") => match handle.metrics().await {
+            Ok(m) => reply(StatusCode::OK, &metrics_json(&m)),
+            Err(e) => stopped(e),
+        },
+        (Method::POST, "/v1/join") => {
+            let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+                Ok(b) => b.to_bytes(),
+                Err(e) => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        format!("cannot read the body: {e}"),
+                    )
+                }
+            };
+            let seeds: Vec<String> = match serde_json::from_slice::<Value>(&body) {
+                Ok(v) => match v.get("seeds").and_then(Value::as_array) {
+                    Some(a) => a
+                        .iter()
+                        .filter_map(|s| s.as_str().map(str::to_string))
+                        .collect(),
+                    None => {
+                        return error(
+                            StatusCode::BAD_REQUEST,
+                            "expected {\"seeds\": [\"HOST:PORT\", ...]}",
+                        )
+                    }
+                },
+                Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid JSON: {e}")),
+            };
+            if seeds.is_empty() {
+                return error(StatusCode::BAD_REQUEST, "no seeds given");
+            }
+            match handle.join(&seeds).await {
+                Ok(addrs) => {
+                    let addrs: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
+                    reply(StatusCode::OK, &json!({ "joining": addrs }))
+                }
+                Err(HandleError::Stopped) => stopped(HandleError::Stopped),
+                Err(e) => error(StatusCode::BAD_REQUEST, e),
+            }
+        }
+        (Method::POST, "/v1/leave") => match handle.leave().await {
+            Ok(outcome) => {
+                let _ = on_leave.try_send(());
+                reply(
+                    StatusCode::OK,
+                    &json!({ "left": true, "completed": outcome.completed }),
+                )
+            }
+            Err(e) => stopped(e),
+        },
+        (Method::GET, "/v1/monitor") => {
+            let mut events = handle.subscribe();
+            let (tx, rx) = mpsc::channel(256);
+            tokio::spawn(async move {
+                loop {
+                    let line = match events.recv().await {
+                        Ok(e) => event_json(&e),
+                        Err(broadcast::error::RecvError::Lagged(n)) => {
+                            json!({ "event": "lagged", "missed": n })
+                        }
+                        Err(broadcast::error::RecvError::Closed) => return,
+                    };
+                    let mut text = line.to_string();
+                    text.push('\n');
+                    if tx.send(Bytes::from(text)).await.is_err() {
+                        return;
+                    }
+                }
+            });
+            let mut r = Response::new(ApiBody::Lines(rx));
+            r.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("application/x-ndjson"),
+            );
+            r
+        }
+        (
+            _,
+            "/v1/agent" | "/v1/members" | "/v1/metrics" | "/v1/join" | "/v1/leave" | "/v1/monitor",
+        ) => error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
+        _ => error(StatusCode::NOT_FOUND, format!("no such endpoint: {path}")),
+    }
+}

@@ -1,0 +1,486 @@
+//! The node task: the one owner of the `swim_core::Node`.
+//!
+//! Each turn it carries out every pending output, then waits for exactly one
+//! thing (a datagram, a stream message, the next deadline or a command), feeds
+//! it to the node and starts over. It reads the clock and OS entropy for the
+//! node and holds no protocol logic of its own.
+
+use crate::config::AgentConfig;
+use crate::handle::{AgentMetrics, DriverMetrics, Handle, HandleError, LeaveOutcome, MemberInfo};
+use crate::stream::{self, FrameError};
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::{BuildHasher, Hasher};
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+use swim_core::{Event, Identity, Input, Node, Output, StreamId};
+use tokio::net::{lookup_host, TcpListener, UdpSocket};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::time::Instant as TokioInstant;
+
+/// A message from a stream task to the node task.
+pub(crate) enum StreamMsg {
+    /// A peer's request frame; the node's reply goes back through `reply`.
+    Request {
+        from: SocketAddr,
+        bytes: Bytes,
+        reply: oneshot::Sender<Bytes>,
+    },
+    /// The reply to a stream the node opened.
+    Reply { id: StreamId, bytes: Bytes },
+    /// A stream the node opened failed.
+    Failed { id: StreamId },
+}
+
+/// A request from a [`Handle`] to the node task.
+pub(crate) enum Command {
+    Members(oneshot::Sender<Vec<MemberInfo>>),
+    Metrics(oneshot::Sender<AgentMetrics>),
+    Join(Vec<SocketAddr>, oneshot::Sender<Result<(), HandleError>>),
+    SetMeta(Bytes, oneshot::Sender<Result<(), HandleError>>),
+    Leave(oneshot::Sender<LeaveOutcome>),
+    Shutdown,
+}
+
+/// Counters kept by the driver itself (the node counts protocol traffic).
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub udp_recv_errors: AtomicU64,
+    pub udp_send_errors: AtomicU64,
+    pub streams_out: AtomicU64,
+    pub streams_in: AtomicU64,
+    pub stream_errors: AtomicU64,
+    pub stream_timeouts: AtomicU64,
+    pub stream_frames_oversized: AtomicU64,
+    pub accept_errors: AtomicU64,
+}
+
+/// What the node task, the stream tasks and the handles share.
+pub(crate) struct Shared {
+    pub counters: Counters,
+    pub stream_timeout: Duration,
+    pub max_frame: usize,
+}
+
+impl Shared {
+    pub(crate) fn count_stream_error(&self, e: &FrameError) {
+        let c = match e {
+            FrameError::Io(_) => &self.counters.stream_errors,
+            FrameError::Timeout => &self.counters.stream_timeouts,
+            FrameError::TooLarge(_) => &self.counters.stream_frames_oversized,
+        };
+        c.fetch_add(1, Relaxed);
+    }
+
+    fn snapshot(&self) -> DriverMetrics {
+        let c = &self.counters;
+        DriverMetrics {
+            udp_recv_errors: c.udp_recv_errors.load(Relaxed),
+            udp_send_errors: c.udp_send_errors.load(Relaxed),
+            streams_out: c.streams_out.load(Relaxed),
+            streams_in: c.streams_in.load(Relaxed),
+            stream_errors: c.stream_errors.load(Relaxed),
+            stream_timeouts: c.stream_timeouts.load(Relaxed),
+            stream_frames_oversized: c.stream_frames_oversized.load(Relaxed),
+            accept_errors: c.accept_errors.load(Relaxed),
+        }
+    }
+}
+
+/// Why a node could not start. Each message says what to do about it.
+#[derive(Debug)]
+pub enum StartError {
+    /// The node rejected its config, name or metadata.
+    Node(swim_core::Error),
+    /// A socket could not be bound.
+    Bind {
+        /// `"UDP"` or `"TCP"`.
+        proto: &'static str,
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// A seed address could not be resolved.
+    Resolve {
+        /// The seed as given.
+        seed: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The bind address is a wildcard and no advertise address was given.
+    NoAdvertise {
+        /// The bind address.
+        bind: SocketAddr,
+    },
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::Node(e) => write!(f, "{e}"),
+            StartError::Bind { proto, addr, source } if source.kind() == io::ErrorKind::AddrInUse => write!(
+                f,
+                "cannot bind {proto} {addr}: address already in use (is another agent running there?); choose another --bind port"
+            ),
+            StartError::Bind { proto, addr, source } => {
+                write!(f, "cannot bind {proto} {addr}: {source}; check the --bind address is one of this host's")
+            }
+            StartError::Resolve { seed, reason } => {
+                write!(f, "cannot resolve seed `{seed}`: {reason}; give seeds as HOST:PORT that this host can resolve")
+            }
+            StartError::NoAdvertise { bind } => write!(
+                f,
+                "bind address {bind} is a wildcard that peers cannot reach; pass --advertise IP:PORT with this host's address"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// Resolves `HOST:PORT` seeds to socket addresses (the first address of each).
+pub async fn resolve_seeds(seeds: &[String]) -> Result<Vec<SocketAddr>, StartError> {
+    let mut out = Vec::with_capacity(seeds.len());
+    for seed in seeds {
+        if let Ok(a) = seed.parse::<SocketAddr>() {
+            out.push(a);
+            continue;
+        }
+        let bad = |reason: String| StartError::Resolve {
+            seed: seed.clone(),
+            reason,
+        };
+        if !seed.contains(':') {
+            return Err(bad("no port (expected HOST:PORT)".into()));
+        }
+        let mut addrs = lookup_host(seed.as_str())
+            .await
+            .map_err(|e| bad(e.to_string()))?;
+        out.push(addrs.next().ok_or_else(|| bad("no address found".into()))?);
+    }
+    Ok(out)
+}
+
+/// A seed for the node's random generator from OS entropy (std's per-process
+/// random hash keys), mixed with the clock and the process id.
+fn entropy_seed() -> u64 {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    if let Ok(d) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        h.write_u128(d.as_nanos());
+    }
+    h.finish()
+}
+
+/// Binds the UDP socket and the TCP listener on the same port.
+async fn bind(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), StartError> {
+    let bind_err = |proto, addr, source| StartError::Bind {
+        proto,
+        addr,
+        source,
+    };
+    // With port 0 the TCP port may be taken although the UDP one was free: try a few.
+    let attempts = if addr.port() == 0 { 16 } else { 1 };
+    let mut last = None;
+    for _ in 0..attempts {
+        let udp = UdpSocket::bind(addr)
+            .await
+            .map_err(|e| bind_err("UDP", addr, e))?;
+        let local = udp.local_addr().map_err(|e| bind_err("UDP", addr, e))?;
+        match TcpListener::bind(local).await {
+            Ok(tcp) => return Ok((udp, tcp)),
+            Err(e) => last = Some(bind_err("TCP", local, e)),
+        }
+    }
+    Err(last.unwrap_or_else(|| bind_err("TCP", addr, io::Error::other("no free port"))))
+}
+
+/// Starts a node: binds its sockets, spawns its task on the current tokio
+/// runtime, joins the configured seeds and returns a handle to it.
+pub async fn start(config: AgentConfig) -> Result<Handle, StartError> {
+    config
+        .protocol
+        .validate()
+        .map_err(|e| StartError::Node(e.into()))?;
+    let seeds = resolve_seeds(&config.seeds).await?;
+    let (udp, tcp) = bind(config.bind).await?;
+    let local = udp.local_addr().map_err(|e| StartError::Bind {
+        proto: "UDP",
+        addr: config.bind,
+        source: e,
+    })?;
+    let advertise = match config.advertise {
+        Some(a) if a.port() == 0 => SocketAddr::new(a.ip(), local.port()),
+        Some(a) => a,
+        None if local.ip().is_unspecified() => return Err(StartError::NoAdvertise { bind: local }),
+        None => local,
+    };
+    let origin = TokioInstant::now();
+    let identity = Identity {
+        name: config.name.clone(),
+        addr: advertise,
+        meta: config.meta.clone(),
+    };
+    let mut node = Node::new(
+        config.protocol.clone(),
+        identity,
+        entropy_seed(),
+        swim_core::Instant::ZERO,
+    )
+    .map_err(StartError::Node)?;
+    if !seeds.is_empty() {
+        node.join(&seeds, swim_core::Instant::ZERO)
+            .map_err(StartError::Node)?;
+    }
+    let shared = Arc::new(Shared {
+        counters: Counters::default(),
+        stream_timeout: config.stream_timeout,
+        max_frame: config.protocol.max_stream_frame,
+    });
+    let (cmd_tx, cmd_rx) = mpsc::channel(64);
+    let (events, _) = broadcast::channel(config.event_capacity.max(1));
+    let (stream_tx, stream_rx) = mpsc::channel(256);
+    let (stopped_tx, stopped_rx) = watch::channel(false);
+    tokio::spawn(stream::accept_loop(tcp, shared.clone(), stream_tx.clone()));
+    let driver = Driver {
+        node,
+        origin,
+        udp,
+        buf: vec![0; config.protocol.max_packet_size + 1],
+        shared: shared.clone(),
+        events: events.clone(),
+        stream_tx,
+        stream_rx,
+        incoming: HashMap::new(),
+        next_incoming: 0,
+        leave_timeout: config.leave_timeout,
+        leaving: None,
+        name: config.name.clone(),
+    };
+    tracing::info!(node = %config.name, bind = %local, advertise = %advertise, "swim node started");
+    tokio::spawn(async move {
+        driver.run(cmd_rx).await;
+        let _ = stopped_tx.send(true);
+    });
+    Ok(Handle::new(
+        config.name,
+        local,
+        advertise,
+        cmd_tx,
+        events,
+        shared,
+        stopped_rx,
+    ))
+}
+
+/// A graceful leave in progress.
+struct Leaving {
+    deadline: TokioInstant,
+    waiters: Vec<oneshot::Sender<LeaveOutcome>>,
+    completed: bool,
+}
+
+struct Driver {
+    node: Node,
+    origin: TokioInstant,
+    udp: UdpSocket,
+    buf: Vec<u8>,
+    shared: Arc<Shared>,
+    events: broadcast::Sender<Event>,
+    stream_tx: mpsc::Sender<StreamMsg>,
+    stream_rx: mpsc::Receiver<StreamMsg>,
+    /// Peers' streams waiting for the node's reply, by the id the driver gave them.
+    incoming: HashMap<StreamId, oneshot::Sender<Bytes>>,
+    next_incoming: u64,
+    leave_timeout: Duration,
+    leaving: Option<Leaving>,
+    name: String,
+}
+
+impl Driver {
+    /// The node's clock: microseconds since the driver started.
+    fn now(&self) -> swim_core::Instant {
+        let micros = u64::try_from(self.origin.elapsed().as_micros()).unwrap_or(u64::MAX);
+        swim_core::Instant::from_micros(micros)
+    }
+
+    fn to_tokio(&self, t: swim_core::Instant) -> TokioInstant {
+        self.origin + Duration::from_micros(t.as_micros())
+    }
+
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        loop {
+            while let Some(out) = self.node.poll_output() {
+                self.execute(out);
+            }
+            if let Some(l) = &self.leaving {
+                if l.completed || TokioInstant::now() >= l.deadline {
+                    break;
+                }
+            }
+            let deadline = self.node.poll_timeout().map(|t| self.to_tokio(t));
+            let wake = match (&self.leaving, deadline) {
+                (Some(l), Some(d)) => Some(d.min(l.deadline)),
+                (Some(l), None) => Some(l.deadline),
+                (None, d) => d,
+            };
+            let input = tokio::select! {
+                r = self.udp.recv_from(&mut self.buf) => match r {
+                    Ok((n, from)) => Input::Datagram { from, bytes: Bytes::copy_from_slice(&self.buf[..n]) },
+                    Err(e) => {
+                        // ICMP errors and the like: one bad packet never stops the loop.
+                        self.shared.counters.udp_recv_errors.fetch_add(1, Relaxed);
+                        tracing::debug!(error = %e, "UDP receive failed");
+                        continue;
+                    }
+                },
+                Some(msg) = self.stream_rx.recv() => match msg {
+                    StreamMsg::Request { from, bytes, reply } => {
+                        self.next_incoming += 1;
+                        let id = StreamId(self.next_incoming);
+                        // Forget streams whose task gave up (a stopped reply never comes).
+                        if self.incoming.len() >= 64 {
+                            self.incoming.retain(|_, tx| !tx.is_closed());
+                        }
+                        self.incoming.insert(id, reply);
+                        Input::StreamRequest { id, from, bytes }
+                    }
+                    StreamMsg::Reply { id, bytes } => Input::StreamReply { id, bytes },
+                    StreamMsg::Failed { id } => Input::StreamFailed { id },
+                },
+                () = sleep_until_opt(wake) => Input::Tick,
+                cmd = commands.recv() => match cmd {
+                    Some(Command::Shutdown) | None => break,
+                    Some(cmd) => {
+                        self.command(cmd);
+                        continue;
+                    }
+                },
+            };
+            let now = self.now();
+            self.node.handle(input, now);
+        }
+        if let Some(l) = self.leaving.take() {
+            let outcome = LeaveOutcome {
+                completed: l.completed,
+            };
+            for w in l.waiters {
+                let _ = w.send(outcome);
+            }
+        }
+        tracing::info!(node = %self.name, "swim node stopped");
+    }
+
+    fn command(&mut self, cmd: Command) {
+        let now = self.now();
+        match cmd {
+            Command::Members(reply) => {
+                let _ = reply.send(self.node.members().map(MemberInfo::from).collect());
+            }
+            Command::Metrics(reply) => {
+                let mut by_status = [0usize; 4];
+                for m in self.node.members() {
+                    by_status[m.status as usize] += 1;
+                }
+                let _ = reply.send(AgentMetrics {
+                    core: self.node.metrics().clone(),
+                    driver: self.shared.snapshot(),
+                    health_score: self.node.health_score(),
+                    alive: by_status[swim_core::Status::Alive as usize],
+                    suspect: by_status[swim_core::Status::Suspect as usize],
+                    dead: by_status[swim_core::Status::Dead as usize],
+                    left: by_status[swim_core::Status::Left as usize],
+                });
+            }
+            Command::Join(seeds, reply) => {
+                let _ = reply.send(self.node.join(&seeds, now).map_err(HandleError::Node));
+            }
+            Command::SetMeta(meta, reply) => {
+                let _ = reply.send(self.node.set_meta(meta, now).map_err(HandleError::Node));
+            }
+            Command::Leave(reply) => match &mut self.leaving {
+                Some(l) => l.waiters.push(reply),
+                None => {
+                    tracing::info!(node = %self.name, "leaving the cluster");
+                    self.leaving = Some(Leaving {
+                        deadline: TokioInstant::now() + self.leave_timeout,
+                        waiters: vec![reply],
+                        completed: false,
+                    });
+                    self.node.leave(now);
+                }
+            },
+            Command::Shutdown => {}
+        }
+    }
+
+    fn execute(&mut self, out: Output) {
+        match out {
+            Output::Datagram { to, bytes } => {
+                if let Err(e) = self.udp.try_send_to(&bytes, to) {
+                    // A full socket buffer or an unreachable peer: UDP is lossy anyway.
+                    self.shared.counters.udp_send_errors.fetch_add(1, Relaxed);
+                    tracing::debug!(%to, error = %e, "UDP send failed");
+                }
+            }
+            Output::StreamOpen { id, to, bytes } => {
+                tokio::spawn(stream::open(
+                    id,
+                    to,
+                    bytes,
+                    self.shared.clone(),
+                    self.stream_tx.clone(),
+                ));
+            }
+            Output::StreamReply { id, bytes } => {
+                if let Some(tx) = self.incoming.remove(&id) {
+                    let _ = tx.send(bytes);
+                }
+            }
+            Output::StreamClose { id } => {
+                self.incoming.remove(&id);
+            }
+            Output::Event(event) => {
+                log_event(&self.name, &event);
+                if let (Event::LeaveCompleted, Some(l)) = (&event, &mut self.leaving) {
+                    l.completed = true;
+                }
+                let _ = self.events.send(event);
+            }
+        }
+    }
+}
+
+async fn sleep_until_opt(t: Option<TokioInstant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn log_event(node: &str, event: &Event) {
+    use tracing::{info, warn};
+    match event {
+        Event::MemberJoined(m) => info!(node, member = %m.name, addr = %m.addr, "member joined"),
+        Event::MemberUpdated(m) => info!(node, member = %m.name, addr = %m.addr, "member updated"),
+        Event::MemberSuspect(m) => {
+            warn!(node, member = %m.name, incarnation = m.incarnation, "member suspect")
+        }
+        Event::MemberRecovered(m) => {
+            info!(node, member = %m.name, incarnation = m.incarnation, "member recovered")
+        }
+        Event::MemberFailed(m) => {
+            warn!(node, member = %m.name, addr = %m.addr, "member failed (dead)")
+        }
+        Event::MemberLeft(m) => info!(node, member = %m.name, "member left"),
+        Event::MemberReaped(m) => info!(node, member = %m.name, "member reaped"),
+        Event::JoinCompleted { seed } => info!(node, %seed, "joined the cluster"),
+        Event::JoinRetry { attempt } => warn!(node, attempt, "no seed answered; retrying the join"),
+        Event::LeaveCompleted => info!(node, "leave announced"),
+    }
+}

@@ -1,0 +1,254 @@
+//! [`Handle`]: the application's view of a running node.
+
+use crate::driver::{resolve_seeds, Command, Shared, StartError};
+use bytes::Bytes;
+use serde::Serialize;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use swim_core::{Event, Member, Status};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+
+/// One member as the local node sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MemberInfo {
+    /// Its unique name.
+    pub name: String,
+    /// Where it receives datagrams and streams.
+    pub addr: SocketAddr,
+    /// `alive`, `suspect`, `dead` or `left`.
+    #[serde(serialize_with = "status_str")]
+    pub status: Status,
+    /// Its incarnation number.
+    pub incarnation: u64,
+    /// Its metadata, as lossy UTF-8 text.
+    #[serde(serialize_with = "meta_str")]
+    pub meta: Bytes,
+}
+
+fn status_str<S: serde::Serializer>(s: &Status, ser: S) -> Result<S::Ok, S::Error> {
+    ser.serialize_str(s.as_str())
+}
+
+fn meta_str<S: serde::Serializer>(m: &Bytes, ser: S) -> Result<S::Ok, S::Error> {
+    ser.serialize_str(&String::from_utf8_lossy(m))
+}
+
+impl From<&Member> for MemberInfo {
+    fn from(m: &Member) -> Self {
+        MemberInfo {
+            name: m.name.to_string(),
+            addr: m.addr,
+            status: m.status,
+            incarnation: m.incarnation,
+            meta: m.meta.clone(),
+        }
+    }
+}
+
+/// Counters of the driver itself: socket and stream trouble the node never sees.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct DriverMetrics {
+    /// Errors receiving on the UDP socket (the loop went on).
+    pub udp_recv_errors: u64,
+    /// Datagrams that could not be sent (full buffer, unreachable).
+    pub udp_send_errors: u64,
+    /// Push-pull streams opened to peers.
+    pub streams_out: u64,
+    /// Push-pull streams peers opened.
+    pub streams_in: u64,
+    /// Streams that failed with an IO error (refused, reset, closed early).
+    pub stream_errors: u64,
+    /// Streams that timed out.
+    pub stream_timeouts: u64,
+    /// Stream frames refused because they were larger than `max_stream_frame`.
+    pub stream_frames_oversized: u64,
+    /// Errors accepting incoming streams.
+    pub accept_errors: u64,
+}
+
+/// A snapshot of a node's counters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentMetrics {
+    /// The protocol's counters, including dropped (garbage) packets and frames.
+    pub core: swim_core::Metrics,
+    /// The driver's counters.
+    pub driver: DriverMetrics,
+    /// Lifeguard's local health score (0 is healthy).
+    pub health_score: u32,
+    /// Members alive (itself included).
+    pub alive: usize,
+    /// Members suspect.
+    pub suspect: usize,
+    /// Members dead.
+    pub dead: usize,
+    /// Members left.
+    pub left: usize,
+}
+
+/// How a graceful leave ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeaveOutcome {
+    /// True if the node announced its leave as often as the protocol asks
+    /// before stopping; false if the leave timeout cut it short.
+    pub completed: bool,
+}
+
+/// A command to a node that failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HandleError {
+    /// The node has stopped (shut down or left).
+    Stopped,
+    /// A seed could not be resolved.
+    Resolve(String),
+    /// The node refused the command.
+    Node(swim_core::Error),
+}
+
+impl fmt::Display for HandleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HandleError::Stopped => f.write_str("the node has stopped"),
+            HandleError::Resolve(e) => f.write_str(e),
+            HandleError::Node(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for HandleError {}
+
+/// A cloneable handle to a running node.
+///
+/// The node runs until [`shutdown`](Handle::shutdown) or
+/// [`leave`](Handle::leave), or until every handle is dropped.
+#[derive(Clone)]
+pub struct Handle {
+    name: Arc<str>,
+    local: SocketAddr,
+    advertise: SocketAddr,
+    commands: mpsc::Sender<Command>,
+    events: broadcast::Sender<Event>,
+    shared: Arc<Shared>,
+    stopped: watch::Receiver<bool>,
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handle")
+            .field("name", &self.name)
+            .field("local", &self.local)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Handle {
+    pub(crate) fn new(
+        name: String,
+        local: SocketAddr,
+        advertise: SocketAddr,
+        commands: mpsc::Sender<Command>,
+        events: broadcast::Sender<Event>,
+        shared: Arc<Shared>,
+        stopped: watch::Receiver<bool>,
+    ) -> Self {
+        Handle {
+            name: name.into(),
+            local,
+            advertise,
+            commands,
+            events,
+            shared,
+            stopped,
+        }
+    }
+
+    /// The node's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The address the sockets are bound to (with the real port if 0 was asked).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// The address peers reach this node at.
+    pub fn advertise_addr(&self) -> SocketAddr {
+        self.advertise
+    }
+
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, HandleError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(make(tx))
+            .await
+            .map_err(|_| HandleError::Stopped)?;
+        rx.await.map_err(|_| HandleError::Stopped)
+    }
+
+    /// Every member the node knows, itself included.
+    pub async fn members(&self) -> Result<Vec<MemberInfo>, HandleError> {
+        self.ask(Command::Members).await
+    }
+
+    /// The node's and the driver's counters.
+    pub async fn metrics(&self) -> Result<AgentMetrics, HandleError> {
+        self.ask(Command::Metrics).await
+    }
+
+    /// A stream of membership events from now on. A subscriber that falls more
+    /// than the configured capacity behind gets `RecvError::Lagged`.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    /// Joins (more) seeds, given as `HOST:PORT`. Returns once the node started
+    /// the join; [`Event::JoinCompleted`] tells when a seed answered.
+    pub async fn join(&self, seeds: &[String]) -> Result<Vec<SocketAddr>, HandleError> {
+        let addrs = resolve_seeds(seeds).await.map_err(|e| match e {
+            StartError::Resolve { .. } => HandleError::Resolve(e.to_string()),
+            other => HandleError::Resolve(other.to_string()),
+        })?;
+        let sent = addrs.clone();
+        self.ask(|tx| Command::Join(sent, tx)).await??;
+        Ok(addrs)
+    }
+
+    /// Publishes new metadata for this node.
+    pub async fn set_meta(&self, meta: Bytes) -> Result<(), HandleError> {
+        self.ask(|tx| Command::SetMeta(meta, tx)).await?
+    }
+
+    /// Leaves the cluster gracefully, then stops the node: announces `left`,
+    /// keeps answering until the announcement has spread
+    /// ([`Event::LeaveCompleted`]) or the leave timeout passes.
+    pub async fn leave(&self) -> Result<LeaveOutcome, HandleError> {
+        self.ask(Command::Leave).await
+    }
+
+    /// Stops the node at once, without telling the cluster (peers will
+    /// eventually declare it dead). Returns when it has stopped.
+    pub async fn shutdown(&self) {
+        let _ = self.commands.send(Command::Shutdown).await;
+        self.stopped().await;
+    }
+
+    /// Waits until the node has stopped.
+    pub async fn stopped(&self) {
+        let mut rx = self.stopped.clone();
+        let _ = rx.wait_for(|s| *s).await;
+    }
+
+    /// True once the node has stopped.
+    pub fn is_stopped(&self) -> bool {
+        *self.stopped.borrow()
+    }
+
+    /// The configured limit on stream steps (for diagnostics).
+    pub fn stream_timeout(&self) -> std::time::Duration {
+        self.shared.stream_timeout
+    }
+}

@@ -119,6 +119,20 @@ impl Body for ApiBody {
             ApiBody::Lines(rx) => rx.poll_recv(cx).map(|o| o.map(|b| Ok(Frame::data(b)))),
         }
     }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            ApiBody::Full(f) => f.is_end_stream(),
+            ApiBody::Lines(_) => false,
+        }
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        match self {
+            ApiBody::Full(f) => f.size_hint(),
+            ApiBody::Lines(_) => hyper::body::SizeHint::default(),
+        }
+    }
 }
 
 fn reply(status: StatusCode, body: &Value) -> Response<ApiBody> {

@@ -1,0 +1,289 @@
+//! The `swim` CLI against running agents: JSON output, garbage input, bad input.
+
+mod common;
+
+use common::{http, wait_for, Agent, SWIM};
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::net::{TcpStream, UdpSocket};
+use std::process::Command;
+use std::time::Duration;
+
+fn stderr_line(out: &std::process::Output) -> String {
+    let text = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(
+        text.trim_end().lines().count(),
+        1,
+        "expected a one-line error, got: {text:?}"
+    );
+    text
+}
+
+#[test]
+fn members_json_join_monitor_and_metrics() {
+    let a = Agent::start("json1", &[]);
+    let b = Agent::start("json2", &[]);
+
+    // Join through the CLI, and watch it happen on a's monitor stream.
+    let mut monitor = Command::new(SWIM)
+        .args(["monitor", "--control", &a.control])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn monitor");
+    let out = b.cli(&["join", &a.gossip.to_string()]);
+    assert!(
+        out.status.success(),
+        "join: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_for(
+        "both agents see two members",
+        Duration::from_secs(10),
+        || {
+            [&a, &b]
+                .iter()
+                .all(|x| x.members().is_some_and(|m| m.len() == 2))
+        },
+    );
+
+    let out = a.cli(&["members", "--json"]);
+    assert!(out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).expect("members --json is JSON");
+    let arr = v.as_array().expect("an array");
+    assert_eq!(arr.len(), 2);
+    for m in arr {
+        assert!(
+            m["name"].is_string() && m["addr"].is_string() && m["incarnation"].is_u64(),
+            "{m}"
+        );
+        assert_eq!(m["status"], "alive");
+    }
+    let names: Vec<&str> = arr.iter().filter_map(|m| m["name"].as_str()).collect();
+    assert!(
+        names.contains(&"json1") && names.contains(&"json2"),
+        "{names:?}"
+    );
+    let me = arr
+        .iter()
+        .find(|m| m["name"] == "json1")
+        .expect("self listed");
+    assert_eq!(me["addr"], a.gossip.to_string());
+
+    let out = a.cli(&["members", "--json", "--status", "dead"]);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&out.stdout).ok(),
+        Some(Value::Array(vec![]))
+    );
+    let out = a.cli(&["members"]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.starts_with("NAME") && table.contains("json2") && table.contains("alive"),
+        "{table}"
+    );
+
+    // Monitor printed the join as one line.
+    let mut stdout = monitor.stdout.take().expect("monitor stdout");
+    let _ = monitor.kill();
+    let _ = monitor.wait();
+    let mut text = String::new();
+    let _ = stdout.read_to_string(&mut text);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("member-joined") && l.contains("json2")),
+        "monitor printed: {text:?}"
+    );
+
+    let out = a.cli(&["metrics"]);
+    let v: Value = serde_json::from_slice(&out.stdout).expect("metrics is JSON");
+    assert_eq!(v["members"]["alive"], 2);
+}
+
+#[test]
+fn garbage_datagrams_and_frames_are_counted_and_the_agent_keeps_working() {
+    let a = Agent::start("garbage1", &[]);
+    let b = Agent::start("garbage2", &[a.gossip]);
+    wait_for("two agents converge", Duration::from_secs(10), || {
+        [&a, &b].iter().all(|x| {
+            x.members()
+                .is_some_and(|m| m.len() == 2 && m.iter().all(|m| m.1 == "alive"))
+        })
+    });
+
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("udp");
+    let mut junk: u64 = 0x9e37_79b9_7f4a_7c15;
+    for i in 0..50usize {
+        let len = 1 + (i * 37) % 1300;
+        let bytes: Vec<u8> = (0..len)
+            .map(|_| {
+                junk ^= junk << 13;
+                junk ^= junk >> 7;
+                junk ^= junk << 17;
+                junk as u8
+            })
+            .collect();
+        sock.send_to(&bytes, a.gossip).expect("send garbage");
+    }
+    // One datagram over max_packet_size (1400).
+    sock.send_to(&[0xAB; 2000], a.gossip)
+        .expect("send oversized");
+
+    // A garbage push-pull frame, and a frame whose length is over the limit.
+    let mut s = TcpStream::connect(a.gossip).expect("tcp");
+    s.write_all(&[0, 0, 0, 5, 1, 2, 3, 4, 5])
+        .expect("write frame");
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest);
+    assert!(rest.is_empty(), "no reply to a garbage frame");
+    let mut s = TcpStream::connect(a.gossip).expect("tcp");
+    s.write_all(&[0xFF, 0xFF, 0xFF, 0xFF])
+        .expect("write length");
+    let _ = s.read_to_end(&mut rest);
+
+    wait_for(
+        "garbage counted in metrics",
+        Duration::from_secs(10),
+        || {
+            a.get("/v1/metrics").is_some_and(|m| {
+                m["dropped"]["decode_failures"].as_u64().unwrap_or(0) >= 51
+                    && m["dropped"]["oversized"].as_u64().unwrap_or(0) >= 1
+                    && m["driver"]["stream_frames_oversized"].as_u64().unwrap_or(0) >= 1
+            })
+        },
+    );
+    let m = a.get("/v1/metrics").expect("metrics");
+    eprintln!("dropped after garbage: {}", m["dropped"]);
+
+    // Still working: a new agent joins through it and everyone converges.
+    let c = Agent::start("garbage3", &[a.gossip]);
+    wait_for(
+        "three agents converge after the garbage",
+        Duration::from_secs(10),
+        || {
+            [&a, &b, &c].iter().all(|x| {
+                x.members()
+                    .is_some_and(|m| m.len() == 3 && m.iter().all(|m| m.1 == "alive"))
+            })
+        },
+    );
+}
+
+#[test]
+fn bad_input_gives_a_one_line_error_and_a_nonzero_exit() {
+    let a = Agent::start("bad1", &[]);
+    let swim = |args: &[&str]| {
+        Command::new(SWIM)
+            .args(args)
+            .env_remove("SWIM_CONTROL")
+            .output()
+            .expect("run swim")
+    };
+
+    // Bind address in use.
+    let out = swim(&[
+        "agent",
+        "--name",
+        "x",
+        "--bind",
+        &a.gossip.to_string(),
+        "--control",
+        "127.0.0.1:0",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr_line(&out).contains("address already in use"),
+        "{:?}",
+        out
+    );
+
+    // Unresolvable seed.
+    let out = swim(&[
+        "agent",
+        "--name",
+        "x",
+        "--bind",
+        "127.0.0.1:0",
+        "--control",
+        "127.0.0.1:0",
+        "--join",
+        "no-such-host.invalid:7946",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr_line(&out).contains("cannot resolve seed `no-such-host.invalid:7946`"),
+        "{:?}",
+        out
+    );
+
+    // Malformed and unknown-key config files.
+    let dir = std::env::temp_dir();
+    let bad = dir.join(format!("swim-test-{}-bad.toml", std::process::id()));
+    std::fs::write(&bad, "name = \"x\"\nbind = [\n").expect("write config");
+    let out = swim(&["agent", "--config", bad.to_str().expect("utf-8 path")]);
+    assert!(!out.status.success());
+    assert!(stderr_line(&out).contains("config file"), "{:?}", out);
+    std::fs::write(&bad, "name = \"x\"\n[protocol]\nprobe_intervall = \"1s\"\n")
+        .expect("write config");
+    let out = swim(&["agent", "--config", bad.to_str().expect("utf-8 path")]);
+    assert!(!out.status.success());
+    assert!(stderr_line(&out).contains("probe_intervall"), "{:?}", out);
+    std::fs::write(&bad, "name = \"x\"\n[protocol]\nprobe_timeout = \"5s\"\n")
+        .expect("write config");
+    let out = swim(&[
+        "agent",
+        "--config",
+        bad.to_str().expect("utf-8 path"),
+        "--control",
+        "127.0.0.1:0",
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr_line(&out).contains("probe_timeout"), "{:?}", out);
+    let _ = std::fs::remove_file(&bad);
+
+    // Unknown flag.
+    let out = swim(&["agent", "--name", "x", "--frobnicate"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr_line(&out).contains("--frobnicate"), "{:?}", out);
+
+    // No agent at the control address.
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr");
+    for cmd in [
+        &["members"][..],
+        &["join", "127.0.0.1:1"],
+        &["leave"],
+        &["monitor"],
+        &["metrics"],
+    ] {
+        let mut args = cmd.to_vec();
+        let control = free.to_string();
+        args.extend(["--control", &control]);
+        let out = swim(&args);
+        assert!(!out.status.success(), "{cmd:?}");
+        assert!(
+            stderr_line(&out).contains("cannot reach the swim agent"),
+            "{cmd:?}: {out:?}"
+        );
+    }
+    // SWIM_CONTROL is read too.
+    let out = Command::new(SWIM)
+        .args(["members", "--json"])
+        .env("SWIM_CONTROL", &a.control)
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+
+    // A bad join request through the API is refused, the agent keeps running.
+    let r = http(
+        &a.control,
+        "POST",
+        "/v1/join",
+        "{\"seeds\": [\"no-such-host.invalid:1\"]}",
+    );
+    assert!(matches!(r, Some((400, _))), "{r:?}");
+    let r = http(&a.control, "POST", "/v1/join", "not json");
+    assert!(matches!(r, Some((400, _))), "{r:?}");
+    assert!(a.members().is_some());
+}

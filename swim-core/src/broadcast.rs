@@ -5,12 +5,17 @@
 //! transmissions. Packing takes the least-transmitted updates first (newest
 //! first among equals) until the byte budget is spent; an update is dropped
 //! after `retransmit_mult * ceil(log10(n + 1))` transmissions.
+//!
+//! Updates come in two priorities. *News* (heard by gossip, or this node's own)
+//! always goes first. *Repair* (learned from a seed's full state while joining)
+//! only fills room news leaves: in a small cluster it adds welcome redundancy,
+//! in a large join wave it never crowds out what others have not heard yet.
 
 use bytes::Bytes;
 use foldhash::fast::FixedState;
 use hashbrown::HashMap;
 use std::cmp::Reverse;
-use std::collections::BTreeMap;
+use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 /// How many times an update is sent in a cluster of `n` members.
@@ -19,86 +24,134 @@ pub fn retransmit_limit(mult: u32, n: usize) -> u32 {
     mult * scale.max(1)
 }
 
-/// Ordering key: fewest transmissions first, then newest first.
-type Key = (u32, Reverse<u64>);
+/// Which updates go first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Priority {
+    /// Fresh: heard by gossip, or about this node.
+    News,
+    /// Already known to the cluster: learned from a full-state exchange.
+    Repair,
+}
 
-#[derive(Debug, Default)]
+/// An update waiting to be sent.
+///
+/// Its *score* counts our transmissions plus the times we heard the same update
+/// from others: a rumor that keeps coming back is widespread, so bandwidth goes
+/// to rarer ones first (rumor mongering with feedback, Demers et al. 1987).
+/// Only our own transmissions (`sent`) count towards the limit, so feedback
+/// reorders the queue but never cuts an update's retransmissions short.
+#[derive(Debug)]
+struct Pending {
+    encoded: Bytes,
+    id: u64,
+    score: u32,
+    sent: u32,
+}
+
+/// A heap entry: news before repair, then lowest score, then newest. Entries
+/// are checked against `Pending` when popped: replaced updates are skipped,
+/// and a score raised since the push sends the entry back in at its new place.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Slot {
+    priority: Priority,
+    score: u32,
+    newest: Reverse<u64>,
+    member: Arc<str>,
+}
+
+#[derive(Debug)]
 pub(crate) struct BroadcastQueue {
-    /// Which key each member's pending update is stored under.
-    by_member: HashMap<Arc<str>, Key, FixedState>,
-    queue: BTreeMap<Key, (Arc<str>, Bytes)>,
+    pending: HashMap<Arc<str>, Pending, FixedState>,
+    heap: BinaryHeap<Reverse<Slot>>,
     next_id: u64,
 }
 
 impl BroadcastQueue {
     pub fn new(hash_seed: u64) -> Self {
         BroadcastQueue {
-            by_member: HashMap::with_hasher(FixedState::with_seed(hash_seed)),
-            queue: BTreeMap::new(),
+            pending: HashMap::with_hasher(FixedState::with_seed(hash_seed)),
+            heap: BinaryHeap::new(),
             next_id: 0,
         }
     }
 
     /// Queues `encoded` (an encoded `Update` about `member`), replacing any
     /// pending update about the same member.
-    pub fn push(&mut self, member: Arc<str>, encoded: Bytes) {
-        if let Some(old) = self.by_member.remove(&member) {
-            self.queue.remove(&old);
-        }
-        let key = (0, Reverse(self.next_id));
+    pub fn push(&mut self, member: Arc<str>, encoded: Bytes, priority: Priority) {
+        let id = self.next_id;
         self.next_id += 1;
-        self.by_member.insert(member.clone(), key);
-        self.queue.insert(key, (member, encoded));
+        self.pending.insert(member.clone(), Pending { encoded, id, score: 0, sent: 0 });
+        self.heap.push(Reverse(Slot { priority, score: 0, newest: Reverse(id), member }));
+        if self.heap.len() > 2 * self.pending.len() + 64 {
+            self.compact();
+        }
+    }
+
+    /// Drops heap entries of replaced or forgotten updates.
+    fn compact(&mut self) {
+        let pending = &self.pending;
+        self.heap.retain(|Reverse(s)| pending.get(&s.member).is_some_and(|p| p.id == s.newest.0));
     }
 
     pub fn len(&self) -> usize {
-        self.queue.len()
+        self.pending.len()
     }
 
     /// Is an update about `member` still waiting to be sent?
     pub fn contains(&self, member: &str) -> bool {
-        self.by_member.contains_key(member)
+        self.pending.contains_key(member)
+    }
+
+    /// Another node just told us the update we hold about `member`: raise its
+    /// score so that rarer updates go first.
+    pub fn heard(&mut self, member: &str) {
+        if let Some(p) = self.pending.get_mut(member) {
+            p.score = p.score.saturating_add(1);
+        }
     }
 
     /// Drops everything pending about `member`.
     pub fn forget(&mut self, member: &str) {
-        if let Some(key) = self.by_member.remove(member) {
-            self.queue.remove(&key);
-        }
+        self.pending.remove(member);
     }
 
     /// Takes updates whose framed size (`frame(len)`) fits in `budget` bytes
-    /// in total, fewest transmissions first, and counts one transmission for
-    /// each; an update that reached `limit` transmissions leaves the queue.
+    /// in total, lowest score first, and counts one transmission for each; an
+    /// update that reached `limit` transmissions leaves the queue.
     pub fn take(&mut self, mut budget: usize, limit: u32, frame: impl Fn(usize) -> usize) -> Vec<Bytes> {
         const SMALLEST: usize = 8;
-        let mut picked: Vec<Key> = Vec::new();
-        let mut skipped = 0;
-        for (key, (_, bytes)) in self.queue.iter() {
-            if budget < SMALLEST || skipped > 32 {
-                break;
+        let mut out = Vec::new();
+        let mut picked: Vec<Slot> = Vec::new();
+        let mut aside: Vec<Slot> = Vec::new();
+        while budget >= SMALLEST && aside.len() <= 32 {
+            let Some(Reverse(mut slot)) = self.heap.pop() else { break };
+            let Some(p) = self.pending.get(&slot.member).filter(|p| p.id == slot.newest.0) else { continue };
+            if p.score != slot.score {
+                slot.score = p.score;
+                self.heap.push(Reverse(slot));
+                continue;
             }
-            let size = frame(bytes.len());
-            if size <= budget {
-                budget -= size;
-                picked.push(*key);
+            let size = frame(p.encoded.len());
+            if size > budget {
+                aside.push(slot);
+                continue;
+            }
+            budget -= size;
+            out.push(p.encoded.clone());
+            picked.push(slot);
+        }
+        for mut slot in picked {
+            let Some(p) = self.pending.get_mut(&slot.member) else { continue };
+            p.sent += 1;
+            p.score = p.score.saturating_add(1);
+            if p.sent >= limit {
+                self.pending.remove(&slot.member);
             } else {
-                skipped += 1;
+                slot.score = p.score;
+                aside.push(slot);
             }
         }
-        let mut out = Vec::with_capacity(picked.len());
-        for key in picked {
-            let Some((member, bytes)) = self.queue.remove(&key) else { continue };
-            out.push(bytes.clone());
-            let sent = key.0 + 1;
-            if sent >= limit {
-                self.by_member.remove(&member);
-            } else {
-                let next = (sent, key.1);
-                self.by_member.insert(member.clone(), next);
-                self.queue.insert(next, (member, bytes));
-            }
-        }
+        self.heap.extend(aside.into_iter().map(Reverse));
         out
     }
 }
@@ -125,7 +178,7 @@ mod tests {
     #[test]
     fn an_update_is_sent_limit_times_then_dropped() {
         let mut q = BroadcastQueue::new(0);
-        q.push("a".into(), bytes(1, 10));
+        q.push("a".into(), bytes(1, 10), Priority::News);
         for _ in 0..3 {
             assert_eq!(q.take(1000, 3, |l| l).len(), 1);
         }
@@ -137,10 +190,10 @@ mod tests {
     #[test]
     fn newer_update_replaces_older_and_restarts_its_count() {
         let mut q = BroadcastQueue::new(0);
-        q.push("a".into(), bytes(1, 10));
+        q.push("a".into(), bytes(1, 10), Priority::News);
         q.take(1000, 3, |l| l);
         q.take(1000, 3, |l| l);
-        q.push("a".into(), bytes(2, 10));
+        q.push("a".into(), bytes(2, 10), Priority::News);
         assert_eq!(q.len(), 1);
         for _ in 0..3 {
             assert_eq!(q.take(1000, 3, |l| l), vec![bytes(2, 10)]);
@@ -151,10 +204,10 @@ mod tests {
     #[test]
     fn fewest_transmissions_first_and_newest_among_equals() {
         let mut q = BroadcastQueue::new(0);
-        q.push("old".into(), bytes(1, 10));
+        q.push("old".into(), bytes(1, 10), Priority::News);
         q.take(1000, 9, |l| l);
-        q.push("b".into(), bytes(2, 10));
-        q.push("c".into(), bytes(3, 10));
+        q.push("b".into(), bytes(2, 10), Priority::News);
+        q.push("c".into(), bytes(3, 10), Priority::News);
         assert_eq!(q.take(10, 9, |l| l), vec![bytes(3, 10)], "newest untransmitted first");
         assert_eq!(q.take(10, 9, |l| l), vec![bytes(2, 10)]);
         // All three have been sent once now: newest first again.
@@ -163,11 +216,42 @@ mod tests {
     }
 
     #[test]
+    fn repair_only_fills_room_that_news_leaves() {
+        let mut q = BroadcastQueue::new(0);
+        q.push("old".into(), bytes(1, 10), Priority::Repair);
+        q.push("new".into(), bytes(2, 10), Priority::News);
+        for _ in 0..3 {
+            assert_eq!(q.take(10, 3, |l| l), vec![bytes(2, 10)], "news first while it lasts");
+        }
+        assert_eq!(q.take(10, 3, |l| l), vec![bytes(1, 10)]);
+        q.push("old".into(), bytes(3, 10), Priority::News);
+        q.push("x".into(), bytes(4, 10), Priority::Repair);
+        assert_eq!(q.take(10, 3, |l| l), vec![bytes(3, 10)], "a newer update is news again");
+    }
+
+    #[test]
+    fn feedback_reorders_but_never_cuts_retransmissions() {
+        let mut q = BroadcastQueue::new(0);
+        q.push("common".into(), bytes(1, 10), Priority::News);
+        q.push("rare".into(), bytes(2, 10), Priority::News);
+        q.heard("rare");
+        q.heard("rare");
+        assert_eq!(q.take(10, 3, |l| l), vec![bytes(1, 10)], "the update heard back goes later");
+        let mut rest = Vec::new();
+        for _ in 0..10 {
+            rest.extend(q.take(10, 3, |l| l));
+        }
+        assert_eq!(rest.iter().filter(|b| **b == bytes(2, 10)).count(), 3, "still sent limit times");
+        assert_eq!(rest.iter().filter(|b| **b == bytes(1, 10)).count(), 2);
+        assert_eq!(q.len(), 0);
+    }
+
+    #[test]
     fn packing_never_exceeds_the_budget_and_skips_what_does_not_fit() {
         let mut q = BroadcastQueue::new(0);
-        q.push("big".into(), bytes(1, 300));
-        q.push("small".into(), bytes(2, 40));
-        q.push("mid".into(), bytes(3, 100));
+        q.push("big".into(), bytes(1, 300), Priority::News);
+        q.push("small".into(), bytes(2, 40), Priority::News);
+        q.push("mid".into(), bytes(3, 100), Priority::News);
         let frame = |l: usize| l + 2;
         let got = q.take(150, 9, frame);
         let used: usize = got.iter().map(|b| frame(b.len())).sum();

@@ -63,38 +63,57 @@ pub enum DropReason {
     Busy,
 }
 
-/// Limits the decoder enforces.
-#[derive(Clone, Debug)]
+/// Limits the decoder enforces, and how it shares known names.
 pub(crate) struct Limits<'a> {
     pub cluster: &'a str,
     pub max_meta: usize,
+    pub intern: &'a dyn Fn(&str) -> Option<Arc<str>>,
 }
 
-fn name(s: String) -> Result<Arc<str>, DropReason> {
-    if s.is_empty() || s.len() > MAX_NAME_LEN {
+/// A validated name; `intern` returns the shared copy of a name already known,
+/// so that decoding a packet about known members allocates nothing.
+fn name(b: &[u8], intern: &dyn Fn(&str) -> Option<Arc<str>>) -> Result<Arc<str>, DropReason> {
+    if b.is_empty() || b.len() > MAX_NAME_LEN {
         return Err(DropReason::Invalid);
     }
-    Ok(s.into())
+    let s = std::str::from_utf8(b).map_err(|_| DropReason::Invalid)?;
+    Ok(intern(s).unwrap_or_else(|| Arc::from(s)))
 }
 
-fn addr(a: Option<pb::Address>) -> Result<SocketAddr, DropReason> {
-    let a = a.ok_or(DropReason::Invalid)?;
-    let port = u16::try_from(a.port).map_err(|_| DropReason::Invalid)?;
-    let ip = match a.ip.len() {
-        4 => IpAddr::V4(Ipv4Addr::from(<[u8; 4]>::try_from(&a.ip[..]).map_err(|_| DropReason::Invalid)?)),
-        16 => IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(&a.ip[..]).map_err(|_| DropReason::Invalid)?)),
+/// An optional name (the accuser of an update): empty is allowed.
+fn accuser(b: &[u8], intern: &dyn Fn(&str) -> Option<Arc<str>>) -> Result<Arc<str>, DropReason> {
+    if b.is_empty() {
+        return Ok(intern("").unwrap_or_else(|| Arc::from("")));
+    }
+    name(b, intern)
+}
+
+fn text(s: &str) -> Bytes {
+    Bytes::copy_from_slice(s.as_bytes())
+}
+
+fn addr(a: &[u8]) -> Result<SocketAddr, DropReason> {
+    let (ip, port) = match a.len() {
+        6 => (IpAddr::V4(Ipv4Addr::new(a[0], a[1], a[2], a[3])), &a[4..]),
+        18 => {
+            let mut v6 = [0u8; 16];
+            v6.copy_from_slice(&a[..16]);
+            (IpAddr::V6(Ipv6Addr::from(v6)), &a[16..])
+        }
         _ => return Err(DropReason::Invalid),
     };
-    Ok(SocketAddr::new(ip, port))
+    Ok(SocketAddr::new(ip, u16::from_be_bytes([port[0], port[1]])))
 }
 
-/// The wire form of an address.
-pub(crate) fn address(a: SocketAddr) -> pb::Address {
-    let ip = match a.ip() {
-        IpAddr::V4(v4) => Bytes::copy_from_slice(&v4.octets()),
-        IpAddr::V6(v6) => Bytes::copy_from_slice(&v6.octets()),
-    };
-    pb::Address { ip, port: u32::from(a.port()) }
+/// The wire form of an address: IP octets, then the port big-endian.
+pub(crate) fn address(a: SocketAddr) -> Bytes {
+    let mut out = Vec::with_capacity(18);
+    match a.ip() {
+        IpAddr::V4(v4) => out.extend_from_slice(&v4.octets()),
+        IpAddr::V6(v6) => out.extend_from_slice(&v6.octets()),
+    }
+    out.extend_from_slice(&a.port().to_be_bytes());
+    out.into()
 }
 
 fn status(s: i32) -> Result<Status, DropReason> {
@@ -116,28 +135,28 @@ fn wire_status(s: Status) -> pb::Status {
 }
 
 fn update(u: pb::Update, limits: &Limits<'_>) -> Result<Update, DropReason> {
-    if u.meta.len() > limits.max_meta || u.from.len() > MAX_NAME_LEN {
+    if u.meta.len() > limits.max_meta {
         return Err(DropReason::Invalid);
     }
     Ok(Update {
-        name: name(u.name)?,
-        addr: addr(u.addr)?,
+        name: name(&u.name, limits.intern)?,
+        addr: addr(&u.addr)?,
         incarnation: u.incarnation,
         status: status(u.status)?,
         meta: u.meta,
-        from: u.from.into(),
+        from: accuser(&u.from, limits.intern)?,
     })
 }
 
 /// The wire form of an update.
 pub(crate) fn wire_update(u: &Update) -> pb::Update {
     pb::Update {
-        name: u.name.to_string(),
-        addr: Some(address(u.addr)),
+        name: text(&u.name),
+        addr: address(u.addr),
         incarnation: u.incarnation,
         status: wire_status(u.status) as i32,
         meta: u.meta.clone(),
-        from: u.from.to_string(),
+        from: text(&u.from),
     }
 }
 
@@ -146,36 +165,36 @@ pub(crate) fn encode_update(u: &Update) -> Bytes {
     wire_update(u).encode_to_vec().into()
 }
 
-fn header(version: u32, cluster: &str, from: String, limits: &Limits<'_>) -> Result<Arc<str>, DropReason> {
+fn header(version: u32, cluster: &str, from: &[u8], limits: &Limits<'_>) -> Result<Arc<str>, DropReason> {
     if version != pb::PROTOCOL_VERSION {
         return Err(DropReason::Version);
     }
     if cluster != limits.cluster {
         return Err(DropReason::Cluster);
     }
-    name(from)
+    name(from, limits.intern)
 }
 
 /// Decodes and validates a datagram of at most `max_len` bytes.
-pub(crate) fn decode_packet(bytes: &[u8], max_len: usize, limits: &Limits<'_>) -> Result<Packet, DropReason> {
+pub(crate) fn decode_packet(bytes: Bytes, max_len: usize, limits: &Limits<'_>) -> Result<Packet, DropReason> {
     if bytes.len() > max_len {
         return Err(DropReason::Oversized);
     }
     let p = pb::Packet::decode(bytes).map_err(|_| DropReason::Malformed)?;
-    let from = header(p.version, &p.cluster, p.from, limits)?;
+    let from = header(p.version, &p.cluster, &p.from, limits)?;
     let messages = p
         .messages
         .into_iter()
         .map(|m| {
             use pb::message::Body;
             Ok(match m.body.ok_or(DropReason::Invalid)? {
-                Body::Ping(p) => Msg::Ping { seq: p.seq, target: name(p.target)? },
+                Body::Ping(p) => Msg::Ping { seq: p.seq, target: name(&p.target, limits.intern)? },
                 Body::Ack(a) => Msg::Ack { seq: a.seq },
                 Body::Nack(n) => Msg::Nack { seq: n.seq },
                 Body::PingReq(r) => Msg::PingReq {
                     seq: r.seq,
-                    target: name(r.target)?,
-                    target_addr: addr(r.target_addr)?,
+                    target: name(&r.target, limits.intern)?,
+                    target_addr: addr(&r.target_addr)?,
                     want_nack: r.want_nack,
                 },
             })
@@ -186,15 +205,21 @@ pub(crate) fn decode_packet(bytes: &[u8], max_len: usize, limits: &Limits<'_>) -
 }
 
 /// Decodes and validates a push-pull frame of at most `max_len` bytes.
-pub(crate) fn decode_stream(bytes: &[u8], max_len: usize, limits: &Limits<'_>) -> Result<PushPull, DropReason> {
+pub(crate) fn decode_stream(bytes: Bytes, max_len: usize, limits: &Limits<'_>) -> Result<PushPull, DropReason> {
     if bytes.len() > max_len {
         return Err(DropReason::Oversized);
     }
     let f = pb::StreamFrame::decode(bytes).map_err(|_| DropReason::Malformed)?;
-    let from = header(f.version, &f.cluster, f.from, limits)?;
+    let from = header(f.version, &f.cluster, &f.from, limits)?;
     let pp = f.push_pull.ok_or(DropReason::Invalid)?;
     let members = pp.members.into_iter().map(|u| update(u, limits)).collect::<Result<Vec<_>, _>>()?;
     Ok(PushPull { from, join: pp.join, members })
+}
+
+fn put_text(field: u32, s: &str, buf: &mut Vec<u8>) {
+    encode_key(field, WireType::LengthDelimited, buf);
+    encode_varint(s.len() as u64, buf);
+    buf.extend_from_slice(s.as_bytes());
 }
 
 /// Bytes that an encoded update of `len` bytes takes inside a packet.
@@ -215,20 +240,20 @@ impl PacketWriter {
         if !cluster.is_empty() {
             prost::encoding::string::encode(2, &cluster.to_owned(), &mut buf);
         }
-        prost::encoding::string::encode(3, &from.to_owned(), &mut buf);
+        put_text(3, from, &mut buf);
         PacketWriter { buf }
     }
 
     pub fn message(&mut self, m: Msg) {
         use pb::message::Body;
         let body = match m {
-            Msg::Ping { seq, target } => Body::Ping(pb::Ping { seq, target: target.to_string() }),
+            Msg::Ping { seq, target } => Body::Ping(pb::Ping { seq, target: text(&target) }),
             Msg::Ack { seq } => Body::Ack(pb::Ack { seq }),
             Msg::Nack { seq } => Body::Nack(pb::Nack { seq }),
             Msg::PingReq { seq, target, target_addr, want_nack } => Body::PingReq(pb::PingReq {
                 seq,
-                target: target.to_string(),
-                target_addr: Some(address(target_addr)),
+                target: text(&target),
+                target_addr: address(target_addr),
                 want_nack,
             }),
         };
@@ -274,7 +299,7 @@ pub(crate) fn encode_stream(
     let frame = pb::StreamFrame {
         version: pb::PROTOCOL_VERSION,
         cluster: cluster.to_owned(),
-        from: from.to_owned(),
+        from: text(from),
         push_pull: Some(pb::PushPull { join, members: kept }),
     };
     frame.encode_to_vec().into()
@@ -284,8 +309,12 @@ pub(crate) fn encode_stream(
 mod tests {
     use super::*;
 
+    fn no_intern(_: &str) -> Option<Arc<str>> {
+        None
+    }
+
     pub(crate) fn limits() -> Limits<'static> {
-        Limits { cluster: "c", max_meta: 512 }
+        Limits { cluster: "c", max_meta: 512, intern: &no_intern }
     }
 
     fn sample_update(status: Status) -> Update {
@@ -317,24 +346,24 @@ mod tests {
             w.update(&encode_update(u));
         }
         let bytes = w.finish();
-        let p = decode_packet(&bytes, 1400, &limits()).unwrap();
+        let p = decode_packet(bytes.clone(), 1400, &limits()).unwrap();
         assert_eq!(p, Packet { from: "me".into(), messages: msgs, updates });
     }
 
     #[test]
     fn rejects_foreign_cluster_version_size_and_bad_fields() {
         let bytes = PacketWriter::new("other", "me").finish();
-        assert_eq!(decode_packet(&bytes, 1400, &limits()), Err(DropReason::Cluster));
-        assert_eq!(decode_packet(&[0u8; 1401], 1400, &limits()), Err(DropReason::Oversized));
-        assert_eq!(decode_packet(&[0xff, 0xff], 1400, &limits()), Err(DropReason::Malformed));
-        let v2 = pb::Packet { version: 2, cluster: "c".into(), from: "me".into(), ..Default::default() };
-        assert_eq!(decode_packet(&v2.encode_to_vec(), 1400, &limits()), Err(DropReason::Version));
+        assert_eq!(decode_packet(bytes.clone(), 1400, &limits()), Err(DropReason::Cluster));
+        assert_eq!(decode_packet(Bytes::from(vec![0u8; 1401]), 1400, &limits()), Err(DropReason::Oversized));
+        assert_eq!(decode_packet(Bytes::from_static(&[0xff, 0xff]), 1400, &limits()), Err(DropReason::Malformed));
+        let v2 = pb::Packet { version: 2, cluster: "c".into(), from: text("me"), ..Default::default() };
+        assert_eq!(decode_packet(v2.encode_to_vec().into(), 1400, &limits()), Err(DropReason::Version));
         let anon = pb::Packet { version: 1, cluster: "c".into(), ..Default::default() };
-        assert_eq!(decode_packet(&anon.encode_to_vec(), 1400, &limits()), Err(DropReason::Invalid));
+        assert_eq!(decode_packet(anon.encode_to_vec().into(), 1400, &limits()), Err(DropReason::Invalid));
         let mut bad = wire_update(&sample_update(Status::Alive));
-        bad.addr = Some(pb::Address { ip: Bytes::from_static(&[1, 2, 3]), port: 1 });
-        let p = pb::Packet { version: 1, cluster: "c".into(), from: "me".into(), messages: vec![], updates: vec![bad] };
-        assert_eq!(decode_packet(&p.encode_to_vec(), 1400, &limits()), Err(DropReason::Invalid));
+        bad.addr = Bytes::from_static(&[1, 2, 3]);
+        let p = pb::Packet { version: 1, cluster: "c".into(), from: text("me"), messages: vec![], updates: vec![bad] };
+        assert_eq!(decode_packet(p.encode_to_vec().into(), 1400, &limits()), Err(DropReason::Invalid));
     }
 
     #[test]
@@ -343,12 +372,12 @@ mod tests {
             .map(|i| Update { name: format!("member-{i}").into(), ..sample_update(Status::Alive) })
             .collect();
         let bytes = encode_stream("c", "me", true, members.iter().map(wire_update), 1 << 20);
-        let pp = decode_stream(&bytes, 1 << 20, &limits()).unwrap();
+        let pp = decode_stream(bytes.clone(), 1 << 20, &limits()).unwrap();
         assert!(pp.join);
         assert_eq!(pp.members, members);
         let small = encode_stream("c", "me", false, members.iter().map(wire_update), 4096);
         assert!(small.len() <= 4096, "{}", small.len());
-        let pp = decode_stream(&small, 4096, &limits()).unwrap();
+        let pp = decode_stream(small.clone(), 4096, &limits()).unwrap();
         assert!(!pp.members.is_empty() && pp.members.len() < 1000);
         assert_eq!(pp.members[..], members[..pp.members.len()]);
     }

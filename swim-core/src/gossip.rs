@@ -37,9 +37,7 @@ impl Node {
         let bytes = w.finish();
         debug_assert!(bytes.len() <= self.config.max_packet_size);
         self.metrics.updates_sent += updates.len() as u64;
-        let t = self.metrics.sent.get(kind);
-        t.packets += 1;
-        t.bytes += bytes.len() as u64;
+        self.metrics.sent.count(kind, bytes.len());
         self.outputs.push_back(Output::Datagram { to, bytes });
         if !updates.is_empty() {
             self.check_leave_completed();

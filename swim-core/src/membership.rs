@@ -23,7 +23,7 @@ pub(crate) struct Entry {
     /// Index of this member in the probe order.
     pos: usize,
     /// Running suspicion, while `status == Suspect`.
-    pub suspicion: Option<Suspicion>,
+    pub suspicion: Option<Box<Suspicion>>,
     /// Bumped whenever the member's status changes, so that stale suspicion and
     /// reap timers can be told apart from live ones.
     pub generation: u32,

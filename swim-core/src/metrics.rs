@@ -35,15 +35,18 @@ impl ByKind {
         all.iter().fold(Traffic::default(), |a, t| Traffic { packets: a.packets + t.packets, bytes: a.bytes + t.bytes })
     }
 
-    pub(crate) fn get(&mut self, kind: Kind) -> &mut Traffic {
-        match kind {
+    /// Counts one packet of `kind` and `len` bytes.
+    pub(crate) fn count(&mut self, kind: Kind, len: usize) {
+        let t = match kind {
             Kind::Ping => &mut self.ping,
             Kind::Ack => &mut self.ack,
             Kind::Nack => &mut self.nack,
             Kind::PingReq => &mut self.ping_req,
             Kind::Gossip => &mut self.gossip,
             Kind::PushPull => &mut self.push_pull,
-        }
+        };
+        t.packets += 1;
+        t.bytes += len as u64;
     }
 }
 

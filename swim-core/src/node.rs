@@ -1,7 +1,7 @@
 //! The state machine: [`Node`].
 
 use crate::awareness::Awareness;
-use crate::broadcast::BroadcastQueue;
+use crate::broadcast::{BroadcastQueue, Priority};
 use crate::codec::{self, DropReason, Limits};
 use crate::config::{Config, ConfigError, MAX_NAME_LEN};
 use crate::event::{Event, Input, Output, StreamId};
@@ -110,6 +110,9 @@ pub struct Node {
     pub(crate) join: Join,
     pub(crate) leaving: bool,
     pub(crate) leave_announced: bool,
+    /// While set, updates about other members are queued as repair, not news
+    /// (a joining node merging the state a seed handed it).
+    pub(crate) repairing: bool,
     pub(crate) outputs: VecDeque<Output>,
     pub(crate) metrics: Metrics,
     pub(crate) now: Instant,
@@ -155,6 +158,7 @@ impl Node {
             join: Join::default(),
             leaving: false,
             leave_announced: false,
+            repairing: false,
             outputs: VecDeque::new(),
             metrics: Metrics::default(),
             now,
@@ -176,9 +180,9 @@ impl Node {
     pub fn handle(&mut self, input: Input, now: Instant) {
         self.advance(now);
         match input {
-            Input::Datagram { from, bytes } => self.on_datagram(from, &bytes),
-            Input::StreamRequest { id, from, bytes } => self.on_stream_request(id, from, &bytes),
-            Input::StreamReply { id, bytes } => self.on_stream_reply(id, &bytes),
+            Input::Datagram { from, bytes } => self.on_datagram(from, bytes),
+            Input::StreamRequest { id, from, bytes } => self.on_stream_request(id, from, bytes),
+            Input::StreamReply { id, bytes } => self.on_stream_reply(id, bytes),
             Input::StreamFailed { id } => self.on_stream_failed(id),
             Input::Tick => {}
         }
@@ -312,8 +316,17 @@ impl Node {
         }
     }
 
-    pub(crate) fn limits(&self) -> Limits<'_> {
-        Limits { cluster: &self.config.cluster, max_meta: self.config.max_meta_size }
+    /// Decoding limits, and name sharing with the membership table.
+    pub(crate) fn with_limits<T>(&self, f: impl FnOnce(&Limits<'_>) -> T) -> T {
+        let members = &self.members;
+        let nobody = &self.nobody;
+        let intern = |s: &str| {
+            if s.is_empty() {
+                return Some(nobody.clone());
+            }
+            members.get(s).map(|e| e.member.name.clone())
+        };
+        f(&Limits { cluster: &self.config.cluster, max_meta: self.config.max_meta_size, intern: &intern })
     }
 
     pub(crate) fn drop_input(&mut self, reason: DropReason, from: SocketAddr, what: &'static str) {
@@ -327,7 +340,9 @@ impl Node {
 
     /// Queues an update for piggybacking.
     pub(crate) fn broadcast(&mut self, update: &Update) {
-        self.broadcasts.push(update.name.clone(), codec::encode_update(update));
+        let priority =
+            if self.repairing && update.name != self.name { Priority::Repair } else { Priority::News };
+        self.broadcasts.push(update.name.clone(), codec::encode_update(update), priority);
     }
 
     /// Sets this node's own status and incarnation and gossips it.

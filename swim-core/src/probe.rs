@@ -7,6 +7,7 @@ use crate::metrics::Kind;
 use crate::node::Node;
 use crate::time::Instant;
 use crate::timer::{Deadline, Periodic};
+use bytes::Bytes;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -36,8 +37,10 @@ pub(crate) struct Relay {
 
 impl Node {
     /// Handles one datagram: decode, apply its updates, answer its messages.
-    pub(crate) fn on_datagram(&mut self, from: SocketAddr, bytes: &[u8]) {
-        let packet = match codec::decode_packet(bytes, self.config.max_packet_size, &self.limits()) {
+    pub(crate) fn on_datagram(&mut self, from: SocketAddr, bytes: Bytes) {
+        let len = bytes.len();
+        let max = self.config.max_packet_size;
+        let packet = match self.with_limits(|l| codec::decode_packet(bytes, max, l)) {
             Ok(p) => p,
             Err(reason) => return self.drop_input(reason, from, "datagram"),
         };
@@ -54,9 +57,7 @@ impl Node {
             Some(Msg::Nack { .. }) => Kind::Nack,
             Some(Msg::PingReq { .. }) => Kind::PingReq,
         };
-        let t = self.metrics.received.get(kind);
-        t.packets += 1;
-        t.bytes += bytes.len() as u64;
+        self.metrics.received.count(kind, len);
         self.metrics.updates_received += packet.updates.len() as u64;
         for update in packet.updates {
             self.apply(update, false);

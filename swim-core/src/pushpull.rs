@@ -9,6 +9,7 @@ use crate::event::{Event, Output, StreamId};
 use crate::metrics::Kind;
 use crate::node::Node;
 use crate::timer::Periodic;
+use bytes::Bytes;
 use core::time::Duration;
 use std::net::SocketAddr;
 
@@ -50,9 +51,16 @@ impl Node {
             return;
         }
         let interval = push_pull_interval(base, self.members.live());
-        // Jitter by up to a tenth so exchanges spread out over the interval.
-        let jitter = self.rng.below(interval.as_micros().max(10) as usize / 10) as u64;
-        self.timers.set(Periodic::PushPull, now + interval + Duration::from_micros(jitter));
+        // The first exchange comes at a random point of the first interval, so
+        // nodes started together spread their exchanges out; later ones are
+        // jittered by up to a tenth.
+        let first = self.timers.get(Periodic::PushPull).is_none() && self.metrics.push_pulls == 0;
+        let offset = if first {
+            Duration::from_micros(self.rng.below(interval.as_micros().max(1) as usize) as u64)
+        } else {
+            interval + Duration::from_micros(self.rng.below(interval.as_micros().max(10) as usize / 10) as u64)
+        };
+        self.timers.set(Periodic::PushPull, now + offset);
     }
 
     pub(crate) fn start_join(&mut self, seeds: Vec<SocketAddr>) {
@@ -91,9 +99,7 @@ impl Node {
         let id = StreamId(self.next_stream);
         let bytes = self.encode_state(matches!(why, Exchange::Join { .. }));
         self.exchanges.insert(id, why);
-        let t = self.metrics.sent.get(Kind::PushPull);
-        t.packets += 1;
-        t.bytes += bytes.len() as u64;
+        self.metrics.sent.count(Kind::PushPull, bytes.len());
         self.outputs.push_back(Output::StreamOpen { id, to, bytes });
     }
 
@@ -105,8 +111,10 @@ impl Node {
         codec::encode_stream(&self.config.cluster, &self.name, join, all, self.config.max_stream_frame)
     }
 
-    pub(crate) fn on_stream_request(&mut self, id: StreamId, from: SocketAddr, bytes: &[u8]) {
-        let pp = match codec::decode_stream(bytes, self.config.max_stream_frame, &self.limits()) {
+    pub(crate) fn on_stream_request(&mut self, id: StreamId, from: SocketAddr, bytes: Bytes) {
+        let len = bytes.len();
+        let max = self.config.max_stream_frame;
+        let pp = match self.with_limits(|l| codec::decode_stream(bytes, max, l)) {
             Ok(pp) if pp.from == self.name => Err(DropReason::FromSelf),
             other => other,
         };
@@ -117,19 +125,16 @@ impl Node {
                 return self.drop_input(reason, from, "push-pull request");
             }
         };
-        let t = self.metrics.received.get(Kind::PushPull);
-        t.packets += 1;
-        t.bytes += bytes.len() as u64;
+        self.metrics.received.count(Kind::PushPull, len);
         let reply = self.encode_state(false);
-        let t = self.metrics.sent.get(Kind::PushPull);
-        t.packets += 1;
-        t.bytes += reply.len() as u64;
+        self.metrics.sent.count(Kind::PushPull, reply.len());
         self.outputs.push_back(Output::StreamReply { id, bytes: reply });
         self.metrics.push_pulls += 1;
         self.merge(pp.members);
     }
 
-    pub(crate) fn on_stream_reply(&mut self, id: StreamId, bytes: &[u8]) {
+    pub(crate) fn on_stream_reply(&mut self, id: StreamId, bytes: Bytes) {
+        let len = bytes.len();
         let Some(why) = self.exchanges.remove(&id) else {
             let nowhere = SocketAddr::from(([0, 0, 0, 0], 0));
             return self.drop_input(DropReason::Unsolicited, nowhere, "stream reply");
@@ -138,13 +143,16 @@ impl Node {
             Exchange::Join { seed } => seed,
             Exchange::Periodic => SocketAddr::from(([0, 0, 0, 0], 0)),
         };
-        match codec::decode_stream(bytes, self.config.max_stream_frame, &self.limits()) {
+        let max = self.config.max_stream_frame;
+        match self.with_limits(|l| codec::decode_stream(bytes, max, l)) {
             Ok(pp) => {
-                let t = self.metrics.received.get(Kind::PushPull);
-                t.packets += 1;
-                t.bytes += bytes.len() as u64;
+                self.metrics.received.count(Kind::PushPull, len);
                 self.metrics.push_pulls += 1;
+                // The state a seed hands a joiner is old news to the cluster:
+                // gossip it only where fresh updates leave room.
+                self.repairing = matches!(why, Exchange::Join { .. });
                 self.merge(pp.members);
+                self.repairing = false;
                 if let Exchange::Join { seed } = why {
                     self.join.pending = self.join.pending.saturating_sub(1);
                     if !self.join.joined {

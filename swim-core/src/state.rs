@@ -31,6 +31,8 @@ impl Node {
         if !supersedes(u.status, u.incarnation, old, old_inc) {
             if u.status == Status::Suspect && old == Status::Suspect && u.incarnation == old_inc {
                 self.confirm_suspicion(&u);
+            } else if (u.status, u.incarnation) == (old, old_inc) {
+                self.broadcasts.heard(&u.name);
             }
             return;
         }
@@ -76,10 +78,15 @@ impl Node {
     /// failed probe, or whoever the gossip names). Ignored if stale.
     pub(crate) fn suspect(&mut self, name: &Arc<str>, incarnation: u64, accuser: &Arc<str>) {
         let Some(e) = self.members.get(name) else { return };
-        if !supersedes(Status::Suspect, incarnation, e.member.status, e.member.incarnation) {
-            return;
+        let (status, held) = (e.member.status, e.member.incarnation);
+        if supersedes(Status::Suspect, incarnation, status, held) {
+            self.start_suspicion(name, incarnation, accuser.clone());
+        } else if status == Status::Suspect && incarnation == held {
+            // Our own failed probe of a member already suspect: an independent confirmation.
+            let mut u = Update::of(&e.member, accuser);
+            u.status = Status::Suspect;
+            self.confirm_suspicion(&u);
         }
-        self.start_suspicion(name, incarnation, accuser.clone());
     }
 
     fn start_suspicion(&mut self, name: &Arc<str>, incarnation: u64, accuser: Arc<str>) {
@@ -96,7 +103,7 @@ impl Node {
         e.member.incarnation = incarnation;
         let s = Suspicion::new(now, min, max, expected, accuser.clone());
         let deadline = s.deadline();
-        e.suspicion = Some(s);
+        e.suspicion = Some(Box::new(s));
         let generation = e.generation;
         let member = e.member.clone();
         if accuser == self.name {

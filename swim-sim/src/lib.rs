@@ -1,0 +1,17 @@
+//! # swim-sim
+//!
+//! A seeded, deterministic network simulator for [`swim_core::Node`] clusters.
+//! One `u64` seed decides every node seed, start time, latency and loss draw;
+//! the same seed and options give the same trace, byte for byte (compare
+//! [`Report::trace_hash`]). Observers measure the cluster against ground
+//! truth: who is really up.
+#![warn(missing_docs)]
+
+mod observe;
+mod sim;
+mod trace;
+pub mod units;
+
+pub use observe::{CrashReport, Observer};
+pub use sim::{addr_of, name_of, Fault, FaultKind, Options, Report, Sim};
+pub use trace::TraceHash;

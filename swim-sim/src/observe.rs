@@ -1,0 +1,236 @@
+//! Ground truth and the observers that measure the cluster against it.
+//!
+//! The simulator knows who is really up. Each node's view is tracked
+//! incrementally from the events it emits (one bit per member it sees alive),
+//! so "every live node sees exactly the live set as alive" is known after every
+//! event without scanning the cluster.
+
+use serde::Serialize;
+use swim_core::{Event, Instant, Member, Status};
+
+/// One crash and how the cluster noticed it.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct CrashReport {
+    /// The crashed node's index.
+    pub node: usize,
+    /// When it crashed.
+    pub crashed_at_ms: u64,
+    /// When some live node first suspected it.
+    pub first_suspect_ms: Option<u64>,
+    /// When some live node first declared it dead.
+    pub first_dead_ms: Option<u64>,
+    /// When every live node held it dead.
+    pub all_dead_ms: Option<u64>,
+}
+
+/// What the observers measured.
+#[derive(Debug, Default)]
+pub struct Observer {
+    live: Vec<bool>,
+    live_count: usize,
+    /// Members that were ever crashed, left or restarted: their deaths are not false.
+    faulted: Vec<bool>,
+    /// `view[v]` has bit `m` set when node `v` sees member `m` alive.
+    view: Vec<Vec<u64>>,
+    true_seen: Vec<usize>,
+    false_seen: Vec<usize>,
+    ok: Vec<bool>,
+    ok_count: usize,
+    pub(crate) all_started: bool,
+    /// First time every live node saw exactly the live set alive (after all started).
+    pub converged_at: Option<Instant>,
+    /// Whether the cluster is converged right now.
+    pub converged_now: bool,
+    /// Deaths declared by live nodes about members that never had a fault.
+    pub false_positive_deaths: u64,
+    /// Suspicions raised by live nodes about members that never had a fault.
+    pub false_suspicions: u64,
+    /// Crash records, in crash order.
+    pub crashes: Vec<CrashReport>,
+    active_crash: Vec<Option<usize>>,
+    /// Events of type failed seen about each member (for leave checks).
+    pub failed_events: Vec<u64>,
+}
+
+fn index(member: &Member) -> Option<usize> {
+    member.name.strip_prefix("node-")?.parse().ok()
+}
+
+impl Observer {
+    pub(crate) fn new(n: usize) -> Self {
+        Observer {
+            live: vec![false; n],
+            faulted: vec![false; n],
+            view: vec![vec![0; n.div_ceil(64)]; n],
+            true_seen: vec![0; n],
+            false_seen: vec![0; n],
+            ok: vec![false; n],
+            active_crash: vec![None; n],
+            failed_events: vec![0; n],
+            ..Default::default()
+        }
+    }
+
+    /// Is node `i` really up (started, not crashed, not leaving)?
+    pub fn is_live(&self, i: usize) -> bool {
+        self.live[i]
+    }
+
+    /// How many live nodes see exactly the live set alive right now.
+    pub fn converged_nodes(&self) -> usize {
+        self.ok_count
+    }
+
+    /// Over all live nodes, how many live members they miss (do not see alive).
+    pub fn missing_views(&self) -> usize {
+        (0..self.live.len()).filter(|&v| self.live[v]).map(|v| self.live_count - self.true_seen[v]).sum()
+    }
+
+    /// How many nodes are really up.
+    pub fn live_count(&self) -> usize {
+        self.live_count
+    }
+
+    fn bit(&self, v: usize, m: usize) -> bool {
+        self.view[v][m / 64] >> (m % 64) & 1 == 1
+    }
+
+    fn set_view(&mut self, v: usize, m: usize, alive: bool) {
+        if self.bit(v, m) == alive {
+            return;
+        }
+        self.view[v][m / 64] ^= 1 << (m % 64);
+        let counter = if self.live[m] { &mut self.true_seen[v] } else { &mut self.false_seen[v] };
+        if alive {
+            *counter += 1;
+        } else {
+            *counter -= 1;
+        }
+        self.refresh(v);
+    }
+
+    fn refresh(&mut self, v: usize) {
+        let ok = self.live[v] && self.true_seen[v] == self.live_count && self.false_seen[v] == 0;
+        if ok != self.ok[v] {
+            self.ok[v] = ok;
+            if ok {
+                self.ok_count += 1;
+            } else {
+                self.ok_count -= 1;
+            }
+        }
+    }
+
+    pub(crate) fn check_converged(&mut self, now: Instant) {
+        self.converged_now = self.all_started && self.ok_count == self.live_count;
+        if self.converged_now && self.converged_at.is_none() {
+            self.converged_at = Some(now);
+        }
+    }
+
+    /// Ground truth: node `m` comes up (`true`) or goes away (`false`).
+    pub(crate) fn set_live(&mut self, m: usize, live: bool) {
+        if self.live[m] == live {
+            return;
+        }
+        self.live[m] = live;
+        if live {
+            self.live_count += 1;
+        } else {
+            self.live_count -= 1;
+        }
+        for v in 0..self.live.len() {
+            if self.bit(v, m) {
+                if live {
+                    self.false_seen[v] -= 1;
+                    self.true_seen[v] += 1;
+                } else {
+                    self.true_seen[v] -= 1;
+                    self.false_seen[v] += 1;
+                }
+            }
+        }
+        for v in 0..self.live.len() {
+            self.refresh(v);
+        }
+    }
+
+    /// A node process starts: it sees only itself.
+    pub(crate) fn started(&mut self, v: usize) {
+        self.set_view(v, v, true);
+        self.set_live(v, true);
+    }
+
+    /// A node process is gone: its view goes with it.
+    pub(crate) fn stopped(&mut self, v: usize, crashed: bool, now: Instant) {
+        self.faulted[v] = true;
+        self.set_live(v, false);
+        for m in 0..self.live.len() {
+            if self.bit(v, m) {
+                self.set_view(v, m, false);
+            }
+        }
+        if crashed {
+            self.active_crash[v] = Some(self.crashes.len());
+            self.crashes.push(CrashReport {
+                node: v,
+                crashed_at_ms: now.as_millis(),
+                first_suspect_ms: None,
+                first_dead_ms: None,
+                all_dead_ms: None,
+            });
+        }
+    }
+
+    /// A node is leaving (no longer part of the live set).
+    pub(crate) fn leaving(&mut self, v: usize) {
+        self.faulted[v] = true;
+        self.set_live(v, false);
+    }
+
+    /// Node `v` emitted `event` at `now`. `holds_dead(v, m)` says whether
+    /// node `v` currently holds `m` dead or has reaped it.
+    pub(crate) fn on_event(&mut self, v: usize, event: &Event, now: Instant, all_dead: impl FnOnce(usize) -> bool) {
+        let (member, alive) = match event {
+            Event::MemberJoined(m) | Event::MemberRecovered(m) | Event::MemberUpdated(m) => (m, true),
+            Event::MemberSuspect(m) | Event::MemberFailed(m) | Event::MemberLeft(m) | Event::MemberReaped(m) => {
+                (m, false)
+            }
+            _ => return,
+        };
+        let Some(m) = index(member).filter(|&m| m < self.live.len()) else { return };
+        self.set_view(v, m, alive && member.status == Status::Alive);
+        if !self.live[v] {
+            return;
+        }
+        let never_faulted = !self.faulted[m];
+        match event {
+            Event::MemberSuspect(_) if never_faulted => self.false_suspicions += 1,
+            Event::MemberFailed(_) if never_faulted => self.false_positive_deaths += 1,
+            _ => {}
+        }
+        if matches!(event, Event::MemberFailed(_)) {
+            self.failed_events[m] += 1;
+        }
+        let Some(c) = self.active_crash[m] else { return };
+        let ms = now.as_millis();
+        let record = &mut self.crashes[c];
+        match event {
+            Event::MemberSuspect(_) => {
+                record.first_suspect_ms.get_or_insert(ms);
+            }
+            Event::MemberFailed(_) => {
+                record.first_dead_ms.get_or_insert(ms);
+                if record.all_dead_ms.is_none() && all_dead(m) {
+                    record.all_dead_ms = Some(ms);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Marks a crashed node as back (its crash record is closed).
+    pub(crate) fn restarted(&mut self, v: usize) {
+        self.active_crash[v] = None;
+    }
+}

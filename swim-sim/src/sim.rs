@@ -1,0 +1,536 @@
+//! The simulation engine: an event queue ordered by `(time, sequence)` that
+//! delivers datagrams, stream frames and ticks to each [`Node`] in turn.
+//! Time jumps to the next event; nothing sleeps. One seed decides every node
+//! seed, start time, latency and loss draw.
+
+use crate::observe::{CrashReport, Observer};
+use crate::trace::TraceHash;
+use bytes::Bytes;
+use rand_chacha::ChaCha8Rng;
+use rand_core::{Rng, SeedableRng};
+use serde::Serialize;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+use swim_core::{Config, Event, Identity, Input, Instant, Node, Output, Status, StreamId};
+
+/// What can happen to a node during a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultKind {
+    /// The process dies silently.
+    Crash,
+    /// A new process with the same name and address starts and rejoins.
+    Restart,
+    /// The node leaves gracefully and stops once its leave has spread.
+    Leave,
+}
+
+/// A fault at a time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fault {
+    /// When, from the start of the run.
+    pub at: Duration,
+    /// Which node (index).
+    pub node: usize,
+    /// What happens.
+    pub kind: FaultKind,
+}
+
+/// Everything that defines a run. The same options give the same trace.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Cluster size.
+    pub nodes: usize,
+    /// The one seed.
+    pub seed: u64,
+    /// Simulated time to run.
+    pub duration: Duration,
+    /// Protocol config of every node.
+    pub config: Config,
+    /// Nodes 1.. start (and join through node 0) at a random moment in this window.
+    pub join_window: Duration,
+    /// One-way latency: `latency + uniform(0, jitter)`.
+    pub latency: Duration,
+    /// See `latency`.
+    pub jitter: Duration,
+    /// Probability that a datagram is lost.
+    pub loss: f64,
+    /// Faults to inject.
+    pub faults: Vec<Fault>,
+}
+
+impl Options {
+    /// `nodes` nodes with `Config::lan()`, 1 s join window, 0.5-1 ms latency, no loss.
+    pub fn new(nodes: usize, seed: u64, duration: Duration) -> Self {
+        Options {
+            nodes,
+            seed,
+            duration,
+            config: Config::lan(),
+            join_window: Duration::from_secs(1),
+            latency: Duration::from_micros(500),
+            jitter: Duration::from_micros(500),
+            loss: 0.0,
+            faults: Vec::new(),
+        }
+    }
+
+    /// Checks the options before a run; the error says what is wrong.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.nodes == 0 || self.nodes > 1 << 20 {
+            return Err(format!("--nodes {}: must be between 1 and 1048576", self.nodes));
+        }
+        if !(0.0..=1.0).contains(&self.loss) {
+            return Err(format!("loss {}: must be between 0 and 1", self.loss));
+        }
+        for f in &self.faults {
+            if f.node >= self.nodes {
+                return Err(format!("fault {:?} names node {} but nodes are 0..{}", f.kind, f.node, self.nodes - 1));
+            }
+            if f.at > self.duration {
+                return Err(format!("fault {:?} at {:?} is after the end of the run ({:?})", f.kind, f.at, self.duration));
+            }
+        }
+        self.config.validate().map_err(|e| e.to_string())
+    }
+}
+
+/// The address of node `i` in the simulated network.
+pub fn addr_of(i: usize) -> SocketAddr {
+    SocketAddr::from((Ipv4Addr::new(10, (i >> 16) as u8, (i >> 8) as u8, i as u8), 7946))
+}
+
+fn index_of(addr: SocketAddr) -> Option<usize> {
+    match addr {
+        SocketAddr::V4(a) if a.port() == 7946 && a.ip().octets()[0] == 10 => {
+            let o = a.ip().octets();
+            Some((usize::from(o[1]) << 16) | (usize::from(o[2]) << 8) | usize::from(o[3]))
+        }
+        _ => None,
+    }
+}
+
+/// The name of node `i`.
+pub fn name_of(i: usize) -> String {
+    format!("node-{i}")
+}
+
+enum What {
+    Start(usize),
+    Deliver { to: usize, generation: u32, input: Input },
+    Tick(usize),
+    Fault(Fault),
+}
+
+struct Scheduled {
+    at: Instant,
+    seq: u64,
+    what: What,
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, o: &Self) -> bool {
+        (self.at, self.seq) == (o.at, o.seq)
+    }
+}
+impl Eq for Scheduled {}
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Scheduled {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(o.at, o.seq))
+    }
+}
+
+struct Slot {
+    node: Option<Node>,
+    /// Bumped at every crash or restart: deliveries for an older process are void.
+    generation: u32,
+    tick_at: Option<Instant>,
+    restarts: u64,
+}
+
+/// A stream between two nodes, as the simulated network carries it.
+struct Stream {
+    opener: usize,
+    opener_generation: u32,
+    id: StreamId,
+    responder: usize,
+}
+
+/// The summary of a run (the CLI prints it, or its JSON).
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// The seed.
+    pub seed: u64,
+    /// Cluster size.
+    pub nodes: usize,
+    /// Simulated time covered.
+    pub simulated_ms: u64,
+    /// First time every live node saw exactly the live set alive (after all started).
+    pub converged_ms: Option<u64>,
+    /// Datagrams and stream frames sent, per node per simulated second.
+    pub messages_per_node_per_sec: f64,
+    /// Bytes sent, per node per simulated second.
+    pub bytes_per_node_per_sec: f64,
+    /// Deaths declared about members that never had a fault.
+    pub false_positive_deaths: u64,
+    /// Suspicions raised about members that never had a fault.
+    pub false_suspicions: u64,
+    /// Each crash and its detection times.
+    pub crashes: Vec<CrashReport>,
+    /// Events the simulator processed.
+    pub events: u64,
+    /// Remote input the nodes dropped (all reasons).
+    pub dropped: u64,
+    /// Digest of the whole trace (hex).
+    pub trace_hash: String,
+}
+
+/// A seeded, deterministic cluster.
+pub struct Sim {
+    opts: Options,
+    now: Instant,
+    queue: BinaryHeap<Reverse<Scheduled>>,
+    seq: u64,
+    slots: Vec<Slot>,
+    rng: ChaCha8Rng,
+    streams: BTreeMap<u64, Stream>,
+    next_stream: u64,
+    trace: TraceHash,
+    events: u64,
+    messages: u64,
+    bytes: u64,
+    /// Ground truth and measurements.
+    pub observer: Observer,
+}
+
+impl Sim {
+    /// Sets up a run: node 0 starts at time zero, the others at seeded moments
+    /// in the join window; faults are scheduled.
+    pub fn new(opts: Options) -> Result<Sim, String> {
+        opts.validate()?;
+        let n = opts.nodes;
+        let mut sim = Sim {
+            now: Instant::ZERO,
+            queue: BinaryHeap::new(),
+            seq: 0,
+            slots: (0..n).map(|_| Slot { node: None, generation: 0, tick_at: None, restarts: 0 }).collect(),
+            rng: ChaCha8Rng::seed_from_u64(opts.seed),
+            streams: BTreeMap::new(),
+            next_stream: 0,
+            trace: TraceHash::default(),
+            events: 0,
+            messages: 0,
+            bytes: 0,
+            observer: Observer::new(n),
+            opts,
+        };
+        sim.schedule(Instant::ZERO, What::Start(0));
+        for i in 1..n {
+            let window = sim.opts.join_window.as_micros() as u64;
+            let at = if window == 0 { 0 } else { sim.rng.next_u64() % window };
+            sim.schedule(Instant::from_micros(at), What::Start(i));
+        }
+        for f in sim.opts.faults.clone() {
+            sim.schedule(Instant::ZERO + f.at, What::Fault(f));
+        }
+        Ok(sim)
+    }
+
+    fn schedule(&mut self, at: Instant, what: What) {
+        self.seq += 1;
+        self.queue.push(Reverse(Scheduled { at, seq: self.seq, what }));
+    }
+
+    /// The current simulated time.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// Node `i`, if its process is running.
+    pub fn node(&self, i: usize) -> Option<&Node> {
+        self.slots[i].node.as_ref()
+    }
+
+    /// The options of this run.
+    pub fn options(&self) -> &Options {
+        &self.opts
+    }
+
+    fn latency(&mut self) -> Duration {
+        let j = self.opts.jitter.as_micros() as u64;
+        let extra = if j == 0 { 0 } else { self.rng.next_u64() % j };
+        self.opts.latency + Duration::from_micros(extra)
+    }
+
+    fn lost(&mut self) -> bool {
+        self.opts.loss > 0.0 && (self.rng.next_u64() as f64 / u64::MAX as f64) < self.opts.loss
+    }
+
+    fn node_seed(&self, i: usize) -> u64 {
+        let r = self.slots[i].restarts;
+        let mut h = TraceHash::default();
+        for v in [self.opts.seed, i as u64, r] {
+            h.write_u64(v);
+        }
+        h.finish()
+    }
+
+    /// Runs until simulated time `until` (or the end of the run).
+    pub fn run_until(&mut self, until: Instant) {
+        let end = until.min(Instant::ZERO + self.opts.duration);
+        while let Some(Reverse(next)) = self.queue.peek() {
+            if next.at > end {
+                break;
+            }
+            let Some(Reverse(ev)) = self.queue.pop() else { break };
+            self.now = ev.at;
+            self.events += 1;
+            self.dispatch(ev.what);
+            self.observer.check_converged(self.now);
+        }
+        self.now = self.now.max(end);
+    }
+
+    /// Runs the whole duration and reports.
+    pub fn run(mut self) -> Report {
+        self.run_until(Instant::ZERO + self.opts.duration);
+        self.report()
+    }
+
+    /// The report so far.
+    pub fn report(&self) -> Report {
+        let secs = (self.now.as_micros() as f64 / 1e6).max(1e-9);
+        let per = |x: u64| x as f64 / self.opts.nodes as f64 / secs;
+        let dropped = self.slots.iter().filter_map(|s| s.node.as_ref()).map(|n| n.metrics().dropped.total()).sum();
+        Report {
+            seed: self.opts.seed,
+            nodes: self.opts.nodes,
+            simulated_ms: self.now.as_millis(),
+            converged_ms: self.observer.converged_at.map(|t| t.as_millis()),
+            messages_per_node_per_sec: (per(self.messages) * 100.0).round() / 100.0,
+            bytes_per_node_per_sec: per(self.bytes).round(),
+            false_positive_deaths: self.observer.false_positive_deaths,
+            false_suspicions: self.observer.false_suspicions,
+            crashes: self.observer.crashes.clone(),
+            events: self.events,
+            dropped,
+            trace_hash: format!("{:016x}", self.trace.finish()),
+        }
+    }
+
+    fn dispatch(&mut self, what: What) {
+        match what {
+            What::Start(i) => self.start(i),
+            What::Tick(i) => {
+                if self.slots[i].tick_at == Some(self.now) {
+                    self.slots[i].tick_at = None;
+                    self.step(i, Input::Tick);
+                }
+            }
+            What::Deliver { to, generation, input } => self.deliver(to, generation, input),
+            What::Fault(f) => self.fault(f),
+        }
+    }
+
+    fn start(&mut self, i: usize) {
+        let seed = self.node_seed(i);
+        let id = Identity { name: name_of(i), addr: addr_of(i), meta: Bytes::new() };
+        let Ok(mut node) = Node::new(self.opts.config.clone(), id, seed, self.now) else { return };
+        let slot = &mut self.slots[i];
+        slot.generation += 1;
+        slot.tick_at = None;
+        self.observer.started(i);
+        let contact = (0..self.opts.nodes).find(|&j| j != i && self.observer.is_live(j));
+        if let Some(j) = contact.filter(|_| i != 0 || self.slots[i].restarts > 0) {
+            let _ = node.join(&[addr_of(j)], self.now);
+        }
+        self.slots[i].node = Some(node);
+        self.trace.write_u64(self.now.as_micros());
+        self.trace.write(b"start");
+        self.trace.write_u64(i as u64);
+        self.after_step(i);
+        if !self.observer.all_started && self.slots.iter().all(|s| s.node.is_some() || s.generation > 0) {
+            self.observer.all_started = true;
+        }
+    }
+
+    fn fault(&mut self, f: Fault) {
+        self.trace.write_u64(self.now.as_micros());
+        self.trace.write(format!("{:?}", f.kind).as_bytes());
+        self.trace.write_u64(f.node as u64);
+        let i = f.node;
+        match f.kind {
+            FaultKind::Crash => {
+                if self.slots[i].node.is_some() {
+                    self.stop(i, true);
+                }
+            }
+            FaultKind::Restart => {
+                if self.slots[i].node.is_some() {
+                    self.stop(i, true);
+                }
+                self.observer.restarted(i);
+                self.slots[i].restarts += 1;
+                self.start(i);
+            }
+            FaultKind::Leave => {
+                let now = self.now;
+                if let Some(node) = self.slots[i].node.as_mut() {
+                    node.leave(now);
+                    self.observer.leaving(i);
+                    self.after_step(i);
+                }
+            }
+        }
+    }
+
+    /// The process of node `i` is gone: its streams fail for the other side.
+    fn stop(&mut self, i: usize, crashed: bool) {
+        self.slots[i].node = None;
+        self.slots[i].generation += 1;
+        self.slots[i].tick_at = None;
+        self.observer.stopped(i, crashed, self.now);
+        let broken: Vec<u64> =
+            self.streams.iter().filter(|(_, s)| s.responder == i || s.opener == i).map(|(g, _)| *g).collect();
+        for g in broken {
+            if let Some(s) = self.streams.remove(&g) {
+                if s.opener != i {
+                    // The peer sees the connection reset.
+                    let at = self.now + self.latency();
+                    let input = Input::StreamFailed { id: s.id };
+                    self.schedule(at, What::Deliver { to: s.opener, generation: s.opener_generation, input });
+                }
+            }
+        }
+    }
+
+    fn deliver(&mut self, to: usize, generation: u32, input: Input) {
+        let is_stream_end = matches!(input, Input::StreamReply { .. } | Input::StreamFailed { .. });
+        if self.slots[to].node.is_none() || (is_stream_end && self.slots[to].generation != generation) {
+            if let Input::StreamRequest { id, .. } = input {
+                self.fail_stream(id.0);
+            }
+            return;
+        }
+        self.step(to, input);
+    }
+
+    fn fail_stream(&mut self, g: u64) {
+        if let Some(s) = self.streams.remove(&g) {
+            let at = self.now + self.latency();
+            let input = Input::StreamFailed { id: s.id };
+            self.schedule(at, What::Deliver { to: s.opener, generation: s.opener_generation, input });
+        }
+    }
+
+    fn step(&mut self, i: usize, input: Input) {
+        self.trace.write_u64(self.now.as_micros());
+        self.trace.write_u64(i as u64);
+        match &input {
+            Input::Datagram { bytes, .. } | Input::StreamRequest { bytes, .. } | Input::StreamReply { bytes, .. } => {
+                self.trace.write(bytes)
+            }
+            Input::StreamFailed { id } => self.trace.write_u64(id.0),
+            Input::Tick => self.trace.write(b"tick"),
+        }
+        let now = self.now;
+        if let Some(node) = self.slots[i].node.as_mut() {
+            node.handle(input, now);
+        }
+        self.after_step(i);
+    }
+
+    /// Carries out node `i`'s outputs and schedules its next tick.
+    fn after_step(&mut self, i: usize) {
+        let from = addr_of(i);
+        let mut left = false;
+        loop {
+            let Some(out) = self.slots[i].node.as_mut().and_then(|n| n.poll_output()) else { break };
+            match out {
+                Output::Datagram { to, bytes } => {
+                    self.count(&bytes);
+                    let (Some(j), false) = (index_of(to), self.lost()) else { continue };
+                    let at = self.now + self.latency();
+                    let input = Input::Datagram { from, bytes };
+                    self.schedule(at, What::Deliver { to: j, generation: 0, input });
+                }
+                Output::StreamOpen { id, to, bytes } => {
+                    self.count(&bytes);
+                    self.next_stream += 1;
+                    let g = self.next_stream;
+                    let opener_generation = self.slots[i].generation;
+                    let at = self.now + self.latency();
+                    match index_of(to) {
+                        Some(j) if j < self.slots.len() => {
+                            self.streams.insert(g, Stream { opener: i, opener_generation, id, responder: j });
+                            let input = Input::StreamRequest { id: StreamId(g), from, bytes };
+                            self.schedule(at, What::Deliver { to: j, generation: 0, input });
+                        }
+                        _ => {
+                            let input = Input::StreamFailed { id };
+                            self.schedule(at, What::Deliver { to: i, generation: opener_generation, input });
+                        }
+                    }
+                }
+                Output::StreamReply { id, bytes } => {
+                    self.count(&bytes);
+                    if let Some(s) = self.streams.remove(&id.0) {
+                        let at = self.now + self.latency();
+                        let input = Input::StreamReply { id: s.id, bytes };
+                        self.schedule(at, What::Deliver { to: s.opener, generation: s.opener_generation, input });
+                    }
+                }
+                Output::StreamClose { id } => self.fail_stream(id.0),
+                Output::Event(e) => {
+                    if e == Event::LeaveCompleted {
+                        left = true;
+                    }
+                    self.observe(i, &e);
+                }
+            }
+        }
+        if left {
+            self.stop(i, false);
+            return;
+        }
+        let next = self.slots[i].node.as_ref().and_then(|n| n.poll_timeout());
+        if let Some(t) = next {
+            let t = t.max(self.now);
+            if self.slots[i].tick_at.is_none_or(|cur| t < cur) {
+                self.slots[i].tick_at = Some(t);
+                self.schedule(t, What::Tick(i));
+            }
+        }
+    }
+
+    fn count(&mut self, bytes: &Bytes) {
+        self.messages += 1;
+        self.bytes += bytes.len() as u64;
+    }
+
+    fn observe(&mut self, v: usize, e: &Event) {
+        let slots = &self.slots;
+        let obs = &self.observer;
+        let all_dead = |m: usize| {
+            let name = name_of(m);
+            (0..slots.len()).filter(|&u| obs.is_live(u)).all(|u| {
+                slots[u].node.as_ref().is_none_or(|n| n.member(&name).is_none_or(|x| x.status == Status::Dead))
+            })
+        };
+        let dead_everywhere = matches!(e, Event::MemberFailed(_)).then(|| {
+            let m = match e {
+                Event::MemberFailed(x) => x.name.strip_prefix("node-").and_then(|s| s.parse::<usize>().ok()),
+                _ => None,
+            };
+            m.map(all_dead).unwrap_or(false)
+        });
+        let now = self.now;
+        self.observer.on_event(v, e, now, |_| dead_everywhere.unwrap_or(false));
+    }
+}

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{http, wait_for, Agent, SWIM};
+use common::{http, spread_bound, wait_for, Agent, SWIM};
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::{TcpStream, UdpSocket};
@@ -37,15 +37,11 @@ fn members_json_join_monitor_and_metrics() {
         "join: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    wait_for(
-        "both agents see two members",
-        Duration::from_secs(10),
-        || {
-            [&a, &b]
-                .iter()
-                .all(|x| x.members().is_some_and(|m| m.len() == 2))
-        },
-    );
+    wait_for("both agents see two members", spread_bound(), || {
+        [&a, &b]
+            .iter()
+            .all(|x| x.members().is_some_and(|m| m.len() == 2))
+    });
 
     let out = a.cli(&["members", "--json"]);
     assert!(out.status.success());
@@ -103,7 +99,7 @@ fn members_json_join_monitor_and_metrics() {
 fn garbage_datagrams_and_frames_are_counted_and_the_agent_keeps_working() {
     let a = Agent::start("garbage1", &[]);
     let b = Agent::start("garbage2", &[a.gossip]);
-    wait_for("two agents converge", Duration::from_secs(10), || {
+    wait_for("two agents converge", spread_bound(), || {
         [&a, &b].iter().all(|x| {
             x.members()
                 .is_some_and(|m| m.len() == 2 && m.iter().all(|m| m.1 == "alive"))
@@ -158,7 +154,7 @@ fn garbage_datagrams_and_frames_are_counted_and_the_agent_keeps_working() {
     let c = Agent::start("garbage3", &[a.gossip]);
     wait_for(
         "three agents converge after the garbage",
-        Duration::from_secs(10),
+        spread_bound(),
         || {
             [&a, &b, &c].iter().all(|x| {
                 x.members()

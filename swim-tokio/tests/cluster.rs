@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{cluster, dead_bound, wait_for, Agent};
+use common::{cluster, dead_bound, spread_bound, wait_for, Agent};
 use std::time::Duration;
 
 #[test]
@@ -27,7 +27,7 @@ fn crashed_agent_is_dead_everywhere_then_rejoins_under_the_same_name() {
     agents.push(restarted);
     let took = wait_for(
         &format!("restarted {name} alive everywhere with one entry"),
-        Duration::from_secs(30),
+        spread_bound(),
         || {
             agents.iter().all(|a| {
                 a.members().is_some_and(|ms| {
@@ -68,7 +68,7 @@ fn stalled_agent_refutes_and_leaving_agent_is_left_never_dead() {
     }
     let took = wait_for(
         "the resumed agent alive everywhere again",
-        Duration::from_secs(30),
+        spread_bound(),
         || {
             agents.iter().all(|a| {
                 a.members().is_some_and(|ms| {
@@ -91,24 +91,20 @@ fn stalled_agent_refutes_and_leaving_agent_is_left_never_dead() {
     );
     let remaining: Vec<&Agent> = agents.iter().filter(|a| a.name != leaver.name).collect();
     let mut seen_dead = None;
-    let took = wait_for(
-        "the leaver left everywhere",
-        Duration::from_secs(15),
-        || {
-            let views: Vec<Option<String>> = remaining
-                .iter()
-                .map(|a| a.status_of(&leaver.name))
-                .collect();
-            if let Some((i, _)) = views
-                .iter()
-                .enumerate()
-                .find(|(_, s)| s.as_deref() == Some("dead"))
-            {
-                seen_dead = Some(remaining[i].name.clone());
-            }
-            views.iter().all(|s| s.as_deref() == Some("left"))
-        },
-    );
+    let took = wait_for("the leaver left everywhere", spread_bound(), || {
+        let views: Vec<Option<String>> = remaining
+            .iter()
+            .map(|a| a.status_of(&leaver.name))
+            .collect();
+        if let Some((i, _)) = views
+            .iter()
+            .enumerate()
+            .find(|(_, s)| s.as_deref() == Some("dead"))
+        {
+            seen_dead = Some(remaining[i].name.clone());
+        }
+        views.iter().all(|s| s.as_deref() == Some("left"))
+    });
     assert_eq!(seen_dead, None, "a left member was reported dead");
     eprintln!("leaver was left everywhere after {took:?}");
     // Stay a few probe periods: still left, never dead.

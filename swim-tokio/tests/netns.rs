@@ -7,7 +7,6 @@ mod common;
 use common::{dead_bound, wait_for, Agent, SWIM};
 use serde_json::Value;
 use std::process::Command;
-use std::time::Duration;
 
 /// Runs `ip` with `args`; `Err` with its stderr if it fails.
 fn ip(args: &[&str]) -> Result<(), String> {
@@ -156,7 +155,7 @@ fn partitioned_agent_is_declared_dead_and_rejoins_after_the_partition_heals() {
     };
     let took = wait_for(
         "3 agents in namespaces converge",
-        Duration::from_secs(20),
+        common::spread_bound(),
         everyone_alive,
     );
     eprintln!("converged across namespaces in {took:?}");
@@ -188,7 +187,7 @@ fn partitioned_agent_is_declared_dead_and_rejoins_after_the_partition_heals() {
     );
     let took = wait_for(
         "everyone alive after the heal",
-        Duration::from_secs(20),
+        common::spread_bound(),
         everyone_alive,
     );
     eprintln!("healed: all alive {took:?} after the rejoin");

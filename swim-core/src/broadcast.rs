@@ -12,8 +12,7 @@
 //! in a large join wave it never crowds out what others have not heard yet.
 
 use bytes::Bytes;
-use foldhash::fast::FixedState;
-use hashbrown::HashMap;
+use crate::membership::Membership;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
@@ -33,7 +32,8 @@ pub(crate) enum Priority {
     Repair,
 }
 
-/// An update waiting to be sent.
+/// An update about a member waiting to be sent; it lives in the member's
+/// table entry, so hearing an update and queueing one share a lookup.
 ///
 /// Its *score* counts our transmissions plus the times we heard the same update
 /// from others: a rumor that keeps coming back is widespread, so bandwidth goes
@@ -41,16 +41,25 @@ pub(crate) enum Priority {
 /// Only our own transmissions (`sent`) count towards the limit, so feedback
 /// reorders the queue but never cuts an update's retransmissions short.
 #[derive(Debug)]
-struct Pending {
+pub(crate) struct Pending {
     encoded: Bytes,
     id: u64,
     score: u32,
     sent: u32,
 }
 
+impl Pending {
+    /// Another node just told us this update: raise its score so that rarer
+    /// updates go first.
+    pub fn heard(&mut self) {
+        self.score = self.score.saturating_add(1);
+    }
+}
+
 /// A heap entry: news before repair, then lowest score, then newest. Entries
-/// are checked against `Pending` when popped: replaced updates are skipped,
-/// and a score raised since the push sends the entry back in at its new place.
+/// are checked against the member's `Pending` when popped: replaced updates are
+/// skipped, and a score raised since the push sends the entry back in at its
+/// new place.
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Slot {
     priority: Priority,
@@ -59,73 +68,63 @@ struct Slot {
     member: Arc<str>,
 }
 
-#[derive(Debug)]
+/// The order in which pending updates go out. The updates themselves are in
+/// the membership table ([`Entry::gossip`](crate::membership::Entry)).
+#[derive(Debug, Default)]
 pub(crate) struct BroadcastQueue {
-    pending: HashMap<Arc<str>, Pending, FixedState>,
     heap: BinaryHeap<Reverse<Slot>>,
+    pending: usize,
     next_id: u64,
 }
 
 impl BroadcastQueue {
-    pub fn new(hash_seed: u64) -> Self {
-        BroadcastQueue {
-            pending: HashMap::with_hasher(FixedState::with_seed(hash_seed)),
-            heap: BinaryHeap::new(),
-            next_id: 0,
-        }
-    }
-
-    /// Queues `encoded` (an encoded `Update` about `member`), replacing any
-    /// pending update about the same member.
-    pub fn push(&mut self, member: Arc<str>, encoded: Bytes, priority: Priority) {
+    /// Queues `encoded` (an encoded `Update` about `member`, which must be in
+    /// `members`), replacing any pending update about the same member.
+    pub fn push(&mut self, members: &mut Membership, member: &Arc<str>, encoded: Bytes, priority: Priority) {
+        let Some(entry) = members.get_mut(member) else { return };
         let id = self.next_id;
         self.next_id += 1;
-        self.pending.insert(member.clone(), Pending { encoded, id, score: 0, sent: 0 });
-        self.heap.push(Reverse(Slot { priority, score: 0, newest: Reverse(id), member }));
-        if self.heap.len() > 2 * self.pending.len() + 64 {
-            self.compact();
+        if entry.gossip.replace(Pending { encoded, id, score: 0, sent: 0 }).is_none() {
+            self.pending += 1;
+        }
+        self.heap.push(Reverse(Slot { priority, score: 0, newest: Reverse(id), member: member.clone() }));
+        if self.heap.len() > 2 * self.pending + 64 {
+            self.heap.retain(|Reverse(s)| {
+                members.get(&s.member).and_then(|e| e.gossip.as_ref()).is_some_and(|p| p.id == s.newest.0)
+            });
         }
     }
 
-    /// Drops heap entries of replaced or forgotten updates.
-    fn compact(&mut self) {
-        let pending = &self.pending;
-        self.heap.retain(|Reverse(s)| pending.get(&s.member).is_some_and(|p| p.id == s.newest.0));
+    /// Accounts for a member leaving the table with `pending` still queued.
+    pub fn forget(&mut self, pending: Option<Pending>) {
+        if pending.is_some() {
+            self.pending -= 1;
+        }
     }
 
+    /// How many members have an update queued.
     pub fn len(&self) -> usize {
-        self.pending.len()
-    }
-
-    /// Is an update about `member` still waiting to be sent?
-    pub fn contains(&self, member: &str) -> bool {
-        self.pending.contains_key(member)
-    }
-
-    /// Another node just told us the update we hold about `member`: raise its
-    /// score so that rarer updates go first.
-    pub fn heard(&mut self, member: &str) {
-        if let Some(p) = self.pending.get_mut(member) {
-            p.score = p.score.saturating_add(1);
-        }
-    }
-
-    /// Drops everything pending about `member`.
-    pub fn forget(&mut self, member: &str) {
-        self.pending.remove(member);
+        self.pending
     }
 
     /// Takes updates whose framed size (`frame(len)`) fits in `budget` bytes
     /// in total, lowest score first, and counts one transmission for each; an
     /// update that reached `limit` transmissions leaves the queue.
-    pub fn take(&mut self, mut budget: usize, limit: u32, frame: impl Fn(usize) -> usize) -> Vec<Bytes> {
+    pub fn take(
+        &mut self,
+        members: &mut Membership,
+        mut budget: usize,
+        limit: u32,
+        frame: impl Fn(usize) -> usize,
+    ) -> Vec<Bytes> {
         const SMALLEST: usize = 8;
         let mut out = Vec::new();
-        let mut picked: Vec<Slot> = Vec::new();
         let mut aside: Vec<Slot> = Vec::new();
-        while budget >= SMALLEST && aside.len() <= 32 {
+        let mut skipped = 0;
+        while budget >= SMALLEST && skipped <= 32 {
             let Some(Reverse(mut slot)) = self.heap.pop() else { break };
-            let Some(p) = self.pending.get(&slot.member).filter(|p| p.id == slot.newest.0) else { continue };
+            let Some(entry) = members.get_mut(&slot.member) else { continue };
+            let Some(p) = entry.gossip.as_mut().filter(|p| p.id == slot.newest.0) else { continue };
             if p.score != slot.score {
                 slot.score = p.score;
                 self.heap.push(Reverse(slot));
@@ -133,19 +132,17 @@ impl BroadcastQueue {
             }
             let size = frame(p.encoded.len());
             if size > budget {
+                skipped += 1;
                 aside.push(slot);
                 continue;
             }
             budget -= size;
             out.push(p.encoded.clone());
-            picked.push(slot);
-        }
-        for mut slot in picked {
-            let Some(p) = self.pending.get_mut(&slot.member) else { continue };
             p.sent += 1;
             p.score = p.score.saturating_add(1);
             if p.sent >= limit {
-                self.pending.remove(&slot.member);
+                entry.gossip = None;
+                self.pending -= 1;
             } else {
                 slot.score = p.score;
                 aside.push(slot);
@@ -159,6 +156,54 @@ impl BroadcastQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::member::{Member, Status};
+    use crate::time::Instant;
+    use crate::util::Random;
+
+    /// The queue with a table that knows every member a test names.
+    struct Queue {
+        q: BroadcastQueue,
+        m: Membership,
+        rng: Random,
+    }
+
+    impl Queue {
+        fn new(_seed: u64) -> Self {
+            Queue { q: BroadcastQueue::default(), m: Membership::new(0), rng: Random::new(0) }
+        }
+
+        fn push(&mut self, name: Arc<str>, encoded: Bytes, priority: Priority) {
+            if self.m.get(&name).is_none() {
+                let member = Member {
+                    name: name.clone(),
+                    addr: ([10, 0, 0, 1], 1).into(),
+                    incarnation: 0,
+                    status: Status::Alive,
+                    meta: Bytes::new(),
+                };
+                self.m.insert(member, Instant::ZERO, &mut self.rng);
+            }
+            self.q.push(&mut self.m, &name, encoded, priority);
+        }
+
+        fn take(&mut self, budget: usize, limit: u32, frame: impl Fn(usize) -> usize) -> Vec<Bytes> {
+            self.q.take(&mut self.m, budget, limit, frame)
+        }
+
+        fn heard(&mut self, name: &str) {
+            if let Some(p) = self.m.get_mut(name).and_then(|e| e.gossip.as_mut()) {
+                p.heard();
+            }
+        }
+
+        fn len(&self) -> usize {
+            self.q.len()
+        }
+
+        fn contains(&self, name: &str) -> bool {
+            self.m.get(name).is_some_and(|e| e.gossip.is_some())
+        }
+    }
 
     fn bytes(tag: u8, len: usize) -> Bytes {
         Bytes::from(vec![tag; len])
@@ -177,7 +222,7 @@ mod tests {
 
     #[test]
     fn an_update_is_sent_limit_times_then_dropped() {
-        let mut q = BroadcastQueue::new(0);
+        let mut q = Queue::new(0);
         q.push("a".into(), bytes(1, 10), Priority::News);
         for _ in 0..3 {
             assert_eq!(q.take(1000, 3, |l| l).len(), 1);
@@ -189,7 +234,7 @@ mod tests {
 
     #[test]
     fn newer_update_replaces_older_and_restarts_its_count() {
-        let mut q = BroadcastQueue::new(0);
+        let mut q = Queue::new(0);
         q.push("a".into(), bytes(1, 10), Priority::News);
         q.take(1000, 3, |l| l);
         q.take(1000, 3, |l| l);
@@ -203,7 +248,7 @@ mod tests {
 
     #[test]
     fn fewest_transmissions_first_and_newest_among_equals() {
-        let mut q = BroadcastQueue::new(0);
+        let mut q = Queue::new(0);
         q.push("old".into(), bytes(1, 10), Priority::News);
         q.take(1000, 9, |l| l);
         q.push("b".into(), bytes(2, 10), Priority::News);
@@ -217,7 +262,7 @@ mod tests {
 
     #[test]
     fn repair_only_fills_room_that_news_leaves() {
-        let mut q = BroadcastQueue::new(0);
+        let mut q = Queue::new(0);
         q.push("old".into(), bytes(1, 10), Priority::Repair);
         q.push("new".into(), bytes(2, 10), Priority::News);
         for _ in 0..3 {
@@ -231,7 +276,7 @@ mod tests {
 
     #[test]
     fn feedback_reorders_but_never_cuts_retransmissions() {
-        let mut q = BroadcastQueue::new(0);
+        let mut q = Queue::new(0);
         q.push("common".into(), bytes(1, 10), Priority::News);
         q.push("rare".into(), bytes(2, 10), Priority::News);
         q.heard("rare");
@@ -248,7 +293,7 @@ mod tests {
 
     #[test]
     fn packing_never_exceeds_the_budget_and_skips_what_does_not_fit() {
-        let mut q = BroadcastQueue::new(0);
+        let mut q = Queue::new(0);
         q.push("big".into(), bytes(1, 300), Priority::News);
         q.push("small".into(), bytes(2, 40), Priority::News);
         q.push("mid".into(), bytes(3, 100), Priority::News);

@@ -27,7 +27,7 @@ impl Node {
         }
         let budget = self.config.max_packet_size.saturating_sub(w.len());
         let limit = retransmit_limit(self.config.retransmit_mult, self.members.live());
-        let updates = self.broadcasts.take(budget, limit, codec::framed_len);
+        let updates = self.broadcasts.take(&mut self.members, budget, limit, codec::framed_len);
         if kind == Kind::Gossip && updates.is_empty() {
             return false;
         }

@@ -6,6 +6,7 @@
 //! end of each pass; random gossip targets are drawn from it by index. The map
 //! is never iterated to decide an output; `order` is.
 
+use crate::broadcast::Pending;
 use crate::member::{Member, Status};
 use crate::suspicion::Suspicion;
 use crate::time::Instant;
@@ -22,6 +23,8 @@ pub(crate) struct Entry {
     pub since: Instant,
     /// Index of this member in the probe order.
     pos: usize,
+    /// The update about this member waiting to be gossiped, if any.
+    pub gossip: Option<Pending>,
     /// Running suspicion, while `status == Suspect`.
     pub suspicion: Option<Box<Suspicion>>,
     /// Bumped whenever the member's status changes, so that stale suspicion and
@@ -84,7 +87,7 @@ impl Membership {
         let name = member.name.clone();
         let last = self.order.len();
         self.order.push(name.clone());
-        let entry = Entry { member, since: now, pos: last, suspicion: None, generation: 0 };
+        let entry = Entry { member, since: now, pos: last, gossip: None, suspicion: None, generation: 0 };
         self.map.insert(name, entry);
         let j = self.cursor + rng.below(last + 1 - self.cursor);
         self.swap(j, last);

@@ -108,6 +108,8 @@ pub struct Node {
     pub(crate) exchanges: HashMap<StreamId, Exchange, FixedState>,
     pub(crate) next_stream: u64,
     pub(crate) join: Join,
+    /// Earliest time of the next catch-up exchange with an unknown sender.
+    pub(crate) catch_up_after: Instant,
     pub(crate) leaving: bool,
     pub(crate) leave_announced: bool,
     /// While set, updates about other members are queued as repair, not news
@@ -147,7 +149,7 @@ impl Node {
             config,
             nobody: Arc::from(""),
             members,
-            broadcasts: BroadcastQueue::new(hash_seed ^ 1),
+            broadcasts: BroadcastQueue::default(),
             timers,
             rng,
             probe: None,
@@ -156,6 +158,7 @@ impl Node {
             exchanges: HashMap::with_hasher(FixedState::with_seed(hash_seed ^ 3)),
             next_stream: 0,
             join: Join::default(),
+            catch_up_after: now,
             leaving: false,
             leave_announced: false,
             repairing: false,
@@ -342,7 +345,7 @@ impl Node {
     pub(crate) fn broadcast(&mut self, update: &Update) {
         let priority =
             if self.repairing && update.name != self.name { Priority::Repair } else { Priority::News };
-        self.broadcasts.push(update.name.clone(), codec::encode_update(update), priority);
+        self.broadcasts.push(&mut self.members, &update.name, codec::encode_update(update), priority);
     }
 
     /// Sets this node's own status and incarnation and gossips it.
@@ -360,7 +363,7 @@ impl Node {
     /// Emits [`Event::LeaveCompleted`] once the leave is no longer queued.
     pub(crate) fn check_leave_completed(&mut self) {
         let alone = self.members.live() == 0;
-        if self.leaving && !self.leave_announced && (alone || !self.broadcasts.contains(&self.name)) {
+        if self.leaving && !self.leave_announced && (alone || self.members.get(&self.name).is_none_or(|e| e.gossip.is_none())) {
             self.leave_announced = true;
             self.emit(Event::LeaveCompleted);
         }

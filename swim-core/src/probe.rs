@@ -59,6 +59,9 @@ impl Node {
         };
         self.metrics.received.count(kind, len);
         self.metrics.updates_received += packet.updates.len() as u64;
+        if self.members.get(&packet.from).is_none() {
+            self.catch_up(from);
+        }
         for update in packet.updates {
             self.apply(update, false);
         }

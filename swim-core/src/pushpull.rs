@@ -94,6 +94,17 @@ impl Node {
         }
     }
 
+    /// A packet from a member we have never heard of: our view is behind the
+    /// sender's. Pull its full state (at most once per push-pull interval / 8).
+    pub(crate) fn catch_up(&mut self, from: SocketAddr) {
+        let base = self.config.push_pull_interval;
+        if base.is_zero() || self.leaving || self.now < self.catch_up_after {
+            return;
+        }
+        self.catch_up_after = self.now + base / 8;
+        self.open_exchange(from, Exchange::Periodic);
+    }
+
     fn open_exchange(&mut self, to: SocketAddr, why: Exchange) {
         self.next_stream += 1;
         let id = StreamId(self.next_stream);

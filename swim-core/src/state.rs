@@ -32,7 +32,9 @@ impl Node {
             if u.status == Status::Suspect && old == Status::Suspect && u.incarnation == old_inc {
                 self.confirm_suspicion(&u);
             } else if (u.status, u.incarnation) == (old, old_inc) {
-                self.broadcasts.heard(&u.name);
+                if let Some(p) = self.members.get_mut(&u.name).and_then(|e| e.gossip.as_mut()) {
+                    p.heard();
+                }
             }
             return;
         }
@@ -164,8 +166,8 @@ impl Node {
         if e.generation != generation || e.member.status.is_live() {
             return;
         }
-        if let Some(e) = self.members.remove(name) {
-            self.broadcasts.forget(name);
+        if let Some(mut e) = self.members.remove(name) {
+            self.broadcasts.forget(e.gossip.take());
             self.emit(Event::MemberReaped(e.member));
         }
     }

@@ -86,6 +86,14 @@ impl Observer {
         (0..self.live.len()).filter(|&v| self.live[v]).map(|v| self.live_count - self.true_seen[v]).sum()
     }
 
+    /// Every `(viewer, member)` pair where a live viewer does not see a live
+    /// member alive (O(n²): for diagnostics and tests, not the hot path).
+    pub fn missing_pairs(&self) -> Vec<(usize, usize)> {
+        let n = self.live.len();
+        let live = |i: usize| self.live[i];
+        (0..n).filter(|&v| live(v)).flat_map(|v| (0..n).filter(move |&m| live(m) && !self.bit(v, m)).map(move |m| (v, m))).collect()
+    }
+
     /// How many nodes are really up.
     pub fn live_count(&self) -> usize {
         self.live_count

@@ -17,10 +17,11 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
 
-/// How many times an update is sent in a cluster of `n` members.
+/// How many times an update is sent in a cluster of `n` members:
+/// `mult * ceil(log10(n + 1))`, computed exactly as `mult * digits(n)`.
 pub fn retransmit_limit(mult: u32, n: usize) -> u32 {
-    let scale = ((n as f64) + 1.0).log10().ceil() as u32;
-    mult * scale.max(1)
+    let digits = n.checked_ilog10().map_or(1, |d| d + 1);
+    mult * digits
 }
 
 /// Which updates go first.
@@ -218,6 +219,10 @@ mod tests {
         assert_eq!(retransmit_limit(4, 100), 12);
         assert_eq!(retransmit_limit(3, 1000), 12);
         assert_eq!(retransmit_limit(4, 0), 4);
+        for n in (0..100_000).chain([usize::MAX / 3]) {
+            let float = ((n as f64) + 1.0).log10().ceil().max(1.0) as u32;
+            assert_eq!(retransmit_limit(2, n), 2 * float, "n = {n}");
+        }
     }
 
     #[test]

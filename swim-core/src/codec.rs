@@ -28,6 +28,8 @@ pub(crate) enum Msg {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Packet {
     pub from: Arc<str>,
+    /// Whether the sender is in our table (an unknown one means we are behind).
+    pub from_known: bool,
     pub messages: Vec<Msg>,
     pub updates: Vec<Update>,
 }
@@ -73,11 +75,19 @@ pub(crate) struct Limits<'a> {
 /// A validated name; `intern` returns the shared copy of a name already known,
 /// so that decoding a packet about known members allocates nothing.
 fn name(b: &[u8], intern: &dyn Fn(&str) -> Option<Arc<str>>) -> Result<Arc<str>, DropReason> {
+    known_name(b, intern).map(|(name, _)| name)
+}
+
+/// A validated name, and whether `intern` knew it.
+fn known_name(b: &[u8], intern: &dyn Fn(&str) -> Option<Arc<str>>) -> Result<(Arc<str>, bool), DropReason> {
     if b.is_empty() || b.len() > MAX_NAME_LEN {
         return Err(DropReason::Invalid);
     }
     let s = std::str::from_utf8(b).map_err(|_| DropReason::Invalid)?;
-    Ok(intern(s).unwrap_or_else(|| Arc::from(s)))
+    Ok(match intern(s) {
+        Some(shared) => (shared, true),
+        None => (Arc::from(s), false),
+    })
 }
 
 /// An optional name (the accuser of an update): empty is allowed.
@@ -165,14 +175,14 @@ pub(crate) fn encode_update(u: &Update) -> Bytes {
     wire_update(u).encode_to_vec().into()
 }
 
-fn header(version: u32, cluster: &str, from: &[u8], limits: &Limits<'_>) -> Result<Arc<str>, DropReason> {
+fn header(version: u32, cluster: &str, from: &[u8], limits: &Limits<'_>) -> Result<(Arc<str>, bool), DropReason> {
     if version != pb::PROTOCOL_VERSION {
         return Err(DropReason::Version);
     }
     if cluster != limits.cluster {
         return Err(DropReason::Cluster);
     }
-    name(from, limits.intern)
+    known_name(from, limits.intern)
 }
 
 /// Decodes and validates a datagram of at most `max_len` bytes.
@@ -181,7 +191,7 @@ pub(crate) fn decode_packet(bytes: Bytes, max_len: usize, limits: &Limits<'_>) -
         return Err(DropReason::Oversized);
     }
     let p = pb::Packet::decode(bytes).map_err(|_| DropReason::Malformed)?;
-    let from = header(p.version, &p.cluster, &p.from, limits)?;
+    let (from, from_known) = header(p.version, &p.cluster, &p.from, limits)?;
     let messages = p
         .messages
         .into_iter()
@@ -201,7 +211,7 @@ pub(crate) fn decode_packet(bytes: Bytes, max_len: usize, limits: &Limits<'_>) -
         })
         .collect::<Result<Vec<_>, DropReason>>()?;
     let updates = p.updates.into_iter().map(|u| update(u, limits)).collect::<Result<Vec<_>, _>>()?;
-    Ok(Packet { from, messages, updates })
+    Ok(Packet { from, from_known, messages, updates })
 }
 
 /// Decodes and validates a push-pull frame of at most `max_len` bytes.
@@ -210,7 +220,7 @@ pub(crate) fn decode_stream(bytes: Bytes, max_len: usize, limits: &Limits<'_>) -
         return Err(DropReason::Oversized);
     }
     let f = pb::StreamFrame::decode(bytes).map_err(|_| DropReason::Malformed)?;
-    let from = header(f.version, &f.cluster, &f.from, limits)?;
+    let (from, _) = header(f.version, &f.cluster, &f.from, limits)?;
     let pp = f.push_pull.ok_or(DropReason::Invalid)?;
     let members = pp.members.into_iter().map(|u| update(u, limits)).collect::<Result<Vec<_>, _>>()?;
     Ok(PushPull { from, join: pp.join, members })
@@ -238,7 +248,7 @@ impl PacketWriter {
         let mut buf = Vec::with_capacity(256);
         prost::encoding::uint32::encode(1, &pb::PROTOCOL_VERSION, &mut buf);
         if !cluster.is_empty() {
-            prost::encoding::string::encode(2, &cluster.to_owned(), &mut buf);
+            put_text(2, cluster, &mut buf);
         }
         put_text(3, from, &mut buf);
         PacketWriter { buf }
@@ -347,7 +357,7 @@ mod tests {
         }
         let bytes = w.finish();
         let p = decode_packet(bytes.clone(), 1400, &limits()).unwrap();
-        assert_eq!(p, Packet { from: "me".into(), messages: msgs, updates });
+        assert_eq!(p, Packet { from: "me".into(), from_known: false, messages: msgs, updates });
     }
 
     #[test]
@@ -380,5 +390,72 @@ mod tests {
         let pp = decode_stream(small.clone(), 4096, &limits()).unwrap();
         assert!(!pp.members.is_empty() && pp.members.len() < 1000);
         assert_eq!(pp.members[..], members[..pp.members.len()]);
+    }
+
+    mod roundtrip {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn name() -> impl Strategy<Value = Arc<str>> {
+            "[a-z0-9.-]{1,40}".prop_map(Arc::from)
+        }
+
+        fn socket() -> impl Strategy<Value = SocketAddr> {
+            prop_oneof![
+                (any::<[u8; 4]>(), any::<u16>()).prop_map(|(ip, p)| SocketAddr::from((ip, p))),
+                (any::<[u8; 16]>(), any::<u16>()).prop_map(|(ip, p)| SocketAddr::from((ip, p))),
+            ]
+        }
+
+        fn update() -> impl Strategy<Value = Update> {
+            let status = prop_oneof![Just(Status::Alive), Just(Status::Suspect), Just(Status::Dead), Just(Status::Left)];
+            (name(), socket(), any::<u64>(), status, proptest::collection::vec(any::<u8>(), 0..64), prop_oneof![Just(Arc::from("")), name()])
+                .prop_map(|(name, addr, incarnation, status, meta, from)| Update {
+                    name,
+                    addr,
+                    incarnation,
+                    status,
+                    meta: meta.into(),
+                    from,
+                })
+        }
+
+        fn msg() -> impl Strategy<Value = Msg> {
+            prop_oneof![
+                (any::<u32>(), name()).prop_map(|(seq, target)| Msg::Ping { seq, target }),
+                any::<u32>().prop_map(|seq| Msg::Ack { seq }),
+                any::<u32>().prop_map(|seq| Msg::Nack { seq }),
+                (any::<u32>(), name(), socket(), any::<bool>()).prop_map(|(seq, target, target_addr, want_nack)| {
+                    Msg::PingReq { seq, target, target_addr, want_nack }
+                }),
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn every_valid_packet_round_trips(
+                from in name(),
+                messages in proptest::collection::vec(msg(), 0..4),
+                updates in proptest::collection::vec(update(), 0..8),
+            ) {
+                let mut w = PacketWriter::new("c", &from);
+                for m in messages.clone() {
+                    w.message(m);
+                }
+                for u in &updates {
+                    w.update(&encode_update(u));
+                }
+                let bytes = w.finish();
+                let decoded = decode_packet(bytes, 1 << 16, &limits()).unwrap();
+                prop_assert_eq!(decoded, Packet { from, from_known: false, messages, updates });
+            }
+
+            #[test]
+            fn every_valid_stream_frame_round_trips(from in name(), join in any::<bool>(), members in proptest::collection::vec(update(), 0..16)) {
+                let bytes = encode_stream("c", &from, join, members.iter().map(wire_update), 1 << 20);
+                let decoded = decode_stream(bytes, 1 << 20, &limits()).unwrap();
+                prop_assert_eq!(decoded, PushPull { from, join, members });
+            }
+        }
     }
 }

@@ -321,13 +321,12 @@ impl Node {
 
     /// Decoding limits, and name sharing with the membership table.
     pub(crate) fn with_limits<T>(&self, f: impl FnOnce(&Limits<'_>) -> T) -> T {
-        let members = &self.members;
-        let nobody = &self.nobody;
-        let intern = |s: &str| {
-            if s.is_empty() {
-                return Some(nobody.clone());
-            }
-            members.get(s).map(|e| e.member.name.clone())
+        let (members, nobody, local) = (&self.members, &self.nobody, &self.name);
+        let intern = |s: &str| match s {
+            "" => Some(nobody.clone()),
+            // Every ping names us: no lookup for that.
+            s if s == &**local => Some(local.clone()),
+            s => members.get(s).map(|e| e.member.name.clone()),
         };
         f(&Limits { cluster: &self.config.cluster, max_meta: self.config.max_meta_size, intern: &intern })
     }

@@ -44,7 +44,8 @@ impl Node {
             Ok(p) => p,
             Err(reason) => return self.drop_input(reason, from, "datagram"),
         };
-        if packet.from == self.name {
+        // Decoding hands back our own shared name for our name.
+        if Arc::ptr_eq(&packet.from, &self.name) {
             return self.drop_input(DropReason::FromSelf, from, "datagram");
         }
         if packet.messages.iter().any(|m| matches!(m, Msg::Ping { target, .. } if *target != self.name)) {
@@ -59,7 +60,7 @@ impl Node {
         };
         self.metrics.received.count(kind, len);
         self.metrics.updates_received += packet.updates.len() as u64;
-        if self.members.get(&packet.from).is_none() {
+        if !packet.from_known {
             self.catch_up(from);
         }
         for update in packet.updates {

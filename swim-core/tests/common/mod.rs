@@ -1,0 +1,95 @@
+//! Builds nodes in known states through the public API and the wire schema.
+#![allow(dead_code)]
+
+use prost::Message;
+use std::net::SocketAddr;
+use swim_core::{Bytes, Config, Identity, Input, Instant, Node, Output, StreamId};
+use swim_proto as pb;
+
+pub fn addr(i: usize) -> SocketAddr {
+    SocketAddr::from(([10, (i >> 16) as u8, (i >> 8) as u8, i as u8], 7946))
+}
+
+pub fn name(i: usize) -> String {
+    format!("node-{i}")
+}
+
+pub fn wire_addr(a: SocketAddr) -> Bytes {
+    let mut v = match a {
+        SocketAddr::V4(a) => a.ip().octets().to_vec(),
+        SocketAddr::V6(a) => a.ip().octets().to_vec(),
+    };
+    v.extend_from_slice(&a.port().to_be_bytes());
+    v.into()
+}
+
+pub fn alive(i: usize, incarnation: u64) -> pb::Update {
+    pb::Update {
+        name: name(i).into_bytes().into(),
+        addr: wire_addr(addr(i)),
+        incarnation,
+        status: pb::Status::Alive as i32,
+        meta: Bytes::new(),
+        from: Bytes::new(),
+    }
+}
+
+/// A datagram from member `from` carrying `messages` and `updates`.
+pub fn packet(from: usize, messages: Vec<pb::message::Body>, updates: Vec<pb::Update>) -> Bytes {
+    pb::Packet {
+        version: pb::PROTOCOL_VERSION,
+        cluster: String::new(),
+        from: name(from).into_bytes().into(),
+        messages: messages.into_iter().map(|b| pb::Message { body: Some(b) }).collect(),
+        updates,
+    }
+    .encode_to_vec()
+    .into()
+}
+
+pub fn ping(from: usize, seq: u32, target: usize) -> Bytes {
+    packet(from, vec![pb::message::Body::Ping(pb::Ping { seq, target: name(target).into_bytes().into() })], vec![])
+}
+
+/// Node 0 that has joined a cluster of `n` members (itself included) through
+/// node 1, at time zero. All updates it has to gossip are drained, so the
+/// node is idle.
+pub fn joined_node(n: usize, config: Config) -> Node {
+    let id = Identity { name: name(0), addr: addr(0), meta: Bytes::new() };
+    let mut node = Node::new(config, id, 42, Instant::ZERO).unwrap();
+    node.join(&[addr(1)], Instant::ZERO).unwrap();
+    let stream = std::iter::from_fn(|| node.poll_output())
+        .find_map(|o| match o {
+            Output::StreamOpen { id, .. } => Some(id),
+            _ => None,
+        })
+        .expect("join opens a stream");
+    let frame = pb::StreamFrame {
+        version: pb::PROTOCOL_VERSION,
+        cluster: String::new(),
+        from: name(1).into_bytes().into(),
+        push_pull: Some(pb::PushPull { join: false, members: (1..n).map(|i| alive(i, 1)).collect() }),
+    };
+    let _ = node.step(Input::StreamReply { id: stream, bytes: frame.encode_to_vec().into() }, Instant::ZERO);
+    node
+}
+
+/// Lets the node gossip until its queue is empty (answering nothing).
+pub fn drain_gossip(node: &mut Node, mut now: Instant, until: Instant) -> Instant {
+    while now < until {
+        now = node.poll_timeout().unwrap_or(until).min(until);
+        let _ = node.step(Input::Tick, now).count();
+    }
+    now
+}
+
+/// Everything a node holds, for before/after comparisons.
+pub fn snapshot(node: &Node) -> Vec<(String, swim_core::Status, u64, SocketAddr)> {
+    let mut v: Vec<_> = node.members().map(|m| (m.name.to_string(), m.status, m.incarnation, m.addr)).collect();
+    v.sort();
+    v
+}
+
+pub fn unused_stream() -> StreamId {
+    StreamId(u64::MAX)
+}

@@ -1,0 +1,53 @@
+//! Hostile bytes: anything a peer sends is dropped or applied whole, never a
+//! panic, and bytes that are dropped never change the membership.
+
+mod common;
+
+use common::*;
+use proptest::prelude::*;
+use swim_core::{Config, Input, Instant, StreamId};
+
+fn check(input: impl Fn(swim_core::Bytes) -> Input, bytes: Vec<u8>) {
+    let mut node = joined_node(8, Config::lan());
+    let before = snapshot(&node);
+    let dropped = node.metrics().dropped.total();
+    let _ = node.step(input(bytes.into()), Instant::ZERO).count();
+    if node.metrics().dropped.total() > dropped {
+        assert_eq!(snapshot(&node), before, "dropped input changed the membership");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn arbitrary_datagrams_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..1600)) {
+        check(|b| Input::Datagram { from: addr(3), bytes: b }, bytes);
+    }
+
+    #[test]
+    fn arbitrary_stream_frames_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..4096)) {
+        check(|b| Input::StreamRequest { id: StreamId(9), from: addr(3), bytes: b }, bytes.clone());
+        check(|b| Input::StreamReply { id: unused_stream(), bytes: b }, bytes);
+    }
+
+    /// Corrupting a valid packet (a flipped byte, a cut) is dropped or applied
+    /// whole, never half.
+    #[test]
+    fn corrupted_valid_packets_never_panic(cut in 0usize..400, flip in 0usize..400, xor in 1u8..=255) {
+        let valid = packet(2, vec![], (3..8).map(|i| alive(i, 5)).collect());
+        let mut bytes = valid.to_vec();
+        if flip < bytes.len() {
+            bytes[flip] ^= xor;
+        }
+        bytes.truncate(cut.max(1));
+        check(|b| Input::Datagram { from: addr(2), bytes: b }, bytes);
+    }
+}
+
+#[test]
+fn oversized_datagrams_are_dropped_and_counted() {
+    let mut node = joined_node(4, Config::lan());
+    let _ = node.step(Input::Datagram { from: addr(2), bytes: vec![0u8; 1401].into() }, Instant::ZERO).count();
+    assert_eq!(node.metrics().dropped.oversized, 1);
+}

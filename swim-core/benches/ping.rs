@@ -31,7 +31,16 @@ fn ping_ack(c: &mut Criterion) {
         let bytes = ping(3, 7, 0);
         let now = Instant::from_millis(60_000);
         group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
-            b.iter(|| node.step(Input::Datagram { from: addr(3), bytes: bytes.clone() }, now).count())
+            b.iter(|| {
+                node.step(
+                    Input::Datagram {
+                        from: addr(3),
+                        bytes: bytes.clone(),
+                    },
+                    now,
+                )
+                .count()
+            })
         });
     }
     group.finish();

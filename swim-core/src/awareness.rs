@@ -44,7 +44,10 @@ mod tests {
         a.apply(-1);
         assert_eq!(a.score(), 0);
         a.apply(3);
-        assert_eq!(a.scale(Duration::from_millis(500)), Duration::from_millis(2000));
+        assert_eq!(
+            a.scale(Duration::from_millis(500)),
+            Duration::from_millis(2000)
+        );
         a.apply(100);
         assert_eq!(a.score(), 7);
         let mut off = Awareness::new(0);

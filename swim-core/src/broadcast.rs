@@ -11,8 +11,8 @@
 //! only fills room news leaves: in a small cluster it adds welcome redundancy,
 //! in a large join wave it never crowds out what others have not heard yet.
 
-use bytes::Bytes;
 use crate::membership::Membership;
+use bytes::Bytes;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
@@ -81,17 +81,42 @@ pub(crate) struct BroadcastQueue {
 impl BroadcastQueue {
     /// Queues `encoded` (an encoded `Update` about `member`, which must be in
     /// `members`), replacing any pending update about the same member.
-    pub fn push(&mut self, members: &mut Membership, member: &Arc<str>, encoded: Bytes, priority: Priority) {
-        let Some(entry) = members.get_mut(member) else { return };
+    pub fn push(
+        &mut self,
+        members: &mut Membership,
+        member: &Arc<str>,
+        encoded: Bytes,
+        priority: Priority,
+    ) {
+        let Some(entry) = members.get_mut(member) else {
+            return;
+        };
         let id = self.next_id;
         self.next_id += 1;
-        if entry.gossip.replace(Pending { encoded, id, score: 0, sent: 0 }).is_none() {
+        if entry
+            .gossip
+            .replace(Pending {
+                encoded,
+                id,
+                score: 0,
+                sent: 0,
+            })
+            .is_none()
+        {
             self.pending += 1;
         }
-        self.heap.push(Reverse(Slot { priority, score: 0, newest: Reverse(id), member: member.clone() }));
+        self.heap.push(Reverse(Slot {
+            priority,
+            score: 0,
+            newest: Reverse(id),
+            member: member.clone(),
+        }));
         if self.heap.len() > 2 * self.pending + 64 {
             self.heap.retain(|Reverse(s)| {
-                members.get(&s.member).and_then(|e| e.gossip.as_ref()).is_some_and(|p| p.id == s.newest.0)
+                members
+                    .get(&s.member)
+                    .and_then(|e| e.gossip.as_ref())
+                    .is_some_and(|p| p.id == s.newest.0)
             });
         }
     }
@@ -123,9 +148,15 @@ impl BroadcastQueue {
         let mut aside: Vec<Slot> = Vec::new();
         let mut skipped = 0;
         while budget >= SMALLEST && skipped <= 32 {
-            let Some(Reverse(mut slot)) = self.heap.pop() else { break };
-            let Some(entry) = members.get_mut(&slot.member) else { continue };
-            let Some(p) = entry.gossip.as_mut().filter(|p| p.id == slot.newest.0) else { continue };
+            let Some(Reverse(mut slot)) = self.heap.pop() else {
+                break;
+            };
+            let Some(entry) = members.get_mut(&slot.member) else {
+                continue;
+            };
+            let Some(p) = entry.gossip.as_mut().filter(|p| p.id == slot.newest.0) else {
+                continue;
+            };
             if p.score != slot.score {
                 slot.score = p.score;
                 self.heap.push(Reverse(slot));
@@ -170,7 +201,11 @@ mod tests {
 
     impl Queue {
         fn new(_seed: u64) -> Self {
-            Queue { q: BroadcastQueue::default(), m: Membership::new(0), rng: Random::new(0) }
+            Queue {
+                q: BroadcastQueue::default(),
+                m: Membership::new(0),
+                rng: Random::new(0),
+            }
         }
 
         fn push(&mut self, name: Arc<str>, encoded: Bytes, priority: Priority) {
@@ -187,7 +222,12 @@ mod tests {
             self.q.push(&mut self.m, &name, encoded, priority);
         }
 
-        fn take(&mut self, budget: usize, limit: u32, frame: impl Fn(usize) -> usize) -> Vec<Bytes> {
+        fn take(
+            &mut self,
+            budget: usize,
+            limit: u32,
+            frame: impl Fn(usize) -> usize,
+        ) -> Vec<Bytes> {
             self.q.take(&mut self.m, budget, limit, frame)
         }
 
@@ -258,7 +298,11 @@ mod tests {
         q.take(1000, 9, |l| l);
         q.push("b".into(), bytes(2, 10), Priority::News);
         q.push("c".into(), bytes(3, 10), Priority::News);
-        assert_eq!(q.take(10, 9, |l| l), vec![bytes(3, 10)], "newest untransmitted first");
+        assert_eq!(
+            q.take(10, 9, |l| l),
+            vec![bytes(3, 10)],
+            "newest untransmitted first"
+        );
         assert_eq!(q.take(10, 9, |l| l), vec![bytes(2, 10)]);
         // All three have been sent once now: newest first again.
         assert_eq!(q.take(20, 9, |l| l), vec![bytes(3, 10), bytes(2, 10)]);
@@ -271,12 +315,20 @@ mod tests {
         q.push("old".into(), bytes(1, 10), Priority::Repair);
         q.push("new".into(), bytes(2, 10), Priority::News);
         for _ in 0..3 {
-            assert_eq!(q.take(10, 3, |l| l), vec![bytes(2, 10)], "news first while it lasts");
+            assert_eq!(
+                q.take(10, 3, |l| l),
+                vec![bytes(2, 10)],
+                "news first while it lasts"
+            );
         }
         assert_eq!(q.take(10, 3, |l| l), vec![bytes(1, 10)]);
         q.push("old".into(), bytes(3, 10), Priority::News);
         q.push("x".into(), bytes(4, 10), Priority::Repair);
-        assert_eq!(q.take(10, 3, |l| l), vec![bytes(3, 10)], "a newer update is news again");
+        assert_eq!(
+            q.take(10, 3, |l| l),
+            vec![bytes(3, 10)],
+            "a newer update is news again"
+        );
     }
 
     #[test]
@@ -286,12 +338,20 @@ mod tests {
         q.push("rare".into(), bytes(2, 10), Priority::News);
         q.heard("rare");
         q.heard("rare");
-        assert_eq!(q.take(10, 3, |l| l), vec![bytes(1, 10)], "the update heard back goes later");
+        assert_eq!(
+            q.take(10, 3, |l| l),
+            vec![bytes(1, 10)],
+            "the update heard back goes later"
+        );
         let mut rest = Vec::new();
         for _ in 0..10 {
             rest.extend(q.take(10, 3, |l| l));
         }
-        assert_eq!(rest.iter().filter(|b| **b == bytes(2, 10)).count(), 3, "still sent limit times");
+        assert_eq!(
+            rest.iter().filter(|b| **b == bytes(2, 10)).count(),
+            3,
+            "still sent limit times"
+        );
         assert_eq!(rest.iter().filter(|b| **b == bytes(1, 10)).count(), 2);
         assert_eq!(q.len(), 0);
     }

@@ -18,10 +18,22 @@ use crate::config::MAX_NAME_LEN;
 /// A protocol message inside a packet, decoded and validated.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Msg {
-    Ping { seq: u32, target: Arc<str> },
-    Ack { seq: u32 },
-    Nack { seq: u32 },
-    PingReq { seq: u32, target: Arc<str>, target_addr: SocketAddr, want_nack: bool },
+    Ping {
+        seq: u32,
+        target: Arc<str>,
+    },
+    Ack {
+        seq: u32,
+    },
+    Nack {
+        seq: u32,
+    },
+    PingReq {
+        seq: u32,
+        target: Arc<str>,
+        target_addr: SocketAddr,
+        want_nack: bool,
+    },
 }
 
 /// A decoded datagram.
@@ -79,7 +91,10 @@ fn name(b: &[u8], intern: &dyn Fn(&str) -> Option<Arc<str>>) -> Result<Arc<str>,
 }
 
 /// A validated name, and whether `intern` knew it.
-fn known_name(b: &[u8], intern: &dyn Fn(&str) -> Option<Arc<str>>) -> Result<(Arc<str>, bool), DropReason> {
+fn known_name(
+    b: &[u8],
+    intern: &dyn Fn(&str) -> Option<Arc<str>>,
+) -> Result<(Arc<str>, bool), DropReason> {
     if b.is_empty() || b.len() > MAX_NAME_LEN {
         return Err(DropReason::Invalid);
     }
@@ -127,12 +142,14 @@ pub(crate) fn address(a: SocketAddr) -> Bytes {
 }
 
 fn status(s: i32) -> Result<Status, DropReason> {
-    Ok(match pb::Status::try_from(s).map_err(|_| DropReason::Invalid)? {
-        pb::Status::Alive => Status::Alive,
-        pb::Status::Suspect => Status::Suspect,
-        pb::Status::Dead => Status::Dead,
-        pb::Status::Left => Status::Left,
-    })
+    Ok(
+        match pb::Status::try_from(s).map_err(|_| DropReason::Invalid)? {
+            pb::Status::Alive => Status::Alive,
+            pb::Status::Suspect => Status::Suspect,
+            pb::Status::Dead => Status::Dead,
+            pb::Status::Left => Status::Left,
+        },
+    )
 }
 
 fn wire_status(s: Status) -> pb::Status {
@@ -175,7 +192,12 @@ pub(crate) fn encode_update(u: &Update) -> Bytes {
     wire_update(u).encode_to_vec().into()
 }
 
-fn header(version: u32, cluster: &str, from: &[u8], limits: &Limits<'_>) -> Result<(Arc<str>, bool), DropReason> {
+fn header(
+    version: u32,
+    cluster: &str,
+    from: &[u8],
+    limits: &Limits<'_>,
+) -> Result<(Arc<str>, bool), DropReason> {
     if version != pb::PROTOCOL_VERSION {
         return Err(DropReason::Version);
     }
@@ -186,7 +208,11 @@ fn header(version: u32, cluster: &str, from: &[u8], limits: &Limits<'_>) -> Resu
 }
 
 /// Decodes and validates a datagram of at most `max_len` bytes.
-pub(crate) fn decode_packet(bytes: Bytes, max_len: usize, limits: &Limits<'_>) -> Result<Packet, DropReason> {
+pub(crate) fn decode_packet(
+    bytes: Bytes,
+    max_len: usize,
+    limits: &Limits<'_>,
+) -> Result<Packet, DropReason> {
     if bytes.len() > max_len {
         return Err(DropReason::Oversized);
     }
@@ -198,7 +224,10 @@ pub(crate) fn decode_packet(bytes: Bytes, max_len: usize, limits: &Limits<'_>) -
         .map(|m| {
             use pb::message::Body;
             Ok(match m.body.ok_or(DropReason::Invalid)? {
-                Body::Ping(p) => Msg::Ping { seq: p.seq, target: name(&p.target, limits.intern)? },
+                Body::Ping(p) => Msg::Ping {
+                    seq: p.seq,
+                    target: name(&p.target, limits.intern)?,
+                },
                 Body::Ack(a) => Msg::Ack { seq: a.seq },
                 Body::Nack(n) => Msg::Nack { seq: n.seq },
                 Body::PingReq(r) => Msg::PingReq {
@@ -210,20 +239,41 @@ pub(crate) fn decode_packet(bytes: Bytes, max_len: usize, limits: &Limits<'_>) -
             })
         })
         .collect::<Result<Vec<_>, DropReason>>()?;
-    let updates = p.updates.into_iter().map(|u| update(u, limits)).collect::<Result<Vec<_>, _>>()?;
-    Ok(Packet { from, from_known, messages, updates })
+    let updates = p
+        .updates
+        .into_iter()
+        .map(|u| update(u, limits))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Packet {
+        from,
+        from_known,
+        messages,
+        updates,
+    })
 }
 
 /// Decodes and validates a push-pull frame of at most `max_len` bytes.
-pub(crate) fn decode_stream(bytes: Bytes, max_len: usize, limits: &Limits<'_>) -> Result<PushPull, DropReason> {
+pub(crate) fn decode_stream(
+    bytes: Bytes,
+    max_len: usize,
+    limits: &Limits<'_>,
+) -> Result<PushPull, DropReason> {
     if bytes.len() > max_len {
         return Err(DropReason::Oversized);
     }
     let f = pb::StreamFrame::decode(bytes).map_err(|_| DropReason::Malformed)?;
     let (from, _) = header(f.version, &f.cluster, &f.from, limits)?;
     let pp = f.push_pull.ok_or(DropReason::Invalid)?;
-    let members = pp.members.into_iter().map(|u| update(u, limits)).collect::<Result<Vec<_>, _>>()?;
-    Ok(PushPull { from, join: pp.join, members })
+    let members = pp
+        .members
+        .into_iter()
+        .map(|u| update(u, limits))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(PushPull {
+        from,
+        join: pp.join,
+        members,
+    })
 }
 
 fn put_text(field: u32, s: &str, buf: &mut Vec<u8>) {
@@ -257,10 +307,18 @@ impl PacketWriter {
     pub fn message(&mut self, m: Msg) {
         use pb::message::Body;
         let body = match m {
-            Msg::Ping { seq, target } => Body::Ping(pb::Ping { seq, target: text(&target) }),
+            Msg::Ping { seq, target } => Body::Ping(pb::Ping {
+                seq,
+                target: text(&target),
+            }),
             Msg::Ack { seq } => Body::Ack(pb::Ack { seq }),
             Msg::Nack { seq } => Body::Nack(pb::Nack { seq }),
-            Msg::PingReq { seq, target, target_addr, want_nack } => Body::PingReq(pb::PingReq {
+            Msg::PingReq {
+                seq,
+                target,
+                target_addr,
+                want_nack,
+            } => Body::PingReq(pb::PingReq {
                 seq,
                 target: text(&target),
                 target_addr: address(target_addr),
@@ -310,7 +368,10 @@ pub(crate) fn encode_stream(
         version: pb::PROTOCOL_VERSION,
         cluster: cluster.to_owned(),
         from: text(from),
-        push_pull: Some(pb::PushPull { join, members: kept }),
+        push_pull: Some(pb::PushPull {
+            join,
+            members: kept,
+        }),
     };
     frame.encode_to_vec().into()
 }
@@ -324,7 +385,11 @@ mod tests {
     }
 
     pub(crate) fn limits() -> Limits<'static> {
-        Limits { cluster: "c", max_meta: 512, intern: &no_intern }
+        Limits {
+            cluster: "c",
+            max_meta: 512,
+            intern: &no_intern,
+        }
     }
 
     fn sample_update(status: Status) -> Update {
@@ -342,44 +407,97 @@ mod tests {
     fn packet_round_trips() {
         let mut w = PacketWriter::new("c", "me");
         let msgs = vec![
-            Msg::Ping { seq: 7, target: "you".into() },
+            Msg::Ping {
+                seq: 7,
+                target: "you".into(),
+            },
             Msg::Ack { seq: 8 },
             Msg::Nack { seq: 9 },
-            Msg::PingReq { seq: 10, target: "x".into(), target_addr: "10.1.2.3:99".parse().unwrap(), want_nack: true },
+            Msg::PingReq {
+                seq: 10,
+                target: "x".into(),
+                target_addr: "10.1.2.3:99".parse().unwrap(),
+                want_nack: true,
+            },
         ];
         for m in msgs.clone() {
             w.message(m);
         }
-        let updates: Vec<Update> =
-            [Status::Alive, Status::Suspect, Status::Dead, Status::Left].map(sample_update).to_vec();
+        let updates: Vec<Update> = [Status::Alive, Status::Suspect, Status::Dead, Status::Left]
+            .map(sample_update)
+            .to_vec();
         for u in &updates {
             w.update(&encode_update(u));
         }
         let bytes = w.finish();
         let p = decode_packet(bytes.clone(), 1400, &limits()).unwrap();
-        assert_eq!(p, Packet { from: "me".into(), from_known: false, messages: msgs, updates });
+        assert_eq!(
+            p,
+            Packet {
+                from: "me".into(),
+                from_known: false,
+                messages: msgs,
+                updates
+            }
+        );
     }
 
     #[test]
     fn rejects_foreign_cluster_version_size_and_bad_fields() {
         let bytes = PacketWriter::new("other", "me").finish();
-        assert_eq!(decode_packet(bytes.clone(), 1400, &limits()), Err(DropReason::Cluster));
-        assert_eq!(decode_packet(Bytes::from(vec![0u8; 1401]), 1400, &limits()), Err(DropReason::Oversized));
-        assert_eq!(decode_packet(Bytes::from_static(&[0xff, 0xff]), 1400, &limits()), Err(DropReason::Malformed));
-        let v2 = pb::Packet { version: 2, cluster: "c".into(), from: text("me"), ..Default::default() };
-        assert_eq!(decode_packet(v2.encode_to_vec().into(), 1400, &limits()), Err(DropReason::Version));
-        let anon = pb::Packet { version: 1, cluster: "c".into(), ..Default::default() };
-        assert_eq!(decode_packet(anon.encode_to_vec().into(), 1400, &limits()), Err(DropReason::Invalid));
+        assert_eq!(
+            decode_packet(bytes.clone(), 1400, &limits()),
+            Err(DropReason::Cluster)
+        );
+        assert_eq!(
+            decode_packet(Bytes::from(vec![0u8; 1401]), 1400, &limits()),
+            Err(DropReason::Oversized)
+        );
+        assert_eq!(
+            decode_packet(Bytes::from_static(&[0xff, 0xff]), 1400, &limits()),
+            Err(DropReason::Malformed)
+        );
+        let v2 = pb::Packet {
+            version: 2,
+            cluster: "c".into(),
+            from: text("me"),
+            ..Default::default()
+        };
+        assert_eq!(
+            decode_packet(v2.encode_to_vec().into(), 1400, &limits()),
+            Err(DropReason::Version)
+        );
+        let anon = pb::Packet {
+            version: 1,
+            cluster: "c".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            decode_packet(anon.encode_to_vec().into(), 1400, &limits()),
+            Err(DropReason::Invalid)
+        );
         let mut bad = wire_update(&sample_update(Status::Alive));
         bad.addr = Bytes::from_static(&[1, 2, 3]);
-        let p = pb::Packet { version: 1, cluster: "c".into(), from: text("me"), messages: vec![], updates: vec![bad] };
-        assert_eq!(decode_packet(p.encode_to_vec().into(), 1400, &limits()), Err(DropReason::Invalid));
+        let p = pb::Packet {
+            version: 1,
+            cluster: "c".into(),
+            from: text("me"),
+            messages: vec![],
+            updates: vec![bad],
+        };
+        assert_eq!(
+            decode_packet(p.encode_to_vec().into(), 1400, &limits()),
+            Err(DropReason::Invalid)
+        );
     }
 
     #[test]
     fn stream_frame_round_trips_and_respects_its_budget() {
         let members: Vec<Update> = (0..1000)
-            .map(|i| Update { name: format!("member-{i}").into(), ..sample_update(Status::Alive) })
+            .map(|i| Update {
+                name: format!("member-{i}").into(),
+                ..sample_update(Status::Alive)
+            })
             .collect();
         let bytes = encode_stream("c", "me", true, members.iter().map(wire_update), 1 << 20);
         let pp = decode_stream(bytes.clone(), 1 << 20, &limits()).unwrap();
@@ -408,8 +526,20 @@ mod tests {
         }
 
         fn update() -> impl Strategy<Value = Update> {
-            let status = prop_oneof![Just(Status::Alive), Just(Status::Suspect), Just(Status::Dead), Just(Status::Left)];
-            (name(), socket(), any::<u64>(), status, proptest::collection::vec(any::<u8>(), 0..64), prop_oneof![Just(Arc::from("")), name()])
+            let status = prop_oneof![
+                Just(Status::Alive),
+                Just(Status::Suspect),
+                Just(Status::Dead),
+                Just(Status::Left)
+            ];
+            (
+                name(),
+                socket(),
+                any::<u64>(),
+                status,
+                proptest::collection::vec(any::<u8>(), 0..64),
+                prop_oneof![Just(Arc::from("")), name()],
+            )
                 .prop_map(|(name, addr, incarnation, status, meta, from)| Update {
                     name,
                     addr,
@@ -425,9 +555,16 @@ mod tests {
                 (any::<u32>(), name()).prop_map(|(seq, target)| Msg::Ping { seq, target }),
                 any::<u32>().prop_map(|seq| Msg::Ack { seq }),
                 any::<u32>().prop_map(|seq| Msg::Nack { seq }),
-                (any::<u32>(), name(), socket(), any::<bool>()).prop_map(|(seq, target, target_addr, want_nack)| {
-                    Msg::PingReq { seq, target, target_addr, want_nack }
-                }),
+                (any::<u32>(), name(), socket(), any::<bool>()).prop_map(
+                    |(seq, target, target_addr, want_nack)| {
+                        Msg::PingReq {
+                            seq,
+                            target,
+                            target_addr,
+                            want_nack,
+                        }
+                    }
+                ),
             ]
         }
 

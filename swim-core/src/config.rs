@@ -111,7 +111,11 @@ impl Config {
     /// The error names the field, the value given and what is allowed.
     pub fn validate(&self) -> Result<(), ConfigError> {
         fn err(field: &'static str, value: String, allowed: &'static str) -> ConfigError {
-            ConfigError { field, value, allowed }
+            ConfigError {
+                field,
+                value,
+                allowed,
+            }
         }
         let ms = |d: Duration| format!("{}ms", d.as_millis());
         let in_ms = |field, d: Duration, lo: u64, hi: u64, allowed| {
@@ -122,25 +126,67 @@ impl Config {
             }
         };
         if self.cluster.len() > MAX_NAME_LEN {
-            return Err(err("cluster", format!("{} bytes", self.cluster.len()), "at most 128 bytes"));
+            return Err(err(
+                "cluster",
+                format!("{} bytes", self.cluster.len()),
+                "at most 128 bytes",
+            ));
         }
-        in_ms("probe_interval", self.probe_interval, 10, 600_000, "10ms to 10min")?;
-        in_ms("probe_timeout", self.probe_timeout, 1, 600_000, "1ms to 10min")?;
+        in_ms(
+            "probe_interval",
+            self.probe_interval,
+            10,
+            600_000,
+            "10ms to 10min",
+        )?;
+        in_ms(
+            "probe_timeout",
+            self.probe_timeout,
+            1,
+            600_000,
+            "1ms to 10min",
+        )?;
         if self.probe_timeout >= self.probe_interval {
-            return Err(err("probe_timeout", ms(self.probe_timeout), "less than probe_interval"));
+            return Err(err(
+                "probe_timeout",
+                ms(self.probe_timeout),
+                "less than probe_interval",
+            ));
         }
         if self.indirect_checks > 16 {
-            return Err(err("indirect_checks", self.indirect_checks.to_string(), "0 to 16"));
+            return Err(err(
+                "indirect_checks",
+                self.indirect_checks.to_string(),
+                "0 to 16",
+            ));
         }
-        in_ms("gossip_interval", self.gossip_interval, 1, 600_000, "1ms to 10min")?;
+        in_ms(
+            "gossip_interval",
+            self.gossip_interval,
+            1,
+            600_000,
+            "1ms to 10min",
+        )?;
         if !(1..=64).contains(&self.gossip_fanout) {
-            return Err(err("gossip_fanout", self.gossip_fanout.to_string(), "1 to 64"));
+            return Err(err(
+                "gossip_fanout",
+                self.gossip_fanout.to_string(),
+                "1 to 64",
+            ));
         }
         if !(1..=64).contains(&self.retransmit_mult) {
-            return Err(err("retransmit_mult", self.retransmit_mult.to_string(), "1 to 64"));
+            return Err(err(
+                "retransmit_mult",
+                self.retransmit_mult.to_string(),
+                "1 to 64",
+            ));
         }
         if !(1..=64).contains(&self.suspicion_mult) {
-            return Err(err("suspicion_mult", self.suspicion_mult.to_string(), "1 to 64"));
+            return Err(err(
+                "suspicion_mult",
+                self.suspicion_mult.to_string(),
+                "1 to 64",
+            ));
         }
         if !(1..=64).contains(&self.suspicion_max_timeout_mult) {
             return Err(err(
@@ -150,12 +196,28 @@ impl Config {
             ));
         }
         if !self.push_pull_interval.is_zero() {
-            in_ms("push_pull_interval", self.push_pull_interval, 100, 86_400_000, "0 (off) or 100ms to 24h")?;
+            in_ms(
+                "push_pull_interval",
+                self.push_pull_interval,
+                100,
+                86_400_000,
+                "0 (off) or 100ms to 24h",
+            )?;
         }
-        in_ms("gossip_to_the_dead", self.gossip_to_the_dead, 0, 86_400_000, "0 to 24h")?;
+        in_ms(
+            "gossip_to_the_dead",
+            self.gossip_to_the_dead,
+            0,
+            86_400_000,
+            "0 to 24h",
+        )?;
         in_ms("reap_after", self.reap_after, 0, 604_800_000, "0 to 7 days")?;
         if self.reap_after < self.gossip_to_the_dead {
-            return Err(err("reap_after", ms(self.reap_after), "at least gossip_to_the_dead"));
+            return Err(err(
+                "reap_after",
+                ms(self.reap_after),
+                "at least gossip_to_the_dead",
+            ));
         }
         if self.awareness_max_multiplier > 64 {
             return Err(err(
@@ -165,17 +227,41 @@ impl Config {
             ));
         }
         if !(512..=65_507).contains(&self.max_packet_size) {
-            return Err(err("max_packet_size", self.max_packet_size.to_string(), "512 to 65507 bytes"));
+            return Err(err(
+                "max_packet_size",
+                self.max_packet_size.to_string(),
+                "512 to 65507 bytes",
+            ));
         }
         if !(65_536..=(256 << 20)).contains(&self.max_stream_frame) {
-            return Err(err("max_stream_frame", self.max_stream_frame.to_string(), "64 KiB to 256 MiB"));
+            return Err(err(
+                "max_stream_frame",
+                self.max_stream_frame.to_string(),
+                "64 KiB to 256 MiB",
+            ));
         }
         if self.max_meta_size > self.max_packet_size / 2 {
-            return Err(err("max_meta_size", self.max_meta_size.to_string(), "at most max_packet_size / 2"));
+            return Err(err(
+                "max_meta_size",
+                self.max_meta_size.to_string(),
+                "at most max_packet_size / 2",
+            ));
         }
-        in_ms("join_retry_min", self.join_retry_min, 1, 3_600_000, "1ms to 1h")?;
-        if self.join_retry_max < self.join_retry_min || self.join_retry_max > Duration::from_secs(3600) {
-            return Err(err("join_retry_max", ms(self.join_retry_max), "join_retry_min to 1h"));
+        in_ms(
+            "join_retry_min",
+            self.join_retry_min,
+            1,
+            3_600_000,
+            "1ms to 1h",
+        )?;
+        if self.join_retry_max < self.join_retry_min
+            || self.join_retry_max > Duration::from_secs(3600)
+        {
+            return Err(err(
+                "join_retry_max",
+                ms(self.join_retry_max),
+                "join_retry_min to 1h",
+            ));
         }
         Ok(())
     }
@@ -200,7 +286,11 @@ pub struct ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid config: {} = {} (allowed: {})", self.field, self.value, self.allowed)
+        write!(
+            f,
+            "invalid config: {} = {} (allowed: {})",
+            self.field, self.value, self.allowed
+        )
     }
 }
 
@@ -216,11 +306,27 @@ mod tests {
             c.validate().unwrap();
         }
         let (lan, wan, local) = (Config::lan(), Config::wan(), Config::local());
-        assert_eq!((lan.probe_interval, lan.probe_timeout), (Duration::from_secs(1), Duration::from_millis(500)));
-        assert_eq!((wan.probe_interval, wan.probe_timeout), (Duration::from_secs(5), Duration::from_secs(3)));
+        assert_eq!(
+            (lan.probe_interval, lan.probe_timeout),
+            (Duration::from_secs(1), Duration::from_millis(500))
+        );
+        assert_eq!(
+            (wan.probe_interval, wan.probe_timeout),
+            (Duration::from_secs(5), Duration::from_secs(3))
+        );
         assert_eq!(local.probe_timeout, Duration::from_millis(200));
-        assert_eq!((lan.indirect_checks, wan.indirect_checks, local.indirect_checks), (3, 3, 1));
-        assert_eq!((wan.gossip_interval, wan.gossip_fanout), (Duration::from_millis(500), 4));
+        assert_eq!(
+            (
+                lan.indirect_checks,
+                wan.indirect_checks,
+                local.indirect_checks
+            ),
+            (3, 3, 1)
+        );
+        assert_eq!(
+            (wan.gossip_interval, wan.gossip_fanout),
+            (Duration::from_millis(500), 4)
+        );
         assert_eq!((local.retransmit_mult, local.suspicion_mult), (2, 3));
         assert_eq!(wan.suspicion_mult, 6);
         assert_eq!(local.push_pull_interval, Duration::from_secs(15));
@@ -228,17 +334,32 @@ mod tests {
 
     #[test]
     fn validate_names_the_field_and_the_range() {
-        let c = Config { probe_timeout: Duration::from_secs(2), ..Config::lan() };
+        let c = Config {
+            probe_timeout: Duration::from_secs(2),
+            ..Config::lan()
+        };
         let e = c.validate().unwrap_err();
         assert_eq!(e.field, "probe_timeout");
         assert!(e.to_string().contains("less than probe_interval"), "{e}");
 
-        let c = Config { gossip_fanout: 0, ..Config::lan() };
+        let c = Config {
+            gossip_fanout: 0,
+            ..Config::lan()
+        };
         assert_eq!(c.validate().unwrap_err().field, "gossip_fanout");
-        let c = Config { max_packet_size: 100, ..Config::lan() };
+        let c = Config {
+            max_packet_size: 100,
+            ..Config::lan()
+        };
         let e = c.validate().unwrap_err();
-        assert_eq!(e.to_string(), "invalid config: max_packet_size = 100 (allowed: 512 to 65507 bytes)");
-        let c = Config { reap_after: Duration::from_secs(1), ..Config::lan() };
+        assert_eq!(
+            e.to_string(),
+            "invalid config: max_packet_size = 100 (allowed: 512 to 65507 bytes)"
+        );
+        let c = Config {
+            reap_after: Duration::from_secs(1),
+            ..Config::lan()
+        };
         assert_eq!(c.validate().unwrap_err().field, "reap_after");
     }
 }

@@ -27,7 +27,9 @@ impl Node {
         }
         let budget = self.config.max_packet_size.saturating_sub(w.len());
         let limit = retransmit_limit(self.config.retransmit_mult, self.members.live());
-        let updates = self.broadcasts.take(&mut self.members, budget, limit, codec::framed_len);
+        let updates = self
+            .broadcasts
+            .take(&mut self.members, budget, limit, codec::framed_len);
         if kind == Kind::Gossip && updates.is_empty() {
             return false;
         }
@@ -49,7 +51,8 @@ impl Node {
     /// members that died or left within `gossip_to_the_dead`.
     pub(crate) fn on_gossip_tick(&mut self) {
         let now = self.now;
-        self.timers.set(Periodic::Gossip, now + self.config.gossip_interval);
+        self.timers
+            .set(Periodic::Gossip, now + self.config.gossip_interval);
         if self.broadcasts.len() == 0 {
             return;
         }
@@ -61,7 +64,9 @@ impl Node {
             &[&self.name],
         );
         for target in targets {
-            let Some(addr) = self.members.get(&target).map(|e| e.member.addr) else { continue };
+            let Some(addr) = self.members.get(&target).map(|e| e.member.addr) else {
+                continue;
+            };
             if !self.send_packet(addr, Vec::new()) {
                 break;
             }

@@ -33,6 +33,7 @@ mod timer;
 mod util;
 
 pub use broadcast::retransmit_limit;
+pub use bytes::Bytes;
 pub use codec::DropReason;
 pub use config::{Config, ConfigError, MAX_NAME_LEN};
 pub use event::{Event, Input, Output, StreamId};
@@ -42,4 +43,3 @@ pub use node::{Error, Identity, Node};
 pub use pushpull::push_pull_interval;
 pub use suspicion::{min_timeout as suspicion_min_timeout, timeout as suspicion_timeout};
 pub use time::Instant;
-pub use bytes::Bytes;

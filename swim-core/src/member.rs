@@ -130,7 +130,10 @@ mod tests {
         assert!(!supersedes(Suspect, 3, Suspect, 3));
         assert!(supersedes(Suspect, 4, Suspect, 3));
         for old in [Dead, Left] {
-            assert!(!supersedes(Suspect, 9, old, 3), "suspect never revives {old:?}");
+            assert!(
+                !supersedes(Suspect, 9, old, 3),
+                "suspect never revives {old:?}"
+            );
         }
     }
 
@@ -144,8 +147,14 @@ mod tests {
         }
         assert!(!supersedes(Dead, 3, Dead, 3));
         assert!(supersedes(Dead, 4, Dead, 3));
-        assert!(supersedes(Left, 3, Dead, 3), "a leave heard late still wins");
-        assert!(!supersedes(Dead, 3, Left, 3), "a left member is never reported dead");
+        assert!(
+            supersedes(Left, 3, Dead, 3),
+            "a leave heard late still wins"
+        );
+        assert!(
+            !supersedes(Dead, 3, Left, 3),
+            "a left member is never reported dead"
+        );
         assert!(!supersedes(Left, 3, Left, 3));
     }
 }

@@ -87,7 +87,14 @@ impl Membership {
         let name = member.name.clone();
         let last = self.order.len();
         self.order.push(name.clone());
-        let entry = Entry { member, since: now, pos: last, gossip: None, suspicion: None, generation: 0 };
+        let entry = Entry {
+            member,
+            since: now,
+            pos: last,
+            gossip: None,
+            suspicion: None,
+            generation: 0,
+        };
         self.map.insert(name, entry);
         let j = self.cursor + rng.below(last + 1 - self.cursor);
         self.swap(j, last);
@@ -150,7 +157,12 @@ impl Membership {
             }
             let name = &self.order[self.cursor];
             self.cursor += 1;
-            if &**name != local && self.map.get(&**name).is_some_and(|e| e.member.status.is_live()) {
+            if &**name != local
+                && self
+                    .map
+                    .get(&**name)
+                    .is_some_and(|e| e.member.status.is_live())
+            {
                 return Some(name.clone());
             }
         }
@@ -228,8 +240,9 @@ mod tests {
         let mut rng = Random::new(1);
         let mut m = table(50, &mut rng);
         for _pass in 0..5 {
-            let mut seen: Vec<String> =
-                (0..49).map(|_| m.next_probe_target("n0", &mut rng).unwrap().to_string()).collect();
+            let mut seen: Vec<String> = (0..49)
+                .map(|_| m.next_probe_target("n0", &mut rng).unwrap().to_string())
+                .collect();
             seen.sort();
             seen.dedup();
             assert_eq!(seen.len(), 49, "each of the 49 peers exactly once");
@@ -250,19 +263,25 @@ mod tests {
             seen.push(m.next_probe_target("n0", &mut rng).unwrap().to_string());
         }
         let visited = seen[0].clone();
-        let unvisited: Vec<String> =
-            (1..20).map(|i| format!("n{i}")).filter(|n| !seen.contains(n)).collect();
+        let unvisited: Vec<String> = (1..20)
+            .map(|i| format!("n{i}"))
+            .filter(|n| !seen.contains(n))
+            .collect();
         m.remove(&visited);
         m.remove(&unvisited[0]);
         m.insert(member(99), Instant::ZERO, &mut rng);
-        let rest: Vec<String> =
-            (0..unvisited.len()).map(|_| m.next_probe_target("n0", &mut rng).unwrap().to_string()).collect();
+        let rest: Vec<String> = (0..unvisited.len())
+            .map(|_| m.next_probe_target("n0", &mut rng).unwrap().to_string())
+            .collect();
         let mut expect: Vec<String> = unvisited[1..].to_vec();
         expect.push("n99".into());
         let mut got = rest.clone();
         got.sort();
         expect.sort();
-        assert_eq!(got, expect, "the rest of the pass is exactly the unvisited members plus the newcomer");
+        assert_eq!(
+            got, expect,
+            "the rest of the pass is exactly the unvisited members plus the newcomer"
+        );
         assert_eq!(m.len(), 19);
     }
 

@@ -31,8 +31,18 @@ pub struct ByKind {
 impl ByKind {
     /// All kinds together.
     pub fn total(&self) -> Traffic {
-        let all = [self.ping, self.ack, self.nack, self.ping_req, self.gossip, self.push_pull];
-        all.iter().fold(Traffic::default(), |a, t| Traffic { packets: a.packets + t.packets, bytes: a.bytes + t.bytes })
+        let all = [
+            self.ping,
+            self.ack,
+            self.nack,
+            self.ping_req,
+            self.gossip,
+            self.push_pull,
+        ];
+        all.iter().fold(Traffic::default(), |a, t| Traffic {
+            packets: a.packets + t.packets,
+            bytes: a.bytes + t.bytes,
+        })
     }
 
     /// Counts one packet of `kind` and `len` bytes.

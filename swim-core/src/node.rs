@@ -57,9 +57,15 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Config(e) => e.fmt(f),
-            Error::Name { len } => write!(f, "invalid node name: {len} bytes (allowed: 1 to {MAX_NAME_LEN} bytes)"),
+            Error::Name { len } => write!(
+                f,
+                "invalid node name: {len} bytes (allowed: 1 to {MAX_NAME_LEN} bytes)"
+            ),
             Error::MetaTooLarge { len, max } => {
-                write!(f, "metadata too large: {len} bytes (allowed: at most max_meta_size = {max})")
+                write!(
+                    f,
+                    "metadata too large: {len} bytes (allowed: at most max_meta_size = {max})"
+                )
             }
             Error::Left => f.write_str("the node has left the cluster; start a new one to rejoin"),
         }
@@ -125,17 +131,27 @@ impl Node {
     pub fn new(config: Config, identity: Identity, seed: u64, now: Instant) -> Result<Node, Error> {
         config.validate()?;
         if identity.name.is_empty() || identity.name.len() > MAX_NAME_LEN {
-            return Err(Error::Name { len: identity.name.len() });
+            return Err(Error::Name {
+                len: identity.name.len(),
+            });
         }
         if identity.meta.len() > config.max_meta_size {
-            return Err(Error::MetaTooLarge { len: identity.meta.len(), max: config.max_meta_size });
+            return Err(Error::MetaTooLarge {
+                len: identity.meta.len(),
+                max: config.max_meta_size,
+            });
         }
         let mut rng = Random::new(seed);
         let hash_seed = rng.next_u64();
         let name: Arc<str> = identity.name.into();
         let mut members = Membership::new(hash_seed);
-        let local =
-            Member { name: name.clone(), addr: identity.addr, incarnation: 0, status: Status::Alive, meta: identity.meta };
+        let local = Member {
+            name: name.clone(),
+            addr: identity.addr,
+            incarnation: 0,
+            status: Status::Alive,
+            meta: identity.meta,
+        };
         members.insert(local, now, &mut rng);
         let mut timers = Timers::default();
         // Stagger the first rounds so that nodes started together do not probe in lockstep.
@@ -173,7 +189,11 @@ impl Node {
 
     /// Handles one input at `now` (and every timer due by then), and returns
     /// the outputs it produced.
-    pub fn step(&mut self, input: Input, now: Instant) -> std::collections::vec_deque::Drain<'_, Output> {
+    pub fn step(
+        &mut self,
+        input: Input,
+        now: Instant,
+    ) -> std::collections::vec_deque::Drain<'_, Output> {
         self.handle(input, now);
         self.outputs.drain(..)
     }
@@ -236,7 +256,10 @@ impl Node {
     /// Publishes new metadata for this node (spread with a new incarnation).
     pub fn set_meta(&mut self, meta: Bytes, now: Instant) -> Result<(), Error> {
         if meta.len() > self.config.max_meta_size {
-            return Err(Error::MetaTooLarge { len: meta.len(), max: self.config.max_meta_size });
+            return Err(Error::MetaTooLarge {
+                len: meta.len(),
+                max: self.config.max_meta_size,
+            });
         }
         if self.leaving {
             return Err(Error::Left);
@@ -253,12 +276,19 @@ impl Node {
 
     /// This node as the cluster sees it.
     pub fn local(&self) -> &Member {
-        &self.members.get(&self.name).expect("the local member is never removed").member
+        &self
+            .members
+            .get(&self.name)
+            .expect("the local member is never removed")
+            .member
     }
 
     /// Every member this node knows, itself included, in a deterministic order.
     pub fn members(&self) -> impl Iterator<Item = &Member> + '_ {
-        self.members.names().iter().filter_map(|n| self.members.get(n).map(|e| &e.member))
+        self.members
+            .names()
+            .iter()
+            .filter_map(|n| self.members.get(n).map(|e| &e.member))
     }
 
     /// One member by name.
@@ -303,7 +333,9 @@ impl Node {
                 match d {
                     Deadline::ProbeTimeout { seq } => self.on_probe_timeout(seq),
                     Deadline::RelayTimeout { seq } => self.on_relay_timeout(seq),
-                    Deadline::Suspicion { member, generation } => self.on_suspicion_timeout(&member, generation),
+                    Deadline::Suspicion { member, generation } => {
+                        self.on_suspicion_timeout(&member, generation)
+                    }
                     Deadline::Reap { member, generation } => self.on_reap(&member, generation),
                 }
             } else if let Some(p) = self.timers.pop_periodic(now) {
@@ -328,7 +360,11 @@ impl Node {
             s if s == &**local => Some(local.clone()),
             s => members.get(s).map(|e| e.member.name.clone()),
         };
-        f(&Limits { cluster: &self.config.cluster, max_meta: self.config.max_meta_size, intern: &intern })
+        f(&Limits {
+            cluster: &self.config.cluster,
+            max_meta: self.config.max_meta_size,
+            intern: &intern,
+        })
     }
 
     pub(crate) fn drop_input(&mut self, reason: DropReason, from: SocketAddr, what: &'static str) {
@@ -342,9 +378,17 @@ impl Node {
 
     /// Queues an update for piggybacking.
     pub(crate) fn broadcast(&mut self, update: &Update) {
-        let priority =
-            if self.repairing && update.name != self.name { Priority::Repair } else { Priority::News };
-        self.broadcasts.push(&mut self.members, &update.name, codec::encode_update(update), priority);
+        let priority = if self.repairing && update.name != self.name {
+            Priority::Repair
+        } else {
+            Priority::News
+        };
+        self.broadcasts.push(
+            &mut self.members,
+            &update.name,
+            codec::encode_update(update),
+            priority,
+        );
     }
 
     /// Sets this node's own status and incarnation and gossips it.
@@ -362,7 +406,14 @@ impl Node {
     /// Emits [`Event::LeaveCompleted`] once the leave is no longer queued.
     pub(crate) fn check_leave_completed(&mut self) {
         let alone = self.members.live() == 0;
-        if self.leaving && !self.leave_announced && (alone || self.members.get(&self.name).is_none_or(|e| e.gossip.is_none())) {
+        if self.leaving
+            && !self.leave_announced
+            && (alone
+                || self
+                    .members
+                    .get(&self.name)
+                    .is_none_or(|e| e.gossip.is_none()))
+        {
             self.leave_announced = true;
             self.emit(Event::LeaveCompleted);
         }

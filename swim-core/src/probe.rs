@@ -48,7 +48,11 @@ impl Node {
         if Arc::ptr_eq(&packet.from, &self.name) {
             return self.drop_input(DropReason::FromSelf, from, "datagram");
         }
-        if packet.messages.iter().any(|m| matches!(m, Msg::Ping { target, .. } if *target != self.name)) {
+        if packet
+            .messages
+            .iter()
+            .any(|m| matches!(m, Msg::Ping { target, .. } if *target != self.name))
+        {
             return self.drop_input(DropReason::WrongTarget, from, "ping");
         }
         let kind = match packet.messages.first() {
@@ -73,9 +77,12 @@ impl Node {
                 }
                 Msg::Ack { seq } => self.on_ack(seq, &packet.from, from),
                 Msg::Nack { seq } => self.on_nack(seq, &packet.from, from),
-                Msg::PingReq { seq, target, target_addr, want_nack } => {
-                    self.on_ping_req(seq, target, target_addr, want_nack, from)
-                }
+                Msg::PingReq {
+                    seq,
+                    target,
+                    target_addr,
+                    want_nack,
+                } => self.on_ping_req(seq, target, target_addr, want_nack, from),
             }
         }
     }
@@ -90,7 +97,12 @@ impl Node {
                 self.awareness.apply(-1);
             }
         } else if let Some(relay) = self.relays.remove(&seq) {
-            self.send_packet(relay.requester, vec![Msg::Ack { seq: relay.requester_seq }]);
+            self.send_packet(
+                relay.requester,
+                vec![Msg::Ack {
+                    seq: relay.requester_seq,
+                }],
+            );
         } else {
             self.drop_input(DropReason::Unsolicited, from, "ack");
         }
@@ -103,23 +115,46 @@ impl Node {
         }
     }
 
-    fn on_ping_req(&mut self, seq: u32, target: Arc<str>, addr: SocketAddr, want_nack: bool, from: SocketAddr) {
+    fn on_ping_req(
+        &mut self,
+        seq: u32,
+        target: Arc<str>,
+        addr: SocketAddr,
+        want_nack: bool,
+        from: SocketAddr,
+    ) {
         if self.relays.len() >= MAX_RELAYS {
             return self.drop_input(DropReason::Busy, from, "ping-req");
         }
         let own = self.next_seq();
-        self.relays.insert(own, Relay { requester_seq: seq, requester: from, want_nack });
+        self.relays.insert(
+            own,
+            Relay {
+                requester_seq: seq,
+                requester: from,
+                want_nack,
+            },
+        );
         // Answer within the requester's protocol period: before its probe concludes.
         let c = &self.config;
-        let wait = c.probe_timeout.min(c.probe_interval.saturating_sub(c.probe_timeout)).mul_f64(0.8);
-        self.timers.schedule(self.now + wait, Deadline::RelayTimeout { seq: own });
+        let wait = c
+            .probe_timeout
+            .min(c.probe_interval.saturating_sub(c.probe_timeout))
+            .mul_f64(0.8);
+        self.timers
+            .schedule(self.now + wait, Deadline::RelayTimeout { seq: own });
         self.send_packet(addr, vec![Msg::Ping { seq: own, target }]);
     }
 
     pub(crate) fn on_relay_timeout(&mut self, seq: u32) {
         if let Some(relay) = self.relays.remove(&seq) {
             if relay.want_nack {
-                self.send_packet(relay.requester, vec![Msg::Nack { seq: relay.requester_seq }]);
+                self.send_packet(
+                    relay.requester,
+                    vec![Msg::Nack {
+                        seq: relay.requester_seq,
+                    }],
+                );
             }
         }
     }
@@ -128,23 +163,42 @@ impl Node {
     pub(crate) fn on_probe_tick(&mut self) {
         let now = self.now;
         self.conclude_probe();
-        self.timers.set(Periodic::Probe, now + self.awareness.scale(self.config.probe_interval));
-        let Some(target) = self.members.next_probe_target(&self.name, &mut self.rng) else { return };
-        let Some(entry) = self.members.get(&target) else { return };
+        self.timers.set(
+            Periodic::Probe,
+            now + self.awareness.scale(self.config.probe_interval),
+        );
+        let Some(target) = self.members.next_probe_target(&self.name, &mut self.rng) else {
+            return;
+        };
+        let Some(entry) = self.members.get(&target) else {
+            return;
+        };
         let (addr, incarnation) = (entry.member.addr, entry.member.incarnation);
         let seq = self.next_seq();
         self.metrics.probes += 1;
-        self.probe = Some(Probe { seq, target: target.clone(), incarnation, acked: false, relays: Vec::new(), nacks: 0 });
+        self.probe = Some(Probe {
+            seq,
+            target: target.clone(),
+            incarnation,
+            acked: false,
+            relays: Vec::new(),
+            nacks: 0,
+        });
         let timeout = self.awareness.scale(self.config.probe_timeout);
-        self.timers.schedule(now + timeout, Deadline::ProbeTimeout { seq });
+        self.timers
+            .schedule(now + timeout, Deadline::ProbeTimeout { seq });
         self.send_packet(addr, vec![Msg::Ping { seq, target }]);
     }
 
     /// No direct ack in time: ask `indirect_checks` others to probe the target.
     pub(crate) fn on_probe_timeout(&mut self, seq: u32) {
-        let Some(p) = self.probe.as_ref().filter(|p| p.seq == seq && !p.acked) else { return };
+        let Some(p) = self.probe.as_ref().filter(|p| p.seq == seq && !p.acked) else {
+            return;
+        };
         let target = p.target.clone();
-        let Some(addr) = self.members.get(&target).map(|e| e.member.addr) else { return };
+        let Some(addr) = self.members.get(&target).map(|e| e.member.addr) else {
+            return;
+        };
         let relays = self.members.sample(
             self.config.indirect_checks,
             &mut self.rng,
@@ -156,8 +210,15 @@ impl Node {
         }
         self.metrics.indirect_probes += 1;
         for relay in &relays {
-            let Some(relay_addr) = self.members.get(relay).map(|e| e.member.addr) else { continue };
-            let req = Msg::PingReq { seq, target: target.clone(), target_addr: addr, want_nack: true };
+            let Some(relay_addr) = self.members.get(relay).map(|e| e.member.addr) else {
+                continue;
+            };
+            let req = Msg::PingReq {
+                seq,
+                target: target.clone(),
+                target_addr: addr,
+                want_nack: true,
+            };
             self.send_packet(relay_addr, vec![req]);
         }
         if let Some(p) = self.probe.as_mut() {
@@ -173,7 +234,11 @@ impl Node {
         }
         // Lifeguard: relays that did not even nack mean our own links are suspect.
         let expected = p.relays.len() as u32;
-        let delta = if expected > 0 { expected.saturating_sub(p.nacks) } else { 1 };
+        let delta = if expected > 0 {
+            expected.saturating_sub(p.nacks)
+        } else {
+            1
+        };
         self.awareness.apply(delta as i32);
         self.metrics.probe_failures += 1;
         let me = self.name.clone();

@@ -58,7 +58,10 @@ impl Node {
         let offset = if first {
             Duration::from_micros(self.rng.below(interval.as_micros().max(1) as usize) as u64)
         } else {
-            interval + Duration::from_micros(self.rng.below(interval.as_micros().max(10) as usize / 10) as u64)
+            interval
+                + Duration::from_micros(
+                    self.rng.below(interval.as_micros().max(10) as usize / 10) as u64
+                )
         };
         self.timers.set(Periodic::PushPull, now + offset);
     }
@@ -88,8 +91,17 @@ impl Node {
     pub(crate) fn on_push_pull_tick(&mut self) {
         let now = self.now;
         self.schedule_push_pull(now);
-        let peers = self.members.sample(1, &mut self.rng, |e| e.member.status.is_live(), &[&self.name]);
-        if let Some(addr) = peers.first().and_then(|p| self.members.get(p)).map(|e| e.member.addr) {
+        let peers = self.members.sample(
+            1,
+            &mut self.rng,
+            |e| e.member.status.is_live(),
+            &[&self.name],
+        );
+        if let Some(addr) = peers
+            .first()
+            .and_then(|p| self.members.get(p))
+            .map(|e| e.member.addr)
+        {
             self.open_exchange(addr, Exchange::Periodic);
         }
     }
@@ -118,8 +130,16 @@ impl Node {
     fn encode_state(&self, join: bool) -> bytes::Bytes {
         let local = self.local();
         let others = self.members().filter(|m| m.name != local.name);
-        let all = std::iter::once(local).chain(others).map(|m| codec::wire_update(&crate::member::Update::of(m, &self.nobody)));
-        codec::encode_stream(&self.config.cluster, &self.name, join, all, self.config.max_stream_frame)
+        let all = std::iter::once(local)
+            .chain(others)
+            .map(|m| codec::wire_update(&crate::member::Update::of(m, &self.nobody)));
+        codec::encode_stream(
+            &self.config.cluster,
+            &self.name,
+            join,
+            all,
+            self.config.max_stream_frame,
+        )
     }
 
     pub(crate) fn on_stream_request(&mut self, id: StreamId, from: SocketAddr, bytes: Bytes) {
@@ -139,7 +159,8 @@ impl Node {
         self.metrics.received.count(Kind::PushPull, len);
         let reply = self.encode_state(false);
         self.metrics.sent.count(Kind::PushPull, reply.len());
-        self.outputs.push_back(Output::StreamReply { id, bytes: reply });
+        self.outputs
+            .push_back(Output::StreamReply { id, bytes: reply });
         self.metrics.push_pulls += 1;
         self.merge(pp.members);
     }
@@ -195,9 +216,14 @@ impl Node {
         }
         self.join.attempts += 1;
         let c = &self.config;
-        let backoff = c.join_retry_min.saturating_mul(1 << self.join.attempts.min(20).saturating_sub(1)).min(c.join_retry_max);
+        let backoff = c
+            .join_retry_min
+            .saturating_mul(1 << self.join.attempts.min(20).saturating_sub(1))
+            .min(c.join_retry_max);
         self.timers.set(Periodic::JoinRetry, self.now + backoff);
-        self.emit(Event::JoinRetry { attempt: self.join.attempts });
+        self.emit(Event::JoinRetry {
+            attempt: self.join.attempts,
+        });
     }
 
     fn merge(&mut self, members: Vec<crate::member::Update>) {

@@ -32,7 +32,11 @@ impl Node {
             if u.status == Status::Suspect && old == Status::Suspect && u.incarnation == old_inc {
                 self.confirm_suspicion(&u);
             } else if (u.status, u.incarnation) == (old, old_inc) {
-                if let Some(p) = self.members.get_mut(&u.name).and_then(|e| e.gossip.as_mut()) {
+                if let Some(p) = self
+                    .members
+                    .get_mut(&u.name)
+                    .and_then(|e| e.gossip.as_mut())
+                {
                     p.heard();
                 }
             }
@@ -41,7 +45,11 @@ impl Node {
         match u.status {
             Status::Alive => self.revive(u, old),
             Status::Suspect => {
-                let accuser = if u.from.is_empty() { self.nobody.clone() } else { u.from.clone() };
+                let accuser = if u.from.is_empty() {
+                    self.nobody.clone()
+                } else {
+                    u.from.clone()
+                };
                 self.start_suspicion(&u.name, u.incarnation, accuser);
             }
             Status::Dead | Status::Left => self.bury(&u.name, u.status, u.incarnation, u.from),
@@ -49,7 +57,13 @@ impl Node {
     }
 
     fn add_member(&mut self, u: Update) {
-        let member = Member { name: u.name.clone(), addr: u.addr, incarnation: u.incarnation, status: Status::Alive, meta: u.meta.clone() };
+        let member = Member {
+            name: u.name.clone(),
+            addr: u.addr,
+            incarnation: u.incarnation,
+            status: Status::Alive,
+            meta: u.meta.clone(),
+        };
         self.members.insert(member.clone(), self.now, &mut self.rng);
         self.broadcast(&u);
         self.emit(Event::MemberJoined(member));
@@ -58,7 +72,9 @@ impl Node {
     /// A higher-incarnation alive: refutation, rejoin, or new address/metadata.
     fn revive(&mut self, u: Update, old: Status) {
         let now = self.now;
-        let Some(e) = self.members.get_mut(&u.name) else { return };
+        let Some(e) = self.members.get_mut(&u.name) else {
+            return;
+        };
         let changed = e.member.addr != u.addr || e.member.meta != u.meta;
         e.member.addr = u.addr;
         e.member.meta = u.meta.clone();
@@ -79,7 +95,9 @@ impl Node {
     /// Suspects `name` at `incarnation` on behalf of `accuser` (this node after a
     /// failed probe, or whoever the gossip names). Ignored if stale.
     pub(crate) fn suspect(&mut self, name: &Arc<str>, incarnation: u64, accuser: &Arc<str>) {
-        let Some(e) = self.members.get(name) else { return };
+        let Some(e) = self.members.get(name) else {
+            return;
+        };
         let (status, held) = (e.member.status, e.member.incarnation);
         if supersedes(Status::Suspect, incarnation, status, held) {
             self.start_suspicion(name, incarnation, accuser.clone());
@@ -99,9 +117,15 @@ impl Node {
         let max = min * c.suspicion_max_timeout_mult;
         // Independent confirmations Lifeguard expects before the timeout reaches min.
         let k = c.suspicion_mult.saturating_sub(2);
-        let expected = if (n as u32).saturating_sub(2) < k { 0 } else { k };
+        let expected = if (n as u32).saturating_sub(2) < k {
+            0
+        } else {
+            k
+        };
         self.members.set_status(name, Status::Suspect, now);
-        let Some(e) = self.members.get_mut(name) else { return };
+        let Some(e) = self.members.get_mut(name) else {
+            return;
+        };
         e.member.incarnation = incarnation;
         let s = Suspicion::new(now, min, max, expected, accuser.clone());
         let deadline = s.deadline();
@@ -111,7 +135,13 @@ impl Node {
         if accuser == self.name {
             self.metrics.suspicions += 1;
         }
-        self.timers.schedule(deadline, Deadline::Suspicion { member: name.clone(), generation });
+        self.timers.schedule(
+            deadline,
+            Deadline::Suspicion {
+                member: name.clone(),
+                generation,
+            },
+        );
         self.broadcast(&Update::of(&member, &accuser));
         self.emit(Event::MemberSuspect(member));
     }
@@ -120,20 +150,32 @@ impl Node {
         if u.from.is_empty() {
             return;
         }
-        let Some(e) = self.members.get_mut(&u.name) else { return };
-        let Some(s) = e.suspicion.as_mut() else { return };
+        let Some(e) = self.members.get_mut(&u.name) else {
+            return;
+        };
+        let Some(s) = e.suspicion.as_mut() else {
+            return;
+        };
         if !s.confirm(&u.from) {
             return;
         }
         let (deadline, generation) = (s.deadline(), e.generation);
-        self.timers.schedule(deadline, Deadline::Suspicion { member: u.name.clone(), generation });
+        self.timers.schedule(
+            deadline,
+            Deadline::Suspicion {
+                member: u.name.clone(),
+                generation,
+            },
+        );
         // Pass the confirmation on: others count it too.
         self.broadcast(u);
     }
 
     pub(crate) fn on_suspicion_timeout(&mut self, name: &Arc<str>, generation: u32) {
         let now = self.now;
-        let Some(e) = self.members.get(name) else { return };
+        let Some(e) = self.members.get(name) else {
+            return;
+        };
         let due = e.suspicion.as_ref().is_some_and(|s| s.deadline() <= now);
         if e.generation != generation || e.member.status != Status::Suspect || !due {
             return;
@@ -148,12 +190,20 @@ impl Node {
     fn bury(&mut self, name: &Arc<str>, status: Status, incarnation: u64, from: Arc<str>) {
         let now = self.now;
         self.members.set_status(name, status, now);
-        let Some(e) = self.members.get_mut(name) else { return };
+        let Some(e) = self.members.get_mut(name) else {
+            return;
+        };
         e.member.incarnation = incarnation;
         e.suspicion = None;
         let generation = e.generation;
         let member = e.member.clone();
-        self.timers.schedule(now + self.config.reap_after, Deadline::Reap { member: name.clone(), generation });
+        self.timers.schedule(
+            now + self.config.reap_after,
+            Deadline::Reap {
+                member: name.clone(),
+                generation,
+            },
+        );
         self.broadcast(&Update::of(&member, &from));
         self.emit(match status {
             Status::Left => Event::MemberLeft(member),
@@ -162,7 +212,9 @@ impl Node {
     }
 
     pub(crate) fn on_reap(&mut self, name: &Arc<str>, generation: u32) {
-        let Some(e) = self.members.get(name) else { return };
+        let Some(e) = self.members.get(name) else {
+            return;
+        };
         if e.generation != generation || e.member.status.is_live() {
             return;
         }
@@ -181,7 +233,9 @@ impl Node {
         let (incarnation, status) = (local.incarnation, local.status);
         let contradicts = match u.status {
             Status::Alive => u.incarnation > incarnation,
-            Status::Suspect | Status::Dead | Status::Left => u.incarnation >= incarnation && u.status != status,
+            Status::Suspect | Status::Dead | Status::Left => {
+                u.incarnation >= incarnation && u.status != status
+            }
         };
         if !contradicts {
             return;

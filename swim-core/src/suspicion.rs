@@ -39,8 +39,20 @@ pub(crate) struct Suspicion {
 }
 
 impl Suspicion {
-    pub fn new(start: Instant, min: Duration, max: Duration, expected: u32, accuser: Arc<str>) -> Self {
-        Suspicion { start, min, max, expected, accusers: vec![accuser] }
+    pub fn new(
+        start: Instant,
+        min: Duration,
+        max: Duration,
+        expected: u32,
+        accuser: Arc<str>,
+    ) -> Self {
+        Suspicion {
+            start,
+            min,
+            max,
+            expected,
+            accusers: vec![accuser],
+        }
     }
 
     /// Records `accuser`; true if it is a new, still useful confirmation.
@@ -90,13 +102,25 @@ mod tests {
 
     #[test]
     fn confirmations_count_distinct_accusers_up_to_expected() {
-        let mut s = Suspicion::new(Instant::ZERO, Duration::from_secs(4), Duration::from_secs(24), 2, "a".into());
+        let mut s = Suspicion::new(
+            Instant::ZERO,
+            Duration::from_secs(4),
+            Duration::from_secs(24),
+            2,
+            "a".into(),
+        );
         assert_eq!(s.deadline(), Instant::from_millis(24_000));
-        assert!(!s.confirm(&"a".into()), "the first accuser does not confirm itself");
+        assert!(
+            !s.confirm(&"a".into()),
+            "the first accuser does not confirm itself"
+        );
         assert!(s.confirm(&"b".into()));
         assert!(!s.confirm(&"b".into()));
         assert!(s.confirm(&"c".into()));
-        assert!(!s.confirm(&"d".into()), "beyond expected, confirmations are not needed");
+        assert!(
+            !s.confirm(&"d".into()),
+            "beyond expected, confirmations are not needed"
+        );
         assert_eq!(s.deadline(), Instant::from_millis(4_000));
     }
 }

@@ -90,6 +90,9 @@ mod tests {
         assert_eq!((t + Duration::from_millis(500)).as_millis(), 2000);
         assert_eq!(Instant::ZERO - t, Duration::ZERO);
         assert_eq!(t - Instant::ZERO, Duration::from_millis(1500));
-        assert_eq!(Instant::from_micros(u64::MAX) + Duration::MAX, Instant::from_micros(u64::MAX));
+        assert_eq!(
+            Instant::from_micros(u64::MAX) + Duration::MAX,
+            Instant::from_micros(u64::MAX)
+        );
     }
 }

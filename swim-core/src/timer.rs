@@ -86,7 +86,11 @@ impl Timers {
 
     pub fn schedule(&mut self, at: Instant, what: Deadline) {
         self.seq += 1;
-        self.heap.push(Reverse(Entry { at, seq: self.seq, what }));
+        self.heap.push(Reverse(Entry {
+            at,
+            seq: self.seq,
+            what,
+        }));
     }
 
     /// The earliest pending deadline.
@@ -97,8 +101,12 @@ impl Timers {
 
     /// Removes and returns a due periodic timer, earliest first (ties in kind order).
     pub fn pop_periodic(&mut self, now: Instant) -> Option<Periodic> {
-        const KINDS: [Periodic; PERIODIC] =
-            [Periodic::Probe, Periodic::Gossip, Periodic::PushPull, Periodic::JoinRetry];
+        const KINDS: [Periodic; PERIODIC] = [
+            Periodic::Probe,
+            Periodic::Gossip,
+            Periodic::PushPull,
+            Periodic::JoinRetry,
+        ];
         let (i, _) = self
             .periodic
             .iter()

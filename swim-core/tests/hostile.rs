@@ -13,7 +13,11 @@ fn check(input: impl Fn(swim_core::Bytes) -> Input, bytes: Vec<u8>) {
     let dropped = node.metrics().dropped.total();
     let _ = node.step(input(bytes.into()), Instant::ZERO).count();
     if node.metrics().dropped.total() > dropped {
-        assert_eq!(snapshot(&node), before, "dropped input changed the membership");
+        assert_eq!(
+            snapshot(&node),
+            before,
+            "dropped input changed the membership"
+        );
     }
 }
 
@@ -48,6 +52,14 @@ proptest! {
 #[test]
 fn oversized_datagrams_are_dropped_and_counted() {
     let mut node = joined_node(4, Config::lan());
-    let _ = node.step(Input::Datagram { from: addr(2), bytes: vec![0u8; 1401].into() }, Instant::ZERO).count();
+    let _ = node
+        .step(
+            Input::Datagram {
+                from: addr(2),
+                bytes: vec![0u8; 1401].into(),
+            },
+            Instant::ZERO,
+        )
+        .count();
     assert_eq!(node.metrics().dropped.oversized, 1);
 }

@@ -8,7 +8,11 @@ use swim_sim::units::{parse_at, parse_duration};
 use swim_sim::{Fault, FaultKind, Options, Report, Sim};
 
 #[derive(Parser)]
-#[command(name = "swim-sim", version, about = "Deterministic simulator for swim clusters")]
+#[command(
+    name = "swim-sim",
+    version,
+    about = "Deterministic simulator for swim clusters"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -56,7 +60,17 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let Command::Run { nodes, seed, duration, crash, restart, leave, loss, preset, json } = Cli::parse().command;
+    let Command::Run {
+        nodes,
+        seed,
+        duration,
+        crash,
+        restart,
+        leave,
+        loss,
+        preset,
+        json,
+    } = Cli::parse().command;
     let mut opts = Options::new(nodes, seed, duration);
     opts.loss = loss;
     opts.config = match preset {
@@ -64,8 +78,13 @@ fn main() -> ExitCode {
         Preset::Wan => Config::wan(),
         Preset::Local => Config::local(),
     };
-    for (list, kind) in [(crash, FaultKind::Crash), (restart, FaultKind::Restart), (leave, FaultKind::Leave)] {
-        opts.faults.extend(list.into_iter().map(|(node, at)| Fault { at, node, kind }));
+    for (list, kind) in [
+        (crash, FaultKind::Crash),
+        (restart, FaultKind::Restart),
+        (leave, FaultKind::Leave),
+    ] {
+        opts.faults
+            .extend(list.into_iter().map(|(node, at)| Fault { at, node, kind }));
     }
     let sim = match Sim::new(opts) {
         Ok(sim) => sim,
@@ -90,13 +109,24 @@ fn main() -> ExitCode {
 }
 
 fn ms(v: Option<u64>) -> String {
-    v.map_or_else(|| "never".to_string(), |v| format!("{:.3}s", v as f64 / 1000.0))
+    v.map_or_else(
+        || "never".to_string(),
+        |v| format!("{:.3}s", v as f64 / 1000.0),
+    )
 }
 
 fn print_summary(r: &Report) {
-    println!("swim-sim: {} nodes, seed {}, {:.1}s simulated", r.nodes, r.seed, r.simulated_ms as f64 / 1000.0);
+    println!(
+        "swim-sim: {} nodes, seed {}, {:.1}s simulated",
+        r.nodes,
+        r.seed,
+        r.simulated_ms as f64 / 1000.0
+    );
     println!("  converged at        {}", ms(r.converged_ms));
-    println!("  traffic per node    {:.1} msg/s, {:.0} B/s", r.messages_per_node_per_sec, r.bytes_per_node_per_sec);
+    println!(
+        "  traffic per node    {:.1} msg/s, {:.0} B/s",
+        r.messages_per_node_per_sec, r.bytes_per_node_per_sec
+    );
     println!("  false suspicions    {}", r.false_suspicions);
     println!("  false deaths        {}", r.false_positive_deaths);
     for c in &r.crashes {
@@ -110,5 +140,8 @@ fn print_summary(r: &Report) {
             after(c.all_dead_ms)
         );
     }
-    println!("  events {}, dropped inputs {}, trace hash {}", r.events, r.dropped, r.trace_hash);
+    println!(
+        "  events {}, dropped inputs {}, trace hash {}",
+        r.events, r.dropped, r.trace_hash
+    );
 }

@@ -83,7 +83,10 @@ impl Observer {
 
     /// Over all live nodes, how many live members they miss (do not see alive).
     pub fn missing_views(&self) -> usize {
-        (0..self.live.len()).filter(|&v| self.live[v]).map(|v| self.live_count - self.true_seen[v]).sum()
+        (0..self.live.len())
+            .filter(|&v| self.live[v])
+            .map(|v| self.live_count - self.true_seen[v])
+            .sum()
     }
 
     /// Every `(viewer, member)` pair where a live viewer does not see a live
@@ -91,7 +94,14 @@ impl Observer {
     pub fn missing_pairs(&self) -> Vec<(usize, usize)> {
         let n = self.live.len();
         let live = |i: usize| self.live[i];
-        (0..n).filter(|&v| live(v)).flat_map(|v| (0..n).filter(move |&m| live(m) && !self.bit(v, m)).map(move |m| (v, m))).collect()
+        (0..n)
+            .filter(|&v| live(v))
+            .flat_map(|v| {
+                (0..n)
+                    .filter(move |&m| live(m) && !self.bit(v, m))
+                    .map(move |m| (v, m))
+            })
+            .collect()
     }
 
     /// How many nodes are really up.
@@ -108,7 +118,11 @@ impl Observer {
             return;
         }
         self.view[v][m / 64] ^= 1 << (m % 64);
-        let counter = if self.live[m] { &mut self.true_seen[v] } else { &mut self.false_seen[v] };
+        let counter = if self.live[m] {
+            &mut self.true_seen[v]
+        } else {
+            &mut self.false_seen[v]
+        };
         if alive {
             *counter += 1;
         } else {
@@ -198,15 +212,26 @@ impl Observer {
 
     /// Node `v` emitted `event` at `now`. `holds_dead(v, m)` says whether
     /// node `v` currently holds `m` dead or has reaped it.
-    pub(crate) fn on_event(&mut self, v: usize, event: &Event, now: Instant, all_dead: impl FnOnce(usize) -> bool) {
+    pub(crate) fn on_event(
+        &mut self,
+        v: usize,
+        event: &Event,
+        now: Instant,
+        all_dead: impl FnOnce(usize) -> bool,
+    ) {
         let (member, alive) = match event {
-            Event::MemberJoined(m) | Event::MemberRecovered(m) | Event::MemberUpdated(m) => (m, true),
-            Event::MemberSuspect(m) | Event::MemberFailed(m) | Event::MemberLeft(m) | Event::MemberReaped(m) => {
-                (m, false)
+            Event::MemberJoined(m) | Event::MemberRecovered(m) | Event::MemberUpdated(m) => {
+                (m, true)
             }
+            Event::MemberSuspect(m)
+            | Event::MemberFailed(m)
+            | Event::MemberLeft(m)
+            | Event::MemberReaped(m) => (m, false),
             _ => return,
         };
-        let Some(m) = index(member).filter(|&m| m < self.live.len()) else { return };
+        let Some(m) = index(member).filter(|&m| m < self.live.len()) else {
+            return;
+        };
         self.set_view(v, m, alive && member.status == Status::Alive);
         if !self.live[v] {
             return;
@@ -220,7 +245,9 @@ impl Observer {
         if matches!(event, Event::MemberFailed(_)) {
             self.failed_events[m] += 1;
         }
-        let Some(c) = self.active_crash[m] else { return };
+        let Some(c) = self.active_crash[m] else {
+            return;
+        };
         let ms = now.as_millis();
         let record = &mut self.crashes[c];
         match event {

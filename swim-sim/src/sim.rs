@@ -79,17 +79,28 @@ impl Options {
     /// Checks the options before a run; the error says what is wrong.
     pub fn validate(&self) -> Result<(), String> {
         if self.nodes == 0 || self.nodes > 1 << 20 {
-            return Err(format!("--nodes {}: must be between 1 and 1048576", self.nodes));
+            return Err(format!(
+                "--nodes {}: must be between 1 and 1048576",
+                self.nodes
+            ));
         }
         if !(0.0..=1.0).contains(&self.loss) {
             return Err(format!("loss {}: must be between 0 and 1", self.loss));
         }
         for f in &self.faults {
             if f.node >= self.nodes {
-                return Err(format!("fault {:?} names node {} but nodes are 0..{}", f.kind, f.node, self.nodes - 1));
+                return Err(format!(
+                    "fault {:?} names node {} but nodes are 0..{}",
+                    f.kind,
+                    f.node,
+                    self.nodes - 1
+                ));
             }
             if f.at > self.duration {
-                return Err(format!("fault {:?} at {:?} is after the end of the run ({:?})", f.kind, f.at, self.duration));
+                return Err(format!(
+                    "fault {:?} at {:?} is after the end of the run ({:?})",
+                    f.kind, f.at, self.duration
+                ));
             }
         }
         self.config.validate().map_err(|e| e.to_string())
@@ -98,7 +109,10 @@ impl Options {
 
 /// The address of node `i` in the simulated network.
 pub fn addr_of(i: usize) -> SocketAddr {
-    SocketAddr::from((Ipv4Addr::new(10, (i >> 16) as u8, (i >> 8) as u8, i as u8), 7946))
+    SocketAddr::from((
+        Ipv4Addr::new(10, (i >> 16) as u8, (i >> 8) as u8, i as u8),
+        7946,
+    ))
 }
 
 fn index_of(addr: SocketAddr) -> Option<usize> {
@@ -118,7 +132,11 @@ pub fn name_of(i: usize) -> String {
 
 enum What {
     Start(usize),
-    Deliver { to: usize, generation: u32, input: Input },
+    Deliver {
+        to: usize,
+        generation: u32,
+        input: Input,
+    },
     Tick(usize),
     Fault(Fault),
 }
@@ -219,7 +237,14 @@ impl Sim {
             now: Instant::ZERO,
             queue: BinaryHeap::new(),
             seq: 0,
-            slots: (0..n).map(|_| Slot { node: None, generation: 0, tick_at: None, restarts: 0 }).collect(),
+            slots: (0..n)
+                .map(|_| Slot {
+                    node: None,
+                    generation: 0,
+                    tick_at: None,
+                    restarts: 0,
+                })
+                .collect(),
             rng: ChaCha8Rng::seed_from_u64(opts.seed),
             streams: BTreeMap::new(),
             next_stream: 0,
@@ -233,7 +258,11 @@ impl Sim {
         sim.schedule(Instant::ZERO, What::Start(0));
         for i in 1..n {
             let window = sim.opts.join_window.as_micros() as u64;
-            let at = if window == 0 { 0 } else { sim.rng.next_u64() % window };
+            let at = if window == 0 {
+                0
+            } else {
+                sim.rng.next_u64() % window
+            };
             sim.schedule(Instant::from_micros(at), What::Start(i));
         }
         for f in sim.opts.faults.clone() {
@@ -244,7 +273,11 @@ impl Sim {
 
     fn schedule(&mut self, at: Instant, what: What) {
         self.seq += 1;
-        self.queue.push(Reverse(Scheduled { at, seq: self.seq, what }));
+        self.queue.push(Reverse(Scheduled {
+            at,
+            seq: self.seq,
+            what,
+        }));
     }
 
     /// The current simulated time.
@@ -288,7 +321,9 @@ impl Sim {
             if next.at > end {
                 break;
             }
-            let Some(Reverse(ev)) = self.queue.pop() else { break };
+            let Some(Reverse(ev)) = self.queue.pop() else {
+                break;
+            };
             self.now = ev.at;
             self.events += 1;
             self.dispatch(ev.what);
@@ -307,7 +342,12 @@ impl Sim {
     pub fn report(&self) -> Report {
         let secs = (self.now.as_micros() as f64 / 1e6).max(1e-9);
         let per = |x: u64| x as f64 / self.opts.nodes as f64 / secs;
-        let dropped = self.slots.iter().filter_map(|s| s.node.as_ref()).map(|n| n.metrics().dropped.total()).sum();
+        let dropped = self
+            .slots
+            .iter()
+            .filter_map(|s| s.node.as_ref())
+            .map(|n| n.metrics().dropped.total())
+            .sum();
         Report {
             seed: self.opts.seed,
             nodes: self.opts.nodes,
@@ -333,15 +373,25 @@ impl Sim {
                     self.step(i, Input::Tick);
                 }
             }
-            What::Deliver { to, generation, input } => self.deliver(to, generation, input),
+            What::Deliver {
+                to,
+                generation,
+                input,
+            } => self.deliver(to, generation, input),
             What::Fault(f) => self.fault(f),
         }
     }
 
     fn start(&mut self, i: usize) {
         let seed = self.node_seed(i);
-        let id = Identity { name: name_of(i), addr: addr_of(i), meta: Bytes::new() };
-        let Ok(mut node) = Node::new(self.opts.config.clone(), id, seed, self.now) else { return };
+        let id = Identity {
+            name: name_of(i),
+            addr: addr_of(i),
+            meta: Bytes::new(),
+        };
+        let Ok(mut node) = Node::new(self.opts.config.clone(), id, seed, self.now) else {
+            return;
+        };
         let slot = &mut self.slots[i];
         slot.generation += 1;
         slot.tick_at = None;
@@ -355,7 +405,12 @@ impl Sim {
         self.trace.write(b"start");
         self.trace.write_u64(i as u64);
         self.after_step(i);
-        if !self.observer.all_started && self.slots.iter().all(|s| s.node.is_some() || s.generation > 0) {
+        if !self.observer.all_started
+            && self
+                .slots
+                .iter()
+                .all(|s| s.node.is_some() || s.generation > 0)
+        {
             self.observer.all_started = true;
         }
     }
@@ -396,23 +451,39 @@ impl Sim {
         self.slots[i].generation += 1;
         self.slots[i].tick_at = None;
         self.observer.stopped(i, crashed, self.now);
-        let broken: Vec<u64> =
-            self.streams.iter().filter(|(_, s)| s.responder == i || s.opener == i).map(|(g, _)| *g).collect();
+        let broken: Vec<u64> = self
+            .streams
+            .iter()
+            .filter(|(_, s)| s.responder == i || s.opener == i)
+            .map(|(g, _)| *g)
+            .collect();
         for g in broken {
             if let Some(s) = self.streams.remove(&g) {
                 if s.opener != i {
                     // The peer sees the connection reset.
                     let at = self.now + self.latency();
                     let input = Input::StreamFailed { id: s.id };
-                    self.schedule(at, What::Deliver { to: s.opener, generation: s.opener_generation, input });
+                    self.schedule(
+                        at,
+                        What::Deliver {
+                            to: s.opener,
+                            generation: s.opener_generation,
+                            input,
+                        },
+                    );
                 }
             }
         }
     }
 
     fn deliver(&mut self, to: usize, generation: u32, input: Input) {
-        let is_stream_end = matches!(input, Input::StreamReply { .. } | Input::StreamFailed { .. });
-        if self.slots[to].node.is_none() || (is_stream_end && self.slots[to].generation != generation) {
+        let is_stream_end = matches!(
+            input,
+            Input::StreamReply { .. } | Input::StreamFailed { .. }
+        );
+        if self.slots[to].node.is_none()
+            || (is_stream_end && self.slots[to].generation != generation)
+        {
             if let Input::StreamRequest { id, .. } = input {
                 self.fail_stream(id.0);
             }
@@ -425,7 +496,14 @@ impl Sim {
         if let Some(s) = self.streams.remove(&g) {
             let at = self.now + self.latency();
             let input = Input::StreamFailed { id: s.id };
-            self.schedule(at, What::Deliver { to: s.opener, generation: s.opener_generation, input });
+            self.schedule(
+                at,
+                What::Deliver {
+                    to: s.opener,
+                    generation: s.opener_generation,
+                    input,
+                },
+            );
         }
     }
 
@@ -433,9 +511,9 @@ impl Sim {
         self.trace.write_u64(self.now.as_micros());
         self.trace.write_u64(i as u64);
         match &input {
-            Input::Datagram { bytes, .. } | Input::StreamRequest { bytes, .. } | Input::StreamReply { bytes, .. } => {
-                self.trace.write(bytes)
-            }
+            Input::Datagram { bytes, .. }
+            | Input::StreamRequest { bytes, .. }
+            | Input::StreamReply { bytes, .. } => self.trace.write(bytes),
             Input::StreamFailed { id } => self.trace.write_u64(id.0),
             Input::Tick => self.trace.write(b"tick"),
         }
@@ -451,14 +529,25 @@ impl Sim {
         let from = addr_of(i);
         let mut left = false;
         loop {
-            let Some(out) = self.slots[i].node.as_mut().and_then(|n| n.poll_output()) else { break };
+            let Some(out) = self.slots[i].node.as_mut().and_then(|n| n.poll_output()) else {
+                break;
+            };
             match out {
                 Output::Datagram { to, bytes } => {
                     self.count(&bytes);
-                    let (Some(j), false) = (index_of(to), self.lost()) else { continue };
+                    let (Some(j), false) = (index_of(to), self.lost()) else {
+                        continue;
+                    };
                     let at = self.now + self.latency();
                     let input = Input::Datagram { from, bytes };
-                    self.schedule(at, What::Deliver { to: j, generation: 0, input });
+                    self.schedule(
+                        at,
+                        What::Deliver {
+                            to: j,
+                            generation: 0,
+                            input,
+                        },
+                    );
                 }
                 Output::StreamOpen { id, to, bytes } => {
                     self.count(&bytes);
@@ -468,13 +557,39 @@ impl Sim {
                     let at = self.now + self.latency();
                     match index_of(to) {
                         Some(j) if j < self.slots.len() => {
-                            self.streams.insert(g, Stream { opener: i, opener_generation, id, responder: j });
-                            let input = Input::StreamRequest { id: StreamId(g), from, bytes };
-                            self.schedule(at, What::Deliver { to: j, generation: 0, input });
+                            self.streams.insert(
+                                g,
+                                Stream {
+                                    opener: i,
+                                    opener_generation,
+                                    id,
+                                    responder: j,
+                                },
+                            );
+                            let input = Input::StreamRequest {
+                                id: StreamId(g),
+                                from,
+                                bytes,
+                            };
+                            self.schedule(
+                                at,
+                                What::Deliver {
+                                    to: j,
+                                    generation: 0,
+                                    input,
+                                },
+                            );
                         }
                         _ => {
                             let input = Input::StreamFailed { id };
-                            self.schedule(at, What::Deliver { to: i, generation: opener_generation, input });
+                            self.schedule(
+                                at,
+                                What::Deliver {
+                                    to: i,
+                                    generation: opener_generation,
+                                    input,
+                                },
+                            );
                         }
                     }
                 }
@@ -483,7 +598,14 @@ impl Sim {
                     if let Some(s) = self.streams.remove(&id.0) {
                         let at = self.now + self.latency();
                         let input = Input::StreamReply { id: s.id, bytes };
-                        self.schedule(at, What::Deliver { to: s.opener, generation: s.opener_generation, input });
+                        self.schedule(
+                            at,
+                            What::Deliver {
+                                to: s.opener,
+                                generation: s.opener_generation,
+                                input,
+                            },
+                        );
                     }
                 }
                 Output::StreamClose { id } => self.fail_stream(id.0),
@@ -520,17 +642,24 @@ impl Sim {
         let all_dead = |m: usize| {
             let name = name_of(m);
             (0..slots.len()).filter(|&u| obs.is_live(u)).all(|u| {
-                slots[u].node.as_ref().is_none_or(|n| n.member(&name).is_none_or(|x| x.status == Status::Dead))
+                slots[u]
+                    .node
+                    .as_ref()
+                    .is_none_or(|n| n.member(&name).is_none_or(|x| x.status == Status::Dead))
             })
         };
         let dead_everywhere = matches!(e, Event::MemberFailed(_)).then(|| {
             let m = match e {
-                Event::MemberFailed(x) => x.name.strip_prefix("node-").and_then(|s| s.parse::<usize>().ok()),
+                Event::MemberFailed(x) => x
+                    .name
+                    .strip_prefix("node-")
+                    .and_then(|s| s.parse::<usize>().ok()),
                 _ => None,
             };
             m.map(all_dead).unwrap_or(false)
         });
         let now = self.now;
-        self.observer.on_event(v, e, now, |_| dead_everywhere.unwrap_or(false));
+        self.observer
+            .on_event(v, e, now, |_| dead_everywhere.unwrap_or(false));
     }
 }

@@ -27,9 +27,15 @@ fn join_through_one_seed_converges_100_nodes() {
     for seed in [1, 2, 3] {
         let report = Sim::new(options(100, seed, 20)).unwrap().run();
         let converged = report.converged_ms.expect("100 nodes must converge");
-        assert!(converged < 5_000, "seed {seed}: converged only at {converged} ms");
+        assert!(
+            converged < 5_000,
+            "seed {seed}: converged only at {converged} ms"
+        );
         assert_eq!(report.false_positive_deaths, 0);
-        assert_eq!(report.false_suspicions, 0, "no faults, so nobody may be suspected");
+        assert_eq!(
+            report.false_suspicions, 0,
+            "no faults, so nobody may be suspected"
+        );
     }
 }
 
@@ -47,12 +53,18 @@ fn crashed_member_is_dead_everywhere_within_the_bound() {
     let bound = config.probe_interval.mul_f64(2.0 + e / (e - 1.0)) + max + dissemination;
     for seed in [1, 2] {
         let mut opts = options(n, seed, 80);
-        opts.faults.push(Fault { at: secs(10), node: 7, kind: FaultKind::Crash });
+        opts.faults.push(Fault {
+            at: secs(10),
+            node: 7,
+            kind: FaultKind::Crash,
+        });
         let mut sim = Sim::new(opts).unwrap();
         sim.run_until(Instant::from_millis(80_000));
         let report = sim.report();
         let crash = &report.crashes[0];
-        let all_dead = crash.all_dead_ms.expect("the crash must be detected everywhere");
+        let all_dead = crash
+            .all_dead_ms
+            .expect("the crash must be detected everywhere");
         let took = Duration::from_millis(all_dead - crash.crashed_at_ms);
         assert!(took <= bound, "seed {seed}: took {took:?}, bound {bound:?}");
         assert!(crash.first_suspect_ms.unwrap() <= all_dead);
@@ -66,12 +78,26 @@ fn crashed_member_is_dead_everywhere_within_the_bound() {
 fn leaving_member_is_left_everywhere_and_never_dead() {
     for seed in [1, 2, 3] {
         let mut opts = options(50, seed, 40);
-        opts.faults.push(Fault { at: secs(10), node: 5, kind: FaultKind::Leave });
+        opts.faults.push(Fault {
+            at: secs(10),
+            node: 5,
+            kind: FaultKind::Leave,
+        });
         let mut sim = Sim::new(opts).unwrap();
         sim.run_until(Instant::from_millis(40_000));
-        assert!(sim.node(5).is_none(), "the leaver stops once its leave has spread");
-        assert!(views(&sim, 5).iter().all(|s| *s == Some(Status::Left)), "seed {seed}: {:?}", views(&sim, 5));
-        assert_eq!(sim.observer.failed_events[5], 0, "seed {seed}: a leave was reported as a failure");
+        assert!(
+            sim.node(5).is_none(),
+            "the leaver stops once its leave has spread"
+        );
+        assert!(
+            views(&sim, 5).iter().all(|s| *s == Some(Status::Left)),
+            "seed {seed}: {:?}",
+            views(&sim, 5)
+        );
+        assert_eq!(
+            sim.observer.failed_events[5], 0,
+            "seed {seed}: a leave was reported as a failure"
+        );
         assert!(sim.observer.converged_now);
     }
 }
@@ -82,8 +108,16 @@ fn leaving_member_is_left_everywhere_and_never_dead() {
 fn restarted_member_is_alive_again_with_one_entry() {
     for (restart_at, seed) in [(12, 1), (45, 2)] {
         let mut opts = options(50, seed, 70);
-        opts.faults.push(Fault { at: secs(10), node: 3, kind: FaultKind::Crash });
-        opts.faults.push(Fault { at: secs(restart_at), node: 3, kind: FaultKind::Restart });
+        opts.faults.push(Fault {
+            at: secs(10),
+            node: 3,
+            kind: FaultKind::Crash,
+        });
+        opts.faults.push(Fault {
+            at: secs(restart_at),
+            node: 3,
+            kind: FaultKind::Restart,
+        });
         let mut sim = Sim::new(opts).unwrap();
         sim.run_until(Instant::from_millis(70_000));
         let name = name_of(3);
@@ -92,7 +126,11 @@ fn restarted_member_is_alive_again_with_one_entry() {
             let node = sim.node(i).unwrap();
             assert_eq!(node.members().filter(|m| *m.name == *name).count(), 1);
             let m = node.member(&name).unwrap();
-            assert_eq!(m.status, Status::Alive, "restart at {restart_at}s: node {i} holds {m:?}");
+            assert_eq!(
+                m.status,
+                Status::Alive,
+                "restart at {restart_at}s: node {i} holds {m:?}"
+            );
             assert_eq!(m.incarnation, restarted);
         }
         assert!(sim.observer.converged_now);
@@ -104,7 +142,11 @@ fn same_seed_same_trace_different_seed_different_trace() {
     let run = |seed| {
         let mut opts = options(30, seed, 20);
         opts.loss = 0.05;
-        opts.faults.push(Fault { at: secs(5), node: 4, kind: FaultKind::Crash });
+        opts.faults.push(Fault {
+            at: secs(5),
+            node: 4,
+            kind: FaultKind::Crash,
+        });
         Sim::new(opts).unwrap().run().trace_hash
     };
     assert_eq!(run(7), run(7));
@@ -114,12 +156,23 @@ fn same_seed_same_trace_different_seed_different_trace() {
 #[test]
 fn bad_options_are_rejected_with_what_is_wrong() {
     let mut opts = options(10, 1, 10);
-    opts.faults.push(Fault { at: secs(1), node: 10, kind: FaultKind::Crash });
+    opts.faults.push(Fault {
+        at: secs(1),
+        node: 10,
+        kind: FaultKind::Crash,
+    });
     let err = Sim::new(opts).err().unwrap();
     assert!(err.contains("names node 10 but nodes are 0..9"), "{err}");
     let mut opts = options(10, 1, 10);
-    opts.faults.push(Fault { at: secs(11), node: 1, kind: FaultKind::Crash });
-    assert!(Sim::new(opts).err().unwrap().contains("after the end of the run"));
+    opts.faults.push(Fault {
+        at: secs(11),
+        node: 1,
+        kind: FaultKind::Crash,
+    });
+    assert!(Sim::new(opts)
+        .err()
+        .unwrap()
+        .contains("after the end of the run"));
     let mut opts = options(10, 1, 10);
     opts.config.gossip_fanout = 0;
     assert!(Sim::new(opts).err().unwrap().contains("gossip_fanout"));

@@ -40,7 +40,10 @@ pub fn packet(from: usize, messages: Vec<pb::message::Body>, updates: Vec<pb::Up
         version: pb::PROTOCOL_VERSION,
         cluster: String::new(),
         from: name(from).into_bytes().into(),
-        messages: messages.into_iter().map(|b| pb::Message { body: Some(b) }).collect(),
+        messages: messages
+            .into_iter()
+            .map(|b| pb::Message { body: Some(b) })
+            .collect(),
         updates,
     }
     .encode_to_vec()
@@ -48,14 +51,25 @@ pub fn packet(from: usize, messages: Vec<pb::message::Body>, updates: Vec<pb::Up
 }
 
 pub fn ping(from: usize, seq: u32, target: usize) -> Bytes {
-    packet(from, vec![pb::message::Body::Ping(pb::Ping { seq, target: name(target).into_bytes().into() })], vec![])
+    packet(
+        from,
+        vec![pb::message::Body::Ping(pb::Ping {
+            seq,
+            target: name(target).into_bytes().into(),
+        })],
+        vec![],
+    )
 }
 
 /// Node 0 that has joined a cluster of `n` members (itself included) through
 /// node 1, at time zero. All updates it has to gossip are drained, so the
 /// node is idle.
 pub fn joined_node(n: usize, config: Config) -> Node {
-    let id = Identity { name: name(0), addr: addr(0), meta: Bytes::new() };
+    let id = Identity {
+        name: name(0),
+        addr: addr(0),
+        meta: Bytes::new(),
+    };
     let mut node = Node::new(config, id, 42, Instant::ZERO).unwrap();
     node.join(&[addr(1)], Instant::ZERO).unwrap();
     let stream = std::iter::from_fn(|| node.poll_output())
@@ -68,9 +82,18 @@ pub fn joined_node(n: usize, config: Config) -> Node {
         version: pb::PROTOCOL_VERSION,
         cluster: String::new(),
         from: name(1).into_bytes().into(),
-        push_pull: Some(pb::PushPull { join: false, members: (1..n).map(|i| alive(i, 1)).collect() }),
+        push_pull: Some(pb::PushPull {
+            join: false,
+            members: (1..n).map(|i| alive(i, 1)).collect(),
+        }),
     };
-    let _ = node.step(Input::StreamReply { id: stream, bytes: frame.encode_to_vec().into() }, Instant::ZERO);
+    let _ = node.step(
+        Input::StreamReply {
+            id: stream,
+            bytes: frame.encode_to_vec().into(),
+        },
+        Instant::ZERO,
+    );
     node
 }
 
@@ -85,7 +108,10 @@ pub fn drain_gossip(node: &mut Node, mut now: Instant, until: Instant) -> Instan
 
 /// Everything a node holds, for before/after comparisons.
 pub fn snapshot(node: &Node) -> Vec<(String, swim_core::Status, u64, SocketAddr)> {
-    let mut v: Vec<_> = node.members().map(|m| (m.name.to_string(), m.status, m.incarnation, m.addr)).collect();
+    let mut v: Vec<_> = node
+        .members()
+        .map(|m| (m.name.to_string(), m.status, m.incarnation, m.addr))
+        .collect();
     v.sort();
     v
 }

@@ -43,3 +43,8 @@ pub use node::{Error, Identity, Node};
 pub use pushpull::push_pull_interval;
 pub use suspicion::{min_timeout as suspicion_min_timeout, timeout as suspicion_timeout};
 pub use time::Instant;
+
+/// The README's examples, compiled and run as doctests.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -92,11 +92,15 @@ fn suspicion_of_self_is_refuted_with_a_higher_incarnation() {
 /// Section 3.1: a probe without an ack (direct or indirect) ends in suspicion,
 /// and an unrefuted suspicion in death.
 #[test]
-fn an_unanswered_probe_leads_to_suspicion_then_death() {
-    let mut node = joined_node(3, Config::lan());
+fn an_unanswered_probe_leads_to_suspicion_then_death_then_reaping() {
+    let config = Config {
+        reap_after: std::time::Duration::from_secs(40),
+        ..Config::lan()
+    };
+    let mut node = joined_node(3, config);
     let mut now = Instant::ZERO;
     let mut events = Vec::new();
-    while now < Instant::from_millis(60_000) {
+    while now < Instant::from_millis(120_000) {
         now = node.poll_timeout().unwrap();
         events.extend(node.step(Input::Tick, now).filter_map(|o| match o {
             Output::Event(e) => Some(e),
@@ -121,6 +125,64 @@ fn an_unanswered_probe_leads_to_suspicion_then_death() {
     assert_eq!(failed.len(), 2);
     assert!(node.metrics().probe_failures >= 2);
     assert_eq!(node.num_live(), 1);
+    let reaped = events
+        .iter()
+        .filter(|e| matches!(e, Event::MemberReaped(_)))
+        .count();
+    assert_eq!(reaped, 2, "dead members are reaped after reap_after");
+    assert_eq!(node.members().count(), 1);
+}
+
+#[test]
+fn a_join_that_reaches_no_seed_retries_with_backoff() {
+    let id = swim_core::Identity {
+        name: name(0),
+        addr: addr(0),
+        meta: Default::default(),
+    };
+    let mut node = swim_core::Node::new(Config::lan(), id, 1, Instant::ZERO).unwrap();
+    node.join(&[addr(1)], Instant::ZERO).unwrap();
+    let mut now = Instant::ZERO;
+    let mut attempts = Vec::new();
+    let mut pending: Vec<swim_core::StreamId> = std::iter::from_fn(|| node.poll_output())
+        .filter_map(|o| {
+            if let Output::StreamOpen { id, .. } = o {
+                Some(id)
+            } else {
+                None
+            }
+        })
+        .collect();
+    while attempts.len() < 4 {
+        for id in pending.drain(..) {
+            for o in node
+                .step(Input::StreamFailed { id }, now)
+                .collect::<Vec<_>>()
+            {
+                if let Output::Event(Event::JoinRetry { attempt }) = o {
+                    attempts.push((attempt, now));
+                }
+            }
+        }
+        now = node.poll_timeout().unwrap();
+        pending.extend(node.step(Input::Tick, now).filter_map(|o| {
+            if let Output::StreamOpen { id, .. } = o {
+                Some(id)
+            } else {
+                None
+            }
+        }));
+    }
+    let numbers: Vec<u32> = attempts.iter().map(|a| a.0).collect();
+    assert_eq!(numbers, vec![1, 2, 3, 4]);
+    let gaps: Vec<u64> = attempts
+        .windows(2)
+        .map(|w| (w[1].1 - w[0].1).as_millis() as u64)
+        .collect();
+    assert!(
+        gaps.windows(2).all(|g| g[1] >= g[0] * 2 - 300),
+        "backoff doubles: {gaps:?}"
+    );
 }
 
 #[test]
@@ -182,4 +244,43 @@ fn invalid_api_input_gets_a_typed_error() {
     };
     let err = swim_core::Node::new(bad, id, 1, Instant::ZERO).unwrap_err();
     assert!(err.to_string().contains("probe_interval"), "{err}");
+}
+
+/// A packet from a member we never heard of means our view is behind: the
+/// node answers it and pulls the sender's full state, at most once per
+/// push-pull interval / 8.
+#[test]
+fn an_unknown_sender_triggers_one_catch_up_exchange() {
+    let mut node = joined_node(3, Config::lan());
+    let mut deliver = |from: usize, at_ms: u64| -> (usize, bool) {
+        let outs: Vec<Output> = node
+            .step(
+                Input::Datagram {
+                    from: addr(from),
+                    bytes: ping(from, 1, 0),
+                },
+                Instant::from_millis(at_ms),
+            )
+            .collect();
+        let opens = outs
+            .iter()
+            .filter(|o| matches!(o, Output::StreamOpen { to, .. } if *to == addr(from)))
+            .count();
+        let answered = outs
+            .iter()
+            .any(|o| matches!(o, Output::Datagram { to, .. } if *to == addr(from)));
+        (opens, answered)
+    };
+    assert_eq!(
+        deliver(2, 0),
+        (0, true),
+        "a known sender is no reason to catch up"
+    );
+    assert_eq!(
+        deliver(40, 0),
+        (1, true),
+        "an unknown one is, and its ping is still answered"
+    );
+    assert_eq!(deliver(41, 1_000), (0, true), "rate limited");
+    assert_eq!(deliver(42, 4_000), (1, true), "30 s / 8 later, again");
 }

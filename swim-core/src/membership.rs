@@ -22,7 +22,7 @@ pub(crate) struct Entry {
     /// When `member.status` last changed.
     pub since: Instant,
     /// Index of this member in the probe order.
-    pos: usize,
+    pos: u32,
     /// The update about this member waiting to be gossiped, if any.
     pub gossip: Option<Pending>,
     /// Running suspicion, while `status == Suspect`.
@@ -90,7 +90,7 @@ impl Membership {
         let entry = Entry {
             member,
             since: now,
-            pos: last,
+            pos: last as u32,
             gossip: None,
             suspicion: None,
             generation: 0,
@@ -106,7 +106,7 @@ impl Membership {
         if entry.member.status.is_live() {
             self.live -= 1;
         }
-        let mut pos = entry.pos;
+        let mut pos = entry.pos as usize;
         if pos < self.cursor {
             // Fill the hole with the last visited name, so the unvisited tail stays whole.
             self.cursor -= 1;
@@ -142,7 +142,7 @@ impl Membership {
         self.order.swap(a, b);
         for i in [a, b] {
             if let Some(e) = self.map.get_mut(&*self.order[i]) {
-                e.pos = i;
+                e.pos = i as u32;
             }
         }
     }
@@ -176,7 +176,7 @@ impl Membership {
         }
         for (i, name) in self.order.iter().enumerate() {
             if let Some(e) = self.map.get_mut(&**name) {
-                e.pos = i;
+                e.pos = i as u32;
             }
         }
     }

@@ -28,9 +28,17 @@ fn members_json_join_monitor_and_metrics() {
     let mut monitor = Command::new(SWIM)
         .args(["monitor", "--control", &a.control])
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn monitor");
+    // It says so on stderr once the agent has subscribed it to events.
+    let mut connected = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(monitor.stderr.take().expect("monitor stderr")),
+        &mut connected,
+    )
+    .expect("monitor stderr");
+    assert!(connected.contains("monitoring"), "{connected}");
     let out = b.cli(&["join", &a.gossip.to_string()]);
     assert!(
         out.status.success(),

@@ -222,6 +222,8 @@ pub fn monitor(control: &str, json: bool) -> Result<(), Fail> {
                 resp.status()
             ));
         }
+        // The agent subscribes before it answers: from here on no event is missed.
+        eprintln!("swim: monitoring the agent at {control}");
         let mut body = resp.into_body();
         let mut pending = Vec::new();
         let mut out = std::io::stdout();

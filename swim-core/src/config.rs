@@ -48,6 +48,38 @@ pub struct Config {
     pub join_retry_max: Duration,
 }
 
+/// Parses a duration as configs and command lines write it: a number and a
+/// unit, `us`, `ms`, `s`, `m` (or `min`) or `h`, like `1500ms`, `1.5s` or
+/// `2m`; a bare `0` is zero. The error says what was wrong and what is allowed.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let value: f64 = num.parse().map_err(|_| {
+        format!("invalid duration '{s}': expected a number and a unit, like 250ms, 1.5s or 2m")
+    })?;
+    let scale = match unit.trim() {
+        "us" => 1e-6,
+        "ms" => 1e-3,
+        "s" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        "" if value == 0.0 => 0.0,
+        _ => {
+            return Err(format!(
+                "invalid duration '{s}': the unit must be us, ms, s, m or h"
+            ))
+        }
+    };
+    let secs = value * scale;
+    if !secs.is_finite() || secs > 1e9 {
+        return Err(format!("invalid duration '{s}': at most 10^9 seconds"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
 /// Largest member name accepted locally and from the network.
 pub const MAX_NAME_LEN: usize = 128;
 
@@ -330,6 +362,21 @@ mod tests {
         assert_eq!((local.retransmit_mult, local.suspicion_mult), (2, 3));
         assert_eq!(wan.suspicion_mult, 6);
         assert_eq!(local.push_pull_interval, Duration::from_secs(15));
+    }
+
+    #[test]
+    fn durations_parse_as_written_in_configs() {
+        assert_eq!(parse_duration("1500ms"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("250us"), Ok(Duration::from_micros(250)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert!(parse_duration("30").unwrap_err().contains("unit must be"));
+        assert!(parse_duration("fast")
+            .unwrap_err()
+            .contains("expected a number"));
+        assert!(parse_duration("1e300s").is_err());
     }
 
     #[test]

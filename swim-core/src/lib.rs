@@ -35,7 +35,7 @@ mod util;
 pub use broadcast::retransmit_limit;
 pub use bytes::Bytes;
 pub use codec::DropReason;
-pub use config::{Config, ConfigError, MAX_NAME_LEN};
+pub use config::{parse_duration, Config, ConfigError, MAX_NAME_LEN};
 pub use event::{Event, Input, Output, StreamId};
 pub use member::{supersedes, Member, Status};
 pub use metrics::{ByKind, Dropped, Metrics, Traffic};

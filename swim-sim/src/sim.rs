@@ -458,20 +458,11 @@ impl Sim {
             .map(|(g, _)| *g)
             .collect();
         for g in broken {
-            if let Some(s) = self.streams.remove(&g) {
-                if s.opener != i {
-                    // The peer sees the connection reset.
-                    let at = self.now + self.latency();
-                    let input = Input::StreamFailed { id: s.id };
-                    self.schedule(
-                        at,
-                        What::Deliver {
-                            to: s.opener,
-                            generation: s.opener_generation,
-                            input,
-                        },
-                    );
-                }
+            if self.streams.get(&g).is_some_and(|s| s.opener == i) {
+                self.streams.remove(&g);
+            } else {
+                // The peer sees the connection reset.
+                self.fail_stream(g);
             }
         }
     }

@@ -109,34 +109,7 @@ impl AgentConfig {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConfigDuration(pub Duration);
 
-/// Parses `"250ms"`, `"1s"`, `"1.5s"`, `"2m"`, `"1h"` or `"0"`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let value: f64 = num
-        .parse()
-        .map_err(|_| format!("invalid duration `{s}` (expected e.g. 250ms, 1s, 2m)"))?;
-    let scale = match unit.trim() {
-        "ms" => 1e-3,
-        "s" => 1.0,
-        "m" | "min" => 60.0,
-        "h" => 3600.0,
-        "" if value == 0.0 => 0.0,
-        _ => {
-            return Err(format!(
-                "invalid duration `{s}` (expected a unit: ms, s, m or h)"
-            ))
-        }
-    };
-    let secs = value * scale;
-    if !secs.is_finite() || secs > 1e9 {
-        return Err(format!("duration `{s}` is out of range"));
-    }
-    Ok(Duration::from_secs_f64(secs))
-}
+pub use swim_core::parse_duration;
 
 impl<'de> Deserialize<'de> for ConfigDuration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -323,16 +296,6 @@ impl FileConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_parse() {
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
-        assert!(parse_duration("5").is_err());
-        assert!(parse_duration("fast").is_err());
-    }
 
     #[test]
     fn file_config_parses_and_applies() {

@@ -72,19 +72,22 @@ fn main() -> ExitCode {
         json,
     } = Cli::parse().command;
     let mut opts = Options::new(nodes, seed, duration);
-    opts.loss = loss;
+    opts.network.loss = loss;
     opts.config = match preset {
         Preset::Lan => Config::lan(),
         Preset::Wan => Config::wan(),
         Preset::Local => Config::local(),
     };
-    for (list, kind) in [
+    let kinds: [(Vec<(usize, Duration)>, fn(usize) -> FaultKind); 3] = [
         (crash, FaultKind::Crash),
         (restart, FaultKind::Restart),
         (leave, FaultKind::Leave),
-    ] {
-        opts.faults
-            .extend(list.into_iter().map(|(node, at)| Fault { at, node, kind }));
+    ];
+    for (list, kind) in kinds {
+        opts.faults.extend(list.into_iter().map(|(node, at)| Fault {
+            at,
+            kind: kind(node),
+        }));
     }
     let sim = match Sim::new(opts) {
         Ok(sim) => sim,

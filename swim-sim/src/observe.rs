@@ -23,6 +23,33 @@ pub struct CrashReport {
     pub all_dead_ms: Option<u64>,
 }
 
+/// A fault that healed, and how long the cluster took to re-converge.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct HealReport {
+    /// When the fault healed (restart, resume, release, heal, end of flapping).
+    pub healed_at_ms: u64,
+    /// How long after that every live node saw exactly the live set alive.
+    pub reconverged_after_ms: Option<u64>,
+}
+
+/// How one fresh update spread: the fraction of live nodes that know it.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Coverage {
+    /// The member the update is about.
+    pub node: usize,
+    /// When it was published.
+    pub at_ms: u64,
+    /// `(ms after publication, fraction of live nodes that know it)`, one
+    /// point each time another node learns it.
+    pub curve: Vec<(u64, f64)>,
+    /// When every live node knew it (ms after publication).
+    pub complete_after_ms: Option<u64>,
+    #[serde(skip)]
+    incarnation: u64,
+    #[serde(skip)]
+    knows: Vec<bool>,
+}
+
 /// What the observers measured.
 #[derive(Debug, Default)]
 pub struct Observer {
@@ -50,6 +77,10 @@ pub struct Observer {
     active_crash: Vec<Option<usize>>,
     /// Events of type failed seen about each member (for leave checks).
     pub failed_events: Vec<u64>,
+    /// Every healed fault and its re-convergence.
+    pub heals: Vec<HealReport>,
+    /// Spread of each announced update.
+    pub coverage: Vec<Coverage>,
 }
 
 fn index(member: &Member) -> Option<usize> {
@@ -145,8 +176,67 @@ impl Observer {
 
     pub(crate) fn check_converged(&mut self, now: Instant) {
         self.converged_now = self.all_started && self.ok_count == self.live_count;
-        if self.converged_now && self.converged_at.is_none() {
+        if !self.converged_now {
+            return;
+        }
+        if self.converged_at.is_none() {
             self.converged_at = Some(now);
+        }
+        for h in self.heals.iter_mut().rev() {
+            if h.reconverged_after_ms.is_some() {
+                break;
+            }
+            h.reconverged_after_ms = Some(now.as_millis() - h.healed_at_ms);
+        }
+    }
+
+    /// A fault healed at `now`: measure how long until the cluster re-converges.
+    pub(crate) fn healed(&mut self, now: Instant) {
+        self.heals.push(HealReport {
+            healed_at_ms: now.as_millis(),
+            reconverged_after_ms: None,
+        });
+    }
+
+    /// Node `m` had a fault: its suspicion or death is no false positive.
+    pub(crate) fn faulted(&mut self, m: usize) {
+        self.faulted[m] = true;
+    }
+
+    /// Node `m` published a fresh update at `incarnation`: follow its spread.
+    pub(crate) fn announced(&mut self, m: usize, incarnation: u64, now: Instant) {
+        let mut knows = vec![false; self.live.len()];
+        knows[m] = true;
+        let fraction = 1.0 / self.live_count.max(1) as f64;
+        self.coverage.push(Coverage {
+            node: m,
+            at_ms: now.as_millis(),
+            curve: vec![(0, fraction)],
+            complete_after_ms: None,
+            incarnation,
+            knows,
+        });
+    }
+
+    fn learned(&mut self, v: usize, member: &Member, now: Instant) {
+        let Some(m) = index(member) else { return };
+        let live = &self.live;
+        let live_count = self.live_count.max(1);
+        for c in self
+            .coverage
+            .iter_mut()
+            .filter(|c| c.node == m && member.incarnation >= c.incarnation)
+        {
+            if c.knows[v] || !live[v] {
+                continue;
+            }
+            c.knows[v] = true;
+            let known = c.knows.iter().zip(live).filter(|(k, l)| **k && **l).count();
+            let after = now.as_millis() - c.at_ms;
+            c.curve.push((after, known as f64 / live_count as f64));
+            if known >= live_count && c.complete_after_ms.is_none() {
+                c.complete_after_ms = Some(after);
+            }
         }
     }
 
@@ -233,6 +323,9 @@ impl Observer {
             return;
         };
         self.set_view(v, m, alive && member.status == Status::Alive);
+        if alive && !self.coverage.is_empty() {
+            self.learned(v, member, now);
+        }
         if !self.live[v] {
             return;
         }

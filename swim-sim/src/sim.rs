@@ -3,6 +3,7 @@
 //! Time jumps to the next event; nothing sleeps. One seed decides every node
 //! seed, start time, latency and loss draw.
 
+use crate::network::{Fate, Links, Network};
 use crate::observe::{CrashReport, Observer};
 use crate::trace::TraceHash;
 use bytes::Bytes;
@@ -15,26 +16,118 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 use swim_core::{Config, Event, Identity, Input, Instant, Node, Output, Status, StreamId};
 
-/// What can happen to a node during a run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FaultKind {
-    /// The process dies silently.
-    Crash,
-    /// A new process with the same name and address starts and rejoins.
-    Restart,
-    /// The node leaves gracefully and stops once its leave has spread.
-    Leave,
-}
-
-/// A fault at a time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A fault, and when it happens.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Fault {
     /// When, from the start of the run.
     pub at: Duration,
-    /// Which node (index).
-    pub node: usize,
     /// What happens.
     pub kind: FaultKind,
+}
+
+/// What can happen during a run.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FaultKind {
+    /// The node's process dies silently.
+    Crash(usize),
+    /// A new process with the same name and address starts and rejoins
+    /// (after a crash, or killing the running one first).
+    Restart(usize),
+    /// The node leaves gracefully and stops once its leave has spread.
+    Leave(usize),
+    /// A CPU stall: the node handles nothing for `duration`; inputs queue up
+    /// and are handled late, and its timers fire late.
+    Pause {
+        /// Which node.
+        node: usize,
+        /// How long.
+        duration: Duration,
+    },
+    /// Every input reaches the node `delay` late, for `duration`.
+    Slow {
+        /// Which node.
+        node: usize,
+        /// Extra delay of each input.
+        delay: Duration,
+        /// How long.
+        duration: Duration,
+    },
+    /// The groups cannot reach each other (nodes not listed form one more group).
+    Partition(Vec<Vec<usize>>),
+    /// Datagrams and streams from `from` to `to` are lost; the other way works.
+    PartitionOneWay {
+        /// Senders cut off.
+        from: Vec<usize>,
+        /// Receivers cut off.
+        to: Vec<usize>,
+    },
+    /// Datagrams on the link `from -> to` are held back until released.
+    Hold {
+        /// Sender.
+        from: usize,
+        /// Receiver.
+        to: usize,
+    },
+    /// Delivers what the link `from -> to` held, and stops holding.
+    Release {
+        /// Sender.
+        from: usize,
+        /// Receiver.
+        to: usize,
+    },
+    /// The link between `a` and `b` goes down and up every `period / 2`,
+    /// until `until` (from the start of the run).
+    Flap {
+        /// One end.
+        a: usize,
+        /// The other end.
+        b: usize,
+        /// One full down-up cycle.
+        period: Duration,
+        /// When the flapping stops (the link is up again).
+        until: Duration,
+    },
+    /// Ends every partition and flapping link.
+    Heal,
+    /// The node publishes new metadata: one fresh update whose spread the
+    /// observers follow round by round.
+    Announce(usize),
+}
+
+impl FaultKind {
+    /// Every node this fault names.
+    pub fn nodes(&self) -> Vec<usize> {
+        match self {
+            FaultKind::Crash(n)
+            | FaultKind::Restart(n)
+            | FaultKind::Leave(n)
+            | FaultKind::Announce(n) => vec![*n],
+            FaultKind::Pause { node, .. } | FaultKind::Slow { node, .. } => vec![*node],
+            FaultKind::Partition(groups) => groups.iter().flatten().copied().collect(),
+            FaultKind::PartitionOneWay { from, to } => from.iter().chain(to).copied().collect(),
+            FaultKind::Hold { from, to } | FaultKind::Release { from, to } => vec![*from, *to],
+            FaultKind::Flap { a, b, .. } => vec![*a, *b],
+            FaultKind::Heal => vec![],
+        }
+    }
+
+    /// A short name for reports.
+    pub fn name(&self) -> &'static str {
+        match self {
+            FaultKind::Crash(_) => "crash",
+            FaultKind::Restart(_) => "restart",
+            FaultKind::Leave(_) => "leave",
+            FaultKind::Pause { .. } => "pause",
+            FaultKind::Slow { .. } => "slow",
+            FaultKind::Partition(_) => "partition",
+            FaultKind::PartitionOneWay { .. } => "partition-oneway",
+            FaultKind::Hold { .. } => "hold",
+            FaultKind::Release { .. } => "release",
+            FaultKind::Flap { .. } => "flap",
+            FaultKind::Heal => "heal",
+            FaultKind::Announce(_) => "announce",
+        }
+    }
 }
 
 /// Everything that defines a run. The same options give the same trace.
@@ -50,12 +143,8 @@ pub struct Options {
     pub config: Config,
     /// Nodes 1.. start (and join through node 0) at a random moment in this window.
     pub join_window: Duration,
-    /// One-way latency: `latency + uniform(0, jitter)`.
-    pub latency: Duration,
-    /// See `latency`.
-    pub jitter: Duration,
-    /// Probability that a datagram is lost.
-    pub loss: f64,
+    /// Latency, loss, duplication, reordering.
+    pub network: Network,
     /// Faults to inject.
     pub faults: Vec<Fault>,
 }
@@ -69,9 +158,7 @@ impl Options {
             duration,
             config: Config::lan(),
             join_window: Duration::from_secs(1),
-            latency: Duration::from_micros(500),
-            jitter: Duration::from_micros(500),
-            loss: 0.0,
+            network: Network::default(),
             faults: Vec::new(),
         }
     }
@@ -80,26 +167,26 @@ impl Options {
     pub fn validate(&self) -> Result<(), String> {
         if self.nodes == 0 || self.nodes > 1 << 20 {
             return Err(format!(
-                "--nodes {}: must be between 1 and 1048576",
+                "nodes = {}: must be between 1 and 1048576",
                 self.nodes
             ));
         }
-        if !(0.0..=1.0).contains(&self.loss) {
-            return Err(format!("loss {}: must be between 0 and 1", self.loss));
-        }
+        self.network.validate(self.nodes)?;
         for f in &self.faults {
-            if f.node >= self.nodes {
+            if let Some(n) = f.kind.nodes().into_iter().find(|&n| n >= self.nodes) {
                 return Err(format!(
-                    "fault {:?} names node {} but nodes are 0..{}",
-                    f.kind,
-                    f.node,
+                    "fault {} at {:?} names node {n} but nodes are 0..{}",
+                    f.kind.name(),
+                    f.at,
                     self.nodes - 1
                 ));
             }
             if f.at > self.duration {
                 return Err(format!(
-                    "fault {:?} at {:?} is after the end of the run ({:?})",
-                    f.kind, f.at, self.duration
+                    "fault {} at {:?} is after the end of the run ({:?})",
+                    f.kind.name(),
+                    f.at,
+                    self.duration
                 ));
             }
         }
@@ -132,13 +219,24 @@ pub fn name_of(i: usize) -> String {
 
 enum What {
     Start(usize),
+    /// `delayed`: already held back once by a slow node.
     Deliver {
         to: usize,
         generation: u32,
         input: Input,
+        delayed: bool,
     },
     Tick(usize),
     Fault(Fault),
+    Resume(usize),
+    SlowEnd(usize),
+    Flap {
+        a: usize,
+        b: usize,
+        down: bool,
+        period: Duration,
+        until: Instant,
+    },
 }
 
 struct Scheduled {
@@ -166,6 +264,13 @@ impl Ord for Scheduled {
 
 struct Slot {
     node: Option<Node>,
+    /// Set while the node is paused: inputs wait in `backlog`.
+    paused: bool,
+    backlog: Vec<Input>,
+    /// Extra delay of every input while the node is slow.
+    slow: Duration,
+    /// Datagrams and bytes this node sent.
+    sent: (u64, u64),
     /// Bumped at every crash or restart: deliveries for an older process are void.
     generation: u32,
     tick_at: Option<Instant>,
@@ -219,6 +324,7 @@ pub struct Sim {
     rng: ChaCha8Rng,
     streams: BTreeMap<u64, Stream>,
     next_stream: u64,
+    links: Links,
     trace: TraceHash,
     events: u64,
     messages: u64,
@@ -240,6 +346,10 @@ impl Sim {
             slots: (0..n)
                 .map(|_| Slot {
                     node: None,
+                    paused: false,
+                    backlog: Vec::new(),
+                    slow: Duration::ZERO,
+                    sent: (0, 0),
                     generation: 0,
                     tick_at: None,
                     restarts: 0,
@@ -248,6 +358,7 @@ impl Sim {
             rng: ChaCha8Rng::seed_from_u64(opts.seed),
             streams: BTreeMap::new(),
             next_stream: 0,
+            links: Links::new(n, &opts.network),
             trace: TraceHash::default(),
             events: 0,
             messages: 0,
@@ -296,13 +407,7 @@ impl Sim {
     }
 
     fn latency(&mut self) -> Duration {
-        let j = self.opts.jitter.as_micros() as u64;
-        let extra = if j == 0 { 0 } else { self.rng.next_u64() % j };
-        self.opts.latency + Duration::from_micros(extra)
-    }
-
-    fn lost(&mut self) -> bool {
-        self.opts.loss > 0.0 && (self.rng.next_u64() as f64 / u64::MAX as f64) < self.opts.loss
+        self.opts.network.latency.sample(&mut self.rng)
     }
 
     fn node_seed(&self, i: usize) -> u64 {
@@ -377,8 +482,39 @@ impl Sim {
                 to,
                 generation,
                 input,
-            } => self.deliver(to, generation, input),
+                delayed,
+            } => self.deliver(to, generation, input, delayed),
             What::Fault(f) => self.fault(f),
+            What::Resume(i) => self.resume(i),
+            What::SlowEnd(i) => {
+                self.slots[i].slow = Duration::ZERO;
+                self.observer.healed(self.now);
+            }
+            What::Flap {
+                a,
+                b,
+                down,
+                period,
+                until,
+            } => {
+                if self.now >= until {
+                    self.links.set_down(a, b, false);
+                    self.observer.healed(self.now);
+                    return;
+                }
+                self.links.set_down(a, b, down);
+                let next = (self.now + period / 2).min(until);
+                self.schedule(
+                    next,
+                    What::Flap {
+                        a,
+                        b,
+                        down: !down,
+                        period,
+                        until,
+                    },
+                );
+            }
         }
     }
 
@@ -417,39 +553,135 @@ impl Sim {
 
     fn fault(&mut self, f: Fault) {
         self.trace.write_u64(self.now.as_micros());
-        self.trace.write(format!("{:?}", f.kind).as_bytes());
-        self.trace.write_u64(f.node as u64);
-        let i = f.node;
+        match &f.kind {
+            FaultKind::Crash(n) | FaultKind::Restart(n) | FaultKind::Leave(n) => {
+                let label = match f.kind {
+                    FaultKind::Crash(_) => "Crash",
+                    FaultKind::Restart(_) => "Restart",
+                    _ => "Leave",
+                };
+                self.trace.write(label.as_bytes());
+                self.trace.write_u64(*n as u64);
+            }
+            other => self.trace.write(format!("{other:?}").as_bytes()),
+        }
+        for n in f.kind.nodes() {
+            if !matches!(f.kind, FaultKind::Announce(_)) {
+                self.observer.faulted(n);
+            }
+        }
+        let now = self.now;
         match f.kind {
-            FaultKind::Crash => {
+            FaultKind::Crash(i) => {
                 if self.slots[i].node.is_some() {
                     self.stop(i, true);
                 }
             }
-            FaultKind::Restart => {
+            FaultKind::Restart(i) => {
                 if self.slots[i].node.is_some() {
                     self.stop(i, true);
                 }
                 self.observer.restarted(i);
                 self.slots[i].restarts += 1;
                 self.start(i);
+                self.observer.healed(now);
             }
-            FaultKind::Leave => {
-                let now = self.now;
+            FaultKind::Leave(i) => {
                 if let Some(node) = self.slots[i].node.as_mut() {
                     node.leave(now);
                     self.observer.leaving(i);
                     self.after_step(i);
                 }
             }
+            FaultKind::Pause { node, duration } => {
+                if self.slots[node].node.is_some() && !self.slots[node].paused {
+                    self.slots[node].paused = true;
+                    self.schedule(now + duration, What::Resume(node));
+                }
+            }
+            FaultKind::Slow {
+                node,
+                delay,
+                duration,
+            } => {
+                self.slots[node].slow = delay;
+                self.schedule(now + duration, What::SlowEnd(node));
+            }
+            FaultKind::Partition(groups) => self.links.partition(&groups),
+            FaultKind::PartitionOneWay { from, to } => self.links.partition_oneway(&from, &to),
+            FaultKind::Hold { from, to } => self.links.hold(from, to),
+            FaultKind::Release { from, to } => {
+                for bytes in self.links.release(from, to) {
+                    let at = now + self.latency();
+                    let input = Input::Datagram {
+                        from: addr_of(from),
+                        bytes,
+                    };
+                    self.schedule(
+                        at,
+                        What::Deliver {
+                            to,
+                            generation: 0,
+                            input,
+                            delayed: false,
+                        },
+                    );
+                }
+                self.observer.healed(now);
+            }
+            FaultKind::Flap {
+                a,
+                b,
+                period,
+                until,
+            } => {
+                let until = Instant::ZERO + until;
+                self.dispatch(What::Flap {
+                    a,
+                    b,
+                    down: true,
+                    period,
+                    until,
+                });
+            }
+            FaultKind::Heal => {
+                self.links.heal();
+                self.observer.healed(now);
+            }
+            FaultKind::Announce(i) => {
+                if let Some(node) = self.slots[i].node.as_mut() {
+                    let meta = Bytes::from(format!("announce@{}", now.as_millis()));
+                    if node.set_meta(meta, now).is_ok() {
+                        let incarnation = node.local().incarnation;
+                        self.observer.announced(i, incarnation, now);
+                    }
+                    self.after_step(i);
+                }
+            }
         }
+    }
+
+    /// A paused node wakes up: what queued up is handled now (late), then its
+    /// overdue timers fire.
+    fn resume(&mut self, i: usize) {
+        self.slots[i].paused = false;
+        let backlog = std::mem::take(&mut self.slots[i].backlog);
+        for input in backlog {
+            self.step(i, input);
+        }
+        self.slots[i].tick_at = None;
+        self.step(i, Input::Tick);
+        self.observer.healed(self.now);
     }
 
     /// The process of node `i` is gone: its streams fail for the other side.
     fn stop(&mut self, i: usize, crashed: bool) {
-        self.slots[i].node = None;
-        self.slots[i].generation += 1;
-        self.slots[i].tick_at = None;
+        let slot = &mut self.slots[i];
+        slot.node = None;
+        slot.generation += 1;
+        slot.tick_at = None;
+        slot.paused = false;
+        slot.backlog.clear();
         self.observer.stopped(i, crashed, self.now);
         let broken: Vec<u64> = self
             .streams
@@ -462,12 +694,12 @@ impl Sim {
                 self.streams.remove(&g);
             } else {
                 // The peer sees the connection reset.
-                self.fail_stream(g);
+                self.fail_stream(g, Duration::ZERO);
             }
         }
     }
 
-    fn deliver(&mut self, to: usize, generation: u32, input: Input) {
+    fn deliver(&mut self, to: usize, generation: u32, input: Input, delayed: bool) {
         let is_stream_end = matches!(
             input,
             Input::StreamReply { .. } | Input::StreamFailed { .. }
@@ -476,16 +708,35 @@ impl Sim {
             || (is_stream_end && self.slots[to].generation != generation)
         {
             if let Input::StreamRequest { id, .. } = input {
-                self.fail_stream(id.0);
+                self.fail_stream(id.0, Duration::ZERO);
             }
+            return;
+        }
+        let slot = &mut self.slots[to];
+        if !slot.slow.is_zero() && !delayed {
+            let at = self.now + slot.slow;
+            self.schedule(
+                at,
+                What::Deliver {
+                    to,
+                    generation,
+                    input,
+                    delayed: true,
+                },
+            );
+            return;
+        }
+        if slot.paused {
+            slot.backlog.push(input);
             return;
         }
         self.step(to, input);
     }
 
-    fn fail_stream(&mut self, g: u64) {
+    /// Fails stream `g` for its opener, `after` plus one latency from now.
+    fn fail_stream(&mut self, g: u64, after: Duration) {
         if let Some(s) = self.streams.remove(&g) {
-            let at = self.now + self.latency();
+            let at = self.now + after + self.latency();
             let input = Input::StreamFailed { id: s.id };
             self.schedule(
                 at,
@@ -493,6 +744,7 @@ impl Sim {
                     to: s.opener,
                     generation: s.opener_generation,
                     input,
+                    delayed: false,
                 },
             );
         }
@@ -525,29 +777,38 @@ impl Sim {
             };
             match out {
                 Output::Datagram { to, bytes } => {
-                    self.count(&bytes);
-                    let (Some(j), false) = (index_of(to), self.lost()) else {
+                    self.count(i, &bytes);
+                    let Some(j) = index_of(to).filter(|&j| j < self.slots.len()) else {
                         continue;
                     };
-                    let at = self.now + self.latency();
-                    let input = Input::Datagram { from, bytes };
-                    self.schedule(
-                        at,
-                        What::Deliver {
-                            to: j,
-                            generation: 0,
-                            input,
-                        },
-                    );
+                    let fate = self
+                        .links
+                        .route(i, j, &bytes, &self.opts.network, &mut self.rng);
+                    if let Fate::Delivered(delays) = fate {
+                        for d in delays {
+                            let input = Input::Datagram {
+                                from,
+                                bytes: bytes.clone(),
+                            };
+                            self.schedule(
+                                self.now + d,
+                                What::Deliver {
+                                    to: j,
+                                    generation: 0,
+                                    input,
+                                    delayed: false,
+                                },
+                            );
+                        }
+                    }
                 }
                 Output::StreamOpen { id, to, bytes } => {
-                    self.count(&bytes);
+                    self.count(i, &bytes);
                     self.next_stream += 1;
                     let g = self.next_stream;
                     let opener_generation = self.slots[i].generation;
-                    let at = self.now + self.latency();
-                    match index_of(to) {
-                        Some(j) if j < self.slots.len() => {
+                    match index_of(to).filter(|&j| j < self.slots.len()) {
+                        Some(j) => {
                             self.streams.insert(
                                 g,
                                 Stream {
@@ -557,49 +818,63 @@ impl Sim {
                                     responder: j,
                                 },
                             );
-                            let input = Input::StreamRequest {
-                                id: StreamId(g),
-                                from,
-                                bytes,
-                            };
-                            self.schedule(
-                                at,
-                                What::Deliver {
-                                    to: j,
-                                    generation: 0,
-                                    input,
-                                },
-                            );
+                            if self.links.connected(i, j) && self.links.connected(j, i) {
+                                let at = self.now + self.latency();
+                                let input = Input::StreamRequest {
+                                    id: StreamId(g),
+                                    from,
+                                    bytes,
+                                };
+                                self.schedule(
+                                    at,
+                                    What::Deliver {
+                                        to: j,
+                                        generation: 0,
+                                        input,
+                                        delayed: false,
+                                    },
+                                );
+                            } else {
+                                // Cut off: the connection attempt times out.
+                                self.fail_stream(g, self.opts.network.stream_timeout);
+                            }
                         }
-                        _ => {
+                        None => {
+                            let at = self.now + self.latency();
                             let input = Input::StreamFailed { id };
-                            self.schedule(
-                                at,
-                                What::Deliver {
-                                    to: i,
-                                    generation: opener_generation,
-                                    input,
-                                },
-                            );
+                            let what = What::Deliver {
+                                to: i,
+                                generation: opener_generation,
+                                input,
+                                delayed: false,
+                            };
+                            self.schedule(at, what);
                         }
                     }
                 }
                 Output::StreamReply { id, bytes } => {
-                    self.count(&bytes);
+                    self.count(i, &bytes);
+                    let Some(s) = self.streams.get(&id.0) else {
+                        continue;
+                    };
+                    if !self.links.connected(i, s.opener) {
+                        // The partition came up mid-exchange: the opener times out.
+                        self.fail_stream(id.0, self.opts.network.stream_timeout);
+                        continue;
+                    }
                     if let Some(s) = self.streams.remove(&id.0) {
                         let at = self.now + self.latency();
                         let input = Input::StreamReply { id: s.id, bytes };
-                        self.schedule(
-                            at,
-                            What::Deliver {
-                                to: s.opener,
-                                generation: s.opener_generation,
-                                input,
-                            },
-                        );
+                        let what = What::Deliver {
+                            to: s.opener,
+                            generation: s.opener_generation,
+                            input,
+                            delayed: false,
+                        };
+                        self.schedule(at, what);
                     }
                 }
-                Output::StreamClose { id } => self.fail_stream(id.0),
+                Output::StreamClose { id } => self.fail_stream(id.0, Duration::ZERO),
                 Output::Event(e) => {
                     if e == Event::LeaveCompleted {
                         left = true;
@@ -612,6 +887,9 @@ impl Sim {
             self.stop(i, false);
             return;
         }
+        if self.slots[i].paused {
+            return;
+        }
         let next = self.slots[i].node.as_ref().and_then(|n| n.poll_timeout());
         if let Some(t) = next {
             let t = t.max(self.now);
@@ -622,9 +900,12 @@ impl Sim {
         }
     }
 
-    fn count(&mut self, bytes: &Bytes) {
+    fn count(&mut self, i: usize, bytes: &Bytes) {
         self.messages += 1;
         self.bytes += bytes.len() as u64;
+        let sent = &mut self.slots[i].sent;
+        sent.0 += 1;
+        sent.1 += bytes.len() as u64;
     }
 
     fn observe(&mut self, v: usize, e: &Event) {
@@ -639,18 +920,15 @@ impl Sim {
                     .is_none_or(|n| n.member(&name).is_none_or(|x| x.status == Status::Dead))
             })
         };
-        let dead_everywhere = matches!(e, Event::MemberFailed(_)).then(|| {
-            let m = match e {
-                Event::MemberFailed(x) => x
-                    .name
-                    .strip_prefix("node-")
-                    .and_then(|s| s.parse::<usize>().ok()),
-                _ => None,
-            };
-            m.map(all_dead).unwrap_or(false)
-        });
+        let dead_everywhere = match e {
+            Event::MemberFailed(x) => x
+                .name
+                .strip_prefix("node-")
+                .and_then(|s| s.parse::<usize>().ok())
+                .is_some_and(all_dead),
+            _ => false,
+        };
         let now = self.now;
-        self.observer
-            .on_event(v, e, now, |_| dead_everywhere.unwrap_or(false));
+        self.observer.on_event(v, e, now, |_| dead_everywhere);
     }
 }

@@ -55,8 +55,7 @@ fn crashed_member_is_dead_everywhere_within_the_bound() {
         let mut opts = options(n, seed, 80);
         opts.faults.push(Fault {
             at: secs(10),
-            node: 7,
-            kind: FaultKind::Crash,
+            kind: FaultKind::Crash(7),
         });
         let mut sim = Sim::new(opts).unwrap();
         sim.run_until(Instant::from_millis(80_000));
@@ -80,8 +79,7 @@ fn leaving_member_is_left_everywhere_and_never_dead() {
         let mut opts = options(50, seed, 40);
         opts.faults.push(Fault {
             at: secs(10),
-            node: 5,
-            kind: FaultKind::Leave,
+            kind: FaultKind::Leave(5),
         });
         let mut sim = Sim::new(opts).unwrap();
         sim.run_until(Instant::from_millis(40_000));
@@ -110,13 +108,11 @@ fn restarted_member_is_alive_again_with_one_entry() {
         let mut opts = options(50, seed, 70);
         opts.faults.push(Fault {
             at: secs(10),
-            node: 3,
-            kind: FaultKind::Crash,
+            kind: FaultKind::Crash(3),
         });
         opts.faults.push(Fault {
             at: secs(restart_at),
-            node: 3,
-            kind: FaultKind::Restart,
+            kind: FaultKind::Restart(3),
         });
         let mut sim = Sim::new(opts).unwrap();
         sim.run_until(Instant::from_millis(70_000));
@@ -141,11 +137,10 @@ fn restarted_member_is_alive_again_with_one_entry() {
 fn same_seed_same_trace_different_seed_different_trace() {
     let run = |seed| {
         let mut opts = options(30, seed, 20);
-        opts.loss = 0.05;
+        opts.network.loss = 0.05;
         opts.faults.push(Fault {
             at: secs(5),
-            node: 4,
-            kind: FaultKind::Crash,
+            kind: FaultKind::Crash(4),
         });
         Sim::new(opts).unwrap().run().trace_hash
     };
@@ -158,16 +153,14 @@ fn bad_options_are_rejected_with_what_is_wrong() {
     let mut opts = options(10, 1, 10);
     opts.faults.push(Fault {
         at: secs(1),
-        node: 10,
-        kind: FaultKind::Crash,
+        kind: FaultKind::Crash(10),
     });
     let err = Sim::new(opts).err().unwrap();
     assert!(err.contains("names node 10 but nodes are 0..9"), "{err}");
     let mut opts = options(10, 1, 10);
     opts.faults.push(Fault {
         at: secs(11),
-        node: 1,
-        kind: FaultKind::Crash,
+        kind: FaultKind::Crash(1),
     });
     assert!(Sim::new(opts)
         .err()

@@ -7,13 +7,15 @@
 //! truth: who is really up.
 #![warn(missing_docs)]
 
+pub mod check;
 pub mod network;
 mod observe;
 mod sim;
 mod trace;
 pub mod units;
 
+pub use check::Violation;
 pub use network::{Latency, Network};
-pub use observe::{CrashReport, Observer};
+pub use observe::{Coverage, CrashReport, HealReport, Observer};
 pub use sim::{addr_of, name_of, Fault, FaultKind, Options, Report, Sim};
 pub use trace::TraceHash;

@@ -3,7 +3,8 @@
 //! Time jumps to the next event; nothing sleeps. One seed decides every node
 //! seed, start time, latency and loss draw.
 
-use crate::network::{Fate, Links, Network};
+use crate::check::{Checker, Violation};
+use crate::network::{Fate, Latency, Links, Network};
 use crate::observe::{CrashReport, Observer};
 use crate::trace::TraceHash;
 use bytes::Bytes;
@@ -310,6 +311,16 @@ pub struct Report {
     pub events: u64,
     /// Remote input the nodes dropped (all reasons).
     pub dropped: u64,
+    /// The first safety violation, if any (it stopped the run).
+    pub violation: Option<Violation>,
+    /// Every healed fault and how long the cluster took to re-converge.
+    pub heals: Vec<crate::observe::HealReport>,
+    /// How each announced update spread.
+    pub coverage: Vec<crate::observe::Coverage>,
+    /// Datagrams and stream frames sent by the busiest node, per second.
+    pub max_messages_per_node_per_sec: f64,
+    /// Bytes sent by the busiest node, per second.
+    pub max_bytes_per_node_per_sec: f64,
     /// Digest of the whole trace (hex).
     pub trace_hash: String,
 }
@@ -325,6 +336,9 @@ pub struct Sim {
     streams: BTreeMap<u64, Stream>,
     next_stream: u64,
     links: Links,
+    checker: Checker,
+    /// The first safety violation, which stops the run.
+    pub violation: Option<Violation>,
     trace: TraceHash,
     events: u64,
     messages: u64,
@@ -359,6 +373,8 @@ impl Sim {
             streams: BTreeMap::new(),
             next_stream: 0,
             links: Links::new(n, &opts.network),
+            checker: Checker::new(n, quiet_network(&opts)),
+            violation: None,
             trace: TraceHash::default(),
             events: 0,
             messages: 0,
@@ -426,6 +442,9 @@ impl Sim {
             if next.at > end {
                 break;
             }
+            if self.violation.is_some() {
+                break;
+            }
             let Some(Reverse(ev)) = self.queue.pop() else {
                 break;
             };
@@ -465,6 +484,19 @@ impl Sim {
             crashes: self.observer.crashes.clone(),
             events: self.events,
             dropped,
+            violation: self.violation.clone(),
+            heals: self.observer.heals.clone(),
+            coverage: self.observer.coverage.clone(),
+            max_messages_per_node_per_sec: (self.slots.iter().map(|s| s.sent.0).max().unwrap_or(0)
+                as f64
+                / secs
+                * 100.0)
+                .round()
+                / 100.0,
+            max_bytes_per_node_per_sec: (self.slots.iter().map(|s| s.sent.1).max().unwrap_or(0)
+                as f64
+                / secs)
+                .round(),
             trace_hash: format!("{:016x}", self.trace.finish()),
         }
     }
@@ -532,6 +564,7 @@ impl Sim {
         slot.generation += 1;
         slot.tick_at = None;
         self.observer.started(i);
+        self.checker.restarted(i);
         let contact = (0..self.opts.nodes).find(|&j| j != i && self.observer.is_live(j));
         if let Some(j) = contact.filter(|_| i != 0 || self.slots[i].restarts > 0) {
             let _ = node.join(&[addr_of(j)], self.now);
@@ -763,8 +796,21 @@ impl Sim {
         let now = self.now;
         if let Some(node) = self.slots[i].node.as_mut() {
             node.handle(input, now);
+            if let Err(what) = self.checker.after_step(i, node) {
+                self.violate(i, what);
+            }
         }
         self.after_step(i);
+    }
+
+    fn violate(&mut self, node: usize, what: String) {
+        if self.violation.is_none() {
+            self.violation = Some(Violation {
+                at_ms: self.now.as_millis(),
+                node,
+                what,
+            });
+        }
     }
 
     /// Carries out node `i`'s outputs and schedules its next tick.
@@ -930,5 +976,41 @@ impl Sim {
         };
         let now = self.now;
         self.observer.on_event(v, e, now, |_| dead_everywhere);
+        let about = match e {
+            Event::MemberJoined(x)
+            | Event::MemberUpdated(x)
+            | Event::MemberSuspect(x)
+            | Event::MemberRecovered(x)
+            | Event::MemberFailed(x)
+            | Event::MemberLeft(x)
+            | Event::MemberReaped(x) => x
+                .name
+                .strip_prefix("node-")
+                .and_then(|s| s.parse::<usize>().ok()),
+            _ => None,
+        };
+        if let Some(m) = about.filter(|&m| m < self.slots.len()) {
+            if let Err(what) = self.checker.on_event(v, m, e) {
+                self.violate(v, what);
+            }
+        }
     }
+}
+
+/// Whether nothing in `opts` can make a healthy node look failed: no faults,
+/// no loss, and every packet faster than half the probe timeout.
+fn quiet_network(opts: &Options) -> bool {
+    let net = &opts.network;
+    let slowest = match net.latency {
+        Latency::Fixed(d) => d,
+        Latency::Uniform { max, .. } | Latency::LongTail { max, .. } => max,
+    } + if net.reorder > 0.0 {
+        net.reorder_delay
+    } else {
+        Duration::ZERO
+    };
+    opts.faults.is_empty()
+        && net.loss == 0.0
+        && net.link_loss.is_empty()
+        && slowest * 2 < opts.config.probe_timeout
 }

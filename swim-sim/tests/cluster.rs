@@ -26,6 +26,10 @@ fn views(sim: &Sim, member: usize) -> Vec<Option<Status>> {
 fn join_through_one_seed_converges_100_nodes() {
     for seed in [1, 2, 3] {
         let report = Sim::new(options(100, seed, 20)).unwrap().run();
+        assert_eq!(
+            report.violation, None,
+            "safety checks, including: nobody suspected"
+        );
         let converged = report.converged_ms.expect("100 nodes must converge");
         assert!(
             converged < 5_000,

@@ -1,0 +1,169 @@
+//! Safety invariants, checked after every event of a run.
+//!
+//! - a node never sees itself dead (or suspect, or left while it is not leaving);
+//! - the incarnation a node holds for a member never goes backwards;
+//! - no member is reported alive at the incarnation it was reported left at;
+//! - with no faults and no loss, nobody is suspected.
+//!
+//! A violation stops the run; the report carries it with the seed and the
+//! command that reproduces it.
+
+use swim_core::{Event, Member, Node, Status};
+
+/// The first broken invariant of a run.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Violation {
+    /// Simulated time.
+    pub at_ms: u64,
+    /// The node that saw it.
+    pub node: usize,
+    /// What was broken.
+    pub what: String,
+}
+
+/// Per (viewer, member): the last incarnation and status seen, packed as
+/// `incarnation << 2 | status` (incarnations saturate at 2^30).
+#[derive(Debug, Default)]
+pub struct Checker {
+    seen: Vec<Vec<u32>>,
+    /// Whether "nobody is suspected" applies (no faults, no loss).
+    pub quiet_network: bool,
+}
+
+fn pack(m: &Member) -> u32 {
+    let status = match m.status {
+        Status::Alive => 0,
+        Status::Suspect => 1,
+        Status::Dead => 2,
+        Status::Left => 3,
+    };
+    ((m.incarnation.min((1 << 30) - 1) as u32) << 2) | status
+}
+
+impl Checker {
+    /// A checker for `nodes` nodes.
+    pub fn new(nodes: usize, quiet_network: bool) -> Self {
+        Checker {
+            seen: vec![Vec::new(); nodes],
+            quiet_network,
+        }
+    }
+
+    /// Node `v` restarted: what its previous process saw is gone.
+    pub fn restarted(&mut self, v: usize) {
+        self.seen[v].clear();
+    }
+
+    /// Checks node `v`'s own state after it handled an input.
+    pub fn after_step(&self, v: usize, node: &Node) -> Result<(), String> {
+        let local = node.local();
+        match local.status {
+            Status::Alive => Ok(()),
+            Status::Left if node.is_leaving() => Ok(()),
+            s => Err(format!(
+                "node-{v} sees itself {s} at incarnation {}",
+                local.incarnation
+            )),
+        }
+    }
+
+    /// Checks one event node `v` emitted about member `m`.
+    pub fn on_event(&mut self, v: usize, m: usize, event: &Event) -> Result<(), String> {
+        let member = match event {
+            Event::MemberJoined(x)
+            | Event::MemberUpdated(x)
+            | Event::MemberSuspect(x)
+            | Event::MemberRecovered(x)
+            | Event::MemberFailed(x)
+            | Event::MemberLeft(x) => x,
+            // A reaped member may come back at any incarnation.
+            Event::MemberReaped(_) => {
+                if let Some(slot) = self.seen[v].get_mut(m) {
+                    *slot = 0;
+                }
+                return Ok(());
+            }
+            _ => return Ok(()),
+        };
+        if self.quiet_network && matches!(event, Event::MemberSuspect(_)) {
+            return Err(format!(
+                "node-{v} suspects {} although nothing failed",
+                member.name
+            ));
+        }
+        let row = &mut self.seen[v];
+        if row.len() <= m {
+            row.resize(m + 1, 0);
+        }
+        let (old, new) = (row[m], pack(member));
+        let (old_inc, old_status) = (old >> 2, old & 3);
+        if old != 0 {
+            if new >> 2 < old_inc {
+                return Err(format!(
+                    "node-{v} moved {} back from incarnation {old_inc} to {}",
+                    member.name, member.incarnation
+                ));
+            }
+            if old_status == 3 && new & 3 == 0 && new >> 2 == old_inc {
+                return Err(format!(
+                    "node-{v} holds {} both left and alive at incarnation {old_inc}",
+                    member.name
+                ));
+            }
+        }
+        row[m] = new;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use swim_core::Bytes;
+
+    fn member(status: Status, incarnation: u64) -> Member {
+        Member {
+            name: "node-1".into(),
+            addr: ([10, 0, 0, 1], 1).into(),
+            incarnation,
+            status,
+            meta: Bytes::new(),
+        }
+    }
+
+    #[test]
+    fn incarnations_never_go_backwards() {
+        let mut c = Checker::new(2, false);
+        c.on_event(0, 1, &Event::MemberJoined(member(Status::Alive, 5)))
+            .unwrap();
+        c.on_event(0, 1, &Event::MemberSuspect(member(Status::Suspect, 5)))
+            .unwrap();
+        let err = c
+            .on_event(0, 1, &Event::MemberRecovered(member(Status::Alive, 4)))
+            .unwrap_err();
+        assert!(err.contains("back from incarnation 5 to 4"), "{err}");
+    }
+
+    #[test]
+    fn left_and_alive_at_the_same_incarnation_is_a_violation() {
+        let mut c = Checker::new(2, false);
+        c.on_event(0, 1, &Event::MemberLeft(member(Status::Left, 3)))
+            .unwrap();
+        assert!(c
+            .on_event(0, 1, &Event::MemberJoined(member(Status::Alive, 3)))
+            .is_err());
+        let mut c = Checker::new(2, false);
+        c.on_event(0, 1, &Event::MemberLeft(member(Status::Left, 3)))
+            .unwrap();
+        c.on_event(0, 1, &Event::MemberJoined(member(Status::Alive, 4)))
+            .unwrap();
+    }
+
+    #[test]
+    fn suspicion_on_a_quiet_network_is_a_violation() {
+        let mut c = Checker::new(2, true);
+        assert!(c
+            .on_event(0, 1, &Event::MemberSuspect(member(Status::Suspect, 0)))
+            .is_err());
+    }
+}

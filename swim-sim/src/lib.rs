@@ -9,7 +9,9 @@
 
 pub mod check;
 pub mod network;
+pub mod plot;
 mod observe;
+pub mod scenario;
 mod sim;
 mod trace;
 pub mod units;
@@ -17,5 +19,6 @@ pub mod units;
 pub use check::Violation;
 pub use network::{Latency, Network};
 pub use observe::{Coverage, CrashReport, HealReport, Observer};
+pub use scenario::{Checks, Failure, Scenario};
 pub use sim::{addr_of, name_of, Fault, FaultKind, Options, Report, Sim};
 pub use trace::TraceHash;

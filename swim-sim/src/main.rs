@@ -1,11 +1,13 @@
 //! `swim-sim`: run a simulated swim cluster from a seed and report what happened.
 
 use clap::{Parser, Subcommand, ValueEnum};
+use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
-use swim_core::Config;
+use swim_core::{Config, Instant};
 use swim_sim::units::{parse_at, parse_duration};
-use swim_sim::{Fault, FaultKind, Options, Report, Sim};
+use swim_sim::{Checks, Failure, Fault, FaultKind, Options, Report, Scenario, Sim};
 
 #[derive(Parser)]
 #[command(
@@ -25,90 +27,342 @@ enum Preset {
     Local,
 }
 
+#[derive(clap::Args)]
+struct RunArgs {
+    /// A scenario file (swim-sim/scenarios/*.toml); without one, the flags
+    /// below describe the run.
+    scenario: Option<PathBuf>,
+    /// The seed that decides everything (overrides the scenario's).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Cluster size (flags mode).
+    #[arg(long, default_value_t = 100)]
+    nodes: usize,
+    /// Simulated time to run, e.g. 30s, 1500ms, 2m (overrides the scenario's).
+    #[arg(long, value_parser = parse_duration)]
+    duration: Option<Duration>,
+    /// Crash a node: NODE@TIME, e.g. 7@15s (repeatable, flags mode).
+    #[arg(long, value_parser = parse_at)]
+    crash: Vec<(usize, Duration)>,
+    /// Restart a node with the same name: NODE@TIME (repeatable, flags mode).
+    #[arg(long, value_parser = parse_at)]
+    restart: Vec<(usize, Duration)>,
+    /// Make a node leave gracefully: NODE@TIME (repeatable, flags mode).
+    #[arg(long, value_parser = parse_at)]
+    leave: Vec<(usize, Duration)>,
+    /// Probability that a datagram is lost, 0 to 1 (flags mode).
+    #[arg(long, default_value_t = 0.0)]
+    loss: f64,
+    /// Protocol preset (flags mode).
+    #[arg(long, value_enum, default_value_t = Preset::Lan)]
+    preset: Preset,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
 #[derive(Subcommand)]
 enum Command {
-    /// Run one cluster: every node joins through node 0 in the first second.
-    Run {
-        /// Cluster size.
-        #[arg(long, default_value_t = 100)]
-        nodes: usize,
-        /// The seed that decides everything.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Simulated time to run (e.g. 30s, 1500ms, 2m).
-        #[arg(long, default_value = "30s", value_parser = parse_duration)]
-        duration: Duration,
-        /// Crash a node: NODE@TIME, e.g. 7@15s (repeatable).
-        #[arg(long, value_parser = parse_at)]
-        crash: Vec<(usize, Duration)>,
-        /// Restart a node with the same name: NODE@TIME (repeatable).
-        #[arg(long, value_parser = parse_at)]
-        restart: Vec<(usize, Duration)>,
-        /// Make a node leave gracefully: NODE@TIME (repeatable).
-        #[arg(long, value_parser = parse_at)]
-        leave: Vec<(usize, Duration)>,
-        /// Probability that a datagram is lost (0 to 1).
-        #[arg(long, default_value_t = 0.0)]
-        loss: f64,
-        /// Protocol preset.
-        #[arg(long, value_enum, default_value_t = Preset::Lan)]
-        preset: Preset,
-        /// Print the report as JSON.
+    /// Run one cluster: a scenario file, or flags (every node joins through
+    /// node 0 in the first second).
+    Run(RunArgs),
+    /// Run a scenario over a range of seeds: a pass/fail table and the
+    /// distribution of each metric.
+    Sweep {
+        /// The scenario file.
+        scenario: PathBuf,
+        /// Seeds to run, A..B (B excluded), e.g. 1..21.
+        #[arg(long, value_parser = parse_range)]
+        seeds: (u64, u64),
+        /// Print every report as one JSON array.
         #[arg(long)]
         json: bool,
     },
 }
 
-fn main() -> ExitCode {
-    let Command::Run {
-        nodes,
-        seed,
-        duration,
-        crash,
-        restart,
-        leave,
-        loss,
-        preset,
-        json,
-    } = Cli::parse().command;
-    let mut opts = Options::new(nodes, seed, duration);
-    opts.network.loss = loss;
-    opts.config = match preset {
-        Preset::Lan => Config::lan(),
-        Preset::Wan => Config::wan(),
-        Preset::Local => Config::local(),
-    };
-    let kinds: [(Vec<(usize, Duration)>, fn(usize) -> FaultKind); 3] = [
-        (crash, FaultKind::Crash),
-        (restart, FaultKind::Restart),
-        (leave, FaultKind::Leave),
-    ];
-    for (list, kind) in kinds {
-        opts.faults.extend(list.into_iter().map(|(node, at)| Fault {
-            at,
-            kind: kind(node),
-        }));
+fn parse_range(s: &str) -> Result<(u64, u64), String> {
+    let (a, b) = s
+        .split_once("..")
+        .ok_or_else(|| format!("invalid seeds '{s}': expected A..B, like 1..21"))?;
+    let a: u64 = a
+        .parse()
+        .map_err(|_| format!("invalid seeds '{s}': '{a}' is not a number"))?;
+    let b: u64 = b
+        .parse()
+        .map_err(|_| format!("invalid seeds '{s}': '{b}' is not a number"))?;
+    if b <= a {
+        return Err(format!("invalid seeds '{s}': the range is empty"));
     }
-    let sim = match Sim::new(opts) {
-        Ok(sim) => sim,
-        Err(e) => {
-            eprintln!("swim-sim: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let report = sim.run();
-    if json {
-        match serde_json::to_string_pretty(&report) {
-            Ok(s) => println!("{s}"),
-            Err(e) => {
-                eprintln!("swim-sim: cannot encode the report: {e}");
-                return ExitCode::FAILURE;
+    Ok((a, b))
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::Run(args) => run(args),
+        Command::Sweep {
+            scenario,
+            seeds,
+            json,
+        } => sweep(&scenario, seeds, json),
+    }
+}
+
+fn fail(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("swim-sim: {msg}");
+    ExitCode::from(2)
+}
+
+/// The scenario a `run` describes, from a file or from flags.
+fn scenario_of(args: &RunArgs) -> Result<Scenario, String> {
+    let mut s = match &args.scenario {
+        Some(path) => Scenario::load(path)?,
+        None => {
+            let mut opts = Options::new(args.nodes, 1, Duration::from_secs(30));
+            opts.network.loss = args.loss;
+            opts.config = match args.preset {
+                Preset::Lan => Config::lan(),
+                Preset::Wan => Config::wan(),
+                Preset::Local => Config::local(),
+            };
+            let at = |list: &[(usize, Duration)], kind: fn(usize) -> FaultKind| {
+                list.iter()
+                    .map(move |&(node, at)| Fault {
+                        at,
+                        kind: kind(node),
+                    })
+                    .collect::<Vec<_>>()
+            };
+            opts.faults.extend(at(&args.crash, FaultKind::Crash));
+            opts.faults.extend(at(&args.restart, FaultKind::Restart));
+            opts.faults.extend(at(&args.leave, FaultKind::Leave));
+            opts.faults.sort_by_key(|f| f.at);
+            Scenario {
+                path: String::new(),
+                description: String::new(),
+                options: opts,
+                checks: Checks::default(),
             }
         }
-    } else {
-        print_summary(&report);
+    };
+    if let Some(seed) = args.seed {
+        s.options.seed = seed;
     }
-    ExitCode::SUCCESS
+    if let Some(d) = args.duration {
+        s.options.duration = d;
+    }
+    s.options.validate()?;
+    Ok(s)
+}
+
+/// Runs to the end, showing progress on a terminal.
+fn execute(opts: Options, progress: bool) -> Result<Report, String> {
+    let end = opts.duration;
+    let mut sim = Sim::new(opts)?;
+    let step = Duration::from_secs(1);
+    let mut t = Duration::ZERO;
+    while t < end {
+        t = (t + step).min(end);
+        sim.run_until(Instant::ZERO + t);
+        if progress {
+            eprint!(
+                "\r  simulated {:>6.1}s of {:.1}s",
+                t.as_secs_f64(),
+                end.as_secs_f64()
+            );
+        }
+        if sim.violation.is_some() {
+            break;
+        }
+    }
+    if progress {
+        eprint!("\r{:60}\r", "");
+    }
+    Ok(sim.report())
+}
+
+fn reproduce(s: &Scenario, seed: u64) -> String {
+    if s.path.is_empty() {
+        format!("swim-sim run --seed {seed} ... (same flags)")
+    } else {
+        format!("swim-sim run {} --seed {seed}", s.path)
+    }
+}
+
+fn run(args: RunArgs) -> ExitCode {
+    let scenario = match scenario_of(&args) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let seed = scenario.options.seed;
+    let report = match execute(scenario.options.clone(), std::io::stderr().is_terminal()) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let failures = scenario.verify(&report);
+    if args.json {
+        let out = serde_json::json!({ "report": report, "failures": failures });
+        match serde_json::to_string_pretty(&out) {
+            Ok(s) => println!("{s}"),
+            Err(e) => return fail(format!("cannot encode the report: {e}")),
+        }
+    } else {
+        if !scenario.description.is_empty() {
+            println!("{}: {}", scenario.path, scenario.description);
+        }
+        print_summary(&report);
+        print_failures(&failures);
+    }
+    if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!(
+            "swim-sim: FAILED; reproduce with: {}",
+            reproduce(&scenario, seed)
+        );
+        ExitCode::FAILURE
+    }
+}
+
+fn print_failures(failures: &[Failure]) {
+    for f in failures {
+        println!("  FAIL {}: {}", f.check, f.detail);
+    }
+}
+
+fn sweep(path: &std::path::Path, (from, to): (u64, u64), json: bool) -> ExitCode {
+    let scenario = match Scenario::load(path) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let progress = std::io::stderr().is_terminal();
+    let mut rows = Vec::new();
+    for seed in from..to {
+        let mut opts = scenario.options.clone();
+        opts.seed = seed;
+        if progress {
+            eprint!("\r  seed {seed} ({} of {})", seed - from + 1, to - from);
+        }
+        let report = match execute(opts, false) {
+            Ok(r) => r,
+            Err(e) => return fail(e),
+        };
+        let failures = scenario.verify(&report);
+        rows.push((report, failures));
+    }
+    if progress {
+        eprint!("\r{:60}\r", "");
+    }
+    let failed: Vec<u64> = rows
+        .iter()
+        .filter(|(_, f)| !f.is_empty())
+        .map(|(r, _)| r.seed)
+        .collect();
+    if json {
+        let all: Vec<_> = rows
+            .iter()
+            .map(|(r, f)| serde_json::json!({ "report": r, "failures": f }))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
+    } else {
+        println!(
+            "{}: {} seeds, {} passed, {} failed",
+            scenario.path,
+            rows.len(),
+            rows.len() - failed.len(),
+            failed.len()
+        );
+        println!(
+            "{:>8}  {:>6}  {:>12}  {:>12}  {:>10}  {:>10}  {:>8}",
+            "seed", "result", "converged", "dead-every", "reconverge", "msg/n/s", "fp-dead"
+        );
+        for (r, f) in &rows {
+            let dead = r
+                .crashes
+                .iter()
+                .filter_map(|c| c.all_dead_ms.map(|t| t - c.crashed_at_ms))
+                .max();
+            let re = r.heals.iter().filter_map(|h| h.reconverged_after_ms).max();
+            let show = |v: Option<u64>| v.map_or("-".to_string(), |v| format!("{v} ms"));
+            println!(
+                "{:>8}  {:>6}  {:>12}  {:>12}  {:>10}  {:>10.1}  {:>8}",
+                r.seed,
+                if f.is_empty() { "pass" } else { "FAIL" },
+                show(r.converged_ms),
+                show(dead),
+                show(re),
+                r.messages_per_node_per_sec,
+                r.false_positive_deaths
+            );
+        }
+        let metric = |name: &str, values: Vec<f64>| {
+            if values.is_empty() {
+                return;
+            }
+            let mut v = values;
+            v.sort_by(|a, b| a.total_cmp(b));
+            let q = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
+            println!(
+                "  {name:<28} min {:>9.1}  median {:>9.1}  p90 {:>9.1}  max {:>9.1}",
+                q(0.0),
+                q(0.5),
+                q(0.9),
+                q(1.0)
+            );
+        };
+        println!("distribution over seeds:");
+        metric(
+            "converged (ms)",
+            rows.iter()
+                .filter_map(|(r, _)| r.converged_ms.map(|v| v as f64))
+                .collect(),
+        );
+        metric(
+            "dead everywhere (ms)",
+            rows.iter()
+                .flat_map(|(r, _)| {
+                    r.crashes
+                        .iter()
+                        .filter_map(|c| c.all_dead_ms.map(|t| (t - c.crashed_at_ms) as f64))
+                })
+                .collect(),
+        );
+        metric(
+            "re-converged after heal (ms)",
+            rows.iter()
+                .flat_map(|(r, _)| {
+                    r.heals
+                        .iter()
+                        .filter_map(|h| h.reconverged_after_ms.map(|v| v as f64))
+                })
+                .collect(),
+        );
+        metric(
+            "messages / node / s",
+            rows.iter()
+                .map(|(r, _)| r.messages_per_node_per_sec)
+                .collect(),
+        );
+        metric(
+            "bytes / node / s",
+            rows.iter().map(|(r, _)| r.bytes_per_node_per_sec).collect(),
+        );
+        metric(
+            "false deaths",
+            rows.iter()
+                .map(|(r, _)| r.false_positive_deaths as f64)
+                .collect(),
+        );
+        for (r, f) in rows.iter().filter(|(_, f)| !f.is_empty()) {
+            println!("seed {} failed:", r.seed);
+            print_failures(f);
+            println!("  reproduce: {}", reproduce(&scenario, r.seed));
+        }
+    }
+    if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 fn ms(v: Option<u64>) -> String {
@@ -127,8 +381,11 @@ fn print_summary(r: &Report) {
     );
     println!("  converged at        {}", ms(r.converged_ms));
     println!(
-        "  traffic per node    {:.1} msg/s, {:.0} B/s",
-        r.messages_per_node_per_sec, r.bytes_per_node_per_sec
+        "  traffic per node    {:.1} msg/s, {:.0} B/s (busiest node {:.1} msg/s, {:.0} B/s)",
+        r.messages_per_node_per_sec,
+        r.bytes_per_node_per_sec,
+        r.max_messages_per_node_per_sec,
+        r.max_bytes_per_node_per_sec
     );
     println!("  false suspicions    {}", r.false_suspicions);
     println!("  false deaths        {}", r.false_positive_deaths);
@@ -141,6 +398,29 @@ fn print_summary(r: &Report) {
             after(c.first_suspect_ms),
             after(c.first_dead_ms),
             after(c.all_dead_ms)
+        );
+    }
+    for h in &r.heals {
+        println!(
+            "  healed at {}: re-converged +{}",
+            ms(Some(h.healed_at_ms)),
+            ms(h.reconverged_after_ms)
+        );
+    }
+    for c in &r.coverage {
+        println!(
+            "  update of node-{} at {}: known everywhere +{}",
+            c.node,
+            ms(Some(c.at_ms)),
+            ms(c.complete_after_ms)
+        );
+    }
+    if let Some(v) = &r.violation {
+        println!(
+            "  SAFETY VIOLATION at {} on node-{}: {}",
+            ms(Some(v.at_ms)),
+            v.node,
+            v.what
         );
     }
     println!(

@@ -297,6 +297,8 @@ pub struct Report {
     pub simulated_ms: u64,
     /// First time every live node saw exactly the live set alive (after all started).
     pub converged_ms: Option<u64>,
+    /// Whether the cluster was converged when the run ended.
+    pub converged_at_end: bool,
     /// Datagrams and stream frames sent, per node per simulated second.
     pub messages_per_node_per_sec: f64,
     /// Bytes sent, per node per simulated second.
@@ -477,6 +479,7 @@ impl Sim {
             nodes: self.opts.nodes,
             simulated_ms: self.now.as_millis(),
             converged_ms: self.observer.converged_at.map(|t| t.as_millis()),
+            converged_at_end: self.observer.converged_now,
             messages_per_node_per_sec: (per(self.messages) * 100.0).round() / 100.0,
             bytes_per_node_per_sec: per(self.bytes).round(),
             false_positive_deaths: self.observer.false_positive_deaths,
@@ -598,10 +601,14 @@ impl Sim {
             }
             other => self.trace.write(format!("{other:?}").as_bytes()),
         }
-        for n in f.kind.nodes() {
-            if !matches!(f.kind, FaultKind::Announce(_)) {
-                self.observer.faulted(n);
-            }
+        let cut_off = match &f.kind {
+            // Everyone is cut off from someone: no death across it is false.
+            FaultKind::Partition(_) => (0..self.opts.nodes).collect(),
+            FaultKind::Announce(_) => Vec::new(),
+            other => other.nodes(),
+        };
+        for n in cut_off {
+            self.observer.faulted(n);
         }
         let now = self.now;
         match f.kind {
@@ -612,7 +619,8 @@ impl Sim {
             }
             FaultKind::Restart(i) => {
                 if self.slots[i].node.is_some() {
-                    self.stop(i, true);
+                    // A process restart, not a crash to detect.
+                    self.stop(i, false);
                 }
                 self.observer.restarted(i);
                 self.slots[i].restarts += 1;

@@ -1,0 +1,606 @@
+//! Scenario files: a cluster, its network, a timeline of faults and the checks
+//! a run must pass, in TOML (`swim-sim/scenarios/*.toml`).
+//!
+//! ```toml
+//! description = "crash one node of 100"
+//! nodes = 100
+//! duration = "60s"
+//! preset = "lan"                    # lan | wan | local
+//!
+//! [config]                          # any Config field, durations as strings
+//! gossip_fanout = 4
+//!
+//! [network]
+//! latency = { kind = "uniform", min = "500us", max = "1ms" }
+//! loss = 0.0
+//!
+//! [[fault]]
+//! at = "15s"
+//! kind = "crash"
+//! node = 7                          # or nodes = [1, 2] / "10%" / "all", spaced by `every`
+//!
+//! [checks]
+//! converged_within = "5s"
+//! dead_everywhere_within = "60s"
+//! no_false_deaths = true
+//! ```
+//!
+//! Unknown keys, nodes that do not exist, times outside the run and values of
+//! the wrong type are errors that name the file, the line and what was expected.
+
+use crate::network::{Latency, Network};
+use crate::sim::{Fault, FaultKind, Options, Report};
+use rand_chacha::ChaCha8Rng;
+use rand_core::{Rng, SeedableRng};
+use serde::Deserialize;
+use std::path::Path;
+use std::time::Duration;
+use swim_core::{parse_duration, Config};
+
+/// A duration as a string in a scenario (`"1500ms"`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Dur(Duration);
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_duration(&s)
+            .map(Dur)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    description: Option<String>,
+    nodes: usize,
+    #[serde(default)]
+    seed: u64,
+    duration: Dur,
+    preset: Option<String>,
+    join_window: Option<Dur>,
+    #[serde(default)]
+    config: toml::Table,
+    network: Option<NetworkSpec>,
+    #[serde(default)]
+    fault: Vec<toml::Spanned<FaultSpec>>,
+    #[serde(default)]
+    checks: Checks,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NetworkSpec {
+    latency: Option<LatencySpec>,
+    #[serde(default)]
+    loss: f64,
+    #[serde(default)]
+    duplicate: f64,
+    #[serde(default)]
+    reorder: f64,
+    reorder_delay: Option<Dur>,
+    stream_timeout: Option<Dur>,
+    #[serde(default)]
+    link_loss: Vec<LinkLoss>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LinkLoss {
+    from: usize,
+    to: usize,
+    rate: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, tag = "kind", rename_all = "kebab-case")]
+enum LatencySpec {
+    Fixed { value: Dur },
+    Uniform { min: Dur, max: Dur },
+    LongTail { min: Dur, median: Dur, max: Dur },
+}
+
+/// Which nodes a fault applies to.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum NodeSet {
+    List(Vec<usize>),
+    /// `"all"` or a percentage such as `"10%"` (chosen by the seed, never node 0).
+    Text(String),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FaultSpec {
+    at: Dur,
+    kind: String,
+    node: Option<usize>,
+    nodes: Option<NodeSet>,
+    every: Option<Dur>,
+    duration: Option<Dur>,
+    delay: Option<Dur>,
+    groups: Option<Vec<Vec<usize>>>,
+    from: Option<Vec<usize>>,
+    to: Option<Vec<usize>>,
+    period: Option<Dur>,
+    until: Option<Dur>,
+}
+
+/// What a run must show to pass.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Checks {
+    /// The cluster first converges within this time.
+    #[serde(default, deserialize_with = "opt_dur")]
+    pub converged_within: Option<Duration>,
+    /// Each crashed node is dead on every live node within this time of its crash.
+    #[serde(default, deserialize_with = "opt_dur")]
+    pub dead_everywhere_within: Option<Duration>,
+    /// After each healed fault, the cluster re-converges within this time.
+    #[serde(default, deserialize_with = "opt_dur")]
+    pub reconverge_within: Option<Duration>,
+    /// Each announced update reaches every live node within this time.
+    #[serde(default, deserialize_with = "opt_dur")]
+    pub coverage_within: Option<Duration>,
+    /// No member that never had a fault is declared dead.
+    #[serde(default)]
+    pub no_false_deaths: bool,
+    /// No member that never had a fault is suspected.
+    #[serde(default)]
+    pub no_false_suspicions: bool,
+    /// The cluster is converged when the run ends.
+    #[serde(default)]
+    pub converged_at_end: bool,
+}
+
+fn opt_dur<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    Ok(Some(Dur::deserialize(d)?.0))
+}
+
+/// A parsed scenario: the options of a run and its checks.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// Where it came from (for messages and reproduce lines).
+    pub path: String,
+    /// What it shows.
+    pub description: String,
+    /// The run (its seed can be overridden).
+    pub options: Options,
+    /// What the run must show.
+    pub checks: Checks,
+}
+
+/// One failed check.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Failure {
+    /// Which check.
+    pub check: String,
+    /// What was measured instead.
+    pub detail: String,
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+impl Scenario {
+    /// Reads and validates a scenario file.
+    pub fn load(path: &Path) -> Result<Scenario, String> {
+        let shown = path.display().to_string();
+        let text =
+            std::fs::read_to_string(path).map_err(|e| format!("{shown}: cannot read it: {e}"))?;
+        Scenario::parse(&text, &shown)
+    }
+
+    /// Parses scenario text; `path` names it in errors.
+    pub fn parse(text: &str, path: &str) -> Result<Scenario, String> {
+        let file: File = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| format!("line {}: ", line_of(text, s.start)))
+                .unwrap_or_default();
+            format!("{path}: {line}{}", e.message().trim_end())
+        })?;
+        let mut config = match file.preset.as_deref().unwrap_or("lan") {
+            "lan" => Config::lan(),
+            "wan" => Config::wan(),
+            "local" => Config::local(),
+            other => {
+                return Err(format!(
+                    "{path}: preset '{other}': expected lan, wan or local"
+                ))
+            }
+        };
+        apply_overrides(&mut config, &file.config).map_err(|e| format!("{path}: [config] {e}"))?;
+        let mut options = Options::new(file.nodes, file.seed, file.duration.0);
+        options.config = config;
+        if let Some(w) = file.join_window {
+            options.join_window = w.0;
+        }
+        if let Some(n) = file.network {
+            options.network = network(n);
+        }
+        for spanned in &file.fault {
+            let line = line_of(text, spanned.span().start);
+            let spec = spanned.get_ref();
+            let faults = expand(spec, file.nodes, file.seed)
+                .map_err(|e| format!("{path}: line {line}: fault '{}': {e}", spec.kind))?;
+            for f in &faults {
+                check_fault(f, &options)
+                    .map_err(|e| format!("{path}: line {line}: fault '{}': {e}", spec.kind))?;
+            }
+            options.faults.extend(faults);
+        }
+        options.faults.sort_by_key(|f| f.at);
+        options.validate().map_err(|e| format!("{path}: {e}"))?;
+        Ok(Scenario {
+            path: path.to_string(),
+            description: file.description.unwrap_or_default(),
+            options,
+            checks: file.checks,
+        })
+    }
+
+    /// Checks a report against the scenario's thresholds.
+    pub fn verify(&self, r: &Report) -> Vec<Failure> {
+        let mut out = Vec::new();
+        let mut fail = |check: &str, detail: String| {
+            out.push(Failure {
+                check: check.into(),
+                detail,
+            })
+        };
+        let ms = |d: Duration| d.as_millis() as u64;
+        if let Some(v) = &r.violation {
+            fail(
+                "safety",
+                format!("node-{} at {} ms: {}", v.node, v.at_ms, v.what),
+            );
+        }
+        let c = &self.checks;
+        if let Some(limit) = c.converged_within {
+            match r.converged_ms {
+                Some(t) if t <= ms(limit) => {}
+                other => fail(
+                    "converged_within",
+                    format!("converged at {other:?} ms, limit {} ms", ms(limit)),
+                ),
+            }
+        }
+        if let Some(limit) = c.dead_everywhere_within {
+            for crash in &r.crashes {
+                let took = crash.all_dead_ms.map(|t| t - crash.crashed_at_ms);
+                if took.is_none_or(|t| t > ms(limit)) {
+                    fail(
+                        "dead_everywhere_within",
+                        format!(
+                            "node-{} crashed at {} ms: dead everywhere after {took:?} ms",
+                            crash.node, crash.crashed_at_ms
+                        ),
+                    );
+                }
+            }
+        }
+        if let Some(limit) = c.reconverge_within {
+            for h in &r.heals {
+                if h.reconverged_after_ms.is_none_or(|t| t > ms(limit)) {
+                    fail(
+                        "reconverge_within",
+                        format!(
+                            "healed at {} ms, re-converged after {:?} ms",
+                            h.healed_at_ms, h.reconverged_after_ms
+                        ),
+                    );
+                }
+            }
+        }
+        if let Some(limit) = c.coverage_within {
+            for cov in &r.coverage {
+                if cov.complete_after_ms.is_none_or(|t| t > ms(limit)) {
+                    fail(
+                        "coverage_within",
+                        format!(
+                            "update of node-{} complete after {:?} ms",
+                            cov.node, cov.complete_after_ms
+                        ),
+                    );
+                }
+            }
+        }
+        if c.no_false_deaths && r.false_positive_deaths > 0 {
+            fail(
+                "no_false_deaths",
+                format!("{} false deaths", r.false_positive_deaths),
+            );
+        }
+        if c.no_false_suspicions && r.false_suspicions > 0 {
+            fail(
+                "no_false_suspicions",
+                format!("{} false suspicions", r.false_suspicions),
+            );
+        }
+        if c.converged_at_end && !r.converged_at_end {
+            fail(
+                "converged_at_end",
+                "not converged when the run ended".into(),
+            );
+        }
+        out
+    }
+}
+
+fn network(n: NetworkSpec) -> Network {
+    let default = Network::default();
+    Network {
+        latency: match n.latency {
+            None => default.latency,
+            Some(LatencySpec::Fixed { value }) => Latency::Fixed(value.0),
+            Some(LatencySpec::Uniform { min, max }) => Latency::Uniform {
+                min: min.0,
+                max: max.0,
+            },
+            Some(LatencySpec::LongTail { min, median, max }) => Latency::LongTail {
+                min: min.0,
+                median: median.0,
+                max: max.0,
+            },
+        },
+        loss: n.loss,
+        duplicate: n.duplicate,
+        reorder: n.reorder,
+        reorder_delay: n.reorder_delay.map_or(default.reorder_delay, |d| d.0),
+        stream_timeout: n.stream_timeout.map_or(default.stream_timeout, |d| d.0),
+        link_loss: n
+            .link_loss
+            .into_iter()
+            .map(|l| (l.from, l.to, l.rate))
+            .collect(),
+    }
+}
+
+/// Applies `[config]` overrides by field name.
+fn apply_overrides(c: &mut Config, table: &toml::Table) -> Result<(), String> {
+    for (key, value) in table {
+        let dur = || -> Result<Duration, String> {
+            value
+                .as_str()
+                .ok_or_else(|| format!("{key}: expected a duration string like \"500ms\""))
+                .and_then(parse_duration)
+        };
+        let int = || -> Result<u64, String> {
+            value
+                .as_integer()
+                .and_then(|i| u64::try_from(i).ok())
+                .ok_or_else(|| format!("{key}: expected a non-negative integer"))
+        };
+        match key.as_str() {
+            "cluster" => {
+                c.cluster = value
+                    .as_str()
+                    .ok_or("cluster: expected a string")?
+                    .to_string()
+            }
+            "probe_interval" => c.probe_interval = dur()?,
+            "probe_timeout" => c.probe_timeout = dur()?,
+            "indirect_checks" => c.indirect_checks = int()? as usize,
+            "gossip_interval" => c.gossip_interval = dur()?,
+            "gossip_fanout" => c.gossip_fanout = int()? as usize,
+            "retransmit_mult" => c.retransmit_mult = int()? as u32,
+            "suspicion_mult" => c.suspicion_mult = int()? as u32,
+            "suspicion_max_timeout_mult" => c.suspicion_max_timeout_mult = int()? as u32,
+            "push_pull_interval" => c.push_pull_interval = dur()?,
+            "gossip_to_the_dead" => c.gossip_to_the_dead = dur()?,
+            "reap_after" => c.reap_after = dur()?,
+            "awareness_max_multiplier" => c.awareness_max_multiplier = int()? as u32,
+            "max_packet_size" => c.max_packet_size = int()? as usize,
+            other => return Err(format!("unknown field '{other}'")),
+        }
+    }
+    c.validate().map_err(|e| e.to_string())
+}
+
+fn node_set(spec: &FaultSpec, nodes: usize, seed: u64) -> Result<Vec<usize>, String> {
+    match (&spec.node, &spec.nodes) {
+        (Some(n), None) => Ok(vec![*n]),
+        (None, Some(NodeSet::List(list))) => Ok(list.clone()),
+        (None, Some(NodeSet::Text(t))) if t == "all" => Ok((0..nodes).collect()),
+        (None, Some(NodeSet::Text(t))) => {
+            let pct: f64 = t
+                .strip_suffix('%')
+                .and_then(|p| p.parse().ok())
+                .filter(|p| (0.0..=100.0).contains(p))
+                .ok_or_else(|| {
+                    format!(
+                        "nodes = \"{t}\": expected a list, \"all\" or a percentage like \"10%\""
+                    )
+                })?;
+            let count = ((nodes as f64) * pct / 100.0).round().max(1.0) as usize;
+            // A seeded choice among nodes 1.. (node 0 is the seed everyone joined through).
+            let mut pool: Vec<usize> = (1..nodes).collect();
+            let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_f417);
+            for i in (1..pool.len()).rev() {
+                let j = (rng.next_u64() % (i as u64 + 1)) as usize;
+                pool.swap(i, j);
+            }
+            pool.truncate(count.min(pool.len()));
+            pool.sort_unstable();
+            Ok(pool)
+        }
+        (Some(_), Some(_)) => Err("give either node or nodes, not both".into()),
+        (None, None) => Err("needs node = N or nodes = [...]".into()),
+    }
+}
+
+/// One spec to faults: per-node kinds expand over `nodes`, spaced by `every`.
+fn expand(spec: &FaultSpec, nodes: usize, seed: u64) -> Result<Vec<Fault>, String> {
+    let at = spec.at.0;
+    let need = |d: Option<Dur>, what: &str| d.map(|d| d.0).ok_or_else(|| format!("needs {what}"));
+    let one = |kind| Ok(vec![Fault { at, kind }]);
+    match spec.kind.as_str() {
+        "crash" | "restart" | "leave" | "pause" | "slow" | "announce" => {
+            let every = spec.every.map_or(Duration::ZERO, |d| d.0);
+            let mut out = Vec::new();
+            for (k, node) in node_set(spec, nodes, seed)?.into_iter().enumerate() {
+                let kind = match spec.kind.as_str() {
+                    "crash" => FaultKind::Crash(node),
+                    "restart" => FaultKind::Restart(node),
+                    "leave" => FaultKind::Leave(node),
+                    "announce" => FaultKind::Announce(node),
+                    "pause" => FaultKind::Pause { node, duration: need(spec.duration, "duration = \"...\"")? },
+                    _ => FaultKind::Slow {
+                        node,
+                        delay: need(spec.delay, "delay = \"...\"")?,
+                        duration: need(spec.duration, "duration = \"...\"")?,
+                    },
+                };
+                out.push(Fault { at: at + every * k as u32, kind });
+            }
+            Ok(out)
+        }
+        "partition" => one(FaultKind::Partition(spec.groups.clone().ok_or("needs groups = [[...], [...]]")?)),
+        "partition-oneway" => one(FaultKind::PartitionOneWay {
+            from: spec.from.clone().ok_or("needs from = [...]")?,
+            to: spec.to.clone().ok_or("needs to = [...]")?,
+        }),
+        "hold" | "release" | "flap" => {
+            let pair = |v: &Option<Vec<usize>>, what: &str| match v.as_deref() {
+                Some([n]) => Ok(*n),
+                _ => Err(format!("needs {what} = [NODE]")),
+            };
+            let (a, b) = (pair(&spec.from, "from")?, pair(&spec.to, "to")?);
+            one(match spec.kind.as_str() {
+                "hold" => FaultKind::Hold { from: a, to: b },
+                "release" => FaultKind::Release { from: a, to: b },
+                _ => FaultKind::Flap {
+                    a,
+                    b,
+                    period: need(spec.period, "period = \"...\"")?,
+                    until: need(spec.until, "until = \"...\"")?,
+                },
+            })
+        }
+        "heal" => one(FaultKind::Heal),
+        other => Err(format!(
+            "unknown kind '{other}': expected crash, restart, leave, pause, slow, announce, partition, \
+             partition-oneway, hold, release, flap or heal"
+        )),
+    }
+}
+
+fn check_fault(f: &Fault, o: &Options) -> Result<(), String> {
+    if let Some(n) = f.kind.nodes().into_iter().find(|&n| n >= o.nodes) {
+        return Err(format!(
+            "node {n} does not exist (nodes are 0..{})",
+            o.nodes - 1
+        ));
+    }
+    if f.at > o.duration {
+        return Err(format!(
+            "at {:?} is after the end of the run ({:?})",
+            f.at, o.duration
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+description = "test"
+nodes = 10
+duration = "30s"
+preset = "local"
+
+[config]
+gossip_fanout = 4
+probe_timeout = "300ms"
+
+[network]
+latency = { kind = "long-tail", min = "1ms", median = "2ms", max = "50ms" }
+loss = 0.05
+
+[[fault]]
+at = "5s"
+kind = "crash"
+nodes = "20%"
+
+[[fault]]
+at = "10s"
+kind = "partition"
+groups = [[0, 1], [2, 3]]
+
+[[fault]]
+at = "12s"
+kind = "restart"
+nodes = [4, 5]
+every = "1s"
+
+[checks]
+converged_within = "5s"
+no_false_deaths = true
+"#;
+
+    #[test]
+    fn a_good_scenario_parses_into_options() {
+        let s = Scenario::parse(GOOD, "good.toml").unwrap();
+        assert_eq!(s.options.nodes, 10);
+        assert_eq!(s.options.config.gossip_fanout, 4);
+        assert_eq!(s.options.config.probe_timeout, Duration::from_millis(300));
+        assert_eq!(s.options.network.loss, 0.05);
+        assert_eq!(s.options.faults.len(), 5);
+        assert!(matches!(s.options.faults[0].kind, FaultKind::Crash(n) if n != 0));
+        assert_eq!(s.options.faults[3].kind, FaultKind::Restart(4));
+        assert_eq!(s.options.faults[4].at, Duration::from_secs(13));
+        assert_eq!(s.checks.converged_within, Some(Duration::from_secs(5)));
+        assert!(s.checks.no_false_deaths);
+    }
+
+    fn error(text: &str) -> String {
+        Scenario::parse(text, "bad.toml").unwrap_err()
+    }
+
+    #[test]
+    fn bad_scenarios_name_the_file_the_line_and_what_was_expected() {
+        let e = error("nodes = 3\nduration = \"10s\"\nnodez = 4\n");
+        assert!(
+            e.starts_with("bad.toml: line 3:") && e.contains("unknown field `nodez`"),
+            "{e}"
+        );
+        let e = error(
+            "nodes = 3\nduration = \"10s\"\n\n[[fault]]\nat = \"1s\"\nkind = \"crash\"\nnode = 7\n",
+        );
+        assert!(
+            e.starts_with("bad.toml: line 4:")
+                && e.contains("node 7 does not exist (nodes are 0..2)"),
+            "{e}"
+        );
+        let e =
+            error("nodes = 3\nduration = \"10s\"\n\n[[fault]]\nat = \"11s\"\nkind = \"heal\"\n");
+        assert!(
+            e.contains("line 4") && e.contains("after the end of the run"),
+            "{e}"
+        );
+        let e = error("nodes = 3\nduration = \"10s\"\n[checks]\nconverged_within = 5\n");
+        assert!(
+            e.contains("line 4") && e.contains("invalid type: integer `5`, expected a string"),
+            "{e}"
+        );
+        let e = error(
+            "nodes = 3\nduration = \"10s\"\n[[fault]]\nat = \"1s\"\nkind = \"explode\"\nnode = 1\n",
+        );
+        assert!(e.contains("unknown kind 'explode'"), "{e}");
+        let e = error("nodes = 3\nduration = \"10s\"\n[config]\nprobe_interval = 5\n");
+        assert!(
+            e.contains("probe_interval: expected a duration string"),
+            "{e}"
+        );
+        let e = error("nodes = 3\nduration = \"ten seconds\"\n");
+        assert!(
+            e.contains("line 2") && e.contains("invalid duration"),
+            "{e}"
+        );
+    }
+}

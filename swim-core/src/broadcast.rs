@@ -12,10 +12,8 @@
 //! in a large join wave it never crowds out what others have not heard yet.
 
 use crate::membership::Membership;
-use bytes::Bytes;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::sync::Arc;
 
 /// How many times an update is sent in a cluster of `n` members:
 /// `mult * ceil(log10(n + 1))`, computed exactly as `mult * digits(n)`.
@@ -43,7 +41,9 @@ pub(crate) enum Priority {
 /// reorders the queue but never cuts an update's retransmissions short.
 #[derive(Debug)]
 pub(crate) struct Pending {
-    encoded: Bytes,
+    /// The encoded update (a box, not `Bytes`: half the size, and packing
+    /// copies it into the packet anyway).
+    encoded: Box<[u8]>,
     id: u64,
     score: u32,
     sent: u32,
@@ -57,16 +57,55 @@ impl Pending {
     }
 }
 
+/// Marks a [`Slot`] of a repair update (the top bit of `tag`).
+const REPAIR: u64 = 1 << 63;
+
 /// A heap entry: news before repair, then lowest score, then newest. Entries
 /// are checked against the member's `Pending` when popped: replaced updates are
 /// skipped, and a score raised since the push sends the entry back in at its
-/// new place.
-#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+/// new place. 16 bytes: a join wave queues one per member.
+#[derive(Debug, PartialEq, Eq)]
 struct Slot {
-    priority: Priority,
+    /// The priority (top bit: set for repair) and the update's id (the rest).
+    tag: u64,
     score: u32,
-    newest: Reverse<u64>,
-    member: Arc<str>,
+    /// The member's slot in the membership table.
+    member: u32,
+}
+
+impl Slot {
+    fn new(priority: Priority, score: u32, id: u64, member: u32) -> Slot {
+        let flag = match priority {
+            Priority::News => 0,
+            Priority::Repair => REPAIR,
+        };
+        Slot {
+            tag: flag | (id & !REPAIR),
+            score,
+            member,
+        }
+    }
+
+    fn id(&self) -> u64 {
+        self.tag & !REPAIR
+    }
+
+    /// Ids are unique, so this orders every slot in the heap strictly.
+    fn key(&self) -> (u64, u32, Reverse<u64>) {
+        (self.tag & REPAIR, self.score, Reverse(self.id()))
+    }
+}
+
+impl PartialOrd for Slot {
+    fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Slot {
+    fn cmp(&self, other: &Self) -> core::cmp::Ordering {
+        self.key().cmp(&other.key())
+    }
 }
 
 /// The order in which pending updates go out. The updates themselves are in
@@ -84,11 +123,14 @@ impl BroadcastQueue {
     pub fn push(
         &mut self,
         members: &mut Membership,
-        member: &Arc<str>,
-        encoded: Bytes,
+        member: &str,
+        encoded: Box<[u8]>,
         priority: Priority,
     ) {
-        let Some(entry) = members.get_mut(member) else {
+        let Some(slot) = members.slot(member) else {
+            return;
+        };
+        let Some(entry) = members.at_mut(slot) else {
             return;
         };
         let id = self.next_id;
@@ -105,18 +147,16 @@ impl BroadcastQueue {
         {
             self.pending += 1;
         }
-        self.heap.push(Reverse(Slot {
-            priority,
-            score: 0,
-            newest: Reverse(id),
-            member: member.clone(),
-        }));
+        if self.heap.len() == self.heap.capacity() {
+            self.heap.reserve_exact((self.heap.len() / 8).max(4));
+        }
+        self.heap.push(Reverse(Slot::new(priority, 0, id, slot)));
         if self.heap.len() > 2 * self.pending + 64 {
             self.heap.retain(|Reverse(s)| {
                 members
-                    .get(&s.member)
+                    .at(s.member)
                     .and_then(|e| e.gossip.as_ref())
-                    .is_some_and(|p| p.id == s.newest.0)
+                    .is_some_and(|p| p.id == s.id())
             });
         }
     }
@@ -133,28 +173,30 @@ impl BroadcastQueue {
         self.pending
     }
 
-    /// Takes updates whose framed size (`frame(len)`) fits in `budget` bytes
-    /// in total, lowest score first, and counts one transmission for each; an
-    /// update that reached `limit` transmissions leaves the queue.
+    /// Hands `out` updates whose framed size (`frame(len)`) fits in `budget`
+    /// bytes in total, lowest score first, and counts one transmission for
+    /// each; an update that reached `limit` transmissions leaves the queue.
+    /// Returns how many updates went out.
     pub fn take(
         &mut self,
         members: &mut Membership,
         mut budget: usize,
         limit: u32,
         frame: impl Fn(usize) -> usize,
-    ) -> Vec<Bytes> {
+        mut out: impl FnMut(&[u8]),
+    ) -> usize {
         const SMALLEST: usize = 8;
-        let mut out = Vec::new();
+        let mut taken = 0;
         let mut aside: Vec<Slot> = Vec::new();
         let mut skipped = 0;
         while budget >= SMALLEST && skipped <= 32 {
             let Some(Reverse(mut slot)) = self.heap.pop() else {
                 break;
             };
-            let Some(entry) = members.get_mut(&slot.member) else {
+            let Some(entry) = members.at_mut(slot.member) else {
                 continue;
             };
-            let Some(p) = entry.gossip.as_mut().filter(|p| p.id == slot.newest.0) else {
+            let Some(p) = entry.gossip.as_mut().filter(|p| p.id == slot.id()) else {
                 continue;
             };
             if p.score != slot.score {
@@ -169,7 +211,8 @@ impl BroadcastQueue {
                 continue;
             }
             budget -= size;
-            out.push(p.encoded.clone());
+            out(&p.encoded);
+            taken += 1;
             p.sent += 1;
             p.score = p.score.saturating_add(1);
             if p.sent >= limit {
@@ -181,7 +224,7 @@ impl BroadcastQueue {
             }
         }
         self.heap.extend(aside.into_iter().map(Reverse));
-        out
+        taken
     }
 }
 
@@ -191,6 +234,8 @@ mod tests {
     use crate::member::{Member, Status};
     use crate::time::Instant;
     use crate::util::Random;
+    use bytes::Bytes;
+    use std::sync::Arc;
 
     /// The queue with a table that knows every member a test names.
     struct Queue {
@@ -219,7 +264,8 @@ mod tests {
                 };
                 self.m.insert(member, Instant::ZERO, &mut self.rng);
             }
-            self.q.push(&mut self.m, &name, encoded, priority);
+            self.q
+                .push(&mut self.m, &name, encoded.to_vec().into(), priority);
         }
 
         fn take(
@@ -228,7 +274,11 @@ mod tests {
             limit: u32,
             frame: impl Fn(usize) -> usize,
         ) -> Vec<Bytes> {
-            self.q.take(&mut self.m, budget, limit, frame)
+            let mut out = Vec::new();
+            self.q.take(&mut self.m, budget, limit, frame, |u| {
+                out.push(Bytes::copy_from_slice(u))
+            });
+            out
         }
 
         fn heard(&mut self, name: &str) {
@@ -368,5 +418,14 @@ mod tests {
         assert!(used <= 150);
         assert_eq!(got, vec![bytes(3, 100), bytes(2, 40)]);
         assert_eq!(q.take(302, 9, frame), vec![bytes(1, 300)]);
+    }
+
+    #[test]
+    fn a_slot_is_16_bytes_and_orders_like_the_tuple() {
+        assert_eq!(std::mem::size_of::<Slot>(), 16);
+        let a = Slot::new(Priority::News, 3, 7, 0);
+        assert!(a < Slot::new(Priority::Repair, 0, 9, 0), "news first");
+        assert!(a < Slot::new(Priority::News, 4, 9, 0), "lower score first");
+        assert!(a > Slot::new(Priority::News, 3, 8, 0), "newer first");
     }
 }

@@ -188,8 +188,8 @@ pub(crate) fn wire_update(u: &Update) -> pb::Update {
 }
 
 /// An update encoded on its own, ready to be queued for piggybacking.
-pub(crate) fn encode_update(u: &Update) -> Bytes {
-    wire_update(u).encode_to_vec().into()
+pub(crate) fn encode_update(u: &Update) -> Box<[u8]> {
+    wire_update(u).encode_to_vec().into_boxed_slice()
 }
 
 fn header(

@@ -27,21 +27,20 @@ impl Node {
         }
         let budget = self.config.max_packet_size.saturating_sub(w.len());
         let limit = retransmit_limit(self.config.retransmit_mult, self.members.live());
-        let updates = self
-            .broadcasts
-            .take(&mut self.members, budget, limit, codec::framed_len);
-        if kind == Kind::Gossip && updates.is_empty() {
+        let updates =
+            self.broadcasts
+                .take(&mut self.members, budget, limit, codec::framed_len, |u| {
+                    w.update(u)
+                });
+        if kind == Kind::Gossip && updates == 0 {
             return false;
-        }
-        for u in &updates {
-            w.update(u);
         }
         let bytes = w.finish();
         debug_assert!(bytes.len() <= self.config.max_packet_size);
-        self.metrics.updates_sent += updates.len() as u64;
+        self.metrics.updates_sent += updates as u64;
         self.metrics.sent.count(kind, bytes.len());
         self.outputs.push_back(Output::Datagram { to, bytes });
-        if !updates.is_empty() {
+        if updates > 0 {
             self.check_leave_completed();
         }
         true
@@ -60,11 +59,11 @@ impl Node {
         let targets = self.members.sample(
             self.config.gossip_fanout,
             &mut self.rng,
-            |e| e.member.status.is_live() || now.saturating_duration_since(e.since) < recent,
+            |e| e.status().is_live() || now.saturating_duration_since(e.since) < recent,
             &[&self.name],
         );
         for target in targets {
-            let Some(addr) = self.members.get(&target).map(|e| e.member.addr) else {
+            let Some(addr) = self.members.get(&target).map(|e| e.addr()) else {
                 continue;
             };
             if !self.send_packet(addr, Vec::new()) {

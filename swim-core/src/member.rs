@@ -1,5 +1,6 @@
 //! Members, their status, and the precedence of membership updates.
 
+use crate::membership::Entry;
 use bytes::Bytes;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -96,13 +97,13 @@ pub(crate) struct Update {
 
 impl Update {
     /// The update that states what `member` is now, as declared by `from`.
-    pub fn of(member: &Member, from: &Arc<str>) -> Update {
+    pub fn of(member: &Entry, from: &Arc<str>) -> Update {
         Update {
             name: member.name.clone(),
-            addr: member.addr,
+            addr: member.addr(),
             incarnation: member.incarnation,
-            status: member.status,
-            meta: member.meta.clone(),
+            status: member.status(),
+            meta: member.meta(),
             from: from.clone(),
         }
     }

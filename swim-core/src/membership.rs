@@ -1,64 +1,241 @@
 //! The membership table: O(1) lookup by name, and the shuffled probe order.
 //!
-//! Members live in a hash map (foldhash keyed by the node's seed, so lookups
-//! are deterministic and not predictable from outside). Beside it, `order`
-//! holds every name once: probing walks it round-robin and reshuffles it at the
-//! end of each pass; random gossip targets are drawn from it by index. The map
-//! is never iterated to decide an output; `order` is.
+//! Entries live in a slab (`entries`), so an entry keeps its index for as long
+//! as it is in the table: the gossip queue refers to members by that index.
+//! A hash index (foldhash keyed by the node's seed, so lookups are
+//! deterministic and not predictable from outside) maps a name to its slot; it
+//! hashes the name stored in the entry, so each name is stored once. Beside
+//! them, `order` holds every slot once: probing walks it round-robin and
+//! reshuffles it at the end of each pass; random gossip targets are drawn from
+//! it by index. The index is never iterated to decide an output; `order` is.
+//!
+//! Memory matters here: a simulator holds `n` tables of `n` entries. An entry
+//! is about 100 bytes; what most members lack (metadata, an IPv6 address, a
+//! running suspicion) lives behind an optional box.
 
 use crate::broadcast::Pending;
 use crate::member::{Member, Status};
 use crate::suspicion::Suspicion;
 use crate::time::Instant;
 use crate::util::Random;
+use bytes::Bytes;
+use core::hash::BuildHasher;
 use foldhash::fast::FixedState;
-use hashbrown::HashMap;
+use hashbrown::HashTable;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::sync::Arc;
+
+/// What few members have: metadata, an IPv6 address.
+#[derive(Debug, Default)]
+struct Extra {
+    meta: Bytes,
+    v6: Option<SocketAddrV6>,
+}
 
 /// What a node keeps about one member.
 #[derive(Debug)]
 pub(crate) struct Entry {
-    pub member: Member,
-    /// When `member.status` last changed.
+    /// The member's name, shared with timers and decoded packets.
+    pub name: Arc<str>,
+    /// Its incarnation.
+    pub incarnation: u64,
+    /// When `status` last changed.
     pub since: Instant,
-    /// Index of this member in the probe order.
-    pos: u32,
     /// The update about this member waiting to be gossiped, if any.
     pub gossip: Option<Pending>,
     /// Running suspicion, while `status == Suspect`.
     pub suspicion: Option<Box<Suspicion>>,
+    /// Metadata and IPv6 address, when there are any.
+    extra: Option<Box<Extra>>,
     /// Bumped whenever the member's status changes, so that stale suspicion and
     /// reap timers can be told apart from live ones.
     pub generation: u32,
+    /// Index of this member in the probe order.
+    pos: u32,
+    /// IPv4 address and port (unless `extra` holds an IPv6 address).
+    ip4: [u8; 4],
+    port: u16,
+    /// Its status; changed through [`Membership::set_status`] only.
+    status: Status,
+}
+
+impl Entry {
+    fn new(
+        name: Arc<str>,
+        addr: SocketAddr,
+        incarnation: u64,
+        status: Status,
+        meta: Bytes,
+        now: Instant,
+    ) -> Entry {
+        let mut e = Entry {
+            name,
+            incarnation,
+            since: now,
+            gossip: None,
+            suspicion: None,
+            extra: None,
+            generation: 0,
+            pos: 0,
+            ip4: [0; 4],
+            port: 0,
+            status,
+        };
+        e.set_addr(addr);
+        e.set_meta(meta);
+        e
+    }
+
+    /// The member's status.
+    pub fn status(&self) -> Status {
+        self.status
+    }
+
+    /// Where the member receives datagrams and streams.
+    pub fn addr(&self) -> SocketAddr {
+        match self.extra.as_ref().and_then(|x| x.v6) {
+            Some(v6) => SocketAddr::V6(v6),
+            None => SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::from(self.ip4), self.port)),
+        }
+    }
+
+    /// The member's application metadata.
+    pub fn meta(&self) -> Bytes {
+        self.extra
+            .as_ref()
+            .map(|x| x.meta.clone())
+            .unwrap_or_default()
+    }
+
+    /// Whether the member's metadata is `meta`.
+    pub fn meta_is(&self, meta: &[u8]) -> bool {
+        self.extra.as_ref().map_or(&[][..], |x| &x.meta[..]) == meta
+    }
+
+    pub fn set_addr(&mut self, addr: SocketAddr) {
+        match addr {
+            SocketAddr::V4(v4) => {
+                self.ip4 = v4.ip().octets();
+                self.port = v4.port();
+                if let Some(x) = self.extra.as_mut() {
+                    x.v6 = None;
+                }
+                self.trim();
+            }
+            SocketAddr::V6(v6) => {
+                self.ip4 = [0; 4];
+                self.port = 0;
+                self.extra.get_or_insert_with(Default::default).v6 = Some(v6);
+            }
+        }
+    }
+
+    pub fn set_meta(&mut self, meta: Bytes) {
+        if self.meta_is(&meta) {
+            return;
+        }
+        if meta.is_empty() {
+            if let Some(x) = self.extra.as_mut() {
+                x.meta = Bytes::new();
+            }
+            self.trim();
+        } else {
+            // An own copy: metadata decoded from a packet is a slice that would
+            // keep the whole packet alive.
+            self.extra.get_or_insert_with(Default::default).meta = Bytes::copy_from_slice(&meta);
+        }
+    }
+
+    /// Frees `extra` once it holds nothing.
+    fn trim(&mut self) {
+        if self
+            .extra
+            .as_ref()
+            .is_some_and(|x| x.meta.is_empty() && x.v6.is_none())
+        {
+            self.extra = None;
+        }
+    }
+
+    /// The public view of this member.
+    pub fn member(&self) -> Member {
+        Member {
+            name: self.name.clone(),
+            addr: self.addr(),
+            incarnation: self.incarnation,
+            status: self.status,
+            meta: self.meta(),
+        }
+    }
 }
 
 /// All members this node knows, itself included.
 #[derive(Debug)]
 pub(crate) struct Membership {
-    map: HashMap<Arc<str>, Entry, FixedState>,
-    order: Vec<Arc<str>>,
+    /// Slab of entries; `None` marks a free slot (listed in `free`).
+    entries: Vec<Option<Entry>>,
+    free: Vec<u32>,
+    /// Name to slot, hashing the name held in the entry.
+    index: HashTable<u32>,
+    hasher: FixedState,
+    /// Slots in probe order.
+    order: Vec<u32>,
     /// Next index of `order` to probe; `order[..cursor]` were visited this pass.
     cursor: usize,
     /// Members with status alive or suspect (self included).
     live: usize,
 }
 
+/// Grows `v` by an eighth when full instead of doubling it: tables are large
+/// and many, so slack costs more than the extra (amortised O(1)) copies.
+pub(crate) fn reserve_one<T>(v: &mut Vec<T>) {
+    if v.len() == v.capacity() {
+        v.reserve_exact((v.len() / 8).max(4));
+    }
+}
+
 impl Membership {
     pub fn new(hash_seed: u64) -> Self {
         Membership {
-            map: HashMap::with_hasher(FixedState::with_seed(hash_seed)),
+            entries: Vec::new(),
+            free: Vec::new(),
+            index: HashTable::new(),
+            hasher: FixedState::with_seed(hash_seed),
             order: Vec::new(),
             cursor: 0,
             live: 0,
         }
     }
 
+    /// The slot of `name`, if it is in the table.
+    pub fn slot(&self, name: &str) -> Option<u32> {
+        let entries = &self.entries;
+        self.index
+            .find(self.hasher.hash_one(name), |&i| {
+                entries[i as usize]
+                    .as_ref()
+                    .is_some_and(|e| &*e.name == name)
+            })
+            .copied()
+    }
+
+    /// The entry in `slot`, if the slot is in use.
+    pub fn at(&self, slot: u32) -> Option<&Entry> {
+        self.entries.get(slot as usize).and_then(Option::as_ref)
+    }
+
+    /// The entry in `slot`, if the slot is in use.
+    pub fn at_mut(&mut self, slot: u32) -> Option<&mut Entry> {
+        self.entries.get_mut(slot as usize).and_then(Option::as_mut)
+    }
+
     pub fn get(&self, name: &str) -> Option<&Entry> {
-        self.map.get(name)
+        self.at(self.slot(name)?)
     }
 
     pub fn get_mut(&mut self, name: &str) -> Option<&mut Entry> {
-        self.map.get_mut(name)
+        let slot = self.slot(name)?;
+        self.at_mut(slot)
     }
 
     /// Number of members (any status, self included).
@@ -72,43 +249,69 @@ impl Membership {
         self.live
     }
 
-    /// Names in probe order (deterministic; used for full-state dumps).
-    pub fn names(&self) -> &[Arc<str>] {
-        &self.order
+    /// Entries in probe order (deterministic; used for full-state dumps).
+    pub fn iter(&self) -> impl Iterator<Item = &Entry> + '_ {
+        self.order.iter().filter_map(|&i| self.at(i))
     }
 
     /// Adds a member not yet known, at a random place among those still to be
     /// probed this pass, so that it is probed once in the current pass.
     pub fn insert(&mut self, member: Member, now: Instant, rng: &mut Random) {
-        debug_assert!(!self.map.contains_key(&*member.name));
+        debug_assert!(self.slot(&member.name).is_none());
         if member.status.is_live() {
             self.live += 1;
         }
-        let name = member.name.clone();
         let last = self.order.len();
-        self.order.push(name.clone());
-        let entry = Entry {
-            member,
-            since: now,
-            pos: last as u32,
-            gossip: None,
-            suspicion: None,
-            generation: 0,
+        let mut entry = Entry::new(
+            member.name,
+            member.addr,
+            member.incarnation,
+            member.status,
+            member.meta,
+            now,
+        );
+        entry.pos = last as u32;
+        let hash = self.hasher.hash_one(&*entry.name);
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.entries[slot as usize] = Some(entry);
+                slot
+            }
+            None => {
+                reserve_one(&mut self.entries);
+                self.entries.push(Some(entry));
+                (self.entries.len() - 1) as u32
+            }
         };
-        self.map.insert(name, entry);
+        let (entries, hasher) = (&self.entries, &self.hasher);
+        self.index.insert_unique(hash, slot, |&i| {
+            entries[i as usize]
+                .as_ref()
+                .map_or(0, |e| hasher.hash_one(&*e.name))
+        });
+        reserve_one(&mut self.order);
+        self.order.push(slot);
         let j = self.cursor + rng.below(last + 1 - self.cursor);
         self.swap(j, last);
     }
 
     /// Removes a member (reaping), keeping the pass's visited/unvisited split.
     pub fn remove(&mut self, name: &str) -> Option<Entry> {
-        let entry = self.map.remove(name)?;
-        if entry.member.status.is_live() {
+        let entries = &self.entries;
+        let found = self.index.find_entry(self.hasher.hash_one(name), |&i| {
+            entries[i as usize]
+                .as_ref()
+                .is_some_and(|e| &*e.name == name)
+        });
+        let slot = found.ok()?.remove().0;
+        let entry = self.entries[slot as usize].take()?;
+        self.free.push(slot);
+        if entry.status.is_live() {
             self.live -= 1;
         }
         let mut pos = entry.pos as usize;
         if pos < self.cursor {
-            // Fill the hole with the last visited name, so the unvisited tail stays whole.
+            // Fill the hole with the last visited member, so the unvisited tail stays whole.
             self.cursor -= 1;
             self.swap(pos, self.cursor);
             pos = self.cursor;
@@ -121,18 +324,20 @@ impl Membership {
 
     /// Records a status change of `name` and keeps the live count right.
     pub fn set_status(&mut self, name: &str, status: Status, now: Instant) {
-        if let Some(e) = self.map.get_mut(name) {
-            match (e.member.status.is_live(), status.is_live()) {
-                (true, false) => self.live -= 1,
-                (false, true) => self.live += 1,
-                _ => {}
-            }
-            if e.member.status != status {
-                e.since = now;
-                e.generation = e.generation.wrapping_add(1);
-            }
-            e.member.status = status;
+        let Some(slot) = self.slot(name) else { return };
+        let Some(e) = self.entries[slot as usize].as_mut() else {
+            return;
+        };
+        match (e.status.is_live(), status.is_live()) {
+            (true, false) => self.live -= 1,
+            (false, true) => self.live += 1,
+            _ => {}
         }
+        if e.status != status {
+            e.since = now;
+            e.generation = e.generation.wrapping_add(1);
+        }
+        e.status = status;
     }
 
     fn swap(&mut self, a: usize, b: usize) {
@@ -141,7 +346,7 @@ impl Membership {
         }
         self.order.swap(a, b);
         for i in [a, b] {
-            if let Some(e) = self.map.get_mut(&*self.order[i]) {
+            if let Some(e) = self.entries[self.order[i] as usize].as_mut() {
                 e.pos = i as u32;
             }
         }
@@ -155,15 +360,12 @@ impl Membership {
                 self.shuffle(rng);
                 self.cursor = 0;
             }
-            let name = &self.order[self.cursor];
+            let slot = self.order[self.cursor];
             self.cursor += 1;
-            if &**name != local
-                && self
-                    .map
-                    .get(&**name)
-                    .is_some_and(|e| e.member.status.is_live())
-            {
-                return Some(name.clone());
+            if let Some(e) = self.at(slot) {
+                if &*e.name != local && e.status.is_live() {
+                    return Some(e.name.clone());
+                }
             }
         }
         None
@@ -174,8 +376,8 @@ impl Membership {
             let j = rng.below(i + 1);
             self.order.swap(i, j);
         }
-        for (i, name) in self.order.iter().enumerate() {
-            if let Some(e) = self.map.get_mut(&**name) {
+        for (i, &slot) in self.order.iter().enumerate() {
+            if let Some(e) = self.entries[slot as usize].as_mut() {
                 e.pos = i as u32;
             }
         }
@@ -200,11 +402,14 @@ impl Membership {
             if out.len() == k {
                 break;
             }
-            let name = &self.order[rng.below(self.order.len())];
+            let Some(e) = self.at(self.order[rng.below(self.order.len())]) else {
+                continue;
+            };
+            let name = &e.name;
             if exclude.contains(&&**name) || out.contains(name) {
                 continue;
             }
-            if self.map.get(&**name).is_some_and(&mut eligible) {
+            if eligible(e) {
                 out.push(name.clone());
             }
         }
@@ -294,7 +499,7 @@ mod tests {
         m.set_status("n4", Status::Suspect, Instant::ZERO);
         assert_eq!(m.live(), 9);
         for _ in 0..50 {
-            let s = m.sample(3, &mut rng, |e| e.member.status.is_live(), &["n0"]);
+            let s = m.sample(3, &mut rng, |e| e.status().is_live(), &["n0"]);
             assert_eq!(s.len(), 3);
             assert!(s.iter().all(|n| &**n != "n3" && &**n != "n0"));
             let mut d = s.clone();
@@ -303,5 +508,55 @@ mod tests {
         }
         m.remove("n4");
         assert_eq!(m.live(), 8);
+    }
+
+    #[test]
+    fn addresses_and_metadata_round_trip_through_the_compact_entry() {
+        let v6: SocketAddr = "[fe80::1%3]:7946".parse().unwrap();
+        let v4: SocketAddr = ([10, 1, 2, 3], 7000).into();
+        let mut e = Entry::new(
+            "a".into(),
+            v6,
+            1,
+            Status::Alive,
+            Bytes::new(),
+            Instant::ZERO,
+        );
+        assert_eq!(e.addr(), v6, "scope id kept");
+        e.set_meta(Bytes::from_static(b"role=db"));
+        e.set_addr(v4);
+        assert_eq!((e.addr(), &e.meta()[..]), (v4, &b"role=db"[..]));
+        e.set_meta(Bytes::new());
+        assert!(e.extra.is_none(), "nothing rare left: no box");
+        assert_eq!(e.member().meta, Bytes::new());
+    }
+
+    #[test]
+    fn slots_are_reused_and_lookups_follow_them() {
+        let mut rng = Random::new(4);
+        let mut m = table(10, &mut rng);
+        let slot = m.slot("n3").unwrap();
+        m.remove("n3");
+        assert!(m.get("n3").is_none() && m.at(slot).is_none());
+        m.insert(member(42), Instant::ZERO, &mut rng);
+        assert_eq!(m.slot("n42"), Some(slot));
+        assert_eq!(m.iter().count(), 10);
+        assert!(m
+            .iter()
+            .all(|e| m.get(&e.name).is_some_and(|f| f.pos == e.pos)));
+    }
+
+    #[test]
+    fn an_entry_stays_small() {
+        // A simulator holds n tables of n entries: keep an eye on the size.
+        assert!(
+            std::mem::size_of::<Entry>() <= 96,
+            "{}",
+            std::mem::size_of::<Entry>()
+        );
+        assert_eq!(
+            std::mem::size_of::<Option<Entry>>(),
+            std::mem::size_of::<Entry>()
+        );
     }
 }

@@ -6,7 +6,7 @@ use crate::codec::{self, DropReason, Limits};
 use crate::config::{Config, ConfigError, MAX_NAME_LEN};
 use crate::event::{Event, Input, Output, StreamId};
 use crate::member::{Member, Status, Update};
-use crate::membership::Membership;
+use crate::membership::{Entry, Membership};
 use crate::metrics::Metrics;
 use crate::probe::{Probe, Relay};
 use crate::pushpull::{Exchange, Join};
@@ -20,6 +20,9 @@ use hashbrown::HashMap;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
+
+/// Room for outputs a node keeps between calls; more is given back once drained.
+const MAX_IDLE_OUTPUTS: usize = 64;
 
 /// Who this node is.
 #[derive(Clone, Debug)]
@@ -247,7 +250,7 @@ impl Node {
         self.timers.stop(Periodic::PushPull);
         self.timers.stop(Periodic::JoinRetry);
         self.probe = None;
-        let incarnation = self.local().incarnation;
+        let incarnation = self.local_entry().incarnation;
         self.announce_self(Status::Left, incarnation);
         self.check_leave_completed();
         self.fire_timers();
@@ -266,34 +269,38 @@ impl Node {
         }
         self.advance(now);
         if let Some(e) = self.members.get_mut(&self.name) {
-            e.member.meta = meta;
+            e.set_meta(meta);
         }
-        let incarnation = self.local().incarnation + 1;
+        let incarnation = self.local_entry().incarnation + 1;
         self.announce_self(Status::Alive, incarnation);
         self.fire_timers();
         Ok(())
     }
 
     /// This node as the cluster sees it.
-    pub fn local(&self) -> &Member {
-        &self
-            .members
-            .get(&self.name)
-            .expect("the local member is never removed")
-            .member
+    ///
+    /// Members are returned by value: the table keeps them in a compact form
+    /// (a node of a large cluster holds thousands), and a `Member` is cheap to
+    /// build (the name is shared, the metadata reference-counted).
+    pub fn local(&self) -> Member {
+        self.local_entry().member()
     }
 
     /// Every member this node knows, itself included, in a deterministic order.
-    pub fn members(&self) -> impl Iterator<Item = &Member> + '_ {
-        self.members
-            .names()
-            .iter()
-            .filter_map(|n| self.members.get(n).map(|e| &e.member))
+    pub fn members(&self) -> impl Iterator<Item = Member> + '_ {
+        self.members.iter().map(Entry::member)
     }
 
     /// One member by name.
-    pub fn member(&self, name: &str) -> Option<&Member> {
-        self.members.get(name).map(|e| &e.member)
+    pub fn member(&self, name: &str) -> Option<Member> {
+        self.members.get(name).map(Entry::member)
+    }
+
+    /// This node's own table entry.
+    pub(crate) fn local_entry(&self) -> &Entry {
+        self.members
+            .get(&self.name)
+            .expect("the local member is never removed")
     }
 
     /// Alive and suspect members, itself included.
@@ -324,6 +331,14 @@ impl Node {
     fn advance(&mut self, now: Instant) {
         // Time never runs backwards inside the node, whatever the driver's clock does.
         self.now = self.now.max(now);
+        // Merging a full state queues an event per new member; once the
+        // driver has drained them, give that room back (a simulator holds
+        // thousands of nodes, each of which merged a full state once).
+        let cap = self.outputs.capacity();
+        if cap > MAX_IDLE_OUTPUTS && self.outputs.len() * 4 <= cap {
+            self.outputs
+                .shrink_to(self.outputs.len().max(MAX_IDLE_OUTPUTS / 4));
+        }
     }
 
     fn fire_timers(&mut self) {
@@ -358,7 +373,7 @@ impl Node {
             "" => Some(nobody.clone()),
             // Every ping names us: no lookup for that.
             s if s == &**local => Some(local.clone()),
-            s => members.get(s).map(|e| e.member.name.clone()),
+            s => members.get(s).map(|e| e.name.clone()),
         };
         f(&Limits {
             cluster: &self.config.cluster,
@@ -395,10 +410,10 @@ impl Node {
     pub(crate) fn announce_self(&mut self, status: Status, incarnation: u64) {
         let now = self.now;
         if let Some(e) = self.members.get_mut(&self.name) {
-            e.member.incarnation = incarnation;
+            e.incarnation = incarnation;
         }
         self.members.set_status(&self.name.clone(), status, now);
-        let update = Update::of(self.local(), &self.nobody);
+        let update = Update::of(self.local_entry(), &self.nobody);
         self.broadcast(&update);
         self.leave_announced = false;
     }

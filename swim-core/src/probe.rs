@@ -173,7 +173,7 @@ impl Node {
         let Some(entry) = self.members.get(&target) else {
             return;
         };
-        let (addr, incarnation) = (entry.member.addr, entry.member.incarnation);
+        let (addr, incarnation) = (entry.addr(), entry.incarnation);
         let seq = self.next_seq();
         self.metrics.probes += 1;
         self.probe = Some(Probe {
@@ -196,13 +196,13 @@ impl Node {
             return;
         };
         let target = p.target.clone();
-        let Some(addr) = self.members.get(&target).map(|e| e.member.addr) else {
+        let Some(addr) = self.members.get(&target).map(|e| e.addr()) else {
             return;
         };
         let relays = self.members.sample(
             self.config.indirect_checks,
             &mut self.rng,
-            |e| e.member.status == Status::Alive,
+            |e| e.status() == Status::Alive,
             &[&self.name, &target],
         );
         if relays.is_empty() {
@@ -210,7 +210,7 @@ impl Node {
         }
         self.metrics.indirect_probes += 1;
         for relay in &relays {
-            let Some(relay_addr) = self.members.get(relay).map(|e| e.member.addr) else {
+            let Some(relay_addr) = self.members.get(relay).map(|e| e.addr()) else {
                 continue;
             };
             let req = Msg::PingReq {

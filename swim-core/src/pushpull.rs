@@ -67,7 +67,7 @@ impl Node {
     }
 
     pub(crate) fn start_join(&mut self, seeds: Vec<SocketAddr>) {
-        let own = self.local().addr;
+        let own = self.local_entry().addr();
         self.join.seeds = seeds.into_iter().filter(|s| *s != own).collect();
         self.join.joined = false;
         self.join.attempts = 0;
@@ -91,16 +91,13 @@ impl Node {
     pub(crate) fn on_push_pull_tick(&mut self) {
         let now = self.now;
         self.schedule_push_pull(now);
-        let peers = self.members.sample(
-            1,
-            &mut self.rng,
-            |e| e.member.status.is_live(),
-            &[&self.name],
-        );
+        let peers = self
+            .members
+            .sample(1, &mut self.rng, |e| e.status().is_live(), &[&self.name]);
         if let Some(addr) = peers
             .first()
             .and_then(|p| self.members.get(p))
-            .map(|e| e.member.addr)
+            .map(|e| e.addr())
         {
             self.open_exchange(addr, Exchange::Periodic);
         }
@@ -128,8 +125,8 @@ impl Node {
 
     /// This node's full table, itself first, as one stream frame.
     fn encode_state(&self, join: bool) -> bytes::Bytes {
-        let local = self.local();
-        let others = self.members().filter(|m| m.name != local.name);
+        let local = self.local_entry();
+        let others = self.members.iter().filter(|m| m.name != local.name);
         let all = std::iter::once(local)
             .chain(others)
             .map(|m| codec::wire_update(&crate::member::Update::of(m, &self.nobody)));

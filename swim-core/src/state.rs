@@ -3,6 +3,7 @@
 
 use crate::event::Event;
 use crate::member::{supersedes, Member, Status, Update};
+use crate::membership::Entry;
 use crate::node::Node;
 use crate::suspicion::{self, Suspicion};
 use crate::timer::Deadline;
@@ -27,7 +28,7 @@ impl Node {
             }
             return;
         };
-        let (old, old_inc) = (entry.member.status, entry.member.incarnation);
+        let (old, old_inc) = (entry.status(), entry.incarnation);
         if !supersedes(u.status, u.incarnation, old, old_inc) {
             if u.status == Status::Suspect && old == Status::Suspect && u.incarnation == old_inc {
                 self.confirm_suspicion(&u);
@@ -75,13 +76,13 @@ impl Node {
         let Some(e) = self.members.get_mut(&u.name) else {
             return;
         };
-        let changed = e.member.addr != u.addr || e.member.meta != u.meta;
-        e.member.addr = u.addr;
-        e.member.meta = u.meta.clone();
-        e.member.incarnation = u.incarnation;
+        let changed = e.addr() != u.addr || !e.meta_is(&u.meta);
+        e.set_addr(u.addr);
+        e.set_meta(u.meta.clone());
+        e.incarnation = u.incarnation;
         e.suspicion = None;
         self.members.set_status(&u.name, Status::Alive, now);
-        let member = self.members.get(&u.name).map(|e| e.member.clone());
+        let member = self.members.get(&u.name).map(Entry::member);
         self.broadcast(&u);
         let Some(member) = member else { return };
         match old {
@@ -98,12 +99,12 @@ impl Node {
         let Some(e) = self.members.get(name) else {
             return;
         };
-        let (status, held) = (e.member.status, e.member.incarnation);
+        let (status, held) = (e.status(), e.incarnation);
         if supersedes(Status::Suspect, incarnation, status, held) {
             self.start_suspicion(name, incarnation, accuser.clone());
         } else if status == Status::Suspect && incarnation == held {
             // Our own failed probe of a member already suspect: an independent confirmation.
-            let mut u = Update::of(&e.member, accuser);
+            let mut u = Update::of(e, accuser);
             u.status = Status::Suspect;
             self.confirm_suspicion(&u);
         }
@@ -126,12 +127,13 @@ impl Node {
         let Some(e) = self.members.get_mut(name) else {
             return;
         };
-        e.member.incarnation = incarnation;
+        e.incarnation = incarnation;
         let s = Suspicion::new(now, min, max, expected, accuser.clone());
         let deadline = s.deadline();
         e.suspicion = Some(Box::new(s));
         let generation = e.generation;
-        let member = e.member.clone();
+        let update = Update::of(e, &accuser);
+        let member = e.member();
         if accuser == self.name {
             self.metrics.suspicions += 1;
         }
@@ -142,7 +144,7 @@ impl Node {
                 generation,
             },
         );
-        self.broadcast(&Update::of(&member, &accuser));
+        self.broadcast(&update);
         self.emit(Event::MemberSuspect(member));
     }
 
@@ -177,10 +179,10 @@ impl Node {
             return;
         };
         let due = e.suspicion.as_ref().is_some_and(|s| s.deadline() <= now);
-        if e.generation != generation || e.member.status != Status::Suspect || !due {
+        if e.generation != generation || e.status() != Status::Suspect || !due {
             return;
         }
-        let incarnation = e.member.incarnation;
+        let incarnation = e.incarnation;
         self.metrics.deaths += 1;
         let me = self.name.clone();
         self.bury(name, Status::Dead, incarnation, me);
@@ -193,10 +195,11 @@ impl Node {
         let Some(e) = self.members.get_mut(name) else {
             return;
         };
-        e.member.incarnation = incarnation;
+        e.incarnation = incarnation;
         e.suspicion = None;
         let generation = e.generation;
-        let member = e.member.clone();
+        let update = Update::of(e, &from);
+        let member = e.member();
         self.timers.schedule(
             now + self.config.reap_after,
             Deadline::Reap {
@@ -204,7 +207,7 @@ impl Node {
                 generation,
             },
         );
-        self.broadcast(&Update::of(&member, &from));
+        self.broadcast(&update);
         self.emit(match status {
             Status::Left => Event::MemberLeft(member),
             _ => Event::MemberFailed(member),
@@ -215,12 +218,12 @@ impl Node {
         let Some(e) = self.members.get(name) else {
             return;
         };
-        if e.generation != generation || e.member.status.is_live() {
+        if e.generation != generation || e.status().is_live() {
             return;
         }
         if let Some(mut e) = self.members.remove(name) {
             self.broadcasts.forget(e.gossip.take());
-            self.emit(Event::MemberReaped(e.member));
+            self.emit(Event::MemberReaped(e.member()));
         }
     }
 
@@ -229,8 +232,8 @@ impl Node {
     /// from an earlier run under the same name. While leaving, we insist on
     /// `left` instead.
     fn about_self(&mut self, u: Update) {
-        let local = self.local();
-        let (incarnation, status) = (local.incarnation, local.status);
+        let local = self.local_entry();
+        let (incarnation, status) = (local.incarnation, local.status());
         let contradicts = match u.status {
             Status::Alive => u.incarnation > incarnation,
             Status::Suspect | Status::Dead | Status::Left => {

@@ -380,7 +380,7 @@ impl Driver {
         let now = self.now();
         match cmd {
             Command::Members(reply) => {
-                let _ = reply.send(self.node.members().map(MemberInfo::from).collect());
+                let _ = reply.send(self.node.members().map(|m| MemberInfo::from(&m)).collect());
             }
             Command::Metrics(reply) => {
                 let mut by_status = [0usize; 4];

@@ -9,8 +9,8 @@
 
 pub mod check;
 pub mod network;
-pub mod plot;
 mod observe;
+pub mod plot;
 pub mod scenario;
 mod sim;
 mod trace;

@@ -59,6 +59,11 @@ struct RunArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// Draw the run as SVG: coverage of announced updates against the
+    /// epidemic curve, members each node sees alive over time, and the
+    /// detection timeline of each crash.
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -154,15 +159,39 @@ fn scenario_of(args: &RunArgs) -> Result<Scenario, String> {
     Ok(s)
 }
 
-/// Runs to the end, showing progress on a terminal.
-fn execute(opts: Options, progress: bool) -> Result<Report, String> {
+/// Members each node saw alive, sampled as the run goes (for `--plot`).
+type AliveSamples = Vec<Vec<(f64, f64)>>;
+
+/// Runs to the end, showing progress on a terminal, sampling what each node
+/// sees alive every `sample` of simulated time if asked.
+fn execute(
+    opts: Options,
+    progress: bool,
+    samples: Option<&mut AliveSamples>,
+) -> Result<Report, String> {
     let end = opts.duration;
+    let nodes = opts.nodes;
     let mut sim = Sim::new(opts)?;
-    let step = Duration::from_secs(1);
+    let step = if samples.is_some() {
+        Duration::from_millis(250)
+    } else {
+        Duration::from_secs(1)
+    };
+    let mut samples = samples;
+    if let Some(s) = samples.as_deref_mut() {
+        *s = vec![Vec::new(); nodes];
+    }
     let mut t = Duration::ZERO;
     while t < end {
         t = (t + step).min(end);
         sim.run_until(Instant::ZERO + t);
+        if let Some(s) = samples.as_deref_mut() {
+            for (v, series) in s.iter_mut().enumerate() {
+                if sim.observer.is_live(v) {
+                    series.push((t.as_secs_f64(), sim.observer.seen_alive(v) as f64));
+                }
+            }
+        }
         if progress {
             eprint!(
                 "\r  simulated {:>6.1}s of {:.1}s",
@@ -194,10 +223,22 @@ fn run(args: RunArgs) -> ExitCode {
         Err(e) => return fail(e),
     };
     let seed = scenario.options.seed;
-    let report = match execute(scenario.options.clone(), std::io::stderr().is_terminal()) {
+    let mut alive = AliveSamples::new();
+    let sampling = args.plot.is_some().then_some(&mut alive);
+    let report = match execute(
+        scenario.options.clone(),
+        std::io::stderr().is_terminal(),
+        sampling,
+    ) {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
+    if let Some(path) = &args.plot {
+        let svg = plot(&scenario, &report, alive);
+        if let Err(e) = svg.and_then(|svg| std::fs::write(path, svg).map_err(|e| e.to_string())) {
+            return fail(format!("cannot draw {}: {e}", path.display()));
+        }
+    }
     let failures = scenario.verify(&report);
     if args.json {
         let out = serde_json::json!({ "report": report, "failures": failures });
@@ -223,6 +264,70 @@ fn run(args: RunArgs) -> ExitCode {
     }
 }
 
+/// The report as one SVG: coverage, alive counts, detections.
+fn plot(s: &Scenario, r: &Report, alive: AliveSamples) -> Result<String, String> {
+    use swim_sim::plot::{epidemic_curve, report_svg, Detection, Series};
+    let round_ms = s.options.config.gossip_interval.as_secs_f64() * 1000.0;
+    let measured: Vec<Series> = r
+        .coverage
+        .iter()
+        .map(|c| Series {
+            label: format!(
+                "update of node-{} at {:.1} s",
+                c.node,
+                c.at_ms as f64 / 1000.0
+            ),
+            points: c
+                .curve
+                .iter()
+                .map(|&(ms, f)| (ms as f64 / round_ms, f))
+                .collect(),
+        })
+        .collect();
+    let rounds = measured
+        .iter()
+        .flat_map(|m| m.points.iter().map(|p| p.0))
+        .fold(0.0, f64::max)
+        .ceil() as usize
+        + 2;
+    let theory = epidemic_curve(
+        s.options.nodes,
+        s.options.config.gossip_fanout,
+        rounds.max(4),
+    );
+    // Nodes still up at the end: a crashed node's view stops with it.
+    let end = alive
+        .iter()
+        .filter_map(|p| p.last().map(|l| l.0))
+        .fold(0.0, f64::max);
+    let alive: Vec<Series> = alive
+        .into_iter()
+        .enumerate()
+        .filter(|(_, points)| points.last().is_some_and(|l| l.0 >= end))
+        .map(|(v, points)| Series {
+            label: format!("node-{v}"),
+            points,
+        })
+        .collect();
+    let detections: Vec<Detection> = r
+        .crashes
+        .iter()
+        .map(|c| {
+            let s = |v: Option<u64>| v.map(|v| v as f64 / 1000.0);
+            Detection {
+                member: format!("node-{}", c.node),
+                crashed_at: c.crashed_at_ms as f64 / 1000.0,
+                first_suspect: s(c.first_suspect_ms),
+                first_dead: s(c.first_dead_ms),
+                all_dead: s(c.all_dead_ms),
+            }
+        })
+        .collect();
+    let coverage = (!measured.is_empty()).then_some((&measured[..], &theory));
+    let title = format!("swim-sim: {} nodes, seed {}", r.nodes, r.seed);
+    report_svg(coverage, &alive, &detections, &title)
+}
+
 fn print_failures(failures: &[Failure]) {
     for f in failures {
         println!("  FAIL {}: {}", f.check, f.detail);
@@ -242,7 +347,7 @@ fn sweep(path: &std::path::Path, (from, to): (u64, u64), json: bool) -> ExitCode
         if progress {
             eprint!("\r  seed {seed} ({} of {})", seed - from + 1, to - from);
         }
-        let report = match execute(opts, false) {
+        let report = match execute(opts, false, None) {
             Ok(r) => r,
             Err(e) => return fail(e),
         };

@@ -135,6 +135,11 @@ impl Observer {
             .collect()
     }
 
+    /// How many members node `v` sees alive (itself included); 0 when it is down.
+    pub fn seen_alive(&self, v: usize) -> usize {
+        self.true_seen[v] + self.false_seen[v]
+    }
+
     /// How many nodes are really up.
     pub fn live_count(&self) -> usize {
         self.live_count

@@ -6,6 +6,7 @@
 
 use crate::codec::{self, DropReason};
 use crate::event::{Event, Output, StreamId};
+use crate::member::Status;
 use crate::metrics::Kind;
 use crate::node::Node;
 use crate::timer::Periodic;
@@ -91,15 +92,20 @@ impl Node {
     pub(crate) fn on_push_pull_tick(&mut self) {
         let now = self.now;
         self.schedule_push_pull(now);
-        let peers = self
+        let me = self.name.clone();
+        let live = self
             .members
-            .sample(1, &mut self.rng, |e| e.status().is_live(), &[&self.name]);
-        if let Some(addr) = peers
-            .first()
-            .and_then(|p| self.members.get(p))
-            .map(|e| e.addr())
-        {
-            self.open_exchange(addr, Exchange::Periodic);
+            .sample(1, &mut self.rng, |e| e.status().is_live(), &[&me]);
+        // Reconnect: also try one member we hold dead (not left). After a
+        // partition heals, this is how the two sides find each other again;
+        // the more of the table is dead, the likelier a draw finds one.
+        let dead = self
+            .members
+            .sample(1, &mut self.rng, |e| e.status() == Status::Dead, &[&me]);
+        for peer in live.into_iter().chain(dead) {
+            if let Some(addr) = self.members.get(&peer).map(|e| e.addr()) {
+                self.open_exchange(addr, Exchange::Periodic);
+            }
         }
     }
 
@@ -154,12 +160,14 @@ impl Node {
             }
         };
         self.metrics.received.count(Kind::PushPull, len);
+        // Merge first: if the peer held us dead, the reply already carries our
+        // refutation, and a reconnecting peer learns at once that we are back.
+        self.merge(pp.members);
         let reply = self.encode_state(false);
         self.metrics.sent.count(Kind::PushPull, reply.len());
         self.outputs
             .push_back(Output::StreamReply { id, bytes: reply });
         self.metrics.push_pulls += 1;
-        self.merge(pp.members);
     }
 
     pub(crate) fn on_stream_reply(&mut self, id: StreamId, bytes: Bytes) {

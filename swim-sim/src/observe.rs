@@ -68,6 +68,8 @@ pub struct Observer {
     pub converged_at: Option<Instant>,
     /// Whether the cluster is converged right now.
     pub converged_now: bool,
+    /// The last time the cluster was converged.
+    pub last_converged_at: Option<Instant>,
     /// Deaths declared by live nodes about members that never had a fault.
     pub false_positive_deaths: u64,
     /// Suspicions raised by live nodes about members that never had a fault.
@@ -184,6 +186,7 @@ impl Observer {
         if !self.converged_now {
             return;
         }
+        self.last_converged_at = Some(now);
         if self.converged_at.is_none() {
             self.converged_at = Some(now);
         }

@@ -299,6 +299,9 @@ pub struct Report {
     pub converged_ms: Option<u64>,
     /// Whether the cluster was converged when the run ended.
     pub converged_at_end: bool,
+    /// The last time the cluster was converged (with random loss, a passing
+    /// suspicion can leave it unconverged at the very end).
+    pub last_converged_ms: Option<u64>,
     /// Datagrams and stream frames sent, per node per simulated second.
     pub messages_per_node_per_sec: f64,
     /// Bytes sent, per node per simulated second.
@@ -480,6 +483,7 @@ impl Sim {
             simulated_ms: self.now.as_millis(),
             converged_ms: self.observer.converged_at.map(|t| t.as_millis()),
             converged_at_end: self.observer.converged_now,
+            last_converged_ms: self.observer.last_converged_at.map(|t| t.as_millis()),
             messages_per_node_per_sec: (per(self.messages) * 100.0).round() / 100.0,
             bytes_per_node_per_sec: per(self.bytes).round(),
             false_positive_deaths: self.observer.false_positive_deaths,

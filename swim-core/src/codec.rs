@@ -188,8 +188,8 @@ pub(crate) fn wire_update(u: &Update) -> pb::Update {
 }
 
 /// An update encoded on its own, ready to be queued for piggybacking.
-pub(crate) fn encode_update(u: &Update) -> Box<[u8]> {
-    wire_update(u).encode_to_vec().into_boxed_slice()
+pub(crate) fn encode_update(u: &Update) -> crate::broadcast::Encoded {
+    crate::broadcast::Encoded::new(&wire_update(u).encode_to_vec())
 }
 
 fn header(
@@ -427,7 +427,7 @@ mod tests {
             .map(sample_update)
             .to_vec();
         for u in &updates {
-            w.update(&encode_update(u));
+            w.update(encode_update(u).as_slice());
         }
         let bytes = w.finish();
         let p = decode_packet(bytes.clone(), 1400, &limits()).unwrap();
@@ -580,7 +580,7 @@ mod tests {
                     w.message(m);
                 }
                 for u in &updates {
-                    w.update(&encode_update(u));
+                    w.update(encode_update(u).as_slice());
                 }
                 let bytes = w.finish();
                 let decoded = decode_packet(bytes, 1 << 16, &limits()).unwrap();

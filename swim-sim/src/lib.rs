@@ -13,6 +13,7 @@ mod observe;
 pub mod plot;
 pub mod scenario;
 mod sim;
+pub mod theory;
 mod trace;
 pub mod units;
 

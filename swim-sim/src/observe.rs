@@ -15,6 +15,8 @@ pub struct CrashReport {
     pub node: usize,
     /// When it crashed.
     pub crashed_at_ms: u64,
+    /// When some live node first probed it (sent it a ping) after the crash.
+    pub first_probe_ms: Option<u64>,
     /// When some live node first suspected it.
     pub first_suspect_ms: Option<u64>,
     /// When some live node first declared it dead.
@@ -295,6 +297,7 @@ impl Observer {
             self.crashes.push(CrashReport {
                 node: v,
                 crashed_at_ms: now.as_millis(),
+                first_probe_ms: None,
                 first_suspect_ms: None,
                 first_dead_ms: None,
                 all_dead_ms: None,
@@ -362,6 +365,20 @@ impl Observer {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Whether node `m` is down after a crash whose first probe is not yet seen.
+    pub(crate) fn awaits_probe(&self, m: usize) -> bool {
+        self.active_crash[m].is_some_and(|c| self.crashes[c].first_probe_ms.is_none())
+    }
+
+    /// Some node pinged the crashed node `m` at `now`.
+    pub(crate) fn probed(&mut self, m: usize, now: Instant) {
+        if let Some(c) = self.active_crash[m] {
+            self.crashes[c]
+                .first_probe_ms
+                .get_or_insert(now.as_millis());
         }
     }
 

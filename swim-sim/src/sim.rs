@@ -839,6 +839,9 @@ impl Sim {
                     let Some(j) = index_of(to).filter(|&j| j < self.slots.len()) else {
                         continue;
                     };
+                    if self.observer.awaits_probe(j) && is_probe(&bytes) {
+                        self.observer.probed(j, self.now);
+                    }
                     let fate = self
                         .links
                         .route(i, j, &bytes, &self.opts.network, &mut self.rng);
@@ -1007,6 +1010,17 @@ impl Sim {
             }
         }
     }
+}
+
+/// Whether a datagram carries a ping (read with the wire schema; only for
+/// datagrams to crashed nodes, to time their first probe).
+fn is_probe(bytes: &Bytes) -> bool {
+    use prost::Message;
+    swim_proto::Packet::decode(bytes.clone()).is_ok_and(|p| {
+        p.messages
+            .iter()
+            .any(|m| matches!(m.body, Some(swim_proto::message::Body::Ping(_))))
+    })
 }
 
 /// Whether nothing in `opts` can make a healthy node look failed: no faults,

@@ -160,13 +160,27 @@ impl Node {
             }
         };
         self.metrics.received.count(Kind::PushPull, len);
-        // Merge first: if the peer held us dead, the reply already carries our
-        // refutation, and a reconnecting peer learns at once that we are back.
-        self.merge(pp.members);
+        // A peer we hold dead is reconnecting: merge first, so that our reply
+        // already carries our refutation if it holds us dead too. Otherwise
+        // reply with the state as it was, as memberlist does (merging first
+        // measurably slows a 1,000-node join wave).
+        let reconnecting = self
+            .members
+            .get(&pp.from)
+            .is_some_and(|e| e.status() == Status::Dead);
+        let members = if reconnecting {
+            self.merge(pp.members);
+            None
+        } else {
+            Some(pp.members)
+        };
         let reply = self.encode_state(false);
         self.metrics.sent.count(Kind::PushPull, reply.len());
         self.outputs
             .push_back(Output::StreamReply { id, bytes: reply });
+        if let Some(members) = members {
+            self.merge(members);
+        }
         self.metrics.push_pulls += 1;
     }
 

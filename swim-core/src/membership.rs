@@ -184,6 +184,8 @@ pub(crate) struct Membership {
     cursor: usize,
     /// Members with status alive or suspect (self included).
     live: usize,
+    /// Members with status dead (not left): the candidates for reconnecting.
+    dead: usize,
 }
 
 /// Grows `v` by an eighth when full instead of doubling it: tables are large
@@ -204,6 +206,7 @@ impl Membership {
             order: Vec::new(),
             cursor: 0,
             live: 0,
+            dead: 0,
         }
     }
 
@@ -249,6 +252,11 @@ impl Membership {
         self.live
     }
 
+    /// Number of members held dead (not left).
+    pub fn dead(&self) -> usize {
+        self.dead
+    }
+
     /// Entries in probe order (deterministic; used for full-state dumps).
     pub fn iter(&self) -> impl Iterator<Item = &Entry> + '_ {
         self.order.iter().filter_map(|&i| self.at(i))
@@ -260,6 +268,9 @@ impl Membership {
         debug_assert!(self.slot(&member.name).is_none());
         if member.status.is_live() {
             self.live += 1;
+        }
+        if member.status == Status::Dead {
+            self.dead += 1;
         }
         let last = self.order.len();
         let mut entry = Entry::new(
@@ -309,6 +320,9 @@ impl Membership {
         if entry.status.is_live() {
             self.live -= 1;
         }
+        if entry.status == Status::Dead {
+            self.dead -= 1;
+        }
         let mut pos = entry.pos as usize;
         if pos < self.cursor {
             // Fill the hole with the last visited member, so the unvisited tail stays whole.
@@ -331,6 +345,11 @@ impl Membership {
         match (e.status.is_live(), status.is_live()) {
             (true, false) => self.live -= 1,
             (false, true) => self.live += 1,
+            _ => {}
+        }
+        match (e.status == Status::Dead, status == Status::Dead) {
+            (true, false) => self.dead -= 1,
+            (false, true) => self.dead += 1,
             _ => {}
         }
         if e.status != status {
@@ -506,6 +525,9 @@ mod tests {
             d.dedup();
             assert_eq!(d.len(), 3);
         }
+        assert_eq!(m.dead(), 1);
+        m.remove("n3");
+        assert_eq!(m.dead(), 0);
         m.remove("n4");
         assert_eq!(m.live(), 8);
     }

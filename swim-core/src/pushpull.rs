@@ -99,9 +99,12 @@ impl Node {
         // Reconnect: also try one member we hold dead (not left). After a
         // partition heals, this is how the two sides find each other again;
         // the more of the table is dead, the likelier a draw finds one.
-        let dead = self
-            .members
-            .sample(1, &mut self.rng, |e| e.status() == Status::Dead, &[&me]);
+        let dead = if self.members.dead() == 0 {
+            Vec::new()
+        } else {
+            self.members
+                .sample(1, &mut self.rng, |e| e.status() == Status::Dead, &[&me])
+        };
         for peer in live.into_iter().chain(dead) {
             if let Some(addr) = self.members.get(&peer).map(|e| e.addr()) {
                 self.open_exchange(addr, Exchange::Periodic);

@@ -174,3 +174,61 @@ fn bad_options_are_rejected_with_what_is_wrong() {
     opts.config.gossip_fanout = 0;
     assert!(Sim::new(opts).err().unwrap().contains("gossip_fanout"));
 }
+
+/// A paused node handles nothing while it stalls (its timers fire late, at
+/// the resume), then catches up; a slow node handles every input late.
+#[test]
+fn paused_node_timers_fire_late_and_slow_node_inputs_arrive_late() {
+    let mut opts = options(10, 3, 30);
+    opts.faults.push(Fault {
+        at: secs(10),
+        kind: FaultKind::Pause {
+            node: 5,
+            duration: secs(5),
+        },
+    });
+    let mut sim = Sim::new(opts).unwrap();
+    sim.run_until(Instant::from_millis(10_000));
+    let probes = sim.node(5).unwrap().metrics().probes;
+    sim.run_until(Instant::from_millis(14_990));
+    assert_eq!(
+        sim.node(5).unwrap().metrics().probes,
+        probes,
+        "no probe while paused"
+    );
+    sim.run_until(Instant::from_millis(15_010));
+    let after = sim.node(5).unwrap().metrics();
+    assert!(
+        after.probes > probes,
+        "the overdue probe fires at the resume"
+    );
+    assert!(after.received.total().packets > 0);
+    sim.run_until(Instant::from_millis(30_000));
+    assert!(
+        sim.observer.converged_now,
+        "it refuted any suspicion and is alive everywhere"
+    );
+
+    // Slow: with 600 ms on every input, node 2 answers pings after the 500 ms probe timeout.
+    let mut opts = options(10, 4, 30);
+    opts.faults.push(Fault {
+        at: secs(10),
+        kind: FaultKind::Slow {
+            node: 2,
+            delay: Duration::from_millis(600),
+            duration: secs(10),
+        },
+    });
+    let mut sim = Sim::new(opts).unwrap();
+    sim.run_until(Instant::from_millis(10_000));
+    let indirect: u64 = (0..10)
+        .filter(|&i| i != 2)
+        .map(|i| sim.node(i).unwrap().metrics().indirect_probes)
+        .sum();
+    sim.run_until(Instant::from_millis(20_000));
+    let later: u64 = (0..10)
+        .filter(|&i| i != 2)
+        .map(|i| sim.node(i).unwrap().metrics().indirect_probes)
+        .sum();
+    assert!(later > indirect, "probes of the slow node needed ping-reqs");
+}

@@ -6,11 +6,11 @@
 //! so a bad field can never leave half its updates applied.
 
 use crate::member::{Status, Update};
+use crate::name::Name;
 use bytes::Bytes;
 use prost::encoding::{encode_key, encode_varint, encoded_len_varint, WireType};
 use prost::Message as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::Arc;
 use swim_proto as pb;
 
 use crate::config::MAX_NAME_LEN;
@@ -20,7 +20,7 @@ use crate::config::MAX_NAME_LEN;
 pub(crate) enum Msg {
     Ping {
         seq: u32,
-        target: Arc<str>,
+        target: Name,
     },
     Ack {
         seq: u32,
@@ -30,7 +30,7 @@ pub(crate) enum Msg {
     },
     PingReq {
         seq: u32,
-        target: Arc<str>,
+        target: Name,
         target_addr: SocketAddr,
         want_nack: bool,
     },
@@ -39,7 +39,7 @@ pub(crate) enum Msg {
 /// A decoded datagram.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Packet {
-    pub from: Arc<str>,
+    pub from: Name,
     /// Whether the sender is in our table (an unknown one means we are behind).
     pub from_known: bool,
     pub messages: Vec<Msg>,
@@ -49,7 +49,7 @@ pub(crate) struct Packet {
 /// A decoded push-pull frame.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct PushPull {
-    pub from: Arc<str>,
+    pub from: Name,
     pub join: bool,
     pub members: Vec<Update>,
 }
@@ -77,40 +77,37 @@ pub enum DropReason {
     Busy,
 }
 
-/// Limits the decoder enforces, and how it shares known names.
+/// Limits the decoder enforces, and how it tells known names.
 pub(crate) struct Limits<'a> {
     pub cluster: &'a str,
     pub max_meta: usize,
-    pub intern: &'a dyn Fn(&str) -> Option<Arc<str>>,
+    /// Whether a sender's name is in our table (this node included).
+    pub known: &'a dyn Fn(&str) -> bool,
 }
 
-/// A validated name; `intern` returns the shared copy of a name already known,
-/// so that decoding a packet about known members allocates nothing.
-fn name(b: &[u8], intern: &dyn Fn(&str) -> Option<Arc<str>>) -> Result<Arc<str>, DropReason> {
-    known_name(b, intern).map(|(name, _)| name)
-}
-
-/// A validated name, and whether `intern` knew it.
-fn known_name(
-    b: &[u8],
-    intern: &dyn Fn(&str) -> Option<Arc<str>>,
-) -> Result<(Arc<str>, bool), DropReason> {
+/// A validated name; short names are held inline, so decoding a packet
+/// allocates nothing for them.
+fn name(b: &[u8]) -> Result<Name, DropReason> {
     if b.is_empty() || b.len() > MAX_NAME_LEN {
         return Err(DropReason::Invalid);
     }
     let s = std::str::from_utf8(b).map_err(|_| DropReason::Invalid)?;
-    Ok(match intern(s) {
-        Some(shared) => (shared, true),
-        None => (Arc::from(s), false),
-    })
+    Ok(Name::from(s))
+}
+
+/// A validated name, and whether `known` knows it.
+fn known_name(b: &[u8], known: &dyn Fn(&str) -> bool) -> Result<(Name, bool), DropReason> {
+    let name = name(b)?;
+    let is_known = known(&name);
+    Ok((name, is_known))
 }
 
 /// An optional name (the accuser of an update): empty is allowed.
-fn accuser(b: &[u8], intern: &dyn Fn(&str) -> Option<Arc<str>>) -> Result<Arc<str>, DropReason> {
+fn accuser(b: &[u8]) -> Result<Name, DropReason> {
     if b.is_empty() {
-        return Ok(intern("").unwrap_or_else(|| Arc::from("")));
+        return Ok(Name::EMPTY);
     }
-    name(b, intern)
+    name(b)
 }
 
 fn text(s: &str) -> Bytes {
@@ -166,12 +163,12 @@ fn update(u: pb::Update, limits: &Limits<'_>) -> Result<Update, DropReason> {
         return Err(DropReason::Invalid);
     }
     Ok(Update {
-        name: name(&u.name, limits.intern)?,
+        name: name(&u.name)?,
         addr: addr(&u.addr)?,
         incarnation: u.incarnation,
         status: status(u.status)?,
         meta: u.meta,
-        from: accuser(&u.from, limits.intern)?,
+        from: accuser(&u.from)?,
     })
 }
 
@@ -197,14 +194,14 @@ fn header(
     cluster: &str,
     from: &[u8],
     limits: &Limits<'_>,
-) -> Result<(Arc<str>, bool), DropReason> {
+) -> Result<(Name, bool), DropReason> {
     if version != pb::PROTOCOL_VERSION {
         return Err(DropReason::Version);
     }
     if cluster != limits.cluster {
         return Err(DropReason::Cluster);
     }
-    known_name(from, limits.intern)
+    known_name(from, limits.known)
 }
 
 /// Decodes and validates a datagram of at most `max_len` bytes.
@@ -226,13 +223,13 @@ pub(crate) fn decode_packet(
             Ok(match m.body.ok_or(DropReason::Invalid)? {
                 Body::Ping(p) => Msg::Ping {
                     seq: p.seq,
-                    target: name(&p.target, limits.intern)?,
+                    target: name(&p.target)?,
                 },
                 Body::Ack(a) => Msg::Ack { seq: a.seq },
                 Body::Nack(n) => Msg::Nack { seq: n.seq },
                 Body::PingReq(r) => Msg::PingReq {
                     seq: r.seq,
-                    target: name(&r.target, limits.intern)?,
+                    target: name(&r.target)?,
                     target_addr: addr(&r.target_addr)?,
                     want_nack: r.want_nack,
                 },
@@ -380,15 +377,15 @@ pub(crate) fn encode_stream(
 mod tests {
     use super::*;
 
-    fn no_intern(_: &str) -> Option<Arc<str>> {
-        None
+    fn unknown(_: &str) -> bool {
+        false
     }
 
     pub(crate) fn limits() -> Limits<'static> {
         Limits {
             cluster: "c",
             max_meta: 512,
-            intern: &no_intern,
+            known: &unknown,
         }
     }
 
@@ -514,8 +511,8 @@ mod tests {
         use super::*;
         use proptest::prelude::*;
 
-        fn name() -> impl Strategy<Value = Arc<str>> {
-            "[a-z0-9.-]{1,40}".prop_map(Arc::from)
+        fn name() -> impl Strategy<Value = Name> {
+            "[a-z0-9.-]{1,40}".prop_map(Name::from)
         }
 
         fn socket() -> impl Strategy<Value = SocketAddr> {
@@ -538,7 +535,7 @@ mod tests {
                 any::<u64>(),
                 status,
                 proptest::collection::vec(any::<u8>(), 0..64),
-                prop_oneof![Just(Arc::from("")), name()],
+                prop_oneof![Just(Name::EMPTY), name()],
             )
                 .prop_map(|(name, addr, incarnation, status, meta, from)| Update {
                     name,

@@ -23,6 +23,7 @@ mod gossip;
 mod member;
 mod membership;
 mod metrics;
+mod name;
 mod node;
 mod probe;
 mod pushpull;

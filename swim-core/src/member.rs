@@ -1,6 +1,7 @@
 //! Members, their status, and the precedence of membership updates.
 
 use crate::membership::Entry;
+use crate::name::Name;
 use bytes::Bytes;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -86,18 +87,18 @@ pub struct Member {
 /// A membership update as the core handles it (decoded and validated).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Update {
-    pub name: Arc<str>,
+    pub name: Name,
     pub addr: SocketAddr,
     pub incarnation: u64,
     pub status: Status,
     pub meta: Bytes,
     /// Who declared a suspect or dead member (empty otherwise).
-    pub from: Arc<str>,
+    pub from: Name,
 }
 
 impl Update {
     /// The update that states what `member` is now, as declared by `from`.
-    pub fn of(member: &Entry, from: &Arc<str>) -> Update {
+    pub fn of(member: &Entry, from: &Name) -> Update {
         Update {
             name: member.name.clone(),
             addr: member.addr(),

@@ -10,11 +10,13 @@
 //! it by index. The index is never iterated to decide an output; `order` is.
 //!
 //! Memory matters here: a simulator holds `n` tables of `n` entries. An entry
-//! is about 100 bytes; what most members lack (metadata, an IPv6 address, a
-//! running suspicion) lives behind an optional box.
+//! is 96 bytes with a short name inline (see [`Name`]); what most members
+//! lack (metadata, an IPv6 address, a running suspicion) lives behind an
+//! optional box.
 
 use crate::broadcast::Pending;
 use crate::member::{Member, Status};
+use crate::name::Name;
 use crate::suspicion::Suspicion;
 use crate::time::Instant;
 use crate::util::Random;
@@ -23,29 +25,27 @@ use core::hash::BuildHasher;
 use foldhash::fast::FixedState;
 use hashbrown::HashTable;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
-use std::sync::Arc;
 
-/// What few members have: metadata, an IPv6 address.
+/// What few members have: metadata, an IPv6 address, a running suspicion.
 #[derive(Debug, Default)]
 struct Extra {
     meta: Bytes,
     v6: Option<SocketAddrV6>,
+    suspicion: Option<Box<Suspicion>>,
 }
 
 /// What a node keeps about one member.
 #[derive(Debug)]
 pub(crate) struct Entry {
-    /// The member's name, shared with timers and decoded packets.
-    pub name: Arc<str>,
+    /// The member's name, inline when short (no allocation per entry).
+    pub name: Name,
     /// Its incarnation.
     pub incarnation: u64,
     /// When `status` last changed.
     pub since: Instant,
     /// The update about this member waiting to be gossiped, if any.
     pub gossip: Option<Pending>,
-    /// Running suspicion, while `status == Suspect`.
-    pub suspicion: Option<Box<Suspicion>>,
-    /// Metadata and IPv6 address, when there are any.
+    /// Metadata, IPv6 address and running suspicion, when there are any.
     extra: Option<Box<Extra>>,
     /// Bumped whenever the member's status changes, so that stale suspicion and
     /// reap timers can be told apart from live ones.
@@ -61,7 +61,7 @@ pub(crate) struct Entry {
 
 impl Entry {
     fn new(
-        name: Arc<str>,
+        name: Name,
         addr: SocketAddr,
         incarnation: u64,
         status: Status,
@@ -73,7 +73,6 @@ impl Entry {
             incarnation,
             since: now,
             gossip: None,
-            suspicion: None,
             extra: None,
             generation: 0,
             pos: 0,
@@ -146,12 +145,37 @@ impl Entry {
         }
     }
 
+    /// The running suspicion, while `status == Suspect`.
+    pub fn suspicion(&self) -> Option<&Suspicion> {
+        self.extra.as_ref().and_then(|x| x.suspicion.as_deref())
+    }
+
+    /// The running suspicion, mutably.
+    pub fn suspicion_mut(&mut self) -> Option<&mut Suspicion> {
+        self.extra.as_mut().and_then(|x| x.suspicion.as_deref_mut())
+    }
+
+    /// Starts (`Some`) or ends (`None`) a suspicion.
+    pub fn set_suspicion(&mut self, suspicion: Option<Suspicion>) {
+        match suspicion {
+            Some(s) => {
+                self.extra.get_or_insert_with(Default::default).suspicion = Some(Box::new(s));
+            }
+            None => {
+                if let Some(x) = self.extra.as_mut() {
+                    x.suspicion = None;
+                }
+                self.trim();
+            }
+        }
+    }
+
     /// Frees `extra` once it holds nothing.
     fn trim(&mut self) {
         if self
             .extra
             .as_ref()
-            .is_some_and(|x| x.meta.is_empty() && x.v6.is_none())
+            .is_some_and(|x| x.meta.is_empty() && x.v6.is_none() && x.suspicion.is_none())
         {
             self.extra = None;
         }
@@ -160,7 +184,7 @@ impl Entry {
     /// The public view of this member.
     pub fn member(&self) -> Member {
         Member {
-            name: self.name.clone(),
+            name: self.name.to_arc(),
             addr: self.addr(),
             incarnation: self.incarnation,
             status: self.status,
@@ -217,7 +241,7 @@ impl Membership {
             .find(self.hasher.hash_one(name), |&i| {
                 entries[i as usize]
                     .as_ref()
-                    .is_some_and(|e| &*e.name == name)
+                    .is_some_and(|e| e.name == *name)
             })
             .copied()
     }
@@ -274,7 +298,7 @@ impl Membership {
         }
         let last = self.order.len();
         let mut entry = Entry::new(
-            member.name,
+            Name::from(member.name),
             member.addr,
             member.incarnation,
             member.status,
@@ -312,7 +336,7 @@ impl Membership {
         let found = self.index.find_entry(self.hasher.hash_one(name), |&i| {
             entries[i as usize]
                 .as_ref()
-                .is_some_and(|e| &*e.name == name)
+                .is_some_and(|e| e.name == *name)
         });
         let slot = found.ok()?.remove().0;
         let entry = self.entries[slot as usize].take()?;
@@ -373,7 +397,7 @@ impl Membership {
 
     /// The next member to probe: round-robin over the shuffled order,
     /// reshuffled after each full pass. Skips `local` and members that are not live.
-    pub fn next_probe_target(&mut self, local: &str, rng: &mut Random) -> Option<Arc<str>> {
+    pub fn next_probe_target(&mut self, local: &str, rng: &mut Random) -> Option<Name> {
         for _ in 0..self.order.len() {
             if self.cursor >= self.order.len() {
                 self.shuffle(rng);
@@ -382,7 +406,7 @@ impl Membership {
             let slot = self.order[self.cursor];
             self.cursor += 1;
             if let Some(e) = self.at(slot) {
-                if &*e.name != local && e.status.is_live() {
+                if e.name != *local && e.status.is_live() {
                     return Some(e.name.clone());
                 }
             }
@@ -411,8 +435,8 @@ impl Membership {
         rng: &mut Random,
         mut eligible: impl FnMut(&Entry) -> bool,
         exclude: &[&str],
-    ) -> Vec<Arc<str>> {
-        let mut out: Vec<Arc<str>> = Vec::with_capacity(k);
+    ) -> Vec<Name> {
+        let mut out: Vec<Name> = Vec::with_capacity(k);
         if self.order.is_empty() || k == 0 {
             return out;
         }
@@ -572,7 +596,7 @@ mod tests {
     fn an_entry_stays_small() {
         // A simulator holds n tables of n entries: keep an eye on the size.
         assert!(
-            std::mem::size_of::<Entry>() <= 104,
+            std::mem::size_of::<Entry>() <= 96,
             "{}",
             std::mem::size_of::<Entry>()
         );

@@ -8,6 +8,7 @@ use crate::event::{Event, Input, Output, StreamId};
 use crate::member::{Member, Status, Update};
 use crate::membership::{Entry, Membership};
 use crate::metrics::Metrics;
+use crate::name::Name;
 use crate::probe::{Probe, Relay};
 use crate::pushpull::{Exchange, Join};
 use crate::time::Instant;
@@ -19,7 +20,6 @@ use foldhash::fast::FixedState;
 use hashbrown::HashMap;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 /// Room for outputs a node keeps between calls; more is given back once drained.
 const MAX_IDLE_OUTPUTS: usize = 64;
@@ -103,9 +103,7 @@ impl From<ConfigError> for Error {
 #[derive(Debug)]
 pub struct Node {
     pub(crate) config: Config,
-    pub(crate) name: Arc<str>,
-    /// Shared empty name: the `from` of updates with no accuser.
-    pub(crate) nobody: Arc<str>,
+    pub(crate) name: Name,
     pub(crate) members: Membership,
     pub(crate) broadcasts: BroadcastQueue,
     pub(crate) awareness: Awareness,
@@ -146,10 +144,10 @@ impl Node {
         }
         let mut rng = Random::new(seed);
         let hash_seed = rng.next_u64();
-        let name: Arc<str> = identity.name.into();
+        let name: Name = Name::from(identity.name.as_str());
         let mut members = Membership::new(hash_seed);
         let local = Member {
-            name: name.clone(),
+            name: name.to_arc(),
             addr: identity.addr,
             incarnation: 0,
             status: Status::Alive,
@@ -166,7 +164,6 @@ impl Node {
         let mut node = Node {
             awareness: Awareness::new(config.awareness_max_multiplier),
             config,
-            nobody: Arc::from(""),
             members,
             broadcasts: BroadcastQueue::default(),
             timers,
@@ -366,19 +363,15 @@ impl Node {
         }
     }
 
-    /// Decoding limits, and name sharing with the membership table.
+    /// Decoding limits, and which names the membership table knows.
     pub(crate) fn with_limits<T>(&self, f: impl FnOnce(&Limits<'_>) -> T) -> T {
-        let (members, nobody, local) = (&self.members, &self.nobody, &self.name);
-        let intern = |s: &str| match s {
-            "" => Some(nobody.clone()),
-            // Every ping names us: no lookup for that.
-            s if s == &**local => Some(local.clone()),
-            s => members.get(s).map(|e| e.name.clone()),
-        };
+        let (members, local) = (&self.members, &self.name);
+        // Every ping names us: no lookup for that.
+        let known = |s: &str| *local == *s || members.slot(s).is_some();
         f(&Limits {
             cluster: &self.config.cluster,
             max_meta: self.config.max_meta_size,
-            intern: &intern,
+            known: &known,
         })
     }
 
@@ -413,7 +406,7 @@ impl Node {
             e.incarnation = incarnation;
         }
         self.members.set_status(&self.name.clone(), status, now);
-        let update = Update::of(self.local_entry(), &self.nobody);
+        let update = Update::of(self.local_entry(), &Name::EMPTY);
         self.broadcast(&update);
         self.leave_announced = false;
     }

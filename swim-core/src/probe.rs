@@ -4,12 +4,12 @@
 use crate::codec::{self, DropReason, Msg};
 use crate::member::Status;
 use crate::metrics::Kind;
+use crate::name::Name;
 use crate::node::Node;
 use crate::time::Instant;
 use crate::timer::{Deadline, Periodic};
 use bytes::Bytes;
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 /// Most indirect probes a node runs for others at once; more are dropped.
 const MAX_RELAYS: usize = 1024;
@@ -18,12 +18,12 @@ const MAX_RELAYS: usize = 1024;
 #[derive(Debug)]
 pub(crate) struct Probe {
     pub seq: u32,
-    pub target: Arc<str>,
+    pub target: Name,
     /// The target's incarnation when probed: a failed probe suspects that one.
     pub incarnation: u64,
     pub acked: bool,
     /// Members asked to ping-req; only they may forward an ack or a nack.
-    pub relays: Vec<Arc<str>>,
+    pub relays: Vec<Name>,
     pub nacks: u32,
 }
 
@@ -44,8 +44,7 @@ impl Node {
             Ok(p) => p,
             Err(reason) => return self.drop_input(reason, from, "datagram"),
         };
-        // Decoding hands back our own shared name for our name.
-        if Arc::ptr_eq(&packet.from, &self.name) {
+        if packet.from == self.name {
             return self.drop_input(DropReason::FromSelf, from, "datagram");
         }
         if packet
@@ -87,7 +86,7 @@ impl Node {
         }
     }
 
-    fn on_ack(&mut self, seq: u32, sender: &Arc<str>, from: SocketAddr) {
+    fn on_ack(&mut self, seq: u32, sender: &Name, from: SocketAddr) {
         if let Some(p) = self.probe.as_mut().filter(|p| p.seq == seq) {
             if *sender != p.target && !p.relays.contains(sender) {
                 return self.drop_input(DropReason::Unsolicited, from, "ack from a stranger");
@@ -108,7 +107,7 @@ impl Node {
         }
     }
 
-    fn on_nack(&mut self, seq: u32, sender: &Arc<str>, from: SocketAddr) {
+    fn on_nack(&mut self, seq: u32, sender: &Name, from: SocketAddr) {
         match self.probe.as_mut() {
             Some(p) if p.seq == seq && p.relays.contains(sender) => p.nacks += 1,
             _ => self.drop_input(DropReason::Unsolicited, from, "nack"),
@@ -118,7 +117,7 @@ impl Node {
     fn on_ping_req(
         &mut self,
         seq: u32,
-        target: Arc<str>,
+        target: Name,
         addr: SocketAddr,
         want_nack: bool,
         from: SocketAddr,

@@ -8,6 +8,7 @@ use crate::codec::{self, DropReason};
 use crate::event::{Event, Output, StreamId};
 use crate::member::Status;
 use crate::metrics::Kind;
+use crate::name::Name;
 use crate::node::Node;
 use crate::timer::Periodic;
 use bytes::Bytes;
@@ -138,7 +139,7 @@ impl Node {
         let others = self.members.iter().filter(|m| m.name != local.name);
         let all = std::iter::once(local)
             .chain(others)
-            .map(|m| codec::wire_update(&crate::member::Update::of(m, &self.nobody)));
+            .map(|m| codec::wire_update(&crate::member::Update::of(m, &Name::EMPTY)));
         codec::encode_stream(
             &self.config.cluster,
             &self.name,

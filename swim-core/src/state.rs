@@ -4,10 +4,10 @@
 use crate::event::Event;
 use crate::member::{supersedes, Member, Status, Update};
 use crate::membership::Entry;
+use crate::name::Name;
 use crate::node::Node;
 use crate::suspicion::{self, Suspicion};
 use crate::timer::Deadline;
-use std::sync::Arc;
 
 impl Node {
     /// Applies one update heard from the network (gossip, or push-pull when
@@ -47,7 +47,7 @@ impl Node {
             Status::Alive => self.revive(u, old),
             Status::Suspect => {
                 let accuser = if u.from.is_empty() {
-                    self.nobody.clone()
+                    Name::EMPTY
                 } else {
                     u.from.clone()
                 };
@@ -59,7 +59,7 @@ impl Node {
 
     fn add_member(&mut self, u: Update) {
         let member = Member {
-            name: u.name.clone(),
+            name: u.name.to_arc(),
             addr: u.addr,
             incarnation: u.incarnation,
             status: Status::Alive,
@@ -80,7 +80,7 @@ impl Node {
         e.set_addr(u.addr);
         e.set_meta(u.meta.clone());
         e.incarnation = u.incarnation;
-        e.suspicion = None;
+        e.set_suspicion(None);
         self.members.set_status(&u.name, Status::Alive, now);
         let member = self.members.get(&u.name).map(Entry::member);
         self.broadcast(&u);
@@ -95,7 +95,7 @@ impl Node {
 
     /// Suspects `name` at `incarnation` on behalf of `accuser` (this node after a
     /// failed probe, or whoever the gossip names). Ignored if stale.
-    pub(crate) fn suspect(&mut self, name: &Arc<str>, incarnation: u64, accuser: &Arc<str>) {
+    pub(crate) fn suspect(&mut self, name: &Name, incarnation: u64, accuser: &Name) {
         let Some(e) = self.members.get(name) else {
             return;
         };
@@ -110,7 +110,7 @@ impl Node {
         }
     }
 
-    fn start_suspicion(&mut self, name: &Arc<str>, incarnation: u64, accuser: Arc<str>) {
+    fn start_suspicion(&mut self, name: &Name, incarnation: u64, accuser: Name) {
         let now = self.now;
         let n = self.members.live();
         let c = &self.config;
@@ -130,7 +130,7 @@ impl Node {
         e.incarnation = incarnation;
         let s = Suspicion::new(now, min, max, expected, accuser.clone());
         let deadline = s.deadline();
-        e.suspicion = Some(Box::new(s));
+        e.set_suspicion(Some(s));
         let generation = e.generation;
         let update = Update::of(e, &accuser);
         let member = e.member();
@@ -155,7 +155,7 @@ impl Node {
         let Some(e) = self.members.get_mut(&u.name) else {
             return;
         };
-        let Some(s) = e.suspicion.as_mut() else {
+        let Some(s) = e.suspicion_mut() else {
             return;
         };
         if !s.confirm(&u.from) {
@@ -173,12 +173,12 @@ impl Node {
         self.broadcast(u);
     }
 
-    pub(crate) fn on_suspicion_timeout(&mut self, name: &Arc<str>, generation: u32) {
+    pub(crate) fn on_suspicion_timeout(&mut self, name: &Name, generation: u32) {
         let now = self.now;
         let Some(e) = self.members.get(name) else {
             return;
         };
-        let due = e.suspicion.as_ref().is_some_and(|s| s.deadline() <= now);
+        let due = e.suspicion().is_some_and(|s| s.deadline() <= now);
         if e.generation != generation || e.status() != Status::Suspect || !due {
             return;
         }
@@ -189,14 +189,14 @@ impl Node {
     }
 
     /// Marks a member dead or left, gossips it, and schedules its reaping.
-    fn bury(&mut self, name: &Arc<str>, status: Status, incarnation: u64, from: Arc<str>) {
+    fn bury(&mut self, name: &Name, status: Status, incarnation: u64, from: Name) {
         let now = self.now;
         self.members.set_status(name, status, now);
         let Some(e) = self.members.get_mut(name) else {
             return;
         };
         e.incarnation = incarnation;
-        e.suspicion = None;
+        e.set_suspicion(None);
         let generation = e.generation;
         let update = Update::of(e, &from);
         let member = e.member();
@@ -214,7 +214,7 @@ impl Node {
         });
     }
 
-    pub(crate) fn on_reap(&mut self, name: &Arc<str>, generation: u32) {
+    pub(crate) fn on_reap(&mut self, name: &Name, generation: u32) {
         let Some(e) = self.members.get(name) else {
             return;
         };

@@ -5,9 +5,9 @@
 //! suspicion: after `c` of `k` expected confirmations it is
 //! `max(min, max - (max - min) * ln(c + 1) / ln(k + 1))`.
 
+use crate::name::Name;
 use crate::time::Instant;
 use core::time::Duration;
-use std::sync::Arc;
 
 /// `min = mult * max(1, log10 n) * probe_interval`: the suspicion timeout once
 /// every expected confirmation has arrived.
@@ -35,17 +35,11 @@ pub(crate) struct Suspicion {
     /// Confirmations that would bring the timeout down to `min`.
     pub expected: u32,
     /// Distinct members that suspected it (the first accuser included).
-    pub accusers: Vec<Arc<str>>,
+    pub accusers: Vec<Name>,
 }
 
 impl Suspicion {
-    pub fn new(
-        start: Instant,
-        min: Duration,
-        max: Duration,
-        expected: u32,
-        accuser: Arc<str>,
-    ) -> Self {
+    pub fn new(start: Instant, min: Duration, max: Duration, expected: u32, accuser: Name) -> Self {
         Suspicion {
             start,
             min,
@@ -56,7 +50,7 @@ impl Suspicion {
     }
 
     /// Records `accuser`; true if it is a new, still useful confirmation.
-    pub fn confirm(&mut self, accuser: &Arc<str>) -> bool {
+    pub fn confirm(&mut self, accuser: &Name) -> bool {
         let confirmations = self.accusers.len() as u32 - 1;
         if confirmations >= self.expected || self.accusers.contains(accuser) {
             return false;

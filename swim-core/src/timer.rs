@@ -6,10 +6,10 @@
 //! checked against the node's state when they fire, so cancelling one is free:
 //! a stale entry simply does nothing.
 
+use crate::name::Name;
 use crate::time::Instant;
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
-use std::sync::Arc;
 
 /// Periodic timers: at most one pending deadline each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,9 +34,9 @@ pub(crate) enum Deadline {
     /// A relay's ping for the requester got no ack: send a nack, forget it.
     RelayTimeout { seq: u32 },
     /// The suspicion of `member` (in state generation `generation`) may be over.
-    Suspicion { member: Arc<str>, generation: u32 },
+    Suspicion { member: Name, generation: u32 },
     /// Reap a dead or left member (if still in state generation `generation`).
-    Reap { member: Arc<str>, generation: u32 },
+    Reap { member: Name, generation: u32 },
 }
 
 #[derive(Debug)]

@@ -5,8 +5,8 @@
 //!
 //! The core does no IO and reads no clock: time is an input ([`Instant`]),
 //! randomness comes from one seed, bytes come in as [`Input`]s and go out as
-//! [`Output`]s. Drivers (`swim-tokio`, the `swim-sim` simulator, your own event
-//! loop) carry datagrams and streams and call [`Node::step`] when
+//! [`Output`]s. Drivers (the async socket driver, the `swim-sim` simulator,
+//! your own event loop) carry datagrams and streams and call [`Node::step`] when
 //! [`Node::poll_timeout`] says so.
 //!
 //! Remote bytes never make the node panic or return an error: a packet that

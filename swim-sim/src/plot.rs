@@ -936,29 +936,15 @@ impl DetectionData {
                 .map_err(e)?;
             }
             // Largest first, so a marker that coincides with a later one stays visible.
-            if let Some(t) = r.all_dead {
-                draw_marker(
-                    &screen,
-                    Marker::Square,
-                    chart.backend_coord(&(t, y)),
-                    ALL_DEAD,
-                )?;
-            }
-            if let Some(t) = r.first_dead {
-                draw_marker(
-                    &screen,
-                    Marker::Dot,
-                    chart.backend_coord(&(t, y)),
-                    FIRST_DEAD,
-                )?;
-            }
-            if let Some(t) = r.first_suspect {
-                draw_marker(
-                    &screen,
-                    Marker::Triangle,
-                    chart.backend_coord(&(t, y)),
-                    SUSPECT,
-                )?;
+            let milestones = [
+                (r.all_dead, Marker::Square, ALL_DEAD),
+                (r.first_dead, Marker::Dot, FIRST_DEAD),
+                (r.first_suspect, Marker::Triangle, SUSPECT),
+            ];
+            for (t, marker, colour) in milestones {
+                if let Some(t) = t {
+                    draw_marker(&screen, marker, chart.backend_coord(&(t, y)), colour)?;
+                }
             }
             draw_marker(
                 &screen,

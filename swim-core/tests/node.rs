@@ -21,13 +21,7 @@ fn datagrams(
 #[test]
 fn a_ping_is_answered_with_an_ack_to_its_source() {
     let mut node = joined_node(5, Config::lan());
-    let out = datagrams(node.step(
-        Input::Datagram {
-            from: addr(3),
-            bytes: ping(3, 77, 0),
-        },
-        Instant::ZERO,
-    ));
+    let out = datagrams(receive(&mut node, 3, ping(3, 77, 0), Instant::ZERO).into_iter());
     let (to, bytes) = out.first().expect("an ack");
     assert_eq!(*to, addr(3));
     let p = pb::Packet::decode(bytes.clone()).unwrap();
@@ -42,13 +36,7 @@ fn a_ping_is_answered_with_an_ack_to_its_source() {
 #[test]
 fn a_ping_for_another_member_is_dropped() {
     let mut node = joined_node(5, Config::lan());
-    let out = datagrams(node.step(
-        Input::Datagram {
-            from: addr(3),
-            bytes: ping(3, 1, 9),
-        },
-        Instant::ZERO,
-    ));
+    let out = datagrams(receive(&mut node, 3, ping(3, 1, 9), Instant::ZERO).into_iter());
     assert!(out.is_empty());
     assert_eq!(node.metrics().dropped.wrong_target, 1);
 }
@@ -62,26 +50,17 @@ fn suspicion_of_self_is_refuted_with_a_higher_incarnation() {
     let mut accusation = alive(0, before + 3);
     accusation.status = pb::Status::Suspect as i32;
     accusation.from = "node-2".as_bytes().to_vec().into();
-    let _ = node
-        .step(
-            Input::Datagram {
-                from: addr(2),
-                bytes: packet(2, vec![], vec![accusation]),
-            },
-            Instant::ZERO,
-        )
-        .count();
+    let _ = receive(
+        &mut node,
+        2,
+        packet(2, vec![], vec![accusation]),
+        Instant::ZERO,
+    );
     assert_eq!(node.local().incarnation, before + 4);
     assert_eq!(node.local().status, Status::Alive);
     assert_eq!(node.metrics().refutations, 1);
     // The refutation goes out on the next packet.
-    let out = datagrams(node.step(
-        Input::Datagram {
-            from: addr(3),
-            bytes: ping(3, 5, 0),
-        },
-        Instant::ZERO,
-    ));
+    let out = datagrams(receive(&mut node, 3, ping(3, 5, 0), Instant::ZERO).into_iter());
     let p = pb::Packet::decode(out[0].1.clone()).unwrap();
     assert!(p
         .updates
@@ -191,26 +170,10 @@ fn other_clusters_and_versions_are_dropped_without_a_state_change() {
     let before = snapshot(&node);
     let mut p = pb::Packet::decode(packet(2, vec![], vec![alive(9, 1)])).unwrap();
     p.cluster = "other".into();
-    let _ = node
-        .step(
-            Input::Datagram {
-                from: addr(2),
-                bytes: p.encode_to_vec().into(),
-            },
-            Instant::ZERO,
-        )
-        .count();
+    let _ = receive(&mut node, 2, p.encode_to_vec().into(), Instant::ZERO);
     p.cluster = String::new();
     p.version = 2;
-    let _ = node
-        .step(
-            Input::Datagram {
-                from: addr(2),
-                bytes: p.encode_to_vec().into(),
-            },
-            Instant::ZERO,
-        )
-        .count();
+    let _ = receive(&mut node, 2, p.encode_to_vec().into(), Instant::ZERO);
     assert_eq!(snapshot(&node), before);
     assert_eq!(node.metrics().dropped.cluster, 1);
     assert_eq!(node.metrics().dropped.version, 1);
@@ -253,15 +216,12 @@ fn invalid_api_input_gets_a_typed_error() {
 fn an_unknown_sender_triggers_one_catch_up_exchange() {
     let mut node = joined_node(3, Config::lan());
     let mut deliver = |from: usize, at_ms: u64| -> (usize, bool) {
-        let outs: Vec<Output> = node
-            .step(
-                Input::Datagram {
-                    from: addr(from),
-                    bytes: ping(from, 1, 0),
-                },
-                Instant::from_millis(at_ms),
-            )
-            .collect();
+        let outs: Vec<Output> = receive(
+            &mut node,
+            from,
+            ping(from, 1, 0),
+            Instant::from_millis(at_ms),
+        );
         let opens = outs
             .iter()
             .filter(|o| matches!(o, Output::StreamOpen { to, .. } if *to == addr(from)))

@@ -61,6 +61,18 @@ pub fn ping(from: usize, seq: u32, target: usize) -> Bytes {
     )
 }
 
+/// Delivers `bytes` to `node` as a datagram from member `from` at `now`.
+pub fn receive(node: &mut Node, from: usize, bytes: Bytes, now: Instant) -> Vec<Output> {
+    node.step(
+        Input::Datagram {
+            from: addr(from),
+            bytes,
+        },
+        now,
+    )
+    .collect()
+}
+
 /// Node 0 that has joined a cluster of `n` members (itself included) through
 /// node 1, at time zero. All updates it has to gossip are drained, so the
 /// node is idle.

@@ -11,9 +11,7 @@
 //! only fills room news leaves: in a small cluster it adds welcome redundancy,
 //! in a large join wave it never crowds out what others have not heard yet.
 
-use crate::membership::Membership;
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use crate::membership::{reserve_one, Membership};
 
 /// How many times an update is sent in a cluster of `n` members:
 /// `mult * ceil(log10(n + 1))`, computed exactly as `mult * digits(n)`.
@@ -39,12 +37,14 @@ pub(crate) enum Priority {
 /// to rarer ones first (rumor mongering with feedback, Demers et al. 1987).
 /// Only our own transmissions (`sent`) count towards the limit, so feedback
 /// reorders the queue but never cuts an update's retransmissions short.
+/// 32 bytes: a join wave queues one in every entry of every node.
 #[derive(Debug)]
 pub(crate) struct Pending {
     encoded: Encoded,
-    id: u64,
-    score: u32,
-    sent: u32,
+    /// The priority (top bit: set for repair) and the update's id (the rest).
+    tag: u32,
+    score: u16,
+    sent: u16,
 }
 
 impl Pending {
@@ -52,6 +52,12 @@ impl Pending {
     /// updates go first.
     pub fn heard(&mut self) {
         self.score = self.score.saturating_add(1);
+    }
+
+    /// The class this update waits in: news before repair, then by score.
+    fn class(&self) -> usize {
+        let repair = usize::from(self.tag & REPAIR != 0);
+        repair * SCORES + usize::from(self.score).min(SCORES - 1)
     }
 }
 
@@ -92,64 +98,49 @@ impl Encoded {
     }
 }
 
-/// Marks a [`Slot`] of a repair update (the top bit of `tag`).
-const REPAIR: u64 = 1 << 63;
+/// Marks the tag of a repair update (the top bit); the rest is the update's id.
+const REPAIR: u32 = 1 << 31;
 
-/// A heap entry: news before repair, then lowest score, then newest. Entries
-/// are checked against the member's `Pending` when popped: replaced updates are
-/// skipped, and a score raised since the push sends the entry back in at its
-/// new place. 16 bytes: a join wave queues one per member.
-#[derive(Debug, PartialEq, Eq)]
+/// Scores told apart by the queue; higher scores share the last class.
+const SCORES: usize = 32;
+
+/// A queued reference to a member's pending update. Checked against the
+/// member's [`Pending`] when taken: a replaced update (another tag) is
+/// skipped, and one whose score was raised since moves to its new class.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Slot {
-    /// The priority (top bit: set for repair) and the update's id (the rest).
-    tag: u64,
-    score: u32,
+    tag: u32,
     /// The member's slot in the membership table.
     member: u32,
 }
 
-impl Slot {
-    fn new(priority: Priority, score: u32, id: u64, member: u32) -> Slot {
-        let flag = match priority {
-            Priority::News => 0,
-            Priority::Repair => REPAIR,
-        };
-        Slot {
-            tag: flag | (id & !REPAIR),
-            score,
-            member,
+/// The order in which pending updates go out, as a bucket queue: one stack
+/// per (priority, score) class, news classes first, so queueing and taking
+/// cost O(1) whatever the queue's length. Within a class the update queued
+/// last goes first, so fresh news leads. The updates themselves are in the
+/// membership table ([`Entry::gossip`](crate::membership::Entry)).
+#[derive(Debug)]
+pub(crate) struct BroadcastQueue {
+    classes: Vec<Vec<Slot>>,
+    /// No class below this one holds a slot.
+    lowest: usize,
+    /// Slots in all classes, stale ones included.
+    slots: usize,
+    /// Members with an update queued.
+    pending: usize,
+    next_id: u32,
+}
+
+impl Default for BroadcastQueue {
+    fn default() -> Self {
+        BroadcastQueue {
+            classes: (0..2 * SCORES).map(|_| Vec::new()).collect(),
+            lowest: 2 * SCORES,
+            slots: 0,
+            pending: 0,
+            next_id: 0,
         }
     }
-
-    fn id(&self) -> u64 {
-        self.tag & !REPAIR
-    }
-
-    /// Ids are unique, so this orders every slot in the heap strictly.
-    fn key(&self) -> (u64, u32, Reverse<u64>) {
-        (self.tag & REPAIR, self.score, Reverse(self.id()))
-    }
-}
-
-impl PartialOrd for Slot {
-    fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Slot {
-    fn cmp(&self, other: &Self) -> core::cmp::Ordering {
-        self.key().cmp(&other.key())
-    }
-}
-
-/// The order in which pending updates go out. The updates themselves are in
-/// the membership table ([`Entry::gossip`](crate::membership::Entry)).
-#[derive(Debug, Default)]
-pub(crate) struct BroadcastQueue {
-    heap: BinaryHeap<Reverse<Slot>>,
-    pending: usize,
-    next_id: u64,
 }
 
 impl BroadcastQueue {
@@ -168,32 +159,66 @@ impl BroadcastQueue {
         let Some(entry) = members.at_mut(slot) else {
             return;
         };
-        let id = self.next_id;
-        self.next_id += 1;
-        if entry
-            .gossip
-            .replace(Pending {
-                encoded,
-                id,
-                score: 0,
-                sent: 0,
-            })
-            .is_none()
-        {
+        let flag = match priority {
+            Priority::News => 0,
+            Priority::Repair => REPAIR,
+        };
+        // Ids wrap: a tag only needs to differ from the stale slots still queued.
+        let tag = flag | (self.next_id & !REPAIR);
+        self.next_id = self.next_id.wrapping_add(1);
+        let pending = Pending {
+            encoded,
+            tag,
+            score: 0,
+            sent: 0,
+        };
+        let class = pending.class();
+        if entry.gossip.replace(pending).is_none() {
             self.pending += 1;
         }
-        if self.heap.len() == self.heap.capacity() {
-            self.heap.reserve_exact((self.heap.len() / 8).max(4));
+        self.enqueue(class, Slot { tag, member: slot });
+        if self.slots > 2 * self.pending + 64 {
+            self.compact(members);
         }
-        self.heap.push(Reverse(Slot::new(priority, 0, id, slot)));
-        if self.heap.len() > 2 * self.pending + 64 {
-            self.heap.retain(|Reverse(s)| {
+    }
+
+    fn enqueue(&mut self, class: usize, slot: Slot) {
+        let stack = &mut self.classes[class];
+        reserve_one(stack);
+        stack.push(slot);
+        self.slots += 1;
+        self.lowest = self.lowest.min(class);
+    }
+
+    /// Drops the slots of replaced or finished updates.
+    fn compact(&mut self, members: &Membership) {
+        for stack in &mut self.classes {
+            stack.retain(|s| {
                 members
                     .at(s.member)
                     .and_then(|e| e.gossip.as_ref())
-                    .is_some_and(|p| p.id == s.id())
+                    .is_some_and(|p| p.tag == s.tag)
             });
         }
+        self.slots = self.classes.iter().map(Vec::len).sum();
+    }
+
+    /// The next slot in queue order, removed from its class.
+    fn pop(&mut self) -> Option<(usize, Slot)> {
+        while self.lowest < self.classes.len() {
+            let stack = &mut self.classes[self.lowest];
+            if let Some(slot) = stack.pop() {
+                self.slots -= 1;
+                return Some((self.lowest, slot));
+            }
+            // A join wave moves most of the queue through every class in
+            // turn: an emptied class gives its room back.
+            if stack.capacity() > 64 {
+                *stack = Vec::new();
+            }
+            self.lowest += 1;
+        }
+        None
     }
 
     /// Accounts for a member leaving the table with `pending` still queued.
@@ -222,44 +247,47 @@ impl BroadcastQueue {
     ) -> usize {
         const SMALLEST: usize = 8;
         let mut taken = 0;
-        let mut aside: Vec<Slot> = Vec::new();
+        let mut aside: Vec<(usize, Slot)> = Vec::new();
         let mut skipped = 0;
         while budget >= SMALLEST && skipped <= 32 {
-            let Some(Reverse(mut slot)) = self.heap.pop() else {
+            let Some((class, slot)) = self.pop() else {
                 break;
             };
             let Some(entry) = members.at_mut(slot.member) else {
                 continue;
             };
-            let Some(p) = entry.gossip.as_mut().filter(|p| p.id == slot.id()) else {
+            let Some(p) = entry.gossip.as_mut().filter(|p| p.tag == slot.tag) else {
                 continue;
             };
-            if p.score != slot.score {
-                slot.score = p.score;
-                self.heap.push(Reverse(slot));
+            if p.class() != class {
+                // Heard since it was queued: it waits among its peers now.
+                let class = p.class();
+                self.enqueue(class, slot);
                 continue;
             }
             let encoded = p.encoded.as_slice();
             let size = frame(encoded.len());
             if size > budget {
                 skipped += 1;
-                aside.push(slot);
+                aside.push((class, slot));
                 continue;
             }
             budget -= size;
             out(encoded);
             taken += 1;
-            p.sent += 1;
+            p.sent = p.sent.saturating_add(1);
             p.score = p.score.saturating_add(1);
-            if p.sent >= limit {
+            if u32::from(p.sent) >= limit {
                 entry.gossip = None;
                 self.pending -= 1;
             } else {
-                slot.score = p.score;
-                aside.push(slot);
+                aside.push((p.class(), slot));
             }
         }
-        self.heap.extend(aside.into_iter().map(Reverse));
+        // In reverse, so that what went out first this time leads its class.
+        for (class, slot) in aside.into_iter().rev() {
+            self.enqueue(class, slot);
+        }
         taken
     }
 }
@@ -378,7 +406,7 @@ mod tests {
     }
 
     #[test]
-    fn fewest_transmissions_first_and_newest_among_equals() {
+    fn fewest_transmissions_first_and_last_queued_among_equals() {
         let mut q = Queue::new(0);
         q.push("old".into(), bytes(1, 10), Priority::News);
         q.take(1000, 9, |l| l);
@@ -390,9 +418,15 @@ mod tests {
             "newest untransmitted first"
         );
         assert_eq!(q.take(10, 9, |l| l), vec![bytes(2, 10)]);
-        // All three have been sent once now: newest first again.
-        assert_eq!(q.take(20, 9, |l| l), vec![bytes(3, 10), bytes(2, 10)]);
+        // All three have been sent once now: the one sent last goes first.
+        assert_eq!(q.take(20, 9, |l| l), vec![bytes(2, 10), bytes(3, 10)]);
         assert_eq!(q.take(10, 9, |l| l), vec![bytes(1, 10)]);
+        // Sent together, b and c keep their order in the next class, behind
+        // the one sent since.
+        assert_eq!(
+            q.take(30, 9, |l| l),
+            vec![bytes(1, 10), bytes(2, 10), bytes(3, 10)]
+        );
     }
 
     #[test]
@@ -467,11 +501,39 @@ mod tests {
     }
 
     #[test]
-    fn a_slot_is_16_bytes_and_orders_like_the_tuple() {
-        assert_eq!(std::mem::size_of::<Slot>(), 16);
-        let a = Slot::new(Priority::News, 3, 7, 0);
-        assert!(a < Slot::new(Priority::Repair, 0, 9, 0), "news first");
-        assert!(a < Slot::new(Priority::News, 4, 9, 0), "lower score first");
-        assert!(a > Slot::new(Priority::News, 3, 8, 0), "newer first");
+    fn queued_updates_are_small() {
+        assert_eq!(std::mem::size_of::<Slot>(), 8);
+        assert_eq!(std::mem::size_of::<Pending>(), 32);
+        assert_eq!(std::mem::size_of::<Option<Pending>>(), 32);
+    }
+
+    #[test]
+    fn many_scores_and_stale_slots_keep_the_order() {
+        let mut q = Queue::new(0);
+        for i in 0..100u8 {
+            q.push(format!("m{i}").into(), bytes(i, 10), Priority::News);
+        }
+        // Replacing updates leaves stale slots behind; they are never sent.
+        for i in 0..100u8 {
+            q.push(format!("m{i}").into(), bytes(i, 10), Priority::News);
+        }
+        for _ in 0..40 {
+            q.heard("m7");
+        }
+        let mut sent = Vec::new();
+        loop {
+            let got = q.take(10, 2, |l| l);
+            if got.is_empty() {
+                break;
+            }
+            sent.extend(got);
+        }
+        assert_eq!(sent.len(), 200, "each sent exactly limit times");
+        assert_eq!(q.len(), 0);
+        assert_eq!(
+            sent.last(),
+            Some(&bytes(7, 10)),
+            "the update heard most goes last"
+        );
     }
 }

@@ -129,13 +129,25 @@ fn addr(a: &[u8]) -> Result<SocketAddr, DropReason> {
 
 /// The wire form of an address: IP octets, then the port big-endian.
 pub(crate) fn address(a: SocketAddr) -> Bytes {
-    let mut out = Vec::with_capacity(18);
-    match a.ip() {
-        IpAddr::V4(v4) => out.extend_from_slice(&v4.octets()),
-        IpAddr::V6(v6) => out.extend_from_slice(&v6.octets()),
-    }
-    out.extend_from_slice(&a.port().to_be_bytes());
-    out.into()
+    let mut out = [0u8; 18];
+    let len = put_address(a, &mut out);
+    Bytes::copy_from_slice(&out[..len])
+}
+
+/// Writes the wire form of `a` into `out`; returns its length (6 or 18).
+fn put_address(a: SocketAddr, out: &mut [u8; 18]) -> usize {
+    let len = match a.ip() {
+        IpAddr::V4(v4) => {
+            out[..4].copy_from_slice(&v4.octets());
+            4
+        }
+        IpAddr::V6(v6) => {
+            out[..16].copy_from_slice(&v6.octets());
+            16
+        }
+    };
+    out[len..len + 2].copy_from_slice(&a.port().to_be_bytes());
+    len + 2
 }
 
 fn status(s: i32) -> Result<Status, DropReason> {
@@ -173,6 +185,7 @@ fn update(u: pb::Update, limits: &Limits<'_>) -> Result<Update, DropReason> {
 }
 
 /// The wire form of an update.
+#[cfg(test)]
 pub(crate) fn wire_update(u: &Update) -> pb::Update {
     pb::Update {
         name: text(&u.name),
@@ -184,9 +197,41 @@ pub(crate) fn wire_update(u: &Update) -> pb::Update {
     }
 }
 
+/// Appends `u` encoded as a `swim.v1.Update` to `buf`, field by field exactly
+/// as prost encodes the message, but without building it: no allocation per
+/// update, which matters when a full-state frame carries thousands.
+pub(crate) fn put_update(u: &Update, buf: &mut Vec<u8>) {
+    put_bytes(1, u.name.as_bytes(), buf);
+    let mut a = [0u8; 18];
+    let len = put_address(u.addr, &mut a);
+    put_bytes(2, &a[..len], buf);
+    if u.incarnation != 0 {
+        encode_key(3, WireType::Varint, buf);
+        encode_varint(u.incarnation, buf);
+    }
+    let status = wire_status(u.status) as i32;
+    if status != 0 {
+        encode_key(4, WireType::Varint, buf);
+        encode_varint(status as u64, buf);
+    }
+    put_bytes(5, &u.meta, buf);
+    put_bytes(6, u.from.as_bytes(), buf);
+}
+
+/// A length-delimited field, left out when empty (proto3 defaults).
+fn put_bytes(field: u32, b: &[u8], buf: &mut Vec<u8>) {
+    if !b.is_empty() {
+        encode_key(field, WireType::LengthDelimited, buf);
+        encode_varint(b.len() as u64, buf);
+        buf.extend_from_slice(b);
+    }
+}
+
 /// An update encoded on its own, ready to be queued for piggybacking.
 pub(crate) fn encode_update(u: &Update) -> crate::broadcast::Encoded {
-    crate::broadcast::Encoded::new(&wire_update(u).encode_to_vec())
+    let mut buf = Vec::with_capacity(64);
+    put_update(u, &mut buf);
+    crate::broadcast::Encoded::new(&buf)
 }
 
 fn header(
@@ -347,30 +392,38 @@ pub(crate) fn encode_stream(
     cluster: &str,
     from: &str,
     join: bool,
-    members: impl Iterator<Item = pb::Update>,
+    members: impl Iterator<Item = Update>,
     max_len: usize,
 ) -> Bytes {
     // Room for the header and the push_pull field's own key and length.
     let mut budget = max_len.saturating_sub(16 + 2 * MAX_NAME_LEN);
-    let mut kept = Vec::new();
+    let mut body = Vec::new();
+    if join {
+        prost::encoding::bool::encode(1, &join, &mut body);
+    }
+    let mut one = Vec::with_capacity(64);
     for m in members {
-        let size = framed_len(m.encoded_len());
+        one.clear();
+        put_update(&m, &mut one);
+        let size = framed_len(one.len());
         if size > budget {
             break;
         }
         budget -= size;
-        kept.push(m);
+        encode_key(2, WireType::LengthDelimited, &mut body);
+        encode_varint(one.len() as u64, &mut body);
+        body.extend_from_slice(&one);
     }
-    let frame = pb::StreamFrame {
-        version: pb::PROTOCOL_VERSION,
-        cluster: cluster.to_owned(),
-        from: text(from),
-        push_pull: Some(pb::PushPull {
-            join,
-            members: kept,
-        }),
-    };
-    frame.encode_to_vec().into()
+    let mut buf = Vec::with_capacity(body.len() + 32 + cluster.len() + from.len());
+    prost::encoding::uint32::encode(1, &pb::PROTOCOL_VERSION, &mut buf);
+    if !cluster.is_empty() {
+        put_text(2, cluster, &mut buf);
+    }
+    put_bytes(3, from.as_bytes(), &mut buf);
+    encode_key(4, WireType::LengthDelimited, &mut buf);
+    encode_varint(body.len() as u64, &mut buf);
+    buf.extend_from_slice(&body);
+    buf.into()
 }
 
 #[cfg(test)]
@@ -496,11 +549,11 @@ mod tests {
                 ..sample_update(Status::Alive)
             })
             .collect();
-        let bytes = encode_stream("c", "me", true, members.iter().map(wire_update), 1 << 20);
+        let bytes = encode_stream("c", "me", true, members.iter().cloned(), 1 << 20);
         let pp = decode_stream(bytes.clone(), 1 << 20, &limits()).unwrap();
         assert!(pp.join);
         assert_eq!(pp.members, members);
-        let small = encode_stream("c", "me", false, members.iter().map(wire_update), 4096);
+        let small = encode_stream("c", "me", false, members.iter().cloned(), 4096);
         assert!(small.len() <= 4096, "{}", small.len());
         let pp = decode_stream(small.clone(), 4096, &limits()).unwrap();
         assert!(!pp.members.is_empty() && pp.members.len() < 1000);
@@ -586,9 +639,24 @@ mod tests {
 
             #[test]
             fn every_valid_stream_frame_round_trips(from in name(), join in any::<bool>(), members in proptest::collection::vec(update(), 0..16)) {
-                let bytes = encode_stream("c", &from, join, members.iter().map(wire_update), 1 << 20);
+                let bytes = encode_stream("c", &from, join, members.iter().cloned(), 1 << 20);
                 let decoded = decode_stream(bytes, 1 << 20, &limits()).unwrap();
                 prop_assert_eq!(decoded, PushPull { from, join, members });
+            }
+
+            #[test]
+            fn the_hand_encoder_writes_what_prost_writes(u in update(), join in any::<bool>(), from in name()) {
+                let mut mine = Vec::new();
+                put_update(&u, &mut mine);
+                prop_assert_eq!(&mine, &wire_update(&u).encode_to_vec());
+                let frame = pb::StreamFrame {
+                    version: pb::PROTOCOL_VERSION,
+                    cluster: "c".into(),
+                    from: text(&from),
+                    push_pull: Some(pb::PushPull { join, members: vec![wire_update(&u); 3] }),
+                };
+                let ours = encode_stream("c", &from, join, std::iter::repeat_n(u, 3), 1 << 20);
+                prop_assert_eq!(&ours[..], &frame.encode_to_vec()[..]);
             }
         }
     }

@@ -139,7 +139,7 @@ impl Node {
         let others = self.members.iter().filter(|m| m.name != local.name);
         let all = std::iter::once(local)
             .chain(others)
-            .map(|m| codec::wire_update(&crate::member::Update::of(m, &Name::EMPTY)));
+            .map(|m| crate::member::Update::of(m, &Name::EMPTY));
         codec::encode_stream(
             &self.config.cluster,
             &self.name,

@@ -144,18 +144,15 @@ impl Default for BroadcastQueue {
 }
 
 impl BroadcastQueue {
-    /// Queues `encoded` (an encoded `Update` about `member`, which must be in
+    /// Queues `encoded` (an encoded `Update` about the member in `slot` of
     /// `members`), replacing any pending update about the same member.
     pub fn push(
         &mut self,
         members: &mut Membership,
-        member: &str,
+        slot: u32,
         encoded: Encoded,
         priority: Priority,
     ) {
-        let Some(slot) = members.slot(member) else {
-            return;
-        };
         let Some(entry) = members.at_mut(slot) else {
             return;
         };
@@ -328,8 +325,9 @@ mod tests {
                 };
                 self.m.insert(member, Instant::ZERO, &mut self.rng);
             }
+            let slot = self.m.slot(&name).unwrap();
             self.q
-                .push(&mut self.m, &name, Encoded::new(&encoded), priority);
+                .push(&mut self.m, slot, Encoded::new(&encoded), priority);
         }
 
         fn take(

@@ -193,11 +193,53 @@ impl Entry {
     }
 }
 
+/// Entries per chunk of the [`Slab`].
+const CHUNK: usize = 256;
+
+/// Entries in fixed-size chunks: growing never moves an entry nor copies the
+/// table, and never leaves more than one chunk of slack (a `Vec` that
+/// doubles leaves a quarter of the table unused on average, and needs room
+/// for both copies while it grows).
+#[derive(Debug, Default)]
+struct Slab {
+    chunks: Vec<Box<[Option<Entry>]>>,
+    len: u32,
+}
+
+impl Slab {
+    fn get(&self, slot: u32) -> Option<&Entry> {
+        let i = slot as usize;
+        self.chunks.get(i / CHUNK)?[i % CHUNK].as_ref()
+    }
+
+    fn get_mut(&mut self, slot: u32) -> Option<&mut Entry> {
+        let i = slot as usize;
+        self.chunks.get_mut(i / CHUNK)?[i % CHUNK].as_mut()
+    }
+
+    /// The cell of a slot below `len`.
+    fn cell(&mut self, slot: u32) -> &mut Option<Entry> {
+        let i = slot as usize;
+        &mut self.chunks[i / CHUNK][i % CHUNK]
+    }
+
+    /// Puts `entry` in a new slot at the end.
+    fn push(&mut self, entry: Entry) -> u32 {
+        let slot = self.len;
+        if slot as usize % CHUNK == 0 {
+            self.chunks.push((0..CHUNK).map(|_| None).collect());
+        }
+        self.len += 1;
+        *self.cell(slot) = Some(entry);
+        slot
+    }
+}
+
 /// All members this node knows, itself included.
 #[derive(Debug)]
 pub(crate) struct Membership {
     /// Slab of entries; `None` marks a free slot (listed in `free`).
-    entries: Vec<Option<Entry>>,
+    entries: Slab,
     free: Vec<u32>,
     /// Name to slot, hashing the name held in the entry.
     index: HashTable<u32>,
@@ -223,7 +265,7 @@ pub(crate) fn reserve_one<T>(v: &mut Vec<T>) {
 impl Membership {
     pub fn new(hash_seed: u64) -> Self {
         Membership {
-            entries: Vec::new(),
+            entries: Slab::default(),
             free: Vec::new(),
             index: HashTable::new(),
             hasher: FixedState::with_seed(hash_seed),
@@ -239,21 +281,19 @@ impl Membership {
         let entries = &self.entries;
         self.index
             .find(self.hasher.hash_one(name), |&i| {
-                entries[i as usize]
-                    .as_ref()
-                    .is_some_and(|e| e.name == *name)
+                entries.get(i).is_some_and(|e| e.name == *name)
             })
             .copied()
     }
 
     /// The entry in `slot`, if the slot is in use.
     pub fn at(&self, slot: u32) -> Option<&Entry> {
-        self.entries.get(slot as usize).and_then(Option::as_ref)
+        self.entries.get(slot)
     }
 
     /// The entry in `slot`, if the slot is in use.
     pub fn at_mut(&mut self, slot: u32) -> Option<&mut Entry> {
-        self.entries.get_mut(slot as usize).and_then(Option::as_mut)
+        self.entries.get_mut(slot)
     }
 
     pub fn get(&self, name: &str) -> Option<&Entry> {
@@ -288,7 +328,8 @@ impl Membership {
 
     /// Adds a member not yet known, at a random place among those still to be
     /// probed this pass, so that it is probed once in the current pass.
-    pub fn insert(&mut self, member: Member, now: Instant, rng: &mut Random) {
+    /// Returns its slot.
+    pub fn insert(&mut self, member: Member, now: Instant, rng: &mut Random) -> u32 {
         debug_assert!(self.slot(&member.name).is_none());
         if member.status.is_live() {
             self.live += 1;
@@ -309,37 +350,30 @@ impl Membership {
         let hash = self.hasher.hash_one(&*entry.name);
         let slot = match self.free.pop() {
             Some(slot) => {
-                self.entries[slot as usize] = Some(entry);
+                *self.entries.cell(slot) = Some(entry);
                 slot
             }
-            None => {
-                reserve_one(&mut self.entries);
-                self.entries.push(Some(entry));
-                (self.entries.len() - 1) as u32
-            }
+            None => self.entries.push(entry),
         };
         let (entries, hasher) = (&self.entries, &self.hasher);
         self.index.insert_unique(hash, slot, |&i| {
-            entries[i as usize]
-                .as_ref()
-                .map_or(0, |e| hasher.hash_one(&*e.name))
+            entries.get(i).map_or(0, |e| hasher.hash_one(&*e.name))
         });
         reserve_one(&mut self.order);
         self.order.push(slot);
         let j = self.cursor + rng.below(last + 1 - self.cursor);
         self.swap(j, last);
+        slot
     }
 
     /// Removes a member (reaping), keeping the pass's visited/unvisited split.
     pub fn remove(&mut self, name: &str) -> Option<Entry> {
         let entries = &self.entries;
         let found = self.index.find_entry(self.hasher.hash_one(name), |&i| {
-            entries[i as usize]
-                .as_ref()
-                .is_some_and(|e| e.name == *name)
+            entries.get(i).is_some_and(|e| e.name == *name)
         });
         let slot = found.ok()?.remove().0;
-        let entry = self.entries[slot as usize].take()?;
+        let entry = self.entries.cell(slot).take()?;
         self.free.push(slot);
         if entry.status.is_live() {
             self.live -= 1;
@@ -363,7 +397,7 @@ impl Membership {
     /// Records a status change of `name` and keeps the live count right.
     pub fn set_status(&mut self, name: &str, status: Status, now: Instant) {
         let Some(slot) = self.slot(name) else { return };
-        let Some(e) = self.entries[slot as usize].as_mut() else {
+        let Some(e) = self.entries.get_mut(slot) else {
             return;
         };
         match (e.status.is_live(), status.is_live()) {
@@ -389,7 +423,7 @@ impl Membership {
         }
         self.order.swap(a, b);
         for i in [a, b] {
-            if let Some(e) = self.entries[self.order[i] as usize].as_mut() {
+            if let Some(e) = self.entries.get_mut(self.order[i]) {
                 e.pos = i as u32;
             }
         }
@@ -420,7 +454,7 @@ impl Membership {
             self.order.swap(i, j);
         }
         for (i, &slot) in self.order.iter().enumerate() {
-            if let Some(e) = self.entries[slot as usize].as_mut() {
+            if let Some(e) = self.entries.get_mut(slot) {
                 e.pos = i as u32;
             }
         }

@@ -386,6 +386,13 @@ impl Node {
 
     /// Queues an update for piggybacking.
     pub(crate) fn broadcast(&mut self, update: &Update) {
+        if let Some(slot) = self.members.slot(&update.name) {
+            self.queue(slot, update);
+        }
+    }
+
+    /// Queues `update` about the member in `slot` for piggybacking.
+    pub(crate) fn queue(&mut self, slot: u32, update: &Update) {
         let priority = if self.repairing && update.name != self.name {
             Priority::Repair
         } else {
@@ -393,7 +400,7 @@ impl Node {
         };
         self.broadcasts.push(
             &mut self.members,
-            &update.name,
+            slot,
             codec::encode_update(update),
             priority,
         );

@@ -66,9 +66,7 @@ impl Node {
         if !packet.from_known {
             self.catch_up(from);
         }
-        for update in packet.updates {
-            self.apply(update, false);
-        }
+        self.apply_all(packet.updates, false);
         for m in packet.messages {
             match m {
                 Msg::Ping { seq, .. } => {

@@ -250,9 +250,7 @@ impl Node {
     }
 
     fn merge(&mut self, members: Vec<crate::member::Update>) {
-        for u in members {
-            self.apply(u, true);
-        }
+        self.apply_all(members, true);
     }
 }
 

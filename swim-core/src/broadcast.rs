@@ -317,7 +317,7 @@ mod tests {
         fn push(&mut self, name: Arc<str>, encoded: Bytes, priority: Priority) {
             if self.m.get(&name).is_none() {
                 let member = Member {
-                    name: name.clone(),
+                    name: name.clone().into(),
                     addr: ([10, 0, 0, 1], 1).into(),
                     incarnation: 0,
                     status: Status::Alive,

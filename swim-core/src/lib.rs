@@ -40,6 +40,7 @@ pub use config::{parse_duration, Config, ConfigError, MAX_NAME_LEN};
 pub use event::{Event, Input, Output, StreamId};
 pub use member::{supersedes, Member, Status};
 pub use metrics::{ByKind, Dropped, Metrics, Traffic};
+pub use name::Name;
 pub use node::{Error, Identity, Node};
 pub use pushpull::push_pull_interval;
 pub use suspicion::{min_timeout as suspicion_min_timeout, timeout as suspicion_timeout};

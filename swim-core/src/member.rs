@@ -4,7 +4,6 @@ use crate::membership::Entry;
 use crate::name::Name;
 use bytes::Bytes;
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 /// Liveness of a member, as one node sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -73,7 +72,7 @@ pub fn supersedes(new: Status, new_inc: u64, old: Status, old_inc: u64) -> bool 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Member {
     /// Unique name of the member in the cluster.
-    pub name: Arc<str>,
+    pub name: Name,
     /// Where it receives datagrams and push-pull streams.
     pub addr: SocketAddr,
     /// Its incarnation: only the member itself raises it, to refute suspicion.

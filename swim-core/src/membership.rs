@@ -184,7 +184,7 @@ impl Entry {
     /// The public view of this member.
     pub fn member(&self) -> Member {
         Member {
-            name: self.name.to_arc(),
+            name: self.name.clone(),
             addr: self.addr(),
             incarnation: self.incarnation,
             status: self.status,

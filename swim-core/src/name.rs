@@ -24,10 +24,12 @@ enum Repr {
     Heap(Arc<String>),
 }
 
-/// A member name: inline up to [`INLINE`] bytes, a shared `Arc<String>` beyond.
-/// Compares, hashes and formats exactly like the `str` it holds.
+/// A member name: inline up to 14 bytes, a shared `Arc<String>` beyond, so
+/// that neither the table nor an [`Event`](crate::Event) allocates for a short
+/// name. Compares, orders, hashes and formats exactly like the `str` it holds
+/// (it dereferences to one).
 #[derive(Clone)]
-pub(crate) struct Name(Repr);
+pub struct Name(Repr);
 
 impl Name {
     /// The empty name (the `from` of an update with no accuser).
@@ -152,6 +154,18 @@ impl PartialEq<&str> for Name {
 impl PartialEq<Arc<str>> for Name {
     fn eq(&self, other: &Arc<str>) -> bool {
         self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl PartialOrd for Name {
+    fn partial_cmp(&self, other: &Name) -> Option<core::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Name {
+    fn cmp(&self, other: &Name) -> core::cmp::Ordering {
+        self.as_bytes().cmp(other.as_bytes())
     }
 }
 

@@ -147,7 +147,7 @@ impl Node {
         let name: Name = Name::from(identity.name.as_str());
         let mut members = Membership::new(hash_seed);
         let local = Member {
-            name: name.to_arc(),
+            name: name.clone(),
             addr: identity.addr,
             incarnation: 0,
             status: Status::Alive,

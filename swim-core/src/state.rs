@@ -70,7 +70,7 @@ impl Node {
 
     fn add_member(&mut self, u: Update) {
         let member = Member {
-            name: u.name.to_arc(),
+            name: u.name.clone(),
             addr: u.addr,
             incarnation: u.incarnation,
             status: Status::Alive,

@@ -54,10 +54,13 @@ impl Pending {
         self.score = self.score.saturating_add(1);
     }
 
-    /// The class this update waits in: news before repair, then by score.
+    /// The class this update waits in: news before repair, then by the bit
+    /// length of the score (0, 1, 2-3, 4-7, ...): an update moves class a
+    /// handful of times however often it is heard, and each move costs a
+    /// visit to its entry.
     fn class(&self) -> usize {
         let repair = usize::from(self.tag & REPAIR != 0);
-        repair * SCORES + usize::from(self.score).min(SCORES - 1)
+        repair * SCORES + (u16::BITS - self.score.leading_zeros()) as usize
     }
 }
 
@@ -101,8 +104,8 @@ impl Encoded {
 /// Marks the tag of a repair update (the top bit); the rest is the update's id.
 const REPAIR: u32 = 1 << 31;
 
-/// Scores told apart by the queue; higher scores share the last class.
-const SCORES: usize = 32;
+/// Score classes per priority: one per bit length of a `u16` score.
+const SCORES: usize = u16::BITS as usize + 1;
 
 /// A queued reference to a member's pending update. Checked against the
 /// member's [`Pending`] when taken: a replaced update (another tag) is

@@ -44,6 +44,8 @@ pub(crate) struct Packet {
     pub from_known: bool,
     pub messages: Vec<Msg>,
     pub updates: Vec<Update>,
+    /// How many members the sender holds live (its view's size).
+    pub live: u32,
 }
 
 /// A decoded push-pull frame.
@@ -291,6 +293,7 @@ pub(crate) fn decode_packet(
         from_known,
         messages,
         updates,
+        live: p.live,
     })
 }
 
@@ -336,13 +339,16 @@ pub(crate) struct PacketWriter {
 }
 
 impl PacketWriter {
-    pub fn new(cluster: &str, from: &str) -> Self {
+    pub fn new(cluster: &str, from: &str, live: u32) -> Self {
         let mut buf = Vec::with_capacity(256);
         prost::encoding::uint32::encode(1, &pb::PROTOCOL_VERSION, &mut buf);
         if !cluster.is_empty() {
             put_text(2, cluster, &mut buf);
         }
         put_text(3, from, &mut buf);
+        if live != 0 {
+            prost::encoding::uint32::encode(6, &live, &mut buf);
+        }
         PacketWriter { buf }
     }
 
@@ -455,7 +461,7 @@ mod tests {
 
     #[test]
     fn packet_round_trips() {
-        let mut w = PacketWriter::new("c", "me");
+        let mut w = PacketWriter::new("c", "me", 0);
         let msgs = vec![
             Msg::Ping {
                 seq: 7,
@@ -487,14 +493,15 @@ mod tests {
                 from: "me".into(),
                 from_known: false,
                 messages: msgs,
-                updates
+                updates,
+                live: 0,
             }
         );
     }
 
     #[test]
     fn rejects_foreign_cluster_version_size_and_bad_fields() {
-        let bytes = PacketWriter::new("other", "me").finish();
+        let bytes = PacketWriter::new("other", "me", 0).finish();
         assert_eq!(
             decode_packet(bytes.clone(), 1400, &limits()),
             Err(DropReason::Cluster)
@@ -534,6 +541,7 @@ mod tests {
             from: text("me"),
             messages: vec![],
             updates: vec![bad],
+            live: 0,
         };
         assert_eq!(
             decode_packet(p.encode_to_vec().into(), 1400, &limits()),
@@ -624,8 +632,9 @@ mod tests {
                 from in name(),
                 messages in proptest::collection::vec(msg(), 0..4),
                 updates in proptest::collection::vec(update(), 0..8),
+                live in any::<u32>(),
             ) {
-                let mut w = PacketWriter::new("c", &from);
+                let mut w = PacketWriter::new("c", &from, live);
                 for m in messages.clone() {
                     w.message(m);
                 }
@@ -634,7 +643,7 @@ mod tests {
                 }
                 let bytes = w.finish();
                 let decoded = decode_packet(bytes, 1 << 16, &limits()).unwrap();
-                prop_assert_eq!(decoded, Packet { from, from_known: false, messages, updates });
+                prop_assert_eq!(decoded, Packet { from, from_known: false, messages, updates, live });
             }
 
             #[test]

@@ -21,7 +21,8 @@ impl Node {
             Some(Msg::Nack { .. }) => Kind::Nack,
             Some(Msg::PingReq { .. }) => Kind::PingReq,
         };
-        let mut w = PacketWriter::new(&self.config.cluster, &self.name);
+        let live = u32::try_from(self.members.live()).unwrap_or(u32::MAX);
+        let mut w = PacketWriter::new(&self.config.cluster, &self.name, live);
         for m in messages {
             w.message(m);
         }

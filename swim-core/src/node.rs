@@ -117,6 +117,8 @@ pub struct Node {
     pub(crate) join: Join,
     /// Earliest time of the next catch-up exchange with an unknown sender.
     pub(crate) catch_up_after: Instant,
+    /// Since when every packet heard carried a bigger view than ours.
+    pub(crate) behind_since: Option<Instant>,
     pub(crate) leaving: bool,
     pub(crate) leave_announced: bool,
     /// While set, updates about other members are queued as repair, not news
@@ -175,6 +177,7 @@ impl Node {
             next_stream: 0,
             join: Join::default(),
             catch_up_after: now,
+            behind_since: None,
             leaving: false,
             leave_announced: false,
             repairing: false,

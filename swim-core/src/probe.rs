@@ -67,6 +67,7 @@ impl Node {
             self.catch_up(from);
         }
         self.apply_all(packet.updates, false);
+        self.compare_views(packet.live, from);
         for m in packet.messages {
             match m {
                 Msg::Ping { seq, .. } => {

@@ -35,6 +35,9 @@ pub(crate) struct Join {
     pub joined: bool,
 }
 
+/// Probe intervals of hearing only bigger views than ours before pulling.
+const BEHIND_FOR: u32 = 1;
+
 /// The push-pull interval for a cluster of `n`: the base interval up to 32
 /// members, then `base * (ceil(log2 n - 5) + 1)`, so full-state traffic per node
 /// stays flat as the cluster grows.
@@ -114,14 +117,36 @@ impl Node {
     }
 
     /// A packet from a member we have never heard of: our view is behind the
-    /// sender's. Pull its full state (at most once per push-pull interval / 8).
+    /// sender's. Pull its full state (at most once per probe interval).
     pub(crate) fn catch_up(&mut self, from: SocketAddr) {
         let base = self.config.push_pull_interval;
         if base.is_zero() || self.leaving || self.now < self.catch_up_after {
             return;
         }
-        self.catch_up_after = self.now + base / 8;
+        self.catch_up_after = self.now + self.config.probe_interval;
+        self.behind_since = None;
         self.open_exchange(from, Exchange::Periodic);
+    }
+
+    /// Compares the size of the sender's view (`theirs`, live members) with
+    /// ours. Gossip fills most of a fresh node's table fast, but the last few
+    /// members it lacks are rumors every other node already heard many times
+    /// and sends last: waiting for them takes time that grows with the
+    /// cluster. So a node that hears only bigger views than its own for
+    /// [`BEHIND_FOR`] probe intervals in a row pulls the full state of the
+    /// last sender. Any packet showing a view no bigger than ours resets the
+    /// wait: a fresh update in flight (someone just joined) reaches us by
+    /// gossip well within it.
+    pub(crate) fn compare_views(&mut self, theirs: u32, from: SocketAddr) {
+        let ours = u32::try_from(self.members.live()).unwrap_or(u32::MAX);
+        if theirs <= ours {
+            self.behind_since = None;
+            return;
+        }
+        let since = *self.behind_since.get_or_insert(self.now);
+        if self.now >= since + self.config.probe_interval * BEHIND_FOR {
+            self.catch_up(from);
+        }
     }
 
     fn open_exchange(&mut self, to: SocketAddr, why: Exchange) {
@@ -203,11 +228,7 @@ impl Node {
             Ok(pp) => {
                 self.metrics.received.count(Kind::PushPull, len);
                 self.metrics.push_pulls += 1;
-                // The state a seed hands a joiner is old news to the cluster:
-                // gossip it only where fresh updates leave room.
-                self.repairing = matches!(why, Exchange::Join { .. });
                 self.merge(pp.members);
-                self.repairing = false;
                 if let Exchange::Join { seed } = why {
                     self.join.pending = self.join.pending.saturating_sub(1);
                     if !self.join.joined {
@@ -249,8 +270,13 @@ impl Node {
         });
     }
 
+    /// Applies a peer's full state. What it teaches us is old news to the
+    /// cluster (the peer knew it): it is gossiped only where fresh updates
+    /// leave room.
     fn merge(&mut self, members: Vec<crate::member::Update>) {
+        self.repairing = true;
         self.apply_all(members, true);
+        self.repairing = false;
     }
 }
 

@@ -241,6 +241,35 @@ fn an_unknown_sender_triggers_one_catch_up_exchange() {
         (1, true),
         "an unknown one is, and its ping is still answered"
     );
-    assert_eq!(deliver(41, 1_000), (0, true), "rate limited");
-    assert_eq!(deliver(42, 4_000), (1, true), "30 s / 8 later, again");
+    assert_eq!(deliver(41, 500), (0, true), "rate limited");
+    assert_eq!(
+        deliver(42, 1_000),
+        (1, true),
+        "a probe interval later, again"
+    );
+}
+
+#[test]
+fn hearing_only_bigger_views_for_a_probe_interval_pulls_the_full_state() {
+    // The node holds 3 live members (itself, 1 and 2).
+    let mut node = joined_node(3, Config::lan());
+    let mut hear = |from: usize, live: u32, at_ms: u64| -> usize {
+        let bytes = viewed_packet(from, vec![], vec![], live);
+        receive(&mut node, from, bytes, Instant::from_millis(at_ms))
+            .iter()
+            .filter(|o| matches!(o, Output::StreamOpen { .. }))
+            .count()
+    };
+    assert_eq!(hear(1, 3, 0), 0, "the same view: nothing to pull");
+    assert_eq!(hear(1, 4, 100), 0, "a bigger view starts the wait");
+    assert_eq!(hear(2, 4, 700), 0, "still waiting");
+    assert_eq!(hear(1, 3, 900), 0, "a view no bigger than ours resets it");
+    assert_eq!(hear(2, 4, 1_200), 0, "waiting again from here");
+    assert_eq!(hear(1, 5, 1_800), 0);
+    assert_eq!(
+        hear(2, 4, 2_200),
+        1,
+        "behind for a whole probe interval: pull"
+    );
+    assert_eq!(hear(2, 4, 2_300), 0, "the wait starts over after a pull");
 }

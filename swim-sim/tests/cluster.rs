@@ -232,3 +232,43 @@ fn paused_node_timers_fire_late_and_slow_node_inputs_arrive_late() {
         .sum();
     assert!(later > indirect, "probes of the slow node needed ping-reqs");
 }
+
+/// Pulling the full state when every peer holds a bigger view is for a node
+/// that fell behind (the tail of a join wave). A crash or a restart in a
+/// converged cluster moves views by one member for a moment: it must not set
+/// off full-state exchanges beyond the periodic ones.
+#[test]
+fn churn_in_a_converged_cluster_sets_off_no_extra_exchanges() {
+    let n = 300;
+    let crashed = [7, 8, 9, 10];
+    // Exchanges counted by the nodes that stay up (in both runs).
+    let pulls = |sim: &Sim| -> u64 {
+        (0..n)
+            .filter(|i| !crashed.contains(i))
+            .filter_map(|i| sim.node(i))
+            .map(|node| node.metrics().push_pulls)
+            .sum()
+    };
+    let quiet = |crashes: &[usize]| {
+        let mut opts = options(n, 5, 90);
+        for (k, &v) in crashes.iter().enumerate() {
+            opts.faults.push(Fault {
+                at: secs(30 + 5 * k as u64),
+                kind: FaultKind::Crash(v),
+            });
+        }
+        let mut sim = Sim::new(opts).unwrap();
+        sim.run_until(Instant::ZERO + secs(30));
+        let before = pulls(&sim);
+        sim.run_until(Instant::ZERO + secs(90));
+        pulls(&sim) - before
+    };
+    let baseline = quiet(&[]);
+    let churned = quiet(&crashed);
+    eprintln!("exchanges in 60 s: {baseline} without faults, {churned} with 4 crashes");
+    assert!(
+        churned <= baseline + 8,
+        "4 crashes set off {} extra exchanges",
+        churned.saturating_sub(baseline)
+    );
+}

@@ -36,6 +36,16 @@ pub fn alive(i: usize, incarnation: u64) -> pb::Update {
 
 /// A datagram from member `from` carrying `messages` and `updates`.
 pub fn packet(from: usize, messages: Vec<pb::message::Body>, updates: Vec<pb::Update>) -> Bytes {
+    viewed_packet(from, messages, updates, 0)
+}
+
+/// A datagram like [`packet`] whose sender says it holds `live` members.
+pub fn viewed_packet(
+    from: usize,
+    messages: Vec<pb::message::Body>,
+    updates: Vec<pb::Update>,
+    live: u32,
+) -> Bytes {
     pb::Packet {
         version: pb::PROTOCOL_VERSION,
         cluster: String::new(),
@@ -45,6 +55,7 @@ pub fn packet(from: usize, messages: Vec<pb::message::Body>, updates: Vec<pb::Up
             .map(|b| pb::Message { body: Some(b) })
             .collect(),
         updates,
+        live,
     }
     .encode_to_vec()
     .into()

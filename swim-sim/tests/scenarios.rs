@@ -48,3 +48,20 @@ fn a_sweep_is_reproducible_seed_by_seed() {
     distinct.dedup();
     assert_eq!(distinct.len(), 3);
 }
+
+/// The heavy scenarios in `scenarios/bench/` are run by hand (see the
+/// README's numbers), but CI still checks that every one of them loads.
+#[test]
+fn every_bench_scenario_loads() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/bench");
+    let mut count = 0;
+    for entry in std::fs::read_dir(&dir).expect("bench directory") {
+        let path = entry.expect("readable entry").path();
+        if path.extension().is_some_and(|x| x == "toml") {
+            let s = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            assert!(s.options.nodes >= 100, "{}", path.display());
+            count += 1;
+        }
+    }
+    assert!(count >= 6, "found only {count} bench scenarios");
+}

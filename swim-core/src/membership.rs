@@ -226,7 +226,7 @@ impl Slab {
     /// Puts `entry` in a new slot at the end.
     fn push(&mut self, entry: Entry) -> u32 {
         let slot = self.len;
-        if slot as usize % CHUNK == 0 {
+        if (slot as usize).is_multiple_of(CHUNK) {
             self.chunks.push((0..CHUNK).map(|_| None).collect());
         }
         self.len += 1;
@@ -339,7 +339,7 @@ impl Membership {
         }
         let last = self.order.len();
         let mut entry = Entry::new(
-            Name::from(member.name),
+            member.name,
             member.addr,
             member.incarnation,
             member.status,

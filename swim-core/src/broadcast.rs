@@ -2,14 +2,16 @@
 //!
 //! Each update is held already encoded, keyed by the member it is about: a newer
 //! update about a member replaces the older one and starts again at zero
-//! transmissions. Packing takes the least-transmitted updates first (newest
-//! first among equals) until the byte budget is spent; an update is dropped
-//! after `retransmit_mult * ceil(log10(n + 1))` transmissions.
+//! transmissions. Packing takes the updates with the lowest score (our sends
+//! plus the times we heard them back) first, the one queued last first among
+//! equals, until the byte budget is spent; an update is dropped after
+//! `retransmit_mult * ceil(log10(n + 1))` of our own transmissions.
 //!
 //! Updates come in two priorities. *News* (heard by gossip, or this node's own)
-//! always goes first. *Repair* (learned from a seed's full state while joining)
-//! only fills room news leaves: in a small cluster it adds welcome redundancy,
-//! in a large join wave it never crowds out what others have not heard yet.
+//! always goes first. *Repair* (learned from a peer's full state, as when
+//! joining) only fills room news leaves: in a small cluster it adds welcome
+//! redundancy, in a large join wave it never crowds out what others have not
+//! heard yet.
 
 use crate::membership::{reserve_one, Membership};
 

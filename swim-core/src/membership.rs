@@ -1,7 +1,8 @@
 //! The membership table: O(1) lookup by name, and the shuffled probe order.
 //!
-//! Entries live in a slab (`entries`), so an entry keeps its index for as long
-//! as it is in the table: the gossip queue refers to members by that index.
+//! Entries live in a slab (`entries`, fixed chunks of 256), so an entry keeps
+//! its index for as long as it is in the table: the gossip queue refers to
+//! members by that index.
 //! A hash index (foldhash keyed by the node's seed, so lookups are
 //! deterministic and not predictable from outside) maps a name to its slot; it
 //! hashes the name stored in the entry, so each name is stored once. Beside
@@ -10,7 +11,7 @@
 //! it by index. The index is never iterated to decide an output; `order` is.
 //!
 //! Memory matters here: a simulator holds `n` tables of `n` entries. An entry
-//! is 96 bytes with a short name inline (see [`Name`]); what most members
+//! is 88 bytes with a short name inline (see [`Name`]); what most members
 //! lack (metadata, an IPv6 address, a running suspicion) lives behind an
 //! optional box.
 
@@ -630,7 +631,7 @@ mod tests {
     fn an_entry_stays_small() {
         // A simulator holds n tables of n entries: keep an eye on the size.
         assert!(
-            std::mem::size_of::<Entry>() <= 96,
+            std::mem::size_of::<Entry>() <= 88,
             "{}",
             std::mem::size_of::<Entry>()
         );

@@ -2,7 +2,11 @@
 //!
 //! The side that opens the stream sends its whole table; the other replies with
 //! its own and both merge. Joining is a push-pull with every seed, retried with
-//! exponential backoff until one answers.
+//! exponential backoff until one answers. Besides the periodic exchange (and
+//! the reconnect attempt to one member held dead), a node catches up, at most
+//! once per probe interval, when it has evidence that its view is behind: a
+//! packet from a member it never heard of, or a whole probe interval of
+//! packets whose senders all hold bigger views than its own.
 
 use crate::codec::{self, DropReason};
 use crate::event::{Event, Output, StreamId};

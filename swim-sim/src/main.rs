@@ -60,8 +60,9 @@ struct RunArgs {
     #[arg(long)]
     json: bool,
     /// Draw the run as SVG: coverage of announced updates against the
-    /// epidemic curve, members each node sees alive over time, and the
-    /// detection timeline of each crash.
+    /// epidemic curve, members each node sees alive over time, each node's
+    /// view error against ground truth after convergence, and the detection
+    /// timeline of each crash.
     #[arg(long, value_name = "FILE.svg")]
     plot: Option<PathBuf>,
 }
@@ -227,16 +228,23 @@ fn scenario_of(args: &RunArgs) -> Result<Scenario, String> {
     Ok(s)
 }
 
-/// Members each node saw alive, sampled as the run goes (for `--plot`).
-type AliveSamples = Vec<Vec<(f64, f64)>>;
+/// What each node saw alive and what was really up, sampled as the run goes
+/// (for `--plot`).
+#[derive(Default)]
+struct Samples {
+    /// Per node, `(seconds, members it sees alive, itself included)` at each
+    /// sample while it is up.
+    alive: Vec<Vec<(f64, f64)>>,
+    /// `(seconds, nodes really up)` at each sample: the ground truth each
+    /// node's view is compared with. A node sampled in `alive` is up, so it
+    /// counts itself here as it does there.
+    live: Vec<(f64, usize)>,
+}
 
 /// Runs to the end, showing progress on a terminal, sampling what each node
-/// sees alive every `sample` of simulated time if asked.
-fn execute(
-    opts: Options,
-    progress: bool,
-    samples: Option<&mut AliveSamples>,
-) -> Result<Report, String> {
+/// sees alive (and how many nodes are really up) every 250 ms of simulated
+/// time if asked.
+fn execute(opts: Options, progress: bool, samples: Option<&mut Samples>) -> Result<Report, String> {
     let end = opts.duration;
     let nodes = opts.nodes;
     let mut sim = Sim::new(opts)?;
@@ -247,18 +255,25 @@ fn execute(
     };
     let mut samples = samples;
     if let Some(s) = samples.as_deref_mut() {
-        *s = vec![Vec::new(); nodes];
+        *s = Samples {
+            alive: vec![Vec::new(); nodes],
+            live: Vec::new(),
+        };
     }
     let mut t = Duration::ZERO;
     while t < end {
         t = (t + step).min(end);
         sim.run_until(Instant::ZERO + t);
         if let Some(s) = samples.as_deref_mut() {
-            for (v, series) in s.iter_mut().enumerate() {
+            let secs = t.as_secs_f64();
+            let mut live = 0;
+            for (v, series) in s.alive.iter_mut().enumerate() {
                 if sim.observer.is_live(v) {
-                    series.push((t.as_secs_f64(), sim.observer.seen_alive(v) as f64));
+                    live += 1;
+                    series.push((secs, sim.observer.seen_alive(v) as f64));
                 }
             }
+            s.live.push((secs, live));
         }
         if progress {
             eprint!(
@@ -291,8 +306,8 @@ fn run(args: RunArgs) -> ExitCode {
         Err(e) => return fail(e),
     };
     let seed = scenario.options.seed;
-    let mut alive = AliveSamples::new();
-    let sampling = args.plot.is_some().then_some(&mut alive);
+    let mut samples = Samples::default();
+    let sampling = args.plot.is_some().then_some(&mut samples);
     let report = match execute(
         scenario.options.clone(),
         std::io::stderr().is_terminal(),
@@ -302,7 +317,7 @@ fn run(args: RunArgs) -> ExitCode {
         Err(e) => return fail(e),
     };
     if let Some(path) = &args.plot {
-        let svg = plot(&scenario, &report, alive);
+        let svg = plot(&scenario, &report, samples);
         if let Err(e) = svg.and_then(|svg| std::fs::write(path, svg).map_err(|e| e.to_string())) {
             return fail(format!("cannot draw {}: {e}", path.display()));
         }
@@ -332,8 +347,8 @@ fn run(args: RunArgs) -> ExitCode {
     }
 }
 
-/// The report as one SVG: coverage, alive counts, detections.
-fn plot(s: &Scenario, r: &Report, alive: AliveSamples) -> Result<String, String> {
+/// The report as one SVG: coverage, alive counts, view errors, detections.
+fn plot(s: &Scenario, r: &Report, samples: Samples) -> Result<String, String> {
     use swim_sim::plot::{epidemic_curve, report_svg, Detection, Series};
     let round_ms = s.options.config.gossip_interval.as_secs_f64() * 1000.0;
     let measured: Vec<Series> = r
@@ -364,17 +379,37 @@ fn plot(s: &Scenario, r: &Report, alive: AliveSamples) -> Result<String, String>
         rounds.max(4),
     );
     // Nodes still up at the end: a crashed node's view stops with it.
-    let end = alive
+    let end = samples
+        .alive
         .iter()
         .filter_map(|p| p.last().map(|l| l.0))
         .fold(0.0, f64::max);
-    let alive: Vec<Series> = alive
+    let alive: Vec<Series> = samples
+        .alive
         .into_iter()
         .enumerate()
         .filter(|(_, points)| points.last().is_some_and(|l| l.0 >= end))
         .map(|(v, points)| Series {
             label: format!("node-{v}"),
             points,
+        })
+        .collect();
+    // Seen alive minus really up at the same sample. `seen_alive` counts the
+    // node itself and a sampled node is up, so both sides count it: a
+    // converged, quiet cluster reads exactly 0.
+    let live_at = |t: f64| {
+        let i = samples.live.partition_point(|l| l.0 < t);
+        samples.live.get(i).filter(|l| l.0 == t).map(|l| l.1 as f64)
+    };
+    let view_error: Vec<Series> = alive
+        .iter()
+        .map(|s| Series {
+            label: s.label.clone(),
+            points: s
+                .points
+                .iter()
+                .filter_map(|&(t, seen)| live_at(t).map(|live| (t, seen - live)))
+                .collect(),
         })
         .collect();
     let detections: Vec<Detection> = r
@@ -393,7 +428,7 @@ fn plot(s: &Scenario, r: &Report, alive: AliveSamples) -> Result<String, String>
         .collect();
     let coverage = (!measured.is_empty()).then_some((&measured[..], &theory));
     let title = format!("swim-sim: {} nodes, seed {}", r.nodes, r.seed);
-    report_svg(coverage, &alive, &detections, &title)
+    report_svg(coverage, &alive, &view_error, &detections, &title)
 }
 
 fn print_failures(failures: &[Failure]) {

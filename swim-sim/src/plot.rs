@@ -1,11 +1,14 @@
 //! SVG charts of a simulated run: data in, SVG text out.
 //!
-//! Three charts, each usable alone or stacked in one file by [`report_svg`]:
+//! Four charts, each usable alone or stacked in one file by [`report_svg`]:
 //!
 //! - [`coverage_svg`]: the fraction of nodes that know an update against gossip rounds, measured
 //!   curves beside the mean-field epidemic curve of [`epidemic_curve`] (dashed).
 //! - [`alive_counts_svg`]: how many members each node sees alive over simulated time; one line per
 //!   node for a few nodes, a min / median / max envelope for many.
+//! - [`view_error_svg`]: each node's view error against ground truth (members seen alive minus
+//!   members really up) from the moment the cluster converged, on a y range fitted to the error,
+//!   so that one crash in a thousand nodes shows as a +1 band instead of a one-pixel dip.
 //! - [`detection_timeline_svg`]: one row per failure, with markers for the crash, the first
 //!   suspicion, the first death declaration and the moment every node declared it dead.
 //!
@@ -18,6 +21,8 @@
 //! starts with the chart's name and says `no data`. Non-finite values (NaN, infinities) in the input
 //! are skipped, never drawn.
 
+use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint};
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
@@ -121,6 +126,31 @@ pub fn alive_counts_svg(series: &[Series], title: &str) -> Result<String, String
     Panel::Alive(data).render_alone(title)
 }
 
+/// Draws each node's view error against ground truth (y) over simulated time in seconds (x).
+///
+/// Each series holds one node's error at each sample: the members it sees alive minus the members
+/// really up at that time, counted the same way (both with or both without the node itself), so
+/// that a converged, quiet cluster reads exactly 0. Positive means the node still sees members
+/// alive that are down (a crash not yet noticed); negative means it misses members that are up.
+///
+/// The chart starts at the cluster's convergence: the first sample time at which every series has
+/// a sample at or before it and that sample's error is 0 (the join wave before it would swamp the
+/// scale). It runs to the last sample, on a y range fitted to the error in that window, at least
+/// -1..+1, with integer ticks and a line at 0. Series are drawn as in [`alive_counts_svg`]: a line
+/// each for up to 10, the min / median / max envelope for more, and a series counts at time `t`
+/// with its last sample at or before `t`.
+///
+/// Returns `Err` (saying `no data`) when no series has a finite point, or when the cluster never
+/// converged, so there is no window to draw.
+pub fn view_error_svg(series: &[Series], title: &str) -> Result<String, String> {
+    if AliveData::new(series).is_none() {
+        return Err("view-error chart: no data".to_string());
+    }
+    let data = ErrorData::new(series)
+        .ok_or("view-error chart: no data after convergence (the cluster never converged)")?;
+    Panel::Error(data).render_alone(title)
+}
+
 /// Draws one horizontal row per failure, in the given order from the top, with markers for the
 /// crash, the first suspicion, the first death declaration and "dead everywhere", and the time from
 /// the crash to the last milestone reached written at the end of the row.
@@ -133,14 +163,16 @@ pub fn detection_timeline_svg(events: &[Detection], title: &str) -> Result<Strin
 }
 
 /// Draws a whole run's report in one SVG: the panels of [`coverage_svg`] (measured, theory),
-/// [`alive_counts_svg`] and [`detection_timeline_svg`] stacked top to bottom under `title`, their
-/// plots aligned on one left edge and one legend column.
+/// [`alive_counts_svg`], [`view_error_svg`] and [`detection_timeline_svg`] stacked top to bottom
+/// under `title`, their plots aligned on one left edge and one legend column.
 ///
-/// Only panels with data are drawn: `coverage` may be `None`, `alive` and `detections` may be
-/// empty. Returns `Err` when no panel has data.
+/// Only panels with data are drawn: `coverage` may be `None`, `alive`, `view_error` and
+/// `detections` may be empty, and the view-error panel is left out when the cluster never
+/// converged. Returns `Err` when no panel has data.
 pub fn report_svg(
     coverage: Option<(&[Series], &Series)>,
     alive: &[Series],
+    view_error: &[Series],
     detections: &[Detection],
     title: &str,
 ) -> Result<String, String> {
@@ -149,6 +181,7 @@ pub fn report_svg(
             .and_then(|(m, t)| CoverageData::new(m, t))
             .map(|d| (Panel::Coverage(d), "Update coverage by gossip round")),
         AliveData::new(alive).map(|d| (Panel::Alive(d), "Members seen alive by each node")),
+        ErrorData::new(view_error).map(|d| (Panel::Error(d), "View error against ground truth")),
         DetectionData::new(detections).map(|d| (Panel::Detection(d), "Failure detection")),
     ]
     .into_iter()
@@ -195,6 +228,7 @@ pub fn report_svg(
 enum Panel {
     Coverage(CoverageData),
     Alive(AliveData),
+    Error(ErrorData),
     Detection(DetectionData),
 }
 
@@ -212,6 +246,7 @@ impl Panel {
         match self {
             Panel::Coverage(d) => d.legend(),
             Panel::Alive(d) => d.legend(),
+            Panel::Error(d) => d.legend(),
             Panel::Detection(d) => d.legend(),
         }
     }
@@ -221,8 +256,8 @@ impl Panel {
         let y_label_w = match self {
             // Tick labels up to "0.9", then the rotated axis title.
             Panel::Coverage(_) => 80,
-            // Counts up to four or five digits.
-            Panel::Alive(_) => 90,
+            // Counts up to four or five digits, signed for the error.
+            Panel::Alive(_) | Panel::Error(_) => 90,
             // Member names; no axis title.
             Panel::Detection(d) => {
                 let names = d.rows.iter().map(|r| text_width(&r.member, TICK_SIZE));
@@ -238,6 +273,7 @@ impl Panel {
     fn height(&self) -> u32 {
         match self {
             Panel::Coverage(_) | Panel::Alive(_) => PANEL_HEIGHT,
+            Panel::Error(_) => ERROR_PANEL_HEIGHT,
             Panel::Detection(d) => d.height(),
         }
     }
@@ -246,6 +282,7 @@ impl Panel {
         match self {
             Panel::Coverage(d) => d.draw(area, title, frame),
             Panel::Alive(d) => d.draw(area, title, frame),
+            Panel::Error(d) => d.draw(area, title, frame),
             Panel::Detection(d) => d.draw(area, title, frame),
         }
     }
@@ -263,6 +300,8 @@ impl Panel {
 const WIDTH: u32 = 1000;
 /// Height of one coverage or alive-count panel.
 const PANEL_HEIGHT: u32 = 460;
+/// Height of the view-error panel: its range is usually a few units.
+const ERROR_PANEL_HEIGHT: u32 = 400;
 /// Room under a plot for the x tick labels and the axis title.
 const X_LABEL_AREA: u32 = 52;
 /// Height of the report's overall title strip.
@@ -393,6 +432,8 @@ enum Swatch {
     Dashed(RGBColor, u32),
     Band(RGBColor),
     Marker(Marker, RGBColor),
+    /// No swatch: the label is a note, written from the swatch's left edge in grey.
+    Note,
 }
 
 /// The shapes of the detection timeline's markers.
@@ -423,7 +464,10 @@ fn draw_marker(area: &Area, marker: Marker, at: (i32, i32), colour: RGBColor) ->
 fn legend_width(entries: &[(Swatch, String)]) -> u32 {
     let text = entries
         .iter()
-        .map(|(_, l)| text_width(l, LEGEND_SIZE))
+        .map(|(s, l)| match s {
+            Swatch::Note => text_width(l, LEGEND_SIZE) - SWATCH_W - 10,
+            _ => text_width(l, LEGEND_SIZE),
+        })
         .max()
         .unwrap_or(0);
     (SWATCH_W + 10 + text + 24).clamp(140, 380) as u32
@@ -459,6 +503,13 @@ fn draw_legend(area: &Area, entries: &[(Swatch, String)], top: i32) -> Drawn {
                 .draw(&Rectangle::new([(x0, y - 7), (x1, y + 7)], c.filled()))
                 .map_err(e)?,
             Swatch::Marker(m, c) => draw_marker(area, *m, (x0 + SWATCH_W / 2, y), *c)?,
+            Swatch::Note => {
+                let style = font(LEGEND_SIZE)
+                    .color(&MUTED)
+                    .pos(Pos::new(HPos::Left, VPos::Center));
+                area.draw_text(label, &style, (x0, y)).map_err(e)?;
+                continue;
+            }
         }
         let style = font(LEGEND_SIZE).pos(Pos::new(HPos::Left, VPos::Center));
         area.draw_text(label, &style, (x1 + 10, y)).map_err(e)?;
@@ -673,20 +724,68 @@ struct AliveData {
     y: std::ops::Range<f64>,
 }
 
+/// The series with finite points, each sorted by x; series left without a point are dropped.
+fn clean(series: &[Series]) -> Vec<Series> {
+    series
+        .iter()
+        .map(|s| {
+            let mut points = finite(&s.points);
+            points.sort_by(|a, b| a.0.total_cmp(&b.0));
+            Series {
+                label: s.label.clone(),
+                points,
+            }
+        })
+        .filter(|s| !s.points.is_empty())
+        .collect()
+}
+
+/// The value of a step-function series at `x`: its last point at or before `x`, if any.
+fn value_at(points: &[(f64, f64)], x: f64) -> Option<f64> {
+    let i = points.partition_point(|p| p.0 <= x);
+    i.checked_sub(1).map(|i| points[i].1)
+}
+
+/// A linear y axis, with ticks where plotters puts them or at given values.
+struct YAxis {
+    inner: RangedCoordf64,
+    /// Fixed tick positions (no light lines), or `None` for plotters' own.
+    ticks: Option<Vec<f64>>,
+}
+
+impl Ranged for YAxis {
+    type FormatOption = DefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
+        self.inner.map(value, limit)
+    }
+
+    fn key_points<Hint: KeyPointHint>(&self, hint: Hint) -> Vec<f64> {
+        match &self.ticks {
+            None => self.inner.key_points(hint),
+            Some(_) if hint.weight().allow_light_points() => Vec::new(),
+            Some(ticks) => ticks.clone(),
+        }
+    }
+
+    fn range(&self) -> std::ops::Range<f64> {
+        self.inner.range()
+    }
+}
+
+/// How a chart of per-node curves labels its axes.
+struct Axes<'a> {
+    x_desc: &'a str,
+    y_desc: &'a str,
+    y_format: &'a dyn Fn(&f64) -> String,
+    /// Draw a darker horizontal line at y = 0, under the curves.
+    zero_line: bool,
+}
+
 impl AliveData {
     fn new(series: &[Series]) -> Option<Self> {
-        let series: Vec<Series> = series
-            .iter()
-            .map(|s| {
-                let mut points = finite(&s.points);
-                points.sort_by(|a, b| a.0.total_cmp(&b.0));
-                Series {
-                    label: s.label.clone(),
-                    points,
-                }
-            })
-            .filter(|s| !s.points.is_empty())
-            .collect();
+        let series = clean(series);
         let all = || series.iter().flat_map(|s| s.points.iter().copied());
         let (x_lo, x_hi) = bounds(all().map(|p| p.0))?;
         let (y_lo, y_hi) = bounds(all().map(|p| p.1))?;
@@ -733,8 +832,30 @@ impl AliveData {
     }
 
     fn draw(&self, area: &Area, title: &str, frame: Frame) -> Drawn {
+        let axes = Axes {
+            x_desc: "simulated time (s)",
+            y_desc: "members seen alive",
+            y_format: &tick,
+            zero_line: false,
+        };
+        self.draw_on(area, title, frame, None, &axes, &self.legend())
+    }
+
+    /// Draws the curves, with y ticks at `y_ticks` if given, else where plotters puts them.
+    fn draw_on(
+        &self,
+        area: &Area,
+        title: &str,
+        frame: Frame,
+        y_ticks: Option<Vec<f64>>,
+        axes: &Axes,
+        legend: &[(Swatch, String)],
+    ) -> Drawn {
+        let y = YAxis {
+            inner: self.y.clone().into(),
+            ticks: y_ticks,
+        };
         let e = |e: DrawingAreaErrorKind<_>| e.to_string();
-        let legend = self.legend();
         let layout = panel_layout(area, title, frame.legend_w)?;
         let mut chart = ChartBuilder::on(&layout.plot)
             .margin_top(PLOT_TOP)
@@ -742,20 +863,28 @@ impl AliveData {
             .margin_right(10)
             .x_label_area_size(X_LABEL_AREA)
             .y_label_area_size(frame.y_label_w)
-            .build_cartesian_2d(self.x.clone(), self.y.clone())
+            .build_cartesian_2d(self.x.clone(), y)
             .map_err(e)?;
         chart
             .configure_mesh()
             .bold_line_style(GRID)
             .max_light_lines(0)
-            .x_desc("simulated time (s)")
-            .y_desc("members seen alive")
+            .x_desc(axes.x_desc)
+            .y_desc(axes.y_desc)
             .axis_desc_style(font(AXIS_DESC_SIZE))
             .label_style(font(TICK_SIZE))
             .x_label_formatter(&tick)
-            .y_label_formatter(&tick)
+            .y_label_formatter(axes.y_format)
             .draw()
             .map_err(e)?;
+        if axes.zero_line {
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    vec![(self.x.start, 0.0), (self.x.end, 0.0)],
+                    MUTED.stroke_width(1),
+                )))
+                .map_err(e)?;
+        }
         match &self.envelope {
             Some(env) => {
                 let band: Vec<(f64, f64)> = env
@@ -791,7 +920,123 @@ impl AliveData {
                 }
             }
         }
-        draw_legend(&layout.legend, &legend, PLOT_TOP as i32)
+        draw_legend(&layout.legend, legend, PLOT_TOP as i32)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// View error.
+
+/// The view-error curves from convergence on, with a fitted integer y axis.
+struct ErrorData {
+    /// The curves, cut to start at `converged_at`.
+    lines: AliveData,
+    /// The first sample time at which every series read 0.
+    converged_at: f64,
+    /// The y tick positions: integers, including 0, -1 and +1.
+    ticks: Vec<f64>,
+}
+
+/// At most this many y ticks on the view-error axis.
+const ERROR_MAX_TICKS: usize = 9;
+
+impl ErrorData {
+    /// `None` when no series has a finite point or the series never all read 0 at once.
+    fn new(series: &[Series]) -> Option<Self> {
+        let series = clean(series);
+        let converged_at = converged_at(&series)?;
+        // Each series from its value at the convergence time (0) to its end.
+        let window: Vec<Series> = series
+            .iter()
+            .map(|s| {
+                let from = s.points.partition_point(|p| p.0 <= converged_at);
+                let mut points = Vec::with_capacity(s.points.len() - from + 1);
+                points.push((converged_at, s.points[from - 1].1));
+                points.extend_from_slice(&s.points[from..]);
+                Series {
+                    label: s.label.clone(),
+                    points,
+                }
+            })
+            .collect();
+        let mut lines = AliveData::new(&window)?;
+        let (lo, hi) = bounds(window.iter().flat_map(|s| s.points.iter().map(|p| p.1)))?;
+        let (lo, hi) = (lo.floor().min(-1.0), hi.ceil().max(1.0));
+        let ticks = integer_ticks(lo, hi, ERROR_MAX_TICKS);
+        let pad = (hi - lo) * 0.08;
+        lines.y = lo - pad..hi + pad;
+        Some(ErrorData {
+            lines,
+            converged_at,
+            ticks,
+        })
+    }
+
+    fn legend(&self) -> Vec<(Swatch, String)> {
+        let mut entries = self.lines.legend();
+        entries.push((Swatch::Note, "+n: n down, seen alive".to_string()));
+        entries.push((Swatch::Note, "\u{2212}n: n up, not seen alive".to_string()));
+        entries
+    }
+
+    fn draw(&self, area: &Area, title: &str, frame: Frame) -> Drawn {
+        let x_desc = format!(
+            "simulated time (s), from convergence at {} s",
+            tick(&self.converged_at)
+        );
+        let axes = Axes {
+            x_desc: &x_desc,
+            y_desc: "seen alive \u{2212} really up",
+            y_format: &signed_tick,
+            zero_line: true,
+        };
+        let ticks = Some(self.ticks.clone());
+        self.lines
+            .draw_on(area, title, frame, ticks, &axes, &self.legend())
+    }
+}
+
+/// The first x at which every series has a point at or before it, and that point's y is 0.
+/// `series` must be as [`clean`] leaves it.
+fn converged_at(series: &[Series]) -> Option<f64> {
+    let started = bounds(series.iter().map(|s| s.points[0].0))?.1;
+    let mut xs: Vec<f64> = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.0))
+        .filter(|&x| x >= started)
+        .collect();
+    xs.sort_by(f64::total_cmp);
+    xs.dedup();
+    xs.into_iter()
+        .find(|&x| series.iter().all(|s| value_at(&s.points, x) == Some(0.0)))
+}
+
+/// Tick positions for an integer axis over `lo..=hi`: every multiple of the smallest step of
+/// 1, 2 or 5 times a power of ten that gives at most `max` ticks.
+fn integer_ticks(lo: f64, hi: f64, max: usize) -> Vec<f64> {
+    let max = max.max(2) as f64;
+    let mut step = 1.0;
+    'search: loop {
+        for m in [1.0, 2.0, 5.0] {
+            if ((hi / (m * step)).floor() - (lo / (m * step)).ceil() + 1.0) <= max {
+                step *= m;
+                break 'search;
+            }
+        }
+        step *= 10.0;
+    }
+    let first = (lo / step).ceil() as i64;
+    let last = (hi / step).floor() as i64;
+    (first..=last).map(|k| k as f64 * step).collect()
+}
+
+/// [`tick`] with a `+` on positive values.
+fn signed_tick(v: &f64) -> String {
+    let s = tick(v);
+    if *v > 0.0 && s != "0" {
+        format!("+{s}")
+    } else {
+        s.replace('-', "\u{2212}")
     }
 }
 
@@ -1223,6 +1468,7 @@ mod tests {
         let full = report_svg(
             Some((&measured, &theory)),
             &alive,
+            &[],
             &detections(),
             "Run seed 1",
         )
@@ -1236,7 +1482,7 @@ mod tests {
         ] {
             assert!(full.contains(text), "missing {text}");
         }
-        let partial = report_svg(None, &alive, &[], "Run seed 2").unwrap();
+        let partial = report_svg(None, &alive, &[], &[], "Run seed 2").unwrap();
         assert_well_formed(&partial);
         assert!(partial.contains("Members seen alive by each node"));
         assert!(!partial.contains("Update coverage"));
@@ -1258,11 +1504,184 @@ mod tests {
             alive_counts_svg(&[], "t"),
             alive_counts_svg(&empty, "t"),
             detection_timeline_svg(&[], "t"),
-            report_svg(Some((&empty, &theory)), &[], &[], "t"),
+            view_error_svg(&[], "t"),
+            view_error_svg(&empty, "t"),
+            report_svg(Some((&empty, &theory)), &[], &empty, &[], "t"),
         ] {
             let err = r.unwrap_err();
             assert!(err.contains("no data"), "{err}");
         }
+    }
+
+    /// View errors of `nodes` nodes sampled every 0.5 s for 20 s: a join wave (node `i` starts at
+    /// `i / nodes` s and misses members until 2 s), converged at 2 s, then a crash at 10 s that
+    /// node `i` notices `i % 4` samples after the first. `never` nodes miss a member throughout.
+    fn errors(nodes: usize, never: usize) -> Vec<Series> {
+        (0..nodes)
+            .map(|i| {
+                let start = i as f64 / nodes as f64;
+                let points = (0..=40)
+                    .map(|k| k as f64 * 0.5)
+                    .filter(|&t| t >= start)
+                    .map(|t| {
+                        let e = if i < never {
+                            -1.0
+                        } else if t < 2.0 {
+                            -((2.0 - t) * 3.0).ceil()
+                        } else if (10.0..=10.5 + (i % 4) as f64 * 0.5).contains(&t) {
+                            1.0
+                        } else {
+                            0.0
+                        };
+                        (t, e)
+                    })
+                    .collect::<Vec<_>>();
+                series(&format!("node-{i}"), &points)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn view_error_window_starts_at_convergence() {
+        for nodes in [3, 40] {
+            let d = ErrorData::new(&errors(nodes, 0)).unwrap();
+            assert_eq!(d.converged_at, 2.0, "{nodes} nodes");
+            assert_eq!(d.lines.x, 2.0..20.0);
+            for s in &d.lines.series {
+                assert_eq!(s.points[0], (2.0, 0.0), "{}", s.label);
+                assert!(s.points.iter().all(|p| p.0 >= 2.0 && p.1 >= 0.0));
+            }
+            assert_eq!(d.lines.envelope.is_some(), nodes > MAX_DISTINCT);
+        }
+    }
+
+    #[test]
+    fn view_error_convergence_waits_for_every_series_to_start() {
+        // At 0 s only node-0 has a sample, and it reads 0: not converged yet.
+        let s = [
+            series("node-0", &[(0.0, 0.0), (1.0, -1.0), (2.0, 0.0), (3.0, 0.0)]),
+            series("node-1", &[(1.0, -1.0), (2.0, 0.0), (3.0, 0.0)]),
+        ];
+        assert_eq!(ErrorData::new(&s).unwrap().converged_at, 2.0);
+        // A series that starts late: converged once it has a zero sample, the others stay 0.
+        let s = [
+            series("node-0", &[(0.0, 0.0), (1.0, 0.0), (2.0, 0.0)]),
+            series("node-1", &[(1.5, 0.0), (2.0, 0.0)]),
+        ];
+        let d = ErrorData::new(&s).unwrap();
+        assert_eq!(d.converged_at, 1.5);
+        assert_eq!(d.lines.series[0].points, vec![(1.5, 0.0), (2.0, 0.0)]);
+    }
+
+    #[test]
+    fn view_error_range_fits_the_window_and_includes_minus_one_to_plus_one() {
+        // Only 0 and +1 after convergence, though the join wave went down to -6.
+        let d = ErrorData::new(&errors(40, 0)).unwrap();
+        assert_eq!(d.ticks, vec![-1.0, 0.0, 1.0]);
+        assert!(
+            d.lines.y.start < -1.0 && d.lines.y.start > -1.5,
+            "{:?}",
+            d.lines.y
+        );
+        assert!(
+            d.lines.y.end > 1.0 && d.lines.y.end < 1.5,
+            "{:?}",
+            d.lines.y
+        );
+        // All zero: still -1..+1.
+        let flat = [series("a", &[(0.0, 0.0), (5.0, 0.0)])];
+        let d = ErrorData::new(&flat).unwrap();
+        assert_eq!(d.ticks, vec![-1.0, 0.0, 1.0]);
+        assert!(d.lines.y.start < -1.0 && d.lines.y.end > 1.0);
+        // A partition after convergence: the range reaches the data, ticks stay integers.
+        let split = [
+            series("a", &[(0.0, 0.0), (1.0, -26.0), (2.0, 3.0), (3.0, 0.0)]),
+            series("b", &[(0.0, 0.0), (1.0, -14.0), (2.0, 0.0)]),
+        ];
+        let d = ErrorData::new(&split).unwrap();
+        assert!(
+            d.lines.y.start < -26.0 && d.lines.y.end > 3.0,
+            "{:?}",
+            d.lines.y
+        );
+        assert!(d.ticks.len() <= ERROR_MAX_TICKS && d.ticks.contains(&0.0));
+        assert!(d.ticks.iter().all(|t| t.fract() == 0.0), "{:?}", d.ticks);
+    }
+
+    #[test]
+    fn integer_ticks_use_round_steps() {
+        assert_eq!(integer_ticks(-1.0, 1.0, 9), vec![-1.0, 0.0, 1.0]);
+        assert_eq!(
+            integer_ticks(-3.0, 1.0, 9),
+            vec![-3.0, -2.0, -1.0, 0.0, 1.0]
+        );
+        assert_eq!(
+            integer_ticks(-12.0, 1.0, 9),
+            vec![-12.0, -10.0, -8.0, -6.0, -4.0, -2.0, 0.0]
+        );
+        assert_eq!(
+            integer_ticks(-26.0, 1.0, 9),
+            vec![-25.0, -20.0, -15.0, -10.0, -5.0, 0.0]
+        );
+        assert_eq!(
+            integer_ticks(-1.0, 999.0, 9),
+            vec![0.0, 200.0, 400.0, 600.0, 800.0]
+        );
+        assert_eq!(signed_tick(&1.0), "+1");
+        assert_eq!(signed_tick(&0.0), "0");
+        assert_eq!(signed_tick(&-5.0), "\u{2212}5");
+    }
+
+    #[test]
+    fn view_error_is_absent_when_the_cluster_never_converged() {
+        let never = errors(40, 1);
+        assert!(ErrorData::new(&never).is_none());
+        let err = view_error_svg(&never, "t").unwrap_err();
+        assert!(
+            err.contains("no data") && err.contains("never converged"),
+            "{err}"
+        );
+        let alive = [series("node-0", &[(0.0, 1.0), (5.0, 100.0)])];
+        let svg = report_svg(None, &alive, &never, &detections(), "Run").unwrap();
+        assert_well_formed(&svg);
+        assert!(svg.contains("Members seen alive by each node"));
+        assert!(!svg.contains("View error"));
+        assert!(svg.contains("Failure detection"));
+    }
+
+    #[test]
+    fn view_error_chart_draws_the_title_axis_and_envelope() {
+        let svg = view_error_svg(&errors(40, 0), "Errors, 40 nodes").unwrap();
+        assert_well_formed(&svg);
+        for text in [
+            "Errors, 40 nodes",
+            "seen alive \u{2212} really up",
+            "from convergence at 2 s",
+            "max of 40 nodes",
+            "+n: n down, seen alive",
+            ">\n+1\n<",
+            ">\n\u{2212}1\n<",
+        ] {
+            assert!(svg.contains(text), "missing {text}");
+        }
+        assert_eq!(count(&svg, "polygon", ENVELOPE_BAND), 1);
+        let few = view_error_svg(&errors(3, 0), "few").unwrap();
+        assert_well_formed(&few);
+        assert!(few.contains("node-2"));
+        assert_eq!(count(&few, "polygon", ENVELOPE_BAND), 0);
+        for c in &PALETTE[..3] {
+            assert_eq!(count(&few, "polyline", *c), 2);
+        }
+    }
+
+    #[test]
+    fn report_places_the_view_error_panel_between_alive_and_detection() {
+        let alive = [series("node-0", &[(0.0, 1.0), (5.0, 100.0)])];
+        let svg = report_svg(None, &alive, &errors(40, 0), &detections(), "Run").unwrap();
+        assert_well_formed(&svg);
+        let at = |t: &str| svg.find(t).unwrap_or_else(|| panic!("missing {t}"));
+        assert!(at("Members seen alive by each node") < at("View error against ground truth"));
+        assert!(at("View error against ground truth") < at("Failure detection"));
     }
 
     #[test]
@@ -1281,5 +1700,9 @@ mod tests {
             all_dead: None,
         }];
         assert_well_formed(&detection_timeline_svg(&d, "t").unwrap());
+        let zero = [series("a <b>", &[(3.0, 0.0)])];
+        let svg = view_error_svg(&zero, "t").unwrap();
+        assert_well_formed(&svg);
+        assert!(svg.contains("a &lt;b&gt;"));
     }
 }

@@ -333,7 +333,7 @@ fn run(args: RunArgs) -> ExitCode {
         if !scenario.description.is_empty() {
             println!("{}: {}", scenario.path, scenario.description);
         }
-        print_summary(&report);
+        print_summary(&report, &scenario.options.config);
         print_failures(&failures);
     }
     if failures.is_empty() {
@@ -580,7 +580,7 @@ fn ms(v: Option<u64>) -> String {
     )
 }
 
-fn print_summary(r: &Report) {
+fn print_summary(r: &Report, config: &swim_core::Config) {
     println!(
         "swim-sim: {} nodes, seed {}, {:.1}s simulated",
         r.nodes,
@@ -615,12 +615,20 @@ fn print_summary(r: &Report) {
             ms(h.reconverged_after_ms)
         );
     }
+    let round_ms = config.gossip_interval.as_secs_f64() * 1000.0;
+    let estimate = swim_sim::theory::dissemination_rounds(r.nodes, config.gossip_fanout);
     for c in &r.coverage {
+        let rounds = c
+            .complete_after_ms
+            .map(|t| format!(" = {:.1} gossip rounds", t as f64 / round_ms))
+            .unwrap_or_default();
         println!(
-            "  update of node-{} at {}: known everywhere +{}",
+            "  update of node-{} at {}: known everywhere +{}{rounds} (push-gossip estimate log_{}(n) + ln(n)/{} = {estimate:.1})",
             c.node,
             ms(Some(c.at_ms)),
-            ms(c.complete_after_ms)
+            ms(c.complete_after_ms),
+            config.gossip_fanout + 1,
+            config.gossip_fanout,
         );
     }
     if let Some(v) = &r.violation {

@@ -24,8 +24,8 @@ use std::net::SocketAddr;
 pub(crate) enum Exchange {
     /// A join attempt with a seed.
     Join { seed: SocketAddr },
-    /// The periodic anti-entropy exchange.
-    Periodic,
+    /// Anti-entropy: the periodic exchange, a reconnect or a catch-up.
+    Periodic { peer: SocketAddr },
 }
 
 /// Progress of joining the cluster.
@@ -115,7 +115,7 @@ impl Node {
         };
         for peer in live.into_iter().chain(dead) {
             if let Some(addr) = self.members.get(&peer).map(|e| e.addr()) {
-                self.open_exchange(addr, Exchange::Periodic);
+                self.open_exchange(addr, Exchange::Periodic { peer: addr });
             }
         }
     }
@@ -129,7 +129,7 @@ impl Node {
         }
         self.catch_up_after = self.now + self.config.probe_interval;
         self.behind_since = None;
-        self.open_exchange(from, Exchange::Periodic);
+        self.open_exchange(from, Exchange::Periodic { peer: from });
     }
 
     /// Compares the size of the sender's view (`theirs`, live members) with
@@ -223,10 +223,7 @@ impl Node {
             let nowhere = SocketAddr::from(([0, 0, 0, 0], 0));
             return self.drop_input(DropReason::Unsolicited, nowhere, "stream reply");
         };
-        let peer = match why {
-            Exchange::Join { seed } => seed,
-            Exchange::Periodic => SocketAddr::from(([0, 0, 0, 0], 0)),
-        };
+        let (Exchange::Join { seed: peer } | Exchange::Periodic { peer }) = why;
         let max = self.config.max_stream_frame;
         match self.with_limits(|l| codec::decode_stream(bytes, max, l)) {
             Ok(pp) => {

@@ -272,3 +272,57 @@ fn churn_in_a_converged_cluster_sets_off_no_extra_exchanges() {
         churned.saturating_sub(baseline)
     );
 }
+
+/// A member that joins a converged cluster late (cut off until then, so
+/// nobody has heard of it) is an unknown sender to the nodes it contacts
+/// before its alive update reaches them: each of those catches up once. That
+/// must stay a handful of exchanges, not one per node.
+#[test]
+fn a_late_join_costs_a_handful_of_exchanges() {
+    let n = 300;
+    let late = 7;
+    let pulls = |sim: &Sim| -> u64 {
+        (0..n)
+            .filter(|&i| i != late)
+            .filter_map(|i| sim.node(i))
+            .map(|node| node.metrics().push_pulls)
+            .sum()
+    };
+    let run = |join_late: bool| {
+        let mut opts = options(n, 5, 90);
+        if join_late {
+            opts.faults.push(Fault {
+                at: Duration::ZERO,
+                kind: FaultKind::Partition(vec![vec![late]]),
+            });
+            opts.faults.push(Fault {
+                at: secs(30),
+                kind: FaultKind::Heal,
+            });
+        }
+        let mut sim = Sim::new(opts).unwrap();
+        sim.run_until(Instant::ZERO + secs(30));
+        let known = (0..n)
+            .filter_map(|i| sim.node(i))
+            .filter(|x| x.member(&name_of(late)).is_some())
+            .count();
+        let before = pulls(&sim);
+        sim.run_until(Instant::ZERO + secs(90));
+        let everywhere = views(&sim, late).iter().all(|s| *s == Some(Status::Alive));
+        (known, everywhere, pulls(&sim) - before)
+    };
+    let (_, _, baseline) = run(false);
+    let (known, everywhere, joined) = run(true);
+    eprintln!("exchanges in 60 s: {baseline} without the late join, {joined} with it");
+    assert_eq!(known, 1, "before the heal only the late node knows itself");
+    assert!(
+        everywhere,
+        "the late node is alive everywhere after joining"
+    );
+    // Each exchange is counted by both sides; the join itself is one.
+    assert!(
+        joined <= baseline + 10,
+        "a late join set off {} exchange counts",
+        joined - baseline
+    );
+}

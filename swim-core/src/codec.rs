@@ -321,10 +321,12 @@ pub(crate) fn decode_stream(
     })
 }
 
-fn put_text(field: u32, s: &str, buf: &mut Vec<u8>) {
-    encode_key(field, WireType::LengthDelimited, buf);
-    encode_varint(s.len() as u64, buf);
-    buf.extend_from_slice(s.as_bytes());
+/// The fields a datagram and a stream frame both start with: version (1),
+/// cluster label (2) and sender (3).
+fn put_header(cluster: &str, from: &str, buf: &mut Vec<u8>) {
+    prost::encoding::uint32::encode(1, &pb::PROTOCOL_VERSION, buf);
+    put_bytes(2, cluster.as_bytes(), buf);
+    put_bytes(3, from.as_bytes(), buf);
 }
 
 /// Bytes that an encoded update of `len` bytes takes inside a packet.
@@ -341,11 +343,7 @@ pub(crate) struct PacketWriter {
 impl PacketWriter {
     pub fn new(cluster: &str, from: &str, live: u32) -> Self {
         let mut buf = Vec::with_capacity(256);
-        prost::encoding::uint32::encode(1, &pb::PROTOCOL_VERSION, &mut buf);
-        if !cluster.is_empty() {
-            put_text(2, cluster, &mut buf);
-        }
-        put_text(3, from, &mut buf);
+        put_header(cluster, from, &mut buf);
         if live != 0 {
             prost::encoding::uint32::encode(6, &live, &mut buf);
         }
@@ -421,11 +419,7 @@ pub(crate) fn encode_stream(
         body.extend_from_slice(&one);
     }
     let mut buf = Vec::with_capacity(body.len() + 32 + cluster.len() + from.len());
-    prost::encoding::uint32::encode(1, &pb::PROTOCOL_VERSION, &mut buf);
-    if !cluster.is_empty() {
-        put_text(2, cluster, &mut buf);
-    }
-    put_bytes(3, from.as_bytes(), &mut buf);
+    put_header(cluster, from, &mut buf);
     encode_key(4, WireType::LengthDelimited, &mut buf);
     encode_varint(body.len() as u64, &mut buf);
     buf.extend_from_slice(&body);

@@ -21,8 +21,7 @@ impl Node {
             Some(Msg::Nack { .. }) => Kind::Nack,
             Some(Msg::PingReq { .. }) => Kind::PingReq,
         };
-        let live = u32::try_from(self.members.live()).unwrap_or(u32::MAX);
-        let mut w = PacketWriter::new(&self.config.cluster, &self.name, live);
+        let mut w = PacketWriter::new(&self.config.cluster, &self.name, self.view_size());
         for m in messages {
             w.message(m);
         }

@@ -142,8 +142,7 @@ impl Node {
     /// wait: a fresh update in flight (someone just joined) reaches us by
     /// gossip well within it.
     pub(crate) fn compare_views(&mut self, theirs: u32, from: SocketAddr) {
-        let ours = u32::try_from(self.members.live()).unwrap_or(u32::MAX);
-        if theirs <= ours {
+        if theirs <= self.view_size() {
             self.behind_since = None;
             return;
         }
@@ -151,6 +150,11 @@ impl Node {
         if self.now >= since + self.config.probe_interval * BEHIND_FOR {
             self.catch_up(from);
         }
+    }
+
+    /// The size of our view as packets carry it: members alive or suspect.
+    pub(crate) fn view_size(&self) -> u32 {
+        u32::try_from(self.members.live()).unwrap_or(u32::MAX)
     }
 
     fn open_exchange(&mut self, to: SocketAddr, why: Exchange) {

@@ -27,7 +27,7 @@ fn full_state() -> Vec<u8> {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let id = Identity { name: "fuzz".into(), addr: ([127, 0, 0, 1], 7946).into(), meta: Default::default() };
+    let id = Identity::new("fuzz", ([127, 0, 0, 1], 7946).into());
     let mut node = Node::new(Config::lan(), id, 0, Instant::ZERO).expect("valid config");
     let seed: SocketAddr = ([10, 0, 0, 1], 7946).into();
     node.join(&[seed], Instant::ZERO).expect("valid seed");
@@ -36,7 +36,7 @@ fuzz_target!(|data: &[u8]| {
         _ => None,
     });
     let id = opened.expect("join opens a stream");
-    let _ = node.step(Input::StreamReply { id, bytes: full_state().into() }, Instant::ZERO).count();
+    let _ = node.step(Input::StreamFrame { id, from: seed, bytes: full_state().into() }, Instant::ZERO).count();
     assert_eq!(node.members().count(), 5, "the join merged the cluster");
     // Probe someone, so that an ack in the input can match a pending probe.
     let _ = node.step(Input::Tick, Instant::from_millis(1_000)).count();

@@ -6,6 +6,7 @@
 //! so a bad field can never leave half its updates applied.
 
 use crate::member::{Status, Update};
+use crate::metrics::Kind;
 use crate::name::Name;
 use bytes::Bytes;
 use prost::encoding::{encode_key, encode_varint, encoded_len_varint, WireType};
@@ -36,6 +37,18 @@ pub(crate) enum Msg {
     },
 }
 
+impl Msg {
+    /// Which traffic counter a packet led by this message goes to.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Msg::Ping { .. } => Kind::Ping,
+            Msg::Ack { .. } => Kind::Ack,
+            Msg::Nack { .. } => Kind::Nack,
+            Msg::PingReq { .. } => Kind::PingReq,
+        }
+    }
+}
+
 /// A decoded datagram.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Packet {
@@ -58,6 +71,7 @@ pub(crate) struct PushPull {
 
 /// Why remote bytes were dropped (counted in [`Metrics`](crate::Metrics)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DropReason {
     /// Larger than the configured limit.
     Oversized,
@@ -182,7 +196,7 @@ fn update(u: pb::Update, limits: &Limits<'_>) -> Result<Update, DropReason> {
         incarnation: u.incarnation,
         status: status(u.status)?,
         meta: u.meta,
-        from: accuser(&u.from)?,
+        accuser: accuser(&u.from)?,
     })
 }
 
@@ -195,7 +209,7 @@ pub(crate) fn wire_update(u: &Update) -> pb::Update {
         incarnation: u.incarnation,
         status: wire_status(u.status) as i32,
         meta: u.meta.clone(),
-        from: text(&u.from),
+        from: text(&u.accuser),
     }
 }
 
@@ -217,7 +231,7 @@ pub(crate) fn put_update(u: &Update, buf: &mut Vec<u8>) {
         encode_varint(status as u64, buf);
     }
     put_bytes(5, &u.meta, buf);
-    put_bytes(6, u.from.as_bytes(), buf);
+    put_bytes(6, u.accuser.as_bytes(), buf);
 }
 
 /// A length-delimited field, left out when empty (proto3 defaults).
@@ -350,23 +364,23 @@ impl PacketWriter {
         PacketWriter { buf }
     }
 
-    pub fn message(&mut self, m: Msg) {
+    pub fn message(&mut self, m: &Msg) {
         use pb::message::Body;
-        let body = match m {
-            Msg::Ping { seq, target } => Body::Ping(pb::Ping {
+        let body = match *m {
+            Msg::Ping { seq, ref target } => Body::Ping(pb::Ping {
                 seq,
-                target: text(&target),
+                target: text(target),
             }),
             Msg::Ack { seq } => Body::Ack(pb::Ack { seq }),
             Msg::Nack { seq } => Body::Nack(pb::Nack { seq }),
             Msg::PingReq {
                 seq,
-                target,
+                ref target,
                 target_addr,
                 want_nack,
             } => Body::PingReq(pb::PingReq {
                 seq,
-                target: text(&target),
+                target: text(target),
                 target_addr: address(target_addr),
                 want_nack,
             }),
@@ -449,7 +463,7 @@ mod tests {
             incarnation: 42,
             status,
             meta: Bytes::from_static(b"role=db"),
-            from: "node-2".into(),
+            accuser: "node-2".into(),
         }
     }
 
@@ -470,7 +484,7 @@ mod tests {
                 want_nack: true,
             },
         ];
-        for m in msgs.clone() {
+        for m in &msgs {
             w.message(m);
         }
         let updates: Vec<Update> = [Status::Alive, Status::Suspect, Status::Dead, Status::Left]
@@ -592,13 +606,13 @@ mod tests {
                 proptest::collection::vec(any::<u8>(), 0..64),
                 prop_oneof![Just(Name::EMPTY), name()],
             )
-                .prop_map(|(name, addr, incarnation, status, meta, from)| Update {
+                .prop_map(|(name, addr, incarnation, status, meta, accuser)| Update {
                     name,
                     addr,
                     incarnation,
                     status,
                     meta: meta.into(),
-                    from,
+                    accuser,
                 })
         }
 
@@ -629,7 +643,7 @@ mod tests {
                 live in any::<u32>(),
             ) {
                 let mut w = PacketWriter::new("c", &from, live);
-                for m in messages.clone() {
+                for m in &messages {
                     w.message(m);
                 }
                 for u in &updates {

@@ -307,6 +307,7 @@ impl Default for Config {
 
 /// A config field outside its allowed range.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ConfigError {
     /// The field's name, as in [`Config`].
     pub field: &'static str,

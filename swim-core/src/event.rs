@@ -1,19 +1,63 @@
 //! What goes into the state machine and what comes out of it.
+//!
+//! Every enum here is `#[non_exhaustive]`: new inputs, outputs and events
+//! (key/value state, sealed frames, user events) are added without breaking
+//! drivers, which keep a catch-all arm.
 
 use crate::member::Member;
+use crate::name::Name;
 use bytes::Bytes;
 use std::net::SocketAddr;
 
-/// Identifies one push-pull stream between a node and its driver.
+/// Identifies one stream (a conversation of frames with one peer).
 ///
-/// The node picks the id of streams it opens ([`Output::StreamOpen`]); the
-/// driver picks the id of streams a peer opened ([`Input::StreamRequest`]).
-/// The two never need to be told apart: the node only echoes the latter.
+/// Streams come from two sides, and their ids from two disjoint spaces: the
+/// node numbers the streams it opens ([`Output::StreamOpen`]), the driver the
+/// streams a peer opened to this node, with [`StreamId::accepted`]. A driver
+/// only ever creates accepted ids; it echoes the node's own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct StreamId(pub u64);
+pub struct StreamId(u64);
+
+impl StreamId {
+    /// Marks ids of streams a peer opened (the top bit).
+    const ACCEPTED: u64 = 1 << 63;
+
+    /// The id of the `n`th stream a peer opened to this node; the driver
+    /// picks `n` (a counter will do; only the low 63 bits are used).
+    pub const fn accepted(n: u64) -> StreamId {
+        StreamId(n | Self::ACCEPTED)
+    }
+
+    /// The id of the `n`th stream this node opened (the node makes these;
+    /// drivers and tests only need it to name a stream the node never opened).
+    pub const fn opened(n: u64) -> StreamId {
+        StreamId(n & !Self::ACCEPTED)
+    }
+
+    /// Whether a peer opened this stream.
+    pub const fn is_accepted(self) -> bool {
+        self.0 & Self::ACCEPTED != 0
+    }
+
+    /// The id as a number (for logs and traces).
+    pub const fn as_u64(self) -> u64 {
+        self.0
+    }
+}
 
 /// Something that happened outside the node, fed to [`Node::step`](crate::Node::step).
+///
+/// ```
+/// use swim_core::{Bytes, Input, StreamId};
+///
+/// let from = "10.0.0.2:7946".parse().unwrap();
+/// let datagram = Input::Datagram { from, bytes: Bytes::from_static(b"...") };
+/// // A peer opened a stream and sent a frame: the driver names the stream.
+/// let frame = Input::StreamFrame { id: StreamId::accepted(1), from, bytes: Bytes::new() };
+/// # let _ = (datagram, frame);
+/// ```
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub enum Input {
     /// A datagram arrived from `from`.
     Datagram {
@@ -22,25 +66,23 @@ pub enum Input {
         /// Its payload, exactly as received.
         bytes: Bytes,
     },
-    /// A peer opened a push-pull stream and sent its frame.
-    StreamRequest {
-        /// The driver's id for this stream, echoed in the reply.
+    /// A frame arrived on a stream: the reply on a stream this node opened,
+    /// or a frame on a stream a peer opened (its first frame starts the
+    /// conversation; give such a stream a fresh [`StreamId::accepted`]).
+    StreamFrame {
+        /// The stream.
         id: StreamId,
-        /// Where the stream came from.
+        /// The peer's address.
         from: SocketAddr,
         /// The frame's payload (without the driver's length prefix).
         bytes: Bytes,
     },
-    /// The peer answered a stream this node opened.
-    StreamReply {
-        /// The id from [`Output::StreamOpen`].
-        id: StreamId,
-        /// The reply frame's payload.
-        bytes: Bytes,
-    },
-    /// A stream this node opened failed (refused, reset, timed out, too large).
-    StreamFailed {
-        /// The id from [`Output::StreamOpen`].
+    /// A stream ended that the node had not closed: the peer closed it, or
+    /// it failed (refused, reset, timed out waiting for a frame, a frame over
+    /// the size limit). Reported once per stream; never after the node's own
+    /// [`Output::StreamClose`].
+    StreamClosed {
+        /// The stream.
         id: StreamId,
     },
     /// Nothing arrived: time passed. Call it at [`Node::poll_timeout`](crate::Node::poll_timeout).
@@ -48,7 +90,27 @@ pub enum Input {
 }
 
 /// Something the driver must do, or tell the application.
+///
+/// A driver carries out every output in order; a stream's frames are written
+/// in the order they come.
+///
+/// ```
+/// use swim_core::Output;
+///
+/// fn carry_out(out: Output) {
+///     match out {
+///         Output::Datagram { to, bytes } => { /* send `bytes` to `to` over UDP */ }
+///         Output::StreamOpen { id, to } => { /* connect to `to`, remember the stream as `id` */ }
+///         Output::StreamFrame { id, bytes } => { /* write one length-prefixed frame on `id` */ }
+///         Output::StreamClose { id } => { /* finish writing `id`, then close it */ }
+///         Output::Event(e) => println!("{e:?}"),
+///         _ => { /* outputs added by later versions */ }
+///     }
+/// }
+/// # carry_out(Output::StreamClose { id: swim_core::StreamId::opened(1) });
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Output {
     /// Send one datagram (never larger than `max_packet_size`).
     Datagram {
@@ -57,26 +119,26 @@ pub enum Output {
         /// Payload.
         bytes: Bytes,
     },
-    /// Open a stream to `to`, write `bytes` as one frame, read one frame back
-    /// and feed it as [`Input::StreamReply`] (or [`Input::StreamFailed`]).
+    /// Open a stream to `to`. Its frames follow as [`Output::StreamFrame`];
+    /// what the peer sends back comes in as [`Input::StreamFrame`], and a
+    /// failure as [`Input::StreamClosed`].
     StreamOpen {
-        /// Id to quote in the input that concludes the stream.
+        /// The node's id for the stream.
         id: StreamId,
         /// Destination.
         to: SocketAddr,
-        /// The request frame.
-        bytes: Bytes,
     },
-    /// Write `bytes` as the one reply frame on a peer's stream, then close it.
-    StreamReply {
-        /// The driver's id from [`Input::StreamRequest`].
+    /// Write one frame on stream `id` (at most `max_stream_frame` bytes).
+    StreamFrame {
+        /// The stream.
         id: StreamId,
-        /// The reply frame.
+        /// The frame.
         bytes: Bytes,
     },
-    /// Close a peer's stream without a reply (its request was dropped).
+    /// Close stream `id` once its frames are written: the node reads nothing
+    /// more from it, and no [`Input::StreamClosed`] is due for it.
     StreamClose {
-        /// The driver's id from [`Input::StreamRequest`].
+        /// The stream.
         id: StreamId,
     },
     /// Tell the application.
@@ -84,7 +146,24 @@ pub enum Output {
 }
 
 /// A change the application may want to act on.
+///
+/// ```
+/// use swim_core::Event;
+///
+/// fn on_event(e: &Event) {
+///     match e {
+///         Event::MemberFailed(m) => println!("{} failed", m.name),
+///         e => {
+///             if let Some(name) = e.member() {
+///                 println!("{name}: {e:?}");
+///             }
+///         }
+///     }
+/// }
+/// # on_event(&Event::LeaveCompleted);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Event {
     /// A member was learned (or came back after being dead or left).
     MemberJoined(Member),
@@ -113,4 +192,26 @@ pub enum Event {
     /// The local leave has been gossiped as often as any update is: the
     /// driver may stop now.
     LeaveCompleted,
+}
+
+impl Event {
+    /// The member this event is about, as the node saw it then, if the event
+    /// is about one.
+    pub fn about(&self) -> Option<&Member> {
+        match self {
+            Event::MemberJoined(m)
+            | Event::MemberUpdated(m)
+            | Event::MemberSuspect(m)
+            | Event::MemberRecovered(m)
+            | Event::MemberFailed(m)
+            | Event::MemberLeft(m)
+            | Event::MemberReaped(m) => Some(m),
+            Event::JoinCompleted { .. } | Event::JoinRetry { .. } | Event::LeaveCompleted => None,
+        }
+    }
+
+    /// The name of the member this event is about, if it is about one.
+    pub fn member(&self) -> Option<&Name> {
+        self.about().map(|m| &m.name)
+    }
 }

@@ -1,74 +1,71 @@
-//! Dissemination: piggybacking queued updates on every datagram, and the
-//! dedicated gossip round to `fanout` random members.
+//! Dissemination: filling every datagram with queued updates after its
+//! protocol messages, and choosing the members of a gossip round.
 
 use crate::broadcast::retransmit_limit;
 use crate::codec::{self, Msg, PacketWriter};
-use crate::event::Output;
+use crate::config::Config;
+use crate::membership::Membership;
 use crate::metrics::Kind;
-use crate::node::Node;
-use crate::timer::Periodic;
-use std::net::SocketAddr;
+use crate::name::Name;
+use crate::state::View;
+use crate::time::Instant;
+use crate::util::Random;
+use bytes::Bytes;
 
-impl Node {
-    /// Sends `messages` to `to`, filling the rest of the packet with queued
-    /// updates. With no messages (a gossip round), nothing is sent unless at
-    /// least one update is pending. Returns whether a packet went out.
-    pub(crate) fn send_packet(&mut self, to: SocketAddr, messages: Vec<Msg>) -> bool {
-        let kind = match messages.first() {
-            None => Kind::Gossip,
-            Some(Msg::Ping { .. }) => Kind::Ping,
-            Some(Msg::Ack { .. }) => Kind::Ack,
-            Some(Msg::Nack { .. }) => Kind::Nack,
-            Some(Msg::PingReq { .. }) => Kind::PingReq,
-        };
-        let mut w = PacketWriter::new(&self.config.cluster, &self.name, self.view_size());
-        for m in messages {
-            w.message(m);
-        }
-        let budget = self.config.max_packet_size.saturating_sub(w.len());
-        let limit = retransmit_limit(self.config.retransmit_mult, self.members.live());
-        let updates =
-            self.broadcasts
-                .take(&mut self.members, budget, limit, codec::framed_len, |u| {
-                    w.update(u)
-                });
-        if kind == Kind::Gossip && updates == 0 {
-            return false;
-        }
-        let bytes = w.finish();
-        debug_assert!(bytes.len() <= self.config.max_packet_size);
-        self.metrics.updates_sent += updates as u64;
-        self.metrics.sent.count(kind, bytes.len());
-        self.outputs.push_back(Output::Datagram { to, bytes });
-        if updates > 0 {
-            self.check_leave_completed();
-        }
-        true
-    }
+/// One datagram, ready to send.
+pub(crate) struct Packet {
+    pub bytes: Bytes,
+    /// The kind of its first message, for the traffic counters.
+    pub kind: Kind,
+    /// Updates piggybacked on it.
+    pub updates: usize,
+}
 
-    /// One gossip round: pending updates to `fanout` random members, including
-    /// members that died or left within `gossip_to_the_dead`.
-    pub(crate) fn on_gossip_tick(&mut self) {
-        let now = self.now;
-        self.timers
-            .set(Periodic::Gossip, now + self.config.gossip_interval);
-        if self.broadcasts.len() == 0 {
-            return;
-        }
-        let recent = self.config.gossip_to_the_dead;
-        let targets = self.members.sample(
-            self.config.gossip_fanout,
-            &mut self.rng,
-            |e| e.status().is_live() || now.saturating_duration_since(e.since) < recent,
-            &[&self.name],
-        );
-        for target in targets {
-            let Some(addr) = self.members.get(&target).map(|e| e.addr()) else {
-                continue;
-            };
-            if !self.send_packet(addr, Vec::new()) {
-                break;
-            }
-        }
+/// Builds a datagram: `messages`, then as many queued updates as fit in
+/// `max_packet_size`. With no messages (a gossip round) there is no packet
+/// unless at least one update is pending.
+pub(crate) fn packet(view: &mut View, config: &Config, messages: &[Msg]) -> Option<Packet> {
+    let kind = messages.first().map_or(Kind::Gossip, Msg::kind);
+    let live = view_size(view.members());
+    let mut w = PacketWriter::new(&config.cluster, view.local(), live);
+    for m in messages {
+        w.message(m);
     }
+    let budget = config.max_packet_size.saturating_sub(w.len());
+    let (queue, members) = view.gossip_parts();
+    let limit = retransmit_limit(config.retransmit_mult, members.live());
+    let updates = queue.take(members, budget, limit, codec::framed_len, |u| w.update(u));
+    if kind == Kind::Gossip && updates == 0 {
+        return None;
+    }
+    let bytes = w.finish();
+    debug_assert!(bytes.len() <= config.max_packet_size);
+    Some(Packet {
+        bytes,
+        kind,
+        updates,
+    })
+}
+
+/// The size of a view as packets carry it: members alive or suspect.
+pub(crate) fn view_size(members: &Membership) -> u32 {
+    u32::try_from(members.live()).unwrap_or(u32::MAX)
+}
+
+/// The members of one gossip round: `fanout` at random, counting members
+/// that died or left within `gossip_to_the_dead`, never `local`.
+pub(crate) fn round(
+    members: &Membership,
+    local: &Name,
+    config: &Config,
+    now: Instant,
+    rng: &mut Random,
+) -> Vec<Name> {
+    let recent = config.gossip_to_the_dead;
+    members.sample(
+        config.gossip_fanout,
+        rng,
+        |e| e.status().is_live() || now.saturating_duration_since(e.since) < recent,
+        &[local],
+    )
 }

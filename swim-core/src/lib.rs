@@ -25,6 +25,7 @@ mod membership;
 mod metrics;
 mod name;
 mod node;
+mod outbox;
 mod probe;
 mod pushpull;
 mod state;
@@ -42,11 +43,7 @@ pub use member::{supersedes, Member, Status};
 pub use metrics::{ByKind, Dropped, Metrics, Traffic};
 pub use name::Name;
 pub use node::{Error, Identity, Node};
+pub use outbox::Outputs;
 pub use pushpull::push_pull_interval;
 pub use suspicion::{min_timeout as suspicion_min_timeout, timeout as suspicion_timeout};
 pub use time::Instant;
-
-/// The README's examples, compiled and run as doctests.
-#[doc = include_str!("../../README.md")]
-#[cfg(doctest)]
-pub struct ReadmeDoctests;

@@ -53,7 +53,7 @@ impl core::fmt::Display for Status {
 
 /// Does an update `(new, new_inc)` replace what a node holds, `(old, old_inc)`?
 ///
-/// The SWIM precedence rules (DESIGN.md section 4):
+/// The SWIM precedence rules:
 /// - `alive(i)` beats anything held at `j < i` (a refutation or a rejoin);
 /// - `suspect(i)` beats `alive(j)` when `i >= j` and `suspect(j)` when `i > j`,
 ///   and never touches a dead or left member;
@@ -70,6 +70,7 @@ pub fn supersedes(new: Status, new_inc: u64, old: Status, old_inc: u64) -> bool 
 
 /// One member as a node sees it: the public, read-only view.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Member {
     /// Unique name of the member in the cluster.
     pub name: Name,
@@ -83,6 +84,25 @@ pub struct Member {
     pub meta: Bytes,
 }
 
+impl Member {
+    /// A member with no metadata (nodes make members; this is for tests and
+    /// tools that need one without a node).
+    pub fn new(
+        name: impl Into<Name>,
+        addr: SocketAddr,
+        incarnation: u64,
+        status: Status,
+    ) -> Member {
+        Member {
+            name: name.into(),
+            addr,
+            incarnation,
+            status,
+            meta: Bytes::new(),
+        }
+    }
+}
+
 /// A membership update as the core handles it (decoded and validated).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Update {
@@ -91,20 +111,21 @@ pub(crate) struct Update {
     pub incarnation: u64,
     pub status: Status,
     pub meta: Bytes,
-    /// Who declared a suspect or dead member (empty otherwise).
-    pub from: Name,
+    /// Who declared the member suspect or dead (empty otherwise). Not the
+    /// sender of the packet: gossip passes accusations on.
+    pub accuser: Name,
 }
 
 impl Update {
-    /// The update that states what `member` is now, as declared by `from`.
-    pub fn of(member: &Entry, from: &Name) -> Update {
+    /// The update that states what `member` is now, as declared by `accuser`.
+    pub fn of(member: &Entry, accuser: &Name) -> Update {
         Update {
             name: member.name.clone(),
             addr: member.addr(),
             incarnation: member.incarnation,
             status: member.status(),
             meta: member.meta(),
-            from: from.clone(),
+            accuser: accuser.clone(),
         }
     }
 }

@@ -4,6 +4,7 @@ use crate::codec::DropReason;
 
 /// Packets and bytes of one kind.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Traffic {
     /// Datagrams or stream frames.
     pub packets: u64,
@@ -13,6 +14,7 @@ pub struct Traffic {
 
 /// Traffic by the kind of its first message (a compound packet counts once).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ByKind {
     /// Packets led by a ping.
     pub ping: Traffic,
@@ -73,6 +75,7 @@ pub(crate) enum Kind {
 
 /// Remote input dropped, by reason.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Dropped {
     /// Larger than the limit.
     pub oversized: u64,
@@ -131,6 +134,7 @@ impl Dropped {
 
 /// Everything a node counts. Read it with [`Node::metrics`](crate::Node::metrics).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Metrics {
     /// Traffic sent.
     pub sent: ByKind,

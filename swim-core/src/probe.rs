@@ -1,14 +1,14 @@
-//! Failure detection: direct probes, indirect probes through relays (ping-req),
-//! acks, Lifeguard nacks, and the datagram entry point that dispatches them.
+//! Failure detection: the probe of the current protocol period, and the
+//! indirect probes (ping-req) this node relays for others.
+//!
+//! [`Prober`] holds the state and decides; the node carries its decisions
+//! out (sends pings, acks and nacks, suspects a target that failed).
 
-use crate::codec::{self, DropReason, Msg};
-use crate::member::Status;
-use crate::metrics::Kind;
+use crate::config::Config;
 use crate::name::Name;
-use crate::node::Node;
-use crate::time::Instant;
-use crate::timer::{Deadline, Periodic};
-use bytes::Bytes;
+use core::time::Duration;
+use foldhash::fast::FixedState;
+use hashbrown::HashMap;
 use std::net::SocketAddr;
 
 /// Most indirect probes a node runs for others at once; more are dropped.
@@ -16,235 +16,242 @@ const MAX_RELAYS: usize = 1024;
 
 /// The probe of one member during the current protocol period.
 #[derive(Debug)]
-pub(crate) struct Probe {
-    pub seq: u32,
-    pub target: Name,
+struct Probe {
+    seq: u32,
+    target: Name,
     /// The target's incarnation when probed: a failed probe suspects that one.
-    pub incarnation: u64,
-    pub acked: bool,
+    incarnation: u64,
+    acked: bool,
     /// Members asked to ping-req; only they may forward an ack or a nack.
-    pub relays: Vec<Name>,
-    pub nacks: u32,
+    relays: Vec<Name>,
+    nacks: u32,
 }
 
 /// An indirect probe this node runs for a requester.
 #[derive(Debug)]
-pub(crate) struct Relay {
-    pub requester_seq: u32,
-    pub requester: SocketAddr,
-    pub want_nack: bool,
+struct Relay {
+    requester_seq: u32,
+    requester: SocketAddr,
+    want_nack: bool,
 }
 
-impl Node {
-    /// Handles one datagram: decode, apply its updates, answer its messages.
-    pub(crate) fn on_datagram(&mut self, from: SocketAddr, bytes: Bytes) {
-        let len = bytes.len();
-        let max = self.config.max_packet_size;
-        let packet = match self.with_limits(|l| codec::decode_packet(bytes, max, l)) {
-            Ok(p) => p,
-            Err(reason) => return self.drop_input(reason, from, "datagram"),
-        };
-        if packet.from == self.name {
-            return self.drop_input(DropReason::FromSelf, from, "datagram");
-        }
-        if packet
-            .messages
-            .iter()
-            .any(|m| matches!(m, Msg::Ping { target, .. } if *target != self.name))
-        {
-            return self.drop_input(DropReason::WrongTarget, from, "ping");
-        }
-        let kind = match packet.messages.first() {
-            None => Kind::Gossip,
-            Some(Msg::Ping { .. }) => Kind::Ping,
-            Some(Msg::Ack { .. }) => Kind::Ack,
-            Some(Msg::Nack { .. }) => Kind::Nack,
-            Some(Msg::PingReq { .. }) => Kind::PingReq,
-        };
-        self.metrics.received.count(kind, len);
-        self.metrics.updates_received += packet.updates.len() as u64;
-        if !packet.from_known {
-            self.catch_up(from);
-        }
-        self.apply_all(packet.updates, false);
-        self.compare_views(packet.live, from);
-        for m in packet.messages {
-            match m {
-                Msg::Ping { seq, .. } => {
-                    self.send_packet(from, vec![Msg::Ack { seq }]);
-                }
-                Msg::Ack { seq } => self.on_ack(seq, &packet.from, from),
-                Msg::Nack { seq } => self.on_nack(seq, &packet.from, from),
-                Msg::PingReq {
-                    seq,
-                    target,
-                    target_addr,
-                    want_nack,
-                } => self.on_ping_req(seq, target, target_addr, want_nack, from),
-            }
+/// What an ack means.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Acked {
+    /// It answers our probe (`first`: the first ack for it).
+    Probe { first: bool },
+    /// It answers a ping we sent for a requester: pass it on as `seq`.
+    Relay { to: SocketAddr, seq: u32 },
+    /// It names our probe but comes from neither the target nor a relay.
+    Stranger,
+    /// Nobody asked for it.
+    Unsolicited,
+}
+
+/// A probe that ended without any ack.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Failed {
+    pub target: Name,
+    pub incarnation: u64,
+    /// Lifeguard: relays that did not even nack mean our own links are
+    /// suspect; this is how much the local health score rises.
+    pub missed_nacks: u32,
+}
+
+/// The prober: our probe of this period, and the probes we relay.
+#[derive(Debug)]
+pub(crate) struct Prober {
+    probe: Option<Probe>,
+    relays: HashMap<u32, Relay, FixedState>,
+    next_seq: u32,
+}
+
+impl Prober {
+    pub fn new(hash_seed: u64) -> Self {
+        Prober {
+            probe: None,
+            relays: HashMap::with_hasher(FixedState::with_seed(hash_seed)),
+            next_seq: 0,
         }
     }
 
-    fn on_ack(&mut self, seq: u32, sender: &Name, from: SocketAddr) {
+    fn next_seq(&mut self) -> u32 {
+        self.next_seq = self.next_seq.wrapping_add(1);
+        self.next_seq
+    }
+
+    /// Starts probing `target` (held at `incarnation`); returns the ping's sequence number.
+    pub fn start(&mut self, target: Name, incarnation: u64) -> u32 {
+        let seq = self.next_seq();
+        self.probe = Some(Probe {
+            seq,
+            target,
+            incarnation,
+            acked: false,
+            relays: Vec::new(),
+            nacks: 0,
+        });
+        seq
+    }
+
+    /// The target of probe `seq`, if it is still waiting for its first ack.
+    pub fn unacked(&self, seq: u32) -> Option<&Name> {
+        self.probe
+            .as_ref()
+            .filter(|p| p.seq == seq && !p.acked)
+            .map(|p| &p.target)
+    }
+
+    /// Records the members asked to probe the target indirectly.
+    pub fn set_relays(&mut self, relays: Vec<Name>) {
+        if let Some(p) = self.probe.as_mut() {
+            p.relays = relays;
+        }
+    }
+
+    /// Ends the protocol period's probe: `Some` if it got no ack at all.
+    pub fn conclude(&mut self) -> Option<Failed> {
+        let p = self.probe.take()?;
+        if p.acked {
+            return None;
+        }
+        let expected = p.relays.len() as u32;
+        let missed_nacks = if expected > 0 {
+            expected.saturating_sub(p.nacks)
+        } else {
+            1
+        };
+        Some(Failed {
+            target: p.target,
+            incarnation: p.incarnation,
+            missed_nacks,
+        })
+    }
+
+    /// Forgets the current probe (the node is leaving).
+    pub fn stop(&mut self) {
+        self.probe = None;
+    }
+
+    /// An ack `seq` from member `sender`.
+    pub fn on_ack(&mut self, seq: u32, sender: &Name) -> Acked {
         if let Some(p) = self.probe.as_mut().filter(|p| p.seq == seq) {
             if *sender != p.target && !p.relays.contains(sender) {
-                return self.drop_input(DropReason::Unsolicited, from, "ack from a stranger");
+                return Acked::Stranger;
             }
-            if !p.acked {
-                p.acked = true;
-                self.awareness.apply(-1);
-            }
+            let first = !p.acked;
+            p.acked = true;
+            Acked::Probe { first }
         } else if let Some(relay) = self.relays.remove(&seq) {
-            self.send_packet(
-                relay.requester,
-                vec![Msg::Ack {
-                    seq: relay.requester_seq,
-                }],
-            );
+            Acked::Relay {
+                to: relay.requester,
+                seq: relay.requester_seq,
+            }
         } else {
-            self.drop_input(DropReason::Unsolicited, from, "ack");
+            Acked::Unsolicited
         }
     }
 
-    fn on_nack(&mut self, seq: u32, sender: &Name, from: SocketAddr) {
+    /// A nack `seq` from member `sender`: counted if a relay of our probe sent it.
+    pub fn on_nack(&mut self, seq: u32, sender: &Name) -> bool {
         match self.probe.as_mut() {
-            Some(p) if p.seq == seq && p.relays.contains(sender) => p.nacks += 1,
-            _ => self.drop_input(DropReason::Unsolicited, from, "nack"),
+            Some(p) if p.seq == seq && p.relays.contains(sender) => {
+                p.nacks += 1;
+                true
+            }
+            _ => false,
         }
     }
 
-    fn on_ping_req(
-        &mut self,
-        seq: u32,
-        target: Name,
-        addr: SocketAddr,
-        want_nack: bool,
-        from: SocketAddr,
-    ) {
+    /// A ping-req: returns the sequence number of the ping to send for the
+    /// requester, or `None` when too many relays are in flight.
+    pub fn relay(&mut self, seq: u32, requester: SocketAddr, want_nack: bool) -> Option<u32> {
         if self.relays.len() >= MAX_RELAYS {
-            return self.drop_input(DropReason::Busy, from, "ping-req");
+            return None;
         }
         let own = self.next_seq();
         self.relays.insert(
             own,
             Relay {
                 requester_seq: seq,
-                requester: from,
+                requester,
                 want_nack,
             },
         );
-        // Answer within the requester's protocol period: before its probe concludes.
-        let c = &self.config;
-        let wait = c
-            .probe_timeout
-            .min(c.probe_interval.saturating_sub(c.probe_timeout))
-            .mul_f64(0.8);
-        self.timers
-            .schedule(self.now + wait, Deadline::RelayTimeout { seq: own });
-        self.send_packet(addr, vec![Msg::Ping { seq: own, target }]);
+        Some(own)
     }
 
-    pub(crate) fn on_relay_timeout(&mut self, seq: u32) {
-        if let Some(relay) = self.relays.remove(&seq) {
-            if relay.want_nack {
-                self.send_packet(
-                    relay.requester,
-                    vec![Msg::Nack {
-                        seq: relay.requester_seq,
-                    }],
-                );
+    /// A relayed ping got no ack in time: the nack to send, if one was asked for.
+    pub fn relay_timed_out(&mut self, seq: u32) -> Option<(SocketAddr, u32)> {
+        let relay = self.relays.remove(&seq)?;
+        relay
+            .want_nack
+            .then_some((relay.requester, relay.requester_seq))
+    }
+}
+
+/// How long a relay waits for the target's ack: within the requester's
+/// protocol period, before its probe concludes.
+pub(crate) fn relay_wait(c: &Config) -> Duration {
+    c.probe_timeout
+        .min(c.probe_interval.saturating_sub(c.probe_timeout))
+        .mul_f64(0.8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr() -> SocketAddr {
+        ([10, 0, 0, 9], 7946).into()
+    }
+
+    #[test]
+    fn only_the_target_or_a_relay_acks_a_probe() {
+        let mut p = Prober::new(1);
+        let seq = p.start("t".into(), 3);
+        p.set_relays(vec!["r".into()]);
+        assert_eq!(p.on_ack(seq, &"x".into()), Acked::Stranger);
+        assert_eq!(p.unacked(seq), Some(&"t".into()));
+        assert_eq!(p.on_ack(seq, &"r".into()), Acked::Probe { first: true });
+        assert_eq!(p.on_ack(seq, &"t".into()), Acked::Probe { first: false });
+        assert_eq!(p.unacked(seq), None);
+        assert_eq!(p.conclude(), None, "an acked probe did not fail");
+        assert_eq!(p.on_ack(seq, &"t".into()), Acked::Unsolicited);
+    }
+
+    #[test]
+    fn a_failed_probe_counts_missing_nacks() {
+        let mut p = Prober::new(1);
+        let seq = p.start("t".into(), 3);
+        p.set_relays(vec!["a".into(), "b".into(), "c".into()]);
+        assert!(p.on_nack(seq, &"a".into()));
+        assert!(!p.on_nack(seq, &"z".into()), "a stranger's nack");
+        let failed = p.conclude().unwrap();
+        assert_eq!((failed.incarnation, failed.missed_nacks), (3, 2));
+        let _ = p.start("u".into(), 0);
+        assert_eq!(p.conclude().unwrap().missed_nacks, 1, "no relays: one miss");
+    }
+
+    #[test]
+    fn relays_forward_acks_and_nack_on_timeout() {
+        let mut p = Prober::new(1);
+        let a = p.relay(40, addr(), true).unwrap();
+        let b = p.relay(41, addr(), false).unwrap();
+        assert_eq!(
+            p.on_ack(a, &"t".into()),
+            Acked::Relay {
+                to: addr(),
+                seq: 40
             }
-        }
-    }
-
-    /// The start of a protocol period: conclude the last probe, start the next.
-    pub(crate) fn on_probe_tick(&mut self) {
-        let now = self.now;
-        self.conclude_probe();
-        self.timers.set(
-            Periodic::Probe,
-            now + self.awareness.scale(self.config.probe_interval),
         );
-        let Some(target) = self.members.next_probe_target(&self.name, &mut self.rng) else {
-            return;
-        };
-        let Some(entry) = self.members.get(&target) else {
-            return;
-        };
-        let (addr, incarnation) = (entry.addr(), entry.incarnation);
-        let seq = self.next_seq();
-        self.metrics.probes += 1;
-        self.probe = Some(Probe {
-            seq,
-            target: target.clone(),
-            incarnation,
-            acked: false,
-            relays: Vec::new(),
-            nacks: 0,
-        });
-        let timeout = self.awareness.scale(self.config.probe_timeout);
-        self.timers
-            .schedule(now + timeout, Deadline::ProbeTimeout { seq });
-        self.send_packet(addr, vec![Msg::Ping { seq, target }]);
-    }
-
-    /// No direct ack in time: ask `indirect_checks` others to probe the target.
-    pub(crate) fn on_probe_timeout(&mut self, seq: u32) {
-        let Some(p) = self.probe.as_ref().filter(|p| p.seq == seq && !p.acked) else {
-            return;
-        };
-        let target = p.target.clone();
-        let Some(addr) = self.members.get(&target).map(|e| e.addr()) else {
-            return;
-        };
-        let relays = self.members.sample(
-            self.config.indirect_checks,
-            &mut self.rng,
-            |e| e.status() == Status::Alive,
-            &[&self.name, &target],
-        );
-        if relays.is_empty() {
-            return;
+        assert_eq!(p.relay_timed_out(a), None, "answered: no nack");
+        assert_eq!(p.relay_timed_out(b), None, "no nack asked for");
+        let c = p.relay(42, addr(), true).unwrap();
+        assert_eq!(p.relay_timed_out(c), Some((addr(), 42)));
+        for i in 0..MAX_RELAYS as u32 {
+            p.relay(i, addr(), true).unwrap();
         }
-        self.metrics.indirect_probes += 1;
-        for relay in &relays {
-            let Some(relay_addr) = self.members.get(relay).map(|e| e.addr()) else {
-                continue;
-            };
-            let req = Msg::PingReq {
-                seq,
-                target: target.clone(),
-                target_addr: addr,
-                want_nack: true,
-            };
-            self.send_packet(relay_addr, vec![req]);
-        }
-        if let Some(p) = self.probe.as_mut() {
-            p.relays = relays;
-        }
-    }
-
-    /// The protocol period is over: a probe without any ack suspects its target.
-    fn conclude_probe(&mut self) {
-        let Some(p) = self.probe.take() else { return };
-        if p.acked {
-            return;
-        }
-        // Lifeguard: relays that did not even nack mean our own links are suspect.
-        let expected = p.relays.len() as u32;
-        let delta = if expected > 0 {
-            expected.saturating_sub(p.nacks)
-        } else {
-            1
-        };
-        self.awareness.apply(delta as i32);
-        self.metrics.probe_failures += 1;
-        let me = self.name.clone();
-        self.suspect(&p.target, p.incarnation, &me);
-    }
-
-    /// Time of the next probe (for tests and drivers that want to show it).
-    pub fn next_probe_at(&self) -> Option<Instant> {
-        self.timers.get(Periodic::Probe)
+        assert_eq!(p.relay(7, addr(), true), None, "busy");
     }
 }

@@ -1,42 +1,60 @@
-//! Push-pull: full-state exchange over a stream, on join and periodically.
+//! Push-pull: full-state exchanges over a stream, on join and periodically.
 //!
-//! The side that opens the stream sends its whole table; the other replies with
-//! its own and both merge. Joining is a push-pull with every seed, retried with
-//! exponential backoff until one answers. Besides the periodic exchange (and
-//! the reconnect attempt to one member held dead), a node catches up, at most
-//! once per probe interval, when it has evidence that its view is behind: a
-//! packet from a member it never heard of, or a whole probe interval of
-//! packets whose senders all hold bigger views than its own.
+//! The side that opens the stream sends its whole table; the other replies
+//! with its own, closes the stream, and both merge. Joining is a push-pull
+//! with every seed, retried with exponential backoff until one answers.
+//! Besides the periodic exchange (and the reconnect attempt to one member
+//! held dead), a node catches up, at most once per probe interval, when it
+//! has evidence that its view is behind: a packet from a member it never
+//! heard of, or a whole probe interval of packets whose senders all hold
+//! bigger views than its own.
+//!
+//! [`AntiEntropy`] keeps the exchanges this node opened and decides when to
+//! open one; the node encodes, sends and merges.
 
-use crate::codec::{self, DropReason};
-use crate::event::{Event, Output, StreamId};
-use crate::member::Status;
-use crate::metrics::Kind;
+use crate::codec;
+use crate::config::Config;
+use crate::event::StreamId;
 use crate::name::Name;
-use crate::node::Node;
-use crate::timer::Periodic;
+use crate::state::View;
+use crate::time::Instant;
+use crate::timer::{Periodic, Timers};
+use crate::util::Random;
 use bytes::Bytes;
 use core::time::Duration;
+use foldhash::fast::FixedState;
+use hashbrown::HashMap;
 use std::net::SocketAddr;
 
-/// Why this node opened a stream.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Exchange {
+/// Why this node opened an exchange.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Reason {
     /// A join attempt with a seed.
-    Join { seed: SocketAddr },
-    /// Anti-entropy: the periodic exchange, a reconnect or a catch-up.
-    Periodic { peer: SocketAddr },
+    Join,
+    /// The periodic exchange with a random live member.
+    Periodic,
+    /// The periodic attempt to reach a member held dead.
+    Reconnect,
+    /// Our view is behind the peer's.
+    CatchUp,
+}
+
+/// An exchange this node opened and still waits on.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Exchange {
+    pub peer: SocketAddr,
+    pub reason: Reason,
 }
 
 /// Progress of joining the cluster.
 #[derive(Debug, Default)]
-pub(crate) struct Join {
-    pub seeds: Vec<SocketAddr>,
+struct Join {
+    seeds: Vec<SocketAddr>,
     /// Join streams still open in the current attempt.
-    pub pending: usize,
+    pending: usize,
     /// Failed attempts so far.
-    pub attempts: u32,
-    pub joined: bool,
+    attempts: u32,
+    joined: bool,
 }
 
 /// Probe intervals of hearing only bigger views than ours before pulling.
@@ -53,236 +71,155 @@ pub fn push_pull_interval(base: Duration, n: usize) -> Duration {
     base * scale
 }
 
-impl Node {
-    pub(crate) fn schedule_push_pull(&mut self, now: crate::Instant) {
-        let base = self.config.push_pull_interval;
-        if base.is_zero() || self.leaving {
+/// Exchanges in flight, joining, and the catch-up rules.
+#[derive(Debug)]
+pub(crate) struct AntiEntropy {
+    open: HashMap<StreamId, Exchange, FixedState>,
+    next_stream: u64,
+    join: Join,
+    /// Earliest time of the next catch-up exchange.
+    catch_up_after: Instant,
+    /// Since when every packet heard carried a bigger view than ours.
+    behind_since: Option<Instant>,
+}
+
+impl AntiEntropy {
+    pub fn new(hash_seed: u64, now: Instant) -> Self {
+        AntiEntropy {
+            open: HashMap::with_hasher(FixedState::with_seed(hash_seed)),
+            next_stream: 0,
+            join: Join::default(),
+            catch_up_after: now,
+            behind_since: None,
+        }
+    }
+
+    /// Schedules the next periodic exchange. The first comes at a random
+    /// point of the first interval, so nodes started together spread their
+    /// exchanges out; later ones are jittered by up to a tenth.
+    pub fn schedule(
+        &self,
+        first: bool,
+        live: usize,
+        config: &Config,
+        timers: &mut Timers,
+        rng: &mut Random,
+        now: Instant,
+    ) {
+        let base = config.push_pull_interval;
+        if base.is_zero() {
             return;
         }
-        let interval = push_pull_interval(base, self.members.live());
-        // The first exchange comes at a random point of the first interval, so
-        // nodes started together spread their exchanges out; later ones are
-        // jittered by up to a tenth.
-        let first = self.timers.get(Periodic::PushPull).is_none() && self.metrics.push_pulls == 0;
+        let interval = push_pull_interval(base, live);
         let offset = if first {
-            Duration::from_micros(self.rng.below(interval.as_micros().max(1) as usize) as u64)
+            Duration::from_micros(rng.below(interval.as_micros().max(1) as usize) as u64)
         } else {
             interval
-                + Duration::from_micros(
-                    self.rng.below(interval.as_micros().max(10) as usize / 10) as u64
-                )
+                + Duration::from_micros(rng.below(interval.as_micros().max(10) as usize / 10) as u64)
         };
-        self.timers.set(Periodic::PushPull, now + offset);
+        timers.set(Periodic::PushPull, now + offset);
     }
 
-    pub(crate) fn start_join(&mut self, seeds: Vec<SocketAddr>) {
-        let own = self.local_entry().addr();
-        self.join.seeds = seeds.into_iter().filter(|s| *s != own).collect();
+    /// Records a new exchange with `peer`; returns its stream.
+    pub fn open(&mut self, peer: SocketAddr, reason: Reason) -> StreamId {
+        self.next_stream += 1;
+        let id = StreamId::opened(self.next_stream);
+        self.open.insert(id, Exchange { peer, reason });
+        id
+    }
+
+    /// The exchange on stream `id`, which ends now.
+    pub fn take(&mut self, id: StreamId) -> Option<Exchange> {
+        self.open.remove(&id)
+    }
+
+    /// Starts joining through `seeds` (never our own address `own`); returns
+    /// the seeds to contact now.
+    pub fn start_join(&mut self, seeds: &[SocketAddr], own: SocketAddr) -> Vec<SocketAddr> {
+        self.join.seeds = seeds.iter().copied().filter(|s| *s != own).collect();
         self.join.joined = false;
         self.join.attempts = 0;
-        self.attempt_join();
+        self.attempt_join()
     }
 
-    fn attempt_join(&mut self) {
-        let seeds = self.join.seeds.clone();
-        self.join.pending = seeds.len();
-        for seed in seeds {
-            self.open_exchange(seed, Exchange::Join { seed });
+    /// The seeds to contact in a new attempt, unless joined.
+    pub fn retry_join(&mut self) -> Vec<SocketAddr> {
+        if self.join.joined {
+            return Vec::new();
         }
+        self.attempt_join()
     }
 
-    pub(crate) fn on_join_retry(&mut self) {
-        if !self.join.joined && !self.leaving {
-            self.attempt_join();
-        }
+    fn attempt_join(&mut self) -> Vec<SocketAddr> {
+        self.join.pending = self.join.seeds.len();
+        self.join.seeds.clone()
     }
 
-    pub(crate) fn on_push_pull_tick(&mut self) {
-        let now = self.now;
-        self.schedule_push_pull(now);
-        let me = self.name.clone();
-        let live = self
-            .members
-            .sample(1, &mut self.rng, |e| e.status().is_live(), &[&me]);
-        // Reconnect: also try one member we hold dead (not left). After a
-        // partition heals, this is how the two sides find each other again;
-        // the more of the table is dead, the likelier a draw finds one.
-        let dead = if self.members.dead() == 0 {
-            Vec::new()
-        } else {
-            self.members
-                .sample(1, &mut self.rng, |e| e.status() == Status::Dead, &[&me])
-        };
-        for peer in live.into_iter().chain(dead) {
-            if let Some(addr) = self.members.get(&peer).map(|e| e.addr()) {
-                self.open_exchange(addr, Exchange::Periodic { peer: addr });
-            }
-        }
+    /// A join exchange succeeded: true the first time in this join.
+    pub fn joined(&mut self) -> bool {
+        self.join.pending = self.join.pending.saturating_sub(1);
+        !std::mem::replace(&mut self.join.joined, true)
     }
 
-    /// A packet from a member we have never heard of: our view is behind the
-    /// sender's. Pull its full state (at most once per probe interval).
-    pub(crate) fn catch_up(&mut self, from: SocketAddr) {
-        let base = self.config.push_pull_interval;
-        if base.is_zero() || self.leaving || self.now < self.catch_up_after {
-            return;
+    /// A join exchange failed. When it was the attempt's last and none
+    /// succeeded: the attempt number and the backoff before the next one.
+    pub fn join_failed(&mut self, leaving: bool, config: &Config) -> Option<(u32, Duration)> {
+        self.join.pending = self.join.pending.saturating_sub(1);
+        if self.join.pending > 0 || self.join.joined || leaving {
+            return None;
         }
-        self.catch_up_after = self.now + self.config.probe_interval;
+        self.join.attempts += 1;
+        let backoff = config
+            .join_retry_min
+            .saturating_mul(1 << self.join.attempts.min(20).saturating_sub(1))
+            .min(config.join_retry_max);
+        Some((self.join.attempts, backoff))
+    }
+
+    /// Whether to pull a peer's full state now that we have evidence our
+    /// view is behind (at most once per probe interval).
+    pub fn catch_up(&mut self, now: Instant, config: &Config) -> bool {
+        if config.push_pull_interval.is_zero() || now < self.catch_up_after {
+            return false;
+        }
+        self.catch_up_after = now + config.probe_interval;
         self.behind_since = None;
-        self.open_exchange(from, Exchange::Periodic { peer: from });
+        true
     }
 
-    /// Compares the size of the sender's view (`theirs`, live members) with
+    /// Compares the size of a sender's view (`theirs`, live members) with
     /// ours. Gossip fills most of a fresh node's table fast, but the last few
     /// members it lacks are rumors every other node already heard many times
     /// and sends last: waiting for them takes time that grows with the
     /// cluster. So a node that hears only bigger views than its own for
     /// [`BEHIND_FOR`] probe intervals in a row pulls the full state of the
-    /// last sender. Any packet showing a view no bigger than ours resets the
-    /// wait: a fresh update in flight (someone just joined) reaches us by
-    /// gossip well within it.
-    pub(crate) fn compare_views(&mut self, theirs: u32, from: SocketAddr) {
-        if theirs <= self.view_size() {
+    /// last sender (true: catch up now). Any packet showing a view no bigger
+    /// than ours resets the wait: a fresh update in flight (someone just
+    /// joined) reaches us by gossip well within it.
+    pub fn behind(&mut self, theirs: u32, ours: u32, now: Instant, config: &Config) -> bool {
+        if theirs <= ours {
             self.behind_since = None;
-            return;
+            return false;
         }
-        let since = *self.behind_since.get_or_insert(self.now);
-        if self.now >= since + self.config.probe_interval * BEHIND_FOR {
-            self.catch_up(from);
-        }
+        let since = *self.behind_since.get_or_insert(now);
+        now >= since + config.probe_interval * BEHIND_FOR
     }
+}
 
-    /// The size of our view as packets carry it: members alive or suspect.
-    pub(crate) fn view_size(&self) -> u32 {
-        u32::try_from(self.members.live()).unwrap_or(u32::MAX)
-    }
-
-    fn open_exchange(&mut self, to: SocketAddr, why: Exchange) {
-        self.next_stream += 1;
-        let id = StreamId(self.next_stream);
-        let bytes = self.encode_state(matches!(why, Exchange::Join { .. }));
-        self.exchanges.insert(id, why);
-        self.metrics.sent.count(Kind::PushPull, bytes.len());
-        self.outputs.push_back(Output::StreamOpen { id, to, bytes });
-    }
-
-    /// This node's full table, itself first, as one stream frame.
-    fn encode_state(&self, join: bool) -> bytes::Bytes {
-        let local = self.local_entry();
-        let others = self.members.iter().filter(|m| m.name != local.name);
-        let all = std::iter::once(local)
-            .chain(others)
-            .map(|m| crate::member::Update::of(m, &Name::EMPTY));
-        codec::encode_stream(
-            &self.config.cluster,
-            &self.name,
-            join,
-            all,
-            self.config.max_stream_frame,
-        )
-    }
-
-    pub(crate) fn on_stream_request(&mut self, id: StreamId, from: SocketAddr, bytes: Bytes) {
-        let len = bytes.len();
-        let max = self.config.max_stream_frame;
-        let pp = match self.with_limits(|l| codec::decode_stream(bytes, max, l)) {
-            Ok(pp) if pp.from == self.name => Err(DropReason::FromSelf),
-            other => other,
-        };
-        let pp = match pp {
-            Ok(pp) => pp,
-            Err(reason) => {
-                self.outputs.push_back(Output::StreamClose { id });
-                return self.drop_input(reason, from, "push-pull request");
-            }
-        };
-        self.metrics.received.count(Kind::PushPull, len);
-        // A peer we hold dead is reconnecting: merge first, so that our reply
-        // already carries our refutation if it holds us dead too. Otherwise
-        // reply with the state as it was, as memberlist does (merging first
-        // measurably slows a 1,000-node join wave).
-        let reconnecting = self
-            .members
-            .get(&pp.from)
-            .is_some_and(|e| e.status() == Status::Dead);
-        let members = if reconnecting {
-            self.merge(pp.members);
-            None
-        } else {
-            Some(pp.members)
-        };
-        let reply = self.encode_state(false);
-        self.metrics.sent.count(Kind::PushPull, reply.len());
-        self.outputs
-            .push_back(Output::StreamReply { id, bytes: reply });
-        if let Some(members) = members {
-            self.merge(members);
-        }
-        self.metrics.push_pulls += 1;
-    }
-
-    pub(crate) fn on_stream_reply(&mut self, id: StreamId, bytes: Bytes) {
-        let len = bytes.len();
-        let Some(why) = self.exchanges.remove(&id) else {
-            let nowhere = SocketAddr::from(([0, 0, 0, 0], 0));
-            return self.drop_input(DropReason::Unsolicited, nowhere, "stream reply");
-        };
-        let (Exchange::Join { seed: peer } | Exchange::Periodic { peer }) = why;
-        let max = self.config.max_stream_frame;
-        match self.with_limits(|l| codec::decode_stream(bytes, max, l)) {
-            Ok(pp) => {
-                self.metrics.received.count(Kind::PushPull, len);
-                self.metrics.push_pulls += 1;
-                self.merge(pp.members);
-                if let Exchange::Join { seed } = why {
-                    self.join.pending = self.join.pending.saturating_sub(1);
-                    if !self.join.joined {
-                        self.join.joined = true;
-                        self.timers.stop(Periodic::JoinRetry);
-                        self.emit(Event::JoinCompleted { seed });
-                    }
-                }
-            }
-            Err(reason) => {
-                self.drop_input(reason, peer, "push-pull reply");
-                self.exchange_failed(why);
-            }
-        }
-    }
-
-    pub(crate) fn on_stream_failed(&mut self, id: StreamId) {
-        if let Some(why) = self.exchanges.remove(&id) {
-            self.exchange_failed(why);
-        }
-    }
-
-    fn exchange_failed(&mut self, why: Exchange) {
-        self.metrics.push_pull_failures += 1;
-        let Exchange::Join { .. } = why else { return };
-        self.join.pending = self.join.pending.saturating_sub(1);
-        if self.join.pending > 0 || self.join.joined || self.leaving {
-            return;
-        }
-        self.join.attempts += 1;
-        let c = &self.config;
-        let backoff = c
-            .join_retry_min
-            .saturating_mul(1 << self.join.attempts.min(20).saturating_sub(1))
-            .min(c.join_retry_max);
-        self.timers.set(Periodic::JoinRetry, self.now + backoff);
-        self.emit(Event::JoinRetry {
-            attempt: self.join.attempts,
-        });
-    }
-
-    /// Applies a peer's full state. What it teaches us is old news to the
-    /// cluster (the peer knew it): it is gossiped only where fresh updates
-    /// leave room.
-    fn merge(&mut self, members: Vec<crate::member::Update>) {
-        self.repairing = true;
-        self.apply_all(members, true);
-        self.repairing = false;
-    }
+/// This node's full table, itself first, as one stream frame.
+pub(crate) fn encode_state(view: &View, config: &Config, join: bool) -> Bytes {
+    let local = view.local_entry();
+    let others = view.members().iter().filter(|m| m.name != local.name);
+    let all = std::iter::once(local)
+        .chain(others)
+        .map(|m| crate::member::Update::of(m, &Name::EMPTY));
+    codec::encode_stream(
+        &config.cluster,
+        view.local(),
+        join,
+        all,
+        config.max_stream_frame,
+    )
 }
 
 #[cfg(test)]
@@ -298,5 +235,44 @@ mod tests {
         assert_eq!(push_pull_interval(base, 64), base * 2);
         assert_eq!(push_pull_interval(base, 65), base * 3);
         assert_eq!(push_pull_interval(base, 1000), base * 6);
+    }
+
+    #[test]
+    fn a_join_retries_only_when_every_seed_of_an_attempt_failed() {
+        let c = Config::lan();
+        let own: SocketAddr = ([10, 0, 0, 1], 1).into();
+        let seeds: Vec<SocketAddr> = (2..4).map(|i| ([10, 0, 0, i], 1).into()).collect();
+        let mut ae = AntiEntropy::new(0, Instant::ZERO);
+        let mut with_own = seeds.clone();
+        with_own.push(own);
+        assert_eq!(ae.start_join(&with_own, own), seeds, "never ourselves");
+        assert_eq!(ae.join_failed(false, &c), None, "one seed still pending");
+        assert_eq!(ae.join_failed(false, &c), Some((1, c.join_retry_min)));
+        assert_eq!(ae.retry_join(), seeds);
+        ae.join_failed(false, &c);
+        assert_eq!(ae.join_failed(false, &c), Some((2, c.join_retry_min * 2)));
+        ae.retry_join();
+        assert!(ae.joined(), "the first success joins");
+        assert!(!ae.joined(), "later ones do not join again");
+        assert_eq!(ae.join_failed(false, &c), None);
+        assert!(ae.retry_join().is_empty());
+    }
+
+    #[test]
+    fn catching_up_is_rate_limited_and_needs_a_whole_interval_behind() {
+        let c = Config::lan();
+        let mut ae = AntiEntropy::new(0, Instant::ZERO);
+        let t = |ms| Instant::from_millis(ms);
+        assert!(ae.catch_up(t(0), &c));
+        assert!(!ae.catch_up(t(999), &c), "once per probe interval");
+        assert!(ae.catch_up(t(1000), &c));
+        assert!(!ae.behind(10, 5, t(2000), &c), "behind for no time yet");
+        assert!(!ae.behind(10, 5, t(2500), &c));
+        assert!(
+            !ae.behind(5, 5, t(2600), &c),
+            "an equal view resets the wait"
+        );
+        assert!(!ae.behind(10, 5, t(2700), &c));
+        assert!(ae.behind(10, 5, t(3700), &c));
     }
 }

@@ -1,35 +1,150 @@
-//! Applying membership updates: precedence, refutation, suspicion, death,
-//! leave and reaping. Every status change of a member goes through here.
+//! The cluster as this node sees it: the membership table, the updates
+//! waiting to be gossiped about it, and the rules that change it
+//! (precedence, suspicion, death, leave, reaping, refutation).
+//!
+//! Every status change of a member goes through [`View`]. What a change
+//! causes outside the view (timers, events, counters) goes through
+//! [`Effects`], which the node lends for the call.
 
+use crate::broadcast::{BroadcastQueue, Priority};
+use crate::codec;
+use crate::config::Config;
 use crate::event::Event;
 use crate::member::{supersedes, Member, Status, Update};
-use crate::membership::Entry;
+use crate::membership::{Entry, Membership};
+use crate::metrics::Metrics;
 use crate::name::Name;
-use crate::node::Node;
+use crate::outbox::Outbox;
 use crate::suspicion::{self, Suspicion};
-use crate::timer::Deadline;
+use crate::time::Instant;
+use crate::timer::{Deadline, Timers};
+use crate::util::Random;
 
-impl Node {
-    /// Applies updates heard from the network (gossip, or push-pull when
-    /// `full_state`), in order. The table is searched for all of them first,
-    /// in one tight pass, so that the processor overlaps those cache misses
-    /// instead of taking them one update at a time.
-    pub(crate) fn apply_all(&mut self, updates: Vec<Update>, full_state: bool) {
-        let slots: Vec<Option<u32>> = updates.iter().map(|u| self.members.slot(&u.name)).collect();
-        for (u, slot) in updates.into_iter().zip(slots) {
-            self.apply(u, slot, full_state);
+/// What handling an input may cause outside the part that handles it,
+/// borrowed from the node for one call.
+pub(crate) struct Effects<'a> {
+    pub config: &'a Config,
+    pub now: Instant,
+    pub timers: &'a mut Timers,
+    pub out: &'a mut Outbox,
+    pub metrics: &'a mut Metrics,
+    pub rng: &'a mut Random,
+}
+
+/// How a node answered what it heard about itself (see [`View::about_self`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Answer {
+    /// Refuted with a higher incarnation. `accused`: it was a suspicion or
+    /// a death notice (a hint that we are the slow one), not a stale alive
+    /// from an earlier run under our name.
+    Refuted { accused: bool },
+    /// Leaving: announced `left` again instead.
+    StillLeaving,
+}
+
+/// The membership table and its gossip queue, from this node's point of view.
+#[derive(Debug)]
+pub(crate) struct View {
+    local: Name,
+    members: Membership,
+    broadcasts: BroadcastQueue,
+}
+
+impl View {
+    /// A view that holds only `local`.
+    pub fn new(local: Member, hash_seed: u64, now: Instant, rng: &mut Random) -> View {
+        let mut members = Membership::new(hash_seed);
+        let name = local.name.clone();
+        members.insert(local, now, rng);
+        View {
+            local: name,
+            members,
+            broadcasts: BroadcastQueue::default(),
         }
     }
 
-    /// Applies one update; `slot` is where the table held its member when the
-    /// batch was searched (checked again here: an earlier update may have
-    /// added the member since). An update that does not supersede what we
-    /// hold is ignored, except as a confirmation of a running suspicion.
-    fn apply(&mut self, mut u: Update, slot: Option<u32>, full_state: bool) {
-        if u.name == self.name {
-            return self.about_self(u);
+    /// This node's name.
+    pub fn local(&self) -> &Name {
+        &self.local
+    }
+
+    /// This node's own entry.
+    pub fn local_entry(&self) -> &Entry {
+        self.members
+            .get(&self.local)
+            .expect("the local member is never removed")
+    }
+
+    /// The table, to read.
+    pub fn members(&self) -> &Membership {
+        &self.members
+    }
+
+    /// The table and the queue, to pack a packet's updates.
+    pub fn gossip_parts(&mut self) -> (&mut BroadcastQueue, &mut Membership) {
+        (&mut self.broadcasts, &mut self.members)
+    }
+
+    /// The next member to probe (round-robin over a shuffled order).
+    pub fn next_probe_target(&mut self, rng: &mut Random) -> Option<Name> {
+        self.members.next_probe_target(&self.local, rng)
+    }
+
+    /// Members with an update waiting to be gossiped.
+    pub fn pending(&self) -> usize {
+        self.broadcasts.len()
+    }
+
+    /// Whether our own latest update is still waiting to be gossiped.
+    pub fn own_update_pending(&self) -> bool {
+        self.members
+            .get(&self.local)
+            .is_some_and(|e| e.gossip.is_some())
+    }
+
+    /// Where the table holds each update's member now (one tight pass, so
+    /// that the processor overlaps the cache misses of a whole packet).
+    pub fn lookup(&self, updates: &[Update]) -> Vec<Option<u32>> {
+        updates.iter().map(|u| self.members.slot(&u.name)).collect()
+    }
+
+    /// Queues `update` about the member in `slot` for piggybacking. Updates
+    /// about this node are always news.
+    fn queue(&mut self, slot: u32, update: &Update, priority: Priority) {
+        let priority = if update.name == self.local {
+            Priority::News
+        } else {
+            priority
+        };
+        self.broadcasts.push(
+            &mut self.members,
+            slot,
+            codec::encode_update(update),
+            priority,
+        );
+    }
+
+    fn broadcast(&mut self, update: &Update, priority: Priority) {
+        if let Some(slot) = self.members.slot(&update.name) {
+            self.queue(slot, update, priority);
         }
-        if full_state && u.status == Status::Dead {
+    }
+
+    /// Applies one update about another member, heard at `priority` (news
+    /// by gossip, repair from a full state). `slot` is where [`lookup`](Self::lookup)
+    /// found its member (checked again: an earlier update of the same batch
+    /// may have added it since). An update that does not supersede what we
+    /// hold is ignored, except as a confirmation of a running suspicion or
+    /// as feedback for the gossip queue.
+    pub fn apply(
+        &mut self,
+        mut u: Update,
+        slot: Option<u32>,
+        priority: Priority,
+        fx: &mut Effects,
+    ) {
+        debug_assert!(u.name != self.local);
+        if priority == Priority::Repair && u.status == Status::Dead {
             // A peer's full state says dead: suspect instead, so the member gets
             // a chance to refute if that peer's view is stale.
             u.status = Status::Suspect;
@@ -39,14 +154,14 @@ impl Node {
             .or_else(|| self.members.slot(&u.name));
         let Some(entry) = slot.and_then(|s| self.members.at_mut(s)) else {
             if u.status == Status::Alive {
-                self.add_member(u);
+                self.add(u, priority, fx);
             }
             return;
         };
         let (old, old_inc) = (entry.status(), entry.incarnation);
         if !supersedes(u.status, u.incarnation, old, old_inc) {
             if u.status == Status::Suspect && old == Status::Suspect && u.incarnation == old_inc {
-                self.confirm_suspicion(&u);
+                self.confirm_suspicion(&u, priority, fx);
             } else if (u.status, u.incarnation) == (old, old_inc) {
                 if let Some(p) = entry.gossip.as_mut() {
                     p.heard();
@@ -55,20 +170,18 @@ impl Node {
             return;
         }
         match u.status {
-            Status::Alive => self.revive(u, old),
+            Status::Alive => self.revive(u, old, priority, fx),
             Status::Suspect => {
-                let accuser = if u.from.is_empty() {
-                    Name::EMPTY
-                } else {
-                    u.from.clone()
-                };
-                self.start_suspicion(&u.name, u.incarnation, accuser);
+                let accuser = u.accuser.clone();
+                self.start_suspicion(&u.name, u.incarnation, accuser, priority, fx);
             }
-            Status::Dead | Status::Left => self.bury(&u.name, u.status, u.incarnation, u.from),
+            Status::Dead | Status::Left => {
+                self.bury(&u.name, u.status, u.incarnation, u.accuser, priority, fx)
+            }
         }
     }
 
-    fn add_member(&mut self, u: Update) {
+    fn add(&mut self, u: Update, priority: Priority, fx: &mut Effects) {
         let member = Member {
             name: u.name.clone(),
             addr: u.addr,
@@ -76,14 +189,13 @@ impl Node {
             status: Status::Alive,
             meta: u.meta.clone(),
         };
-        let slot = self.members.insert(member.clone(), self.now, &mut self.rng);
-        self.queue(slot, &u);
-        self.emit(Event::MemberJoined(member));
+        let slot = self.members.insert(member.clone(), fx.now, fx.rng);
+        self.queue(slot, &u, priority);
+        fx.out.event(Event::MemberJoined(member));
     }
 
     /// A higher-incarnation alive: refutation, rejoin, or new address/metadata.
-    fn revive(&mut self, u: Update, old: Status) {
-        let now = self.now;
+    fn revive(&mut self, u: Update, old: Status, priority: Priority, fx: &mut Effects) {
         let Some(e) = self.members.get_mut(&u.name) else {
             return;
         };
@@ -92,39 +204,46 @@ impl Node {
         e.set_meta(u.meta.clone());
         e.incarnation = u.incarnation;
         e.set_suspicion(None);
-        self.members.set_status(&u.name, Status::Alive, now);
+        self.members.set_status(&u.name, Status::Alive, fx.now);
         let member = self.members.get(&u.name).map(Entry::member);
-        self.broadcast(&u);
+        self.broadcast(&u, priority);
         let Some(member) = member else { return };
         match old {
-            Status::Suspect => self.emit(Event::MemberRecovered(member)),
-            Status::Dead | Status::Left => self.emit(Event::MemberJoined(member)),
-            Status::Alive if changed => self.emit(Event::MemberUpdated(member)),
+            Status::Suspect => fx.out.event(Event::MemberRecovered(member)),
+            Status::Dead | Status::Left => fx.out.event(Event::MemberJoined(member)),
+            Status::Alive if changed => fx.out.event(Event::MemberUpdated(member)),
             Status::Alive => {}
         }
     }
 
-    /// Suspects `name` at `incarnation` on behalf of `accuser` (this node after a
-    /// failed probe, or whoever the gossip names). Ignored if stale.
-    pub(crate) fn suspect(&mut self, name: &Name, incarnation: u64, accuser: &Name) {
+    /// Our own probe of `name` (held at `incarnation`) failed: suspect it, or
+    /// confirm a suspicion already running.
+    pub fn suspect(&mut self, name: &Name, incarnation: u64, fx: &mut Effects) {
         let Some(e) = self.members.get(name) else {
             return;
         };
         let (status, held) = (e.status(), e.incarnation);
+        let me = self.local.clone();
         if supersedes(Status::Suspect, incarnation, status, held) {
-            self.start_suspicion(name, incarnation, accuser.clone());
+            self.start_suspicion(name, incarnation, me, Priority::News, fx);
         } else if status == Status::Suspect && incarnation == held {
-            // Our own failed probe of a member already suspect: an independent confirmation.
-            let mut u = Update::of(e, accuser);
+            let mut u = Update::of(e, &me);
             u.status = Status::Suspect;
-            self.confirm_suspicion(&u);
+            self.confirm_suspicion(&u, Priority::News, fx);
         }
     }
 
-    fn start_suspicion(&mut self, name: &Name, incarnation: u64, accuser: Name) {
-        let now = self.now;
+    fn start_suspicion(
+        &mut self,
+        name: &Name,
+        incarnation: u64,
+        accuser: Name,
+        priority: Priority,
+        fx: &mut Effects,
+    ) {
+        let now = fx.now;
         let n = self.members.live();
-        let c = &self.config;
+        let c = fx.config;
         let min = suspicion::min_timeout(c.suspicion_mult, n, c.probe_interval);
         let max = min * c.suspicion_max_timeout_mult;
         // Independent confirmations Lifeguard expects before the timeout reaches min.
@@ -145,22 +264,22 @@ impl Node {
         let generation = e.generation;
         let update = Update::of(e, &accuser);
         let member = e.member();
-        if accuser == self.name {
-            self.metrics.suspicions += 1;
+        if accuser == self.local {
+            fx.metrics.suspicions += 1;
         }
-        self.timers.schedule(
+        fx.timers.schedule(
             deadline,
             Deadline::Suspicion {
                 member: name.clone(),
                 generation,
             },
         );
-        self.broadcast(&update);
-        self.emit(Event::MemberSuspect(member));
+        self.broadcast(&update, priority);
+        fx.out.event(Event::MemberSuspect(member));
     }
 
-    fn confirm_suspicion(&mut self, u: &Update) {
-        if u.from.is_empty() {
+    fn confirm_suspicion(&mut self, u: &Update, priority: Priority, fx: &mut Effects) {
+        if u.accuser.is_empty() {
             return;
         }
         let Some(e) = self.members.get_mut(&u.name) else {
@@ -169,11 +288,11 @@ impl Node {
         let Some(s) = e.suspicion_mut() else {
             return;
         };
-        if !s.confirm(&u.from) {
+        if !s.confirm(&u.accuser) {
             return;
         }
         let (deadline, generation) = (s.deadline(), e.generation);
-        self.timers.schedule(
+        fx.timers.schedule(
             deadline,
             Deadline::Suspicion {
                 member: u.name.clone(),
@@ -181,27 +300,35 @@ impl Node {
             },
         );
         // Pass the confirmation on: others count it too.
-        self.broadcast(u);
+        self.broadcast(u, priority);
     }
 
-    pub(crate) fn on_suspicion_timeout(&mut self, name: &Name, generation: u32) {
-        let now = self.now;
+    /// A suspicion timer fired: dead, unless refuted or shortened since.
+    pub fn on_suspicion_timeout(&mut self, name: &Name, generation: u32, fx: &mut Effects) {
         let Some(e) = self.members.get(name) else {
             return;
         };
-        let due = e.suspicion().is_some_and(|s| s.deadline() <= now);
+        let due = e.suspicion().is_some_and(|s| s.deadline() <= fx.now);
         if e.generation != generation || e.status() != Status::Suspect || !due {
             return;
         }
         let incarnation = e.incarnation;
-        self.metrics.deaths += 1;
-        let me = self.name.clone();
-        self.bury(name, Status::Dead, incarnation, me);
+        fx.metrics.deaths += 1;
+        let me = self.local.clone();
+        self.bury(name, Status::Dead, incarnation, me, Priority::News, fx);
     }
 
     /// Marks a member dead or left, gossips it, and schedules its reaping.
-    fn bury(&mut self, name: &Name, status: Status, incarnation: u64, from: Name) {
-        let now = self.now;
+    fn bury(
+        &mut self,
+        name: &Name,
+        status: Status,
+        incarnation: u64,
+        accuser: Name,
+        priority: Priority,
+        fx: &mut Effects,
+    ) {
+        let now = fx.now;
         self.members.set_status(name, status, now);
         let Some(e) = self.members.get_mut(name) else {
             return;
@@ -209,23 +336,24 @@ impl Node {
         e.incarnation = incarnation;
         e.set_suspicion(None);
         let generation = e.generation;
-        let update = Update::of(e, &from);
+        let update = Update::of(e, &accuser);
         let member = e.member();
-        self.timers.schedule(
-            now + self.config.reap_after,
+        fx.timers.schedule(
+            now + fx.config.reap_after,
             Deadline::Reap {
                 member: name.clone(),
                 generation,
             },
         );
-        self.broadcast(&update);
-        self.emit(match status {
+        self.broadcast(&update, priority);
+        fx.out.event(match status {
             Status::Left => Event::MemberLeft(member),
             _ => Event::MemberFailed(member),
         });
     }
 
-    pub(crate) fn on_reap(&mut self, name: &Name, generation: u32) {
+    /// A reap timer fired: forget the member, unless it came back since.
+    pub fn on_reap(&mut self, name: &Name, generation: u32, out: &mut Outbox) {
         let Some(e) = self.members.get(name) else {
             return;
         };
@@ -234,15 +362,36 @@ impl Node {
         }
         if let Some(mut e) = self.members.remove(name) {
             self.broadcasts.forget(e.gossip.take());
-            self.emit(Event::MemberReaped(e.member()));
+            out.event(Event::MemberReaped(e.member()));
         }
+    }
+
+    /// Sets this node's own status and incarnation and gossips it.
+    pub fn announce_self(&mut self, status: Status, incarnation: u64, now: Instant) {
+        let local = self.local.clone();
+        if let Some(e) = self.members.get_mut(&local) {
+            e.incarnation = incarnation;
+        }
+        self.members.set_status(&local, status, now);
+        let update = Update::of(self.local_entry(), &Name::EMPTY);
+        self.broadcast(&update, Priority::News);
+    }
+
+    /// Publishes new metadata for this node with a new incarnation.
+    pub fn set_own_meta(&mut self, meta: bytes::Bytes, now: Instant) {
+        let local = self.local.clone();
+        if let Some(e) = self.members.get_mut(&local) {
+            e.set_meta(meta);
+        }
+        let incarnation = self.local_entry().incarnation + 1;
+        self.announce_self(Status::Alive, incarnation, now);
     }
 
     /// Someone speaks about this node. Suspicion or death at our incarnation or
     /// above is refuted with a higher incarnation; so is a stale alive or left
-    /// from an earlier run under the same name. While leaving, we insist on
+    /// from an earlier run under the same name. While `leaving`, we insist on
     /// `left` instead.
-    fn about_self(&mut self, u: Update) {
+    pub fn about_self(&mut self, u: &Update, leaving: bool, now: Instant) -> Option<Answer> {
         let local = self.local_entry();
         let (incarnation, status) = (local.incarnation, local.status());
         let contradicts = match u.status {
@@ -252,17 +401,15 @@ impl Node {
             }
         };
         if !contradicts {
-            return;
+            return None;
         }
-        if self.leaving {
-            self.announce_self(Status::Left, u.incarnation.max(incarnation));
-            return;
+        if leaving {
+            self.announce_self(Status::Left, u.incarnation.max(incarnation), now);
+            return Some(Answer::StillLeaving);
         }
-        self.metrics.refutations += 1;
-        if u.status != Status::Alive {
-            // Being suspected is a hint that we are the slow one (Lifeguard).
-            self.awareness.apply(1);
-        }
-        self.announce_self(Status::Alive, u.incarnation.max(incarnation) + 1);
+        self.announce_self(Status::Alive, u.incarnation.max(incarnation) + 1, now);
+        Some(Answer::Refuted {
+            accused: u.status != Status::Alive,
+        })
     }
 }

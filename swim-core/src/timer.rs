@@ -99,31 +99,50 @@ impl Timers {
         self.periodic.iter().flatten().copied().chain(heap).min()
     }
 
-    /// Removes and returns a due periodic timer, earliest first (ties in kind order).
-    pub fn pop_periodic(&mut self, now: Instant) -> Option<Periodic> {
-        const KINDS: [Periodic; PERIODIC] = [
-            Periodic::Probe,
-            Periodic::Gossip,
-            Periodic::PushPull,
-            Periodic::JoinRetry,
-        ];
-        let (i, _) = self
+    /// Removes and returns the earliest due timer, if any.
+    ///
+    /// Timers fire in time order, whatever their kind: after a stall, a
+    /// suspicion that ran out before a probe tick was due fires first. At the
+    /// same instant, one-shot deadlines go first (in the order they were
+    /// scheduled), then periodic timers in kind order: probe, gossip,
+    /// push-pull, join retry. A periodic timer is one deadline, not a
+    /// series: after a stall it fires once, and its handler sets the next
+    /// one from the present, so there is no burst of catch-up ticks.
+    pub fn pop(&mut self, now: Instant) -> Option<Timer> {
+        let periodic = self
             .periodic
             .iter()
             .enumerate()
-            .filter_map(|(i, t)| t.filter(|&t| t <= now).map(|t| (i, t)))
-            .min_by_key(|&(i, t)| (t, i))?;
-        self.periodic[i] = None;
-        Some(KINDS[i])
-    }
-
-    /// Removes and returns a due one-shot deadline, earliest first.
-    pub fn pop_deadline(&mut self, now: Instant) -> Option<Deadline> {
-        if self.heap.peek()?.0.at > now {
-            return None;
+            .filter_map(|(i, t)| t.filter(|&t| t <= now).map(|t| (t, i)))
+            .min();
+        let deadline = self.heap.peek().map(|e| e.0.at).filter(|&at| at <= now);
+        match (deadline, periodic) {
+            (Some(d), Some((p, _))) if d <= p => self.heap.pop().map(|e| Timer::Deadline(e.0.what)),
+            (Some(_), None) => self.heap.pop().map(|e| Timer::Deadline(e.0.what)),
+            (_, Some((_, i))) => {
+                self.periodic[i] = None;
+                Some(Timer::Periodic(KINDS[i]))
+            }
+            (None, None) => None,
         }
-        self.heap.pop().map(|e| e.0.what)
     }
+}
+
+/// Periodic timers in kind order (their index in [`Timers::periodic`]).
+const KINDS: [Periodic; PERIODIC] = [
+    Periodic::Probe,
+    Periodic::Gossip,
+    Periodic::PushPull,
+    Periodic::JoinRetry,
+];
+
+/// A timer that fired.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Timer {
+    /// A periodic timer.
+    Periodic(Periodic),
+    /// A one-shot deadline.
+    Deadline(Deadline),
 }
 
 #[cfg(test)]
@@ -131,21 +150,47 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fires_due_timers_in_deadline_order() {
+    fn fires_due_timers_in_time_order_whatever_their_kind() {
         let mut t = Timers::default();
         t.set(Periodic::Gossip, Instant::from_millis(200));
         t.set(Periodic::Probe, Instant::from_millis(1000));
         t.schedule(Instant::from_millis(500), Deadline::ProbeTimeout { seq: 1 });
         t.schedule(Instant::from_millis(100), Deadline::RelayTimeout { seq: 2 });
         assert_eq!(t.next(), Some(Instant::from_millis(100)));
+        // A stall: everything up to 600 ms is due at once.
         let now = Instant::from_millis(600);
-        assert_eq!(t.pop_deadline(now), Some(Deadline::RelayTimeout { seq: 2 }));
-        assert_eq!(t.pop_deadline(now), Some(Deadline::ProbeTimeout { seq: 1 }));
-        assert_eq!(t.pop_deadline(now), None);
-        assert_eq!(t.pop_periodic(now), Some(Periodic::Gossip));
-        assert_eq!(t.pop_periodic(now), None);
+        assert_eq!(
+            t.pop(now),
+            Some(Timer::Deadline(Deadline::RelayTimeout { seq: 2 }))
+        );
+        assert_eq!(t.pop(now), Some(Timer::Periodic(Periodic::Gossip)));
+        assert_eq!(
+            t.pop(now),
+            Some(Timer::Deadline(Deadline::ProbeTimeout { seq: 1 }))
+        );
+        assert_eq!(t.pop(now), None);
         assert_eq!(t.next(), Some(Instant::from_millis(1000)));
         t.stop(Periodic::Probe);
         assert_eq!(t.next(), None);
+    }
+
+    #[test]
+    fn ties_go_to_deadlines_then_periodic_timers_in_kind_order() {
+        let mut t = Timers::default();
+        let at = Instant::from_millis(50);
+        t.set(Periodic::PushPull, at);
+        t.set(Periodic::Probe, at);
+        t.schedule(at, Deadline::ProbeTimeout { seq: 1 });
+        t.schedule(at, Deadline::RelayTimeout { seq: 2 });
+        let order: Vec<Timer> = std::iter::from_fn(|| t.pop(at)).collect();
+        assert_eq!(
+            order,
+            vec![
+                Timer::Deadline(Deadline::ProbeTimeout { seq: 1 }),
+                Timer::Deadline(Deadline::RelayTimeout { seq: 2 }),
+                Timer::Periodic(Periodic::Probe),
+                Timer::Periodic(Periodic::PushPull),
+            ]
+        );
     }
 }

@@ -31,8 +31,8 @@ proptest! {
 
     #[test]
     fn arbitrary_stream_frames_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..4096)) {
-        check(|b| Input::StreamRequest { id: StreamId(9), from: addr(3), bytes: b }, bytes.clone());
-        check(|b| Input::StreamReply { id: unused_stream(), bytes: b }, bytes);
+        check(|b| Input::StreamFrame { id: StreamId::accepted(9), from: addr(3), bytes: b }, bytes.clone());
+        check(|b| Input::StreamFrame { id: unused_stream(), from: addr(3), bytes: b }, bytes);
     }
 
     /// Corrupting a valid packet (a flipped byte, a cut) is dropped or applied

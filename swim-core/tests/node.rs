@@ -114,11 +114,7 @@ fn an_unanswered_probe_leads_to_suspicion_then_death_then_reaping() {
 
 #[test]
 fn a_join_that_reaches_no_seed_retries_with_backoff() {
-    let id = swim_core::Identity {
-        name: name(0),
-        addr: addr(0),
-        meta: Default::default(),
-    };
+    let id = swim_core::Identity::new(name(0), addr(0));
     let mut node = swim_core::Node::new(Config::lan(), id, 1, Instant::ZERO).unwrap();
     node.join(&[addr(1)], Instant::ZERO).unwrap();
     let mut now = Instant::ZERO;
@@ -135,7 +131,7 @@ fn a_join_that_reaches_no_seed_retries_with_backoff() {
     while attempts.len() < 4 {
         for id in pending.drain(..) {
             for o in node
-                .step(Input::StreamFailed { id }, now)
+                .step(Input::StreamClosed { id }, now)
                 .collect::<Vec<_>>()
             {
                 if let Output::Event(Event::JoinRetry { attempt }) = o {
@@ -181,11 +177,7 @@ fn other_clusters_and_versions_are_dropped_without_a_state_change() {
 
 #[test]
 fn invalid_api_input_gets_a_typed_error() {
-    let id = swim_core::Identity {
-        name: String::new(),
-        addr: addr(0),
-        meta: Default::default(),
-    };
+    let id = swim_core::Identity::new("", addr(0));
     let err = swim_core::Node::new(Config::lan(), id, 1, Instant::ZERO).unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -200,11 +192,7 @@ fn invalid_api_input_gets_a_typed_error() {
         probe_interval: std::time::Duration::ZERO,
         ..Config::lan()
     };
-    let id = swim_core::Identity {
-        name: "x".into(),
-        addr: addr(0),
-        meta: Default::default(),
-    };
+    let id = swim_core::Identity::new("x", addr(0));
     let err = swim_core::Node::new(bad, id, 1, Instant::ZERO).unwrap_err();
     assert!(err.to_string().contains("probe_interval"), "{err}");
 }

@@ -69,22 +69,16 @@ impl Checker {
 
     /// Checks one event node `v` emitted about member `m`.
     pub fn on_event(&mut self, v: usize, m: usize, event: &Event) -> Result<(), String> {
-        let member = match event {
-            Event::MemberJoined(x)
-            | Event::MemberUpdated(x)
-            | Event::MemberSuspect(x)
-            | Event::MemberRecovered(x)
-            | Event::MemberFailed(x)
-            | Event::MemberLeft(x) => x,
-            // A reaped member may come back at any incarnation.
-            Event::MemberReaped(_) => {
-                if let Some(slot) = self.seen[v].get_mut(m) {
-                    *slot = 0;
-                }
-                return Ok(());
-            }
-            _ => return Ok(()),
+        let Some(member) = event.about() else {
+            return Ok(());
         };
+        if let Event::MemberReaped(_) = event {
+            // A reaped member may come back at any incarnation.
+            if let Some(slot) = self.seen[v].get_mut(m) {
+                *slot = 0;
+            }
+            return Ok(());
+        }
         if self.quiet_network && matches!(event, Event::MemberSuspect(_)) {
             return Err(format!(
                 "node-{v} suspects {} although nothing failed",
@@ -119,16 +113,9 @@ impl Checker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use swim_core::Bytes;
 
     fn member(status: Status, incarnation: u64) -> Member {
-        Member {
-            name: "node-1".into(),
-            addr: ([10, 0, 0, 1], 1).into(),
-            incarnation,
-            status,
-            meta: Bytes::new(),
-        }
+        Member::new("node-1", ([10, 0, 0, 1], 1).into(), incarnation, status)
     }
 
     #[test]

@@ -5,12 +5,20 @@
 //! the same seed and options give the same trace, byte for byte (compare
 //! [`Report::trace_hash`]). Observers measure the cluster against ground
 //! truth: who is really up.
+//!
+//! For an application's own tests, [`Cluster`] is the short way in: a few
+//! nodes, time that passes at will, crashes and partitions, every view.
+//! Depend on it without the command line's crates:
+//! `swim-sim = { version = "0.1", default-features = false }`.
 #![warn(missing_docs)]
 
 pub mod check;
+mod cluster;
 pub mod network;
 mod observe;
+#[cfg(feature = "cli")]
 pub mod plot;
+#[cfg(feature = "cli")]
 pub mod scenario;
 mod sim;
 pub mod theory;
@@ -18,8 +26,15 @@ mod trace;
 pub mod units;
 
 pub use check::Violation;
+pub use cluster::Cluster;
 pub use network::{Latency, Network};
 pub use observe::{Coverage, CrashReport, HealReport, Observer};
+#[cfg(feature = "cli")]
 pub use scenario::{Checks, Failure, Scenario};
-pub use sim::{addr_of, name_of, Fault, FaultKind, Options, Report, Sim};
+pub use sim::{addr_of, index_of_name, name_of, Fault, FaultKind, Options, Report, Sim};
 pub use trace::TraceHash;
+
+/// The README's examples (the core's and this crate's), compiled and run as doctests.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -87,10 +87,6 @@ pub struct Observer {
     pub coverage: Vec<Coverage>,
 }
 
-fn index(member: &Member) -> Option<usize> {
-    member.name.strip_prefix("node-")?.parse().ok()
-}
-
 impl Observer {
     pub(crate) fn new(n: usize) -> Self {
         Observer {
@@ -229,7 +225,9 @@ impl Observer {
     }
 
     fn learned(&mut self, v: usize, member: &Member, now: Instant) {
-        let Some(m) = index(member) else { return };
+        let Some(m) = crate::sim::index_of_name(&member.name) else {
+            return;
+        };
         let live = &self.live;
         let live_count = self.live_count.max(1);
         for c in self
@@ -320,17 +318,15 @@ impl Observer {
         now: Instant,
         all_dead: impl FnOnce(usize) -> bool,
     ) {
-        let (member, alive) = match event {
-            Event::MemberJoined(m) | Event::MemberRecovered(m) | Event::MemberUpdated(m) => {
-                (m, true)
-            }
-            Event::MemberSuspect(m)
-            | Event::MemberFailed(m)
-            | Event::MemberLeft(m)
-            | Event::MemberReaped(m) => (m, false),
-            _ => return,
+        let Some(member) = event.about() else {
+            return;
         };
-        let Some(m) = index(member).filter(|&m| m < self.live.len()) else {
+        let alive = matches!(
+            event,
+            Event::MemberJoined(_) | Event::MemberRecovered(_) | Event::MemberUpdated(_)
+        );
+        let Some(m) = crate::sim::index_of_name(&member.name).filter(|&m| m < self.live.len())
+        else {
             return;
         };
         self.set_view(v, m, alive && member.status == Status::Alive);

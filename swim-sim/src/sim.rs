@@ -218,6 +218,11 @@ pub fn name_of(i: usize) -> String {
     format!("node-{i}")
 }
 
+/// The index of the node called `name` (the inverse of [`name_of`]).
+pub fn index_of_name(name: &str) -> Option<usize> {
+    name.strip_prefix("node-")?.parse().ok()
+}
+
 enum What {
     Start(usize),
     /// `delayed`: already held back once by a slow node.
@@ -278,10 +283,12 @@ struct Slot {
     restarts: u64,
 }
 
-/// A stream between two nodes, as the simulated network carries it.
+/// A stream between two nodes, as the simulated network carries it. The
+/// responder knows it as `StreamId::accepted(g)`, `g` its key in `Sim::streams`.
 struct Stream {
     opener: usize,
     opener_generation: u32,
+    /// The opener's id for it.
     id: StreamId,
     responder: usize,
 }
@@ -339,6 +346,8 @@ pub struct Sim {
     slots: Vec<Slot>,
     rng: ChaCha8Rng,
     streams: BTreeMap<u64, Stream>,
+    /// The key in `streams` of each stream by its opener and the opener's id.
+    opened: BTreeMap<(usize, StreamId), u64>,
     next_stream: u64,
     links: Links,
     checker: Checker,
@@ -376,6 +385,7 @@ impl Sim {
                 .collect(),
             rng: ChaCha8Rng::seed_from_u64(opts.seed),
             streams: BTreeMap::new(),
+            opened: BTreeMap::new(),
             next_stream: 0,
             links: Links::new(n, &opts.network),
             checker: Checker::new(n, quiet_network(&opts)),
@@ -425,6 +435,23 @@ impl Sim {
     /// The options of this run.
     pub fn options(&self) -> &Options {
         &self.opts
+    }
+
+    /// Injects a fault now, as if the options had scheduled it for this
+    /// instant. The error names a node outside the cluster.
+    pub fn inject(&mut self, kind: FaultKind) -> Result<(), String> {
+        if let Some(n) = kind.nodes().into_iter().find(|&n| n >= self.opts.nodes) {
+            return Err(format!(
+                "fault {} names node {n} but nodes are 0..{}",
+                kind.name(),
+                self.opts.nodes - 1
+            ));
+        }
+        let at = self.now - Instant::ZERO;
+        // The network is no longer quiet: suspicions from here on are expected.
+        self.checker.quiet_network = false;
+        self.fault(Fault { at, kind });
+        Ok(())
     }
 
     fn latency(&mut self) -> Duration {
@@ -559,11 +586,7 @@ impl Sim {
 
     fn start(&mut self, i: usize) {
         let seed = self.node_seed(i);
-        let id = Identity {
-            name: name_of(i),
-            addr: addr_of(i),
-            meta: Bytes::new(),
-        };
+        let id = Identity::new(name_of(i), addr_of(i));
         let Ok(mut node) = Node::new(self.opts.config.clone(), id, seed, self.now) else {
             return;
         };
@@ -736,7 +759,7 @@ impl Sim {
             .collect();
         for g in broken {
             if self.streams.get(&g).is_some_and(|s| s.opener == i) {
-                self.streams.remove(&g);
+                self.remove_stream(g);
             } else {
                 // The peer sees the connection reset.
                 self.fail_stream(g, Duration::ZERO);
@@ -745,15 +768,17 @@ impl Sim {
     }
 
     fn deliver(&mut self, to: usize, generation: u32, input: Input, delayed: bool) {
-        let is_stream_end = matches!(
-            input,
-            Input::StreamReply { .. } | Input::StreamFailed { .. }
-        );
-        if self.slots[to].node.is_none()
-            || (is_stream_end && self.slots[to].generation != generation)
-        {
-            if let Input::StreamRequest { id, .. } = input {
-                self.fail_stream(id.0, Duration::ZERO);
+        // What comes back on a stream a node opened is for that process only.
+        let to_opener = match &input {
+            Input::StreamFrame { id, .. } => !id.is_accepted(),
+            Input::StreamClosed { .. } => true,
+            _ => false,
+        };
+        if self.slots[to].node.is_none() || (to_opener && self.slots[to].generation != generation) {
+            if let Input::StreamFrame { id, .. } = input {
+                if id.is_accepted() {
+                    self.fail_stream(key_of(id), Duration::ZERO);
+                }
             }
             return;
         }
@@ -778,11 +803,17 @@ impl Sim {
         self.step(to, input);
     }
 
+    fn remove_stream(&mut self, g: u64) -> Option<Stream> {
+        let s = self.streams.remove(&g)?;
+        self.opened.remove(&(s.opener, s.id));
+        Some(s)
+    }
+
     /// Fails stream `g` for its opener, `after` plus one latency from now.
     fn fail_stream(&mut self, g: u64, after: Duration) {
-        if let Some(s) = self.streams.remove(&g) {
+        if let Some(s) = self.remove_stream(g) {
             let at = self.now + after + self.latency();
-            let input = Input::StreamFailed { id: s.id };
+            let input = Input::StreamClosed { id: s.id };
             self.schedule(
                 at,
                 What::Deliver {
@@ -799,11 +830,11 @@ impl Sim {
         self.trace.write_u64(self.now.as_micros());
         self.trace.write_u64(i as u64);
         match &input {
-            Input::Datagram { bytes, .. }
-            | Input::StreamRequest { bytes, .. }
-            | Input::StreamReply { bytes, .. } => self.trace.write(bytes),
-            Input::StreamFailed { id } => self.trace.write_u64(id.0),
-            Input::Tick => self.trace.write(b"tick"),
+            Input::Datagram { bytes, .. } | Input::StreamFrame { bytes, .. } => {
+                self.trace.write(bytes)
+            }
+            Input::StreamClosed { id } => self.trace.write_u64(id.as_u64()),
+            _ => self.trace.write(b"tick"),
         }
         let now = self.now;
         if let Some(node) = self.slots[i].node.as_mut() {
@@ -863,85 +894,28 @@ impl Sim {
                         }
                     }
                 }
-                Output::StreamOpen { id, to, bytes } => {
+                Output::StreamOpen { id, to } => self.open_stream(i, id, to),
+                Output::StreamFrame { id, bytes } => {
                     self.count(i, &bytes);
-                    self.next_stream += 1;
-                    let g = self.next_stream;
-                    let opener_generation = self.slots[i].generation;
-                    match index_of(to).filter(|&j| j < self.slots.len()) {
-                        Some(j) => {
-                            self.streams.insert(
-                                g,
-                                Stream {
-                                    opener: i,
-                                    opener_generation,
-                                    id,
-                                    responder: j,
-                                },
-                            );
-                            if self.links.connected(i, j) && self.links.connected(j, i) {
-                                let at = self.now + self.latency();
-                                let input = Input::StreamRequest {
-                                    id: StreamId(g),
-                                    from,
-                                    bytes,
-                                };
-                                self.schedule(
-                                    at,
-                                    What::Deliver {
-                                        to: j,
-                                        generation: 0,
-                                        input,
-                                        delayed: false,
-                                    },
-                                );
-                            } else {
-                                // Cut off: the connection attempt times out.
-                                self.fail_stream(g, self.opts.network.stream_timeout);
-                            }
-                        }
-                        None => {
-                            let at = self.now + self.latency();
-                            let input = Input::StreamFailed { id };
-                            let what = What::Deliver {
-                                to: i,
-                                generation: opener_generation,
-                                input,
-                                delayed: false,
-                            };
-                            self.schedule(at, what);
-                        }
-                    }
+                    self.stream_frame(i, id, bytes);
                 }
-                Output::StreamReply { id, bytes } => {
-                    self.count(i, &bytes);
-                    let Some(s) = self.streams.get(&id.0) else {
-                        continue;
+                Output::StreamClose { id } => {
+                    let g = if id.is_accepted() {
+                        Some(key_of(id))
+                    } else {
+                        self.opened.get(&(i, id)).copied()
                     };
-                    if !self.links.connected(i, s.opener) {
-                        // The partition came up mid-exchange: the opener times out.
-                        self.fail_stream(id.0, self.opts.network.stream_timeout);
-                        continue;
-                    }
-                    if let Some(s) = self.streams.remove(&id.0) {
-                        let at = self.now + self.latency();
-                        let input = Input::StreamReply { id: s.id, bytes };
-                        let what = What::Deliver {
-                            to: s.opener,
-                            generation: s.opener_generation,
-                            input,
-                            delayed: false,
-                        };
-                        self.schedule(at, what);
+                    if let Some(g) = g {
+                        self.fail_stream(g, Duration::ZERO);
                     }
                 }
-                Output::StreamClose { id } => self.fail_stream(id.0, Duration::ZERO),
                 Output::Event(e) => {
                     if e == Event::LeaveCompleted {
                         left = true;
                     }
                     self.observe(i, &e);
                 }
+                _ => {}
             }
         }
         if left {
@@ -958,6 +932,91 @@ impl Sim {
                 self.slots[i].tick_at = Some(t);
                 self.schedule(t, What::Tick(i));
             }
+        }
+    }
+
+    /// Node `i` opens stream `id` to `to`: the connection is set up, or
+    /// fails (nobody there, or cut off by a partition).
+    fn open_stream(&mut self, i: usize, id: StreamId, to: SocketAddr) {
+        self.next_stream += 1;
+        let g = self.next_stream;
+        let opener_generation = self.slots[i].generation;
+        let Some(j) = index_of(to).filter(|&j| j < self.slots.len()) else {
+            let at = self.now + self.latency();
+            let input = Input::StreamClosed { id };
+            let what = What::Deliver {
+                to: i,
+                generation: opener_generation,
+                input,
+                delayed: false,
+            };
+            self.schedule(at, what);
+            return;
+        };
+        self.streams.insert(
+            g,
+            Stream {
+                opener: i,
+                opener_generation,
+                id,
+                responder: j,
+            },
+        );
+        self.opened.insert((i, id), g);
+        if !(self.links.connected(i, j) && self.links.connected(j, i)) {
+            // Cut off: the connection attempt times out.
+            self.fail_stream(g, self.opts.network.stream_timeout);
+        }
+    }
+
+    /// Node `i` writes a frame on stream `id`. The opener's request reaches
+    /// the responder; the responder's reply ends the stream at the opener.
+    fn stream_frame(&mut self, i: usize, id: StreamId, bytes: Bytes) {
+        if !id.is_accepted() {
+            let Some(&g) = self.opened.get(&(i, id)) else {
+                return;
+            };
+            let Some(j) = self.streams.get(&g).map(|s| s.responder) else {
+                return;
+            };
+            let at = self.now + self.latency();
+            let input = Input::StreamFrame {
+                id: StreamId::accepted(g),
+                from: addr_of(i),
+                bytes,
+            };
+            let what = What::Deliver {
+                to: j,
+                generation: 0,
+                input,
+                delayed: false,
+            };
+            self.schedule(at, what);
+            return;
+        }
+        let g = key_of(id);
+        let Some(s) = self.streams.get(&g) else {
+            return;
+        };
+        if !self.links.connected(i, s.opener) {
+            // The partition came up mid-exchange: the opener times out.
+            self.fail_stream(g, self.opts.network.stream_timeout);
+            return;
+        }
+        if let Some(s) = self.remove_stream(g) {
+            let at = self.now + self.latency();
+            let input = Input::StreamFrame {
+                id: s.id,
+                from: addr_of(i),
+                bytes,
+            };
+            let what = What::Deliver {
+                to: s.opener,
+                generation: s.opener_generation,
+                input,
+                delayed: false,
+            };
+            self.schedule(at, what);
         }
     }
 
@@ -981,35 +1040,21 @@ impl Sim {
                     .is_none_or(|n| n.member(&name).is_none_or(|x| x.status == Status::Dead))
             })
         };
-        let dead_everywhere = match e {
-            Event::MemberFailed(x) => x
-                .name
-                .strip_prefix("node-")
-                .and_then(|s| s.parse::<usize>().ok())
-                .is_some_and(all_dead),
-            _ => false,
-        };
+        let about = e.member().and_then(|name| index_of_name(name));
+        let dead_everywhere = matches!(e, Event::MemberFailed(_)) && about.is_some_and(all_dead);
         let now = self.now;
         self.observer.on_event(v, e, now, |_| dead_everywhere);
-        let about = match e {
-            Event::MemberJoined(x)
-            | Event::MemberUpdated(x)
-            | Event::MemberSuspect(x)
-            | Event::MemberRecovered(x)
-            | Event::MemberFailed(x)
-            | Event::MemberLeft(x)
-            | Event::MemberReaped(x) => x
-                .name
-                .strip_prefix("node-")
-                .and_then(|s| s.parse::<usize>().ok()),
-            _ => None,
-        };
         if let Some(m) = about.filter(|&m| m < self.slots.len()) {
             if let Err(what) = self.checker.on_event(v, m, e) {
                 self.violate(v, what);
             }
         }
     }
+}
+
+/// The key in `Sim::streams` of a stream the responder knows as `id`.
+fn key_of(id: StreamId) -> u64 {
+    id.as_u64() & !StreamId::accepted(0).as_u64()
 }
 
 /// Whether a datagram carries a ping (read with the wire schema; only for

@@ -326,3 +326,21 @@ fn a_late_join_costs_a_handful_of_exchanges() {
         joined - baseline
     );
 }
+
+/// The embedding harness: three nodes, one crash, on many seeds; the two
+/// survivors agree on who is dead and nothing unsafe happened.
+#[test]
+fn the_harness_shows_a_crash_to_every_survivor_on_many_seeds() {
+    for seed in 1..=20 {
+        let mut cluster = swim_sim::Cluster::new(3, seed);
+        cluster.run_for(secs(5));
+        assert!(cluster.converged(), "seed {seed}: not converged after 5 s");
+        cluster.crash(2);
+        cluster.run_for(secs(20));
+        for viewer in [0, 1] {
+            assert_eq!(cluster.status(viewer, 2), Some(Status::Dead), "seed {seed}");
+        }
+        assert!(cluster.converged(), "seed {seed}");
+        assert!(cluster.violation().is_none(), "seed {seed}");
+    }
+}

@@ -54,6 +54,7 @@ pub fn event_json(e: &Event) -> Value {
         }
         Event::JoinRetry { attempt } => json!({ "event": "join-retry", "attempt": attempt }),
         Event::LeaveCompleted => json!({ "event": "leave-completed" }),
+        e => json!({ "event": "other", "debug": format!("{e:?}") }),
     }
 }
 

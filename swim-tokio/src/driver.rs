@@ -24,16 +24,19 @@ use tokio::time::Instant as TokioInstant;
 
 /// A message from a stream task to the node task.
 pub(crate) enum StreamMsg {
-    /// A peer's request frame; the node's reply goes back through `reply`.
-    Request {
+    /// A peer opened stream `id`; the node's frames for it go to `writer`.
+    Accepted {
+        id: StreamId,
+        writer: mpsc::Sender<Bytes>,
+    },
+    /// A frame arrived on stream `id`.
+    Frame {
+        id: StreamId,
         from: SocketAddr,
         bytes: Bytes,
-        reply: oneshot::Sender<Bytes>,
     },
-    /// The reply to a stream the node opened.
-    Reply { id: StreamId, bytes: Bytes },
-    /// A stream the node opened failed.
-    Failed { id: StreamId },
+    /// Stream `id` ended without the node closing it (closed by the peer, or failed).
+    Closed { id: StreamId },
 }
 
 /// A request from a [`Handle`] to the node task.
@@ -221,11 +224,7 @@ pub async fn start(config: AgentConfig) -> Result<Handle, StartError> {
         None => local,
     };
     let origin = TokioInstant::now();
-    let identity = Identity {
-        name: config.name.clone(),
-        addr: advertise,
-        meta: config.meta.clone(),
-    };
+    let identity = Identity::new(config.name.clone(), advertise).with_meta(config.meta.clone());
     let mut node = Node::new(
         config.protocol.clone(),
         identity,
@@ -256,8 +255,7 @@ pub async fn start(config: AgentConfig) -> Result<Handle, StartError> {
         events: events.clone(),
         stream_tx,
         stream_rx,
-        incoming: HashMap::new(),
-        next_incoming: 0,
+        streams: HashMap::new(),
         leave_timeout: config.leave_timeout,
         leaving: None,
         name: config.name.clone(),
@@ -294,9 +292,8 @@ struct Driver {
     events: broadcast::Sender<Event>,
     stream_tx: mpsc::Sender<StreamMsg>,
     stream_rx: mpsc::Receiver<StreamMsg>,
-    /// Peers' streams waiting for the node's reply, by the id the driver gave them.
-    incoming: HashMap<StreamId, oneshot::Sender<Bytes>>,
-    next_incoming: u64,
+    /// Open streams (either side's), and where their outgoing frames go.
+    streams: HashMap<StreamId, mpsc::Sender<Bytes>>,
     leave_timeout: Duration,
     leaving: Option<Leaving>,
     name: String,
@@ -340,18 +337,15 @@ impl Driver {
                     }
                 },
                 Some(msg) = self.stream_rx.recv() => match msg {
-                    StreamMsg::Request { from, bytes, reply } => {
-                        self.next_incoming += 1;
-                        let id = StreamId(self.next_incoming);
-                        // Forget streams whose task gave up (a stopped reply never comes).
-                        if self.incoming.len() >= 64 {
-                            self.incoming.retain(|_, tx| !tx.is_closed());
-                        }
-                        self.incoming.insert(id, reply);
-                        Input::StreamRequest { id, from, bytes }
+                    StreamMsg::Accepted { id, writer } => {
+                        self.streams.insert(id, writer);
+                        continue;
                     }
-                    StreamMsg::Reply { id, bytes } => Input::StreamReply { id, bytes },
-                    StreamMsg::Failed { id } => Input::StreamFailed { id },
+                    StreamMsg::Frame { id, from, bytes } => Input::StreamFrame { id, from, bytes },
+                    StreamMsg::Closed { id } => {
+                        self.streams.remove(&id);
+                        Input::StreamClosed { id }
+                    }
                 },
                 () = sleep_until_opt(wake) => Input::Tick,
                 cmd = commands.recv() => match cmd {
@@ -428,22 +422,32 @@ impl Driver {
                     tracing::debug!(%to, error = %e, "UDP send failed");
                 }
             }
-            Output::StreamOpen { id, to, bytes } => {
+            Output::StreamOpen { id, to } => {
+                let (writer, writes) = mpsc::channel(stream::MAX_QUEUED_FRAMES);
+                self.streams.insert(id, writer);
                 tokio::spawn(stream::open(
                     id,
                     to,
-                    bytes,
+                    writes,
                     self.shared.clone(),
                     self.stream_tx.clone(),
                 ));
             }
-            Output::StreamReply { id, bytes } => {
-                if let Some(tx) = self.incoming.remove(&id) {
-                    let _ = tx.send(bytes);
+            Output::StreamFrame { id, bytes } => {
+                let Some(writer) = self.streams.get(&id) else {
+                    return;
+                };
+                if writer.try_send(bytes).is_err() {
+                    // The peer stopped reading: give the stream up. Its task
+                    // ends and reports it closed.
+                    self.shared.counters.stream_errors.fetch_add(1, Relaxed);
+                    tracing::debug!(stream = id.as_u64(), "stream backed up; closing it");
+                    self.streams.remove(&id);
                 }
             }
             Output::StreamClose { id } => {
-                self.incoming.remove(&id);
+                // The stream task writes what is queued, then closes.
+                self.streams.remove(&id);
             }
             Output::Event(event) => {
                 log_event(&self.name, &event);
@@ -452,6 +456,7 @@ impl Driver {
                 }
                 let _ = self.events.send(event);
             }
+            out => tracing::debug!(?out, "output of a newer core ignored"),
         }
     }
 }
@@ -482,5 +487,6 @@ fn log_event(node: &str, event: &Event) {
         Event::JoinCompleted { seed } => info!(node, %seed, "joined the cluster"),
         Event::JoinRetry { attempt } => warn!(node, attempt, "no seed answered; retrying the join"),
         Event::LeaveCompleted => info!(node, "leave announced"),
+        e => info!(node, event = ?e, "event"),
     }
 }

@@ -1,8 +1,8 @@
-//! Push-pull streams over TCP: one length-delimited frame each way.
+//! Streams over TCP: conversations of length-delimited frames.
 //!
 //! A frame is a `u32` big-endian length followed by that many bytes. Every
-//! step (connect, write, read) has a timeout and a frame larger than the
-//! configured limit ends the stream.
+//! step (connect, each frame's read, each frame's write) has a timeout, and a
+//! frame larger than the configured limit ends the stream.
 
 use crate::driver::{Shared, StreamMsg};
 use bytes::Bytes;
@@ -14,7 +14,7 @@ use std::time::Duration;
 use swim_core::StreamId;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, Semaphore};
 use tokio::time::timeout;
 
 /// Most incoming streams served at once; more wait in the listen backlog.
@@ -49,19 +49,26 @@ async fn within<T>(
     }
 }
 
-/// Reads one frame of at most `max` bytes.
+/// Reads one frame of at most `max` bytes; `None` when the peer closed
+/// the stream between two frames.
 pub(crate) async fn read_frame<R: AsyncRead + Unpin>(
     r: &mut R,
     max: usize,
     limit: Duration,
-) -> Result<Bytes, FrameError> {
-    let len = within(limit, r.read_u32()).await?;
+) -> Result<Option<Bytes>, FrameError> {
+    let mut head = [0u8; 4];
+    let first = within(limit, r.read(&mut head)).await?;
+    if first == 0 {
+        return Ok(None);
+    }
+    within(limit, r.read_exact(&mut head[first..])).await?;
+    let len = u32::from_be_bytes(head);
     if len as u64 > max as u64 {
         return Err(FrameError::TooLarge(len.into()));
     }
     let mut buf = vec![0u8; len as usize];
     within(limit, r.read_exact(&mut buf)).await?;
-    Ok(buf.into())
+    Ok(Some(buf.into()))
 }
 
 /// Writes one frame (the caller never passes more than `u32::MAX` bytes).
@@ -77,34 +84,27 @@ pub(crate) async fn write_frame<W: AsyncWrite + Unpin>(
     within(limit, w.flush()).await
 }
 
-/// Opens a stream to `to`, sends `bytes`, reads one reply frame and reports
-/// the outcome to the node task.
+/// Frames the node may queue on one stream before the stream counts as stuck.
+pub(crate) const MAX_QUEUED_FRAMES: usize = 16;
+
+/// Opens a stream to `to` for the node's stream `id` and carries the
+/// conversation (see [`converse`]).
 pub(crate) async fn open(
     id: StreamId,
     to: SocketAddr,
-    bytes: Bytes,
+    writes: mpsc::Receiver<Bytes>,
     shared: Arc<Shared>,
     tx: mpsc::Sender<StreamMsg>,
 ) {
     shared.counters.streams_out.fetch_add(1, Relaxed);
-    let limit = shared.stream_timeout;
-    let result = async {
-        let mut s = within(limit, TcpStream::connect(to)).await?;
-        // Streams are one request and one reply: no point in Nagle's delay.
-        let _ = s.set_nodelay(true);
-        write_frame(&mut s, &bytes, limit).await?;
-        read_frame(&mut s, shared.max_frame, limit).await
-    }
-    .await;
-    let msg = match result {
-        Ok(bytes) => StreamMsg::Reply { id, bytes },
+    match within(shared.stream_timeout, TcpStream::connect(to)).await {
+        Ok(sock) => converse(id, sock, to, writes, shared, tx).await,
         Err(e) => {
             shared.count_stream_error(&e);
-            tracing::debug!(%to, error = %e, "push-pull stream failed");
-            StreamMsg::Failed { id }
+            tracing::debug!(%to, error = %e, "opening a stream failed");
+            let _ = tx.send(StreamMsg::Closed { id }).await;
         }
-    };
-    let _ = tx.send(msg).await;
+    }
 }
 
 /// Accepts peers' streams until the node task goes away.
@@ -114,6 +114,7 @@ pub(crate) async fn accept_loop(
     tx: mpsc::Sender<StreamMsg>,
 ) {
     let permits = Arc::new(Semaphore::new(MAX_INCOMING));
+    let mut accepted = 0u64;
     loop {
         let Ok(permit) = permits.clone().acquire_owned().await else {
             return;
@@ -123,7 +124,7 @@ pub(crate) async fn accept_loop(
                 Ok(v) => v,
                 Err(e) => {
                     shared.counters.accept_errors.fetch_add(1, Relaxed);
-                    tracing::warn!(error = %e, "accepting a push-pull stream failed");
+                    tracing::warn!(error = %e, "accepting a stream failed");
                     // EMFILE and friends: give the system a moment.
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
@@ -131,53 +132,67 @@ pub(crate) async fn accept_loop(
             },
             () = tx.closed() => return,
         };
+        accepted += 1;
+        let id = StreamId::accepted(accepted);
         let (shared, tx) = (shared.clone(), tx.clone());
         tokio::spawn(async move {
-            serve(sock, from, shared, tx).await;
+            shared.counters.streams_in.fetch_add(1, Relaxed);
+            let (writer, writes) = mpsc::channel(MAX_QUEUED_FRAMES);
+            if tx.send(StreamMsg::Accepted { id, writer }).await.is_ok() {
+                converse(id, sock, from, writes, shared, tx).await;
+            }
             drop(permit);
         });
     }
 }
 
-/// Reads a peer's request frame, hands it to the node and writes its reply.
-async fn serve(
-    mut sock: TcpStream,
-    from: SocketAddr,
+/// Carries one conversation: every frame the peer sends goes to the node
+/// task, every frame the node queues in `writes` goes to the peer. Each
+/// frame has its own deadline. It ends when the node closes the stream
+/// (`writes` closed and drained: the write side is shut down), or when
+/// the peer closes it or it fails, which the node hears as
+/// [`StreamMsg::Closed`].
+async fn converse(
+    id: StreamId,
+    sock: TcpStream,
+    peer: SocketAddr,
+    mut writes: mpsc::Receiver<Bytes>,
     shared: Arc<Shared>,
     tx: mpsc::Sender<StreamMsg>,
 ) {
-    shared.counters.streams_in.fetch_add(1, Relaxed);
-    let limit = shared.stream_timeout;
+    // Conversations are a few frames each way: no point in Nagle's delay.
     let _ = sock.set_nodelay(true);
-    let bytes = match read_frame(&mut sock, shared.max_frame, limit).await {
-        Ok(b) => b,
-        Err(e) => {
-            shared.count_stream_error(&e);
-            tracing::debug!(%from, error = %e, "incoming push-pull stream dropped");
-            return;
+    let limit = shared.stream_timeout;
+    let (mut r, mut w) = sock.into_split();
+    let reading = async {
+        while let Some(bytes) = read_frame(&mut r, shared.max_frame, limit).await? {
+            let frame = StreamMsg::Frame {
+                id,
+                from: peer,
+                bytes,
+            };
+            if tx.send(frame).await.is_err() {
+                break;
+            }
         }
+        Ok::<(), FrameError>(())
     };
-    let (reply_tx, reply_rx) = oneshot::channel();
-    if tx
-        .send(StreamMsg::Request {
-            from,
-            bytes,
-            reply: reply_tx,
-        })
-        .await
-        .is_err()
-    {
-        return;
-    }
-    // The node answers at once; the timeout only guards against a stopped node.
-    let reply = match timeout(limit, reply_rx).await {
-        Ok(Ok(reply)) => reply,
-        _ => return,
+    let writing = async {
+        while let Some(bytes) = writes.recv().await {
+            write_frame(&mut w, &bytes, limit).await?;
+        }
+        let _ = timeout(limit, w.shutdown()).await;
+        Ok::<(), FrameError>(())
     };
-    if let Err(e) = write_frame(&mut sock, &reply, limit).await {
-        shared.count_stream_error(&e);
-        tracing::debug!(%from, error = %e, "writing a push-pull reply failed");
-        return;
+    let failed = tokio::select! {
+        r = reading => Some(r),
+        w = writing => w.err().map(Err),
+    };
+    if let Some(outcome) = failed {
+        if let Err(e) = &outcome {
+            shared.count_stream_error(e);
+            tracing::debug!(%peer, error = %e, "stream failed");
+        }
+        let _ = tx.send(StreamMsg::Closed { id }).await;
     }
-    let _ = timeout(limit, sock.shutdown()).await;
 }

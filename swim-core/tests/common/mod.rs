@@ -88,11 +88,7 @@ pub fn receive(node: &mut Node, from: usize, bytes: Bytes, now: Instant) -> Vec<
 /// node 1, at time zero. All updates it has to gossip are drained, so the
 /// node is idle.
 pub fn joined_node(n: usize, config: Config) -> Node {
-    let id = Identity {
-        name: name(0),
-        addr: addr(0),
-        meta: Bytes::new(),
-    };
+    let id = Identity::new(name(0), addr(0));
     let mut node = Node::new(config, id, 42, Instant::ZERO).unwrap();
     node.join(&[addr(1)], Instant::ZERO).unwrap();
     let stream = std::iter::from_fn(|| node.poll_output())
@@ -111,8 +107,9 @@ pub fn joined_node(n: usize, config: Config) -> Node {
         }),
     };
     let _ = node.step(
-        Input::StreamReply {
+        Input::StreamFrame {
             id: stream,
+            from: addr(1),
             bytes: frame.encode_to_vec().into(),
         },
         Instant::ZERO,
@@ -140,5 +137,5 @@ pub fn snapshot(node: &Node) -> Vec<(String, swim_core::Status, u64, SocketAddr)
 }
 
 pub fn unused_stream() -> StreamId {
-    StreamId(u64::MAX)
+    StreamId::opened(u64::MAX >> 1)
 }

@@ -1,0 +1,152 @@
+//! A cluster in memory for an application's own tests.
+//!
+//! [`Cluster`] runs real [`swim_core::Node`]s over the simulated network
+//! with the simulator's defaults (sub-millisecond latency, no loss): create
+//! it, let time pass, inject faults, read every node's view. Time is
+//! simulated, so a minute takes milliseconds, and one seed gives the same
+//! run every time.
+
+use crate::sim::{name_of, FaultKind, Options, Sim};
+use std::time::Duration;
+use swim_core::{Config, Instant, Member, Node, Status};
+
+/// A simulated cluster of `n` nodes named `node-0` .. `node-{n-1}`; nodes
+/// 1.. join through node 0 within the first second.
+///
+/// ```
+/// use std::time::Duration;
+/// use swim_core::Status;
+/// use swim_sim::Cluster;
+///
+/// let mut cluster = Cluster::new(3, 7);
+/// cluster.run_for(Duration::from_secs(5));
+/// assert!(cluster.converged());
+///
+/// cluster.crash(2);
+/// cluster.run_for(Duration::from_secs(30));
+/// for viewer in [0, 1] {
+///     assert_eq!(cluster.status(viewer, 2), Some(Status::Dead));
+///     assert_eq!(cluster.status(viewer, 1 - viewer), Some(Status::Alive));
+/// }
+/// assert!(cluster.converged());
+/// assert!(cluster.violation().is_none());
+/// ```
+pub struct Cluster {
+    sim: Sim,
+}
+
+impl Cluster {
+    /// `n` nodes with [`Config::lan`], all decided by `seed`.
+    pub fn new(n: usize, seed: u64) -> Cluster {
+        Cluster::with_config(n, seed, Config::lan())
+    }
+
+    /// `n` nodes running `config`.
+    ///
+    /// # Panics
+    ///
+    /// If `n` is 0 or above 2^20, or `config` does not validate: a test's
+    /// own mistake.
+    pub fn with_config(n: usize, seed: u64, config: Config) -> Cluster {
+        // Long enough never to end under a test.
+        let forever = Duration::from_secs(100 * 365 * 86_400);
+        let options = Options {
+            config,
+            ..Options::new(n, seed, forever)
+        };
+        let sim = Sim::new(options).unwrap_or_else(|e| panic!("invalid cluster: {e}"));
+        Cluster { sim }
+    }
+
+    /// Lets `d` of simulated time pass, delivering everything due.
+    pub fn run_for(&mut self, d: Duration) {
+        let until = self.sim.now() + d;
+        self.sim.run_until(until);
+    }
+
+    /// The simulated time.
+    pub fn now(&self) -> Instant {
+        self.sim.now()
+    }
+
+    /// Crashes node `i`: its process stops without a word.
+    pub fn crash(&mut self, i: usize) {
+        self.fault(FaultKind::Crash(i));
+    }
+
+    /// Restarts node `i` under the same name (after a crash, or in place).
+    pub fn restart(&mut self, i: usize) {
+        self.fault(FaultKind::Restart(i));
+    }
+
+    /// Makes node `i` leave gracefully.
+    pub fn leave(&mut self, i: usize) {
+        self.fault(FaultKind::Leave(i));
+    }
+
+    /// Cuts the cluster into `sides`: nodes on different sides cannot reach
+    /// each other (nodes named nowhere form one more side). [`heal`](Self::heal) ends it.
+    pub fn partition(&mut self, sides: Vec<Vec<usize>>) {
+        self.fault(FaultKind::Partition(sides));
+    }
+
+    /// Ends every partition.
+    pub fn heal(&mut self) {
+        self.fault(FaultKind::Heal);
+    }
+
+    /// Any other fault the simulator knows, now.
+    ///
+    /// # Panics
+    ///
+    /// If it names a node outside the cluster.
+    pub fn fault(&mut self, kind: FaultKind) {
+        if let Err(e) = self.sim.inject(kind) {
+            panic!("{e}");
+        }
+    }
+
+    /// Node `i`, while its process runs.
+    pub fn node(&self, i: usize) -> Option<&Node> {
+        self.sim.node(i)
+    }
+
+    /// Every member node `i` knows (empty while it is down).
+    pub fn view(&self, i: usize) -> Vec<Member> {
+        self.node(i)
+            .map(|n| n.members().collect())
+            .unwrap_or_default()
+    }
+
+    /// The status node `viewer` holds for node `member` (`None`: the viewer
+    /// is down, or does not know the member).
+    pub fn status(&self, viewer: usize, member: usize) -> Option<Status> {
+        self.node(viewer)?
+            .member(&name_of(member))
+            .map(|m| m.status)
+    }
+
+    /// Whether every running node holds exactly the running nodes alive.
+    pub fn converged(&self) -> bool {
+        let n = self.sim.options().nodes;
+        let running: Vec<usize> = (0..n).filter(|&i| self.node(i).is_some()).collect();
+        running.iter().all(|&v| {
+            (0..n).all(|m| {
+                let up = running.contains(&m);
+                let alive = self.status(v, m) == Some(Status::Alive);
+                up == alive
+            })
+        })
+    }
+
+    /// The first safety violation the simulator's checker saw (it stops the
+    /// run), if any.
+    pub fn violation(&self) -> Option<&crate::Violation> {
+        self.sim.violation.as_ref()
+    }
+
+    /// The simulator underneath, for everything else it measures.
+    pub fn sim(&self) -> &Sim {
+        &self.sim
+    }
+}

@@ -10,7 +10,6 @@ use crate::metrics::Kind;
 use crate::name::Name;
 use bytes::Bytes;
 use prost::encoding::{encode_key, encode_varint, encoded_len_varint, WireType};
-use prost::Message as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use swim_proto as pb;
 
@@ -265,16 +264,21 @@ fn header(
     known_name(from, limits.known)
 }
 
+/// Decodes a message of at most `max_len` bytes (datagram or stream frame).
+fn open<M: prost::Message + Default>(bytes: Bytes, max_len: usize) -> Result<M, DropReason> {
+    if bytes.len() > max_len {
+        return Err(DropReason::Oversized);
+    }
+    M::decode(bytes).map_err(|_| DropReason::Malformed)
+}
+
 /// Decodes and validates a datagram of at most `max_len` bytes.
 pub(crate) fn decode_packet(
     bytes: Bytes,
     max_len: usize,
     limits: &Limits<'_>,
 ) -> Result<Packet, DropReason> {
-    if bytes.len() > max_len {
-        return Err(DropReason::Oversized);
-    }
-    let p = pb::Packet::decode(bytes).map_err(|_| DropReason::Malformed)?;
+    let p: pb::Packet = open(bytes, max_len)?;
     let (from, from_known) = header(p.version, &p.cluster, &p.from, limits)?;
     let messages = p
         .messages
@@ -317,10 +321,7 @@ pub(crate) fn decode_stream(
     max_len: usize,
     limits: &Limits<'_>,
 ) -> Result<PushPull, DropReason> {
-    if bytes.len() > max_len {
-        return Err(DropReason::Oversized);
-    }
-    let f = pb::StreamFrame::decode(bytes).map_err(|_| DropReason::Malformed)?;
+    let f: pb::StreamFrame = open(bytes, max_len)?;
     let (from, _) = header(f.version, &f.cluster, &f.from, limits)?;
     let pp = f.push_pull.ok_or(DropReason::Invalid)?;
     let members = pp
@@ -443,6 +444,7 @@ pub(crate) fn encode_stream(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use prost::Message as _;
 
     fn unknown(_: &str) -> bool {
         false

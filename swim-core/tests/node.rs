@@ -261,3 +261,59 @@ fn hearing_only_bigger_views_for_a_probe_interval_pulls_the_full_state() {
     );
     assert_eq!(hear(2, 4, 2_300), 0, "the wait starts over after a pull");
 }
+
+/// A stalled node (a long GC pause, a suspended VM) wakes up with several
+/// timers overdue: they fire in time order whatever their kind, each
+/// periodic timer once, re-anchored to the present.
+#[test]
+fn after_a_stall_timers_fire_in_time_order_and_periodic_ones_once() {
+    let mut node = joined_node(3, Config::lan());
+    let suspect = pb::Update {
+        status: pb::Status::Suspect as i32,
+        from: name(2).into_bytes().into(),
+        ..alive(1, 1)
+    };
+    let events = receive(
+        &mut node,
+        2,
+        packet(2, vec![], vec![suspect]),
+        Instant::ZERO,
+    );
+    assert!(events
+        .iter()
+        .any(|o| matches!(o, Output::Event(Event::MemberSuspect(m)) if &*m.name == "node-1")));
+    let first_probe = node.next_probe_at().unwrap();
+    assert!(first_probe < Instant::from_millis(1_000));
+    // The suspicion runs out at 4 s; the node is stalled until 4.5 s.
+    let wake = Instant::from_millis(4_500);
+    let outputs: Vec<Output> = node.step(Input::Tick, wake).collect();
+    let ping = outputs
+        .iter()
+        .position(|o| matches!(o, Output::Datagram { bytes, .. } if is_ping(bytes)));
+    let failed = outputs
+        .iter()
+        .position(|o| matches!(o, Output::Event(Event::MemberFailed(_))));
+    let (ping, failed) = (ping.expect("the overdue probe"), failed.expect("the death"));
+    assert!(
+        ping < failed,
+        "the probe tick was due at {first_probe:?}, before the suspicion ran out: {outputs:?}"
+    );
+    let pings = outputs
+        .iter()
+        .filter(|o| matches!(o, Output::Datagram { bytes, .. } if is_ping(bytes)))
+        .count();
+    assert_eq!(pings, 1, "one probe tick, not one per missed period");
+    assert_eq!(
+        node.next_probe_at(),
+        Some(wake + std::time::Duration::from_secs(1)),
+        "the next probe is one interval from the present"
+    );
+}
+
+fn is_ping(bytes: &swim_core::Bytes) -> bool {
+    pb::Packet::decode(bytes.clone()).is_ok_and(|p| {
+        p.messages
+            .iter()
+            .any(|m| matches!(m.body, Some(pb::message::Body::Ping(_))))
+    })
+}

@@ -121,7 +121,7 @@ struct AgentArgs {
     /// Seeds to join, HOST:PORT (repeat the flag or list several).
     #[arg(long, num_args = 1..)]
     join: Vec<String>,
-    /// TOML config file (the same options plus a [protocol] table).
+    /// TOML config file (the same options plus a `[protocol]` table).
     #[arg(long)]
     config: Option<PathBuf>,
     /// Protocol preset [default: lan].

@@ -20,14 +20,14 @@
 //! ## How the driver works
 //!
 //! The node task loops: carry out every pending [`swim_core::Output`]
-//! (send datagrams with `try_send_to`, spawn a task per outgoing stream, answer
-//! or close incoming streams, broadcast events), then `select!` on the UDP
+//! (send datagrams with `try_send_to`, spawn a task per stream it opens, queue
+//! frames to stream tasks, close streams, broadcast events), then `select!` on the UDP
 //! socket, the stream tasks' channel, the node's next deadline and the
 //! [`Handle`]'s command channel, and feed exactly one [`swim_core::Input`].
 //! Time given to the node is microseconds since the task started; its seed
-//! comes from OS entropy. Streams carry one length-prefixed frame each way
-//! (`u32` big-endian length), limited to `max_stream_frame` bytes, and every
-//! step has a timeout. The `swim` binary adds an HTTP control API
+//! comes from OS entropy. A stream is a conversation of length-prefixed
+//! frames both ways (`u32` big-endian length), each limited to
+//! `max_stream_frame` bytes and each with its own timeout. The `swim` binary adds an HTTP control API
 //! ([`control`]) and a CLI on top.
 #![warn(missing_docs)]
 

@@ -23,11 +23,16 @@ pub(crate) struct Packet {
 
 /// Builds a datagram: `messages`, then as many queued updates as fit in
 /// `max_packet_size`. With no messages (a gossip round) there is no packet
-/// unless at least one update is pending.
-pub(crate) fn packet(view: &mut View, config: &Config, messages: &[Msg]) -> Option<Packet> {
+/// unless at least one update is pending. `scratch` is where it is built.
+pub(crate) fn packet(
+    view: &mut View,
+    config: &Config,
+    messages: &[Msg],
+    scratch: &mut Vec<u8>,
+) -> Option<Packet> {
     let kind = messages.first().map_or(Kind::Gossip, Msg::kind);
     let live = view_size(view.members());
-    let mut w = PacketWriter::new(&config.cluster, view.local(), live);
+    let mut w = PacketWriter::new(scratch, &config.cluster, view.local(), live);
     for m in messages {
         w.message(m);
     }

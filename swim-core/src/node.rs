@@ -194,6 +194,8 @@ pub struct Node {
     /// Push-pull exchanges, joining and catching up.
     sync: AntiEntropy,
     leave: Leave,
+    /// Where datagrams are built (kept between them: one allocation per datagram sent).
+    scratch: Vec<u8>,
 }
 
 /// Lends the node's timers, outbox, counters and generator to a part.
@@ -254,6 +256,7 @@ impl Node {
             prober: Prober::new(hash_seed ^ 2),
             sync: AntiEntropy::new(hash_seed ^ 3, now),
             leave: Leave::Staying,
+            scratch: Vec::new(),
         };
         node.schedule_push_pull();
         Ok(node)
@@ -554,7 +557,8 @@ impl Node {
     /// updates. With no messages (a gossip round), nothing is sent unless at
     /// least one update is pending. Returns whether a packet went out.
     fn send(&mut self, to: SocketAddr, messages: &[Msg]) -> bool {
-        let Some(p) = gossip::packet(&mut self.view, &self.config, messages) else {
+        let Some(p) = gossip::packet(&mut self.view, &self.config, messages, &mut self.scratch)
+        else {
             return false;
         };
         self.metrics.updates_sent += p.updates as u64;

@@ -83,16 +83,43 @@ impl From<&str> for Name {
     #[inline]
     fn from(s: &str) -> Self {
         if s.len() <= INLINE {
-            let mut bytes = [0; INLINE];
-            bytes[..s.len()].copy_from_slice(s.as_bytes());
             Name(Repr::Inline {
                 len: s.len() as u8,
-                bytes,
+                bytes: pack(s.as_bytes()),
             })
         } else {
             Name(Repr::Heap(Arc::new(String::from(s))))
         }
     }
+}
+
+/// `b` (at most [`INLINE`] bytes) zero-padded to [`INLINE`] bytes, put
+/// together in registers from two overlapping loads rather than copied byte
+/// by byte: a name read right after it was built would otherwise wait for
+/// the narrow stores of the copy (a store-forwarding stall).
+#[inline]
+fn pack(b: &[u8]) -> [u8; INLINE] {
+    let n = b.len();
+    let word: u128 = match n {
+        8.. => {
+            let lo = u64::from_le_bytes(b[..8].try_into().unwrap_or_default());
+            let hi = u64::from_le_bytes(b[n - 8..].try_into().unwrap_or_default());
+            u128::from(lo) | u128::from(hi) << (8 * (n - 8))
+        }
+        4.. => {
+            let lo = u32::from_le_bytes(b[..4].try_into().unwrap_or_default());
+            let hi = u32::from_le_bytes(b[n - 4..].try_into().unwrap_or_default());
+            u128::from(lo) | u128::from(hi) << (8 * (n - 4))
+        }
+        _ => b
+            .iter()
+            .enumerate()
+            .fold(0, |w, (i, &c)| w | u128::from(c) << (8 * i)),
+    };
+    let all = word.to_le_bytes();
+    let mut out = [0; INLINE];
+    out.copy_from_slice(&all[..INLINE]);
+    out
 }
 
 impl From<String> for Name {
@@ -132,8 +159,15 @@ impl Borrow<str> for Name {
 }
 
 impl PartialEq for Name {
+    #[inline]
     fn eq(&self, other: &Name) -> bool {
-        self.as_bytes() == other.as_bytes()
+        match (&self.0, &other.0) {
+            // Inline names are zero-padded: equal names, equal arrays.
+            (Repr::Inline { len: a, bytes: x }, Repr::Inline { len: b, bytes: y }) => {
+                a == b && x == y
+            }
+            _ => self.as_bytes() == other.as_bytes(),
+        }
     }
 }
 
@@ -232,6 +266,20 @@ mod tests {
         }
         assert_eq!(Name::default(), Name::EMPTY);
         assert!(Name::EMPTY.is_empty());
+    }
+
+    #[test]
+    fn every_inline_length_packs_and_compares() {
+        let all = "abcdefghijklmn";
+        for n in 0..=INLINE {
+            let name = Name::from(&all[..n]);
+            assert_eq!(name.as_str(), &all[..n]);
+            assert_eq!(name, Name::from(String::from(&all[..n])));
+            if n > 0 {
+                assert_ne!(name, Name::from(&all[..n - 1]));
+                assert_ne!(name, Name::from(&all[1..n]));
+            }
+        }
     }
 
     #[test]

@@ -528,12 +528,19 @@ impl Node {
     /// Applies updates heard from the network, in order: `News` by gossip,
     /// `Repair` from a peer's full state.
     fn apply_all(&mut self, updates: Vec<Update>, priority: Priority) {
-        let slots = self.view.lookup(&updates);
-        for (u, slot) in updates.into_iter().zip(slots) {
-            if u.name == *self.view.local() {
-                self.about_self(&u);
-            } else {
-                self.view.apply(u, slot, priority, effects!(self));
+        /// Updates looked up at once: enough to overlap the misses, on the stack.
+        const BATCH: usize = 64;
+        let mut rest = updates.into_iter();
+        while rest.len() > 0 {
+            let n = rest.len().min(BATCH);
+            let mut slots = [None; BATCH];
+            self.view.lookup(&rest.as_slice()[..n], &mut slots[..n]);
+            for (u, slot) in rest.by_ref().take(n).zip(slots) {
+                if u.name == *self.view.local() {
+                    self.about_self(&u);
+                } else {
+                    self.view.apply(u, slot, priority, effects!(self));
+                }
             }
         }
     }

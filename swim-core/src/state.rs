@@ -102,10 +102,13 @@ impl View {
             .is_some_and(|e| e.gossip.is_some())
     }
 
-    /// Where the table holds each update's member now (one tight pass, so
-    /// that the processor overlaps the cache misses of a whole packet).
-    pub fn lookup(&self, updates: &[Update]) -> Vec<Option<u32>> {
-        updates.iter().map(|u| self.members.slot(&u.name)).collect()
+    /// Where the table holds each update's member now, into `slots` (one
+    /// tight pass, so that the processor overlaps the cache misses of a
+    /// whole batch).
+    pub fn lookup(&self, updates: &[Update], slots: &mut [Option<u32>]) {
+        for (slot, u) in slots.iter_mut().zip(updates) {
+            *slot = self.members.slot(&u.name);
+        }
     }
 
     /// Queues `update` about the member in `slot` for piggybacking. Updates

@@ -13,23 +13,10 @@ mod common;
 
 use common::*;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use std::time::Duration;
-use swim_core::{Config, Input, Instant};
+use swim_core::{Input, Instant};
 
 /// Updates per packet.
 const UPDATES: usize = 50;
-
-fn idle_node(n: usize) -> swim_core::Node {
-    let config = Config {
-        probe_interval: Duration::from_secs(600),
-        gossip_interval: Duration::from_millis(1),
-        push_pull_interval: Duration::ZERO,
-        ..Config::lan()
-    };
-    let mut node = joined_node(n, config);
-    drain_gossip(&mut node, Instant::ZERO, Instant::from_millis(60_000));
-    node
-}
 
 /// 50 members spread over the table (never the node itself nor the sender),
 /// alive at the incarnation `joined_node` gave them.

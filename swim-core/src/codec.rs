@@ -1337,7 +1337,6 @@ mod tests {
 
         mod reference {
             use super::super::super::*;
-            use prost::Message as _;
 
             fn name(b: &[u8]) -> Result<Name, DropReason> {
                 if b.is_empty() || b.len() > MAX_NAME_LEN {
@@ -1396,15 +1395,23 @@ mod tests {
                 Ok((name, known))
             }
 
+            /// Decodes a message of at most `max_len` bytes.
+            fn open<M: prost::Message + Default>(
+                bytes: Bytes,
+                max_len: usize,
+            ) -> Result<M, DropReason> {
+                if bytes.len() > max_len {
+                    return Err(DropReason::Oversized);
+                }
+                M::decode(bytes).map_err(|_| DropReason::Malformed)
+            }
+
             pub fn decode_packet(
                 bytes: Bytes,
                 max_len: usize,
                 limits: &Limits<'_>,
             ) -> Result<Packet, DropReason> {
-                if bytes.len() > max_len {
-                    return Err(DropReason::Oversized);
-                }
-                let p = pb::Packet::decode(bytes).map_err(|_| DropReason::Malformed)?;
+                let p: pb::Packet = open(bytes, max_len)?;
                 let (from, from_known) = header(p.version, &p.cluster, &p.from, limits)?;
                 let messages = p
                     .messages
@@ -1446,10 +1453,7 @@ mod tests {
                 max_len: usize,
                 limits: &Limits<'_>,
             ) -> Result<PushPull, DropReason> {
-                if bytes.len() > max_len {
-                    return Err(DropReason::Oversized);
-                }
-                let f = pb::StreamFrame::decode(bytes).map_err(|_| DropReason::Malformed)?;
+                let f: pb::StreamFrame = open(bytes, max_len)?;
                 let (from, _) = header(f.version, &f.cluster, &f.from, limits)?;
                 let pp = f.push_pull.ok_or(DropReason::Invalid)?;
                 let members = pp

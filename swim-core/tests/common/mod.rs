@@ -117,6 +117,21 @@ pub fn joined_node(n: usize, config: Config) -> Node {
     node
 }
 
+/// A node of a cluster of `n` that probes rarely, never pushes-pulls and
+/// has gossiped everything it had: the cost of handling a packet is all a
+/// benchmark of it measures.
+pub fn idle_node(n: usize) -> Node {
+    let config = Config {
+        probe_interval: std::time::Duration::from_secs(600),
+        gossip_interval: std::time::Duration::from_millis(1),
+        push_pull_interval: std::time::Duration::ZERO,
+        ..Config::lan()
+    };
+    let mut node = joined_node(n, config);
+    drain_gossip(&mut node, Instant::ZERO, Instant::from_millis(60_000));
+    node
+}
+
 /// Lets the node gossip until its queue is empty (answering nothing).
 pub fn drain_gossip(node: &mut Node, mut now: Instant, until: Instant) -> Instant {
     while now < until {

@@ -20,6 +20,7 @@ mod codec;
 mod config;
 mod event;
 mod gossip;
+mod keys;
 mod member;
 mod membership;
 mod metrics;

@@ -1,0 +1,605 @@
+//! The state layer: every member owns a small key/value namespace that
+//! every other member replicates (scuttlebutt, van Renesse et al. 2008).
+//!
+//! Only the owner writes its namespace. Each write takes the owner's next
+//! *version* within the owner's *life* (a random value drawn when the node
+//! starts; a new life replaces the old namespace everywhere). A delete is a
+//! write too: a *tombstone*, which the owner alone collects after a grace
+//! period, raising its *GC watermark*; replicas drop tombstones only below
+//! the owner's watermark, never on their own timers, so nothing deleted
+//! comes back.
+//!
+//! A replica's *watermark* is the highest version up to which it holds
+//! everything the owner wrote (or something newer for the same key).
+//! Fresh writes arrive by gossip, out of order, each with `prev`: the
+//! owner's version before the write, lowered to the version before an
+//! unbroken run of writes to the same key (a superseded write needs no
+//! delivery). A delta whose `prev` is at or below the watermark advances
+//! it; others are applied and remembered (a few) until the gap closes, or
+//! left for repair. Repair sends, for a peer's `(life, watermark, gc)`
+//! digest, every entry above its watermark in version order, cut at the
+//! first that does not fit (prefix-closed: no hole), or the whole
+//! namespace (a *reset*) when the peer is behind the GC watermark.
+
+use bytes::Bytes;
+use std::collections::{BTreeMap, VecDeque};
+
+use crate::time::Instant;
+
+/// Longest key, in bytes (UTF-8).
+pub const MAX_KEY_LEN: usize = 128;
+/// Largest value, in bytes. With the longest key, name and cluster label a
+/// write still fits one datagram of 1,400 bytes.
+pub const MAX_VALUE_LEN: usize = 512;
+/// Most keys a member holds, tombstones included.
+pub const MAX_KEYS: usize = 256;
+/// Most bytes of keys and values a member holds, tombstones' keys included.
+pub const MAX_NAMESPACE_BYTES: usize = 64 * 1024;
+/// Writes a replica applies ahead of a gap in the owner's versions and
+/// remembers until the gap closes; beyond that, repair closes it.
+const MAX_AHEAD: usize = 64;
+
+/// One key as a replica holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Entry {
+    /// The value, or `None` for a tombstone.
+    pub value: Option<Bytes>,
+    /// The owner's version of the write.
+    pub version: u64,
+    /// The owner's version before the run of writes to this key that ended
+    /// with this one (see the module doc).
+    pub prev: u64,
+}
+
+/// A change a write made to a replica, to report as an event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Change {
+    pub key: Box<str>,
+    pub old: Option<Bytes>,
+    pub new: Option<Bytes>,
+    pub version: u64,
+}
+
+/// A write of one key, as gossip and repair carry it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Write {
+    pub key: Box<str>,
+    pub value: Option<Bytes>,
+    pub version: u64,
+    pub prev: u64,
+}
+
+/// What a replica knows of an owner, in one line: the repair digest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub(crate) struct Digest {
+    pub life: u64,
+    pub watermark: u64,
+    pub gc: u64,
+}
+
+/// The entries a peer lacks, in version order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Deltas {
+    pub life: u64,
+    /// Replace the peer's namespace (it was behind the GC watermark, or
+    /// held another life).
+    pub reset: bool,
+    /// The watermark the peer may take once it has applied `entries`.
+    pub to: u64,
+    pub gc: u64,
+    pub entries: Vec<Write>,
+}
+
+/// Why a write was refused (the owner's own write; see [`crate::Error`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refused {
+    KeyLen(usize),
+    ValueLen(usize),
+    Keys,
+    Bytes(usize),
+}
+
+/// One owner's namespace, as the owner or a replica holds it.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Namespace {
+    life: u64,
+    keys: BTreeMap<Box<str>, Entry>,
+    watermark: u64,
+    /// Writes applied above a gap: `prev` → `version`.
+    ahead: BTreeMap<u64, u64>,
+    gc: u64,
+    /// Bytes of keys and values held.
+    bytes: usize,
+    /// The owner's tombstones, oldest first: when written, and at which version.
+    tombstones: VecDeque<(Instant, u64, Box<str>)>,
+}
+
+/// The bytes a key and its value take against [`MAX_NAMESPACE_BYTES`].
+fn size(key: &str, value: &Option<Bytes>) -> usize {
+    key.len() + value.as_ref().map_or(0, Bytes::len)
+}
+
+impl Namespace {
+    /// An empty namespace of life `life`.
+    pub fn new(life: u64) -> Namespace {
+        Namespace {
+            life,
+            ..Namespace::default()
+        }
+    }
+
+    pub fn life(&self) -> u64 {
+        self.life
+    }
+
+    pub fn digest(&self) -> Digest {
+        Digest {
+            life: self.life,
+            watermark: self.watermark,
+            gc: self.gc,
+        }
+    }
+
+    /// Live keys and their values and versions, in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Bytes, u64)> + '_ {
+        self.keys
+            .iter()
+            .filter_map(|(k, e)| Some((&**k, e.value.as_ref()?, e.version)))
+    }
+
+    /// One live key.
+    pub fn get(&self, key: &str) -> Option<(&Bytes, u64)> {
+        let e = self.keys.get(key)?;
+        Some((e.value.as_ref()?, e.version))
+    }
+
+    /// Live keys.
+    pub fn len(&self) -> usize {
+        self.keys.values().filter(|e| e.value.is_some()).count()
+    }
+
+    /// Bytes of keys and values held (tombstones' keys included).
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Checks a write the owner is about to make against the limits.
+    pub fn check(&self, key: &str, value: Option<&Bytes>) -> Result<(), Refused> {
+        if key.is_empty() || key.len() > MAX_KEY_LEN {
+            return Err(Refused::KeyLen(key.len()));
+        }
+        let len = value.map_or(0, Bytes::len);
+        if len > MAX_VALUE_LEN {
+            return Err(Refused::ValueLen(len));
+        }
+        let old = self.keys.get(key);
+        if old.is_none() && self.keys.len() >= MAX_KEYS {
+            return Err(Refused::Keys);
+        }
+        let after = self.bytes - old.map_or(0, |e| size(key, &e.value)) + key.len() + len;
+        if after > MAX_NAMESPACE_BYTES {
+            return Err(Refused::Bytes(after));
+        }
+        Ok(())
+    }
+
+    /// The owner writes `key` (`None`: deletes it) at its next version, at
+    /// `now`. The caller checked the limits. Returns the write to gossip and
+    /// the change, or `None` when deleting a key that is not there.
+    pub fn write(&mut self, key: &str, value: Option<Bytes>, now: Instant) -> Option<(Write, Change)> {
+        let old = self.keys.get(key);
+        if value.is_none() && old.is_none_or(|e| e.value.is_none()) {
+            return None;
+        }
+        let version = self.watermark + 1;
+        // A rewrite of the key written last supersedes that write: receivers
+        // that missed it lose nothing.
+        let prev = match old {
+            Some(e) if e.version == self.watermark => e.prev,
+            _ => self.watermark,
+        };
+        if value.is_none() {
+            self.tombstones.push_back((now, version, key.into()));
+        }
+        let write = Write {
+            key: key.into(),
+            value,
+            version,
+            prev,
+        };
+        self.watermark = version;
+        let change = self.put(&write, true)?;
+        Some((write, change))
+    }
+
+    /// Stores `w` if it is newer than what is held; the change, if any.
+    /// A write at or below the watermark about a key not held was
+    /// superseded (by a tombstone since collected, say): dropped, unless
+    /// `reset` rebuilds what is below the watermark.
+    fn put(&mut self, w: &Write, reset: bool) -> Option<Change> {
+        let old = match self.keys.get(&w.key) {
+            Some(e) if e.version >= w.version => return None,
+            Some(e) => Some(e.clone()),
+            None if !reset && w.version <= self.watermark => return None,
+            None => None,
+        };
+        let old_size = old.as_ref().map_or(0, |e| size(&w.key, &e.value));
+        self.bytes = self.bytes - old_size + size(&w.key, &w.value);
+        self.keys.insert(
+            w.key.clone(),
+            Entry {
+                value: w.value.clone(),
+                version: w.version,
+                prev: w.prev,
+            },
+        );
+        let old = old.and_then(|e| e.value);
+        if old.is_none() && w.value.is_none() {
+            return None;
+        }
+        Some(Change {
+            key: w.key.clone(),
+            old,
+            new: w.value.clone(),
+            version: w.version,
+        })
+    }
+
+    /// A replica applies a write heard by gossip: stored if newer, and the
+    /// watermark advanced if it closes the gap (see the module doc).
+    pub fn apply(&mut self, w: &Write) -> Option<Change> {
+        let change = self.put(w, false);
+        if w.version > self.watermark {
+            if w.prev <= self.watermark {
+                self.watermark = w.version;
+                self.catch_up();
+            } else if self.ahead.len() < MAX_AHEAD {
+                let v = self.ahead.entry(w.prev).or_insert(w.version);
+                *v = (*v).max(w.version);
+            }
+        }
+        change
+    }
+
+    /// Advances the watermark over writes that were waiting for a gap to close.
+    fn catch_up(&mut self) {
+        while let Some((&prev, &version)) = self.ahead.first_key_value() {
+            if prev > self.watermark {
+                break;
+            }
+            self.ahead.pop_first();
+            self.watermark = self.watermark.max(version);
+        }
+    }
+
+    /// What a peer whose digest is `theirs` lacks: every entry above its
+    /// watermark (those this replica holds above its own watermark too:
+    /// they replaced what it held below), or everything (a reset) when the
+    /// peer holds another life or is behind the GC watermark. `None`:
+    /// nothing to send.
+    ///
+    /// An owner's deltas go whole or not at all (they are at most
+    /// [`MAX_NAMESPACE_BYTES`]): the history of superseded writes is gone,
+    /// so only the whole set of newer entries makes the peer's state
+    /// exact up to the new watermark.
+    pub fn deltas(&self, theirs: Digest) -> Option<Deltas> {
+        let reset = theirs.life != self.life || theirs.watermark < self.gc;
+        if !reset && theirs.watermark >= self.watermark && theirs.gc >= self.gc {
+            return None;
+        }
+        let from = if reset { 0 } else { theirs.watermark };
+        let mut entries: Vec<Write> = self
+            .keys
+            .iter()
+            .filter(|(_, e)| e.version > from)
+            .map(|(k, e)| Write {
+                key: k.clone(),
+                value: e.value.clone(),
+                version: e.version,
+                prev: e.prev,
+            })
+            .collect();
+        entries.sort_by_key(|w| w.version);
+        Some(Deltas {
+            life: self.life,
+            reset,
+            to: self.watermark,
+            gc: self.gc,
+            entries,
+        })
+    }
+
+    /// Bytes of keys and values in `d` (what a frame budget counts).
+    pub fn cost(d: &Deltas) -> usize {
+        d.entries.iter().map(|w| size(&w.key, &w.value)).sum()
+    }
+
+    /// A replica applies repair deltas. A reset replaces everything at or
+    /// below `to`; writes above it (heard since by gossip) stay. Returns the
+    /// changes, in version order (a reset also reports keys it removed).
+    pub fn merge(&mut self, d: &Deltas) -> Vec<Change> {
+        let mut changes = Vec::new();
+        if d.reset {
+            let to = d.to;
+            let keep: Vec<Box<str>> = d.entries.iter().map(|w| w.key.clone()).collect();
+            let gone: Vec<Box<str>> = self
+                .keys
+                .iter()
+                .filter(|(k, e)| e.version <= to && !keep.contains(k))
+                .map(|(k, _)| k.clone())
+                .collect();
+            for k in gone {
+                if let Some(e) = self.keys.remove(&k) {
+                    self.bytes -= size(&k, &e.value);
+                    if let Some(old) = e.value {
+                        changes.push(Change {
+                            key: k,
+                            old: Some(old),
+                            new: None,
+                            version: to,
+                        });
+                    }
+                }
+            }
+            self.watermark = self.watermark.min(to);
+        }
+        self.gc = self.gc.max(d.gc);
+        changes.extend(d.entries.iter().filter_map(|w| self.put(w, d.reset)));
+        self.watermark = self.watermark.max(d.to);
+        self.ahead.retain(|_, v| *v > d.to);
+        self.catch_up();
+        self.collect_below(self.gc);
+        changes
+    }
+
+    /// The owner collects tombstones written before `before`; returns
+    /// whether its GC watermark moved.
+    pub fn collect(&mut self, before: Instant) -> bool {
+        let mut moved = false;
+        while let Some((at, version, _)) = self.tombstones.front() {
+            if *at > before {
+                break;
+            }
+            let (version, key) = (*version, self.tombstones.pop_front().map(|t| t.2));
+            if let Some(key) = key {
+                // Rewritten since: the tombstone is gone already.
+                if self.keys.get(&key).is_some_and(|e| e.version == version) {
+                    self.keys.remove(&key);
+                    self.bytes -= key.len();
+                }
+            }
+            self.gc = self.gc.max(version);
+            moved = true;
+        }
+        moved
+    }
+
+    /// A replica drops tombstones at or below the owner's GC watermark `gc`.
+    fn collect_below(&mut self, gc: u64) {
+        let dead: Vec<Box<str>> = self
+            .keys
+            .iter()
+            .filter(|(_, e)| e.value.is_none() && e.version <= gc)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in dead {
+            self.keys.remove(&k);
+            self.bytes -= k.len();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn v(s: &str) -> Option<Bytes> {
+        Some(Bytes::copy_from_slice(s.as_bytes()))
+    }
+
+    fn t(ms: u64) -> Instant {
+        Instant::from_millis(ms)
+    }
+
+    #[test]
+    fn a_replica_that_hears_every_write_in_order_stays_contiguous() {
+        let mut owner = Namespace::new(7);
+        let mut replica = Namespace::new(7);
+        for (i, key) in ["a", "b", "a", "c"].iter().enumerate() {
+            let (w, _) = owner.write(key, v(&i.to_string()), t(0)).unwrap();
+            replica.apply(&w);
+        }
+        assert_eq!(replica.digest(), owner.digest());
+        assert_eq!(replica.get("a").unwrap().0, &v("2").unwrap());
+    }
+
+    #[test]
+    fn a_superseded_write_leaves_no_gap() {
+        let mut owner = Namespace::new(1);
+        let mut replica = Namespace::new(1);
+        let (w1, _) = owner.write("x", v("1"), t(0)).unwrap();
+        replica.apply(&w1);
+        let (_lost, _) = owner.write("y", v("1"), t(0)).unwrap();
+        let (_lost, _) = owner.write("y", v("2"), t(0)).unwrap();
+        let (w4, _) = owner.write("y", v("3"), t(0)).unwrap();
+        assert_eq!((w4.version, w4.prev), (4, 1), "the run of writes to y starts after 1");
+        replica.apply(&w4);
+        assert_eq!(replica.digest().watermark, 4);
+    }
+
+    #[test]
+    fn a_gap_closes_when_the_missing_write_arrives() {
+        let mut owner = Namespace::new(1);
+        let mut replica = Namespace::new(1);
+        let (w1, _) = owner.write("a", v("1"), t(0)).unwrap();
+        let (w2, _) = owner.write("b", v("1"), t(0)).unwrap();
+        let (w3, _) = owner.write("c", v("1"), t(0)).unwrap();
+        replica.apply(&w3);
+        replica.apply(&w2);
+        assert_eq!(replica.digest().watermark, 0, "1 is missing");
+        replica.apply(&w1);
+        assert_eq!(replica.digest().watermark, 3);
+    }
+
+    #[test]
+    fn repair_sends_what_is_above_the_watermark_and_resets_below_the_gc_watermark() {
+        let mut owner = Namespace::new(1);
+        for i in 0..10 {
+            owner.write(&format!("k{i}"), v("0123456789"), t(0)).unwrap();
+        }
+        let mut replica = Namespace::new(1);
+        let (w1, _) = owner.write("k1", v("new"), t(0)).unwrap();
+        replica.apply(&w1);
+        assert_eq!(replica.digest().watermark, 0, "ahead of a gap");
+        let d = owner.deltas(replica.digest()).unwrap();
+        assert_eq!((d.entries.len(), d.to, d.reset), (10, 11, false));
+        assert!(d.entries.windows(2).all(|w| w[0].version < w[1].version));
+        replica.merge(&d);
+        assert_eq!(replica.digest(), owner.digest());
+        assert!(owner.deltas(replica.digest()).is_none());
+        // A delete, collected by the owner after the grace period: a replica
+        // that never heard of it is reset, and the key goes.
+        let mut stale = replica.clone();
+        owner.write("k3", None, t(10)).unwrap();
+        assert!(owner.collect(t(20)));
+        assert_eq!(owner.digest().gc, 12);
+        let d = owner.deltas(stale.digest()).unwrap();
+        assert!(d.reset);
+        let changes = stale.merge(&d);
+        assert!(changes.iter().any(|c| &*c.key == "k3" && c.new.is_none()));
+        assert_eq!(stale.get("k3"), None);
+        assert_eq!(stale.digest(), owner.digest());
+    }
+
+    #[test]
+    fn limits_are_checked_before_a_write() {
+        let mut ns = Namespace::new(1);
+        let big = Bytes::from(vec![0u8; MAX_VALUE_LEN + 1]);
+        assert_eq!(ns.check("k", Some(&big)), Err(Refused::ValueLen(MAX_VALUE_LEN + 1)));
+        assert_eq!(ns.check("", None), Err(Refused::KeyLen(0)));
+        let long = "k".repeat(MAX_KEY_LEN + 1);
+        assert_eq!(ns.check(&long, None), Err(Refused::KeyLen(MAX_KEY_LEN + 1)));
+        for i in 0..MAX_KEYS {
+            ns.write(&format!("{i}"), v("x"), t(0)).unwrap();
+        }
+        assert_eq!(ns.check("one more", v("x").as_ref()), Err(Refused::Keys));
+        assert_eq!(ns.check("0", v("y").as_ref()), Ok(()), "a rewrite is no new key");
+    }
+
+    /// One owner's operations and a replica that hears some of them by
+    /// gossip, in any order, and repairs now and then.
+    #[derive(Clone, Debug)]
+    enum Op {
+        Set(u8, u8),
+        Delete(u8),
+        Collect,
+        Deliver(usize),
+        Repair,
+        /// The replica hands its own copy to a second replica.
+        Relay,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (0u8..6, any::<u8>()).prop_map(|(k, x)| Op::Set(k, x)),
+            (0u8..6).prop_map(Op::Delete),
+            Just(Op::Collect),
+            any::<usize>().prop_map(Op::Deliver),
+            Just(Op::Repair),
+            Just(Op::Relay),
+        ]
+    }
+
+    proptest! {
+        /// Whatever the replica hears and when: its versions never go
+        /// backwards, it never holds a value the owner did not write at that
+        /// version, nothing at or below a tombstone comes back once its
+        /// watermark passed the tombstone, and a full repair makes it equal.
+        #[test]
+        fn replicas_converge_without_resurrection(ops in proptest::collection::vec(op(), 1..80)) {
+            let mut owner = Namespace::new(9);
+            let mut replica = Namespace::new(9);
+            let mut second = Namespace::new(9);
+            let mut sent: Vec<Write> = Vec::new();
+            let mut written: BTreeMap<u64, (Box<str>, Option<Bytes>)> = BTreeMap::new();
+            let mut now = 0;
+            for op in ops {
+                now += 10;
+                match op {
+                    Op::Set(k, x) => {
+                        let key = format!("k{k}");
+                        if owner.check(&key, Some(&Bytes::from(vec![x]))).is_ok() {
+                            let (w, _) = owner.write(&key, Some(Bytes::from(vec![x])), t(now)).unwrap();
+                            written.insert(w.version, (w.key.clone(), w.value.clone()));
+                            sent.push(w);
+                        }
+                    }
+                    Op::Delete(k) => {
+                        if let Some((w, _)) = owner.write(&format!("k{k}"), None, t(now)) {
+                            written.insert(w.version, (w.key.clone(), None));
+                            sent.push(w);
+                        }
+                    }
+                    Op::Collect => { owner.collect(t(now.saturating_sub(25))); }
+                    Op::Deliver(i) if !sent.is_empty() => {
+                        let w = sent[i % sent.len()].clone();
+                        let before = replica.clone();
+                        replica.apply(&w);
+                        check(&before, &replica, &written)?;
+                    }
+                    Op::Deliver(_) => {}
+                    Op::Repair => {
+                        if let Some(d) = owner.deltas(replica.digest()) {
+                            let before = replica.clone();
+                            replica.merge(&d);
+                            check(&before, &replica, &written)?;
+                        }
+                    }
+                    Op::Relay => {
+                        if let Some(d) = replica.deltas(second.digest()) {
+                            let before = second.clone();
+                            second.merge(&d);
+                            check(&before, &second, &written)?;
+                        }
+                    }
+                }
+            }
+            while let Some(d) = owner.deltas(replica.digest()) {
+                replica.merge(&d);
+            }
+            prop_assert_eq!(replica.digest(), owner.digest());
+            let mine: Vec<_> = replica.iter().map(|(k, v, n)| (k.to_string(), v.clone(), n)).collect();
+            let theirs: Vec<_> = owner.iter().map(|(k, v, n)| (k.to_string(), v.clone(), n)).collect();
+            prop_assert_eq!(mine, theirs);
+        }
+    }
+
+    fn check(
+        before: &Namespace,
+        after: &Namespace,
+        written: &BTreeMap<u64, (Box<str>, Option<Bytes>)>,
+    ) -> Result<(), TestCaseError> {
+        prop_assert!(after.watermark >= before.watermark, "the watermark went back");
+        for (k, e) in &after.keys {
+            prop_assert_eq!(
+                written.get(&e.version),
+                Some(&(k.clone(), e.value.clone())),
+                "a value the owner never wrote at that version"
+            );
+            if let Some(old) = before.keys.get(k) {
+                prop_assert!(e.version >= old.version, "a key went back");
+            }
+        }
+        // No resurrection: a key deleted at a version the replica's
+        // watermark has passed is never live at or below it.
+        for (&version, (key, value)) in written {
+            if value.is_none() && version <= after.watermark {
+                if let Some(e) = after.keys.get(key) {
+                    prop_assert!(e.version > version || e.value.is_none(), "{key} came back");
+                }
+            }
+        }
+        Ok(())
+    }
+}

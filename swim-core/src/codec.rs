@@ -5,11 +5,13 @@
 //! field before the node sees it. A packet is accepted whole or dropped whole,
 //! so a bad field can never leave half its updates applied.
 
+use crate::keys;
 use crate::member::{Status, Update};
 use crate::metrics::Kind;
 use crate::name::Name;
 use bytes::Bytes;
 use prost::encoding::{encode_key, encode_varint, encoded_len_varint, WireType};
+use prost::Message as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use swim_proto as pb;
 
@@ -154,6 +156,8 @@ pub(crate) struct Packet {
     pub updates: Vec<Update>,
     /// How many members the sender holds live (its view's size).
     pub live: u32,
+    /// Fresh writes to namespaces.
+    pub deltas: Vec<KeyDelta>,
 }
 
 /// A decoded push-pull frame.
@@ -162,6 +166,18 @@ pub(crate) struct PushPull {
     pub from: Name,
     pub join: bool,
     pub members: Vec<Update>,
+    /// What the sender holds of each owner's namespace.
+    pub digests: Vec<(Name, keys::Digest)>,
+    /// What the sender found the receiver lacks, owner by owner.
+    pub deltas: Vec<(Name, keys::Deltas)>,
+}
+
+/// A fresh write to an owner's namespace, as gossiped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct KeyDelta {
+    pub owner: Name,
+    pub life: u64,
+    pub write: keys::Write,
 }
 
 /// Why remote bytes were dropped (counted in [`Metrics`](crate::Metrics)).
@@ -415,6 +431,7 @@ struct RawUpdate<'a> {
     status: i32,
     meta: &'a [u8],
     from: &'a [u8],
+    life: u64,
 }
 
 impl<'a> RawUpdate<'a> {
@@ -431,6 +448,7 @@ impl<'a> RawUpdate<'a> {
                 4 => u.status = varint_field(wire, &mut r)? as i32,
                 5 => u.meta = len_field(wire, &mut r)?,
                 6 => u.from = len_field(wire, &mut r)?,
+                7 => u.life = varint_field(wire, &mut r)?,
                 _ => skip(wire, tag, &mut r, depth)?,
             }
         }
@@ -450,6 +468,7 @@ impl<'a> RawUpdate<'a> {
             status: status(self.status)?,
             meta: packet.slice_ref(self.meta),
             accuser: accuser(self.from)?,
+            life: self.life,
         })
     }
 }
@@ -656,6 +675,7 @@ pub(crate) fn decode_packet(
     let mut live = 0u32;
     let mut messages = Msgs::default();
     let mut updates: Vec<Update> = Vec::new();
+    let mut deltas: Vec<KeyDelta> = Vec::new();
     // A message or update out of range: the datagram will be dropped, so
     // the rest is only checked to be well formed.
     let mut invalid = false;
@@ -687,6 +707,16 @@ pub(crate) fn decode_packet(
                 }
             }
             6 => live = varint_field(wire, &mut r)? as u32,
+            7 => {
+                let field = bytes.slice_ref(len_field(wire, &mut r)?);
+                let d = pb::KeyDelta::decode(field).map_err(|_| Malformed)?;
+                if !invalid {
+                    match key_delta(d) {
+                        Ok(d) => deltas.push(d),
+                        Err(_) => invalid = true,
+                    }
+                }
+            }
             _ => {
                 if !header.read(tag, wire, &mut r)? {
                     skip(wire, tag, &mut r, DEPTH)?;
@@ -708,6 +738,7 @@ pub(crate) fn decode_packet(
         messages,
         updates,
         live,
+        deltas,
     })
 }
 
@@ -755,6 +786,7 @@ pub(crate) fn decode_stream(
     let keep = from.is_ok() && push_pull;
     let mut invalid = false;
     let mut members = Vec::with_capacity(if keep { n_members } else { 0 });
+    let (mut digests, mut deltas) = (Vec::new(), Vec::new());
     let mut r = &bytes[..];
     while !r.is_empty() {
         let (tag, wire) = key(&mut r)?;
@@ -780,6 +812,26 @@ pub(crate) fn decode_stream(
                         }
                     }
                 }
+                3 => {
+                    let field = bytes.slice_ref(len_field(wire, &mut f)?);
+                    let d = pb::Digest::decode(field).map_err(|_| Malformed)?;
+                    if keep && !invalid {
+                        match digest(d) {
+                            Ok(d) => digests.push(d),
+                            Err(_) => invalid = true,
+                        }
+                    }
+                }
+                4 => {
+                    let field = bytes.slice_ref(len_field(wire, &mut f)?);
+                    let d = pb::Deltas::decode(field).map_err(|_| Malformed)?;
+                    if keep && !invalid {
+                        match owner_deltas(d) {
+                            Ok(d) => deltas.push(d),
+                            Err(_) => invalid = true,
+                        }
+                    }
+                }
                 _ => skip(wire, tag, &mut f, OUTER)?,
             }
         }
@@ -792,7 +844,113 @@ pub(crate) fn decode_stream(
         from,
         join,
         members,
+        digests,
+        deltas,
     })
+}
+
+/// A validated key write: a key of 1 to [`keys::MAX_KEY_LEN`] bytes of
+/// UTF-8, a value within [`keys::MAX_VALUE_LEN`] (none for a delete), a
+/// version of at least 1 above `prev`.
+fn key_write(w: pb::KeyWrite) -> Result<keys::Write, DropReason> {
+    let key = utf8(&w.key).ok_or(DropReason::Invalid)?;
+    let bad = key.is_empty()
+        || key.len() > keys::MAX_KEY_LEN
+        || w.value.len() > keys::MAX_VALUE_LEN
+        || (w.deleted && !w.value.is_empty())
+        || w.version == 0
+        || w.prev >= w.version;
+    if bad {
+        return Err(DropReason::Invalid);
+    }
+    Ok(keys::Write {
+        key: key.into(),
+        value: (!w.deleted).then(|| Bytes::copy_from_slice(&w.value)),
+        version: w.version,
+        prev: w.prev,
+    })
+}
+
+fn key_delta(d: pb::KeyDelta) -> Result<KeyDelta, DropReason> {
+    Ok(KeyDelta {
+        owner: name(&d.owner)?,
+        life: d.life,
+        write: key_write(d.write.ok_or(DropReason::Invalid)?)?,
+    })
+}
+
+fn digest(d: pb::Digest) -> Result<(Name, keys::Digest), DropReason> {
+    if d.gc > d.watermark {
+        return Err(DropReason::Invalid);
+    }
+    let digest = keys::Digest {
+        life: d.life,
+        watermark: d.watermark,
+        gc: d.gc,
+    };
+    Ok((name(&d.owner)?, digest))
+}
+
+fn owner_deltas(d: pb::Deltas) -> Result<(Name, keys::Deltas), DropReason> {
+    if d.writes.len() > keys::MAX_KEYS || d.gc > d.to {
+        return Err(DropReason::Invalid);
+    }
+    let entries = d
+        .writes
+        .into_iter()
+        .map(key_write)
+        .collect::<Result<Vec<_>, _>>()?;
+    let deltas = keys::Deltas {
+        life: d.life,
+        reset: d.reset,
+        to: d.to,
+        gc: d.gc,
+        entries,
+    };
+    Ok((name(&d.owner)?, deltas))
+}
+
+/// The wire form of a key write.
+fn wire_write(w: &keys::Write) -> pb::KeyWrite {
+    pb::KeyWrite {
+        key: Bytes::copy_from_slice(w.key.as_bytes()),
+        value: w.value.clone().unwrap_or_default(),
+        deleted: w.value.is_none(),
+        version: w.version,
+        prev: w.prev,
+    }
+}
+
+/// A key delta encoded on its own, ready to be queued for piggybacking.
+pub(crate) fn encode_key_delta(owner: &Name, life: u64, w: &keys::Write) -> Vec<u8> {
+    pb::KeyDelta {
+        owner: Bytes::copy_from_slice(owner.as_bytes()),
+        life,
+        write: Some(wire_write(w)),
+    }
+    .encode_to_vec()
+}
+
+/// The wire form of a digest.
+fn wire_digest(owner: &Name, d: &keys::Digest) -> pb::Digest {
+    pb::Digest {
+        owner: Bytes::copy_from_slice(owner.as_bytes()),
+        life: d.life,
+        watermark: d.watermark,
+        gc: d.gc,
+    }
+}
+
+/// The wire form of one owner's deltas.
+fn wire_deltas(owner: &Name, d: &keys::Deltas) -> pb::Deltas {
+    pb::Deltas {
+        owner: Bytes::copy_from_slice(owner.as_bytes()),
+        life: d.life,
+        reset: d.reset,
+        to: d.to,
+        gc: d.gc,
+        writes: d.entries.iter().map(wire_write).collect(),
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -819,6 +977,10 @@ pub(crate) fn put_update(u: &Update, buf: &mut Vec<u8>) {
     }
     put_bytes(5, &u.meta, buf);
     put_bytes(6, u.accuser.as_bytes(), buf);
+    if u.life != 0 {
+        encode_key(7, WireType::Varint, buf);
+        encode_varint(u.life, buf);
+    }
 }
 
 /// A length-delimited field, left out when empty (proto3 defaults).
@@ -830,10 +992,30 @@ fn put_bytes(field: u32, b: &[u8], buf: &mut Vec<u8>) {
     }
 }
 
+/// The life an update carries when gossiped (see [`encode_update`]).
+fn gossiped_life(u: &Update) -> u64 {
+    if u.incarnation > 0 && u.status == Status::Alive {
+        u.life
+    } else {
+        0
+    }
+}
+
 /// An update encoded on its own, ready to be queued for piggybacking.
+///
+/// Gossip carries a member's life only in alive updates above incarnation
+/// 0 (a refutation, which is how a restarted process outbids its old one):
+/// the alive updates of a join wave stay as short as before, and a member's
+/// first life is learned from its full state or its first key write.
 pub(crate) fn encode_update(u: &Update) -> crate::broadcast::Encoded {
     let mut buf = Vec::with_capacity(64);
-    put_update(u, &mut buf);
+    if gossiped_life(u) != u.life {
+        let mut short = u.clone();
+        short.life = 0;
+        put_update(&short, &mut buf);
+    } else {
+        put_update(u, &mut buf);
+    }
     crate::broadcast::Encoded::new(&buf)
 }
 
@@ -943,6 +1125,13 @@ impl<'a> PacketWriter<'a> {
         self.uint_field(4, u64::from(want_nack));
     }
 
+    /// Appends one key write encoded by [`encode_key_delta`].
+    pub fn delta(&mut self, encoded: &[u8]) {
+        self.key(7, LEN);
+        self.varint(encoded.len() as u64);
+        self.buf.extend_from_slice(encoded);
+    }
+
     /// Appends one update encoded by [`encode_update`].
     pub fn update(&mut self, encoded: &[u8]) {
         self.key(5, LEN);
@@ -978,33 +1167,57 @@ fn bytes_len(b: &[u8]) -> usize {
     }
 }
 
-/// Encodes a push-pull frame holding as many of `members` (in the given order)
-/// as fit in `max_len` bytes.
-pub(crate) fn encode_stream(
+/// What a push-pull frame carries besides the header.
+pub(crate) struct Frame<'a, I> {
+    pub join: bool,
+    /// Members, in the order they should go when not all fit.
+    pub members: I,
+    pub digests: &'a [(Name, keys::Digest)],
+    pub deltas: &'a [(Name, keys::Deltas)],
+}
+
+/// Encodes a push-pull frame of at most `max_len` bytes: as many members as
+/// fit (in the given order), then digests, then whole owners' deltas while
+/// they fit.
+pub(crate) fn encode_stream<I: Iterator<Item = Update>>(
     cluster: &str,
     from: &str,
-    join: bool,
-    members: impl Iterator<Item = Update>,
+    frame: Frame<'_, I>,
     max_len: usize,
 ) -> Bytes {
     // Room for the header and the push_pull field's own key and length.
     let mut budget = max_len.saturating_sub(16 + 2 * MAX_NAME_LEN);
     let mut body = Vec::new();
-    if join {
-        prost::encoding::bool::encode(1, &join, &mut body);
+    if frame.join {
+        prost::encoding::bool::encode(1, &frame.join, &mut body);
     }
     let mut one = Vec::with_capacity(64);
-    for m in members {
-        one.clear();
-        put_update(&m, &mut one);
+    let mut put = |field: u32, one: &[u8], body: &mut Vec<u8>| {
         let size = framed_len(one.len());
         if size > budget {
-            break;
+            return false;
         }
         budget -= size;
-        encode_key(2, WireType::LengthDelimited, &mut body);
-        encode_varint(one.len() as u64, &mut body);
-        body.extend_from_slice(&one);
+        encode_key(field, WireType::LengthDelimited, body);
+        encode_varint(one.len() as u64, body);
+        body.extend_from_slice(one);
+        true
+    };
+    for m in frame.members {
+        one.clear();
+        put_update(&m, &mut one);
+        if !put(2, &one, &mut body) {
+            break;
+        }
+    }
+    for (owner, d) in frame.digests {
+        if !put(3, &wire_digest(owner, d).encode_to_vec(), &mut body) {
+            break;
+        }
+    }
+    for (owner, d) in frame.deltas {
+        // Whole owners only: one that does not fit waits for the next exchange.
+        put(4, &wire_deltas(owner, d).encode_to_vec(), &mut body);
     }
     let mut buf = Vec::with_capacity(body.len() + 32 + cluster.len() + from.len());
     put_header(cluster, from, &mut buf);
@@ -1017,7 +1230,6 @@ pub(crate) fn encode_stream(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use prost::Message as _;
 
     fn text(s: &str) -> Bytes {
         Bytes::copy_from_slice(s.as_bytes())
@@ -1039,6 +1251,7 @@ mod tests {
             status: wire_status(u.status) as i32,
             meta: u.meta.clone(),
             from: text(&u.accuser),
+            life: u.life,
         }
     }
 
@@ -1062,13 +1275,13 @@ mod tests {
             status,
             meta: Bytes::from_static(b"role=db"),
             accuser: "node-2".into(),
+            life: 99,
         }
     }
 
     #[test]
     fn packet_round_trips() {
         let mut w_buf = Vec::new();
-
         let mut w = PacketWriter::new(&mut w_buf, "c", "me", 0);
         let msgs = vec![
             Msg::Ping {
@@ -1093,6 +1306,14 @@ mod tests {
         for u in &updates {
             w.update(encode_update(u).as_slice());
         }
+        // Only an alive update above incarnation 0 carries the life.
+        let updates: Vec<Update> = updates
+            .into_iter()
+            .map(|u| Update {
+                life: gossiped_life(&u),
+                ..u
+            })
+            .collect();
         let bytes = w.finish();
         let p = decode_packet(bytes.clone(), 1400, &limits()).unwrap();
         assert_eq!(
@@ -1103,6 +1324,7 @@ mod tests {
                 messages: msgs.into(),
                 updates,
                 live: 0,
+                deltas: vec![],
             }
         );
     }
@@ -1150,6 +1372,7 @@ mod tests {
             messages: vec![],
             updates: vec![bad],
             live: 0,
+            deltas: vec![],
         };
         assert_eq!(
             decode_packet(p.encode_to_vec().into(), 1400, &limits()),
@@ -1200,11 +1423,31 @@ mod tests {
                 ..sample_update(Status::Alive)
             })
             .collect();
-        let bytes = encode_stream("c", "me", true, members.iter().cloned(), 1 << 20);
+        let bytes = encode_stream(
+            "c",
+            "me",
+            Frame {
+                join: true,
+                members: members.iter().cloned(),
+                digests: &[],
+                deltas: &[],
+            },
+            1 << 20,
+        );
         let pp = decode_stream(bytes.clone(), 1 << 20, &limits()).unwrap();
         assert!(pp.join);
         assert_eq!(pp.members, members);
-        let small = encode_stream("c", "me", false, members.iter().cloned(), 4096);
+        let small = encode_stream(
+            "c",
+            "me",
+            Frame {
+                join: false,
+                members: members.iter().cloned(),
+                digests: &[],
+                deltas: &[],
+            },
+            4096,
+        );
         assert!(small.len() <= 4096, "{}", small.len());
         let pp = decode_stream(small.clone(), 4096, &limits()).unwrap();
         assert!(!pp.members.is_empty() && pp.members.len() < 1000);
@@ -1248,6 +1491,7 @@ mod tests {
                     status,
                     meta: meta.into(),
                     accuser,
+                    life: incarnation.rotate_left(7),
                 })
         }
 
@@ -1278,7 +1522,6 @@ mod tests {
                 live in any::<u32>(),
             ) {
                 let mut w_buf = Vec::new();
-
                 let mut w = PacketWriter::new(&mut w_buf, "c", &from, live);
                 for m in &messages {
                     w.message(m);
@@ -1286,16 +1529,17 @@ mod tests {
                 for u in &updates {
                     w.update(encode_update(u).as_slice());
                 }
+                let updates: Vec<Update> = updates.into_iter().map(|u| Update { life: gossiped_life(&u), ..u }).collect();
                 let bytes = w.finish();
                 let decoded = decode_packet(bytes, 1 << 16, &limits()).unwrap();
-                prop_assert_eq!(decoded, Packet { from, from_known: false, messages: messages.into(), updates, live });
+                prop_assert_eq!(decoded, Packet { from, from_known: false, messages: messages.into(), updates, live, deltas: vec![] });
             }
 
             #[test]
             fn every_valid_stream_frame_round_trips(from in name(), join in any::<bool>(), members in proptest::collection::vec(update(), 0..16)) {
-                let bytes = encode_stream("c", &from, join, members.iter().cloned(), 1 << 20);
+                let bytes = encode_stream("c", &from, Frame { join, members: members.iter().cloned(), digests: &[], deltas: &[] }, 1 << 20);
                 let decoded = decode_stream(bytes, 1 << 20, &limits()).unwrap();
-                prop_assert_eq!(decoded, PushPull { from, join, members });
+                prop_assert_eq!(decoded, PushPull { from, join, members, digests: vec![], deltas: vec![] });
             }
 
             #[test]
@@ -1307,9 +1551,9 @@ mod tests {
                     version: pb::PROTOCOL_VERSION,
                     cluster: "c".into(),
                     from: text(&from),
-                    push_pull: Some(pb::PushPull { join, members: vec![wire_update(&u); 3] }),
+                    push_pull: Some(pb::PushPull { join, members: vec![wire_update(&u); 3], ..Default::default() }),
                 };
-                let ours = encode_stream("c", &from, join, std::iter::repeat_n(u, 3), 1 << 20);
+                let ours = encode_stream("c", &from, Frame { join, members: std::iter::repeat_n(u, 3), digests: &[], deltas: &[] }, 1 << 20);
                 prop_assert_eq!(&ours[..], &frame.encode_to_vec()[..]);
             }
         }
@@ -1375,6 +1619,7 @@ mod tests {
                     status: status(u.status)?,
                     meta: u.meta,
                     accuser: accuser(&u.from)?,
+                    life: u.life,
                 })
             }
 
@@ -1439,12 +1684,18 @@ mod tests {
                     .into_iter()
                     .map(|u| update(u, limits))
                     .collect::<Result<Vec<_>, _>>()?;
+                let deltas = p
+                    .deltas
+                    .into_iter()
+                    .map(key_delta)
+                    .collect::<Result<Vec<_>, _>>()?;
                 Ok(Packet {
                     from,
                     from_known,
                     messages: messages.into(),
                     updates,
                     live: p.live,
+                    deltas,
                 })
             }
 
@@ -1461,10 +1712,22 @@ mod tests {
                     .into_iter()
                     .map(|u| update(u, limits))
                     .collect::<Result<Vec<_>, _>>()?;
+                let digests = pp
+                    .digests
+                    .into_iter()
+                    .map(digest)
+                    .collect::<Result<Vec<_>, _>>()?;
+                let deltas = pp
+                    .deltas
+                    .into_iter()
+                    .map(owner_deltas)
+                    .collect::<Result<Vec<_>, _>>()?;
                 Ok(PushPull {
                     from,
                     join: pp.join,
                     members,
+                    digests,
+                    deltas,
                 })
             }
         }
@@ -1524,6 +1787,7 @@ mod tests {
                     status,
                     meta,
                     from,
+                    life: incarnation >> 3,
                 })
         }
 
@@ -1565,6 +1829,7 @@ mod tests {
                         messages,
                         updates,
                         live,
+                        deltas: vec![],
                     }
                 })
         }
@@ -1580,7 +1845,11 @@ mod tests {
                         any::<bool>(),
                         proptest::collection::vec(wire_update(), 0..6),
                     )
-                        .prop_map(|(join, members)| pb::PushPull { join, members }),
+                        .prop_map(|(join, members)| pb::PushPull {
+                            join,
+                            members,
+                            ..Default::default()
+                        }),
                 ),
             )
                 .prop_map(|(version, cluster, from, push_pull)| pb::StreamFrame {
@@ -1739,7 +2008,6 @@ mod tests {
                 messages in proptest::collection::vec(roundtrip::msg(), 0..3),
             ) {
                 let mut w_buf = Vec::new();
-
                 let mut w = PacketWriter::new(&mut w_buf, "c", &from, live);
                 for m in &messages {
                     w.message(m);
@@ -1803,7 +2071,7 @@ mod tests {
             };
             let mut ok = 0;
             for depth in 90..=101 {
-                let g = group(depth, 7);
+                let g = group(depth, 15);
                 let ping = wrap(4, &wrap(1, &g));
                 let ping_req = wrap(4, &wrap(4, &g));
                 let message = wrap(4, &g);

@@ -46,6 +46,10 @@ pub struct Config {
     pub join_retry_min: Duration,
     /// Longest delay between two join attempts.
     pub join_retry_max: Duration,
+    /// How long a deleted key's tombstone is kept before its owner collects
+    /// it. A node cut off for longer is reset (sent the whole namespace)
+    /// rather than told of each delete, so nothing deleted comes back.
+    pub tombstone_grace: Duration,
 }
 
 /// Parses a duration as configs and command lines write it: a number and a
@@ -105,6 +109,7 @@ impl Config {
             max_meta_size: 512,
             join_retry_min: Duration::from_millis(500),
             join_retry_max: Duration::from_secs(30),
+            tombstone_grace: Duration::from_secs(600),
         }
     }
 
@@ -244,6 +249,13 @@ impl Config {
             "0 to 24h",
         )?;
         in_ms("reap_after", self.reap_after, 0, 604_800_000, "0 to 7 days")?;
+        in_ms(
+            "tombstone_grace",
+            self.tombstone_grace,
+            0,
+            604_800_000,
+            "0 to 7 days",
+        )?;
         if self.reap_after < self.gossip_to_the_dead {
             return Err(err(
                 "reap_after",

@@ -192,6 +192,35 @@ pub enum Event {
     /// The local leave has been gossiped as often as any update is: the
     /// driver may stop now.
     LeaveCompleted,
+    /// A member set one of its keys (as this node learned it).
+    KeySet {
+        /// The owner.
+        member: Name,
+        /// The key.
+        key: String,
+        /// The value this node held before, if any.
+        old: Option<Bytes>,
+        /// The new value.
+        value: Bytes,
+        /// The owner's version of the write.
+        version: u64,
+    },
+    /// A member deleted one of its keys.
+    KeyDeleted {
+        /// The owner.
+        member: Name,
+        /// The key.
+        key: String,
+        /// The value this node held before.
+        old: Option<Bytes>,
+        /// The owner's version of the delete.
+        version: u64,
+    },
+    /// A member restarted (a new life): every key it had is gone.
+    NamespaceReset {
+        /// The member.
+        member: Name,
+    },
 }
 
 impl Event {
@@ -206,12 +235,17 @@ impl Event {
             | Event::MemberFailed(m)
             | Event::MemberLeft(m)
             | Event::MemberReaped(m) => Some(m),
-            Event::JoinCompleted { .. } | Event::JoinRetry { .. } | Event::LeaveCompleted => None,
+            _ => None,
         }
     }
 
     /// The name of the member this event is about, if it is about one.
     pub fn member(&self) -> Option<&Name> {
-        self.about().map(|m| &m.name)
+        match self {
+            Event::KeySet { member, .. }
+            | Event::KeyDeleted { member, .. }
+            | Event::NamespaceReset { member } => Some(member),
+            e => e.about().map(|m| &m.name),
+        }
     }
 }

@@ -4,6 +4,7 @@
 use crate::broadcast::retransmit_limit;
 use crate::codec::{self, Msg, PacketWriter};
 use crate::config::Config;
+use crate::kv::Replicas;
 use crate::membership::Membership;
 use crate::metrics::Kind;
 use crate::name::Name;
@@ -19,6 +20,8 @@ pub(crate) struct Packet {
     pub kind: Kind,
     /// Updates piggybacked on it.
     pub updates: usize,
+    /// Key writes piggybacked on it.
+    pub deltas: usize,
 }
 
 /// Builds a datagram: `messages`, then as many queued updates as fit in
@@ -26,6 +29,7 @@ pub(crate) struct Packet {
 /// unless at least one update is pending. `scratch` is where it is built.
 pub(crate) fn packet(
     view: &mut View,
+    replicas: &mut Replicas,
     config: &Config,
     messages: &[Msg],
     scratch: &mut Vec<u8>,
@@ -39,8 +43,18 @@ pub(crate) fn packet(
     let budget = config.max_packet_size.saturating_sub(w.len());
     let (queue, members) = view.gossip_parts();
     let limit = retransmit_limit(config.retransmit_mult, members.live());
-    let updates = queue.take(members, budget, limit, codec::framed_len, |u| w.update(u));
-    if kind == Kind::Gossip && updates == 0 {
+    let mut used = 0;
+    let updates = queue.take(members, budget, limit, codec::framed_len, |u| {
+        used += codec::framed_len(u.len());
+        w.update(u)
+    });
+    let room = budget.saturating_sub(used);
+    let deltas = if replicas.pending() == 0 {
+        0
+    } else {
+        replicas.take(room, limit, codec::framed_len, |d| w.delta(d))
+    };
+    if kind == Kind::Gossip && updates == 0 && deltas == 0 {
         return None;
     }
     let bytes = w.finish();
@@ -49,6 +63,7 @@ pub(crate) fn packet(
         bytes,
         kind,
         updates,
+        deltas,
     })
 }
 

@@ -1,4 +1,4 @@
-//! The state layer: every member owns a small key/value namespace that
+//! The state layer (see also [`crate::Node::set`]): every member owns a small key/value namespace that
 //! every other member replicates (scuttlebutt, van Renesse et al. 2008).
 //!
 //! Only the owner writes its namespace. Each write takes the owner's next
@@ -186,7 +186,12 @@ impl Namespace {
     /// The owner writes `key` (`None`: deletes it) at its next version, at
     /// `now`. The caller checked the limits. Returns the write to gossip and
     /// the change, or `None` when deleting a key that is not there.
-    pub fn write(&mut self, key: &str, value: Option<Bytes>, now: Instant) -> Option<(Write, Change)> {
+    pub fn write(
+        &mut self,
+        key: &str,
+        value: Option<Bytes>,
+        now: Instant,
+    ) -> Option<(Write, Change)> {
         let old = self.keys.get(key);
         if value.is_none() && old.is_none_or(|e| e.value.is_none()) {
             return None;
@@ -309,11 +314,6 @@ impl Namespace {
         })
     }
 
-    /// Bytes of keys and values in `d` (what a frame budget counts).
-    pub fn cost(d: &Deltas) -> usize {
-        d.entries.iter().map(|w| size(&w.key, &w.value)).sum()
-    }
-
     /// A replica applies repair deltas. A reset replaces everything at or
     /// below `to`; writes above it (heard since by gossip) stay. Returns the
     /// changes, in version order (a reset also reports keys it removed).
@@ -423,7 +423,11 @@ mod tests {
         let (_lost, _) = owner.write("y", v("1"), t(0)).unwrap();
         let (_lost, _) = owner.write("y", v("2"), t(0)).unwrap();
         let (w4, _) = owner.write("y", v("3"), t(0)).unwrap();
-        assert_eq!((w4.version, w4.prev), (4, 1), "the run of writes to y starts after 1");
+        assert_eq!(
+            (w4.version, w4.prev),
+            (4, 1),
+            "the run of writes to y starts after 1"
+        );
         replica.apply(&w4);
         assert_eq!(replica.digest().watermark, 4);
     }
@@ -446,7 +450,9 @@ mod tests {
     fn repair_sends_what_is_above_the_watermark_and_resets_below_the_gc_watermark() {
         let mut owner = Namespace::new(1);
         for i in 0..10 {
-            owner.write(&format!("k{i}"), v("0123456789"), t(0)).unwrap();
+            owner
+                .write(&format!("k{i}"), v("0123456789"), t(0))
+                .unwrap();
         }
         let mut replica = Namespace::new(1);
         let (w1, _) = owner.write("k1", v("new"), t(0)).unwrap();
@@ -476,7 +482,10 @@ mod tests {
     fn limits_are_checked_before_a_write() {
         let mut ns = Namespace::new(1);
         let big = Bytes::from(vec![0u8; MAX_VALUE_LEN + 1]);
-        assert_eq!(ns.check("k", Some(&big)), Err(Refused::ValueLen(MAX_VALUE_LEN + 1)));
+        assert_eq!(
+            ns.check("k", Some(&big)),
+            Err(Refused::ValueLen(MAX_VALUE_LEN + 1))
+        );
         assert_eq!(ns.check("", None), Err(Refused::KeyLen(0)));
         let long = "k".repeat(MAX_KEY_LEN + 1);
         assert_eq!(ns.check(&long, None), Err(Refused::KeyLen(MAX_KEY_LEN + 1)));
@@ -484,7 +493,11 @@ mod tests {
             ns.write(&format!("{i}"), v("x"), t(0)).unwrap();
         }
         assert_eq!(ns.check("one more", v("x").as_ref()), Err(Refused::Keys));
-        assert_eq!(ns.check("0", v("y").as_ref()), Ok(()), "a rewrite is no new key");
+        assert_eq!(
+            ns.check("0", v("y").as_ref()),
+            Ok(()),
+            "a rewrite is no new key"
+        );
     }
 
     /// One owner's operations and a replica that hears some of them by
@@ -580,7 +593,10 @@ mod tests {
         after: &Namespace,
         written: &BTreeMap<u64, (Box<str>, Option<Bytes>)>,
     ) -> Result<(), TestCaseError> {
-        prop_assert!(after.watermark >= before.watermark, "the watermark went back");
+        prop_assert!(
+            after.watermark >= before.watermark,
+            "the watermark went back"
+        );
         for (k, e) in &after.keys {
             prop_assert_eq!(
                 written.get(&e.version),

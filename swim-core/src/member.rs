@@ -114,6 +114,8 @@ pub(crate) struct Update {
     /// Who declared the member suspect or dead (empty otherwise). Not the
     /// sender of the packet: gossip passes accusations on.
     pub accuser: Name,
+    /// The member's life (see [`crate::keys`]); 0 when unknown.
+    pub life: u64,
 }
 
 impl Update {
@@ -126,6 +128,7 @@ impl Update {
             status: member.status(),
             meta: member.meta(),
             accuser: accuser.clone(),
+            life: member.life,
         }
     }
 }

@@ -162,4 +162,14 @@ pub struct Metrics {
     pub push_pulls: u64,
     /// Push-pull exchanges this node opened that failed.
     pub push_pull_failures: u64,
+    /// Writes to this node's own keys (sets and deletes).
+    pub keys_written: u64,
+    /// Key writes piggybacked on sent packets.
+    pub deltas_sent: u64,
+    /// Key writes heard by gossip that changed this node's copy.
+    pub deltas_applied: u64,
+    /// Owners' namespaces repaired from a peer (deltas merged).
+    pub repairs: u64,
+    /// Of those, repairs that replaced the namespace (a reset).
+    pub resets: u64,
 }

@@ -6,6 +6,8 @@ use crate::codec::{self, DropReason, Limits, Msg};
 use crate::config::{Config, ConfigError, MAX_NAME_LEN};
 use crate::event::{Event, Input, Output, StreamId};
 use crate::gossip;
+use crate::keys::{Change, Refused};
+use crate::kv::Replicas;
 use crate::member::{Member, Status, Update};
 use crate::membership::Entry;
 use crate::metrics::{Kind, Metrics};
@@ -53,6 +55,24 @@ pub enum Error {
     },
     /// The node has left; it accepts no more commands.
     Left,
+    /// A key is empty or longer than [`MAX_KEY_LEN`](crate::MAX_KEY_LEN).
+    KeyLength {
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// A value is larger than [`MAX_VALUE_LEN`](crate::MAX_VALUE_LEN).
+    ValueTooLarge {
+        /// Its size in bytes.
+        len: usize,
+    },
+    /// A new key beyond [`MAX_KEYS`](crate::MAX_KEYS) (deleted keys count
+    /// until their tombstones are collected).
+    TooManyKeys,
+    /// The namespace would hold more than [`MAX_NAMESPACE_BYTES`](crate::MAX_NAMESPACE_BYTES).
+    NamespaceFull {
+        /// The bytes it would hold.
+        bytes: usize,
+    },
 }
 
 impl fmt::Display for Error {
@@ -70,6 +90,26 @@ impl fmt::Display for Error {
                 )
             }
             Error::Left => f.write_str("the node has left the cluster; start a new one to rejoin"),
+            Error::KeyLength { len } => write!(
+                f,
+                "invalid key: {len} bytes (allowed: 1 to {} bytes of UTF-8)",
+                crate::MAX_KEY_LEN
+            ),
+            Error::ValueTooLarge { len } => write!(
+                f,
+                "value too large: {len} bytes (allowed: at most {} bytes)",
+                crate::MAX_VALUE_LEN
+            ),
+            Error::TooManyKeys => write!(
+                f,
+                "too many keys: a member holds at most {} (deleted keys count until collected)",
+                crate::MAX_KEYS
+            ),
+            Error::NamespaceFull { bytes } => write!(
+                f,
+                "namespace full: it would hold {bytes} bytes of keys and values (allowed: at most {})",
+                crate::MAX_NAMESPACE_BYTES
+            ),
         }
     }
 }
@@ -193,6 +233,8 @@ pub struct Node {
     prober: Prober,
     /// Push-pull exchanges, joining and catching up.
     sync: AntiEntropy,
+    /// Every member's key/value namespace, as this node holds it.
+    replicas: Replicas,
     leave: Leave,
     /// Where datagrams are built (kept between them: one allocation per datagram sent).
     scratch: Vec<u8>,
@@ -236,7 +278,14 @@ impl Node {
             status: Status::Alive,
             meta: identity.meta,
         };
-        let view = View::new(local, hash_seed, now, &mut rng);
+        // The life: drawn from the seed without a draw of its own (a mix of
+        // the hash seed), so that the generator's sequence stays as it was.
+        // 32 bits tell a name's successive processes apart and cost at most
+        // 6 bytes in every alive update (a full u64 costs 11, and a join
+        // wave's packets carry a third fewer updates).
+        let life = (mix(hash_seed ^ 0x6c69_6665) >> 32).max(1);
+        let replicas = Replicas::new(local.name.clone(), life);
+        let view = View::new(local, life, hash_seed, now, &mut rng);
         let mut timers = Timers::default();
         // Stagger the first rounds so that nodes started together do not probe in lockstep.
         let jitter = |rng: &mut Random, d: core::time::Duration| {
@@ -255,6 +304,7 @@ impl Node {
             view,
             prober: Prober::new(hash_seed ^ 2),
             sync: AntiEntropy::new(hash_seed ^ 3, now),
+            replicas,
             leave: Leave::Staying,
             scratch: Vec::new(),
         };
@@ -360,6 +410,122 @@ impl Node {
         Ok(())
     }
 
+    /// Sets one of this node's keys; returns the write's version. The write
+    /// spreads by gossip; [`Event::KeySet`] reports it here too. Drain the
+    /// outputs afterwards.
+    pub fn set(&mut self, key: &str, value: impl Into<Bytes>, now: Instant) -> Result<u64, Error> {
+        let value = value.into();
+        self.check_write(key, Some(&value))?;
+        self.advance(now);
+        let version = self.write(key, Some(value));
+        self.fire_timers();
+        Ok(version)
+    }
+
+    /// Sets several keys at once: every write is checked before any is
+    /// made, then each takes the next version, in the order given.
+    pub fn set_many(&mut self, pairs: &[(&str, Bytes)], now: Instant) -> Result<(), Error> {
+        for (key, value) in pairs {
+            self.check_write(key, Some(value))?;
+        }
+        let total: usize = pairs.iter().map(|(k, v)| k.len() + v.len()).sum();
+        let held = self
+            .replicas
+            .namespace(self.view.local())
+            .map_or(0, |ns| ns.bytes());
+        if held + total > crate::MAX_NAMESPACE_BYTES {
+            return Err(Error::NamespaceFull {
+                bytes: held + total,
+            });
+        }
+        self.advance(now);
+        for (key, value) in pairs {
+            self.write(key, Some(value.clone()));
+        }
+        self.fire_timers();
+        Ok(())
+    }
+
+    /// Deletes one of this node's keys (a tombstone, collected after
+    /// `tombstone_grace`); false if it was not set. Drain the outputs afterwards.
+    pub fn delete(&mut self, key: &str, now: Instant) -> Result<bool, Error> {
+        self.check_write(key, None)?;
+        self.advance(now);
+        let before = self.metrics.keys_written;
+        self.write(key, None);
+        self.fire_timers();
+        Ok(self.metrics.keys_written > before)
+    }
+
+    /// The value and version of `member`'s `key`, as this node holds it.
+    pub fn get(&self, member: &str, key: &str) -> Option<(Bytes, u64)> {
+        let (value, version) = self.replicas.namespace(member)?.get(key)?;
+        Some((value.clone(), version))
+    }
+
+    /// `member`'s keys whose names start with `prefix` (all for `""`), with
+    /// values and versions, in key order.
+    pub fn keys(&self, member: &str, prefix: &str) -> Vec<(String, Bytes, u64)> {
+        self.replicas.namespace(member).map_or(Vec::new(), |ns| {
+            ns.iter()
+                .filter(|(k, _, _)| k.starts_with(prefix))
+                .map(|(k, v, n)| (k.to_string(), v.clone(), n))
+                .collect()
+        })
+    }
+
+    /// Live keys held, over all members (this node's own included), and
+    /// their bytes of keys and values.
+    pub fn key_stats(&self) -> (usize, usize) {
+        self.replicas.size()
+    }
+
+    fn check_write(&self, key: &str, value: Option<&Bytes>) -> Result<(), Error> {
+        if self.is_leaving() {
+            return Err(Error::Left);
+        }
+        self.replicas.check(key, value).map_err(|r| match r {
+            Refused::KeyLen(len) => Error::KeyLength { len },
+            Refused::ValueLen(len) => Error::ValueTooLarge { len },
+            Refused::Keys => Error::TooManyKeys,
+            Refused::Bytes(bytes) => Error::NamespaceFull { bytes },
+        })
+    }
+
+    /// Writes our own key and reports it; the version (0 if nothing changed).
+    fn write(&mut self, key: &str, value: Option<Bytes>) -> u64 {
+        let local = self.view.local().clone();
+        match self.replicas.write(key, value, self.now) {
+            Some(change) => {
+                self.metrics.keys_written += 1;
+                let version = change.version;
+                self.report(&local, change);
+                version
+            }
+            None => 0,
+        }
+    }
+
+    /// Tells the application about a change to `owner`'s namespace.
+    fn report(&mut self, owner: &Name, c: Change) {
+        let (member, key, version) = (owner.clone(), String::from(c.key), c.version);
+        self.out.event(match c.new {
+            Some(value) => Event::KeySet {
+                member,
+                key,
+                old: c.old,
+                value,
+                version,
+            },
+            None => Event::KeyDeleted {
+                member,
+                key,
+                old: c.old,
+                version,
+            },
+        });
+    }
+
     /// This node as the cluster sees it.
     ///
     /// Members are returned by value: the table keeps them in a compact form
@@ -424,7 +590,9 @@ impl Node {
                     .view
                     .on_suspicion_timeout(&member, generation, effects!(self)),
                 Timer::Deadline(Deadline::Reap { member, generation }) => {
-                    self.view.on_reap(&member, generation, &mut self.out)
+                    if self.view.on_reap(&member, generation, &mut self.out) {
+                        self.replicas.forget(&member);
+                    }
                 }
                 Timer::Periodic(Periodic::Probe) => self.on_probe_tick(),
                 Timer::Periodic(Periodic::Gossip) => self.on_gossip_tick(),
@@ -479,6 +647,13 @@ impl Node {
             self.catch_up(from);
         }
         self.apply_all(packet.updates, Priority::News);
+        for d in &packet.deltas {
+            let life = self.view.life_of(&d.owner, d.life);
+            if let Some(change) = self.replicas.apply(d, life) {
+                self.metrics.deltas_applied += 1;
+                self.report(&d.owner, change);
+            }
+        }
         let ours = gossip::view_size(self.view.members());
         if self.sync.behind(packet.live, ours, self.now, &self.config) {
             self.catch_up(from);
@@ -538,8 +713,12 @@ impl Node {
             for (u, slot) in rest.by_ref().take(n).zip(slots) {
                 if u.name == *self.view.local() {
                     self.about_self(&u);
-                } else {
-                    self.view.apply(u, slot, priority, effects!(self));
+                } else if let Some((member, life)) =
+                    self.view.apply(u, slot, priority, effects!(self))
+                {
+                    if self.replicas.new_life(&member, life) {
+                        self.out.event(Event::NamespaceReset { member });
+                    }
                 }
             }
         }
@@ -564,11 +743,17 @@ impl Node {
     /// updates. With no messages (a gossip round), nothing is sent unless at
     /// least one update is pending. Returns whether a packet went out.
     fn send(&mut self, to: SocketAddr, messages: &[Msg]) -> bool {
-        let Some(p) = gossip::packet(&mut self.view, &self.config, messages, &mut self.scratch)
-        else {
+        let Some(p) = gossip::packet(
+            &mut self.view,
+            &mut self.replicas,
+            &self.config,
+            messages,
+            &mut self.scratch,
+        ) else {
             return false;
         };
         self.metrics.updates_sent += p.updates as u64;
+        self.metrics.deltas_sent += p.deltas as u64;
         self.metrics.sent.count(p.kind, p.bytes.len());
         self.out.push(Output::Datagram { to, bytes: p.bytes });
         if p.updates > 0 {
@@ -591,6 +776,10 @@ impl Node {
 
     /// The start of a protocol period: conclude the last probe, start the next.
     fn on_probe_tick(&mut self) {
+        let grace = self.config.tombstone_grace;
+        if let Some(before) = self.now.as_micros().checked_sub(grace.as_micros() as u64) {
+            self.replicas.collect(Instant::from_micros(before));
+        }
         if let Some(failed) = self.prober.conclude() {
             self.awareness.apply(failed.missed_nacks as i32);
             self.metrics.probe_failures += 1;
@@ -661,7 +850,7 @@ impl Node {
         let now = self.now;
         self.timers
             .set(Periodic::Gossip, now + self.config.gossip_interval);
-        if self.view.pending() == 0 {
+        if self.view.pending() == 0 && self.replicas.pending() == 0 {
             return;
         }
         let targets = gossip::round(
@@ -743,13 +932,22 @@ impl Node {
 
     fn open_exchange(&mut self, to: SocketAddr, reason: Reason) {
         let id = self.sync.open(to, reason);
-        let bytes = pushpull::encode_state(&self.view, &self.config, reason == Reason::Join);
+        let digests = self.replicas.digests();
+        let bytes = pushpull::encode_state(
+            &self.view,
+            &self.config,
+            reason == Reason::Join,
+            &digests,
+            &[],
+        );
         self.metrics.sent.count(Kind::PushPull, bytes.len());
         self.out.push(Output::StreamOpen { id, to });
         self.out.push(Output::StreamFrame { id, bytes });
     }
 
-    /// A peer opened an exchange: reply with our state, close, merge theirs.
+    /// A frame on a stream a peer opened: its request (members and
+    /// digests), answered with ours and the deltas it lacks; or, on a stream
+    /// we answered, its last frame with the deltas we lack.
     fn on_request(&mut self, id: StreamId, from: SocketAddr, bytes: Bytes) {
         let len = bytes.len();
         let max = self.config.max_stream_frame;
@@ -758,6 +956,7 @@ impl Node {
             Ok(pp) if pp.from == *local => Err(DropReason::FromSelf),
             other => other,
         };
+        let answered = self.sync.finish_answered(id);
         let pp = match pp {
             Ok(pp) => pp,
             Err(reason) => {
@@ -766,6 +965,10 @@ impl Node {
             }
         };
         self.metrics.received.count(Kind::PushPull, len);
+        if answered {
+            self.out.push(Output::StreamClose { id });
+            return self.merge_deltas(&pp.deltas);
+        }
         // A peer we hold dead is reconnecting: merge first, so that our reply
         // already carries our refutation if it holds us dead too. Otherwise
         // reply with the state as it was, as memberlist does (merging first
@@ -775,38 +978,51 @@ impl Node {
             .members()
             .get(&pp.from)
             .is_some_and(|e| e.status() == Status::Dead);
+        let (members, deltas) = (pp.members, pp.deltas);
         let members = if reconnecting {
-            self.apply_all(pp.members, Priority::Repair);
+            self.apply_all(members, Priority::Repair);
             None
         } else {
-            Some(pp.members)
+            Some(members)
         };
-        let reply = pushpull::encode_state(&self.view, &self.config, false);
+        let digests = self.replicas.digests();
+        let for_them = self.replicas.deltas_for(&pp.digests);
+        let reply = pushpull::encode_state(&self.view, &self.config, false, &digests, &for_them);
         self.metrics.sent.count(Kind::PushPull, reply.len());
         self.out.push(Output::StreamFrame { id, bytes: reply });
-        self.out.push(Output::StreamClose { id });
+        if !self.sync.answered(id) {
+            // Too many answered exchanges waiting for their last frame.
+            self.out.push(Output::StreamClose { id });
+        }
         if let Some(members) = members {
             self.apply_all(members, Priority::Repair);
         }
+        self.merge_deltas(&deltas);
         self.metrics.push_pulls += 1;
     }
 
-    /// The peer answered an exchange we opened: close it and merge. What a
-    /// full state teaches us is old news to the cluster (the peer knew it):
-    /// it is gossiped only where fresh updates leave room.
+    /// The peer answered an exchange we opened: merge, send it the deltas it
+    /// lacks, and close. What a full state teaches us is old news to the
+    /// cluster (the peer knew it): it is gossiped only where fresh updates
+    /// leave room, and repaired keys are not gossiped at all.
     fn on_reply(&mut self, id: StreamId, bytes: Bytes) {
         let len = bytes.len();
         let Some(exchange) = self.sync.take(id) else {
             let nowhere = SocketAddr::from(([0, 0, 0, 0], 0));
             return self.drop_input(DropReason::Unsolicited, nowhere, "stream reply");
         };
-        self.out.push(Output::StreamClose { id });
         let max = self.config.max_stream_frame;
         match self.with_limits(|l| codec::decode_stream(bytes, max, l)) {
             Ok(pp) => {
                 self.metrics.received.count(Kind::PushPull, len);
                 self.metrics.push_pulls += 1;
                 self.apply_all(pp.members, Priority::Repair);
+                self.merge_deltas(&pp.deltas);
+                let for_them = self.replicas.deltas_for(&pp.digests);
+                let last = pushpull::encode_deltas(&self.view, &self.config, &for_them);
+                self.metrics.sent.count(Kind::PushPull, last.len());
+                self.out.push(Output::StreamFrame { id, bytes: last });
+                self.out.push(Output::StreamClose { id });
                 if exchange.reason == Reason::Join && self.sync.joined() {
                     self.timers.stop(Periodic::JoinRetry);
                     self.out.event(Event::JoinCompleted {
@@ -815,15 +1031,34 @@ impl Node {
                 }
             }
             Err(reason) => {
+                self.out.push(Output::StreamClose { id });
                 self.drop_input(reason, exchange.peer, "push-pull reply");
                 self.exchange_failed(exchange);
             }
         }
     }
 
+    /// Repair deltas from a peer, owner by owner (for owners whose life we know).
+    fn merge_deltas(&mut self, deltas: &[(Name, crate::keys::Deltas)]) {
+        for (owner, d) in deltas {
+            let life = self.view.life_of(owner, d.life);
+            if life != Some(d.life) {
+                continue;
+            }
+            self.metrics.repairs += 1;
+            if d.reset {
+                self.metrics.resets += 1;
+            }
+            for change in self.replicas.merge(owner, d, life) {
+                self.report(owner, change);
+            }
+        }
+    }
+
     fn on_stream_closed(&mut self, id: StreamId) {
-        // A peer's stream holds no state here once answered: nothing to do.
-        if let Some(exchange) = self.sync.take(id) {
+        if id.is_accepted() {
+            self.sync.finish_answered(id);
+        } else if let Some(exchange) = self.sync.take(id) {
             self.exchange_failed(exchange);
         }
     }
@@ -838,4 +1073,11 @@ impl Node {
             self.out.event(Event::JoinRetry { attempt });
         }
     }
+}
+
+/// A 64-bit mix (splitmix64's finaliser): spreads the bits of `x`.
+fn mix(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
 }

@@ -15,6 +15,7 @@
 use crate::codec;
 use crate::config::Config;
 use crate::event::StreamId;
+use crate::keys;
 use crate::name::Name;
 use crate::state::View;
 use crate::time::Instant;
@@ -71,10 +72,16 @@ pub fn push_pull_interval(base: Duration, n: usize) -> Duration {
     base * scale
 }
 
+/// Exchanges a peer opened that we answered, waiting for their last frame
+/// (the deltas we lack); more are answered and closed at once.
+const MAX_ANSWERED: usize = 64;
+
 /// Exchanges in flight, joining, and the catch-up rules.
 #[derive(Debug)]
 pub(crate) struct AntiEntropy {
     open: HashMap<StreamId, Exchange, FixedState>,
+    /// Peers' exchanges we answered (in the order answered).
+    answered: Vec<StreamId>,
     next_stream: u64,
     join: Join,
     /// Earliest time of the next catch-up exchange.
@@ -87,6 +94,7 @@ impl AntiEntropy {
     pub fn new(hash_seed: u64, now: Instant) -> Self {
         AntiEntropy {
             open: HashMap::with_hasher(FixedState::with_seed(hash_seed)),
+            answered: Vec::new(),
             next_stream: 0,
             join: Join::default(),
             catch_up_after: now,
@@ -126,6 +134,25 @@ impl AntiEntropy {
         let id = StreamId::opened(self.next_stream);
         self.open.insert(id, Exchange { peer, reason });
         id
+    }
+
+    /// We answered a peer's exchange on `id`: wait for its last frame,
+    /// unless too many already wait (false: close it now).
+    pub fn answered(&mut self, id: StreamId) -> bool {
+        if self.answered.len() >= MAX_ANSWERED {
+            return false;
+        }
+        self.answered.push(id);
+        true
+    }
+
+    /// Whether `id` is a peer's exchange we answered; it ends now.
+    pub fn finish_answered(&mut self, id: StreamId) -> bool {
+        let Some(i) = self.answered.iter().position(|&a| a == id) else {
+            return false;
+        };
+        self.answered.remove(i);
+        true
     }
 
     /// The exchange on stream `id`, which ends now.
@@ -206,18 +233,50 @@ impl AntiEntropy {
     }
 }
 
-/// This node's full table, itself first, as one stream frame.
-pub(crate) fn encode_state(view: &View, config: &Config, join: bool) -> Bytes {
+/// This node's full table, itself first, with its digests and the deltas
+/// the peer lacks, as one stream frame.
+pub(crate) fn encode_state(
+    view: &View,
+    config: &Config,
+    join: bool,
+    digests: &[(Name, keys::Digest)],
+    deltas: &[(Name, keys::Deltas)],
+) -> Bytes {
     let local = view.local_entry();
     let others = view.members().iter().filter(|m| m.name != local.name);
-    let all = std::iter::once(local)
+    let members = std::iter::once(local)
         .chain(others)
         .map(|m| crate::member::Update::of(m, &Name::EMPTY));
+    let frame = codec::Frame {
+        join,
+        members,
+        digests,
+        deltas,
+    };
     codec::encode_stream(
         &config.cluster,
         view.local(),
-        join,
-        all,
+        frame,
+        config.max_stream_frame,
+    )
+}
+
+/// The last frame of an exchange: only the deltas the peer lacks.
+pub(crate) fn encode_deltas(
+    view: &View,
+    config: &Config,
+    deltas: &[(Name, keys::Deltas)],
+) -> Bytes {
+    let frame = codec::Frame {
+        join: false,
+        members: std::iter::empty(),
+        digests: &[],
+        deltas,
+    };
+    codec::encode_stream(
+        &config.cluster,
+        view.local(),
+        frame,
         config.max_stream_frame,
     )
 }

@@ -51,11 +51,14 @@ pub(crate) struct View {
 }
 
 impl View {
-    /// A view that holds only `local`.
-    pub fn new(local: Member, hash_seed: u64, now: Instant, rng: &mut Random) -> View {
+    /// A view that holds only `local`, in its life `life`.
+    pub fn new(local: Member, life: u64, hash_seed: u64, now: Instant, rng: &mut Random) -> View {
         let mut members = Membership::new(hash_seed);
         let name = local.name.clone();
-        members.insert(local, now, rng);
+        let slot = members.insert(local, now, rng);
+        if let Some(e) = members.at_mut(slot) {
+            e.life = life;
+        }
         View {
             local: name,
             members,
@@ -83,6 +86,16 @@ impl View {
     /// The table and the queue, to pack a packet's updates.
     pub fn gossip_parts(&mut self) -> (&mut BroadcastQueue, &mut Membership) {
         (&mut self.broadcasts, &mut self.members)
+    }
+
+    /// The life we hold for `name`: `Some(0)` while unknown. An unknown
+    /// life is learned from the first key write heard (`learn`).
+    pub fn life_of(&mut self, name: &str, learn: u64) -> Option<u64> {
+        let e = self.members.get_mut(name)?;
+        if e.life == 0 {
+            e.life = learn;
+        }
+        Some(e.life)
     }
 
     /// The next member to probe (round-robin over a shuffled order).
@@ -138,14 +151,15 @@ impl View {
     /// found its member (checked again: an earlier update of the same batch
     /// may have added it since). An update that does not supersede what we
     /// hold is ignored, except as a confirmation of a running suspicion or
-    /// as feedback for the gossip queue.
+    /// as feedback for the gossip queue. Returns the member and its life
+    /// when a superseding alive update brought a new life (a restart).
     pub fn apply(
         &mut self,
         mut u: Update,
         slot: Option<u32>,
         priority: Priority,
         fx: &mut Effects,
-    ) {
+    ) -> Option<(Name, u64)> {
         debug_assert!(u.name != self.local);
         if priority == Priority::Repair && u.status == Status::Dead {
             // A peer's full state says dead: suspect instead, so the member gets
@@ -159,7 +173,7 @@ impl View {
             if u.status == Status::Alive {
                 self.add(u, priority, fx);
             }
-            return;
+            return None;
         };
         let (old, old_inc) = (entry.status(), entry.incarnation);
         if !supersedes(u.status, u.incarnation, old, old_inc) {
@@ -169,11 +183,14 @@ impl View {
                 if let Some(p) = entry.gossip.as_mut() {
                     p.heard();
                 }
+                if entry.life == 0 {
+                    entry.life = u.life;
+                }
             }
-            return;
+            return None;
         }
         match u.status {
-            Status::Alive => self.revive(u, old, priority, fx),
+            Status::Alive => return self.revive(u, old, priority, fx),
             Status::Suspect => {
                 let accuser = u.accuser.clone();
                 self.start_suspicion(&u.name, u.incarnation, accuser, priority, fx);
@@ -182,6 +199,7 @@ impl View {
                 self.bury(&u.name, u.status, u.incarnation, u.accuser, priority, fx)
             }
         }
+        None
     }
 
     fn add(&mut self, u: Update, priority: Priority, fx: &mut Effects) {
@@ -193,16 +211,29 @@ impl View {
             meta: u.meta.clone(),
         };
         let slot = self.members.insert(member.clone(), fx.now, fx.rng);
+        if let Some(e) = self.members.at_mut(slot) {
+            e.life = u.life;
+        }
         self.queue(slot, &u, priority);
         fx.out.event(Event::MemberJoined(member));
     }
 
     /// A higher-incarnation alive: refutation, rejoin, or new address/metadata.
-    fn revive(&mut self, u: Update, old: Status, priority: Priority, fx: &mut Effects) {
-        let Some(e) = self.members.get_mut(&u.name) else {
-            return;
-        };
+    /// Returns the new life if the member restarted.
+    fn revive(
+        &mut self,
+        u: Update,
+        old: Status,
+        priority: Priority,
+        fx: &mut Effects,
+    ) -> Option<(Name, u64)> {
+        let e = self.members.get_mut(&u.name)?;
         let changed = e.addr() != u.addr || !e.meta_is(&u.meta);
+        let new_life =
+            (u.life != 0 && e.life != 0 && u.life != e.life).then_some((u.name.clone(), u.life));
+        if u.life != 0 {
+            e.life = u.life;
+        }
         e.set_addr(u.addr);
         e.set_meta(u.meta.clone());
         e.incarnation = u.incarnation;
@@ -210,13 +241,15 @@ impl View {
         self.members.set_status(&u.name, Status::Alive, fx.now);
         let member = self.members.get(&u.name).map(Entry::member);
         self.broadcast(&u, priority);
-        let Some(member) = member else { return };
-        match old {
-            Status::Suspect => fx.out.event(Event::MemberRecovered(member)),
-            Status::Dead | Status::Left => fx.out.event(Event::MemberJoined(member)),
-            Status::Alive if changed => fx.out.event(Event::MemberUpdated(member)),
-            Status::Alive => {}
+        if let Some(member) = member {
+            match old {
+                Status::Suspect => fx.out.event(Event::MemberRecovered(member)),
+                Status::Dead | Status::Left => fx.out.event(Event::MemberJoined(member)),
+                Status::Alive if changed => fx.out.event(Event::MemberUpdated(member)),
+                Status::Alive => {}
+            }
         }
+        new_life
     }
 
     /// Our own probe of `name` (held at `incarnation`) failed: suspect it, or
@@ -356,17 +389,20 @@ impl View {
     }
 
     /// A reap timer fired: forget the member, unless it came back since.
-    pub fn on_reap(&mut self, name: &Name, generation: u32, out: &mut Outbox) {
+    /// Returns whether it was reaped.
+    pub fn on_reap(&mut self, name: &Name, generation: u32, out: &mut Outbox) -> bool {
         let Some(e) = self.members.get(name) else {
-            return;
+            return false;
         };
         if e.generation != generation || e.status().is_live() {
-            return;
+            return false;
         }
-        if let Some(mut e) = self.members.remove(name) {
-            self.broadcasts.forget(e.gossip.take());
-            out.event(Event::MemberReaped(e.member()));
-        }
+        let Some(mut e) = self.members.remove(name) else {
+            return false;
+        };
+        self.broadcasts.forget(e.gossip.take());
+        out.event(Event::MemberReaped(e.member()));
+        true
     }
 
     /// Sets this node's own status and incarnation and gossips it.
@@ -397,8 +433,14 @@ impl View {
     pub fn about_self(&mut self, u: &Update, leaving: bool, now: Instant) -> Option<Answer> {
         let local = self.local_entry();
         let (incarnation, status) = (local.incarnation, local.status());
+        let life = local.life;
         let contradicts = match u.status {
-            Status::Alive => u.incarnation > incarnation,
+            // A newer alive, or one at ours from an earlier process under
+            // our name (another life): outbid it.
+            Status::Alive => {
+                u.incarnation > incarnation
+                    || (u.incarnation == incarnation && u.life != 0 && u.life != life)
+            }
             Status::Suspect | Status::Dead | Status::Left => {
                 u.incarnation >= incarnation && u.status != status
             }

@@ -233,6 +233,18 @@ enum What {
         delayed: bool,
     },
     Tick(usize),
+    /// A frame arrives at side `side` of stream `g`.
+    StreamFrame {
+        g: u64,
+        side: usize,
+        from: SocketAddr,
+        bytes: Bytes,
+    },
+    /// Side `side` of stream `g` learns that the stream is closed.
+    StreamEnd {
+        g: u64,
+        side: usize,
+    },
     Fault(Fault),
     Resume(usize),
     SlowEnd(usize),
@@ -283,14 +295,31 @@ struct Slot {
     restarts: u64,
 }
 
-/// A stream between two nodes, as the simulated network carries it. The
-/// responder knows it as `StreamId::accepted(g)`, `g` its key in `Sim::streams`.
+/// A stream between two nodes, as the simulated network carries it: side 0
+/// is the opener, side 1 the responder, which knows the stream as
+/// `StreamId::accepted(g)`, `g` its key in `Sim::streams`.
 struct Stream {
-    opener: usize,
-    opener_generation: u32,
+    /// Each side's node and process generation.
+    node: [usize; 2],
+    generation: [u32; 2],
     /// The opener's id for it.
     id: StreamId,
-    responder: usize,
+    /// Each side has closed it, or been told it is closed.
+    closed: [bool; 2],
+    /// When the last frame scheduled for each side arrives: frames and the
+    /// close that follows them arrive in order, as on TCP.
+    last: [Instant; 2],
+}
+
+impl Stream {
+    /// The id side `side` knows the stream by.
+    fn id_at(&self, g: u64, side: usize) -> StreamId {
+        if side == 0 {
+            self.id
+        } else {
+            StreamId::accepted(g)
+        }
+    }
 }
 
 /// The summary of a run (the CLI prints it, or its JSON).
@@ -550,6 +579,34 @@ impl Sim {
                 input,
                 delayed,
             } => self.deliver(to, generation, input, delayed),
+            What::StreamFrame {
+                g,
+                side,
+                from,
+                bytes,
+            } => {
+                let Some(s) = self.streams.get(&g).filter(|s| !s.closed[side]) else {
+                    return;
+                };
+                let (to, generation) = (s.node[side], s.generation[side]);
+                let input = Input::StreamFrame {
+                    id: s.id_at(g, side),
+                    from,
+                    bytes,
+                };
+                self.deliver(to, generation, input, false);
+            }
+            What::StreamEnd { g, side } => {
+                let Some(s) = self.streams.get_mut(&g).filter(|s| !s.closed[side]) else {
+                    return;
+                };
+                s.closed[side] = true;
+                let (to, generation, id) = (s.node[side], s.generation[side], s.id_at(g, side));
+                if s.closed == [true, true] {
+                    self.remove_stream(g);
+                }
+                self.deliver(to, generation, Input::StreamClosed { id }, false);
+            }
             What::Fault(f) => self.fault(f),
             What::Resume(i) => self.resume(i),
             What::SlowEnd(i) => {
@@ -754,32 +811,22 @@ impl Sim {
         let broken: Vec<u64> = self
             .streams
             .iter()
-            .filter(|(_, s)| s.responder == i || s.opener == i)
+            .filter(|(_, s)| s.node.contains(&i))
             .map(|(g, _)| *g)
             .collect();
         for g in broken {
-            if self.streams.get(&g).is_some_and(|s| s.opener == i) {
-                self.remove_stream(g);
-            } else {
-                // The peer sees the connection reset.
-                self.fail_stream(g, Duration::ZERO);
-            }
+            // The peer sees the connection reset.
+            self.fail_stream(g, Duration::ZERO);
         }
     }
 
     fn deliver(&mut self, to: usize, generation: u32, input: Input, delayed: bool) {
-        // What comes back on a stream a node opened is for that process only.
-        let to_opener = match &input {
-            Input::StreamFrame { id, .. } => !id.is_accepted(),
-            Input::StreamClosed { .. } => true,
-            _ => false,
-        };
-        if self.slots[to].node.is_none() || (to_opener && self.slots[to].generation != generation) {
-            if let Input::StreamFrame { id, .. } = input {
-                if id.is_accepted() {
-                    self.fail_stream(key_of(id), Duration::ZERO);
-                }
-            }
+        // What arrives on a stream is for the process at that end only.
+        let on_stream = matches!(
+            input,
+            Input::StreamFrame { .. } | Input::StreamClosed { .. }
+        );
+        if self.slots[to].node.is_none() || (on_stream && self.slots[to].generation != generation) {
             return;
         }
         let slot = &mut self.slots[to];
@@ -805,25 +852,47 @@ impl Sim {
 
     fn remove_stream(&mut self, g: u64) -> Option<Stream> {
         let s = self.streams.remove(&g)?;
-        self.opened.remove(&(s.opener, s.id));
+        self.opened.remove(&(s.node[0], s.id));
         Some(s)
     }
 
-    /// Fails stream `g` for its opener, `after` plus one latency from now.
+    /// Breaks stream `g`: each side that has not closed it learns it is
+    /// closed, `after` plus one latency from now; frames still on their way
+    /// are lost.
     fn fail_stream(&mut self, g: u64, after: Duration) {
-        if let Some(s) = self.remove_stream(g) {
+        let Some(s) = self.streams.get_mut(&g) else {
+            return;
+        };
+        let open: Vec<usize> = (0..2).filter(|&side| !s.closed[side]).collect();
+        // Nothing more arrives: later frames find the stream closed.
+        s.last = [Instant::from_micros(u64::MAX); 2];
+        for side in open {
             let at = self.now + after + self.latency();
-            let input = Input::StreamClosed { id: s.id };
-            self.schedule(
-                at,
-                What::Deliver {
-                    to: s.opener,
-                    generation: s.opener_generation,
-                    input,
-                    delayed: false,
-                },
-            );
+            self.schedule(at, What::StreamEnd { g, side });
         }
+    }
+
+    /// Side `side` of stream `g` closes it; the other side learns it after
+    /// the frames already on their way.
+    fn close_stream(&mut self, g: u64, side: usize) {
+        let latency = self.latency();
+        let Some(s) = self.streams.get_mut(&g) else {
+            return;
+        };
+        if s.closed[side] {
+            return;
+        }
+        s.closed[side] = true;
+        if s.closed == [true, true] {
+            self.remove_stream(g);
+            return;
+        }
+        let other = 1 - side;
+        if s.last[other] == Instant::from_micros(u64::MAX) {
+            return; // broken: the other side hears of it anyway
+        }
+        let at = (self.now + latency).max(s.last[other]);
+        self.schedule(at, What::StreamEnd { g, side: other });
     }
 
     fn step(&mut self, i: usize, input: Input) {
@@ -900,13 +969,8 @@ impl Sim {
                     self.stream_frame(i, id, bytes);
                 }
                 Output::StreamClose { id } => {
-                    let g = if id.is_accepted() {
-                        Some(key_of(id))
-                    } else {
-                        self.opened.get(&(i, id)).copied()
-                    };
-                    if let Some(g) = g {
-                        self.fail_stream(g, Duration::ZERO);
+                    if let Some((g, side)) = self.stream_of(i, id) {
+                        self.close_stream(g, side);
                     }
                 }
                 Output::Event(e) => {
@@ -956,10 +1020,11 @@ impl Sim {
         self.streams.insert(
             g,
             Stream {
-                opener: i,
-                opener_generation,
+                node: [i, j],
+                generation: [opener_generation, self.slots[j].generation],
                 id,
-                responder: j,
+                closed: [false, false],
+                last: [self.now; 2],
             },
         );
         self.opened.insert((i, id), g);
@@ -969,55 +1034,51 @@ impl Sim {
         }
     }
 
-    /// Node `i` writes a frame on stream `id`. The opener's request reaches
-    /// the responder; the responder's reply ends the stream at the opener.
-    fn stream_frame(&mut self, i: usize, id: StreamId, bytes: Bytes) {
-        if !id.is_accepted() {
-            let Some(&g) = self.opened.get(&(i, id)) else {
-                return;
-            };
-            let Some(j) = self.streams.get(&g).map(|s| s.responder) else {
-                return;
-            };
-            let at = self.now + self.latency();
-            let input = Input::StreamFrame {
-                id: StreamId::accepted(g),
-                from: addr_of(i),
-                bytes,
-            };
-            let what = What::Deliver {
-                to: j,
-                generation: 0,
-                input,
-                delayed: false,
-            };
-            self.schedule(at, what);
-            return;
+    /// Stream `id` of node `i`: its key and which side `i` is.
+    fn stream_of(&self, i: usize, id: StreamId) -> Option<(u64, usize)> {
+        if id.is_accepted() {
+            let g = key_of(id);
+            self.streams
+                .get(&g)
+                .filter(|s| s.node[1] == i)
+                .map(|_| (g, 1))
+        } else {
+            self.opened.get(&(i, id)).map(|&g| (g, 0))
         }
-        let g = key_of(id);
+    }
+
+    /// Node `i` writes a frame on stream `id`: it reaches the other side
+    /// one latency later, after the frames before it, unless a partition
+    /// came up since (then the stream times out).
+    fn stream_frame(&mut self, i: usize, id: StreamId, bytes: Bytes) {
+        let Some((g, side)) = self.stream_of(i, id) else {
+            return;
+        };
         let Some(s) = self.streams.get(&g) else {
             return;
         };
-        if !self.links.connected(i, s.opener) {
-            // The partition came up mid-exchange: the opener times out.
+        let other = 1 - side;
+        let peer = s.node[other];
+        if s.closed[side] || s.last[other] == Instant::from_micros(u64::MAX) {
+            return;
+        }
+        if !self.links.connected(i, peer) {
             self.fail_stream(g, self.opts.network.stream_timeout);
             return;
         }
-        if let Some(s) = self.remove_stream(g) {
-            let at = self.now + self.latency();
-            let input = Input::StreamFrame {
-                id: s.id,
-                from: addr_of(i),
-                bytes,
-            };
-            let what = What::Deliver {
-                to: s.opener,
-                generation: s.opener_generation,
-                input,
-                delayed: false,
-            };
-            self.schedule(at, what);
-        }
+        let latency = self.latency();
+        let Some(s) = self.streams.get_mut(&g) else {
+            return;
+        };
+        let at = (self.now + latency).max(s.last[other]);
+        s.last[other] = at;
+        let what = What::StreamFrame {
+            g,
+            side: other,
+            from: addr_of(i),
+            bytes,
+        };
+        self.schedule(at, what);
     }
 
     fn count(&mut self, i: usize, bytes: &Bytes) {

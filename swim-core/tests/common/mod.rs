@@ -31,6 +31,7 @@ pub fn alive(i: usize, incarnation: u64) -> pb::Update {
         status: pb::Status::Alive as i32,
         meta: Bytes::new(),
         from: Bytes::new(),
+        life: 1000 + i as u64,
     }
 }
 
@@ -56,6 +57,7 @@ pub fn viewed_packet(
             .collect(),
         updates,
         live,
+        deltas: vec![],
     }
     .encode_to_vec()
     .into()
@@ -104,6 +106,7 @@ pub fn joined_node(n: usize, config: Config) -> Node {
         push_pull: Some(pb::PushPull {
             join: false,
             members: (1..n).map(|i| alive(i, 1)).collect(),
+            ..Default::default()
         }),
     };
     let _ = node.step(

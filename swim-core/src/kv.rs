@@ -175,11 +175,11 @@ impl Replicas {
     }
 
     /// An owner started a new life: its old namespace is gone. Returns
-    /// whether we held any of it.
+    /// whether we held any of it (keys or deletes).
     pub fn new_life(&mut self, owner: &Name, life: u64) -> bool {
         self.queue.forget(owner);
         match self.owners.insert(owner.clone(), Namespace::new(life)) {
-            Some(old) => old.len() > 0,
+            Some(old) => old.digest().watermark > 0,
             None => false,
         }
     }

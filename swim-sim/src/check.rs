@@ -8,7 +8,8 @@
 //! A violation stops the run; the report carries it with the seed and the
 //! command that reproduces it.
 
-use swim_core::{Event, Member, Node, Status};
+use std::collections::BTreeMap;
+use swim_core::{Bytes, Event, Member, Node, Status};
 
 /// The first broken invariant of a run.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -23,9 +24,16 @@ pub struct Violation {
 
 /// Per (viewer, member): the last incarnation and status seen, packed as
 /// `incarnation << 2 | status` (incarnations saturate at 2^30).
+///
+/// For keys: per viewer, the highest version seen of each (owner, key), set
+/// or deleted, which must never go back (a key that comes back below its
+/// delete is a resurrection); and every value seen must be one its owner
+/// wrote at that version.
 #[derive(Debug, Default)]
 pub struct Checker {
     seen: Vec<Vec<u32>>,
+    keys: Vec<BTreeMap<(usize, String), u64>>,
+    written: BTreeMap<(usize, u64), Vec<Option<Bytes>>>,
     /// Whether "nobody is suspected" applies (no faults, no loss).
     pub quiet_network: bool,
 }
@@ -45,6 +53,8 @@ impl Checker {
     pub fn new(nodes: usize, quiet_network: bool) -> Self {
         Checker {
             seen: vec![Vec::new(); nodes],
+            keys: vec![BTreeMap::new(); nodes],
+            written: BTreeMap::new(),
             quiet_network,
         }
     }
@@ -52,6 +62,7 @@ impl Checker {
     /// Node `v` restarted: what its previous process saw is gone.
     pub fn restarted(&mut self, v: usize) {
         self.seen[v].clear();
+        self.keys[v].clear();
     }
 
     /// Checks node `v`'s own state after it handled an input.
@@ -69,16 +80,61 @@ impl Checker {
 
     /// Checks one event node `v` emitted about member `m`.
     pub fn on_event(&mut self, v: usize, m: usize, event: &Event) -> Result<(), String> {
+        let (key, value, version) = match event {
+            Event::KeySet {
+                key,
+                value,
+                version,
+                ..
+            } => (key, Some(value.clone()), *version),
+            Event::KeyDeleted { key, version, .. } => (key, None, *version),
+            Event::NamespaceReset { .. } | Event::MemberReaped(_) => {
+                self.keys[v].retain(|(owner, _), _| *owner != m);
+                if let Event::MemberReaped(_) = event {
+                    // A reaped member may come back at any incarnation.
+                    if let Some(slot) = self.seen[v].get_mut(m) {
+                        *slot = 0;
+                    }
+                }
+                return Ok(());
+            }
+            _ => return self.on_member_event(v, m, event),
+        };
+        if v == m {
+            self.written
+                .entry((m, version))
+                .or_default()
+                .push(value.clone());
+        } else if value.is_some()
+            && !self
+                .written
+                .get(&(m, version))
+                .is_some_and(|w| w.contains(&value))
+        {
+            return Err(format!(
+                "node-{v} holds {key} of node-{m} at version {version} as {value:?}, which node-{m} never wrote"
+            ));
+        }
+        let held = self.keys[v].entry((m, key.clone())).or_insert(0);
+        if version < *held {
+            return Err(format!(
+                "node-{v} moved {key} of node-{m} back from version {held} to {version} ({})",
+                if value.is_some() {
+                    "a resurrection"
+                } else {
+                    "an old delete"
+                }
+            ));
+        }
+        *held = version;
+        Ok(())
+    }
+
+    fn on_member_event(&mut self, v: usize, m: usize, event: &Event) -> Result<(), String> {
         let Some(member) = event.about() else {
             return Ok(());
         };
-        if let Event::MemberReaped(_) = event {
-            // A reaped member may come back at any incarnation.
-            if let Some(slot) = self.seen[v].get_mut(m) {
-                *slot = 0;
-            }
-            return Ok(());
-        }
+
         if self.quiet_network && matches!(event, Event::MemberSuspect(_)) {
             return Err(format!(
                 "node-{v} suspects {} although nothing failed",

@@ -8,7 +8,7 @@
 
 use crate::sim::{name_of, FaultKind, Options, Sim};
 use std::time::Duration;
-use swim_core::{Config, Instant, Member, Node, Status};
+use swim_core::{Bytes, Config, Instant, Member, Node, Status};
 
 /// A simulated cluster of `n` nodes named `node-0` .. `node-{n-1}`; nodes
 /// 1.. join through node 0 within the first second.
@@ -104,6 +104,39 @@ impl Cluster {
         if let Err(e) = self.sim.inject(kind) {
             panic!("{e}");
         }
+    }
+
+    /// Node `i` sets one of its keys (ignored while it is down; a write the
+    /// core refuses panics, naming the limit: a test's own mistake).
+    pub fn set(&mut self, i: usize, key: &str, value: &str) {
+        let r = self
+            .sim
+            .command(i, |n, now| n.set(key, value.as_bytes().to_vec(), now));
+        if let Some(Err(e)) = r {
+            panic!("node-{i} refused to set {key}: {e}");
+        }
+    }
+
+    /// Node `i` deletes one of its keys.
+    pub fn delete(&mut self, i: usize, key: &str) {
+        let _ = self.sim.command(i, |n, now| n.delete(key, now));
+    }
+
+    /// The value node `viewer` holds for node `owner`'s `key`.
+    pub fn get(&self, viewer: usize, owner: usize, key: &str) -> Option<Bytes> {
+        Some(self.node(viewer)?.get(&name_of(owner), key)?.0)
+    }
+
+    /// Whether every running node holds every running node's keys exactly
+    /// as their owner does.
+    pub fn keys_agree(&self) -> bool {
+        let n = self.sim.options().nodes;
+        let running: Vec<&Node> = (0..n).filter_map(|i| self.node(i)).collect();
+        running.iter().all(|owner| {
+            let name = owner.local().name;
+            let truth = owner.keys(&name, "");
+            running.iter().all(|v| v.keys(&name, "") == truth)
+        })
     }
 
     /// Node `i`, while its process runs.

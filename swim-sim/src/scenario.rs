@@ -125,6 +125,8 @@ struct FaultSpec {
     to: Option<Vec<usize>>,
     period: Option<Dur>,
     until: Option<Dur>,
+    key: Option<String>,
+    value: Option<String>,
 }
 
 /// What a run must show to pass.
@@ -458,6 +460,26 @@ fn expand(spec: &FaultSpec, nodes: usize, seed: u64) -> Result<Vec<Fault>, Strin
             }
             Ok(out)
         }
+        "set" | "delete" => {
+            let every = spec.every.map_or(Duration::ZERO, |d| d.0);
+            let key = spec.key.clone().ok_or("needs key = \"...\"")?;
+            let mut out = Vec::new();
+            for (k, node) in node_set(spec, nodes, seed)?.into_iter().enumerate() {
+                let kind = match spec.kind.as_str() {
+                    "set" => FaultKind::Set {
+                        node,
+                        key: key.clone(),
+                        value: spec.value.clone().ok_or("needs value = \"...\"")?,
+                    },
+                    _ => FaultKind::Delete {
+                        node,
+                        key: key.clone(),
+                    },
+                };
+                out.push(Fault { at: at + every * k as u32, kind });
+            }
+            Ok(out)
+        }
         "partition" => one(FaultKind::Partition(spec.groups.clone().ok_or("needs groups = [[...], [...]]")?)),
         "partition-oneway" => one(FaultKind::PartitionOneWay {
             from: spec.from.clone().ok_or("needs from = [...]")?,
@@ -482,7 +504,7 @@ fn expand(spec: &FaultSpec, nodes: usize, seed: u64) -> Result<Vec<Fault>, Strin
         }
         "heal" => one(FaultKind::Heal),
         other => Err(format!(
-            "unknown kind '{other}': expected crash, restart, leave, pause, slow, announce, partition, \
+            "unknown kind '{other}': expected crash, restart, leave, pause, slow, announce, set, delete, partition, \
              partition-oneway, hold, release, flap or heal"
         )),
     }

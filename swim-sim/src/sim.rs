@@ -93,6 +93,22 @@ pub enum FaultKind {
     /// The node publishes new metadata: one fresh update whose spread the
     /// observers follow round by round.
     Announce(usize),
+    /// The node sets one of its keys.
+    Set {
+        /// Which node.
+        node: usize,
+        /// The key.
+        key: String,
+        /// The value.
+        value: String,
+    },
+    /// The node deletes one of its keys.
+    Delete {
+        /// Which node.
+        node: usize,
+        /// The key.
+        key: String,
+    },
 }
 
 impl FaultKind {
@@ -103,6 +119,7 @@ impl FaultKind {
             | FaultKind::Restart(n)
             | FaultKind::Leave(n)
             | FaultKind::Announce(n) => vec![*n],
+            FaultKind::Set { node, .. } | FaultKind::Delete { node, .. } => vec![*node],
             FaultKind::Pause { node, .. } | FaultKind::Slow { node, .. } => vec![*node],
             FaultKind::Partition(groups) => groups.iter().flatten().copied().collect(),
             FaultKind::PartitionOneWay { from, to } => from.iter().chain(to).copied().collect(),
@@ -127,6 +144,8 @@ impl FaultKind {
             FaultKind::Flap { .. } => "flap",
             FaultKind::Heal => "heal",
             FaultKind::Announce(_) => "announce",
+            FaultKind::Set { .. } => "set",
+            FaultKind::Delete { .. } => "delete",
         }
     }
 }
@@ -688,7 +707,7 @@ impl Sim {
         let cut_off = match &f.kind {
             // Everyone is cut off from someone: no death across it is false.
             FaultKind::Partition(_) => (0..self.opts.nodes).collect(),
-            FaultKind::Announce(_) => Vec::new(),
+            FaultKind::Announce(_) | FaultKind::Set { .. } | FaultKind::Delete { .. } => Vec::new(),
             other => other.nodes(),
         };
         for n in cut_off {
@@ -783,7 +802,26 @@ impl Sim {
                     self.after_step(i);
                 }
             }
+            FaultKind::Set { node, key, value } => {
+                self.command(node, |n, now| {
+                    let _ = n.set(&key, value.into_bytes(), now);
+                });
+            }
+            FaultKind::Delete { node, key } => {
+                self.command(node, |n, now| {
+                    let _ = n.delete(&key, now);
+                });
+            }
         }
+    }
+
+    /// Runs `f` on node `i` (if its process runs) at the present instant,
+    /// then carries out its outputs, as a driver does after a command.
+    pub fn command<R>(&mut self, i: usize, f: impl FnOnce(&mut Node, Instant) -> R) -> Option<R> {
+        let now = self.now;
+        let r = f(self.slots.get_mut(i)?.node.as_mut()?, now);
+        self.after_step(i);
+        Some(r)
     }
 
     /// A paused node wakes up: what queued up is handled now (late), then its

@@ -622,8 +622,12 @@ fn print_summary(r: &Report, config: &swim_core::Config) {
             .complete_after_ms
             .map(|t| format!(" = {:.1} gossip rounds", t as f64 / round_ms))
             .unwrap_or_default();
+        let what = match &c.key {
+            Some(key) => format!("write of {key} by"),
+            None => "update of".to_string(),
+        };
         println!(
-            "  update of node-{} at {}: known everywhere +{}{rounds} (push-gossip estimate log_{}(n) + ln(n)/{} = {estimate:.1})",
+            "  {what} node-{} at {}: known everywhere +{}{rounds} (push-gossip estimate log_{}(n) + ln(n)/{} = {estimate:.1})",
             c.node,
             ms(Some(c.at_ms)),
             ms(c.complete_after_ms),

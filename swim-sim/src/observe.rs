@@ -39,6 +39,8 @@ pub struct HealReport {
 pub struct Coverage {
     /// The member the update is about.
     pub node: usize,
+    /// For a key write: the key (the member's own), else `None`.
+    pub key: Option<String>,
     /// When it was published.
     pub at_ms: u64,
     /// `(ms after publication, fraction of live nodes that know it)`, one
@@ -216,6 +218,7 @@ impl Observer {
         let fraction = 1.0 / self.live_count.max(1) as f64;
         self.coverage.push(Coverage {
             node: m,
+            key: None,
             at_ms: now.as_millis(),
             curve: vec![(0, fraction)],
             complete_after_ms: None,
@@ -224,16 +227,29 @@ impl Observer {
         });
     }
 
+    /// Node `m` wrote `key` at `version` at `now`: follow its spread.
+    pub(crate) fn wrote(&mut self, m: usize, key: &str, version: u64, now: Instant) {
+        self.announced(m, version, now);
+        if let Some(c) = self.coverage.last_mut() {
+            c.key = Some(key.to_string());
+        }
+    }
+
     fn learned(&mut self, v: usize, member: &Member, now: Instant) {
         let Some(m) = crate::sim::index_of_name(&member.name) else {
             return;
         };
+        self.spread(v, m, None, member.incarnation, now);
+    }
+
+    /// Node `v` learned update (`key`, `at` incarnation or version) of member `m`.
+    fn spread(&mut self, v: usize, m: usize, key: Option<&str>, at: u64, now: Instant) {
         let live = &self.live;
         let live_count = self.live_count.max(1);
         for c in self
             .coverage
             .iter_mut()
-            .filter(|c| c.node == m && member.incarnation >= c.incarnation)
+            .filter(|c| c.node == m && c.key.as_deref() == key && at >= c.incarnation)
         {
             if c.knows[v] || !live[v] {
                 continue;
@@ -318,6 +334,20 @@ impl Observer {
         now: Instant,
         all_dead: impl FnOnce(usize) -> bool,
     ) {
+        if let Event::KeySet {
+            member,
+            key,
+            version,
+            ..
+        } = event
+        {
+            if let Some(m) = crate::sim::index_of_name(member) {
+                if !self.coverage.is_empty() {
+                    self.spread(v, m, Some(key), *version, now);
+                }
+            }
+            return;
+        }
         let Some(member) = event.about() else {
             return;
         };

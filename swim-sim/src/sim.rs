@@ -803,9 +803,10 @@ impl Sim {
                 }
             }
             FaultKind::Set { node, key, value } => {
-                self.command(node, |n, now| {
-                    let _ = n.set(&key, value.into_bytes(), now);
-                });
+                let written = self.command(node, |n, now| n.set(&key, value.into_bytes(), now));
+                if let Some(Ok(version)) = written {
+                    self.observer.wrote(node, &key, version, now);
+                }
             }
             FaultKind::Delete { node, key } => {
                 self.command(node, |n, now| {

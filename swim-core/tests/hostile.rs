@@ -5,7 +5,9 @@ mod common;
 
 use common::*;
 use proptest::prelude::*;
+use prost::Message;
 use swim_core::{Config, Input, Instant, StreamId};
+use swim_proto as pb;
 
 fn check(input: impl Fn(swim_core::Bytes) -> Input, bytes: Vec<u8>) {
     let mut node = joined_node(8, Config::lan());
@@ -62,4 +64,58 @@ fn oversized_datagrams_are_dropped_and_counted() {
         )
         .count();
     assert_eq!(node.metrics().dropped.oversized, 1);
+}
+
+/// A key write from the network with any key, value, flags and versions.
+fn key_delta(owner: usize, life: u64) -> impl Strategy<Value = pb::KeyDelta> {
+    (
+        proptest::collection::vec(any::<u8>(), 0..140),
+        proptest::collection::vec(any::<u8>(), 0..600),
+        any::<bool>(),
+        0u64..8,
+        0u64..8,
+        prop_oneof![Just(life), any::<u64>()],
+    )
+        .prop_map(
+            move |(key, value, deleted, version, prev, life)| pb::KeyDelta {
+                owner: name(owner).into_bytes().into(),
+                life,
+                write: Some(pb::KeyWrite {
+                    key: key.into(),
+                    value: value.into(),
+                    deleted,
+                    version,
+                    prev,
+                }),
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Key writes a peer makes up never panic, never exceed the limits in
+    /// what the node holds, and never move a key's version back.
+    #[test]
+    fn made_up_key_writes_are_dropped_or_applied_within_the_limits(
+        deltas in proptest::collection::vec(key_delta(2, 1002), 1..12)
+    ) {
+        let mut node = joined_node(8, Config::lan());
+        let mut held: std::collections::BTreeMap<String, u64> = Default::default();
+        for d in deltas {
+            let p = pb::Packet {
+                version: pb::PROTOCOL_VERSION,
+                cluster: String::new(),
+                from: name(3).into_bytes().into(),
+                deltas: vec![d],
+                ..Default::default()
+            };
+            let _ = node.step(Input::Datagram { from: addr(3), bytes: p.encode_to_vec().into() }, Instant::ZERO).count();
+            for (key, value, version) in node.keys(&name(2), "") {
+                prop_assert!(key.len() <= swim_core::MAX_KEY_LEN && value.len() <= swim_core::MAX_VALUE_LEN);
+                let old = held.insert(key.clone(), version).unwrap_or(0);
+                prop_assert!(version >= old, "{key} went back from {old} to {version}");
+            }
+        }
+    }
 }

@@ -317,3 +317,75 @@ fn is_ping(bytes: &swim_core::Bytes) -> bool {
             .any(|m| matches!(m.body, Some(pb::message::Body::Ping(_))))
     })
 }
+
+/// A key write heard by gossip (of the life the node holds for its owner)
+/// is applied, reported, and passed on; one of another life is not.
+#[test]
+fn a_key_write_heard_by_gossip_is_applied_reported_and_passed_on() {
+    let mut node = joined_node(8, Config::lan());
+    let write = |life: u64, key: &str| pb::KeyDelta {
+        owner: name(2).into_bytes().into(),
+        life,
+        write: Some(pb::KeyWrite {
+            key: key.as_bytes().to_vec().into(),
+            value: swim_core::Bytes::from_static(b"web"),
+            deleted: false,
+            version: 1,
+            prev: 0,
+        }),
+    };
+    let packet = |d: pb::KeyDelta| {
+        pb::Packet {
+            version: pb::PROTOCOL_VERSION,
+            cluster: String::new(),
+            from: name(3).into_bytes().into(),
+            deltas: vec![d],
+            ..Default::default()
+        }
+        .encode_to_vec()
+        .into()
+    };
+    let out = receive(&mut node, 3, packet(write(77, "role")), Instant::ZERO);
+    assert!(
+        node.get(&name(2), "role").is_none(),
+        "another life: ignored"
+    );
+    assert!(!out
+        .iter()
+        .any(|o| matches!(o, Output::Event(Event::KeySet { .. }))));
+    let out = receive(&mut node, 3, packet(write(1002, "role")), Instant::ZERO);
+    assert_eq!(
+        node.get(&name(2), "role"),
+        Some((swim_core::Bytes::from_static(b"web"), 1))
+    );
+    assert!(out.iter().any(
+        |o| matches!(o, Output::Event(Event::KeySet { key, version: 1, .. }) if key == "role")
+    ));
+    assert_eq!(node.metrics().deltas_applied, 1);
+    // Gossiped on at the next round.
+    let later = drain_gossip(&mut node, Instant::ZERO, Instant::from_millis(1_000));
+    assert!(later > Instant::ZERO && node.metrics().deltas_sent > 0);
+}
+
+#[test]
+fn writes_over_the_limits_are_refused_with_the_limit_named() {
+    let mut node = joined_node(2, Config::lan());
+    let err = node
+        .set("k", vec![0u8; swim_core::MAX_VALUE_LEN + 1], Instant::ZERO)
+        .unwrap_err();
+    assert!(err.to_string().contains("at most 512 bytes"), "{err}");
+    let err = node.set("", "x", Instant::ZERO).unwrap_err();
+    assert!(err.to_string().contains("1 to 128 bytes"), "{err}");
+    for i in 0..swim_core::MAX_KEYS {
+        node.set(&format!("k{i}"), "x", Instant::ZERO).unwrap();
+    }
+    let err = node.set("one-more", "x", Instant::ZERO).unwrap_err();
+    assert!(err.to_string().contains("at most 256"), "{err}");
+    assert_eq!(
+        node.set("k1", "y", Instant::ZERO),
+        Ok(257),
+        "a rewrite is fine"
+    );
+    assert_eq!(node.delete("k1", Instant::ZERO), Ok(true));
+    assert_eq!(node.delete("k1", Instant::ZERO), Ok(false), "already gone");
+}

@@ -78,6 +78,8 @@ pub struct AgentConfig {
     pub protocol: swim_core::Config,
     /// Initial application metadata.
     pub meta: Bytes,
+    /// Keys this node sets at start (its tags), in order.
+    pub tags: Vec<(String, String)>,
     /// Limit on each step of a push-pull stream (connect, write, read).
     pub stream_timeout: Duration,
     /// How long a graceful leave may take before the node stops anyway.
@@ -97,6 +99,7 @@ impl AgentConfig {
             seeds: Vec::new(),
             protocol: preset.config(),
             meta: Bytes::new(),
+            tags: Vec::new(),
             stream_timeout: Duration::from_secs(10),
             leave_timeout: Duration::from_secs(15),
             event_capacity: 1024,
@@ -244,6 +247,9 @@ pub struct FileConfig {
     pub leave_timeout: Option<ConfigDuration>,
     /// Initial metadata (UTF-8 text).
     pub meta: Option<String>,
+    /// Keys set at start, e.g. `tags = { role = "web" }`.
+    #[serde(default)]
+    pub tags: std::collections::BTreeMap<String, String>,
     /// Protocol overrides.
     #[serde(default)]
     pub protocol: ProtocolOverrides,

@@ -54,8 +54,55 @@ pub fn event_json(e: &Event) -> Value {
         }
         Event::JoinRetry { attempt } => json!({ "event": "join-retry", "attempt": attempt }),
         Event::LeaveCompleted => json!({ "event": "leave-completed" }),
+        Event::KeySet {
+            member,
+            key,
+            value,
+            version,
+            ..
+        } => {
+            let mut v = json!({ "event": "key-set", "member": &**member, "version": version });
+            put_value(&mut v, key, value);
+            v
+        }
+        Event::KeyDeleted {
+            member,
+            key,
+            version,
+            ..
+        } => json!({ "event": "key-deleted", "member": &**member, "key": key, "version": version }),
+        Event::NamespaceReset { member } => {
+            json!({ "event": "namespace-reset", "member": &**member })
+        }
         e => json!({ "event": "other", "debug": format!("{e:?}") }),
     }
+}
+
+/// Puts `key` and its value into `v`: `value` when it is UTF-8 text,
+/// `value_base64` otherwise (so binary values survive JSON).
+fn put_value(v: &mut Value, key: &str, value: &[u8]) {
+    use base64::Engine as _;
+    v["key"] = json!(key);
+    match std::str::from_utf8(value) {
+        Ok(text) => v["value"] = json!(text),
+        Err(_) => {
+            v["value_base64"] = json!(base64::engine::general_purpose::STANDARD.encode(value))
+        }
+    }
+}
+
+/// The JSON form of one key: `{"key", "value" | "value_base64", "version"}`.
+pub fn key_json(key: &str, value: &[u8], version: u64) -> Value {
+    let mut v = json!({ "version": version });
+    put_value(&mut v, key, value);
+    v
+}
+
+/// The decoded `name=value` pairs of a query string.
+fn query_pairs(query: &str) -> Vec<(String, String)> {
+    form_urlencoded::parse(query.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
 }
 
 fn traffic(t: &swim_core::Traffic) -> Value {
@@ -95,6 +142,11 @@ pub fn metrics_json(m: &AgentMetrics) -> Value {
         "deaths": c.deaths,
         "push_pulls": c.push_pulls,
         "push_pull_failures": c.push_pull_failures,
+        "keys_written": c.keys_written,
+        "deltas_sent": c.deltas_sent,
+        "deltas_applied": c.deltas_applied,
+        "repairs": c.repairs,
+        "resets": c.resets,
         "driver": m.driver,
     })
 }
@@ -220,6 +272,63 @@ async fn route(req: Request<Incoming>, handle: Handle, on_leave: LeaveNotify) ->
                 Err(e) => stopped(e),
             }
         }
+        (Method::GET, "/v1/kv") => {
+            let q = query_pairs(&query);
+            let get = |name: &str| q.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+            let member = get("member").unwrap_or(handle.name()).to_string();
+            let prefix = get("prefix").unwrap_or("");
+            match handle.keys(&member, prefix).await {
+                Ok(keys) => {
+                    let keys: Vec<Value> =
+                        keys.iter().map(|(k, v, n)| key_json(k, v, *n)).collect();
+                    reply(StatusCode::OK, &json!({ "member": member, "keys": keys }))
+                }
+                Err(e) => stopped(e),
+            }
+        }
+        (Method::POST, "/v1/kv") => {
+            let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+                Ok(b) => b.to_bytes(),
+                Err(e) => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        format!("cannot read the body: {e}"),
+                    )
+                }
+            };
+            let parsed = serde_json::from_slice::<Value>(&body).ok();
+            let field = |k: &str| {
+                parsed
+                    .as_ref()
+                    .and_then(|v| v.get(k))
+                    .and_then(Value::as_str)
+            };
+            let (Some(key), Some(value)) = (field("key"), field("value")) else {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "expected {\"key\": \"...\", \"value\": \"...\"}",
+                );
+            };
+            match handle
+                .set(key, Bytes::copy_from_slice(value.as_bytes()))
+                .await
+            {
+                Ok(version) => reply(StatusCode::OK, &json!({ "key": key, "version": version })),
+                Err(HandleError::Stopped) => stopped(HandleError::Stopped),
+                Err(e) => error(StatusCode::BAD_REQUEST, e),
+            }
+        }
+        (Method::DELETE, "/v1/kv") => {
+            let q = query_pairs(&query);
+            let Some((_, key)) = q.iter().find(|(k, _)| k == "key") else {
+                return error(StatusCode::BAD_REQUEST, "expected ?key=KEY");
+            };
+            match handle.delete(key).await {
+                Ok(deleted) => reply(StatusCode::OK, &json!({ "key": key, "deleted": deleted })),
+                Err(HandleError::Stopped) => stopped(HandleError::Stopped),
+                Err(e) => error(StatusCode::BAD_REQUEST, e),
+            }
+        }
         (Method::GET, "/v1/metrics") => match handle.metrics().await {
             Ok(m) => reply(StatusCode::OK, &metrics_json(&m)),
             Err(e) => stopped(e),
@@ -299,7 +408,8 @@ async fn route(req: Request<Incoming>, handle: Handle, on_leave: LeaveNotify) ->
         }
         (
             _,
-            "/v1/agent" | "/v1/members" | "/v1/metrics" | "/v1/join" | "/v1/leave" | "/v1/monitor",
+            "/v1/agent" | "/v1/members" | "/v1/metrics" | "/v1/join" | "/v1/leave" | "/v1/monitor"
+            | "/v1/kv",
         ) => error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
         _ => error(StatusCode::NOT_FOUND, format!("no such endpoint: {path}")),
     }

@@ -46,6 +46,14 @@ pub(crate) enum Command {
     Join(Vec<SocketAddr>, oneshot::Sender<Result<(), HandleError>>),
     SetMeta(Bytes, oneshot::Sender<Result<(), HandleError>>),
     Leave(oneshot::Sender<LeaveOutcome>),
+    /// A member's keys starting with a prefix.
+    Keys(String, String, oneshot::Sender<Vec<(String, Bytes, u64)>>),
+    /// Set (`Some`) or delete (`None`) one of this node's keys.
+    Write(
+        String,
+        Option<Bytes>,
+        oneshot::Sender<Result<u64, HandleError>>,
+    ),
     Shutdown,
 }
 
@@ -232,6 +240,10 @@ pub async fn start(config: AgentConfig) -> Result<Handle, StartError> {
         swim_core::Instant::ZERO,
     )
     .map_err(StartError::Node)?;
+    for (key, value) in &config.tags {
+        node.set(key, value.clone().into_bytes(), swim_core::Instant::ZERO)
+            .map_err(StartError::Node)?;
+    }
     if !seeds.is_empty() {
         node.join(&seeds, swim_core::Instant::ZERO)
             .map_err(StartError::Node)?;
@@ -409,6 +421,16 @@ impl Driver {
                     self.node.leave(now);
                 }
             },
+            Command::Keys(member, prefix, reply) => {
+                let _ = reply.send(self.node.keys(&member, &prefix));
+            }
+            Command::Write(key, Some(value), reply) => {
+                let _ = reply.send(self.node.set(&key, value, now).map_err(HandleError::Node));
+            }
+            Command::Write(key, None, reply) => {
+                let deleted = self.node.delete(&key, now).map_err(HandleError::Node);
+                let _ = reply.send(deleted.map(u64::from));
+            }
             Command::Shutdown => {}
         }
     }

@@ -222,6 +222,29 @@ impl Handle {
         self.ask(|tx| Command::SetMeta(meta, tx)).await?
     }
 
+    /// `member`'s keys that start with `prefix`, as this node holds them:
+    /// `(key, value, version)` in key order.
+    pub async fn keys(
+        &self,
+        member: &str,
+        prefix: &str,
+    ) -> Result<Vec<(String, Bytes, u64)>, HandleError> {
+        let (m, p) = (member.to_string(), prefix.to_string());
+        self.ask(|tx| Command::Keys(m, p, tx)).await
+    }
+
+    /// Sets one of this node's keys; returns the write's version.
+    pub async fn set(&self, key: &str, value: Bytes) -> Result<u64, HandleError> {
+        let key = key.to_string();
+        self.ask(|tx| Command::Write(key, Some(value), tx)).await?
+    }
+
+    /// Deletes one of this node's keys; false if it was not set.
+    pub async fn delete(&self, key: &str) -> Result<bool, HandleError> {
+        let key = key.to_string();
+        Ok(self.ask(|tx| Command::Write(key, None, tx)).await?? > 0)
+    }
+
     /// Leaves the cluster gracefully, then stops the node: announces `left`,
     /// keeps answering until the announcement has spread
     /// ([`Event::LeaveCompleted`]) or the leave timeout passes.

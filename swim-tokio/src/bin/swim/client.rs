@@ -93,6 +93,76 @@ fn block<T>(f: impl std::future::Future<Output = Result<T, Fail>>) -> Result<T, 
     runtime()?.block_on(f)
 }
 
+/// `swim kv ...`.
+pub fn kv(control: &str, op: crate::KvOp) -> Result<(), Fail> {
+    use crate::KvOp;
+    let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let show = |k: &Value| {
+        let text = |f: &str| k.get(f).and_then(Value::as_str).map(str::to_string);
+        let key = text("key").unwrap_or_default();
+        match (text("value"), text("value_base64")) {
+            (Some(v), _) => format!("{key}={v}"),
+            (None, Some(b)) => format!("{key}=base64:{b}"),
+            _ => key,
+        }
+    };
+    match op {
+        KvOp::List {
+            member,
+            prefix,
+            json,
+        } => {
+            let mut path = format!("/v1/kv?prefix={}", enc(&prefix));
+            if let Some(m) = member {
+                path.push_str(&format!("&member={}", enc(&m)));
+            }
+            let v = block(call(control, Method::GET, &path, None))?;
+            if json {
+                println!("{v}");
+            } else {
+                for k in v["keys"].as_array().into_iter().flatten() {
+                    println!("{}", show(k));
+                }
+            }
+            Ok(())
+        }
+        KvOp::Get { member, key } => {
+            let path = format!("/v1/kv?member={}&prefix={}", enc(&member), enc(&key));
+            let v = block(call(control, Method::GET, &path, None))?;
+            let found = v["keys"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|k| k["key"].as_str() == Some(key.as_str()));
+            match found {
+                Some(k) => {
+                    println!("{}", show(k).split_once('=').map_or("", |(_, v)| v));
+                    Ok(())
+                }
+                None => Err(format!(
+                    "{member} has no key `{key}` (as this agent sees it)"
+                )),
+            }
+        }
+        KvOp::Set { key, value } => {
+            let body = serde_json::json!({ "key": key, "value": value });
+            let v = block(call(control, Method::POST, "/v1/kv", Some(body)))?;
+            println!("{key} set (version {})", v["version"]);
+            Ok(())
+        }
+        KvOp::Delete { key } => {
+            let path = format!("/v1/kv?key={}", enc(&key));
+            let v = block(call(control, Method::DELETE, &path, None))?;
+            if v["deleted"].as_bool() == Some(true) {
+                println!("{key} deleted");
+                Ok(())
+            } else {
+                Err(format!("this agent has no key `{key}`"))
+            }
+        }
+    }
+}
+
 /// `swim members`.
 pub fn members(control: &str, status: Option<&str>, json: bool) -> Result<(), Fail> {
     let path = match status {
@@ -182,7 +252,7 @@ pub fn metrics(control: &str) -> Result<(), Fail> {
 fn event_line(v: &Value) -> String {
     let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
     let event = s(v, "event");
-    match v.get("member") {
+    match v.get("member").filter(|m| m.is_object()) {
         Some(m) => format!(
             "{event:16} {} {} {} incarnation={}",
             s(m, "name"),

@@ -66,6 +66,14 @@ enum Cmd {
         #[command(flatten)]
         control: ControlArg,
     },
+    /// Read and write keys: every member owns a small key/value namespace
+    /// that every other member replicates.
+    Kv {
+        #[command(subcommand)]
+        op: KvOp,
+        #[command(flatten)]
+        control: ControlArg,
+    },
     /// Print the agent's counters (traffic, dropped packets, streams) as JSON.
     Metrics {
         #[command(flatten)]
@@ -79,11 +87,46 @@ enum Cmd {
     },
 }
 
+/// `swim kv` operations.
+#[derive(Subcommand)]
+enum KvOp {
+    /// List a member's keys (this agent's own by default).
+    List {
+        /// The member.
+        member: Option<String>,
+        /// Only keys starting with this.
+        #[arg(long, default_value = "")]
+        prefix: String,
+        /// Print JSON instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print one key of a member.
+    Get {
+        /// The member.
+        member: String,
+        /// The key.
+        key: String,
+    },
+    /// Set one of this agent's keys.
+    Set {
+        /// The key.
+        key: String,
+        /// The value (text).
+        value: String,
+    },
+    /// Delete one of this agent's keys.
+    Delete {
+        /// The key.
+        key: String,
+    },
+}
+
 /// Where the agent's control API listens.
 #[derive(Args)]
 struct ControlArg {
     /// Control API address of the agent.
-    #[arg(long, env = "SWIM_CONTROL", default_value = DEFAULT_CONTROL)]
+    #[arg(long, env = "SWIM_CONTROL", default_value = DEFAULT_CONTROL, global = true)]
     control: String,
 }
 
@@ -136,6 +179,20 @@ struct AgentArgs {
     /// Metadata to publish (text).
     #[arg(long)]
     meta: Option<String>,
+    /// A key to set at start, KEY=VALUE (repeat the flag for more); added
+    /// to the config file's `tags`, replacing a key of the same name.
+    #[arg(long = "tag", value_parser = parse_tag)]
+    tags: Vec<(String, String)>,
+}
+
+/// `KEY=VALUE` as given to `--tag`.
+fn parse_tag(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!(
+            "invalid tag `{s}`: expected KEY=VALUE, e.g. role=web"
+        )),
+    }
 }
 
 /// A failure to report on one line.
@@ -177,6 +234,7 @@ fn main() -> ExitCode {
         Cmd::Leave { control } => client::leave(&control.control),
         Cmd::Monitor { json, control } => client::monitor(&control.control, json),
         Cmd::Metrics { control } => client::metrics(&control.control),
+        Cmd::Kv { op, control } => client::kv(&control.control, op),
         Cmd::Demo { nodes } => demo::run(nodes.into()),
     };
     match result {
@@ -271,6 +329,9 @@ fn run_agent(args: AgentArgs) -> Result<(), Fail> {
     if let Some(d) = file.leave_timeout {
         config.leave_timeout = d.0;
     }
+    let mut tags = file.tags.clone();
+    tags.extend(args.tags);
+    config.tags = tags.into_iter().collect();
     if let Some(m) = args.meta.or(file.meta.clone()) {
         config.meta = m.into_bytes().into();
     }

@@ -158,6 +158,8 @@ pub(crate) struct Packet {
     pub live: u32,
     /// Fresh writes to namespaces.
     pub deltas: Vec<KeyDelta>,
+    /// The sender's summary (0: none).
+    pub summary: u64,
 }
 
 /// A decoded push-pull frame.
@@ -378,6 +380,18 @@ fn len_field<'a>(wire: u8, r: &mut &'a [u8]) -> Result<&'a [u8], Malformed> {
     let (field, rest) = r.split_at(len as usize);
     *r = rest;
     Ok(field)
+}
+
+/// The value of a fixed64 field.
+fn fixed64_field(wire: u8, r: &mut &[u8]) -> Result<u64, Malformed> {
+    if wire != FIXED64 || r.len() < 8 {
+        return Err(Malformed);
+    }
+    let (v, rest) = r.split_at(8);
+    *r = rest;
+    let mut b = [0u8; 8];
+    b.copy_from_slice(v);
+    Ok(u64::from_le_bytes(b))
 }
 
 /// The value of a varint field.
@@ -676,6 +690,7 @@ pub(crate) fn decode_packet(
     let mut messages = Msgs::default();
     let mut updates: Vec<Update> = Vec::new();
     let mut deltas: Vec<KeyDelta> = Vec::new();
+    let mut summary = 0;
     // A message or update out of range: the datagram will be dropped, so
     // the rest is only checked to be well formed.
     let mut invalid = false;
@@ -707,6 +722,7 @@ pub(crate) fn decode_packet(
                 }
             }
             6 => live = varint_field(wire, &mut r)? as u32,
+            8 => summary = fixed64_field(wire, &mut r)?,
             7 => {
                 let field = bytes.slice_ref(len_field(wire, &mut r)?);
                 let d = pb::KeyDelta::decode(field).map_err(|_| Malformed)?;
@@ -739,6 +755,7 @@ pub(crate) fn decode_packet(
         updates,
         live,
         deltas,
+        summary,
     })
 }
 
@@ -1043,7 +1060,13 @@ pub(crate) struct PacketWriter<'a> {
 }
 
 impl<'a> PacketWriter<'a> {
-    pub fn new(scratch: &'a mut Vec<u8>, cluster: &str, from: &str, live: u32) -> Self {
+    pub fn new(
+        scratch: &'a mut Vec<u8>,
+        cluster: &str,
+        from: &str,
+        live: u32,
+        summary: u64,
+    ) -> Self {
         scratch.clear();
         let mut w = PacketWriter { buf: scratch };
         w.varint_field(1, u64::from(pb::PROTOCOL_VERSION));
@@ -1051,6 +1074,10 @@ impl<'a> PacketWriter<'a> {
         w.bytes_field(3, from.as_bytes());
         if live != 0 {
             w.varint_field(6, u64::from(live));
+        }
+        if summary != 0 {
+            w.key(8, FIXED64);
+            w.buf.extend_from_slice(&summary.to_le_bytes());
         }
         w
     }
@@ -1282,7 +1309,7 @@ mod tests {
     #[test]
     fn packet_round_trips() {
         let mut w_buf = Vec::new();
-        let mut w = PacketWriter::new(&mut w_buf, "c", "me", 0);
+        let mut w = PacketWriter::new(&mut w_buf, "c", "me", 0, 0);
         let msgs = vec![
             Msg::Ping {
                 seq: 7,
@@ -1325,13 +1352,14 @@ mod tests {
                 updates,
                 live: 0,
                 deltas: vec![],
+                summary: 0,
             }
         );
     }
 
     #[test]
     fn rejects_foreign_cluster_version_size_and_bad_fields() {
-        let bytes = PacketWriter::new(&mut Vec::new(), "other", "me", 0).finish();
+        let bytes = PacketWriter::new(&mut Vec::new(), "other", "me", 0, 0).finish();
         assert_eq!(
             decode_packet(bytes.clone(), 1400, &limits()),
             Err(DropReason::Cluster)
@@ -1373,6 +1401,7 @@ mod tests {
             updates: vec![bad],
             live: 0,
             deltas: vec![],
+            summary: 0,
         };
         assert_eq!(
             decode_packet(p.encode_to_vec().into(), 1400, &limits()),
@@ -1392,10 +1421,10 @@ mod tests {
         // one of them larger than the default packet size.
         let mut big_buf = Vec::new();
 
-        let mut big = PacketWriter::new(&mut big_buf, "c", "me", 3);
+        let mut big = PacketWriter::new(&mut big_buf, "c", "me", 3, 0);
         let mut small_buf = Vec::new();
 
-        let mut small = PacketWriter::new(&mut small_buf, "c", "you", 0);
+        let mut small = PacketWriter::new(&mut small_buf, "c", "you", 0, 0);
         small.message(&Msg::Ack { seq: 1 });
         for u in &updates {
             big.update(encode_update(u).as_slice());
@@ -1407,10 +1436,10 @@ mod tests {
         let p = decode_packet(small, 1400, &limits()).unwrap();
         assert_eq!(&p.messages[..], &[Msg::Ack { seq: 1 }]);
         // The buffer came back: the next datagram starts empty.
-        let again = PacketWriter::new(&mut Vec::new(), "c", "me", 0).finish();
+        let again = PacketWriter::new(&mut Vec::new(), "c", "me", 0, 0).finish();
         assert_eq!(
             again,
-            PacketWriter::new(&mut Vec::new(), "c", "me", 0).finish()
+            PacketWriter::new(&mut Vec::new(), "c", "me", 0, 0).finish()
         );
         assert!(again.len() < 16);
     }
@@ -1522,7 +1551,7 @@ mod tests {
                 live in any::<u32>(),
             ) {
                 let mut w_buf = Vec::new();
-                let mut w = PacketWriter::new(&mut w_buf, "c", &from, live);
+                let mut w = PacketWriter::new(&mut w_buf, "c", &from, live, 0);
                 for m in &messages {
                     w.message(m);
                 }
@@ -1532,7 +1561,7 @@ mod tests {
                 let updates: Vec<Update> = updates.into_iter().map(|u| Update { life: gossiped_life(&u), ..u }).collect();
                 let bytes = w.finish();
                 let decoded = decode_packet(bytes, 1 << 16, &limits()).unwrap();
-                prop_assert_eq!(decoded, Packet { from, from_known: false, messages: messages.into(), updates, live, deltas: vec![] });
+                prop_assert_eq!(decoded, Packet { from, from_known: false, messages: messages.into(), updates, live, deltas: vec![], summary: 0 });
             }
 
             #[test]
@@ -1696,6 +1725,7 @@ mod tests {
                     updates,
                     live: p.live,
                     deltas,
+                    summary: p.summary,
                 })
             }
 
@@ -1830,6 +1860,7 @@ mod tests {
                         updates,
                         live,
                         deltas: vec![],
+                        summary: u64::from(live).wrapping_mul(0x9e37_79b9),
                     }
                 })
         }
@@ -2008,7 +2039,7 @@ mod tests {
                 messages in proptest::collection::vec(roundtrip::msg(), 0..3),
             ) {
                 let mut w_buf = Vec::new();
-                let mut w = PacketWriter::new(&mut w_buf, "c", &from, live);
+                let mut w = PacketWriter::new(&mut w_buf, "c", &from, live, 0);
                 for m in &messages {
                     w.message(m);
                 }

@@ -32,11 +32,12 @@ pub(crate) fn packet(
     replicas: &mut Replicas,
     config: &Config,
     messages: &[Msg],
+    summary: u64,
     scratch: &mut Vec<u8>,
 ) -> Option<Packet> {
     let kind = messages.first().map_or(Kind::Gossip, Msg::kind);
     let live = view_size(view.members());
-    let mut w = PacketWriter::new(scratch, &config.cluster, view.local(), live);
+    let mut w = PacketWriter::new(scratch, &config.cluster, view.local(), live, summary);
     for m in messages {
         w.message(m);
     }

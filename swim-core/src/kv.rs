@@ -112,6 +112,8 @@ pub(crate) struct Replicas {
     local: Name,
     owners: BTreeMap<Name, Namespace>,
     queue: DeltaQueue,
+    /// The key part of the summary (see [`crate::summary`]).
+    sum: u64,
 }
 
 impl Replicas {
@@ -123,7 +125,32 @@ impl Replicas {
             local,
             owners,
             queue: DeltaQueue::default(),
+            sum: 0,
         }
+    }
+
+    /// The key part of the summary: a wrapping sum over namespaces that
+    /// hold anything.
+    pub fn summary(&self) -> u64 {
+        self.sum
+    }
+
+    /// What `owner`'s namespace adds to the summary now.
+    fn contribution(&self, owner: &str) -> u64 {
+        self.owners
+            .get(owner)
+            .map(Namespace::digest)
+            .filter(|d| d.watermark > 0)
+            .map_or(0, |d| crate::summary::namespace(owner, d))
+    }
+
+    /// Runs `f`, keeping the summary right for `owner`'s namespace.
+    fn touch<R>(&mut self, owner: &Name, f: impl FnOnce(&mut Self) -> R) -> R {
+        let before = self.contribution(owner);
+        let r = f(self);
+        let after = self.contribution(owner);
+        self.sum = self.sum.wrapping_sub(before).wrapping_add(after);
+        r
     }
 
     /// One owner's namespace, if this node holds any of it.
@@ -146,6 +173,11 @@ impl Replicas {
     /// Writes our own `key` (`None`: deletes it) and queues it for gossip.
     pub fn write(&mut self, key: &str, value: Option<Bytes>, now: Instant) -> Option<Change> {
         let local = self.local.clone();
+        self.touch(&local, |r| r.write_own(key, value, now))
+    }
+
+    fn write_own(&mut self, key: &str, value: Option<Bytes>, now: Instant) -> Option<Change> {
+        let local = self.local.clone();
         let ns = self.own();
         let life = ns.life();
         let (write, change) = ns.write(key, value, now)?;
@@ -161,6 +193,10 @@ impl Replicas {
         if life != Some(d.life) || d.life == 0 || d.owner == self.local {
             return None;
         }
+        self.touch(&d.owner.clone(), |r| r.apply_one(d))
+    }
+
+    fn apply_one(&mut self, d: &KeyDelta) -> Option<Change> {
         let ns = self
             .owners
             .entry(d.owner.clone())
@@ -178,16 +214,18 @@ impl Replicas {
     /// whether we held any of it (keys or deletes).
     pub fn new_life(&mut self, owner: &Name, life: u64) -> bool {
         self.queue.forget(owner);
-        match self.owners.insert(owner.clone(), Namespace::new(life)) {
-            Some(old) => old.digest().watermark > 0,
-            None => false,
-        }
+        self.touch(owner, |r| {
+            match r.owners.insert(owner.clone(), Namespace::new(life)) {
+                Some(old) => old.digest().watermark > 0,
+                None => false,
+            }
+        })
     }
 
     /// A member was reaped: its namespace goes with it.
     pub fn forget(&mut self, owner: &Name) {
         self.queue.forget(owner);
-        self.owners.remove(owner);
+        self.touch(owner, |r| r.owners.remove(owner));
     }
 
     /// What we hold of each owner, for a peer to compare.
@@ -220,15 +258,18 @@ impl Replicas {
         if life != Some(d.life) || d.life == 0 || *owner == self.local {
             return Vec::new();
         }
-        self.owners
-            .entry(owner.clone())
-            .or_insert_with(|| Namespace::new(d.life))
-            .merge(d)
+        self.touch(owner, |r| {
+            r.owners
+                .entry(owner.clone())
+                .or_insert_with(|| Namespace::new(d.life))
+                .merge(d)
+        })
     }
 
     /// The owner's tombstones older than `before` are collected.
     pub fn collect(&mut self, before: Instant) {
-        self.own().collect(before);
+        let local = self.local.clone();
+        self.touch(&local, |r| r.own().collect(before));
     }
 
     /// Queued writes into a packet (see [`DeltaQueue::take`]).

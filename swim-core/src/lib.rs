@@ -31,6 +31,7 @@ mod outbox;
 mod probe;
 mod pushpull;
 mod state;
+mod summary;
 mod suspicion;
 mod time;
 mod timer;

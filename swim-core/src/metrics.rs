@@ -172,4 +172,6 @@ pub struct Metrics {
     pub repairs: u64,
     /// Of those, repairs that replaced the namespace (a reset).
     pub resets: u64,
+    /// Exchanges opened because a peer's summary kept differing from ours.
+    pub summary_repairs: u64,
 }

@@ -575,6 +575,11 @@ impl Node {
         self.timers.get(Periodic::Probe)
     }
 
+    /// What this node knows, in one number (see [`crate::summary`]).
+    fn summary(&self) -> u64 {
+        self.view.summary().wrapping_add(self.replicas.summary())
+    }
+
     fn advance(&mut self, now: Instant) {
         // Time never runs backwards inside the node, whatever the driver's clock does.
         self.now = self.now.max(now);
@@ -658,6 +663,7 @@ impl Node {
         if self.sync.behind(packet.live, ours, self.now, &self.config) {
             self.catch_up(from);
         }
+        self.compare_summaries(&packet.from, packet.summary, from);
         for m in packet.messages {
             match m {
                 Msg::Ping { seq, .. } => {
@@ -743,11 +749,13 @@ impl Node {
     /// updates. With no messages (a gossip round), nothing is sent unless at
     /// least one update is pending. Returns whether a packet went out.
     fn send(&mut self, to: SocketAddr, messages: &[Msg]) -> bool {
+        let summary = self.summary();
         let Some(p) = gossip::packet(
             &mut self.view,
             &mut self.replicas,
             &self.config,
             messages,
+            summary,
             &mut self.scratch,
         ) else {
             return false;
@@ -886,27 +894,22 @@ impl Node {
         );
     }
 
-    /// The periodic exchange with a random live member, and a reconnect
-    /// attempt to one member held dead (not left): after a partition heals,
-    /// this is how the two sides find each other again; the more of the
-    /// table is dead, the likelier a draw finds one.
+    /// A reconnect attempt to one member held dead (not left): after a
+    /// partition heals, this is how the two sides find each other again;
+    /// the more of the table is dead, the likelier a draw finds one. There
+    /// is no periodic exchange with live members: summaries tell when one
+    /// is needed.
     fn on_push_pull_tick(&mut self) {
         self.schedule_push_pull();
         let members = self.view.members();
+        if members.dead() == 0 {
+            return;
+        }
         let me = self.view.local();
-        let live = members.sample(1, &mut self.rng, |e| e.status().is_live(), &[me]);
-        let dead = if members.dead() == 0 {
-            Vec::new()
-        } else {
-            members.sample(1, &mut self.rng, |e| e.status() == Status::Dead, &[me])
-        };
-        let peers = live
-            .into_iter()
-            .map(|p| (p, Reason::Periodic))
-            .chain(dead.into_iter().map(|p| (p, Reason::Reconnect)));
-        for (peer, reason) in peers.collect::<Vec<_>>() {
+        let dead = members.sample(1, &mut self.rng, |e| e.status() == Status::Dead, &[me]);
+        for peer in dead {
             if let Some(addr) = self.view.members().get(&peer).map(|e| e.addr()) {
-                self.open_exchange(addr, reason);
+                self.open_exchange(addr, Reason::Reconnect);
             }
         }
     }
@@ -921,6 +924,28 @@ impl Node {
     }
 
     // ---- streams: push-pull exchanges
+
+    /// A lasting disagreement between our summary and a peer's opens one
+    /// (rate-limited) exchange with it. Differences that gossip is still
+    /// spreading settle within `settle`: about the retransmissions of one
+    /// update.
+    fn compare_summaries(&mut self, peer: &Name, theirs: u64, from: SocketAddr) {
+        let c = &self.config;
+        if c.push_pull_interval.is_zero() || self.is_leaving() {
+            return;
+        }
+        let rounds = crate::retransmit_limit(c.retransmit_mult, self.view.members().live()) + 2;
+        let settle = c.gossip_interval * rounds;
+        let pause = c.probe_interval * 5;
+        let ours = self.summary();
+        if self
+            .sync
+            .disagrees(peer, theirs, ours, self.now, settle, pause)
+        {
+            self.metrics.summary_repairs += 1;
+            self.open_exchange(from, Reason::Repair);
+        }
+    }
 
     /// Evidence that our view is behind `from`'s: pull its full state (at
     /// most once per probe interval).

@@ -32,8 +32,8 @@ use std::net::SocketAddr;
 pub(crate) enum Reason {
     /// A join attempt with a seed.
     Join,
-    /// The periodic exchange with a random live member.
-    Periodic,
+    /// Our summary and a peer's kept differing: repair with it.
+    Repair,
     /// The periodic attempt to reach a member held dead.
     Reconnect,
     /// Our view is behind the peer's.
@@ -88,7 +88,16 @@ pub(crate) struct AntiEntropy {
     catch_up_after: Instant,
     /// Since when every packet heard carried a bigger view than ours.
     behind_since: Option<Instant>,
+    /// Peers whose summary differed from ours, and since when.
+    disagree: Vec<(Name, Instant)>,
+    /// Our summary when `disagree` started: a change of ours starts it over.
+    ours: u64,
+    /// Earliest time of the next repair exchange.
+    repair_after: Instant,
 }
+
+/// Peers whose disagreement a node follows at once.
+const MAX_DISAGREE: usize = 8;
 
 impl AntiEntropy {
     pub fn new(hash_seed: u64, now: Instant) -> Self {
@@ -99,6 +108,9 @@ impl AntiEntropy {
             join: Join::default(),
             catch_up_after: now,
             behind_since: None,
+            disagree: Vec::new(),
+            ours: 0,
+            repair_after: now,
         }
     }
 
@@ -211,6 +223,52 @@ impl AntiEntropy {
         }
         self.catch_up_after = now + config.probe_interval;
         self.behind_since = None;
+        true
+    }
+
+    /// Compares a peer's summary (`theirs`; 0 from a version without one)
+    /// with ours. True when this peer has disagreed for `settle` (longer
+    /// than an update takes to spread) while ours did not change, and no
+    /// repair ran in the last `pause`: repair with it now. Agreement, or a
+    /// change of our own, starts the wait over; at most [`MAX_DISAGREE`]
+    /// peers are followed.
+    pub fn disagrees(
+        &mut self,
+        peer: &Name,
+        theirs: u64,
+        ours: u64,
+        now: Instant,
+        settle: Duration,
+        pause: Duration,
+    ) -> bool {
+        if theirs == 0 {
+            return false;
+        }
+        if ours != self.ours {
+            self.ours = ours;
+            self.disagree.clear();
+        }
+        let known = self.disagree.iter().position(|(p, _)| p == peer);
+        if theirs == ours {
+            if let Some(i) = known {
+                self.disagree.swap_remove(i);
+            }
+            return false;
+        }
+        let since = match known {
+            Some(i) => self.disagree[i].1,
+            None => {
+                if self.disagree.len() < MAX_DISAGREE {
+                    self.disagree.push((peer.clone(), now));
+                }
+                now
+            }
+        };
+        if now < since + settle || now < self.repair_after {
+            return false;
+        }
+        self.repair_after = now + pause;
+        self.disagree.retain(|(p, _)| p != peer);
         true
     }
 

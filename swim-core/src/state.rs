@@ -48,6 +48,8 @@ pub(crate) struct View {
     local: Name,
     members: Membership,
     broadcasts: BroadcastQueue,
+    /// The membership part of the summary (see [`crate::summary`]).
+    summary: u64,
 }
 
 impl View {
@@ -59,11 +61,33 @@ impl View {
         if let Some(e) = members.at_mut(slot) {
             e.life = life;
         }
-        View {
-            local: name,
+        let mut view = View {
+            local: name.clone(),
             members,
             broadcasts: BroadcastQueue::default(),
-        }
+            summary: 0,
+        };
+        view.account(0, &name);
+        view
+    }
+
+    /// The membership part of the summary: a wrapping sum over live members.
+    pub fn summary(&self) -> u64 {
+        self.summary
+    }
+
+    /// What member `name` adds to the summary now.
+    fn contribution(&self, name: &str) -> u64 {
+        self.members
+            .get(name)
+            .filter(|e| e.status().is_live())
+            .map_or(0, |e| crate::summary::member(&e.name, e.incarnation))
+    }
+
+    /// Replaces `before`, what `name` added to the summary, by what it adds now.
+    fn account(&mut self, before: u64, name: &str) {
+        let after = self.contribution(name);
+        self.summary = self.summary.wrapping_sub(before).wrapping_add(after);
     }
 
     /// This node's name.
@@ -91,11 +115,14 @@ impl View {
     /// The life we hold for `name`: `Some(0)` while unknown. An unknown
     /// life is learned from the first key write heard (`learn`).
     pub fn life_of(&mut self, name: &str, learn: u64) -> Option<u64> {
+        let before = self.contribution(name);
         let e = self.members.get_mut(name)?;
-        if e.life == 0 {
-            e.life = learn;
+        if e.life != 0 {
+            return Some(e.life);
         }
-        Some(e.life)
+        e.life = learn;
+        self.account(before, name);
+        Some(learn)
     }
 
     /// The next member to probe (round-robin over a shuffled order).
@@ -154,6 +181,20 @@ impl View {
     /// as feedback for the gossip queue. Returns the member and its life
     /// when a superseding alive update brought a new life (a restart).
     pub fn apply(
+        &mut self,
+        u: Update,
+        slot: Option<u32>,
+        priority: Priority,
+        fx: &mut Effects,
+    ) -> Option<(Name, u64)> {
+        let name = u.name.clone();
+        let before = self.contribution(&name);
+        let restarted = self.apply_one(u, slot, priority, fx);
+        self.account(before, &name);
+        restarted
+    }
+
+    fn apply_one(
         &mut self,
         mut u: Update,
         slot: Option<u32>,
@@ -255,6 +296,12 @@ impl View {
     /// Our own probe of `name` (held at `incarnation`) failed: suspect it, or
     /// confirm a suspicion already running.
     pub fn suspect(&mut self, name: &Name, incarnation: u64, fx: &mut Effects) {
+        let before = self.contribution(name);
+        self.suspect_one(name, incarnation, fx);
+        self.account(before, name);
+    }
+
+    fn suspect_one(&mut self, name: &Name, incarnation: u64, fx: &mut Effects) {
         let Some(e) = self.members.get(name) else {
             return;
         };
@@ -351,7 +398,9 @@ impl View {
         let incarnation = e.incarnation;
         fx.metrics.deaths += 1;
         let me = self.local.clone();
+        let before = self.contribution(name);
         self.bury(name, Status::Dead, incarnation, me, Priority::News, fx);
+        self.account(before, name);
     }
 
     /// Marks a member dead or left, gossips it, and schedules its reaping.
@@ -407,6 +456,13 @@ impl View {
 
     /// Sets this node's own status and incarnation and gossips it.
     pub fn announce_self(&mut self, status: Status, incarnation: u64, now: Instant) {
+        let local = self.local.clone();
+        let before = self.contribution(&local);
+        self.announce_one(status, incarnation, now);
+        self.account(before, &local);
+    }
+
+    fn announce_one(&mut self, status: Status, incarnation: u64, now: Instant) {
         let local = self.local.clone();
         if let Some(e) = self.members.get_mut(&local) {
             e.incarnation = incarnation;

@@ -58,6 +58,7 @@ pub fn viewed_packet(
         updates,
         live,
         deltas: vec![],
+        summary: 0,
     }
     .encode_to_vec()
     .into()

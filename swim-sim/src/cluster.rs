@@ -130,13 +130,7 @@ impl Cluster {
     /// Whether every running node holds every running node's keys exactly
     /// as their owner does.
     pub fn keys_agree(&self) -> bool {
-        let n = self.sim.options().nodes;
-        let running: Vec<&Node> = (0..n).filter_map(|i| self.node(i)).collect();
-        running.iter().all(|owner| {
-            let name = owner.local().name;
-            let truth = owner.keys(&name, "");
-            running.iter().all(|v| v.keys(&name, "") == truth)
-        })
+        self.sim.keys_agree()
     }
 
     /// Node `i`, while its process runs.

@@ -383,6 +383,9 @@ pub struct Report {
     pub max_bytes_per_node_per_sec: f64,
     /// Digest of the whole trace (hex).
     pub trace_hash: String,
+    /// Whether, when the run ended, every running node held every running
+    /// node's keys exactly as their owner does.
+    pub keys_agree_at_end: bool,
 }
 
 /// A seeded, deterministic cluster.
@@ -580,7 +583,19 @@ impl Sim {
                 / secs)
                 .round(),
             trace_hash: format!("{:016x}", self.trace.finish()),
+            keys_agree_at_end: self.keys_agree(),
         }
+    }
+
+    /// Whether every running node holds every running node's keys exactly
+    /// as their owner does.
+    pub fn keys_agree(&self) -> bool {
+        let running: Vec<&Node> = self.slots.iter().filter_map(|s| s.node.as_ref()).collect();
+        running.iter().all(|owner| {
+            let name = owner.local().name;
+            let truth = owner.keys(&name, "");
+            running.iter().all(|v| v.keys(&name, "") == truth)
+        })
     }
 
     fn dispatch(&mut self, what: What) {

@@ -1,7 +1,9 @@
 //! Swarm testing (in the spirit of TigerBeetle's VOPR): the seed draws the
-//! cluster size, the config, the network and a fault schedule. The property:
-//! no safety violation at any event, and after every fault has healed the
-//! cluster converges within a bound.
+//! cluster size, the config, the network and a fault schedule (key writes
+//! and deletes included, with a grace period shorter than the partitions).
+//! The property: no safety violation at any event (no key moves back or
+//! comes back, every value seen was written by its owner), and after every
+//! fault has healed the cluster converges, members and keys, within a bound.
 //!
 //! CI runs a fast, fixed set; `SWIM_SIM_CASES=500 SWIM_SIM_SEED=7 cargo test
 //! -p swim-sim --test swarm` runs more, and others. A failure shrinks to a small schedule and prints it with the
@@ -43,6 +45,21 @@ fn fault(nodes: usize) -> impl Strategy<Value = Fault> {
             .prop_map(move |(cut, at)| (at, FaultKind::Partition(vec![(0..cut).collect()]))),
         (node.clone(), node.clone(), at.clone())
             .prop_map(|(a, b, at)| (at, FaultKind::Hold { from: a, to: b })),
+        (0..nodes, 0u8..4, any::<u8>(), at.clone()).prop_map(|(n, k, v, at)| (
+            at,
+            FaultKind::Set {
+                node: n,
+                key: format!("k{k}"),
+                value: format!("v{v}"),
+            }
+        )),
+        (0..nodes, 0u8..4, at.clone()).prop_map(|(n, k, at)| (
+            at,
+            FaultKind::Delete {
+                node: n,
+                key: format!("k{k}"),
+            }
+        )),
         (node, 1..nodes, at).prop_map(|(a, b, at)| (
             at,
             FaultKind::Flap {
@@ -64,7 +81,7 @@ fn options() -> impl Strategy<Value = Options> {
         .prop_flat_map(|(nodes, seed, local, loss)| {
             (
                 Just((nodes, seed, local, loss)),
-                proptest::collection::vec(fault(nodes), 1..5),
+                proptest::collection::vec(fault(nodes), 1..8),
             )
         })
         .prop_map(|((nodes, seed, local, loss), mut faults)| {
@@ -103,6 +120,9 @@ fn options() -> impl Strategy<Value = Options> {
             } else {
                 Config::lan()
             };
+            // Shorter than a partition: deletes are collected while the
+            // other side cannot hear of them.
+            o.config.tombstone_grace = Duration::from_secs(3);
             o.network.loss = loss;
             o.faults = faults;
             o
@@ -142,6 +162,12 @@ proptest! {
         prop_assert!(
             report.last_converged_ms.is_some_and(|t| t >= HEALED_BY * 1000),
             "not converged within {}s after every fault healed; replay with Sim::new({:#?})",
+            CONVERGE_WITHIN,
+            options
+        );
+        prop_assert!(
+            report.keys_agree_at_end,
+            "keys disagree {}s after every fault healed; replay with Sim::new({:#?})",
             CONVERGE_WITHIN,
             options
         );

@@ -15,7 +15,7 @@ use crate::name::Name;
 use crate::outbox::{Outbox, Outputs};
 use crate::probe::{self, Acked, Prober};
 use crate::pushpull::{self, AntiEntropy, Exchange, Reason};
-use crate::state::{Answer, Effects, View};
+use crate::state::{Answer, Applied, Effects, View};
 use crate::time::Instant;
 use crate::timer::{Deadline, Periodic, Timer, Timers};
 use crate::util::Random;
@@ -719,11 +719,15 @@ impl Node {
             for (u, slot) in rest.by_ref().take(n).zip(slots) {
                 if u.name == *self.view.local() {
                     self.about_self(&u);
-                } else if let Some((member, life)) =
-                    self.view.apply(u, slot, priority, effects!(self))
-                {
-                    if self.replicas.new_life(&member, life) {
-                        self.out.event(Event::NamespaceReset { member });
+                } else {
+                    match self.view.apply(u, slot, priority, effects!(self)) {
+                        Some(Applied::Restarted(member, life))
+                            if self.replicas.new_life(&member, life) =>
+                        {
+                            self.out.event(Event::NamespaceReset { member });
+                        }
+                        Some(Applied::Revived(addr)) => self.revived(addr),
+                        Some(Applied::Restarted(..)) | None => {}
                     }
                 }
             }
@@ -924,6 +928,16 @@ impl Node {
     }
 
     // ---- streams: push-pull exchanges
+
+    /// A member held dead is alive again: after a partition heals, the two
+    /// sides' keys differ wholesale. A few nodes (3 expected, whatever the
+    /// cluster's size) pull its state at once; summaries repair the rest.
+    fn revived(&mut self, addr: SocketAddr) {
+        let live = self.view.members().live().max(1);
+        if self.rng.below(live) < 3 {
+            self.catch_up(addr);
+        }
+    }
 
     /// A lasting disagreement between our summary and a peer's opens one
     /// (rate-limited) exchange with it. Differences that gossip is still

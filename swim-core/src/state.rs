@@ -31,6 +31,15 @@ pub(crate) struct Effects<'a> {
     pub rng: &'a mut Random,
 }
 
+/// What applying an update did that the node acts on beyond the view.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Applied {
+    /// The member restarted: a new life (its old namespace goes).
+    Restarted(Name, u64),
+    /// A member held dead or left is alive again, at this address.
+    Revived(std::net::SocketAddr),
+}
+
 /// How a node answered what it heard about itself (see [`View::about_self`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Answer {
@@ -178,15 +187,15 @@ impl View {
     /// found its member (checked again: an earlier update of the same batch
     /// may have added it since). An update that does not supersede what we
     /// hold is ignored, except as a confirmation of a running suspicion or
-    /// as feedback for the gossip queue. Returns the member and its life
-    /// when a superseding alive update brought a new life (a restart).
+    /// as feedback for the gossip queue. Says when a superseding alive
+    /// update brought a new life (a restart) or revived a member held dead.
     pub fn apply(
         &mut self,
         u: Update,
         slot: Option<u32>,
         priority: Priority,
         fx: &mut Effects,
-    ) -> Option<(Name, u64)> {
+    ) -> Option<Applied> {
         let name = u.name.clone();
         let before = self.contribution(&name);
         let restarted = self.apply_one(u, slot, priority, fx);
@@ -200,7 +209,7 @@ impl View {
         slot: Option<u32>,
         priority: Priority,
         fx: &mut Effects,
-    ) -> Option<(Name, u64)> {
+    ) -> Option<Applied> {
         debug_assert!(u.name != self.local);
         if priority == Priority::Repair && u.status == Status::Dead {
             // A peer's full state says dead: suspect instead, so the member gets
@@ -267,11 +276,13 @@ impl View {
         old: Status,
         priority: Priority,
         fx: &mut Effects,
-    ) -> Option<(Name, u64)> {
+    ) -> Option<Applied> {
         let e = self.members.get_mut(&u.name)?;
         let changed = e.addr() != u.addr || !e.meta_is(&u.meta);
-        let new_life =
-            (u.life != 0 && e.life != 0 && u.life != e.life).then_some((u.name.clone(), u.life));
+        let new_life = (u.life != 0 && e.life != 0 && u.life != e.life)
+            .then(|| Applied::Restarted(u.name.clone(), u.life));
+        let outcome = new_life
+            .or(matches!(old, Status::Dead | Status::Left).then_some(Applied::Revived(u.addr)));
         if u.life != 0 {
             e.life = u.life;
         }
@@ -290,7 +301,7 @@ impl View {
                 Status::Alive => {}
             }
         }
-        new_life
+        outcome
     }
 
     /// Our own probe of `name` (held at `incarnation`) failed: suspect it, or

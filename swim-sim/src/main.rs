@@ -609,8 +609,12 @@ fn print_summary(r: &Report, config: &swim_core::Config) {
         );
     }
     for h in &r.heals {
+        let keys = h
+            .keys_agreed_after_ms
+            .map(|t| format!(", keys agree +{}", ms(Some(t))))
+            .unwrap_or_default();
         println!(
-            "  healed at {}: re-converged +{}",
+            "  healed at {}: re-converged +{}{keys}",
             ms(Some(h.healed_at_ms)),
             ms(h.reconverged_after_ms)
         );

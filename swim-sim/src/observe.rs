@@ -32,6 +32,9 @@ pub struct HealReport {
     pub healed_at_ms: u64,
     /// How long after that every live node saw exactly the live set alive.
     pub reconverged_after_ms: Option<u64>,
+    /// After a partition healed: how long until every running node held
+    /// every running node's keys as their owner does (checked each second).
+    pub keys_agreed_after_ms: Option<u64>,
 }
 
 /// How one fresh update spread: the fraction of live nodes that know it.
@@ -203,6 +206,7 @@ impl Observer {
         self.heals.push(HealReport {
             healed_at_ms: now.as_millis(),
             reconverged_after_ms: None,
+            keys_agreed_after_ms: None,
         });
     }
 

@@ -394,6 +394,7 @@ fn apply_overrides(c: &mut Config, table: &toml::Table) -> Result<(), String> {
             "push_pull_interval" => c.push_pull_interval = dur()?,
             "gossip_to_the_dead" => c.gossip_to_the_dead = dur()?,
             "reap_after" => c.reap_after = dur()?,
+            "tombstone_grace" => c.tombstone_grace = dur()?,
             "awareness_max_multiplier" => c.awareness_max_multiplier = int()? as u32,
             "max_packet_size" => c.max_packet_size = int()? as usize,
             other => return Err(format!("unknown field '{other}'")),

@@ -264,6 +264,11 @@ enum What {
         g: u64,
         side: usize,
     },
+    /// Checks, once a second after a heal, whether every view of every
+    /// namespace agrees yet (heal number `heal`).
+    CheckKeys {
+        heal: usize,
+    },
     Fault(Fault),
     Resume(usize),
     SlowEnd(usize),
@@ -641,6 +646,14 @@ impl Sim {
                 }
                 self.deliver(to, generation, Input::StreamClosed { id }, false);
             }
+            What::CheckKeys { heal } => {
+                if self.keys_agree() {
+                    let h = &mut self.observer.heals[heal];
+                    h.keys_agreed_after_ms = Some(self.now.as_millis() - h.healed_at_ms);
+                } else {
+                    self.schedule(self.now + Duration::from_secs(1), What::CheckKeys { heal });
+                }
+            }
             What::Fault(f) => self.fault(f),
             What::Resume(i) => self.resume(i),
             What::SlowEnd(i) => {
@@ -806,6 +819,8 @@ impl Sim {
             FaultKind::Heal => {
                 self.links.heal();
                 self.observer.healed(now);
+                let heal = self.observer.heals.len() - 1;
+                self.schedule(now, What::CheckKeys { heal });
             }
             FaultKind::Announce(i) => {
                 if let Some(node) = self.slots[i].node.as_mut() {

@@ -221,6 +221,14 @@ pub enum Event {
         /// The member.
         member: Name,
     },
+    /// Another live process uses this node's name: it kept outbidding this
+    /// node's incarnation with a life of its own. This node stops
+    /// outbidding it (the two would flap for ever), so the cluster follows
+    /// the other process; the application should stop one of them.
+    NameConflict {
+        /// Where the other process is.
+        addr: std::net::SocketAddr,
+    },
 }
 
 impl Event {

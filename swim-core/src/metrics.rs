@@ -174,4 +174,6 @@ pub struct Metrics {
     pub resets: u64,
     /// Exchanges opened because a peer's summary kept differing from ours.
     pub summary_repairs: u64,
+    /// Other live processes found using this node's name.
+    pub conflicts: u64,
 }

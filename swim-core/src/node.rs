@@ -739,6 +739,11 @@ impl Node {
         match self.view.about_self(u, self.is_leaving(), self.now) {
             None => {}
             Some(Answer::StillLeaving) => self.leave = Leave::Announcing,
+            Some(Answer::Conflict { addr }) => {
+                self.metrics.conflicts += 1;
+                tracing::warn!(node = %self.view.local(), %addr, "another live process uses this node's name");
+                self.out.event(Event::NameConflict { addr });
+            }
             Some(Answer::Refuted { accused }) => {
                 self.metrics.refutations += 1;
                 if accused {

@@ -49,7 +49,14 @@ pub(crate) enum Answer {
     Refuted { accused: bool },
     /// Leaving: announced `left` again instead.
     StillLeaving,
+    /// Another live process uses our name (it keeps outbidding us, from
+    /// `addr`): we stop outbidding it, so the two do not flap for ever.
+    Conflict { addr: std::net::SocketAddr },
 }
+
+/// How many times another life may outbid us before it is a conflict (a
+/// restart's old life outbids us once per stale incarnation it held).
+const CONFLICT_AFTER: u32 = 3;
 
 /// The membership table and its gossip queue, from this node's point of view.
 #[derive(Debug)]
@@ -59,6 +66,10 @@ pub(crate) struct View {
     broadcasts: BroadcastQueue,
     /// The membership part of the summary (see [`crate::summary`]).
     summary: u64,
+    /// The other life that last outbid us, and how many times in a row.
+    outbid_by: (u64, u32),
+    /// A life found to be another live process under our name: not refuted.
+    conflict: Option<u64>,
 }
 
 impl View {
@@ -75,6 +86,8 @@ impl View {
             members,
             broadcasts: BroadcastQueue::default(),
             summary: 0,
+            outbid_by: (0, 0),
+            conflict: None,
         };
         view.account(0, &name);
         view
@@ -514,6 +527,19 @@ impl View {
         };
         if !contradicts {
             return None;
+        }
+        let other_life = u.status == Status::Alive && u.life != 0 && u.life != life;
+        if other_life {
+            if self.conflict == Some(u.life) {
+                return None;
+            }
+            let (by, times) = self.outbid_by;
+            let times = if by == u.life { times + 1 } else { 1 };
+            self.outbid_by = (u.life, times);
+            if times >= CONFLICT_AFTER {
+                self.conflict = Some(u.life);
+                return Some(Answer::Conflict { addr: u.addr });
+            }
         }
         if leaving {
             self.announce_self(Status::Left, u.incarnation.max(incarnation), now);

@@ -389,3 +389,30 @@ fn writes_over_the_limits_are_refused_with_the_limit_named() {
     assert_eq!(node.delete("k1", Instant::ZERO), Ok(true));
     assert_eq!(node.delete("k1", Instant::ZERO), Ok(false), "already gone");
 }
+
+/// Two live processes under one name outbid each other for ever unless
+/// one notices: after three outbids by the same other life, the node
+/// reports the conflict and stops refuting that life.
+#[test]
+fn another_live_process_under_our_name_is_a_conflict_not_a_flap() {
+    let mut node = joined_node(4, Config::lan());
+    // `alive(0, ..)` carries a life (1000) that is not this process's.
+    let mut conflicts = 0;
+    for round in 0..6u64 {
+        let held = node.local().incarnation;
+        let out = receive(
+            &mut node,
+            2,
+            packet(2, vec![], vec![alive(0, held + 1)]),
+            Instant::ZERO,
+        );
+        conflicts += out
+            .iter()
+            .filter(|o| matches!(o, Output::Event(Event::NameConflict { .. })))
+            .count();
+        let refuted = node.local().incarnation > held + 1;
+        assert_eq!(refuted, round < 2, "round {round}: outbid only twice");
+    }
+    assert_eq!(conflicts, 1, "reported once");
+    assert_eq!(node.metrics().conflicts, 1);
+}

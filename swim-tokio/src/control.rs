@@ -74,6 +74,9 @@ pub fn event_json(e: &Event) -> Value {
         Event::NamespaceReset { member } => {
             json!({ "event": "namespace-reset", "member": &**member })
         }
+        Event::NameConflict { addr } => {
+            json!({ "event": "name-conflict", "other": addr.to_string() })
+        }
         e => json!({ "event": "other", "debug": format!("{e:?}") }),
     }
 }

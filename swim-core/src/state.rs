@@ -137,14 +137,11 @@ impl View {
     /// The life we hold for `name`: `Some(0)` while unknown. An unknown
     /// life is learned from the first key write heard (`learn`).
     pub fn life_of(&mut self, name: &str, learn: u64) -> Option<u64> {
-        let before = self.contribution(name);
         let e = self.members.get_mut(name)?;
-        if e.life != 0 {
-            return Some(e.life);
+        if e.life == 0 {
+            e.life = learn;
         }
-        e.life = learn;
-        self.account(before, name);
-        Some(learn)
+        Some(e.life)
     }
 
     /// The next member to probe (round-robin over a shuffled order).
@@ -204,20 +201,6 @@ impl View {
     /// update brought a new life (a restart) or revived a member held dead.
     pub fn apply(
         &mut self,
-        u: Update,
-        slot: Option<u32>,
-        priority: Priority,
-        fx: &mut Effects,
-    ) -> Option<Applied> {
-        let name = u.name.clone();
-        let before = self.contribution(&name);
-        let restarted = self.apply_one(u, slot, priority, fx);
-        self.account(before, &name);
-        restarted
-    }
-
-    fn apply_one(
-        &mut self,
         mut u: Update,
         slot: Option<u32>,
         priority: Priority,
@@ -234,7 +217,9 @@ impl View {
             .or_else(|| self.members.slot(&u.name));
         let Some(entry) = slot.and_then(|s| self.members.at_mut(s)) else {
             if u.status == Status::Alive {
+                let name = u.name.clone();
                 self.add(u, priority, fx);
+                self.account(0, &name);
             }
             return None;
         };
@@ -252,17 +237,28 @@ impl View {
             }
             return None;
         }
-        match u.status {
-            Status::Alive => return self.revive(u, old, priority, fx),
+        // Only a superseding update changes what the member adds to the
+        // summary (no-op updates, the bulk of gossip, cost no extra lookup).
+        let name = u.name.clone();
+        let before = if old.is_live() {
+            crate::summary::member(&name, old_inc)
+        } else {
+            0
+        };
+        let applied = match u.status {
+            Status::Alive => self.revive(u, old, priority, fx),
             Status::Suspect => {
                 let accuser = u.accuser.clone();
                 self.start_suspicion(&u.name, u.incarnation, accuser, priority, fx);
+                None
             }
             Status::Dead | Status::Left => {
-                self.bury(&u.name, u.status, u.incarnation, u.accuser, priority, fx)
+                self.bury(&u.name, u.status, u.incarnation, u.accuser, priority, fx);
+                None
             }
-        }
-        None
+        };
+        self.account(before, &name);
+        applied
     }
 
     fn add(&mut self, u: Update, priority: Priority, fx: &mut Effects) {

@@ -386,7 +386,23 @@ impl Driver {
         let now = self.now();
         match cmd {
             Command::Members(reply) => {
-                let _ = reply.send(self.node.members().map(|m| MemberInfo::from(&m)).collect());
+                let mut members: Vec<MemberInfo> = self
+                    .node
+                    .members()
+                    .map(|m| {
+                        let mut info = MemberInfo::from(&m);
+                        info.tags = self
+                            .node
+                            .keys(&m.name, "")
+                            .into_iter()
+                            .map(|(k, v, _)| (k, String::from_utf8_lossy(&v).into_owned()))
+                            .collect();
+                        info
+                    })
+                    .collect();
+                // Stable output: by name, whatever the table's probe order.
+                members.sort_by(|a, b| a.name.cmp(&b.name));
+                let _ = reply.send(members);
             }
             Command::Metrics(reply) => {
                 let mut by_status = [0usize; 4];

@@ -24,6 +24,8 @@ pub struct MemberInfo {
     /// Its metadata, as lossy UTF-8 text.
     #[serde(serialize_with = "meta_str")]
     pub meta: Bytes,
+    /// Its keys (tags) as this node holds them, values as lossy UTF-8 text.
+    pub tags: std::collections::BTreeMap<String, String>,
 }
 
 fn status_str<S: serde::Serializer>(s: &Status, ser: S) -> Result<S::Ok, S::Error> {
@@ -42,6 +44,7 @@ impl From<&Member> for MemberInfo {
             status: m.status,
             incarnation: m.incarnation,
             meta: m.meta.clone(),
+            tags: Default::default(),
         }
     }
 }

@@ -69,6 +69,29 @@ fn keys_spread_are_deleted_and_a_restart_keeps_only_the_new_tags() {
         || agents.iter().all(|a| keys(a, "kv1").is_empty()),
     );
 
+    // The members table shows tags and filters on them (anchored regexes).
+    let out = agents[1].cli(&["members", "--tag", "role=web|db"]);
+    let table = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        table.lines().next().is_some_and(|h| h.ends_with("TAGS")),
+        "{table}"
+    );
+    let rows: Vec<&str> = table.lines().skip(1).collect();
+    assert_eq!(rows.len(), 1, "{table}");
+    assert!(
+        rows[0].starts_with("kv5") && rows[0].ends_with("role=web,zone=a"),
+        "{table}"
+    );
+    let out = agents[1].cli(&["members", "--tag", "role=we", "--json"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "[]",
+        "anchored: no partial match"
+    );
+    let out = agents[1].cli(&["members", "--tag", "role=(["]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid --tag role=(["));
+
     // kv5 dies and comes back under its name with other tags.
     drop(agents.pop());
     let back = Agent::start_with("kv5", &port.to_string(), &[seed], &["--tag", "role=db"]);

@@ -164,17 +164,54 @@ pub fn kv(control: &str, op: crate::KvOp) -> Result<(), Fail> {
 }
 
 /// `swim members`.
-pub fn members(control: &str, status: Option<&str>, json: bool) -> Result<(), Fail> {
+pub fn members(
+    control: &str,
+    status: Option<&str>,
+    tags: &[(String, String)],
+    json: bool,
+) -> Result<(), Fail> {
+    let filters = tags
+        .iter()
+        .map(|(k, re)| {
+            // Anchored: `role=web` means exactly web, as Serf's filters do.
+            regex::Regex::new(&format!("^(?:{re})$"))
+                .map(|r| (k.clone(), r))
+                .map_err(|e| format!("invalid --tag {k}={re}: {e}"))
+        })
+        .collect::<Result<Vec<_>, Fail>>()?;
     let path = match status {
         Some(s) => format!("/v1/members?status={s}"),
         None => "/v1/members".into(),
     };
     let v = block(call(control, Method::GET, &path, None))?;
+    let rows: Vec<Value> = v
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|m| {
+            filters.iter().all(|(k, re)| {
+                m["tags"][k.as_str()]
+                    .as_str()
+                    .is_some_and(|v| re.is_match(v))
+            })
+        })
+        .collect();
     if json {
-        println!("{v}");
+        println!("{}", Value::Array(rows));
         return Ok(());
     }
-    let rows = v.as_array().cloned().unwrap_or_default();
+    let tags_of = |m: &Value| {
+        m["tags"]
+            .as_object()
+            .map(|t| {
+                t.iter()
+                    .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .unwrap_or_default()
+    };
     let field = |m: &Value, k: &str| match m.get(k) {
         Some(Value::String(s)) => s.clone(),
         Some(other) => other.to_string(),
@@ -193,16 +230,17 @@ pub fn members(control: &str, status: Option<&str>, json: bool) -> Result<(), Fa
         .unwrap_or(0)
         .max(7);
     println!(
-        "{:wname$}  {:waddr$}  {:7}  INCARNATION",
-        "NAME", "ADDRESS", "STATUS"
+        "{:wname$}  {:waddr$}  {:7}  {:11}  TAGS",
+        "NAME", "ADDRESS", "STATUS", "INCARNATION"
     );
     for m in &rows {
         println!(
-            "{:wname$}  {:waddr$}  {:7}  {}",
+            "{:wname$}  {:waddr$}  {:7}  {:11}  {}",
             field(m, "name"),
             field(m, "addr"),
             field(m, "status"),
-            field(m, "incarnation")
+            field(m, "incarnation"),
+            tags_of(m)
         );
     }
     Ok(())

@@ -42,6 +42,10 @@ enum Cmd {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Only members with a tag whose value matches, KEY=REGEX (repeat:
+        /// all must match), e.g. `--tag role=web|db`.
+        #[arg(long = "tag", value_parser = parse_tag)]
+        tags: Vec<(String, String)>,
         #[command(flatten)]
         control: ControlArg,
     },
@@ -228,8 +232,9 @@ fn main() -> ExitCode {
         Cmd::Members {
             status,
             json,
+            tags,
             control,
-        } => client::members(&control.control, status.map(StatusArg::as_str), json),
+        } => client::members(&control.control, status.map(StatusArg::as_str), &tags, json),
         Cmd::Join { seeds, control } => client::join(&control.control, &seeds),
         Cmd::Leave { control } => client::leave(&control.control),
         Cmd::Monitor { json, control } => client::monitor(&control.control, json),

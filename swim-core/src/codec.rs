@@ -724,14 +724,8 @@ pub(crate) fn decode_packet(
             6 => live = varint_field(wire, &mut r)? as u32,
             8 => summary = fixed64_field(wire, &mut r)?,
             7 => {
-                let field = bytes.slice_ref(len_field(wire, &mut r)?);
-                let d = pb::KeyDelta::decode(field).map_err(|_| Malformed)?;
-                if !invalid {
-                    match key_delta(d) {
-                        Ok(d) => deltas.push(d),
-                        Err(_) => invalid = true,
-                    }
-                }
+                let field = len_field(wire, &mut r)?;
+                nested(&bytes, field, true, &mut invalid, &mut deltas, key_delta)?;
             }
             _ => {
                 if !header.read(tag, wire, &mut r)? {
@@ -830,24 +824,12 @@ pub(crate) fn decode_stream(
                     }
                 }
                 3 => {
-                    let field = bytes.slice_ref(len_field(wire, &mut f)?);
-                    let d = pb::Digest::decode(field).map_err(|_| Malformed)?;
-                    if keep && !invalid {
-                        match digest(d) {
-                            Ok(d) => digests.push(d),
-                            Err(_) => invalid = true,
-                        }
-                    }
+                    let field = len_field(wire, &mut f)?;
+                    nested(&bytes, field, keep, &mut invalid, &mut digests, digest)?;
                 }
                 4 => {
-                    let field = bytes.slice_ref(len_field(wire, &mut f)?);
-                    let d = pb::Deltas::decode(field).map_err(|_| Malformed)?;
-                    if keep && !invalid {
-                        match owner_deltas(d) {
-                            Ok(d) => deltas.push(d),
-                            Err(_) => invalid = true,
-                        }
-                    }
+                    let field = len_field(wire, &mut f)?;
+                    nested(&bytes, field, keep, &mut invalid, &mut deltas, owner_deltas)?;
                 }
                 _ => skip(wire, tag, &mut f, OUTER)?,
             }
@@ -864,6 +846,28 @@ pub(crate) fn decode_stream(
         digests,
         deltas,
     })
+}
+
+/// Decodes a nested message of the state layer (`field`, a slice of
+/// `bytes`) with prost, then validates it into `out`: undecodable is
+/// `Malformed`; out of range marks the whole frame `invalid`. Nothing is
+/// kept unless `keep` (the frame will be dropped anyway).
+fn nested<M: prost::Message + Default, T>(
+    bytes: &Bytes,
+    field: &[u8],
+    keep: bool,
+    invalid: &mut bool,
+    out: &mut Vec<T>,
+    validate: impl FnOnce(M) -> Result<T, DropReason>,
+) -> Result<(), Malformed> {
+    let m = M::decode(bytes.slice_ref(field)).map_err(|_| Malformed)?;
+    if keep && !*invalid {
+        match validate(m) {
+            Ok(v) => out.push(v),
+            Err(_) => *invalid = true,
+        }
+    }
+    Ok(())
 }
 
 /// A validated key write: a key of 1 to [`keys::MAX_KEY_LEN`] bytes of
@@ -1669,6 +1673,14 @@ mod tests {
                 Ok((name, known))
             }
 
+            /// Every item validated, or the first error.
+            fn all<A, T>(
+                v: Vec<A>,
+                f: impl FnMut(A) -> Result<T, DropReason>,
+            ) -> Result<Vec<T>, DropReason> {
+                v.into_iter().map(f).collect()
+            }
+
             /// Decodes a message of at most `max_len` bytes.
             fn open<M: prost::Message + Default>(
                 bytes: Bytes,
@@ -1708,16 +1720,8 @@ mod tests {
                         })
                     })
                     .collect::<Result<Vec<_>, DropReason>>()?;
-                let updates = p
-                    .updates
-                    .into_iter()
-                    .map(|u| update(u, limits))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let deltas = p
-                    .deltas
-                    .into_iter()
-                    .map(key_delta)
-                    .collect::<Result<Vec<_>, _>>()?;
+                let updates = all(p.updates, |u| update(u, limits))?;
+                let deltas = all(p.deltas, key_delta)?;
                 Ok(Packet {
                     from,
                     from_known,
@@ -1737,21 +1741,9 @@ mod tests {
                 let f: pb::StreamFrame = open(bytes, max_len)?;
                 let (from, _) = header(f.version, &f.cluster, &f.from, limits)?;
                 let pp = f.push_pull.ok_or(DropReason::Invalid)?;
-                let members = pp
-                    .members
-                    .into_iter()
-                    .map(|u| update(u, limits))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let digests = pp
-                    .digests
-                    .into_iter()
-                    .map(digest)
-                    .collect::<Result<Vec<_>, _>>()?;
-                let deltas = pp
-                    .deltas
-                    .into_iter()
-                    .map(owner_deltas)
-                    .collect::<Result<Vec<_>, _>>()?;
+                let members = all(pp.members, |u| update(u, limits))?;
+                let digests = all(pp.digests, digest)?;
+                let deltas = all(pp.deltas, owner_deltas)?;
                 Ok(PushPull {
                     from,
                     join: pp.join,

@@ -305,17 +305,15 @@ pub(crate) fn encode_state(
     let members = std::iter::once(local)
         .chain(others)
         .map(|m| crate::member::Update::of(m, &Name::EMPTY));
-    let frame = codec::Frame {
-        join,
-        members,
-        digests,
-        deltas,
-    };
-    codec::encode_stream(
-        &config.cluster,
-        view.local(),
-        frame,
-        config.max_stream_frame,
+    encode(
+        view,
+        config,
+        codec::Frame {
+            join,
+            members,
+            digests,
+            deltas,
+        },
     )
 }
 
@@ -325,12 +323,23 @@ pub(crate) fn encode_deltas(
     config: &Config,
     deltas: &[(Name, keys::Deltas)],
 ) -> Bytes {
-    let frame = codec::Frame {
-        join: false,
-        members: std::iter::empty(),
-        digests: &[],
-        deltas,
-    };
+    encode(
+        view,
+        config,
+        codec::Frame {
+            join: false,
+            members: std::iter::empty(),
+            digests: &[],
+            deltas,
+        },
+    )
+}
+
+fn encode<I: Iterator<Item = crate::member::Update>>(
+    view: &View,
+    config: &Config,
+    frame: codec::Frame<'_, I>,
+) -> Bytes {
     codec::encode_stream(
         &config.cluster,
         view.local(),

@@ -209,6 +209,17 @@ fn stopped(e: HandleError) -> Response<ApiBody> {
     error(StatusCode::SERVICE_UNAVAILABLE, e)
 }
 
+/// A request's body, at most `MAX_BODY` bytes; the error is the response to send.
+async fn body(req: Request<Incoming>) -> Result<Bytes, Response<ApiBody>> {
+    match Limited::new(req.into_body(), MAX_BODY).collect().await {
+        Ok(b) => Ok(b.to_bytes()),
+        Err(e) => Err(error(
+            StatusCode::BAD_REQUEST,
+            format!("cannot read the body: {e}"),
+        )),
+    }
+}
+
 /// What the leave endpoint tells the agent's main loop.
 pub type LeaveNotify = mpsc::Sender<()>;
 
@@ -290,14 +301,9 @@ async fn route(req: Request<Incoming>, handle: Handle, on_leave: LeaveNotify) ->
             }
         }
         (Method::POST, "/v1/kv") => {
-            let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
-                Ok(b) => b.to_bytes(),
-                Err(e) => {
-                    return error(
-                        StatusCode::BAD_REQUEST,
-                        format!("cannot read the body: {e}"),
-                    )
-                }
+            let body = match body(req).await {
+                Ok(b) => b,
+                Err(r) => return r,
             };
             let parsed = serde_json::from_slice::<Value>(&body).ok();
             let field = |k: &str| {
@@ -337,14 +343,9 @@ async fn route(req: Request<Incoming>, handle: Handle, on_leave: LeaveNotify) ->
             Err(e) => stopped(e),
         },
         (Method::POST, "/v1/join") => {
-            let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
-                Ok(b) => b.to_bytes(),
-                Err(e) => {
-                    return error(
-                        StatusCode::BAD_REQUEST,
-                        format!("cannot read the body: {e}"),
-                    )
-                }
+            let body = match body(req).await {
+                Ok(b) => b,
+                Err(r) => return r,
             };
             let seeds: Vec<String> = match serde_json::from_slice::<Value>(&body) {
                 Ok(v) => match v.get("seeds").and_then(Value::as_array) {

@@ -204,7 +204,18 @@ pub enum DropReason {
     Unsolicited,
     /// Too many indirect probes in flight for other members.
     Busy,
+    /// An incarnation or a key version implausibly far (more than 2^32)
+    /// above the one held: no member refutes or writes that often.
+    Implausible,
 }
+
+/// The highest incarnation or key version accepted from the network (2^63 - 1):
+/// a refutation always has room to outbid, and nothing wraps.
+pub const MAX_INCARNATION: u64 = (1 << 63) - 1;
+
+/// How far above the held incarnation (or a replica's key watermark) an
+/// update may be.
+pub(crate) const MAX_JUMP: u64 = 1 << 32;
 
 /// Limits the decoder enforces, and how it tells known names.
 pub(crate) struct Limits<'a> {
@@ -472,7 +483,7 @@ impl<'a> RawUpdate<'a> {
     /// The validated update; its metadata is a slice of `packet` (which
     /// `self` was read from), so it is not copied.
     fn validate(&self, packet: &Bytes, limits: &Limits<'_>) -> Result<Update, DropReason> {
-        if self.meta.len() > limits.max_meta {
+        if self.meta.len() > limits.max_meta || self.incarnation > MAX_INCARNATION {
             return Err(DropReason::Invalid);
         }
         Ok(Update {
@@ -880,6 +891,7 @@ fn key_write(w: pb::KeyWrite) -> Result<keys::Write, DropReason> {
         || w.value.len() > keys::MAX_VALUE_LEN
         || (w.deleted && !w.value.is_empty())
         || w.version == 0
+        || w.version > MAX_INCARNATION
         || w.prev >= w.version;
     if bad {
         return Err(DropReason::Invalid);
@@ -901,7 +913,7 @@ fn key_delta(d: pb::KeyDelta) -> Result<KeyDelta, DropReason> {
 }
 
 fn digest(d: pb::Digest) -> Result<(Name, keys::Digest), DropReason> {
-    if d.gc > d.watermark {
+    if d.gc > d.watermark || d.watermark > MAX_INCARNATION {
         return Err(DropReason::Invalid);
     }
     let digest = keys::Digest {
@@ -913,7 +925,7 @@ fn digest(d: pb::Digest) -> Result<(Name, keys::Digest), DropReason> {
 }
 
 fn owner_deltas(d: pb::Deltas) -> Result<(Name, keys::Deltas), DropReason> {
-    if d.writes.len() > keys::MAX_KEYS || d.gc > d.to {
+    if d.writes.len() > keys::MAX_KEYS || d.gc > d.to || d.to > MAX_INCARNATION {
         return Err(DropReason::Invalid);
     }
     let entries = d

@@ -221,6 +221,14 @@ pub enum Event {
         /// The member.
         member: Name,
     },
+    /// This node was accused (suspected, declared dead) at the highest
+    /// incarnation there is, which it cannot outbid: the accusation stands
+    /// until the node restarts. Only a key holder can send that; see the
+    /// security notes.
+    CannotRefute {
+        /// The accusation's incarnation.
+        incarnation: u64,
+    },
     /// Another live process uses this node's name: it kept outbidding this
     /// node's incarnation with a life of its own. This node stops
     /// outbidding it (the two would flap for ever), so the cluster follows

@@ -24,6 +24,7 @@
 use bytes::Bytes;
 use std::collections::{BTreeMap, VecDeque};
 
+use crate::codec::MAX_JUMP;
 use crate::time::Instant;
 
 /// Longest key, in bytes (UTF-8).
@@ -253,6 +254,10 @@ impl Namespace {
     /// A replica applies a write heard by gossip: stored if newer, and the
     /// watermark advanced if it closes the gap (see the module doc).
     pub fn apply(&mut self, w: &Write) -> Option<Change> {
+        if w.version > self.watermark.saturating_add(MAX_JUMP) {
+            // No owner writes 2^32 times between two writes we hear.
+            return None;
+        }
         let change = self.put(w, false);
         if w.version > self.watermark {
             if w.prev <= self.watermark {
@@ -319,6 +324,9 @@ impl Namespace {
     /// changes, in version order (a reset also reports keys it removed).
     pub fn merge(&mut self, d: &Deltas) -> Vec<Change> {
         let mut changes = Vec::new();
+        if !d.reset && d.to > self.watermark.saturating_add(MAX_JUMP) {
+            return changes;
+        }
         if d.reset {
             let to = d.to;
             let keep: Vec<Box<str>> = d.entries.iter().map(|w| w.key.clone()).collect();

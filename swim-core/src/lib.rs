@@ -39,7 +39,7 @@ mod util;
 
 pub use broadcast::retransmit_limit;
 pub use bytes::Bytes;
-pub use codec::DropReason;
+pub use codec::{DropReason, MAX_INCARNATION};
 pub use config::{parse_duration, Config, ConfigError, MAX_NAME_LEN};
 pub use event::{Event, Input, Output, StreamId};
 pub use keys::{MAX_KEYS, MAX_KEY_LEN, MAX_NAMESPACE_BYTES, MAX_VALUE_LEN};

@@ -95,6 +95,8 @@ pub struct Dropped {
     pub unsolicited: u64,
     /// Too many indirect probes in flight.
     pub busy: u64,
+    /// Incarnations or key versions implausibly far ahead (updates ignored).
+    pub implausible: u64,
 }
 
 impl Dropped {
@@ -109,6 +111,7 @@ impl Dropped {
             DropReason::WrongTarget => &mut self.wrong_target,
             DropReason::Unsolicited => &mut self.unsolicited,
             DropReason::Busy => &mut self.busy,
+            DropReason::Implausible => &mut self.implausible,
         };
         *c += 1;
     }
@@ -124,6 +127,7 @@ impl Dropped {
             + self.wrong_target
             + self.unsolicited
             + self.busy
+            + self.implausible
     }
 
     /// Dropped because the bytes themselves were bad (not merely late or unexpected).
@@ -176,4 +180,6 @@ pub struct Metrics {
     pub summary_repairs: u64,
     /// Other live processes found using this node's name.
     pub conflicts: u64,
+    /// Accusations of this node at an incarnation it could not outbid.
+    pub unrefutable: u64,
 }

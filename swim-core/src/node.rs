@@ -739,6 +739,12 @@ impl Node {
         match self.view.about_self(u, self.is_leaving(), self.now) {
             None => {}
             Some(Answer::StillLeaving) => self.leave = Leave::Announcing,
+            Some(Answer::Implausible) => self.metrics.dropped.count(DropReason::Implausible),
+            Some(Answer::CannotRefute { incarnation }) => {
+                self.metrics.unrefutable += 1;
+                tracing::warn!(node = %self.view.local(), incarnation, "accused at an incarnation this node cannot outbid");
+                self.out.event(Event::CannotRefute { incarnation });
+            }
             Some(Answer::Conflict { addr }) => {
                 self.metrics.conflicts += 1;
                 tracing::warn!(node = %self.view.local(), %addr, "another live process uses this node's name");

@@ -7,7 +7,7 @@
 //! [`Effects`], which the node lends for the call.
 
 use crate::broadcast::{BroadcastQueue, Priority};
-use crate::codec;
+use crate::codec::{self, DropReason, MAX_INCARNATION, MAX_JUMP};
 use crate::config::Config;
 use crate::event::Event;
 use crate::member::{supersedes, Member, Status, Update};
@@ -52,6 +52,10 @@ pub(crate) enum Answer {
     /// Another live process uses our name (it keeps outbidding us, from
     /// `addr`): we stop outbidding it, so the two do not flap for ever.
     Conflict { addr: std::net::SocketAddr },
+    /// An incarnation implausibly far above ours: ignored.
+    Implausible,
+    /// Accused at an incarnation we cannot outbid (the highest there is).
+    CannotRefute { incarnation: u64 },
 }
 
 /// How many times another life may outbid us before it is a conflict (a
@@ -224,6 +228,12 @@ impl View {
             return None;
         };
         let (old, old_inc) = (entry.status(), entry.incarnation);
+        if u.incarnation > old_inc.saturating_add(MAX_JUMP) {
+            // No member refutes 2^32 times between two updates we hear: a
+            // forged jump would make the member's own refutation impossible.
+            fx.metrics.dropped.count(DropReason::Implausible);
+            return None;
+        }
         if !supersedes(u.status, u.incarnation, old, old_inc) {
             if u.status == Status::Suspect && old == Status::Suspect && u.incarnation == old_inc {
                 self.confirm_suspicion(&u, priority, fx);
@@ -498,7 +508,9 @@ impl View {
         if let Some(e) = self.members.get_mut(&local) {
             e.set_meta(meta);
         }
-        let incarnation = self.local_entry().incarnation + 1;
+        // At the highest incarnation the new metadata cannot supersede: it
+        // spreads with the next restart (2^63 updates away).
+        let incarnation = (self.local_entry().incarnation + 1).min(MAX_INCARNATION);
         self.announce_self(Status::Alive, incarnation, now);
     }
 
@@ -524,6 +536,9 @@ impl View {
         if !contradicts {
             return None;
         }
+        if u.incarnation > incarnation.saturating_add(MAX_JUMP) {
+            return Some(Answer::Implausible);
+        }
         let other_life = u.status == Status::Alive && u.life != 0 && u.life != life;
         if other_life {
             if self.conflict == Some(u.life) {
@@ -541,9 +556,66 @@ impl View {
             self.announce_self(Status::Left, u.incarnation.max(incarnation), now);
             return Some(Answer::StillLeaving);
         }
-        self.announce_self(Status::Alive, u.incarnation.max(incarnation) + 1, now);
+        let Some(next) = u
+            .incarnation
+            .max(incarnation)
+            .checked_add(1)
+            .filter(|&n| n <= MAX_INCARNATION)
+        else {
+            return Some(Answer::CannotRefute {
+                incarnation: u.incarnation,
+            });
+        };
+        self.announce_self(Status::Alive, next, now);
         Some(Answer::Refuted {
             accused: u.status != Status::Alive,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::member::Member;
+
+    fn view() -> View {
+        let me = Member::new("me", ([10, 0, 0, 1], 1).into(), 0, Status::Alive);
+        View::new(me, 7, 1, Instant::ZERO, &mut Random::new(1))
+    }
+
+    fn accusation(incarnation: u64) -> Update {
+        Update {
+            name: "me".into(),
+            addr: ([10, 0, 0, 1], 1).into(),
+            incarnation,
+            status: Status::Suspect,
+            meta: bytes::Bytes::new(),
+            accuser: "x".into(),
+            life: 0,
+        }
+    }
+
+    #[test]
+    fn an_accusation_at_the_highest_incarnation_cannot_be_outbid_and_nothing_wraps() {
+        let mut v = view();
+        v.announce_self(Status::Alive, MAX_INCARNATION - 1, Instant::ZERO);
+        let answer = v.about_self(&accusation(MAX_INCARNATION - 1), false, Instant::ZERO);
+        assert_eq!(answer, Some(Answer::Refuted { accused: true }));
+        assert_eq!(v.local_entry().incarnation, MAX_INCARNATION);
+        let answer = v.about_self(&accusation(MAX_INCARNATION), false, Instant::ZERO);
+        assert_eq!(
+            answer,
+            Some(Answer::CannotRefute {
+                incarnation: MAX_INCARNATION
+            })
+        );
+        assert_eq!(v.local_entry().incarnation, MAX_INCARNATION);
+        let far = accusation(MAX_INCARNATION);
+        let mut low = view();
+        assert_eq!(
+            low.about_self(&far, false, Instant::ZERO),
+            Some(Answer::Implausible)
+        );
+        assert_eq!(low.local_entry().incarnation, 0);
     }
 }

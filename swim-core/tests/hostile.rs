@@ -119,3 +119,40 @@ proptest! {
         }
     }
 }
+
+/// An update with incarnation `inc` and `status` about member `about`.
+fn claim(about: usize, inc: u64, status: pb::Status) -> pb::Update {
+    pb::Update {
+        status: status as i32,
+        from: name(3).into_bytes().into(),
+        ..alive(about, inc)
+    }
+}
+
+/// The 49-byte attack of the security issue: one update declaring a live
+/// member (or this node) dead at incarnation u64::MAX made the refutation
+/// wrap to 0 in release builds and panic in debug builds. Incarnations above
+/// 2^63 - 1 are now invalid on the wire, and jumps of more than 2^32 over
+/// the held one are ignored.
+#[test]
+fn incarnations_cannot_wrap_or_jump_out_of_reach() {
+    for about in [0, 2] {
+        let mut node = joined_node(4, Config::lan());
+        let before = snapshot(&node);
+        let bytes = packet(3, vec![], vec![claim(about, u64::MAX, pb::Status::Dead)]);
+        let _ = receive(&mut node, 3, bytes, Instant::ZERO);
+        assert_eq!(snapshot(&node), before, "about node-{about}");
+        assert_eq!(node.metrics().dropped.invalid, 1);
+    }
+    // Far above what we hold: ignored, counted, nothing to refute.
+    let mut node = joined_node(4, Config::lan());
+    let before = snapshot(&node);
+    let jump = 1 + (1u64 << 32) + 1;
+    for about in [0, 2] {
+        let bytes = packet(3, vec![], vec![claim(about, jump, pb::Status::Dead)]);
+        let _ = receive(&mut node, 3, bytes, Instant::ZERO);
+    }
+    assert_eq!(snapshot(&node), before);
+    assert_eq!(node.metrics().dropped.implausible, 2);
+    assert_eq!(node.local().incarnation, 0);
+}

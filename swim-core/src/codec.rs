@@ -1524,7 +1524,7 @@ mod tests {
             (
                 name(),
                 socket(),
-                any::<u64>(),
+                0..=MAX_INCARNATION,
                 status,
                 proptest::collection::vec(any::<u8>(), 0..64),
                 prop_oneof![Just(Name::EMPTY), name()],
@@ -1654,7 +1654,7 @@ mod tests {
             }
 
             fn update(u: pb::Update, limits: &Limits<'_>) -> Result<Update, DropReason> {
-                if u.meta.len() > limits.max_meta {
+                if u.meta.len() > limits.max_meta || u.incarnation > MAX_INCARNATION {
                     return Err(DropReason::Invalid);
                 }
                 Ok(Update {

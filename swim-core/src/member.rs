@@ -6,6 +6,11 @@ use bytes::Bytes;
 use std::net::SocketAddr;
 
 /// Liveness of a member, as one node sees it.
+///
+/// Deliberately exhaustive (unlike the core's other public enums): these
+/// four are the SWIM protocol's states and its precedence rules are written
+/// over exactly them; a fifth would be a new protocol version, and
+/// embedders rightly match on all four.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Status {
     /// Answering probes (or not yet suspected).

@@ -207,6 +207,9 @@ pub enum DropReason {
     /// An incarnation or a key version implausibly far (more than 2^32)
     /// above the one held: no member refutes or writes that often.
     Implausible,
+    /// Sealed under no key this node holds, or plain where sealing is
+    /// required: dropped before any decoding.
+    Auth,
 }
 
 /// The highest incarnation or key version accepted from the network (2^63 - 1):

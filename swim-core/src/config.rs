@@ -1,5 +1,6 @@
 //! Protocol parameters: presets from memberlist's proven values and validation.
 
+use crate::seal::Sealing;
 use core::fmt;
 use core::time::Duration;
 
@@ -50,6 +51,13 @@ pub struct Config {
     /// it. A node cut off for longer is reset (sent the whole namespace)
     /// rather than told of each delete, so nothing deleted comes back.
     pub tombstone_grace: Duration,
+    /// How a node with keys treats plain traffic (the three steps of
+    /// turning sealing on; see [`Sealing`]). No effect without keys.
+    pub sealing: Sealing,
+    /// Most members the table holds (dead and left ones included until
+    /// reaped): news of more members is ignored, so that nobody can
+    /// stretch this node's probe round without bound.
+    pub max_members: usize,
 }
 
 /// Parses a duration as configs and command lines write it: a number and a
@@ -110,6 +118,8 @@ impl Config {
             join_retry_min: Duration::from_millis(500),
             join_retry_max: Duration::from_secs(30),
             tombstone_grace: Duration::from_secs(600),
+            sealing: Sealing::Require,
+            max_members: 65_536,
         }
     }
 
@@ -289,6 +299,13 @@ impl Config {
                 "max_meta_size",
                 self.max_meta_size.to_string(),
                 "at most max_packet_size / 2",
+            ));
+        }
+        if !(16..=1 << 24).contains(&self.max_members) {
+            return Err(err(
+                "max_members",
+                self.max_members.to_string(),
+                "16 to 16777216",
             ));
         }
         in_ms(

@@ -25,12 +25,13 @@ pub(crate) struct Packet {
 }
 
 /// Builds a datagram: `messages`, then as many queued updates as fit in
-/// `max_packet_size`. With no messages (a gossip round) there is no packet
+/// `max` bytes. With no messages (a gossip round) there is no packet
 /// unless at least one update is pending. `scratch` is where it is built.
 pub(crate) fn packet(
     view: &mut View,
     replicas: &mut Replicas,
     config: &Config,
+    max: usize,
     messages: &[Msg],
     summary: u64,
     scratch: &mut Vec<u8>,
@@ -41,7 +42,7 @@ pub(crate) fn packet(
     for m in messages {
         w.message(m);
     }
-    let budget = config.max_packet_size.saturating_sub(w.len());
+    let budget = max.saturating_sub(w.len());
     let (queue, members) = view.gossip_parts();
     let limit = retransmit_limit(config.retransmit_mult, members.live());
     let mut used = 0;
@@ -59,7 +60,7 @@ pub(crate) fn packet(
         return None;
     }
     let bytes = w.finish();
-    debug_assert!(bytes.len() <= config.max_packet_size);
+    debug_assert!(bytes.len() <= max);
     Some(Packet {
         bytes,
         kind,

@@ -97,6 +97,8 @@ pub struct Dropped {
     pub busy: u64,
     /// Incarnations or key versions implausibly far ahead (updates ignored).
     pub implausible: u64,
+    /// Not sealed under an installed key (or plain where sealing is required).
+    pub auth: u64,
 }
 
 impl Dropped {
@@ -112,6 +114,7 @@ impl Dropped {
             DropReason::Unsolicited => &mut self.unsolicited,
             DropReason::Busy => &mut self.busy,
             DropReason::Implausible => &mut self.implausible,
+            DropReason::Auth => &mut self.auth,
         };
         *c += 1;
     }
@@ -128,11 +131,12 @@ impl Dropped {
             + self.unsolicited
             + self.busy
             + self.implausible
+            + self.auth
     }
 
     /// Dropped because the bytes themselves were bad (not merely late or unexpected).
     pub fn decode_failures(&self) -> u64 {
-        self.oversized + self.malformed + self.version + self.cluster + self.invalid
+        self.oversized + self.malformed + self.version + self.cluster + self.invalid + self.auth
     }
 }
 

@@ -15,6 +15,7 @@ use crate::name::Name;
 use crate::outbox::{Outbox, Outputs};
 use crate::probe::{self, Acked, Prober};
 use crate::pushpull::{self, AntiEntropy, Exchange, Reason};
+use crate::seal::{self, Envelope, Key, KeyError, KeyId, Keyring, Nonces, Sealing};
 use crate::state::{Answer, Applied, Effects, View};
 use crate::time::Instant;
 use crate::timer::{Deadline, Periodic, Timer, Timers};
@@ -238,6 +239,9 @@ pub struct Node {
     leave: Leave,
     /// Where datagrams are built (kept between them: one allocation per datagram sent).
     scratch: Vec<u8>,
+    /// The keys that seal and open traffic (none: plain traffic).
+    keyring: Keyring,
+    nonces: Nonces,
 }
 
 /// Lends the node's timers, outbox, counters and generator to a part.
@@ -307,6 +311,10 @@ impl Node {
             replicas,
             leave: Leave::Staying,
             scratch: Vec::new(),
+            keyring: Keyring::default(),
+            // Derived without a draw, so that a node without keys draws
+            // exactly what it drew before sealing existed.
+            nonces: Nonces::new(mix(hash_seed ^ 0x6e6f_6e63), &identity.name),
         };
         node.schedule_push_pull();
         Ok(node)
@@ -565,6 +573,33 @@ impl Node {
         &self.config
     }
 
+    /// The keys this node seals and opens traffic with.
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
+    /// Installs a key; the first one installed becomes primary and turns
+    /// sealing on (as [`Config::sealing`] says). Returns false when it was
+    /// installed already.
+    pub fn install_key(&mut self, key: Key) -> bool {
+        self.keyring.install(key)
+    }
+
+    /// Makes an installed key the one that seals.
+    pub fn use_key(&mut self, id: KeyId) -> Result<(), KeyError> {
+        self.keyring.use_key(id)
+    }
+
+    /// Removes an installed key other than the primary.
+    pub fn remove_key(&mut self, id: KeyId) -> Result<(), KeyError> {
+        self.keyring.remove(id)
+    }
+
+    /// Moves to another step of turning sealing on (see [`Sealing`]).
+    pub fn set_sealing(&mut self, sealing: Sealing) {
+        self.config.sealing = sealing;
+    }
+
     /// True once [`leave`](Node::leave) was called.
     pub fn is_leaving(&self) -> bool {
         self.leave != Leave::Staying
@@ -619,6 +654,55 @@ impl Node {
         })
     }
 
+    /// Opens a sealed message of at most `max` bytes, or lets a plain one
+    /// through where plain traffic is accepted; with whether it was sealed.
+    /// `None` when it was dropped (and counted).
+    fn unseal(
+        &mut self,
+        bytes: Bytes,
+        max: usize,
+        from: SocketAddr,
+        what: &'static str,
+    ) -> Option<(Bytes, bool)> {
+        let reason = match Envelope::parse(&bytes) {
+            None if self.keyring.is_empty() || self.config.sealing != Sealing::Require => {
+                return Some((bytes, false));
+            }
+            None => DropReason::Auth,
+            Some(_) if bytes.len() > max => DropReason::Oversized,
+            Some(env) if env.version != swim_proto::PROTOCOL_VERSION => DropReason::Version,
+            Some(env) if env.cluster != self.config.cluster.as_bytes() => DropReason::Cluster,
+            Some(env) => match env.open(&self.keyring) {
+                Some(plain) => return Some((Bytes::from(plain), true)),
+                None => DropReason::Auth,
+            },
+        };
+        self.drop_input(reason, from, what);
+        None
+    }
+
+    /// `plain` sealed under the primary key, when this node seals.
+    fn seal(&mut self, plain: Bytes) -> Bytes {
+        if !self.seals() {
+            return plain;
+        }
+        let cluster = &self.config.cluster;
+        seal::seal(&self.keyring, &mut self.nonces, cluster, &plain).map_or(plain, Bytes::from)
+    }
+
+    fn seals(&self) -> bool {
+        !self.keyring.is_empty() && self.config.sealing != Sealing::Accept
+    }
+
+    /// Room for a plain message that must fit `max` bytes once sealed.
+    fn budget(&self, max: usize) -> usize {
+        if self.seals() {
+            max.saturating_sub(seal::overhead(&self.config.cluster, max))
+        } else {
+            max
+        }
+    }
+
     fn drop_input(&mut self, reason: DropReason, from: SocketAddr, what: &'static str) {
         self.metrics.dropped.count(reason);
         tracing::debug!(node = %self.view.local(), %from, ?reason, what, "dropped remote input");
@@ -630,6 +714,9 @@ impl Node {
     fn on_datagram(&mut self, from: SocketAddr, bytes: Bytes) {
         let len = bytes.len();
         let max = self.config.max_packet_size;
+        let Some((bytes, authentic)) = self.unseal(bytes, max, from, "datagram") else {
+            return;
+        };
         let packet = match self.with_limits(|l| codec::decode_packet(bytes, max, l)) {
             Ok(p) => p,
             Err(reason) => return self.drop_input(reason, from, "datagram"),
@@ -648,7 +735,10 @@ impl Node {
         let kind = packet.messages.first().map_or(Kind::Gossip, Msg::kind);
         self.metrics.received.count(kind, len);
         self.metrics.updates_received += packet.updates.len() as u64;
-        if !packet.from_known {
+        // Pull the state of a stranger, or of a peer that knows more: only
+        // from senders that proved they hold a key, when this node has one.
+        let trusted = authentic || self.keyring.is_empty();
+        if !packet.from_known && trusted {
             self.catch_up(from);
         }
         self.apply_all(packet.updates, Priority::News);
@@ -660,7 +750,7 @@ impl Node {
             }
         }
         let ours = gossip::view_size(self.view.members());
-        if self.sync.behind(packet.live, ours, self.now, &self.config) {
+        if self.sync.behind(packet.live, ours, self.now, &self.config) && trusted {
             self.catch_up(from);
         }
         self.compare_summaries(&packet.from, packet.summary, from);
@@ -765,10 +855,12 @@ impl Node {
     /// least one update is pending. Returns whether a packet went out.
     fn send(&mut self, to: SocketAddr, messages: &[Msg]) -> bool {
         let summary = self.summary();
+        let max = self.budget(self.config.max_packet_size);
         let Some(p) = gossip::packet(
             &mut self.view,
             &mut self.replicas,
             &self.config,
+            max,
             messages,
             summary,
             &mut self.scratch,
@@ -777,8 +869,9 @@ impl Node {
         };
         self.metrics.updates_sent += p.updates as u64;
         self.metrics.deltas_sent += p.deltas as u64;
-        self.metrics.sent.count(p.kind, p.bytes.len());
-        self.out.push(Output::Datagram { to, bytes: p.bytes });
+        let bytes = self.seal(p.bytes);
+        self.metrics.sent.count(p.kind, bytes.len());
+        self.out.push(Output::Datagram { to, bytes });
         if p.updates > 0 {
             self.check_leave_completed();
         }
@@ -983,13 +1076,10 @@ impl Node {
     fn open_exchange(&mut self, to: SocketAddr, reason: Reason) {
         let id = self.sync.open(to, reason);
         let digests = self.replicas.digests();
-        let bytes = pushpull::encode_state(
-            &self.view,
-            &self.config,
-            reason == Reason::Join,
-            &digests,
-            &[],
-        );
+        let max = self.budget(self.config.max_stream_frame);
+        let join = reason == Reason::Join;
+        let plain = pushpull::encode_state(&self.view, &self.config, max, join, &digests, &[]);
+        let bytes = self.seal(plain);
         self.metrics.sent.count(Kind::PushPull, bytes.len());
         self.out.push(Output::StreamOpen { id, to });
         self.out.push(Output::StreamFrame { id, bytes });
@@ -1001,6 +1091,11 @@ impl Node {
     fn on_request(&mut self, id: StreamId, from: SocketAddr, bytes: Bytes) {
         let len = bytes.len();
         let max = self.config.max_stream_frame;
+        let Some((bytes, _)) = self.unseal(bytes, max, from, "push-pull request") else {
+            self.sync.finish_answered(id);
+            self.out.push(Output::StreamClose { id });
+            return;
+        };
         let local = self.view.local();
         let pp = match self.with_limits(|l| codec::decode_stream(bytes, max, l)) {
             Ok(pp) if pp.from == *local => Err(DropReason::FromSelf),
@@ -1037,7 +1132,10 @@ impl Node {
         };
         let digests = self.replicas.digests();
         let for_them = self.replicas.deltas_for(&pp.digests);
-        let reply = pushpull::encode_state(&self.view, &self.config, false, &digests, &for_them);
+        let max = self.budget(self.config.max_stream_frame);
+        let reply =
+            pushpull::encode_state(&self.view, &self.config, max, false, &digests, &for_them);
+        let reply = self.seal(reply);
         self.metrics.sent.count(Kind::PushPull, reply.len());
         self.out.push(Output::StreamFrame { id, bytes: reply });
         if !self.sync.answered(id) {
@@ -1062,14 +1160,21 @@ impl Node {
             return self.drop_input(DropReason::Unsolicited, nowhere, "stream reply");
         };
         let max = self.config.max_stream_frame;
-        match self.with_limits(|l| codec::decode_stream(bytes, max, l)) {
+        let opened = self.unseal(bytes, max, exchange.peer, "push-pull reply");
+        let decoded = match opened {
+            Some((bytes, _)) => self.with_limits(|l| codec::decode_stream(bytes, max, l)),
+            None => Err(DropReason::Auth),
+        };
+        match decoded {
             Ok(pp) => {
                 self.metrics.received.count(Kind::PushPull, len);
                 self.metrics.push_pulls += 1;
                 self.apply_all(pp.members, Priority::Repair);
                 self.merge_deltas(&pp.deltas);
                 let for_them = self.replicas.deltas_for(&pp.digests);
-                let last = pushpull::encode_deltas(&self.view, &self.config, &for_them);
+                let max = self.budget(self.config.max_stream_frame);
+                let last = pushpull::encode_deltas(&self.view, &self.config, max, &for_them);
+                let last = self.seal(last);
                 self.metrics.sent.count(Kind::PushPull, last.len());
                 self.out.push(Output::StreamFrame { id, bytes: last });
                 self.out.push(Output::StreamClose { id });

@@ -292,10 +292,11 @@ impl AntiEntropy {
 }
 
 /// This node's full table, itself first, with its digests and the deltas
-/// the peer lacks, as one stream frame.
+/// the peer lacks, as one stream frame of at most `max` bytes.
 pub(crate) fn encode_state(
     view: &View,
     config: &Config,
+    max: usize,
     join: bool,
     digests: &[(Name, keys::Digest)],
     deltas: &[(Name, keys::Deltas)],
@@ -308,6 +309,7 @@ pub(crate) fn encode_state(
     encode(
         view,
         config,
+        max,
         codec::Frame {
             join,
             members,
@@ -321,11 +323,13 @@ pub(crate) fn encode_state(
 pub(crate) fn encode_deltas(
     view: &View,
     config: &Config,
+    max: usize,
     deltas: &[(Name, keys::Deltas)],
 ) -> Bytes {
     encode(
         view,
         config,
+        max,
         codec::Frame {
             join: false,
             members: std::iter::empty(),
@@ -338,14 +342,10 @@ pub(crate) fn encode_deltas(
 fn encode<I: Iterator<Item = crate::member::Update>>(
     view: &View,
     config: &Config,
+    max: usize,
     frame: codec::Frame<'_, I>,
 ) -> Bytes {
-    codec::encode_stream(
-        &config.cluster,
-        view.local(),
-        frame,
-        config.max_stream_frame,
-    )
+    codec::encode_stream(&config.cluster, view.local(), frame, max)
 }
 
 #[cfg(test)]

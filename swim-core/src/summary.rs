@@ -28,13 +28,18 @@ fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
     h
 }
 
-fn finish(mut x: u64) -> u64 {
+pub(crate) fn finish(mut x: u64) -> u64 {
     x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     x ^ (x >> 31)
 }
 
 const BASIS: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// A hash of a name alone.
+pub(crate) fn name(name: &str) -> u64 {
+    finish(fnv(fnv(BASIS, b"n"), name.as_bytes()))
+}
 
 /// The contribution of a live member.
 pub(crate) fn member(name: &str, incarnation: u64) -> u64 {

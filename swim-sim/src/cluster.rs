@@ -48,14 +48,35 @@ impl Cluster {
     /// If `n` is 0 or above 2^20, or `config` does not validate: a test's
     /// own mistake.
     pub fn with_config(n: usize, seed: u64, config: Config) -> Cluster {
+        Cluster::with_options(Options {
+            config,
+            ..Options::new(n, seed, Duration::ZERO)
+        })
+    }
+
+    /// A cluster as `options` say (network, keys, faults); it runs until
+    /// the test stops calling [`run_for`](Cluster::run_for), whatever
+    /// `options.duration` says.
+    ///
+    /// # Panics
+    ///
+    /// If the options do not validate: a test's own mistake.
+    pub fn with_options(options: Options) -> Cluster {
         // Long enough never to end under a test.
         let forever = Duration::from_secs(100 * 365 * 86_400);
         let options = Options {
-            config,
-            ..Options::new(n, seed, forever)
+            duration: forever,
+            ..options
         };
         let sim = Sim::new(options).unwrap_or_else(|e| panic!("invalid cluster: {e}"));
         Cluster { sim }
+    }
+
+    /// Runs `f` on node `i`'s state machine now (if it runs), then carries
+    /// out its outputs: how a test gives a node a command the harness has
+    /// no method for (keys, sealing steps, metadata).
+    pub fn command<R>(&mut self, i: usize, f: impl FnOnce(&mut Node, Instant) -> R) -> Option<R> {
+        self.sim.command(i, f)
     }
 
     /// Lets `d` of simulated time pass, delivering everything due.

@@ -60,6 +60,9 @@ struct File {
     duration: Dur,
     preset: Option<String>,
     join_window: Option<Dur>,
+    /// Every node holds one cluster key and seals as `[config] sealing` says.
+    #[serde(default)]
+    sealed: bool,
     #[serde(default)]
     config: toml::Table,
     network: Option<NetworkSpec>,
@@ -219,6 +222,9 @@ impl Scenario {
         options.config = config;
         if let Some(w) = file.join_window {
             options.join_window = w.0;
+        }
+        if file.sealed {
+            options.keys = vec![swim_core::Key::new(*b"swim-sim's scenario cluster key!")];
         }
         if let Some(n) = file.network {
             options.network = network(n);
@@ -397,6 +403,13 @@ fn apply_overrides(c: &mut Config, table: &toml::Table) -> Result<(), String> {
             "tombstone_grace" => c.tombstone_grace = dur()?,
             "awareness_max_multiplier" => c.awareness_max_multiplier = int()? as u32,
             "max_packet_size" => c.max_packet_size = int()? as usize,
+            "max_members" => c.max_members = int()? as usize,
+            "sealing" => {
+                let s = value.as_str().unwrap_or_default();
+                c.sealing = swim_core::Sealing::parse(s).ok_or_else(|| {
+                    format!("sealing = {value:?}: expected \"accept\", \"send\" or \"require\"")
+                })?
+            }
             other => return Err(format!("unknown field '{other}'")),
         }
     }

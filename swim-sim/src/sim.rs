@@ -167,6 +167,9 @@ pub struct Options {
     pub network: Network,
     /// Faults to inject.
     pub faults: Vec<Fault>,
+    /// Keys every node installs when it starts (the first is primary):
+    /// traffic is sealed as `config.sealing` says. Empty: plain traffic.
+    pub keys: Vec<swim_core::Key>,
 }
 
 impl Options {
@@ -180,6 +183,7 @@ impl Options {
             join_window: Duration::from_secs(1),
             network: Network::default(),
             faults: Vec::new(),
+            keys: Vec::new(),
         }
     }
 
@@ -694,6 +698,9 @@ impl Sim {
         let Ok(mut node) = Node::new(self.opts.config.clone(), id, seed, self.now) else {
             return;
         };
+        for key in &self.opts.keys {
+            node.install_key(key.clone());
+        }
         let slot = &mut self.slots[i];
         slot.generation += 1;
         slot.tick_at = None;

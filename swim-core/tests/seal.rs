@@ -1,0 +1,196 @@
+//! Sealed traffic: what a node with keys accepts, drops and sends, at each
+//! step of turning sealing on.
+
+mod common;
+
+use common::*;
+use swim_core::{Config, Input, Instant, Key, Output, Sealing, Status};
+use swim_proto as pb;
+
+fn key(b: u8) -> Key {
+    Key::new([b; 32])
+}
+
+/// Node 0 of a joined 4-member cluster, holding `keys`, at `sealing`.
+fn keyed_node(keys: &[u8], sealing: Sealing) -> swim_core::Node {
+    let mut node = joined_node(4, Config::lan());
+    let _ = node.poll_outputs().count();
+    for &k in keys {
+        node.install_key(key(k));
+    }
+    node.set_sealing(sealing);
+    node
+}
+
+/// One update from member 3 about `about`.
+fn claim(about: usize, inc: u64, status: pb::Status) -> pb::Update {
+    pb::Update {
+        status: status as i32,
+        from: name(3).into_bytes().into(),
+        ..alive(about, inc)
+    }
+}
+
+/// The forgeries of the security issue, each one plain datagram from a
+/// plain socket: death, leave, a fake member, the revival of a dead one, a
+/// member moved to another address, new metadata, incarnation u64::MAX.
+fn forgeries() -> Vec<swim_core::Bytes> {
+    let moved = pb::Update {
+        addr: wire_addr(addr(99)),
+        ..alive(2, 5)
+    };
+    let meta = pb::Update {
+        meta: b"forged".to_vec().into(),
+        ..alive(2, 5)
+    };
+    [
+        claim(2, 1, pb::Status::Dead),
+        claim(2, 1, pb::Status::Left),
+        alive(50, 1),
+        alive(2, 9),
+        moved,
+        meta,
+        claim(0, u64::MAX, pb::Status::Dead),
+        claim(0, 3, pb::Status::Dead),
+    ]
+    .into_iter()
+    .map(|u| packet(3, vec![], vec![u]))
+    .collect()
+}
+
+#[test]
+fn forged_plain_datagrams_change_nothing_once_sealing_is_required() {
+    let mut node = keyed_node(&[1], Sealing::Require);
+    let before = snapshot(&node);
+    let forged = forgeries();
+    for bytes in &forged {
+        let out = receive(&mut node, 3, bytes.clone(), Instant::ZERO);
+        assert!(out.is_empty(), "a forged datagram drew {out:?}");
+    }
+    assert_eq!(snapshot(&node), before);
+    assert_eq!(node.metrics().dropped.auth, forged.len() as u64);
+    assert_eq!(node.local().incarnation, 0, "nothing to refute");
+    // A ping draws no answer either.
+    let out = receive(&mut node, 3, ping(3, 1, 0), Instant::ZERO);
+    assert!(out.is_empty());
+}
+
+#[test]
+fn sealed_under_another_key_is_dropped_and_under_a_held_key_applied() {
+    let mut node = keyed_node(&[1, 2], Sealing::Require);
+    let before = snapshot(&node);
+    let dead = packet(3, vec![], vec![claim(2, 1, pb::Status::Dead)]);
+    let foreign = seal_with(&[9], &dead);
+    let _ = receive(&mut node, 3, foreign, Instant::ZERO);
+    assert_eq!(snapshot(&node), before);
+    assert_eq!(node.metrics().dropped.auth, 1);
+    // The second installed key opens it too (rotation).
+    let _ = receive(&mut node, 3, seal_with(&[2], &dead), Instant::ZERO);
+    assert_eq!(node.member(&name(2)).unwrap().status, Status::Dead);
+    assert_eq!(node.metrics().dropped.auth, 1);
+}
+
+#[test]
+fn an_insider_at_the_highest_incarnation_cannot_hold_a_member_dead() {
+    for about in [0, 2] {
+        let mut node = keyed_node(&[1], Sealing::Require);
+        let before = snapshot(&node);
+        let plain = packet(3, vec![], vec![claim(about, u64::MAX, pb::Status::Dead)]);
+        let _ = receive(&mut node, 3, seal_with(&[1], &plain), Instant::ZERO);
+        assert_eq!(snapshot(&node), before, "about node-{about}");
+        assert_eq!(node.metrics().dropped.invalid, 1);
+        assert_eq!(node.metrics().dropped.auth, 0);
+    }
+}
+
+/// Every datagram and frame `node` emits: whether each is sealed under `k`.
+fn sent_sealed(node: &mut swim_core::Node, until: Instant) -> Vec<bool> {
+    let mut sealed = Vec::new();
+    let mut now = Instant::ZERO;
+    while now < until {
+        now = node.poll_timeout().unwrap_or(until).min(until);
+        for o in node.step(Input::Tick, now) {
+            if let Output::Datagram { bytes, .. } | Output::StreamFrame { bytes, .. } = o {
+                sealed.push(is_sealed(&bytes));
+            }
+        }
+    }
+    sealed
+}
+
+/// A sealed message's field 15 follows the version (no label here).
+fn is_sealed(bytes: &[u8]) -> bool {
+    bytes.get(2) == Some(&0x7a)
+}
+
+#[test]
+fn the_three_steps_send_and_accept_as_documented() {
+    let until = Instant::from_millis(5_000);
+    let plain = packet(3, vec![], vec![alive(60, 1)]);
+    for (sealing, sends_sealed, accepts_plain) in [
+        (Sealing::Accept, false, true),
+        (Sealing::Send, true, true),
+        (Sealing::Require, true, false),
+    ] {
+        let mut node = keyed_node(&[1], sealing);
+        let sent = sent_sealed(&mut node, until);
+        assert!(!sent.is_empty());
+        assert!(sent.iter().all(|&s| s == sends_sealed), "{sealing:?}");
+        let _ = receive(&mut node, 3, plain.clone(), until);
+        assert_eq!(
+            node.member(&name(60)).is_some(),
+            accepts_plain,
+            "{sealing:?}"
+        );
+        // Sealed traffic is accepted at every step.
+        let sealed = seal_with(&[1], &packet(3, vec![], vec![alive(61, 1)]));
+        let _ = receive(&mut node, 3, sealed, until);
+        assert!(node.member(&name(61)).is_some(), "{sealing:?}");
+    }
+    // Without keys: plain in and out, sealed dropped, whatever the step.
+    let mut node = keyed_node(&[], Sealing::Require);
+    assert!(sent_sealed(&mut node, until).iter().all(|&s| !s));
+    let _ = receive(&mut node, 3, seal_with(&[1], &plain), until);
+    assert_eq!(node.metrics().dropped.auth, 1);
+}
+
+#[test]
+fn sealed_datagrams_fit_max_packet_size() {
+    let mut node = keyed_node(&[1], Sealing::Require);
+    // Plenty to gossip: 200 new members.
+    let updates: Vec<_> = (100..300).map(|i| alive(i, 1)).collect();
+    for chunk in updates.chunks(20) {
+        let sealed = seal_with(&[1], &packet(3, vec![], chunk.to_vec()));
+        let _ = receive(&mut node, 3, sealed, Instant::ZERO);
+    }
+    let mut now = Instant::ZERO;
+    let mut full = 0;
+    while now < Instant::from_millis(3_000) {
+        now = node.poll_timeout().unwrap();
+        for o in node.step(Input::Tick, now) {
+            if let Output::Datagram { bytes, .. } = o {
+                assert!(bytes.len() <= 1400, "{} bytes", bytes.len());
+                full += usize::from(bytes.len() > 1300);
+            }
+        }
+    }
+    assert!(full > 0, "the budget was never filled");
+}
+
+/// `plain` sealed under the key made of byte `k`.
+fn seal_with(k: &[u8], plain: &[u8]) -> swim_core::Bytes {
+    let mut ring = swim_core::Node::new(
+        Config::lan(),
+        swim_core::Identity::new("sealer".to_string(), addr(200)),
+        7,
+        Instant::ZERO,
+    )
+    .unwrap();
+    for &b in k {
+        ring.install_key(key(b));
+    }
+    ring.keyring()
+        .seal_with_nonce("", 77, plain)
+        .expect("a key")
+        .into()
+}

@@ -1,0 +1,130 @@
+//! Sealed clusters in the simulator: sealing turned on and keys rotated in
+//! a running cluster without a single member declared dead, on many seeds.
+
+use std::time::Duration;
+use swim_core::{Config, Key, Sealing, Status};
+use swim_sim::{Cluster, Options};
+
+const N: usize = 12;
+
+fn key(b: u8) -> Key {
+    Key::new([b; 32])
+}
+
+/// Runs `d` and checks, each second, that no view holds a running member dead.
+fn run_without_deaths(c: &mut Cluster, d: Duration, down: &[usize]) {
+    for _ in 0..d.as_secs() {
+        c.run_for(Duration::from_secs(1));
+        for viewer in (0..N).filter(|v| !down.contains(v)) {
+            for m in (0..N).filter(|m| !down.contains(m)) {
+                assert_ne!(
+                    c.status(viewer, m),
+                    Some(Status::Dead),
+                    "node {viewer} holds {m} dead"
+                );
+            }
+        }
+    }
+    assert!(c.violation().is_none(), "{:?}", c.violation());
+}
+
+/// Gives every node in turn (one every 100 ms) the same command.
+fn roll(c: &mut Cluster, f: impl Fn(&mut swim_core::Node)) {
+    for i in 0..N {
+        c.command(i, |n, _| f(n));
+        c.run_for(Duration::from_millis(100));
+    }
+}
+
+fn auth_drops(c: &Cluster, i: usize) -> u64 {
+    c.node(i).map_or(0, |n| n.metrics().dropped.auth)
+}
+
+#[test]
+fn sealing_turned_on_in_three_steps_kills_nobody() {
+    for seed in 1..=5 {
+        let mut c = Cluster::new(N, seed);
+        c.run_for(Duration::from_secs(10));
+        assert!(c.converged(), "seed {seed}");
+        roll(&mut c, |n| {
+            n.set_sealing(Sealing::Accept);
+            n.install_key(key(1));
+        });
+        run_without_deaths(&mut c, Duration::from_secs(5), &[]);
+        roll(&mut c, |n| n.set_sealing(Sealing::Send));
+        run_without_deaths(&mut c, Duration::from_secs(5), &[]);
+        roll(&mut c, |n| n.set_sealing(Sealing::Require));
+        run_without_deaths(&mut c, Duration::from_secs(40), &[]);
+        assert!(c.converged(), "seed {seed}");
+        // Step 2 ended with every node sealing: nothing was ever dropped.
+        assert!((0..N).all(|i| auth_drops(&c, i) == 0), "seed {seed}");
+        assert_eq!(c.sim().report().false_positive_deaths, 0, "seed {seed}");
+    }
+}
+
+#[test]
+fn a_key_rotation_kills_nobody_and_shuts_out_a_holder_of_the_old_key() {
+    for seed in 1..=5 {
+        let options = Options {
+            keys: vec![key(1)],
+            ..Options::new(N, seed, Duration::ZERO)
+        };
+        let mut c = Cluster::with_options(options);
+        c.run_for(Duration::from_secs(10));
+        assert!(c.converged(), "seed {seed}");
+        // Node 5 is away while the rest rotate.
+        c.crash(5);
+        c.run_for(Duration::from_secs(30));
+        roll(&mut c, |n| {
+            n.install_key(key(2));
+        });
+        run_without_deaths(&mut c, Duration::from_secs(5), &[5]);
+        roll(&mut c, |n| n.use_key(key(2).id()).unwrap());
+        run_without_deaths(&mut c, Duration::from_secs(5), &[5]);
+        roll(&mut c, |n| n.remove_key(key(1).id()).unwrap());
+        run_without_deaths(&mut c, Duration::from_secs(20), &[5]);
+        assert!((0..N).all(|i| auth_drops(&c, i) == 0), "seed {seed}");
+        // Node 5 comes back with only the old key: nobody lets it in.
+        c.restart(5);
+        c.run_for(Duration::from_secs(30));
+        for viewer in (0..N).filter(|&v| v != 5) {
+            assert_ne!(c.status(viewer, 5), Some(Status::Alive), "seed {seed}");
+            assert_eq!(
+                c.node(viewer).unwrap().keyring().primary(),
+                Some(key(2).id())
+            );
+        }
+        assert!(auth_drops(&c, 5) > 0);
+        assert!((0..N).filter(|&i| i != 5).any(|i| auth_drops(&c, i) > 0));
+        assert_eq!(
+            c.node(5).unwrap().num_live(),
+            1,
+            "seed {seed}: it learned nobody"
+        );
+    }
+}
+
+#[test]
+fn a_sealed_cluster_converges_and_replicates_keys() {
+    for seed in 1..=5 {
+        let options = Options {
+            keys: vec![key(3)],
+            config: Config {
+                cluster: "sealed".into(),
+                ..Config::lan()
+            },
+            ..Options::new(30, seed, Duration::ZERO)
+        };
+        let mut c = Cluster::with_options(options);
+        c.run_for(Duration::from_secs(10));
+        c.set(4, "role", "db");
+        c.crash(7);
+        c.run_for(Duration::from_secs(30));
+        assert!(c.converged(), "seed {seed}");
+        assert!(c.keys_agree(), "seed {seed}");
+        assert_eq!(c.status(0, 7), Some(Status::Dead));
+        let report = c.sim().report();
+        assert_eq!(report.dropped, 0, "seed {seed}");
+        assert_eq!(report.false_positive_deaths, 0, "seed {seed}");
+    }
+}

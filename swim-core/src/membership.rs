@@ -310,7 +310,6 @@ impl Membership {
     }
 
     /// Number of members (any status, self included).
-    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.order.len()
     }

@@ -186,4 +186,8 @@ pub struct Metrics {
     pub conflicts: u64,
     /// Accusations of this node at an incarnation it could not outbid.
     pub unrefutable: u64,
+    /// News of members this node did not know, ignored: the table held
+    /// `max_members`, or a stream frame it did not ask for named more new
+    /// members than one may add.
+    pub members_refused: u64,
 }

@@ -244,6 +244,12 @@ pub struct Node {
     nonces: Nonces,
 }
 
+/// New members a push-pull request (a frame this node did not ask for) may
+/// add: a joining node names itself; one frame naming thousands of
+/// strangers would stretch this node's probe round. What else the peer
+/// knows arrives by gossip, or in the reply to an exchange this node opens.
+const UNASKED_NEW_MEMBERS: usize = 16;
+
 /// Lends the node's timers, outbox, counters and generator to a part.
 macro_rules! effects {
     ($node:ident) => {
@@ -739,9 +745,9 @@ impl Node {
         // from senders that proved they hold a key, when this node has one.
         let trusted = authentic || self.keyring.is_empty();
         if !packet.from_known && trusted {
-            self.catch_up(from);
+            self.catch_up(from, Reason::Stranger);
         }
-        self.apply_all(packet.updates, Priority::News);
+        self.apply_all(packet.updates, Priority::News, usize::MAX);
         for d in &packet.deltas {
             let life = self.view.life_of(&d.owner, d.life);
             if let Some(change) = self.replicas.apply(d, life) {
@@ -751,7 +757,7 @@ impl Node {
         }
         let ours = gossip::view_size(self.view.members());
         if self.sync.behind(packet.live, ours, self.now, &self.config) && trusted {
-            self.catch_up(from);
+            self.catch_up(from, Reason::CatchUp);
         }
         self.compare_summaries(&packet.from, packet.summary, from);
         for m in packet.messages {
@@ -798,7 +804,7 @@ impl Node {
 
     /// Applies updates heard from the network, in order: `News` by gossip,
     /// `Repair` from a peer's full state.
-    fn apply_all(&mut self, updates: Vec<Update>, priority: Priority) {
+    fn apply_all(&mut self, updates: Vec<Update>, priority: Priority, mut room: usize) {
         /// Updates looked up at once: enough to overlap the misses, on the stack.
         const BATCH: usize = 64;
         let mut rest = updates.into_iter();
@@ -810,7 +816,10 @@ impl Node {
                 if u.name == *self.view.local() {
                     self.about_self(&u);
                 } else {
-                    match self.view.apply(u, slot, priority, effects!(self)) {
+                    match self
+                        .view
+                        .apply(u, slot, priority, &mut room, effects!(self))
+                    {
                         Some(Applied::Restarted(member, life))
                             if self.replicas.new_life(&member, life) =>
                         {
@@ -1039,7 +1048,7 @@ impl Node {
     fn revived(&mut self, addr: SocketAddr) {
         let live = self.view.members().live().max(1);
         if self.rng.below(live) < 3 {
-            self.catch_up(addr);
+            self.catch_up(addr, Reason::CatchUp);
         }
     }
 
@@ -1067,18 +1076,24 @@ impl Node {
 
     /// Evidence that our view is behind `from`'s: pull its full state (at
     /// most once per probe interval).
-    fn catch_up(&mut self, from: SocketAddr) {
+    fn catch_up(&mut self, from: SocketAddr, reason: Reason) {
         if !self.is_leaving() && self.sync.catch_up(self.now, &self.config) {
-            self.open_exchange(from, Reason::CatchUp);
+            self.open_exchange(from, reason);
         }
     }
 
     fn open_exchange(&mut self, to: SocketAddr, reason: Reason) {
         let id = self.sync.open(to, reason);
-        let digests = self.replicas.digests();
+        let brief = reason == Reason::Stranger;
+        let digests = if brief {
+            Vec::new()
+        } else {
+            self.replicas.digests()
+        };
         let max = self.budget(self.config.max_stream_frame);
         let join = reason == Reason::Join;
-        let plain = pushpull::encode_state(&self.view, &self.config, max, join, &digests, &[]);
+        let frame = (max, brief);
+        let plain = pushpull::encode_state(&self.view, &self.config, frame, join, &digests, &[]);
         let bytes = self.seal(plain);
         self.metrics.sent.count(Kind::PushPull, bytes.len());
         self.out.push(Output::StreamOpen { id, to });
@@ -1125,7 +1140,7 @@ impl Node {
             .is_some_and(|e| e.status() == Status::Dead);
         let (members, deltas) = (pp.members, pp.deltas);
         let members = if reconnecting {
-            self.apply_all(members, Priority::Repair);
+            self.apply_all(members, Priority::Repair, UNASKED_NEW_MEMBERS);
             None
         } else {
             Some(members)
@@ -1133,8 +1148,14 @@ impl Node {
         let digests = self.replicas.digests();
         let for_them = self.replicas.deltas_for(&pp.digests);
         let max = self.budget(self.config.max_stream_frame);
-        let reply =
-            pushpull::encode_state(&self.view, &self.config, max, false, &digests, &for_them);
+        let reply = pushpull::encode_state(
+            &self.view,
+            &self.config,
+            (max, false),
+            false,
+            &digests,
+            &for_them,
+        );
         let reply = self.seal(reply);
         self.metrics.sent.count(Kind::PushPull, reply.len());
         self.out.push(Output::StreamFrame { id, bytes: reply });
@@ -1143,7 +1164,7 @@ impl Node {
             self.out.push(Output::StreamClose { id });
         }
         if let Some(members) = members {
-            self.apply_all(members, Priority::Repair);
+            self.apply_all(members, Priority::Repair, UNASKED_NEW_MEMBERS);
         }
         self.merge_deltas(&deltas);
         self.metrics.push_pulls += 1;
@@ -1169,7 +1190,7 @@ impl Node {
             Ok(pp) => {
                 self.metrics.received.count(Kind::PushPull, len);
                 self.metrics.push_pulls += 1;
-                self.apply_all(pp.members, Priority::Repair);
+                self.apply_all(pp.members, Priority::Repair, usize::MAX);
                 self.merge_deltas(&pp.deltas);
                 let for_them = self.replicas.deltas_for(&pp.digests);
                 let max = self.budget(self.config.max_stream_frame);

@@ -38,6 +38,10 @@ pub(crate) enum Reason {
     Reconnect,
     /// Our view is behind the peer's.
     CatchUp,
+    /// A packet from a member we do not know: pull its state, sending only
+    /// ourselves (a packet forged with someone else's address must not draw
+    /// our whole table there).
+    Stranger,
 }
 
 /// An exchange this node opened and still waits on.
@@ -292,17 +296,18 @@ impl AntiEntropy {
 }
 
 /// This node's full table, itself first, with its digests and the deltas
-/// the peer lacks, as one stream frame of at most `max` bytes.
+/// the peer lacks, as one stream frame of at most `max` bytes; `brief`:
+/// only this node itself.
 pub(crate) fn encode_state(
     view: &View,
     config: &Config,
-    max: usize,
+    (max, brief): (usize, bool),
     join: bool,
     digests: &[(Name, keys::Digest)],
     deltas: &[(Name, keys::Deltas)],
 ) -> Bytes {
     let local = view.local_entry();
-    let others = view.members().iter().filter(|m| m.name != local.name);
+    let others = (view.members().iter()).filter(|m| !brief && m.name != local.name);
     let members = std::iter::once(local)
         .chain(others)
         .map(|m| crate::member::Update::of(m, &Name::EMPTY));

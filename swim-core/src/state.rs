@@ -208,6 +208,7 @@ impl View {
         mut u: Update,
         slot: Option<u32>,
         priority: Priority,
+        room: &mut usize,
         fx: &mut Effects,
     ) -> Option<Applied> {
         debug_assert!(u.name != self.local);
@@ -221,6 +222,11 @@ impl View {
             .or_else(|| self.members.slot(&u.name));
         let Some(entry) = slot.and_then(|s| self.members.at_mut(s)) else {
             if u.status == Status::Alive {
+                if *room == 0 || self.members.len() >= fx.config.max_members {
+                    fx.metrics.members_refused += 1;
+                    return None;
+                }
+                *room -= 1;
                 let name = u.name.clone();
                 self.add(u, priority, fx);
                 self.account(0, &name);

@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use proptest::prelude::*;
 use prost::Message;
-use swim_core::{Config, Input, Instant, StreamId};
+use swim_core::{Config, Input, Instant, Output, StreamId};
 use swim_proto as pb;
 
 fn check(input: impl Fn(swim_core::Bytes) -> Input, bytes: Vec<u8>) {
@@ -155,4 +155,82 @@ fn incarnations_cannot_wrap_or_jump_out_of_reach() {
     assert_eq!(snapshot(&node), before);
     assert_eq!(node.metrics().dropped.implausible, 2);
     assert_eq!(node.local().incarnation, 0);
+}
+
+/// One push-pull request (a frame this node did not ask for) naming 20,000
+/// made-up members used to add them all, stretching the probe round to
+/// hours; now it adds at most a few, and the rest are counted.
+#[test]
+fn an_unasked_frame_cannot_flood_the_table() {
+    let mut node = joined_node(4, Config::lan());
+    let frame = pb::StreamFrame {
+        version: pb::PROTOCOL_VERSION,
+        cluster: String::new(),
+        from: name(3).into_bytes().into(),
+        push_pull: Some(pb::PushPull {
+            join: true,
+            members: (3..20_003).map(|i| alive(i, 1)).collect(),
+            ..Default::default()
+        }),
+    };
+    let bytes: swim_core::Bytes = frame.encode_to_vec().into();
+    assert!(bytes.len() > 400_000);
+    let id = StreamId::accepted(1);
+    let _ = node
+        .step(
+            Input::StreamFrame {
+                id,
+                from: addr(3),
+                bytes,
+            },
+            Instant::ZERO,
+        )
+        .count();
+    let members = node.members().count();
+    assert!(members <= 4 + 16, "{members} members");
+    let m = node.metrics();
+    assert_eq!(m.members_refused, 19_999 - 16, "{m:?}");
+}
+
+/// The table holds at most `max_members`, however the news arrives.
+#[test]
+fn the_table_stops_at_max_members() {
+    let config = Config {
+        max_members: 50,
+        ..Config::lan()
+    };
+    let mut node = joined_node(4, config);
+    for chunk in (10..200).collect::<Vec<_>>().chunks(40) {
+        let updates = chunk.iter().map(|&i| alive(i, 1)).collect();
+        let _ = receive(&mut node, 3, packet(3, vec![], updates), Instant::ZERO);
+    }
+    assert_eq!(node.members().count(), 50);
+    assert_eq!(node.metrics().members_refused, 190 - 46);
+}
+
+/// A datagram from a name this node does not know makes it pull that
+/// sender's state. It used to open with this node's whole table, so a few
+/// bytes forged from someone else's address drew hundreds of kilobytes
+/// there; now the opening frame names only this node.
+#[test]
+fn a_stranger_draws_a_brief_frame_not_the_table() {
+    let mut node = joined_node(2_000, Config::lan());
+    let _ = node.poll_outputs().count();
+    let forged = packet(5_000, vec![], vec![]);
+    let out = receive(&mut node, 5_000, forged.clone(), Instant::from_millis(10_000));
+    let to = addr(5_000);
+    let stream = out.iter().find_map(|o| match o {
+        Output::StreamOpen { id, to: t } if *t == to => Some(*id),
+        _ => None,
+    });
+    assert!(stream.is_some(), "no exchange with the stranger");
+    let sent: usize = out
+        .iter()
+        .map(|o| match o {
+            Output::StreamFrame { id, bytes } if Some(*id) == stream => bytes.len(),
+            Output::Datagram { to: t, bytes } if *t == to => bytes.len(),
+            _ => 0,
+        })
+        .sum();
+    assert!(sent < 200, "{sent} bytes drawn by {} bytes", forged.len());
 }

@@ -5,7 +5,7 @@ use serde::de::{self, Deserializer};
 use serde::Deserialize;
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -86,6 +86,12 @@ pub struct AgentConfig {
     pub leave_timeout: Duration,
     /// Events buffered per subscriber before a slow one misses some.
     pub event_capacity: usize,
+    /// Cluster keys, the primary first (none: plain traffic). How the node
+    /// treats plain traffic is `protocol.sealing`.
+    pub keys: Vec<swim_core::Key>,
+    /// Where the keyring is kept: rewritten whenever a key operation
+    /// changes the keys (see [`crate::keyring`]).
+    pub keyring_file: Option<std::path::PathBuf>,
 }
 
 impl AgentConfig {
@@ -103,6 +109,8 @@ impl AgentConfig {
             stream_timeout: Duration::from_secs(10),
             leave_timeout: Duration::from_secs(15),
             event_capacity: 1024,
+            keys: Vec::new(),
+            keyring_file: None,
         }
     }
 }
@@ -164,6 +172,30 @@ pub struct ProtocolOverrides {
     pub max_meta_size: Option<usize>,
     pub join_retry_min: Option<ConfigDuration>,
     pub join_retry_max: Option<ConfigDuration>,
+    pub tombstone_grace: Option<ConfigDuration>,
+    pub max_members: Option<usize>,
+    /// `"accept"`, `"send"` or `"require"` (see `swim_core::Sealing`).
+    pub sealing: Option<SealingName>,
+}
+
+/// A [`swim_core::Sealing`] step as configs write it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SealingName(pub swim_core::Sealing);
+
+impl FromStr for SealingName {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        swim_core::Sealing::parse(s)
+            .map(SealingName)
+            .ok_or_else(|| format!("unknown sealing step `{s}` (expected accept, send or require)"))
+    }
+}
+
+impl<'de> Deserialize<'de> for SealingName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(de::Error::custom)
+    }
 }
 
 impl ProtocolOverrides {
@@ -203,6 +235,11 @@ impl ProtocolOverrides {
         set(&mut c.max_meta_size, &self.max_meta_size);
         dur(&mut c.join_retry_min, &self.join_retry_min);
         dur(&mut c.join_retry_max, &self.join_retry_max);
+        dur(&mut c.tombstone_grace, &self.tombstone_grace);
+        set(&mut c.max_members, &self.max_members);
+        if let Some(s) = self.sealing {
+            c.sealing = s.0;
+        }
     }
 }
 
@@ -247,6 +284,8 @@ pub struct FileConfig {
     pub leave_timeout: Option<ConfigDuration>,
     /// Initial metadata (UTF-8 text).
     pub meta: Option<String>,
+    /// The keyring file (cluster keys, primary first).
+    pub keyring_file: Option<PathBuf>,
     /// Keys set at start, e.g. `tags = { role = "web" }`.
     #[serde(default)]
     pub tags: std::collections::BTreeMap<String, String>,

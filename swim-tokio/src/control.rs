@@ -135,6 +135,7 @@ pub fn metrics_json(m: &AgentMetrics) -> Value {
             "oversized": d.oversized, "malformed": d.malformed, "version": d.version,
             "cluster": d.cluster, "invalid": d.invalid, "from_self": d.from_self,
             "wrong_target": d.wrong_target, "unsolicited": d.unsolicited, "busy": d.busy,
+            "implausible": d.implausible, "auth": d.auth,
             "total": d.total(), "decode_failures": d.decode_failures(),
         },
         "probes": c.probes,
@@ -150,6 +151,10 @@ pub fn metrics_json(m: &AgentMetrics) -> Value {
         "deltas_applied": c.deltas_applied,
         "repairs": c.repairs,
         "resets": c.resets,
+        "summary_repairs": c.summary_repairs,
+        "conflicts": c.conflicts,
+        "unrefutable": c.unrefutable,
+        "members_refused": c.members_refused,
         "driver": m.driver,
     })
 }

@@ -240,6 +240,9 @@ pub async fn start(config: AgentConfig) -> Result<Handle, StartError> {
         swim_core::Instant::ZERO,
     )
     .map_err(StartError::Node)?;
+    for key in &config.keys {
+        node.install_key(key.clone());
+    }
     for (key, value) in &config.tags {
         node.set(key, value.clone().into_bytes(), swim_core::Instant::ZERO)
             .map_err(StartError::Node)?;

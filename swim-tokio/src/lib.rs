@@ -35,11 +35,12 @@ mod config;
 pub mod control;
 mod driver;
 mod handle;
+pub mod keyring;
 mod stream;
 
 pub use config::{
     parse_duration, AgentConfig, ConfigDuration, FileConfig, FileConfigError, Preset,
-    ProtocolOverrides,
+    ProtocolOverrides, SealingName,
 };
 pub use driver::{resolve_seeds, start, StartError};
 pub use handle::{AgentMetrics, DriverMetrics, Handle, HandleError, LeaveOutcome, MemberInfo};

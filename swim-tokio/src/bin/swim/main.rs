@@ -32,6 +32,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Print a new random cluster key (base64 of 32 bytes) for a keyring file.
+    Keygen,
     /// Run a node and its control API until SIGINT/SIGTERM (then leave gracefully).
     Agent(AgentArgs),
     /// List the members the agent knows.
@@ -187,6 +189,15 @@ struct AgentArgs {
     /// to the config file's `tags`, replacing a key of the same name.
     #[arg(long = "tag", value_parser = parse_tag)]
     tags: Vec<(String, String)>,
+    /// Keyring file: cluster keys, one base64 key per line, the primary
+    /// first; traffic is sealed with them and key operations rewrite it.
+    #[arg(long)]
+    keyring_file: Option<PathBuf>,
+    /// How plain traffic is treated once keys are installed: accept (send
+    /// plain, accept both), send (send sealed, accept both) or require
+    /// (send sealed, drop plain) [default: require].
+    #[arg(long, value_parser = swim_tokio::SealingName::from_str)]
+    sealing: Option<swim_tokio::SealingName>,
 }
 
 /// `KEY=VALUE` as given to `--tag`.
@@ -241,6 +252,9 @@ fn main() -> ExitCode {
         Cmd::Metrics { control } => client::metrics(&control.control),
         Cmd::Kv { op, control } => client::kv(&control.control, op),
         Cmd::Demo { nodes } => demo::run(nodes.into()),
+        Cmd::Keygen => swim_tokio::keyring::generate()
+            .map(|k| println!("{}", swim_tokio::keyring::format_key(&k)))
+            .map_err(|e| format!("cannot read /dev/urandom: {e}")),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -328,6 +342,13 @@ fn run_agent(args: AgentArgs) -> Result<(), Fail> {
         args.join
     };
     file.protocol.apply(&mut config.protocol);
+    if let Some(s) = args.sealing {
+        config.protocol.sealing = s.0;
+    }
+    config.keyring_file = args.keyring_file.or(file.keyring_file.clone());
+    if let Some(path) = &config.keyring_file {
+        config.keys = swim_tokio::keyring::load(path).map_err(|e| e.to_string())?;
+    }
     if let Some(d) = file.stream_timeout {
         config.stream_timeout = d.0;
     }

@@ -1,0 +1,188 @@
+//! Sealed agents against an attacker on the same network: forged datagrams
+//! from a plain socket change nothing and are counted; an insider with the
+//! key cannot hold a member dead with the highest incarnation.
+
+mod common;
+
+use common::{wait_for, Agent};
+use prost::Message;
+use std::net::{SocketAddr, UdpSocket};
+use std::time::Duration;
+use swim_proto as pb;
+
+/// A temporary directory with a keyring file of one key and a config
+/// setting the cluster label.
+struct Files(std::path::PathBuf);
+
+impl Files {
+    fn new(tag: &str) -> Files {
+        let dir = std::env::temp_dir().join(format!("swim-sec-{}-{tag}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = swim_tokio::swim_core::Key::new([42; 32]);
+        swim_tokio::keyring::save(&dir.join("keyring"), [key].iter()).unwrap();
+        std::fs::write(dir.join("agent.toml"), "[protocol]\ncluster = \"prod\"\n").unwrap();
+        Files(dir)
+    }
+    fn arg(&self, file: &str) -> String {
+        self.0.join(file).display().to_string()
+    }
+}
+
+impl Drop for Files {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn sealed_cluster(files: &Files, prefix: &str) -> Vec<Agent> {
+    let (keyring, config) = (files.arg("keyring"), files.arg("agent.toml"));
+    let extra = ["--keyring-file", &keyring, "--config", &config];
+    let first = Agent::start_with(&format!("{prefix}1"), "127.0.0.1:0", &[], &extra);
+    let seed = first.gossip;
+    let mut agents = vec![first];
+    for i in 2..=3 {
+        let name = format!("{prefix}{i}");
+        agents.push(Agent::start_with(&name, "127.0.0.1:0", &[seed], &extra));
+    }
+    wait_for(
+        "3 sealed agents see each other",
+        Duration::from_secs(20),
+        || {
+            agents.iter().all(|a| {
+                a.members()
+                    .is_some_and(|m| m.len() == 3 && m.iter().all(|x| x.1 == "alive"))
+            })
+        },
+    );
+    agents
+}
+
+fn wire_addr(a: SocketAddr) -> Vec<u8> {
+    let SocketAddr::V4(a) = a else {
+        panic!("IPv4 only")
+    };
+    let mut v = a.ip().octets().to_vec();
+    v.extend_from_slice(&a.port().to_be_bytes());
+    v
+}
+
+fn update(name: &str, addr: SocketAddr, inc: u64, status: pb::Status) -> pb::Update {
+    pb::Update {
+        name: name.as_bytes().to_vec().into(),
+        addr: wire_addr(addr).into(),
+        incarnation: inc,
+        status: status as i32,
+        meta: Default::default(),
+        from: b"attacker".to_vec().into(),
+        life: 7,
+    }
+}
+
+fn packet(cluster: &str, updates: Vec<pb::Update>) -> Vec<u8> {
+    pb::Packet {
+        version: pb::PROTOCOL_VERSION,
+        cluster: cluster.into(),
+        from: b"attacker".to_vec().into(),
+        updates,
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
+
+fn metric(a: &Agent, path: &[&str]) -> u64 {
+    let m = a.get("/v1/metrics").unwrap_or_default();
+    path.iter().fold(&m, |v, k| &v[*k]).as_u64().unwrap_or(0)
+}
+
+/// `(name, status, incarnation)` of every member, sorted.
+fn view(a: &Agent) -> Vec<(String, String, u64)> {
+    let mut v = a.members().unwrap_or_default();
+    v.sort();
+    v
+}
+
+#[test]
+fn forged_datagrams_from_a_plain_socket_change_nothing() {
+    let files = Files::new("forge");
+    let agents = sealed_cluster(&files, "sec");
+    let (victim, other) = (&agents[0], &agents[1]);
+    let before: Vec<_> = agents.iter().map(view).collect();
+    let attacker = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let fake: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let forgeries = [
+        update("sec2", other.gossip, 1, pb::Status::Dead),
+        update("sec2", other.gossip, 1, pb::Status::Left),
+        update("fake", attacker.local_addr().unwrap(), 1, pb::Status::Alive),
+        update("sec2", other.gossip, 50, pb::Status::Alive),
+        update("sec2", fake, 50, pb::Status::Alive),
+        pb::Update {
+            meta: b"forged".to_vec().into(),
+            ..update("sec2", other.gossip, 50, pb::Status::Alive)
+        },
+        update("sec1", victim.gossip, u64::MAX, pb::Status::Dead),
+    ];
+    let mut sent = 0;
+    for cluster in ["prod", ""] {
+        for u in &forgeries {
+            attacker
+                .send_to(&packet(cluster, vec![u.clone()]), victim.gossip)
+                .unwrap();
+            sent += 1;
+        }
+    }
+    wait_for(
+        "every forgery counted in dropped.auth",
+        Duration::from_secs(10),
+        || metric(victim, &["dropped", "auth"]) >= sent,
+    );
+    // Long enough for anything applied to have spread and been refuted.
+    let probes = metric(victim, &["probes"]);
+    wait_for("three more probe rounds", Duration::from_secs(10), || {
+        metric(victim, &["probes"]) >= probes + 3
+    });
+    let after: Vec<_> = agents.iter().map(view).collect();
+    assert_eq!(after, before);
+    assert_eq!(metric(victim, &["dropped", "auth"]), sent);
+    assert_eq!(metric(victim, &["refutations"]), 0);
+}
+
+#[test]
+fn an_insider_at_the_highest_incarnation_is_dropped_without_a_panic() {
+    let files = Files::new("insider");
+    let agents = sealed_cluster(&files, "ins");
+    let key = swim_tokio::swim_core::Key::new([42; 32]);
+    // A node of our own holds the key and seals the forgery.
+    let id = swim_tokio::swim_core::Identity::new("sealer".to_string(), agents[2].gossip);
+    let mut sealer = swim_tokio::swim_core::Node::new(
+        swim_tokio::swim_core::Config::lan(),
+        id,
+        99,
+        swim_tokio::swim_core::Instant::ZERO,
+    )
+    .unwrap();
+    sealer.install_key(key);
+    let attacker = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for about in [&agents[0], &agents[1]] {
+        let plain = packet(
+            "prod",
+            vec![update(
+                &about.name,
+                about.gossip,
+                u64::MAX,
+                pb::Status::Dead,
+            )],
+        );
+        let sealed = sealer
+            .keyring()
+            .seal_with_nonce("prod", 1 + about.gossip.port() as u64, &plain)
+            .unwrap();
+        attacker.send_to(&sealed, agents[0].gossip).unwrap();
+    }
+    wait_for("both counted as invalid", Duration::from_secs(10), || {
+        metric(&agents[0], &["dropped", "invalid"]) >= 2
+    });
+    assert_eq!(metric(&agents[0], &["dropped", "auth"]), 0);
+    for a in &agents {
+        assert!(view(a).iter().all(|m| m.1 == "alive"), "{:?}", view(a));
+    }
+}

@@ -86,6 +86,11 @@ pub struct AgentConfig {
     pub leave_timeout: Duration,
     /// Events buffered per subscriber before a slow one misses some.
     pub event_capacity: usize,
+    /// Bytes of incoming stream frames held at once, over all streams
+    /// (default 32 MiB): a frame is read as its bytes arrive, each chunk
+    /// taken from this budget, so peers announcing large frames cannot make
+    /// the agent hold more. A frame larger than the budget cannot be read.
+    pub stream_budget: usize,
     /// Cluster keys, the primary first (none: plain traffic). How the node
     /// treats plain traffic is `protocol.sealing`.
     pub keys: Vec<swim_core::Key>,
@@ -109,6 +114,7 @@ impl AgentConfig {
             stream_timeout: Duration::from_secs(10),
             leave_timeout: Duration::from_secs(15),
             event_capacity: 1024,
+            stream_budget: 32 << 20,
             keys: Vec::new(),
             keyring_file: None,
         }

@@ -68,6 +68,7 @@ pub(crate) struct Counters {
     pub stream_timeouts: AtomicU64,
     pub stream_frames_oversized: AtomicU64,
     pub accept_errors: AtomicU64,
+    pub streams_refused: AtomicU64,
 }
 
 /// What the node task, the stream tasks and the handles share.
@@ -75,6 +76,9 @@ pub(crate) struct Shared {
     pub counters: Counters,
     pub stream_timeout: Duration,
     pub max_frame: usize,
+    /// Bytes of incoming frames in flight, over all streams, in KiB
+    /// permits (see [`crate::stream::read_frame`]).
+    pub budget: Arc<tokio::sync::Semaphore>,
 }
 
 impl Shared {
@@ -98,6 +102,7 @@ impl Shared {
             stream_timeouts: c.stream_timeouts.load(Relaxed),
             stream_frames_oversized: c.stream_frames_oversized.load(Relaxed),
             accept_errors: c.accept_errors.load(Relaxed),
+            streams_refused: c.streams_refused.load(Relaxed),
         }
     }
 }
@@ -128,6 +133,13 @@ pub enum StartError {
         /// The bind address.
         bind: SocketAddr,
     },
+    /// The stream budget cannot hold one frame of `max_stream_frame` bytes.
+    StreamBudget {
+        /// The budget, in bytes.
+        budget: usize,
+        /// The protocol's `max_stream_frame`.
+        max_frame: usize,
+    },
 }
 
 impl fmt::Display for StartError {
@@ -147,6 +159,10 @@ impl fmt::Display for StartError {
             StartError::NoAdvertise { bind } => write!(
                 f,
                 "bind address {bind} is a wildcard that peers cannot reach; pass --advertise IP:PORT with this host's address"
+            ),
+            StartError::StreamBudget { budget, max_frame } => write!(
+                f,
+                "stream_budget of {budget} bytes cannot hold one frame of max_stream_frame = {max_frame} bytes; raise the budget or lower max_stream_frame"
             ),
         }
     }
@@ -218,6 +234,12 @@ pub async fn start(config: AgentConfig) -> Result<Handle, StartError> {
         .protocol
         .validate()
         .map_err(|e| StartError::Node(e.into()))?;
+    if config.stream_budget < config.protocol.max_stream_frame {
+        return Err(StartError::StreamBudget {
+            budget: config.stream_budget,
+            max_frame: config.protocol.max_stream_frame,
+        });
+    }
     let seeds = resolve_seeds(&config.seeds).await?;
     let (udp, tcp) = bind(config.bind).await?;
     let local = udp.local_addr().map_err(|e| StartError::Bind {
@@ -255,6 +277,9 @@ pub async fn start(config: AgentConfig) -> Result<Handle, StartError> {
         counters: Counters::default(),
         stream_timeout: config.stream_timeout,
         max_frame: config.protocol.max_stream_frame,
+        budget: Arc::new(tokio::sync::Semaphore::new(
+            config.stream_budget.div_ceil(1024).max(1),
+        )),
     });
     let (cmd_tx, cmd_rx) = mpsc::channel(64);
     let (events, _) = broadcast::channel(config.event_capacity.max(1));

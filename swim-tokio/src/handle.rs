@@ -68,6 +68,9 @@ pub struct DriverMetrics {
     pub stream_frames_oversized: u64,
     /// Errors accepting incoming streams.
     pub accept_errors: u64,
+    /// Incoming streams closed at once: their peer already had
+    /// `MAX_STREAMS_PER_PEER` open.
+    pub streams_refused: u64,
 }
 
 /// A snapshot of a node's counters.

@@ -160,6 +160,10 @@ pub(crate) struct Packet {
     pub deltas: Vec<KeyDelta>,
     /// The sender's summary (0: none).
     pub summary: u64,
+    /// Requests to every member.
+    pub queries: Vec<crate::query::Query>,
+    /// Answers to our queries.
+    pub answers: Vec<crate::query::Answer>,
 }
 
 /// A decoded push-pull frame.
@@ -242,7 +246,7 @@ fn utf8(b: &[u8]) -> Option<&str> {
 
 /// A validated name; short names are held inline, so decoding a packet
 /// allocates nothing for them.
-fn name(b: &[u8]) -> Result<Name, DropReason> {
+pub(crate) fn name(b: &[u8]) -> Result<Name, DropReason> {
     if b.is_empty() || b.len() > MAX_NAME_LEN {
         return Err(DropReason::Invalid);
     }
@@ -257,7 +261,7 @@ fn accuser(b: &[u8]) -> Result<Name, DropReason> {
     name(b)
 }
 
-fn addr(a: &[u8]) -> Result<SocketAddr, DropReason> {
+pub(crate) fn addr(a: &[u8]) -> Result<SocketAddr, DropReason> {
     let (ip, port) = match a.len() {
         6 => (IpAddr::V4(Ipv4Addr::new(a[0], a[1], a[2], a[3])), &a[4..]),
         18 => {
@@ -271,7 +275,7 @@ fn addr(a: &[u8]) -> Result<SocketAddr, DropReason> {
 }
 
 /// Writes the wire form of `a` into `out`; returns its length (6 or 18).
-fn put_address(a: SocketAddr, out: &mut [u8; 18]) -> usize {
+pub(crate) fn put_address(a: SocketAddr, out: &mut [u8; 18]) -> usize {
     let len = match a.ip() {
         IpAddr::V4(v4) => {
             out[..4].copy_from_slice(&v4.octets());
@@ -705,6 +709,8 @@ pub(crate) fn decode_packet(
     let mut updates: Vec<Update> = Vec::new();
     let mut deltas: Vec<KeyDelta> = Vec::new();
     let mut summary = 0;
+    let mut queries = Vec::new();
+    let mut answers = Vec::new();
     // A message or update out of range: the datagram will be dropped, so
     // the rest is only checked to be well formed.
     let mut invalid = false;
@@ -737,6 +743,22 @@ pub(crate) fn decode_packet(
             }
             6 => live = varint_field(wire, &mut r)? as u32,
             8 => summary = fixed64_field(wire, &mut r)?,
+            9 => {
+                let field = len_field(wire, &mut r)?;
+                match crate::query::decode_query(&bytes, field) {
+                    Ok(q) => queries.push(q),
+                    Err(DropReason::Malformed) => return Err(DropReason::Malformed),
+                    Err(_) => invalid = true,
+                }
+            }
+            10 => {
+                let field = len_field(wire, &mut r)?;
+                match crate::query::decode_answer(field) {
+                    Ok(a) => answers.push(a),
+                    Err(DropReason::Malformed) => return Err(DropReason::Malformed),
+                    Err(_) => invalid = true,
+                }
+            }
             7 => {
                 let field = len_field(wire, &mut r)?;
                 nested(&bytes, field, true, &mut invalid, &mut deltas, key_delta)?;
@@ -764,6 +786,8 @@ pub(crate) fn decode_packet(
         live,
         deltas,
         summary,
+        queries,
+        answers,
     })
 }
 
@@ -1178,6 +1202,20 @@ impl<'a> PacketWriter<'a> {
         self.buf.extend_from_slice(encoded);
     }
 
+    /// Appends one query (`swim.v1.Query`, encoded).
+    pub fn query(&mut self, encoded: &[u8]) {
+        self.key(9, LEN);
+        self.varint(encoded.len() as u64);
+        self.buf.extend_from_slice(encoded);
+    }
+
+    /// Appends one answer (`swim.v1.Answer`, encoded).
+    pub fn answer(&mut self, encoded: &[u8]) {
+        self.key(10, LEN);
+        self.varint(encoded.len() as u64);
+        self.buf.extend_from_slice(encoded);
+    }
+
     /// Appends one update encoded by [`encode_update`].
     pub fn update(&mut self, encoded: &[u8]) {
         self.key(5, LEN);
@@ -1372,6 +1410,8 @@ mod tests {
                 live: 0,
                 deltas: vec![],
                 summary: 0,
+                queries: vec![],
+                answers: vec![],
             }
         );
     }
@@ -1421,6 +1461,7 @@ mod tests {
             live: 0,
             deltas: vec![],
             summary: 0,
+            ..Default::default()
         };
         assert_eq!(
             decode_packet(p.encode_to_vec().into(), 1400, &limits()),
@@ -1580,7 +1621,7 @@ mod tests {
                 let updates: Vec<Update> = updates.into_iter().map(|u| Update { life: gossiped_life(&u), ..u }).collect();
                 let bytes = w.finish();
                 let decoded = decode_packet(bytes, 1 << 16, &limits()).unwrap();
-                prop_assert_eq!(decoded, Packet { from, from_known: false, messages: messages.into(), updates, live, deltas: vec![], summary: 0 });
+                prop_assert_eq!(decoded, Packet { from, from_known: false, messages: messages.into(), updates, live, deltas: vec![], summary: 0, queries: vec![], answers: vec![] });
             }
 
             #[test]
@@ -1737,6 +1778,13 @@ mod tests {
                     .collect::<Result<Vec<_>, DropReason>>()?;
                 let updates = all(p.updates, |u| update(u, limits))?;
                 let deltas = all(p.deltas, key_delta)?;
+                let queries = all(p.queries, |q| {
+                    let b = Bytes::from(q.encode_to_vec());
+                    crate::query::decode_query(&b, &b)
+                })?;
+                let answers = all(p.answers, |a| {
+                    crate::query::decode_answer(&a.encode_to_vec())
+                })?;
                 Ok(Packet {
                     from,
                     from_known,
@@ -1745,6 +1793,8 @@ mod tests {
                     live: p.live,
                     deltas,
                     summary: p.summary,
+                    queries,
+                    answers,
                 })
             }
 
@@ -1868,6 +1918,7 @@ mod tests {
                         live,
                         deltas: vec![],
                         summary: u64::from(live).wrapping_mul(0x9e37_79b9),
+                        ..Default::default()
                     }
                 })
         }

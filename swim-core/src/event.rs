@@ -237,6 +237,29 @@ pub enum Event {
         /// Where the other process is.
         addr: std::net::SocketAddr,
     },
+    /// A member's answer to a key operation this node started
+    /// ([`Node::key_op`](crate::Node::key_op)), this node's own included.
+    KeyAnswer {
+        /// The query's id.
+        query: u64,
+        /// Who answered.
+        member: Name,
+        /// The keys it holds now, the primary first.
+        keys: Vec<crate::KeyId>,
+        /// Why it refused the operation (`None`: done).
+        refused: Option<String>,
+    },
+    /// Query `query` of this node stopped waiting: `answers` members
+    /// answered (this node included).
+    QueryDone {
+        /// The query's id.
+        query: u64,
+        /// How many members answered.
+        answers: usize,
+    },
+    /// This node's keyring changed (a key operation was carried out here):
+    /// a driver that keeps the keys in a file writes them now.
+    KeyringChanged,
 }
 
 impl Event {

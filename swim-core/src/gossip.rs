@@ -8,6 +8,7 @@ use crate::kv::Replicas;
 use crate::membership::Membership;
 use crate::metrics::Kind;
 use crate::name::Name;
+use crate::query::Queries;
 use crate::state::View;
 use crate::time::Instant;
 use crate::util::Random;
@@ -30,12 +31,13 @@ pub(crate) struct Packet {
 pub(crate) fn packet(
     view: &mut View,
     replicas: &mut Replicas,
+    queries: &mut Queries,
     config: &Config,
     max: usize,
     messages: &[Msg],
-    summary: u64,
     scratch: &mut Vec<u8>,
 ) -> Option<Packet> {
+    let summary = view.summary().wrapping_add(replicas.summary());
     let kind = messages.first().map_or(Kind::Gossip, Msg::kind);
     let live = view_size(view.members());
     let mut w = PacketWriter::new(scratch, &config.cluster, view.local(), live, summary);
@@ -50,13 +52,20 @@ pub(crate) fn packet(
         used += codec::framed_len(u.len());
         w.update(u)
     });
-    let room = budget.saturating_sub(used);
+    let mut room = budget.saturating_sub(used);
+    let mut spread = 0;
+    if queries.pending() > 0 {
+        spread = queries.take(room, limit, codec::framed_len, |q| {
+            room -= codec::framed_len(q.len());
+            w.query(q)
+        });
+    }
     let deltas = if replicas.pending() == 0 {
         0
     } else {
         replicas.take(room, limit, codec::framed_len, |d| w.delta(d))
     };
-    if kind == Kind::Gossip && updates == 0 && deltas == 0 {
+    if kind == Kind::Gossip && updates == 0 && deltas == 0 && spread == 0 {
         return None;
     }
     let bytes = w.finish();

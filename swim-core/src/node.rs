@@ -15,6 +15,7 @@ use crate::name::Name;
 use crate::outbox::{Outbox, Outputs};
 use crate::probe::{self, Acked, Prober};
 use crate::pushpull::{self, AntiEntropy, Exchange, Reason};
+use crate::query::{self, KeyOp, Queries};
 use crate::seal::{self, Envelope, Key, KeyError, KeyId, Keyring, Nonces, Sealing};
 use crate::state::{Answer, Applied, Effects, View};
 use crate::time::Instant;
@@ -22,6 +23,7 @@ use crate::timer::{Deadline, Periodic, Timer, Timers};
 use crate::util::Random;
 use bytes::Bytes;
 use core::fmt;
+use core::time::Duration;
 use std::net::SocketAddr;
 
 /// Who this node is.
@@ -74,6 +76,16 @@ pub enum Error {
         /// The bytes it would hold.
         bytes: usize,
     },
+    /// A key operation on a node that does not seal its traffic (no key,
+    /// or sealing at its first step): the key would cross the wire in the clear.
+    NotSealed,
+    /// A query's timeout is zero or above [`MAX_QUERY_TIMEOUT`](crate::MAX_QUERY_TIMEOUT).
+    QueryTimeout {
+        /// The timeout given.
+        timeout: Duration,
+    },
+    /// Too many queries of this node are still waiting for answers.
+    TooManyQueries,
 }
 
 impl fmt::Display for Error {
@@ -110,6 +122,19 @@ impl fmt::Display for Error {
                 f,
                 "namespace full: it would hold {bytes} bytes of keys and values (allowed: at most {})",
                 crate::MAX_NAMESPACE_BYTES
+            ),
+            Error::NotSealed => f.write_str(
+                "key operations need sealed traffic: install a first key on every member from its config, with sealing at `send` or `require`",
+            ),
+            Error::QueryTimeout { timeout } => write!(
+                f,
+                "query timeout {timeout:?}: allowed above zero and up to {:?}",
+                crate::MAX_QUERY_TIMEOUT
+            ),
+            Error::TooManyQueries => write!(
+                f,
+                "{} queries are already waiting for answers; wait for one to finish",
+                query::MAX_OPEN
             ),
         }
     }
@@ -242,6 +267,8 @@ pub struct Node {
     /// The keys that seal and open traffic (none: plain traffic).
     keyring: Keyring,
     nonces: Nonces,
+    /// Queries spreading, seen and open (cluster key operations).
+    queries: Queries,
 }
 
 /// New members a push-pull request (a frame this node did not ask for) may
@@ -321,6 +348,7 @@ impl Node {
             // Derived without a draw, so that a node without keys draws
             // exactly what it drew before sealing existed.
             nonces: Nonces::new(mix(hash_seed ^ 0x6e6f_6e63), &identity.name),
+            queries: Queries::default(),
         };
         node.schedule_push_pull();
         Ok(node)
@@ -601,6 +629,33 @@ impl Node {
         self.keyring.remove(id)
     }
 
+    /// Starts a cluster key operation: carried out here at once, then by
+    /// every member that hears it (see [`crate::KeyOp`]). Each member's
+    /// answer arrives as [`Event::KeyAnswer`] (this node's own first), and
+    /// after `timeout` [`Event::QueryDone`] says how many answered. Returns
+    /// the query's id. Refused unless this node seals its traffic: a key
+    /// never crosses the wire in the clear. Drain the outputs afterwards.
+    pub fn key_op(&mut self, op: KeyOp, timeout: Duration, now: Instant) -> Result<u64, Error> {
+        if !self.seals() {
+            return Err(Error::NotSealed);
+        }
+        if timeout.is_zero() || timeout > query::MAX_QUERY_TIMEOUT {
+            return Err(Error::QueryTimeout { timeout });
+        }
+        self.advance(now);
+        let (name, addr) = (self.view.local().clone(), self.view.local_entry().addr());
+        let id = (self.queries)
+            .start(&name, addr, &op, timeout, self.now)
+            .ok_or(Error::TooManyQueries)?;
+        self.timers
+            .schedule(self.now + timeout, Deadline::QueryDone { id });
+        let refused = self.carry_out(&op);
+        let keys = self.keyring.ids().collect();
+        self.on_answer(&name, query::Answer { id, keys, refused });
+        self.fire_timers();
+        Ok(id)
+    }
+
     /// Moves to another step of turning sealing on (see [`Sealing`]).
     pub fn set_sealing(&mut self, sealing: Sealing) {
         self.config.sealing = sealing;
@@ -635,6 +690,11 @@ impl Node {
                 Timer::Deadline(Deadline::Suspicion { member, generation }) => self
                     .view
                     .on_suspicion_timeout(&member, generation, effects!(self)),
+                Timer::Deadline(Deadline::QueryDone { id }) => {
+                    if let Some(answers) = self.queries.finish(id) {
+                        self.out.event(Event::QueryDone { query: id, answers });
+                    }
+                }
                 Timer::Deadline(Deadline::Reap { member, generation }) => {
                     if self.view.on_reap(&member, generation, &mut self.out) {
                         self.replicas.forget(&member);
@@ -748,6 +808,19 @@ impl Node {
             self.catch_up(from, Reason::Stranger);
         }
         self.apply_all(packet.updates, Priority::News, usize::MAX);
+        if !(packet.queries.is_empty() && packet.answers.is_empty()) {
+            if authentic {
+                for q in packet.queries {
+                    self.on_query(q);
+                }
+                for a in packet.answers {
+                    self.on_answer(&packet.from, a);
+                }
+            } else {
+                // Queries act on keys: only from a key holder.
+                self.drop_input(DropReason::Auth, from, "plain query");
+            }
+        }
         for d in &packet.deltas {
             let life = self.view.life_of(&d.owner, d.life);
             if let Some(change) = self.replicas.apply(d, life) {
@@ -833,6 +906,60 @@ impl Node {
         }
     }
 
+    /// A query heard: pass it on, carry it out, answer its origin.
+    fn on_query(&mut self, q: query::Query) {
+        if q.origin == *self.view.local() || !self.queries.heard(&q, self.now) {
+            return;
+        }
+        let refused = self.carry_out(&q.op);
+        let bytes = query::encode_answer(q.id, &self.keyring, refused);
+        let summary = self.summary();
+        let live = gossip::view_size(self.view.members());
+        let local = self.view.local();
+        let mut w = codec::PacketWriter::new(
+            &mut self.scratch,
+            &self.config.cluster,
+            local,
+            live,
+            summary,
+        );
+        w.answer(&bytes);
+        let plain = w.finish();
+        let bytes = self.seal(plain);
+        self.metrics.sent.count(Kind::Gossip, bytes.len());
+        self.out.push(Output::Datagram {
+            to: q.origin_addr,
+            bytes,
+        });
+    }
+
+    /// Carries out a key operation on our keyring; why it was refused.
+    fn carry_out(&mut self, op: &KeyOp) -> Option<String> {
+        match op.apply(&mut self.keyring) {
+            Ok(changed) => {
+                if changed {
+                    tracing::info!(node = %self.view.local(), ?op, "keyring changed");
+                    self.out.event(Event::KeyringChanged);
+                }
+                None
+            }
+            Err(e) => Some(e.to_string()),
+        }
+    }
+
+    /// An answer to one of our queries (ours included).
+    fn on_answer(&mut self, from: &Name, a: query::Answer) {
+        if !self.queries.answered(a.id, from) {
+            return;
+        }
+        self.out.event(Event::KeyAnswer {
+            query: a.id,
+            member: from.clone(),
+            keys: a.keys,
+            refused: a.refused,
+        });
+    }
+
     /// Someone speaks about this node: refute, or insist on `left`.
     fn about_self(&mut self, u: &Update) {
         match self.view.about_self(u, self.is_leaving(), self.now) {
@@ -863,15 +990,14 @@ impl Node {
     /// updates. With no messages (a gossip round), nothing is sent unless at
     /// least one update is pending. Returns whether a packet went out.
     fn send(&mut self, to: SocketAddr, messages: &[Msg]) -> bool {
-        let summary = self.summary();
         let max = self.budget(self.config.max_packet_size);
         let Some(p) = gossip::packet(
             &mut self.view,
             &mut self.replicas,
+            &mut self.queries,
             &self.config,
             max,
             messages,
-            summary,
             &mut self.scratch,
         ) else {
             return false;

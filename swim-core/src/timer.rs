@@ -37,6 +37,8 @@ pub(crate) enum Deadline {
     Suspicion { member: Name, generation: u32 },
     /// Reap a dead or left member (if still in state generation `generation`).
     Reap { member: Name, generation: u32 },
+    /// Query `id` of ours stops waiting for answers.
+    QueryDone { id: u64 },
 }
 
 #[derive(Debug)]

@@ -194,3 +194,41 @@ fn seal_with(k: &[u8], plain: &[u8]) -> swim_core::Bytes {
         .expect("a key")
         .into()
 }
+
+#[test]
+fn a_key_operation_in_a_plain_packet_is_never_carried_out() {
+    use prost::Message as _;
+    // Step 1 accepts plain traffic, but a key operation must come sealed.
+    let mut node = keyed_node(&[1], Sealing::Accept);
+    let query = pb::Query {
+        origin: name(3).into_bytes().into(),
+        origin_addr: wire_addr(addr(3)),
+        id: 1,
+        timeout_ms: 1000,
+        body: Some(pb::query::Body::Keys(pb::KeyOp {
+            op: pb::key_op::Op::Install as i32,
+            key: vec![9; 32].into(),
+            key_id: 0,
+        })),
+    };
+    let plain = pb::Packet {
+        version: pb::PROTOCOL_VERSION,
+        from: name(3).into_bytes().into(),
+        queries: vec![query],
+        ..Default::default()
+    }
+    .encode_to_vec();
+    let out = receive(&mut node, 3, plain.clone().into(), Instant::ZERO);
+    assert!(out.is_empty(), "{out:?}");
+    assert_eq!(node.keyring().ids().count(), 1);
+    assert_eq!(node.metrics().dropped.auth, 1);
+    // Sealed, it is carried out and answered.
+    let out = receive(&mut node, 3, seal_with(&[1], &plain), Instant::ZERO);
+    assert_eq!(node.keyring().ids().count(), 2);
+    assert!(out
+        .iter()
+        .any(|o| matches!(o, Output::Event(swim_core::Event::KeyringChanged))));
+    assert!(out
+        .iter()
+        .any(|o| matches!(o, Output::Datagram { to, .. } if *to == addr(3))));
+}

@@ -128,3 +128,52 @@ fn a_sealed_cluster_converges_and_replicates_keys() {
         assert_eq!(report.false_positive_deaths, 0, "seed {seed}");
     }
 }
+
+fn holds_everywhere(c: &Cluster, f: impl Fn(&swim_core::Keyring) -> bool) -> bool {
+    (0..N).all(|i| c.node(i).is_some_and(|n| f(n.keyring())))
+}
+
+#[test]
+fn cluster_wide_key_operations_from_one_member_rotate_every_keyring() {
+    use swim_core::KeyOp;
+    let timeout = Duration::from_secs(5);
+    for seed in 1..=5 {
+        let options = Options {
+            keys: vec![key(1)],
+            ..Options::new(N, seed, Duration::ZERO)
+        };
+        let mut c = Cluster::with_options(options);
+        c.run_for(Duration::from_secs(10));
+        let op = |c: &mut Cluster, op: KeyOp| {
+            c.command(3, |n, now| n.key_op(op, timeout, now))
+                .unwrap()
+                .unwrap();
+        };
+        op(&mut c, KeyOp::Install(key(2)));
+        run_without_deaths(&mut c, Duration::from_secs(5), &[]);
+        assert!(
+            holds_everywhere(&c, |k| k.contains(key(2).id())),
+            "seed {seed}"
+        );
+        op(&mut c, KeyOp::Use(key(2).id()));
+        run_without_deaths(&mut c, Duration::from_secs(5), &[]);
+        assert!(holds_everywhere(&c, |k| k.primary() == Some(key(2).id())));
+        op(&mut c, KeyOp::Remove(key(1).id()));
+        run_without_deaths(&mut c, Duration::from_secs(10), &[]);
+        assert!(
+            holds_everywhere(&c, |k| k.ids().eq([key(2).id()])),
+            "seed {seed}"
+        );
+        // Removing the primary is refused everywhere.
+        op(&mut c, KeyOp::Remove(key(2).id()));
+        run_without_deaths(&mut c, Duration::from_secs(5), &[]);
+        assert!(holds_everywhere(&c, |k| k.ids().eq([key(2).id()])));
+        assert!((0..N).all(|i| auth_drops(&c, i) == 0), "seed {seed}");
+        assert!(c.converged());
+    }
+    // Without sealed traffic, no key operation leaves the node.
+    let mut c = Cluster::new(3, 1);
+    c.run_for(Duration::from_secs(2));
+    let plain = c.command(0, |n, now| n.key_op(KeyOp::Install(key(9)), timeout, now));
+    assert_eq!(plain, Some(Err(swim_core::Error::NotSealed)));
+}

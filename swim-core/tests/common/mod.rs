@@ -59,6 +59,8 @@ pub fn viewed_packet(
         live,
         deltas: vec![],
         summary: 0,
+        queries: vec![],
+        answers: vec![],
     }
     .encode_to_vec()
     .into()

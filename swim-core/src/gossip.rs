@@ -14,6 +14,9 @@ use crate::time::Instant;
 use crate::util::Random;
 use bytes::Bytes;
 
+/// How many times more often a query is passed on than an update.
+const QUERY_SPREAD: u32 = 3;
+
 /// One datagram, ready to send.
 pub(crate) struct Packet {
     pub bytes: Bytes,
@@ -55,7 +58,11 @@ pub(crate) fn packet(
     let mut room = budget.saturating_sub(used);
     let mut spread = 0;
     if queries.pending() > 0 {
-        spread = queries.take(room, limit, codec::framed_len, |q| {
+        // A query must reach every member, and no anti-entropy repairs
+        // one that was missed: it is passed on three times as often as an
+        // update, so the odds of missing a member are about the cube of
+        // an update's.
+        spread = queries.take(room, limit * QUERY_SPREAD, codec::framed_len, |q| {
             room -= codec::framed_len(q.len());
             w.query(q)
         });

@@ -8,6 +8,8 @@
 //! | `POST /v1/leave` | leave gracefully; the agent exits afterwards |
 //! | `GET /v1/metrics` | protocol and driver counters, dropped packets included |
 //! | `GET /v1/monitor` | newline-delimited JSON events, streamed as they happen |
+//! | `GET /v1/keys` | every member's keys (a cluster-wide `list`) |
+//! | `POST /v1/keys` | body `{"op": "install" \| "use" \| "remove", "key": "BASE64"}`: on every member |
 
 use crate::handle::{AgentMetrics, Handle, HandleError};
 use bytes::Bytes;
@@ -210,6 +212,27 @@ fn error(status: StatusCode, message: impl std::fmt::Display) -> Response<ApiBod
     reply(status, &json!({ "error": message.to_string() }))
 }
 
+/// A key operation's report: every member's answer, and how many hold and
+/// seal with each key. `complete`: every live member answered, none refused.
+fn keys_reply(r: Result<crate::KeyReport, HandleError>) -> Response<ApiBody> {
+    match r {
+        Ok(report) => reply(
+            StatusCode::OK,
+            &json!({
+                "complete": report.complete(),
+                "live": report.live,
+                "answered": report.answers.len(),
+                "holders": report.holders(),
+                "primaries": report.primaries(),
+                "answers": report.answers,
+            }),
+        ),
+        Err(HandleError::Stopped) => stopped(HandleError::Stopped),
+        Err(e @ HandleError::NotEverywhere { .. }) => error(StatusCode::CONFLICT, e),
+        Err(e) => error(StatusCode::BAD_REQUEST, e),
+    }
+}
+
 fn stopped(e: HandleError) -> Response<ApiBody> {
     error(StatusCode::SERVICE_UNAVAILABLE, e)
 }
@@ -343,6 +366,37 @@ async fn route(req: Request<Incoming>, handle: Handle, on_leave: LeaveNotify) ->
                 Err(e) => error(StatusCode::BAD_REQUEST, e),
             }
         }
+        (Method::GET, "/v1/keys") => keys_reply(handle.key_op(swim_core::KeyOp::List).await),
+        (Method::POST, "/v1/keys") => {
+            let body = match body(req).await {
+                Ok(b) => b,
+                Err(r) => return r,
+            };
+            let usage =
+                "expected {\"op\": \"install\" | \"use\" | \"remove\", \"key\": \"BASE64\"}";
+            let Ok(v) = serde_json::from_slice::<Value>(&body) else {
+                return error(StatusCode::BAD_REQUEST, usage);
+            };
+            let (Some(op), Some(key)) = (v["op"].as_str(), v["key"].as_str()) else {
+                return error(StatusCode::BAD_REQUEST, usage);
+            };
+            let key = match crate::keyring::parse_key(key) {
+                Ok(k) => k,
+                Err(e) => return error(StatusCode::BAD_REQUEST, format!("key: {e}")),
+            };
+            let id = key.id();
+            keys_reply(match op {
+                "install" => handle.key_op(swim_core::KeyOp::Install(key)).await,
+                "use" => handle.use_key(id).await,
+                "remove" => handle.key_op(swim_core::KeyOp::Remove(id)).await,
+                other => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        format!("unknown op `{other}`; {usage}"),
+                    )
+                }
+            })
+        }
         (Method::GET, "/v1/metrics") => match handle.metrics().await {
             Ok(m) => reply(StatusCode::OK, &metrics_json(&m)),
             Err(e) => stopped(e),
@@ -418,7 +472,7 @@ async fn route(req: Request<Incoming>, handle: Handle, on_leave: LeaveNotify) ->
         (
             _,
             "/v1/agent" | "/v1/members" | "/v1/metrics" | "/v1/join" | "/v1/leave" | "/v1/monitor"
-            | "/v1/kv",
+            | "/v1/keys" | "/v1/kv",
         ) => error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
         _ => error(StatusCode::NOT_FOUND, format!("no such endpoint: {path}")),
     }

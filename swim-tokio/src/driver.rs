@@ -6,7 +6,10 @@
 //! node and holds no protocol logic of its own.
 
 use crate::config::AgentConfig;
-use crate::handle::{AgentMetrics, DriverMetrics, Handle, HandleError, LeaveOutcome, MemberInfo};
+use crate::handle::{
+    AgentMetrics, DriverMetrics, Handle, HandleError, KeyAnswer, KeyReport, LeaveOutcome,
+    MemberInfo,
+};
 use crate::stream::{self, FrameError};
 use bytes::Bytes;
 use std::collections::HashMap;
@@ -53,6 +56,11 @@ pub(crate) enum Command {
         String,
         Option<Bytes>,
         oneshot::Sender<Result<u64, HandleError>>,
+    ),
+    /// A cluster key operation, answered when its time is up.
+    KeyOp(
+        swim_core::KeyOp,
+        oneshot::Sender<Result<KeyReport, HandleError>>,
     ),
     Shutdown,
 }
@@ -299,6 +307,8 @@ pub async fn start(config: AgentConfig) -> Result<Handle, StartError> {
         leave_timeout: config.leave_timeout,
         leaving: None,
         name: config.name.clone(),
+        key_ops: HashMap::new(),
+        keyring_file: config.keyring_file.clone(),
     };
     tracing::info!(node = %config.name, bind = %local, advertise = %advertise, "swim node started");
     tokio::spawn(async move {
@@ -337,6 +347,9 @@ struct Driver {
     leave_timeout: Duration,
     leaving: Option<Leaving>,
     name: String,
+    /// Key operations waiting for answers, by query id.
+    key_ops: HashMap<u64, (KeyReport, oneshot::Sender<Result<KeyReport, HandleError>>)>,
+    keyring_file: Option<std::path::PathBuf>,
 }
 
 impl Driver {
@@ -475,7 +488,63 @@ impl Driver {
                 let deleted = self.node.delete(&key, now).map_err(HandleError::Node);
                 let _ = reply.send(deleted.map(u64::from));
             }
+            Command::KeyOp(op, reply) => {
+                // Long enough for the query to reach everyone and the
+                // answers to come back, a few gossip rounds each way.
+                let timeout = self.node.config().probe_interval * 3;
+                let live = self.node.num_live();
+                match self.node.key_op(op, timeout, now) {
+                    Ok(id) => {
+                        let report = KeyReport {
+                            live,
+                            ..KeyReport::default()
+                        };
+                        self.key_ops.insert(id, (report, reply));
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(HandleError::Node(e)));
+                    }
+                }
+            }
             Command::Shutdown => {}
+        }
+    }
+
+    /// Key operations' answers, and the keyring file kept current.
+    fn on_key_event(&mut self, event: &Event) {
+        match event {
+            Event::KeyAnswer {
+                query,
+                member,
+                keys,
+                refused,
+            } => {
+                if let Some((report, _)) = self.key_ops.get_mut(query) {
+                    let answer = KeyAnswer {
+                        keys: keys.iter().map(ToString::to_string).collect(),
+                        refused: refused.clone(),
+                    };
+                    report.answers.insert(member.to_string(), answer);
+                }
+            }
+            Event::QueryDone { query, .. } => {
+                if let Some((report, reply)) = self.key_ops.remove(query) {
+                    let _ = reply.send(Ok(report));
+                }
+            }
+            Event::KeyringChanged => {
+                if let Some(path) = &self.keyring_file {
+                    match crate::keyring::save(path, self.node.keyring().keys()) {
+                        Ok(()) => {
+                            tracing::info!(node = %self.name, path = %path.display(), "keyring file written")
+                        }
+                        Err(e) => {
+                            tracing::error!(node = %self.name, error = %e, "keyring changed but could not be saved")
+                        }
+                    }
+                }
+            }
+            _ => {}
         }
     }
 
@@ -517,6 +586,7 @@ impl Driver {
             }
             Output::Event(event) => {
                 log_event(&self.name, &event);
+                self.on_key_event(&event);
                 if let (Event::LeaveCompleted, Some(l)) = (&event, &mut self.leaving) {
                     l.completed = true;
                 }

@@ -1,6 +1,7 @@
 //! [`Handle`]: the application's view of a running node.
 
 use crate::driver::{resolve_seeds, Command, Shared, StartError};
+
 use bytes::Bytes;
 use serde::Serialize;
 use std::fmt;
@@ -100,6 +101,49 @@ pub struct LeaveOutcome {
     pub completed: bool,
 }
 
+/// What the members said to a cluster key operation.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct KeyReport {
+    /// Members alive or suspect when the operation started, this node included.
+    pub live: usize,
+    /// Each member's answer, by name.
+    pub answers: std::collections::BTreeMap<String, KeyAnswer>,
+}
+
+/// One member's answer to a key operation.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct KeyAnswer {
+    /// The ids of the keys it holds now, the primary first.
+    pub keys: Vec<String>,
+    /// Why it refused the operation, if it did.
+    pub refused: Option<String>,
+}
+
+impl KeyReport {
+    /// Every live member answered and none refused.
+    pub fn complete(&self) -> bool {
+        self.answers.len() >= self.live && self.answers.values().all(|a| a.refused.is_none())
+    }
+
+    /// How many members hold each key.
+    pub fn holders(&self) -> std::collections::BTreeMap<String, usize> {
+        let mut n = std::collections::BTreeMap::new();
+        for k in self.answers.values().flat_map(|a| &a.keys) {
+            *n.entry(k.clone()).or_default() += 1;
+        }
+        n
+    }
+
+    /// How many members seal with each key.
+    pub fn primaries(&self) -> std::collections::BTreeMap<String, usize> {
+        let mut n = std::collections::BTreeMap::new();
+        for k in self.answers.values().filter_map(|a| a.keys.first()) {
+            *n.entry(k.clone()).or_default() += 1;
+        }
+        n
+    }
+}
+
 /// A command to a node that failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HandleError {
@@ -109,6 +153,15 @@ pub enum HandleError {
     Resolve(String),
     /// The node refused the command.
     Node(swim_core::Error),
+    /// `use` was refused: not every live member holds the key.
+    NotEverywhere {
+        /// The key's id.
+        key: String,
+        /// Members that reported holding it.
+        holders: usize,
+        /// Members alive or suspect.
+        live: usize,
+    },
 }
 
 impl fmt::Display for HandleError {
@@ -117,6 +170,10 @@ impl fmt::Display for HandleError {
             HandleError::Stopped => f.write_str("the node has stopped"),
             HandleError::Resolve(e) => f.write_str(e),
             HandleError::Node(e) => write!(f, "{e}"),
+            HandleError::NotEverywhere { key, holders, live } => write!(
+                f,
+                "key {key} is held by {holders} of {live} live members: install it everywhere before using it"
+            ),
         }
     }
 }
@@ -249,6 +306,29 @@ impl Handle {
     pub async fn delete(&self, key: &str) -> Result<bool, HandleError> {
         let key = key.to_string();
         Ok(self.ask(|tx| Command::Write(key, None, tx)).await?? > 0)
+    }
+
+    /// Carries out a key operation on every member (see
+    /// [`swim_core::KeyOp`]) and reports their answers once its time is up.
+    pub async fn key_op(&self, op: swim_core::KeyOp) -> Result<KeyReport, HandleError> {
+        self.ask(|tx| Command::KeyOp(op, tx)).await?
+    }
+
+    /// Makes `key` the one every member seals with, but only when every
+    /// live member reports holding it (else [`HandleError::NotEverywhere`]:
+    /// a member without it would be cut off).
+    pub async fn use_key(&self, key: swim_core::KeyId) -> Result<KeyReport, HandleError> {
+        let list = self.key_op(swim_core::KeyOp::List).await?;
+        let id = key.to_string();
+        let holders = list.holders().get(&id).copied().unwrap_or(0);
+        if holders < list.live || list.answers.len() < list.live {
+            return Err(HandleError::NotEverywhere {
+                key: id,
+                holders,
+                live: list.live,
+            });
+        }
+        self.key_op(swim_core::KeyOp::Use(key)).await
     }
 
     /// Leaves the cluster gracefully, then stops the node: announces `left`,

@@ -43,5 +43,8 @@ pub use config::{
     ProtocolOverrides, SealingName,
 };
 pub use driver::{resolve_seeds, start, StartError};
-pub use handle::{AgentMetrics, DriverMetrics, Handle, HandleError, LeaveOutcome, MemberInfo};
+pub use handle::{
+    AgentMetrics, DriverMetrics, Handle, HandleError, KeyAnswer, KeyReport, LeaveOutcome,
+    MemberInfo,
+};
 pub use swim_core;

@@ -257,3 +257,103 @@ fn streams_announcing_large_frames_hold_at_most_the_budget() {
         .unwrap_or(0);
     assert!(refused >= 64 - 16, "{refused} streams refused");
 }
+
+/// Runs `swim keys ARGS --key-file FILE` against `agent`.
+fn keys_cli(agent: &Agent, args: &[&str]) -> (bool, String) {
+    let out = agent.cli(&[&["keys"], args].concat());
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn keys_rotate_on_a_running_cluster_and_a_restart_keeps_the_current_ones() {
+    use swim_tokio::swim_core::Key;
+    let dir = Files::new("rotate");
+    let old = Key::new([42; 32]);
+    let new = Key::new([7; 32]);
+    swim_tokio::keyring::save(&dir.0.join("new"), [new.clone()].iter()).unwrap();
+    swim_tokio::keyring::save(&dir.0.join("old"), [old.clone()].iter()).unwrap();
+    let ring = |i: usize| dir.0.join(format!("keyring{i}"));
+    let start = |i: usize, join: &[SocketAddr]| {
+        let path = ring(i).display().to_string();
+        Agent::start_with(
+            &format!("rot{i}"),
+            "127.0.0.1:0",
+            join,
+            &["--keyring-file", &path],
+        )
+    };
+    for i in 1..=6 {
+        std::fs::copy(dir.0.join("old"), ring(i)).unwrap();
+    }
+    let mut agents = vec![start(1, &[])];
+    let seed = agents[0].gossip;
+    for i in 2..=5 {
+        agents.push(start(i, &[seed]));
+    }
+    let all_alive = |agents: &[Agent], n: usize| {
+        agents.iter().all(|a| {
+            a.members()
+                .is_some_and(|m| m.len() == n && m.iter().all(|x| x.1 == "alive"))
+        })
+    };
+    wait_for("5 agents see each other", Duration::from_secs(20), || {
+        all_alive(&agents, 5)
+    });
+    let (new_file, old_file) = (dir.arg("new"), dir.arg("old"));
+    // `use` before everyone holds the key is refused.
+    let (ok, text) = keys_cli(&agents[1], &["use", "--key-file", &new_file]);
+    assert!(!ok && text.contains("0 of 5"), "{text}");
+    let (ok, text) = keys_cli(&agents[1], &["install", "--key-file", &new_file]);
+    assert!(
+        ok && text.contains("5 of 5 live members answered"),
+        "{text}"
+    );
+    let (ok, text) = keys_cli(&agents[2], &["use", "--key-file", &new_file]);
+    assert!(ok, "{text}");
+    // The primary cannot be removed.
+    let (ok, text) = keys_cli(&agents[0], &["remove", "--key-file", &new_file]);
+    assert!(!ok && text.contains("refused"), "{text}");
+    let (ok, text) = keys_cli(&agents[0], &["remove", "--key-file", &old_file]);
+    assert!(ok, "{text}");
+    let (ok, text) = keys_cli(&agents[3], &["list"]);
+    assert!(
+        ok && text.contains(&format!("key {}: held by 5, primary on 5", new.id())),
+        "{text}"
+    );
+    assert!(!text.contains(&old.id().to_string()), "{text}");
+    // Every agent's keyring file holds the new key alone.
+    for i in 1..=5 {
+        assert_eq!(swim_tokio::keyring::load(&ring(i)).unwrap(), [new.clone()]);
+    }
+    // A restarted agent comes back with the current keys from its file.
+    agents[2].signal(libc::SIGKILL);
+    let _ = agents[2].child.wait();
+    agents[2] = start(3, &[seed]);
+    wait_for(
+        "the restarted agent is back",
+        Duration::from_secs(20),
+        || all_alive(&agents, 5),
+    );
+    // An agent holding only the removed key is shut out.
+    let outsider = start(6, &[seed]);
+    let auth = metric(&agents[0], &["dropped", "auth"]);
+    wait_for(
+        "the outsider's packets are refused",
+        Duration::from_secs(10),
+        || metric(&agents[0], &["dropped", "auth"]) > auth,
+    );
+    assert_eq!(
+        outsider.members().unwrap().len(),
+        1,
+        "the outsider learned nobody"
+    );
+    assert!(agents.iter().all(|a| a.status_of("rot6").is_none()));
+    for a in &agents {
+        assert!(!a.log_text().contains("member failed"), "{}", a.log_text());
+    }
+}

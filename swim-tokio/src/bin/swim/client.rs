@@ -94,6 +94,74 @@ fn block<T>(f: impl std::future::Future<Output = Result<T, Fail>>) -> Result<T, 
 }
 
 /// `swim kv ...`.
+/// `swim keys`: a cluster key operation, its report printed; an error
+/// unless every live member answered and none refused.
+pub fn keys(control: &str, op: crate::KeysOp) -> Result<(), Fail> {
+    use crate::KeysOp;
+    let read = |input: crate::KeyInput| -> Result<String, Fail> {
+        let text = match &input.key_file {
+            Some(path) => std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read key file {}: {e}", path.display()))?,
+            None => {
+                let mut s = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+                    .map_err(|e| format!("cannot read the key from standard input: {e}"))?;
+                s
+            }
+        };
+        let from = input
+            .key_file
+            .clone()
+            .unwrap_or_else(|| "standard input".into());
+        let keys = swim_tokio::keyring::parse(&text, &from).map_err(|e| e.to_string())?;
+        match keys.as_slice() {
+            [key] => Ok(swim_tokio::keyring::format_key(key)),
+            _ => Err(format!(
+                "{}: holds {} keys; give exactly one",
+                from.display(),
+                keys.len()
+            )),
+        }
+    };
+    let (op, json) = match op {
+        KeysOp::List { json } => (None, json),
+        KeysOp::Install(k) => (Some(("install", read(k)?)), false),
+        KeysOp::Use(k) => (Some(("use", read(k)?)), false),
+        KeysOp::Remove(k) => (Some(("remove", read(k)?)), false),
+    };
+    let v = match op {
+        None => block(call(control, Method::GET, "/v1/keys", None))?,
+        Some((op, key)) => {
+            let body = serde_json::json!({ "op": op, "key": key });
+            block(call(control, Method::POST, "/v1/keys", Some(body)))?
+        }
+    };
+    if json {
+        println!("{v}");
+    } else {
+        let (live, answered) = (&v["live"], &v["answered"]);
+        println!("{answered} of {live} live members answered");
+        if let Some(holders) = v["holders"].as_object() {
+            for (key, n) in holders {
+                let primary = v["primaries"][key].as_u64().unwrap_or(0);
+                println!("key {key}: held by {n}, primary on {primary}");
+            }
+        }
+        if let Some(answers) = v["answers"].as_object() {
+            for (member, a) in answers {
+                if let Some(why) = a["refused"].as_str() {
+                    println!("{member} refused: {why}");
+                }
+            }
+        }
+    }
+    if v["complete"].as_bool() == Some(true) {
+        Ok(())
+    } else {
+        Err("not every live member answered, or some refused (see above)".into())
+    }
+}
+
 pub fn kv(control: &str, op: crate::KvOp) -> Result<(), Fail> {
     use crate::KvOp;
     let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();

@@ -80,6 +80,17 @@ enum Cmd {
         #[command(flatten)]
         control: ControlArg,
     },
+    /// Cluster keys, on every member at once: install a new key, make it the
+    /// one that seals (once every member holds it), remove an old one, list.
+    /// Keys are read from --key-file or standard input, never from the
+    /// command line. Exits non-zero unless every live member answered and
+    /// none refused.
+    Keys {
+        #[command(subcommand)]
+        op: KeysOp,
+        #[command(flatten)]
+        control: ControlArg,
+    },
     /// Print the agent's counters (traffic, dropped packets, streams) as JSON.
     Metrics {
         #[command(flatten)]
@@ -94,6 +105,31 @@ enum Cmd {
 }
 
 /// `swim kv` operations.
+#[derive(Subcommand)]
+enum KeysOp {
+    /// Which keys every member holds, and which one it seals with.
+    List {
+        /// Print the whole report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Install a key on every member (it does not seal yet).
+    Install(KeyInput),
+    /// Seal with this key on every member; refused unless all hold it.
+    Use(KeyInput),
+    /// Remove a key from every member; refused where it is the primary.
+    Remove(KeyInput),
+}
+
+/// Where a key comes from.
+#[derive(Args)]
+pub struct KeyInput {
+    /// File holding the key (base64 of 32 bytes, as `swim keygen` prints);
+    /// without it, the key is read from standard input.
+    #[arg(long)]
+    key_file: Option<PathBuf>,
+}
+
 #[derive(Subcommand)]
 enum KvOp {
     /// List a member's keys (this agent's own by default).
@@ -251,6 +287,7 @@ fn main() -> ExitCode {
         Cmd::Monitor { json, control } => client::monitor(&control.control, json),
         Cmd::Metrics { control } => client::metrics(&control.control),
         Cmd::Kv { op, control } => client::kv(&control.control, op),
+        Cmd::Keys { op, control } => client::keys(&control.control, op),
         Cmd::Demo { nodes } => demo::run(nodes.into()),
         Cmd::Keygen => swim_tokio::keyring::generate()
             .map(|k| println!("{}", swim_tokio::keyring::format_key(&k)))

@@ -12,5 +12,18 @@ pub mod v1 {
 
 pub use v1::*;
 
-/// The protocol version this build speaks; packets with another are dropped.
+/// The protocol version this build speaks (and writes in every packet).
 pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The oldest protocol version this build still reads (memberlist's
+/// protocol min/max): packets outside `MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION`
+/// are dropped. A change a build before it cannot read raises
+/// `PROTOCOL_VERSION`; keeping the minimum lets a cluster upgrade one member
+/// at a time. Sealing and queries did not need one: an older build skips
+/// their fields, and drops a sealed message as invalid (it names no sender).
+pub const MIN_PROTOCOL_VERSION: u32 = 1;
+
+/// Whether this build reads packets of protocol version `v`.
+pub fn readable(v: u32) -> bool {
+    (MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&v)
+}

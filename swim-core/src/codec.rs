@@ -674,7 +674,7 @@ impl<'a> RawHeader<'a> {
 
     /// Checks version, cluster label and sender, in that order.
     fn validate(&self, limits: &Limits<'_>) -> Result<Name, DropReason> {
-        if self.version != pb::PROTOCOL_VERSION {
+        if !pb::readable(self.version) {
             return Err(DropReason::Version);
         }
         if !same(self.cluster, limits.cluster.as_bytes()) {
@@ -1718,7 +1718,7 @@ mod tests {
                 from: &[u8],
                 limits: &Limits<'_>,
             ) -> Result<(Name, bool), DropReason> {
-                if version != pb::PROTOCOL_VERSION {
+                if !pb::readable(version) {
                     return Err(DropReason::Version);
                 }
                 if cluster != limits.cluster {

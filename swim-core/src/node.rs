@@ -736,7 +736,7 @@ impl Node {
             }
             None => DropReason::Auth,
             Some(_) if bytes.len() > max => DropReason::Oversized,
-            Some(env) if env.version != swim_proto::PROTOCOL_VERSION => DropReason::Version,
+            Some(env) if !swim_proto::readable(env.version) => DropReason::Version,
             Some(env) if env.cluster != self.config.cluster.as_bytes() => DropReason::Cluster,
             Some(env) => match env.open(&self.keyring) {
                 Some(plain) => return Some((Bytes::from(plain), true)),

@@ -328,7 +328,10 @@ fn keys_rotate_on_a_running_cluster_and_a_restart_keeps_the_current_ones() {
     assert!(!text.contains(&old.id().to_string()), "{text}");
     // Every agent's keyring file holds the new key alone.
     for i in 1..=5 {
-        assert_eq!(swim_tokio::keyring::load(&ring(i)).unwrap(), std::slice::from_ref(&new));
+        assert_eq!(
+            swim_tokio::keyring::load(&ring(i)).unwrap(),
+            std::slice::from_ref(&new)
+        );
     }
     // A restarted agent comes back with the current keys from its file.
     agents[2].signal(libc::SIGKILL);

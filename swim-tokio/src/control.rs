@@ -85,8 +85,9 @@ pub const TOKEN_ENV: &str = "SWIM_CONTROL_TOKEN";
 
 /// The control API's bearer token: visible ASCII, no whitespace, not empty.
 ///
-/// Its `Debug` form hides the value.
-#[derive(Clone, PartialEq, Eq)]
+/// Its `Debug` form hides the value, and it has no `==`: compare with
+/// [`Token::matches`], which takes constant time.
+#[derive(Clone)]
 pub struct Token(String);
 
 impl Token {

@@ -9,7 +9,7 @@ mod demo;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::str::FromStr;
 use swim_tokio::control::{ControlOptions, Token};
@@ -347,37 +347,20 @@ fn run_agent(args: AgentArgs) -> Result<(), Fail> {
             .or(file.control.as_deref())
             .unwrap_or(DEFAULT_CONTROL),
     )?;
-    let token = match (&args.control_token_file, &file.control_token_file) {
-        (Some(path), _) => Some(Token::from_file(path)?),
-        (None, from_file) => match Token::from_env()? {
-            Some(t) => Some(t),
-            None => match (from_file, &args.config) {
-                (Some(p), Some(config)) => {
-                    // Relative to the config file, not to where the agent starts.
-                    let dir = config.parent().unwrap_or(std::path::Path::new(""));
-                    Some(Token::from_file(&dir.join(p)).map_err(|e| {
-                        format!(
-                            "{e} (control_token_file in the config file {})",
-                            config.display()
-                        )
-                    })?)
-                }
-                _ => None,
-            },
-        },
-    };
+    let token = agent_token(
+        args.control_token_file.as_deref(),
+        args.config.as_deref(),
+        file.control_token_file.as_deref(),
+    )?;
     let mut control_options = ControlOptions {
         token,
         ..ControlOptions::default()
     };
     if let Some(d) = file.control_header_timeout {
         if d.0.is_zero() {
+            let path = args.config.as_deref().unwrap_or(Path::new("")).display();
             return Err(format!(
-                "config file {}: control_header_timeout must be above zero; fix or remove that key",
-                args.config
-                    .as_deref()
-                    .unwrap_or(std::path::Path::new(""))
-                    .display()
+                "config file {path}: control_header_timeout must be above zero; fix or remove that key"
             ));
         }
         control_options.header_read_timeout = d.0;
@@ -420,6 +403,32 @@ fn run_agent(args: AgentArgs) -> Result<(), Fail> {
         .unwrap_or_else(|| "info".into());
     init_logging(&log)?;
     runtime()?.block_on(agent(config, control, control_options))
+}
+
+/// The agent's control token: from `--control-token-file`, else
+/// `$SWIM_CONTROL_TOKEN`, else the config file's `control_token_file`
+/// (relative to the config file, not to where the agent starts).
+fn agent_token(
+    flag: Option<&Path>,
+    config: Option<&Path>,
+    from_config: Option<&Path>,
+) -> Result<Option<Token>, Fail> {
+    if let Some(path) = flag {
+        return Token::from_file(path).map(Some);
+    }
+    if let Some(token) = Token::from_env()? {
+        return Ok(Some(token));
+    }
+    let (Some(path), Some(config)) = (from_config, config) else {
+        return Ok(None);
+    };
+    let dir = config.parent().unwrap_or(Path::new(""));
+    Token::from_file(&dir.join(path)).map(Some).map_err(|e| {
+        format!(
+            "{e} (control_token_file in the config file {})",
+            config.display()
+        )
+    })
 }
 
 async fn agent(

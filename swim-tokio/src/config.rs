@@ -259,6 +259,8 @@ impl ProtocolOverrides {
 /// join = ["10.0.0.2:7946"]
 /// preset = "lan"
 /// control = "127.0.0.1:7373"
+/// control_token_file = "control.token"
+/// control_header_timeout = "10s"
 /// log = "info"
 /// stream_timeout = "10s"
 /// leave_timeout = "15s"
@@ -282,6 +284,12 @@ pub struct FileConfig {
     pub preset: Option<Preset>,
     /// Control API address.
     pub control: Option<String>,
+    /// File holding the control API's bearer token (relative to the config
+    /// file's directory); mandatory when `control` is not a loopback address.
+    pub control_token_file: Option<std::path::PathBuf>,
+    /// How long the control API waits for a request's headers before it
+    /// closes the connection (default 10 s).
+    pub control_header_timeout: Option<ConfigDuration>,
     /// Log filter, e.g. `"info"` or `"swim_tokio=debug,info"`.
     pub log: Option<String>,
     /// Limit on each step of a push-pull stream.
@@ -363,6 +371,22 @@ mod tests {
         assert_eq!(c.gossip_fanout, 4);
         assert_eq!(c.reap_after, Duration::from_secs(60));
         assert_eq!(c.probe_timeout, Duration::from_millis(200));
+    }
+
+    #[test]
+    fn control_keys_parse() {
+        let f = FileConfig::parse(
+            "control = \"0.0.0.0:7373\"\ncontrol_token_file = \"t.token\"\ncontrol_header_timeout = \"500ms\"\n",
+            "t.toml",
+        )
+        .unwrap();
+        assert_eq!(f.control_token_file, Some("t.token".into()));
+        assert_eq!(
+            f.control_header_timeout,
+            Some(ConfigDuration(Duration::from_millis(500)))
+        );
+        let e = FileConfig::parse("control_token = \"secret\"\n", "t.toml").unwrap_err();
+        assert!(e.to_string().contains("`control_token`"), "{e}");
     }
 
     #[test]

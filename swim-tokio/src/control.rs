@@ -4,30 +4,411 @@
 //! | --- | --- |
 //! | `GET /v1/agent` | this agent's name and addresses |
 //! | `GET /v1/members[?status=alive]` | the member list, a JSON array |
-//! | `POST /v1/join` | body `{"seeds": ["HOST:PORT", ...]}`: join more seeds |
+//! | `POST /v1/join` | body `{"seeds": ["HOST:PORT", ...]}`: join more seeds (at most [`MAX_JOIN_SEEDS`]) |
 //! | `POST /v1/leave` | leave gracefully; the agent exits afterwards |
-//! | `GET /v1/metrics` | protocol and driver counters, dropped packets included |
+//! | `GET /v1/metrics` | protocol and driver counters, dropped packets included, and the control API's own (`control`) |
 //! | `GET /v1/monitor` | newline-delimited JSON events, streamed as they happen |
 //! | `GET /v1/keys` | every member's keys (a cluster-wide `list`) |
 //! | `POST /v1/keys` | body `{"op": "install" \| "use" \| "remove", "key": "BASE64"}`: on every member |
+//!
+//! ## Who may call it
+//!
+//! Every request passes these checks before it is routed; a refusal is a JSON
+//! `{"error": "..."}` that says why.
+//!
+//! | check | refusal |
+//! | --- | --- |
+//! | without a token: the `Host` header (and an absolute request URI) names a loopback host, `localhost`, `127.x.y.z` or `[::1]` (any port), or the address the API is bound to; this defeats DNS rebinding, where a web page's own host name resolves to 127.0.0.1 | 403 |
+//! | with a token ([`ControlOptions::token`]): `Authorization: Bearer TOKEN`, compared in constant time; any `Host` is then accepted | 401 |
+//! | `POST`, `PUT`, `PATCH` and `DELETE` carry `Content-Type: application/json` (parameters such as `; charset=utf-8` allowed); a web page cannot send that cross-origin without a CORS preflight, which this API never grants, so HTML forms cannot make the agent leave | 415 |
+//!
+//! A token is mandatory when the API listens on an address that is not
+//! loopback ([`ControlOptions::check_bind`]).
+//!
+//! ## Limits
+//!
+//! | limit | default | beyond it |
+//! | --- | --- | --- |
+//! | connections open at once | [`MAX_CONNECTIONS`] (128) | a new connection is closed as soon as it is accepted, counted in `control.connections_refused` |
+//! | time to send a request's headers (also between requests on a kept-alive connection) | [`HEADER_READ_TIMEOUT`] (10 s) | the connection is closed, counted in `control.header_timeouts` |
+//! | size of a request's head | [`MAX_HEAD`] (16 KiB) | 431 |
+//! | time to send a request's body | [`BODY_READ_TIMEOUT`] (10 s) | 408 |
+//! | size of a request's body | [`MAX_BODY`] (64 KiB) | 400 |
+//! | `monitor` streams open at once | [`MAX_MONITORS`] (32) | 503 |
+//! | seeds in one `POST /v1/join` | [`MAX_JOIN_SEEDS`] (64) | 400 |
+//!
+//! A `monitor` stream holds no queue of its own: it reads the node's event
+//! channel (shared by all subscribers, `AgentConfig::event_capacity` events)
+//! only when the connection can take more bytes. A client that stops reading
+//! falls behind, misses events rather than buffering them, and is told with
+//! a `{"event": "lagged", "missed": N}` line once it reads again.
 
 use crate::handle::{AgentMetrics, Handle, HandleError};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Body, Frame, Incoming};
-use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, HOST, WWW_AUTHENTICATE};
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::{json, Value};
 use std::convert::Infallible;
+use std::fmt;
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::Path;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 use swim_core::{Event, Member};
 use tokio::net::TcpListener;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, OwnedSemaphorePermit, Semaphore};
 
 /// Largest request body the control API reads.
-const MAX_BODY: usize = 64 * 1024;
+pub const MAX_BODY: usize = 64 * 1024;
+/// Largest request head (request line and headers) the control API reads;
+/// it is also hyper's read buffer, so an idle connection holds no more.
+pub const MAX_HEAD: usize = 16 * 1024;
+/// Default limit on control connections open at once ([`ControlOptions::max_connections`]).
+pub const MAX_CONNECTIONS: usize = 128;
+/// Default limit on `monitor` streams open at once ([`ControlOptions::max_monitors`]).
+pub const MAX_MONITORS: usize = 32;
+/// Default limit on the seeds of one `POST /v1/join` ([`ControlOptions::max_join_seeds`]).
+pub const MAX_JOIN_SEEDS: usize = 64;
+/// Default time a client has to send a request's headers
+/// ([`ControlOptions::header_read_timeout`]).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time a client has to send a request's body once its headers arrived.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// The environment variable that holds the control token (for the agent and
+/// the client commands alike).
+pub const TOKEN_ENV: &str = "SWIM_CONTROL_TOKEN";
+
+/// The control API's bearer token: visible ASCII, no whitespace, not empty.
+///
+/// Its `Debug` form hides the value, and it has no `==`: compare with
+/// [`Token::matches`], which takes constant time.
+#[derive(Clone)]
+pub struct Token(String);
+
+impl Token {
+    /// The token in `text`, trimmed of surrounding whitespace (a trailing
+    /// newline in a file is common). The error says what is wrong with it.
+    pub fn new(text: &str) -> Result<Token, String> {
+        let t = text.trim();
+        if t.is_empty() {
+            return Err("is empty".into());
+        }
+        if !t.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(
+                "may hold only visible ASCII characters (no spaces inside, no control characters)"
+                    .into(),
+            );
+        }
+        Ok(Token(t.to_string()))
+    }
+
+    /// Reads the token from a file (its whole content, trimmed).
+    pub fn from_file(path: &Path) -> Result<Token, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read the control token file {}: {e}", path.display()))?;
+        Token::new(&text).map_err(|e| format!("the control token in {} {e}", path.display()))
+    }
+
+    /// The token in the environment variable [`TOKEN_ENV`], if it is set.
+    pub fn from_env() -> Result<Option<Token>, String> {
+        match std::env::var(TOKEN_ENV) {
+            Ok(v) => Token::new(&v)
+                .map(Some)
+                .map_err(|e| format!("the control token in ${TOKEN_ENV} {e}")),
+            Err(std::env::VarError::NotPresent) => Ok(None),
+            Err(std::env::VarError::NotUnicode(_)) => Err(format!(
+                "the control token in ${TOKEN_ENV} may hold only visible ASCII characters"
+            )),
+        }
+    }
+
+    /// The value of an `Authorization` header that carries this token.
+    pub fn authorization(&self) -> String {
+        format!("Bearer {}", self.0)
+    }
+
+    /// Whether `presented` is this token, in time that depends only on the
+    /// length of `presented` (which the caller chose), never on how much of it
+    /// matches: every byte of `presented` is compared (against the token,
+    /// repeated to its length) and the differences are OR-ed together before
+    /// the one branch at the end. A different length is a mismatch too.
+    pub fn matches(&self, presented: &[u8]) -> bool {
+        let secret = self.0.as_bytes();
+        let mut diff = u8::from(presented.len() != secret.len());
+        for (i, &b) in presented.iter().enumerate() {
+            diff |= b ^ secret[i % secret.len()];
+        }
+        std::hint::black_box(diff) == 0
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token(..)")
+    }
+}
+
+/// Credentials and limits of the control API; `Default` gives no token and
+/// the limits in the module's table.
+#[derive(Clone, Debug)]
+pub struct ControlOptions {
+    /// When set, every request must carry `Authorization: Bearer TOKEN`, and
+    /// any `Host` is accepted. Mandatory on an address that is not loopback.
+    pub token: Option<Token>,
+    /// How long a client may take to send a request's headers; an idle
+    /// connection (a kept-alive one between requests too) is closed after it.
+    pub header_read_timeout: Duration,
+    /// Connections open at once; newer ones are closed as soon as accepted.
+    pub max_connections: usize,
+    /// `monitor` streams open at once; more are answered 503.
+    pub max_monitors: usize,
+    /// Seeds in one `POST /v1/join`; more are answered 400.
+    pub max_join_seeds: usize,
+}
+
+impl Default for ControlOptions {
+    fn default() -> Self {
+        ControlOptions {
+            token: None,
+            header_read_timeout: HEADER_READ_TIMEOUT,
+            max_connections: MAX_CONNECTIONS,
+            max_monitors: MAX_MONITORS,
+            max_join_seeds: MAX_JOIN_SEEDS,
+        }
+    }
+}
+
+impl ControlOptions {
+    /// Refuses to serve on `addr` without a token unless `addr` is loopback
+    /// (`127.0.0.0/8` or `::1`): anyone who can reach it could make the agent
+    /// leave, and no `Host` check helps against a direct client.
+    pub fn check_bind(&self, addr: SocketAddr) -> Result<(), InsecureBind> {
+        if self.token.is_some() || is_loopback(addr.ip()) {
+            Ok(())
+        } else {
+            Err(InsecureBind { addr: Some(addr) })
+        }
+    }
+}
+
+/// The control API was to listen on an address that is not loopback without
+/// a token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InsecureBind {
+    /// The address (`None` if the listener could not tell it).
+    pub addr: Option<SocketAddr>,
+}
+
+impl fmt::Display for InsecureBind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.addr {
+            Some(a) => write!(f, "the control API address {a} is not a loopback address"),
+            None => write!(f, "the control API's address is unknown"),
+        }?;
+        f.write_str(
+            ", so it needs a token: without one anyone who reaches it could control the agent",
+        )
+    }
+}
+
+impl std::error::Error for InsecureBind {}
+
+/// Whether `ip` is loopback, an IPv4-mapped IPv6 loopback address included.
+fn is_loopback(ip: IpAddr) -> bool {
+    ip.to_canonical().is_loopback()
+}
+
+/// The host part of a `Host` value (`name`, `name:port`, `[v6]`, `[v6]:port`),
+/// or `None` if it is malformed.
+fn host_part(value: &str) -> Option<&str> {
+    let port_ok = |p: &str| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit());
+    if value.starts_with('[') {
+        let end = value.find(']')?;
+        let (host, rest) = value.split_at(end + 1);
+        match rest.strip_prefix(':') {
+            Some(p) if port_ok(p) => Some(host),
+            None if rest.is_empty() => Some(host),
+            _ => None,
+        }
+    } else {
+        match value.split_once(':') {
+            Some((host, p)) if port_ok(p) => Some(host),
+            Some(_) => None,
+            None => Some(value),
+        }
+    }
+}
+
+/// Whether a `Host` value names this machine's loopback interface, or the
+/// address `bound` the API listens on.
+fn local_host(value: &str, bound: Option<SocketAddr>) -> bool {
+    let Some(host) = host_part(value) else {
+        return false;
+    };
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    let ip = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(v6) => v6.parse::<Ipv6Addr>().map(IpAddr::V6),
+        None => host.parse::<Ipv4Addr>().map(IpAddr::V4),
+    };
+    ip.is_ok_and(|ip| {
+        is_loopback(ip) || bound.is_some_and(|b| !b.ip().is_unspecified() && b.ip() == ip)
+    })
+}
+
+/// The first host the request names (absolute URI or `Host` headers) that is
+/// not local, as shown in an error.
+fn foreign_host<B>(req: &Request<B>, bound: Option<SocketAddr>) -> Option<String> {
+    if let Some(a) = req.uri().authority() {
+        if !local_host(a.as_str(), bound) {
+            return Some(a.to_string());
+        }
+    }
+    req.headers()
+        .get_all(HOST)
+        .iter()
+        .find_map(|v| match v.to_str() {
+            Ok(s) if local_host(s, bound) => None,
+            _ => Some(String::from_utf8_lossy(v.as_bytes()).into_owned()),
+        })
+}
+
+/// The token of an `Authorization: Bearer TOKEN` value.
+fn bearer(value: &[u8]) -> Option<&[u8]> {
+    let space = value.iter().position(|&b| b == b' ')?;
+    let (scheme, rest) = value.split_at(space);
+    if !scheme.eq_ignore_ascii_case(b"bearer") {
+        return None;
+    }
+    let start = rest.iter().position(|&b| b != b' ')?;
+    Some(&rest[start..])
+}
+
+/// Whether a `Content-Type` value is JSON (`application/json`, parameters allowed).
+fn is_json(value: Option<&HeaderValue>) -> bool {
+    value.and_then(|v| v.to_str().ok()).is_some_and(|s| {
+        s.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .eq_ignore_ascii_case("application/json")
+    })
+}
+
+/// The control API's own counters, shown under `control` in `/v1/metrics`.
+#[derive(Default)]
+struct Stats {
+    connections_refused: AtomicU64,
+    header_timeouts: AtomicU64,
+    monitors_refused: AtomicU64,
+    refused_host: AtomicU64,
+    refused_token: AtomicU64,
+    refused_content_type: AtomicU64,
+}
+
+fn bump(c: &AtomicU64) -> u64 {
+    c.fetch_add(1, Ordering::Relaxed) + 1
+}
+
+/// What every connection of one [`serve`] shares.
+struct Shared {
+    handle: Handle,
+    on_leave: LeaveNotify,
+    bound: Option<SocketAddr>,
+    options: ControlOptions,
+    connections: Arc<Semaphore>,
+    monitors: Arc<Semaphore>,
+    stats: Stats,
+}
+
+impl Shared {
+    fn stats_json(&self) -> Value {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let s = &self.stats;
+        let open = |sem: &Semaphore, max: usize| max.saturating_sub(sem.available_permits());
+        json!({
+            "connections": open(&self.connections, self.options.max_connections),
+            "max_connections": self.options.max_connections,
+            "connections_refused": get(&s.connections_refused),
+            "header_timeouts": get(&s.header_timeouts),
+            "monitors": open(&self.monitors, self.options.max_monitors),
+            "max_monitors": self.options.max_monitors,
+            "monitors_refused": get(&s.monitors_refused),
+            "requests_refused": {
+                "host": get(&s.refused_host),
+                "token": get(&s.refused_token),
+                "content_type": get(&s.refused_content_type),
+            },
+        })
+    }
+
+    /// Checks who may call and how (see the module docs): the response to
+    /// send instead of routing the request, if it is refused.
+    fn refusal<B>(&self, req: &Request<B>) -> Option<Response<ApiBody>> {
+        match &self.options.token {
+            Some(token) => {
+                let presented = req
+                    .headers()
+                    .get(AUTHORIZATION)
+                    .and_then(|v| bearer(v.as_bytes()));
+                let message = match presented {
+                    Some(t) if token.matches(t) => None,
+                    Some(_) => Some("wrong control token"),
+                    None => Some(
+                        "this agent's control API needs a token: send `Authorization: Bearer TOKEN` \
+                         (the swim commands read it from --control-token-file PATH or $SWIM_CONTROL_TOKEN)",
+                    ),
+                };
+                if let Some(message) = message {
+                    bump(&self.stats.refused_token);
+                    let mut r = error(StatusCode::UNAUTHORIZED, message);
+                    r.headers_mut().insert(
+                        WWW_AUTHENTICATE,
+                        HeaderValue::from_static("Bearer realm=\"swim\""),
+                    );
+                    return Some(r);
+                }
+            }
+            None => {
+                if let Some(host) = foreign_host(req, self.bound) {
+                    bump(&self.stats.refused_host);
+                    return Some(error(
+                        StatusCode::FORBIDDEN,
+                        format!(
+                            "host `{host}` is not a loopback name: without a control token this API \
+                             answers only requests addressed to localhost, 127.x.y.z or [::1] \
+                             (a guard against DNS rebinding); give the agent a token to allow other names"
+                        ),
+                    ));
+                }
+            }
+        }
+        let writes = matches!(
+            *req.method(),
+            Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+        );
+        if writes && !is_json(req.headers().get(CONTENT_TYPE)) {
+            bump(&self.stats.refused_content_type);
+            return Some(error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!(
+                    "{} requests must carry `Content-Type: application/json` \
+                     (a guard against cross-site form posts)",
+                    req.method()
+                ),
+            ));
+        }
+        None
+    }
+}
 
 /// The JSON form of one member in events.
 fn member_json(m: &Member) -> Value {
@@ -161,12 +542,85 @@ pub fn metrics_json(m: &AgentMetrics) -> Value {
     })
 }
 
-/// A response body: one whole buffer, or a stream of lines.
+/// A response body: one whole buffer, or a stream of event lines.
 pub enum ApiBody {
     /// A complete body.
     Full(Full<Bytes>),
-    /// Lines as they come (the monitor).
-    Lines(mpsc::Receiver<Bytes>),
+    /// Events as they come (the monitor).
+    Events(EventLines),
+}
+
+/// The next event of a subscription, with the receiver handed back.
+type NextEvent = Pin<
+    Box<
+        dyn Future<
+                Output = (
+                    broadcast::Receiver<Event>,
+                    Result<Event, broadcast::error::RecvError>,
+                ),
+            > + Send,
+    >,
+>;
+
+/// The `monitor` body: one JSON line per event, read from the node's event
+/// channel only when the connection asks for more, so a slow reader misses
+/// events (and gets a `lagged` line) instead of buffering them.
+pub struct EventLines {
+    /// `None` once the node stopped.
+    next: Option<NextEvent>,
+    /// The monitor slot, given back when the body is dropped.
+    _slot: Option<OwnedSemaphorePermit>,
+}
+
+impl EventLines {
+    /// The lines of `events`, holding `slot` (if any) until dropped.
+    pub fn new(events: broadcast::Receiver<Event>, slot: Option<OwnedSemaphorePermit>) -> Self {
+        EventLines {
+            next: Some(Self::recv(events)),
+            _slot: slot,
+        }
+    }
+
+    fn recv(mut events: broadcast::Receiver<Event>) -> NextEvent {
+        Box::pin(async move {
+            let r = events.recv().await;
+            (events, r)
+        })
+    }
+}
+
+impl Body for EventLines {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let this = self.get_mut();
+        let Some(next) = this.next.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let (events, r) = std::task::ready!(next.as_mut().poll(cx));
+        let line = match r {
+            Ok(e) => event_json(&e),
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                json!({ "event": "lagged", "missed": n })
+            }
+            Err(broadcast::error::RecvError::Closed) => {
+                this.next = None;
+                return Poll::Ready(None);
+            }
+        };
+        this.next = Some(Self::recv(events));
+        let mut text = line.to_string();
+        text.push('\n');
+        Poll::Ready(Some(Ok(Frame::data(Bytes::from(text)))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.next.is_none()
+    }
 }
 
 impl Body for ApiBody {
@@ -179,21 +633,21 @@ impl Body for ApiBody {
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         match self.get_mut() {
             ApiBody::Full(f) => Pin::new(f).poll_frame(cx),
-            ApiBody::Lines(rx) => rx.poll_recv(cx).map(|o| o.map(|b| Ok(Frame::data(b)))),
+            ApiBody::Events(e) => Pin::new(e).poll_frame(cx),
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match self {
             ApiBody::Full(f) => f.is_end_stream(),
-            ApiBody::Lines(_) => false,
+            ApiBody::Events(e) => e.is_end_stream(),
         }
     }
 
     fn size_hint(&self) -> hyper::body::SizeHint {
         match self {
             ApiBody::Full(f) => f.size_hint(),
-            ApiBody::Lines(_) => hyper::body::SizeHint::default(),
+            ApiBody::Events(_) => hyper::body::SizeHint::default(),
         }
     }
 }
@@ -237,13 +691,22 @@ fn stopped(e: HandleError) -> Response<ApiBody> {
     error(StatusCode::SERVICE_UNAVAILABLE, e)
 }
 
-/// A request's body, at most `MAX_BODY` bytes; the error is the response to send.
+/// A request's body, at most `MAX_BODY` bytes within `BODY_READ_TIMEOUT`;
+/// the error is the response to send.
 async fn body(req: Request<Incoming>) -> Result<Bytes, Response<ApiBody>> {
-    match Limited::new(req.into_body(), MAX_BODY).collect().await {
-        Ok(b) => Ok(b.to_bytes()),
-        Err(e) => Err(error(
+    let read = Limited::new(req.into_body(), MAX_BODY).collect();
+    match tokio::time::timeout(BODY_READ_TIMEOUT, read).await {
+        Ok(Ok(b)) => Ok(b.to_bytes()),
+        Ok(Err(e)) => Err(error(
             StatusCode::BAD_REQUEST,
             format!("cannot read the body: {e}"),
+        )),
+        Err(_) => Err(error(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the body did not arrive within {} s",
+                BODY_READ_TIMEOUT.as_secs()
+            ),
         )),
     }
 }
@@ -251,37 +714,89 @@ async fn body(req: Request<Incoming>) -> Result<Bytes, Response<ApiBody>> {
 /// What the leave endpoint tells the agent's main loop.
 pub type LeaveNotify = mpsc::Sender<()>;
 
-/// Serves the control API on `listener` until the process ends.
+/// Serves the control API on `listener` until the process ends, with the
+/// checks and limits of `options` (see the module docs).
 ///
 /// After a successful `POST /v1/leave` a message goes to `on_leave`, so the
-/// agent can exit.
-pub async fn serve(listener: TcpListener, handle: Handle, on_leave: LeaveNotify) {
+/// agent can exit. Returns at once, serving nothing, if `options` has no
+/// token and `listener` is not on a loopback address
+/// ([`ControlOptions::check_bind`]).
+pub async fn serve(
+    listener: TcpListener,
+    handle: Handle,
+    on_leave: LeaveNotify,
+    options: ControlOptions,
+) -> Result<Infallible, InsecureBind> {
+    let bound = listener.local_addr().ok();
+    match bound {
+        Some(a) => options.check_bind(a)?,
+        None if options.token.is_none() => return Err(InsecureBind { addr: None }),
+        None => {}
+    }
+    let shared = Arc::new(Shared {
+        handle,
+        on_leave,
+        bound,
+        connections: Arc::new(Semaphore::new(options.max_connections)),
+        monitors: Arc::new(Semaphore::new(options.max_monitors)),
+        options,
+        stats: Stats::default(),
+    });
     loop {
-        let (sock, _) = match listener.accept().await {
+        let (sock, peer) = match listener.accept().await {
             Ok(v) => v,
             Err(e) => {
                 tracing::warn!(error = %e, "control API accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
         };
-        let (handle, on_leave) = (handle.clone(), on_leave.clone());
+        let Ok(slot) = shared.connections.clone().try_acquire_owned() else {
+            drop(sock);
+            let n = bump(&shared.stats.connections_refused);
+            let limit = shared.options.max_connections;
+            // Warn on the 1st, 2nd, 4th, 8th... so a flood cannot flood the log.
+            if n.is_power_of_two() {
+                tracing::warn!(%peer, limit, refused = n, "control API: too many connections, closed a new one");
+            } else {
+                tracing::debug!(%peer, limit, refused = n, "control API: too many connections, closed a new one");
+            }
+            continue;
+        };
+        let shared = shared.clone();
         tokio::spawn(async move {
+            let _slot = slot;
+            let conn_shared = shared.clone();
             let svc = hyper::service::service_fn(move |req| {
-                let (handle, on_leave) = (handle.clone(), on_leave.clone());
-                async move { Ok::<_, Infallible>(route(req, handle, on_leave).await) }
+                let shared = conn_shared.clone();
+                async move { Ok::<_, Infallible>(request(req, &shared).await) }
             });
-            if let Err(e) = hyper::server::conn::http1::Builder::new()
+            let result = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(shared.options.header_read_timeout)
+                .max_buf_size(MAX_HEAD)
                 .serve_connection(TokioIo::new(sock), svc)
-                .await
-            {
-                tracing::debug!(error = %e, "control API connection ended");
+                .await;
+            if let Err(e) = result {
+                if e.is_timeout() {
+                    bump(&shared.stats.header_timeouts);
+                }
+                tracing::debug!(%peer, error = %e, "control API connection ended");
             }
         });
     }
 }
 
-async fn route(req: Request<Incoming>, handle: Handle, on_leave: LeaveNotify) -> Response<ApiBody> {
+/// One request: the checks, then the endpoint.
+async fn request(req: Request<Incoming>, shared: &Shared) -> Response<ApiBody> {
+    match shared.refusal(&req) {
+        None => route(req, shared).await,
+        Some(refusal) => refusal,
+    }
+}
+
+async fn route(req: Request<Incoming>, shared: &Shared) -> Response<ApiBody> {
+    let handle = &shared.handle;
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or("").to_string();
     match (req.method().clone(), path.as_str()) {
@@ -398,7 +913,11 @@ async fn route(req: Request<Incoming>, handle: Handle, on_leave: LeaveNotify) ->
             })
         }
         (Method::GET, "/v1/metrics") => match handle.metrics().await {
-            Ok(m) => reply(StatusCode::OK, &metrics_json(&m)),
+            Ok(m) => {
+                let mut v = metrics_json(&m);
+                v["control"] = shared.stats_json();
+                reply(StatusCode::OK, &v)
+            }
             Err(e) => stopped(e),
         },
         (Method::POST, "/v1/join") => {
@@ -408,6 +927,16 @@ async fn route(req: Request<Incoming>, handle: Handle, on_leave: LeaveNotify) ->
             };
             let seeds: Vec<String> = match serde_json::from_slice::<Value>(&body) {
                 Ok(v) => match v.get("seeds").and_then(Value::as_array) {
+                    Some(a) if a.len() > shared.options.max_join_seeds => {
+                        return error(
+                            StatusCode::BAD_REQUEST,
+                            format!(
+                                "too many seeds: {} given, at most {} per request",
+                                a.len(),
+                                shared.options.max_join_seeds
+                            ),
+                        )
+                    }
                     Some(a) => a
                         .iter()
                         .filter_map(|s| s.as_str().map(str::to_string))
@@ -435,7 +964,7 @@ async fn route(req: Request<Incoming>, handle: Handle, on_leave: LeaveNotify) ->
         }
         (Method::POST, "/v1/leave") => match handle.leave().await {
             Ok(outcome) => {
-                let _ = on_leave.try_send(());
+                let _ = shared.on_leave.try_send(());
                 reply(
                     StatusCode::OK,
                     &json!({ "left": true, "completed": outcome.completed }),
@@ -444,25 +973,19 @@ async fn route(req: Request<Incoming>, handle: Handle, on_leave: LeaveNotify) ->
             Err(e) => stopped(e),
         },
         (Method::GET, "/v1/monitor") => {
-            let mut events = handle.subscribe();
-            let (tx, rx) = mpsc::channel(256);
-            tokio::spawn(async move {
-                loop {
-                    let line = match events.recv().await {
-                        Ok(e) => event_json(&e),
-                        Err(broadcast::error::RecvError::Lagged(n)) => {
-                            json!({ "event": "lagged", "missed": n })
-                        }
-                        Err(broadcast::error::RecvError::Closed) => return,
-                    };
-                    let mut text = line.to_string();
-                    text.push('\n');
-                    if tx.send(Bytes::from(text)).await.is_err() {
-                        return;
-                    }
-                }
-            });
-            let mut r = Response::new(ApiBody::Lines(rx));
+            let Ok(slot) = shared.monitors.clone().try_acquire_owned() else {
+                bump(&shared.stats.monitors_refused);
+                return error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!(
+                        "too many monitor streams: at most {} at once; close one and retry",
+                        shared.options.max_monitors
+                    ),
+                );
+            };
+            // Subscribed before the answer: the client misses no event after it.
+            let events = handle.subscribe();
+            let mut r = Response::new(ApiBody::Events(EventLines::new(events, Some(slot))));
             r.headers_mut().insert(
                 CONTENT_TYPE,
                 HeaderValue::from_static("application/x-ndjson"),
@@ -475,5 +998,148 @@ async fn route(req: Request<Incoming>, handle: Handle, on_leave: LeaveNotify) ->
             | "/v1/keys" | "/v1/kv",
         ) => error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
         _ => error(StatusCode::NOT_FOUND, format!("no such endpoint: {path}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_host_names_are_local_and_others_are_not() {
+        let bound: Option<SocketAddr> = Some("127.0.0.1:7373".parse().unwrap());
+        for ok in [
+            "localhost",
+            "LocalHost:7373",
+            "127.0.0.1",
+            "127.0.0.1:7373",
+            "127.8.9.10:1",
+            "[::1]",
+            "[::1]:7373",
+            "[::ffff:127.0.0.1]:80",
+        ] {
+            assert!(local_host(ok, bound), "{ok} should be local");
+        }
+        for bad in [
+            "attacker.example",
+            "attacker.example:7373",
+            "localhost.attacker.example",
+            "127.0.0.1.nip.io",
+            "10.0.0.1:7373",
+            "0.0.0.0:7373",
+            "[::]:7373",
+            "[::1]x",
+            "localhost:",
+            "localhost:12345678",
+            "localhost:80:80",
+            "::1",
+            "",
+        ] {
+            assert!(!local_host(bad, bound), "{bad} should not be local");
+        }
+        // The exact address the API is bound to, even if not loopback.
+        let lan: Option<SocketAddr> = Some("10.0.0.5:7373".parse().unwrap());
+        assert!(local_host("10.0.0.5:7373", lan));
+        assert!(!local_host("10.0.0.6:7373", lan));
+        // A wildcard bind does not make every address local.
+        let any: Option<SocketAddr> = Some("0.0.0.0:7373".parse().unwrap());
+        assert!(!local_host("0.0.0.0:7373", any));
+    }
+
+    #[test]
+    fn absolute_uris_and_every_host_header_are_checked() {
+        let req = |uri: &str, hosts: &[&str]| {
+            let mut b = Request::builder().uri(uri);
+            for h in hosts {
+                b = b.header(HOST, *h);
+            }
+            b.body(()).unwrap()
+        };
+        assert_eq!(
+            foreign_host(&req("/v1/members", &["localhost:1"]), None),
+            None
+        );
+        assert_eq!(foreign_host(&req("/v1/members", &[]), None), None);
+        assert_eq!(
+            foreign_host(&req("http://evil.example/v1/members", &["localhost"]), None),
+            Some("evil.example".into())
+        );
+        assert_eq!(
+            foreign_host(&req("/v1/members", &["localhost", "evil.example"]), None),
+            Some("evil.example".into())
+        );
+    }
+
+    #[test]
+    fn bearer_and_content_type_parsing() {
+        assert_eq!(bearer(b"Bearer abc"), Some(&b"abc"[..]));
+        assert_eq!(bearer(b"bearer   abc"), Some(&b"abc"[..]));
+        assert_eq!(bearer(b"Basic abc"), None);
+        assert_eq!(bearer(b"Bearer"), None);
+        assert_eq!(bearer(b"Bearer "), None);
+        let ct = |s: &str| is_json(Some(&HeaderValue::from_str(s).unwrap()));
+        assert!(ct("application/json"));
+        assert!(ct("Application/JSON; charset=utf-8"));
+        assert!(!ct("application/x-www-form-urlencoded"));
+        assert!(!ct("text/plain"));
+        assert!(!ct("multipart/form-data; boundary=x"));
+        assert!(!ct("application/jsonp"));
+        assert!(!is_json(None));
+    }
+
+    #[test]
+    fn tokens_are_trimmed_checked_and_compared_whole() {
+        let t = Token::new("  s3cret-Token\n").unwrap();
+        assert!(t.matches(b"s3cret-Token"));
+        assert!(!t.matches(b"s3cret-Tokem"));
+        assert!(!t.matches(b"s3cret-Toke"));
+        assert!(!t.matches(b"s3cret-Token2"));
+        assert!(!t.matches(b"s3cret-Tokens3cret-Token"));
+        assert!(!t.matches(b""));
+        assert_eq!(t.authorization(), "Bearer s3cret-Token");
+        assert_eq!(format!("{t:?}"), "Token(..)");
+        assert!(Token::new(" \n").is_err());
+        assert!(Token::new("two words").is_err());
+        assert!(Token::new("caf\u{e9}").is_err());
+    }
+
+    #[test]
+    fn a_token_is_needed_off_loopback() {
+        let none = ControlOptions::default();
+        assert!(none.check_bind("127.0.0.1:7373".parse().unwrap()).is_ok());
+        assert!(none.check_bind("127.1.2.3:7373".parse().unwrap()).is_ok());
+        assert!(none.check_bind("[::1]:7373".parse().unwrap()).is_ok());
+        for a in ["0.0.0.0:7373", "10.0.0.1:7373", "[::]:7373"] {
+            let e = none.check_bind(a.parse().unwrap()).unwrap_err();
+            assert!(e.to_string().contains("needs a token"), "{e}");
+        }
+        let with = ControlOptions {
+            token: Some(Token::new("t").unwrap()),
+            ..ControlOptions::default()
+        };
+        assert!(with.check_bind("0.0.0.0:7373".parse().unwrap()).is_ok());
+    }
+
+    /// The monitor body holds nothing of its own: events that arrive while it
+    /// is not polled stay in the shared channel, and a reader that fell more
+    /// than the channel's capacity behind is told how many it missed.
+    #[tokio::test]
+    async fn a_slow_monitor_misses_events_and_is_told() {
+        let (tx, rx) = broadcast::channel(4);
+        let mut body = EventLines::new(rx, None);
+        for _ in 0..10 {
+            tx.send(Event::LeaveCompleted).unwrap();
+        }
+        let mut lines = Vec::new();
+        for _ in 0..5 {
+            let frame = body.frame().await.unwrap().unwrap();
+            let data = frame.into_data().unwrap();
+            lines.push(serde_json::from_slice::<Value>(&data).unwrap());
+        }
+        assert_eq!(lines[0], json!({ "event": "lagged", "missed": 6 }));
+        assert!(lines[1..].iter().all(|l| l["event"] == "leave-completed"));
+        drop(tx);
+        assert!(body.frame().await.is_none());
+        assert!(body.is_end_stream());
     }
 }

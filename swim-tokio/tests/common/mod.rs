@@ -92,6 +92,7 @@ impl Agent {
         }
         cmd.args(extra);
         cmd.env_remove("SWIM_CONTROL")
+            .env_remove("SWIM_CONTROL_TOKEN")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr);
@@ -174,6 +175,7 @@ impl Agent {
         Command::new(SWIM)
             .args(args)
             .args(["--control", &self.control])
+            .env_remove("SWIM_CONTROL_TOKEN")
             .output()
             .expect("run swim client")
     }

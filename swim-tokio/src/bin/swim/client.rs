@@ -9,11 +9,20 @@ use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use std::io::Write;
 use std::time::Duration;
+use swim_tokio::control::Token;
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
 /// Longest a request waits for the agent (a leave may take a while).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The agent a command talks to.
+pub struct Control {
+    /// Its control API address, `HOST:PORT`.
+    pub addr: String,
+    /// The token to send, if any.
+    pub token: Option<Token>,
+}
 
 fn unreachable(control: &str, e: &std::io::Error) -> Fail {
     format!(
@@ -23,12 +32,17 @@ fn unreachable(control: &str, e: &std::io::Error) -> Fail {
 }
 
 /// Sends one request and returns the response head and streaming body.
+///
+/// Every request says `Content-Type: application/json` (the agent refuses
+/// writes without it), a `POST` without a body sends `{}`, and the token
+/// goes in `Authorization` when there is one.
 async fn send(
-    control: &str,
+    agent: &Control,
     method: Method,
     path: &str,
     body: Option<Value>,
 ) -> Result<Response<Incoming>, Fail> {
+    let control = agent.addr.as_str();
     let sock = match timeout(Duration::from_secs(5), TcpStream::connect(control)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return Err(unreachable(control, &e)),
@@ -43,12 +57,20 @@ async fn send(
         .await
         .map_err(|e| format!("control API handshake with {control} failed: {e}"))?;
     tokio::spawn(conn);
-    let body = body.map(|v| Bytes::from(v.to_string())).unwrap_or_default();
-    let req = Request::builder()
+    let body = match body {
+        Some(v) => Bytes::from(v.to_string()),
+        None if method == Method::POST => Bytes::from_static(b"{}"),
+        None => Bytes::new(),
+    };
+    let mut req = Request::builder()
         .method(method)
         .uri(path)
         .header(hyper::header::HOST, control)
-        .header(hyper::header::CONTENT_TYPE, "application/json")
+        .header(hyper::header::CONTENT_TYPE, "application/json");
+    if let Some(token) = &agent.token {
+        req = req.header(hyper::header::AUTHORIZATION, token.authorization());
+    }
+    let req = req
         .body(Full::new(body))
         .map_err(|e| format!("cannot build the request: {e}"))?;
     sender
@@ -57,33 +79,37 @@ async fn send(
         .map_err(|e| format!("control API request to {control} failed: {e}"))
 }
 
+/// The JSON body of a response; the error says what the agent refused, if
+/// the status is not 200.
+async fn answer(control: &str, resp: Response<Incoming>) -> Result<Value, Fail> {
+    let status = resp.status();
+    let bytes = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| format!("reading the agent's answer failed: {e}"))?
+        .to_bytes();
+    let v: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| format!("the agent at {control} sent invalid JSON ({status}): {e}"))?;
+    if status != StatusCode::OK {
+        let msg = v
+            .get("error")
+            .and_then(Value::as_str)
+            .unwrap_or("unknown error");
+        return Err(format!("the agent refused ({status}): {msg}"));
+    }
+    Ok(v)
+}
+
 /// Sends one request and returns the JSON body of a successful response.
 async fn call(
-    control: &str,
+    agent: &Control,
     method: Method,
     path: &str,
     body: Option<Value>,
 ) -> Result<Value, Fail> {
-    let work = async {
-        let resp = send(control, method, path, body).await?;
-        let status = resp.status();
-        let bytes = resp
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| format!("reading the agent's answer failed: {e}"))?
-            .to_bytes();
-        let v: Value = serde_json::from_slice(&bytes)
-            .map_err(|e| format!("the agent at {control} sent invalid JSON: {e}"))?;
-        if status != StatusCode::OK {
-            let msg = v
-                .get("error")
-                .and_then(Value::as_str)
-                .unwrap_or("unknown error");
-            return Err(format!("the agent refused: {msg}"));
-        }
-        Ok(v)
-    };
+    let control = agent.addr.as_str();
+    let work = async { answer(control, send(agent, method, path, body).await?).await };
     timeout(REQUEST_TIMEOUT, work)
         .await
         .map_err(|_| format!("the agent at {control} did not answer in time"))?
@@ -96,7 +122,7 @@ fn block<T>(f: impl std::future::Future<Output = Result<T, Fail>>) -> Result<T, 
 /// `swim kv ...`.
 /// `swim keys`: a cluster key operation, its report printed; an error
 /// unless every live member answered and none refused.
-pub fn keys(control: &str, op: crate::KeysOp) -> Result<(), Fail> {
+pub fn keys(control: &Control, op: crate::KeysOp) -> Result<(), Fail> {
     use crate::KeysOp;
     let read = |input: crate::KeyInput| -> Result<String, Fail> {
         let text = match &input.key_file {
@@ -162,7 +188,7 @@ pub fn keys(control: &str, op: crate::KeysOp) -> Result<(), Fail> {
     }
 }
 
-pub fn kv(control: &str, op: crate::KvOp) -> Result<(), Fail> {
+pub fn kv(control: &Control, op: crate::KvOp) -> Result<(), Fail> {
     use crate::KvOp;
     let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
     let show = |k: &Value| {
@@ -233,7 +259,7 @@ pub fn kv(control: &str, op: crate::KvOp) -> Result<(), Fail> {
 
 /// `swim members`.
 pub fn members(
-    control: &str,
+    control: &Control,
     status: Option<&str>,
     tags: &[(String, String)],
     json: bool,
@@ -315,7 +341,7 @@ pub fn members(
 }
 
 /// `swim join`.
-pub fn join(control: &str, seeds: &[String]) -> Result<(), Fail> {
+pub fn join(control: &Control, seeds: &[String]) -> Result<(), Fail> {
     let v = block(call(
         control,
         Method::POST,
@@ -334,7 +360,7 @@ pub fn join(control: &str, seeds: &[String]) -> Result<(), Fail> {
 }
 
 /// `swim leave`.
-pub fn leave(control: &str) -> Result<(), Fail> {
+pub fn leave(control: &Control) -> Result<(), Fail> {
     let v = block(call(control, Method::POST, "/v1/leave", None))?;
     if v.get("completed").and_then(Value::as_bool) == Some(true) {
         println!("left the cluster; the agent is shutting down");
@@ -345,7 +371,7 @@ pub fn leave(control: &str) -> Result<(), Fail> {
 }
 
 /// `swim metrics`.
-pub fn metrics(control: &str) -> Result<(), Fail> {
+pub fn metrics(control: &Control) -> Result<(), Fail> {
     let v = block(call(control, Method::GET, "/v1/metrics", None))?;
     println!(
         "{}",
@@ -389,14 +415,15 @@ fn event_line(v: &Value) -> String {
 }
 
 /// `swim monitor`: prints events until the agent goes away.
-pub fn monitor(control: &str, json: bool) -> Result<(), Fail> {
+pub fn monitor(agent: &Control, json: bool) -> Result<(), Fail> {
+    let control = agent.addr.as_str();
     block(async {
-        let resp = send(control, Method::GET, "/v1/monitor", None).await?;
+        let resp = send(agent, Method::GET, "/v1/monitor", None).await?;
         if resp.status() != StatusCode::OK {
-            return Err(format!(
-                "the agent refused the monitor request ({})",
-                resp.status()
-            ));
+            let why = timeout(Duration::from_secs(10), answer(control, resp))
+                .await
+                .map_err(|_| format!("the agent at {control} did not answer in time"))?;
+            return Err(why.err().unwrap_or_else(|| "the agent refused".into()));
         }
         // The agent subscribes before it answers: from here on no event is missed.
         eprintln!("swim: monitoring the agent at {control}");

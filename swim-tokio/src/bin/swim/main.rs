@@ -9,9 +9,10 @@ mod demo;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::str::FromStr;
+use swim_tokio::control::{ControlOptions, Token};
 use swim_tokio::{AgentConfig, FileConfig, Preset};
 
 /// Default address of the agent's control API.
@@ -164,12 +165,31 @@ enum KvOp {
     },
 }
 
-/// Where the agent's control API listens.
+/// Where the agent's control API listens, and its token.
 #[derive(Args)]
 struct ControlArg {
     /// Control API address of the agent.
     #[arg(long, env = "SWIM_CONTROL", default_value = DEFAULT_CONTROL, global = true)]
     control: String,
+    /// File holding the agent's control token, if it has one [default:
+    /// $SWIM_CONTROL_TOKEN, the token itself]. Never pass a token as a value.
+    #[arg(long, value_name = "PATH", global = true)]
+    control_token_file: Option<PathBuf>,
+}
+
+impl ControlArg {
+    /// The agent to talk to: its address and the token to send, from
+    /// `--control-token-file` or else `$SWIM_CONTROL_TOKEN`.
+    fn client(&self) -> Result<client::Control, Fail> {
+        let token = match &self.control_token_file {
+            Some(path) => Some(Token::from_file(path)?),
+            None => Token::from_env()?,
+        };
+        Ok(client::Control {
+            addr: self.control.clone(),
+            token,
+        })
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -212,9 +232,15 @@ struct AgentArgs {
     /// Protocol preset [default: lan].
     #[arg(long, value_parser = Preset::from_str)]
     preset: Option<Preset>,
-    /// Control API address [default: 127.0.0.1:7373].
+    /// Control API address [default: 127.0.0.1:7373]; an address that is
+    /// not loopback needs a control token.
     #[arg(long, env = "SWIM_CONTROL")]
     control: Option<String>,
+    /// File holding the control API's bearer token; requests must then
+    /// carry `Authorization: Bearer TOKEN` [default: $SWIM_CONTROL_TOKEN, the
+    /// token itself, or the config file's `control_token_file`].
+    #[arg(long, value_name = "PATH")]
+    control_token_file: Option<PathBuf>,
     /// Log filter, e.g. `info` or `swim_tokio=debug,info` [default: info].
     #[arg(long, env = "SWIM_LOG")]
     log: Option<String>,
@@ -281,13 +307,15 @@ fn main() -> ExitCode {
             json,
             tags,
             control,
-        } => client::members(&control.control, status.map(StatusArg::as_str), &tags, json),
-        Cmd::Join { seeds, control } => client::join(&control.control, &seeds),
-        Cmd::Leave { control } => client::leave(&control.control),
-        Cmd::Monitor { json, control } => client::monitor(&control.control, json),
-        Cmd::Metrics { control } => client::metrics(&control.control),
-        Cmd::Kv { op, control } => client::kv(&control.control, op),
-        Cmd::Keys { op, control } => client::keys(&control.control, op),
+        } => control
+            .client()
+            .and_then(|c| client::members(&c, status.map(StatusArg::as_str), &tags, json)),
+        Cmd::Join { seeds, control } => control.client().and_then(|c| client::join(&c, &seeds)),
+        Cmd::Leave { control } => control.client().and_then(|c| client::leave(&c)),
+        Cmd::Monitor { json, control } => control.client().and_then(|c| client::monitor(&c, json)),
+        Cmd::Metrics { control } => control.client().and_then(|c| client::metrics(&c)),
+        Cmd::Kv { op, control } => control.client().and_then(|c| client::kv(&c, op)),
+        Cmd::Keys { op, control } => control.client().and_then(|c| client::keys(&c, op)),
         Cmd::Demo { nodes } => demo::run(nodes.into()),
         Cmd::Keygen => swim_tokio::keyring::generate()
             .map(|k| println!("{}", swim_tokio::keyring::format_key(&k)))
@@ -370,6 +398,30 @@ fn run_agent(args: AgentArgs) -> Result<(), Fail> {
             .or(file.control.as_deref())
             .unwrap_or(DEFAULT_CONTROL),
     )?;
+    let token = agent_token(
+        args.control_token_file.as_deref(),
+        args.config.as_deref(),
+        file.control_token_file.as_deref(),
+    )?;
+    let mut control_options = ControlOptions {
+        token,
+        ..ControlOptions::default()
+    };
+    if let Some(d) = file.control_header_timeout {
+        if d.0.is_zero() {
+            let path = args.config.as_deref().unwrap_or(Path::new("")).display();
+            return Err(format!(
+                "config file {path}: control_header_timeout must be above zero; fix or remove that key"
+            ));
+        }
+        control_options.header_read_timeout = d.0;
+    }
+    control_options.check_bind(control).map_err(|e| {
+        format!(
+            "{e}; pass --control-token-file PATH or set SWIM_CONTROL_TOKEN (or control_token_file \
+             in the config file), or serve the control API on 127.0.0.1"
+        )
+    })?;
     let preset = args.preset.or(file.preset).unwrap_or_default();
     let mut config = AgentConfig::new(name, bind, preset);
     config.advertise = advertise;
@@ -408,10 +460,40 @@ fn run_agent(args: AgentArgs) -> Result<(), Fail> {
         .or_else(|| std::env::var("RUST_LOG").ok())
         .unwrap_or_else(|| "info".into());
     init_logging(&log)?;
-    runtime()?.block_on(agent(config, control))
+    runtime()?.block_on(agent(config, control, control_options))
 }
 
-async fn agent(config: AgentConfig, control: SocketAddr) -> Result<(), Fail> {
+/// The agent's control token: from `--control-token-file`, else
+/// `$SWIM_CONTROL_TOKEN`, else the config file's `control_token_file`
+/// (relative to the config file, not to where the agent starts).
+fn agent_token(
+    flag: Option<&Path>,
+    config: Option<&Path>,
+    from_config: Option<&Path>,
+) -> Result<Option<Token>, Fail> {
+    if let Some(path) = flag {
+        return Token::from_file(path).map(Some);
+    }
+    if let Some(token) = Token::from_env()? {
+        return Ok(Some(token));
+    }
+    let (Some(path), Some(config)) = (from_config, config) else {
+        return Ok(None);
+    };
+    let dir = config.parent().unwrap_or(Path::new(""));
+    Token::from_file(&dir.join(path)).map(Some).map_err(|e| {
+        format!(
+            "{e} (control_token_file in the config file {})",
+            config.display()
+        )
+    })
+}
+
+async fn agent(
+    config: AgentConfig,
+    control: SocketAddr,
+    control_options: ControlOptions,
+) -> Result<(), Fail> {
     use tokio::signal::unix::{signal, SignalKind};
     let listener = tokio::net::TcpListener::bind(control).await.map_err(|e| {
         if e.kind() == std::io::ErrorKind::AddrInUse {
@@ -435,7 +517,13 @@ async fn agent(config: AgentConfig, control: SocketAddr) -> Result<(), Fail> {
         control
     );
     let (left_tx, mut left_rx) = tokio::sync::mpsc::channel(1);
-    tokio::spawn(swim_tokio::control::serve(listener, node.clone(), left_tx));
+    let (handle, tokened) = (node.clone(), control_options.token.is_some());
+    tokio::spawn(async move {
+        // It returns only if it refuses the address, which was checked above.
+        let Err(e) = swim_tokio::control::serve(listener, handle, left_tx, control_options).await;
+        tracing::error!(error = %e, "control API not served");
+    });
+    tracing::info!(%control, token = tokened, "control API listening");
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM: leaving the cluster"),
         _ = int.recv() => tracing::info!("SIGINT: leaving the cluster"),

@@ -434,7 +434,12 @@ fn run_agent(args: AgentArgs) -> Result<(), Fail> {
     if let Some(s) = args.sealing {
         config.protocol.sealing = s.0;
     }
-    config.keyring_file = args.keyring_file.or(file.keyring_file.clone());
+    // The config file's path is relative to the config file.
+    let config_dir = args.config.as_deref().and_then(Path::parent);
+    config.keyring_file = args.keyring_file.or_else(|| {
+        let path = file.keyring_file.as_deref()?;
+        Some(config_dir.map_or(path.to_path_buf(), |d| d.join(path)))
+    });
     if let Some(path) = &config.keyring_file {
         config.keys = swim_tokio::keyring::load(path).map_err(|e| e.to_string())?;
     }

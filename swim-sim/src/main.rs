@@ -588,8 +588,14 @@ fn print_summary(r: &Report, config: &swim_core::Config) {
         r.simulated_ms as f64 / 1000.0
     );
     println!("  converged at        {}", ms(r.converged_ms));
+    let window = if r.measured_ms == (0, r.simulated_ms) {
+        String::new()
+    } else {
+        let (a, b) = r.measured_ms;
+        format!(", over {:.0}-{:.0} s", a as f64 / 1000.0, b as f64 / 1000.0)
+    };
     println!(
-        "  traffic per node    {:.1} msg/s, {:.0} B/s (busiest node {:.1} msg/s, {:.0} B/s)",
+        "  traffic per node    {:.1} msg/s, {:.0} B/s (busiest node {:.1} msg/s, {:.0} B/s{window})",
         r.messages_per_node_per_sec,
         r.bytes_per_node_per_sec,
         r.max_messages_per_node_per_sec,
@@ -617,6 +623,14 @@ fn print_summary(r: &Report, config: &swim_core::Config) {
             "  healed at {}: re-converged +{}{keys}",
             ms(Some(h.healed_at_ms)),
             ms(h.reconverged_after_ms)
+        );
+    }
+    for c in &r.catch_ups {
+        println!(
+            "  node-{} restarted at {}: holds every namespace +{}",
+            c.node,
+            ms(Some(c.restarted_at_ms)),
+            ms(c.keys_complete_after_ms)
         );
     }
     let round_ms = config.gossip_interval.as_secs_f64() * 1000.0;

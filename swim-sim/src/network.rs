@@ -62,6 +62,16 @@ impl Latency {
     }
 }
 
+impl Network {
+    /// Node `i`'s stream uplink in bits per second, if limited.
+    pub fn bandwidth_of(&self, i: usize) -> Option<u64> {
+        (self.node_bandwidth.iter().rev())
+            .find(|(n, _)| *n == i)
+            .map(|&(_, b)| b)
+            .or(self.stream_bandwidth)
+    }
+}
+
 /// A uniform draw in `[0, 1)`.
 pub fn unit(rng: &mut ChaCha8Rng) -> f64 {
     (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
@@ -84,6 +94,12 @@ pub struct Network {
     pub link_loss: Vec<(usize, usize, f64)>,
     /// How long a stream waits before it fails across a cut link.
     pub stream_timeout: Duration,
+    /// Each node's uplink for stream frames, in bits per second (`None`:
+    /// unlimited, a frame takes one latency). A node's frames leave one
+    /// after another, so a large state takes time to send.
+    pub stream_bandwidth: Option<u64>,
+    /// Uplinks of particular nodes `(node, bits per second)`, over `stream_bandwidth`.
+    pub node_bandwidth: Vec<(usize, u64)>,
 }
 
 impl Default for Network {
@@ -99,6 +115,8 @@ impl Default for Network {
             reorder_delay: Duration::from_millis(10),
             link_loss: Vec::new(),
             stream_timeout: Duration::from_secs(2),
+            stream_bandwidth: None,
+            node_bandwidth: Vec::new(),
         }
     }
 }
@@ -115,6 +133,20 @@ impl Network {
             if !(0.0..=1.0).contains(&p) {
                 return Err(format!("network.{what} = {p}: must be between 0 and 1"));
             }
+        }
+        for &(node, bps) in &self.node_bandwidth {
+            if node >= nodes {
+                return Err(format!(
+                    "bandwidth of node {node}: no such node (nodes are 0..{})",
+                    nodes - 1
+                ));
+            }
+            if bps == 0 {
+                return Err(format!("bandwidth of node {node}: must be above zero"));
+            }
+        }
+        if self.stream_bandwidth == Some(0) {
+            return Err("network.stream_bandwidth: must be above zero".into());
         }
         for &(a, b, p) in &self.link_loss {
             if a >= nodes || b >= nodes {

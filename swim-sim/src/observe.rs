@@ -37,6 +37,18 @@ pub struct HealReport {
     pub keys_agreed_after_ms: Option<u64>,
 }
 
+/// A restarted node catching up with the cluster's keys.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct CatchUpReport {
+    /// The node.
+    pub node: usize,
+    /// When it restarted.
+    pub restarted_at_ms: u64,
+    /// How long until it held every running node's keys as their owners
+    /// do (checked every 100 ms; `None`: not by the end of the run).
+    pub keys_complete_after_ms: Option<u64>,
+}
+
 /// How one fresh update spread: the fraction of live nodes that know it.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Coverage {
@@ -88,6 +100,8 @@ pub struct Observer {
     pub failed_events: Vec<u64>,
     /// Every healed fault and its re-convergence.
     pub heals: Vec<HealReport>,
+    /// Restarted nodes and how long they took to hold every namespace.
+    pub catch_ups: Vec<CatchUpReport>,
     /// Spread of each announced update.
     pub coverage: Vec<Coverage>,
 }

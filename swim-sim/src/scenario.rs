@@ -66,6 +66,8 @@ struct File {
     #[serde(default)]
     config: toml::Table,
     network: Option<NetworkSpec>,
+    /// The window rates are measured over.
+    measure: Option<MeasureSpec>,
     #[serde(default)]
     fault: Vec<toml::Spanned<FaultSpec>>,
     #[serde(default)]
@@ -86,6 +88,60 @@ struct NetworkSpec {
     stream_timeout: Option<Dur>,
     #[serde(default)]
     link_loss: Vec<LinkLoss>,
+    /// Every node's stream uplink, e.g. `"100Mbit"`.
+    stream_bandwidth: Option<Rate>,
+    #[serde(default)]
+    node_bandwidth: Vec<NodeRate>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NodeRate {
+    node: usize,
+    rate: Rate,
+}
+
+/// A bit rate as scenarios write it: a number and `kbit`, `Mbit` or `Gbit`.
+struct Rate(u64);
+
+impl<'de> Deserialize<'de> for Rate {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_rate(&s).map(Rate).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Parses `"100Mbit"` (also `kbit`, `Gbit`, `bit`) into bits per second.
+fn parse_rate(s: &str) -> Result<u64, String> {
+    let bad = || {
+        format!(
+            "bandwidth `{s}`: expected a number and a unit, like \"100Mbit\" (kbit, Mbit or Gbit)"
+        )
+    };
+    let t = s.trim();
+    let split = t.find(|c: char| c.is_ascii_alphabetic()).ok_or_else(bad)?;
+    let (n, unit) = t.split_at(split);
+    let n: f64 = n.trim().parse().map_err(|_| bad())?;
+    let scale = match unit {
+        "bit" => 1.0,
+        "kbit" => 1e3,
+        "Mbit" => 1e6,
+        "Gbit" => 1e9,
+        _ => return Err(bad()),
+    };
+    let bps = n * scale;
+    if !(bps >= 1.0 && bps < 1e15) {
+        return Err(bad());
+    }
+    Ok(bps as u64)
+}
+
+/// Which part of the run the rates cover.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MeasureSpec {
+    from: Option<Dur>,
+    until: Option<Dur>,
 }
 
 #[derive(Deserialize)]
@@ -229,6 +285,9 @@ impl Scenario {
         if let Some(n) = file.network {
             options.network = network(n);
         }
+        if let Some(m) = file.measure {
+            options.measure = (m.from.map_or(Duration::ZERO, |d| d.0), m.until.map(|d| d.0));
+        }
         for spanned in &file.fault {
             let line = line_of(text, spanned.span().start);
             let spec = spanned.get_ref();
@@ -363,6 +422,12 @@ fn network(n: NetworkSpec) -> Network {
             .link_loss
             .into_iter()
             .map(|l| (l.from, l.to, l.rate))
+            .collect(),
+        stream_bandwidth: n.stream_bandwidth.map(|r| r.0),
+        node_bandwidth: n
+            .node_bandwidth
+            .into_iter()
+            .map(|r| (r.node, r.rate.0))
             .collect(),
     }
 }

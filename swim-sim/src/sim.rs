@@ -167,6 +167,9 @@ pub struct Options {
     pub network: Network,
     /// Faults to inject.
     pub faults: Vec<Fault>,
+    /// Rates (messages, bytes per node per second) count only traffic sent
+    /// in `[from, until)` (`until` `None`: to the end of the run).
+    pub measure: (Duration, Option<Duration>),
     /// Keys every node installs when it starts (the first is primary):
     /// traffic is sealed as `config.sealing` says. Empty: plain traffic.
     pub keys: Vec<swim_core::Key>,
@@ -183,6 +186,7 @@ impl Options {
             join_window: Duration::from_secs(1),
             network: Network::default(),
             faults: Vec::new(),
+            measure: (Duration::ZERO, None),
             keys: Vec::new(),
         }
     }
@@ -196,6 +200,13 @@ impl Options {
             ));
         }
         self.network.validate(self.nodes)?;
+        let (from, until) = self.measure;
+        if until.is_some_and(|u| u <= from || u > self.duration) {
+            return Err(format!(
+                "measure window {from:?} to {until:?}: needs from < until <= duration ({:?})",
+                self.duration
+            ));
+        }
         for f in &self.faults {
             if let Some(n) = f.kind.nodes().into_iter().find(|&n| n >= self.nodes) {
                 return Err(format!(
@@ -273,6 +284,11 @@ enum What {
     CheckKeys {
         heal: usize,
     },
+    /// Checks, every 100 ms after a restart, whether the restarted node
+    /// holds every namespace yet (catch-up number `n`).
+    CheckCaughtUp {
+        n: usize,
+    },
     Fault(Fault),
     Resume(usize),
     SlowEnd(usize),
@@ -315,8 +331,10 @@ struct Slot {
     backlog: Vec<Input>,
     /// Extra delay of every input while the node is slow.
     slow: Duration,
-    /// Datagrams and bytes this node sent.
+    /// Datagrams and bytes this node sent (in the measurement window).
     sent: (u64, u64),
+    /// When this node's uplink is free to send the next stream frame.
+    uplink_free: Instant,
     /// Bumped at every crash or restart: deliveries for an older process are void.
     generation: u32,
     tick_at: Option<Instant>,
@@ -366,6 +384,8 @@ pub struct Report {
     /// The last time the cluster was converged (with random loss, a passing
     /// suspicion can leave it unconverged at the very end).
     pub last_converged_ms: Option<u64>,
+    /// The window the rates cover, `[from, until)` in simulated ms.
+    pub measured_ms: (u64, u64),
     /// Datagrams and stream frames sent, per node per simulated second.
     pub messages_per_node_per_sec: f64,
     /// Bytes sent, per node per simulated second.
@@ -384,6 +404,8 @@ pub struct Report {
     pub violation: Option<Violation>,
     /// Every healed fault and how long the cluster took to re-converge.
     pub heals: Vec<crate::observe::HealReport>,
+    /// Every restart and how long the node took to hold every namespace.
+    pub catch_ups: Vec<crate::observe::CatchUpReport>,
     /// How each announced update spread.
     pub coverage: Vec<crate::observe::Coverage>,
     /// Datagrams and stream frames sent by the busiest node, per second.
@@ -438,6 +460,7 @@ impl Sim {
                     backlog: Vec::new(),
                     slow: Duration::ZERO,
                     sent: (0, 0),
+                    uplink_free: Instant::ZERO,
                     generation: 0,
                     tick_at: None,
                     restarts: 0,
@@ -556,7 +579,10 @@ impl Sim {
 
     /// The report so far.
     pub fn report(&self) -> Report {
-        let secs = (self.now.as_micros() as f64 / 1e6).max(1e-9);
+        let (from, until) = self.opts.measure;
+        let end = Duration::from_micros(self.now.as_micros());
+        let window = until.map_or(end, |u| u.min(end)).saturating_sub(from);
+        let secs = window.as_secs_f64().max(1e-9);
         let per = |x: u64| x as f64 / self.opts.nodes as f64 / secs;
         let dropped = self
             .slots
@@ -568,6 +594,7 @@ impl Sim {
             seed: self.opts.seed,
             nodes: self.opts.nodes,
             simulated_ms: self.now.as_millis(),
+            measured_ms: (from.as_millis() as u64, (from + window).as_millis() as u64),
             converged_ms: self.observer.converged_at.map(|t| t.as_millis()),
             converged_at_end: self.observer.converged_now,
             last_converged_ms: self.observer.last_converged_at.map(|t| t.as_millis()),
@@ -580,6 +607,7 @@ impl Sim {
             dropped,
             violation: self.violation.clone(),
             heals: self.observer.heals.clone(),
+            catch_ups: self.observer.catch_ups.clone(),
             coverage: self.observer.coverage.clone(),
             max_messages_per_node_per_sec: (self.slots.iter().map(|s| s.sent.0).max().unwrap_or(0)
                 as f64
@@ -605,6 +633,20 @@ impl Sim {
             let truth = owner.keys(&name, "");
             running.iter().all(|v| v.keys(&name, "") == truth)
         })
+    }
+
+    /// Whether node `v` holds every running node's keys as their owner does.
+    fn holds_every_namespace(&self, v: usize) -> bool {
+        let Some(viewer) = self.slots[v].node.as_ref() else {
+            return false;
+        };
+        self.slots
+            .iter()
+            .filter_map(|s| s.node.as_ref())
+            .all(|owner| {
+                let name = owner.local().name;
+                viewer.keys(&name, "") == owner.keys(&name, "")
+            })
     }
 
     fn dispatch(&mut self, what: What) {
@@ -656,6 +698,16 @@ impl Sim {
                     h.keys_agreed_after_ms = Some(self.now.as_millis() - h.healed_at_ms);
                 } else {
                     self.schedule(self.now + Duration::from_secs(1), What::CheckKeys { heal });
+                }
+            }
+            What::CheckCaughtUp { n } => {
+                let c = &self.observer.catch_ups[n];
+                if self.holds_every_namespace(c.node) {
+                    let c = &mut self.observer.catch_ups[n];
+                    c.keys_complete_after_ms = Some(self.now.as_millis() - c.restarted_at_ms);
+                } else if self.slots[c.node].node.is_some() {
+                    let at = self.now + Duration::from_millis(100);
+                    self.schedule(at, What::CheckCaughtUp { n });
                 }
             }
             What::Fault(f) => self.fault(f),
@@ -764,6 +816,13 @@ impl Sim {
                 self.slots[i].restarts += 1;
                 self.start(i);
                 self.observer.healed(now);
+                self.observer.catch_ups.push(crate::observe::CatchUpReport {
+                    node: i,
+                    restarted_at_ms: now.as_millis(),
+                    keys_complete_after_ms: None,
+                });
+                let n = self.observer.catch_ups.len() - 1;
+                self.schedule(now, What::CheckCaughtUp { n });
             }
             FaultKind::Leave(i) => {
                 if let Some(node) = self.slots[i].node.as_mut() {
@@ -1142,7 +1201,15 @@ impl Sim {
             self.fail_stream(g, self.opts.network.stream_timeout);
             return;
         }
-        let latency = self.latency();
+        let mut latency = self.latency();
+        if let Some(bps) = self.opts.network.bandwidth_of(i) {
+            // The frame waits for the uplink, then takes its size's time.
+            let bits = bytes.len() as u128 * 8;
+            let send = Duration::from_micros((bits * 1_000_000 / u128::from(bps)) as u64);
+            let start = self.slots[i].uplink_free.max(self.now);
+            self.slots[i].uplink_free = start + send;
+            latency += Duration::from_micros((start + send).as_micros() - self.now.as_micros());
+        }
         let Some(s) = self.streams.get_mut(&g) else {
             return;
         };
@@ -1158,6 +1225,11 @@ impl Sim {
     }
 
     fn count(&mut self, i: usize, bytes: &Bytes) {
+        let (from, until) = self.opts.measure;
+        let t = Duration::from_micros(self.now.as_micros());
+        if t < from || until.is_some_and(|u| t >= u) {
+            return;
+        }
         self.messages += 1;
         self.bytes += bytes.len() as u64;
         let sent = &mut self.slots[i].sent;

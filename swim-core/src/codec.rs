@@ -176,6 +176,10 @@ pub(crate) struct PushPull {
     pub digests: Vec<(Name, keys::Digest)>,
     /// What the sender found the receiver lacks, owner by owner.
     pub deltas: Vec<(Name, keys::Deltas)>,
+    /// The sender's summary by bucket (a repair's opening frame).
+    pub buckets: Vec<u64>,
+    /// The buckets the frame is about (a repair's later frames).
+    pub differ: Option<u64>,
 }
 
 /// A fresh write to an owner's namespace, as gossiped.
@@ -836,6 +840,7 @@ pub(crate) fn decode_stream(
     let mut invalid = false;
     let mut members = Vec::with_capacity(if keep { n_members } else { 0 });
     let (mut digests, mut deltas) = (Vec::new(), Vec::new());
+    let (mut buckets, mut differ) = (Vec::new(), None);
     let mut r = &bytes[..];
     while !r.is_empty() {
         let (tag, wire) = key(&mut r)?;
@@ -869,12 +874,24 @@ pub(crate) fn decode_stream(
                     let field = len_field(wire, &mut f)?;
                     nested(&bytes, field, keep, &mut invalid, &mut deltas, owner_deltas)?;
                 }
+                5 if wire == LEN => {
+                    let packed = len_field(wire, &mut f)?;
+                    if packed.len() % 8 != 0 {
+                        return Err(DropReason::Malformed);
+                    }
+                    let mut p = packed;
+                    while !p.is_empty() {
+                        buckets.push(fixed64_field(FIXED64, &mut p)?);
+                    }
+                }
+                5 => buckets.push(fixed64_field(wire, &mut f)?),
+                6 => differ = Some(fixed64_field(wire, &mut f)?),
                 _ => skip(wire, tag, &mut f, OUTER)?,
             }
         }
     }
     let from = from?;
-    if !push_pull || invalid {
+    if !push_pull || invalid || buckets.len() > crate::summary::BUCKETS {
         return Err(DropReason::Invalid);
     }
     Ok(PushPull {
@@ -883,6 +900,8 @@ pub(crate) fn decode_stream(
         members,
         digests,
         deltas,
+        buckets,
+        differ,
     })
 }
 
@@ -1258,6 +1277,10 @@ pub(crate) struct Frame<'a, I> {
     pub members: I,
     pub digests: &'a [(Name, keys::Digest)],
     pub deltas: &'a [(Name, keys::Deltas)],
+    /// This node's summary by bucket (a repair's opening frame), or none.
+    pub buckets: &'a [u64],
+    /// The buckets a repair's later frame is about.
+    pub differ: Option<u64>,
 }
 
 /// Encodes a push-pull frame of at most `max_len` bytes: as many members as
@@ -1275,6 +1298,13 @@ pub(crate) fn encode_stream<I: Iterator<Item = Update>>(
     if frame.join {
         prost::encoding::bool::encode(1, &frame.join, &mut body);
     }
+    if !frame.buckets.is_empty() {
+        prost::encoding::fixed64::encode_packed(5, frame.buckets, &mut body);
+    }
+    if let Some(d) = frame.differ {
+        prost::encoding::fixed64::encode(6, &d, &mut body);
+    }
+    budget = budget.saturating_sub(body.len());
     let mut one = Vec::with_capacity(64);
     let mut put = |field: u32, one: &[u8], body: &mut Vec<u8>| {
         let size = framed_len(one.len());
@@ -1520,6 +1550,8 @@ mod tests {
                 members: members.iter().cloned(),
                 digests: &[],
                 deltas: &[],
+                buckets: &[],
+                differ: None,
             },
             1 << 20,
         );
@@ -1534,6 +1566,8 @@ mod tests {
                 members: members.iter().cloned(),
                 digests: &[],
                 deltas: &[],
+                buckets: &[],
+                differ: None,
             },
             4096,
         );
@@ -1626,9 +1660,9 @@ mod tests {
 
             #[test]
             fn every_valid_stream_frame_round_trips(from in name(), join in any::<bool>(), members in proptest::collection::vec(update(), 0..16)) {
-                let bytes = encode_stream("c", &from, Frame { join, members: members.iter().cloned(), digests: &[], deltas: &[] }, 1 << 20);
+                let bytes = encode_stream("c", &from, Frame { join, members: members.iter().cloned(), digests: &[], deltas: &[], buckets: &[], differ: None }, 1 << 20);
                 let decoded = decode_stream(bytes, 1 << 20, &limits()).unwrap();
-                prop_assert_eq!(decoded, PushPull { from, join, members, digests: vec![], deltas: vec![] });
+                prop_assert_eq!(decoded, PushPull { from, join, members, digests: vec![], deltas: vec![], buckets: vec![], differ: None });
             }
 
             #[test]
@@ -1642,7 +1676,7 @@ mod tests {
                     from: text(&from),
                     push_pull: Some(pb::PushPull { join, members: vec![wire_update(&u); 3], ..Default::default() }),
                 };
-                let ours = encode_stream("c", &from, Frame { join, members: std::iter::repeat_n(u, 3), digests: &[], deltas: &[] }, 1 << 20);
+                let ours = encode_stream("c", &from, Frame { join, members: std::iter::repeat_n(u, 3), digests: &[], deltas: &[], buckets: &[], differ: None }, 1 << 20);
                 prop_assert_eq!(&ours[..], &frame.encode_to_vec()[..]);
             }
         }
@@ -1809,12 +1843,17 @@ mod tests {
                 let members = all(pp.members, |u| update(u, limits))?;
                 let digests = all(pp.digests, digest)?;
                 let deltas = all(pp.deltas, owner_deltas)?;
+                if pp.buckets.len() > crate::summary::BUCKETS {
+                    return Err(DropReason::Invalid);
+                }
                 Ok(PushPull {
                     from,
                     join: pp.join,
                     members,
                     digests,
                     deltas,
+                    buckets: pp.buckets,
+                    differ: pp.differ,
                 })
             }
         }

@@ -113,7 +113,7 @@ pub(crate) struct Replicas {
     owners: BTreeMap<Name, Namespace>,
     queue: DeltaQueue,
     /// The key part of the summary (see [`crate::summary`]).
-    sum: u64,
+    sum: crate::summary::Sums,
 }
 
 impl Replicas {
@@ -125,14 +125,19 @@ impl Replicas {
             local,
             owners,
             queue: DeltaQueue::default(),
-            sum: 0,
+            sum: crate::summary::Sums::default(),
         }
     }
 
     /// The key part of the summary: a wrapping sum over namespaces that
     /// hold anything.
     pub fn summary(&self) -> u64 {
-        self.sum
+        self.sum.total()
+    }
+
+    /// The key part of the summary, by bucket.
+    pub fn summary_buckets(&self) -> &[u64; crate::summary::BUCKETS] {
+        self.sum.buckets()
     }
 
     /// What `owner`'s namespace adds to the summary now.
@@ -149,7 +154,7 @@ impl Replicas {
         let before = self.contribution(owner);
         let r = f(self);
         let after = self.contribution(owner);
-        self.sum = self.sum.wrapping_sub(before).wrapping_add(after);
+        self.sum.replace(owner, before, after);
         r
     }
 
@@ -229,19 +234,23 @@ impl Replicas {
     }
 
     /// What we hold of each owner, for a peer to compare.
-    pub fn digests(&self) -> Vec<(Name, Digest)> {
+    /// The digests of owners in the buckets of `set` (see
+    /// [`crate::summary::in_buckets`]; `u64::MAX`: all).
+    pub fn digests(&self, set: u64) -> Vec<(Name, Digest)> {
         self.owners
             .iter()
-            .filter(|(_, ns)| ns.digest().watermark > 0)
+            .filter(|(o, ns)| ns.digest().watermark > 0 && crate::summary::in_buckets(o, set))
             .map(|(o, ns)| (o.clone(), ns.digest()))
             .collect()
     }
 
     /// What a peer whose digests are `theirs` lacks, owner by owner.
-    pub fn deltas_for(&self, theirs: &[(Name, Digest)]) -> Vec<(Name, Deltas)> {
+    /// Of the owners in the buckets of `set` (`u64::MAX`: all).
+    pub fn deltas_for(&self, theirs: &[(Name, Digest)], set: u64) -> Vec<(Name, Deltas)> {
         let theirs: BTreeMap<&Name, Digest> = theirs.iter().map(|(o, d)| (o, *d)).collect();
         self.owners
             .iter()
+            .filter(|(owner, _)| crate::summary::in_buckets(owner, set))
             .filter_map(|(owner, ns)| {
                 let digest = theirs.get(owner).copied().unwrap_or(Digest {
                     life: ns.life(),
@@ -358,13 +367,16 @@ mod tests {
         a.write("k", Some(Bytes::from_static(b"v")), Instant::ZERO);
         a.apply(&delta("x", "k", 1), Some(5));
         let b = Replicas::new("b".into(), 2);
-        let mut for_b = a.deltas_for(&b.digests());
+        let mut for_b = a.deltas_for(&b.digests(u64::MAX), u64::MAX);
         for_b.sort_by(|x, y| x.0.cmp(&y.0));
         let owners: Vec<&str> = for_b.iter().map(|(o, _)| &**o).collect();
         assert_eq!(owners, ["a", "x"]);
         let mut b = b;
         assert_eq!(b.merge(&"a".into(), &for_b[0].1, Some(1)).len(), 1);
         assert_eq!(b.pending(), 0, "repair is not gossiped on");
-        assert!(a.deltas_for(&b.digests()).iter().all(|(o, _)| &**o == "x"));
+        assert!(a
+            .deltas_for(&b.digests(u64::MAX), u64::MAX)
+            .iter()
+            .all(|(o, _)| &**o == "x"));
     }
 }

@@ -14,7 +14,7 @@ use crate::metrics::{Kind, Metrics};
 use crate::name::Name;
 use crate::outbox::{Outbox, Outputs};
 use crate::probe::{self, Acked, Prober};
-use crate::pushpull::{self, AntiEntropy, Exchange, Reason};
+use crate::pushpull::{self, AntiEntropy, Contents, Exchange, Members, Reason};
 use crate::query::{self, KeyOp, Queries};
 use crate::seal::{self, Envelope, Key, KeyError, KeyId, Keyring, Nonces, Sealing};
 use crate::state::{Answer, Applied, Effects, View};
@@ -1208,27 +1208,46 @@ impl Node {
         }
     }
 
+    /// Opens an exchange with `to`: our table and digests; only ourselves
+    /// to a stranger; for a repair, only our summary by bucket.
     fn open_exchange(&mut self, to: SocketAddr, reason: Reason) {
         let id = self.sync.open(to, reason);
-        let brief = reason == Reason::Stranger;
-        let digests = if brief {
-            Vec::new()
-        } else {
-            self.replicas.digests()
+        let buckets = self.summary_buckets();
+        let (members, digests, buckets) = match reason {
+            Reason::Stranger => (Members::Brief, Vec::new(), &[][..]),
+            Reason::Repair => (Members::None, Vec::new(), &buckets[..]),
+            _ => (Members::All, self.replicas.digests(u64::MAX), &[][..]),
         };
+        let contents = Contents {
+            join: reason == Reason::Join,
+            digests: &digests,
+            buckets,
+            ..Contents::default()
+        };
+        self.out.push(Output::StreamOpen { id, to });
+        self.send_frame(id, members, contents);
+    }
+
+    /// Our summary by bucket: members' and namespaces' together.
+    fn summary_buckets(&self) -> [u64; crate::summary::BUCKETS] {
+        let (a, b) = (self.view.summary_buckets(), self.replicas.summary_buckets());
+        core::array::from_fn(|i| a[i].wrapping_add(b[i]))
+    }
+
+    /// Sends one frame of an exchange on stream `id`.
+    fn send_frame(&mut self, id: StreamId, members: Members, contents: Contents<'_>) {
         let max = self.budget(self.config.max_stream_frame);
-        let join = reason == Reason::Join;
-        let frame = (max, brief);
-        let plain = pushpull::encode_state(&self.view, &self.config, frame, join, &digests, &[]);
+        let plain = pushpull::encode_frame(&self.view, &self.config, max, members, contents);
         let bytes = self.seal(plain);
         self.metrics.sent.count(Kind::PushPull, bytes.len());
-        self.out.push(Output::StreamOpen { id, to });
         self.out.push(Output::StreamFrame { id, bytes });
     }
 
     /// A frame on a stream a peer opened: its request (members and
-    /// digests), answered with ours and the deltas it lacks; or, on a stream
-    /// we answered, its last frame with the deltas we lack.
+    /// digests, or a repair's buckets), answered with ours and the deltas
+    /// it lacks; or, on a stream we answered, its next frame: the deltas
+    /// we lack, and in a repair its members and digests, answered with the
+    /// deltas it lacks.
     fn on_request(&mut self, id: StreamId, from: SocketAddr, bytes: Bytes) {
         let len = bytes.len();
         let max = self.config.max_stream_frame;
@@ -1252,8 +1271,34 @@ impl Node {
         };
         self.metrics.received.count(Kind::PushPull, len);
         if answered {
+            self.apply_all(pp.members, Priority::Repair, UNASKED_NEW_MEMBERS);
+            self.merge_deltas(&pp.deltas);
+            if let Some(set) = pp.differ {
+                let for_them = self.replicas.deltas_for(&pp.digests, set);
+                let contents = Contents {
+                    deltas: &for_them,
+                    ..Contents::default()
+                };
+                self.send_frame(id, Members::None, contents);
+            }
             self.out.push(Output::StreamClose { id });
-            return self.merge_deltas(&pp.deltas);
+            return;
+        }
+        if !pp.buckets.is_empty() && pp.members.is_empty() {
+            // A repair: the members and digests of the buckets that differ.
+            let set = crate::summary::differ(&self.summary_buckets(), &pp.buckets);
+            let digests = self.replicas.digests(set);
+            let contents = Contents {
+                digests: &digests,
+                differ: Some(set),
+                ..Contents::default()
+            };
+            self.send_frame(id, Members::Buckets(set), contents);
+            if !self.sync.answered(id) {
+                self.out.push(Output::StreamClose { id });
+            }
+            self.metrics.push_pulls += 1;
+            return;
         }
         // A peer we hold dead is reconnecting: merge first, so that our reply
         // already carries our refutation if it holds us dead too. Otherwise
@@ -1271,20 +1316,14 @@ impl Node {
         } else {
             Some(members)
         };
-        let digests = self.replicas.digests();
-        let for_them = self.replicas.deltas_for(&pp.digests);
-        let max = self.budget(self.config.max_stream_frame);
-        let reply = pushpull::encode_state(
-            &self.view,
-            &self.config,
-            (max, false),
-            false,
-            &digests,
-            &for_them,
-        );
-        let reply = self.seal(reply);
-        self.metrics.sent.count(Kind::PushPull, reply.len());
-        self.out.push(Output::StreamFrame { id, bytes: reply });
+        let digests = self.replicas.digests(u64::MAX);
+        let for_them = self.replicas.deltas_for(&pp.digests, u64::MAX);
+        let contents = Contents {
+            digests: &digests,
+            deltas: &for_them,
+            ..Contents::default()
+        };
+        self.send_frame(id, Members::All, contents);
         if !self.sync.answered(id) {
             // Too many answered exchanges waiting for their last frame.
             self.out.push(Output::StreamClose { id });
@@ -1297,9 +1336,11 @@ impl Node {
     }
 
     /// The peer answered an exchange we opened: merge, send it the deltas it
-    /// lacks, and close. What a full state teaches us is old news to the
-    /// cluster (the peer knew it): it is gossiped only where fresh updates
-    /// leave room, and repaired keys are not gossiped at all.
+    /// lacks (in a repair, with our members and digests of the buckets that
+    /// differ, then wait for its last frame), and close. What a full state
+    /// teaches us is old news to the cluster (the peer knew it): it is
+    /// gossiped only where fresh updates leave room, and repaired keys are
+    /// not gossiped at all.
     fn on_reply(&mut self, id: StreamId, bytes: Bytes) {
         let len = bytes.len();
         let Some(exchange) = self.sync.take(id) else {
@@ -1312,18 +1353,53 @@ impl Node {
             Some((bytes, _)) => self.with_limits(|l| codec::decode_stream(bytes, max, l)),
             None => Err(DropReason::Auth),
         };
-        match decoded {
-            Ok(pp) => {
-                self.metrics.received.count(Kind::PushPull, len);
-                self.metrics.push_pulls += 1;
-                self.apply_all(pp.members, Priority::Repair, usize::MAX);
-                self.merge_deltas(&pp.deltas);
-                let for_them = self.replicas.deltas_for(&pp.digests);
-                let max = self.budget(self.config.max_stream_frame);
-                let last = pushpull::encode_deltas(&self.view, &self.config, max, &for_them);
-                let last = self.seal(last);
-                self.metrics.sent.count(Kind::PushPull, last.len());
-                self.out.push(Output::StreamFrame { id, bytes: last });
+        let pp = match decoded {
+            Ok(pp) => pp,
+            Err(reason) => {
+                self.out.push(Output::StreamClose { id });
+                self.drop_input(reason, exchange.peer, "push-pull reply");
+                return self.exchange_failed(exchange);
+            }
+        };
+        self.metrics.received.count(Kind::PushPull, len);
+        if exchange.answered {
+            // A repair's last frame.
+            self.merge_deltas(&pp.deltas);
+            self.out.push(Output::StreamClose { id });
+            return;
+        }
+        self.metrics.push_pulls += 1;
+        self.apply_all(pp.members, Priority::Repair, usize::MAX);
+        self.merge_deltas(&pp.deltas);
+        // A repair continues with our side of the buckets that differ; an
+        // exchange with a stranger, which opened with only ourselves, with
+        // our whole state now that the peer has answered (so a packet forged
+        // from someone else's address draws nothing big there).
+        let more = match (exchange.reason, pp.differ) {
+            (Reason::Repair, Some(set)) => Some(set),
+            (Reason::Stranger, _) => Some(u64::MAX),
+            _ => None,
+        };
+        match more {
+            Some(set) => {
+                let digests = self.replicas.digests(set);
+                let for_them = self.replicas.deltas_for(&pp.digests, set);
+                let contents = Contents {
+                    digests: &digests,
+                    deltas: &for_them,
+                    differ: Some(set),
+                    ..Contents::default()
+                };
+                self.send_frame(id, Members::Buckets(set), contents);
+                self.sync.await_last(id, exchange);
+            }
+            _ => {
+                let for_them = self.replicas.deltas_for(&pp.digests, u64::MAX);
+                let contents = Contents {
+                    deltas: &for_them,
+                    ..Contents::default()
+                };
+                self.send_frame(id, Members::None, contents);
                 self.out.push(Output::StreamClose { id });
                 if exchange.reason == Reason::Join && self.sync.joined() {
                     self.timers.stop(Periodic::JoinRetry);
@@ -1331,11 +1407,6 @@ impl Node {
                         seed: exchange.peer,
                     });
                 }
-            }
-            Err(reason) => {
-                self.out.push(Output::StreamClose { id });
-                self.drop_input(reason, exchange.peer, "push-pull reply");
-                self.exchange_failed(exchange);
             }
         }
     }

@@ -49,6 +49,9 @@ pub(crate) enum Reason {
 pub(crate) struct Exchange {
     pub peer: SocketAddr,
     pub reason: Reason,
+    /// A repair the peer answered: only its last frame (the deltas we
+    /// lack) is still to come.
+    pub answered: bool,
 }
 
 /// Progress of joining the cluster.
@@ -148,8 +151,28 @@ impl AntiEntropy {
     pub fn open(&mut self, peer: SocketAddr, reason: Reason) -> StreamId {
         self.next_stream += 1;
         let id = StreamId::opened(self.next_stream);
-        self.open.insert(id, Exchange { peer, reason });
+        let answered = false;
+        self.open.insert(
+            id,
+            Exchange {
+                peer,
+                reason,
+                answered,
+            },
+        );
         id
+    }
+
+    /// A repair on `id` was answered: wait for the peer's last frame.
+    pub fn await_last(&mut self, id: StreamId, exchange: Exchange) {
+        let answered = true;
+        self.open.insert(
+            id,
+            Exchange {
+                answered,
+                ..exchange
+            },
+        );
     }
 
     /// We answered a peer's exchange on `id`: wait for its last frame,
@@ -295,61 +318,64 @@ impl AntiEntropy {
     }
 }
 
-/// This node's full table, itself first, with its digests and the deltas
-/// the peer lacks, as one stream frame of at most `max` bytes; `brief`:
-/// only this node itself.
-pub(crate) fn encode_state(
+/// Which members a frame carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Members {
+    /// None (a repair's opening frame, an exchange's last).
+    None,
+    /// Only this node (to a stranger).
+    Brief,
+    /// The whole table, this node first.
+    All,
+    /// Those in the buckets of this bitmap (a repair).
+    Buckets(u64),
+}
+
+/// What goes in one frame besides the members.
+#[derive(Default)]
+pub(crate) struct Contents<'a> {
+    pub join: bool,
+    pub digests: &'a [(Name, keys::Digest)],
+    pub deltas: &'a [(Name, keys::Deltas)],
+    pub buckets: &'a [u64],
+    pub differ: Option<u64>,
+}
+
+/// One frame of an exchange, of at most `max` bytes: the `members` chosen
+/// (this node first), then digests, then whole owners' deltas while they fit.
+pub(crate) fn encode_frame(
     view: &View,
     config: &Config,
-    (max, brief): (usize, bool),
-    join: bool,
-    digests: &[(Name, keys::Digest)],
-    deltas: &[(Name, keys::Deltas)],
+    max: usize,
+    members: Members,
+    c: Contents<'_>,
 ) -> Bytes {
     let local = view.local_entry();
-    let others = (view.members().iter()).filter(|m| !brief && m.name != local.name);
-    let members = std::iter::once(local)
+    let pick = |m: &&crate::membership::Entry| match members {
+        Members::None | Members::Brief => false,
+        Members::All => true,
+        Members::Buckets(set) => crate::summary::in_buckets(&m.name, set),
+    };
+    let me = match members {
+        Members::None => None,
+        Members::Buckets(set) if !crate::summary::in_buckets(&local.name, set) => None,
+        _ => Some(local),
+    };
+    let others = (view.members().iter())
+        .filter(|m| m.name != local.name)
+        .filter(pick);
+    let members = me
+        .into_iter()
         .chain(others)
         .map(|m| crate::member::Update::of(m, &Name::EMPTY));
-    encode(
-        view,
-        config,
-        max,
-        codec::Frame {
-            join,
-            members,
-            digests,
-            deltas,
-        },
-    )
-}
-
-/// The last frame of an exchange: only the deltas the peer lacks.
-pub(crate) fn encode_deltas(
-    view: &View,
-    config: &Config,
-    max: usize,
-    deltas: &[(Name, keys::Deltas)],
-) -> Bytes {
-    encode(
-        view,
-        config,
-        max,
-        codec::Frame {
-            join: false,
-            members: std::iter::empty(),
-            digests: &[],
-            deltas,
-        },
-    )
-}
-
-fn encode<I: Iterator<Item = crate::member::Update>>(
-    view: &View,
-    config: &Config,
-    max: usize,
-    frame: codec::Frame<'_, I>,
-) -> Bytes {
+    let frame = codec::Frame {
+        join: c.join,
+        members,
+        digests: c.digests,
+        deltas: c.deltas,
+        buckets: c.buckets,
+        differ: c.differ,
+    };
     codec::encode_stream(&config.cluster, view.local(), frame, max)
 }
 

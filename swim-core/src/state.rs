@@ -69,7 +69,7 @@ pub(crate) struct View {
     members: Membership,
     broadcasts: BroadcastQueue,
     /// The membership part of the summary (see [`crate::summary`]).
-    summary: u64,
+    summary: crate::summary::Sums,
     /// The other life that last outbid us, and how many times in a row.
     outbid_by: (u64, u32),
     /// A life found to be another live process under our name: not refuted.
@@ -89,7 +89,7 @@ impl View {
             local: name.clone(),
             members,
             broadcasts: BroadcastQueue::default(),
-            summary: 0,
+            summary: crate::summary::Sums::default(),
             outbid_by: (0, 0),
             conflict: None,
         };
@@ -99,7 +99,12 @@ impl View {
 
     /// The membership part of the summary: a wrapping sum over live members.
     pub fn summary(&self) -> u64 {
-        self.summary
+        self.summary.total()
+    }
+
+    /// The membership part of the summary, by bucket.
+    pub fn summary_buckets(&self) -> &[u64; crate::summary::BUCKETS] {
+        self.summary.buckets()
     }
 
     /// What member `name` adds to the summary now.
@@ -113,7 +118,7 @@ impl View {
     /// Replaces `before`, what `name` added to the summary, by what it adds now.
     fn account(&mut self, before: u64, name: &str) {
         let after = self.contribution(name);
-        self.summary = self.summary.wrapping_sub(before).wrapping_add(after);
+        self.summary.replace(name, before, after);
     }
 
     /// This node's name.

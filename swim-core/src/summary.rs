@@ -20,6 +20,70 @@
 
 use crate::keys::Digest;
 
+/// How many buckets a summary is split into, by name: a repair exchange
+/// first compares the buckets and then carries only the members and
+/// namespaces of those that differ.
+pub(crate) const BUCKETS: usize = 64;
+
+/// The bucket of the member or owner `name`.
+pub(crate) fn bucket(name: &str) -> usize {
+    (self::name(name) >> 58) as usize
+}
+
+/// A summary kept per bucket; the summary is their (wrapping) sum.
+#[derive(Clone, Debug)]
+pub(crate) struct Sums {
+    total: u64,
+    buckets: Box<[u64; BUCKETS]>,
+}
+
+impl Default for Sums {
+    fn default() -> Self {
+        Sums {
+            total: 0,
+            buckets: Box::new([0; BUCKETS]),
+        }
+    }
+}
+
+impl Sums {
+    /// What `name` adds changes from `before` to `after`.
+    pub fn replace(&mut self, name: &str, before: u64, after: u64) {
+        if before == after {
+            return;
+        }
+        let b = &mut self.buckets[bucket(name)];
+        *b = b.wrapping_sub(before).wrapping_add(after);
+        self.total = self.total.wrapping_sub(before).wrapping_add(after);
+    }
+
+    /// The whole summary.
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// Each bucket's sum.
+    pub fn buckets(&self) -> &[u64; BUCKETS] {
+        &self.buckets
+    }
+}
+
+/// The buckets in which two nodes' sums differ, as a bitmap (bit `b` for
+/// bucket `b`); all of them when `theirs` has another length.
+pub(crate) fn differ(ours: &[u64; BUCKETS], theirs: &[u64]) -> u64 {
+    if theirs.len() != BUCKETS {
+        return u64::MAX;
+    }
+    (0..BUCKETS)
+        .filter(|&b| ours[b] != theirs[b])
+        .fold(0, |m, b| m | 1 << b)
+}
+
+/// Whether `name` falls in one of the buckets of bitmap `set`.
+pub(crate) fn in_buckets(name: &str, set: u64) -> bool {
+    set == u64::MAX || set & (1 << bucket(name)) != 0
+}
+
 fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
     for &b in bytes {
         h ^= u64::from(b);

@@ -68,6 +68,8 @@ struct File {
     network: Option<NetworkSpec>,
     /// The window rates are measured over.
     measure: Option<MeasureSpec>,
+    /// Keys every node sets when it starts.
+    start_keys: Option<StartKeys>,
     #[serde(default)]
     fault: Vec<toml::Spanned<FaultSpec>>,
     #[serde(default)]
@@ -130,10 +132,18 @@ fn parse_rate(s: &str) -> Result<u64, String> {
         _ => return Err(bad()),
     };
     let bps = n * scale;
-    if !(bps >= 1.0 && bps < 1e15) {
+    if !(1.0..1e15).contains(&bps) {
         return Err(bad());
     }
     Ok(bps as u64)
+}
+
+/// Keys every node sets when it starts: `count` keys of `size` bytes.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StartKeys {
+    count: usize,
+    size: usize,
 }
 
 /// Which part of the run the rates cover.
@@ -204,6 +214,9 @@ pub struct Checks {
     /// Each announced update reaches every live node within this time.
     #[serde(default, deserialize_with = "opt_dur")]
     pub coverage_within: Option<Duration>,
+    /// Each restarted node holds every running node's keys within this time.
+    #[serde(default, deserialize_with = "opt_dur")]
+    pub keys_complete_within: Option<Duration>,
     /// No member that never had a fault is declared dead.
     #[serde(default)]
     pub no_false_deaths: bool,
@@ -213,6 +226,11 @@ pub struct Checks {
     /// The cluster is converged when the run ends.
     #[serde(default)]
     pub converged_at_end: bool,
+    /// When the run ends, every running node holds every running node
+    /// alive or suspect (for lossy networks, where some suspicion is
+    /// nearly always in flight and `converged_at_end` is a coin toss).
+    #[serde(default)]
+    pub settled_at_end: bool,
 }
 
 fn opt_dur<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
@@ -284,6 +302,22 @@ impl Scenario {
         }
         if let Some(n) = file.network {
             options.network = network(n);
+        }
+        if let Some(k) = file.start_keys {
+            if k.count > swim_core::MAX_KEYS
+                || k.size > swim_core::MAX_VALUE_LEN
+                || k.count * (k.size + 4) > swim_core::MAX_NAMESPACE_BYTES
+            {
+                return Err(format!(
+                    "{path}: start_keys: {} keys of {} bytes break a namespace limit (at most {} keys, values of {} bytes, {} bytes in all)",
+                    k.count,
+                    k.size,
+                    swim_core::MAX_KEYS,
+                    swim_core::MAX_VALUE_LEN,
+                    swim_core::MAX_NAMESPACE_BYTES
+                ));
+            }
+            options.start_keys = (k.count, k.size);
         }
         if let Some(m) = file.measure {
             options.measure = (m.from.map_or(Duration::ZERO, |d| d.0), m.until.map(|d| d.0));
@@ -375,6 +409,19 @@ impl Scenario {
                 }
             }
         }
+        if let Some(limit) = c.keys_complete_within {
+            for cu in &r.catch_ups {
+                if cu.keys_complete_after_ms.is_none_or(|t| t > ms(limit)) {
+                    fail(
+                        "keys_complete_within",
+                        format!(
+                            "node-{} restarted at {} ms held every namespace after {:?} ms",
+                            cu.node, cu.restarted_at_ms, cu.keys_complete_after_ms
+                        ),
+                    );
+                }
+            }
+        }
         if c.no_false_deaths && r.false_positive_deaths > 0 {
             fail(
                 "no_false_deaths",
@@ -385,6 +432,15 @@ impl Scenario {
             fail(
                 "no_false_suspicions",
                 format!("{} false suspicions", r.false_suspicions),
+            );
+        }
+        if c.settled_at_end && r.unsettled_at_end > 0 {
+            fail(
+                "settled_at_end",
+                format!(
+                    "{} (viewer, member) pairs held neither alive nor suspect when the run ended",
+                    r.unsettled_at_end
+                ),
             );
         }
         if c.converged_at_end && !r.converged_at_end {

@@ -167,6 +167,10 @@ pub struct Options {
     pub network: Network,
     /// Faults to inject.
     pub faults: Vec<Fault>,
+    /// Keys every node sets when it starts, before it joins: `(count,
+    /// size)` gives keys `k0`.. of `size` bytes each (the value names the
+    /// node and key, padded), as an agent sets its tags.
+    pub start_keys: (usize, usize),
     /// Rates (messages, bytes per node per second) count only traffic sent
     /// in `[from, until)` (`until` `None`: to the end of the run).
     pub measure: (Duration, Option<Duration>),
@@ -187,6 +191,7 @@ impl Options {
             network: Network::default(),
             faults: Vec::new(),
             measure: (Duration::ZERO, None),
+            start_keys: (0, 0),
             keys: Vec::new(),
         }
     }
@@ -381,6 +386,10 @@ pub struct Report {
     pub converged_ms: Option<u64>,
     /// Whether the cluster was converged when the run ended.
     pub converged_at_end: bool,
+    /// When the run ended: (viewer, member) pairs of running nodes where the
+    /// viewer holds the member dead, left or not at all (a suspicion still
+    /// in flight is not counted: on a lossy network one is nearly always).
+    pub unsettled_at_end: u64,
     /// The last time the cluster was converged (with random loss, a passing
     /// suspicion can leave it unconverged at the very end).
     pub last_converged_ms: Option<u64>,
@@ -597,6 +606,7 @@ impl Sim {
             measured_ms: (from.as_millis() as u64, (from + window).as_millis() as u64),
             converged_ms: self.observer.converged_at.map(|t| t.as_millis()),
             converged_at_end: self.observer.converged_now,
+            unsettled_at_end: self.unsettled(),
             last_converged_ms: self.observer.last_converged_at.map(|t| t.as_millis()),
             messages_per_node_per_sec: (per(self.messages) * 100.0).round() / 100.0,
             bytes_per_node_per_sec: per(self.bytes).round(),
@@ -622,6 +632,25 @@ impl Sim {
             trace_hash: format!("{:016x}", self.trace.finish()),
             keys_agree_at_end: self.keys_agree(),
         }
+    }
+
+    /// (viewer, member) pairs of running nodes where the viewer holds the
+    /// member neither alive nor suspect.
+    fn unsettled(&self) -> u64 {
+        let running: Vec<usize> = (0..self.slots.len())
+            .filter(|&i| self.observer.is_live(i))
+            .collect();
+        let mut n = 0;
+        for &v in &running {
+            let Some(view) = self.slots[v].node.as_ref() else {
+                continue;
+            };
+            for &m in &running {
+                let live = view.member(&name_of(m)).is_some_and(|x| x.status.is_live());
+                n += u64::from(!live);
+            }
+        }
+        n
     }
 
     /// Whether every running node holds every running node's keys exactly
@@ -752,6 +781,18 @@ impl Sim {
         };
         for key in &self.opts.keys {
             node.install_key(key.clone());
+        }
+        let (count, size) = self.opts.start_keys;
+        let keys: Vec<(String, Bytes)> = (0..count)
+            .map(|k| {
+                let mut v = format!("{k}@{i}:").into_bytes();
+                v.resize(size.max(v.len()), b'.');
+                (format!("k{k}"), Bytes::from(v))
+            })
+            .collect();
+        let pairs: Vec<(&str, Bytes)> = keys.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        if !pairs.is_empty() {
+            let _ = node.set_many(&pairs, self.now);
         }
         let slot = &mut self.slots[i];
         slot.generation += 1;

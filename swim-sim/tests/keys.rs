@@ -148,3 +148,54 @@ fn nothing_deleted_comes_back_after_a_partition_longer_than_the_grace_period() {
         assert!(c.violation().is_none(), "seed {seed}: {:?}", c.violation());
     }
 }
+
+/// A node that missed one write (cut off for a few seconds, not long
+/// enough to be suspected) is repaired through summaries: the repair
+/// compares summaries bucket by bucket and carries only what differs, so
+/// it costs a few kilobytes however many members agree. Before bucketed
+/// summaries, each repair exchanged both nodes' whole tables and digests.
+#[test]
+fn a_missed_write_is_repaired_by_an_exchange_of_only_what_differs() {
+    use swim_sim::FaultKind;
+    for seed in 1..=4 {
+        let n = 300;
+        let mut c = Cluster::new(n, seed);
+        c.run_for(secs(20));
+        assert!(c.converged(), "seed {seed}");
+        let pushed = |c: &Cluster| -> u64 {
+            (0..n)
+                .filter_map(|i| c.node(i))
+                .map(|x| x.metrics().sent.push_pull.bytes)
+                .sum()
+        };
+        let repairs = |c: &Cluster| -> u64 {
+            (0..n)
+                .filter_map(|i| c.node(i))
+                .map(|x| x.metrics().summary_repairs)
+                .sum()
+        };
+        let others: Vec<usize> = (0..n).filter(|&i| i != 9).collect();
+        c.fault(FaultKind::Partition(vec![vec![9], others]));
+        c.set(3, "role", "db");
+        c.run_for(secs(4));
+        c.heal();
+        let (bytes, before) = (pushed(&c), repairs(&c));
+        let took = until(&mut c, secs(1), secs(60), |c| c.get(9, 3, "role").is_some());
+        assert!(took.is_some(), "seed {seed}: node 9 never got the write");
+        c.run_for(secs(5));
+        let spent = pushed(&c) - bytes;
+        let exchanges = repairs(&c) - before;
+        assert!(
+            exchanges >= 1,
+            "seed {seed}: repaired without a summary repair?"
+        );
+        // A full exchange of 300 members is about 20 KB each way.
+        assert!(
+            spent < 4_000 * exchanges,
+            "seed {seed}: {spent} bytes for {exchanges} repairs"
+        );
+        // Membership may not have settled: node 9's suspicions from the cut
+        // reach their targets only by chance (no buddy system yet, issue 11).
+        assert!(c.keys_agree(), "seed {seed}");
+    }
+}

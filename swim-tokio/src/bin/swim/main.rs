@@ -8,6 +8,7 @@ mod client;
 mod demo;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -35,7 +36,8 @@ struct Cli {
 enum Cmd {
     /// Print a new random cluster key (base64 of 32 bytes) for a keyring file.
     Keygen,
-    /// Run a node and its control API until SIGINT/SIGTERM (then leave gracefully).
+    /// Run a node and its control API until SIGINT/SIGTERM (then leave
+    /// gracefully); SIGHUP reloads the log filter and the tags.
     Agent(AgentArgs),
     /// List the members the agent knows.
     Members {
@@ -330,22 +332,36 @@ fn main() -> ExitCode {
     }
 }
 
-/// Sets up logging to stderr with a `tracing_subscriber` target filter.
-fn init_logging(filter: &str) -> Result<(), Fail> {
-    use tracing_subscriber::prelude::*;
-    let targets = tracing_subscriber::filter::Targets::from_str(filter).map_err(|e| {
+/// Changes the log filter of a running agent.
+type SetFilter = Box<dyn Fn(&str) -> Result<(), Fail>>;
+
+/// Parses a log filter; the error says what is allowed.
+fn parse_filter(filter: &str) -> Result<tracing_subscriber::filter::Targets, Fail> {
+    tracing_subscriber::filter::Targets::from_str(filter).map_err(|e| {
         format!("invalid log filter `{filter}`: {e}; use e.g. `info` or `swim_tokio=debug,info`")
-    })?;
+    })
+}
+
+/// Sets up logging to stderr with a `tracing_subscriber` target filter;
+/// returns the way to change the filter later (SIGHUP).
+fn init_logging(filter: &str) -> Result<SetFilter, Fail> {
+    use tracing_subscriber::prelude::*;
+    let (targets, reload) = tracing_subscriber::reload::Layer::new(parse_filter(filter)?);
     tracing_subscriber::registry()
+        .with(targets)
         .with(
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
                 .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
                 .with_target(false),
         )
-        .with(targets)
         .init();
-    Ok(())
+    Ok(Box::new(move |filter: &str| {
+        let targets = parse_filter(filter)?;
+        reload
+            .reload(targets)
+            .map_err(|e| format!("cannot change the log filter: {e}"))
+    }))
 }
 
 /// A current-thread runtime: one node needs no more.
@@ -449,9 +465,8 @@ fn run_agent(args: AgentArgs) -> Result<(), Fail> {
     if let Some(d) = file.leave_timeout {
         config.leave_timeout = d.0;
     }
-    let mut tags = file.tags.clone();
-    tags.extend(args.tags);
-    config.tags = tags.into_iter().collect();
+    let tags = agent_tags(&file, &args.tags);
+    config.tags = tags.clone().into_iter().collect();
     if let Some(m) = args.meta.or(file.meta.clone()) {
         config.meta = m.into_bytes().into();
     }
@@ -459,13 +474,140 @@ fn run_agent(args: AgentArgs) -> Result<(), Fail> {
         .protocol
         .validate()
         .map_err(|e| format!("{e}; fix it in the config file's [protocol] table"))?;
-    let log = args
-        .log
+    let log = agent_log(args.log.as_deref(), &file);
+    let set_filter = init_logging(&log)?;
+    let reload = Reload {
+        path: args.config.clone(),
+        started: file,
+        flag_tags: args.tags,
+        flag_log: args.log,
+        tags,
+        log,
+        set_filter,
+    };
+    runtime()?.block_on(agent(config, control, control_options, reload))
+}
+
+/// The agent's tags: the config file's `tags`, then `--tag` flags (which
+/// replace a key of the same name).
+fn agent_tags(file: &FileConfig, flags: &[(String, String)]) -> BTreeMap<String, String> {
+    let mut tags = file.tags.clone();
+    tags.extend(flags.iter().cloned());
+    tags
+}
+
+/// The agent's log filter: `--log` (or `$SWIM_LOG`), else the config
+/// file's `log`, else `$RUST_LOG`, else `info`.
+fn agent_log(flag: Option<&str>, file: &FileConfig) -> String {
+    flag.map(str::to_string)
         .or(file.log.clone())
         .or_else(|| std::env::var("RUST_LOG").ok())
-        .unwrap_or_else(|| "info".into());
-    init_logging(&log)?;
-    runtime()?.block_on(agent(config, control, control_options))
+        .unwrap_or_else(|| "info".into())
+}
+
+/// What SIGHUP reloads: the log filter and the tags, from the config file
+/// read again and the flags the agent started with.
+struct Reload {
+    /// The config file, if the agent has one.
+    path: Option<PathBuf>,
+    /// The file as the agent started with it: what differs from it in a
+    /// later read, but cannot change at run time, needs a restart.
+    started: FileConfig,
+    /// `--tag` flags.
+    flag_tags: Vec<(String, String)>,
+    /// `--log` (or `$SWIM_LOG`).
+    flag_log: Option<String>,
+    /// The keys that are tags now (the file's and the flags'), as set.
+    tags: BTreeMap<String, String>,
+    /// The log filter in force.
+    log: String,
+    set_filter: SetFilter,
+}
+
+impl Reload {
+    /// Reads the config file again and applies what can change while the
+    /// agent runs: the log filter, and the tags (keys new or changed are
+    /// set, keys that were tags and are gone are deleted; other keys are
+    /// left alone). Logs one line of what was applied and one naming what
+    /// changed but needs a restart. A file that no longer parses changes
+    /// nothing.
+    async fn apply(&mut self, node: &swim_tokio::Handle) {
+        let Some(path) = &self.path else {
+            tracing::info!("SIGHUP: no config file (--config) to reload; nothing changed");
+            return;
+        };
+        let file = match FileConfig::load(path) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::error!("SIGHUP: {e}; nothing changed, the agent keeps its running config");
+                return;
+            }
+        };
+        let log = agent_log(self.flag_log.as_deref(), &file);
+        let log_note = if log == self.log {
+            match (&self.flag_log, &file.log) {
+                (Some(_), Some(l)) if *l != log => {
+                    "unchanged (--log or $SWIM_LOG wins over the file's `log`)".to_string()
+                }
+                _ => "unchanged".to_string(),
+            }
+        } else {
+            match (self.set_filter)(&log) {
+                Ok(()) => {
+                    self.log = log;
+                    format!("now `{}`", self.log)
+                }
+                Err(e) => format!("kept `{}` ({e})", self.log),
+            }
+        };
+        let tags = agent_tags(&file, &self.flag_tags);
+        let (set, delete) = swim_tokio::tag_changes(&self.tags, &tags);
+        let (mut done_set, mut done_delete, mut failed) = (Vec::new(), Vec::new(), Vec::new());
+        for (k, v) in set {
+            match node.set(&k, v.clone().into_bytes().into()).await {
+                Ok(_) => {
+                    done_set.push(format!("{k}={v}"));
+                    self.tags.insert(k, v);
+                }
+                Err(e) => failed.push(format!("set {k}: {e}")),
+            }
+        }
+        for k in delete {
+            match node.delete(&k).await {
+                Ok(_) => {
+                    done_delete.push(k.clone());
+                    self.tags.remove(&k);
+                }
+                Err(e) => failed.push(format!("delete {k}: {e}")),
+            }
+        }
+        let list = |v: &[String]| {
+            if v.is_empty() {
+                "none".to_string()
+            } else {
+                v.join(", ")
+            }
+        };
+        tracing::info!(
+            "SIGHUP: reloaded {}: log filter {log_note}; tags set: {}; tags deleted: {}{}",
+            path.display(),
+            list(&done_set),
+            list(&done_delete),
+            if failed.is_empty() {
+                String::new()
+            } else {
+                format!("; refused: {}", failed.join("; "))
+            }
+        );
+        let restart = self.started.restart_needed(&file);
+        if !restart.is_empty() {
+            tracing::warn!(
+                "SIGHUP: {} changed in {} but needs a restart to take effect (only log and tags reload)",
+                restart.join(", "),
+                path.display()
+            );
+        }
+    }
 }
 
 /// The agent's control token: from `--control-token-file`, else
@@ -498,6 +640,7 @@ async fn agent(
     config: AgentConfig,
     control: SocketAddr,
     control_options: ControlOptions,
+    mut reload: Reload,
 ) -> Result<(), Fail> {
     use tokio::signal::unix::{signal, SignalKind};
     let listener = tokio::net::TcpListener::bind(control).await.map_err(|e| {
@@ -512,6 +655,8 @@ async fn agent(
         signal(SignalKind::terminate()).map_err(|e| format!("cannot listen for SIGTERM: {e}"))?;
     let mut int =
         signal(SignalKind::interrupt()).map_err(|e| format!("cannot listen for SIGINT: {e}"))?;
+    let mut hup =
+        signal(SignalKind::hangup()).map_err(|e| format!("cannot listen for SIGHUP: {e}"))?;
     let node = swim_tokio::start(config).await.map_err(|e| e.to_string())?;
     // One line on stdout for scripts and tests; logs go to stderr.
     println!(
@@ -529,11 +674,18 @@ async fn agent(
         tracing::error!(error = %e, "control API not served");
     });
     tracing::info!(%control, token = tokened, "control API listening");
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: leaving the cluster"),
-        _ = int.recv() => tracing::info!("SIGINT: leaving the cluster"),
-        _ = left_rx.recv() => return Ok(()),
-        () = node.stopped() => return Ok(()),
+    loop {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: leaving the cluster"),
+            _ = int.recv() => tracing::info!("SIGINT: leaving the cluster"),
+            _ = hup.recv() => {
+                reload.apply(&node).await;
+                continue;
+            }
+            _ = left_rx.recv() => return Ok(()),
+            () = node.stopped() => return Ok(()),
+        }
+        break;
     }
     tokio::select! {
         r = node.leave() => match r {

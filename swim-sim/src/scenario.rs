@@ -130,7 +130,7 @@ fn parse_rate(s: &str) -> Result<u64, String> {
         _ => return Err(bad()),
     };
     let bps = n * scale;
-    if !(bps >= 1.0 && bps < 1e15) {
+    if !(1.0..1e15).contains(&bps) {
         return Err(bad());
     }
     Ok(bps as u64)

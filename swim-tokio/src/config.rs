@@ -178,6 +178,7 @@ pub struct ProtocolOverrides {
     pub max_meta_size: Option<usize>,
     pub join_retry_min: Option<ConfigDuration>,
     pub join_retry_max: Option<ConfigDuration>,
+    pub join_attempts: Option<u32>,
     pub tombstone_grace: Option<ConfigDuration>,
     pub max_members: Option<usize>,
     /// `"accept"`, `"send"` or `"require"` (see `swim_core::Sealing`).
@@ -241,6 +242,7 @@ impl ProtocolOverrides {
         set(&mut c.max_meta_size, &self.max_meta_size);
         dur(&mut c.join_retry_min, &self.join_retry_min);
         dur(&mut c.join_retry_max, &self.join_retry_max);
+        set(&mut c.join_attempts, &self.join_attempts);
         dur(&mut c.tombstone_grace, &self.tombstone_grace);
         set(&mut c.max_members, &self.max_members);
         if let Some(s) = self.sealing {

@@ -4,7 +4,7 @@
 //! | --- | --- |
 //! | `GET /v1/agent` | this agent's name and addresses |
 //! | `GET /v1/members[?status=alive]` | the member list, a JSON array |
-//! | `POST /v1/join` | body `{"seeds": ["HOST:PORT", ...]}`: join more seeds (at most [`MAX_JOIN_SEEDS`]) |
+//! | `POST /v1/join` | body `{"seeds": ["HOST:PORT", ...], "wait": "10s"}`: join more seeds (at most [`MAX_JOIN_SEEDS`]); with `wait` (at most [`MAX_JOIN_WAIT`]), answers when a seed answered (200), an attempt reached none (502) or the wait ran out (504); the last two cancel the join |
 //! | `POST /v1/leave` | leave gracefully; the agent exits afterwards |
 //! | `GET /v1/metrics` | protocol and driver counters, dropped packets included, and the control API's own (`control`) |
 //! | `GET /v1/monitor` | newline-delimited JSON events, streamed as they happen |
@@ -79,6 +79,8 @@ pub const MAX_JOIN_SEEDS: usize = 64;
 /// Default time a client has to send a request's headers
 /// ([`ControlOptions::header_read_timeout`]).
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest a `POST /v1/join` may wait for the join's outcome (`"wait"`).
+pub const MAX_JOIN_WAIT: Duration = Duration::from_secs(300);
 /// Time a client has to send a request's body once its headers arrived.
 pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// The environment variable that holds the control token (for the agent and
@@ -437,6 +439,7 @@ pub fn event_json(e: &Event) -> Value {
         }
         Event::JoinRetry { attempt } => json!({ "event": "join-retry", "attempt": attempt }),
         Event::LeaveCompleted => json!({ "event": "leave-completed" }),
+        Event::JoinFailed { attempts } => json!({ "event": "join-failed", "attempts": attempts }),
         Event::KeySet {
             member,
             key,
@@ -664,6 +667,53 @@ fn reply(status: StatusCode, body: &Value) -> Response<ApiBody> {
 
 fn error(status: StatusCode, message: impl std::fmt::Display) -> Response<ApiBody> {
     reply(status, &json!({ "error": message.to_string() }))
+}
+
+/// Waits up to `wait` for the outcome of the join just started through
+/// `seeds`: 200 when a seed answered; 502 when an attempt reached no seed,
+/// 504 when none answered in time (both cancel the join, so the agent does
+/// not retry behind the caller's back).
+async fn join_outcome(
+    handle: &Handle,
+    events: &mut broadcast::Receiver<Event>,
+    seeds: &[String],
+    wait: Duration,
+) -> Response<ApiBody> {
+    let list = seeds.join(", ");
+    let outcome = tokio::time::timeout(wait, async {
+        loop {
+            match events.recv().await {
+                Ok(Event::JoinCompleted { seed }) => return Ok(seed),
+                Ok(Event::JoinRetry { .. }) | Ok(Event::JoinFailed { .. }) => return Err(()),
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return Err(()),
+            }
+        }
+    })
+    .await;
+    let why = match outcome {
+        Ok(Ok(seed)) => {
+            return reply(
+                StatusCode::OK,
+                &json!({ "joined": true, "seed": seed.to_string(), "joining": seeds }),
+            )
+        }
+        Ok(Err(())) if handle.is_stopped() => return stopped(HandleError::Stopped),
+        Ok(Err(())) => (
+            StatusCode::BAD_GATEWAY,
+            format!(
+                "no seed answered the join ({list}): refused, unreachable or not a swim agent                  of this cluster; check the addresses and that an agent runs there"
+            ),
+        ),
+        Err(_) => (
+            StatusCode::GATEWAY_TIMEOUT,
+            format!(
+                "no seed answered the join ({list}) within {wait:?}; check the addresses, or wait longer"
+            ),
+        ),
+    };
+    let _ = handle.cancel_join().await;
+    error(why.0, format!("{}; the join is cancelled", why.1))
 }
 
 /// A key operation's report: every member's answer, and how many hold and
@@ -925,8 +975,12 @@ async fn route(req: Request<Incoming>, shared: &Shared) -> Response<ApiBody> {
                 Ok(b) => b,
                 Err(r) => return r,
             };
-            let seeds: Vec<String> = match serde_json::from_slice::<Value>(&body) {
-                Ok(v) => match v.get("seeds").and_then(Value::as_array) {
+            let parsed = match serde_json::from_slice::<Value>(&body) {
+                Ok(v) => v,
+                Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid JSON: {e}")),
+            };
+            let seeds: Vec<String> =
+                match parsed.get("seeds").and_then(Value::as_array) {
                     Some(a) if a.len() > shared.options.max_join_seeds => {
                         return error(
                             StatusCode::BAD_REQUEST,
@@ -941,26 +995,45 @@ async fn route(req: Request<Incoming>, shared: &Shared) -> Response<ApiBody> {
                         .iter()
                         .filter_map(|s| s.as_str().map(str::to_string))
                         .collect(),
-                    None => {
-                        return error(
-                            StatusCode::BAD_REQUEST,
-                            "expected {\"seeds\": [\"HOST:PORT\", ...]}",
-                        )
-                    }
-                },
-                Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid JSON: {e}")),
-            };
+                    None => return error(
+                        StatusCode::BAD_REQUEST,
+                        "expected {\"seeds\": [\"HOST:PORT\", ...], \"wait\": \"10s\" (optional)}",
+                    ),
+                };
             if seeds.is_empty() {
                 return error(StatusCode::BAD_REQUEST, "no seeds given");
             }
-            match handle.join(&seeds).await {
-                Ok(addrs) => {
-                    let addrs: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
-                    reply(StatusCode::OK, &json!({ "joining": addrs }))
+            let wait = match parsed.get("wait") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(s)) => match crate::parse_duration(s) {
+                    Ok(d) if !d.is_zero() && d <= MAX_JOIN_WAIT => Some(d),
+                    Ok(_) => {
+                        return error(
+                            StatusCode::BAD_REQUEST,
+                            format!("wait `{s}` out of range: above zero and at most 5m"),
+                        )
+                    }
+                    Err(e) => return error(StatusCode::BAD_REQUEST, format!("wait: {e}")),
+                },
+                Some(other) => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        format!("wait must be a duration string such as \"10s\", not {other}"),
+                    )
                 }
-                Err(HandleError::Stopped) => stopped(HandleError::Stopped),
-                Err(e) => error(StatusCode::BAD_REQUEST, e),
-            }
+            };
+            // Subscribed before the join starts: its outcome cannot be missed.
+            let mut events = handle.subscribe();
+            let addrs = match handle.join(&seeds).await {
+                Ok(addrs) => addrs,
+                Err(HandleError::Stopped) => return stopped(HandleError::Stopped),
+                Err(e) => return error(StatusCode::BAD_REQUEST, e),
+            };
+            let shown: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
+            let Some(wait) = wait else {
+                return reply(StatusCode::OK, &json!({ "joining": shown }));
+            };
+            join_outcome(handle, &mut events, &shown, wait).await
         }
         (Method::POST, "/v1/leave") => match handle.leave().await {
             Ok(outcome) => {

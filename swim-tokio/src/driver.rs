@@ -47,6 +47,8 @@ pub(crate) enum Command {
     Members(oneshot::Sender<Vec<MemberInfo>>),
     Metrics(oneshot::Sender<AgentMetrics>),
     Join(Vec<SocketAddr>, oneshot::Sender<Result<(), HandleError>>),
+    /// Stop the join in progress; whether there was one.
+    CancelJoin(oneshot::Sender<bool>),
     SetMeta(Bytes, oneshot::Sender<Result<(), HandleError>>),
     Leave(oneshot::Sender<LeaveOutcome>),
     /// A member's keys starting with a prefix.
@@ -463,6 +465,9 @@ impl Driver {
             Command::Join(seeds, reply) => {
                 let _ = reply.send(self.node.join(&seeds, now).map_err(HandleError::Node));
             }
+            Command::CancelJoin(reply) => {
+                let _ = reply.send(self.node.cancel_join(now));
+            }
             Command::SetMeta(meta, reply) => {
                 let _ = reply.send(self.node.set_meta(meta, now).map_err(HandleError::Node));
             }
@@ -623,6 +628,9 @@ fn log_event(node: &str, event: &Event) {
         Event::JoinCompleted { seed } => info!(node, %seed, "joined the cluster"),
         Event::JoinRetry { attempt } => warn!(node, attempt, "no seed answered; retrying the join"),
         Event::LeaveCompleted => info!(node, "leave announced"),
+        Event::JoinFailed { attempts } => {
+            warn!(node, attempts, "no seed answered; the join gave up")
+        }
         e => info!(node, event = ?e, "event"),
     }
 }

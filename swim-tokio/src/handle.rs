@@ -280,6 +280,12 @@ impl Handle {
         Ok(addrs)
     }
 
+    /// Stops the join in progress (no further attempt; a seed answering
+    /// now completes nothing). Returns whether a join was in progress.
+    pub async fn cancel_join(&self) -> Result<bool, HandleError> {
+        self.ask(Command::CancelJoin).await
+    }
+
     /// Publishes new metadata for this node.
     pub async fn set_meta(&self, meta: Bytes) -> Result<(), HandleError> {
         self.ask(|tx| Command::SetMeta(meta, tx)).await?

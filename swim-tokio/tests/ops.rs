@@ -92,3 +92,96 @@ fn sighup_reloads_tags_and_survives_a_broken_file() {
     assert_eq!(b.status_of("hup1").as_deref(), Some("alive"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A loopback address where nothing listens (bound, then released).
+fn dead_addr() -> std::net::SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr")
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// `swim join` waits for the outcome: a seed that refuses fails at once,
+/// one that never answers fails when the wait runs out, both non-zero with
+/// the reason, and the agent stops retrying.
+#[test]
+fn swim_join_fails_nonzero_when_no_seed_answers() {
+    let a = Agent::start("jf1", &[]);
+    let dead = dead_addr().to_string();
+    let start = std::time::Instant::now();
+    let out = a.cli(&["join", &dead, "--wait", "10s"]);
+    let took = start.elapsed();
+    assert!(!out.status.success(), "{out:?}");
+    let err = stderr(&out);
+    assert!(
+        err.contains("no seed answered the join") && err.contains(&dead),
+        "{err}"
+    );
+    assert!(err.contains("the join is cancelled"), "{err}");
+    assert!(
+        took < Duration::from_secs(8),
+        "a refusal fails at once: {took:?}"
+    );
+
+    // A seed that accepts the connection and never answers: the wait runs out.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let silent_addr = silent.local_addr().unwrap().to_string();
+    let start = std::time::Instant::now();
+    let out = a.cli(&["join", &silent_addr, "--wait", "2s"]);
+    let took = start.elapsed();
+    assert!(!out.status.success(), "{out:?}");
+    let err = stderr(&out);
+    assert!(err.contains("within 2s") && err.contains("504"), "{err}");
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(8),
+        "{took:?}"
+    );
+
+    // The API without a wait keeps the old answer; a bad wait is refused.
+    let body = format!("{{\"seeds\": [\"{dead}\"], \"wait\": \"forever\"}}");
+    let (status, v) = common::http(&a.control, "POST", "/v1/join", &body).unwrap();
+    assert_eq!(status, 400, "{v}");
+    assert!(v["error"].as_str().unwrap().starts_with("wait:"), "{v}");
+    let out = a.cli(&["join", &dead, "--wait", "6m"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("at most 5m"), "{}", stderr(&out));
+    // The agent is fine and alone.
+    assert_eq!(a.members().map(|m| m.len()), Some(1));
+    drop(silent);
+}
+
+/// `swim agent --join DEAD --retry-max 2` gives up after two attempts and
+/// exits non-zero, saying why.
+#[test]
+fn an_agent_whose_join_fails_retry_max_times_exits_nonzero() {
+    let dead = dead_addr();
+    let mut a = Agent::start_with("rm1", "127.0.0.1:0", &[dead], &["--retry-max", "2"]);
+    let mut status = None;
+    wait_for("the agent exits", Duration::from_secs(15), || {
+        status = a.child.try_wait().unwrap();
+        status.is_some()
+    });
+    let status = status.unwrap();
+    assert!(!status.success(), "{status:?}");
+    let log = a.log_text();
+    assert!(
+        log.contains("no seed answered the join in 2 attempts") && log.contains(&dead.to_string()),
+        "{log}"
+    );
+    assert_eq!(log.matches("retrying the join").count(), 1, "{log}");
+
+    // Without --retry-max it keeps trying (and runs on) past that point.
+    let b = Agent::start_with(
+        "rm2",
+        "127.0.0.1:0",
+        &[dead],
+        &["--retry-interval", "200ms"],
+    );
+    wait_for("b has retried three times", Duration::from_secs(15), || {
+        b.log_text().matches("retrying the join").count() >= 3
+    });
+    let mut b = b;
+    assert!(b.child.try_wait().unwrap().is_none(), "b still runs");
+}

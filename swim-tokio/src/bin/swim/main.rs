@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::str::FromStr;
 use swim_tokio::control::{ControlOptions, Token};
-use swim_tokio::{AgentConfig, FileConfig, Preset};
+use swim_tokio::{swim_core, AgentConfig, FileConfig, Preset};
 
 /// Default address of the agent's control API.
 const DEFAULT_CONTROL: &str = "127.0.0.1:7373";
@@ -54,11 +54,16 @@ enum Cmd {
         #[command(flatten)]
         control: ControlArg,
     },
-    /// Ask the agent to join more seeds.
+    /// Ask the agent to join more seeds, and wait until one answers: exits
+    /// non-zero, with the reason, if an attempt reaches no seed or none
+    /// answers within --wait (the join is then cancelled).
     Join {
         /// Seeds as HOST:PORT.
         #[arg(required = true)]
         seeds: Vec<String>,
+        /// Longest wait for a seed to answer (at most 5m).
+        #[arg(long, default_value = "15s", value_parser = parse_wait)]
+        wait: std::time::Duration,
         #[command(flatten)]
         control: ControlArg,
     },
@@ -228,6 +233,14 @@ struct AgentArgs {
     /// Seeds to join, HOST:PORT (repeat the flag or list several).
     #[arg(long, num_args = 1..)]
     join: Vec<String>,
+    /// Join attempts before the agent gives up and exits non-zero (0:
+    /// retry for ever) [default: the config file's `join_attempts`, else 0].
+    #[arg(long, value_name = "N")]
+    retry_max: Option<u32>,
+    /// Longest wait between join attempts (the backoff doubles from
+    /// `join_retry_min` up to it) [default: 30s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_retry_interval)]
+    retry_interval: Option<std::time::Duration>,
     /// TOML config file (the same options plus a `[protocol]` table).
     #[arg(long)]
     config: Option<PathBuf>,
@@ -274,6 +287,20 @@ fn parse_tag(s: &str) -> Result<(String, String), String> {
     }
 }
 
+/// A duration flag: `500ms`, `10s`, `2m`...
+fn parse_retry_interval(s: &str) -> Result<std::time::Duration, String> {
+    swim_tokio::parse_duration(s)
+}
+
+/// `swim join --wait`: above zero, at most five minutes.
+fn parse_wait(s: &str) -> Result<std::time::Duration, String> {
+    let d = swim_tokio::parse_duration(s)?;
+    if d.is_zero() || d > swim_tokio::control::MAX_JOIN_WAIT {
+        return Err(format!("{s} is out of range: above zero and at most 5m"));
+    }
+    Ok(d)
+}
+
 /// A failure to report on one line.
 type Fail = String;
 
@@ -312,7 +339,13 @@ fn main() -> ExitCode {
         } => control
             .client()
             .and_then(|c| client::members(&c, status.map(StatusArg::as_str), &tags, json)),
-        Cmd::Join { seeds, control } => control.client().and_then(|c| client::join(&c, &seeds)),
+        Cmd::Join {
+            seeds,
+            wait,
+            control,
+        } => control
+            .client()
+            .and_then(|c| client::join(&c, &seeds, wait)),
         Cmd::Leave { control } => control.client().and_then(|c| client::leave(&c)),
         Cmd::Monitor { json, control } => control.client().and_then(|c| client::monitor(&c, json)),
         Cmd::Metrics { control } => control.client().and_then(|c| client::metrics(&c)),
@@ -450,6 +483,13 @@ fn run_agent(args: AgentArgs) -> Result<(), Fail> {
     if let Some(s) = args.sealing {
         config.protocol.sealing = s.0;
     }
+    if let Some(n) = args.retry_max {
+        config.protocol.join_attempts = n;
+    }
+    if let Some(d) = args.retry_interval {
+        config.protocol.join_retry_max = d;
+        config.protocol.join_retry_min = config.protocol.join_retry_min.min(d);
+    }
     // The config file's path is relative to the config file.
     let config_dir = args.config.as_deref().and_then(Path::parent);
     config.keyring_file = args.keyring_file.or_else(|| {
@@ -470,10 +510,11 @@ fn run_agent(args: AgentArgs) -> Result<(), Fail> {
     if let Some(m) = args.meta.or(file.meta.clone()) {
         config.meta = m.into_bytes().into();
     }
-    config
-        .protocol
-        .validate()
-        .map_err(|e| format!("{e}; fix it in the config file's [protocol] table"))?;
+    config.protocol.validate().map_err(|e| {
+        format!(
+            "{e}; fix it in the config file's [protocol] table (or --retry-max, --retry-interval)"
+        )
+    })?;
     let log = agent_log(args.log.as_deref(), &file);
     let set_filter = init_logging(&log)?;
     let reload = Reload {
@@ -657,7 +698,11 @@ async fn agent(
         signal(SignalKind::interrupt()).map_err(|e| format!("cannot listen for SIGINT: {e}"))?;
     let mut hup =
         signal(SignalKind::hangup()).map_err(|e| format!("cannot listen for SIGHUP: {e}"))?;
+    let seeds = config.seeds.join(", ");
+    let mut joining = !config.seeds.is_empty();
     let node = swim_tokio::start(config).await.map_err(|e| e.to_string())?;
+    // Subscribed before the node task first runs: no join outcome is missed.
+    let mut events = node.subscribe();
     // One line on stdout for scripts and tests; logs go to stderr.
     println!(
         "swim agent {} running: gossip={} advertise={} control={}",
@@ -684,6 +729,24 @@ async fn agent(
             }
             _ = left_rx.recv() => return Ok(()),
             () = node.stopped() => return Ok(()),
+            e = events.recv() => {
+                match e {
+                    Ok(swim_core::Event::JoinCompleted { .. }) => joining = false,
+                    Ok(swim_core::Event::JoinFailed { attempts }) if joining => {
+                        node.shutdown().await;
+                        return Err(format!(
+                            "no seed answered the join in {attempts} attempts (--join {seeds}); \
+                             check the addresses and that an agent runs there, or pass \
+                             --retry-max 0 to retry for ever"
+                        ));
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                        return Ok(())
+                    }
+                    _ => {}
+                }
+                continue;
+            }
         }
         break;
     }

@@ -7,6 +7,8 @@
 //! | `POST /v1/join` | body `{"seeds": ["HOST:PORT", ...], "wait": "10s"}`: join more seeds (at most [`MAX_JOIN_SEEDS`]); with `wait` (at most [`MAX_JOIN_WAIT`]), answers when a seed answered (200), an attempt reached none (502) or the wait ran out (504); the last two cancel the join |
 //! | `POST /v1/leave` | leave gracefully; the agent exits afterwards |
 //! | `GET /v1/metrics` | protocol and driver counters, dropped packets included, and the control API's own (`control`) |
+//! | `GET /metrics` | the same counters in Prometheus (OpenMetrics) text, plus histograms of suspicion-to-death time and stream duration |
+//! | `GET /v1/info` | name, version, uptime, members by status, health score, key counters |
 //! | `GET /v1/monitor` | newline-delimited JSON events, streamed as they happen |
 //! | `GET /v1/keys` | every member's keys (a cluster-wide `list`) |
 //! | `POST /v1/keys` | body `{"op": "install" \| "use" \| "remove", "key": "BASE64"}`: on every member |
@@ -545,6 +547,150 @@ pub fn metrics_json(m: &AgentMetrics) -> Value {
     })
 }
 
+/// The Prometheus (OpenMetrics) text of the metrics: every counter of
+/// [`metrics_json`] as a `swim_..._total` counter (traffic by `kind`,
+/// dropped packets by `reason`), members by `status` and the health score as
+/// gauges, the control API's counters, and the driver's histograms.
+fn prometheus_text(m: &AgentMetrics, control: &Value, h: &crate::driver::Histograms) -> String {
+    use prometheus_client::metrics::counter::Counter;
+    use prometheus_client::metrics::family::Family;
+    use prometheus_client::metrics::gauge::Gauge;
+    use prometheus_client::registry::{Registry, Unit};
+    type Labels = Vec<(String, String)>;
+    let mut r = Registry::with_prefix("swim");
+    let json = metrics_json(m);
+    let c = &m.core;
+    for (dir, by) in [("sent", &c.sent), ("received", &c.received)] {
+        let packets = Family::<Labels, Counter>::default();
+        let bytes = Family::<Labels, Counter>::default();
+        for (kind, t) in [
+            ("ping", &by.ping),
+            ("ack", &by.ack),
+            ("nack", &by.nack),
+            ("ping_req", &by.ping_req),
+            ("gossip", &by.gossip),
+            ("push_pull", &by.push_pull),
+        ] {
+            let l = vec![("kind".to_string(), kind.to_string())];
+            packets.get_or_create(&l).inc_by(t.packets);
+            bytes.get_or_create(&l).inc_by(t.bytes);
+        }
+        r.register(
+            format!("{dir}_packets"),
+            format!("Packets {dir}, by kind"),
+            packets,
+        );
+        r.register_with_unit(
+            dir.to_string(),
+            format!("Bytes {dir}, by kind"),
+            Unit::Bytes,
+            bytes,
+        );
+    }
+    let dropped = Family::<Labels, Counter>::default();
+    for (reason, n) in json["dropped"].as_object().into_iter().flatten() {
+        if reason != "total" && reason != "decode_failures" {
+            let l = vec![("reason".to_string(), reason.clone())];
+            dropped.get_or_create(&l).inc_by(n.as_u64().unwrap_or(0));
+        }
+    }
+    r.register("dropped", "Packets and frames dropped, by reason", dropped);
+    let counters = |r: &mut Registry, prefix: &str, v: &Value, skip: &[&str]| {
+        for (k, n) in v.as_object().into_iter().flatten() {
+            if let (Some(n), false) = (n.as_u64(), skip.contains(&k.as_str())) {
+                let counter = Counter::<u64>::default();
+                counter.inc_by(n);
+                r.register(
+                    format!("{prefix}{k}"),
+                    format!("{prefix}{k} (see /v1/metrics)"),
+                    counter,
+                );
+            }
+        }
+    };
+    counters(&mut r, "", &json, &["health_score"]);
+    counters(&mut r, "driver_", &json["driver"], &[]);
+    let open = ["connections", "max_connections", "monitors", "max_monitors"];
+    counters(&mut r, "control_", control, &open);
+    let refused = Family::<Labels, Counter>::default();
+    for (why, n) in control["requests_refused"]
+        .as_object()
+        .into_iter()
+        .flatten()
+    {
+        let l = vec![("reason".to_string(), why.clone())];
+        refused.get_or_create(&l).inc_by(n.as_u64().unwrap_or(0));
+    }
+    r.register(
+        "control_requests_refused",
+        "Control API requests refused, by check",
+        refused,
+    );
+    for k in open {
+        let g = Gauge::<i64>::default();
+        g.set(control[k].as_i64().unwrap_or(0));
+        r.register(format!("control_{k}"), format!("Control API {k}"), g);
+    }
+    let members = Family::<Labels, Gauge>::default();
+    for (status, n) in [
+        ("alive", m.alive),
+        ("suspect", m.suspect),
+        ("dead", m.dead),
+        ("left", m.left),
+    ] {
+        let l = vec![("status".to_string(), status.to_string())];
+        members.get_or_create(&l).set(n as i64);
+    }
+    r.register("members", "Members this node holds, by status", members);
+    let health = Gauge::<i64>::default();
+    health.set(i64::from(m.health_score));
+    r.register(
+        "health_score",
+        "Lifeguard local health score (0 is healthy)",
+        health,
+    );
+    r.register_with_unit(
+        "suspicion_to_dead",
+        "Time from a member's suspicion to its death, as this node saw them",
+        Unit::Seconds,
+        h.suspicion_to_dead.clone(),
+    );
+    r.register_with_unit(
+        "stream_duration",
+        "Time a push-pull stream was open (either side's)",
+        Unit::Seconds,
+        h.stream_duration.clone(),
+    );
+    let mut text = String::new();
+    // Writing into a String cannot fail.
+    let _ = prometheus_client::encoding::text::encode(&mut text, &r);
+    text
+}
+
+/// The JSON of `GET /v1/info`: what an operator looks at first.
+fn info_json(handle: &Handle, m: &AgentMetrics) -> Value {
+    let c = &m.core;
+    json!({
+        "name": handle.name(),
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_seconds": handle.uptime().as_secs(),
+        "advertise": handle.advertise_addr().to_string(),
+        "members": { "alive": m.alive, "suspect": m.suspect, "dead": m.dead, "left": m.left },
+        "health_score": m.health_score,
+        "counters": {
+            "probes": c.probes,
+            "probe_failures": c.probe_failures,
+            "suspicions": c.suspicions,
+            "deaths": c.deaths,
+            "refutations": c.refutations,
+            "push_pulls": c.push_pulls,
+            "push_pull_failures": c.push_pull_failures,
+            "dropped": c.dropped.total(),
+            "keys_written": c.keys_written,
+        },
+    })
+}
+
 /// A response body: one whole buffer, or a stream of event lines.
 pub enum ApiBody {
     /// A complete body.
@@ -962,6 +1108,24 @@ async fn route(req: Request<Incoming>, shared: &Shared) -> Response<ApiBody> {
                 }
             })
         }
+        (Method::GET, "/metrics") => match handle.metrics().await {
+            Ok(m) => {
+                let text = prometheus_text(&m, &shared.stats_json(), handle.histograms());
+                let mut r = Response::new(ApiBody::Full(Full::new(Bytes::from(text))));
+                r.headers_mut().insert(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static(
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    ),
+                );
+                r
+            }
+            Err(e) => stopped(e),
+        },
+        (Method::GET, "/v1/info") => match handle.metrics().await {
+            Ok(m) => reply(StatusCode::OK, &info_json(handle, &m)),
+            Err(e) => stopped(e),
+        },
         (Method::GET, "/v1/metrics") => match handle.metrics().await {
             Ok(m) => {
                 let mut v = metrics_json(&m);
@@ -1068,7 +1232,7 @@ async fn route(req: Request<Incoming>, shared: &Shared) -> Response<ApiBody> {
         (
             _,
             "/v1/agent" | "/v1/members" | "/v1/metrics" | "/v1/join" | "/v1/leave" | "/v1/monitor"
-            | "/v1/keys" | "/v1/kv",
+            | "/v1/keys" | "/v1/kv" | "/metrics" | "/v1/info",
         ) => error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
         _ => error(StatusCode::NOT_FOUND, format!("no such endpoint: {path}")),
     }

@@ -362,6 +362,16 @@ impl Handle {
         *self.stopped.borrow()
     }
 
+    /// How long the node has been running.
+    pub fn uptime(&self) -> std::time::Duration {
+        self.shared.started.elapsed()
+    }
+
+    /// The driver's histograms (for the control API's `/metrics`).
+    pub(crate) fn histograms(&self) -> &crate::driver::Histograms {
+        &self.shared.histograms
+    }
+
     /// The configured limit on stream steps (for diagnostics).
     pub fn stream_timeout(&self) -> std::time::Duration {
         self.shared.stream_timeout

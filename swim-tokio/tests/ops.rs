@@ -185,3 +185,127 @@ fn an_agent_whose_join_fails_retry_max_times_exits_nonzero() {
     let mut b = b;
     assert!(b.child.try_wait().unwrap().is_none(), "b still runs");
 }
+
+/// The value of one sample of a scrape (labels given as pairs).
+fn sample(scrape: &prometheus_parse::Scrape, metric: &str, labels: &[(&str, &str)]) -> f64 {
+    let s = scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == metric && labels.iter().all(|(k, v)| s.labels.get(k) == Some(v)))
+        .unwrap_or_else(|| panic!("no sample {metric} {labels:?}"));
+    match s.value {
+        prometheus_parse::Value::Counter(v)
+        | prometheus_parse::Value::Gauge(v)
+        | prometheus_parse::Value::Untyped(v) => v,
+        ref other => panic!("{metric}: {other:?}"),
+    }
+}
+
+/// The head and body of a plain GET.
+fn get_text(control: &str, path: &str) -> (String, String) {
+    get_as(control, path, control)
+}
+
+/// A plain GET with the given `Host`.
+fn get_as(control: &str, path: &str, host: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(control).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let (head, body) = resp.split_once("\r\n\r\n").expect("a response");
+    (head.to_string(), body.to_string())
+}
+
+/// `GET /metrics` parses as Prometheus text and agrees with `/v1/metrics`:
+/// exact on values that hold still, between two JSON reads on the ones
+/// that grow; `/v1/info` and `swim info` tell the members and counters.
+#[test]
+fn prometheus_metrics_agree_with_the_json_and_info_tells_the_basics() {
+    let agents = common::cluster("pm", 2);
+    let a = &agents[0];
+    // Three garbage datagrams: dropped as malformed, a count that holds still.
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    for _ in 0..3 {
+        udp.send_to(b"garbage", a.gossip).unwrap();
+    }
+    wait_for(
+        "the garbage is counted, and pings sent",
+        Duration::from_secs(10),
+        || {
+            a.get("/v1/metrics").is_some_and(|v| {
+                v["dropped"]["malformed"].as_u64() == Some(3)
+                    && v["sent"]["ping"]["packets"].as_u64() > Some(0)
+            })
+        },
+    );
+    let before = a.get("/v1/metrics").unwrap();
+    let (head, text) = get_text(&a.control, "/metrics");
+    let after = a.get("/v1/metrics").unwrap();
+    assert!(head.contains("application/openmetrics-text"), "{head}");
+    let scrape =
+        prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).expect("parse");
+    assert_eq!(
+        sample(&scrape, "swim_dropped_total", &[("reason", "malformed")]),
+        3.0
+    );
+    assert_eq!(sample(&scrape, "swim_members", &[("status", "alive")]), 2.0);
+    assert_eq!(sample(&scrape, "swim_members", &[("status", "dead")]), 0.0);
+    for (metric, labels, json) in [
+        ("swim_probes_total", vec![], &["probes"][..]),
+        (
+            "swim_sent_packets_total",
+            vec![("kind", "ping")],
+            &["sent", "ping", "packets"],
+        ),
+        (
+            "swim_received_bytes_total",
+            vec![("kind", "ack")],
+            &["received", "ack", "bytes"],
+        ),
+        ("swim_push_pulls_total", vec![], &["push_pulls"]),
+        (
+            "swim_driver_streams_in_total",
+            vec![],
+            &["driver", "streams_in"],
+        ),
+    ] {
+        let at = |v: &Value| json.iter().fold(v, |v, k| &v[*k]).as_f64().unwrap();
+        let got = sample(&scrape, metric, &labels);
+        assert!(
+            at(&before) <= got && got <= at(&after),
+            "{metric}: {} <= {got} <= {}",
+            at(&before),
+            at(&after)
+        );
+    }
+    assert!(sample(&scrape, "swim_sent_packets_total", &[("kind", "ping")]) > 0.0);
+    assert!(
+        text.contains("# TYPE swim_stream_duration_seconds histogram"),
+        "{text}"
+    );
+    assert!(text.contains("# TYPE swim_suspicion_to_dead_seconds histogram"));
+
+    let info = a.get("/v1/info").unwrap();
+    assert_eq!(info["name"], "pm1");
+    assert_eq!(info["members"]["alive"], 2);
+    assert_eq!(info["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(info["counters"]["dropped"], 3);
+    let out = a.cli(&["info"]);
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("2 alive, 0 suspect, 0 dead, 0 left"),
+        "{text}"
+    );
+    // The hardening holds for the new endpoints: a foreign Host is refused.
+    for path in ["/metrics", "/v1/info"] {
+        let (head, _) = get_as(&a.control, path, "evil.example");
+        assert!(head.starts_with("HTTP/1.1 403"), "{path}: {head}");
+    }
+}

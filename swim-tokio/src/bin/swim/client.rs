@@ -377,6 +377,32 @@ pub fn leave(control: &Control) -> Result<(), Fail> {
     Ok(())
 }
 
+/// `swim info`.
+pub fn info(control: &Control, json: bool) -> Result<(), Fail> {
+    let v = block(call(control, Method::GET, "/v1/info", None))?;
+    if json {
+        println!("{v}");
+        return Ok(());
+    }
+    let m = &v["members"];
+    println!(
+        "agent:    {} (swim {})",
+        v["name"].as_str().unwrap_or(""),
+        v["version"].as_str().unwrap_or("")
+    );
+    println!("address:  {}", v["advertise"].as_str().unwrap_or(""));
+    println!("uptime:   {} s", v["uptime_seconds"]);
+    println!(
+        "members:  {} alive, {} suspect, {} dead, {} left",
+        m["alive"], m["suspect"], m["dead"], m["left"]
+    );
+    println!("health:   {} (0 is healthy)", v["health_score"]);
+    for (k, n) in v["counters"].as_object().into_iter().flatten() {
+        println!("{:9} {n}", format!("{k}:"));
+    }
+    Ok(())
+}
+
 /// `swim metrics`.
 pub fn metrics(control: &Control) -> Result<(), Fail> {
     let v = block(call(control, Method::GET, "/v1/metrics", None))?;

@@ -99,6 +99,15 @@ enum Cmd {
         #[command(flatten)]
         control: ControlArg,
     },
+    /// Print what an operator looks at first: version, uptime, members by
+    /// status, health score and the key counters.
+    Info {
+        /// Print JSON instead of lines.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        control: ControlArg,
+    },
     /// Print the agent's counters (traffic, dropped packets, streams) as JSON.
     Metrics {
         #[command(flatten)]
@@ -348,6 +357,7 @@ fn main() -> ExitCode {
             .and_then(|c| client::join(&c, &seeds, wait)),
         Cmd::Leave { control } => control.client().and_then(|c| client::leave(&c)),
         Cmd::Monitor { json, control } => control.client().and_then(|c| client::monitor(&c, json)),
+        Cmd::Info { json, control } => control.client().and_then(|c| client::info(&c, json)),
         Cmd::Metrics { control } => control.client().and_then(|c| client::metrics(&c)),
         Cmd::Kv { op, control } => control.client().and_then(|c| client::kv(&c, op)),
         Cmd::Keys { op, control } => control.client().and_then(|c| client::keys(&c, op)),

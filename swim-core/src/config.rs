@@ -47,6 +47,10 @@ pub struct Config {
     pub join_retry_min: Duration,
     /// Longest delay between two join attempts.
     pub join_retry_max: Duration,
+    /// Join attempts before the node gives up with
+    /// [`Event::JoinFailed`](crate::Event::JoinFailed); 0 (every preset)
+    /// retries for ever.
+    pub join_attempts: u32,
     /// How long a deleted key's tombstone is kept before its owner collects
     /// it. A node cut off for longer is reset (sent the whole namespace)
     /// rather than told of each delete, so nothing deleted comes back.
@@ -59,6 +63,9 @@ pub struct Config {
     /// stretch this node's probe round without bound.
     pub max_members: usize,
 }
+
+/// Most join attempts [`Config::join_attempts`] may ask for (0, for ever, aside).
+const MAX_JOIN_ATTEMPTS: u32 = 1000;
 
 /// Parses a duration as configs and command lines write it: a number and a
 /// unit, `us`, `ms`, `s`, `m` (or `min`) or `h`, like `1500ms`, `1.5s` or
@@ -117,6 +124,7 @@ impl Config {
             max_meta_size: 512,
             join_retry_min: Duration::from_millis(500),
             join_retry_max: Duration::from_secs(30),
+            join_attempts: 0,
             tombstone_grace: Duration::from_secs(600),
             sealing: Sealing::Require,
             max_members: 65_536,
@@ -322,6 +330,13 @@ impl Config {
                 "join_retry_max",
                 ms(self.join_retry_max),
                 "join_retry_min to 1h",
+            ));
+        }
+        if self.join_attempts > MAX_JOIN_ATTEMPTS {
+            return Err(err(
+                "join_attempts",
+                self.join_attempts.to_string(),
+                "0 (retry for ever) or 1 to 1000",
             ));
         }
         Ok(())

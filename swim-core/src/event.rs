@@ -192,6 +192,13 @@ pub enum Event {
     /// The local leave has been gossiped as often as any update is: the
     /// driver may stop now.
     LeaveCompleted,
+    /// A join gave up: no seed answered in `attempts` attempts
+    /// ([`Config::join_attempts`](crate::Config::join_attempts)). The node
+    /// retries no more; [`Node::join`](crate::Node::join) starts again.
+    JoinFailed {
+        /// The attempts made, all of which failed.
+        attempts: u32,
+    },
     /// A member set one of its keys (as this node learned it).
     KeySet {
         /// The owner.

@@ -414,6 +414,19 @@ impl Node {
         Ok(())
     }
 
+    /// Stops a join in progress: no further attempt is made, and a seed
+    /// that answers now completes nothing (no [`Event::JoinCompleted`]).
+    /// What a late answer teaches is still merged. Returns whether a join
+    /// was in progress (started and not yet completed, failed or
+    /// cancelled). Drain the outputs afterwards.
+    pub fn cancel_join(&mut self, now: Instant) -> bool {
+        self.advance(now);
+        self.timers.stop(Periodic::JoinRetry);
+        let pending = self.sync.cancel_join();
+        self.fire_timers();
+        pending
+    }
+
     /// Leaves gracefully: the node announces `left` and gossips it; when the
     /// announcement has spread, [`Event::LeaveCompleted`] tells the driver it
     /// may stop. The node keeps answering pings until then. Drain the
@@ -1442,8 +1455,14 @@ impl Node {
             return;
         }
         if let Some((attempt, backoff)) = self.sync.join_failed(self.is_leaving(), &self.config) {
-            self.timers.set(Periodic::JoinRetry, self.now + backoff);
-            self.out.event(Event::JoinRetry { attempt });
+            let limit = self.config.join_attempts;
+            if limit != 0 && attempt >= limit {
+                self.sync.cancel_join();
+                self.out.event(Event::JoinFailed { attempts: attempt });
+            } else {
+                self.timers.set(Periodic::JoinRetry, self.now + backoff);
+                self.out.event(Event::JoinRetry { attempt });
+            }
         }
     }
 }

@@ -216,6 +216,17 @@ impl AntiEntropy {
         self.attempt_join()
     }
 
+    /// Ends the join in progress, if any, without joining: a reply still in
+    /// flight completes nothing and no attempt follows. True if one was
+    /// in progress.
+    pub fn cancel_join(&mut self) -> bool {
+        let pending = !self.join.joined && !self.join.seeds.is_empty();
+        self.join.seeds.clear();
+        self.join.joined = true;
+        self.join.pending = 0;
+        pending
+    }
+
     fn attempt_join(&mut self) -> Vec<SocketAddr> {
         self.join.pending = self.join.seeds.len();
         self.join.seeds.clone()

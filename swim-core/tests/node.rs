@@ -160,6 +160,109 @@ fn a_join_that_reaches_no_seed_retries_with_backoff() {
     );
 }
 
+/// Runs a lone node until `until`, failing every stream it opens at once
+/// (a seed that refuses): the join attempts it made and its events.
+fn run_refused(
+    node: &mut swim_core::Node,
+    mut now: Instant,
+    until: Instant,
+) -> (usize, Vec<Event>) {
+    let (mut opened, mut events) = (0, Vec::new());
+    let mut outs: Vec<Output> = node.poll_outputs().collect();
+    loop {
+        while let Some(o) = outs.pop() {
+            match o {
+                Output::StreamOpen { id, .. } => {
+                    opened += 1;
+                    outs.extend(node.step(Input::StreamClosed { id }, now));
+                }
+                Output::Event(e) => events.push(e),
+                _ => {}
+            }
+        }
+        match node.poll_timeout() {
+            Some(t) if t <= until => now = t,
+            _ => return (opened, events),
+        }
+        outs.extend(node.step(Input::Tick, now));
+    }
+}
+
+#[test]
+fn a_join_gives_up_after_join_attempts_and_can_be_cancelled() {
+    let config = Config {
+        join_attempts: 3,
+        ..Config::lan()
+    };
+    let id = swim_core::Identity::new(name(0), addr(0));
+    let mut node = swim_core::Node::new(config, id, 1, Instant::ZERO).unwrap();
+    node.join(&[addr(1), addr(2)], Instant::ZERO).unwrap();
+    let hour = Instant::from_millis(3_600_000);
+    let (opened, events) = run_refused(&mut node, Instant::ZERO, hour);
+    let joins: Vec<&Event> = events
+        .iter()
+        .filter(|e| matches!(e, Event::JoinRetry { .. } | Event::JoinFailed { .. }))
+        .collect();
+    assert_eq!(
+        joins,
+        vec![
+            &Event::JoinRetry { attempt: 1 },
+            &Event::JoinRetry { attempt: 2 },
+            &Event::JoinFailed { attempts: 3 },
+        ]
+    );
+    assert_eq!(opened, 6, "3 attempts of 2 seeds, then none for an hour");
+    assert!(!node.cancel_join(hour), "a failed join is not in progress");
+
+    // Retrying for ever (0, every preset's default) until cancelled.
+    let id = swim_core::Identity::new(name(0), addr(0));
+    let mut node = swim_core::Node::new(Config::lan(), id, 1, Instant::ZERO).unwrap();
+    assert_eq!(Config::lan().join_attempts, 0);
+    node.join(&[addr(1)], Instant::ZERO).unwrap();
+    let minute = Instant::from_millis(60_000);
+    let (opened, events) = run_refused(&mut node, Instant::ZERO, minute);
+    assert!(opened >= 5, "still retrying after a minute: {opened}");
+    assert!(!events.iter().any(|e| matches!(e, Event::JoinFailed { .. })));
+    assert!(node.cancel_join(minute), "a join was in progress");
+    assert!(!node.cancel_join(minute), "and is no more");
+    let (opened, events) = run_refused(&mut node, minute, hour);
+    assert_eq!(opened, 0, "no attempt after the cancel: {events:?}");
+    assert!(!events
+        .iter()
+        .any(|e| matches!(e, Event::JoinRetry { .. } | Event::JoinFailed { .. })));
+
+    // A join cancelled while its streams are open: their failure retries nothing.
+    node.join(&[addr(1)], hour).unwrap();
+    let open: Vec<swim_core::StreamId> = node
+        .poll_outputs()
+        .filter_map(|o| match o {
+            Output::StreamOpen { id, .. } => Some(id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(open.len(), 1);
+    assert!(node.cancel_join(hour));
+    let after: Vec<Output> = node
+        .step(Input::StreamClosed { id: open[0] }, hour)
+        .collect();
+    assert!(
+        !after.iter().any(|o| matches!(o, Output::Event(_))),
+        "{after:?}"
+    );
+
+    let e = Config {
+        join_attempts: 1001,
+        ..Config::lan()
+    }
+    .validate()
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("join_attempts") && e.contains("1001") && e.contains("1 to 1000"),
+        "{e}"
+    );
+}
+
 #[test]
 fn other_clusters_and_versions_are_dropped_without_a_state_change() {
     let mut node = joined_node(5, Config::lan());

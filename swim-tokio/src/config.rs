@@ -156,7 +156,7 @@ impl<'de> Deserialize<'de> for ConfigDuration {
 ///
 /// Every field mirrors the `swim_core::Config` field of the same name;
 /// durations are strings such as `"500ms"`.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[allow(missing_docs)]
 pub struct ProtocolOverrides {
@@ -178,6 +178,7 @@ pub struct ProtocolOverrides {
     pub max_meta_size: Option<usize>,
     pub join_retry_min: Option<ConfigDuration>,
     pub join_retry_max: Option<ConfigDuration>,
+    pub join_attempts: Option<u32>,
     pub tombstone_grace: Option<ConfigDuration>,
     pub max_members: Option<usize>,
     /// `"accept"`, `"send"` or `"require"` (see `swim_core::Sealing`).
@@ -241,6 +242,7 @@ impl ProtocolOverrides {
         set(&mut c.max_meta_size, &self.max_meta_size);
         dur(&mut c.join_retry_min, &self.join_retry_min);
         dur(&mut c.join_retry_max, &self.join_retry_max);
+        set(&mut c.join_attempts, &self.join_attempts);
         dur(&mut c.tombstone_grace, &self.tombstone_grace);
         set(&mut c.max_members, &self.max_members);
         if let Some(s) = self.sealing {
@@ -268,7 +270,7 @@ impl ProtocolOverrides {
 /// [protocol]
 /// probe_interval = "500ms"
 /// ```
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     /// Node name.
@@ -350,6 +352,57 @@ impl FileConfig {
         })?;
         FileConfig::parse(&text, &shown)
     }
+
+    /// The keys of this file that differ in `new` and that a running agent
+    /// cannot apply (everything but `tags` and `log`): they need a restart.
+    pub fn restart_needed(&self, new: &FileConfig) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        let mut check = |name, differs: bool| {
+            if differs {
+                out.push(name);
+            }
+        };
+        check("name", self.name != new.name);
+        check("bind", self.bind != new.bind);
+        check("advertise", self.advertise != new.advertise);
+        check("join", self.join != new.join);
+        check("preset", self.preset != new.preset);
+        check("control", self.control != new.control);
+        check(
+            "control_token_file",
+            self.control_token_file != new.control_token_file,
+        );
+        check(
+            "control_header_timeout",
+            self.control_header_timeout != new.control_header_timeout,
+        );
+        check("stream_timeout", self.stream_timeout != new.stream_timeout);
+        check("leave_timeout", self.leave_timeout != new.leave_timeout);
+        check("meta", self.meta != new.meta);
+        check("keyring_file", self.keyring_file != new.keyring_file);
+        check("protocol", self.protocol != new.protocol);
+        out
+    }
+}
+
+/// What turns the tags `old` (the keys a previous load set) into `new`:
+/// the keys to set (new, or with a changed value) and the keys to delete
+/// (tags before, gone now). Keys that were never tags are not touched.
+pub fn tag_changes(
+    old: &std::collections::BTreeMap<String, String>,
+    new: &std::collections::BTreeMap<String, String>,
+) -> (Vec<(String, String)>, Vec<String>) {
+    let set = new
+        .iter()
+        .filter(|(k, v)| old.get(*k) != Some(*v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let delete = old
+        .keys()
+        .filter(|k| !new.contains_key(*k))
+        .cloned()
+        .collect();
+    (set, delete)
 }
 
 #[cfg(test)]
@@ -387,6 +440,45 @@ mod tests {
         );
         let e = FileConfig::parse("control_token = \"secret\"\n", "t.toml").unwrap_err();
         assert!(e.to_string().contains("`control_token`"), "{e}");
+    }
+
+    #[test]
+    fn tag_changes_set_new_and_changed_and_delete_only_former_tags() {
+        let map = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<std::collections::BTreeMap<_, _>>()
+        };
+        let old = map(&[("role", "web"), ("dc", "a"), ("rack", "1")]);
+        let new = map(&[("role", "db"), ("dc", "a"), ("zone", "z")]);
+        let (set, delete) = tag_changes(&old, &new);
+        assert_eq!(
+            set,
+            vec![("role".into(), "db".into()), ("zone".into(), "z".into())]
+        );
+        assert_eq!(delete, vec!["rack".to_string()]);
+        assert_eq!(tag_changes(&new, &new), (vec![], vec![]));
+    }
+
+    #[test]
+    fn restart_needed_names_what_a_reload_cannot_apply() {
+        let a = FileConfig::parse(
+            "name = \"a\"\nbind = \"127.0.0.1:1\"\nlog = \"info\"\ntags = { r = \"1\" }\n",
+            "t.toml",
+        )
+        .unwrap();
+        let b = FileConfig::parse(
+            "name = \"a\"\nbind = \"127.0.0.1:2\"\nlog = \"debug\"\ntags = { r = \"2\" }\n\
+             keyring_file = \"k\"\n[protocol]\nprobe_interval = \"2s\"\n",
+            "t.toml",
+        )
+        .unwrap();
+        assert_eq!(
+            a.restart_needed(&b),
+            vec!["bind", "keyring_file", "protocol"]
+        );
+        assert!(a.restart_needed(&a).is_empty());
     }
 
     #[test]

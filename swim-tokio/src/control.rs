@@ -4,9 +4,11 @@
 //! | --- | --- |
 //! | `GET /v1/agent` | this agent's name and addresses |
 //! | `GET /v1/members[?status=alive]` | the member list, a JSON array |
-//! | `POST /v1/join` | body `{"seeds": ["HOST:PORT", ...]}`: join more seeds (at most [`MAX_JOIN_SEEDS`]) |
+//! | `POST /v1/join` | body `{"seeds": ["HOST:PORT", ...], "wait": "10s"}`: join more seeds (at most [`MAX_JOIN_SEEDS`]); with `wait` (at most [`MAX_JOIN_WAIT`]), answers when a seed answered (200), an attempt reached none (502) or the wait ran out (504); the last two cancel the join |
 //! | `POST /v1/leave` | leave gracefully; the agent exits afterwards |
 //! | `GET /v1/metrics` | protocol and driver counters, dropped packets included, and the control API's own (`control`) |
+//! | `GET /metrics` | the same counters in Prometheus (OpenMetrics) text, plus histograms of suspicion-to-death time and stream duration |
+//! | `GET /v1/info` | name, version, uptime, members by status, health score, key counters |
 //! | `GET /v1/monitor` | newline-delimited JSON events, streamed as they happen |
 //! | `GET /v1/keys` | every member's keys (a cluster-wide `list`) |
 //! | `POST /v1/keys` | body `{"op": "install" \| "use" \| "remove", "key": "BASE64"}`: on every member |
@@ -79,6 +81,8 @@ pub const MAX_JOIN_SEEDS: usize = 64;
 /// Default time a client has to send a request's headers
 /// ([`ControlOptions::header_read_timeout`]).
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest a `POST /v1/join` may wait for the join's outcome (`"wait"`).
+pub const MAX_JOIN_WAIT: Duration = Duration::from_secs(300);
 /// Time a client has to send a request's body once its headers arrived.
 pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// The environment variable that holds the control token (for the agent and
@@ -437,6 +441,7 @@ pub fn event_json(e: &Event) -> Value {
         }
         Event::JoinRetry { attempt } => json!({ "event": "join-retry", "attempt": attempt }),
         Event::LeaveCompleted => json!({ "event": "leave-completed" }),
+        Event::JoinFailed { attempts } => json!({ "event": "join-failed", "attempts": attempts }),
         Event::KeySet {
             member,
             key,
@@ -539,6 +544,150 @@ pub fn metrics_json(m: &AgentMetrics) -> Value {
         "unrefutable": c.unrefutable,
         "members_refused": c.members_refused,
         "driver": m.driver,
+    })
+}
+
+/// The Prometheus (OpenMetrics) text of the metrics: every counter of
+/// [`metrics_json`] as a `swim_..._total` counter (traffic by `kind`,
+/// dropped packets by `reason`), members by `status` and the health score as
+/// gauges, the control API's counters, and the driver's histograms.
+fn prometheus_text(m: &AgentMetrics, control: &Value, h: &crate::driver::Histograms) -> String {
+    use prometheus_client::metrics::counter::Counter;
+    use prometheus_client::metrics::family::Family;
+    use prometheus_client::metrics::gauge::Gauge;
+    use prometheus_client::registry::{Registry, Unit};
+    type Labels = Vec<(String, String)>;
+    let mut r = Registry::with_prefix("swim");
+    let json = metrics_json(m);
+    let c = &m.core;
+    for (dir, by) in [("sent", &c.sent), ("received", &c.received)] {
+        let packets = Family::<Labels, Counter>::default();
+        let bytes = Family::<Labels, Counter>::default();
+        for (kind, t) in [
+            ("ping", &by.ping),
+            ("ack", &by.ack),
+            ("nack", &by.nack),
+            ("ping_req", &by.ping_req),
+            ("gossip", &by.gossip),
+            ("push_pull", &by.push_pull),
+        ] {
+            let l = vec![("kind".to_string(), kind.to_string())];
+            packets.get_or_create(&l).inc_by(t.packets);
+            bytes.get_or_create(&l).inc_by(t.bytes);
+        }
+        r.register(
+            format!("{dir}_packets"),
+            format!("Packets {dir}, by kind"),
+            packets,
+        );
+        r.register_with_unit(
+            dir.to_string(),
+            format!("Bytes {dir}, by kind"),
+            Unit::Bytes,
+            bytes,
+        );
+    }
+    let dropped = Family::<Labels, Counter>::default();
+    for (reason, n) in json["dropped"].as_object().into_iter().flatten() {
+        if reason != "total" && reason != "decode_failures" {
+            let l = vec![("reason".to_string(), reason.clone())];
+            dropped.get_or_create(&l).inc_by(n.as_u64().unwrap_or(0));
+        }
+    }
+    r.register("dropped", "Packets and frames dropped, by reason", dropped);
+    let counters = |r: &mut Registry, prefix: &str, v: &Value, skip: &[&str]| {
+        for (k, n) in v.as_object().into_iter().flatten() {
+            if let (Some(n), false) = (n.as_u64(), skip.contains(&k.as_str())) {
+                let counter = Counter::<u64>::default();
+                counter.inc_by(n);
+                r.register(
+                    format!("{prefix}{k}"),
+                    format!("{prefix}{k} (see /v1/metrics)"),
+                    counter,
+                );
+            }
+        }
+    };
+    counters(&mut r, "", &json, &["health_score"]);
+    counters(&mut r, "driver_", &json["driver"], &[]);
+    let open = ["connections", "max_connections", "monitors", "max_monitors"];
+    counters(&mut r, "control_", control, &open);
+    let refused = Family::<Labels, Counter>::default();
+    for (why, n) in control["requests_refused"]
+        .as_object()
+        .into_iter()
+        .flatten()
+    {
+        let l = vec![("reason".to_string(), why.clone())];
+        refused.get_or_create(&l).inc_by(n.as_u64().unwrap_or(0));
+    }
+    r.register(
+        "control_requests_refused",
+        "Control API requests refused, by check",
+        refused,
+    );
+    for k in open {
+        let g = Gauge::<i64>::default();
+        g.set(control[k].as_i64().unwrap_or(0));
+        r.register(format!("control_{k}"), format!("Control API {k}"), g);
+    }
+    let members = Family::<Labels, Gauge>::default();
+    for (status, n) in [
+        ("alive", m.alive),
+        ("suspect", m.suspect),
+        ("dead", m.dead),
+        ("left", m.left),
+    ] {
+        let l = vec![("status".to_string(), status.to_string())];
+        members.get_or_create(&l).set(n as i64);
+    }
+    r.register("members", "Members this node holds, by status", members);
+    let health = Gauge::<i64>::default();
+    health.set(i64::from(m.health_score));
+    r.register(
+        "health_score",
+        "Lifeguard local health score (0 is healthy)",
+        health,
+    );
+    r.register_with_unit(
+        "suspicion_to_dead",
+        "Time from a member's suspicion to its death, as this node saw them",
+        Unit::Seconds,
+        h.suspicion_to_dead.clone(),
+    );
+    r.register_with_unit(
+        "stream_duration",
+        "Time a push-pull stream was open (either side's)",
+        Unit::Seconds,
+        h.stream_duration.clone(),
+    );
+    let mut text = String::new();
+    // Writing into a String cannot fail.
+    let _ = prometheus_client::encoding::text::encode(&mut text, &r);
+    text
+}
+
+/// The JSON of `GET /v1/info`: what an operator looks at first.
+fn info_json(handle: &Handle, m: &AgentMetrics) -> Value {
+    let c = &m.core;
+    json!({
+        "name": handle.name(),
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_seconds": handle.uptime().as_secs(),
+        "advertise": handle.advertise_addr().to_string(),
+        "members": { "alive": m.alive, "suspect": m.suspect, "dead": m.dead, "left": m.left },
+        "health_score": m.health_score,
+        "counters": {
+            "probes": c.probes,
+            "probe_failures": c.probe_failures,
+            "suspicions": c.suspicions,
+            "deaths": c.deaths,
+            "refutations": c.refutations,
+            "push_pulls": c.push_pulls,
+            "push_pull_failures": c.push_pull_failures,
+            "dropped": c.dropped.total(),
+            "keys_written": c.keys_written,
+        },
     })
 }
 
@@ -664,6 +813,53 @@ fn reply(status: StatusCode, body: &Value) -> Response<ApiBody> {
 
 fn error(status: StatusCode, message: impl std::fmt::Display) -> Response<ApiBody> {
     reply(status, &json!({ "error": message.to_string() }))
+}
+
+/// Waits up to `wait` for the outcome of the join just started through
+/// `seeds`: 200 when a seed answered; 502 when an attempt reached no seed,
+/// 504 when none answered in time (both cancel the join, so the agent does
+/// not retry behind the caller's back).
+async fn join_outcome(
+    handle: &Handle,
+    events: &mut broadcast::Receiver<Event>,
+    seeds: &[String],
+    wait: Duration,
+) -> Response<ApiBody> {
+    let list = seeds.join(", ");
+    let outcome = tokio::time::timeout(wait, async {
+        loop {
+            match events.recv().await {
+                Ok(Event::JoinCompleted { seed }) => return Ok(seed),
+                Ok(Event::JoinRetry { .. }) | Ok(Event::JoinFailed { .. }) => return Err(()),
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return Err(()),
+            }
+        }
+    })
+    .await;
+    let why = match outcome {
+        Ok(Ok(seed)) => {
+            return reply(
+                StatusCode::OK,
+                &json!({ "joined": true, "seed": seed.to_string(), "joining": seeds }),
+            )
+        }
+        Ok(Err(())) if handle.is_stopped() => return stopped(HandleError::Stopped),
+        Ok(Err(())) => (
+            StatusCode::BAD_GATEWAY,
+            format!(
+                "no seed answered the join ({list}): refused, unreachable or not a swim agent                  of this cluster; check the addresses and that an agent runs there"
+            ),
+        ),
+        Err(_) => (
+            StatusCode::GATEWAY_TIMEOUT,
+            format!(
+                "no seed answered the join ({list}) within {wait:?}; check the addresses, or wait longer"
+            ),
+        ),
+    };
+    let _ = handle.cancel_join().await;
+    error(why.0, format!("{}; the join is cancelled", why.1))
 }
 
 /// A key operation's report: every member's answer, and how many hold and
@@ -912,6 +1108,24 @@ async fn route(req: Request<Incoming>, shared: &Shared) -> Response<ApiBody> {
                 }
             })
         }
+        (Method::GET, "/metrics") => match handle.metrics().await {
+            Ok(m) => {
+                let text = prometheus_text(&m, &shared.stats_json(), handle.histograms());
+                let mut r = Response::new(ApiBody::Full(Full::new(Bytes::from(text))));
+                r.headers_mut().insert(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static(
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    ),
+                );
+                r
+            }
+            Err(e) => stopped(e),
+        },
+        (Method::GET, "/v1/info") => match handle.metrics().await {
+            Ok(m) => reply(StatusCode::OK, &info_json(handle, &m)),
+            Err(e) => stopped(e),
+        },
         (Method::GET, "/v1/metrics") => match handle.metrics().await {
             Ok(m) => {
                 let mut v = metrics_json(&m);
@@ -925,8 +1139,12 @@ async fn route(req: Request<Incoming>, shared: &Shared) -> Response<ApiBody> {
                 Ok(b) => b,
                 Err(r) => return r,
             };
-            let seeds: Vec<String> = match serde_json::from_slice::<Value>(&body) {
-                Ok(v) => match v.get("seeds").and_then(Value::as_array) {
+            let parsed = match serde_json::from_slice::<Value>(&body) {
+                Ok(v) => v,
+                Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid JSON: {e}")),
+            };
+            let seeds: Vec<String> =
+                match parsed.get("seeds").and_then(Value::as_array) {
                     Some(a) if a.len() > shared.options.max_join_seeds => {
                         return error(
                             StatusCode::BAD_REQUEST,
@@ -941,26 +1159,45 @@ async fn route(req: Request<Incoming>, shared: &Shared) -> Response<ApiBody> {
                         .iter()
                         .filter_map(|s| s.as_str().map(str::to_string))
                         .collect(),
-                    None => {
-                        return error(
-                            StatusCode::BAD_REQUEST,
-                            "expected {\"seeds\": [\"HOST:PORT\", ...]}",
-                        )
-                    }
-                },
-                Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid JSON: {e}")),
-            };
+                    None => return error(
+                        StatusCode::BAD_REQUEST,
+                        "expected {\"seeds\": [\"HOST:PORT\", ...], \"wait\": \"10s\" (optional)}",
+                    ),
+                };
             if seeds.is_empty() {
                 return error(StatusCode::BAD_REQUEST, "no seeds given");
             }
-            match handle.join(&seeds).await {
-                Ok(addrs) => {
-                    let addrs: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
-                    reply(StatusCode::OK, &json!({ "joining": addrs }))
+            let wait = match parsed.get("wait") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(s)) => match crate::parse_duration(s) {
+                    Ok(d) if !d.is_zero() && d <= MAX_JOIN_WAIT => Some(d),
+                    Ok(_) => {
+                        return error(
+                            StatusCode::BAD_REQUEST,
+                            format!("wait `{s}` out of range: above zero and at most 5m"),
+                        )
+                    }
+                    Err(e) => return error(StatusCode::BAD_REQUEST, format!("wait: {e}")),
+                },
+                Some(other) => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        format!("wait must be a duration string such as \"10s\", not {other}"),
+                    )
                 }
-                Err(HandleError::Stopped) => stopped(HandleError::Stopped),
-                Err(e) => error(StatusCode::BAD_REQUEST, e),
-            }
+            };
+            // Subscribed before the join starts: its outcome cannot be missed.
+            let mut events = handle.subscribe();
+            let addrs = match handle.join(&seeds).await {
+                Ok(addrs) => addrs,
+                Err(HandleError::Stopped) => return stopped(HandleError::Stopped),
+                Err(e) => return error(StatusCode::BAD_REQUEST, e),
+            };
+            let shown: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
+            let Some(wait) = wait else {
+                return reply(StatusCode::OK, &json!({ "joining": shown }));
+            };
+            join_outcome(handle, &mut events, &shown, wait).await
         }
         (Method::POST, "/v1/leave") => match handle.leave().await {
             Ok(outcome) => {
@@ -995,7 +1232,7 @@ async fn route(req: Request<Incoming>, shared: &Shared) -> Response<ApiBody> {
         (
             _,
             "/v1/agent" | "/v1/members" | "/v1/metrics" | "/v1/join" | "/v1/leave" | "/v1/monitor"
-            | "/v1/keys" | "/v1/kv",
+            | "/v1/keys" | "/v1/kv" | "/metrics" | "/v1/info",
         ) => error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
         _ => error(StatusCode::NOT_FOUND, format!("no such endpoint: {path}")),
     }

@@ -47,6 +47,8 @@ pub(crate) enum Command {
     Members(oneshot::Sender<Vec<MemberInfo>>),
     Metrics(oneshot::Sender<AgentMetrics>),
     Join(Vec<SocketAddr>, oneshot::Sender<Result<(), HandleError>>),
+    /// Stop the join in progress; whether there was one.
+    CancelJoin(oneshot::Sender<bool>),
     SetMeta(Bytes, oneshot::Sender<Result<(), HandleError>>),
     Leave(oneshot::Sender<LeaveOutcome>),
     /// A member's keys starting with a prefix.
@@ -79,9 +81,33 @@ pub(crate) struct Counters {
     pub streams_refused: AtomicU64,
 }
 
+/// Histograms the driver keeps from what it sees (Prometheus `/metrics`).
+pub(crate) struct Histograms {
+    /// Seconds from a member's `MemberSuspect` to its `MemberFailed` here.
+    pub suspicion_to_dead: prometheus_client::metrics::histogram::Histogram,
+    /// Seconds a push-pull stream was open, either side's, from its open
+    /// (or accept) to the node's close or its end.
+    pub stream_duration: prometheus_client::metrics::histogram::Histogram,
+}
+
+impl Default for Histograms {
+    fn default() -> Self {
+        use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+        Histograms {
+            // 0.25 s to about 2 h.
+            suspicion_to_dead: Histogram::new(exponential_buckets(0.25, 2.0, 16)),
+            // 1 ms to about 33 s.
+            stream_duration: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
+        }
+    }
+}
+
 /// What the node task, the stream tasks and the handles share.
 pub(crate) struct Shared {
     pub counters: Counters,
+    pub histograms: Histograms,
+    /// When the node started (for its uptime).
+    pub started: std::time::Instant,
     pub stream_timeout: Duration,
     pub max_frame: usize,
     /// Bytes of incoming frames in flight, over all streams, in KiB
@@ -283,6 +309,8 @@ pub async fn start(config: AgentConfig) -> Result<Handle, StartError> {
     }
     let shared = Arc::new(Shared {
         counters: Counters::default(),
+        histograms: Histograms::default(),
+        started: std::time::Instant::now(),
         stream_timeout: config.stream_timeout,
         max_frame: config.protocol.max_stream_frame,
         budget: Arc::new(tokio::sync::Semaphore::new(
@@ -309,6 +337,8 @@ pub async fn start(config: AgentConfig) -> Result<Handle, StartError> {
         name: config.name.clone(),
         key_ops: HashMap::new(),
         keyring_file: config.keyring_file.clone(),
+        suspected: HashMap::new(),
+        stream_started: HashMap::new(),
     };
     tracing::info!(node = %config.name, bind = %local, advertise = %advertise, "swim node started");
     tokio::spawn(async move {
@@ -350,9 +380,44 @@ struct Driver {
     /// Key operations waiting for answers, by query id.
     key_ops: HashMap<u64, (KeyReport, oneshot::Sender<Result<KeyReport, HandleError>>)>,
     keyring_file: Option<std::path::PathBuf>,
+    /// Members suspected now, and since when (for `suspicion_to_dead`).
+    suspected: HashMap<swim_core::Name, TokioInstant>,
+    /// Open streams, and since when (for `stream_duration`).
+    stream_started: HashMap<StreamId, TokioInstant>,
 }
 
 impl Driver {
+    /// A stream ended: its duration goes into the histogram (once).
+    fn stream_ended(&mut self, id: StreamId) {
+        if let Some(t) = self.stream_started.remove(&id) {
+            (self.shared.histograms.stream_duration).observe(t.elapsed().as_secs_f64());
+        }
+    }
+
+    /// Suspicion times from membership events.
+    fn time_suspicions(&mut self, event: &Event) {
+        match event {
+            Event::MemberSuspect(m) => {
+                self.suspected
+                    .entry(m.name.clone())
+                    .or_insert_with(TokioInstant::now);
+            }
+            Event::MemberFailed(m) => {
+                if let Some(t) = self.suspected.remove(&m.name) {
+                    (self.shared.histograms.suspicion_to_dead).observe(t.elapsed().as_secs_f64());
+                }
+            }
+            Event::MemberRecovered(m)
+            | Event::MemberLeft(m)
+            | Event::MemberReaped(m)
+            | Event::MemberJoined(m)
+            | Event::MemberUpdated(m) => {
+                self.suspected.remove(&m.name);
+            }
+            _ => {}
+        }
+    }
+
     /// The node's clock: microseconds since the driver started.
     fn now(&self) -> swim_core::Instant {
         let micros = u64::try_from(self.origin.elapsed().as_micros()).unwrap_or(u64::MAX);
@@ -392,11 +457,13 @@ impl Driver {
                 Some(msg) = self.stream_rx.recv() => match msg {
                     StreamMsg::Accepted { id, writer } => {
                         self.streams.insert(id, writer);
+                        self.stream_started.insert(id, TokioInstant::now());
                         continue;
                     }
                     StreamMsg::Frame { id, from, bytes } => Input::StreamFrame { id, from, bytes },
                     StreamMsg::Closed { id } => {
                         self.streams.remove(&id);
+                        self.stream_ended(id);
                         Input::StreamClosed { id }
                     }
                 },
@@ -462,6 +529,9 @@ impl Driver {
             }
             Command::Join(seeds, reply) => {
                 let _ = reply.send(self.node.join(&seeds, now).map_err(HandleError::Node));
+            }
+            Command::CancelJoin(reply) => {
+                let _ = reply.send(self.node.cancel_join(now));
             }
             Command::SetMeta(meta, reply) => {
                 let _ = reply.send(self.node.set_meta(meta, now).map_err(HandleError::Node));
@@ -560,6 +630,7 @@ impl Driver {
             Output::StreamOpen { id, to } => {
                 let (writer, writes) = mpsc::channel(stream::MAX_QUEUED_FRAMES);
                 self.streams.insert(id, writer);
+                self.stream_started.insert(id, TokioInstant::now());
                 tokio::spawn(stream::open(
                     id,
                     to,
@@ -583,10 +654,12 @@ impl Driver {
             Output::StreamClose { id } => {
                 // The stream task writes what is queued, then closes.
                 self.streams.remove(&id);
+                self.stream_ended(id);
             }
             Output::Event(event) => {
                 log_event(&self.name, &event);
                 self.on_key_event(&event);
+                self.time_suspicions(&event);
                 if let (Event::LeaveCompleted, Some(l)) = (&event, &mut self.leaving) {
                     l.completed = true;
                 }
@@ -623,6 +696,9 @@ fn log_event(node: &str, event: &Event) {
         Event::JoinCompleted { seed } => info!(node, %seed, "joined the cluster"),
         Event::JoinRetry { attempt } => warn!(node, attempt, "no seed answered; retrying the join"),
         Event::LeaveCompleted => info!(node, "leave announced"),
+        Event::JoinFailed { attempts } => {
+            warn!(node, attempts, "no seed answered; the join gave up")
+        }
         e => info!(node, event = ?e, "event"),
     }
 }

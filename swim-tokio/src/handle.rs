@@ -280,6 +280,12 @@ impl Handle {
         Ok(addrs)
     }
 
+    /// Stops the join in progress (no further attempt; a seed answering
+    /// now completes nothing). Returns whether a join was in progress.
+    pub async fn cancel_join(&self) -> Result<bool, HandleError> {
+        self.ask(Command::CancelJoin).await
+    }
+
     /// Publishes new metadata for this node.
     pub async fn set_meta(&self, meta: Bytes) -> Result<(), HandleError> {
         self.ask(|tx| Command::SetMeta(meta, tx)).await?
@@ -354,6 +360,16 @@ impl Handle {
     /// True once the node has stopped.
     pub fn is_stopped(&self) -> bool {
         *self.stopped.borrow()
+    }
+
+    /// How long the node has been running.
+    pub fn uptime(&self) -> std::time::Duration {
+        self.shared.started.elapsed()
+    }
+
+    /// The driver's histograms (for the control API's `/metrics`).
+    pub(crate) fn histograms(&self) -> &crate::driver::Histograms {
+        &self.shared.histograms
     }
 
     /// The configured limit on stream steps (for diagnostics).

@@ -39,7 +39,7 @@ pub mod keyring;
 mod stream;
 
 pub use config::{
-    parse_duration, AgentConfig, ConfigDuration, FileConfig, FileConfigError, Preset,
+    parse_duration, tag_changes, AgentConfig, ConfigDuration, FileConfig, FileConfigError, Preset,
     ProtocolOverrides, SealingName,
 };
 pub use driver::{resolve_seeds, start, StartError};

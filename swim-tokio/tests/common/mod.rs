@@ -91,9 +91,12 @@ impl Agent {
             cmd.args(["--join", &j.to_string()]);
         }
         cmd.args(extra);
-        cmd.env_remove("SWIM_CONTROL")
-            .env_remove("SWIM_CONTROL_TOKEN")
-            .stdin(Stdio::null())
+        cmd.env_remove("SWIM_CONTROL");
+        // A token the caller put in `cmd` on purpose stays; one inherited goes.
+        if !cmd.get_envs().any(|(k, _)| k == "SWIM_CONTROL_TOKEN") {
+            cmd.env_remove("SWIM_CONTROL_TOKEN");
+        }
+        cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr);
         let mut child = cmd.spawn().expect("spawn swim agent");

@@ -108,9 +108,20 @@ async fn call(
     path: &str,
     body: Option<Value>,
 ) -> Result<Value, Fail> {
+    call_within(agent, method, path, body, REQUEST_TIMEOUT).await
+}
+
+/// [`call`], waiting at most `limit` for the answer.
+async fn call_within(
+    agent: &Control,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+    limit: Duration,
+) -> Result<Value, Fail> {
     let control = agent.addr.as_str();
     let work = async { answer(control, send(agent, method, path, body).await?).await };
-    timeout(REQUEST_TIMEOUT, work)
+    timeout(limit, work)
         .await
         .map_err(|_| format!("the agent at {control} did not answer in time"))?
 }
@@ -340,22 +351,18 @@ pub fn members(
     Ok(())
 }
 
-/// `swim join`.
-pub fn join(control: &Control, seeds: &[String]) -> Result<(), Fail> {
-    let v = block(call(
+/// `swim join`: waits until a seed answered (or the agent says none did).
+pub fn join(control: &Control, seeds: &[String], wait: Duration) -> Result<(), Fail> {
+    let wait_text = format!("{}ms", wait.as_millis());
+    let v = block(call_within(
         control,
         Method::POST,
         "/v1/join",
-        Some(serde_json::json!({ "seeds": seeds })),
+        Some(serde_json::json!({ "seeds": seeds, "wait": wait_text })),
+        wait + Duration::from_secs(10),
     ))?;
-    let addrs: Vec<String> = v
-        .get("joining")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|a| a.as_str().map(String::from))
-        .collect();
-    println!("joining {}", addrs.join(", "));
+    let seed = v.get("seed").and_then(Value::as_str).unwrap_or("a seed");
+    println!("joined the cluster through {seed}");
     Ok(())
 }
 
@@ -366,6 +373,32 @@ pub fn leave(control: &Control) -> Result<(), Fail> {
         println!("left the cluster; the agent is shutting down");
     } else {
         println!("leave timed out before it spread fully; the agent is shutting down");
+    }
+    Ok(())
+}
+
+/// `swim info`.
+pub fn info(control: &Control, json: bool) -> Result<(), Fail> {
+    let v = block(call(control, Method::GET, "/v1/info", None))?;
+    if json {
+        println!("{v}");
+        return Ok(());
+    }
+    let m = &v["members"];
+    println!(
+        "agent:    {} (swim {})",
+        v["name"].as_str().unwrap_or(""),
+        v["version"].as_str().unwrap_or("")
+    );
+    println!("address:  {}", v["advertise"].as_str().unwrap_or(""));
+    println!("uptime:   {} s", v["uptime_seconds"]);
+    println!(
+        "members:  {} alive, {} suspect, {} dead, {} left",
+        m["alive"], m["suspect"], m["dead"], m["left"]
+    );
+    println!("health:   {} (0 is healthy)", v["health_score"]);
+    for (k, n) in v["counters"].as_object().into_iter().flatten() {
+        println!("{:9} {n}", format!("{k}:"));
     }
     Ok(())
 }

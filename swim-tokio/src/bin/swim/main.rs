@@ -8,12 +8,13 @@ mod client;
 mod demo;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::str::FromStr;
 use swim_tokio::control::{ControlOptions, Token};
-use swim_tokio::{AgentConfig, FileConfig, Preset};
+use swim_tokio::{swim_core, AgentConfig, FileConfig, Preset};
 
 /// Default address of the agent's control API.
 const DEFAULT_CONTROL: &str = "127.0.0.1:7373";
@@ -35,7 +36,8 @@ struct Cli {
 enum Cmd {
     /// Print a new random cluster key (base64 of 32 bytes) for a keyring file.
     Keygen,
-    /// Run a node and its control API until SIGINT/SIGTERM (then leave gracefully).
+    /// Run a node and its control API until SIGINT/SIGTERM (then leave
+    /// gracefully); SIGHUP reloads the log filter and the tags.
     Agent(AgentArgs),
     /// List the members the agent knows.
     Members {
@@ -52,11 +54,16 @@ enum Cmd {
         #[command(flatten)]
         control: ControlArg,
     },
-    /// Ask the agent to join more seeds.
+    /// Ask the agent to join more seeds, and wait until one answers: exits
+    /// non-zero, with the reason, if an attempt reaches no seed or none
+    /// answers within --wait (the join is then cancelled).
     Join {
         /// Seeds as HOST:PORT.
         #[arg(required = true)]
         seeds: Vec<String>,
+        /// Longest wait for a seed to answer (at most 5m).
+        #[arg(long, default_value = "15s", value_parser = parse_wait)]
+        wait: std::time::Duration,
         #[command(flatten)]
         control: ControlArg,
     },
@@ -89,6 +96,15 @@ enum Cmd {
     Keys {
         #[command(subcommand)]
         op: KeysOp,
+        #[command(flatten)]
+        control: ControlArg,
+    },
+    /// Print what an operator looks at first: version, uptime, members by
+    /// status, health score and the key counters.
+    Info {
+        /// Print JSON instead of lines.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         control: ControlArg,
     },
@@ -226,6 +242,14 @@ struct AgentArgs {
     /// Seeds to join, HOST:PORT (repeat the flag or list several).
     #[arg(long, num_args = 1..)]
     join: Vec<String>,
+    /// Join attempts before the agent gives up and exits non-zero (0:
+    /// retry for ever) [default: the config file's `join_attempts`, else 0].
+    #[arg(long, value_name = "N")]
+    retry_max: Option<u32>,
+    /// Longest wait between join attempts (the backoff doubles from
+    /// `join_retry_min` up to it) [default: 30s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_retry_interval)]
+    retry_interval: Option<std::time::Duration>,
     /// TOML config file (the same options plus a `[protocol]` table).
     #[arg(long)]
     config: Option<PathBuf>,
@@ -272,6 +296,20 @@ fn parse_tag(s: &str) -> Result<(String, String), String> {
     }
 }
 
+/// A duration flag: `500ms`, `10s`, `2m`...
+fn parse_retry_interval(s: &str) -> Result<std::time::Duration, String> {
+    swim_tokio::parse_duration(s)
+}
+
+/// `swim join --wait`: above zero, at most five minutes.
+fn parse_wait(s: &str) -> Result<std::time::Duration, String> {
+    let d = swim_tokio::parse_duration(s)?;
+    if d.is_zero() || d > swim_tokio::control::MAX_JOIN_WAIT {
+        return Err(format!("{s} is out of range: above zero and at most 5m"));
+    }
+    Ok(d)
+}
+
 /// A failure to report on one line.
 type Fail = String;
 
@@ -310,9 +348,16 @@ fn main() -> ExitCode {
         } => control
             .client()
             .and_then(|c| client::members(&c, status.map(StatusArg::as_str), &tags, json)),
-        Cmd::Join { seeds, control } => control.client().and_then(|c| client::join(&c, &seeds)),
+        Cmd::Join {
+            seeds,
+            wait,
+            control,
+        } => control
+            .client()
+            .and_then(|c| client::join(&c, &seeds, wait)),
         Cmd::Leave { control } => control.client().and_then(|c| client::leave(&c)),
         Cmd::Monitor { json, control } => control.client().and_then(|c| client::monitor(&c, json)),
+        Cmd::Info { json, control } => control.client().and_then(|c| client::info(&c, json)),
         Cmd::Metrics { control } => control.client().and_then(|c| client::metrics(&c)),
         Cmd::Kv { op, control } => control.client().and_then(|c| client::kv(&c, op)),
         Cmd::Keys { op, control } => control.client().and_then(|c| client::keys(&c, op)),
@@ -330,22 +375,36 @@ fn main() -> ExitCode {
     }
 }
 
-/// Sets up logging to stderr with a `tracing_subscriber` target filter.
-fn init_logging(filter: &str) -> Result<(), Fail> {
-    use tracing_subscriber::prelude::*;
-    let targets = tracing_subscriber::filter::Targets::from_str(filter).map_err(|e| {
+/// Changes the log filter of a running agent.
+type SetFilter = Box<dyn Fn(&str) -> Result<(), Fail>>;
+
+/// Parses a log filter; the error says what is allowed.
+fn parse_filter(filter: &str) -> Result<tracing_subscriber::filter::Targets, Fail> {
+    tracing_subscriber::filter::Targets::from_str(filter).map_err(|e| {
         format!("invalid log filter `{filter}`: {e}; use e.g. `info` or `swim_tokio=debug,info`")
-    })?;
+    })
+}
+
+/// Sets up logging to stderr with a `tracing_subscriber` target filter;
+/// returns the way to change the filter later (SIGHUP).
+fn init_logging(filter: &str) -> Result<SetFilter, Fail> {
+    use tracing_subscriber::prelude::*;
+    let (targets, reload) = tracing_subscriber::reload::Layer::new(parse_filter(filter)?);
     tracing_subscriber::registry()
+        .with(targets)
         .with(
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
                 .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
                 .with_target(false),
         )
-        .with(targets)
         .init();
-    Ok(())
+    Ok(Box::new(move |filter: &str| {
+        let targets = parse_filter(filter)?;
+        reload
+            .reload(targets)
+            .map_err(|e| format!("cannot change the log filter: {e}"))
+    }))
 }
 
 /// A current-thread runtime: one node needs no more.
@@ -434,6 +493,13 @@ fn run_agent(args: AgentArgs) -> Result<(), Fail> {
     if let Some(s) = args.sealing {
         config.protocol.sealing = s.0;
     }
+    if let Some(n) = args.retry_max {
+        config.protocol.join_attempts = n;
+    }
+    if let Some(d) = args.retry_interval {
+        config.protocol.join_retry_max = d;
+        config.protocol.join_retry_min = config.protocol.join_retry_min.min(d);
+    }
     // The config file's path is relative to the config file.
     let config_dir = args.config.as_deref().and_then(Path::parent);
     config.keyring_file = args.keyring_file.or_else(|| {
@@ -449,23 +515,150 @@ fn run_agent(args: AgentArgs) -> Result<(), Fail> {
     if let Some(d) = file.leave_timeout {
         config.leave_timeout = d.0;
     }
-    let mut tags = file.tags.clone();
-    tags.extend(args.tags);
-    config.tags = tags.into_iter().collect();
+    let tags = agent_tags(&file, &args.tags);
+    config.tags = tags.clone().into_iter().collect();
     if let Some(m) = args.meta.or(file.meta.clone()) {
         config.meta = m.into_bytes().into();
     }
-    config
-        .protocol
-        .validate()
-        .map_err(|e| format!("{e}; fix it in the config file's [protocol] table"))?;
-    let log = args
-        .log
+    config.protocol.validate().map_err(|e| {
+        format!(
+            "{e}; fix it in the config file's [protocol] table (or --retry-max, --retry-interval)"
+        )
+    })?;
+    let log = agent_log(args.log.as_deref(), &file);
+    let set_filter = init_logging(&log)?;
+    let reload = Reload {
+        path: args.config.clone(),
+        started: file,
+        flag_tags: args.tags,
+        flag_log: args.log,
+        tags,
+        log,
+        set_filter,
+    };
+    runtime()?.block_on(agent(config, control, control_options, reload))
+}
+
+/// The agent's tags: the config file's `tags`, then `--tag` flags (which
+/// replace a key of the same name).
+fn agent_tags(file: &FileConfig, flags: &[(String, String)]) -> BTreeMap<String, String> {
+    let mut tags = file.tags.clone();
+    tags.extend(flags.iter().cloned());
+    tags
+}
+
+/// The agent's log filter: `--log` (or `$SWIM_LOG`), else the config
+/// file's `log`, else `$RUST_LOG`, else `info`.
+fn agent_log(flag: Option<&str>, file: &FileConfig) -> String {
+    flag.map(str::to_string)
         .or(file.log.clone())
         .or_else(|| std::env::var("RUST_LOG").ok())
-        .unwrap_or_else(|| "info".into());
-    init_logging(&log)?;
-    runtime()?.block_on(agent(config, control, control_options))
+        .unwrap_or_else(|| "info".into())
+}
+
+/// What SIGHUP reloads: the log filter and the tags, from the config file
+/// read again and the flags the agent started with.
+struct Reload {
+    /// The config file, if the agent has one.
+    path: Option<PathBuf>,
+    /// The file as the agent started with it: what differs from it in a
+    /// later read, but cannot change at run time, needs a restart.
+    started: FileConfig,
+    /// `--tag` flags.
+    flag_tags: Vec<(String, String)>,
+    /// `--log` (or `$SWIM_LOG`).
+    flag_log: Option<String>,
+    /// The keys that are tags now (the file's and the flags'), as set.
+    tags: BTreeMap<String, String>,
+    /// The log filter in force.
+    log: String,
+    set_filter: SetFilter,
+}
+
+impl Reload {
+    /// Reads the config file again and applies what can change while the
+    /// agent runs: the log filter, and the tags (keys new or changed are
+    /// set, keys that were tags and are gone are deleted; other keys are
+    /// left alone). Logs one line of what was applied and one naming what
+    /// changed but needs a restart. A file that no longer parses changes
+    /// nothing.
+    async fn apply(&mut self, node: &swim_tokio::Handle) {
+        let Some(path) = &self.path else {
+            tracing::info!("SIGHUP: no config file (--config) to reload; nothing changed");
+            return;
+        };
+        let file = match FileConfig::load(path) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::error!("SIGHUP: {e}; nothing changed, the agent keeps its running config");
+                return;
+            }
+        };
+        let log = agent_log(self.flag_log.as_deref(), &file);
+        let log_note = if log == self.log {
+            match (&self.flag_log, &file.log) {
+                (Some(_), Some(l)) if *l != log => {
+                    "unchanged (--log or $SWIM_LOG wins over the file's `log`)".to_string()
+                }
+                _ => "unchanged".to_string(),
+            }
+        } else {
+            match (self.set_filter)(&log) {
+                Ok(()) => {
+                    self.log = log;
+                    format!("now `{}`", self.log)
+                }
+                Err(e) => format!("kept `{}` ({e})", self.log),
+            }
+        };
+        let tags = agent_tags(&file, &self.flag_tags);
+        let (set, delete) = swim_tokio::tag_changes(&self.tags, &tags);
+        let (mut done_set, mut done_delete, mut failed) = (Vec::new(), Vec::new(), Vec::new());
+        for (k, v) in set {
+            match node.set(&k, v.clone().into_bytes().into()).await {
+                Ok(_) => {
+                    done_set.push(format!("{k}={v}"));
+                    self.tags.insert(k, v);
+                }
+                Err(e) => failed.push(format!("set {k}: {e}")),
+            }
+        }
+        for k in delete {
+            match node.delete(&k).await {
+                Ok(_) => {
+                    done_delete.push(k.clone());
+                    self.tags.remove(&k);
+                }
+                Err(e) => failed.push(format!("delete {k}: {e}")),
+            }
+        }
+        let list = |v: &[String]| {
+            if v.is_empty() {
+                "none".to_string()
+            } else {
+                v.join(", ")
+            }
+        };
+        tracing::info!(
+            "SIGHUP: reloaded {}: log filter {log_note}; tags set: {}; tags deleted: {}{}",
+            path.display(),
+            list(&done_set),
+            list(&done_delete),
+            if failed.is_empty() {
+                String::new()
+            } else {
+                format!("; refused: {}", failed.join("; "))
+            }
+        );
+        let restart = self.started.restart_needed(&file);
+        if !restart.is_empty() {
+            tracing::warn!(
+                "SIGHUP: {} changed in {} but needs a restart to take effect (only log and tags reload)",
+                restart.join(", "),
+                path.display()
+            );
+        }
+    }
 }
 
 /// The agent's control token: from `--control-token-file`, else
@@ -498,6 +691,7 @@ async fn agent(
     config: AgentConfig,
     control: SocketAddr,
     control_options: ControlOptions,
+    mut reload: Reload,
 ) -> Result<(), Fail> {
     use tokio::signal::unix::{signal, SignalKind};
     let listener = tokio::net::TcpListener::bind(control).await.map_err(|e| {
@@ -512,7 +706,13 @@ async fn agent(
         signal(SignalKind::terminate()).map_err(|e| format!("cannot listen for SIGTERM: {e}"))?;
     let mut int =
         signal(SignalKind::interrupt()).map_err(|e| format!("cannot listen for SIGINT: {e}"))?;
+    let mut hup =
+        signal(SignalKind::hangup()).map_err(|e| format!("cannot listen for SIGHUP: {e}"))?;
+    let seeds = config.seeds.join(", ");
+    let mut joining = !config.seeds.is_empty();
     let node = swim_tokio::start(config).await.map_err(|e| e.to_string())?;
+    // Subscribed before the node task first runs: no join outcome is missed.
+    let mut events = node.subscribe();
     // One line on stdout for scripts and tests; logs go to stderr.
     println!(
         "swim agent {} running: gossip={} advertise={} control={}",
@@ -529,11 +729,36 @@ async fn agent(
         tracing::error!(error = %e, "control API not served");
     });
     tracing::info!(%control, token = tokened, "control API listening");
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: leaving the cluster"),
-        _ = int.recv() => tracing::info!("SIGINT: leaving the cluster"),
-        _ = left_rx.recv() => return Ok(()),
-        () = node.stopped() => return Ok(()),
+    loop {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: leaving the cluster"),
+            _ = int.recv() => tracing::info!("SIGINT: leaving the cluster"),
+            _ = hup.recv() => {
+                reload.apply(&node).await;
+                continue;
+            }
+            _ = left_rx.recv() => return Ok(()),
+            () = node.stopped() => return Ok(()),
+            e = events.recv() => {
+                match e {
+                    Ok(swim_core::Event::JoinCompleted { .. }) => joining = false,
+                    Ok(swim_core::Event::JoinFailed { attempts }) if joining => {
+                        node.shutdown().await;
+                        return Err(format!(
+                            "no seed answered the join in {attempts} attempts (--join {seeds}); \
+                             check the addresses and that an agent runs there, or pass \
+                             --retry-max 0 to retry for ever"
+                        ));
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                        return Ok(())
+                    }
+                    _ => {}
+                }
+                continue;
+            }
+        }
+        break;
     }
     tokio::select! {
         r = node.leave() => match r {

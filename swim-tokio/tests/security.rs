@@ -360,3 +360,60 @@ fn keys_rotate_on_a_running_cluster_and_a_restart_keeps_the_current_ones() {
         assert!(!a.log_text().contains("member failed"), "{}", a.log_text());
     }
 }
+
+/// Sealing turned on in a running plain cluster in memberlist's three
+/// steps, each rolled out by restarting one agent at a time with the new
+/// setting (`--sealing accept`, then `send`, then `require`): no agent ever
+/// logs a member failed, and at the end plain packets are refused.
+#[test]
+fn sealing_turned_on_by_rolling_restarts_kills_nobody() {
+    let files = Files::new("steps");
+    let keyring = files.arg("keyring");
+    let names = ["step1", "step2", "step3"];
+    let mut agents: Vec<Agent> = vec![Agent::start(names[0], &[])];
+    for name in &names[1..] {
+        let seed = agents[0].gossip;
+        agents.push(Agent::start(name, &[seed]));
+    }
+    let all_alive = |agents: &[Agent]| {
+        agents.iter().all(|a| {
+            a.members()
+                .is_some_and(|m| m.len() == 3 && m.iter().all(|x| x.1 == "alive"))
+        })
+    };
+    wait_for("3 plain agents", Duration::from_secs(20), || {
+        all_alive(&agents)
+    });
+    for step in ["accept", "send", "require"] {
+        for i in 0..agents.len() {
+            let log = agents[i].log_text();
+            assert!(!log.contains("member failed"), "{}: {log}", names[i]);
+            agents[i].signal(libc::SIGTERM);
+            wait_for(
+                "the agent leaves and exits",
+                Duration::from_secs(20),
+                || matches!(agents[i].child.try_wait(), Ok(Some(_))),
+            );
+            let seed = agents[(i + 1) % agents.len()].gossip;
+            let extra = ["--keyring-file", &keyring, "--sealing", step];
+            agents[i] = Agent::start_with(names[i], "127.0.0.1:0", &[seed], &extra);
+            wait_for("all three alive again", Duration::from_secs(30), || {
+                all_alive(&agents)
+            });
+        }
+    }
+    for a in &agents {
+        assert!(!a.log_text().contains("member failed"), "{}", a.log_text());
+        assert_eq!(metric(a, &["dropped", "auth"]), 0, "{}", a.name);
+    }
+    let attacker = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let plain = packet(
+        "",
+        vec![update("step2", agents[1].gossip, 1, pb::Status::Dead)],
+    );
+    attacker.send_to(&plain, agents[0].gossip).unwrap();
+    wait_for("the plain packet refused", Duration::from_secs(10), || {
+        metric(&agents[0], &["dropped", "auth"]) == 1
+    });
+    assert!(all_alive(&agents));
+}

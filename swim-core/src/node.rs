@@ -86,6 +86,18 @@ pub enum Error {
     },
     /// Too many queries of this node are still waiting for answers.
     TooManyQueries,
+    /// No member of this name is known.
+    UnknownMember {
+        /// The name given.
+        name: String,
+    },
+    /// Only a member held dead can be forced to leave.
+    NotFailed {
+        /// The member.
+        name: String,
+        /// Its status.
+        status: Status,
+    },
 }
 
 impl fmt::Display for Error {
@@ -130,6 +142,12 @@ impl fmt::Display for Error {
                 f,
                 "query timeout {timeout:?}: allowed above zero and up to {:?}",
                 crate::MAX_QUERY_TIMEOUT
+            ),
+            Error::UnknownMember { name } => write!(f, "no member named `{name}` is known"),
+            Error::NotFailed { name, status } => write!(
+                f,
+                "member `{name}` is {}: only a member held dead can be forced to leave",
+                status.as_str()
             ),
             Error::TooManyQueries => write!(
                 f,
@@ -510,6 +528,26 @@ impl Node {
         self.write(key, None);
         self.fire_timers();
         Ok(self.metrics.keys_written > before)
+    }
+
+    /// Declares a member that failed for good as left (Serf's
+    /// `force-leave`): it stops being gossiped to and is reaped on
+    /// schedule, and the cluster learns it like a leave. Only a member held
+    /// dead can be forced out; one held left already is left alone. Drain
+    /// the outputs afterwards.
+    pub fn force_leave(&mut self, member: &str, now: Instant) -> Result<(), Error> {
+        self.advance(now);
+        let result = self.view.force_leave(member, effects!(self));
+        self.fire_timers();
+        result.map_err(|status| match status {
+            None => Error::UnknownMember {
+                name: member.to_string(),
+            },
+            Some(status) => Error::NotFailed {
+                name: member.to_string(),
+                status,
+            },
+        })
     }
 
     /// The value and version of `member`'s `key`, as this node holds it.

@@ -444,6 +444,22 @@ impl View {
         self.account(before, name);
     }
 
+    /// An operator's word that a dead member is gone for good: it becomes
+    /// left at its incarnation (which outranks dead), spread like a leave,
+    /// and is reaped on schedule. `Err` with its status when it is not dead.
+    pub fn force_leave(&mut self, name: &str, fx: &mut Effects) -> Result<(), Option<Status>> {
+        let e = self.members.get(name).ok_or(None)?;
+        match e.status() {
+            Status::Dead => {}
+            Status::Left => return Ok(()),
+            other => return Err(Some(other)),
+        }
+        let (name, incarnation) = (e.name.clone(), e.incarnation);
+        let me = self.local.clone();
+        self.bury(&name, Status::Left, incarnation, me, Priority::News, fx);
+        Ok(())
+    }
+
     /// Marks a member dead or left, gossips it, and schedules its reaping.
     fn bury(
         &mut self,

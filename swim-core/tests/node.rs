@@ -519,3 +519,55 @@ fn another_live_process_under_our_name_is_a_conflict_not_a_flap() {
     assert_eq!(conflicts, 1, "reported once");
     assert_eq!(node.metrics().conflicts, 1);
 }
+
+/// Serf's force-leave: a member held dead becomes left at its incarnation
+/// (which outranks dead), reported and spread like a leave; an alive or
+/// unknown member is refused with what is wrong.
+#[test]
+fn force_leave_turns_a_dead_member_left_and_refuses_the_living() {
+    let mut node = joined_node(4, Config::lan());
+    let _ = node.poll_outputs().count();
+    let dead = swim_proto::Update {
+        status: swim_proto::Status::Dead as i32,
+        from: name(3).into_bytes().into(),
+        ..alive(2, 1)
+    };
+    let _ = receive(&mut node, 3, packet(3, vec![], vec![dead]), Instant::ZERO);
+    assert_eq!(node.member(&name(2)).unwrap().status, Status::Dead);
+    node.force_leave(&name(2), Instant::from_millis(10))
+        .unwrap();
+    assert_eq!(node.member(&name(2)).unwrap().status, Status::Left);
+    assert_eq!(node.member(&name(2)).unwrap().incarnation, 1);
+    let out: Vec<Output> = node.poll_outputs().collect();
+    assert!(out
+        .iter()
+        .any(|o| matches!(o, Output::Event(Event::MemberLeft(m)) if *m.name == name(2))));
+    // The next gossip carries the leave.
+    let mut now = Instant::from_millis(10);
+    let mut spread = false;
+    while now < Instant::from_millis(2_000) && !spread {
+        now = node.poll_timeout().unwrap();
+        for o in node.step(Input::Tick, now) {
+            if let Output::Datagram { bytes, .. } = o {
+                let p = <swim_proto::Packet as prost::Message>::decode(bytes).unwrap();
+                spread |= p.updates.iter().any(|u| {
+                    u.name == name(2).as_bytes() && u.status == swim_proto::Status::Left as i32
+                });
+            }
+        }
+    }
+    assert!(spread, "the leave was never gossiped");
+    // Idempotent on a left member; refused for the living and the unknown.
+    assert!(node.force_leave(&name(2), now).is_ok());
+    assert!(matches!(
+        node.force_leave(&name(1), now),
+        Err(swim_core::Error::NotFailed {
+            status: Status::Alive,
+            ..
+        })
+    ));
+    assert!(matches!(
+        node.force_leave("nobody", now),
+        Err(swim_core::Error::UnknownMember { .. })
+    ));
+}

@@ -10,6 +10,7 @@
 //! | `GET /metrics` | the same counters in Prometheus (OpenMetrics) text, plus histograms of suspicion-to-death time and stream duration |
 //! | `GET /v1/info` | name, version, uptime, members by status, health score, key counters |
 //! | `GET /v1/monitor` | newline-delimited JSON events, streamed as they happen |
+//! | `POST /v1/force-leave` | body `{"name": "MEMBER"}`: a member held dead becomes left for good |
 //! | `GET /v1/keys` | every member's keys (a cluster-wide `list`) |
 //! | `POST /v1/keys` | body `{"op": "install" \| "use" \| "remove", "key": "BASE64"}`: on every member |
 //!
@@ -1199,6 +1200,23 @@ async fn route(req: Request<Incoming>, shared: &Shared) -> Response<ApiBody> {
             };
             join_outcome(handle, &mut events, &shown, wait).await
         }
+        (Method::POST, "/v1/force-leave") => {
+            let body = match body(req).await {
+                Ok(b) => b,
+                Err(r) => return r,
+            };
+            let name = serde_json::from_slice::<Value>(&body)
+                .ok()
+                .and_then(|v| v.get("name").and_then(Value::as_str).map(str::to_string));
+            let Some(name) = name else {
+                return error(StatusCode::BAD_REQUEST, "expected {\"name\": \"MEMBER\"}");
+            };
+            match handle.force_leave(&name).await {
+                Ok(()) => reply(StatusCode::OK, &json!({ "name": name, "status": "left" })),
+                Err(HandleError::Stopped) => stopped(HandleError::Stopped),
+                Err(e) => error(StatusCode::CONFLICT, e),
+            }
+        }
         (Method::POST, "/v1/leave") => match handle.leave().await {
             Ok(outcome) => {
                 let _ = shared.on_leave.try_send(());
@@ -1232,7 +1250,7 @@ async fn route(req: Request<Incoming>, shared: &Shared) -> Response<ApiBody> {
         (
             _,
             "/v1/agent" | "/v1/members" | "/v1/metrics" | "/v1/join" | "/v1/leave" | "/v1/monitor"
-            | "/v1/keys" | "/v1/kv" | "/metrics" | "/v1/info",
+            | "/v1/keys" | "/v1/kv" | "/metrics" | "/v1/info" | "/v1/force-leave",
         ) => error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
         _ => error(StatusCode::NOT_FOUND, format!("no such endpoint: {path}")),
     }

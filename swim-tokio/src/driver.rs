@@ -59,6 +59,8 @@ pub(crate) enum Command {
         Option<Bytes>,
         oneshot::Sender<Result<u64, HandleError>>,
     ),
+    /// Declare a member that failed for good as left.
+    ForceLeave(String, oneshot::Sender<Result<(), HandleError>>),
     /// A cluster key operation, answered when its time is up.
     KeyOp(
         swim_core::KeyOp,
@@ -557,6 +559,10 @@ impl Driver {
             Command::Write(key, None, reply) => {
                 let deleted = self.node.delete(&key, now).map_err(HandleError::Node);
                 let _ = reply.send(deleted.map(u64::from));
+            }
+            Command::ForceLeave(name, reply) => {
+                let r = self.node.force_leave(&name, now).map_err(HandleError::Node);
+                let _ = reply.send(r);
             }
             Command::KeyOp(op, reply) => {
                 // Long enough for the query to reach everyone and the

@@ -314,6 +314,14 @@ impl Handle {
         Ok(self.ask(|tx| Command::Write(key, None, tx)).await?? > 0)
     }
 
+    /// Declares a member this node holds dead as left for good (Serf's
+    /// `force-leave`): the cluster stops gossiping to it and reaps it on
+    /// schedule. Refused for a member that is alive, suspect or unknown.
+    pub async fn force_leave(&self, name: &str) -> Result<(), HandleError> {
+        let name = name.to_string();
+        self.ask(|tx| Command::ForceLeave(name, tx)).await?
+    }
+
     /// Carries out a key operation on every member (see
     /// [`swim_core::KeyOp`]) and reports their answers once its time is up.
     pub async fn key_op(&self, op: swim_core::KeyOp) -> Result<KeyReport, HandleError> {

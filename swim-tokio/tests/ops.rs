@@ -309,3 +309,38 @@ fn prometheus_metrics_agree_with_the_json_and_info_tells_the_basics() {
         assert!(head.starts_with("HTTP/1.1 403"), "{path}: {head}");
     }
 }
+
+/// `swim force-leave NAME`: a member killed for good, once held dead,
+/// becomes left on every agent; a living member cannot be forced out.
+#[test]
+fn force_leave_turns_a_failed_member_left_everywhere() {
+    let a = Agent::start("fl1", &[]);
+    let b = Agent::start("fl2", &[a.gossip]);
+    let mut c = Agent::start("fl3", &[a.gossip]);
+    wait_for("three agents", Duration::from_secs(20), || {
+        [&a, &b, &c]
+            .iter()
+            .all(|x| x.members().is_some_and(|m| m.len() == 3))
+    });
+    let out = a.cli(&["force-leave", "fl2"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("fl2") && err.contains("alive"), "{err}");
+    c.signal(libc::SIGKILL);
+    let _ = c.child.wait();
+    wait_for("fl3 held dead", Duration::from_secs(30), || {
+        a.status_of("fl3").as_deref() == Some("dead")
+    });
+    let out = a.cli(&["force-leave", "fl3"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_for("fl3 left on both agents", spread_bound(), || {
+        a.status_of("fl3").as_deref() == Some("left")
+            && b.status_of("fl3").as_deref() == Some("left")
+    });
+    let out = a.cli(&["force-leave", "nobody"]);
+    assert!(!out.status.success());
+}

@@ -377,6 +377,14 @@ pub fn leave(control: &Control) -> Result<(), Fail> {
     Ok(())
 }
 
+/// `swim force-leave NAME`.
+pub fn force_leave(control: &Control, name: &str) -> Result<(), Fail> {
+    let body = serde_json::json!({ "name": name });
+    block(call(control, Method::POST, "/v1/force-leave", Some(body)))?;
+    println!("{name} is left; it will be reaped on schedule");
+    Ok(())
+}
+
 /// `swim info`.
 pub fn info(control: &Control, json: bool) -> Result<(), Fail> {
     let v = block(call(control, Method::GET, "/v1/info", None))?;

@@ -67,6 +67,15 @@ enum Cmd {
         #[command(flatten)]
         control: ControlArg,
     },
+    /// Declare a member that failed for good as left (Serf's force-leave):
+    /// the cluster stops gossiping to it and reaps it on schedule. Only a
+    /// member held dead can be forced out.
+    ForceLeave {
+        /// The member's name.
+        name: String,
+        #[command(flatten)]
+        control: ControlArg,
+    },
     /// Ask the agent to leave the cluster gracefully and exit.
     Leave {
         #[command(flatten)]
@@ -356,6 +365,9 @@ fn main() -> ExitCode {
             .client()
             .and_then(|c| client::join(&c, &seeds, wait)),
         Cmd::Leave { control } => control.client().and_then(|c| client::leave(&c)),
+        Cmd::ForceLeave { name, control } => control
+            .client()
+            .and_then(|c| client::force_leave(&c, &name)),
         Cmd::Monitor { json, control } => control.client().and_then(|c| client::monitor(&c, json)),
         Cmd::Info { json, control } => control.client().and_then(|c| client::info(&c, json)),
         Cmd::Metrics { control } => control.client().and_then(|c| client::metrics(&c)),

@@ -14,6 +14,14 @@ use crate::time::Instant;
 use crate::util::Random;
 use bytes::Bytes;
 
+/// What a datagram starts with: protocol messages, and (a probe of a
+/// member held suspect) that suspicion, ahead of everything queued.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Head<'a> {
+    pub messages: &'a [Msg],
+    pub buddy: Option<&'a crate::member::Update>,
+}
+
 /// How many times more often a query is passed on than an update.
 const QUERY_SPREAD: u32 = 3;
 
@@ -37,15 +45,25 @@ pub(crate) fn packet(
     queries: &mut Queries,
     config: &Config,
     max: usize,
-    messages: &[Msg],
+    head: Head<'_>,
     scratch: &mut Vec<u8>,
 ) -> Option<Packet> {
+    let messages = head.messages;
     let summary = view.summary().wrapping_add(replicas.summary());
     let kind = messages.first().map_or(Kind::Gossip, Msg::kind);
     let live = view_size(view.members());
     let mut w = PacketWriter::new(scratch, &config.cluster, view.local(), live, summary);
     for m in messages {
         w.message(m);
+    }
+    let mut buddy = 0;
+    if let Some(u) = head.buddy {
+        let encoded = codec::encode_update(u);
+        let encoded = encoded.as_slice();
+        if w.len() + codec::framed_len(encoded.len()) <= max {
+            w.update(encoded);
+            buddy = 1;
+        }
     }
     let budget = max.saturating_sub(w.len());
     let (queue, members) = view.gossip_parts();
@@ -72,6 +90,7 @@ pub(crate) fn packet(
     } else {
         replicas.take(room, limit, codec::framed_len, |d| w.delta(d))
     };
+    let updates = updates + buddy;
     if kind == Kind::Gossip && updates == 0 && deltas == 0 && spread == 0 {
         return None;
     }

@@ -5,7 +5,7 @@ use crate::broadcast::Priority;
 use crate::codec::{self, DropReason, Limits, Msg};
 use crate::config::{Config, ConfigError, MAX_NAME_LEN};
 use crate::event::{Event, Input, Output, StreamId};
-use crate::gossip;
+use crate::gossip::{self, Head};
 use crate::keys::{Change, Refused};
 use crate::kv::Replicas;
 use crate::member::{Member, Status, Update};
@@ -738,9 +738,12 @@ impl Node {
             match timer {
                 Timer::Deadline(Deadline::ProbeTimeout { seq }) => self.on_probe_timeout(seq),
                 Timer::Deadline(Deadline::RelayTimeout { seq }) => self.on_relay_timeout(seq),
-                Timer::Deadline(Deadline::Suspicion { member, generation }) => self
-                    .view
-                    .on_suspicion_timeout(&member, generation, effects!(self)),
+                Timer::Deadline(Deadline::Suspicion { member, generation }) => {
+                    let fx = effects!(self);
+                    if let Some(addr) = self.view.on_suspicion_timeout(&member, generation, fx) {
+                        self.last_word(addr, member);
+                    }
+                }
                 Timer::Deadline(Deadline::QueryDone { id }) => {
                     if let Some(answers) = self.queries.finish(id) {
                         self.out.event(Event::QueryDone { query: id, answers });
@@ -898,6 +901,9 @@ impl Node {
                     Acked::Relay { to, seq } => {
                         self.send(to, &[Msg::Ack { seq }]);
                     }
+                    // The suspect answered its last word: its refutation,
+                    // if any, came with the ack.
+                    Acked::Recheck => {}
                     Acked::Stranger => {
                         self.drop_input(DropReason::Unsolicited, from, "ack from a stranger")
                     }
@@ -1041,6 +1047,17 @@ impl Node {
     /// updates. With no messages (a gossip round), nothing is sent unless at
     /// least one update is pending. Returns whether a packet went out.
     fn send(&mut self, to: SocketAddr, messages: &[Msg]) -> bool {
+        self.send_with(
+            to,
+            Head {
+                messages,
+                buddy: None,
+            },
+        )
+    }
+
+    /// Sends a datagram that starts with `head` (see [`send`](Self::send)).
+    fn send_with(&mut self, to: SocketAddr, head: Head<'_>) -> bool {
         let max = self.budget(self.config.max_packet_size);
         let Some(p) = gossip::packet(
             &mut self.view,
@@ -1048,7 +1065,7 @@ impl Node {
             &mut self.queries,
             &self.config,
             max,
-            messages,
+            head,
             &mut self.scratch,
         ) else {
             return false;
@@ -1103,7 +1120,29 @@ impl Node {
         let timeout = self.awareness.scale(self.config.probe_timeout);
         self.timers
             .schedule(now + timeout, Deadline::ProbeTimeout { seq });
-        self.send(addr, &[Msg::Ping { seq, target }]);
+        // Lifeguard's buddy system: the probe of a member we suspect tells it.
+        let buddy = self.view.suspicion_of(&target);
+        let messages = [Msg::Ping { seq, target }];
+        let head = Head {
+            messages: &messages,
+            buddy: buddy.as_ref(),
+        };
+        self.send_with(addr, head);
+    }
+
+    /// Our own unconfirmed suspicion of `target` ran out: ping it once more,
+    /// the suspicion attached, before it is declared dead.
+    fn last_word(&mut self, addr: SocketAddr, target: Name) {
+        let buddy = self.view.suspicion_of(&target);
+        let messages = [Msg::Ping {
+            seq: self.prober.recheck(),
+            target,
+        }];
+        let head = Head {
+            messages: &messages,
+            buddy: buddy.as_ref(),
+        };
+        self.send_with(addr, head);
     }
 
     /// No direct ack in time: ask `indirect_checks` others to probe the target.

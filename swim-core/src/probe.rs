@@ -44,6 +44,8 @@ pub(crate) enum Acked {
     Relay { to: SocketAddr, seq: u32 },
     /// It names our probe but comes from neither the target nor a relay.
     Stranger,
+    /// It answers a last-word ping to a suspect (see [`Prober::recheck`]).
+    Recheck,
     /// Nobody asked for it.
     Unsolicited,
 }
@@ -64,6 +66,8 @@ pub(crate) struct Prober {
     probe: Option<Probe>,
     relays: HashMap<u32, Relay, FixedState>,
     next_seq: u32,
+    /// Sequence numbers of the last few last-word pings to suspects.
+    rechecks: [u32; 8],
 }
 
 impl Prober {
@@ -72,6 +76,7 @@ impl Prober {
             probe: None,
             relays: HashMap::with_hasher(FixedState::with_seed(hash_seed)),
             next_seq: 0,
+            rechecks: [0; 8],
         }
     }
 
@@ -91,6 +96,16 @@ impl Prober {
             relays: Vec::new(),
             nacks: 0,
         });
+        seq
+    }
+
+    /// A sequence number for a last-word ping to a suspect whose suspicion
+    /// ran out: its ack is expected (the refutation rides on it), not a
+    /// probe's.
+    pub fn recheck(&mut self) -> u32 {
+        let seq = self.next_seq();
+        self.rechecks.rotate_right(1);
+        self.rechecks[0] = seq;
         seq
     }
 
@@ -147,6 +162,8 @@ impl Prober {
                 to: relay.requester,
                 seq: relay.requester_seq,
             }
+        } else if seq != 0 && self.rechecks.contains(&seq) {
+            Acked::Recheck
         } else {
             Acked::Unsolicited
         }

@@ -428,20 +428,56 @@ impl View {
     }
 
     /// A suspicion timer fired: dead, unless refuted or shortened since.
-    pub fn on_suspicion_timeout(&mut self, name: &Name, generation: u32, fx: &mut Effects) {
-        let Some(e) = self.members.get(name) else {
-            return;
-        };
-        let due = e.suspicion().is_some_and(|s| s.deadline() <= fx.now);
-        if e.generation != generation || e.status() != Status::Suspect || !due {
-            return;
+    ///
+    /// A suspicion nobody else confirmed is this node's word alone, and this
+    /// node may be the one whose links failed (it could not send, so the
+    /// suspect never heard it was suspected). Before declaring it dead, the
+    /// node gives it a last word: the suspect's address is returned, to be
+    /// pinged with the suspicion attached, and the verdict waits a probe
+    /// interval for its refutation.
+    pub fn on_suspicion_timeout(
+        &mut self,
+        name: &Name,
+        generation: u32,
+        fx: &mut Effects,
+    ) -> Option<std::net::SocketAddr> {
+        let e = self.members.get_mut(name)?;
+        let local = &self.local;
+        let (addr, current) = (e.addr(), e.generation == generation);
+        let suspect = e.status() == Status::Suspect;
+        let s = e.suspicion_mut()?;
+        let due = s.deadline() <= fx.now;
+        if !current || !suspect || !due {
+            return None;
         }
-        let incarnation = e.incarnation;
+        if s.accusers.len() == 1 && s.accusers[0] == *local && s.last_word.is_none() {
+            let until = fx.now + fx.config.probe_interval;
+            s.last_word = Some(until);
+            fx.timers.schedule(
+                until,
+                Deadline::Suspicion {
+                    member: name.clone(),
+                    generation,
+                },
+            );
+            return Some(addr);
+        }
+        let incarnation = self.members.get(name)?.incarnation;
         fx.metrics.deaths += 1;
         let me = self.local.clone();
         let before = self.contribution(name);
         self.bury(name, Status::Dead, incarnation, me, Priority::News, fx);
         self.account(before, name);
+        None
+    }
+
+    /// The suspicion of `name` as an update, if this node holds it suspect
+    /// (Lifeguard's buddy system: a probe of a suspect carries it, so the
+    /// member hears of it and refutes at once, whatever gossip lost).
+    pub fn suspicion_of(&self, name: &str) -> Option<Update> {
+        let e = self.members.get(name)?;
+        let accuser = e.suspicion()?.accusers.first()?.clone();
+        (e.status() == Status::Suspect).then(|| Update::of(e, &accuser))
     }
 
     /// An operator's word that a dead member is gone for good: it becomes

@@ -36,6 +36,9 @@ pub(crate) struct Suspicion {
     pub expected: u32,
     /// Distinct members that suspected it (the first accuser included).
     pub accusers: Vec<Name>,
+    /// When it ran out unconfirmed, this node's own suspicion was given a
+    /// last word: a ping carrying it, and until then to refute.
+    pub last_word: Option<Instant>,
 }
 
 impl Suspicion {
@@ -46,6 +49,7 @@ impl Suspicion {
             max,
             expected,
             accusers: vec![accuser],
+            last_word: None,
         }
     }
 
@@ -62,7 +66,8 @@ impl Suspicion {
     /// When the member is to be declared dead.
     pub fn deadline(&self) -> Instant {
         let confirmations = self.accusers.len() as u32 - 1;
-        self.start + timeout(self.min, self.max, confirmations, self.expected)
+        let deadline = self.start + timeout(self.min, self.max, confirmations, self.expected);
+        self.last_word.map_or(deadline, |t| t.max(deadline))
     }
 }
 

@@ -571,3 +571,63 @@ fn force_leave_turns_a_dead_member_left_and_refuses_the_living() {
         Err(swim_core::Error::UnknownMember { .. })
     ));
 }
+
+/// Lifeguard's buddy system: once the gossip of a suspicion is spent, the
+/// next probe of the suspect still carries it, so the member hears that it
+/// is suspected and refutes, whatever gossip lost.
+#[test]
+fn a_probe_of_a_suspect_carries_the_suspicion() {
+    // No local-health slowdown and a long suspicion: node 2 stays suspect
+    // until the round robin reaches it.
+    let config = Config {
+        awareness_max_multiplier: 0,
+        suspicion_mult: 30,
+        ..Config::lan()
+    };
+    let mut node = joined_node(4, config);
+    let _ = node.poll_outputs().count();
+    let suspect = pb::Update {
+        status: pb::Status::Suspect as i32,
+        from: name(3).into_bytes().into(),
+        ..alive(2, 1)
+    };
+    let _ = receive(
+        &mut node,
+        3,
+        packet(3, vec![], vec![suspect]),
+        Instant::ZERO,
+    );
+    assert_eq!(node.member(&name(2)).unwrap().status, Status::Suspect);
+    // Spend the suspicion's gossip, answering no probe.
+    let mut now = drain_gossip(&mut node, Instant::ZERO, Instant::from_millis(3_000));
+    let carries = |bytes: &[u8]| {
+        let p = pb::Packet::decode(bytes).unwrap();
+        let ping = p
+            .messages
+            .iter()
+            .any(|m| matches!(m.body, Some(pb::message::Body::Ping(_))));
+        let suspicion = p
+            .updates
+            .iter()
+            .any(|u| u.name == name(2).as_bytes() && u.status == pb::Status::Suspect as i32);
+        (ping, suspicion)
+    };
+    let (mut probed, mut others_carry) = (false, false);
+    while now < Instant::from_millis(30_000) && !probed {
+        now = node.poll_timeout().unwrap();
+        for (to, bytes) in datagrams(node.step(Input::Tick, now)) {
+            let (ping, suspicion) = carries(&bytes);
+            if to == addr(2) && ping {
+                assert!(suspicion, "a ping to the suspect without its suspicion");
+                probed = true;
+            } else if suspicion {
+                others_carry = true;
+            }
+        }
+    }
+    assert!(probed, "node 2 was never probed");
+    assert!(
+        !others_carry,
+        "the suspicion's gossip was not spent: the test proves nothing"
+    );
+}

@@ -12,6 +12,11 @@
 //! Remote bytes never make the node panic or return an error: a packet that
 //! fails to decode or validate is dropped whole, counted in
 //! [`Metrics::dropped`] and traced with `tracing` at debug level.
+//!
+//! Feature `serde`: [`Config`], [`ConfigOverrides`], [`Preset`] and
+//! [`Sealing`] (de)serialize, so that config files (the agent's `[protocol]`
+//! table, the simulator's scenarios) are a preset plus overrides of any
+//! `Config` field; `serde_duration` reads durations as they write them.
 #![warn(missing_docs)]
 
 mod awareness;
@@ -42,7 +47,11 @@ mod util;
 pub use broadcast::retransmit_limit;
 pub use bytes::Bytes;
 pub use codec::{DropReason, MAX_INCARNATION};
-pub use config::{parse_duration, Config, ConfigError, MAX_NAME_LEN};
+#[cfg(feature = "serde")]
+pub use config::serde_duration;
+pub use config::{
+    format_duration, parse_duration, Config, ConfigError, ConfigOverrides, Preset, MAX_NAME_LEN,
+};
 pub use event::{Event, Input, Output, StreamId};
 pub use keys::{MAX_KEYS, MAX_KEY_LEN, MAX_NAMESPACE_BYTES, MAX_VALUE_LEN};
 pub use member::{supersedes, Member, Status};

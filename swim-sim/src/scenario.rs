@@ -7,8 +7,9 @@
 //! duration = "60s"
 //! preset = "lan"                    # lan | wan | local
 //!
-//! [config]                          # any Config field, durations as strings
-//! gossip_fanout = 4
+//! [config]                          # any swim_core::Config field, onto the preset
+//! gossip_fanout = 4                 # (the agent's [protocol] table takes the same)
+//! join_retry_min = "1s"             # durations: "250us", "1.5s", "2m", or integer ms
 //!
 //! [network]
 //! latency = { kind = "uniform", min = "500us", max = "1ms" }
@@ -35,20 +36,7 @@ use rand_core::{Rng, SeedableRng};
 use serde::Deserialize;
 use std::path::Path;
 use std::time::Duration;
-use swim_core::{parse_duration, Config};
-
-/// A duration as a string in a scenario (`"1500ms"`).
-#[derive(Clone, Copy, Debug, PartialEq)]
-struct Dur(Duration);
-
-impl<'de> Deserialize<'de> for Dur {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        parse_duration(&s)
-            .map(Dur)
-            .map_err(serde::de::Error::custom)
-    }
-}
+use swim_core::{ConfigOverrides, Preset};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -57,14 +45,18 @@ struct File {
     nodes: usize,
     #[serde(default)]
     seed: u64,
-    duration: Dur,
-    preset: Option<String>,
-    join_window: Option<Dur>,
+    #[serde(with = "swim_core::serde_duration")]
+    duration: Duration,
+    #[serde(default)]
+    preset: Preset,
+    #[serde(default, with = "swim_core::serde_duration::option")]
+    join_window: Option<Duration>,
     /// Every node holds one cluster key and seals as `[config] sealing` says.
     #[serde(default)]
     sealed: bool,
+    /// Overrides of the preset's fields (any `swim_core::Config` field).
     #[serde(default)]
-    config: toml::Table,
+    config: ConfigOverrides,
     network: Option<NetworkSpec>,
     /// The window rates are measured over.
     measure: Option<MeasureSpec>,
@@ -86,8 +78,10 @@ struct NetworkSpec {
     duplicate: f64,
     #[serde(default)]
     reorder: f64,
-    reorder_delay: Option<Dur>,
-    stream_timeout: Option<Dur>,
+    #[serde(default, with = "swim_core::serde_duration::option")]
+    reorder_delay: Option<Duration>,
+    #[serde(default, with = "swim_core::serde_duration::option")]
+    stream_timeout: Option<Duration>,
     #[serde(default)]
     link_loss: Vec<LinkLoss>,
     /// Every node's stream uplink, e.g. `"100Mbit"`.
@@ -150,8 +144,10 @@ struct StartKeys {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct MeasureSpec {
-    from: Option<Dur>,
-    until: Option<Dur>,
+    #[serde(default, with = "swim_core::serde_duration::option")]
+    from: Option<Duration>,
+    #[serde(default, with = "swim_core::serde_duration::option")]
+    until: Option<Duration>,
 }
 
 #[derive(Deserialize)]
@@ -165,9 +161,24 @@ struct LinkLoss {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, tag = "kind", rename_all = "kebab-case")]
 enum LatencySpec {
-    Fixed { value: Dur },
-    Uniform { min: Dur, max: Dur },
-    LongTail { min: Dur, median: Dur, max: Dur },
+    Fixed {
+        #[serde(with = "swim_core::serde_duration")]
+        value: Duration,
+    },
+    Uniform {
+        #[serde(with = "swim_core::serde_duration")]
+        min: Duration,
+        #[serde(with = "swim_core::serde_duration")]
+        max: Duration,
+    },
+    LongTail {
+        #[serde(with = "swim_core::serde_duration")]
+        min: Duration,
+        #[serde(with = "swim_core::serde_duration")]
+        median: Duration,
+        #[serde(with = "swim_core::serde_duration")]
+        max: Duration,
+    },
 }
 
 /// Which nodes a fault applies to.
@@ -182,18 +193,24 @@ enum NodeSet {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FaultSpec {
-    at: Dur,
+    #[serde(with = "swim_core::serde_duration")]
+    at: Duration,
     kind: String,
     node: Option<usize>,
     nodes: Option<NodeSet>,
-    every: Option<Dur>,
-    duration: Option<Dur>,
-    delay: Option<Dur>,
+    #[serde(default, with = "swim_core::serde_duration::option")]
+    every: Option<Duration>,
+    #[serde(default, with = "swim_core::serde_duration::option")]
+    duration: Option<Duration>,
+    #[serde(default, with = "swim_core::serde_duration::option")]
+    delay: Option<Duration>,
     groups: Option<Vec<Vec<usize>>>,
     from: Option<Vec<usize>>,
     to: Option<Vec<usize>>,
-    period: Option<Dur>,
-    until: Option<Dur>,
+    #[serde(default, with = "swim_core::serde_duration::option")]
+    period: Option<Duration>,
+    #[serde(default, with = "swim_core::serde_duration::option")]
+    until: Option<Duration>,
     key: Option<String>,
     value: Option<String>,
 }
@@ -203,19 +220,19 @@ struct FaultSpec {
 #[serde(deny_unknown_fields)]
 pub struct Checks {
     /// The cluster first converges within this time.
-    #[serde(default, deserialize_with = "opt_dur")]
+    #[serde(default, with = "swim_core::serde_duration::option")]
     pub converged_within: Option<Duration>,
     /// Each crashed node is dead on every live node within this time of its crash.
-    #[serde(default, deserialize_with = "opt_dur")]
+    #[serde(default, with = "swim_core::serde_duration::option")]
     pub dead_everywhere_within: Option<Duration>,
     /// After each healed fault, the cluster re-converges within this time.
-    #[serde(default, deserialize_with = "opt_dur")]
+    #[serde(default, with = "swim_core::serde_duration::option")]
     pub reconverge_within: Option<Duration>,
     /// Each announced update reaches every live node within this time.
-    #[serde(default, deserialize_with = "opt_dur")]
+    #[serde(default, with = "swim_core::serde_duration::option")]
     pub coverage_within: Option<Duration>,
     /// Each restarted node holds every running node's keys within this time.
-    #[serde(default, deserialize_with = "opt_dur")]
+    #[serde(default, with = "swim_core::serde_duration::option")]
     pub keys_complete_within: Option<Duration>,
     /// No member that never had a fault is declared dead.
     #[serde(default)]
@@ -231,10 +248,6 @@ pub struct Checks {
     /// nearly always in flight and `converged_at_end` is a coin toss).
     #[serde(default)]
     pub settled_at_end: bool,
-}
-
-fn opt_dur<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-    Ok(Some(Dur::deserialize(d)?.0))
 }
 
 /// A parsed scenario: the options of a run and its checks.
@@ -281,21 +294,14 @@ impl Scenario {
                 .unwrap_or_default();
             format!("{path}: {line}{}", e.message().trim_end())
         })?;
-        let mut config = match file.preset.as_deref().unwrap_or("lan") {
-            "lan" => Config::lan(),
-            "wan" => Config::wan(),
-            "local" => Config::local(),
-            other => {
-                return Err(format!(
-                    "{path}: preset '{other}': expected lan, wan or local"
-                ))
-            }
-        };
-        apply_overrides(&mut config, &file.config).map_err(|e| format!("{path}: [config] {e}"))?;
-        let mut options = Options::new(file.nodes, file.seed, file.duration.0);
+        let config = file
+            .config
+            .onto(file.preset)
+            .map_err(|e| format!("{path}: [config] {e} (on preset {})", file.preset))?;
+        let mut options = Options::new(file.nodes, file.seed, file.duration);
         options.config = config;
         if let Some(w) = file.join_window {
-            options.join_window = w.0;
+            options.join_window = w;
         }
         if file.sealed {
             options.keys = vec![swim_core::Key::new(*b"swim-sim's scenario cluster key!")];
@@ -320,7 +326,7 @@ impl Scenario {
             options.start_keys = (k.count, k.size);
         }
         if let Some(m) = file.measure {
-            options.measure = (m.from.map_or(Duration::ZERO, |d| d.0), m.until.map(|d| d.0));
+            options.measure = (m.from.unwrap_or(Duration::ZERO), m.until);
         }
         for spanned in &file.fault {
             let line = line_of(text, spanned.span().start);
@@ -458,22 +464,17 @@ fn network(n: NetworkSpec) -> Network {
     Network {
         latency: match n.latency {
             None => default.latency,
-            Some(LatencySpec::Fixed { value }) => Latency::Fixed(value.0),
-            Some(LatencySpec::Uniform { min, max }) => Latency::Uniform {
-                min: min.0,
-                max: max.0,
-            },
-            Some(LatencySpec::LongTail { min, median, max }) => Latency::LongTail {
-                min: min.0,
-                median: median.0,
-                max: max.0,
-            },
+            Some(LatencySpec::Fixed { value }) => Latency::Fixed(value),
+            Some(LatencySpec::Uniform { min, max }) => Latency::Uniform { min, max },
+            Some(LatencySpec::LongTail { min, median, max }) => {
+                Latency::LongTail { min, median, max }
+            }
         },
         loss: n.loss,
         duplicate: n.duplicate,
         reorder: n.reorder,
-        reorder_delay: n.reorder_delay.map_or(default.reorder_delay, |d| d.0),
-        stream_timeout: n.stream_timeout.map_or(default.stream_timeout, |d| d.0),
+        reorder_delay: n.reorder_delay.unwrap_or(default.reorder_delay),
+        stream_timeout: n.stream_timeout.unwrap_or(default.stream_timeout),
         link_loss: n
             .link_loss
             .into_iter()
@@ -486,55 +487,6 @@ fn network(n: NetworkSpec) -> Network {
             .map(|r| (r.node, r.rate.0))
             .collect(),
     }
-}
-
-/// Applies `[config]` overrides by field name.
-fn apply_overrides(c: &mut Config, table: &toml::Table) -> Result<(), String> {
-    for (key, value) in table {
-        let dur = || -> Result<Duration, String> {
-            value
-                .as_str()
-                .ok_or_else(|| format!("{key}: expected a duration string like \"500ms\""))
-                .and_then(parse_duration)
-        };
-        let int = || -> Result<u64, String> {
-            value
-                .as_integer()
-                .and_then(|i| u64::try_from(i).ok())
-                .ok_or_else(|| format!("{key}: expected a non-negative integer"))
-        };
-        match key.as_str() {
-            "cluster" => {
-                c.cluster = value
-                    .as_str()
-                    .ok_or("cluster: expected a string")?
-                    .to_string()
-            }
-            "probe_interval" => c.probe_interval = dur()?,
-            "probe_timeout" => c.probe_timeout = dur()?,
-            "indirect_checks" => c.indirect_checks = int()? as usize,
-            "gossip_interval" => c.gossip_interval = dur()?,
-            "gossip_fanout" => c.gossip_fanout = int()? as usize,
-            "retransmit_mult" => c.retransmit_mult = int()? as u32,
-            "suspicion_mult" => c.suspicion_mult = int()? as u32,
-            "suspicion_max_timeout_mult" => c.suspicion_max_timeout_mult = int()? as u32,
-            "push_pull_interval" => c.push_pull_interval = dur()?,
-            "gossip_to_the_dead" => c.gossip_to_the_dead = dur()?,
-            "reap_after" => c.reap_after = dur()?,
-            "tombstone_grace" => c.tombstone_grace = dur()?,
-            "awareness_max_multiplier" => c.awareness_max_multiplier = int()? as u32,
-            "max_packet_size" => c.max_packet_size = int()? as usize,
-            "max_members" => c.max_members = int()? as usize,
-            "sealing" => {
-                let s = value.as_str().unwrap_or_default();
-                c.sealing = swim_core::Sealing::parse(s).ok_or_else(|| {
-                    format!("sealing = {value:?}: expected \"accept\", \"send\" or \"require\"")
-                })?
-            }
-            other => return Err(format!("unknown field '{other}'")),
-        }
-    }
-    c.validate().map_err(|e| e.to_string())
 }
 
 fn node_set(spec: &FaultSpec, nodes: usize, seed: u64) -> Result<Vec<usize>, String> {
@@ -571,12 +523,12 @@ fn node_set(spec: &FaultSpec, nodes: usize, seed: u64) -> Result<Vec<usize>, Str
 
 /// One spec to faults: per-node kinds expand over `nodes`, spaced by `every`.
 fn expand(spec: &FaultSpec, nodes: usize, seed: u64) -> Result<Vec<Fault>, String> {
-    let at = spec.at.0;
-    let need = |d: Option<Dur>, what: &str| d.map(|d| d.0).ok_or_else(|| format!("needs {what}"));
+    let at = spec.at;
+    let need = |d: Option<Duration>, what: &str| d.ok_or_else(|| format!("needs {what}"));
     let one = |kind| Ok(vec![Fault { at, kind }]);
     match spec.kind.as_str() {
         "crash" | "restart" | "leave" | "pause" | "slow" | "announce" => {
-            let every = spec.every.map_or(Duration::ZERO, |d| d.0);
+            let every = spec.every.unwrap_or(Duration::ZERO);
             let mut out = Vec::new();
             for (k, node) in node_set(spec, nodes, seed)?.into_iter().enumerate() {
                 let kind = match spec.kind.as_str() {
@@ -596,7 +548,7 @@ fn expand(spec: &FaultSpec, nodes: usize, seed: u64) -> Result<Vec<Fault>, Strin
             Ok(out)
         }
         "set" | "delete" => {
-            let every = spec.every.map_or(Duration::ZERO, |d| d.0);
+            let every = spec.every.unwrap_or(Duration::ZERO);
             let key = spec.key.clone().ok_or("needs key = \"...\"")?;
             let mut out = Vec::new();
             for (k, node) in node_set(spec, nodes, seed)?.into_iter().enumerate() {
@@ -701,6 +653,25 @@ no_false_deaths = true
 "#;
 
     #[test]
+    fn config_takes_every_field_the_old_match_refused() {
+        let s = Scenario::parse(
+            "nodes = 3\nduration = \"10s\"\npreset = \"wan\"\n[config]\n\
+             join_retry_min = \"1s\"\njoin_retry_max = \"10s\"\njoin_attempts = 3\n\
+             max_stream_frame = 131072\nmax_meta_size = 100\nsealing = \"send\"\n",
+            "t.toml",
+        )
+        .unwrap();
+        let c = &s.options.config;
+        assert_eq!(
+            (c.join_retry_min, c.join_retry_max, c.join_attempts),
+            (Duration::from_secs(1), Duration::from_secs(10), 3)
+        );
+        assert_eq!((c.max_stream_frame, c.max_meta_size), (131_072, 100));
+        assert_eq!(c.sealing, swim_core::Sealing::Send);
+        assert_eq!(c.probe_interval, swim_core::Config::wan().probe_interval);
+    }
+
+    #[test]
     fn a_good_scenario_parses_into_options() {
         let s = Scenario::parse(GOOD, "good.toml").unwrap();
         assert_eq!(s.options.nodes, 10);
@@ -740,18 +711,33 @@ no_false_deaths = true
             e.contains("line 4") && e.contains("after the end of the run"),
             "{e}"
         );
-        let e = error("nodes = 3\nduration = \"10s\"\n[checks]\nconverged_within = 5\n");
+        let e = error("nodes = 3\nduration = \"10s\"\n[checks]\nconverged_within = true\n");
         assert!(
-            e.contains("line 4") && e.contains("invalid type: integer `5`, expected a string"),
+            e.contains("line 4")
+                && e.contains("invalid type: boolean `true`, expected a duration such as"),
             "{e}"
         );
         let e = error(
             "nodes = 3\nduration = \"10s\"\n[[fault]]\nat = \"1s\"\nkind = \"explode\"\nnode = 1\n",
         );
         assert!(e.contains("unknown kind 'explode'"), "{e}");
+        // Integers are milliseconds, as in the agent's config: 5 ms is
+        // below the range, which the error gives.
         let e = error("nodes = 3\nduration = \"10s\"\n[config]\nprobe_interval = 5\n");
+        assert_eq!(
+            e,
+            "bad.toml: [config] invalid config: probe_interval = 5ms (allowed: 10ms to 10min) \
+             (on preset lan)"
+        );
+        let e = error("nodes = 3\nduration = \"10s\"\n[config]\nprobe_intervall = \"1s\"\n");
         assert!(
-            e.contains("probe_interval: expected a duration string"),
+            e.starts_with("bad.toml: line 4: unknown field `probe_intervall`, expected one of")
+                && e.contains("`max_stream_frame`"),
+            "{e}"
+        );
+        let e = error("nodes = 3\nduration = \"10s\"\npreset = \"fast\"\n");
+        assert!(
+            e.starts_with("bad.toml: line 3:") && e.contains("unknown variant `fast`"),
             "{e}"
         );
         let e = error("nodes = 3\nduration = \"ten seconds\"\n");

@@ -4,14 +4,16 @@ and RSS per agent.
 
 Usage: python3 swim-tokio/scripts/measure.py [--swim PATH] [--nodes 50] [--idle 30]
 
-Build the binary first (cargo build --release -p swim-tokio). Every agent
-uses preset local, binds 127.0.0.1 on a free port and joins the first one.
-Only loopback addresses are used; all agents are killed at the end.
+Without --swim it builds the release binary with cargo and takes the path
+cargo reports (so CARGO_TARGET_DIR and .cargo/config.toml are honoured).
+Every agent uses preset local, binds 127.0.0.1 on a free port and joins the
+first one. Only loopback addresses are used; all agents are killed at the end.
 """
 
 import argparse
 import json
 import os
+import pathlib
 import signal
 import subprocess
 import sys
@@ -43,6 +45,25 @@ def members(control):
         return None
 
 
+def build_swim():
+    """Builds `swim` in release mode and returns the executable cargo made."""
+    root = pathlib.Path(__file__).resolve().parents[2]
+    cmd = ["cargo", "build", "--release", "-p", "swim-tokio", "--bin", "swim",
+           "--message-format=json-render-diagnostics"]
+    try:
+        out = subprocess.run(cmd, cwd=root, stdout=subprocess.PIPE, text=True)
+    except FileNotFoundError:
+        sys.exit("measure.py: cargo is not on PATH; install Rust or pass --swim PATH")
+    if out.returncode != 0:
+        sys.exit(f"measure.py: `{' '.join(cmd)}` failed (exit {out.returncode}); see its errors above")
+    for line in out.stdout.splitlines():
+        msg = json.loads(line)
+        if (msg.get("reason") == "compiler-artifact" and msg["target"]["name"] == "swim"
+                and msg.get("executable")):
+            return msg["executable"]
+    sys.exit("measure.py: cargo built no `swim` executable; pass --swim PATH")
+
+
 def start(swim, name, join):
     cmd = [swim, "agent", "--name", name, "--bind", "127.0.0.1:0", "--control", "127.0.0.1:0",
            "--preset", "local", "--log", "warn"]
@@ -51,15 +72,23 @@ def start(swim, name, join):
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     line = p.stdout.readline()
     fields = dict(w.split("=", 1) for w in line.split() if "=" in w)
+    if "gossip" not in fields or "control" not in fields:
+        p.kill()
+        p.wait()
+        raise RuntimeError(f"agent {name} did not start (printed {line!r}); run `{' '.join(cmd)}` to see why")
     return p, fields["gossip"], fields["control"]
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--swim", default="target/release/swim")
+    ap.add_argument("--swim", help="the swim binary (default: build it with cargo and use cargo's path)")
     ap.add_argument("--nodes", type=int, default=50)
     ap.add_argument("--idle", type=float, default=30.0, help="seconds of idle CPU sampling")
     args = ap.parse_args()
+    swim = args.swim or build_swim()
+    if not os.access(swim, os.X_OK):
+        sys.exit(f"measure.py: {swim} is not an executable; build it or pass --swim PATH")
+    args.swim = swim
     procs = []
     try:
         t0 = time.monotonic()
@@ -97,6 +126,9 @@ def main():
         still = sum(1 for v in views if v and len(v) == args.nodes and all(m["status"] == "alive" for m in v))
         print(f"after the idle period {still}/{args.nodes} agents still see everyone alive")
         return 0
+    except RuntimeError as e:
+        print(f"measure.py: {e}", file=sys.stderr)
+        return 1
     finally:
         for p, _ in procs:
             p.send_signal(signal.SIGKILL)

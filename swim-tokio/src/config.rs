@@ -1,66 +1,13 @@
 //! How to start an agent: [`AgentConfig`] for code, [`FileConfig`] for TOML files.
 
 use bytes::Bytes;
-use serde::de::{self, Deserializer};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::Duration;
-
-/// The protocol preset a node starts from (see `swim_core::Config`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Preset {
-    /// A local network: `Config::lan()` (the default).
-    #[default]
-    Lan,
-    /// Across data centres: `Config::wan()`, longer timeouts.
-    Wan,
-    /// One host (loopback): `Config::local()`, short timeouts.
-    Local,
-}
-
-impl Preset {
-    /// The protocol config of this preset.
-    pub fn config(self) -> swim_core::Config {
-        match self {
-            Preset::Lan => swim_core::Config::lan(),
-            Preset::Wan => swim_core::Config::wan(),
-            Preset::Local => swim_core::Config::local(),
-        }
-    }
-
-    /// The preset's lowercase name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Preset::Lan => "lan",
-            Preset::Wan => "wan",
-            Preset::Local => "local",
-        }
-    }
-}
-
-impl FromStr for Preset {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "lan" => Ok(Preset::Lan),
-            "wan" => Ok(Preset::Wan),
-            "local" => Ok(Preset::Local),
-            other => Err(format!(
-                "unknown preset `{other}` (expected lan, wan or local)"
-            )),
-        }
-    }
-}
-
-impl fmt::Display for Preset {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use swim_core::{parse_duration, ConfigOverrides, Preset};
 
 /// Everything [`start`](crate::start) needs to run one node.
 #[derive(Clone, Debug)]
@@ -121,138 +68,10 @@ impl AgentConfig {
     }
 }
 
-/// A duration in a config file: `"250ms"`, `"1s"`, `"1.5s"`, `"2m"`, `"1h"`,
-/// or an integer number of milliseconds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ConfigDuration(pub Duration);
-
-pub use swim_core::parse_duration;
-
-impl<'de> Deserialize<'de> for ConfigDuration {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl de::Visitor<'_> for V {
-            type Value = ConfigDuration;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a duration such as \"250ms\", \"1s\" or \"2m\", or milliseconds")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<ConfigDuration, E> {
-                parse_duration(v).map(ConfigDuration).map_err(E::custom)
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<ConfigDuration, E> {
-                u64::try_from(v)
-                    .map(|ms| ConfigDuration(Duration::from_millis(ms)))
-                    .map_err(|_| E::custom("a duration cannot be negative"))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<ConfigDuration, E> {
-                Ok(ConfigDuration(Duration::from_millis(v)))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// Protocol parameters that override the preset (the `[protocol]` table).
-///
-/// Every field mirrors the `swim_core::Config` field of the same name;
-/// durations are strings such as `"500ms"`.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(missing_docs)]
-pub struct ProtocolOverrides {
-    pub cluster: Option<String>,
-    pub probe_interval: Option<ConfigDuration>,
-    pub probe_timeout: Option<ConfigDuration>,
-    pub indirect_checks: Option<usize>,
-    pub gossip_interval: Option<ConfigDuration>,
-    pub gossip_fanout: Option<usize>,
-    pub retransmit_mult: Option<u32>,
-    pub suspicion_mult: Option<u32>,
-    pub suspicion_max_timeout_mult: Option<u32>,
-    pub push_pull_interval: Option<ConfigDuration>,
-    pub gossip_to_the_dead: Option<ConfigDuration>,
-    pub reap_after: Option<ConfigDuration>,
-    pub awareness_max_multiplier: Option<u32>,
-    pub max_packet_size: Option<usize>,
-    pub max_stream_frame: Option<usize>,
-    pub max_meta_size: Option<usize>,
-    pub join_retry_min: Option<ConfigDuration>,
-    pub join_retry_max: Option<ConfigDuration>,
-    pub join_attempts: Option<u32>,
-    pub tombstone_grace: Option<ConfigDuration>,
-    pub max_members: Option<usize>,
-    /// `"accept"`, `"send"` or `"require"` (see `swim_core::Sealing`).
-    pub sealing: Option<SealingName>,
-}
-
-/// A [`swim_core::Sealing`] step as configs write it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SealingName(pub swim_core::Sealing);
-
-impl FromStr for SealingName {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        swim_core::Sealing::parse(s)
-            .map(SealingName)
-            .ok_or_else(|| format!("unknown sealing step `{s}` (expected accept, send or require)"))
-    }
-}
-
-impl<'de> Deserialize<'de> for SealingName {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(de::Error::custom)
-    }
-}
-
-impl ProtocolOverrides {
-    /// Writes every field that is set into `c`.
-    pub fn apply(&self, c: &mut swim_core::Config) {
-        fn set<T: Clone>(dst: &mut T, src: &Option<T>) {
-            if let Some(v) = src {
-                *dst = v.clone();
-            }
-        }
-        fn dur(dst: &mut Duration, src: &Option<ConfigDuration>) {
-            if let Some(v) = src {
-                *dst = v.0;
-            }
-        }
-        set(&mut c.cluster, &self.cluster);
-        dur(&mut c.probe_interval, &self.probe_interval);
-        dur(&mut c.probe_timeout, &self.probe_timeout);
-        set(&mut c.indirect_checks, &self.indirect_checks);
-        dur(&mut c.gossip_interval, &self.gossip_interval);
-        set(&mut c.gossip_fanout, &self.gossip_fanout);
-        set(&mut c.retransmit_mult, &self.retransmit_mult);
-        set(&mut c.suspicion_mult, &self.suspicion_mult);
-        set(
-            &mut c.suspicion_max_timeout_mult,
-            &self.suspicion_max_timeout_mult,
-        );
-        dur(&mut c.push_pull_interval, &self.push_pull_interval);
-        dur(&mut c.gossip_to_the_dead, &self.gossip_to_the_dead);
-        dur(&mut c.reap_after, &self.reap_after);
-        set(
-            &mut c.awareness_max_multiplier,
-            &self.awareness_max_multiplier,
-        );
-        set(&mut c.max_packet_size, &self.max_packet_size);
-        set(&mut c.max_stream_frame, &self.max_stream_frame);
-        set(&mut c.max_meta_size, &self.max_meta_size);
-        dur(&mut c.join_retry_min, &self.join_retry_min);
-        dur(&mut c.join_retry_max, &self.join_retry_max);
-        set(&mut c.join_attempts, &self.join_attempts);
-        dur(&mut c.tombstone_grace, &self.tombstone_grace);
-        set(&mut c.max_members, &self.max_members);
-        if let Some(s) = self.sealing {
-            c.sealing = s.0;
-        }
-    }
-}
-
 /// The agent's TOML config file: every command-line option of `swim agent`
-/// plus protocol overrides. Unknown keys are an error.
+/// plus a `[protocol]` table of overrides of any `swim_core::Config` field
+/// onto the preset ([`ConfigOverrides`]). Unknown keys are an error that
+/// names the file, the line and the key.
 ///
 /// ```toml
 /// name = "node-1"
@@ -266,9 +85,11 @@ impl ProtocolOverrides {
 /// log = "info"
 /// stream_timeout = "10s"
 /// leave_timeout = "15s"
+/// tags = { role = "web" }
 ///
 /// [protocol]
 /// probe_interval = "500ms"
+/// join_retry_min = "1s"
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -280,77 +101,208 @@ pub struct FileConfig {
     /// Advertise address (`IP:PORT`).
     pub advertise: Option<String>,
     /// Seeds to join (`HOST:PORT`).
-    #[serde(default)]
-    pub join: Vec<String>,
+    pub join: Option<Vec<String>>,
     /// Protocol preset.
     pub preset: Option<Preset>,
     /// Control API address.
     pub control: Option<String>,
     /// File holding the control API's bearer token (relative to the config
-    /// file's directory); mandatory when `control` is not a loopback address.
-    pub control_token_file: Option<std::path::PathBuf>,
+    /// file's directory; [`FileConfig::load`] resolves it); mandatory when
+    /// `control` is not a loopback address.
+    pub control_token_file: Option<PathBuf>,
     /// How long the control API waits for a request's headers before it
-    /// closes the connection (default 10 s).
-    pub control_header_timeout: Option<ConfigDuration>,
+    /// closes the connection (default 10 s; above zero).
+    #[serde(default, with = "swim_core::serde_duration::option")]
+    pub control_header_timeout: Option<Duration>,
     /// Log filter, e.g. `"info"` or `"swim_tokio=debug,info"`.
     pub log: Option<String>,
     /// Limit on each step of a push-pull stream.
-    pub stream_timeout: Option<ConfigDuration>,
+    #[serde(default, with = "swim_core::serde_duration::option")]
+    pub stream_timeout: Option<Duration>,
     /// How long a graceful leave may take.
-    pub leave_timeout: Option<ConfigDuration>,
+    #[serde(default, with = "swim_core::serde_duration::option")]
+    pub leave_timeout: Option<Duration>,
     /// Initial metadata (UTF-8 text).
     pub meta: Option<String>,
-    /// The keyring file (cluster keys, primary first).
+    /// The keyring file (cluster keys, primary first), relative to the
+    /// config file's directory ([`FileConfig::load`] resolves it).
     pub keyring_file: Option<PathBuf>,
     /// Keys set at start, e.g. `tags = { role = "web" }`.
     #[serde(default)]
-    pub tags: std::collections::BTreeMap<String, String>,
-    /// Protocol overrides.
+    pub tags: BTreeMap<String, String>,
+    /// Overrides of the preset's protocol parameters: any
+    /// `swim_core::Config` field.
     #[serde(default)]
-    pub protocol: ProtocolOverrides,
+    pub protocol: ConfigOverrides,
 }
 
-/// A config file that could not be read or parsed.
+/// A config file (or directory) that could not be read or parsed.
 #[derive(Debug)]
 pub struct FileConfigError {
-    /// The file.
+    /// The file or directory.
     pub path: String,
-    /// What went wrong, on one line.
+    /// Whether `path` is a directory (`--config-dir`) rather than a file.
+    pub is_dir: bool,
+    /// The line of the file the error is on, when it is about one.
+    pub line: Option<usize>,
+    /// What went wrong and what is allowed, on one line.
     pub message: String,
 }
 
 impl fmt::Display for FileConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "config file {}: {}", self.path, self.message)
+        let what = if self.is_dir {
+            "config dir"
+        } else {
+            "config file"
+        };
+        write!(f, "{what} {}: ", self.path)?;
+        if let Some(line) = self.line {
+            write!(f, "line {line}: ")?;
+        }
+        f.write_str(&self.message)
     }
 }
 
 impl std::error::Error for FileConfigError {}
 
 impl FileConfig {
-    /// Parses TOML text; `path` is only used in errors.
+    /// Parses TOML text; `path` is only used in errors. Relative paths in
+    /// it are left as written.
     pub fn parse(text: &str, path: &str) -> Result<FileConfig, FileConfigError> {
-        toml::from_str(text).map_err(|e| {
-            let mut message = e.message().replace('\n', " ");
-            if let Some(span) = e.span() {
-                let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
-                message = format!("line {line}: {message}");
-            }
-            FileConfigError {
-                path: path.to_string(),
-                message,
-            }
-        })
+        let err = |line, message| FileConfigError {
+            path: path.to_string(),
+            is_dir: false,
+            line,
+            message,
+        };
+        let file: FileConfig = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+            err(line, e.message().trim_end().replace('\n', " "))
+        })?;
+        if file.control_header_timeout == Some(Duration::ZERO) {
+            return Err(err(
+                None,
+                "control_header_timeout must be above zero, e.g. \"10s\"".into(),
+            ));
+        }
+        Ok(file)
     }
 
-    /// Reads and parses a TOML file.
+    /// Reads and parses a TOML file, and resolves `keyring_file` and
+    /// `control_token_file` against the file's directory.
     pub fn load(path: &Path) -> Result<FileConfig, FileConfigError> {
         let shown = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| FileConfigError {
             path: shown.clone(),
+            is_dir: false,
+            line: None,
             message: format!("cannot read it: {e}"),
         })?;
-        FileConfig::parse(&text, &shown)
+        let mut file = FileConfig::parse(&text, &shown)?;
+        let dir = path.parent().unwrap_or(Path::new(""));
+        for p in [&mut file.keyring_file, &mut file.control_token_file]
+            .into_iter()
+            .flatten()
+        {
+            *p = dir.join(&*p);
+        }
+        Ok(file)
+    }
+
+    /// Every `*.toml` file of `dir`, loaded and merged in name order (see
+    /// [`FileConfig::merge`]): Serf's `-config-dir`. Other files are
+    /// ignored; a directory without any gives the empty config.
+    pub fn load_dir(dir: &Path) -> Result<FileConfig, FileConfigError> {
+        let err = |e: std::io::Error| FileConfigError {
+            path: dir.display().to_string(),
+            is_dir: true,
+            line: None,
+            message: format!("cannot read it: {e}"),
+        };
+        let mut paths = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(err)? {
+            let path = entry.map_err(err)?.path();
+            if path.extension().is_some_and(|x| x == "toml") && path.is_file() {
+                paths.push(path);
+            }
+        }
+        paths.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
+        let mut merged = FileConfig::default();
+        for path in paths {
+            merged.merge(FileConfig::load(&path)?);
+        }
+        Ok(merged)
+    }
+
+    /// The agent's config: the files of `dir` (if any) in name order, then
+    /// `file` (if any) on top.
+    pub fn load_all(
+        dir: Option<&Path>,
+        file: Option<&Path>,
+    ) -> Result<FileConfig, FileConfigError> {
+        let mut merged = match dir {
+            Some(dir) => FileConfig::load_dir(dir)?,
+            None => FileConfig::default(),
+        };
+        if let Some(file) = file {
+            merged.merge(FileConfig::load(file)?);
+        }
+        Ok(merged)
+    }
+
+    /// Lays `later` over this config: each key `later` sets replaces this
+    /// one's (`join` as a whole list); `tags` and the `[protocol]` table
+    /// merge key by key.
+    pub fn merge(&mut self, later: FileConfig) {
+        fn take<T>(dst: &mut Option<T>, src: Option<T>) {
+            if src.is_some() {
+                *dst = src;
+            }
+        }
+        let FileConfig {
+            name,
+            bind,
+            advertise,
+            join,
+            preset,
+            control,
+            control_token_file,
+            control_header_timeout,
+            log,
+            stream_timeout,
+            leave_timeout,
+            meta,
+            keyring_file,
+            tags,
+            protocol,
+        } = later;
+        take(&mut self.name, name);
+        take(&mut self.bind, bind);
+        take(&mut self.advertise, advertise);
+        take(&mut self.join, join);
+        take(&mut self.preset, preset);
+        take(&mut self.control, control);
+        take(&mut self.control_token_file, control_token_file);
+        take(&mut self.control_header_timeout, control_header_timeout);
+        take(&mut self.log, log);
+        take(&mut self.stream_timeout, stream_timeout);
+        take(&mut self.leave_timeout, leave_timeout);
+        take(&mut self.meta, meta);
+        take(&mut self.keyring_file, keyring_file);
+        self.tags.extend(tags);
+        self.protocol.merge(&protocol);
+    }
+
+    /// The protocol config this file asks for: `preset` (the file's unless
+    /// a flag gave one; `lan` by default) with the `[protocol]` overrides.
+    /// Not validated: command-line flags may still change it.
+    pub fn protocol_config(&self, preset: Option<Preset>) -> swim_core::Config {
+        let mut c = preset.or(self.preset).unwrap_or_default().config();
+        self.protocol.apply(&mut c);
+        c
     }
 
     /// The keys of this file that differ in `new` and that a running agent
@@ -389,8 +341,8 @@ impl FileConfig {
 /// the keys to set (new, or with a changed value) and the keys to delete
 /// (tags before, gone now). Keys that were never tags are not touched.
 pub fn tag_changes(
-    old: &std::collections::BTreeMap<String, String>,
-    new: &std::collections::BTreeMap<String, String>,
+    old: &BTreeMap<String, String>,
+    new: &BTreeMap<String, String>,
 ) -> (Vec<(String, String)>, Vec<String>) {
     let set = new
         .iter()
@@ -434,10 +386,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(f.control_token_file, Some("t.token".into()));
-        assert_eq!(
-            f.control_header_timeout,
-            Some(ConfigDuration(Duration::from_millis(500)))
-        );
+        assert_eq!(f.control_header_timeout, Some(Duration::from_millis(500)));
         let e = FileConfig::parse("control_token = \"secret\"\n", "t.toml").unwrap_err();
         assert!(e.to_string().contains("`control_token`"), "{e}");
     }
@@ -448,7 +397,7 @@ mod tests {
             pairs
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect::<std::collections::BTreeMap<_, _>>()
+                .collect::<BTreeMap<_, _>>()
         };
         let old = map(&[("role", "web"), ("dc", "a"), ("rack", "1")]);
         let new = map(&[("role", "db"), ("dc", "a"), ("zone", "z")]);
@@ -479,6 +428,147 @@ mod tests {
             vec!["bind", "keyring_file", "protocol"]
         );
         assert!(a.restart_needed(&a).is_empty());
+    }
+
+    /// A fresh directory under the system's temporary one.
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("swim-config-test-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn protocol_takes_any_config_field_onto_the_preset() {
+        // Keys the old hand-written copy lacked, and integer milliseconds.
+        let f = FileConfig::parse(
+            "preset = \"wan\"\n[protocol]\njoin_retry_min = \"2s\"\njoin_retry_max = \"1m\"\n\
+             max_stream_frame = 1048576\nmax_meta_size = 256\ntombstone_grace = 120000\n\
+             sealing = \"send\"\n",
+            "t.toml",
+        )
+        .unwrap();
+        let c = f.protocol_config(None);
+        assert_eq!(c.join_retry_min, Duration::from_secs(2));
+        assert_eq!(c.join_retry_max, Duration::from_secs(60));
+        assert_eq!((c.max_stream_frame, c.max_meta_size), (1 << 20, 256));
+        assert_eq!(c.tombstone_grace, Duration::from_secs(120));
+        assert_eq!(c.sealing, swim_core::Sealing::Send);
+        assert_eq!(c.probe_interval, Duration::from_secs(5), "wan's");
+        // A preset flag replaces the file's preset, not its overrides.
+        let c = f.protocol_config(Some(Preset::Local));
+        assert_eq!(c.probe_timeout, Duration::from_millis(200));
+        assert_eq!(c.join_retry_min, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn errors_name_the_file_and_the_line_and_say_what_is_allowed() {
+        let e = FileConfig::parse(
+            "name = \"a\"\n\n[protocol]\nprobe_interval = \"5 secs\"\n",
+            "t.toml",
+        )
+        .unwrap_err();
+        assert_eq!(e.line, Some(4));
+        let text = e.to_string();
+        assert!(
+            text.starts_with("config file t.toml: line 4: invalid duration '5 secs'")
+                && text.contains("the unit must be"),
+            "{text}"
+        );
+        let e = FileConfig::parse("[protocol]\nsealing = \"on\"\n", "t.toml").unwrap_err();
+        assert!(
+            e.to_string().contains("line 2")
+                && e.to_string().contains("expected accept, send or require"),
+            "{e}"
+        );
+        let e = FileConfig::parse("[protocol]\ngossip_fanout = -1\n", "t.toml").unwrap_err();
+        assert!(e.to_string().contains("line 2"), "{e}");
+        let e = FileConfig::parse("control_header_timeout = 0\n", "t.toml").unwrap_err();
+        assert!(e.to_string().contains("must be above zero"), "{e}");
+        // Reading fails: the reason, and no advice about keys.
+        let missing = temp_dir("missing").join("nope.toml");
+        let e = FileConfig::load(&missing).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "config file {}: cannot read it: No such file or directory (os error 2)",
+                missing.display()
+            )
+        );
+    }
+
+    #[test]
+    fn a_config_dir_merges_its_toml_files_in_name_order() {
+        let dir = temp_dir("dir");
+        std::fs::write(
+            dir.join("20-web.toml"),
+            "bind = \"127.0.0.1:2\"\njoin = [\"b:1\"]\ntags = { role = \"web\" }\n\
+             [protocol]\ngossip_fanout = 5\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("10-base.toml"),
+            "name = \"n\"\nbind = \"127.0.0.1:1\"\njoin = [\"a:1\", \"c:1\"]\npreset = \"wan\"\n\
+             keyring_file = \"keys\"\ntags = { role = \"base\", dc = \"x\" }\n\
+             [protocol]\nprobe_interval = \"2s\"\ngossip_fanout = 4\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("30-notes.txt"), "not toml at all [").unwrap();
+        let merged = FileConfig::load_dir(&dir).unwrap();
+        assert_eq!(merged.name.as_deref(), Some("n"));
+        assert_eq!(
+            merged.bind.as_deref(),
+            Some("127.0.0.1:2"),
+            "the later file wins"
+        );
+        assert_eq!(
+            merged.join,
+            Some(vec!["b:1".to_string()]),
+            "a list is replaced whole"
+        );
+        assert_eq!(
+            merged.keyring_file,
+            Some(dir.join("keys")),
+            "relative to its file"
+        );
+        assert_eq!(
+            merged.tags.clone().into_iter().collect::<Vec<_>>(),
+            vec![("dc".into(), "x".into()), ("role".into(), "web".into())]
+        );
+        let c = merged.protocol_config(None);
+        assert_eq!(
+            (c.probe_interval, c.gossip_fanout, c.probe_timeout),
+            (Duration::from_secs(2), 5, Duration::from_secs(3))
+        );
+        // A file given besides the directory goes on top of it.
+        let top = dir.join("top.conf");
+        std::fs::write(&top, "[protocol]\ngossip_fanout = 6\n").unwrap();
+        let all = FileConfig::load_all(Some(&dir), Some(&top)).unwrap();
+        assert_eq!(all.protocol.gossip_fanout, Some(6));
+        assert_eq!(all.protocol.probe_interval, Some(Duration::from_secs(2)));
+        // An error names the file of the directory it is in.
+        std::fs::write(
+            dir.join("15-bad.toml"),
+            "[protocol]\nprobe_intervall = \"1s\"\n",
+        )
+        .unwrap();
+        let e = FileConfig::load_dir(&dir).unwrap_err().to_string();
+        assert!(
+            e.starts_with(&format!(
+                "config file {}: line 2:",
+                dir.join("15-bad.toml").display()
+            )) && e.contains("probe_intervall"),
+            "{e}"
+        );
+        let e = FileConfig::load_dir(&dir.join("none"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("config dir ") && e.contains("cannot read it"),
+            "{e}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -39,8 +39,7 @@ pub mod keyring;
 mod stream;
 
 pub use config::{
-    parse_duration, tag_changes, AgentConfig, ConfigDuration, FileConfig, FileConfigError, Preset,
-    ProtocolOverrides, SealingName,
+    parse_duration, tag_changes, AgentConfig, ConfigOverrides, FileConfig, FileConfigError, Preset,
 };
 pub use driver::{resolve_seeds, start, StartError};
 pub use handle::{

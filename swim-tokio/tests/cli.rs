@@ -244,10 +244,14 @@ fn bad_input_gives_a_one_line_error_and_a_nonzero_exit() {
     assert!(stderr_line(&out).contains("probe_timeout"), "{:?}", out);
     let _ = std::fs::remove_file(&bad);
 
-    // Unknown flag.
+    // Unknown flag: clap's own message (several lines) and exit code 2.
     let out = swim(&["agent", "--name", "x", "--frobnicate"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr_line(&out).contains("--frobnicate"), "{:?}", out);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unexpected argument '--frobnicate'"),
+        "{:?}",
+        out
+    );
 
     // No agent at the control address.
     let free = std::net::TcpListener::bind("127.0.0.1:0")
@@ -290,4 +294,147 @@ fn bad_input_gives_a_one_line_error_and_a_nonzero_exit() {
     let r = http(&a.control, "POST", "/v1/join", "not json");
     assert!(matches!(r, Some((400, _))), "{r:?}");
     assert!(a.members().is_some());
+}
+
+/// Runs `swim` without an agent to talk to.
+fn swim(args: &[&str]) -> std::process::Output {
+    Command::new(SWIM)
+        .args(args)
+        .env_remove("SWIM_CONTROL")
+        .env_remove("SWIM_CONTROL_TOKEN")
+        .output()
+        .expect("run swim")
+}
+
+#[test]
+fn a_bad_command_line_gets_clap_s_whole_message_and_exit_code_2() {
+    // The missing argument's name.
+    let out = swim(&["join"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("the following required arguments were not provided")
+            && err.contains("<SEEDS>..."),
+        "{err}"
+    );
+    // The values allowed.
+    let out = swim(&["members", "--status", "gone"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("invalid value 'gone' for '--status <STATUS>'")
+            && err.contains("[possible values: alive, suspect, dead, left]"),
+        "{err}"
+    );
+    // The similar argument.
+    let out = swim(&["agent", "--nmae", "x"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("unexpected argument '--nmae'")
+            && err.contains("a similar argument exists: '--name'"),
+        "{err}"
+    );
+    // Help is not an error.
+    let out = swim(&["agent", "--help"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--config-dir <DIR>"));
+}
+
+/// A fresh directory for a test's config files.
+fn config_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("swim-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create config dir");
+    dir
+}
+
+#[test]
+fn config_errors_say_what_was_wrong_and_nothing_that_does_not_apply() {
+    let dir = config_dir("errors");
+    let missing = dir.join("missing.toml");
+    let out = swim(&["agent", "--config", missing.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(
+        stderr_line(&out).trim_end(),
+        format!(
+            "swim: error: config file {}: cannot read it: No such file or directory (os error 2)",
+            missing.display()
+        )
+    );
+    // An unknown key in a --config-dir file: the file, the line, the key
+    // and the keys allowed.
+    std::fs::write(dir.join("10-ok.toml"), "name = \"x\"\n").expect("write");
+    std::fs::write(
+        dir.join("20-bad.toml"),
+        "log = \"info\"\n\n[protocol]\njoin_retry_mni = \"1s\"\n",
+    )
+    .expect("write");
+    let out = swim(&["agent", "--config-dir", dir.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = stderr_line(&out);
+    assert!(
+        err.starts_with(&format!(
+            "swim: error: config file {}: line 4: unknown field `join_retry_mni`, expected one of",
+            dir.join("20-bad.toml").display()
+        )) && err.contains("`join_retry_min`")
+            && !err.contains("fix or remove"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn config_dir_merges_files_in_name_order_under_config_and_flags() {
+    let dir = config_dir("merge");
+    // 10 sets a probe timeout the local preset's 1 s interval refuses; 20,
+    // later in name order, replaces it: the agent only starts if the files
+    // merge in that order, key by key.
+    std::fs::write(
+        dir.join("10-base.toml"),
+        "tags = { role = \"base\", dc = \"x\" }\n[protocol]\nprobe_timeout = \"5s\"\ngossip_fanout = 2\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.join("20-web.toml"),
+        "tags = { role = \"web\" }\n[protocol]\nprobe_timeout = \"300ms\"\n",
+    )
+    .expect("write");
+    std::fs::write(dir.join("README"), "not a config [").expect("write");
+    let top = dir.join("agent.conf");
+    std::fs::write(&top, "tags = { extra = \"1\", dc = \"y\" }\n").expect("write");
+    let a = Agent::start_with(
+        "cfgdir1",
+        "127.0.0.1:0",
+        &[],
+        &[
+            "--config-dir",
+            dir.to_str().expect("utf-8"),
+            "--config",
+            top.to_str().expect("utf-8"),
+            "--tag",
+            "extra=flag",
+        ],
+    );
+    let kv = a.get("/v1/kv").expect("kv");
+    let mut keys: Vec<(String, String)> = kv["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|k| {
+            (
+                k["key"].as_str().unwrap_or("").to_string(),
+                k["value"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [("dc", "y"), ("extra", "flag"), ("role", "web")]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .to_vec()
+    );
+    drop(a);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -38,7 +38,7 @@ enum Cmd {
     Keygen,
     /// Run a node and its control API until SIGINT/SIGTERM (then leave
     /// gracefully); SIGHUP reloads the log filter and the tags.
-    Agent(AgentArgs),
+    Agent(Box<AgentArgs>),
     /// List the members the agent knows.
     Members {
         /// Only members with this status.
@@ -259,9 +259,15 @@ struct AgentArgs {
     /// `join_retry_min` up to it) [default: 30s].
     #[arg(long, value_name = "DURATION", value_parser = parse_retry_interval)]
     retry_interval: Option<std::time::Duration>,
-    /// TOML config file (the same options plus a `[protocol]` table).
+    /// TOML config file (the same options plus a `[protocol]` table of any
+    /// protocol field); read after --config-dir, so its keys win.
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Directory of TOML config files: every `*.toml` in it, merged in name
+    /// order (a later file's keys win; `tags` and `[protocol]` merge key by
+    /// key).
+    #[arg(long, value_name = "DIR")]
+    config_dir: Option<PathBuf>,
     /// Protocol preset [default: lan].
     #[arg(long, value_parser = Preset::from_str)]
     preset: Option<Preset>,
@@ -291,8 +297,8 @@ struct AgentArgs {
     /// How plain traffic is treated once keys are installed: accept (send
     /// plain, accept both), send (send sealed, accept both) or require
     /// (send sealed, drop plain) [default: require].
-    #[arg(long, value_parser = swim_tokio::SealingName::from_str)]
-    sealing: Option<swim_tokio::SealingName>,
+    #[arg(long, value_parser = swim_core::Sealing::from_str)]
+    sealing: Option<swim_core::Sealing>,
 }
 
 /// `KEY=VALUE` as given to `--tag`.
@@ -323,32 +329,11 @@ fn parse_wait(s: &str) -> Result<std::time::Duration, String> {
 type Fail = String;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(e) => {
-            use clap::error::ErrorKind;
-            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion)
-                || e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
-            {
-                let _ = e.print();
-                return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-                    ExitCode::from(2)
-                } else {
-                    ExitCode::SUCCESS
-                };
-            }
-            let text = e.to_string();
-            let first = text
-                .lines()
-                .next()
-                .unwrap_or("invalid arguments")
-                .trim_start_matches("error: ");
-            eprintln!("swim: error: {first}; see `swim --help`");
-            return ExitCode::from(2);
-        }
-    };
+    // On a bad command line clap prints its whole message (the argument
+    // missing, the values allowed, a similar flag) and exits with 2.
+    let cli = Cli::parse();
     let result = match cli.cmd {
-        Cmd::Agent(args) => run_agent(args),
+        Cmd::Agent(args) => run_agent(*args),
         Cmd::Members {
             status,
             json,
@@ -443,10 +428,8 @@ fn parse_addr(what: &str, s: &str) -> Result<SocketAddr, Fail> {
 }
 
 fn run_agent(args: AgentArgs) -> Result<(), Fail> {
-    let file = match &args.config {
-        Some(path) => FileConfig::load(path).map_err(|e| format!("{e}; fix or remove that key"))?,
-        None => FileConfig::default(),
-    };
+    let file = FileConfig::load_all(args.config_dir.as_deref(), args.config.as_deref())
+        .map_err(|e| e.to_string())?;
     let name = args
         .name
         .or(file.name.clone())
@@ -471,7 +454,6 @@ fn run_agent(args: AgentArgs) -> Result<(), Fail> {
     )?;
     let token = agent_token(
         args.control_token_file.as_deref(),
-        args.config.as_deref(),
         file.control_token_file.as_deref(),
     )?;
     let mut control_options = ControlOptions {
@@ -479,13 +461,7 @@ fn run_agent(args: AgentArgs) -> Result<(), Fail> {
         ..ControlOptions::default()
     };
     if let Some(d) = file.control_header_timeout {
-        if d.0.is_zero() {
-            let path = args.config.as_deref().unwrap_or(Path::new("")).display();
-            return Err(format!(
-                "config file {path}: control_header_timeout must be above zero; fix or remove that key"
-            ));
-        }
-        control_options.header_read_timeout = d.0;
+        control_options.header_read_timeout = d;
     }
     control_options.check_bind(control).map_err(|e| {
         format!(
@@ -497,13 +473,13 @@ fn run_agent(args: AgentArgs) -> Result<(), Fail> {
     let mut config = AgentConfig::new(name, bind, preset);
     config.advertise = advertise;
     config.seeds = if args.join.is_empty() {
-        file.join.clone()
+        file.join.clone().unwrap_or_default()
     } else {
         args.join
     };
-    file.protocol.apply(&mut config.protocol);
+    config.protocol = file.protocol_config(args.preset);
     if let Some(s) = args.sealing {
-        config.protocol.sealing = s.0;
+        config.protocol.sealing = s;
     }
     if let Some(n) = args.retry_max {
         config.protocol.join_attempts = n;
@@ -512,20 +488,16 @@ fn run_agent(args: AgentArgs) -> Result<(), Fail> {
         config.protocol.join_retry_max = d;
         config.protocol.join_retry_min = config.protocol.join_retry_min.min(d);
     }
-    // The config file's path is relative to the config file.
-    let config_dir = args.config.as_deref().and_then(Path::parent);
-    config.keyring_file = args.keyring_file.or_else(|| {
-        let path = file.keyring_file.as_deref()?;
-        Some(config_dir.map_or(path.to_path_buf(), |d| d.join(path)))
-    });
+    // The config's path is already relative to its file's directory.
+    config.keyring_file = args.keyring_file.or_else(|| file.keyring_file.clone());
     if let Some(path) = &config.keyring_file {
         config.keys = swim_tokio::keyring::load(path).map_err(|e| e.to_string())?;
     }
     if let Some(d) = file.stream_timeout {
-        config.stream_timeout = d.0;
+        config.stream_timeout = d;
     }
     if let Some(d) = file.leave_timeout {
-        config.leave_timeout = d.0;
+        config.leave_timeout = d;
     }
     let tags = agent_tags(&file, &args.tags);
     config.tags = tags.clone().into_iter().collect();
@@ -533,13 +505,20 @@ fn run_agent(args: AgentArgs) -> Result<(), Fail> {
         config.meta = m.into_bytes().into();
     }
     config.protocol.validate().map_err(|e| {
+        let flag = match e.field {
+            "join_attempts" => " or --retry-max",
+            "join_retry_min" | "join_retry_max" => " or --retry-interval",
+            _ => "",
+        };
         format!(
-            "{e}; fix it in the config file's [protocol] table (or --retry-max, --retry-interval)"
+            "{e}; set {} in the config's [protocol] table{flag} (it starts from preset {preset})",
+            e.field
         )
     })?;
     let log = agent_log(args.log.as_deref(), &file);
     let set_filter = init_logging(&log)?;
     let reload = Reload {
+        dir: args.config_dir.clone(),
         path: args.config.clone(),
         started: file,
         flag_tags: args.tags,
@@ -571,6 +550,8 @@ fn agent_log(flag: Option<&str>, file: &FileConfig) -> String {
 /// What SIGHUP reloads: the log filter and the tags, from the config file
 /// read again and the flags the agent started with.
 struct Reload {
+    /// The config directory, if the agent has one.
+    dir: Option<PathBuf>,
     /// The config file, if the agent has one.
     path: Option<PathBuf>,
     /// The file as the agent started with it: what differs from it in a
@@ -595,11 +576,19 @@ impl Reload {
     /// changed but needs a restart. A file that no longer parses changes
     /// nothing.
     async fn apply(&mut self, node: &swim_tokio::Handle) {
-        let Some(path) = &self.path else {
-            tracing::info!("SIGHUP: no config file (--config) to reload; nothing changed");
-            return;
+        let shown = match (&self.dir, &self.path) {
+            (None, None) => {
+                tracing::info!(
+                    "SIGHUP: no config file (--config) or directory (--config-dir) to reload; \
+                     nothing changed"
+                );
+                return;
+            }
+            (Some(d), None) => d.display().to_string(),
+            (None, Some(p)) => p.display().to_string(),
+            (Some(d), Some(p)) => format!("{} and {}", d.display(), p.display()),
         };
-        let file = match FileConfig::load(path) {
+        let file = match FileConfig::load_all(self.dir.as_deref(), self.path.as_deref()) {
             Ok(f) => f,
             Err(e) => {
                 tracing::error!("SIGHUP: {e}; nothing changed, the agent keeps its running config");
@@ -652,8 +641,7 @@ impl Reload {
             }
         };
         tracing::info!(
-            "SIGHUP: reloaded {}: log filter {log_note}; tags set: {}; tags deleted: {}{}",
-            path.display(),
+            "SIGHUP: reloaded {shown}: log filter {log_note}; tags set: {}; tags deleted: {}{}",
             list(&done_set),
             list(&done_delete),
             if failed.is_empty() {
@@ -665,38 +653,29 @@ impl Reload {
         let restart = self.started.restart_needed(&file);
         if !restart.is_empty() {
             tracing::warn!(
-                "SIGHUP: {} changed in {} but needs a restart to take effect (only log and tags reload)",
+                "SIGHUP: {} changed in {shown} but needs a restart to take effect (only log and tags reload)",
                 restart.join(", "),
-                path.display()
             );
         }
     }
 }
 
 /// The agent's control token: from `--control-token-file`, else
-/// `$SWIM_CONTROL_TOKEN`, else the config file's `control_token_file`
-/// (relative to the config file, not to where the agent starts).
-fn agent_token(
-    flag: Option<&Path>,
-    config: Option<&Path>,
-    from_config: Option<&Path>,
-) -> Result<Option<Token>, Fail> {
+/// `$SWIM_CONTROL_TOKEN`, else the config's `control_token_file` (already
+/// resolved against its file's directory, not where the agent starts).
+fn agent_token(flag: Option<&Path>, from_config: Option<&Path>) -> Result<Option<Token>, Fail> {
     if let Some(path) = flag {
         return Token::from_file(path).map(Some);
     }
     if let Some(token) = Token::from_env()? {
         return Ok(Some(token));
     }
-    let (Some(path), Some(config)) = (from_config, config) else {
+    let Some(path) = from_config else {
         return Ok(None);
     };
-    let dir = config.parent().unwrap_or(Path::new(""));
-    Token::from_file(&dir.join(path)).map(Some).map_err(|e| {
-        format!(
-            "{e} (control_token_file in the config file {})",
-            config.display()
-        )
-    })
+    Token::from_file(path)
+        .map(Some)
+        .map_err(|e| format!("{e} (control_token_file in the config)"))
 }
 
 async fn agent(

@@ -179,11 +179,15 @@ fn partitioned_agent_is_declared_dead_and_rejoins_after_the_partition_heals() {
 
     // Heal, then rejoin the minority side through the majority.
     ip(&["-n", &hub, "link", "set", &cable, "up"]).expect("restore the link");
-    let out = c.swim(&["join", "10.231.0.1:7946", "--control", "127.0.0.1:7373"]);
-    assert!(
-        out.status.success(),
-        "join after heal: {}",
-        String::from_utf8_lossy(&out.stderr)
+    // The link may take a moment to pass traffic again: `swim join` gives
+    // up at the first attempt that reaches no seed, so try until one lands.
+    wait_for(
+        "a join after the heal",
+        std::time::Duration::from_secs(20),
+        || {
+            let out = c.swim(&["join", "10.231.0.1:7946", "--control", "127.0.0.1:7373"]);
+            out.status.success()
+        },
     );
     let took = wait_for(
         "everyone alive after the heal",

@@ -217,7 +217,12 @@ fn a_stranger_draws_a_brief_frame_not_the_table() {
     let mut node = joined_node(2_000, Config::lan());
     let _ = node.poll_outputs().count();
     let forged = packet(5_000, vec![], vec![]);
-    let out = receive(&mut node, 5_000, forged.clone(), Instant::from_millis(10_000));
+    let out = receive(
+        &mut node,
+        5_000,
+        forged.clone(),
+        Instant::from_millis(10_000),
+    );
     let to = addr(5_000);
     let stream = out.iter().find_map(|o| match o {
         Output::StreamOpen { id, to: t } if *t == to => Some(*id),

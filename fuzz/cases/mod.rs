@@ -111,6 +111,7 @@ pub fn packet(
         live: 0,
         deltas,
         summary: 0,
+        ..Default::default()
     }
     .encode_to_vec()
 }
@@ -146,6 +147,7 @@ pub fn cluster_state() -> pb::PushPull {
             gc: 0,
             writes: vec![write("color", b"blue", 1, 0), write("size", b"10", 2, 0)],
         }],
+        ..Default::default()
     }
 }
 

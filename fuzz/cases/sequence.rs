@@ -225,6 +225,7 @@ fn built_packet(r: &mut Reader<'_>, cluster: &str) -> Vec<u8> {
         live: r.num() as u32,
         deltas,
         summary: r.num(),
+        ..Default::default()
     }
     .encode_to_vec()
 }
@@ -270,6 +271,7 @@ fn built_frame(r: &mut Reader<'_>, cluster: &str) -> Vec<u8> {
             members,
             digests,
             deltas,
+            ..Default::default()
         }),
     }
     .encode_to_vec()

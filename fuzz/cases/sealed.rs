@@ -125,8 +125,15 @@ pub fn envelope(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
         }
         None
     }
+    // The length in the fewest bytes: it is not authenticated, so the node
+    // refuses any other spelling.
     fn field<'a>(r: &mut &'a [u8]) -> Option<&'a [u8]> {
-        let len = usize::try_from(varint(r)?).ok()?;
+        let before = r.len();
+        let len = varint(r)?;
+        if before - r.len() != prost::encoding::encoded_len_varint(len) {
+            return None;
+        }
+        let len = usize::try_from(len).ok()?;
         let (f, rest) = r.split_at_checked(len)?;
         *r = rest;
         Some(f)

@@ -221,7 +221,7 @@ pub fn sealed() -> Vec<(&'static str, Vec<u8>)> {
     let mut label = genuine(Path::Datagram, 1, 1);
     label.u8(3).u16(4).u8(b't');
     v.push(("updates-relabelled", label));
-    // The sealed field's length spelt in two bytes: the same message.
+    // The sealed field's length spelt in two bytes: refused (one spelling).
     let sealed_len = 12 + plain.len() + 16;
     let at = 2 + 2 + sealed::CLUSTER.len() + 1;
     let mut spelt = genuine(Path::Datagram, 1, 0);

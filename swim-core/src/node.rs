@@ -1438,11 +1438,12 @@ impl Node {
             return self.drop_input(DropReason::Unsolicited, nowhere, "stream reply");
         };
         let max = self.config.max_stream_frame;
-        let opened = self.unseal(bytes, max, exchange.peer, "push-pull reply");
-        let decoded = match opened {
-            Some((bytes, _)) => self.with_limits(|l| codec::decode_stream(bytes, max, l)),
-            None => Err(DropReason::Auth),
+        let Some((bytes, _)) = self.unseal(bytes, max, exchange.peer, "push-pull reply") else {
+            // Dropped and counted by `unseal`.
+            self.out.push(Output::StreamClose { id });
+            return self.exchange_failed(exchange);
         };
+        let decoded = self.with_limits(|l| codec::decode_stream(bytes, max, l));
         let pp = match decoded {
             Ok(pp) => pp,
             Err(reason) => {

@@ -448,8 +448,15 @@ fn varint(r: &mut &[u8]) -> Option<u64> {
     None
 }
 
+/// A length-delimited field whose length is written in the fewest bytes:
+/// the length is not authenticated, so a sealed message has one spelling.
 fn bytes_field<'a>(r: &mut &'a [u8]) -> Option<&'a [u8]> {
-    let len = usize::try_from(varint(r)?).ok()?;
+    let before = r.len();
+    let len = varint(r)?;
+    if before - r.len() != prost::encoding::encoded_len_varint(len) {
+        return None;
+    }
+    let len = usize::try_from(len).ok()?;
     if len > r.len() {
         return None;
     }
@@ -485,6 +492,13 @@ mod tests {
         assert_eq!(env.open(&ring(&[2, 1])).as_deref(), Some(plain));
         assert_eq!(env.open(&ring(&[2])), None);
         assert_eq!(env.open(&ring(&[])), None);
+        // The sealed field's length has one spelling: a padded varint of
+        // the same value is not the sealed message.
+        let at = sealed.iter().position(|&b| b == 0x7a).unwrap() + 1;
+        let mut padded = sealed[..at].to_vec();
+        padded.extend_from_slice(&[sealed[at] | 0x80, 0x00]);
+        padded.extend_from_slice(&sealed[at + 1..]);
+        assert!(Envelope::parse(&padded).is_none());
         // The label is bound: moved to another cluster, it no longer opens.
         let mut moved = sealed.clone();
         let at = moved.iter().position(|&b| b == b'c').unwrap();

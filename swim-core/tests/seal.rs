@@ -232,3 +232,37 @@ fn a_key_operation_in_a_plain_packet_is_never_carried_out() {
         .iter()
         .any(|o| matches!(o, Output::Datagram { to, .. } if *to == addr(3))));
 }
+
+#[test]
+fn a_reply_that_opens_under_no_key_is_dropped_once() {
+    let mut node = keyed_node(&[1], Sealing::Require);
+    node.join(&[addr(1)], Instant::ZERO).unwrap();
+    let id = node
+        .poll_outputs()
+        .find_map(|o| match o {
+            Output::StreamOpen { id, .. } => Some(id),
+            _ => None,
+        })
+        .expect("a join opens a stream");
+    let frame = pb::StreamFrame {
+        version: pb::PROTOCOL_VERSION,
+        cluster: String::new(),
+        from: name(1).into_bytes().into(),
+        push_pull: Some(pb::PushPull::default()),
+    };
+    let foreign = seal_with(&[9], &prost::Message::encode_to_vec(&frame));
+    let out: Vec<Output> = node
+        .step(
+            Input::StreamFrame {
+                id,
+                from: addr(1),
+                bytes: foreign,
+            },
+            Instant::ZERO,
+        )
+        .collect();
+    assert_eq!(node.metrics().dropped.auth, 1);
+    assert!(out
+        .iter()
+        .any(|o| matches!(o, Output::StreamClose { id: c } if *c == id)));
+}

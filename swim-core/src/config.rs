@@ -247,6 +247,7 @@ pub fn format_duration(d: Duration) -> String {
     derive(serde::Serialize, serde::Deserialize),
     serde(rename_all = "lowercase")
 )]
+#[non_exhaustive]
 pub enum Preset {
     /// A local network: [`Config::lan`] (the default).
     #[default]
@@ -885,8 +886,8 @@ mod tests {
         assert_eq!(Config::FIELDS[0], "cluster");
     }
 
-    /// The serde forms, through JSON (the TOML files are tested where they
-    /// are read: swim-tokio and swim-sim).
+    /// The serde forms, through JSON (TOML files are tested by the agent
+    /// and the simulator, which load them).
     #[cfg(feature = "serde")]
     #[test]
     fn serde_reads_durations_as_strings_or_milliseconds_and_refuses_unknown_fields() {

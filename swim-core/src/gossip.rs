@@ -49,7 +49,7 @@ pub(crate) fn packet(
     scratch: &mut Vec<u8>,
 ) -> Option<Packet> {
     let messages = head.messages;
-    let summary = view.summary().wrapping_add(replicas.summary());
+    let summary = summary(view, replicas);
     let kind = messages.first().map_or(Kind::Gossip, Msg::kind);
     let live = view_size(view.members());
     let mut w = PacketWriter::new(scratch, &config.cluster, view.local(), live, summary);
@@ -102,6 +102,12 @@ pub(crate) fn packet(
         updates,
         deltas,
     })
+}
+
+/// What a node knows, in one number (see [`crate::summary`]): its
+/// members' part and its namespaces' part.
+pub(crate) fn summary(view: &View, replicas: &Replicas) -> u64 {
+    view.summary().wrapping_add(replicas.summary())
 }
 
 /// The size of a view as packets carry it: members alive or suspect.

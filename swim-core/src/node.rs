@@ -724,7 +724,7 @@ impl Node {
 
     /// What this node knows, in one number (see [`crate::summary`]).
     fn summary(&self) -> u64 {
-        self.view.summary().wrapping_add(self.replicas.summary())
+        gossip::summary(&self.view, &self.replicas)
     }
 
     fn advance(&mut self, now: Instant) {

@@ -1267,10 +1267,7 @@ impl Node {
         let settle = c.gossip_interval * rounds;
         let pause = c.probe_interval * 5;
         let ours = self.summary();
-        if self
-            .sync
-            .disagrees(theirs, ours, self.now, settle, pause)
-        {
+        if self.sync.disagrees(theirs, ours, self.now, settle, pause) {
             self.metrics.summary_repairs += 1;
             self.open_exchange(from, Reason::Repair);
         }

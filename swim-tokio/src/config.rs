@@ -44,6 +44,15 @@ pub struct AgentConfig {
     /// Where the keyring is kept: rewritten whenever a key operation
     /// changes the keys (see [`crate::keyring`]).
     pub keyring_file: Option<std::path::PathBuf>,
+    /// The member snapshot (Serf's `-snapshot`, see [`crate::snapshot`]):
+    /// members are recorded there as they join, fail and leave, and a
+    /// node that starts with a snapshot joins the members it names as
+    /// well as `seeds`.
+    pub snapshot: Option<std::path::PathBuf>,
+    /// Whether the snapshot's members are rejoined after this node left
+    /// gracefully (Serf's `rejoin_after_leave`; default false: an agent
+    /// that left stays out until given seeds).
+    pub rejoin_after_leave: bool,
 }
 
 impl AgentConfig {
@@ -64,6 +73,8 @@ impl AgentConfig {
             stream_budget: 32 << 20,
             keys: Vec::new(),
             keyring_file: None,
+            snapshot: None,
+            rejoin_after_leave: false,
         }
     }
 }
@@ -86,6 +97,8 @@ impl AgentConfig {
 /// stream_timeout = "10s"
 /// leave_timeout = "15s"
 /// tags = { role = "web" }
+/// snapshot = "/var/lib/swim/members.snapshot"
+/// rejoin = false
 ///
 /// [protocol]
 /// probe_interval = "500ms"
@@ -127,6 +140,11 @@ pub struct FileConfig {
     /// The keyring file (cluster keys, primary first), relative to the
     /// config file's directory ([`FileConfig::load`] resolves it).
     pub keyring_file: Option<PathBuf>,
+    /// The member snapshot file, relative to the config file's directory
+    /// ([`FileConfig::load`] resolves it).
+    pub snapshot: Option<PathBuf>,
+    /// Rejoin the snapshot's members after a graceful leave.
+    pub rejoin: Option<bool>,
     /// Keys set at start, e.g. `tags = { role = "web" }`.
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
@@ -191,8 +209,8 @@ impl FileConfig {
         Ok(file)
     }
 
-    /// Reads and parses a TOML file, and resolves `keyring_file` and
-    /// `control_token_file` against the file's directory.
+    /// Reads and parses a TOML file, and resolves `keyring_file`,
+    /// `control_token_file` and `snapshot` against the file's directory.
     pub fn load(path: &Path) -> Result<FileConfig, FileConfigError> {
         let shown = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| FileConfigError {
@@ -203,9 +221,13 @@ impl FileConfig {
         })?;
         let mut file = FileConfig::parse(&text, &shown)?;
         let dir = path.parent().unwrap_or(Path::new(""));
-        for p in [&mut file.keyring_file, &mut file.control_token_file]
-            .into_iter()
-            .flatten()
+        for p in [
+            &mut file.keyring_file,
+            &mut file.control_token_file,
+            &mut file.snapshot,
+        ]
+        .into_iter()
+        .flatten()
         {
             *p = dir.join(&*p);
         }
@@ -276,6 +298,8 @@ impl FileConfig {
             leave_timeout,
             meta,
             keyring_file,
+            snapshot,
+            rejoin,
             tags,
             protocol,
         } = later;
@@ -292,6 +316,8 @@ impl FileConfig {
         take(&mut self.leave_timeout, leave_timeout);
         take(&mut self.meta, meta);
         take(&mut self.keyring_file, keyring_file);
+        take(&mut self.snapshot, snapshot);
+        take(&mut self.rejoin, rejoin);
         self.tags.extend(tags);
         self.protocol.merge(&protocol);
     }
@@ -332,6 +358,8 @@ impl FileConfig {
         check("leave_timeout", self.leave_timeout != new.leave_timeout);
         check("meta", self.meta != new.meta);
         check("keyring_file", self.keyring_file != new.keyring_file);
+        check("snapshot", self.snapshot != new.snapshot);
+        check("rejoin", self.rejoin != new.rejoin);
         check("protocol", self.protocol != new.protocol);
         out
     }

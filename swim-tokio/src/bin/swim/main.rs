@@ -299,6 +299,17 @@ struct AgentArgs {
     /// (send sealed, drop plain) [default: require].
     #[arg(long, value_parser = swim_core::Sealing::from_str)]
     sealing: Option<swim_core::Sealing>,
+    /// Member snapshot file (Serf's -snapshot): members are recorded there
+    /// as they join, fail and leave (never keys or tags), and a restarted
+    /// agent rejoins them without --join seeds. Created if missing; a
+    /// damaged tail is cut and logged.
+    #[arg(long, value_name = "PATH")]
+    snapshot: Option<PathBuf>,
+    /// Rejoin the snapshot's members even after this agent left the
+    /// cluster gracefully (Serf's rejoin_after_leave) [default: not after
+    /// a leave].
+    #[arg(long)]
+    rejoin: bool,
 }
 
 /// `KEY=VALUE` as given to `--tag`.
@@ -493,6 +504,8 @@ fn run_agent(args: AgentArgs) -> Result<(), Fail> {
     if let Some(path) = &config.keyring_file {
         config.keys = swim_tokio::keyring::load(path).map_err(|e| e.to_string())?;
     }
+    config.snapshot = args.snapshot.or_else(|| file.snapshot.clone());
+    config.rejoin_after_leave = args.rejoin || file.rejoin.unwrap_or(false);
     if let Some(d) = file.stream_timeout {
         config.stream_timeout = d;
     }

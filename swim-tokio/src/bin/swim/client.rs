@@ -161,7 +161,7 @@ pub fn keys(control: &Control, op: crate::KeysOp) -> Result<(), Fail> {
         }
     };
     let (op, json) = match op {
-        KeysOp::List { json } => (None, json),
+        KeysOp::List { format } => (None, format.json()),
         KeysOp::Install(k) => (Some(("install", read(k)?)), false),
         KeysOp::Use(k) => (Some(("use", read(k)?)), false),
         KeysOp::Remove(k) => (Some(("remove", read(k)?)), false),
@@ -215,8 +215,9 @@ pub fn kv(control: &Control, op: crate::KvOp) -> Result<(), Fail> {
         KvOp::List {
             member,
             prefix,
-            json,
+            format,
         } => {
+            let json = format.json();
             let mut path = format!("/v1/kv?prefix={}", enc(&prefix));
             if let Some(m) = member {
                 path.push_str(&format!("&member={}", enc(&m)));
@@ -231,7 +232,11 @@ pub fn kv(control: &Control, op: crate::KvOp) -> Result<(), Fail> {
             }
             Ok(())
         }
-        KvOp::Get { member, key } => {
+        KvOp::Get {
+            member,
+            key,
+            format,
+        } => {
             let path = format!("/v1/kv?member={}&prefix={}", enc(&member), enc(&key));
             let v = block(call(control, Method::GET, &path, None))?;
             let found = v["keys"]
@@ -240,6 +245,12 @@ pub fn kv(control: &Control, op: crate::KvOp) -> Result<(), Fail> {
                 .flatten()
                 .find(|k| k["key"].as_str() == Some(key.as_str()));
             match found {
+                Some(k) if format.json() => {
+                    // The API's answer, narrowed to the one key.
+                    let one = serde_json::json!({ "member": v["member"], "keys": [k] });
+                    println!("{one}");
+                    Ok(())
+                }
                 Some(k) => {
                     println!("{}", show(k).split_once('=').map_or("", |(_, v)| v));
                     Ok(())
@@ -411,14 +422,46 @@ pub fn info(control: &Control, json: bool) -> Result<(), Fail> {
     Ok(())
 }
 
-/// `swim metrics`.
-pub fn metrics(control: &Control) -> Result<(), Fail> {
+/// `swim metrics`: the API's JSON, or one `name value` line per counter
+/// (nested names joined with `.`).
+pub fn metrics(control: &Control, json: bool) -> Result<(), Fail> {
     let v = block(call(control, Method::GET, "/v1/metrics", None))?;
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&v).unwrap_or_else(|_| v.to_string())
-    );
+    if json {
+        println!("{v}");
+        return Ok(());
+    }
+    let mut rows = Vec::new();
+    flatten("", &v, &mut rows);
+    let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    for (k, v) in rows {
+        println!("{k:width$}  {v}");
+    }
     Ok(())
+}
+
+/// `v`'s leaves as `(a.b.c, value)`, in the JSON's order.
+fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
+    let join = |k: &str| {
+        if prefix.is_empty() {
+            k.to_string()
+        } else {
+            format!("{prefix}.{k}")
+        }
+    };
+    match v {
+        Value::Object(map) => {
+            for (k, v) in map {
+                flatten(&join(k), v, out);
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                flatten(&join(&i.to_string()), v, out);
+            }
+        }
+        Value::String(s) => out.push((prefix.to_string(), s.clone())),
+        other => out.push((prefix.to_string(), other.to_string())),
+    }
 }
 
 /// One event as a human line.

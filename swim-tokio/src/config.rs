@@ -3,7 +3,6 @@
 use bytes::Bytes;
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -155,7 +154,12 @@ pub struct FileConfig {
 }
 
 /// A config file (or directory) that could not be read or parsed.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{} {path}: {}{message}",
+    if *is_dir { "config dir" } else { "config file" },
+    line.map(|l| format!("line {l}: ")).unwrap_or_default()
+)]
 pub struct FileConfigError {
     /// The file or directory.
     pub path: String,
@@ -166,23 +170,6 @@ pub struct FileConfigError {
     /// What went wrong and what is allowed, on one line.
     pub message: String,
 }
-
-impl fmt::Display for FileConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let what = if self.is_dir {
-            "config dir"
-        } else {
-            "config file"
-        };
-        write!(f, "{what} {}: ", self.path)?;
-        if let Some(line) = self.line {
-            write!(f, "line {line}: ")?;
-        }
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for FileConfigError {}
 
 impl FileConfig {
     /// Parses TOML text; `path` is only used in errors. Relative paths in

@@ -205,25 +205,18 @@ impl ControlOptions {
 
 /// The control API was to listen on an address that is not loopback without
 /// a token.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{}, so it needs a token: without one anyone who reaches it could control the agent",
+    match addr {
+        Some(a) => format!("the control API address {a} is not a loopback address"),
+        None => "the control API's address is unknown".to_string(),
+    }
+)]
 pub struct InsecureBind {
     /// The address (`None` if the listener could not tell it).
     pub addr: Option<SocketAddr>,
 }
-
-impl fmt::Display for InsecureBind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.addr {
-            Some(a) => write!(f, "the control API address {a} is not a loopback address"),
-            None => write!(f, "the control API's address is unknown"),
-        }?;
-        f.write_str(
-            ", so it needs a token: without one anyone who reaches it could control the agent",
-        )
-    }
-}
-
-impl std::error::Error for InsecureBind {}
 
 /// Whether `ip` is loopback, an IPv4-mapped IPv6 loopback address included.
 fn is_loopback(ip: IpAddr) -> bool {

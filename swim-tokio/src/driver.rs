@@ -14,7 +14,6 @@ use crate::snapshot::{Record, Snapshot};
 use crate::stream::{self, FrameError};
 use bytes::Bytes;
 use std::collections::HashMap;
-use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -144,11 +143,13 @@ impl Shared {
 }
 
 /// Why a node could not start. Each message says what to do about it.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// The node rejected its config, name or metadata.
+    #[error("{0}")]
     Node(swim_core::Error),
     /// A socket could not be bound.
+    #[error("cannot bind {proto} {addr}: {}", bind_advice(source))]
     Bind {
         /// `"UDP"` or `"TCP"`.
         proto: &'static str,
@@ -158,6 +159,7 @@ pub enum StartError {
         source: io::Error,
     },
     /// A seed address could not be resolved.
+    #[error("cannot resolve seed `{seed}`: {reason}; give seeds as HOST:PORT that this host can resolve")]
     Resolve {
         /// The seed as given.
         seed: String,
@@ -165,11 +167,13 @@ pub enum StartError {
         reason: String,
     },
     /// The bind address is a wildcard and no advertise address was given.
+    #[error("bind address {bind} is a wildcard that peers cannot reach; pass --advertise IP:PORT with this host's address")]
     NoAdvertise {
         /// The bind address.
         bind: SocketAddr,
     },
     /// The member snapshot could not be read or rewritten.
+    #[error("cannot use the snapshot {}: {source}; check that its directory exists and is writable, or pass another --snapshot PATH", path.display())]
     Snapshot {
         /// The snapshot file.
         path: std::path::PathBuf,
@@ -177,6 +181,7 @@ pub enum StartError {
         source: io::Error,
     },
     /// The stream budget cannot hold one frame of `max_stream_frame` bytes.
+    #[error("stream_budget of {budget} bytes cannot hold one frame of max_stream_frame = {max_frame} bytes; raise the budget or lower max_stream_frame")]
     StreamBudget {
         /// The budget, in bytes.
         budget: usize,
@@ -185,38 +190,15 @@ pub enum StartError {
     },
 }
 
-impl fmt::Display for StartError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            StartError::Node(e) => write!(f, "{e}"),
-            StartError::Bind { proto, addr, source } if source.kind() == io::ErrorKind::AddrInUse => write!(
-                f,
-                "cannot bind {proto} {addr}: address already in use (is another agent running there?); choose another --bind port"
-            ),
-            StartError::Bind { proto, addr, source } => {
-                write!(f, "cannot bind {proto} {addr}: {source}; check the --bind address is one of this host's")
-            }
-            StartError::Resolve { seed, reason } => {
-                write!(f, "cannot resolve seed `{seed}`: {reason}; give seeds as HOST:PORT that this host can resolve")
-            }
-            StartError::NoAdvertise { bind } => write!(
-                f,
-                "bind address {bind} is a wildcard that peers cannot reach; pass --advertise IP:PORT with this host's address"
-            ),
-            StartError::Snapshot { path, source } => write!(
-                f,
-                "cannot use the snapshot {}: {source}; check that its directory exists and is writable, or pass another --snapshot PATH",
-                path.display()
-            ),
-            StartError::StreamBudget { budget, max_frame } => write!(
-                f,
-                "stream_budget of {budget} bytes cannot hold one frame of max_stream_frame = {max_frame} bytes; raise the budget or lower max_stream_frame"
-            ),
-        }
+/// What a bind error means, and what to do about it.
+fn bind_advice(source: &io::Error) -> String {
+    if source.kind() == io::ErrorKind::AddrInUse {
+        "address already in use (is another agent running there?); choose another --bind port"
+            .to_string()
+    } else {
+        format!("{source}; check the --bind address is one of this host's")
     }
 }
-
-impl std::error::Error for StartError {}
 
 /// Resolves `HOST:PORT` seeds to socket addresses (the first address of each).
 pub async fn resolve_seeds(seeds: &[String]) -> Result<Vec<SocketAddr>, StartError> {

@@ -422,15 +422,21 @@ fn main() -> ExitCode {
 /// Changes the log filter of a running agent.
 type SetFilter = Box<dyn Fn(&str) -> Result<(), Fail>>;
 
-/// Parses a log filter; the error says what is allowed.
-fn parse_filter(filter: &str) -> Result<tracing_subscriber::filter::Targets, Fail> {
-    tracing_subscriber::filter::Targets::from_str(filter).map_err(|e| {
-        format!("invalid log filter `{filter}`: {e}; use e.g. `info` or `swim_tokio=debug,info`")
-    })
+/// Parses a log filter (`tracing_subscriber`'s `EnvFilter` syntax, as
+/// `RUST_LOG` takes it); the error says what is allowed.
+fn parse_filter(filter: &str) -> Result<tracing_subscriber::EnvFilter, Fail> {
+    tracing_subscriber::EnvFilter::builder()
+        .parse(filter)
+        .map_err(|e| {
+            format!(
+                "invalid log filter `{filter}`: {e}; use e.g. `info`, `swim_tokio=debug,info` or \
+                 `warn,swim_core[member]=debug`"
+            )
+        })
 }
 
-/// Sets up logging to stderr with a `tracing_subscriber` target filter;
-/// returns the way to change the filter later (SIGHUP).
+/// Sets up logging to stderr with a reloadable `EnvFilter`; returns the
+/// way to change the filter later (SIGHUP).
 fn init_logging(filter: &str) -> Result<SetFilter, Fail> {
     use tracing_subscriber::prelude::*;
     let (targets, reload) = tracing_subscriber::reload::Layer::new(parse_filter(filter)?);

@@ -310,7 +310,9 @@ struct AgentArgs {
     /// token itself, or the config file's `control_token_file`].
     #[arg(long, value_name = "PATH")]
     control_token_file: Option<PathBuf>,
-    /// Log filter, e.g. `info` or `swim_tokio=debug,info` [default: info].
+    /// Log filter in `RUST_LOG` syntax (tracing-subscriber's `EnvFilter`),
+    /// e.g. `info` or `swim_tokio=debug,info` [default: the config file's
+    /// `log`, else $RUST_LOG, else info].
     #[arg(long, env = "SWIM_LOG")]
     log: Option<String>,
     /// Metadata to publish (text).

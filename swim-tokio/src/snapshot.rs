@@ -17,7 +17,9 @@
 //! - `gone`: a member failed, left or was reaped;
 //! - `leave`: this agent left the cluster gracefully. Replayed without
 //!   `rejoin_after_leave`, it forgets every member recorded before it (as
-//!   Serf does): an agent that left does not rejoin on its own.
+//!   Serf does): an agent that left does not rejoin on its own. It is
+//!   the last record of its life: what the agent learns while its leave
+//!   spreads is not recorded.
 //!
 //! Only names and addresses are recorded: never keys, tags or metadata.
 //! A record is written with one `write` call and no `fsync`; every so
@@ -309,6 +311,7 @@ impl Snapshot {
             live: loaded.members.clone(),
             live_bytes: size,
             appended: 0,
+            left: false,
         };
         let thread = std::thread::Builder::new()
             .name("swim-snapshot".into())
@@ -371,6 +374,9 @@ struct Writer {
     live_bytes: u64,
     /// Bytes appended since the last compaction.
     appended: u64,
+    /// This agent left: the leave record is the file's last, and nothing
+    /// learned while the leave spreads is recorded after it.
+    left: bool,
 }
 
 impl Writer {
@@ -378,6 +384,7 @@ impl Writer {
         while let Ok(msg) = rx.recv() {
             let result = match msg {
                 Msg::Record(r) => self.append(r),
+                Msg::Reset(_) if self.left => Ok(()),
                 Msg::Reset(members) => {
                     self.live = members;
                     self.compact()
@@ -390,6 +397,9 @@ impl Writer {
     }
 
     fn append(&mut self, record: Record) -> io::Result<()> {
+        if self.left {
+            return Ok(());
+        }
         // Records that change nothing are not written.
         match &record {
             Record::Alive { name, addr } if self.live.get(name) == Some(addr) => return Ok(()),
@@ -400,7 +410,8 @@ impl Writer {
                 self.live.insert(name.clone(), *addr);
             }
             Record::Gone { name } if self.live.remove(name).is_none() => return Ok(()),
-            Record::Gone { .. } | Record::Leave => {}
+            Record::Gone { .. } => {}
+            Record::Leave => self.left = true,
         }
         let line = record.encode();
         self.file.write_all(&line)?;
@@ -558,6 +569,25 @@ mod tests {
             let loaded = parse(&bytes, false);
             assert!(loaded.records <= 2);
         }
+    }
+
+    #[test]
+    fn nothing_is_recorded_after_the_leave() {
+        let dir = std::env::temp_dir().join(format!("swim-snap-leave-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("snap");
+        let _ = std::fs::remove_file(&path);
+        let (mut snap, _) = Snapshot::open(&path, false, "me").unwrap();
+        snap.record(alive("a", 1), BTreeMap::new);
+        snap.record(Record::Leave, BTreeMap::new);
+        // Learned while the leave spreads: must not undo it.
+        snap.record(alive("b", 2), BTreeMap::new);
+        snap.close();
+        let loaded = load(&path, false).unwrap();
+        assert!(loaded.left && loaded.members.is_empty(), "{loaded:?}");
+        let loaded = load(&path, true).unwrap();
+        assert_eq!(loaded.members.keys().collect::<Vec<_>>(), ["a"]);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -89,8 +89,8 @@ impl Record {
         line
     }
 
-    /// Decodes one line (without its newline): `None` if the checksum or
-    /// the JSON is wrong.
+    /// Decodes one line (without its newline); the error says why a line
+    /// is refused (no checksum, a wrong one, JSON that is not a record).
     fn decode(line: &[u8]) -> Result<Record, &'static str> {
         let (sum, json) = match line.get(..9) {
             Some(head) if head[8] == b' ' => (&head[..8], &line[9..]),

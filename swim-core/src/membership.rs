@@ -12,27 +12,28 @@
 //!
 //! Memory matters here: a simulator holds `n` tables of `n` entries. An entry
 //! is 96 bytes with a short name inline (see [`Name`]); what most members
-//! lack (metadata, an IPv6 address, a running suspicion) lives behind an
+//! lack (an IPv6 address, a running suspicion) lives behind an
 //! optional box.
 
 use crate::broadcast::Pending;
+use crate::damping::Flaps;
 use crate::member::{Member, Status};
 use crate::name::Name;
 use crate::suspicion::Suspicion;
 use crate::time::Instant;
 use crate::util::Random;
-use bytes::Bytes;
 use core::hash::BuildHasher;
 use foldhash::fast::FixedState;
 use hashbrown::HashTable;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
-/// What few members have: metadata, an IPv6 address, a running suspicion.
+/// What few members have: an IPv6 address, a running suspicion, a record
+/// of failures.
 #[derive(Debug, Default)]
 struct Extra {
-    meta: Bytes,
     v6: Option<SocketAddrV6>,
     suspicion: Option<Box<Suspicion>>,
+    flaps: Option<Flaps>,
 }
 
 /// What a node keeps about one member.
@@ -48,7 +49,7 @@ pub(crate) struct Entry {
     pub since: Instant,
     /// The update about this member waiting to be gossiped, if any.
     pub gossip: Option<Pending>,
-    /// Metadata, IPv6 address and running suspicion, when there are any.
+    /// IPv6 address and running suspicion, when there are any.
     extra: Option<Box<Extra>>,
     /// Bumped whenever the member's status changes, so that stale suspicion and
     /// reap timers can be told apart from live ones.
@@ -63,14 +64,7 @@ pub(crate) struct Entry {
 }
 
 impl Entry {
-    fn new(
-        name: Name,
-        addr: SocketAddr,
-        incarnation: u64,
-        status: Status,
-        meta: Bytes,
-        now: Instant,
-    ) -> Entry {
+    fn new(name: Name, addr: SocketAddr, incarnation: u64, status: Status, now: Instant) -> Entry {
         let mut e = Entry {
             name,
             incarnation,
@@ -85,7 +79,6 @@ impl Entry {
             status,
         };
         e.set_addr(addr);
-        e.set_meta(meta);
         e
     }
 
@@ -100,19 +93,6 @@ impl Entry {
             Some(v6) => SocketAddr::V6(v6),
             None => SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::from(self.ip4), self.port)),
         }
-    }
-
-    /// The member's application metadata.
-    pub fn meta(&self) -> Bytes {
-        self.extra
-            .as_ref()
-            .map(|x| x.meta.clone())
-            .unwrap_or_default()
-    }
-
-    /// Whether the member's metadata is `meta`.
-    pub fn meta_is(&self, meta: &[u8]) -> bool {
-        self.extra.as_ref().map_or(&[][..], |x| &x.meta[..]) == meta
     }
 
     pub fn set_addr(&mut self, addr: SocketAddr) {
@@ -130,22 +110,6 @@ impl Entry {
                 self.port = 0;
                 self.extra.get_or_insert_with(Default::default).v6 = Some(v6);
             }
-        }
-    }
-
-    pub fn set_meta(&mut self, meta: Bytes) {
-        if self.meta_is(&meta) {
-            return;
-        }
-        if meta.is_empty() {
-            if let Some(x) = self.extra.as_mut() {
-                x.meta = Bytes::new();
-            }
-            self.trim();
-        } else {
-            // An own copy: metadata decoded from a packet is a slice that would
-            // keep the whole packet alive.
-            self.extra.get_or_insert_with(Default::default).meta = Bytes::copy_from_slice(&meta);
         }
     }
 
@@ -174,25 +138,46 @@ impl Entry {
         }
     }
 
+    /// The member's failure record, if it has one.
+    pub fn flaps(&self) -> Option<&Flaps> {
+        self.extra.as_ref().and_then(|x| x.flaps.as_ref())
+    }
+
+    /// The member's failure record, made at `now` if it has none.
+    pub fn flaps_mut(&mut self, now: Instant) -> &mut Flaps {
+        self.extra
+            .get_or_insert_with(Default::default)
+            .flaps
+            .get_or_insert_with(|| Flaps::new(now))
+    }
+
+    /// Forgets the failure record.
+    pub fn clear_flaps(&mut self) {
+        if let Some(x) = self.extra.as_mut() {
+            x.flaps = None;
+        }
+        self.trim();
+    }
+
     /// Frees `extra` once it holds nothing.
     fn trim(&mut self) {
         if self
             .extra
             .as_ref()
-            .is_some_and(|x| x.meta.is_empty() && x.v6.is_none() && x.suspicion.is_none())
+            .is_some_and(|x| x.v6.is_none() && x.suspicion.is_none() && x.flaps.is_none())
         {
             self.extra = None;
         }
     }
 
-    /// The public view of this member.
+    /// The public view of this member: a held member (see
+    /// [`crate::damping`]) shows the status the application last saw.
     pub fn member(&self) -> Member {
         Member {
             name: self.name.clone(),
             addr: self.addr(),
             incarnation: self.incarnation,
-            status: self.status,
-            meta: self.meta(),
+            status: self.flaps().and_then(|f| f.shown).unwrap_or(self.status),
         }
     }
 }
@@ -346,7 +331,6 @@ impl Membership {
             member.addr,
             member.incarnation,
             member.status,
-            member.meta,
             now,
         );
         entry.pos = last as u32;
@@ -500,7 +484,6 @@ impl Membership {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::Bytes;
 
     fn member(i: usize) -> Member {
         Member {
@@ -508,7 +491,6 @@ mod tests {
             addr: ([10, 0, 0, 1], 7946 + i as u16).into(),
             incarnation: 0,
             status: Status::Alive,
-            meta: Bytes::new(),
         }
     }
 
@@ -594,24 +576,15 @@ mod tests {
     }
 
     #[test]
-    fn addresses_and_metadata_round_trip_through_the_compact_entry() {
+    fn addresses_round_trip_through_the_compact_entry() {
         let v6: SocketAddr = "[fe80::1%3]:7946".parse().unwrap();
         let v4: SocketAddr = ([10, 1, 2, 3], 7000).into();
-        let mut e = Entry::new(
-            "a".into(),
-            v6,
-            1,
-            Status::Alive,
-            Bytes::new(),
-            Instant::ZERO,
-        );
+        let mut e = Entry::new("a".into(), v6, 1, Status::Alive, Instant::ZERO);
         assert_eq!(e.addr(), v6, "scope id kept");
-        e.set_meta(Bytes::from_static(b"role=db"));
+        assert!(e.extra.is_some(), "an IPv6 address lives in the box");
         e.set_addr(v4);
-        assert_eq!((e.addr(), &e.meta()[..]), (v4, &b"role=db"[..]));
-        e.set_meta(Bytes::new());
+        assert_eq!(e.addr(), v4);
         assert!(e.extra.is_none(), "nothing rare left: no box");
-        assert_eq!(e.member().meta, Bytes::new());
     }
 
     #[test]

@@ -371,7 +371,7 @@ impl Observer {
         };
         let alive = matches!(
             event,
-            Event::MemberJoined(_) | Event::MemberRecovered(_) | Event::MemberUpdated(_)
+            Event::MemberJoined { .. } | Event::MemberRecovered(_) | Event::MemberUpdated(_)
         );
         let Some(m) = crate::sim::index_of_name(&member.name).filter(|&m| m < self.live.len())
         else {
@@ -386,11 +386,11 @@ impl Observer {
         }
         let never_faulted = !self.faulted[m];
         match event {
-            Event::MemberSuspect(_) if never_faulted => self.false_suspicions += 1,
-            Event::MemberFailed(_) if never_faulted => self.false_positive_deaths += 1,
+            Event::MemberSuspect { .. } if never_faulted => self.false_suspicions += 1,
+            Event::MemberFailed { .. } if never_faulted => self.false_positive_deaths += 1,
             _ => {}
         }
-        if matches!(event, Event::MemberFailed(_)) {
+        if matches!(event, Event::MemberFailed { .. }) {
             self.failed_events[m] += 1;
         }
         let Some(c) = self.active_crash[m] else {
@@ -399,10 +399,10 @@ impl Observer {
         let ms = now.as_millis();
         let record = &mut self.crashes[c];
         match event {
-            Event::MemberSuspect(_) => {
+            Event::MemberSuspect { .. } => {
                 record.first_suspect_ms.get_or_insert(ms);
             }
-            Event::MemberFailed(_) => {
+            Event::MemberFailed { .. } => {
                 record.first_dead_ms.get_or_insert(ms);
                 if record.all_dead_ms.is_none() && all_dead(m) {
                     record.all_dead_ms = Some(ms);

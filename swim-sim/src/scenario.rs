@@ -248,6 +248,10 @@ pub struct Checks {
     /// nearly always in flight and `converged_at_end` is a coin toss).
     #[serde(default)]
     pub settled_at_end: bool,
+    /// When the run ends, every running node holds every running node's
+    /// keys exactly as their owner does.
+    #[serde(default)]
+    pub keys_agree_at_end: bool,
 }
 
 /// A parsed scenario: the options of a run and its checks.
@@ -447,6 +451,13 @@ impl Scenario {
                     "{} (viewer, member) pairs held neither alive nor suspect when the run ended",
                     r.unsettled_at_end
                 ),
+            );
+        }
+        if c.keys_agree_at_end && !r.keys_agree_at_end {
+            fail(
+                "keys_agree_at_end",
+                "some node's copy of a namespace differs from its owner's when the run ended"
+                    .into(),
             );
         }
         if c.converged_at_end && !r.converged_at_end {
@@ -657,7 +668,7 @@ no_false_deaths = true
         let s = Scenario::parse(
             "nodes = 3\nduration = \"10s\"\npreset = \"wan\"\n[config]\n\
              join_retry_min = \"1s\"\njoin_retry_max = \"10s\"\njoin_attempts = 3\n\
-             max_stream_frame = 131072\nmax_meta_size = 100\nsealing = \"send\"\n",
+             max_stream_frame = 131072\nnack = false\nsealing = \"send\"\n",
             "t.toml",
         )
         .unwrap();
@@ -666,7 +677,7 @@ no_false_deaths = true
             (c.join_retry_min, c.join_retry_max, c.join_attempts),
             (Duration::from_secs(1), Duration::from_secs(10), 3)
         );
-        assert_eq!((c.max_stream_frame, c.max_meta_size), (131_072, 100));
+        assert_eq!((c.max_stream_frame, c.nack), (131_072, false));
         assert_eq!(c.sealing, swim_core::Sealing::Send);
         assert_eq!(c.probe_interval, swim_core::Config::wan().probe_interval);
     }

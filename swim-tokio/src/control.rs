@@ -421,7 +421,6 @@ fn member_json(m: &Member) -> Value {
         "addr": m.addr.to_string(),
         "status": m.status.as_str(),
         "incarnation": m.incarnation,
-        "meta": String::from_utf8_lossy(&m.meta),
     })
 }
 
@@ -429,11 +428,26 @@ fn member_json(m: &Member) -> Value {
 pub fn event_json(e: &Event) -> Value {
     let member = |kind: &str, m: &Member| json!({ "event": kind, "member": member_json(m) });
     match e {
-        Event::MemberJoined(m) => member("member-joined", m),
+        Event::MemberJoined { member: m, keys } => {
+            let mut v = member("member-joined", m);
+            v["keys"] = keys
+                .iter()
+                .map(|(k, val, n)| key_json(k, val, *n))
+                .collect();
+            v
+        }
         Event::MemberUpdated(m) => member("member-updated", m),
-        Event::MemberSuspect(m) => member("member-suspect", m),
+        Event::MemberSuspect { member: m, accuser } => {
+            let mut v = member("member-suspect", m);
+            v["accuser"] = json!(&**accuser);
+            v
+        }
         Event::MemberRecovered(m) => member("member-recovered", m),
-        Event::MemberFailed(m) => member("member-failed", m),
+        Event::MemberFailed { member: m, accuser } => {
+            let mut v = member("member-failed", m);
+            v["accuser"] = json!(&**accuser);
+            v
+        }
         Event::MemberLeft(m) => member("member-left", m),
         Event::MemberReaped(m) => member("member-reaped", m),
         Event::JoinCompleted { seed } => {
@@ -535,6 +549,7 @@ pub fn metrics_json(m: &AgentMetrics) -> Value {
         "summary_repairs": c.summary_repairs,
         "conflicts": c.conflicts,
         "unrefutable": c.unrefutable,
+        "held": c.held,
         "members_refused": c.members_refused,
         "driver": m.driver,
     })

@@ -315,9 +315,6 @@ struct AgentArgs {
     /// `log`, else $RUST_LOG, else info].
     #[arg(long, env = "SWIM_LOG")]
     log: Option<String>,
-    /// Metadata to publish (text).
-    #[arg(long)]
-    meta: Option<String>,
     /// A key to set at start, KEY=VALUE (repeat the flag for more); added
     /// to the config file's `tags`, replacing a key of the same name.
     #[arg(long = "tag", value_parser = parse_tag)]
@@ -558,9 +555,6 @@ fn run_agent(args: AgentArgs) -> Result<(), Fail> {
     }
     let tags = agent_tags(&file, &args.tags);
     config.tags = tags.clone().into_iter().collect();
-    if let Some(m) = args.meta.or(file.meta.clone()) {
-        config.meta = m.into_bytes().into();
-    }
     config.protocol.validate().map_err(|e| {
         let flag = match e.field {
             "join_attempts" => " or --retry-max",

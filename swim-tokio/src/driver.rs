@@ -420,17 +420,17 @@ impl Driver {
             return;
         };
         let record = match event {
-            Event::MemberJoined(m) | Event::MemberUpdated(m) | Event::MemberRecovered(m) => {
-                Record::Alive {
-                    name: m.name.to_string(),
-                    addr: m.addr,
-                }
-            }
-            Event::MemberFailed(m) | Event::MemberLeft(m) | Event::MemberReaped(m) => {
-                Record::Gone {
-                    name: m.name.to_string(),
-                }
-            }
+            Event::MemberJoined { member: m, .. }
+            | Event::MemberUpdated(m)
+            | Event::MemberRecovered(m) => Record::Alive {
+                name: m.name.to_string(),
+                addr: m.addr,
+            },
+            Event::MemberFailed { member: m, .. }
+            | Event::MemberLeft(m)
+            | Event::MemberReaped(m) => Record::Gone {
+                name: m.name.to_string(),
+            },
             _ => return,
         };
         if matches!(&record, Record::Alive { name, .. } | Record::Gone { name } if *name == self.name)

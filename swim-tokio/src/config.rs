@@ -2,7 +2,6 @@
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -41,6 +40,15 @@ pub struct AgentConfig {
     /// Where the keyring is kept: rewritten whenever a key operation
     /// changes the keys (see [`crate::keyring`]).
     pub keyring_file: Option<std::path::PathBuf>,
+    /// The member snapshot (Serf's `-snapshot`, see [`crate::snapshot`]):
+    /// members are recorded there as they join, fail and leave, and a
+    /// node that starts with a snapshot joins the members it names as
+    /// well as `seeds`.
+    pub snapshot: Option<std::path::PathBuf>,
+    /// Whether the snapshot's members are rejoined after this node left
+    /// gracefully (Serf's `rejoin_after_leave`; default false: an agent
+    /// that left stays out until given seeds).
+    pub rejoin_after_leave: bool,
 }
 
 impl AgentConfig {
@@ -60,6 +68,8 @@ impl AgentConfig {
             stream_budget: 32 << 20,
             keys: Vec::new(),
             keyring_file: None,
+            snapshot: None,
+            rejoin_after_leave: false,
         }
     }
 }
@@ -82,6 +92,8 @@ impl AgentConfig {
 /// stream_timeout = "10s"
 /// leave_timeout = "15s"
 /// tags = { role = "web" }
+/// snapshot = "/var/lib/swim/members.snapshot"
+/// rejoin = false
 ///
 /// [protocol]
 /// probe_interval = "500ms"
@@ -121,6 +133,11 @@ pub struct FileConfig {
     /// The keyring file (cluster keys, primary first), relative to the
     /// config file's directory ([`FileConfig::load`] resolves it).
     pub keyring_file: Option<PathBuf>,
+    /// The member snapshot file, relative to the config file's directory
+    /// ([`FileConfig::load`] resolves it).
+    pub snapshot: Option<PathBuf>,
+    /// Rejoin the snapshot's members after a graceful leave.
+    pub rejoin: Option<bool>,
     /// Keys set at start, e.g. `tags = { role = "web" }`.
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
@@ -131,7 +148,12 @@ pub struct FileConfig {
 }
 
 /// A config file (or directory) that could not be read or parsed.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{} {path}: {}{message}",
+    if *is_dir { "config dir" } else { "config file" },
+    line.map(|l| format!("line {l}: ")).unwrap_or_default()
+)]
 pub struct FileConfigError {
     /// The file or directory.
     pub path: String,
@@ -142,23 +164,6 @@ pub struct FileConfigError {
     /// What went wrong and what is allowed, on one line.
     pub message: String,
 }
-
-impl fmt::Display for FileConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let what = if self.is_dir {
-            "config dir"
-        } else {
-            "config file"
-        };
-        write!(f, "{what} {}: ", self.path)?;
-        if let Some(line) = self.line {
-            write!(f, "line {line}: ")?;
-        }
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for FileConfigError {}
 
 impl FileConfig {
     /// Parses TOML text; `path` is only used in errors. Relative paths in
@@ -185,8 +190,8 @@ impl FileConfig {
         Ok(file)
     }
 
-    /// Reads and parses a TOML file, and resolves `keyring_file` and
-    /// `control_token_file` against the file's directory.
+    /// Reads and parses a TOML file, and resolves `keyring_file`,
+    /// `control_token_file` and `snapshot` against the file's directory.
     pub fn load(path: &Path) -> Result<FileConfig, FileConfigError> {
         let shown = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| FileConfigError {
@@ -197,9 +202,13 @@ impl FileConfig {
         })?;
         let mut file = FileConfig::parse(&text, &shown)?;
         let dir = path.parent().unwrap_or(Path::new(""));
-        for p in [&mut file.keyring_file, &mut file.control_token_file]
-            .into_iter()
-            .flatten()
+        for p in [
+            &mut file.keyring_file,
+            &mut file.control_token_file,
+            &mut file.snapshot,
+        ]
+        .into_iter()
+        .flatten()
         {
             *p = dir.join(&*p);
         }
@@ -269,6 +278,8 @@ impl FileConfig {
             stream_timeout,
             leave_timeout,
             keyring_file,
+            snapshot,
+            rejoin,
             tags,
             protocol,
         } = later;
@@ -284,6 +295,8 @@ impl FileConfig {
         take(&mut self.stream_timeout, stream_timeout);
         take(&mut self.leave_timeout, leave_timeout);
         take(&mut self.keyring_file, keyring_file);
+        take(&mut self.snapshot, snapshot);
+        take(&mut self.rejoin, rejoin);
         self.tags.extend(tags);
         self.protocol.merge(&protocol);
     }
@@ -323,6 +336,8 @@ impl FileConfig {
         check("stream_timeout", self.stream_timeout != new.stream_timeout);
         check("leave_timeout", self.leave_timeout != new.leave_timeout);
         check("keyring_file", self.keyring_file != new.keyring_file);
+        check("snapshot", self.snapshot != new.snapshot);
+        check("rejoin", self.rejoin != new.rejoin);
         check("protocol", self.protocol != new.protocol);
         out
     }

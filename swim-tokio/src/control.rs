@@ -14,6 +14,12 @@
 //! | `GET /v1/keys` | every member's keys (a cluster-wide `list`) |
 //! | `POST /v1/keys` | body `{"op": "install" \| "use" \| "remove", "key": "BASE64"}`: on every member |
 //!
+//! Routing is an `axum` router served connection by connection through
+//! hyper's HTTP/1 server (so the header timeout, head size and connection cap
+//! below are hyper's and ours, not a framework default); query strings and
+//! JSON bodies are read through serde, and a bad one is a 400 that names what
+//! was wrong and what is expected.
+//!
 //! ## Who may call it
 //!
 //! Every request passes these checks before it is routed; a refusal is a JSON
@@ -48,8 +54,8 @@
 
 use crate::handle::{AgentMetrics, Handle, HandleError};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::{Body, Frame, Incoming};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::{Body, Frame};
 use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, HOST, WWW_AUTHENTICATE};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -205,25 +211,18 @@ impl ControlOptions {
 
 /// The control API was to listen on an address that is not loopback without
 /// a token.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{}, so it needs a token: without one anyone who reaches it could control the agent",
+    match addr {
+        Some(a) => format!("the control API address {a} is not a loopback address"),
+        None => "the control API's address is unknown".to_string(),
+    }
+)]
 pub struct InsecureBind {
     /// The address (`None` if the listener could not tell it).
     pub addr: Option<SocketAddr>,
 }
-
-impl fmt::Display for InsecureBind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.addr {
-            Some(a) => write!(f, "the control API address {a} is not a loopback address"),
-            None => write!(f, "the control API's address is unknown"),
-        }?;
-        f.write_str(
-            ", so it needs a token: without one anyone who reaches it could control the agent",
-        )
-    }
-}
-
-impl std::error::Error for InsecureBind {}
 
 /// Whether `ip` is loopback, an IPv4-mapped IPv6 loopback address included.
 fn is_loopback(ip: IpAddr) -> bool {
@@ -357,7 +356,7 @@ impl Shared {
 
     /// Checks who may call and how (see the module docs): the response to
     /// send instead of routing the request, if it is refused.
-    fn refusal<B>(&self, req: &Request<B>) -> Option<Response<ApiBody>> {
+    fn refusal<B>(&self, req: &Request<B>) -> Option<ApiResponse> {
         match &self.options.token {
             Some(token) => {
                 let presented = req
@@ -502,13 +501,6 @@ pub fn key_json(key: &str, value: &[u8], version: u64) -> Value {
     let mut v = json!({ "version": version });
     put_value(&mut v, key, value);
     v
-}
-
-/// The decoded `name=value` pairs of a query string.
-fn query_pairs(query: &str) -> Vec<(String, String)> {
-    form_urlencoded::parse(query.as_bytes())
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
 }
 
 fn traffic(t: &swim_core::Traffic) -> Value {
@@ -707,14 +699,6 @@ fn info_json(handle: &Handle, m: &AgentMetrics) -> Value {
     })
 }
 
-/// A response body: one whole buffer, or a stream of event lines.
-pub enum ApiBody {
-    /// A complete body.
-    Full(Full<Bytes>),
-    /// Events as they come (the monitor).
-    Events(EventLines),
-}
-
 /// The next event of a subscription, with the receiver handed back.
 type NextEvent = Pin<
     Box<
@@ -788,46 +772,20 @@ impl Body for EventLines {
     }
 }
 
-impl Body for ApiBody {
-    type Data = Bytes;
-    type Error = Infallible;
+/// A control API response.
+type ApiResponse = Response<axum::body::Body>;
 
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        match self.get_mut() {
-            ApiBody::Full(f) => Pin::new(f).poll_frame(cx),
-            ApiBody::Events(e) => Pin::new(e).poll_frame(cx),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        match self {
-            ApiBody::Full(f) => f.is_end_stream(),
-            ApiBody::Events(e) => e.is_end_stream(),
-        }
-    }
-
-    fn size_hint(&self) -> hyper::body::SizeHint {
-        match self {
-            ApiBody::Full(f) => f.size_hint(),
-            ApiBody::Events(_) => hyper::body::SizeHint::default(),
-        }
-    }
-}
-
-fn reply(status: StatusCode, body: &Value) -> Response<ApiBody> {
+fn reply(status: StatusCode, body: &Value) -> ApiResponse {
     let mut text = body.to_string();
     text.push('\n');
-    let mut r = Response::new(ApiBody::Full(Full::new(Bytes::from(text))));
+    let mut r = Response::new(axum::body::Body::from(text));
     *r.status_mut() = status;
     r.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r
 }
 
-fn error(status: StatusCode, message: impl std::fmt::Display) -> Response<ApiBody> {
+fn error(status: StatusCode, message: impl std::fmt::Display) -> ApiResponse {
     reply(status, &json!({ "error": message.to_string() }))
 }
 
@@ -840,7 +798,7 @@ async fn join_outcome(
     events: &mut broadcast::Receiver<Event>,
     seeds: &[String],
     wait: Duration,
-) -> Response<ApiBody> {
+) -> ApiResponse {
     let list = seeds.join(", ");
     let outcome = tokio::time::timeout(wait, async {
         loop {
@@ -880,7 +838,7 @@ async fn join_outcome(
 
 /// A key operation's report: every member's answer, and how many hold and
 /// seal with each key. `complete`: every live member answered, none refused.
-fn keys_reply(r: Result<crate::KeyReport, HandleError>) -> Response<ApiBody> {
+fn keys_reply(r: Result<crate::KeyReport, HandleError>) -> ApiResponse {
     match r {
         Ok(report) => reply(
             StatusCode::OK,
@@ -899,13 +857,13 @@ fn keys_reply(r: Result<crate::KeyReport, HandleError>) -> Response<ApiBody> {
     }
 }
 
-fn stopped(e: HandleError) -> Response<ApiBody> {
+fn stopped(e: HandleError) -> ApiResponse {
     error(StatusCode::SERVICE_UNAVAILABLE, e)
 }
 
 /// A request's body, at most `MAX_BODY` bytes within `BODY_READ_TIMEOUT`;
 /// the error is the response to send.
-async fn body(req: Request<Incoming>) -> Result<Bytes, Response<ApiBody>> {
+async fn body(req: Request<axum::body::Body>) -> Result<Bytes, ApiResponse> {
     let read = Limited::new(req.into_body(), MAX_BODY).collect();
     match tokio::time::timeout(BODY_READ_TIMEOUT, read).await {
         Ok(Ok(b)) => Ok(b.to_bytes()),
@@ -954,6 +912,7 @@ pub async fn serve(
         options,
         stats: Stats::default(),
     });
+    let router = router(shared.clone());
     loop {
         let (sock, peer) = match listener.accept().await {
             Ok(v) => v,
@@ -976,13 +935,9 @@ pub async fn serve(
             continue;
         };
         let shared = shared.clone();
+        let svc = hyper_util::service::TowerToHyperService::new(router.clone());
         tokio::spawn(async move {
             let _slot = slot;
-            let conn_shared = shared.clone();
-            let svc = hyper::service::service_fn(move |req| {
-                let shared = conn_shared.clone();
-                async move { Ok::<_, Infallible>(request(req, &shared).await) }
-            });
             let result = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(shared.options.header_read_timeout)
@@ -999,276 +954,386 @@ pub async fn serve(
     }
 }
 
-/// One request: the checks, then the endpoint.
-async fn request(req: Request<Incoming>, shared: &Shared) -> Response<ApiBody> {
+/// The control API's routes, behind the checks of [`Shared::refusal`]
+/// (which run for every request, unknown paths included).
+fn router(shared: Arc<Shared>) -> axum::Router {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/v1/agent", get(agent))
+        .route("/v1/members", get(members))
+        .route("/v1/kv", get(kv_list).post(kv_set).delete(kv_delete))
+        .route("/v1/keys", get(keys_list).post(keys_op))
+        .route("/metrics", get(prometheus))
+        .route("/v1/info", get(info))
+        .route("/v1/metrics", get(metrics))
+        .route("/v1/join", post(join))
+        .route("/v1/force-leave", post(force_leave))
+        .route("/v1/leave", post(leave))
+        .route("/v1/monitor", get(monitor))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(shared.clone(), checks))
+        .with_state(shared)
+}
+
+/// The state every handler gets.
+type St = axum::extract::State<Arc<Shared>>;
+
+/// Who may call, and how: a refusal instead of the endpoint.
+async fn checks(
+    axum::extract::State(shared): St,
+    req: Request<axum::body::Body>,
+    next: axum::middleware::Next,
+) -> ApiResponse {
     match shared.refusal(&req) {
-        None => route(req, shared).await,
         Some(refusal) => refusal,
+        None => next.run(req).await,
     }
 }
 
-async fn route(req: Request<Incoming>, shared: &Shared) -> Response<ApiBody> {
-    let handle = &shared.handle;
-    let path = req.uri().path().to_string();
-    let query = req.uri().query().unwrap_or("").to_string();
-    match (req.method().clone(), path.as_str()) {
-        (Method::GET, "/v1/agent") => reply(
-            StatusCode::OK,
-            &json!({ "name": handle.name(), "bind": handle.local_addr().to_string(),
-                     "advertise": handle.advertise_addr().to_string() }),
-        ),
-        (Method::GET, "/v1/members") => {
-            let filter = query
-                .split('&')
-                .find_map(|kv| kv.strip_prefix("status="))
-                .map(str::to_string);
-            if let Some(f) = &filter {
-                if !["alive", "suspect", "dead", "left"].contains(&f.as_str()) {
-                    return error(
-                        StatusCode::BAD_REQUEST,
-                        format!("unknown status `{f}` (alive, suspect, dead or left)"),
-                    );
-                }
-            }
-            match handle.members().await {
-                Ok(ms) => {
-                    let ms: Vec<_> = ms
-                        .into_iter()
-                        .filter(|m| filter.as_deref().is_none_or(|f| m.status.as_str() == f))
-                        .collect();
-                    reply(StatusCode::OK, &json!(ms))
-                }
-                Err(e) => stopped(e),
-            }
-        }
-        (Method::GET, "/v1/kv") => {
-            let q = query_pairs(&query);
-            let get = |name: &str| q.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-            let member = get("member").unwrap_or(handle.name()).to_string();
-            let prefix = get("prefix").unwrap_or("");
-            match handle.keys(&member, prefix).await {
-                Ok(keys) => {
-                    let keys: Vec<Value> =
-                        keys.iter().map(|(k, v, n)| key_json(k, v, *n)).collect();
-                    reply(StatusCode::OK, &json!({ "member": member, "keys": keys }))
-                }
-                Err(e) => stopped(e),
-            }
-        }
-        (Method::POST, "/v1/kv") => {
-            let body = match body(req).await {
-                Ok(b) => b,
-                Err(r) => return r,
-            };
-            let parsed = serde_json::from_slice::<Value>(&body).ok();
-            let field = |k: &str| {
-                parsed
-                    .as_ref()
-                    .and_then(|v| v.get(k))
-                    .and_then(Value::as_str)
-            };
-            let (Some(key), Some(value)) = (field("key"), field("value")) else {
-                return error(
+async fn not_found(uri: hyper::Uri) -> ApiResponse {
+    error(
+        StatusCode::NOT_FOUND,
+        format!("no such endpoint: {}", uri.path()),
+    )
+}
+
+async fn method_not_allowed() -> ApiResponse {
+    error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
+}
+
+/// A query string read through serde; a bad one is a 400 naming what is
+/// allowed.
+struct Query<T>(T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequestParts<S>
+    for Query<T>
+{
+    type Rejection = ApiResponse;
+
+    async fn from_request_parts(
+        parts: &mut hyper::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, ApiResponse> {
+        axum::extract::Query::<T>::try_from_uri(&parts.uri)
+            .map(|q| Query(q.0))
+            .map_err(|e| {
+                // serde's message without axum's prefix.
+                let text = e.body_text();
+                let text = text
+                    .strip_prefix("Failed to deserialize query string: ")
+                    .unwrap_or(&text);
+                error(
                     StatusCode::BAD_REQUEST,
-                    "expected {\"key\": \"...\", \"value\": \"...\"}",
-                );
-            };
-            match handle
-                .set(key, Bytes::copy_from_slice(value.as_bytes()))
-                .await
-            {
-                Ok(version) => reply(StatusCode::OK, &json!({ "key": key, "version": version })),
-                Err(HandleError::Stopped) => stopped(HandleError::Stopped),
-                Err(e) => error(StatusCode::BAD_REQUEST, e),
-            }
-        }
-        (Method::DELETE, "/v1/kv") => {
-            let q = query_pairs(&query);
-            let Some((_, key)) = q.iter().find(|(k, _)| k == "key") else {
-                return error(StatusCode::BAD_REQUEST, "expected ?key=KEY");
-            };
-            match handle.delete(key).await {
-                Ok(deleted) => reply(StatusCode::OK, &json!({ "key": key, "deleted": deleted })),
-                Err(HandleError::Stopped) => stopped(HandleError::Stopped),
-                Err(e) => error(StatusCode::BAD_REQUEST, e),
-            }
-        }
-        (Method::GET, "/v1/keys") => keys_reply(handle.key_op(swim_core::KeyOp::List).await),
-        (Method::POST, "/v1/keys") => {
-            let body = match body(req).await {
-                Ok(b) => b,
-                Err(r) => return r,
-            };
-            let usage =
-                "expected {\"op\": \"install\" | \"use\" | \"remove\", \"key\": \"BASE64\"}";
-            let Ok(v) = serde_json::from_slice::<Value>(&body) else {
-                return error(StatusCode::BAD_REQUEST, usage);
-            };
-            let (Some(op), Some(key)) = (v["op"].as_str(), v["key"].as_str()) else {
-                return error(StatusCode::BAD_REQUEST, usage);
-            };
-            let key = match crate::keyring::parse_key(key) {
-                Ok(k) => k,
-                Err(e) => return error(StatusCode::BAD_REQUEST, format!("key: {e}")),
-            };
-            let id = key.id();
-            keys_reply(match op {
-                "install" => handle.key_op(swim_core::KeyOp::Install(key)).await,
-                "use" => handle.use_key(id).await,
-                "remove" => handle.key_op(swim_core::KeyOp::Remove(id)).await,
-                other => {
-                    return error(
-                        StatusCode::BAD_REQUEST,
-                        format!("unknown op `{other}`; {usage}"),
-                    )
-                }
-            })
-        }
-        (Method::GET, "/metrics") => match handle.metrics().await {
-            Ok(m) => {
-                let text = prometheus_text(&m, &shared.stats_json(), handle.histograms());
-                let mut r = Response::new(ApiBody::Full(Full::new(Bytes::from(text))));
-                r.headers_mut().insert(
-                    CONTENT_TYPE,
-                    HeaderValue::from_static(
-                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                    ),
-                );
-                r
-            }
-            Err(e) => stopped(e),
-        },
-        (Method::GET, "/v1/info") => match handle.metrics().await {
-            Ok(m) => reply(StatusCode::OK, &info_json(handle, &m)),
-            Err(e) => stopped(e),
-        },
-        (Method::GET, "/v1/metrics") => match handle.metrics().await {
-            Ok(m) => {
-                let mut v = metrics_json(&m);
-                v["control"] = shared.stats_json();
-                reply(StatusCode::OK, &v)
-            }
-            Err(e) => stopped(e),
-        },
-        (Method::POST, "/v1/join") => {
-            let body = match body(req).await {
-                Ok(b) => b,
-                Err(r) => return r,
-            };
-            let parsed = match serde_json::from_slice::<Value>(&body) {
-                Ok(v) => v,
-                Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid JSON: {e}")),
-            };
-            let seeds: Vec<String> =
-                match parsed.get("seeds").and_then(Value::as_array) {
-                    Some(a) if a.len() > shared.options.max_join_seeds => {
-                        return error(
-                            StatusCode::BAD_REQUEST,
-                            format!(
-                                "too many seeds: {} given, at most {} per request",
-                                a.len(),
-                                shared.options.max_join_seeds
-                            ),
-                        )
-                    }
-                    Some(a) => a
-                        .iter()
-                        .filter_map(|s| s.as_str().map(str::to_string))
-                        .collect(),
-                    None => return error(
-                        StatusCode::BAD_REQUEST,
-                        "expected {\"seeds\": [\"HOST:PORT\", ...], \"wait\": \"10s\" (optional)}",
-                    ),
-                };
-            if seeds.is_empty() {
-                return error(StatusCode::BAD_REQUEST, "no seeds given");
-            }
-            let wait = match parsed.get("wait") {
-                None | Some(Value::Null) => None,
-                Some(Value::String(s)) => match crate::parse_duration(s) {
-                    Ok(d) if !d.is_zero() && d <= MAX_JOIN_WAIT => Some(d),
-                    Ok(_) => {
-                        return error(
-                            StatusCode::BAD_REQUEST,
-                            format!("wait `{s}` out of range: above zero and at most 5m"),
-                        )
-                    }
-                    Err(e) => return error(StatusCode::BAD_REQUEST, format!("wait: {e}")),
-                },
-                Some(other) => {
-                    return error(
-                        StatusCode::BAD_REQUEST,
-                        format!("wait must be a duration string such as \"10s\", not {other}"),
-                    )
-                }
-            };
-            // Subscribed before the join starts: its outcome cannot be missed.
-            let mut events = handle.subscribe();
-            let addrs = match handle.join(&seeds).await {
-                Ok(addrs) => addrs,
-                Err(HandleError::Stopped) => return stopped(HandleError::Stopped),
-                Err(e) => return error(StatusCode::BAD_REQUEST, e),
-            };
-            let shown: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
-            let Some(wait) = wait else {
-                return reply(StatusCode::OK, &json!({ "joining": shown }));
-            };
-            join_outcome(handle, &mut events, &shown, wait).await
-        }
-        (Method::POST, "/v1/force-leave") => {
-            let body = match body(req).await {
-                Ok(b) => b,
-                Err(r) => return r,
-            };
-            let name = serde_json::from_slice::<Value>(&body)
-                .ok()
-                .and_then(|v| v.get("name").and_then(Value::as_str).map(str::to_string));
-            let Some(name) = name else {
-                return error(StatusCode::BAD_REQUEST, "expected {\"name\": \"MEMBER\"}");
-            };
-            match handle.force_leave(&name).await {
-                Ok(()) => reply(StatusCode::OK, &json!({ "name": name, "status": "left" })),
-                Err(HandleError::Stopped) => stopped(HandleError::Stopped),
-                Err(e) => error(StatusCode::CONFLICT, e),
-            }
-        }
-        (Method::POST, "/v1/leave") => match handle.leave().await {
-            Ok(outcome) => {
-                let _ = shared.on_leave.try_send(());
-                reply(
-                    StatusCode::OK,
-                    &json!({ "left": true, "completed": outcome.completed }),
+                    format!("invalid query string: {text}"),
                 )
-            }
-            Err(e) => stopped(e),
-        },
-        (Method::GET, "/v1/monitor") => {
-            let Ok(slot) = shared.monitors.clone().try_acquire_owned() else {
-                bump(&shared.stats.monitors_refused);
-                return error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    format!(
-                        "too many monitor streams: at most {} at once; close one and retry",
-                        shared.options.max_monitors
-                    ),
-                );
-            };
-            // Subscribed before the answer: the client misses no event after it.
-            let events = handle.subscribe();
-            let mut r = Response::new(ApiBody::Events(EventLines::new(events, Some(slot))));
+            })
+    }
+}
+
+/// What a JSON body must look like, for the error when it does not.
+trait Usage {
+    /// An example body.
+    const USAGE: &'static str;
+}
+
+/// A JSON body read through serde: at most [`MAX_BODY`] bytes within
+/// [`BODY_READ_TIMEOUT`]; a bad one is a 400 saying what was wrong and what
+/// is expected.
+struct Json<T>(T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Usage> axum::extract::FromRequest<S>
+    for Json<T>
+{
+    type Rejection = ApiResponse;
+
+    async fn from_request(req: Request<axum::body::Body>, _: &S) -> Result<Self, ApiResponse> {
+        let bytes = body(req).await?;
+        serde_json::from_slice(&bytes).map(Json).map_err(|e| {
+            error(
+                StatusCode::BAD_REQUEST,
+                format!("invalid body: {e}; expected {}", T::USAGE),
+            )
+        })
+    }
+}
+
+/// A member status, as `?status=` takes it.
+#[derive(Clone, Copy, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum StatusFilter {
+    Alive,
+    Suspect,
+    Dead,
+    Left,
+}
+
+impl StatusFilter {
+    fn matches(self, s: swim_core::Status) -> bool {
+        matches!(
+            (self, s),
+            (StatusFilter::Alive, swim_core::Status::Alive)
+                | (StatusFilter::Suspect, swim_core::Status::Suspect)
+                | (StatusFilter::Dead, swim_core::Status::Dead)
+                | (StatusFilter::Left, swim_core::Status::Left)
+        )
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct MembersQuery {
+    status: Option<StatusFilter>,
+}
+
+#[derive(serde::Deserialize)]
+struct KvQuery {
+    member: Option<String>,
+    #[serde(default)]
+    prefix: String,
+}
+
+#[derive(serde::Deserialize)]
+struct KvKey {
+    key: String,
+}
+
+#[derive(serde::Deserialize)]
+struct KvWrite {
+    key: String,
+    value: String,
+}
+
+impl Usage for KvWrite {
+    const USAGE: &'static str = "{\"key\": \"...\", \"value\": \"...\"}";
+}
+
+/// A cluster key operation's name.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum KeyOpName {
+    Install,
+    Use,
+    Remove,
+}
+
+#[derive(serde::Deserialize)]
+struct KeysBody {
+    op: KeyOpName,
+    key: String,
+}
+
+impl Usage for KeysBody {
+    const USAGE: &'static str = "{\"op\": \"install\" | \"use\" | \"remove\", \"key\": \"BASE64\"}";
+}
+
+#[derive(serde::Deserialize)]
+struct JoinBody {
+    seeds: Vec<String>,
+    wait: Option<String>,
+}
+
+impl Usage for JoinBody {
+    const USAGE: &'static str = "{\"seeds\": [\"HOST:PORT\", ...], \"wait\": \"10s\" (optional)}";
+}
+
+#[derive(serde::Deserialize)]
+struct ForceLeaveBody {
+    name: String,
+}
+
+impl Usage for ForceLeaveBody {
+    const USAGE: &'static str = "{\"name\": \"MEMBER\"}";
+}
+
+async fn agent(axum::extract::State(shared): St) -> ApiResponse {
+    let handle = &shared.handle;
+    reply(
+        StatusCode::OK,
+        &json!({ "name": handle.name(), "bind": handle.local_addr().to_string(),
+                 "advertise": handle.advertise_addr().to_string() }),
+    )
+}
+
+async fn members(axum::extract::State(shared): St, Query(q): Query<MembersQuery>) -> ApiResponse {
+    match shared.handle.members().await {
+        Ok(ms) => {
+            let ms: Vec<_> = ms
+                .into_iter()
+                .filter(|m| q.status.is_none_or(|f| f.matches(m.status)))
+                .collect();
+            reply(StatusCode::OK, &json!(ms))
+        }
+        Err(e) => stopped(e),
+    }
+}
+
+async fn kv_list(axum::extract::State(shared): St, Query(q): Query<KvQuery>) -> ApiResponse {
+    let handle = &shared.handle;
+    let member = q.member.unwrap_or_else(|| handle.name().to_string());
+    match handle.keys(&member, &q.prefix).await {
+        Ok(keys) => {
+            let keys: Vec<Value> = keys.iter().map(|(k, v, n)| key_json(k, v, *n)).collect();
+            reply(StatusCode::OK, &json!({ "member": member, "keys": keys }))
+        }
+        Err(e) => stopped(e),
+    }
+}
+
+async fn kv_set(axum::extract::State(shared): St, Json(w): Json<KvWrite>) -> ApiResponse {
+    match shared.handle.set(&w.key, Bytes::from(w.value)).await {
+        Ok(version) => reply(StatusCode::OK, &json!({ "key": w.key, "version": version })),
+        Err(HandleError::Stopped) => stopped(HandleError::Stopped),
+        Err(e) => error(StatusCode::BAD_REQUEST, e),
+    }
+}
+
+async fn kv_delete(axum::extract::State(shared): St, Query(q): Query<KvKey>) -> ApiResponse {
+    match shared.handle.delete(&q.key).await {
+        Ok(deleted) => reply(StatusCode::OK, &json!({ "key": q.key, "deleted": deleted })),
+        Err(HandleError::Stopped) => stopped(HandleError::Stopped),
+        Err(e) => error(StatusCode::BAD_REQUEST, e),
+    }
+}
+
+async fn keys_list(axum::extract::State(shared): St) -> ApiResponse {
+    keys_reply(shared.handle.key_op(swim_core::KeyOp::List).await)
+}
+
+async fn keys_op(axum::extract::State(shared): St, Json(b): Json<KeysBody>) -> ApiResponse {
+    let handle = &shared.handle;
+    let key = match crate::keyring::parse_key(&b.key) {
+        Ok(k) => k,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("key: {e}")),
+    };
+    let id = key.id();
+    keys_reply(match b.op {
+        KeyOpName::Install => handle.key_op(swim_core::KeyOp::Install(key)).await,
+        KeyOpName::Use => handle.use_key(id).await,
+        KeyOpName::Remove => handle.key_op(swim_core::KeyOp::Remove(id)).await,
+    })
+}
+
+async fn prometheus(axum::extract::State(shared): St) -> ApiResponse {
+    let handle = &shared.handle;
+    match handle.metrics().await {
+        Ok(m) => {
+            let text = prometheus_text(&m, &shared.stats_json(), handle.histograms());
+            let mut r = Response::new(axum::body::Body::from(text));
             r.headers_mut().insert(
                 CONTENT_TYPE,
-                HeaderValue::from_static("application/x-ndjson"),
+                HeaderValue::from_static(
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                ),
             );
             r
         }
-        (
-            _,
-            "/v1/agent" | "/v1/members" | "/v1/metrics" | "/v1/join" | "/v1/leave" | "/v1/monitor"
-            | "/v1/keys" | "/v1/kv" | "/metrics" | "/v1/info" | "/v1/force-leave",
-        ) => error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
-        _ => error(StatusCode::NOT_FOUND, format!("no such endpoint: {path}")),
+        Err(e) => stopped(e),
     }
+}
+
+async fn info(axum::extract::State(shared): St) -> ApiResponse {
+    match shared.handle.metrics().await {
+        Ok(m) => reply(StatusCode::OK, &info_json(&shared.handle, &m)),
+        Err(e) => stopped(e),
+    }
+}
+
+async fn metrics(axum::extract::State(shared): St) -> ApiResponse {
+    match shared.handle.metrics().await {
+        Ok(m) => {
+            let mut v = metrics_json(&m);
+            v["control"] = shared.stats_json();
+            reply(StatusCode::OK, &v)
+        }
+        Err(e) => stopped(e),
+    }
+}
+
+async fn join(axum::extract::State(shared): St, Json(b): Json<JoinBody>) -> ApiResponse {
+    let handle = &shared.handle;
+    let max = shared.options.max_join_seeds;
+    if b.seeds.len() > max {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "too many seeds: {} given, at most {max} per request",
+                b.seeds.len()
+            ),
+        );
+    }
+    if b.seeds.is_empty() {
+        return error(StatusCode::BAD_REQUEST, "no seeds given");
+    }
+    let wait = match &b.wait {
+        None => None,
+        Some(s) => match crate::parse_duration(s) {
+            Ok(d) if !d.is_zero() && d <= MAX_JOIN_WAIT => Some(d),
+            Ok(_) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("wait `{s}` out of range: above zero and at most 5m"),
+                )
+            }
+            Err(e) => return error(StatusCode::BAD_REQUEST, format!("wait: {e}")),
+        },
+    };
+    // Subscribed before the join starts: its outcome cannot be missed.
+    let mut events = handle.subscribe();
+    let addrs = match handle.join(&b.seeds).await {
+        Ok(addrs) => addrs,
+        Err(HandleError::Stopped) => return stopped(HandleError::Stopped),
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    let shown: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
+    let Some(wait) = wait else {
+        return reply(StatusCode::OK, &json!({ "joining": shown }));
+    };
+    join_outcome(handle, &mut events, &shown, wait).await
+}
+
+async fn force_leave(
+    axum::extract::State(shared): St,
+    Json(b): Json<ForceLeaveBody>,
+) -> ApiResponse {
+    match shared.handle.force_leave(&b.name).await {
+        Ok(()) => reply(StatusCode::OK, &json!({ "name": b.name, "status": "left" })),
+        Err(HandleError::Stopped) => stopped(HandleError::Stopped),
+        Err(e) => error(StatusCode::CONFLICT, e),
+    }
+}
+
+async fn leave(axum::extract::State(shared): St) -> ApiResponse {
+    match shared.handle.leave().await {
+        Ok(outcome) => {
+            let _ = shared.on_leave.try_send(());
+            reply(
+                StatusCode::OK,
+                &json!({ "left": true, "completed": outcome.completed }),
+            )
+        }
+        Err(e) => stopped(e),
+    }
+}
+
+async fn monitor(axum::extract::State(shared): St) -> ApiResponse {
+    let Ok(slot) = shared.monitors.clone().try_acquire_owned() else {
+        bump(&shared.stats.monitors_refused);
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "too many monitor streams: at most {} at once; close one and retry",
+                shared.options.max_monitors
+            ),
+        );
+    };
+    // Subscribed before the answer: the client misses no event after it.
+    let events = shared.handle.subscribe();
+    let mut r = Response::new(axum::body::Body::new(EventLines::new(events, Some(slot))));
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/x-ndjson"),
+    );
+    r
 }
 
 #[cfg(test)]

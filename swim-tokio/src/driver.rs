@@ -10,11 +10,10 @@ use crate::handle::{
     AgentMetrics, DriverMetrics, Handle, HandleError, KeyAnswer, KeyReport, LeaveOutcome,
     MemberInfo,
 };
+use crate::snapshot::{Record, Snapshot};
 use crate::stream::{self, FrameError};
 use bytes::Bytes;
 use std::collections::HashMap;
-use std::fmt;
-use std::hash::{BuildHasher, Hasher};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -143,11 +142,13 @@ impl Shared {
 }
 
 /// Why a node could not start. Each message says what to do about it.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// The node rejected its config, name or metadata.
+    #[error("{0}")]
     Node(swim_core::Error),
     /// A socket could not be bound.
+    #[error("cannot bind {proto} {addr}: {}", bind_advice(source))]
     Bind {
         /// `"UDP"` or `"TCP"`.
         proto: &'static str,
@@ -157,6 +158,7 @@ pub enum StartError {
         source: io::Error,
     },
     /// A seed address could not be resolved.
+    #[error("cannot resolve seed `{seed}`: {reason}; give seeds as HOST:PORT that this host can resolve")]
     Resolve {
         /// The seed as given.
         seed: String,
@@ -164,11 +166,21 @@ pub enum StartError {
         reason: String,
     },
     /// The bind address is a wildcard and no advertise address was given.
+    #[error("bind address {bind} is a wildcard that peers cannot reach; pass --advertise IP:PORT with this host's address")]
     NoAdvertise {
         /// The bind address.
         bind: SocketAddr,
     },
+    /// The member snapshot could not be read or rewritten.
+    #[error("cannot use the snapshot {}: {source}; check that its directory exists and is writable, or pass another --snapshot PATH", path.display())]
+    Snapshot {
+        /// The snapshot file.
+        path: std::path::PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
     /// The stream budget cannot hold one frame of `max_stream_frame` bytes.
+    #[error("stream_budget of {budget} bytes cannot hold one frame of max_stream_frame = {max_frame} bytes; raise the budget or lower max_stream_frame")]
     StreamBudget {
         /// The budget, in bytes.
         budget: usize,
@@ -177,33 +189,15 @@ pub enum StartError {
     },
 }
 
-impl fmt::Display for StartError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            StartError::Node(e) => write!(f, "{e}"),
-            StartError::Bind { proto, addr, source } if source.kind() == io::ErrorKind::AddrInUse => write!(
-                f,
-                "cannot bind {proto} {addr}: address already in use (is another agent running there?); choose another --bind port"
-            ),
-            StartError::Bind { proto, addr, source } => {
-                write!(f, "cannot bind {proto} {addr}: {source}; check the --bind address is one of this host's")
-            }
-            StartError::Resolve { seed, reason } => {
-                write!(f, "cannot resolve seed `{seed}`: {reason}; give seeds as HOST:PORT that this host can resolve")
-            }
-            StartError::NoAdvertise { bind } => write!(
-                f,
-                "bind address {bind} is a wildcard that peers cannot reach; pass --advertise IP:PORT with this host's address"
-            ),
-            StartError::StreamBudget { budget, max_frame } => write!(
-                f,
-                "stream_budget of {budget} bytes cannot hold one frame of max_stream_frame = {max_frame} bytes; raise the budget or lower max_stream_frame"
-            ),
-        }
+/// What a bind error means, and what to do about it.
+fn bind_advice(source: &io::Error) -> String {
+    if source.kind() == io::ErrorKind::AddrInUse {
+        "address already in use (is another agent running there?); choose another --bind port"
+            .to_string()
+    } else {
+        format!("{source}; check the --bind address is one of this host's")
     }
 }
-
-impl std::error::Error for StartError {}
 
 /// Resolves `HOST:PORT` seeds to socket addresses (the first address of each).
 pub async fn resolve_seeds(seeds: &[String]) -> Result<Vec<SocketAddr>, StartError> {
@@ -228,15 +222,16 @@ pub async fn resolve_seeds(seeds: &[String]) -> Result<Vec<SocketAddr>, StartErr
     Ok(out)
 }
 
-/// A seed for the node's random generator from OS entropy (std's per-process
-/// random hash keys), mixed with the clock and the process id.
+/// A seed for the node's random generator from OS entropy (`getrandom`);
+/// should the OS refuse, the clock mixed with the process id.
 fn entropy_seed() -> u64 {
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u32(std::process::id());
-    if let Ok(d) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
-        h.write_u128(d.as_nanos());
-    }
-    h.finish()
+    getrandom::u64().unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "no OS entropy; seeding from the clock");
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        nanos ^ (u64::from(std::process::id()) << 32)
+    })
 }
 
 /// Binds the UDP socket and the TCP listener on the same port.
@@ -275,7 +270,7 @@ pub async fn start(config: AgentConfig) -> Result<Handle, StartError> {
             max_frame: config.protocol.max_stream_frame,
         });
     }
-    let seeds = resolve_seeds(&config.seeds).await?;
+    let mut seeds = resolve_seeds(&config.seeds).await?;
     let (udp, tcp) = bind(config.bind).await?;
     let local = udp.local_addr().map_err(|e| StartError::Bind {
         proto: "UDP",
@@ -304,6 +299,27 @@ pub async fn start(config: AgentConfig) -> Result<Handle, StartError> {
         node.set(key, value.clone().into_bytes(), swim_core::Instant::ZERO)
             .map_err(StartError::Node)?;
     }
+    let snapshot = match &config.snapshot {
+        Some(path) => {
+            let (snapshot, loaded) = Snapshot::open(path, config.rejoin_after_leave, &config.name)
+                .map_err(|source| StartError::Snapshot {
+                    path: path.clone(),
+                    source,
+                })?;
+            let known = rejoin_seeds(&loaded, advertise, &seeds);
+            if !known.is_empty() {
+                tracing::info!(
+                    path = %path.display(),
+                    members = loaded.members.len(),
+                    rejoining = known.len(),
+                    "snapshot: rejoining the members it records"
+                );
+            }
+            seeds.extend(known);
+            Some(snapshot)
+        }
+        None => None,
+    };
     if !seeds.is_empty() {
         node.join(&seeds, swim_core::Instant::ZERO)
             .map_err(StartError::Node)?;
@@ -340,6 +356,7 @@ pub async fn start(config: AgentConfig) -> Result<Handle, StartError> {
         keyring_file: config.keyring_file.clone(),
         suspected: HashMap::new(),
         stream_started: HashMap::new(),
+        snapshot,
     };
     tracing::info!(node = %config.name, bind = %local, advertise = %advertise, "swim node started");
     tokio::spawn(async move {
@@ -385,6 +402,8 @@ struct Driver {
     suspected: HashMap<swim_core::Name, TokioInstant>,
     /// Open streams, and since when (for `stream_duration`).
     stream_started: HashMap<StreamId, TokioInstant>,
+    /// The member snapshot, if the node keeps one.
+    snapshot: Option<Snapshot>,
 }
 
 impl Driver {
@@ -393,6 +412,33 @@ impl Driver {
         if let Some(t) = self.stream_started.remove(&id) {
             (self.shared.histograms.stream_duration).observe(t.elapsed().as_secs_f64());
         }
+    }
+
+    /// Records membership changes in the snapshot, if there is one.
+    fn snapshot_event(&mut self, event: &Event) {
+        let Some(snapshot) = &mut self.snapshot else {
+            return;
+        };
+        let record = match event {
+            Event::MemberJoined { member: m, .. }
+            | Event::MemberUpdated(m)
+            | Event::MemberRecovered(m) => Record::Alive {
+                name: m.name.to_string(),
+                addr: m.addr,
+            },
+            Event::MemberFailed { member: m, .. }
+            | Event::MemberLeft(m)
+            | Event::MemberReaped(m) => Record::Gone {
+                name: m.name.to_string(),
+            },
+            _ => return,
+        };
+        if matches!(&record, Record::Alive { name, .. } | Record::Gone { name } if *name == self.name)
+        {
+            return;
+        }
+        let node = &self.node;
+        snapshot.record(record, || live_members(node));
     }
 
     /// Suspicion times from membership events.
@@ -480,6 +526,11 @@ impl Driver {
             let now = self.now();
             self.node.handle(input, now);
         }
+        // What is queued for the snapshot is written before anyone hears
+        // that the node stopped.
+        if let Some(mut s) = self.snapshot.take() {
+            s.close();
+        }
         if let Some(l) = self.leaving.take() {
             let outcome = LeaveOutcome {
                 completed: l.completed,
@@ -544,6 +595,10 @@ impl Driver {
                         completed: false,
                     });
                     self.node.leave(now);
+                    let node = &self.node;
+                    if let Some(s) = &mut self.snapshot {
+                        s.record(Record::Leave, || live_members(node));
+                    }
                 }
             },
             Command::Keys(member, prefix, reply) => {
@@ -662,6 +717,7 @@ impl Driver {
                 log_event(&self.name, &event);
                 self.on_key_event(&event);
                 self.time_suspicions(&event);
+                self.snapshot_event(&event);
                 if let (Event::LeaveCompleted, Some(l)) = (&event, &mut self.leaving) {
                     l.completed = true;
                 }
@@ -670,6 +726,54 @@ impl Driver {
             out => tracing::debug!(?out, "output of a newer core ignored"),
         }
     }
+}
+
+/// The members alive or suspect now (the snapshot's live set), but this node.
+fn live_members(node: &Node) -> std::collections::BTreeMap<String, SocketAddr> {
+    let own = node.local().name;
+    node.members()
+        .filter(|m| {
+            m.name != own
+                && matches!(
+                    m.status,
+                    swim_core::Status::Alive | swim_core::Status::Suspect
+                )
+        })
+        .map(|m| (m.name.to_string(), m.addr))
+        .collect()
+}
+
+/// Most snapshot members a restarted node joins (the first to answer
+/// completes the join; the others are chosen at random).
+const MAX_REJOIN_SEEDS: usize = 16;
+
+/// The snapshot's members to join: their addresses but this node's own and
+/// the seeds already given, at most [`MAX_REJOIN_SEEDS`] chosen at random.
+fn rejoin_seeds(
+    loaded: &crate::snapshot::Loaded,
+    advertise: SocketAddr,
+    seeds: &[SocketAddr],
+) -> Vec<SocketAddr> {
+    let mut addrs: Vec<SocketAddr> = loaded
+        .members
+        .values()
+        .copied()
+        .filter(|a| *a != advertise && !seeds.contains(a))
+        .collect();
+    addrs.sort();
+    addrs.dedup();
+    // A partial Fisher-Yates shuffle, seeded from the OS.
+    let mut x = entropy_seed() | 1;
+    let n = addrs.len().min(MAX_REJOIN_SEEDS);
+    for i in 0..n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let j = i + (x % (addrs.len() - i) as u64) as usize;
+        addrs.swap(i, j);
+    }
+    addrs.truncate(n);
+    addrs
 }
 
 async fn sleep_until_opt(t: Option<TokioInstant>) {

@@ -137,15 +137,21 @@ impl KeyReport {
 }
 
 /// A command to a node that failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HandleError {
     /// The node has stopped (shut down or left).
+    #[error("the node has stopped")]
     Stopped,
     /// A seed could not be resolved.
+    #[error("{0}")]
     Resolve(String),
     /// The node refused the command.
+    #[error("{0}")]
     Node(swim_core::Error),
     /// `use` was refused: not every live member holds the key.
+    #[error(
+        "key {key} is held by {holders} of {live} live members: install it everywhere before using it"
+    )]
     NotEverywhere {
         /// The key's id.
         key: String,
@@ -155,22 +161,6 @@ pub enum HandleError {
         live: usize,
     },
 }
-
-impl fmt::Display for HandleError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            HandleError::Stopped => f.write_str("the node has stopped"),
-            HandleError::Resolve(e) => f.write_str(e),
-            HandleError::Node(e) => write!(f, "{e}"),
-            HandleError::NotEverywhere { key, holders, live } => write!(
-                f,
-                "key {key} is held by {holders} of {live} live members: install it everywhere before using it"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for HandleError {}
 
 /// A cloneable handle to a running node.
 ///

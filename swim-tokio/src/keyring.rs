@@ -8,27 +8,19 @@
 //! file renamed into place, so a crash never leaves half a keyring.
 
 use base64::Engine as _;
-use std::fmt;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use swim_core::Key;
 
 /// A keyring file that cannot be read, parsed or written.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("keyring file {}: {message}", path.display())]
 pub struct KeyringError {
     /// The file.
     pub path: PathBuf,
     /// What was wrong.
     pub message: String,
 }
-
-impl fmt::Display for KeyringError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "keyring file {}: {}", self.path.display(), self.message)
-    }
-}
-
-impl std::error::Error for KeyringError {}
 
 /// One key as written in a keyring file or given to `swim keys`: base64 of
 /// 32 bytes. The error says what is allowed.

@@ -36,6 +36,7 @@ pub mod control;
 mod driver;
 mod handle;
 pub mod keyring;
+pub mod snapshot;
 mod stream;
 
 pub use config::{

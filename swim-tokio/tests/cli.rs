@@ -98,9 +98,16 @@ fn members_json_join_monitor_and_metrics() {
         "monitor printed: {text:?}"
     );
 
-    let out = a.cli(&["metrics"]);
+    let out = a.cli(&["metrics", "--format", "json"]);
     let v: Value = serde_json::from_slice(&out.stdout).expect("metrics is JSON");
     assert_eq!(v["members"]["alive"], 2);
+    let out = a.cli(&["metrics"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["members.alive", "2"]),
+        "metrics as a table: {text}"
+    );
 }
 
 #[test]
@@ -435,6 +442,107 @@ fn config_dir_merges_files_in_name_order_under_config_and_flags() {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .to_vec()
     );
+    drop(a);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Every read command takes `--format json|table` (table by default, and
+/// `--json` short for json); json prints the control API's JSON.
+#[test]
+fn format_json_and_table_across_read_commands() {
+    // A keyring each (`keys list` needs one), holding the same key.
+    let key = Command::new(SWIM)
+        .arg("keygen")
+        .output()
+        .expect("keygen")
+        .stdout;
+    let dir = std::env::temp_dir().join(format!("swim-fmt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (ka, kb) = (dir.join("a.keys"), dir.join("b.keys"));
+    std::fs::write(&ka, &key).unwrap();
+    std::fs::write(&kb, &key).unwrap();
+    let a = Agent::start_with(
+        "fmt1",
+        "127.0.0.1:0",
+        &[],
+        &["--tag", "role=web", "--keyring-file", ka.to_str().unwrap()],
+    );
+    let b = Agent::start_with(
+        "fmt2",
+        "127.0.0.1:0",
+        &[a.gossip],
+        &["--keyring-file", kb.to_str().unwrap()],
+    );
+    wait_for("b sees a's tag", spread_bound(), || {
+        b.get("/v1/members").is_some_and(|v| {
+            v.as_array()
+                .is_some_and(|ms| ms.iter().any(|m| m["tags"]["role"] == "web"))
+        })
+    });
+    let ok = |args: &[&str]| {
+        let out = b.cli(args);
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        String::from_utf8(out.stdout).expect("UTF-8 output")
+    };
+    let json = |args: &[&str]| -> Value {
+        let text = ok(args);
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?} is not JSON ({e}): {text}"))
+    };
+    // (command, the API path it shows)
+    let reads: [(&[&str], &str); 5] = [
+        (&["members"], "/v1/members"),
+        (&["info"], "/v1/info"),
+        (&["kv", "list", "fmt1"], "/v1/kv?member=fmt1"),
+        (&["keys", "list"], "/v1/keys"),
+        (&["metrics"], "/v1/metrics"),
+    ];
+    for (cmd, path) in reads {
+        let mut with = cmd.to_vec();
+        with.extend(["--format", "json"]);
+        let v = json(&with);
+        let api = b.get(path).expect("API answers");
+        match cmd[0] {
+            // Counters and uptimes move between two reads: compare the shape.
+            "info" | "metrics" => {
+                let keys = |v: &Value| v.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>());
+                assert_eq!(keys(&v), keys(&api), "{cmd:?}");
+            }
+            "keys" => assert_eq!(v["live"], api["live"], "{cmd:?}"),
+            _ => assert_eq!(v, api, "{cmd:?}"),
+        }
+        let mut short = cmd.to_vec();
+        short.push("--json");
+        assert!(
+            json(&short).is_object() || json(&short).is_array(),
+            "{cmd:?} --json"
+        );
+        // The default and `--format table` are the same text, not JSON.
+        let table = ok(cmd);
+        let mut explicit = cmd.to_vec();
+        explicit.extend(["--format", "table"]);
+        if cmd[0] != "info" && cmd[0] != "metrics" {
+            assert_eq!(table, ok(&explicit), "{cmd:?}");
+        }
+        assert!(
+            serde_json::from_str::<Value>(&table).is_err(),
+            "{cmd:?}: {table}"
+        );
+    }
+    assert_eq!(ok(&["kv", "get", "fmt1", "role"]).trim(), "web");
+    let v = json(&["kv", "get", "fmt1", "role", "--format", "json"]);
+    assert_eq!(v["member"], "fmt1");
+    assert_eq!(v["keys"][0]["key"], "role");
+    assert_eq!(v["keys"][0]["value"], "web");
+    let table = ok(&["members", "--format", "table"]);
+    assert!(table.starts_with("NAME"), "{table}");
+
+    // A bad format names the ones allowed.
+    let out = b.cli(&["members", "--format", "yaml"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("[possible values: table, json]"), "{err}");
+    let out = b.cli(&["members", "--format", "table", "--json"]);
+    assert_eq!(out.status.code(), Some(2), "--json and --format conflict");
     drop(a);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -693,3 +693,66 @@ fn one_join_takes_a_limited_number_of_seeds() {
             .all(|x| x.members().is_some_and(|m| m.len() == 2))
     });
 }
+
+/// Routing, query strings and bodies: what is wrong and what is allowed is
+/// said in a JSON error; no request shape makes the agent fail.
+#[test]
+fn bad_queries_bodies_paths_and_methods_get_json_errors_naming_what_is_allowed() {
+    let a = Agent::start("route1", &[]);
+    let c = a.control.as_str();
+    let r = call(c, "GET", "/v1/members?status=gone", &[], "");
+    assert_eq!(r.status, 400);
+    assert!(
+        r.error().contains("`alive`, `suspect`, `dead`, `left`"),
+        "{}",
+        r.error()
+    );
+    let r = call(c, "GET", "/v1/members?status=alive&other=1", &[], "");
+    assert_eq!(r.status, 200, "unknown parameters are ignored");
+    assert_eq!(r.body.as_array().map(Vec::len), Some(1));
+    let r = call(c, "DELETE", "/v1/kv", &[JSON], "");
+    assert_eq!(r.status, 400);
+    assert!(r.error().contains("missing field `key`"), "{}", r.error());
+    let r = call(c, "POST", "/v1/kv", &[JSON], "{\"key\": \"k\"}");
+    assert_eq!(r.status, 400);
+    assert!(
+        r.error().contains("missing field `value`") && r.error().contains("expected {\"key\""),
+        "{}",
+        r.error()
+    );
+    let r = call(
+        c,
+        "POST",
+        "/v1/keys",
+        &[JSON],
+        "{\"op\": \"rotate\", \"key\": \"x\"}",
+    );
+    assert_eq!(r.status, 400);
+    assert!(
+        r.error().contains("unknown variant `rotate`"),
+        "{}",
+        r.error()
+    );
+    let r = call(c, "POST", "/v1/force-leave", &[JSON], "[1, 2");
+    assert_eq!(r.status, 400);
+    assert!(
+        r.error().contains("{\"name\": \"MEMBER\"}"),
+        "{}",
+        r.error()
+    );
+    let big = format!("{{\"key\": \"k\", \"value\": \"{}\"}}", "x".repeat(70_000));
+    let r = call(c, "POST", "/v1/kv", &[JSON], &big);
+    assert_eq!(r.status, 400, "a body over 64 KiB");
+    let r = call(c, "GET", "/v1/nothing", &[], "");
+    assert_eq!(
+        (r.status, r.error()),
+        (404, "no such endpoint: /v1/nothing")
+    );
+    let r = call(c, "PUT", "/v1/members", &[JSON], "{}");
+    assert_eq!((r.status, r.error()), (405, "method not allowed"));
+    // The checks come before routing: a foreign host is refused on any path.
+    let r = call(c, "GET", "/v1/nothing", &[("Host", "evil.example")], "");
+    assert_eq!(r.status, 403);
+    // And the agent is fine.
+    assert!(a.members().is_some());
+}

@@ -5,12 +5,10 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use std::io::Write;
 use std::time::Duration;
 use swim_tokio::control::Token;
-use tokio::net::TcpStream;
 use tokio::time::timeout;
 
 /// Longest a request waits for the agent (a leave may take a while).
@@ -31,32 +29,36 @@ fn unreachable(control: &str, e: &std::io::Error) -> Fail {
     )
 }
 
-/// Sends one request and returns the response head and streaming body.
+/// The innermost cause of an error (the OS's "Connection refused" rather
+/// than the client's "client error (Connect)").
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut e = e;
+    while let Some(inner) = e.source() {
+        e = inner;
+    }
+    e.to_string()
+}
+
+/// Sends one request through hyper-util's client and returns the response
+/// head and streaming body.
 ///
 /// Every request says `Content-Type: application/json` (the agent refuses
-/// writes without it), a `POST` without a body sends `{}`, and the token
-/// goes in `Authorization` when there is one.
+/// writes without it), a `POST` without a body sends `{}`, `Host` is the
+/// control address as given, and the token goes in `Authorization` when
+/// there is one.
 async fn send(
     agent: &Control,
     method: Method,
     path: &str,
     body: Option<Value>,
 ) -> Result<Response<Incoming>, Fail> {
+    use hyper_util::client::legacy::{connect::HttpConnector, Client};
     let control = agent.addr.as_str();
-    let sock = match timeout(Duration::from_secs(5), TcpStream::connect(control)).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => return Err(unreachable(control, &e)),
-        Err(_) => {
-            return Err(unreachable(
-                control,
-                &std::io::Error::other("connect timed out"),
-            ))
-        }
-    };
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(sock))
-        .await
-        .map_err(|e| format!("control API handshake with {control} failed: {e}"))?;
-    tokio::spawn(conn);
+    let mut connector = HttpConnector::new();
+    connector.set_connect_timeout(Some(Duration::from_secs(5)));
+    connector.set_nodelay(true);
+    let client: Client<_, Full<Bytes>> =
+        Client::builder(hyper_util::rt::TokioExecutor::new()).build(connector);
     let body = match body {
         Some(v) => Bytes::from(v.to_string()),
         None if method == Method::POST => Bytes::from_static(b"{}"),
@@ -64,19 +66,26 @@ async fn send(
     };
     let mut req = Request::builder()
         .method(method)
-        .uri(path)
-        .header(hyper::header::HOST, control)
+        .uri(format!("http://{control}{path}"))
         .header(hyper::header::CONTENT_TYPE, "application/json");
     if let Some(token) = &agent.token {
         req = req.header(hyper::header::AUTHORIZATION, token.authorization());
     }
-    let req = req
-        .body(Full::new(body))
-        .map_err(|e| format!("cannot build the request: {e}"))?;
-    sender
-        .send_request(req)
-        .await
-        .map_err(|e| format!("control API request to {control} failed: {e}"))
+    let req = req.body(Full::new(body)).map_err(|e| {
+        format!(
+            "invalid control address `{control}` ({e}): expected HOST:PORT, e.g. 127.0.0.1:7373"
+        )
+    })?;
+    client.request(req).await.map_err(|e| {
+        if e.is_connect() {
+            unreachable(control, &std::io::Error::other(root_cause(&e)))
+        } else {
+            format!(
+                "control API request to {control} failed: {}",
+                root_cause(&e)
+            )
+        }
+    })
 }
 
 /// The JSON body of a response; the error says what the agent refused, if
@@ -161,7 +170,7 @@ pub fn keys(control: &Control, op: crate::KeysOp) -> Result<(), Fail> {
         }
     };
     let (op, json) = match op {
-        KeysOp::List { json } => (None, json),
+        KeysOp::List { format } => (None, format.json()),
         KeysOp::Install(k) => (Some(("install", read(k)?)), false),
         KeysOp::Use(k) => (Some(("use", read(k)?)), false),
         KeysOp::Remove(k) => (Some(("remove", read(k)?)), false),
@@ -215,8 +224,9 @@ pub fn kv(control: &Control, op: crate::KvOp) -> Result<(), Fail> {
         KvOp::List {
             member,
             prefix,
-            json,
+            format,
         } => {
+            let json = format.json();
             let mut path = format!("/v1/kv?prefix={}", enc(&prefix));
             if let Some(m) = member {
                 path.push_str(&format!("&member={}", enc(&m)));
@@ -231,7 +241,11 @@ pub fn kv(control: &Control, op: crate::KvOp) -> Result<(), Fail> {
             }
             Ok(())
         }
-        KvOp::Get { member, key } => {
+        KvOp::Get {
+            member,
+            key,
+            format,
+        } => {
             let path = format!("/v1/kv?member={}&prefix={}", enc(&member), enc(&key));
             let v = block(call(control, Method::GET, &path, None))?;
             let found = v["keys"]
@@ -240,6 +254,12 @@ pub fn kv(control: &Control, op: crate::KvOp) -> Result<(), Fail> {
                 .flatten()
                 .find(|k| k["key"].as_str() == Some(key.as_str()));
             match found {
+                Some(k) if format.json() => {
+                    // The API's answer, narrowed to the one key.
+                    let one = serde_json::json!({ "member": v["member"], "keys": [k] });
+                    println!("{one}");
+                    Ok(())
+                }
                 Some(k) => {
                     println!("{}", show(k).split_once('=').map_or("", |(_, v)| v));
                     Ok(())
@@ -411,14 +431,46 @@ pub fn info(control: &Control, json: bool) -> Result<(), Fail> {
     Ok(())
 }
 
-/// `swim metrics`.
-pub fn metrics(control: &Control) -> Result<(), Fail> {
+/// `swim metrics`: the API's JSON, or one `name value` line per counter
+/// (nested names joined with `.`).
+pub fn metrics(control: &Control, json: bool) -> Result<(), Fail> {
     let v = block(call(control, Method::GET, "/v1/metrics", None))?;
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&v).unwrap_or_else(|_| v.to_string())
-    );
+    if json {
+        println!("{v}");
+        return Ok(());
+    }
+    let mut rows = Vec::new();
+    flatten("", &v, &mut rows);
+    let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    for (k, v) in rows {
+        println!("{k:width$}  {v}");
+    }
     Ok(())
+}
+
+/// `v`'s leaves as `(a.b.c, value)`, in the JSON's order.
+fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
+    let join = |k: &str| {
+        if prefix.is_empty() {
+            k.to_string()
+        } else {
+            format!("{prefix}.{k}")
+        }
+    };
+    match v {
+        Value::Object(map) => {
+            for (k, v) in map {
+                flatten(&join(k), v, out);
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                flatten(&join(&i.to_string()), v, out);
+            }
+        }
+        Value::String(s) => out.push((prefix.to_string(), s.clone())),
+        other => out.push((prefix.to_string(), other.to_string())),
+    }
 }
 
 /// One event as a human line.

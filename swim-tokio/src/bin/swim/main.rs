@@ -44,9 +44,8 @@ enum Cmd {
         /// Only members with this status.
         #[arg(long, value_enum)]
         status: Option<StatusArg>,
-        /// Print JSON instead of a table.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        format: FormatArg,
         /// Only members with a tag whose value matches, KEY=REGEX (repeat:
         /// all must match), e.g. `--tag role=web|db`.
         #[arg(long = "tag", value_parser = parse_tag)]
@@ -83,9 +82,9 @@ enum Cmd {
     },
     /// Stream membership events as they happen, one line each.
     Monitor {
-        /// Print each event as a JSON line.
-        #[arg(long)]
-        json: bool,
+        /// `json`: each event as the API's JSON line.
+        #[command(flatten)]
+        format: FormatArg,
         #[command(flatten)]
         control: ControlArg,
     },
@@ -111,14 +110,16 @@ enum Cmd {
     /// Print what an operator looks at first: version, uptime, members by
     /// status, health score and the key counters.
     Info {
-        /// Print JSON instead of lines.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        format: FormatArg,
         #[command(flatten)]
         control: ControlArg,
     },
-    /// Print the agent's counters (traffic, dropped packets, streams) as JSON.
+    /// Print the agent's counters (traffic, dropped packets, streams): one
+    /// `name value` line each, or the API's JSON.
     Metrics {
+        #[command(flatten)]
+        format: FormatArg,
         #[command(flatten)]
         control: ControlArg,
     },
@@ -135,9 +136,8 @@ enum Cmd {
 enum KeysOp {
     /// Which keys every member holds, and which one it seals with.
     List {
-        /// Print the whole report as JSON.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        format: FormatArg,
     },
     /// Install a key on every member (it does not seal yet).
     Install(KeyInput),
@@ -165,16 +165,18 @@ enum KvOp {
         /// Only keys starting with this.
         #[arg(long, default_value = "")]
         prefix: String,
-        /// Print JSON instead of lines.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        format: FormatArg,
     },
-    /// Print one key of a member.
+    /// Print one key of a member (its value; with `--format json`, the
+    /// API's JSON of that key).
     Get {
         /// The member.
         member: String,
         /// The key.
         key: String,
+        #[command(flatten)]
+        format: FormatArg,
     },
     /// Set one of this agent's keys.
     Set {
@@ -214,6 +216,34 @@ impl ControlArg {
             addr: self.control.clone(),
             token,
         })
+    }
+}
+
+/// How a read command prints.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    /// Aligned columns or lines, for people.
+    Table,
+    /// The control API's JSON, unchanged (filtered where the command
+    /// filters).
+    Json,
+}
+
+/// `--format json|table` (and `--json`, short for `--format json`).
+#[derive(Args)]
+struct FormatArg {
+    /// Output format: `table` for people, `json` for the control API's JSON.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Short for `--format json`.
+    #[arg(long, conflicts_with = "format")]
+    json: bool,
+}
+
+impl FormatArg {
+    /// Whether to print JSON.
+    fn json(&self) -> bool {
+        self.json || self.format == Format::Json
     }
 }
 
@@ -280,7 +310,9 @@ struct AgentArgs {
     /// token itself, or the config file's `control_token_file`].
     #[arg(long, value_name = "PATH")]
     control_token_file: Option<PathBuf>,
-    /// Log filter, e.g. `info` or `swim_tokio=debug,info` [default: info].
+    /// Log filter in `RUST_LOG` syntax (tracing-subscriber's `EnvFilter`),
+    /// e.g. `info` or `swim_tokio=debug,info` [default: the config file's
+    /// `log`, else $RUST_LOG, else info].
     #[arg(long, env = "SWIM_LOG")]
     log: Option<String>,
     /// A key to set at start, KEY=VALUE (repeat the flag for more); added
@@ -296,6 +328,17 @@ struct AgentArgs {
     /// (send sealed, drop plain) [default: require].
     #[arg(long, value_parser = swim_core::Sealing::from_str)]
     sealing: Option<swim_core::Sealing>,
+    /// Member snapshot file (Serf's -snapshot): members are recorded there
+    /// as they join, fail and leave (never keys or tags), and a restarted
+    /// agent rejoins them without --join seeds. Created if missing; a
+    /// damaged tail is cut and logged.
+    #[arg(long, value_name = "PATH")]
+    snapshot: Option<PathBuf>,
+    /// Rejoin the snapshot's members even after this agent left the
+    /// cluster gracefully (Serf's rejoin_after_leave) [default: not after
+    /// a leave].
+    #[arg(long)]
+    rejoin: bool,
 }
 
 /// `KEY=VALUE` as given to `--tag`.
@@ -333,12 +376,12 @@ fn main() -> ExitCode {
         Cmd::Agent(args) => run_agent(*args),
         Cmd::Members {
             status,
-            json,
+            format,
             tags,
             control,
         } => control
             .client()
-            .and_then(|c| client::members(&c, status.map(StatusArg::as_str), &tags, json)),
+            .and_then(|c| client::members(&c, status.map(StatusArg::as_str), &tags, format.json())),
         Cmd::Join {
             seeds,
             wait,
@@ -350,9 +393,15 @@ fn main() -> ExitCode {
         Cmd::ForceLeave { name, control } => control
             .client()
             .and_then(|c| client::force_leave(&c, &name)),
-        Cmd::Monitor { json, control } => control.client().and_then(|c| client::monitor(&c, json)),
-        Cmd::Info { json, control } => control.client().and_then(|c| client::info(&c, json)),
-        Cmd::Metrics { control } => control.client().and_then(|c| client::metrics(&c)),
+        Cmd::Monitor { format, control } => control
+            .client()
+            .and_then(|c| client::monitor(&c, format.json())),
+        Cmd::Info { format, control } => control
+            .client()
+            .and_then(|c| client::info(&c, format.json())),
+        Cmd::Metrics { format, control } => control
+            .client()
+            .and_then(|c| client::metrics(&c, format.json())),
         Cmd::Kv { op, control } => control.client().and_then(|c| client::kv(&c, op)),
         Cmd::Keys { op, control } => control.client().and_then(|c| client::keys(&c, op)),
         Cmd::Demo { nodes } => demo::run(nodes.into()),
@@ -372,15 +421,21 @@ fn main() -> ExitCode {
 /// Changes the log filter of a running agent.
 type SetFilter = Box<dyn Fn(&str) -> Result<(), Fail>>;
 
-/// Parses a log filter; the error says what is allowed.
-fn parse_filter(filter: &str) -> Result<tracing_subscriber::filter::Targets, Fail> {
-    tracing_subscriber::filter::Targets::from_str(filter).map_err(|e| {
-        format!("invalid log filter `{filter}`: {e}; use e.g. `info` or `swim_tokio=debug,info`")
-    })
+/// Parses a log filter (`tracing_subscriber`'s `EnvFilter` syntax, as
+/// `RUST_LOG` takes it); the error says what is allowed.
+fn parse_filter(filter: &str) -> Result<tracing_subscriber::EnvFilter, Fail> {
+    tracing_subscriber::EnvFilter::builder()
+        .parse(filter)
+        .map_err(|e| {
+            format!(
+                "invalid log filter `{filter}`: {e}; use e.g. `info`, `swim_tokio=debug,info` or \
+                 `warn,swim_core[member]=debug`"
+            )
+        })
 }
 
-/// Sets up logging to stderr with a `tracing_subscriber` target filter;
-/// returns the way to change the filter later (SIGHUP).
+/// Sets up logging to stderr with a reloadable `EnvFilter`; returns the
+/// way to change the filter later (SIGHUP).
 fn init_logging(filter: &str) -> Result<SetFilter, Fail> {
     use tracing_subscriber::prelude::*;
     let (targets, reload) = tracing_subscriber::reload::Layer::new(parse_filter(filter)?);
@@ -490,6 +545,8 @@ fn run_agent(args: AgentArgs) -> Result<(), Fail> {
     if let Some(path) = &config.keyring_file {
         config.keys = swim_tokio::keyring::load(path).map_err(|e| e.to_string())?;
     }
+    config.snapshot = args.snapshot.or_else(|| file.snapshot.clone());
+    config.rejoin_after_leave = args.rejoin || file.rejoin.unwrap_or(false);
     if let Some(d) = file.stream_timeout {
         config.stream_timeout = d;
     }

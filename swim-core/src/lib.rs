@@ -56,7 +56,7 @@ pub use config::{
 pub use event::{Event, Input, Output, StreamId};
 pub use keys::{MAX_KEYS, MAX_KEY_LEN, MAX_NAMESPACE_BYTES, MAX_VALUE_LEN};
 pub use member::{supersedes, Member, Status};
-pub use metrics::{ByKind, Dropped, Metrics, Traffic};
+pub use metrics::{ByKind, Dropped, Metrics, RoundTrips, Traffic, ROUND_TRIP_BUCKETS_US};
 pub use name::Name;
 pub use node::{Error, Identity, Node};
 pub use outbox::Outputs;

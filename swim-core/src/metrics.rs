@@ -140,6 +140,37 @@ impl Dropped {
     }
 }
 
+/// Upper bounds, in microseconds, of the buckets of [`RoundTrips`]; one
+/// more bucket holds what is above them all.
+pub const ROUND_TRIP_BUCKETS_US: [u64; 12] = [
+    250, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000, 1_000_000,
+];
+
+/// Probe round trips (from a probe's ping to its first ack, direct or
+/// through a relay), counted in fixed buckets from the times the node is
+/// given (it reads no clock).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RoundTrips {
+    /// How many fell in each bucket of [`ROUND_TRIP_BUCKETS_US`] (at most
+    /// that bound, above the one before), then how many above the last.
+    pub buckets: [u64; ROUND_TRIP_BUCKETS_US.len() + 1],
+    /// Their sum, in microseconds.
+    pub sum_us: u64,
+    /// How many.
+    pub count: u64,
+}
+
+impl RoundTrips {
+    pub(crate) fn observe(&mut self, rtt: core::time::Duration) {
+        let us = u64::try_from(rtt.as_micros()).unwrap_or(u64::MAX);
+        let i = ROUND_TRIP_BUCKETS_US.partition_point(|&b| b < us);
+        self.buckets[i] += 1;
+        self.sum_us = self.sum_us.saturating_add(us);
+        self.count += 1;
+    }
+}
+
 /// Everything a node counts. Read it with [`Node::metrics`](crate::Node::metrics).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -186,6 +217,8 @@ pub struct Metrics {
     pub conflicts: u64,
     /// Accusations of this node at an incarnation it could not outbid.
     pub unrefutable: u64,
+    /// Probe round trips.
+    pub probe_rtt: RoundTrips,
     /// Members that came back while flapping and were held out (see
     /// [`Config::flap_half_life`](crate::Config::flap_half_life)).
     pub held: u64,

@@ -869,9 +869,11 @@ impl Node {
                     self.send(from, &[Msg::Ack { seq }]);
                 }
                 Msg::Ack { seq } => match self.prober.on_ack(seq, &packet.from) {
-                    Acked::Probe { first } => {
+                    Acked::Probe { first, sent } => {
                         if first {
                             self.awareness.apply(-1);
+                            let rtt = self.now.saturating_duration_since(sent);
+                            self.metrics.probe_rtt.observe(rtt);
                         }
                     }
                     Acked::Relay { to, seq } => {
@@ -1097,7 +1099,7 @@ impl Node {
             return;
         };
         let (addr, incarnation) = (entry.addr(), entry.incarnation);
-        let seq = self.prober.start(target.clone(), incarnation);
+        let seq = self.prober.start(target.clone(), incarnation, now);
         self.metrics.probes += 1;
         let timeout = self.awareness.scale(self.config.probe_timeout);
         self.timers

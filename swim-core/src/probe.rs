@@ -6,6 +6,7 @@
 
 use crate::config::Config;
 use crate::name::Name;
+use crate::time::Instant;
 use core::time::Duration;
 use foldhash::fast::FixedState;
 use hashbrown::HashMap;
@@ -21,6 +22,8 @@ struct Probe {
     target: Name,
     /// The target's incarnation when probed: a failed probe suspects that one.
     incarnation: u64,
+    /// When its ping was sent.
+    sent: Instant,
     acked: bool,
     /// Members asked to ping-req; only they may forward an ack or a nack.
     relays: Vec<Name>,
@@ -38,8 +41,9 @@ struct Relay {
 /// What an ack means.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Acked {
-    /// It answers our probe (`first`: the first ack for it).
-    Probe { first: bool },
+    /// It answers our probe (`first`: the first ack for it), whose ping
+    /// was sent at `sent`.
+    Probe { first: bool, sent: Instant },
     /// It answers a ping we sent for a requester: pass it on as `seq`.
     Relay { to: SocketAddr, seq: u32 },
     /// It names our probe but comes from neither the target nor a relay.
@@ -86,12 +90,13 @@ impl Prober {
     }
 
     /// Starts probing `target` (held at `incarnation`); returns the ping's sequence number.
-    pub fn start(&mut self, target: Name, incarnation: u64) -> u32 {
+    pub fn start(&mut self, target: Name, incarnation: u64, now: Instant) -> u32 {
         let seq = self.next_seq();
         self.probe = Some(Probe {
             seq,
             target,
             incarnation,
+            sent: now,
             acked: false,
             relays: Vec::new(),
             nacks: 0,
@@ -156,7 +161,10 @@ impl Prober {
             }
             let first = !p.acked;
             p.acked = true;
-            Acked::Probe { first }
+            Acked::Probe {
+                first,
+                sent: p.sent,
+            }
         } else if let Some(relay) = self.relays.remove(&seq) {
             Acked::Relay {
                 to: relay.requester,
@@ -226,12 +234,24 @@ mod tests {
     #[test]
     fn only_the_target_or_a_relay_acks_a_probe() {
         let mut p = Prober::new(1);
-        let seq = p.start("t".into(), 3);
+        let seq = p.start("t".into(), 3, Instant::ZERO);
         p.set_relays(vec!["r".into()]);
         assert_eq!(p.on_ack(seq, &"x".into()), Acked::Stranger);
         assert_eq!(p.unacked(seq), Some(&"t".into()));
-        assert_eq!(p.on_ack(seq, &"r".into()), Acked::Probe { first: true });
-        assert_eq!(p.on_ack(seq, &"t".into()), Acked::Probe { first: false });
+        assert_eq!(
+            p.on_ack(seq, &"r".into()),
+            Acked::Probe {
+                first: true,
+                sent: Instant::ZERO
+            }
+        );
+        assert_eq!(
+            p.on_ack(seq, &"t".into()),
+            Acked::Probe {
+                first: false,
+                sent: Instant::ZERO
+            }
+        );
         assert_eq!(p.unacked(seq), None);
         assert_eq!(p.conclude(), None, "an acked probe did not fail");
         assert_eq!(p.on_ack(seq, &"t".into()), Acked::Unsolicited);
@@ -240,13 +260,13 @@ mod tests {
     #[test]
     fn a_failed_probe_counts_missing_nacks() {
         let mut p = Prober::new(1);
-        let seq = p.start("t".into(), 3);
+        let seq = p.start("t".into(), 3, Instant::ZERO);
         p.set_relays(vec!["a".into(), "b".into(), "c".into()]);
         assert!(p.on_nack(seq, &"a".into()));
         assert!(!p.on_nack(seq, &"z".into()), "a stranger's nack");
         let failed = p.conclude().unwrap();
         assert_eq!((failed.incarnation, failed.missed_nacks), (3, 2));
-        let _ = p.start("u".into(), 0);
+        let _ = p.start("u".into(), 0, Instant::ZERO);
         assert_eq!(p.conclude().unwrap().missed_nacks, 1, "no relays: one miss");
     }
 

@@ -500,3 +500,32 @@ fn a_member_that_keeps_failing_is_held_out_until_its_penalty_decays() {
     };
     assert_eq!(flapping(5, off).len(), 10);
 }
+
+#[test]
+fn probe_round_trips_are_counted_from_the_times_the_node_is_given() {
+    let mut node = joined_node(4, Config::lan());
+    let _ = node.poll_outputs().count();
+    // Tick until the first probe goes out.
+    let (t, to, seq) = loop {
+        let now = node.poll_timeout().expect("a timer");
+        let out: Vec<_> = node.step(Input::Tick, now).map(|o| (now, o)).collect();
+        let ping = sent(&out).into_iter().find_map(|(t, to, m)| match m {
+            pb::message::Body::Ping(p) => Some((t, to, p.seq)),
+            _ => None,
+        });
+        if let Some(p) = ping {
+            break p;
+        }
+    };
+    let from = (1..4).find(|&i| addr(i) == to).unwrap();
+    let ack = packet(from, vec![pb::message::Body::Ack(pb::Ack { seq })], vec![]);
+    let later = Instant::from_micros(t.as_micros() + 3_000);
+    let _ = receive(&mut node, from, ack.clone(), later);
+    let rtt = &node.metrics().probe_rtt;
+    assert_eq!((rtt.count, rtt.sum_us), (1, 3_000));
+    let bucket = swim_core::ROUND_TRIP_BUCKETS_US.partition_point(|&b| b < 3_000);
+    assert_eq!(rtt.buckets[bucket], 1, "{rtt:?}");
+    // A second ack for the same probe is not a second round trip.
+    let _ = receive(&mut node, from, ack, later);
+    assert_eq!(node.metrics().probe_rtt.count, 1);
+}

@@ -7,7 +7,7 @@
 //! | `POST /v1/join` | body `{"seeds": ["HOST:PORT", ...], "wait": "10s"}`: join more seeds (at most [`MAX_JOIN_SEEDS`]); with `wait` (at most [`MAX_JOIN_WAIT`]), answers when a seed answered (200), an attempt reached none (502) or the wait ran out (504); the last two cancel the join |
 //! | `POST /v1/leave` | leave gracefully; the agent exits afterwards |
 //! | `GET /v1/metrics` | protocol and driver counters, dropped packets included, and the control API's own (`control`) |
-//! | `GET /metrics` | the same counters in Prometheus (OpenMetrics) text, plus histograms of suspicion-to-death time and stream duration |
+//! | `GET /metrics` | the same counters in Prometheus (OpenMetrics) text, plus histograms of probe round trips, suspicion-to-death time and stream duration |
 //! | `GET /v1/info` | name, version, uptime, members by status, health score, key counters |
 //! | `GET /v1/monitor` | newline-delimited JSON events, streamed as they happen |
 //! | `POST /v1/force-leave` | body `{"name": "MEMBER"}`: a member held dead becomes left for good |
@@ -551,6 +551,12 @@ pub fn metrics_json(m: &AgentMetrics) -> Value {
         "unrefutable": c.unrefutable,
         "held": c.held,
         "members_refused": c.members_refused,
+        "probe_rtt": {
+            "bucket_bounds_us": swim_core::ROUND_TRIP_BUCKETS_US,
+            "buckets": c.probe_rtt.buckets,
+            "sum_us": c.probe_rtt.sum_us,
+            "count": c.probe_rtt.count,
+        },
         "driver": m.driver,
     })
 }
@@ -669,10 +675,45 @@ fn prometheus_text(m: &AgentMetrics, control: &Value, h: &crate::driver::Histogr
         Unit::Seconds,
         h.stream_duration.clone(),
     );
+    r.register_with_unit(
+        "probe_rtt",
+        "Probe round trips, ping to first ack (direct or through a relay)",
+        Unit::Seconds,
+        RoundTripHistogram(c.probe_rtt.clone()),
+    );
     let mut text = String::new();
     // Writing into a String cannot fail.
     let _ = prometheus_client::encoding::text::encode(&mut text, &r);
     text
+}
+
+/// The core's probe round trips (counted in its fixed buckets) as a
+/// Prometheus histogram in seconds.
+#[derive(Debug)]
+struct RoundTripHistogram(swim_core::RoundTrips);
+
+impl prometheus_client::encoding::EncodeMetric for RoundTripHistogram {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::MetricEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        let r = &self.0;
+        let bounds = swim_core::ROUND_TRIP_BUCKETS_US
+            .iter()
+            .map(|&us| us as f64 / 1e6);
+        let buckets: Vec<(f64, u64)> = bounds
+            .chain([f64::MAX])
+            .zip(r.buckets.iter().copied())
+            .collect();
+        let sum = r.sum_us as f64 / 1e6;
+        encoder.encode_histogram::<prometheus_client::encoding::NoLabelSet>(
+            sum, r.count, &buckets, None,
+        )
+    }
+
+    fn metric_type(&self) -> prometheus_client::metrics::MetricType {
+        prometheus_client::metrics::MetricType::Histogram
+    }
 }
 
 /// The JSON of `GET /v1/info`: what an operator looks at first.

@@ -290,6 +290,21 @@ fn prometheus_metrics_agree_with_the_json_and_info_tells_the_basics() {
         "{text}"
     );
     assert!(text.contains("# TYPE swim_suspicion_to_dead_seconds histogram"));
+    // Probe round trips: the core's buckets, as a histogram in seconds.
+    assert!(text.contains("# TYPE swim_probe_rtt_seconds histogram"), "{text}");
+    let rtt = scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == "swim_probe_rtt_seconds")
+        .expect("probe round trips");
+    match &rtt.value {
+        prometheus_parse::Value::Histogram(buckets) => {
+            let all = buckets.last().expect("buckets").count;
+            let json = before["probe_rtt"]["count"].as_f64().unwrap();
+            assert!(all >= json && all > 0.0, "{all} round trips, {json} before");
+        }
+        other => panic!("probe round trips: {other:?}"),
+    }
 
     let info = a.get("/v1/info").unwrap();
     assert_eq!(info["name"], "pm1");

@@ -23,6 +23,7 @@ pub mod scenario;
 mod sim;
 pub mod theory;
 mod trace;
+pub mod truth;
 pub mod units;
 
 pub use check::Violation;
@@ -33,6 +34,7 @@ pub use observe::{Coverage, CrashReport, HealReport, Observer};
 pub use scenario::{Checks, Failure, Scenario};
 pub use sim::{addr_of, index_of_name, name_of, Fault, FaultKind, Options, Report, Sim};
 pub use trace::TraceHash;
+pub use truth::{FalseDeath, HoldOut, MemberVerdicts};
 
 /// The README's examples (the core's and this crate's), compiled and run as doctests.
 #[doc = include_str!("../../README.md")]

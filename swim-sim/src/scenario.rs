@@ -29,7 +29,7 @@
 //! Unknown keys, nodes that do not exist, times outside the run and values of
 //! the wrong type are errors that name the file, the line and what was expected.
 
-use crate::network::{Latency, Network};
+use crate::network::{Direction, Latency, Network};
 use crate::sim::{Fault, FaultKind, Options, Report};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
@@ -190,6 +190,55 @@ enum NodeSet {
     Text(String),
 }
 
+/// A duration, or a range `"1s..8s"` drawn from per fault by the run's seed.
+#[derive(Clone, Copy)]
+struct Span {
+    min: Duration,
+    max: Duration,
+}
+
+impl<'de> Deserialize<'de> for Span {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Ms(u64),
+            Text(String),
+        }
+        let bad = |s: &str, e: String| {
+            serde::de::Error::custom(format!(
+                "duration `{s}`: {e} (expected a duration like \"2s\" or a range like \"1s..8s\")"
+            ))
+        };
+        match Raw::deserialize(d)? {
+            Raw::Ms(ms) => {
+                let d = Duration::from_millis(ms);
+                Ok(Span { min: d, max: d })
+            }
+            Raw::Text(t) => {
+                let (a, b) = t.split_once("..").unwrap_or((&t, &t));
+                let min = swim_core::parse_duration(a.trim()).map_err(|e| bad(&t, e))?;
+                let max = swim_core::parse_duration(b.trim()).map_err(|e| bad(&t, e))?;
+                if max < min {
+                    return Err(bad(&t, "the range is empty".into()));
+                }
+                Ok(Span { min, max })
+            }
+        }
+    }
+}
+
+impl Span {
+    /// One draw (the value itself when it is not a range).
+    fn draw(&self, rng: &mut ChaCha8Rng) -> Duration {
+        let span = (self.max - self.min).as_micros() as u64;
+        if span == 0 {
+            return self.min;
+        }
+        self.min + Duration::from_micros(rng.next_u64() % (span + 1))
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FaultSpec {
@@ -200,8 +249,17 @@ struct FaultSpec {
     nodes: Option<NodeSet>,
     #[serde(default, with = "swim_core::serde_duration::option")]
     every: Option<Duration>,
-    #[serde(default, with = "swim_core::serde_duration::option")]
-    duration: Option<Duration>,
+    /// Repeat the fault this many times, `every` apart, on each node.
+    count: Option<u32>,
+    duration: Option<Span>,
+    /// A name a `heal` fault can end it by.
+    name: Option<String>,
+    /// For `heal`: the name of the one fault to end.
+    fault: Option<String>,
+    /// For `loss`: the probability that a datagram is lost.
+    rate: Option<f64>,
+    /// For `loss`: `"inbound"`, `"outbound"` or `"both"` (the default).
+    direction: Option<String>,
     #[serde(default, with = "swim_core::serde_duration::option")]
     delay: Option<Duration>,
     groups: Option<Vec<Vec<usize>>>,
@@ -243,11 +301,77 @@ pub struct Checks {
     /// The cluster is converged when the run ends.
     #[serde(default)]
     pub converged_at_end: bool,
+    /// Over a window, healthy views hold each sick member out, and do not
+    /// flip it back and forth (the flaky-member test).
+    pub hold_out: Option<HoldOutCheck>,
+    /// After a time, every running node holds exactly the running nodes
+    /// alive within a bound.
+    pub alive_everywhere_within: Option<AliveCheck>,
     /// When the run ends, every running node holds every running node
     /// alive or suspect (for lossy networks, where some suspicion is
     /// nearly always in flight and `converged_at_end` is a coin toss).
     #[serde(default)]
     pub settled_at_end: bool,
+}
+
+/// The Lifeguard variants a sweep compares, as `[config]` overrides: SWIM
+/// (all four parts off), one part at a time on SWIM (local health comes
+/// with nacks, which it scores), and Lifeguard (all on, the default).
+pub const VARIANTS: [(&str, &str); 5] = [
+    (
+        "SWIM",
+        "local_health = false\ndynamic_suspicion = false\nbuddy = false\nnack = false",
+    ),
+    (
+        "+local_health",
+        "local_health = true\ndynamic_suspicion = false\nbuddy = false\nnack = true",
+    ),
+    (
+        "+dynamic_suspicion",
+        "local_health = false\ndynamic_suspicion = true\nbuddy = false\nnack = false",
+    ),
+    (
+        "+buddy",
+        "local_health = false\ndynamic_suspicion = false\nbuddy = true\nnack = false",
+    ),
+    (
+        "Lifeguard",
+        "local_health = true\ndynamic_suspicion = true\nbuddy = true\nnack = true",
+    ),
+];
+
+/// `hold_out = { from = "80s", until = "320s", share = 0.99, max_flips = 1 }`:
+/// from `from` to `until`, every sick member is held not alive (suspect,
+/// dead or unknown) by at least `share` of the healthy views at every
+/// sample (each 500 ms), and no healthy view flips a sick member from dead
+/// to alive more than `max_flips` times.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HoldOutCheck {
+    /// Start of the window.
+    #[serde(with = "swim_core::serde_duration")]
+    pub from: Duration,
+    /// End of the window.
+    #[serde(with = "swim_core::serde_duration")]
+    pub until: Duration,
+    /// Lowest share of healthy views that must hold each sick member not alive.
+    pub share: Option<f64>,
+    /// Most dead -> alive flips of a sick member by one healthy view.
+    pub max_flips: Option<u32>,
+}
+
+/// `alive_everywhere_within = { after = "320s", within = "60s" }`: some
+/// instant in `[after, after + within]` has every running node holding
+/// exactly the running nodes alive.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AliveCheck {
+    /// From when.
+    #[serde(with = "swim_core::serde_duration")]
+    pub after: Duration,
+    /// The bound.
+    #[serde(with = "swim_core::serde_duration")]
+    pub within: Duration,
 }
 
 /// A parsed scenario: the options of a run and its checks.
@@ -261,6 +385,10 @@ pub struct Scenario {
     pub options: Options,
     /// What the run must show.
     pub checks: Checks,
+    /// The file's text, to parse again for another seed or config
+    /// ([`Scenario::with_seed`], [`Scenario::with_config`]); empty for a
+    /// run built from flags.
+    pub text: String,
 }
 
 /// One failed check.
@@ -287,13 +415,51 @@ impl Scenario {
 
     /// Parses scenario text; `path` names it in errors.
     pub fn parse(text: &str, path: &str) -> Result<Scenario, String> {
-        let file: File = toml::from_str(text).map_err(|e| {
+        Scenario::parse_with(text, path, None)
+    }
+
+    /// The same scenario run with `seed`: what the seed draws (nodes chosen
+    /// by percentage, stall lengths given as ranges) is drawn again.
+    pub fn with_seed(&self, seed: u64) -> Result<Scenario, String> {
+        if self.text.is_empty() {
+            let mut s = self.clone();
+            s.options.seed = seed;
+            return Ok(s);
+        }
+        Scenario::parse_with(&self.text, &self.path, Some(seed)).map(|s| s.keep_overrides(self))
+    }
+
+    /// The same scenario with more `[config]` overrides on top of the
+    /// file's, given as TOML (`"buddy = false\nnack = false"`).
+    pub fn with_config(&self, overrides: &str) -> Result<Scenario, String> {
+        let extra: ConfigOverrides = toml::from_str(overrides)
+            .map_err(|e| format!("config overrides `{overrides}`: {}", e.message().trim_end()))?;
+        let mut s = self.clone();
+        extra.apply(&mut s.options.config);
+        s.options
+            .config
+            .validate()
+            .map_err(|e| format!("{}: config overrides `{overrides}`: {e}", self.path))?;
+        Ok(s)
+    }
+
+    /// Keeps what `with_config` changed on `old`, after parsing again.
+    fn keep_overrides(mut self, old: &Scenario) -> Scenario {
+        self.options.config = old.options.config.clone();
+        self
+    }
+
+    fn parse_with(text: &str, path: &str, seed: Option<u64>) -> Result<Scenario, String> {
+        let mut file: File = toml::from_str(text).map_err(|e| {
             let line = e
                 .span()
                 .map(|s| format!("line {}: ", line_of(text, s.start)))
                 .unwrap_or_default();
             format!("{path}: {line}{}", e.message().trim_end())
         })?;
+        if let Some(seed) = seed {
+            file.seed = seed;
+        }
         let config = file
             .config
             .onto(file.preset)
@@ -328,10 +494,13 @@ impl Scenario {
         if let Some(m) = file.measure {
             options.measure = (m.from.unwrap_or(Duration::ZERO), m.until);
         }
-        for spanned in &file.fault {
+        let names: Vec<&str> = (file.fault.iter())
+            .filter_map(|f| f.get_ref().name.as_deref())
+            .collect();
+        for (k, spanned) in file.fault.iter().enumerate() {
             let line = line_of(text, spanned.span().start);
             let spec = spanned.get_ref();
-            let faults = expand(spec, file.nodes, file.seed)
+            let faults = expand(spec, file.nodes, file.seed, k, &names)
                 .map_err(|e| format!("{path}: line {line}: fault '{}': {e}", spec.kind))?;
             for f in &faults {
                 check_fault(f, &options)
@@ -340,12 +509,36 @@ impl Scenario {
             options.faults.extend(faults);
         }
         options.faults.sort_by_key(|f| f.at);
+        if let Some(h) = &file.checks.hold_out {
+            if h.from >= h.until || h.until > file.duration {
+                return Err(format!(
+                    "{path}: [checks] hold_out: needs from < until <= duration ({:?}), got {:?} to {:?}",
+                    file.duration, h.from, h.until
+                ));
+            }
+            if h.share.is_some_and(|s| !(0.0..=1.0).contains(&s)) {
+                return Err(format!(
+                    "{path}: [checks] hold_out.share: must be between 0 and 1"
+                ));
+            }
+            options.hold_out = Some((h.from, h.until));
+        }
+        if let Some(a) = &file.checks.alive_everywhere_within {
+            if a.after > file.duration {
+                return Err(format!(
+                    "{path}: [checks] alive_everywhere_within.after = {:?} is after the end of the run ({:?})",
+                    a.after, file.duration
+                ));
+            }
+            options.alive_after = Some(a.after);
+        }
         options.validate().map_err(|e| format!("{path}: {e}"))?;
         Ok(Scenario {
             path: path.to_string(),
             description: file.description.unwrap_or_default(),
             options,
             checks: file.checks,
+            text: text.to_string(),
         })
     }
 
@@ -449,6 +642,49 @@ impl Scenario {
                 ),
             );
         }
+        if let Some(h) = &c.hold_out {
+            if r.hold_out.is_empty() {
+                fail(
+                    "hold_out",
+                    "no member was sick during the window: nothing was measured".into(),
+                );
+            }
+            for m in &r.hold_out {
+                if let Some(share) = h.share.filter(|&s| m.min_share < s) {
+                    fail(
+                        "hold_out",
+                        format!(
+                            "node-{} held out by only {:.1}% of healthy views at {} ms (at least {:.1}%)",
+                            m.member,
+                            m.min_share * 100.0,
+                            m.min_at_ms,
+                            share * 100.0
+                        ),
+                    );
+                }
+                if let Some(max) = h.max_flips.filter(|&x| m.max_flips_per_view > x) {
+                    fail(
+                        "hold_out",
+                        format!(
+                            "node-{} flipped dead -> alive up to {} times by one healthy view (at most {max}; {} flips in all)",
+                            m.member, m.max_flips_per_view, m.flips
+                        ),
+                    );
+                }
+            }
+        }
+        if let Some(a) = &c.alive_everywhere_within {
+            let limit = ms(a.after + a.within);
+            match r.alive_everywhere_ms {
+                Some(t) if t <= limit => {}
+                other => fail(
+                    "alive_everywhere_within",
+                    format!(
+                        "every running node held the running set alive at {other:?} ms, limit {limit} ms"
+                    ),
+                ),
+            }
+        }
         if c.converged_at_end && !r.converged_at_end {
             fail(
                 "converged_at_end",
@@ -521,29 +757,99 @@ fn node_set(spec: &FaultSpec, nodes: usize, seed: u64) -> Result<Vec<usize>, Str
     }
 }
 
-/// One spec to faults: per-node kinds expand over `nodes`, spaced by `every`.
-fn expand(spec: &FaultSpec, nodes: usize, seed: u64) -> Result<Vec<Fault>, String> {
+/// Kinds a `name` (and `until`/`duration` on a link fault) applies to.
+const NAMED: &str = "partition, partition-oneway and loss";
+
+/// One spec to faults: per-node kinds expand over `nodes`, spaced by
+/// `every`, or repeated `count` times `every` apart; link faults with an
+/// end (`until`, or `duration` from each start) get a heal of their own.
+/// `k` is the spec's position (it names unnamed faults that end), `names`
+/// every name the file gives.
+fn expand(
+    spec: &FaultSpec,
+    nodes: usize,
+    seed: u64,
+    k: usize,
+    names: &[&str],
+) -> Result<Vec<Fault>, String> {
     let at = spec.at;
+    let kind = spec.kind.as_str();
+    let link = matches!(kind, "partition" | "partition-oneway" | "loss");
+    if spec.name.is_some() && !link {
+        return Err(format!("name = \"...\" is allowed on {NAMED} faults only"));
+    }
+    if spec.fault.is_some() && kind != "heal" {
+        return Err("fault = \"...\" (the fault to end) is allowed on heal only".into());
+    }
+    if (spec.rate.is_some() || spec.direction.is_some()) && kind != "loss" {
+        return Err("rate and direction are allowed on loss only".into());
+    }
+    if spec.until.is_some() && !(link || matches!(kind, "pause" | "slow" | "flap")) {
+        return Err(format!(
+            "until is allowed on {NAMED}, pause, slow and flap faults only"
+        ));
+    }
+    let count = spec.count.unwrap_or(1);
+    if count == 0 {
+        return Err("count = 0: must be at least 1".into());
+    }
+    if count > 1 && spec.every.is_none_or(|e| e.is_zero()) {
+        return Err(format!(
+            "count = {count} needs every = \"...\" (the time between repeats)"
+        ));
+    }
+    if spec.count.is_some() && spec.until.is_some() {
+        return Err("give until or count, not both (a repeated fault lasts `duration`)".into());
+    }
+    // Draws of `duration` ranges, from the run's seed and the spec's place.
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xd0a7_1e55 ^ ((k as u64) << 32));
+    let repeats = |first: Duration| -> Vec<Duration> {
+        let every = spec.every.unwrap_or(Duration::ZERO);
+        (0..count).map(|r| first + every * r).collect()
+    };
     let need = |d: Option<Duration>, what: &str| d.ok_or_else(|| format!("needs {what}"));
-    let one = |kind| Ok(vec![Fault { at, kind }]);
-    match spec.kind.as_str() {
-        "crash" | "restart" | "leave" | "pause" | "slow" | "announce" => {
-            let every = spec.every.unwrap_or(Duration::ZERO);
+    // How long one occurrence lasts: `duration`, or up to `until`.
+    let length = |start: Duration, rng: &mut ChaCha8Rng| -> Result<Option<Duration>, String> {
+        match (spec.duration, spec.until) {
+            (Some(_), Some(_)) => Err("give duration or until, not both".into()),
+            (Some(d), None) => Ok(Some(d.draw(rng))),
+            (None, Some(u)) if u > start => Ok(Some(u - start)),
+            (None, Some(u)) => Err(format!("until {u:?} is not after at {start:?}")),
+            (None, None) => Ok(None),
+        }
+    };
+    match kind {
+        "crash" | "restart" | "leave" | "pause" | "slow" | "announce" | "join" => {
             let mut out = Vec::new();
-            for (k, node) in node_set(spec, nodes, seed)?.into_iter().enumerate() {
-                let kind = match spec.kind.as_str() {
-                    "crash" => FaultKind::Crash(node),
-                    "restart" => FaultKind::Restart(node),
-                    "leave" => FaultKind::Leave(node),
-                    "announce" => FaultKind::Announce(node),
-                    "pause" => FaultKind::Pause { node, duration: need(spec.duration, "duration = \"...\"")? },
-                    _ => FaultKind::Slow {
-                        node,
-                        delay: need(spec.delay, "delay = \"...\"")?,
-                        duration: need(spec.duration, "duration = \"...\"")?,
-                    },
+            for (i, node) in node_set(spec, nodes, seed)?.into_iter().enumerate() {
+                // Without count, `every` spaces the nodes; with it, the repeats.
+                let first = if spec.count.is_some() {
+                    at
+                } else {
+                    at + spec.every.unwrap_or(Duration::ZERO) * i as u32
                 };
-                out.push(Fault { at: at + every * k as u32, kind });
+                for start in repeats(first) {
+                    let mut lasting = || {
+                        length(start, &mut rng)?.ok_or_else(|| "needs duration = \"...\" or until".to_string())
+                    };
+                    let kind = match kind {
+                        "crash" => FaultKind::Crash(node),
+                        "restart" => FaultKind::Restart(node),
+                        "leave" => FaultKind::Leave(node),
+                        "announce" => FaultKind::Announce(node),
+                        "join" => FaultKind::Join(node),
+                        "pause" => FaultKind::Pause {
+                            node,
+                            duration: lasting()?,
+                        },
+                        _ => FaultKind::Slow {
+                            node,
+                            delay: need(spec.delay, "delay = \"...\"")?,
+                            duration: lasting()?,
+                        },
+                    };
+                    out.push(Fault { at: start, kind });
+                }
             }
             Ok(out)
         }
@@ -552,7 +858,7 @@ fn expand(spec: &FaultSpec, nodes: usize, seed: u64) -> Result<Vec<Fault>, Strin
             let key = spec.key.clone().ok_or("needs key = \"...\"")?;
             let mut out = Vec::new();
             for (k, node) in node_set(spec, nodes, seed)?.into_iter().enumerate() {
-                let kind = match spec.kind.as_str() {
+                let kind = match kind {
                     "set" => FaultKind::Set {
                         node,
                         key: key.clone(),
@@ -567,32 +873,108 @@ fn expand(spec: &FaultSpec, nodes: usize, seed: u64) -> Result<Vec<Fault>, Strin
             }
             Ok(out)
         }
-        "partition" => one(FaultKind::Partition(spec.groups.clone().ok_or("needs groups = [[...], [...]]")?)),
-        "partition-oneway" => one(FaultKind::PartitionOneWay {
-            from: spec.from.clone().ok_or("needs from = [...]")?,
-            to: spec.to.clone().ok_or("needs to = [...]")?,
-        }),
+        "partition" | "partition-oneway" | "loss" => {
+            let fault = match kind {
+                "partition" => FaultKind::Partition(
+                    spec.groups.clone().ok_or("needs groups = [[...], [...]]")?,
+                ),
+                "partition-oneway" => FaultKind::PartitionOneWay {
+                    from: spec.from.clone().ok_or("needs from = [...]")?,
+                    to: spec.to.clone().ok_or("needs to = [...]")?,
+                },
+                _ => FaultKind::Loss {
+                    nodes: node_set(spec, nodes, seed)?,
+                    direction: direction(spec.direction.as_deref())?,
+                    rate: spec
+                        .rate
+                        .filter(|r| (0.0..=1.0).contains(r))
+                        .ok_or("needs rate = P, a probability between 0 and 1")?,
+                },
+            };
+            let mut out = Vec::new();
+            for (r, start) in repeats(at).into_iter().enumerate() {
+                let end = length(start, &mut rng)?;
+                let name = match (&spec.name, end) {
+                    (Some(n), _) if count == 1 => Some(n.clone()),
+                    (Some(n), _) => Some(format!("{n}#{r}")),
+                    (None, Some(_)) => Some(format!("#{k}.{r}")),
+                    (None, None) => None,
+                };
+                let kind = match &name {
+                    Some(name) => FaultKind::Named {
+                        name: name.clone(),
+                        fault: Box::new(fault.clone()),
+                    },
+                    None => fault.clone(),
+                };
+                out.push(Fault { at: start, kind });
+                if let (Some(name), Some(d)) = (name, end) {
+                    out.push(Fault {
+                        at: start + d,
+                        kind: FaultKind::HealNamed(name),
+                    });
+                }
+            }
+            Ok(out)
+        }
         "hold" | "release" | "flap" => {
             let pair = |v: &Option<Vec<usize>>, what: &str| match v.as_deref() {
                 Some([n]) => Ok(*n),
                 _ => Err(format!("needs {what} = [NODE]")),
             };
             let (a, b) = (pair(&spec.from, "from")?, pair(&spec.to, "to")?);
-            one(match spec.kind.as_str() {
-                "hold" => FaultKind::Hold { from: a, to: b },
-                "release" => FaultKind::Release { from: a, to: b },
-                _ => FaultKind::Flap {
-                    a,
-                    b,
-                    period: need(spec.period, "period = \"...\"")?,
-                    until: need(spec.until, "until = \"...\"")?,
+            Ok(vec![Fault {
+                at,
+                kind: match kind {
+                    "hold" => FaultKind::Hold { from: a, to: b },
+                    "release" => FaultKind::Release { from: a, to: b },
+                    _ => FaultKind::Flap {
+                        a,
+                        b,
+                        period: need(spec.period, "period = \"...\"")?,
+                        until: need(spec.until, "until = \"...\"")?,
+                    },
                 },
-            })
+            }])
         }
-        "heal" => one(FaultKind::Heal),
+        "heal" => match &spec.fault {
+            None => Ok(vec![Fault {
+                at,
+                kind: FaultKind::Heal,
+            }]),
+            Some(name) if names.contains(&name.as_str()) => {
+                let named: Vec<Fault> = repeats(at)
+                    .into_iter()
+                    .map(|at| Fault {
+                        at,
+                        kind: FaultKind::HealNamed(name.clone()),
+                    })
+                    .collect();
+                Ok(named)
+            }
+            Some(name) => Err(format!(
+                "fault = \"{name}\": no fault has that name (names given: {})",
+                if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                }
+            )),
+        },
         other => Err(format!(
-            "unknown kind '{other}': expected crash, restart, leave, pause, slow, announce, set, delete, partition, \
-             partition-oneway, hold, release, flap or heal"
+            "unknown kind '{other}': expected crash, restart, leave, pause, slow, announce, join, set, delete, partition, \
+             partition-oneway, loss, hold, release, flap or heal"
+        )),
+    }
+}
+
+fn direction(text: Option<&str>) -> Result<Direction, String> {
+    match text.unwrap_or("both") {
+        "inbound" => Ok(Direction::Inbound),
+        "outbound" => Ok(Direction::Outbound),
+        "both" => Ok(Direction::Both),
+        other => Err(format!(
+            "direction = \"{other}\": expected \"inbound\", \"outbound\" or \"both\""
         )),
     }
 }

@@ -590,7 +590,8 @@ mod tests {
         let mut links = Links::new(3, &net);
         links.node_loss(Some("a"), &[0], Direction::Inbound, 0.8);
         links.node_loss(Some("b"), &[1], Direction::Outbound, 0.5);
-        assert_eq!((links.loss(1, 0), links.loss(0, 1)), (0.8, 0.5));
+        assert_eq!((links.loss(1, 0), links.loss(0, 1)), (0.8, 0.0));
+        assert_eq!(links.loss(1, 2), 0.5);
         assert_eq!((links.loss(0, 2), links.loss(2, 0)), (0.0, 0.8));
         links.partition_named(Some("p"), &[vec![2]]);
         assert!(!links.connected(0, 2));

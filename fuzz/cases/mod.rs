@@ -74,7 +74,6 @@ pub fn alive(i: usize, incarnation: u64) -> pb::Update {
         addr: wire_addr(addr(i)),
         incarnation,
         status: pb::Status::Alive as i32,
-        meta: Bytes::new(),
         from: Bytes::new(),
         life: life(i),
     }
@@ -228,8 +227,7 @@ pub fn drain(node: &mut Node, now: Instant) -> Vec<Output> {
 
 /// The documented bounds, after a call at `now` that produced `out`: no
 /// datagram over `max_packet_size`, no frame over `max_stream_frame`, no
-/// timer left due, no more members than `max_members` and no metadata over
-/// `max_meta_size`.
+/// timer left due, and no more members than `max_members`.
 pub fn check(node: &Node, now: Instant, out: &[Output]) {
     let c = node.config();
     for o in out {
@@ -252,16 +250,7 @@ pub fn check(node: &Node, now: Instant, out: &[Output]) {
     if let Some(t) = node.poll_timeout() {
         assert!(t > now, "a timer at {t:?} is still due at {now:?}");
     }
-    let mut members = 0;
-    for m in node.members() {
-        members += 1;
-        assert!(
-            m.meta.len() <= c.max_meta_size,
-            "{} holds {} bytes of metadata",
-            m.name,
-            m.meta.len()
-        );
-    }
+    let members = node.members().count();
     assert!(
         members <= c.max_members,
         "{members} members held (max_members {})",
@@ -270,10 +259,10 @@ pub fn check(node: &Node, now: Instant, out: &[Output]) {
 }
 
 /// The membership as comparable values, for before/after comparisons.
-pub fn snapshot(node: &Node) -> Vec<(String, swim_core::Status, u64, SocketAddr, Bytes)> {
+pub fn snapshot(node: &Node) -> Vec<(String, swim_core::Status, u64, SocketAddr)> {
     let mut v: Vec<_> = node
         .members()
-        .map(|m| (m.name.to_string(), m.status, m.incarnation, m.addr, m.meta))
+        .map(|m| (m.name.to_string(), m.status, m.incarnation, m.addr))
         .collect();
     v.sort();
     v

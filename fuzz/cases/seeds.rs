@@ -90,10 +90,7 @@ pub fn datagrams() -> Vec<(&'static str, Vec<u8>)> {
         status(2, 1, pb::Status::Suspect, 3),
         status(4, 2, pb::Status::Dead, 3),
         status(3, 1, pb::Status::Left, 3),
-        pb::Update {
-            meta: Bytes::from_static(b"rack=a"),
-            ..alive(5, 1)
-        },
+        alive(5, 1),
     ];
     let about_self = vec![status(0, 0, pb::Status::Suspect, 3)];
     let deltas = vec![
@@ -342,10 +339,10 @@ pub fn sequences() -> Vec<(&'static str, Vec<u8>)> {
     // from node-4; one message: a ping (kind 0), seq 3, to node-0
     built.u8(4).u8(1).u8(0).num(3).u8(0);
     // two updates: node-5 alive at its own address, incarnation 1, no
-    // meta, no accuser, its own life; node-2 suspect by node-4
+    // accuser, its own life; node-2 suspect by node-4
     built.u8(2);
-    built.u8(5).u8(0).num(1).u8(0).num(0).u8(0).num(0);
-    built.u8(2).u8(0).num(2).u8(1).num(0).u8(4).num(0);
+    built.u8(5).u8(0).num(1).u8(0).u8(0).num(0);
+    built.u8(2).u8(0).num(2).u8(1).u8(4).num(0);
     // one delta: node-4 sets "color" (6 bytes) at version 1, prev 0
     built.u8(1).u8(4).num(0).u8(0).u8(0).num(6).num(1).num(0);
     // live 6, summary 0
@@ -360,8 +357,8 @@ pub fn sequences() -> Vec<(&'static str, Vec<u8>)> {
     tag(&mut small, op::REPLY).u8(0).u8(body_kind(true, 0));
     // from node-1, not joining, no spelt members, 40 strangers, no digests or deltas
     small.u8(1).u8(0).u8(0).u8(40).u8(0).u8(0);
-    tag(&mut small, op::SET_META).num(300);
-    tag(&mut small, op::SET_META).num(200);
+    tag(&mut small, op::SET_ADDR).num(300);
+    tag(&mut small, op::SET_ADDR).num(200);
     timers(&mut small, 4);
     tag(&mut small, op::ADVANCE).u16(0x8000 | 4000);
     timers(&mut small, 4);

@@ -3,7 +3,7 @@
 //! peers (raw bytes, or messages built from the input, plain or sealed
 //! under key 1, 2 or 3), replies on the streams the node opened, closed
 //! streams, time passing, and every command (join, leave, set, delete,
-//! set_meta, install_key, use_key, remove_key, set_sealing).
+//! set_addr, install_key, use_key, remove_key, set_sealing).
 //!
 //! After every step: nothing panicked; the outputs keep their bounds (see
 //! [`check`]); the node writes and closes only streams that are open (ones
@@ -45,8 +45,8 @@ pub mod op {
     pub const SET: u8 = 10;
     /// Delete a key: a key byte.
     pub const DELETE: u8 = 11;
-    /// New metadata: a length (num).
-    pub const SET_META: u8 = 12;
+    /// A new address for this node: a port (num).
+    pub const SET_ADDR: u8 = 12;
     /// Install key 1, 2 or 3: a key byte.
     pub const INSTALL_KEY: u8 = 13;
     /// Make key 1, 2 or 3 primary: a key byte.
@@ -70,7 +70,6 @@ pub fn config(b: u8) -> Config {
     };
     if b & 4 != 0 {
         c.max_packet_size = 512;
-        c.max_meta_size = 256;
     }
     if b & 8 != 0 {
         c.max_stream_frame = 64 << 10;
@@ -144,7 +143,6 @@ fn update(r: &mut Reader<'_>) -> pb::Update {
     let addr = wire(r, who_addr(b));
     let incarnation = r.num();
     let status = i32::from(r.u8() % 5);
-    let meta = bytes_of(r.num(), b'm');
     let from = match r.u8() {
         0 => Bytes::new(),
         a => who(a).into(),
@@ -154,7 +152,6 @@ fn update(r: &mut Reader<'_>) -> pb::Update {
         addr,
         incarnation,
         status,
-        meta,
         from,
         life: life_of(r, b),
     }
@@ -553,17 +550,15 @@ impl Run {
                 }
                 self.drain();
             }
-            op::SET_META => {
-                let len = (r.num() % 1024) as usize;
-                let meta = Bytes::from(vec![b'm'; len]);
-                let max = self.node.config().max_meta_size;
-                match self.node.set_meta(meta.clone(), self.now()) {
+            op::SET_ADDR => {
+                let mut addr = self.node.local().addr;
+                addr.set_port(r.num() as u16);
+                match self.node.set_addr(addr, self.now()) {
                     Ok(()) => {
-                        assert!(!leaving, "set_meta accepted while leaving");
-                        assert_eq!(self.node.local().meta, meta);
+                        assert!(!leaving, "set_addr accepted while leaving");
+                        assert_eq!(self.node.local().addr, addr);
                     }
-                    Err(Error::MetaTooLarge { .. }) => assert!(len > max),
-                    Err(e) => assert!(leaving && e == Error::Left && len <= max, "set_meta: {e}"),
+                    Err(e) => assert!(leaving && e == Error::Left, "set_addr: {e}"),
                 }
                 self.drain();
             }

@@ -326,7 +326,6 @@ mod tests {
                     addr: ([10, 0, 0, 1], 1).into(),
                     incarnation: 0,
                     status: Status::Alive,
-                    meta: Bytes::new(),
                 };
                 self.m.insert(member, Instant::ZERO, &mut self.rng);
             }

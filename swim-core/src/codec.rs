@@ -231,7 +231,6 @@ pub(crate) const MAX_JUMP: u64 = 1 << 32;
 /// Limits the decoder enforces, and how it tells known names.
 pub(crate) struct Limits<'a> {
     pub cluster: &'a str,
-    pub max_meta: usize,
     /// Whether a sender's name is in our table (this node included).
     pub known: &'a dyn Fn(&str) -> bool,
 }
@@ -465,7 +464,6 @@ struct RawUpdate<'a> {
     addr: &'a [u8],
     incarnation: u64,
     status: i32,
-    meta: &'a [u8],
     from: &'a [u8],
     life: u64,
 }
@@ -482,7 +480,6 @@ impl<'a> RawUpdate<'a> {
                 3 => u.incarnation = varint_field(wire, &mut r)?,
                 // An enum is an int32: the low 32 bits, as prost reads it.
                 4 => u.status = varint_field(wire, &mut r)? as i32,
-                5 => u.meta = len_field(wire, &mut r)?,
                 6 => u.from = len_field(wire, &mut r)?,
                 7 => u.life = varint_field(wire, &mut r)?,
                 _ => skip(wire, tag, &mut r, depth)?,
@@ -491,10 +488,9 @@ impl<'a> RawUpdate<'a> {
         Ok(u)
     }
 
-    /// The validated update; its metadata is a slice of `packet` (which
-    /// `self` was read from), so it is not copied.
-    fn validate(&self, packet: &Bytes, limits: &Limits<'_>) -> Result<Update, DropReason> {
-        if self.meta.len() > limits.max_meta || self.incarnation > MAX_INCARNATION {
+    /// The validated update.
+    fn validate(&self) -> Result<Update, DropReason> {
+        if self.incarnation > MAX_INCARNATION {
             return Err(DropReason::Invalid);
         }
         Ok(Update {
@@ -502,7 +498,6 @@ impl<'a> RawUpdate<'a> {
             addr: addr(self.addr)?,
             incarnation: self.incarnation,
             status: status(self.status)?,
-            meta: packet.slice_ref(self.meta),
             accuser: accuser(self.from)?,
             life: self.life,
         })
@@ -734,7 +729,7 @@ pub(crate) fn decode_packet(
             5 => {
                 let u = RawUpdate::read(len_field(wire, &mut r)?, DEPTH - 1)?;
                 if !invalid {
-                    match u.validate(&bytes, limits) {
+                    match u.validate() {
                         Ok(u) => {
                             if updates.capacity() == 0 {
                                 updates.reserve_exact(1 + r.len() / MIN_UPDATE);
@@ -860,7 +855,7 @@ pub(crate) fn decode_stream(
                 2 => {
                     let u = RawUpdate::read(len_field(wire, &mut f)?, INNER)?;
                     if keep && !invalid {
-                        match u.validate(&bytes, limits) {
+                        match u.validate() {
                             Ok(u) => members.push(u),
                             Err(_) => invalid = true,
                         }
@@ -1054,7 +1049,6 @@ pub(crate) fn put_update(u: &Update, buf: &mut Vec<u8>) {
         encode_key(4, WireType::Varint, buf);
         encode_varint(status, buf);
     }
-    put_bytes(5, &u.meta, buf);
     put_bytes(6, u.accuser.as_bytes(), buf);
     if u.life != 0 {
         encode_key(7, WireType::Varint, buf);
@@ -1363,7 +1357,6 @@ mod tests {
             addr: address(u.addr),
             incarnation: u.incarnation,
             status: wire_status(u.status) as i32,
-            meta: u.meta.clone(),
             from: text(&u.accuser),
             life: u.life,
         }
@@ -1376,7 +1369,6 @@ mod tests {
     pub(crate) fn limits() -> Limits<'static> {
         Limits {
             cluster: "c",
-            max_meta: 512,
             known: &unknown,
         }
     }
@@ -1387,7 +1379,6 @@ mod tests {
             addr: "[::1]:7946".parse().unwrap(),
             incarnation: 42,
             status,
-            meta: Bytes::from_static(b"role=db"),
             accuser: "node-2".into(),
             life: 99,
         }
@@ -1604,15 +1595,13 @@ mod tests {
                 socket(),
                 0..=MAX_INCARNATION,
                 status,
-                proptest::collection::vec(any::<u8>(), 0..64),
                 prop_oneof![Just(Name::EMPTY), name()],
             )
-                .prop_map(|(name, addr, incarnation, status, meta, accuser)| Update {
+                .prop_map(|(name, addr, incarnation, status, accuser)| Update {
                     name,
                     addr,
                     incarnation,
                     status,
-                    meta: meta.into(),
                     accuser,
                     life: incarnation.rotate_left(7),
                 })
@@ -1697,7 +1686,6 @@ mod tests {
         fn limits() -> Limits<'static> {
             Limits {
                 cluster: "c",
-                max_meta: 16,
                 known: &known,
             }
         }
@@ -1731,8 +1719,8 @@ mod tests {
                 )
             }
 
-            fn update(u: pb::Update, limits: &Limits<'_>) -> Result<Update, DropReason> {
-                if u.meta.len() > limits.max_meta || u.incarnation > MAX_INCARNATION {
+            fn update(u: pb::Update) -> Result<Update, DropReason> {
+                if u.incarnation > MAX_INCARNATION {
                     return Err(DropReason::Invalid);
                 }
                 Ok(Update {
@@ -1740,7 +1728,6 @@ mod tests {
                     addr: addr(&u.addr)?,
                     incarnation: u.incarnation,
                     status: status(u.status)?,
-                    meta: u.meta,
                     accuser: accuser(&u.from)?,
                     life: u.life,
                 })
@@ -1810,7 +1797,7 @@ mod tests {
                         })
                     })
                     .collect::<Result<Vec<_>, DropReason>>()?;
-                let updates = all(p.updates, |u| update(u, limits))?;
+                let updates = all(p.updates, update)?;
                 let deltas = all(p.deltas, key_delta)?;
                 let queries = all(p.queries, |q| {
                     let b = Bytes::from(q.encode_to_vec());
@@ -1840,7 +1827,7 @@ mod tests {
                 let f: pb::StreamFrame = open(bytes, max_len)?;
                 let (from, _) = header(f.version, &f.cluster, &f.from, limits)?;
                 let pp = f.push_pull.ok_or(DropReason::Invalid)?;
-                let members = all(pp.members, |u| update(u, limits))?;
+                let members = all(pp.members, update)?;
                 let digests = all(pp.digests, digest)?;
                 let deltas = all(pp.deltas, owner_deltas)?;
                 if pp.buckets.len() > crate::summary::BUCKETS {
@@ -1904,14 +1891,12 @@ mod tests {
                 small_u64(),
                 prop_oneof![0..5i32, any::<i32>()],
                 field_bytes(),
-                field_bytes(),
             )
-                .prop_map(|(name, addr, incarnation, status, meta, from)| pb::Update {
+                .prop_map(|(name, addr, incarnation, status, from)| pb::Update {
                     name,
                     addr,
                     incarnation,
                     status,
-                    meta,
                     from,
                     life: incarnation >> 3,
                 })

@@ -130,12 +130,17 @@ config_fields! {
     reap_after: Duration,
     /// Lifeguard local health: the awareness score saturates at this (0 disables it).
     awareness_max_multiplier: u32,
+    /// Lifeguard's buddy system: a probe of a member this node suspects
+    /// carries the suspicion, so the member hears of it and refutes at once.
+    buddy: bool,
+    /// Lifeguard's nacks: a relay asked for an indirect probe answers "no
+    /// ack" when its own probe fails, so the asker can tell its own missing
+    /// links (nacks missing too) from the target's failure.
+    nack: bool,
     /// Largest datagram the node sends or accepts.
     max_packet_size: usize,
     /// Largest push-pull frame the node sends or accepts.
     max_stream_frame: usize,
-    /// Largest application metadata a member may carry.
-    max_meta_size: usize,
     /// First retry delay of a join that reached no seed; doubles up to `join_retry_max`.
     join_retry_min: Duration,
     /// Longest delay between two join attempts.
@@ -427,7 +432,7 @@ mod field {
             }
         )*};
     }
-    plain!(u32, usize, String, crate::Sealing);
+    plain!(bool, u32, usize, String, crate::Sealing);
 
     pub(super) fn serialize<T: Field, S: Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
         v.ser(s)
@@ -497,9 +502,10 @@ impl Config {
             gossip_to_the_dead: Duration::from_secs(30),
             reap_after: Duration::from_secs(300),
             awareness_max_multiplier: 8,
+            buddy: true,
+            nack: true,
             max_packet_size: 1400,
             max_stream_frame: 8 << 20,
-            max_meta_size: 512,
             join_retry_min: Duration::from_millis(500),
             join_retry_max: Duration::from_secs(30),
             join_attempts: 0,
@@ -678,13 +684,6 @@ impl Config {
                 "max_stream_frame",
                 self.max_stream_frame.to_string(),
                 "64 KiB to 256 MiB",
-            ));
-        }
-        if self.max_meta_size > self.max_packet_size / 2 {
-            return Err(err(
-                "max_meta_size",
-                self.max_meta_size.to_string(),
-                "at most max_packet_size / 2",
             ));
         }
         if !(16..=1 << 24).contains(&self.max_members) {
@@ -882,7 +881,7 @@ mod tests {
         let mut lan = Config::lan();
         all.apply(&mut lan);
         assert_eq!(lan, Config::wan());
-        assert_eq!(Config::FIELDS.len(), 22);
+        assert_eq!(Config::FIELDS.len(), 23);
         assert_eq!(Config::FIELDS[0], "cluster");
     }
 

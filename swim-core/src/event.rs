@@ -152,7 +152,9 @@ pub enum Output {
 ///
 /// fn on_event(e: &Event) {
 ///     match e {
-///         Event::MemberFailed(m) => println!("{} failed", m.name),
+///         Event::MemberFailed { member, accuser } => {
+///             println!("{} failed (declared by {accuser})", member.name)
+///         }
 ///         e => {
 ///             if let Some(name) = e.member() {
 ///                 println!("{name}: {e:?}");
@@ -166,15 +168,35 @@ pub enum Output {
 #[non_exhaustive]
 pub enum Event {
     /// A member was learned (or came back after being dead or left).
-    MemberJoined(Member),
+    MemberJoined {
+        /// The member.
+        member: Member,
+        /// Its keys `(key, value, version)` in key order, when this node
+        /// learned them together with the member (from a join or repair);
+        /// no [`Event::KeySet`] follows for these. Keys learned later come
+        /// as `KeySet` events.
+        keys: Vec<(String, Bytes, u64)>,
+    },
     /// A member changed its address or metadata.
     MemberUpdated(Member),
     /// A member failed a probe and is suspected.
-    MemberSuspect(Member),
+    MemberSuspect {
+        /// The member.
+        member: Member,
+        /// Who suspected it first (this node, or the member whose
+        /// suspicion reached it by gossip).
+        accuser: Name,
+    },
     /// A suspect member refuted the suspicion: alive again.
     MemberRecovered(Member),
     /// A suspicion timed out: the member is dead.
-    MemberFailed(Member),
+    MemberFailed {
+        /// The member.
+        member: Member,
+        /// Who declared it dead: the member whose suspicion timer ran out
+        /// (this node's name when it was this node).
+        accuser: Name,
+    },
     /// A member left gracefully.
     MemberLeft(Member),
     /// A dead or left member was removed from the table.
@@ -274,11 +296,11 @@ impl Event {
     /// is about one.
     pub fn about(&self) -> Option<&Member> {
         match self {
-            Event::MemberJoined(m)
+            Event::MemberJoined { member: m, .. }
+            | Event::MemberSuspect { member: m, .. }
+            | Event::MemberFailed { member: m, .. }
             | Event::MemberUpdated(m)
-            | Event::MemberSuspect(m)
             | Event::MemberRecovered(m)
-            | Event::MemberFailed(m)
             | Event::MemberLeft(m)
             | Event::MemberReaped(m) => Some(m),
             _ => None,

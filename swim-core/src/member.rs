@@ -2,7 +2,6 @@
 
 use crate::membership::Entry;
 use crate::name::Name;
-use bytes::Bytes;
 use std::net::SocketAddr;
 
 /// Liveness of a member, as one node sees it.
@@ -85,8 +84,6 @@ pub struct Member {
     pub incarnation: u64,
     /// Its status.
     pub status: Status,
-    /// Application metadata it published.
-    pub meta: Bytes,
 }
 
 impl Member {
@@ -103,7 +100,6 @@ impl Member {
             addr,
             incarnation,
             status,
-            meta: Bytes::new(),
         }
     }
 }
@@ -115,7 +111,6 @@ pub(crate) struct Update {
     pub addr: SocketAddr,
     pub incarnation: u64,
     pub status: Status,
-    pub meta: Bytes,
     /// Who declared the member suspect or dead (empty otherwise). Not the
     /// sender of the packet: gossip passes accusations on.
     pub accuser: Name,
@@ -131,7 +126,6 @@ impl Update {
             addr: member.addr(),
             incarnation: member.incarnation,
             status: member.status(),
-            meta: member.meta(),
             accuser: accuser.clone(),
             life: member.life,
         }

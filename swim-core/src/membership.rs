@@ -12,7 +12,7 @@
 //!
 //! Memory matters here: a simulator holds `n` tables of `n` entries. An entry
 //! is 96 bytes with a short name inline (see [`Name`]); what most members
-//! lack (metadata, an IPv6 address, a running suspicion) lives behind an
+//! lack (an IPv6 address, a running suspicion) lives behind an
 //! optional box.
 
 use crate::broadcast::Pending;
@@ -21,16 +21,14 @@ use crate::name::Name;
 use crate::suspicion::Suspicion;
 use crate::time::Instant;
 use crate::util::Random;
-use bytes::Bytes;
 use core::hash::BuildHasher;
 use foldhash::fast::FixedState;
 use hashbrown::HashTable;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
-/// What few members have: metadata, an IPv6 address, a running suspicion.
+/// What few members have: an IPv6 address, a running suspicion.
 #[derive(Debug, Default)]
 struct Extra {
-    meta: Bytes,
     v6: Option<SocketAddrV6>,
     suspicion: Option<Box<Suspicion>>,
 }
@@ -48,7 +46,7 @@ pub(crate) struct Entry {
     pub since: Instant,
     /// The update about this member waiting to be gossiped, if any.
     pub gossip: Option<Pending>,
-    /// Metadata, IPv6 address and running suspicion, when there are any.
+    /// IPv6 address and running suspicion, when there are any.
     extra: Option<Box<Extra>>,
     /// Bumped whenever the member's status changes, so that stale suspicion and
     /// reap timers can be told apart from live ones.
@@ -63,14 +61,7 @@ pub(crate) struct Entry {
 }
 
 impl Entry {
-    fn new(
-        name: Name,
-        addr: SocketAddr,
-        incarnation: u64,
-        status: Status,
-        meta: Bytes,
-        now: Instant,
-    ) -> Entry {
+    fn new(name: Name, addr: SocketAddr, incarnation: u64, status: Status, now: Instant) -> Entry {
         let mut e = Entry {
             name,
             incarnation,
@@ -85,7 +76,6 @@ impl Entry {
             status,
         };
         e.set_addr(addr);
-        e.set_meta(meta);
         e
     }
 
@@ -100,19 +90,6 @@ impl Entry {
             Some(v6) => SocketAddr::V6(v6),
             None => SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::from(self.ip4), self.port)),
         }
-    }
-
-    /// The member's application metadata.
-    pub fn meta(&self) -> Bytes {
-        self.extra
-            .as_ref()
-            .map(|x| x.meta.clone())
-            .unwrap_or_default()
-    }
-
-    /// Whether the member's metadata is `meta`.
-    pub fn meta_is(&self, meta: &[u8]) -> bool {
-        self.extra.as_ref().map_or(&[][..], |x| &x.meta[..]) == meta
     }
 
     pub fn set_addr(&mut self, addr: SocketAddr) {
@@ -130,22 +107,6 @@ impl Entry {
                 self.port = 0;
                 self.extra.get_or_insert_with(Default::default).v6 = Some(v6);
             }
-        }
-    }
-
-    pub fn set_meta(&mut self, meta: Bytes) {
-        if self.meta_is(&meta) {
-            return;
-        }
-        if meta.is_empty() {
-            if let Some(x) = self.extra.as_mut() {
-                x.meta = Bytes::new();
-            }
-            self.trim();
-        } else {
-            // An own copy: metadata decoded from a packet is a slice that would
-            // keep the whole packet alive.
-            self.extra.get_or_insert_with(Default::default).meta = Bytes::copy_from_slice(&meta);
         }
     }
 
@@ -179,7 +140,7 @@ impl Entry {
         if self
             .extra
             .as_ref()
-            .is_some_and(|x| x.meta.is_empty() && x.v6.is_none() && x.suspicion.is_none())
+            .is_some_and(|x| x.v6.is_none() && x.suspicion.is_none())
         {
             self.extra = None;
         }
@@ -192,7 +153,6 @@ impl Entry {
             addr: self.addr(),
             incarnation: self.incarnation,
             status: self.status,
-            meta: self.meta(),
         }
     }
 }
@@ -346,7 +306,6 @@ impl Membership {
             member.addr,
             member.incarnation,
             member.status,
-            member.meta,
             now,
         );
         entry.pos = last as u32;
@@ -500,7 +459,6 @@ impl Membership {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::Bytes;
 
     fn member(i: usize) -> Member {
         Member {
@@ -508,7 +466,6 @@ mod tests {
             addr: ([10, 0, 0, 1], 7946 + i as u16).into(),
             incarnation: 0,
             status: Status::Alive,
-            meta: Bytes::new(),
         }
     }
 
@@ -594,24 +551,15 @@ mod tests {
     }
 
     #[test]
-    fn addresses_and_metadata_round_trip_through_the_compact_entry() {
+    fn addresses_round_trip_through_the_compact_entry() {
         let v6: SocketAddr = "[fe80::1%3]:7946".parse().unwrap();
         let v4: SocketAddr = ([10, 1, 2, 3], 7000).into();
-        let mut e = Entry::new(
-            "a".into(),
-            v6,
-            1,
-            Status::Alive,
-            Bytes::new(),
-            Instant::ZERO,
-        );
+        let mut e = Entry::new("a".into(), v6, 1, Status::Alive, Instant::ZERO);
         assert_eq!(e.addr(), v6, "scope id kept");
-        e.set_meta(Bytes::from_static(b"role=db"));
+        assert!(e.extra.is_some(), "an IPv6 address lives in the box");
         e.set_addr(v4);
-        assert_eq!((e.addr(), &e.meta()[..]), (v4, &b"role=db"[..]));
-        e.set_meta(Bytes::new());
+        assert_eq!(e.addr(), v4);
         assert!(e.extra.is_none(), "nothing rare left: no box");
-        assert_eq!(e.member().meta, Bytes::new());
     }
 
     #[test]

@@ -34,11 +34,9 @@ pub struct Identity {
     pub name: String,
     /// The address peers reach it at (the advertise address).
     pub addr: SocketAddr,
-    /// Initial application metadata (at most `max_meta_size` bytes).
-    pub meta: Bytes,
 }
 
-/// API misuse: bad config, name or metadata.
+/// API misuse: bad config, name, key or value.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Error {
@@ -48,13 +46,6 @@ pub enum Error {
     Name {
         /// Its length in bytes.
         len: usize,
-    },
-    /// Metadata larger than `max_meta_size`.
-    MetaTooLarge {
-        /// Its size in bytes.
-        len: usize,
-        /// The configured limit.
-        max: usize,
     },
     /// The node has left; it accepts no more commands.
     Left,
@@ -108,12 +99,6 @@ impl fmt::Display for Error {
                 f,
                 "invalid node name: {len} bytes (allowed: 1 to {MAX_NAME_LEN} bytes)"
             ),
-            Error::MetaTooLarge { len, max } => {
-                write!(
-                    f,
-                    "metadata too large: {len} bytes (allowed: at most max_meta_size = {max})"
-                )
-            }
             Error::Left => f.write_str("the node has left the cluster; start a new one to rejoin"),
             Error::KeyLength { len } => write!(
                 f,
@@ -167,19 +152,13 @@ impl From<ConfigError> for Error {
 }
 
 impl Identity {
-    /// A node called `name`, reached at `addr`, with no metadata.
+    /// A node called `name`, reached at `addr`. What it publishes about
+    /// itself goes in its keys ([`Node::set`]).
     pub fn new(name: impl Into<String>, addr: SocketAddr) -> Identity {
         Identity {
             name: name.into(),
             addr,
-            meta: Bytes::new(),
         }
-    }
-
-    /// The same identity with initial metadata `meta`.
-    pub fn with_meta(mut self, meta: impl Into<Bytes>) -> Identity {
-        self.meta = meta.into();
-        self
     }
 }
 
@@ -206,7 +185,8 @@ enum Leave {
 ///    time; so does [`Input::Tick`] when [`poll_timeout`](Node::poll_timeout)
 ///    is due.
 /// 3. Commands: [`join`](Node::join) (with seed addresses),
-///    [`leave`](Node::leave), [`set_meta`](Node::set_meta).
+///    [`leave`](Node::leave), [`set`](Node::set) and
+///    [`delete`](Node::delete) of this node's keys.
 /// 4. Reads, at any time: [`members`](Node::members), [`local`](Node::local),
 ///    [`metrics`](Node::metrics), [`poll_timeout`](Node::poll_timeout).
 ///
@@ -318,12 +298,6 @@ impl Node {
                 len: identity.name.len(),
             });
         }
-        if identity.meta.len() > config.max_meta_size {
-            return Err(Error::MetaTooLarge {
-                len: identity.meta.len(),
-                max: config.max_meta_size,
-            });
-        }
         let mut rng = Random::new(seed);
         let hash_seed = rng.next_u64();
         let local = Member {
@@ -331,7 +305,6 @@ impl Node {
             addr: identity.addr,
             incarnation: 0,
             status: Status::Alive,
-            meta: identity.meta,
         };
         // The life: drawn from the seed without a draw of its own (a mix of
         // the hash seed), so that the generator's sequence stays as it was.
@@ -384,6 +357,7 @@ impl Node {
     /// outputs wait in [`poll_output`](Node::poll_output).
     pub fn handle(&mut self, input: Input, now: Instant) {
         self.advance(now);
+        let mark = self.out.mark();
         match input {
             Input::Datagram { from, bytes } => self.on_datagram(from, bytes),
             Input::StreamFrame { id, from, bytes } if id.is_accepted() => {
@@ -393,6 +367,7 @@ impl Node {
             Input::StreamClosed { id } => self.on_stream_closed(id),
             Input::Tick => {}
         }
+        self.out.fold_namespaces(mark);
         self.fire_timers();
     }
 
@@ -463,24 +438,6 @@ impl Node {
         self.view.announce_self(Status::Left, incarnation, self.now);
         self.check_leave_completed();
         self.fire_timers();
-    }
-
-    /// Publishes new metadata for this node (spread with a new incarnation).
-    /// Drain the outputs afterwards.
-    pub fn set_meta(&mut self, meta: Bytes, now: Instant) -> Result<(), Error> {
-        if meta.len() > self.config.max_meta_size {
-            return Err(Error::MetaTooLarge {
-                len: meta.len(),
-                max: self.config.max_meta_size,
-            });
-        }
-        if self.is_leaving() {
-            return Err(Error::Left);
-        }
-        self.advance(now);
-        self.view.set_own_meta(meta, self.now);
-        self.fire_timers();
-        Ok(())
     }
 
     /// Sets one of this node's keys; returns the write's version. The write
@@ -619,11 +576,24 @@ impl Node {
         });
     }
 
+    /// This node's advertised address changed (a new interface, a new
+    /// NAT mapping): it is spread with a new incarnation, and members
+    /// report [`Event::MemberUpdated`]. Drain the outputs afterwards.
+    pub fn set_addr(&mut self, addr: SocketAddr, now: Instant) -> Result<(), Error> {
+        if self.is_leaving() {
+            return Err(Error::Left);
+        }
+        self.advance(now);
+        self.view.set_own_addr(addr, self.now);
+        self.fire_timers();
+        Ok(())
+    }
+
     /// This node as the cluster sees it.
     ///
     /// Members are returned by value: the table keeps them in a compact form
     /// (a node of a large cluster holds thousands), and a `Member` is cheap to
-    /// build (the name is inline or shared, the metadata reference-counted).
+    /// build (the name is inline or shared).
     pub fn local(&self) -> Member {
         self.view.local_entry().member()
     }
@@ -769,7 +739,6 @@ impl Node {
         let known = |s: &str| *local == *s || members.slot(s).is_some();
         f(&Limits {
             cluster: &self.config.cluster,
-            max_meta: self.config.max_meta_size,
             known: &known,
         })
     }
@@ -1100,7 +1069,13 @@ impl Node {
             self.replicas.collect(Instant::from_micros(before));
         }
         if let Some(failed) = self.prober.conclude() {
-            self.awareness.apply(failed.missed_nacks as i32);
+            // Without nacks, a failed probe is one miss whatever the relays did.
+            let missed = if self.config.nack {
+                failed.missed_nacks
+            } else {
+                1
+            };
+            self.awareness.apply(missed as i32);
             self.metrics.probe_failures += 1;
             self.view
                 .suspect(&failed.target, failed.incarnation, effects!(self));
@@ -1121,7 +1096,11 @@ impl Node {
         self.timers
             .schedule(now + timeout, Deadline::ProbeTimeout { seq });
         // Lifeguard's buddy system: the probe of a member we suspect tells it.
-        let buddy = self.view.suspicion_of(&target);
+        let buddy = self
+            .config
+            .buddy
+            .then(|| self.view.suspicion_of(&target))
+            .flatten();
         let messages = [Msg::Ping { seq, target }];
         let head = Head {
             messages: &messages,
@@ -1172,7 +1151,7 @@ impl Node {
                 seq,
                 target: target.clone(),
                 target_addr: addr,
-                want_nack: true,
+                want_nack: self.config.nack,
             };
             self.send(relay_addr, &[req]);
         }

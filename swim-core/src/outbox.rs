@@ -1,6 +1,7 @@
 //! The queue between the node and its driver: outputs wait here until read.
 
 use crate::event::{Event, Output};
+use crate::name::Name;
 use std::collections::VecDeque;
 
 /// Room for outputs a node keeps between calls; more is given back once drained.
@@ -23,6 +24,52 @@ impl Outbox {
 
     pub fn pop(&mut self) -> Option<Output> {
         self.queue.pop_front()
+    }
+
+    /// Where the queue ends now: what is queued after this is new.
+    pub fn mark(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// A member's first event carries its namespace when it came with the
+    /// member (a join or repair frame holds both): the first writes of a
+    /// member that joined since `mark` move into its
+    /// [`Event::MemberJoined`], in key order, instead of one
+    /// [`Event::KeySet`] each.
+    pub fn fold_namespaces(&mut self, mark: usize) {
+        let joined = |o: &Output| matches!(o, Output::Event(Event::MemberJoined { .. }));
+        if !self.queue.range(mark..).any(joined) {
+            return;
+        }
+        let mut at: std::collections::BTreeMap<Name, usize> = Default::default();
+        let mut kept: Vec<Output> = Vec::with_capacity(self.queue.len() - mark);
+        for o in self.queue.drain(mark..) {
+            match o {
+                Output::Event(Event::MemberJoined { ref member, .. }) => {
+                    at.insert(member.name.clone(), kept.len());
+                    kept.push(o);
+                }
+                Output::Event(Event::KeySet {
+                    member,
+                    key,
+                    old: None,
+                    value,
+                    version,
+                }) if at.contains_key(&member) => {
+                    if let Output::Event(Event::MemberJoined { keys, .. }) = &mut kept[at[&member]]
+                    {
+                        keys.push((key, value, version));
+                    }
+                }
+                other => kept.push(other),
+            }
+        }
+        for o in kept.iter_mut() {
+            if let Output::Event(Event::MemberJoined { keys, .. }) = o {
+                keys.sort_by(|a, b| a.0.cmp(&b.0));
+            }
+        }
+        self.queue.extend(kept);
     }
 
     /// Gives back room once the driver has drained a burst: merging a full

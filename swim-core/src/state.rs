@@ -288,14 +288,16 @@ impl View {
             addr: u.addr,
             incarnation: u.incarnation,
             status: Status::Alive,
-            meta: u.meta.clone(),
         };
         let slot = self.members.insert(member.clone(), fx.now, fx.rng);
         if let Some(e) = self.members.at_mut(slot) {
             e.life = u.life;
         }
         self.queue(slot, &u, priority);
-        fx.out.event(Event::MemberJoined(member));
+        fx.out.event(Event::MemberJoined {
+            member,
+            keys: Vec::new(),
+        });
     }
 
     /// A higher-incarnation alive: refutation, rejoin, or new address/metadata.
@@ -308,7 +310,7 @@ impl View {
         fx: &mut Effects,
     ) -> Option<Applied> {
         let e = self.members.get_mut(&u.name)?;
-        let changed = e.addr() != u.addr || !e.meta_is(&u.meta);
+        let changed = e.addr() != u.addr;
         let new_life = (u.life != 0 && e.life != 0 && u.life != e.life)
             .then(|| Applied::Restarted(u.name.clone(), u.life));
         let outcome = new_life
@@ -317,7 +319,6 @@ impl View {
             e.life = u.life;
         }
         e.set_addr(u.addr);
-        e.set_meta(u.meta.clone());
         e.incarnation = u.incarnation;
         e.set_suspicion(None);
         self.members.set_status(&u.name, Status::Alive, fx.now);
@@ -326,7 +327,10 @@ impl View {
         if let Some(member) = member {
             match old {
                 Status::Suspect => fx.out.event(Event::MemberRecovered(member)),
-                Status::Dead | Status::Left => fx.out.event(Event::MemberJoined(member)),
+                Status::Dead | Status::Left => fx.out.event(Event::MemberJoined {
+                    member,
+                    keys: Vec::new(),
+                }),
                 Status::Alive if changed => fx.out.event(Event::MemberUpdated(member)),
                 Status::Alive => {}
             }
@@ -399,7 +403,7 @@ impl View {
             },
         );
         self.broadcast(&update, priority);
-        fx.out.event(Event::MemberSuspect(member));
+        fx.out.event(Event::MemberSuspect { member, accuser });
     }
 
     fn confirm_suspicion(&mut self, u: &Update, priority: Priority, fx: &mut Effects) {
@@ -526,7 +530,7 @@ impl View {
         self.broadcast(&update, priority);
         fx.out.event(match status {
             Status::Left => Event::MemberLeft(member),
-            _ => Event::MemberFailed(member),
+            _ => Event::MemberFailed { member, accuser },
         });
     }
 
@@ -565,13 +569,13 @@ impl View {
         self.broadcast(&update, Priority::News);
     }
 
-    /// Publishes new metadata for this node with a new incarnation.
-    pub fn set_own_meta(&mut self, meta: bytes::Bytes, now: Instant) {
+    /// Moves this node to `addr` and spreads it with a new incarnation.
+    pub fn set_own_addr(&mut self, addr: std::net::SocketAddr, now: Instant) {
         let local = self.local.clone();
         if let Some(e) = self.members.get_mut(&local) {
-            e.set_meta(meta);
+            e.set_addr(addr);
         }
-        // At the highest incarnation the new metadata cannot supersede: it
+        // At the highest incarnation the new address cannot supersede: it
         // spreads with the next restart (2^63 updates away).
         let incarnation = (self.local_entry().incarnation + 1).min(MAX_INCARNATION);
         self.announce_self(Status::Alive, incarnation, now);
@@ -652,7 +656,6 @@ mod tests {
             addr: ([10, 0, 0, 1], 1).into(),
             incarnation,
             status: Status::Suspect,
-            meta: bytes::Bytes::new(),
             accuser: "x".into(),
             life: 0,
         }

@@ -88,12 +88,12 @@ fn an_unanswered_probe_leads_to_suspicion_then_death_then_reaping() {
     }
     let suspected = events
         .iter()
-        .filter(|e| matches!(e, Event::MemberSuspect(_)))
+        .filter(|e| matches!(e, Event::MemberSuspect { .. }))
         .count();
     let failed: Vec<_> = events
         .iter()
         .filter_map(|e| {
-            if let Event::MemberFailed(m) = e {
+            if let Event::MemberFailed { member: m, .. } = e {
                 Some(m)
             } else {
                 None
@@ -287,9 +287,7 @@ fn invalid_api_input_gets_a_typed_error() {
         "invalid node name: 0 bytes (allowed: 1 to 128 bytes)"
     );
     let mut node = joined_node(2, Config::lan());
-    let err = node
-        .set_meta(vec![0u8; 600].into(), Instant::ZERO)
-        .unwrap_err();
+    let err = node.set("k", vec![0u8; 600], Instant::ZERO).unwrap_err();
     assert!(err.to_string().contains("600 bytes"), "{err}");
     let bad = Config {
         probe_interval: std::time::Duration::ZERO,
@@ -384,7 +382,7 @@ fn after_a_stall_timers_fire_in_time_order_and_periodic_ones_once() {
     );
     assert!(events
         .iter()
-        .any(|o| matches!(o, Output::Event(Event::MemberSuspect(m)) if &*m.name == "node-1")));
+        .any(|o| matches!(o, Output::Event(Event::MemberSuspect { member: m, .. }) if &*m.name == "node-1")));
     let first_probe = node.next_probe_at().unwrap();
     assert!(first_probe < Instant::from_millis(1_000));
     // The suspicion runs out at 4 s; the node is stalled until 4.5 s.
@@ -395,7 +393,7 @@ fn after_a_stall_timers_fire_in_time_order_and_periodic_ones_once() {
         .position(|o| matches!(o, Output::Datagram { bytes, .. } if is_ping(bytes)));
     let failed = outputs
         .iter()
-        .position(|o| matches!(o, Output::Event(Event::MemberFailed(_))));
+        .position(|o| matches!(o, Output::Event(Event::MemberFailed { .. })));
     let (ping, failed) = (ping.expect("the overdue probe"), failed.expect("the death"));
     assert!(
         ping < failed,

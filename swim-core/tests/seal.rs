@@ -33,14 +33,10 @@ fn claim(about: usize, inc: u64, status: pb::Status) -> pb::Update {
 
 /// The forgeries of the security issue, each one plain datagram from a
 /// plain socket: death, leave, a fake member, the revival of a dead one, a
-/// member moved to another address, new metadata, incarnation u64::MAX.
+/// member moved to another address, incarnation u64::MAX.
 fn forgeries() -> Vec<swim_core::Bytes> {
     let moved = pb::Update {
         addr: wire_addr(addr(99)),
-        ..alive(2, 5)
-    };
-    let meta = pb::Update {
-        meta: b"forged".to_vec().into(),
         ..alive(2, 5)
     };
     [
@@ -49,7 +45,6 @@ fn forgeries() -> Vec<swim_core::Bytes> {
         alive(50, 1),
         alive(2, 9),
         moved,
-        meta,
         claim(0, u64::MAX, pb::Status::Dead),
         claim(0, 3, pb::Status::Dead),
     ]

@@ -135,7 +135,7 @@ impl Checker {
             return Ok(());
         };
 
-        if self.quiet_network && matches!(event, Event::MemberSuspect(_)) {
+        if self.quiet_network && matches!(event, Event::MemberSuspect { .. }) {
             return Err(format!(
                 "node-{v} suspects {} although nothing failed",
                 member.name
@@ -177,10 +177,24 @@ mod tests {
     #[test]
     fn incarnations_never_go_backwards() {
         let mut c = Checker::new(2, false);
-        c.on_event(0, 1, &Event::MemberJoined(member(Status::Alive, 5)))
-            .unwrap();
-        c.on_event(0, 1, &Event::MemberSuspect(member(Status::Suspect, 5)))
-            .unwrap();
+        c.on_event(
+            0,
+            1,
+            &Event::MemberJoined {
+                member: member(Status::Alive, 5),
+                keys: vec![],
+            },
+        )
+        .unwrap();
+        c.on_event(
+            0,
+            1,
+            &Event::MemberSuspect {
+                member: member(Status::Suspect, 5),
+                accuser: "node-2".into(),
+            },
+        )
+        .unwrap();
         let err = c
             .on_event(0, 1, &Event::MemberRecovered(member(Status::Alive, 4)))
             .unwrap_err();
@@ -193,20 +207,41 @@ mod tests {
         c.on_event(0, 1, &Event::MemberLeft(member(Status::Left, 3)))
             .unwrap();
         assert!(c
-            .on_event(0, 1, &Event::MemberJoined(member(Status::Alive, 3)))
+            .on_event(
+                0,
+                1,
+                &Event::MemberJoined {
+                    member: member(Status::Alive, 3),
+                    keys: vec![]
+                }
+            )
             .is_err());
         let mut c = Checker::new(2, false);
         c.on_event(0, 1, &Event::MemberLeft(member(Status::Left, 3)))
             .unwrap();
-        c.on_event(0, 1, &Event::MemberJoined(member(Status::Alive, 4)))
-            .unwrap();
+        c.on_event(
+            0,
+            1,
+            &Event::MemberJoined {
+                member: member(Status::Alive, 4),
+                keys: vec![],
+            },
+        )
+        .unwrap();
     }
 
     #[test]
     fn suspicion_on_a_quiet_network_is_a_violation() {
         let mut c = Checker::new(2, true);
         assert!(c
-            .on_event(0, 1, &Event::MemberSuspect(member(Status::Suspect, 0)))
+            .on_event(
+                0,
+                1,
+                &Event::MemberSuspect {
+                    member: member(Status::Suspect, 0),
+                    accuser: "node-2".into()
+                }
+            )
             .is_err());
     }
 }

@@ -362,7 +362,7 @@ impl Observer {
         };
         let alive = matches!(
             event,
-            Event::MemberJoined(_) | Event::MemberRecovered(_) | Event::MemberUpdated(_)
+            Event::MemberJoined { .. } | Event::MemberRecovered(_) | Event::MemberUpdated(_)
         );
         let Some(m) = crate::sim::index_of_name(&member.name).filter(|&m| m < self.live.len())
         else {
@@ -375,7 +375,7 @@ impl Observer {
         if !self.live[v] {
             return;
         }
-        if matches!(event, Event::MemberFailed(_)) {
+        if matches!(event, Event::MemberFailed { .. }) {
             self.failed_events[m] += 1;
         }
         let Some(c) = self.active_crash[m] else {
@@ -384,10 +384,10 @@ impl Observer {
         let ms = now.as_millis();
         let record = &mut self.crashes[c];
         match event {
-            Event::MemberSuspect(_) => {
+            Event::MemberSuspect { .. } => {
                 record.first_suspect_ms.get_or_insert(ms);
             }
-            Event::MemberFailed(_) => {
+            Event::MemberFailed { .. } => {
                 record.first_dead_ms.get_or_insert(ms);
                 if record.all_dead_ms.is_none() && all_dead(m) {
                     record.all_dead_ms = Some(ms);

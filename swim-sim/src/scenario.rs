@@ -1039,7 +1039,7 @@ no_false_deaths = true
         let s = Scenario::parse(
             "nodes = 3\nduration = \"10s\"\npreset = \"wan\"\n[config]\n\
              join_retry_min = \"1s\"\njoin_retry_max = \"10s\"\njoin_attempts = 3\n\
-             max_stream_frame = 131072\nmax_meta_size = 100\nsealing = \"send\"\n",
+             max_stream_frame = 131072\nnack = false\nsealing = \"send\"\n",
             "t.toml",
         )
         .unwrap();
@@ -1048,7 +1048,7 @@ no_false_deaths = true
             (c.join_retry_min, c.join_retry_max, c.join_attempts),
             (Duration::from_secs(1), Duration::from_secs(10), 3)
         );
-        assert_eq!((c.max_stream_frame, c.max_meta_size), (131_072, 100));
+        assert_eq!((c.max_stream_frame, c.nack), (131_072, false));
         assert_eq!(c.sealing, swim_core::Sealing::Send);
         assert_eq!(c.probe_interval, swim_core::Config::wan().probe_interval);
     }

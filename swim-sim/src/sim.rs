@@ -283,7 +283,8 @@ pub fn addr_of(i: usize) -> SocketAddr {
 
 fn index_of(addr: SocketAddr) -> Option<usize> {
     match addr {
-        SocketAddr::V4(a) if a.port() == 7946 && a.ip().octets()[0] == 10 => {
+        // Any port: a node that announces a new address moves its port.
+        SocketAddr::V4(a) if a.ip().octets()[0] == 10 => {
             let o = a.ip().octets();
             Some((usize::from(o[1]) << 16) | (usize::from(o[2]) << 8) | usize::from(o[3]))
         }
@@ -1049,8 +1050,11 @@ impl Sim {
             }
             FaultKind::Announce(i) => {
                 if let Some(node) = self.slots[i].node.as_mut() {
-                    let meta = Bytes::from(format!("announce@{}", now.as_millis()));
-                    if node.set_meta(meta, now).is_ok() {
+                    // A membership update: the node moves to another port
+                    // (the network routes by IP alone).
+                    let mut addr = node.local().addr;
+                    addr.set_port(if addr.port() == 7946 { 7947 } else { 7946 });
+                    if node.set_addr(addr, now).is_ok() {
                         let incarnation = node.local().incarnation;
                         self.observer.announced(i, incarnation, now);
                     }
@@ -1468,7 +1472,8 @@ impl Sim {
             })
         };
         let about = e.member().and_then(|name| index_of_name(name));
-        let dead_everywhere = matches!(e, Event::MemberFailed(_)) && about.is_some_and(all_dead);
+        let dead_everywhere =
+            matches!(e, Event::MemberFailed { .. }) && about.is_some_and(all_dead);
         let now = self.now;
         self.observer.on_event(v, e, now, |_| dead_everywhere);
         if let Some(m) = about.filter(|&m| m < self.slots.len() && self.observer.is_live(v)) {
@@ -1499,8 +1504,8 @@ impl Sim {
 /// The verdict an event reports, and who declared it (if the event says).
 fn verdict_of(e: &Event) -> Option<(Verdict, Option<&str>)> {
     match e {
-        Event::MemberSuspect(_) => Some((Verdict::Suspect, None)),
-        Event::MemberFailed(_) => Some((Verdict::Dead, None)),
+        Event::MemberSuspect { accuser, .. } => Some((Verdict::Suspect, Some(accuser.as_str()))),
+        Event::MemberFailed { accuser, .. } => Some((Verdict::Dead, Some(accuser.as_str()))),
         _ => None,
     }
 }

@@ -1,6 +1,5 @@
 //! How to start an agent: [`AgentConfig`] for code, [`FileConfig`] for TOML files.
 
-use bytes::Bytes;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -23,8 +22,6 @@ pub struct AgentConfig {
     pub seeds: Vec<String>,
     /// Protocol parameters.
     pub protocol: swim_core::Config,
-    /// Initial application metadata.
-    pub meta: Bytes,
     /// Keys this node sets at start (its tags), in order.
     pub tags: Vec<(String, String)>,
     /// Limit on each step of a push-pull stream (connect, write, read).
@@ -56,7 +53,6 @@ impl AgentConfig {
             advertise: None,
             seeds: Vec::new(),
             protocol: preset.config(),
-            meta: Bytes::new(),
             tags: Vec::new(),
             stream_timeout: Duration::from_secs(10),
             leave_timeout: Duration::from_secs(15),
@@ -122,8 +118,6 @@ pub struct FileConfig {
     /// How long a graceful leave may take.
     #[serde(default, with = "swim_core::serde_duration::option")]
     pub leave_timeout: Option<Duration>,
-    /// Initial metadata (UTF-8 text).
-    pub meta: Option<String>,
     /// The keyring file (cluster keys, primary first), relative to the
     /// config file's directory ([`FileConfig::load`] resolves it).
     pub keyring_file: Option<PathBuf>,
@@ -274,7 +268,6 @@ impl FileConfig {
             log,
             stream_timeout,
             leave_timeout,
-            meta,
             keyring_file,
             tags,
             protocol,
@@ -290,7 +283,6 @@ impl FileConfig {
         take(&mut self.log, log);
         take(&mut self.stream_timeout, stream_timeout);
         take(&mut self.leave_timeout, leave_timeout);
-        take(&mut self.meta, meta);
         take(&mut self.keyring_file, keyring_file);
         self.tags.extend(tags);
         self.protocol.merge(&protocol);
@@ -330,7 +322,6 @@ impl FileConfig {
         );
         check("stream_timeout", self.stream_timeout != new.stream_timeout);
         check("leave_timeout", self.leave_timeout != new.leave_timeout);
-        check("meta", self.meta != new.meta);
         check("keyring_file", self.keyring_file != new.keyring_file);
         check("protocol", self.protocol != new.protocol);
         out
@@ -444,7 +435,7 @@ mod tests {
         // Keys the old hand-written copy lacked, and integer milliseconds.
         let f = FileConfig::parse(
             "preset = \"wan\"\n[protocol]\njoin_retry_min = \"2s\"\njoin_retry_max = \"1m\"\n\
-             max_stream_frame = 1048576\nmax_meta_size = 256\ntombstone_grace = 120000\n\
+             max_stream_frame = 1048576\ntombstone_grace = 120000\n\
              sealing = \"send\"\n",
             "t.toml",
         )
@@ -452,7 +443,7 @@ mod tests {
         let c = f.protocol_config(None);
         assert_eq!(c.join_retry_min, Duration::from_secs(2));
         assert_eq!(c.join_retry_max, Duration::from_secs(60));
-        assert_eq!((c.max_stream_frame, c.max_meta_size), (1 << 20, 256));
+        assert_eq!(c.max_stream_frame, 1 << 20);
         assert_eq!(c.tombstone_grace, Duration::from_secs(120));
         assert_eq!(c.sealing, swim_core::Sealing::Send);
         assert_eq!(c.probe_interval, Duration::from_secs(5), "wan's");

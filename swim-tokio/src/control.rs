@@ -422,7 +422,6 @@ fn member_json(m: &Member) -> Value {
         "addr": m.addr.to_string(),
         "status": m.status.as_str(),
         "incarnation": m.incarnation,
-        "meta": String::from_utf8_lossy(&m.meta),
     })
 }
 
@@ -430,11 +429,26 @@ fn member_json(m: &Member) -> Value {
 pub fn event_json(e: &Event) -> Value {
     let member = |kind: &str, m: &Member| json!({ "event": kind, "member": member_json(m) });
     match e {
-        Event::MemberJoined(m) => member("member-joined", m),
+        Event::MemberJoined { member: m, keys } => {
+            let mut v = member("member-joined", m);
+            v["keys"] = keys
+                .iter()
+                .map(|(k, val, n)| key_json(k, val, *n))
+                .collect();
+            v
+        }
         Event::MemberUpdated(m) => member("member-updated", m),
-        Event::MemberSuspect(m) => member("member-suspect", m),
+        Event::MemberSuspect { member: m, accuser } => {
+            let mut v = member("member-suspect", m);
+            v["accuser"] = json!(&**accuser);
+            v
+        }
         Event::MemberRecovered(m) => member("member-recovered", m),
-        Event::MemberFailed(m) => member("member-failed", m),
+        Event::MemberFailed { member: m, accuser } => {
+            let mut v = member("member-failed", m);
+            v["accuser"] = json!(&**accuser);
+            v
+        }
         Event::MemberLeft(m) => member("member-left", m),
         Event::MemberReaped(m) => member("member-reaped", m),
         Event::JoinCompleted { seed } => {

@@ -49,7 +49,6 @@ pub(crate) enum Command {
     Join(Vec<SocketAddr>, oneshot::Sender<Result<(), HandleError>>),
     /// Stop the join in progress; whether there was one.
     CancelJoin(oneshot::Sender<bool>),
-    SetMeta(Bytes, oneshot::Sender<Result<(), HandleError>>),
     Leave(oneshot::Sender<LeaveOutcome>),
     /// A member's keys starting with a prefix.
     Keys(String, String, oneshot::Sender<Vec<(String, Bytes, u64)>>),
@@ -290,7 +289,7 @@ pub async fn start(config: AgentConfig) -> Result<Handle, StartError> {
         None => local,
     };
     let origin = TokioInstant::now();
-    let identity = Identity::new(config.name.clone(), advertise).with_meta(config.meta.clone());
+    let identity = Identity::new(config.name.clone(), advertise);
     let mut node = Node::new(
         config.protocol.clone(),
         identity,
@@ -399,12 +398,12 @@ impl Driver {
     /// Suspicion times from membership events.
     fn time_suspicions(&mut self, event: &Event) {
         match event {
-            Event::MemberSuspect(m) => {
+            Event::MemberSuspect { member: m, .. } => {
                 self.suspected
                     .entry(m.name.clone())
                     .or_insert_with(TokioInstant::now);
             }
-            Event::MemberFailed(m) => {
+            Event::MemberFailed { member: m, .. } => {
                 if let Some(t) = self.suspected.remove(&m.name) {
                     (self.shared.histograms.suspicion_to_dead).observe(t.elapsed().as_secs_f64());
                 }
@@ -412,7 +411,7 @@ impl Driver {
             Event::MemberRecovered(m)
             | Event::MemberLeft(m)
             | Event::MemberReaped(m)
-            | Event::MemberJoined(m)
+            | Event::MemberJoined { member: m, .. }
             | Event::MemberUpdated(m) => {
                 self.suspected.remove(&m.name);
             }
@@ -534,9 +533,6 @@ impl Driver {
             }
             Command::CancelJoin(reply) => {
                 let _ = reply.send(self.node.cancel_join(now));
-            }
-            Command::SetMeta(meta, reply) => {
-                let _ = reply.send(self.node.set_meta(meta, now).map_err(HandleError::Node));
             }
             Command::Leave(reply) => match &mut self.leaving {
                 Some(l) => l.waiters.push(reply),
@@ -686,16 +682,18 @@ async fn sleep_until_opt(t: Option<TokioInstant>) {
 fn log_event(node: &str, event: &Event) {
     use tracing::{info, warn};
     match event {
-        Event::MemberJoined(m) => info!(node, member = %m.name, addr = %m.addr, "member joined"),
+        Event::MemberJoined { member: m, keys } => {
+            info!(node, member = %m.name, addr = %m.addr, keys = keys.len(), "member joined")
+        }
         Event::MemberUpdated(m) => info!(node, member = %m.name, addr = %m.addr, "member updated"),
-        Event::MemberSuspect(m) => {
-            warn!(node, member = %m.name, incarnation = m.incarnation, "member suspect")
+        Event::MemberSuspect { member: m, accuser } => {
+            warn!(node, member = %m.name, incarnation = m.incarnation, %accuser, "member suspect")
         }
         Event::MemberRecovered(m) => {
             info!(node, member = %m.name, incarnation = m.incarnation, "member recovered")
         }
-        Event::MemberFailed(m) => {
-            warn!(node, member = %m.name, addr = %m.addr, "member failed (dead)")
+        Event::MemberFailed { member: m, accuser } => {
+            warn!(node, member = %m.name, addr = %m.addr, %accuser, "member failed (dead)")
         }
         Event::MemberLeft(m) => info!(node, member = %m.name, "member left"),
         Event::MemberReaped(m) => info!(node, member = %m.name, "member reaped"),

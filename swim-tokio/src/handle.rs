@@ -22,19 +22,12 @@ pub struct MemberInfo {
     pub status: Status,
     /// Its incarnation number.
     pub incarnation: u64,
-    /// Its metadata, as lossy UTF-8 text.
-    #[serde(serialize_with = "meta_str")]
-    pub meta: Bytes,
     /// Its keys (tags) as this node holds them, values as lossy UTF-8 text.
     pub tags: std::collections::BTreeMap<String, String>,
 }
 
 fn status_str<S: serde::Serializer>(s: &Status, ser: S) -> Result<S::Ok, S::Error> {
     ser.serialize_str(s.as_str())
-}
-
-fn meta_str<S: serde::Serializer>(m: &Bytes, ser: S) -> Result<S::Ok, S::Error> {
-    ser.serialize_str(&String::from_utf8_lossy(m))
 }
 
 impl From<&Member> for MemberInfo {
@@ -44,7 +37,6 @@ impl From<&Member> for MemberInfo {
             addr: m.addr,
             status: m.status,
             incarnation: m.incarnation,
-            meta: m.meta.clone(),
             tags: Default::default(),
         }
     }
@@ -284,11 +276,6 @@ impl Handle {
     /// now completes nothing). Returns whether a join was in progress.
     pub async fn cancel_join(&self) -> Result<bool, HandleError> {
         self.ask(Command::CancelJoin).await
-    }
-
-    /// Publishes new metadata for this node.
-    pub async fn set_meta(&self, meta: Bytes) -> Result<(), HandleError> {
-        self.ask(|tx| Command::SetMeta(meta, tx)).await?
     }
 
     /// `member`'s keys that start with `prefix`, as this node holds them:

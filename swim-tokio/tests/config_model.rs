@@ -22,9 +22,10 @@ fn every_field_changed() -> Config {
         gossip_to_the_dead: Duration::from_secs(40),
         reap_after: Duration::from_secs(400),
         awareness_max_multiplier: 9,
+        buddy: false,
+        nack: false,
         max_packet_size: 1300,
         max_stream_frame: 4 << 20,
-        max_meta_size: 256,
         join_retry_min: Duration::from_micros(250_500),
         join_retry_max: Duration::from_secs(20),
         join_attempts: 7,
@@ -65,7 +66,7 @@ fn one_table_gives_one_config_in_the_agent_and_in_a_scenario() {
     // hand-written copy refused (join_retry_min, max_stream_frame...).
     let body = "probe_interval = \"1.5s\"\nprobe_timeout = 600\ngossip_fanout = 5\n\
                 join_retry_min = \"250ms\"\njoin_retry_max = \"2m\"\nmax_stream_frame = 1048576\n\
-                max_meta_size = 300\nsealing = \"accept\"\ncluster = \"blue\"\n";
+                buddy = false\nsealing = \"accept\"\ncluster = \"blue\"\n";
     let (agent, scenario) = both_ways("wan", body);
     assert_eq!(agent, scenario);
     let mut expected = Config::wan();
@@ -75,7 +76,7 @@ fn one_table_gives_one_config_in_the_agent_and_in_a_scenario() {
     expected.join_retry_min = Duration::from_millis(250);
     expected.join_retry_max = Duration::from_secs(120);
     expected.max_stream_frame = 1 << 20;
-    expected.max_meta_size = 300;
+    expected.buddy = false;
     expected.sealing = Sealing::Accept;
     expected.cluster = "blue".into();
     assert_eq!(agent, expected);

@@ -38,7 +38,7 @@ async fn events_join_and_graceful_leave() {
     converge(&[&a, &b], 2).await;
     let joined = timeout(Duration::from_secs(5), async {
         loop {
-            if let Ok(Event::MemberJoined(m)) = events.recv().await {
+            if let Ok(Event::MemberJoined { member: m, .. }) = events.recv().await {
                 return m;
             }
         }

@@ -29,7 +29,6 @@ pub fn alive(i: usize, incarnation: u64) -> pb::Update {
         addr: wire_addr(addr(i)),
         incarnation,
         status: pb::Status::Alive as i32,
-        meta: Bytes::new(),
         from: Bytes::new(),
         life: 1000 + i as u64,
     }

@@ -283,9 +283,6 @@ struct AgentArgs {
     /// Log filter, e.g. `info` or `swim_tokio=debug,info` [default: info].
     #[arg(long, env = "SWIM_LOG")]
     log: Option<String>,
-    /// Metadata to publish (text).
-    #[arg(long)]
-    meta: Option<String>,
     /// A key to set at start, KEY=VALUE (repeat the flag for more); added
     /// to the config file's `tags`, replacing a key of the same name.
     #[arg(long = "tag", value_parser = parse_tag)]
@@ -501,9 +498,6 @@ fn run_agent(args: AgentArgs) -> Result<(), Fail> {
     }
     let tags = agent_tags(&file, &args.tags);
     config.tags = tags.clone().into_iter().collect();
-    if let Some(m) = args.meta.or(file.meta.clone()) {
-        config.meta = m.into_bytes().into();
-    }
     config.protocol.validate().map_err(|e| {
         let flag = match e.field {
             "join_attempts" => " or --retry-max",

@@ -1,0 +1,401 @@
+//! Lifeguard's paths through the state machine, each with its switch off as
+//! well as on, and what failure events say: relays forward acks and nack,
+//! missed nacks raise the local health score and stretch the probe period,
+//! confirmations shorten a suspicion, a probe of a suspect carries the
+//! suspicion, verdicts name their accuser, and a member's first event
+//! carries its namespace.
+
+mod common;
+
+use common::*;
+use prost::Message;
+use std::net::SocketAddr;
+use swim_core::{Bytes, Config, Event, Input, Instant, Node, Output, Status};
+use swim_proto as pb;
+
+/// Steps `node` with ticks until `until`, returning every output with its time.
+fn run(node: &mut Node, mut now: Instant, until: Instant) -> Vec<(Instant, Output)> {
+    let mut out = Vec::new();
+    while let Some(t) = node.poll_timeout().filter(|&t| t <= until) {
+        now = t.max(now);
+        out.extend(node.step(Input::Tick, now).map(|o| (now, o)));
+    }
+    out
+}
+
+/// The messages of a datagram.
+fn messages(bytes: &[u8]) -> Vec<pb::message::Body> {
+    pb::Packet::decode(bytes)
+        .unwrap()
+        .messages
+        .into_iter()
+        .filter_map(|m| m.body)
+        .collect()
+}
+
+/// Every message sent, with its time and destination.
+fn sent(out: &[(Instant, Output)]) -> Vec<(Instant, SocketAddr, pb::message::Body)> {
+    let mut v = Vec::new();
+    for (t, o) in out {
+        if let Output::Datagram { to, bytes } = o {
+            for m in messages(bytes) {
+                v.push((*t, *to, m));
+            }
+        }
+    }
+    v
+}
+
+fn ping_req(seq: u32, target: usize, want_nack: bool) -> pb::message::Body {
+    pb::message::Body::PingReq(pb::PingReq {
+        seq,
+        target: name(target).into_bytes().into(),
+        target_addr: wire_addr(addr(target)),
+        want_nack,
+    })
+}
+
+/// The relay's own ping to the target, after a ping-req from node 2.
+fn relay(node: &mut Node, want_nack: bool) -> u32 {
+    let out = receive(
+        node,
+        2,
+        packet(2, vec![ping_req(77, 3, want_nack)], vec![]),
+        Instant::ZERO,
+    );
+    let pings: Vec<u32> = sent(
+        &out.into_iter()
+            .map(|o| (Instant::ZERO, o))
+            .collect::<Vec<_>>(),
+    )
+    .into_iter()
+    .filter_map(|(_, to, m)| match m {
+        pb::message::Body::Ping(p) if to == addr(3) && p.target == name(3).as_bytes() => {
+            Some(p.seq)
+        }
+        _ => None,
+    })
+    .collect();
+    assert_eq!(pings.len(), 1, "the relay pings the target once");
+    pings[0]
+}
+
+#[test]
+fn a_relay_forwards_the_targets_ack_to_the_requester() {
+    let mut node = joined_node(5, Config::lan());
+    let _ = node.poll_outputs().count();
+    let seq = relay(&mut node, true);
+    let ack = packet(3, vec![pb::message::Body::Ack(pb::Ack { seq })], vec![]);
+    let out: Vec<_> = receive(&mut node, 3, ack, Instant::from_millis(10))
+        .into_iter()
+        .map(|o| (Instant::ZERO, o))
+        .collect();
+    let acks: Vec<_> = sent(&out)
+        .into_iter()
+        .filter(|(_, to, m)| {
+            *to == addr(2) && matches!(m, pb::message::Body::Ack(a) if a.seq == 77)
+        })
+        .collect();
+    assert_eq!(
+        acks.len(),
+        1,
+        "the requester gets the ack under its own seq"
+    );
+    // Nothing more: no nack once the target answered.
+    let later = run(
+        &mut node,
+        Instant::from_millis(10),
+        Instant::from_millis(2_000),
+    );
+    assert!(!sent(&later)
+        .iter()
+        .any(|(_, _, m)| matches!(m, pb::message::Body::Nack(_))));
+}
+
+#[test]
+fn a_relay_that_hears_nothing_sends_a_nack_when_asked() {
+    for want_nack in [true, false] {
+        let mut node = joined_node(5, Config::lan());
+        let _ = node.poll_outputs().count();
+        relay(&mut node, want_nack);
+        let out = run(&mut node, Instant::ZERO, Instant::from_millis(2_000));
+        let nacks: Vec<_> = sent(&out)
+            .into_iter()
+            .filter(|(_, to, m)| {
+                *to == addr(2) && matches!(m, pb::message::Body::Nack(n) if n.seq == 77)
+            })
+            .collect();
+        assert_eq!(nacks.len(), usize::from(want_nack), "want_nack {want_nack}");
+        if let Some((t, _, _)) = nacks.first() {
+            let wait = swim_core::Config::lan().probe_timeout;
+            assert!(t.as_millis() <= wait.as_millis() as u64, "nack at {t:?}");
+        }
+    }
+}
+
+/// Probes sent to members (pings whose target is the destination), in order.
+fn probes(out: &[(Instant, Output)]) -> Vec<(Instant, SocketAddr)> {
+    sent(out)
+        .into_iter()
+        .filter_map(|(t, to, m)| match m {
+            pb::message::Body::Ping(_) => Some((t, to)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Node 0 of 4 whose probes nobody answers (relays do not nack): its local
+/// health score after `periods` probe periods, the ping-reqs' `want_nack`,
+/// and the gaps between its probes.
+fn unanswered(config: Config, periods: u64) -> (u32, Vec<bool>, Vec<u64>) {
+    let interval = config.probe_interval.as_millis() as u64;
+    let mut node = joined_node(4, config);
+    let _ = node.poll_outputs().count();
+    let out = run(
+        &mut node,
+        Instant::ZERO,
+        Instant::from_millis(interval * periods),
+    );
+    let wants: Vec<bool> = sent(&out)
+        .into_iter()
+        .filter_map(|(_, _, m)| match m {
+            pb::message::Body::PingReq(r) => Some(r.want_nack),
+            _ => None,
+        })
+        .collect();
+    let times: Vec<u64> = probes(&out).iter().map(|(t, _)| t.as_millis()).collect();
+    let gaps = times.windows(2).map(|w| w[1] - w[0]).collect();
+    (node.health_score(), wants, gaps)
+}
+
+#[test]
+fn missed_nacks_raise_the_health_score_and_stretch_the_probe_period() {
+    let config = Config {
+        suspicion_mult: 30,
+        ..Config::lan()
+    };
+    let interval = config.probe_interval.as_millis() as u64;
+    let (score, wants, gaps) = unanswered(config.clone(), 6);
+    assert!(
+        !wants.is_empty() && wants.iter().all(|&w| w),
+        "ping-reqs ask for nacks"
+    );
+    assert!(score >= 2, "two relays missed their nacks: score {score}");
+    assert!(
+        gaps.iter().any(|&g| g >= 2 * interval),
+        "the probe period stretches with the score: gaps {gaps:?}"
+    );
+
+    // Without local health the period stays put.
+    let off = Config {
+        awareness_max_multiplier: 0,
+        ..config.clone()
+    };
+    let (score, _, gaps) = unanswered(off, 6);
+    assert_eq!(score, 0);
+    assert!(gaps.iter().all(|&g| g <= interval), "gaps {gaps:?}");
+
+    // Without nacks, a failed probe counts one miss whatever the relays do.
+    let no_nacks = Config {
+        nack: false,
+        ..config
+    };
+    let (score, wants, _) = unanswered(no_nacks, 3);
+    assert!(
+        !wants.is_empty() && wants.iter().all(|&w| !w),
+        "no nack asked for"
+    );
+    assert!((1..=3).contains(&score), "score {score}");
+}
+
+fn suspicion_by(accuser: usize, member: usize) -> pb::Update {
+    pb::Update {
+        status: pb::Status::Suspect as i32,
+        from: name(accuser).into_bytes().into(),
+        ..alive(member, 1)
+    }
+}
+
+/// When node 0 of 10 declares node 2 dead after hearing it suspected by
+/// `accusers`, and the `MemberFailed` event's accuser.
+fn death_after(accusers: &[usize]) -> (u64, String) {
+    let mut node = joined_node(10, Config::lan());
+    let _ = node.poll_outputs().count();
+    let updates = accusers.iter().map(|&a| suspicion_by(a, 2)).collect();
+    let _ = receive(&mut node, 3, packet(3, vec![], updates), Instant::ZERO);
+    let out = run(&mut node, Instant::ZERO, Instant::from_millis(120_000));
+    out.into_iter()
+        .find_map(|(t, o)| match o {
+            Output::Event(Event::MemberFailed { member, accuser }) if &*member.name == "node-2" => {
+                Some((t.as_millis(), accuser.to_string()))
+            }
+            _ => None,
+        })
+        .expect("node 2 is declared dead")
+}
+
+#[test]
+fn independent_confirmations_shorten_a_suspicion() {
+    let (alone, by) = death_after(&[3]);
+    let (confirmed, _) = death_after(&[3, 4, 5, 6]);
+    assert!(
+        confirmed * 2 <= alone,
+        "confirmed {confirmed} ms vs unconfirmed {alone} ms"
+    );
+    assert_eq!(by, "node-0", "this node's timer ran out: its verdict");
+}
+
+#[test]
+fn failure_events_name_the_accuser() {
+    let mut node = joined_node(6, Config::lan());
+    let _ = node.poll_outputs().count();
+    let dead = pb::Update {
+        status: pb::Status::Dead as i32,
+        from: name(5).into_bytes().into(),
+        ..alive(4, 1)
+    };
+    let out = receive(
+        &mut node,
+        3,
+        packet(3, vec![], vec![suspicion_by(3, 2), dead]),
+        Instant::ZERO,
+    );
+    let said: Vec<(String, String)> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::Event(Event::MemberSuspect { member, accuser })
+            | Output::Event(Event::MemberFailed { member, accuser }) => {
+                Some((member.name.to_string(), accuser.to_string()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        said,
+        [
+            ("node-2".to_string(), "node-3".to_string()),
+            ("node-4".to_string(), "node-5".to_string())
+        ]
+    );
+}
+
+/// Whether node 0's next probe of a member it suspects carries the suspicion.
+fn probe_of_suspect_carries_it(buddy: bool) -> bool {
+    let config = Config {
+        awareness_max_multiplier: 0,
+        suspicion_mult: 30,
+        buddy,
+        ..Config::lan()
+    };
+    let mut node = joined_node(4, config);
+    let _ = node.poll_outputs().count();
+    let _ = receive(
+        &mut node,
+        3,
+        packet(3, vec![], vec![suspicion_by(3, 2)]),
+        Instant::ZERO,
+    );
+    assert_eq!(node.member(&name(2)).unwrap().status, Status::Suspect);
+    // Spend the suspicion's gossip, answering nothing.
+    let now = drain_gossip(&mut node, Instant::ZERO, Instant::from_millis(3_000));
+    let out = run(&mut node, now, Instant::from_millis(30_000));
+    let ping = out
+        .iter()
+        .find_map(|(_, o)| match o {
+            Output::Datagram { to, bytes } if *to == addr(2) => {
+                let p = pb::Packet::decode(&bytes[..]).unwrap();
+                let is_probe = p
+                    .messages
+                    .iter()
+                    .any(|m| matches!(m.body, Some(pb::message::Body::Ping(_))));
+                is_probe.then_some(p)
+            }
+            _ => None,
+        })
+        .expect("node 2 is probed");
+    ping.updates
+        .iter()
+        .any(|u| u.name == name(2).as_bytes() && u.status == pb::Status::Suspect as i32)
+}
+
+#[test]
+fn the_buddy_switch_decides_whether_a_probe_carries_the_suspicion() {
+    assert!(probe_of_suspect_carries_it(true));
+    assert!(!probe_of_suspect_carries_it(false));
+}
+
+#[test]
+fn a_members_first_event_carries_its_namespace() {
+    let id = swim_core::Identity::new(name(0), addr(0));
+    let mut node = Node::new(Config::lan(), id, 42, Instant::ZERO).unwrap();
+    node.join(&[addr(1)], Instant::ZERO).unwrap();
+    let stream = node
+        .poll_outputs()
+        .find_map(|o| match o {
+            Output::StreamOpen { id, .. } => Some(id),
+            _ => None,
+        })
+        .expect("join opens a stream");
+    let write = |key: &str, value: &str, version: u64| pb::KeyWrite {
+        key: key.as_bytes().to_vec().into(),
+        value: value.as_bytes().to_vec().into(),
+        deleted: false,
+        version,
+        prev: version - 1,
+    };
+    let frame = pb::StreamFrame {
+        version: pb::PROTOCOL_VERSION,
+        cluster: String::new(),
+        from: name(1).into_bytes().into(),
+        push_pull: Some(pb::PushPull {
+            members: vec![alive(1, 1), alive(2, 1)],
+            deltas: vec![pb::Deltas {
+                owner: name(1).into_bytes().into(),
+                life: alive(1, 1).life,
+                to: 2,
+                writes: vec![write("zone", "a", 1), write("role", "web", 2)],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+    };
+    let out: Vec<Output> = node
+        .step(
+            Input::StreamFrame {
+                id: stream,
+                from: addr(1),
+                bytes: frame.encode_to_vec().into(),
+            },
+            Instant::ZERO,
+        )
+        .collect();
+    let joined: Vec<_> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::Event(Event::MemberJoined { member, keys }) => {
+                Some((member.name.to_string(), keys.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    let b = |s: &'static str| Bytes::from_static(s.as_bytes());
+    assert_eq!(
+        joined,
+        [
+            (
+                "node-1".to_string(),
+                vec![
+                    ("role".to_string(), b("web"), 2),
+                    ("zone".to_string(), b("a"), 1)
+                ]
+            ),
+            ("node-2".to_string(), vec![])
+        ]
+    );
+    assert!(
+        !out.iter()
+            .any(|o| matches!(o, Output::Event(Event::KeySet { .. }))),
+        "no KeySet for keys the joined event carries"
+    );
+    assert_eq!(node.get("node-1", "role"), Some((b("web"), 2)));
+}

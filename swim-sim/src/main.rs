@@ -795,8 +795,16 @@ fn print_summary(r: &Report, config: &swim_core::Config) {
         r.members.iter().filter(|m| m.declared_dead > 0).collect();
     worst.sort_by(|a, b| b.peak_dead_share.total_cmp(&a.peak_dead_share));
     for m in worst.iter().take(10) {
+        let accusers = if m.false_accusers.is_empty() {
+            String::new()
+        } else {
+            let named: Vec<String> = (m.false_accusers.iter())
+                .map(|(a, n)| format!("{a} x{n}"))
+                .collect();
+            format!("; false deaths declared by {}", named.join(", "))
+        };
         println!(
-            "  node-{:<6} declared dead {} times ({} false), peak {:.0}% of views at {}, {} flips back (at most {} by one view)",
+            "  node-{:<6} declared dead {} times ({} false), peak {:.0}% of views at {}, {} flips back (at most {} by one view){accusers}",
             m.member,
             m.declared_dead,
             m.false_deaths,

@@ -292,10 +292,16 @@ pub struct Checks {
     /// Each restarted node holds every running node's keys within this time.
     #[serde(default, with = "swim_core::serde_duration::option")]
     pub keys_complete_within: Option<Duration>,
-    /// No member that never had a fault is declared dead.
+    /// No view takes a false dead verdict: about a member that was healthy
+    /// and reachable from it both ways (ground truth, [`crate::truth`]).
     #[serde(default)]
     pub no_false_deaths: bool,
-    /// No member that never had a fault is suspected.
+    /// Like `no_false_deaths`, but a view that was itself sick earlier in
+    /// the run may hold a stale false verdict of its own (the views that
+    /// were healthy throughout, and what they adopt by gossip, may not).
+    #[serde(default)]
+    pub no_false_deaths_in_healthy_views: bool,
+    /// No view suspects a member that was healthy and reachable from it.
     #[serde(default)]
     pub no_false_suspicions: bool,
     /// The cluster is converged when the run ends.
@@ -625,6 +631,15 @@ impl Scenario {
             fail(
                 "no_false_deaths",
                 format!("{} false deaths", r.false_positive_deaths),
+            );
+        }
+        if c.no_false_deaths_in_healthy_views && r.false_deaths_in_healthy_views > 0 {
+            fail(
+                "no_false_deaths_in_healthy_views",
+                format!(
+                    "{} false deaths by views that were never sick",
+                    r.false_deaths_in_healthy_views
+                ),
             );
         }
         if c.no_false_suspicions && r.false_suspicions > 0 {
@@ -1127,5 +1142,131 @@ no_false_deaths = true
             e.contains("line 2") && e.contains("invalid duration"),
             "{e}"
         );
+    }
+
+    const PARTIAL: &str = r#"
+nodes = 10
+duration = "60s"
+
+[[fault]]
+at = "1s"
+kind = "join"
+nodes = [8, 9]
+every = "2s"
+
+[[fault]]
+at = "10s"
+kind = "loss"
+node = 3
+direction = "inbound"
+rate = 0.8
+until = "20s"
+
+[[fault]]
+at = "12s"
+kind = "partition"
+name = "split"
+groups = [[0, 1]]
+
+[[fault]]
+at = "30s"
+kind = "heal"
+fault = "split"
+
+[[fault]]
+at = "5s"
+kind = "pause"
+node = 4
+duration = "1s..8s"
+every = "10s"
+count = 3
+
+[checks]
+hold_out = { from = "15s", until = "20s", share = 0.9, max_flips = 1 }
+alive_everywhere_within = { after = "30s", within = "20s" }
+"#;
+
+    #[test]
+    fn partial_failures_parse_into_timed_named_faults() {
+        let s = Scenario::parse(PARTIAL, "p.toml").unwrap();
+        let kinds: Vec<(u64, String)> = (s.options.faults.iter())
+            .map(|f| (f.at.as_secs(), format!("{:?}", f.kind)))
+            .collect();
+        let has = |at: u64, text: &str| kinds.iter().any(|(t, k)| *t == at && k.contains(text));
+        assert!(has(1, "Join(8)") && has(3, "Join(9)"), "{kinds:?}");
+        assert!(
+            has(
+                10,
+                "Named { name: \"#1.0\", fault: Loss { nodes: [3], direction: Inbound, rate: 0.8 }"
+            ),
+            "{kinds:?}"
+        );
+        assert!(has(20, "HealNamed(\"#1.0\")"), "{kinds:?}");
+        assert!(
+            has(12, "Named { name: \"split\", fault: Partition"),
+            "{kinds:?}"
+        );
+        assert!(has(30, "HealNamed(\"split\")"), "{kinds:?}");
+        let pauses: Vec<(u64, Duration)> = (s.options.faults.iter())
+            .filter_map(|f| match f.kind {
+                FaultKind::Pause { node: 4, duration } => Some((f.at.as_secs(), duration)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(pauses.iter().map(|p| p.0).collect::<Vec<_>>(), [5, 15, 25]);
+        assert!(pauses
+            .iter()
+            .all(|p| p.1 >= Duration::from_secs(1) && p.1 <= Duration::from_secs(8)));
+        assert_eq!(
+            s.options.hold_out,
+            Some((Duration::from_secs(15), Duration::from_secs(20)))
+        );
+        assert_eq!(s.options.alive_after, Some(Duration::from_secs(30)));
+    }
+
+    #[test]
+    fn bad_partial_failures_say_what_is_allowed() {
+        let base = "nodes = 5\nduration = \"60s\"\n[[fault]]\nat = \"1s\"\n";
+        let e = error(&format!(
+            "{base}kind = \"loss\"\nnode = 1\nrate = 0.5\ndirection = \"up\"\n"
+        ));
+        assert!(
+            e.starts_with("bad.toml: line 3: fault 'loss': direction = \"up\": expected \"inbound\", \"outbound\" or \"both\""),
+            "{e}"
+        );
+        let e = error(&format!("{base}kind = \"loss\"\nnode = 1\nrate = 1.5\n"));
+        assert!(
+            e.contains("needs rate = P, a probability between 0 and 1"),
+            "{e}"
+        );
+        let e = error(&format!("{base}kind = \"heal\"\nfault = \"nope\"\n"));
+        assert!(
+            e.contains("fault = \"nope\": no fault has that name (names given: none)"),
+            "{e}"
+        );
+        let e = error(&format!("{base}kind = \"crash\"\nnode = 1\nname = \"x\"\n"));
+        assert!(
+            e.contains(
+                "name = \"...\" is allowed on partition, partition-oneway and loss faults only"
+            ),
+            "{e}"
+        );
+        let e = error(&format!(
+            "{base}kind = \"pause\"\nnode = 1\nduration = \"1s\"\ncount = 3\n"
+        ));
+        assert!(e.contains("count = 3 needs every"), "{e}");
+        let e = error(&format!(
+            "{base}kind = \"pause\"\nnode = 1\nduration = \"8s..1s\"\n"
+        ));
+        assert!(
+            e.contains("line 7") && e.contains("the range is empty"),
+            "{e}"
+        );
+        let e = error(&format!(
+            "{base}kind = \"loss\"\nnode = 1\nrate = 0.5\nuntil = \"1s\"\n"
+        ));
+        assert!(e.contains("until 1s is not after at 1s"), "{e}");
+        let e = error("nodes = 5\nduration = \"60s\"\n[checks]\nhold_out = { from = \"50s\", until = \"40s\" }\n");
+        assert!(e.contains("hold_out: needs from < until"), "{e}");
     }
 }

@@ -444,6 +444,10 @@ pub struct Report {
     pub false_positive_deaths: u64,
     /// Suspicions views raised about healthy members they could reach.
     pub false_suspicions: u64,
+    /// False deaths taken by views that were never sick during the run (a
+    /// sick node's own stale verdicts left out; gossip that makes a healthy
+    /// view adopt one is in).
+    pub false_deaths_in_healthy_views: u64,
     /// Dead verdicts about members that were sick, down or cut off from
     /// the view: the detector doing its job.
     pub expected_deaths: u64,
@@ -708,6 +712,7 @@ impl Sim {
             false_positive_deaths: self.truth.false_deaths,
             false_suspicions: self.truth.false_suspicions,
             expected_deaths: self.truth.expected_deaths,
+            false_deaths_in_healthy_views: self.truth.false_deaths_healthy_views,
             false_deaths: self.truth.false_list.clone(),
             members: self.truth.members(),
             hold_out: self.truth.hold_outs(),
@@ -1516,8 +1521,7 @@ fn verdict_of(e: &Event) -> Option<(Verdict, Option<&str>)> {
 /// (`retransmit_mult * ceil(log10(n + 1))` gossip rounds).
 fn grace(opts: &Options) -> Duration {
     let c = &opts.config;
-    let rounds =
-        c.retransmit_mult as u32 * ((opts.nodes as f64 + 1.0).log10().ceil() as u32).max(1);
+    let rounds = c.retransmit_mult * ((opts.nodes as f64 + 1.0).log10().ceil() as u32).max(1);
     c.probe_interval * 2 + c.gossip_interval * rounds
 }
 

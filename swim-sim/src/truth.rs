@@ -54,6 +54,9 @@ pub struct FalseDeath {
     /// What ground truth knows around it: recent sickness of the accuser
     /// or the view, or "no fault near".
     pub cause: String,
+    /// Whether the view had been sick earlier in the run (the sick node's
+    /// own stale verdict, as against one a healthy view took or adopted).
+    pub view_was_sick: bool,
 }
 
 /// What happened to one member's standing, over the run (only members
@@ -66,6 +69,9 @@ pub struct MemberVerdicts {
     pub declared_dead: u64,
     /// How many of them were false.
     pub false_deaths: u64,
+    /// Who declared its false deaths, and how many each (as events name
+    /// the accuser; "?" when they do not).
+    pub false_accusers: BTreeMap<String, u64>,
     /// How many were expected (it was sick, down or cut off from the view).
     pub expected_deaths: u64,
     /// False suspicions of it.
@@ -130,6 +136,10 @@ pub(crate) struct Truth {
     /// False deaths, the first [`LISTED`].
     pub false_list: Vec<FalseDeath>,
     pub false_deaths: u64,
+    /// False deaths taken by views that were never sick in the run.
+    pub false_deaths_healthy_views: u64,
+    /// Whether each node was ever sick (while running).
+    ever_sick: Vec<bool>,
     pub expected_deaths: u64,
     pub false_suspicions: u64,
     /// The hold-out window and what it measured.
@@ -157,6 +167,8 @@ impl Truth {
             members: BTreeMap::new(),
             false_list: Vec::new(),
             false_deaths: 0,
+            false_deaths_healthy_views: 0,
+            ever_sick: vec![false; n],
             expected_deaths: 0,
             false_suspicions: 0,
             next_sample: window.map_or(Instant::ZERO, |w| w.0),
@@ -176,6 +188,7 @@ impl Truth {
 
     /// A node-level fault starts (`Some(cause)`) or ends (`None`) on `m`.
     pub(crate) fn node_fault(&mut self, m: usize, cause: Option<&'static str>, now: Instant) {
+        self.ever_sick[m] |= cause.is_some();
         if let Some(old) = self.node_fault[m] {
             if cause.is_none() {
                 self.sick_until[m] = Some((now, old));
@@ -197,6 +210,9 @@ impl Truth {
             }
         }
         self.link_sick = link_sickness(new, self.n);
+        for (ever, now) in self.ever_sick.iter_mut().zip(&self.link_sick) {
+            *ever |= now.is_some();
+        }
         self.history.push_back((now, old.clone()));
         self.prune(now);
     }
@@ -306,7 +322,15 @@ impl Truth {
                     self.expected_deaths += 1;
                 } else {
                     record.false_deaths += 1;
+                    *record
+                        .false_accusers
+                        .entry(accuser.unwrap_or("?").to_string())
+                        .or_default() += 1;
                     self.false_deaths += 1;
+                    let view_was_sick = self.ever_sick[v];
+                    if !view_was_sick {
+                        self.false_deaths_healthy_views += 1;
+                    }
                     if self.false_list.len() < LISTED {
                         let from = accuser.and_then(crate::sim::index_of_name);
                         let cause = self.context(v, from, running);
@@ -316,6 +340,7 @@ impl Truth {
                             at_ms: now.as_millis(),
                             accuser: accuser.map(str::to_string),
                             cause,
+                            view_was_sick,
                         });
                     }
                 }

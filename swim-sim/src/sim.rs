@@ -549,7 +549,7 @@ impl Sim {
             messages: 0,
             bytes: 0,
             observer: Observer::new(n),
-            truth: Truth::new(n, grace(&opts), opts.hold_out),
+            truth: Truth::new(n, crate::truth::grace(&opts.config, n), opts.hold_out),
             alive_everywhere: None,
             opts,
         };
@@ -1513,16 +1513,6 @@ fn verdict_of(e: &Event) -> Option<(Verdict, Option<&str>)> {
         Event::MemberFailed { accuser, .. } => Some((Verdict::Dead, Some(accuser.as_str()))),
         _ => None,
     }
-}
-
-/// How long after a member's sickness ended (or a link was repaired) a
-/// verdict about it is still expected: two probe periods for it to hear
-/// the suspicion, plus the time its refutation is retransmitted
-/// (`retransmit_mult * ceil(log10(n + 1))` gossip rounds).
-fn grace(opts: &Options) -> Duration {
-    let c = &opts.config;
-    let rounds = c.retransmit_mult * ((opts.nodes as f64 + 1.0).log10().ceil() as u32).max(1);
-    c.probe_interval * 2 + c.gossip_interval * rounds
 }
 
 /// The key in `Sim::streams` of a stream the responder knows as `id`.

@@ -15,7 +15,7 @@
 //!   its death is expected; the minority side of a partition is sick.
 //! - A view V taking a verdict (suspect, dead) about member M at time t is
 //!   **false** when M runs and is healthy at t, was not sick in the last
-//!   [`Truth::grace`] before t (a refutation needs that long to reach
+//!   [`grace`] before t (a refutation needs that long to reach
 //!   everyone), and the link V <-> M works both ways at t and worked
 //!   through the grace. Anything else is **expected**. Whether V itself is
 //!   healthy does not matter: a sick node's stale verdict about a member it
@@ -35,6 +35,16 @@ use swim_core::Instant;
 /// it sick: a quarter of the datagrams (a probe and its ack both arrive
 /// with probability at most 56%).
 pub const SICK_LOSS: f64 = 0.25;
+
+/// How long after a member's sickness ended (or a link was repaired) a
+/// verdict about it is still expected: two probe periods for it to hear
+/// the suspicion, plus the time its refutation is retransmitted
+/// (`retransmit_mult * ceil(log10(n + 1))` gossip rounds). With
+/// `Config::lan()` and 100 nodes: 2 s + 12 * 200 ms = 4.4 s.
+pub fn grace(c: &swim_core::Config, nodes: usize) -> Duration {
+    let rounds = c.retransmit_mult * ((nodes as f64 + 1.0).log10().ceil() as u32).max(1);
+    c.probe_interval * 2 + c.gossip_interval * rounds
+}
 
 /// At most this many false deaths are listed one by one (all are counted).
 pub const LISTED: usize = 500;
@@ -600,6 +610,13 @@ mod tests {
         // node 5's is false.
         assert_eq!(judged(&mut t, links.state(), 0, 3, at(2)), 0);
         assert_eq!(judged(&mut t, links.state(), 5, 3, at(2)), 1);
+    }
+
+    #[test]
+    fn the_grace_covers_a_refutation_spreading() {
+        let lan = swim_core::Config::lan();
+        assert_eq!(grace(&lan, 100), Duration::from_millis(4400));
+        assert_eq!(grace(&lan, 3), Duration::from_millis(2800));
     }
 
     #[test]

@@ -819,9 +819,10 @@ fn print_summary(r: &Report, config: &swim_core::Config) {
     }
     for h in &r.hold_out {
         println!(
-            "  sick node-{:<4} held out by at least {:.1}% of healthy views (lowest at {}), {} flips back by healthy views (at most {} by one)",
+            "  sick node-{:<4} held out by at least {:.1}% of healthy views (mean {:.1}%, lowest at {}), {} flips back by healthy views (at most {} by one)",
             h.member,
             h.min_share * 100.0,
+            h.mean_share * 100.0,
             ms(Some(h.min_at_ms)),
             h.flips,
             h.max_flips_per_view

@@ -26,6 +26,54 @@
 //! no_false_deaths = true
 //! ```
 //!
+//! Partial failures: when nodes join, faults that start and stop, loss on
+//! one node's links, repeats, and healing one named fault.
+//!
+//! ```toml
+//! [[fault]]                         # nodes 1-16 join through node 0, 2 s apart
+//! at = "2s"                         # (they do not start in the join window)
+//! kind = "join"
+//! nodes = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]
+//! every = "2s"
+//!
+//! [[fault]]                         # 80% loss on 10 nodes' links, both ways
+//! at = "30s"
+//! kind = "loss"
+//! name = "flaky"                    # a heal can end this fault alone
+//! nodes = "1%"
+//! direction = "both"                # "inbound" | "outbound" | "both"
+//! rate = 0.8
+//!
+//! [[fault]]
+//! at = "330s"
+//! kind = "heal"
+//! fault = "flaky"                   # without it, heal ends every link fault
+//!
+//! [[fault]]                         # node 0 cannot send from 20 s to 50 s
+//! at = "20s"
+//! kind = "loss"
+//! node = 0
+//! direction = "outbound"
+//! rate = 1.0
+//! until = "50s"                     # also on partition, partition-oneway, pause, slow
+//!
+//! [[fault]]                         # stalls of 1-8 s (drawn by the seed), 8 times, 15 s apart
+//! at = "25s"
+//! kind = "pause"
+//! nodes = "8%"
+//! duration = "1s..8s"
+//! every = "15s"
+//! count = 8
+//!
+//! [checks]
+//! no_false_deaths_in_healthy_views = true
+//! hold_out = { from = "90s", until = "330s", share = 0.99, max_flips = 1 }
+//! alive_everywhere_within = { after = "330s", within = "60s" }
+//! ```
+//!
+//! What a seed draws (nodes given as a percentage, durations given as a
+//! range) is drawn again for each seed ([`Scenario::with_seed`]).
+//!
 //! Unknown keys, nodes that do not exist, times outside the run and values of
 //! the wrong type are errors that name the file, the line and what was expected.
 

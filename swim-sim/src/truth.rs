@@ -107,6 +107,8 @@ pub struct HoldOut {
     pub min_share: f64,
     /// When that lowest share was sampled (ms).
     pub min_at_ms: u64,
+    /// The mean share over those samples.
+    pub mean_share: f64,
     /// Samples taken (every [`SAMPLE`]).
     pub samples: u64,
     /// Dead -> alive changes by healthy views while it was sick.
@@ -457,6 +459,7 @@ impl Truth {
             let share = out as f64 / all as f64;
             let h = self.hold_out.entry(m).or_insert_with(|| empty_hold_out(m));
             h.samples += 1;
+            h.mean_share += (share - h.mean_share) / h.samples as f64;
             if share < h.min_share || h.samples == 1 {
                 h.min_share = share;
                 h.min_at_ms = now.as_millis();
@@ -480,6 +483,7 @@ fn empty_hold_out(member: usize) -> HoldOut {
         member,
         min_share: 1.0,
         min_at_ms: 0,
+        mean_share: 0.0,
         samples: 0,
         flips: 0,
         max_flips_per_view: 0,
@@ -641,6 +645,7 @@ mod tests {
         t.sample(at(5), &live, &|v, _| v == 0);
         let h = &t.hold_outs()[0];
         assert!((h.min_share - 2.0 / 3.0).abs() < 1e-9, "{h:?}");
+        assert!((h.mean_share - 2.0 / 3.0).abs() < 1e-9, "{h:?}");
         assert_eq!((h.flips, h.max_flips_per_view), (2, 2));
         t.view_gone(1);
         assert_eq!(t.dead_count(3), 1);

@@ -848,7 +848,7 @@ impl Sim {
             What::Resume(i) => self.resume(i),
             What::SlowEnd(i) => {
                 self.slots[i].slow = Duration::ZERO;
-                self.truth.node_fault(i, None, self.now);
+                self.truth.node_fault(i, "slow", false, self.now);
                 self.observer.healed(self.now);
             }
             What::Flap {
@@ -993,7 +993,7 @@ impl Sim {
             FaultKind::Pause { node, duration } => {
                 if self.slots[node].node.is_some() && !self.slots[node].paused {
                     self.slots[node].paused = true;
-                    self.truth.node_fault(node, Some("paused"), now);
+                    self.truth.node_fault(node, "paused", true, now);
                     self.schedule(now + duration, What::Resume(node));
                 }
             }
@@ -1003,7 +1003,7 @@ impl Sim {
                 duration,
             } => {
                 self.slots[node].slow = delay;
-                self.truth.node_fault(node, Some("slow"), now);
+                self.truth.node_fault(node, "slow", true, now);
                 self.schedule(now + duration, What::SlowEnd(node));
             }
             FaultKind::Partition(groups) => self.change_links(|l| l.partition(&groups)),
@@ -1129,7 +1129,7 @@ impl Sim {
     /// overdue timers fire.
     fn resume(&mut self, i: usize) {
         self.slots[i].paused = false;
-        self.truth.node_fault(i, None, self.now);
+        self.truth.node_fault(i, "paused", false, self.now);
         let backlog = std::mem::take(&mut self.slots[i].backlog);
         for input in backlog {
             self.step(i, input);
@@ -1149,7 +1149,7 @@ impl Sim {
         slot.backlog.clear();
         self.observer.stopped(i, crashed, self.now);
         self.truth.view_gone(i);
-        self.truth.node_fault(i, None, self.now);
+        self.truth.node_fault(i, "paused", false, self.now);
         self.truth.process_changed(i, self.now);
         let broken: Vec<u64> = self
             .streams

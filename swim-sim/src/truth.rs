@@ -133,7 +133,7 @@ pub(crate) struct Truth {
     n: usize,
     grace: Duration,
     /// Node-level faults in force (paused, slow), with their cause.
-    node_fault: Vec<Option<&'static str>>,
+    node_fault: Vec<Vec<&'static str>>,
     /// Sickness that the links cause now.
     link_sick: Vec<Option<&'static str>>,
     /// When each member's last sickness ended, and what it was.
@@ -169,7 +169,7 @@ impl Truth {
         Truth {
             n,
             grace,
-            node_fault: vec![None; n],
+            node_fault: vec![Vec::new(); n],
             link_sick: vec![None; n],
             sick_until: vec![None; n],
             history: VecDeque::new(),
@@ -195,18 +195,22 @@ impl Truth {
         if !running {
             return Some("not running");
         }
-        self.node_fault[m].or(self.link_sick[m])
+        self.node_fault[m].first().copied().or(self.link_sick[m])
     }
 
-    /// A node-level fault starts (`Some(cause)`) or ends (`None`) on `m`.
-    pub(crate) fn node_fault(&mut self, m: usize, cause: Option<&'static str>, now: Instant) {
-        self.ever_sick[m] |= cause.is_some();
-        if let Some(old) = self.node_fault[m] {
-            if cause.is_none() {
-                self.sick_until[m] = Some((now, old));
+    /// A node-level fault (`cause`: "paused", "slow") starts (`on`) or
+    /// ends on `m`; faults of different causes overlap.
+    pub(crate) fn node_fault(&mut self, m: usize, cause: &'static str, on: bool, now: Instant) {
+        let faults = &mut self.node_fault[m];
+        if on {
+            self.ever_sick[m] = true;
+            if !faults.contains(&cause) {
+                faults.push(cause);
             }
+        } else if let Some(k) = faults.iter().position(|&c| c == cause) {
+            faults.remove(k);
+            self.sick_until[m] = Some((now, cause));
         }
-        self.node_fault[m] = cause;
     }
 
     /// Member `m`'s process stops or starts again: a new life.
@@ -593,9 +597,13 @@ mod tests {
         assert_eq!(judged(&mut t, links.state(), 3, 7, at(41)), 0);
         // A paused member is sick; once it resumes, the grace runs, then
         // verdicts are false.
-        t.node_fault(8, Some("paused"), at(50));
+        t.node_fault(8, "paused", true, at(50));
+        t.node_fault(8, "slow", true, at(50));
         assert_eq!(judged(&mut t, links.state(), 3, 8, at(51)), 0);
-        t.node_fault(8, None, at(60));
+        t.node_fault(8, "paused", false, at(55));
+        assert_eq!(t.sick(8, true), Some("slow"), "still slow after the stall");
+        t.node_fault(8, "slow", false, at(60));
+        assert_eq!(t.sick(8, true), None);
         assert_eq!(judged(&mut t, links.state(), 3, 8, at(62)), 0);
         assert_eq!(judged(&mut t, links.state(), 3, 8, at(70)), 1);
         assert_eq!(t.expected_deaths, 5);
@@ -631,7 +639,7 @@ mod tests {
             Duration::from_secs(1),
             Some((Duration::ZERO, Duration::from_secs(100))),
         );
-        t.node_fault(3, Some("slow"), at(0));
+        t.node_fault(3, "slow", true, at(0));
         for v in 0..3 {
             t.set_dead(v, 3, true, &live, 4, at(1));
         }

@@ -137,6 +137,13 @@ config_fields! {
     /// ack" when its own probe fails, so the asker can tell its own missing
     /// links (nacks missing too) from the target's failure.
     nack: bool,
+    /// Flap damping: a member's penalty (one per fall from alive to
+    /// suspect or dead) halves in this time; a member that comes back with
+    /// a penalty of 2.5 or more (a third fall within about a half-life) is
+    /// held (shown to the application as it last was) until the penalty
+    /// decays to 1, so a member that keeps failing stays out while it is
+    /// sick instead of flapping. Zero disables it.
+    flap_half_life: Duration,
     /// Largest datagram the node sends or accepts.
     max_packet_size: usize,
     /// Largest push-pull frame the node sends or accepts.
@@ -504,6 +511,7 @@ impl Config {
             awareness_max_multiplier: 8,
             buddy: true,
             nack: true,
+            flap_half_life: Duration::from_secs(15),
             max_packet_size: 1400,
             max_stream_frame: 8 << 20,
             join_retry_min: Duration::from_millis(500),
@@ -881,7 +889,7 @@ mod tests {
         let mut lan = Config::lan();
         all.apply(&mut lan);
         assert_eq!(lan, Config::wan());
-        assert_eq!(Config::FIELDS.len(), 23);
+        assert_eq!(Config::FIELDS.len(), 24);
         assert_eq!(Config::FIELDS[0], "cluster");
     }
 

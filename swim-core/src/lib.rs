@@ -23,6 +23,7 @@ mod awareness;
 mod broadcast;
 mod codec;
 mod config;
+mod damping;
 mod event;
 mod gossip;
 mod keys;

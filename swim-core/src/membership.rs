@@ -16,6 +16,7 @@
 //! optional box.
 
 use crate::broadcast::Pending;
+use crate::damping::Flaps;
 use crate::member::{Member, Status};
 use crate::name::Name;
 use crate::suspicion::Suspicion;
@@ -26,11 +27,13 @@ use foldhash::fast::FixedState;
 use hashbrown::HashTable;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
-/// What few members have: an IPv6 address, a running suspicion.
+/// What few members have: an IPv6 address, a running suspicion, a record
+/// of failures.
 #[derive(Debug, Default)]
 struct Extra {
     v6: Option<SocketAddrV6>,
     suspicion: Option<Box<Suspicion>>,
+    flaps: Option<Flaps>,
 }
 
 /// What a node keeps about one member.
@@ -135,24 +138,46 @@ impl Entry {
         }
     }
 
+    /// The member's failure record, if it has one.
+    pub fn flaps(&self) -> Option<&Flaps> {
+        self.extra.as_ref().and_then(|x| x.flaps.as_ref())
+    }
+
+    /// The member's failure record, made at `now` if it has none.
+    pub fn flaps_mut(&mut self, now: Instant) -> &mut Flaps {
+        self.extra
+            .get_or_insert_with(Default::default)
+            .flaps
+            .get_or_insert_with(|| Flaps::new(now))
+    }
+
+    /// Forgets the failure record.
+    pub fn clear_flaps(&mut self) {
+        if let Some(x) = self.extra.as_mut() {
+            x.flaps = None;
+        }
+        self.trim();
+    }
+
     /// Frees `extra` once it holds nothing.
     fn trim(&mut self) {
         if self
             .extra
             .as_ref()
-            .is_some_and(|x| x.v6.is_none() && x.suspicion.is_none())
+            .is_some_and(|x| x.v6.is_none() && x.suspicion.is_none() && x.flaps.is_none())
         {
             self.extra = None;
         }
     }
 
-    /// The public view of this member.
+    /// The public view of this member: a held member (see
+    /// [`crate::damping`]) shows the status the application last saw.
     pub fn member(&self) -> Member {
         Member {
             name: self.name.clone(),
             addr: self.addr(),
             incarnation: self.incarnation,
-            status: self.status,
+            status: self.flaps().and_then(|f| f.shown).unwrap_or(self.status),
         }
     }
 }

@@ -186,6 +186,9 @@ pub struct Metrics {
     pub conflicts: u64,
     /// Accusations of this node at an incarnation it could not outbid.
     pub unrefutable: u64,
+    /// Members that came back while flapping and were held out (see
+    /// [`Config::flap_half_life`](crate::Config::flap_half_life)).
+    pub held: u64,
     /// News of members this node did not know, ignored: the table held
     /// `max_members`, or a stream frame it did not ask for named more new
     /// members than one may add.

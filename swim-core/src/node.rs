@@ -709,10 +709,17 @@ impl Node {
                 Timer::Deadline(Deadline::ProbeTimeout { seq }) => self.on_probe_timeout(seq),
                 Timer::Deadline(Deadline::RelayTimeout { seq }) => self.on_relay_timeout(seq),
                 Timer::Deadline(Deadline::Suspicion { member, generation }) => {
+                    let healthy = self.awareness.score() == 0;
                     let fx = effects!(self);
-                    if let Some(addr) = self.view.on_suspicion_timeout(&member, generation, fx) {
+                    if let Some(addr) = self
+                        .view
+                        .on_suspicion_timeout(&member, generation, healthy, fx)
+                    {
                         self.last_word(addr, member);
                     }
+                }
+                Timer::Deadline(Deadline::Release { member }) => {
+                    self.view.on_release(&member, effects!(self));
                 }
                 Timer::Deadline(Deadline::QueryDone { id }) => {
                     if let Some(answers) = self.queries.finish(id) {

@@ -321,10 +321,11 @@ impl View {
         e.set_addr(u.addr);
         e.incarnation = u.incarnation;
         e.set_suspicion(None);
+        let shown = self.damp_revival(&u.name, old, fx);
         self.members.set_status(&u.name, Status::Alive, fx.now);
         let member = self.members.get(&u.name).map(Entry::member);
         self.broadcast(&u, priority);
-        if let Some(member) = member {
+        if let Some(member) = member.filter(|_| shown) {
             match old {
                 Status::Suspect => fx.out.event(Event::MemberRecovered(member)),
                 Status::Dead | Status::Left => fx.out.event(Event::MemberJoined {
@@ -336,6 +337,84 @@ impl View {
             }
         }
         outcome
+    }
+
+    /// Flap damping of a member coming back from `old`: whether the
+    /// application is to see it (false while it is held; see
+    /// [`crate::damping`]).
+    fn damp_revival(&mut self, name: &Name, old: Status, fx: &mut Effects) -> bool {
+        let (now, h) = (fx.now, fx.config.flap_half_life);
+        let Some(e) = self.members.get_mut(name) else {
+            return true;
+        };
+        if e.flaps().is_some_and(|f| f.shown.is_some()) {
+            return false;
+        }
+        let sick = matches!(old, Status::Suspect | Status::Dead);
+        if h.is_zero() || !sick || !e.flaps().is_some_and(|f| f.holds(now, h)) {
+            if e.flaps().is_some_and(|f| f.forgotten(now, h)) {
+                e.clear_flaps();
+            }
+            return true;
+        }
+        let flaps = e.flaps_mut(now);
+        flaps.shown = Some(old);
+        let at = flaps.release_at(h).max(now);
+        fx.metrics.held += 1;
+        fx.timers.schedule(
+            at,
+            Deadline::Release {
+                member: name.clone(),
+            },
+        );
+        false
+    }
+
+    /// A member fell from alive to suspect or dead: one more flap.
+    fn flapped(&mut self, name: &Name, fx: &mut Effects) {
+        let (now, h) = (fx.now, fx.config.flap_half_life);
+        if let Some(e) = self.members.get_mut(name).filter(|_| !h.is_zero()) {
+            e.flaps_mut(now).failed(now, h);
+        }
+    }
+
+    /// A release timer of a held member fired: show it again once its
+    /// penalty has decayed, as it is now (telling the application what
+    /// changed since it was held), or wait longer.
+    pub fn on_release(&mut self, name: &Name, fx: &mut Effects) {
+        let (now, h) = (fx.now, fx.config.flap_half_life);
+        let Some(e) = self.members.get_mut(name) else {
+            return;
+        };
+        let Some(flaps) = e.flaps() else {
+            return;
+        };
+        let Some(shown) = flaps.shown else {
+            return;
+        };
+        let at = flaps.release_at(h);
+        if at > now {
+            let member = name.clone();
+            fx.timers.schedule(at, Deadline::Release { member });
+            return;
+        }
+        e.flaps_mut(now).shown = None;
+        let accuser = e
+            .suspicion()
+            .and_then(|s| s.accusers.first().cloned())
+            .unwrap_or_else(|| self.local.clone());
+        let member = e.member();
+        let event = match (shown, member.status) {
+            (Status::Suspect, Status::Alive) => Event::MemberRecovered(member),
+            (Status::Dead, Status::Alive) => Event::MemberJoined {
+                member,
+                keys: Vec::new(),
+            },
+            (Status::Dead, Status::Suspect) => Event::MemberSuspect { member, accuser },
+            (Status::Suspect, Status::Dead) => Event::MemberFailed { member, accuser },
+            _ => return,
+        };
+        fx.out.event(event);
     }
 
     /// Our own probe of `name` (held at `incarnation`) failed: suspect it, or
@@ -381,11 +460,15 @@ impl View {
         } else {
             k
         };
+        if self.members.get(name).map(Entry::status) == Some(Status::Alive) {
+            self.flapped(name, fx);
+        }
         self.members.set_status(name, Status::Suspect, now);
         let Some(e) = self.members.get_mut(name) else {
             return;
         };
         e.incarnation = incarnation;
+        let held = e.flaps().is_some_and(|f| f.shown.is_some());
         let s = Suspicion::new(now, min, max, expected, accuser.clone());
         let deadline = s.deadline();
         e.set_suspicion(Some(s));
@@ -403,7 +486,9 @@ impl View {
             },
         );
         self.broadcast(&update, priority);
-        fx.out.event(Event::MemberSuspect { member, accuser });
+        if !held {
+            fx.out.event(Event::MemberSuspect { member, accuser });
+        }
     }
 
     fn confirm_suspicion(&mut self, u: &Update, priority: Priority, fx: &mut Effects) {
@@ -438,11 +523,16 @@ impl View {
     /// suspect never heard it was suspected). Before declaring it dead, the
     /// node gives it a last word: the suspect's address is returned, to be
     /// pinged with the suspicion attached, and the verdict waits a probe
-    /// interval for its refutation.
+    /// interval for its refutation. While this node is not `healthy` (its
+    /// Lifeguard score is up: its own probes and nacks go missing), its
+    /// word alone kills nobody: the suspicion waits, pinging the suspect
+    /// each probe interval, for a confirmation from another member, a
+    /// refutation, or a verdict from elsewhere.
     pub fn on_suspicion_timeout(
         &mut self,
         name: &Name,
         generation: u32,
+        healthy: bool,
         fx: &mut Effects,
     ) -> Option<std::net::SocketAddr> {
         let e = self.members.get_mut(name)?;
@@ -454,9 +544,11 @@ impl View {
         if !current || !suspect || !due {
             return None;
         }
-        if s.accusers.len() == 1 && s.accusers[0] == *local && s.last_word.is_none() {
+        let alone = s.accusers.len() == 1 && s.accusers[0] == *local;
+        if alone && (!s.last_word || (!healthy && s.expected > 0)) {
             let until = fx.now + fx.config.probe_interval;
-            s.last_word = Some(until);
+            s.not_before = Some(until);
+            s.last_word = true;
             fx.timers.schedule(
                 until,
                 Deadline::Suspicion {
@@ -511,12 +603,23 @@ impl View {
         fx: &mut Effects,
     ) {
         let now = fx.now;
+        if status == Status::Dead
+            && self.members.get(name).map(Entry::status) == Some(Status::Alive)
+        {
+            self.flapped(name, fx);
+        }
         self.members.set_status(name, status, now);
         let Some(e) = self.members.get_mut(name) else {
             return;
         };
         e.incarnation = incarnation;
         e.set_suspicion(None);
+        // A held member: the application hears of its death unless it
+        // already sees it dead; a leave ends the hold.
+        let shown = e.flaps().and_then(|f| f.shown);
+        if shown.is_some() {
+            e.flaps_mut(now).shown = (status == Status::Dead).then_some(Status::Dead);
+        }
         let generation = e.generation;
         let update = Update::of(e, &accuser);
         let member = e.member();
@@ -528,6 +631,9 @@ impl View {
             },
         );
         self.broadcast(&update, priority);
+        if shown == Some(Status::Dead) && status == Status::Dead {
+            return;
+        }
         fx.out.event(match status {
             Status::Left => Event::MemberLeft(member),
             _ => Event::MemberFailed { member, accuser },

@@ -36,9 +36,11 @@ pub(crate) struct Suspicion {
     pub expected: u32,
     /// Distinct members that suspected it (the first accuser included).
     pub accusers: Vec<Name>,
-    /// When it ran out unconfirmed, this node's own suspicion was given a
-    /// last word: a ping carrying it, and until then to refute.
-    pub last_word: Option<Instant>,
+    /// Not dead before this: the suspicion ran out unconfirmed, and this
+    /// node's own word was given a delay (see `View::on_suspicion_timeout`).
+    pub not_before: Option<Instant>,
+    /// The suspect was given its last word: a ping carrying the suspicion.
+    pub last_word: bool,
 }
 
 impl Suspicion {
@@ -49,7 +51,8 @@ impl Suspicion {
             max,
             expected,
             accusers: vec![accuser],
-            last_word: None,
+            not_before: None,
+            last_word: false,
         }
     }
 
@@ -67,7 +70,7 @@ impl Suspicion {
     pub fn deadline(&self) -> Instant {
         let confirmations = self.accusers.len() as u32 - 1;
         let deadline = self.start + timeout(self.min, self.max, confirmations, self.expected);
-        self.last_word.map_or(deadline, |t| t.max(deadline))
+        self.not_before.map_or(deadline, |t| t.max(deadline))
     }
 }
 

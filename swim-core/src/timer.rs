@@ -39,6 +39,8 @@ pub(crate) enum Deadline {
     Reap { member: Name, generation: u32 },
     /// Query `id` of ours stops waiting for answers.
     QueryDone { id: u64 },
+    /// A held member may be shown again (see [`crate::damping`]).
+    Release { member: Name },
 }
 
 #[derive(Debug)]

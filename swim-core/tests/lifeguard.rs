@@ -399,3 +399,104 @@ fn a_members_first_event_carries_its_namespace() {
     );
     assert_eq!(node.get("node-1", "role"), Some((b("web"), 2)));
 }
+
+/// Node 0 of 10 hears node 2 suspected and refuting `flaps` times (node 2
+/// answers every probe); the events about node 2 it reports, with their
+/// times, over the next 90 s.
+fn flapping(flaps: u64, config: Config) -> Vec<(u64, String)> {
+    let mut node = joined_node(10, config);
+    let _ = node.poll_outputs().count();
+    let mut seen = Vec::new();
+    let mut note = |t: Instant, o: &Output| {
+        if let Output::Event(e) = o {
+            if e.member().is_some_and(|m| &**m == "node-2") {
+                let kind = format!("{e:?}");
+                seen.push((
+                    t.as_millis(),
+                    kind.split([' ', '(']).next().unwrap().to_string(),
+                ));
+            }
+        }
+    };
+    let mut now = Instant::ZERO;
+    for i in 0..flaps {
+        now = Instant::from_millis(i * 1_000);
+        let suspect = pb::Update {
+            incarnation: 2 * i + 1,
+            ..suspicion_by(3, 2)
+        };
+        for o in receive(&mut node, 3, packet(3, vec![], vec![suspect]), now) {
+            note(now, &o);
+        }
+        for o in receive(
+            &mut node,
+            2,
+            packet(2, vec![], vec![alive(2, 2 * i + 2)]),
+            now,
+        ) {
+            note(now, &o);
+        }
+    }
+    let until = Instant::from_millis(90_000);
+    while let Some(t) = node.poll_timeout().filter(|&t| t <= until) {
+        now = t.max(now);
+        let out: Vec<Output> = node.step(Input::Tick, now).collect();
+        for o in &out {
+            note(now, o);
+            // Node 2 answers its probes.
+            if let Output::Datagram { to, bytes } = o {
+                for m in messages(bytes) {
+                    if let (true, pb::message::Body::Ping(p)) = (*to == addr(2), m) {
+                        let ack = pb::message::Body::Ack(pb::Ack { seq: p.seq });
+                        for o in receive(&mut node, 2, packet(2, vec![ack], vec![]), now) {
+                            note(now, &o);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    seen
+}
+
+#[test]
+fn a_member_that_keeps_failing_is_held_out_until_its_penalty_decays() {
+    let kinds = |v: &[(u64, String)]| v.iter().map(|(_, k)| k.clone()).collect::<Vec<_>>();
+    // Twice: shown every time (a crash and a restart are not flapping).
+    let twice = flapping(2, Config::lan());
+    assert_eq!(
+        kinds(&twice),
+        [
+            "MemberSuspect",
+            "MemberRecovered",
+            "MemberSuspect",
+            "MemberRecovered"
+        ]
+    );
+    // Five times: from the third fall on, the application keeps seeing it
+    // suspect, and sees it recover once, when the penalty has decayed.
+    let five = flapping(5, Config::lan());
+    assert_eq!(
+        kinds(&five),
+        [
+            "MemberSuspect",
+            "MemberRecovered",
+            "MemberSuspect",
+            "MemberRecovered",
+            "MemberSuspect",
+            "MemberRecovered"
+        ]
+    );
+    let (released, _) = five.last().unwrap();
+    // Penalty 5 (less decay) at 4 s falls to 1 in about log2(5) half-lives.
+    assert!(
+        (30_000..=45_000).contains(released),
+        "released at {released} ms: {five:?}"
+    );
+    // Without damping, every refutation is shown.
+    let off = Config {
+        flap_half_life: std::time::Duration::ZERO,
+        ..Config::lan()
+    };
+    assert_eq!(flapping(5, off).len(), 10);
+}

@@ -557,6 +557,7 @@ pub fn metrics_json(m: &AgentMetrics) -> Value {
         "summary_repairs": c.summary_repairs,
         "conflicts": c.conflicts,
         "unrefutable": c.unrefutable,
+        "held": c.held,
         "members_refused": c.members_refused,
         "driver": m.driver,
     })

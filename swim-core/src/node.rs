@@ -862,7 +862,7 @@ impl Node {
         if self.sync.behind(packet.live, ours, self.now, &self.config) && trusted {
             self.catch_up(from, Reason::CatchUp);
         }
-        self.compare_summaries(&packet.from, packet.summary, from);
+        self.compare_summaries(packet.summary, from);
         for m in packet.messages {
             match m {
                 Msg::Ping { seq, .. } => {
@@ -1258,7 +1258,7 @@ impl Node {
     /// (rate-limited) exchange with it. Differences that gossip is still
     /// spreading settle within `settle`: about the retransmissions of one
     /// update.
-    fn compare_summaries(&mut self, peer: &Name, theirs: u64, from: SocketAddr) {
+    fn compare_summaries(&mut self, theirs: u64, from: SocketAddr) {
         let c = &self.config;
         if c.push_pull_interval.is_zero() || self.is_leaving() {
             return;
@@ -1267,10 +1267,7 @@ impl Node {
         let settle = c.gossip_interval * rounds;
         let pause = c.probe_interval * 5;
         let ours = self.summary();
-        if self
-            .sync
-            .disagrees(peer, theirs, ours, self.now, settle, pause)
-        {
+        if self.sync.disagrees(theirs, ours, self.now, settle, pause) {
             self.metrics.summary_repairs += 1;
             self.open_exchange(from, Reason::Repair);
         }

@@ -95,16 +95,11 @@ pub(crate) struct AntiEntropy {
     catch_up_after: Instant,
     /// Since when every packet heard carried a bigger view than ours.
     behind_since: Option<Instant>,
-    /// Peers whose summary differed from ours, and since when.
-    disagree: Vec<(Name, Instant)>,
-    /// Our summary when `disagree` started: a change of ours starts it over.
-    ours: u64,
+    /// Since when every summary heard differed from ours.
+    differing_since: Option<Instant>,
     /// Earliest time of the next repair exchange.
     repair_after: Instant,
 }
-
-/// Peers whose disagreement a node follows at once.
-const MAX_DISAGREE: usize = 8;
 
 impl AntiEntropy {
     pub fn new(hash_seed: u64, now: Instant) -> Self {
@@ -115,8 +110,7 @@ impl AntiEntropy {
             join: Join::default(),
             catch_up_after: now,
             behind_since: None,
-            disagree: Vec::new(),
-            ours: 0,
+            differing_since: None,
             repair_after: now,
         }
     }
@@ -265,14 +259,25 @@ impl AntiEntropy {
     }
 
     /// Compares a peer's summary (`theirs`; 0 from a version without one)
-    /// with ours. True when this peer has disagreed for `settle` (longer
-    /// than an update takes to spread) while ours did not change, and no
-    /// repair ran in the last `pause`: repair with it now. Agreement, or a
-    /// change of our own, starts the wait over; at most [`MAX_DISAGREE`]
-    /// peers are followed.
+    /// with ours. True when no summary heard for `settle` (longer than an
+    /// update takes to spread) matched ours, and no repair ran in the last
+    /// `pause`: repair with this peer now. Any agreement starts the wait
+    /// over.
+    ///
+    /// The rule is about all peers, not one: in a large cluster a node
+    /// hears from any one peer seldom, while an update gossip is still
+    /// spreading leaves many peers agreeing with it. A node that missed
+    /// something hears no agreement and repairs; one that alone knows
+    /// something (its gossip was lost) hears none either and repairs,
+    /// pushing what it knows, so the knowledge spreads exchange by
+    /// exchange. Our own summary may change meanwhile: when a burst of
+    /// writes (10,000 at once in a 1,000-node cluster) is more than gossip
+    /// carries, nodes keep learning and keep differing, and waiting for a
+    /// quiet moment would leave the burst to gossip alone (minutes); the
+    /// rate limit bounds what repair costs then, and buckets keep each
+    /// exchange to what differs.
     pub fn disagrees(
         &mut self,
-        peer: &Name,
         theirs: u64,
         ours: u64,
         now: Instant,
@@ -282,31 +287,15 @@ impl AntiEntropy {
         if theirs == 0 {
             return false;
         }
-        if ours != self.ours {
-            self.ours = ours;
-            self.disagree.clear();
-        }
-        let known = self.disagree.iter().position(|(p, _)| p == peer);
         if theirs == ours {
-            if let Some(i) = known {
-                self.disagree.swap_remove(i);
-            }
+            self.differing_since = None;
             return false;
         }
-        let since = match known {
-            Some(i) => self.disagree[i].1,
-            None => {
-                if self.disagree.len() < MAX_DISAGREE {
-                    self.disagree.push((peer.clone(), now));
-                }
-                now
-            }
-        };
+        let since = *self.differing_since.get_or_insert(now);
         if now < since + settle || now < self.repair_after {
             return false;
         }
         self.repair_after = now + pause;
-        self.disagree.retain(|(p, _)| p != peer);
         true
     }
 

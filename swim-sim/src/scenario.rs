@@ -366,6 +366,10 @@ pub struct Checks {
     /// nearly always in flight and `converged_at_end` is a coin toss).
     #[serde(default)]
     pub settled_at_end: bool,
+    /// When the run ends, every running node holds every running node's
+    /// keys exactly as their owner does.
+    #[serde(default)]
+    pub keys_agree_at_end: bool,
 }
 
 /// The Lifeguard variants a sweep compares, as `[config]` overrides: SWIM
@@ -747,6 +751,13 @@ impl Scenario {
                     ),
                 ),
             }
+        }
+        if c.keys_agree_at_end && !r.keys_agree_at_end {
+            fail(
+                "keys_agree_at_end",
+                "some node's copy of a namespace differs from its owner's when the run ended"
+                    .into(),
+            );
         }
         if c.converged_at_end && !r.converged_at_end {
             fail(

@@ -662,7 +662,7 @@ fn compare_variants(path: &std::path::Path, seeds: (u64, u64)) -> ExitCode {
         scenario.path, seeds.0, seeds.1
     );
     println!(
-        "{:<20} {:>7} {:>10} {:>10} {:>10} {:>11} {:>11} {:>9} {:>9} {:>6}",
+        "{:<20} {:>7} {:>10} {:>10} {:>10} {:>11} {:>11} {:>9} {:>9} {:>9} {:>6}",
         "variant",
         "passed",
         "fp-susp",
@@ -672,6 +672,7 @@ fn compare_variants(path: &std::path::Path, seeds: (u64, u64)) -> ExitCode {
         "all-dead-med",
         "B/node/s",
         "held-min",
+        "held-mean",
         "flips"
     );
     // Switches this build's Config does not have yet are left out (and named).
@@ -710,12 +711,16 @@ fn compare_variants(path: &std::path::Path, seeds: (u64, u64)) -> ExitCode {
         let held = (rows.iter().flat_map(|(r, _)| r.hold_out.iter()))
             .map(|h| h.min_share)
             .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.min(x))));
+        let means: Vec<f64> = (rows.iter().flat_map(|(r, _)| r.hold_out.iter()))
+            .map(|h| h.mean_share)
+            .collect();
+        let held_mean = (!means.is_empty()).then(|| means.iter().sum::<f64>() / means.len() as f64);
         let flips = (rows.iter().flat_map(|(r, _)| r.hold_out.iter()))
             .map(|h| h.max_flips_per_view)
             .max();
         let show = |v: Option<f64>, unit: &str| v.map_or("-".into(), |v| format!("{v:.0}{unit}"));
         println!(
-            "{:<20} {:>7} {:>10} {:>10} {:>10} {:>11} {:>11} {:>9} {:>9} {:>6}",
+            "{:<20} {:>7} {:>10} {:>10} {:>10} {:>11} {:>11} {:>9} {:>9} {:>9} {:>6}",
             name,
             format!(
                 "{}/{}",
@@ -729,6 +734,7 @@ fn compare_variants(path: &std::path::Path, seeds: (u64, u64)) -> ExitCode {
             show(all, " ms"),
             show(bytes, ""),
             held.map_or("-".into(), |h| format!("{:.1}%", h * 100.0)),
+            held_mean.map_or("-".into(), |h| format!("{:.1}%", h * 100.0)),
             flips.map_or("-".into(), |f| f.to_string())
         );
     }
@@ -738,7 +744,7 @@ fn compare_variants(path: &std::path::Path, seeds: (u64, u64)) -> ExitCode {
             missing.join(", ")
         );
     }
-    println!("fp-susp, fp-dead, exp-dead: totals over the seeds; detect-med, all-dead-med: median time from a crash to its first dead verdict and to dead everywhere; held-min: lowest share of healthy views holding a sick member out; flips: most dead->alive flips of a sick member by one healthy view");
+    println!("fp-susp, fp-dead, exp-dead: totals over the seeds; detect-med, all-dead-med: median time from a crash to its first dead verdict and to dead everywhere; held-min, held-mean: lowest and mean share of healthy views holding a sick member out (hold-out window); flips: most dead->alive flips of a sick member by one healthy view");
     ExitCode::SUCCESS
 }
 

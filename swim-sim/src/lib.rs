@@ -14,6 +14,8 @@
 
 pub mod check;
 mod cluster;
+#[cfg(feature = "cli")]
+mod faults;
 pub mod network;
 mod observe;
 #[cfg(feature = "cli")]

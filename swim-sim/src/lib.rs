@@ -14,6 +14,8 @@
 
 pub mod check;
 mod cluster;
+#[cfg(feature = "cli")]
+mod faults;
 pub mod network;
 mod observe;
 #[cfg(feature = "cli")]
@@ -23,6 +25,7 @@ pub mod scenario;
 mod sim;
 pub mod theory;
 mod trace;
+pub mod truth;
 pub mod units;
 
 pub use check::Violation;
@@ -33,6 +36,7 @@ pub use observe::{Coverage, CrashReport, HealReport, Observer};
 pub use scenario::{Checks, Failure, Scenario};
 pub use sim::{addr_of, index_of_name, name_of, Fault, FaultKind, Options, Report, Sim};
 pub use trace::TraceHash;
+pub use truth::{FalseDeath, HoldOut, MemberVerdicts};
 
 /// The README's examples (the core's and this crate's), compiled and run as doctests.
 #[doc = include_str!("../../README.md")]

@@ -83,6 +83,11 @@ enum Command {
         /// Print every report as one JSON array.
         #[arg(long)]
         json: bool,
+        /// Run the seeds under each Lifeguard variant (SWIM: all four parts
+        /// off; +local_health (with nacks); +dynamic_suspicion; +buddy;
+        /// Lifeguard: all on) and print one comparison table.
+        #[arg(long)]
+        variants: bool,
     },
     /// Theory check: periods from a crash to its first probe, measured over
     /// seeds, beside the round-robin derivation and the paper's formula.
@@ -122,7 +127,11 @@ fn main() -> ExitCode {
             scenario,
             seeds,
             json,
+            variants: false,
         } => sweep(&scenario, seeds, json),
+        Command::Sweep {
+            scenario, seeds, ..
+        } => compare_variants(&scenario, seeds),
         Command::FirstDetection {
             nodes,
             seeds,
@@ -215,11 +224,12 @@ fn scenario_of(args: &RunArgs) -> Result<Scenario, String> {
                 description: String::new(),
                 options: opts,
                 checks: Checks::default(),
+                text: String::new(),
             }
         }
     };
     if let Some(seed) = args.seed {
-        s.options.seed = seed;
+        s = s.with_seed(seed)?;
     }
     if let Some(d) = args.duration {
         s.options.duration = d;
@@ -239,6 +249,9 @@ struct Samples {
     /// node's view is compared with. A node sampled in `alive` is up, so it
     /// counts itself here as it does there.
     live: Vec<(f64, usize)>,
+    /// Per member some view held dead, `(seconds, % of the other running
+    /// views holding it dead)` from the first such sample on.
+    dead: std::collections::BTreeMap<usize, Vec<(f64, f64)>>,
 }
 
 /// Runs to the end, showing progress on a terminal, sampling what each node
@@ -258,6 +271,7 @@ fn execute(opts: Options, progress: bool, samples: Option<&mut Samples>) -> Resu
         *s = Samples {
             alive: vec![Vec::new(); nodes],
             live: Vec::new(),
+            dead: Default::default(),
         };
     }
     let mut t = Duration::ZERO;
@@ -274,6 +288,14 @@ fn execute(opts: Options, progress: bool, samples: Option<&mut Samples>) -> Resu
                 }
             }
             s.live.push((secs, live));
+            for m in 0..nodes {
+                let held = sim.dead_views(m);
+                if held > 0 || s.dead.contains_key(&m) {
+                    let others = (live - usize::from(sim.observer.is_live(m))).max(1);
+                    let pct = f64::from(held) * 100.0 / others as f64;
+                    s.dead.entry(m).or_default().push((secs, pct));
+                }
+            }
         }
         if progress {
             eprint!(
@@ -349,7 +371,7 @@ fn run(args: RunArgs) -> ExitCode {
 
 /// The report as one SVG: coverage, alive counts, view errors, detections.
 fn plot(s: &Scenario, r: &Report, samples: Samples) -> Result<String, String> {
-    use swim_sim::plot::{epidemic_curve, report_svg, Detection, Series};
+    use swim_sim::plot::{epidemic_curve, report_svg_with_verdicts, Detection, Series};
     let round_ms = s.options.config.gossip_interval.as_secs_f64() * 1000.0;
     let measured: Vec<Series> = r
         .coverage
@@ -426,9 +448,37 @@ fn plot(s: &Scenario, r: &Report, samples: Samples) -> Result<String, String> {
             }
         })
         .collect();
+    // The members held dead by the largest share of views (at most 8).
+    let mut worst: Vec<&swim_sim::MemberVerdicts> =
+        r.members.iter().filter(|m| m.declared_dead > 0).collect();
+    worst.sort_by(|a, b| b.peak_dead_share.total_cmp(&a.peak_dead_share));
+    let dead_share: Vec<Series> = worst
+        .iter()
+        .take(8)
+        .filter_map(|m| {
+            let points = samples.dead.get(&m.member)?.clone();
+            Some(Series {
+                label: format!(
+                    "node-{}: {} false, {} expected",
+                    m.member, m.false_deaths, m.expected_deaths
+                ),
+                points,
+            })
+        })
+        .collect();
     let coverage = (!measured.is_empty()).then_some((&measured[..], &theory));
-    let title = format!("swim-sim: {} nodes, seed {}", r.nodes, r.seed);
-    report_svg(coverage, &alive, &view_error, &detections, &title)
+    let title = format!(
+        "swim-sim: {} nodes, seed {}, {} false deaths",
+        r.nodes, r.seed, r.false_positive_deaths
+    );
+    report_svg_with_verdicts(
+        coverage,
+        &alive,
+        &view_error,
+        &dead_share,
+        &detections,
+        &title,
+    )
 }
 
 fn print_failures(failures: &[Failure]) {
@@ -442,24 +492,10 @@ fn sweep(path: &std::path::Path, (from, to): (u64, u64), json: bool) -> ExitCode
         Ok(s) => s,
         Err(e) => return fail(e),
     };
-    let progress = std::io::stderr().is_terminal();
-    let mut rows = Vec::new();
-    for seed in from..to {
-        let mut opts = scenario.options.clone();
-        opts.seed = seed;
-        if progress {
-            eprint!("\r  seed {seed} ({} of {})", seed - from + 1, to - from);
-        }
-        let report = match execute(opts, false, None) {
-            Ok(r) => r,
-            Err(e) => return fail(e),
-        };
-        let failures = scenario.verify(&report);
-        rows.push((report, failures));
-    }
-    if progress {
-        eprint!("\r{:60}\r", "");
-    }
+    let rows = match run_seeds(&scenario, (from, to)) {
+        Ok(rows) => rows,
+        Err(e) => return fail(e),
+    };
     let failed: Vec<u64> = rows
         .iter()
         .filter(|(_, f)| !f.is_empty())
@@ -480,8 +516,16 @@ fn sweep(path: &std::path::Path, (from, to): (u64, u64), json: bool) -> ExitCode
             failed.len()
         );
         println!(
-            "{:>8}  {:>6}  {:>12}  {:>12}  {:>10}  {:>10}  {:>8}",
-            "seed", "result", "converged", "dead-every", "reconverge", "msg/n/s", "fp-dead"
+            "{:>8}  {:>6}  {:>12}  {:>12}  {:>10}  {:>10}  {:>8}  {:>8}  {:>8}",
+            "seed",
+            "result",
+            "converged",
+            "dead-every",
+            "reconverge",
+            "msg/n/s",
+            "fp-dead",
+            "exp-dead",
+            "fp-susp"
         );
         for (r, f) in &rows {
             let dead = r
@@ -492,14 +536,16 @@ fn sweep(path: &std::path::Path, (from, to): (u64, u64), json: bool) -> ExitCode
             let re = r.heals.iter().filter_map(|h| h.reconverged_after_ms).max();
             let show = |v: Option<u64>| v.map_or("-".to_string(), |v| format!("{v} ms"));
             println!(
-                "{:>8}  {:>6}  {:>12}  {:>12}  {:>10}  {:>10.1}  {:>8}",
+                "{:>8}  {:>6}  {:>12}  {:>12}  {:>10}  {:>10.1}  {:>8}  {:>8}  {:>8}",
                 r.seed,
                 if f.is_empty() { "pass" } else { "FAIL" },
                 show(r.converged_ms),
                 show(dead),
                 show(re),
                 r.messages_per_node_per_sec,
-                r.false_positive_deaths
+                r.false_positive_deaths,
+                r.expected_deaths,
+                r.false_suspicions
             );
         }
         let metric = |name: &str, values: Vec<f64>| {
@@ -573,6 +619,135 @@ fn sweep(path: &std::path::Path, (from, to): (u64, u64), json: bool) -> ExitCode
     }
 }
 
+/// Runs `scenario` on seeds `from..to` (showing progress on a terminal);
+/// each report with the checks it failed.
+fn run_seeds(
+    scenario: &Scenario,
+    (from, to): (u64, u64),
+) -> Result<Vec<(Report, Vec<Failure>)>, String> {
+    let progress = std::io::stderr().is_terminal();
+    let mut rows = Vec::new();
+    for seed in from..to {
+        let s = scenario.with_seed(seed)?;
+        if progress {
+            eprint!("\r  seed {seed} ({} of {})", seed - from + 1, to - from);
+        }
+        let report = execute(s.options.clone(), false, None)?;
+        let failures = s.verify(&report);
+        rows.push((report, failures));
+    }
+    if progress {
+        eprint!("\r{:60}\r", "");
+    }
+    Ok(rows)
+}
+
+/// The median of `v` (`None` when empty).
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    Some(v[v.len() / 2])
+}
+
+/// Runs the seeds under each Lifeguard variant and prints one table.
+fn compare_variants(path: &std::path::Path, seeds: (u64, u64)) -> ExitCode {
+    let scenario = match Scenario::load(path) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    println!(
+        "{}: seeds {}..{}, Lifeguard variants",
+        scenario.path, seeds.0, seeds.1
+    );
+    println!(
+        "{:<20} {:>7} {:>10} {:>10} {:>10} {:>11} {:>11} {:>9} {:>9} {:>9} {:>6}",
+        "variant",
+        "passed",
+        "fp-susp",
+        "fp-dead",
+        "exp-dead",
+        "detect-med",
+        "all-dead-med",
+        "B/node/s",
+        "held-min",
+        "held-mean",
+        "flips"
+    );
+    // Switches this build's Config does not have yet are left out (and named).
+    let mut missing: Vec<String> = Vec::new();
+    for (name, overrides) in swim_sim::scenario::VARIANTS {
+        let mut variant = scenario.clone();
+        for line in overrides.lines() {
+            match variant.with_config(line) {
+                Ok(v) => variant = v,
+                Err(e) if e.contains("unknown field") => {
+                    let field = line.split('=').next().unwrap_or(line).trim().to_string();
+                    if !missing.contains(&field) {
+                        missing.push(field);
+                    }
+                }
+                Err(e) => return fail(format!("variant {name}: {e}")),
+            }
+        }
+        let rows = match run_seeds(&variant, seeds) {
+            Ok(rows) => rows,
+            Err(e) => return fail(format!("variant {name}: {e}")),
+        };
+        let sum = |f: &dyn Fn(&Report) -> u64| rows.iter().map(|(r, _)| f(r)).sum::<u64>();
+        let crashes = || rows.iter().flat_map(|(r, _)| r.crashes.iter());
+        let first = median(
+            crashes()
+                .filter_map(|c| c.first_dead_ms.map(|t| (t - c.crashed_at_ms) as f64))
+                .collect(),
+        );
+        let all = median(
+            crashes()
+                .filter_map(|c| c.all_dead_ms.map(|t| (t - c.crashed_at_ms) as f64))
+                .collect(),
+        );
+        let bytes = median(rows.iter().map(|(r, _)| r.bytes_per_node_per_sec).collect());
+        let held = (rows.iter().flat_map(|(r, _)| r.hold_out.iter()))
+            .map(|h| h.min_share)
+            .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.min(x))));
+        let means: Vec<f64> = (rows.iter().flat_map(|(r, _)| r.hold_out.iter()))
+            .map(|h| h.mean_share)
+            .collect();
+        let held_mean = (!means.is_empty()).then(|| means.iter().sum::<f64>() / means.len() as f64);
+        let flips = (rows.iter().flat_map(|(r, _)| r.hold_out.iter()))
+            .map(|h| h.max_flips_per_view)
+            .max();
+        let show = |v: Option<f64>, unit: &str| v.map_or("-".into(), |v| format!("{v:.0}{unit}"));
+        println!(
+            "{:<20} {:>7} {:>10} {:>10} {:>10} {:>11} {:>11} {:>9} {:>9} {:>9} {:>6}",
+            name,
+            format!(
+                "{}/{}",
+                rows.iter().filter(|(_, f)| f.is_empty()).count(),
+                rows.len()
+            ),
+            sum(&|r| r.false_suspicions),
+            sum(&|r| r.false_positive_deaths),
+            sum(&|r| r.expected_deaths),
+            show(first, " ms"),
+            show(all, " ms"),
+            show(bytes, ""),
+            held.map_or("-".into(), |h| format!("{:.1}%", h * 100.0)),
+            held_mean.map_or("-".into(), |h| format!("{:.1}%", h * 100.0)),
+            flips.map_or("-".into(), |f| f.to_string())
+        );
+    }
+    if !missing.is_empty() {
+        println!(
+            "note: this build's swim_core::Config has no field {}: the variants differ only in the other switches",
+            missing.join(", ")
+        );
+    }
+    println!("fp-susp, fp-dead, exp-dead: totals over the seeds; detect-med, all-dead-med: median time from a crash to its first dead verdict and to dead everywhere; held-min, held-mean: lowest and mean share of healthy views holding a sick member out (hold-out window); flips: most dead->alive flips of a sick member by one healthy view");
+    ExitCode::SUCCESS
+}
+
 fn ms(v: Option<u64>) -> String {
     v.map_or_else(
         || "never".to_string(),
@@ -602,7 +777,66 @@ fn print_summary(r: &Report, config: &swim_core::Config) {
         r.max_bytes_per_node_per_sec
     );
     println!("  false suspicions    {}", r.false_suspicions);
-    println!("  false deaths        {}", r.false_positive_deaths);
+    println!(
+        "  false deaths        {} (expected deaths {})",
+        r.false_positive_deaths, r.expected_deaths
+    );
+    for d in r.false_deaths.iter().take(10) {
+        println!(
+            "    node-{} held node-{} dead at {} (accuser {}): {}",
+            d.view,
+            d.member,
+            ms(Some(d.at_ms)),
+            d.accuser.as_deref().unwrap_or("not named"),
+            d.cause
+        );
+    }
+    if r.false_deaths.len() > 10 {
+        println!(
+            "    ... {} more in the JSON report",
+            r.false_deaths.len() - 10
+        );
+    }
+    let mut worst: Vec<&swim_sim::MemberVerdicts> =
+        r.members.iter().filter(|m| m.declared_dead > 0).collect();
+    worst.sort_by(|a, b| b.peak_dead_share.total_cmp(&a.peak_dead_share));
+    for m in worst.iter().take(10) {
+        let accusers = if m.false_accusers.is_empty() {
+            String::new()
+        } else {
+            let named: Vec<String> = (m.false_accusers.iter())
+                .map(|(a, n)| format!("{a} x{n}"))
+                .collect();
+            format!("; false deaths declared by {}", named.join(", "))
+        };
+        println!(
+            "  node-{:<6} declared dead {} times ({} false), peak {:.0}% of views at {}, {} flips back (at most {} by one view){accusers}",
+            m.member,
+            m.declared_dead,
+            m.false_deaths,
+            m.peak_dead_share * 100.0,
+            ms(Some(m.peak_dead_at_ms)),
+            m.flips,
+            m.max_flips_per_view
+        );
+    }
+    if worst.len() > 10 {
+        println!("  ... {} more members declared dead", worst.len() - 10);
+    }
+    for h in &r.hold_out {
+        println!(
+            "  sick node-{:<4} held out by at least {:.1}% of healthy views (mean {:.1}%, lowest at {}), {} flips back by healthy views (at most {} by one)",
+            h.member,
+            h.min_share * 100.0,
+            h.mean_share * 100.0,
+            ms(Some(h.min_at_ms)),
+            h.flips,
+            h.max_flips_per_view
+        );
+    }
+    if let Some(t) = r.alive_everywhere_ms {
+        println!("  all alive everywhere at {}", ms(Some(t)));
+    }
     for c in &r.crashes {
         let after = |v: Option<u64>| ms(v.map(|v| v - c.crashed_at_ms));
         println!(

@@ -74,8 +74,6 @@ pub struct Coverage {
 pub struct Observer {
     live: Vec<bool>,
     live_count: usize,
-    /// Members that were ever crashed, left or restarted: their deaths are not false.
-    faulted: Vec<bool>,
     /// `view[v]` has bit `m` set when node `v` sees member `m` alive.
     view: Vec<Vec<u64>>,
     true_seen: Vec<usize>,
@@ -89,10 +87,6 @@ pub struct Observer {
     pub converged_now: bool,
     /// The last time the cluster was converged.
     pub last_converged_at: Option<Instant>,
-    /// Deaths declared by live nodes about members that never had a fault.
-    pub false_positive_deaths: u64,
-    /// Suspicions raised by live nodes about members that never had a fault.
-    pub false_suspicions: u64,
     /// Crash records, in crash order.
     pub crashes: Vec<CrashReport>,
     active_crash: Vec<Option<usize>>,
@@ -110,7 +104,6 @@ impl Observer {
     pub(crate) fn new(n: usize) -> Self {
         Observer {
             live: vec![false; n],
-            faulted: vec![false; n],
             view: vec![vec![0; n.div_ceil(64)]; n],
             true_seen: vec![0; n],
             false_seen: vec![0; n],
@@ -224,9 +217,9 @@ impl Observer {
         });
     }
 
-    /// Node `m` had a fault: its suspicion or death is no false positive.
-    pub(crate) fn faulted(&mut self, m: usize) {
-        self.faulted[m] = true;
+    /// Whether node `v` holds member `m` alive now.
+    pub(crate) fn sees_alive(&self, v: usize, m: usize) -> bool {
+        self.bit(v, m)
     }
 
     /// Node `m` published a fresh update at `incarnation`: follow its spread.
@@ -317,7 +310,6 @@ impl Observer {
 
     /// A node process is gone: its view goes with it.
     pub(crate) fn stopped(&mut self, v: usize, crashed: bool, now: Instant) {
-        self.faulted[v] = true;
         self.set_live(v, false);
         for m in 0..self.live.len() {
             if self.bit(v, m) {
@@ -339,7 +331,6 @@ impl Observer {
 
     /// A node is leaving (no longer part of the live set).
     pub(crate) fn leaving(&mut self, v: usize) {
-        self.faulted[v] = true;
         self.set_live(v, false);
     }
 
@@ -383,12 +374,6 @@ impl Observer {
         }
         if !self.live[v] {
             return;
-        }
-        let never_faulted = !self.faulted[m];
-        match event {
-            Event::MemberSuspect { .. } if never_faulted => self.false_suspicions += 1,
-            Event::MemberFailed { .. } if never_faulted => self.false_positive_deaths += 1,
-            _ => {}
         }
         if matches!(event, Event::MemberFailed { .. }) {
             self.failed_events[m] += 1;

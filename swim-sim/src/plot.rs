@@ -176,12 +176,29 @@ pub fn report_svg(
     detections: &[Detection],
     title: &str,
 ) -> Result<String, String> {
+    report_svg_with_verdicts(coverage, alive, view_error, &[], detections, title)
+}
+
+/// [`report_svg`] with one more panel after the view error: for each member
+/// some view held dead, the percentage of views holding it dead over
+/// simulated time (`dead_share`, y in 0-100; label it with what ground
+/// truth says, e.g. "node-7 (2 false deaths)").
+pub fn report_svg_with_verdicts(
+    coverage: Option<(&[Series], &Series)>,
+    alive: &[Series],
+    view_error: &[Series],
+    dead_share: &[Series],
+    detections: &[Detection],
+    title: &str,
+) -> Result<String, String> {
     let panels: Vec<(Panel, &str)> = [
         coverage
             .and_then(|(m, t)| CoverageData::new(m, t))
             .map(|d| (Panel::Coverage(d), "Update coverage by gossip round")),
         AliveData::new(alive).map(|d| (Panel::Alive(d), "Members seen alive by each node")),
         ErrorData::new(view_error).map(|d| (Panel::Error(d), "View error against ground truth")),
+        AliveData::new(dead_share)
+            .map(|d| (Panel::Dead(d), "Members held dead, by share of views")),
         DetectionData::new(detections).map(|d| (Panel::Detection(d), "Failure detection")),
     ]
     .into_iter()
@@ -229,6 +246,8 @@ enum Panel {
     Coverage(CoverageData),
     Alive(AliveData),
     Error(ErrorData),
+    /// Per member, the percentage of views holding it dead.
+    Dead(AliveData),
     Detection(DetectionData),
 }
 
@@ -245,7 +264,7 @@ impl Panel {
     fn legend(&self) -> Vec<(Swatch, String)> {
         match self {
             Panel::Coverage(d) => d.legend(),
-            Panel::Alive(d) => d.legend(),
+            Panel::Alive(d) | Panel::Dead(d) => d.legend(),
             Panel::Error(d) => d.legend(),
             Panel::Detection(d) => d.legend(),
         }
@@ -257,7 +276,7 @@ impl Panel {
             // Tick labels up to "0.9", then the rotated axis title.
             Panel::Coverage(_) => 80,
             // Counts up to four or five digits, signed for the error.
-            Panel::Alive(_) | Panel::Error(_) => 90,
+            Panel::Alive(_) | Panel::Error(_) | Panel::Dead(_) => 90,
             // Member names; no axis title.
             Panel::Detection(d) => {
                 let names = d.rows.iter().map(|r| text_width(&r.member, TICK_SIZE));
@@ -272,7 +291,7 @@ impl Panel {
 
     fn height(&self) -> u32 {
         match self {
-            Panel::Coverage(_) | Panel::Alive(_) => PANEL_HEIGHT,
+            Panel::Coverage(_) | Panel::Alive(_) | Panel::Dead(_) => PANEL_HEIGHT,
             Panel::Error(_) => ERROR_PANEL_HEIGHT,
             Panel::Detection(d) => d.height(),
         }
@@ -282,6 +301,15 @@ impl Panel {
         match self {
             Panel::Coverage(d) => d.draw(area, title, frame),
             Panel::Alive(d) => d.draw(area, title, frame),
+            Panel::Dead(d) => {
+                let axes = Axes {
+                    x_desc: "simulated time (s)",
+                    y_desc: "% of views holding it dead",
+                    y_format: &tick,
+                    zero_line: false,
+                };
+                d.draw_on(area, title, frame, None, &axes, &d.legend())
+            }
             Panel::Error(d) => d.draw(area, title, frame),
             Panel::Detection(d) => d.draw(area, title, frame),
         }

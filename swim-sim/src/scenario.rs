@@ -26,13 +26,60 @@
 //! no_false_deaths = true
 //! ```
 //!
+//! Partial failures: when nodes join, faults that start and stop, loss on
+//! one node's links, repeats, and healing one named fault.
+//!
+//! ```toml
+//! [[fault]]                         # nodes 1-16 join through node 0, 2 s apart
+//! at = "2s"                         # (they do not start in the join window)
+//! kind = "join"
+//! nodes = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]
+//! every = "2s"
+//!
+//! [[fault]]                         # 80% loss on 10 nodes' links, both ways
+//! at = "30s"
+//! kind = "loss"
+//! name = "flaky"                    # a heal can end this fault alone
+//! nodes = "1%"
+//! direction = "both"                # "inbound" | "outbound" | "both"
+//! rate = 0.8
+//!
+//! [[fault]]
+//! at = "330s"
+//! kind = "heal"
+//! fault = "flaky"                   # without it, heal ends every link fault
+//!
+//! [[fault]]                         # node 0 cannot send from 20 s to 50 s
+//! at = "20s"
+//! kind = "loss"
+//! node = 0
+//! direction = "outbound"
+//! rate = 1.0
+//! until = "50s"                     # also on partition, partition-oneway, pause, slow
+//!
+//! [[fault]]                         # stalls of 1-8 s (drawn by the seed), 8 times, 15 s apart
+//! at = "25s"
+//! kind = "pause"
+//! nodes = "8%"
+//! duration = "1s..8s"
+//! every = "15s"
+//! count = 8
+//!
+//! [checks]
+//! no_false_deaths_in_healthy_views = true
+//! hold_out = { from = "90s", until = "330s", share = 0.99, max_flips = 1 }
+//! alive_everywhere_within = { after = "330s", within = "60s" }
+//! ```
+//!
+//! What a seed draws (nodes given as a percentage, durations given as a
+//! range) is drawn again for each seed ([`Scenario::with_seed`]).
+//!
 //! Unknown keys, nodes that do not exist, times outside the run and values of
 //! the wrong type are errors that name the file, the line and what was expected.
 
+use crate::faults::{expand, FaultSpec};
 use crate::network::{Latency, Network};
-use crate::sim::{Fault, FaultKind, Options, Report};
-use rand_chacha::ChaCha8Rng;
-use rand_core::{Rng, SeedableRng};
+use crate::sim::{Fault, Options, Report};
 use serde::Deserialize;
 use std::path::Path;
 use std::time::Duration;
@@ -181,40 +228,6 @@ enum LatencySpec {
     },
 }
 
-/// Which nodes a fault applies to.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum NodeSet {
-    List(Vec<usize>),
-    /// `"all"` or a percentage such as `"10%"` (chosen by the seed, never node 0).
-    Text(String),
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FaultSpec {
-    #[serde(with = "swim_core::serde_duration")]
-    at: Duration,
-    kind: String,
-    node: Option<usize>,
-    nodes: Option<NodeSet>,
-    #[serde(default, with = "swim_core::serde_duration::option")]
-    every: Option<Duration>,
-    #[serde(default, with = "swim_core::serde_duration::option")]
-    duration: Option<Duration>,
-    #[serde(default, with = "swim_core::serde_duration::option")]
-    delay: Option<Duration>,
-    groups: Option<Vec<Vec<usize>>>,
-    from: Option<Vec<usize>>,
-    to: Option<Vec<usize>>,
-    #[serde(default, with = "swim_core::serde_duration::option")]
-    period: Option<Duration>,
-    #[serde(default, with = "swim_core::serde_duration::option")]
-    until: Option<Duration>,
-    key: Option<String>,
-    value: Option<String>,
-}
-
 /// What a run must show to pass.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -234,15 +247,27 @@ pub struct Checks {
     /// Each restarted node holds every running node's keys within this time.
     #[serde(default, with = "swim_core::serde_duration::option")]
     pub keys_complete_within: Option<Duration>,
-    /// No member that never had a fault is declared dead.
+    /// No view takes a false dead verdict: about a member that was healthy
+    /// and reachable from it both ways (ground truth, [`crate::truth`]).
     #[serde(default)]
     pub no_false_deaths: bool,
-    /// No member that never had a fault is suspected.
+    /// Like `no_false_deaths`, but a view that was itself sick earlier in
+    /// the run may hold a stale false verdict of its own (the views that
+    /// were healthy throughout, and what they adopt by gossip, may not).
+    #[serde(default)]
+    pub no_false_deaths_in_healthy_views: bool,
+    /// No view suspects a member that was healthy and reachable from it.
     #[serde(default)]
     pub no_false_suspicions: bool,
     /// The cluster is converged when the run ends.
     #[serde(default)]
     pub converged_at_end: bool,
+    /// Over a window, healthy views hold each sick member out, and do not
+    /// flip it back and forth (the flaky-member test).
+    pub hold_out: Option<HoldOutCheck>,
+    /// After a time, every running node holds exactly the running nodes
+    /// alive within a bound.
+    pub alive_everywhere_within: Option<AliveCheck>,
     /// When the run ends, every running node holds every running node
     /// alive or suspect (for lossy networks, where some suspicion is
     /// nearly always in flight and `converged_at_end` is a coin toss).
@@ -252,6 +277,66 @@ pub struct Checks {
     /// keys exactly as their owner does.
     #[serde(default)]
     pub keys_agree_at_end: bool,
+}
+
+/// The Lifeguard variants a sweep compares, as `[config]` overrides: SWIM
+/// (all four parts off), one part at a time on SWIM (local health comes
+/// with nacks, which it scores), and Lifeguard (all on, the default).
+pub const VARIANTS: [(&str, &str); 5] = [
+    (
+        "SWIM",
+        "local_health = false\ndynamic_suspicion = false\nbuddy = false\nnack = false",
+    ),
+    (
+        "+local_health",
+        "local_health = true\ndynamic_suspicion = false\nbuddy = false\nnack = true",
+    ),
+    (
+        "+dynamic_suspicion",
+        "local_health = false\ndynamic_suspicion = true\nbuddy = false\nnack = false",
+    ),
+    (
+        "+buddy",
+        "local_health = false\ndynamic_suspicion = false\nbuddy = true\nnack = false",
+    ),
+    (
+        "Lifeguard",
+        "local_health = true\ndynamic_suspicion = true\nbuddy = true\nnack = true",
+    ),
+];
+
+/// `hold_out = { from = "80s", until = "320s", share = 0.99, max_flips = 1 }`:
+/// from `from` to `until`, every sick member is held not alive (suspect,
+/// dead or unknown) by at least `share` of the healthy views at every
+/// sample (each 500 ms), and no healthy view flips a sick member from dead
+/// to alive more than `max_flips` times.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HoldOutCheck {
+    /// Start of the window.
+    #[serde(with = "swim_core::serde_duration")]
+    pub from: Duration,
+    /// End of the window.
+    #[serde(with = "swim_core::serde_duration")]
+    pub until: Duration,
+    /// Lowest share of healthy views that must hold each sick member not alive.
+    pub share: Option<f64>,
+    /// Most dead -> alive flips of a sick member by one healthy view.
+    pub max_flips: Option<u32>,
+}
+
+/// `alive_everywhere_within = { after = "320s", within = "60s" }`: some
+/// instant in `[after, after + within]` has every running node holding
+/// exactly the running nodes alive.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AliveCheck {
+    /// From when.
+    #[serde(with = "swim_core::serde_duration")]
+    pub after: Duration,
+    /// The bound.
+    #[serde(with = "swim_core::serde_duration")]
+    pub within: Duration,
 }
 
 /// A parsed scenario: the options of a run and its checks.
@@ -265,6 +350,10 @@ pub struct Scenario {
     pub options: Options,
     /// What the run must show.
     pub checks: Checks,
+    /// The file's text, to parse again for another seed or config
+    /// ([`Scenario::with_seed`], [`Scenario::with_config`]); empty for a
+    /// run built from flags.
+    pub text: String,
 }
 
 /// One failed check.
@@ -291,13 +380,51 @@ impl Scenario {
 
     /// Parses scenario text; `path` names it in errors.
     pub fn parse(text: &str, path: &str) -> Result<Scenario, String> {
-        let file: File = toml::from_str(text).map_err(|e| {
+        Scenario::parse_with(text, path, None)
+    }
+
+    /// The same scenario run with `seed`: what the seed draws (nodes chosen
+    /// by percentage, stall lengths given as ranges) is drawn again.
+    pub fn with_seed(&self, seed: u64) -> Result<Scenario, String> {
+        if self.text.is_empty() {
+            let mut s = self.clone();
+            s.options.seed = seed;
+            return Ok(s);
+        }
+        Scenario::parse_with(&self.text, &self.path, Some(seed)).map(|s| s.keep_overrides(self))
+    }
+
+    /// The same scenario with more `[config]` overrides on top of the
+    /// file's, given as TOML (`"buddy = false\nnack = false"`).
+    pub fn with_config(&self, overrides: &str) -> Result<Scenario, String> {
+        let extra: ConfigOverrides = toml::from_str(overrides)
+            .map_err(|e| format!("config overrides `{overrides}`: {}", e.message().trim_end()))?;
+        let mut s = self.clone();
+        extra.apply(&mut s.options.config);
+        s.options
+            .config
+            .validate()
+            .map_err(|e| format!("{}: config overrides `{overrides}`: {e}", self.path))?;
+        Ok(s)
+    }
+
+    /// Keeps what `with_config` changed on `old`, after parsing again.
+    fn keep_overrides(mut self, old: &Scenario) -> Scenario {
+        self.options.config = old.options.config.clone();
+        self
+    }
+
+    fn parse_with(text: &str, path: &str, seed: Option<u64>) -> Result<Scenario, String> {
+        let mut file: File = toml::from_str(text).map_err(|e| {
             let line = e
                 .span()
                 .map(|s| format!("line {}: ", line_of(text, s.start)))
                 .unwrap_or_default();
             format!("{path}: {line}{}", e.message().trim_end())
         })?;
+        if let Some(seed) = seed {
+            file.seed = seed;
+        }
         let config = file
             .config
             .onto(file.preset)
@@ -332,10 +459,13 @@ impl Scenario {
         if let Some(m) = file.measure {
             options.measure = (m.from.unwrap_or(Duration::ZERO), m.until);
         }
-        for spanned in &file.fault {
+        let names: Vec<&str> = (file.fault.iter())
+            .filter_map(|f| f.get_ref().name.as_deref())
+            .collect();
+        for (k, spanned) in file.fault.iter().enumerate() {
             let line = line_of(text, spanned.span().start);
             let spec = spanned.get_ref();
-            let faults = expand(spec, file.nodes, file.seed)
+            let faults = expand(spec, file.nodes, file.seed, k, &names)
                 .map_err(|e| format!("{path}: line {line}: fault '{}': {e}", spec.kind))?;
             for f in &faults {
                 check_fault(f, &options)
@@ -344,12 +474,36 @@ impl Scenario {
             options.faults.extend(faults);
         }
         options.faults.sort_by_key(|f| f.at);
+        if let Some(h) = &file.checks.hold_out {
+            if h.from >= h.until || h.until > file.duration {
+                return Err(format!(
+                    "{path}: [checks] hold_out: needs from < until <= duration ({:?}), got {:?} to {:?}",
+                    file.duration, h.from, h.until
+                ));
+            }
+            if h.share.is_some_and(|s| !(0.0..=1.0).contains(&s)) {
+                return Err(format!(
+                    "{path}: [checks] hold_out.share: must be between 0 and 1"
+                ));
+            }
+            options.hold_out = Some((h.from, h.until));
+        }
+        if let Some(a) = &file.checks.alive_everywhere_within {
+            if a.after > file.duration {
+                return Err(format!(
+                    "{path}: [checks] alive_everywhere_within.after = {:?} is after the end of the run ({:?})",
+                    a.after, file.duration
+                ));
+            }
+            options.alive_after = Some(a.after);
+        }
         options.validate().map_err(|e| format!("{path}: {e}"))?;
         Ok(Scenario {
             path: path.to_string(),
             description: file.description.unwrap_or_default(),
             options,
             checks: file.checks,
+            text: text.to_string(),
         })
     }
 
@@ -438,6 +592,15 @@ impl Scenario {
                 format!("{} false deaths", r.false_positive_deaths),
             );
         }
+        if c.no_false_deaths_in_healthy_views && r.false_deaths_in_healthy_views > 0 {
+            fail(
+                "no_false_deaths_in_healthy_views",
+                format!(
+                    "{} false deaths by views that were never sick",
+                    r.false_deaths_in_healthy_views
+                ),
+            );
+        }
         if c.no_false_suspicions && r.false_suspicions > 0 {
             fail(
                 "no_false_suspicions",
@@ -452,6 +615,49 @@ impl Scenario {
                     r.unsettled_at_end
                 ),
             );
+        }
+        if let Some(h) = &c.hold_out {
+            if r.hold_out.is_empty() {
+                fail(
+                    "hold_out",
+                    "no member was sick during the window: nothing was measured".into(),
+                );
+            }
+            for m in &r.hold_out {
+                if let Some(share) = h.share.filter(|&s| m.min_share < s) {
+                    fail(
+                        "hold_out",
+                        format!(
+                            "node-{} held out by only {:.1}% of healthy views at {} ms (at least {:.1}%)",
+                            m.member,
+                            m.min_share * 100.0,
+                            m.min_at_ms,
+                            share * 100.0
+                        ),
+                    );
+                }
+                if let Some(max) = h.max_flips.filter(|&x| m.max_flips_per_view > x) {
+                    fail(
+                        "hold_out",
+                        format!(
+                            "node-{} flipped dead -> alive up to {} times by one healthy view (at most {max}; {} flips in all)",
+                            m.member, m.max_flips_per_view, m.flips
+                        ),
+                    );
+                }
+            }
+        }
+        if let Some(a) = &c.alive_everywhere_within {
+            let limit = ms(a.after + a.within);
+            match r.alive_everywhere_ms {
+                Some(t) if t <= limit => {}
+                other => fail(
+                    "alive_everywhere_within",
+                    format!(
+                        "every running node held the running set alive at {other:?} ms, limit {limit} ms"
+                    ),
+                ),
+            }
         }
         if c.keys_agree_at_end && !r.keys_agree_at_end {
             fail(
@@ -500,114 +706,6 @@ fn network(n: NetworkSpec) -> Network {
     }
 }
 
-fn node_set(spec: &FaultSpec, nodes: usize, seed: u64) -> Result<Vec<usize>, String> {
-    match (&spec.node, &spec.nodes) {
-        (Some(n), None) => Ok(vec![*n]),
-        (None, Some(NodeSet::List(list))) => Ok(list.clone()),
-        (None, Some(NodeSet::Text(t))) if t == "all" => Ok((0..nodes).collect()),
-        (None, Some(NodeSet::Text(t))) => {
-            let pct: f64 = t
-                .strip_suffix('%')
-                .and_then(|p| p.parse().ok())
-                .filter(|p| (0.0..=100.0).contains(p))
-                .ok_or_else(|| {
-                    format!(
-                        "nodes = \"{t}\": expected a list, \"all\" or a percentage like \"10%\""
-                    )
-                })?;
-            let count = ((nodes as f64) * pct / 100.0).round().max(1.0) as usize;
-            // A seeded choice among nodes 1.. (node 0 is the seed everyone joined through).
-            let mut pool: Vec<usize> = (1..nodes).collect();
-            let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_f417);
-            for i in (1..pool.len()).rev() {
-                let j = (rng.next_u64() % (i as u64 + 1)) as usize;
-                pool.swap(i, j);
-            }
-            pool.truncate(count.min(pool.len()));
-            pool.sort_unstable();
-            Ok(pool)
-        }
-        (Some(_), Some(_)) => Err("give either node or nodes, not both".into()),
-        (None, None) => Err("needs node = N or nodes = [...]".into()),
-    }
-}
-
-/// One spec to faults: per-node kinds expand over `nodes`, spaced by `every`.
-fn expand(spec: &FaultSpec, nodes: usize, seed: u64) -> Result<Vec<Fault>, String> {
-    let at = spec.at;
-    let need = |d: Option<Duration>, what: &str| d.ok_or_else(|| format!("needs {what}"));
-    let one = |kind| Ok(vec![Fault { at, kind }]);
-    match spec.kind.as_str() {
-        "crash" | "restart" | "leave" | "pause" | "slow" | "announce" => {
-            let every = spec.every.unwrap_or(Duration::ZERO);
-            let mut out = Vec::new();
-            for (k, node) in node_set(spec, nodes, seed)?.into_iter().enumerate() {
-                let kind = match spec.kind.as_str() {
-                    "crash" => FaultKind::Crash(node),
-                    "restart" => FaultKind::Restart(node),
-                    "leave" => FaultKind::Leave(node),
-                    "announce" => FaultKind::Announce(node),
-                    "pause" => FaultKind::Pause { node, duration: need(spec.duration, "duration = \"...\"")? },
-                    _ => FaultKind::Slow {
-                        node,
-                        delay: need(spec.delay, "delay = \"...\"")?,
-                        duration: need(spec.duration, "duration = \"...\"")?,
-                    },
-                };
-                out.push(Fault { at: at + every * k as u32, kind });
-            }
-            Ok(out)
-        }
-        "set" | "delete" => {
-            let every = spec.every.unwrap_or(Duration::ZERO);
-            let key = spec.key.clone().ok_or("needs key = \"...\"")?;
-            let mut out = Vec::new();
-            for (k, node) in node_set(spec, nodes, seed)?.into_iter().enumerate() {
-                let kind = match spec.kind.as_str() {
-                    "set" => FaultKind::Set {
-                        node,
-                        key: key.clone(),
-                        value: spec.value.clone().ok_or("needs value = \"...\"")?,
-                    },
-                    _ => FaultKind::Delete {
-                        node,
-                        key: key.clone(),
-                    },
-                };
-                out.push(Fault { at: at + every * k as u32, kind });
-            }
-            Ok(out)
-        }
-        "partition" => one(FaultKind::Partition(spec.groups.clone().ok_or("needs groups = [[...], [...]]")?)),
-        "partition-oneway" => one(FaultKind::PartitionOneWay {
-            from: spec.from.clone().ok_or("needs from = [...]")?,
-            to: spec.to.clone().ok_or("needs to = [...]")?,
-        }),
-        "hold" | "release" | "flap" => {
-            let pair = |v: &Option<Vec<usize>>, what: &str| match v.as_deref() {
-                Some([n]) => Ok(*n),
-                _ => Err(format!("needs {what} = [NODE]")),
-            };
-            let (a, b) = (pair(&spec.from, "from")?, pair(&spec.to, "to")?);
-            one(match spec.kind.as_str() {
-                "hold" => FaultKind::Hold { from: a, to: b },
-                "release" => FaultKind::Release { from: a, to: b },
-                _ => FaultKind::Flap {
-                    a,
-                    b,
-                    period: need(spec.period, "period = \"...\"")?,
-                    until: need(spec.until, "until = \"...\"")?,
-                },
-            })
-        }
-        "heal" => one(FaultKind::Heal),
-        other => Err(format!(
-            "unknown kind '{other}': expected crash, restart, leave, pause, slow, announce, set, delete, partition, \
-             partition-oneway, hold, release, flap or heal"
-        )),
-    }
-}
-
 fn check_fault(f: &Fault, o: &Options) -> Result<(), String> {
     if let Some(n) = f.kind.nodes().into_iter().find(|&n| n >= o.nodes) {
         return Err(format!(
@@ -627,6 +725,7 @@ fn check_fault(f: &Fault, o: &Options) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::FaultKind;
 
     const GOOD: &str = r#"
 description = "test"
@@ -756,5 +855,131 @@ no_false_deaths = true
             e.contains("line 2") && e.contains("invalid duration"),
             "{e}"
         );
+    }
+
+    const PARTIAL: &str = r#"
+nodes = 10
+duration = "60s"
+
+[[fault]]
+at = "1s"
+kind = "join"
+nodes = [8, 9]
+every = "2s"
+
+[[fault]]
+at = "10s"
+kind = "loss"
+node = 3
+direction = "inbound"
+rate = 0.8
+until = "20s"
+
+[[fault]]
+at = "12s"
+kind = "partition"
+name = "split"
+groups = [[0, 1]]
+
+[[fault]]
+at = "30s"
+kind = "heal"
+fault = "split"
+
+[[fault]]
+at = "5s"
+kind = "pause"
+node = 4
+duration = "1s..8s"
+every = "10s"
+count = 3
+
+[checks]
+hold_out = { from = "15s", until = "20s", share = 0.9, max_flips = 1 }
+alive_everywhere_within = { after = "30s", within = "20s" }
+"#;
+
+    #[test]
+    fn partial_failures_parse_into_timed_named_faults() {
+        let s = Scenario::parse(PARTIAL, "p.toml").unwrap();
+        let kinds: Vec<(u64, String)> = (s.options.faults.iter())
+            .map(|f| (f.at.as_secs(), format!("{:?}", f.kind)))
+            .collect();
+        let has = |at: u64, text: &str| kinds.iter().any(|(t, k)| *t == at && k.contains(text));
+        assert!(has(1, "Join(8)") && has(3, "Join(9)"), "{kinds:?}");
+        assert!(
+            has(
+                10,
+                "Named { name: \"#1.0\", fault: Loss { nodes: [3], direction: Inbound, rate: 0.8 }"
+            ),
+            "{kinds:?}"
+        );
+        assert!(has(20, "HealNamed(\"#1.0\")"), "{kinds:?}");
+        assert!(
+            has(12, "Named { name: \"split\", fault: Partition"),
+            "{kinds:?}"
+        );
+        assert!(has(30, "HealNamed(\"split\")"), "{kinds:?}");
+        let pauses: Vec<(u64, Duration)> = (s.options.faults.iter())
+            .filter_map(|f| match f.kind {
+                FaultKind::Pause { node: 4, duration } => Some((f.at.as_secs(), duration)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(pauses.iter().map(|p| p.0).collect::<Vec<_>>(), [5, 15, 25]);
+        assert!(pauses
+            .iter()
+            .all(|p| p.1 >= Duration::from_secs(1) && p.1 <= Duration::from_secs(8)));
+        assert_eq!(
+            s.options.hold_out,
+            Some((Duration::from_secs(15), Duration::from_secs(20)))
+        );
+        assert_eq!(s.options.alive_after, Some(Duration::from_secs(30)));
+    }
+
+    #[test]
+    fn bad_partial_failures_say_what_is_allowed() {
+        let base = "nodes = 5\nduration = \"60s\"\n[[fault]]\nat = \"1s\"\n";
+        let e = error(&format!(
+            "{base}kind = \"loss\"\nnode = 1\nrate = 0.5\ndirection = \"up\"\n"
+        ));
+        assert!(
+            e.starts_with("bad.toml: line 3: fault 'loss': direction = \"up\": expected \"inbound\", \"outbound\" or \"both\""),
+            "{e}"
+        );
+        let e = error(&format!("{base}kind = \"loss\"\nnode = 1\nrate = 1.5\n"));
+        assert!(
+            e.contains("needs rate = P, a probability between 0 and 1"),
+            "{e}"
+        );
+        let e = error(&format!("{base}kind = \"heal\"\nfault = \"nope\"\n"));
+        assert!(
+            e.contains("fault = \"nope\": no fault has that name (names given: none)"),
+            "{e}"
+        );
+        let e = error(&format!("{base}kind = \"crash\"\nnode = 1\nname = \"x\"\n"));
+        assert!(
+            e.contains(
+                "name = \"...\" is allowed on partition, partition-oneway and loss faults only"
+            ),
+            "{e}"
+        );
+        let e = error(&format!(
+            "{base}kind = \"pause\"\nnode = 1\nduration = \"1s\"\ncount = 3\n"
+        ));
+        assert!(e.contains("count = 3 needs every"), "{e}");
+        let e = error(&format!(
+            "{base}kind = \"pause\"\nnode = 1\nduration = \"8s..1s\"\n"
+        ));
+        assert!(
+            e.contains("line 7") && e.contains("the range is empty"),
+            "{e}"
+        );
+        let e = error(&format!(
+            "{base}kind = \"loss\"\nnode = 1\nrate = 0.5\nuntil = \"1s\"\n"
+        ));
+        assert!(e.contains("until 1s is not after at 1s"), "{e}");
+        let e = error("nodes = 5\nduration = \"60s\"\n[checks]\nhold_out = { from = \"50s\", until = \"40s\" }\n");
+        assert!(e.contains("hold_out: needs from < until"), "{e}");
     }
 }

@@ -4,9 +4,10 @@
 //! seed, start time, latency and loss draw.
 
 use crate::check::{Checker, Violation};
-use crate::network::{Fate, Latency, Links, Network};
+use crate::network::{retransmit_delay, Fate, Latency, Links, Network};
 use crate::observe::{CrashReport, Observer};
 use crate::trace::TraceHash;
+use crate::truth::{FalseDeath, HoldOut, MemberVerdicts, Truth, Verdict};
 use bytes::Bytes;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
@@ -88,8 +89,31 @@ pub enum FaultKind {
         /// When the flapping stops (the link is up again).
         until: Duration,
     },
-    /// Ends every partition and flapping link.
+    /// Ends every partition, node loss and flapping link.
     Heal,
+    /// Ends the faults named `name` (see [`FaultKind::Named`]).
+    HealNamed(String),
+    /// The node starts and joins through the first running node (a node
+    /// with a join fault does not start in the join window).
+    Join(usize),
+    /// Extra loss `rate` on every link of `nodes` in `direction`, until healed.
+    Loss {
+        /// The nodes whose links lose.
+        nodes: Vec<usize>,
+        /// Their receipts, their sends, or both.
+        direction: crate::network::Direction,
+        /// Probability that a datagram is lost (streams retransmit).
+        rate: f64,
+    },
+    /// A partition, one-way partition or loss under a name that
+    /// [`FaultKind::HealNamed`] ends, without ending the others (unnamed
+    /// partitions replace each other; named ones add up).
+    Named {
+        /// The name.
+        name: String,
+        /// The fault.
+        fault: Box<FaultKind>,
+    },
     /// The node publishes new metadata: one fresh update whose spread the
     /// observers follow round by round.
     Announce(usize),
@@ -125,7 +149,10 @@ impl FaultKind {
             FaultKind::PartitionOneWay { from, to } => from.iter().chain(to).copied().collect(),
             FaultKind::Hold { from, to } | FaultKind::Release { from, to } => vec![*from, *to],
             FaultKind::Flap { a, b, .. } => vec![*a, *b],
-            FaultKind::Heal => vec![],
+            FaultKind::Heal | FaultKind::HealNamed(_) => vec![],
+            FaultKind::Join(n) => vec![*n],
+            FaultKind::Loss { nodes, .. } => nodes.clone(),
+            FaultKind::Named { fault, .. } => fault.nodes(),
         }
     }
 
@@ -142,7 +169,10 @@ impl FaultKind {
             FaultKind::Hold { .. } => "hold",
             FaultKind::Release { .. } => "release",
             FaultKind::Flap { .. } => "flap",
-            FaultKind::Heal => "heal",
+            FaultKind::Heal | FaultKind::HealNamed(_) => "heal",
+            FaultKind::Join(_) => "join",
+            FaultKind::Loss { .. } => "loss",
+            FaultKind::Named { fault, .. } => fault.name(),
             FaultKind::Announce(_) => "announce",
             FaultKind::Set { .. } => "set",
             FaultKind::Delete { .. } => "delete",
@@ -177,6 +207,13 @@ pub struct Options {
     /// Keys every node installs when it starts (the first is primary):
     /// traffic is sealed as `config.sealing` says. Empty: plain traffic.
     pub keys: Vec<swim_core::Key>,
+    /// The window `[from, until]` over which the report measures how well
+    /// healthy views hold sick members out (see [`crate::HoldOut`]).
+    pub hold_out: Option<(Duration, Duration)>,
+    /// Report the first instant at or after this time when every running
+    /// node holds exactly the running nodes alive
+    /// ([`Report::alive_everywhere_ms`]).
+    pub alive_after: Option<Duration>,
 }
 
 impl Options {
@@ -193,6 +230,8 @@ impl Options {
             measure: (Duration::ZERO, None),
             start_keys: (0, 0),
             keys: Vec::new(),
+            hold_out: None,
+            alive_after: None,
         }
     }
 
@@ -400,10 +439,29 @@ pub struct Report {
     pub messages_per_node_per_sec: f64,
     /// Bytes sent, per node per simulated second.
     pub bytes_per_node_per_sec: f64,
-    /// Deaths declared about members that never had a fault.
+    /// Dead verdicts views took about healthy members they could reach
+    /// (ground truth: [`crate::truth`]).
     pub false_positive_deaths: u64,
-    /// Suspicions raised about members that never had a fault.
+    /// Suspicions views raised about healthy members they could reach.
     pub false_suspicions: u64,
+    /// False deaths taken by views that were never sick during the run (a
+    /// sick node's own stale verdicts left out; gossip that makes a healthy
+    /// view adopt one is in).
+    pub false_deaths_in_healthy_views: u64,
+    /// Dead verdicts about members that were sick, down or cut off from
+    /// the view: the detector doing its job.
+    pub expected_deaths: u64,
+    /// The first false deaths, one by one, with view, time, accuser, cause.
+    pub false_deaths: Vec<FalseDeath>,
+    /// Per member that was suspected, declared dead or flipped: counts,
+    /// peak share of views holding it dead, dead -> alive flips.
+    pub members: Vec<MemberVerdicts>,
+    /// Per member sick during the hold-out window ([`Options::hold_out`]):
+    /// how well healthy views held it out, and their flips.
+    pub hold_out: Vec<HoldOut>,
+    /// The first instant at or after [`Options::alive_after`] when every
+    /// running node held exactly the running nodes alive (ms).
+    pub alive_everywhere_ms: Option<u64>,
     /// Each crash and its detection times.
     pub crashes: Vec<CrashReport>,
     /// Events the simulator processed.
@@ -451,6 +509,9 @@ pub struct Sim {
     bytes: u64,
     /// Ground truth and measurements.
     pub observer: Observer,
+    /// Which members are sick, which links work; every verdict judged.
+    truth: Truth,
+    alive_everywhere: Option<Instant>,
 }
 
 impl Sim {
@@ -488,9 +549,20 @@ impl Sim {
             messages: 0,
             bytes: 0,
             observer: Observer::new(n),
+            truth: Truth::new(n, crate::truth::grace(&opts.config, n), opts.hold_out),
+            alive_everywhere: None,
             opts,
         };
-        sim.schedule(Instant::ZERO, What::Start(0));
+        // Nodes with a join fault start at its time, not in the window.
+        let late: std::collections::BTreeSet<usize> = (sim.opts.faults.iter())
+            .filter_map(|f| match f.kind {
+                FaultKind::Join(i) => Some(i),
+                _ => None,
+            })
+            .collect();
+        if !late.contains(&0) {
+            sim.schedule(Instant::ZERO, What::Start(0));
+        }
         for i in 1..n {
             let window = sim.opts.join_window.as_micros() as u64;
             let at = if window == 0 {
@@ -498,7 +570,9 @@ impl Sim {
             } else {
                 sim.rng.next_u64() % window
             };
-            sim.schedule(Instant::from_micros(at), What::Start(i));
+            if !late.contains(&i) {
+                sim.schedule(Instant::from_micros(at), What::Start(i));
+            }
         }
         for f in sim.opts.faults.clone() {
             sim.schedule(Instant::ZERO + f.at, What::Fault(f));
@@ -523,6 +597,18 @@ impl Sim {
     /// Node `i`, if its process is running.
     pub fn node(&self, i: usize) -> Option<&Node> {
         self.slots[i].node.as_ref()
+    }
+
+    /// How many running views hold member `m` dead now (ground truth's
+    /// count, from the events each view emitted).
+    pub fn dead_views(&self, m: usize) -> u32 {
+        self.truth.dead_count(m)
+    }
+
+    /// Why member `m` is sick now (paused, slow, not running, lossy or cut
+    /// off), if it is ([`crate::truth`]).
+    pub fn sick(&self, m: usize) -> Option<&'static str> {
+        self.truth.sick(m, self.observer.is_live(m))
     }
 
     /// The options of this run.
@@ -564,11 +650,17 @@ impl Sim {
     pub fn run_until(&mut self, until: Instant) {
         let end = until.min(Instant::ZERO + self.opts.duration);
         while let Some(Reverse(next)) = self.queue.peek() {
-            if next.at > end {
+            let next_at = next.at;
+            if next_at > end {
                 break;
             }
             if self.violation.is_some() {
                 break;
+            }
+            if let Some(t) = self.truth.next_sample().filter(|&t| t < next_at) {
+                self.now = t;
+                self.sample_hold_out();
+                continue;
             }
             let Some(Reverse(ev)) = self.queue.pop() else {
                 break;
@@ -577,6 +669,12 @@ impl Sim {
             self.events += 1;
             self.dispatch(ev.what);
             self.observer.check_converged(self.now);
+            if self.observer.converged_now && self.alive_everywhere.is_none() {
+                let after = self.opts.alive_after.map(|d| Instant::ZERO + d);
+                if after.is_some_and(|a| self.now >= a) {
+                    self.alive_everywhere = Some(self.now);
+                }
+            }
         }
         self.now = self.now.max(end);
     }
@@ -611,8 +709,14 @@ impl Sim {
             last_converged_ms: self.observer.last_converged_at.map(|t| t.as_millis()),
             messages_per_node_per_sec: (per(self.messages) * 100.0).round() / 100.0,
             bytes_per_node_per_sec: per(self.bytes).round(),
-            false_positive_deaths: self.observer.false_positive_deaths,
-            false_suspicions: self.observer.false_suspicions,
+            false_positive_deaths: self.truth.false_deaths,
+            false_suspicions: self.truth.false_suspicions,
+            expected_deaths: self.truth.expected_deaths,
+            false_deaths_in_healthy_views: self.truth.false_deaths_healthy_views,
+            false_deaths: self.truth.false_list.clone(),
+            members: self.truth.members(),
+            hold_out: self.truth.hold_outs(),
+            alive_everywhere_ms: self.alive_everywhere.map(|t| t.as_millis()),
             crashes: self.observer.crashes.clone(),
             events: self.events,
             dropped,
@@ -744,6 +848,7 @@ impl Sim {
             What::Resume(i) => self.resume(i),
             What::SlowEnd(i) => {
                 self.slots[i].slow = Duration::ZERO;
+                self.truth.node_fault(i, "slow", false, self.now);
                 self.observer.healed(self.now);
             }
             What::Flap {
@@ -754,11 +859,11 @@ impl Sim {
                 until,
             } => {
                 if self.now >= until {
-                    self.links.set_down(a, b, false);
+                    self.change_links(|l| l.set_down(a, b, false));
                     self.observer.healed(self.now);
                     return;
                 }
-                self.links.set_down(a, b, down);
+                self.change_links(|l| l.set_down(a, b, down));
                 let next = (self.now + period / 2).min(until);
                 self.schedule(
                     next,
@@ -799,6 +904,9 @@ impl Sim {
         slot.generation += 1;
         slot.tick_at = None;
         self.observer.started(i);
+        if self.slots[i].restarts > 0 {
+            self.truth.process_changed(i, self.now);
+        }
         self.checker.restarted(i);
         let contact = (0..self.opts.nodes).find(|&j| j != i && self.observer.is_live(j));
         if let Some(j) = contact.filter(|_| i != 0 || self.slots[i].restarts > 0) {
@@ -833,17 +941,26 @@ impl Sim {
             }
             other => self.trace.write(format!("{other:?}").as_bytes()),
         }
-        let cut_off = match &f.kind {
-            // Everyone is cut off from someone: no death across it is false.
-            FaultKind::Partition(_) => (0..self.opts.nodes).collect(),
-            FaultKind::Announce(_) | FaultKind::Set { .. } | FaultKind::Delete { .. } => Vec::new(),
-            other => other.nodes(),
-        };
-        for n in cut_off {
-            self.observer.faulted(n);
-        }
         let now = self.now;
         match f.kind {
+            FaultKind::Join(i) => {
+                if self.slots[i].node.is_none() {
+                    self.start(i);
+                }
+            }
+            FaultKind::Loss {
+                nodes,
+                direction,
+                rate,
+            } => self.change_links(|l| l.node_loss(None, &nodes, direction, rate)),
+            FaultKind::Named { name, fault } => self.named(&name, *fault),
+            FaultKind::HealNamed(name) => {
+                let mut found = false;
+                self.change_links(|l| found = l.heal_named(&name));
+                if found {
+                    self.observer.healed(now);
+                }
+            }
             FaultKind::Crash(i) => {
                 if self.slots[i].node.is_some() {
                     self.stop(i, true);
@@ -876,6 +993,7 @@ impl Sim {
             FaultKind::Pause { node, duration } => {
                 if self.slots[node].node.is_some() && !self.slots[node].paused {
                     self.slots[node].paused = true;
+                    self.truth.node_fault(node, "paused", true, now);
                     self.schedule(now + duration, What::Resume(node));
                 }
             }
@@ -885,13 +1003,18 @@ impl Sim {
                 duration,
             } => {
                 self.slots[node].slow = delay;
+                self.truth.node_fault(node, "slow", true, now);
                 self.schedule(now + duration, What::SlowEnd(node));
             }
-            FaultKind::Partition(groups) => self.links.partition(&groups),
-            FaultKind::PartitionOneWay { from, to } => self.links.partition_oneway(&from, &to),
-            FaultKind::Hold { from, to } => self.links.hold(from, to),
+            FaultKind::Partition(groups) => self.change_links(|l| l.partition(&groups)),
+            FaultKind::PartitionOneWay { from, to } => {
+                self.change_links(|l| l.partition_oneway(&from, &to))
+            }
+            FaultKind::Hold { from, to } => self.change_links(|l| l.hold(from, to)),
             FaultKind::Release { from, to } => {
-                for bytes in self.links.release(from, to) {
+                let mut held = Vec::new();
+                self.change_links(|l| held = l.release(from, to));
+                for bytes in held {
                     let at = now + self.latency();
                     let input = Input::Datagram {
                         from: addr_of(from),
@@ -925,7 +1048,7 @@ impl Sim {
                 });
             }
             FaultKind::Heal => {
-                self.links.heal();
+                self.change_links(|l| l.heal());
                 self.observer.healed(now);
                 let heal = self.observer.heals.len() - 1;
                 self.schedule(now, What::CheckKeys { heal });
@@ -957,6 +1080,42 @@ impl Sim {
         }
     }
 
+    /// Applies `fault` under `name`: a heal that names it ends it alone.
+    fn named(&mut self, name: &str, fault: FaultKind) {
+        let name = Some(name);
+        match fault {
+            FaultKind::Partition(groups) => self.change_links(|l| l.partition_named(name, &groups)),
+            FaultKind::PartitionOneWay { from, to } => {
+                self.change_links(|l| l.partition_oneway_named(name, &from, &to))
+            }
+            FaultKind::Loss {
+                nodes,
+                direction,
+                rate,
+            } => self.change_links(|l| l.node_loss(name, &nodes, direction, rate)),
+            // Other faults have no lasting link state to name.
+            other => self.fault(Fault {
+                at: self.now - Instant::ZERO,
+                kind: other,
+            }),
+        }
+    }
+
+    /// Changes the links with `f`; ground truth learns the old and new state.
+    fn change_links(&mut self, f: impl FnOnce(&mut Links)) {
+        let old = self.links.state().clone();
+        f(&mut self.links);
+        self.truth.links_changed(&old, self.links.state(), self.now);
+    }
+
+    /// Samples how well healthy views hold sick members out.
+    fn sample_hold_out(&mut self) {
+        let obs = &self.observer;
+        let running = |i: usize| obs.is_live(i);
+        let alive = |v: usize, m: usize| obs.sees_alive(v, m);
+        self.truth.sample(self.now, &running, &alive);
+    }
+
     /// Runs `f` on node `i` (if its process runs) at the present instant,
     /// then carries out its outputs, as a driver does after a command.
     pub fn command<R>(&mut self, i: usize, f: impl FnOnce(&mut Node, Instant) -> R) -> Option<R> {
@@ -970,6 +1129,7 @@ impl Sim {
     /// overdue timers fire.
     fn resume(&mut self, i: usize) {
         self.slots[i].paused = false;
+        self.truth.node_fault(i, "paused", false, self.now);
         let backlog = std::mem::take(&mut self.slots[i].backlog);
         for input in backlog {
             self.step(i, input);
@@ -988,6 +1148,9 @@ impl Sim {
         slot.paused = false;
         slot.backlog.clear();
         self.observer.stopped(i, crashed, self.now);
+        self.truth.view_gone(i);
+        self.truth.node_fault(i, "paused", false, self.now);
+        self.truth.process_changed(i, self.now);
         let broken: Vec<u64> = self
             .streams
             .iter()
@@ -1208,9 +1371,22 @@ impl Sim {
             },
         );
         self.opened.insert((i, id), g);
+        let timeout = self.opts.network.stream_timeout;
         if !(self.links.connected(i, j) && self.links.connected(j, i)) {
             // Cut off: the connection attempt times out.
-            self.fail_stream(g, self.opts.network.stream_timeout);
+            self.fail_stream(g, timeout);
+            return;
+        }
+        // The handshake is lost when either way loses a packet.
+        let loss = 1.0 - (1.0 - self.links.loss(i, j)) * (1.0 - self.links.loss(j, i));
+        match retransmit_delay(loss, timeout, &mut self.rng) {
+            None => self.fail_stream(g, timeout),
+            Some(d) if !d.is_zero() => {
+                if let Some(s) = self.streams.get_mut(&g) {
+                    s.last = [self.now + d; 2];
+                }
+            }
+            Some(_) => {}
         }
     }
 
@@ -1242,11 +1418,17 @@ impl Sim {
         if s.closed[side] || s.last[other] == Instant::from_micros(u64::MAX) {
             return;
         }
+        let timeout = self.opts.network.stream_timeout;
         if !self.links.connected(i, peer) {
-            self.fail_stream(g, self.opts.network.stream_timeout);
+            self.fail_stream(g, timeout);
             return;
         }
-        let mut latency = self.latency();
+        let Some(retransmits) = retransmit_delay(self.links.loss(i, peer), timeout, &mut self.rng)
+        else {
+            self.fail_stream(g, timeout);
+            return;
+        };
+        let mut latency = self.latency() + retransmits;
         if let Some(bps) = self.opts.network.bandwidth_of(i) {
             // The frame waits for the uplink, then takes its size's time.
             let bits = bytes.len() as u128 * 8;
@@ -1299,11 +1481,37 @@ impl Sim {
             matches!(e, Event::MemberFailed { .. }) && about.is_some_and(all_dead);
         let now = self.now;
         self.observer.on_event(v, e, now, |_| dead_everywhere);
+        if let Some(m) = about.filter(|&m| m < self.slots.len() && self.observer.is_live(v)) {
+            let obs = &self.observer;
+            let running = |i: usize| obs.is_live(i);
+            let live = obs.live_count();
+            let links = self.links.state();
+            match verdict_of(e) {
+                Some((verdict, accuser)) => self
+                    .truth
+                    .verdict(v, m, verdict, accuser, links, &running, live, now),
+                None if e.about().is_some_and(|x| x.status != Status::Dead)
+                    && !matches!(e, Event::MemberLeft(_) | Event::MemberReaped(_)) =>
+                {
+                    self.truth.set_dead(v, m, false, &running, live, now)
+                }
+                None => {}
+            }
+        }
         if let Some(m) = about.filter(|&m| m < self.slots.len()) {
             if let Err(what) = self.checker.on_event(v, m, e) {
                 self.violate(v, what);
             }
         }
+    }
+}
+
+/// The verdict an event reports, and who declared it (if the event says).
+fn verdict_of(e: &Event) -> Option<(Verdict, Option<&str>)> {
+    match e {
+        Event::MemberSuspect { accuser, .. } => Some((Verdict::Suspect, Some(accuser.as_str()))),
+        Event::MemberFailed { accuser, .. } => Some((Verdict::Dead, Some(accuser.as_str()))),
+        _ => None,
     }
 }
 

@@ -139,10 +139,11 @@ config_fields! {
     nack: bool,
     /// Flap damping: a member's penalty (one per fall from alive to
     /// suspect or dead) halves in this time; a member that comes back with
-    /// a penalty of 2.5 or more (a third fall within about a half-life) is
-    /// held (shown to the application as it last was) until the penalty
-    /// decays to 1, so a member that keeps failing stays out while it is
-    /// sick instead of flapping. Zero disables it.
+    /// a penalty of 1.5 or more (a second fall within a half-life of the
+    /// first; the penalty waits while the member is down) is held (shown
+    /// to the application as it last was) until the penalty decays to 1,
+    /// so a member that keeps failing stays out while it is sick instead
+    /// of flapping. A restart (a new life) starts clean. Zero disables it.
     flap_half_life: Duration,
     /// Largest datagram the node sends or accepts.
     max_packet_size: usize,

@@ -313,6 +313,7 @@ impl View {
         let changed = e.addr() != u.addr;
         let new_life = (u.life != 0 && e.life != 0 && u.life != e.life)
             .then(|| Applied::Restarted(u.name.clone(), u.life));
+        let restarted = new_life.is_some();
         let outcome = new_life
             .or(matches!(old, Status::Dead | Status::Left).then_some(Applied::Revived(u.addr)));
         if u.life != 0 {
@@ -321,7 +322,7 @@ impl View {
         e.set_addr(u.addr);
         e.incarnation = u.incarnation;
         e.set_suspicion(None);
-        let shown = self.damp_revival(&u.name, old, fx);
+        let shown = self.damp_revival(&u.name, old, restarted, fx);
         self.members.set_status(&u.name, Status::Alive, fx.now);
         let member = self.members.get(&u.name).map(Entry::member);
         self.broadcast(&u, priority);
@@ -342,31 +343,45 @@ impl View {
     /// Flap damping of a member coming back from `old`: whether the
     /// application is to see it (false while it is held; see
     /// [`crate::damping`]).
-    fn damp_revival(&mut self, name: &Name, old: Status, fx: &mut Effects) -> bool {
+    /// A restarted process (a new life) starts with a clean record.
+    fn damp_revival(
+        &mut self,
+        name: &Name,
+        old: Status,
+        restarted: bool,
+        fx: &mut Effects,
+    ) -> bool {
         let (now, h) = (fx.now, fx.config.flap_half_life);
         let Some(e) = self.members.get_mut(name) else {
             return true;
         };
-        if e.flaps().is_some_and(|f| f.shown.is_some()) {
-            return false;
+        if e.flaps().is_none() {
+            return true;
         }
+        if restarted || h.is_zero() {
+            e.clear_flaps();
+            return true;
+        }
+        let held = e.flaps().is_some_and(|f| f.shown.is_some());
         let sick = matches!(old, Status::Suspect | Status::Dead);
-        if h.is_zero() || !sick || !e.flaps().is_some_and(|f| f.holds(now, h)) {
-            if e.flaps().is_some_and(|f| f.forgotten(now, h)) {
+        let hold = !held && sick && e.flaps().is_some_and(|f| f.holds(now, h));
+        let flaps = e.flaps_mut(now);
+        flaps.revived(now, h);
+        if !held && !hold {
+            if flaps.forgotten(now, h) {
                 e.clear_flaps();
             }
             return true;
         }
-        let flaps = e.flaps_mut(now);
-        flaps.shown = Some(old);
-        let at = flaps.release_at(h).max(now);
-        fx.metrics.held += 1;
-        fx.timers.schedule(
-            at,
-            Deadline::Release {
-                member: name.clone(),
-            },
-        );
+        if hold {
+            flaps.shown = Some(old);
+            fx.metrics.held += 1;
+        }
+        if let Some(at) = flaps.release_at(h) {
+            let member = name.clone();
+            fx.timers
+                .schedule(at.max(now), Deadline::Release { member });
+        }
         false
     }
 
@@ -392,7 +407,10 @@ impl View {
         let Some(shown) = flaps.shown else {
             return;
         };
-        let at = flaps.release_at(h);
+        // Still down: the wait starts over when it is back.
+        let Some(at) = flaps.release_at(h) else {
+            return;
+        };
         if at > now {
             let member = name.clone();
             fx.timers.schedule(at, Deadline::Release { member });

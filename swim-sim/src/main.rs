@@ -675,19 +675,11 @@ fn compare_variants(path: &std::path::Path, seeds: (u64, u64)) -> ExitCode {
         "held-mean",
         "flips"
     );
-    // Switches this build's Config does not have yet are left out (and named).
-    let mut missing: Vec<String> = Vec::new();
     for (name, overrides) in swim_sim::scenario::VARIANTS {
         let mut variant = scenario.clone();
         for line in overrides.lines() {
             match variant.with_config(line) {
                 Ok(v) => variant = v,
-                Err(e) if e.contains("unknown field") => {
-                    let field = line.split('=').next().unwrap_or(line).trim().to_string();
-                    if !missing.contains(&field) {
-                        missing.push(field);
-                    }
-                }
                 Err(e) => return fail(format!("variant {name}: {e}")),
             }
         }
@@ -736,12 +728,6 @@ fn compare_variants(path: &std::path::Path, seeds: (u64, u64)) -> ExitCode {
             held.map_or("-".into(), |h| format!("{:.1}%", h * 100.0)),
             held_mean.map_or("-".into(), |h| format!("{:.1}%", h * 100.0)),
             flips.map_or("-".into(), |f| f.to_string())
-        );
-    }
-    if !missing.is_empty() {
-        println!(
-            "note: this build's swim_core::Config has no field {}: the variants differ only in the other switches",
-            missing.join(", ")
         );
     }
     println!("fp-susp, fp-dead, exp-dead: totals over the seeds; detect-med, all-dead-med: median time from a crash to its first dead verdict and to dead everywhere; held-min, held-mean: lowest and mean share of healthy views holding a sick member out (hold-out window); flips: most dead->alive flips of a sick member by one healthy view");

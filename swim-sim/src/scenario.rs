@@ -279,30 +279,33 @@ pub struct Checks {
     pub keys_agree_at_end: bool,
 }
 
-/// The Lifeguard variants a sweep compares, as `[config]` overrides: SWIM
-/// (all four parts off), one part at a time on SWIM (local health comes
-/// with nacks, which it scores), and Lifeguard (all on, the default).
-pub const VARIANTS: [(&str, &str); 5] = [
+/// The variants a sweep compares, as `[config]` overrides: SWIM (the four
+/// Lifeguard parts off, and no flap damping), one part at a time on SWIM
+/// (local health comes with nacks, which it scores; off, a sick node's
+/// unconfirmed suspicions also time out into deaths), Lifeguard (all four),
+/// and this project's default (Lifeguard and flap damping).
+pub const VARIANTS: [(&str, &str); 6] = [
     (
         "SWIM",
-        "local_health = false\ndynamic_suspicion = false\nbuddy = false\nnack = false",
+        "awareness_max_multiplier = 0\nsuspicion_max_timeout_mult = 1\nbuddy = false\nnack = false\nflap_half_life = 0",
     ),
     (
         "+local_health",
-        "local_health = true\ndynamic_suspicion = false\nbuddy = false\nnack = true",
+        "awareness_max_multiplier = 8\nsuspicion_max_timeout_mult = 1\nbuddy = false\nnack = true\nflap_half_life = 0",
     ),
     (
         "+dynamic_suspicion",
-        "local_health = false\ndynamic_suspicion = true\nbuddy = false\nnack = false",
+        "awareness_max_multiplier = 0\nsuspicion_max_timeout_mult = 6\nbuddy = false\nnack = false\nflap_half_life = 0",
     ),
     (
         "+buddy",
-        "local_health = false\ndynamic_suspicion = false\nbuddy = true\nnack = false",
+        "awareness_max_multiplier = 0\nsuspicion_max_timeout_mult = 1\nbuddy = true\nnack = false\nflap_half_life = 0",
     ),
     (
         "Lifeguard",
-        "local_health = true\ndynamic_suspicion = true\nbuddy = true\nnack = true",
+        "awareness_max_multiplier = 8\nsuspicion_max_timeout_mult = 6\nbuddy = true\nnack = true\nflap_half_life = 0",
     ),
+    ("+damping (default)", ""),
 ];
 
 /// `hold_out = { from = "80s", until = "320s", share = 0.99, max_flips = 1 }`:

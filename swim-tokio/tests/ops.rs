@@ -291,7 +291,10 @@ fn prometheus_metrics_agree_with_the_json_and_info_tells_the_basics() {
     );
     assert!(text.contains("# TYPE swim_suspicion_to_dead_seconds histogram"));
     // Probe round trips: the core's buckets, as a histogram in seconds.
-    assert!(text.contains("# TYPE swim_probe_rtt_seconds histogram"), "{text}");
+    assert!(
+        text.contains("# TYPE swim_probe_rtt_seconds histogram"),
+        "{text}"
+    );
     let rtt = scrape
         .samples
         .iter()

@@ -542,10 +542,12 @@ impl View {
     /// node gives it a last word: the suspect's address is returned, to be
     /// pinged with the suspicion attached, and the verdict waits a probe
     /// interval for its refutation. While this node is not `healthy` (its
-    /// Lifeguard score is up: its own probes and nacks go missing), its
-    /// word alone kills nobody: the suspicion waits, pinging the suspect
-    /// each probe interval, for a confirmation from another member, a
-    /// refutation, or a verdict from elsewhere.
+    /// Lifeguard score is up: its own probes and nacks go missing) it
+    /// declares nobody dead, even with confirmations (they may come from
+    /// other sick members): the suspicion waits, pinging the suspect each
+    /// probe interval, for a refutation or a verdict from a healthy member.
+    /// Where no confirmation could come (a cluster of a few members), the
+    /// node still decides alone.
     pub fn on_suspicion_timeout(
         &mut self,
         name: &Name,
@@ -563,7 +565,8 @@ impl View {
             return None;
         }
         let alone = s.accusers.len() == 1 && s.accusers[0] == *local;
-        if alone && (!s.last_word || (!healthy && s.expected > 0)) {
+        let sick = !healthy && s.expected > 0;
+        if sick || (alone && !s.last_word) {
             let until = fx.now + fx.config.probe_interval;
             s.not_before = Some(until);
             s.last_word = true;

@@ -83,9 +83,10 @@ enum Command {
         /// Print every report as one JSON array.
         #[arg(long)]
         json: bool,
-        /// Run the seeds under each Lifeguard variant (SWIM: all four parts
-        /// off; +local_health (with nacks); +dynamic_suspicion; +buddy;
-        /// Lifeguard: all on) and print one comparison table.
+        /// Run the seeds under each variant (SWIM: the four Lifeguard parts
+        /// and flap damping off; +local_health (with nacks);
+        /// +dynamic_suspicion; +buddy; Lifeguard: all four on; +damping: the
+        /// default) and print one comparison table.
         #[arg(long)]
         variants: bool,
     },

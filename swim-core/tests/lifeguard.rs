@@ -219,7 +219,13 @@ fn suspicion_by(accuser: usize, member: usize) -> pb::Update {
 /// When node 0 of 10 declares node 2 dead after hearing it suspected by
 /// `accusers`, and the `MemberFailed` event's accuser.
 fn death_after(accusers: &[usize]) -> (u64, String) {
-    let mut node = joined_node(10, Config::lan());
+    // Nobody here answers node 0's probes: without local health its score
+    // stays 0, so its own timer decides (a sick node declares nobody dead).
+    let config = Config {
+        awareness_max_multiplier: 0,
+        ..Config::lan()
+    };
+    let mut node = joined_node(10, config);
     let _ = node.poll_outputs().count();
     let updates = accusers.iter().map(|&a| suspicion_by(a, 2)).collect();
     let _ = receive(&mut node, 3, packet(3, vec![], updates), Instant::ZERO);
@@ -520,4 +526,29 @@ fn probe_round_trips_are_counted_from_the_times_the_node_is_given() {
     // A second ack for the same probe is not a second round trip.
     let _ = receive(&mut node, from, ack, later);
     assert_eq!(node.metrics().probe_rtt.count, 1);
+}
+
+#[test]
+fn a_node_whose_score_is_up_declares_nobody_dead() {
+    // Nobody answers node 0: its score rises, and the suspicion of node 2,
+    // confirmed by three others, never becomes its verdict; a healthy
+    // member's verdict is taken as it comes.
+    let mut node = joined_node(10, Config::lan());
+    let _ = node.poll_outputs().count();
+    let updates = [3, 4, 5, 6].iter().map(|&a| suspicion_by(a, 2)).collect();
+    let _ = receive(&mut node, 3, packet(3, vec![], updates), Instant::ZERO);
+    let out = run(&mut node, Instant::ZERO, Instant::from_millis(120_000));
+    assert!(node.health_score() > 0);
+    assert!(!out
+        .iter()
+        .any(|(_, o)| matches!(o, Output::Event(Event::MemberFailed { .. }))));
+    assert_eq!(node.member("node-2").unwrap().status, Status::Suspect);
+    let dead = pb::Update {
+        status: pb::Status::Dead as i32,
+        from: name(4).into_bytes().into(),
+        ..alive(2, 1)
+    };
+    let now = Instant::from_millis(120_001);
+    let _ = receive(&mut node, 4, packet(4, vec![], vec![dead]), now);
+    assert_eq!(node.member("node-2").unwrap().status, Status::Dead);
 }

@@ -299,6 +299,7 @@ pub async fn start(config: AgentConfig) -> Result<Handle, StartError> {
         node.set(key, value.clone().into_bytes(), swim_core::Instant::ZERO)
             .map_err(StartError::Node)?;
     }
+    let mut snapshot_join = false;
     let snapshot = match &config.snapshot {
         Some(path) => {
             let (snapshot, loaded) = Snapshot::open(path, config.rejoin_after_leave, &config.name)
@@ -315,6 +316,7 @@ pub async fn start(config: AgentConfig) -> Result<Handle, StartError> {
                     "snapshot: rejoining the members it records"
                 );
             }
+            snapshot_join = seeds.is_empty() && !known.is_empty();
             seeds.extend(known);
             Some(snapshot)
         }
@@ -357,6 +359,7 @@ pub async fn start(config: AgentConfig) -> Result<Handle, StartError> {
         suspected: HashMap::new(),
         stream_started: HashMap::new(),
         snapshot,
+        snapshot_join,
     };
     tracing::info!(node = %config.name, bind = %local, advertise = %advertise, "swim node started");
     tokio::spawn(async move {
@@ -404,9 +407,32 @@ struct Driver {
     stream_started: HashMap<StreamId, TokioInstant>,
     /// The member snapshot, if the node keeps one.
     snapshot: Option<Snapshot>,
+    /// The join at start has only the snapshot's members as seeds: it makes
+    /// one pass, as Serf's, and the agent runs alone if none answers.
+    snapshot_join: bool,
 }
 
 impl Driver {
+    /// A join from the snapshot alone makes one pass: when it is to retry,
+    /// it stops, and the agent runs alone until a member joins it (or
+    /// `swim join`), rather than retrying addresses that may be long gone.
+    fn end_snapshot_join(&mut self, event: &Event) {
+        match event {
+            Event::JoinCompleted { .. } => self.snapshot_join = false,
+            Event::JoinRetry { .. } | Event::JoinFailed { .. } if self.snapshot_join => {
+                self.snapshot_join = false;
+                let now = self.now();
+                self.node.cancel_join(now);
+                tracing::warn!(
+                    node = %self.name,
+                    "snapshot: no member it records answered; running alone until a member \
+                     joins this one or `swim join` names a seed"
+                );
+            }
+            _ => {}
+        }
+    }
+
     /// A stream ended: its duration goes into the histogram (once).
     fn stream_ended(&mut self, id: StreamId) {
         if let Some(t) = self.stream_started.remove(&id) {
@@ -714,6 +740,7 @@ impl Driver {
                 self.stream_ended(id);
             }
             Output::Event(event) => {
+                self.end_snapshot_join(&event);
                 log_event(&self.name, &event);
                 self.on_key_event(&event);
                 self.time_suspicions(&event);

@@ -240,3 +240,50 @@ fn after_a_graceful_leave_the_snapshot_is_used_only_with_rejoin() {
     assert!(snapshot::load(&path, false).unwrap().members.is_empty());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A join from the snapshot alone makes one pass (as Serf's): when none of
+/// the recorded members answers, the agent says so, stops retrying and runs
+/// alone, and a member that joins it later is taken in.
+#[test]
+fn a_snapshot_join_that_reaches_nobody_gives_up_after_one_pass() {
+    let dir = temp_dir("alone");
+    let path = dir.join("members.snapshot");
+    let mut a = Agent::start("snap-gone", &[]);
+    let mut b = start("snap-alone", &path, &[a.gossip], &[]);
+    wait_for("two agents converge", spread_bound(), || {
+        sees_alive(&b, &["snap-gone"])
+    });
+    wait_recorded(&path, &["snap-gone"]);
+    for x in [&mut a, &mut b] {
+        x.child.kill().unwrap();
+        x.child.wait().unwrap();
+    }
+    drop(b);
+    let mut b = start("snap-alone", &path, &[], &[]);
+    wait_for(
+        "the snapshot join gives up",
+        Duration::from_secs(20),
+        || b.log_text().contains("no member it records answered"),
+    );
+    assert!(
+        b.child.try_wait().unwrap().is_none(),
+        "the agent still runs"
+    );
+    let c = Agent::start("snap-new", &[b.gossip]);
+    wait_for("a new member joins the lone agent", spread_bound(), || {
+        sees_alive(&b, &["snap-new"]) && sees_alive(&c, &["snap-alone"])
+    });
+    // Retries back off from `join_retry_min` (500 ms, doubling): a join
+    // that kept going would have retried twice more within 3 s of the start.
+    wait_for("the agent has run 3 s", Duration::from_secs(10), || {
+        b.get("/v1/info")
+            .is_some_and(|v| v["uptime_seconds"].as_u64() >= Some(3))
+    });
+    assert_eq!(
+        b.log_text().matches("no seed answered; retrying").count(),
+        1,
+        "one pass, no retry after it"
+    );
+    drop(a);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

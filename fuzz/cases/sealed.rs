@@ -76,6 +76,7 @@ pub fn template(path: Path, i: u8) -> Vec<u8> {
                     owner: name(1).into_bytes().into(),
                     life: life(1),
                     write: Some(write("color", b"red", 3, 2)),
+                    gc: 0,
                 };
                 packet(CLUSTER, 3, vec![], vec![], vec![delta])
             }

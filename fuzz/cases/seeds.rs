@@ -73,6 +73,7 @@ fn delta(owner: usize, w: pb::KeyWrite) -> pb::KeyDelta {
         owner: n(owner),
         life: life(owner),
         write: Some(w),
+        gc: 0,
     }
 }
 

@@ -72,7 +72,7 @@ pub fn config(b: u8) -> Config {
         c.max_packet_size = 512;
     }
     if b & 8 != 0 {
-        c.max_stream_frame = 64 << 10;
+        c.max_stream_frame = 128 << 10;
     }
     if b & 16 != 0 {
         c.max_members = 16;
@@ -210,6 +210,7 @@ fn built_packet(r: &mut Reader<'_>, cluster: &str) -> Vec<u8> {
                 owner: who(owner).into(),
                 life: life_of(r, owner),
                 write: Some(key_write(r)),
+                gc: 0,
             }
         })
         .collect();

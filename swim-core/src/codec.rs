@@ -188,6 +188,8 @@ pub(crate) struct KeyDelta {
     pub owner: Name,
     pub life: u64,
     pub write: keys::Write,
+    /// The owner's GC watermark when it sent the write.
+    pub gc: u64,
 }
 
 /// Why remote bytes were dropped (counted in [`Metrics`](crate::Metrics)).
@@ -946,10 +948,15 @@ fn key_write(w: pb::KeyWrite) -> Result<keys::Write, DropReason> {
 }
 
 fn key_delta(d: pb::KeyDelta) -> Result<KeyDelta, DropReason> {
+    let write = key_write(d.write.ok_or(DropReason::Invalid)?)?;
+    if d.gc > write.version {
+        return Err(DropReason::Invalid);
+    }
     Ok(KeyDelta {
         owner: name(&d.owner)?,
         life: d.life,
-        write: key_write(d.write.ok_or(DropReason::Invalid)?)?,
+        write,
+        gc: d.gc,
     })
 }
 
@@ -996,11 +1003,12 @@ fn wire_write(w: &keys::Write) -> pb::KeyWrite {
 }
 
 /// A key delta encoded on its own, ready to be queued for piggybacking.
-pub(crate) fn encode_key_delta(owner: &Name, life: u64, w: &keys::Write) -> Vec<u8> {
+pub(crate) fn encode_key_delta(owner: &Name, life: u64, gc: u64, w: &keys::Write) -> Vec<u8> {
     pb::KeyDelta {
         owner: Bytes::copy_from_slice(owner.as_bytes()),
         life,
         write: Some(wire_write(w)),
+        gc,
     }
     .encode_to_vec()
 }
@@ -1067,7 +1075,7 @@ fn put_bytes(field: u32, b: &[u8], buf: &mut Vec<u8>) {
 
 /// The life an update carries when gossiped (see [`encode_update`]).
 fn gossiped_life(u: &Update) -> u64 {
-    if u.incarnation > 0 && u.status == Status::Alive {
+    if u.status == Status::Alive {
         u.life
     } else {
         0
@@ -1076,10 +1084,11 @@ fn gossiped_life(u: &Update) -> u64 {
 
 /// An update encoded on its own, ready to be queued for piggybacking.
 ///
-/// Gossip carries a member's life only in alive updates above incarnation
-/// 0 (a refutation, which is how a restarted process outbids its old one):
-/// the alive updates of a join wave stay as short as before, and a member's
-/// first life is learned from its full state or its first key write.
+/// Gossip carries a member's life in alive updates only (suspicions and
+/// deaths are about a life already known). Every node learns a member's
+/// life from membership, the alive update that introduces it or its full
+/// state, and never from a key write: a write with a forged life must not
+/// decide whose keys a replica takes.
 pub(crate) fn encode_update(u: &Update) -> crate::broadcast::Encoded {
     let mut buf = Vec::with_capacity(64);
     if gossiped_life(u) != u.life {

@@ -168,6 +168,13 @@ config_fields! {
     /// reaped): news of more members is ignored, so that nobody can
     /// stretch this node's probe round without bound.
     max_members: usize,
+    /// Most bytes of other members' keys and values the node holds, over
+    /// all of them (each owner holds at most 64 KiB, and a replica refuses
+    /// more): writes and repairs beyond it are refused and counted in
+    /// [`KeysRefused::budget`](crate::KeysRefused::budget). The default,
+    /// 64 MiB, holds 1,000 full namespaces or 100,000 members with 600
+    /// bytes of keys each.
+    max_replica_bytes: usize,
 }
 
 /// Most join attempts [`Config::join_attempts`] may ask for (0, for ever, aside).
@@ -521,6 +528,7 @@ impl Config {
             tombstone_grace: Duration::from_secs(600),
             sealing: Sealing::Require,
             max_members: 65_536,
+            max_replica_bytes: 64 << 20,
         }
     }
 
@@ -688,11 +696,20 @@ impl Config {
                 "512 to 65507 bytes",
             ));
         }
-        if !(65_536..=(256 << 20)).contains(&self.max_stream_frame) {
+        // A full namespace (64 KiB of keys and values, 256 keys) goes whole
+        // in one frame, with room for the framing and a table of members.
+        if !((128 << 10)..=(256 << 20)).contains(&self.max_stream_frame) {
             return Err(err(
                 "max_stream_frame",
                 self.max_stream_frame.to_string(),
-                "64 KiB to 256 MiB",
+                "128 KiB to 256 MiB",
+            ));
+        }
+        if !((64 << 10)..=(1 << 40)).contains(&self.max_replica_bytes) {
+            return Err(err(
+                "max_replica_bytes",
+                self.max_replica_bytes.to_string(),
+                "64 KiB to 1 TiB",
             ));
         }
         if !(16..=1 << 24).contains(&self.max_members) {
@@ -890,7 +907,7 @@ mod tests {
         let mut lan = Config::lan();
         all.apply(&mut lan);
         assert_eq!(lan, Config::wan());
-        assert_eq!(Config::FIELDS.len(), 24);
+        assert_eq!(Config::FIELDS.len(), 25);
         assert_eq!(Config::FIELDS[0], "cluster");
     }
 

@@ -100,6 +100,21 @@ pub(crate) enum Refused {
     Bytes(usize),
 }
 
+/// Why a replica refused what a peer said about an owner's namespace
+/// (see [`Namespace::apply`] and [`Namespace::merge`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// A version more than 2^32 above the replica's watermark.
+    Implausible,
+    /// More keys or bytes than any owner may hold.
+    Limits,
+    /// Something no owner could have sent: a reset that moves the
+    /// watermark or the GC watermark back, or drops a key above the GC
+    /// watermark; a key twice; a GC watermark above the write that
+    /// carries it.
+    Inconsistent,
+}
+
 /// One owner's namespace, as the owner or a replica holds it.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Namespace {
@@ -116,7 +131,7 @@ pub(crate) struct Namespace {
 }
 
 /// The bytes a key and its value take against [`MAX_NAMESPACE_BYTES`].
-fn size(key: &str, value: &Option<Bytes>) -> usize {
+pub(crate) fn size(key: &str, value: &Option<Bytes>) -> usize {
     key.len() + value.as_ref().map_or(0, Bytes::len)
 }
 
@@ -174,12 +189,27 @@ impl Namespace {
             return Err(Refused::ValueLen(len));
         }
         let old = self.keys.get(key);
+        if value.is_none() && old.is_none_or(|e| e.value.is_none()) {
+            // Deleting what is not there writes nothing.
+            return Ok(());
+        }
         if old.is_none() && self.keys.len() >= MAX_KEYS {
             return Err(Refused::Keys);
         }
         let after = self.bytes - old.map_or(0, |e| size(key, &e.value)) + key.len() + len;
         if after > MAX_NAMESPACE_BYTES {
             return Err(Refused::Bytes(after));
+        }
+        Ok(())
+    }
+
+    /// Checks a batch of writes the owner is about to make, in order, as a
+    /// whole: the namespace after all of them is within the limits.
+    pub fn check_all(&self, writes: &[(&str, Option<&Bytes>)]) -> Result<(), Refused> {
+        let mut after = self.clone();
+        for (key, value) in writes {
+            after.check(key, *value)?;
+            after.write(key, value.cloned(), Instant::ZERO);
         }
         Ok(())
     }
@@ -251,12 +281,24 @@ impl Namespace {
         })
     }
 
-    /// A replica applies a write heard by gossip: stored if newer, and the
-    /// watermark advanced if it closes the gap (see the module doc).
-    pub fn apply(&mut self, w: &Write) -> Option<Change> {
+    /// A replica applies a write heard by gossip, with the owner's GC
+    /// watermark when it sent it: stored if newer, and the watermark
+    /// advanced if it closes the gap (see the module doc). The GC
+    /// watermark is taken once the replica's own watermark has reached it
+    /// (before that, repair resets it), and tombstones below it go.
+    /// Refused, changing nothing: a version no owner reaches between two
+    /// writes we hear, or a write that would take the namespace beyond
+    /// what any owner may hold.
+    pub fn apply(&mut self, w: &Write, gc: u64) -> Result<Option<Change>, Refusal> {
         if w.version > self.watermark.saturating_add(MAX_JUMP) {
             // No owner writes 2^32 times between two writes we hear.
-            return None;
+            return Err(Refusal::Implausible);
+        }
+        if gc > w.version {
+            return Err(Refusal::Inconsistent);
+        }
+        if self.would_store(w) && !self.fits(&w.key, &w.value) {
+            return Err(Refusal::Limits);
         }
         let change = self.put(w, false);
         if w.version > self.watermark {
@@ -268,7 +310,36 @@ impl Namespace {
                 *v = (*v).max(w.version);
             }
         }
-        change
+        if gc > self.gc && gc <= self.watermark {
+            self.gc = gc;
+            self.collect_below(gc);
+        }
+        Ok(change)
+    }
+
+    /// Whether [`put`](Self::put) would store `w` (outside a reset).
+    fn would_store(&self, w: &Write) -> bool {
+        match self.keys.get(&w.key) {
+            Some(e) => e.version < w.version,
+            None => w.version > self.watermark,
+        }
+    }
+
+    /// Whether storing `key` as `value` keeps the namespace within what an
+    /// owner may hold (the owner's own limits, checked before it writes).
+    fn fits(&self, key: &str, value: &Option<Bytes>) -> bool {
+        if key.len() > MAX_KEY_LEN || value.as_ref().is_some_and(|v| v.len() > MAX_VALUE_LEN) {
+            return false;
+        }
+        let old = self.keys.get(key);
+        let keys = self.keys.len() + usize::from(old.is_none());
+        let bytes = self.bytes - old.map_or(0, |e| size(key, &e.value)) + size(key, value);
+        keys <= MAX_KEYS && bytes <= MAX_NAMESPACE_BYTES
+    }
+
+    /// Whether this namespace is within the limits an owner keeps to.
+    fn within_limits(&self) -> bool {
+        self.keys.len() <= MAX_KEYS && self.bytes <= MAX_NAMESPACE_BYTES
     }
 
     /// Advances the watermark over writes that were waiting for a gap to close.
@@ -322,11 +393,58 @@ impl Namespace {
     /// A replica applies repair deltas. A reset replaces everything at or
     /// below `to`; writes above it (heard since by gossip) stay. Returns the
     /// changes, in version order (a reset also reports keys it removed).
-    pub fn merge(&mut self, d: &Deltas) -> Vec<Change> {
-        let mut changes = Vec::new();
-        if !d.reset && d.to > self.watermark.saturating_add(MAX_JUMP) {
-            return changes;
+    ///
+    /// Refused whole, changing nothing, when no owner could have sent it
+    /// (see [`Refusal`]): deltas never move the watermark or the GC
+    /// watermark back, never bring back a key at or below a tombstone
+    /// held, and never leave the namespace beyond the owner's limits.
+    pub fn merge(&mut self, d: &Deltas) -> Result<Vec<Change>, Refusal> {
+        let limit = self.watermark.saturating_add(MAX_JUMP);
+        if d.to > limit || d.entries.iter().any(|w| w.version > limit) {
+            return Err(Refusal::Implausible);
         }
+        self.consistent(d)?;
+        let mut next = self.clone();
+        let changes = next.merge_unchecked(d);
+        if !next.within_limits() {
+            return Err(Refusal::Limits);
+        }
+        *self = next;
+        Ok(changes)
+    }
+
+    /// Whether `d` is something the owner could have sent this replica.
+    fn consistent(&self, d: &Deltas) -> Result<(), Refusal> {
+        let mut seen: Vec<&str> = d.entries.iter().map(|w| &*w.key).collect();
+        seen.sort_unstable();
+        let twice = seen.windows(2).any(|p| p[0] == p[1]);
+        if twice || d.gc > d.to {
+            return Err(Refusal::Inconsistent);
+        }
+        if !d.reset {
+            return Ok(());
+        }
+        if d.to < self.watermark || d.gc < self.gc {
+            return Err(Refusal::Inconsistent);
+        }
+        // Every key held at or below `to` is in the reset at a version no
+        // lower, unless the owner collected it (at or below its GC watermark).
+        for (k, e) in &self.keys {
+            if e.version > d.to {
+                continue;
+            }
+            match d.entries.iter().find(|w| w.key == *k) {
+                Some(w) if w.version < e.version => return Err(Refusal::Inconsistent),
+                Some(_) => {}
+                None if e.version > d.gc => return Err(Refusal::Inconsistent),
+                None => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn merge_unchecked(&mut self, d: &Deltas) -> Vec<Change> {
+        let mut changes = Vec::new();
         if d.reset {
             let to = d.to;
             let keep: Vec<Box<str>> = d.entries.iter().map(|w| w.key.clone()).collect();
@@ -349,7 +467,6 @@ impl Namespace {
                     }
                 }
             }
-            self.watermark = self.watermark.min(to);
         }
         self.gc = self.gc.max(d.gc);
         changes.extend(d.entries.iter().filter_map(|w| self.put(w, d.reset)));
@@ -360,26 +477,120 @@ impl Namespace {
         changes
     }
 
-    /// The owner collects tombstones written before `before`; returns
-    /// whether its GC watermark moved.
-    pub fn collect(&mut self, before: Instant) -> bool {
-        let mut moved = false;
+    /// The newest entry held, as a write (what a replica passes on after a
+    /// repair, so that the owner hears what it was told).
+    pub fn newest(&self) -> Option<Write> {
+        let (k, e) = self.keys.iter().max_by_key(|(_, e)| e.version)?;
+        Some(Write {
+            key: k.clone(),
+            value: e.value.clone(),
+            version: e.version,
+            prev: e.prev,
+        })
+    }
+
+    // ---- the owner's last word
+
+    /// Whether a write said to be the owner's, at GC watermark `gc`, is
+    /// something this owner did not write: a version above ours, a GC
+    /// watermark we never reached, or, above our GC watermark, a key and
+    /// version we neither hold nor superseded. A stale write of ours
+    /// (superseded, or at or below the GC watermark) is no claim.
+    pub fn disowns(&self, w: &Write, gc: u64) -> bool {
+        if w.version > self.watermark || gc > self.gc {
+            return true;
+        }
+        if w.version <= self.gc {
+            return false;
+        }
+        match self.keys.get(&w.key) {
+            Some(e) => e.version < w.version || (e.version == w.version && e.value != w.value),
+            None => true,
+        }
+    }
+
+    /// Whether a peer's digest of our namespace claims more than we wrote.
+    pub fn disowns_digest(&self, d: Digest) -> bool {
+        d.life == self.life && (d.watermark > self.watermark || d.gc > self.gc)
+    }
+
+    /// Whether repair deltas said to be of our namespace claim anything we
+    /// did not write.
+    pub fn disowns_deltas(&self, d: &Deltas) -> bool {
+        d.life == self.life
+            && (d.to > self.watermark
+                || d.gc > self.gc
+                || d.entries.iter().any(|w| self.disowns(w, 0)))
+    }
+
+    /// The owner moves its namespace to a new life after a claim it did
+    /// not make: the live keys, in the order they were written, again at
+    /// versions 1, 2, ... (each the next after the one before), with no
+    /// tombstones. Every replica takes the new life from the owner's next
+    /// alive update, whatever it was told before. Returns the writes, to
+    /// gossip.
+    pub fn renew(&mut self, life: u64) -> Vec<Write> {
+        let mut live: Vec<(Box<str>, Bytes, u64)> = self
+            .keys
+            .iter()
+            .filter_map(|(k, e)| Some((k.clone(), e.value.clone()?, e.version)))
+            .collect();
+        live.sort_by_key(|(_, _, v)| *v);
+        *self = Namespace::new(life);
+        let mut writes = Vec::with_capacity(live.len());
+        for (key, value, _) in live {
+            let version = self.watermark + 1;
+            let w = Write {
+                key,
+                value: Some(value),
+                version,
+                prev: self.watermark,
+            };
+            self.watermark = version;
+            self.put(&w, true);
+            writes.push(w);
+        }
+        writes
+    }
+
+    /// The owner collects tombstones written before `before`; returns the
+    /// newest tombstone collected (to gossip with the new GC watermark, so
+    /// that replicas collect it too and summaries keep agreeing), if its
+    /// GC watermark moved.
+    pub fn collect(&mut self, before: Instant) -> Option<Write> {
+        let mut last = None;
         while let Some((at, version, _)) = self.tombstones.front() {
             if *at > before {
                 break;
             }
-            let (version, key) = (*version, self.tombstones.pop_front().map(|t| t.2));
-            if let Some(key) = key {
-                // Rewritten since: the tombstone is gone already.
-                if self.keys.get(&key).is_some_and(|e| e.version == version) {
+            let version = *version;
+            let Some((_, _, key)) = self.tombstones.pop_front() else {
+                break;
+            };
+            // Rewritten since: the tombstone is gone already.
+            let prev = match self.keys.get(&key) {
+                Some(e) if e.version == version => {
+                    let prev = e.prev;
                     self.keys.remove(&key);
                     self.bytes -= key.len();
+                    prev
                 }
-            }
+                _ => version - 1,
+            };
             self.gc = self.gc.max(version);
-            moved = true;
+            last = Some(Write {
+                key,
+                value: None,
+                version,
+                prev,
+            });
         }
-        moved
+        last
+    }
+
+    /// The owner's GC watermark.
+    pub fn gc(&self) -> u64 {
+        self.gc
     }
 
     /// A replica drops tombstones at or below the owner's GC watermark `gc`.
@@ -416,7 +627,7 @@ mod tests {
         let mut replica = Namespace::new(7);
         for (i, key) in ["a", "b", "a", "c"].iter().enumerate() {
             let (w, _) = owner.write(key, v(&i.to_string()), t(0)).unwrap();
-            replica.apply(&w);
+            replica.apply(&w, 0).unwrap();
         }
         assert_eq!(replica.digest(), owner.digest());
         assert_eq!(replica.get("a").unwrap().0, &v("2").unwrap());
@@ -427,7 +638,7 @@ mod tests {
         let mut owner = Namespace::new(1);
         let mut replica = Namespace::new(1);
         let (w1, _) = owner.write("x", v("1"), t(0)).unwrap();
-        replica.apply(&w1);
+        replica.apply(&w1, 0).unwrap();
         let (_lost, _) = owner.write("y", v("1"), t(0)).unwrap();
         let (_lost, _) = owner.write("y", v("2"), t(0)).unwrap();
         let (w4, _) = owner.write("y", v("3"), t(0)).unwrap();
@@ -436,7 +647,7 @@ mod tests {
             (4, 1),
             "the run of writes to y starts after 1"
         );
-        replica.apply(&w4);
+        replica.apply(&w4, 0).unwrap();
         assert_eq!(replica.digest().watermark, 4);
     }
 
@@ -447,10 +658,10 @@ mod tests {
         let (w1, _) = owner.write("a", v("1"), t(0)).unwrap();
         let (w2, _) = owner.write("b", v("1"), t(0)).unwrap();
         let (w3, _) = owner.write("c", v("1"), t(0)).unwrap();
-        replica.apply(&w3);
-        replica.apply(&w2);
+        replica.apply(&w3, 0).unwrap();
+        replica.apply(&w2, 0).unwrap();
         assert_eq!(replica.digest().watermark, 0, "1 is missing");
-        replica.apply(&w1);
+        replica.apply(&w1, 0).unwrap();
         assert_eq!(replica.digest().watermark, 3);
     }
 
@@ -464,23 +675,23 @@ mod tests {
         }
         let mut replica = Namespace::new(1);
         let (w1, _) = owner.write("k1", v("new"), t(0)).unwrap();
-        replica.apply(&w1);
+        replica.apply(&w1, 0).unwrap();
         assert_eq!(replica.digest().watermark, 0, "ahead of a gap");
         let d = owner.deltas(replica.digest()).unwrap();
         assert_eq!((d.entries.len(), d.to, d.reset), (10, 11, false));
         assert!(d.entries.windows(2).all(|w| w[0].version < w[1].version));
-        replica.merge(&d);
+        replica.merge(&d).unwrap();
         assert_eq!(replica.digest(), owner.digest());
         assert!(owner.deltas(replica.digest()).is_none());
         // A delete, collected by the owner after the grace period: a replica
         // that never heard of it is reset, and the key goes.
         let mut stale = replica.clone();
         owner.write("k3", None, t(10)).unwrap();
-        assert!(owner.collect(t(20)));
+        assert!(owner.collect(t(20)).is_some());
         assert_eq!(owner.digest().gc, 12);
         let d = owner.deltas(stale.digest()).unwrap();
         assert!(d.reset);
-        let changes = stale.merge(&d);
+        let changes = stale.merge(&d).unwrap();
         assert!(changes.iter().any(|c| &*c.key == "k3" && c.new.is_none()));
         assert_eq!(stale.get("k3"), None);
         assert_eq!(stale.digest(), owner.digest());
@@ -542,7 +753,7 @@ mod tests {
             let mut owner = Namespace::new(9);
             let mut replica = Namespace::new(9);
             let mut second = Namespace::new(9);
-            let mut sent: Vec<Write> = Vec::new();
+            let mut sent: Vec<(Write, u64)> = Vec::new();
             let mut written: BTreeMap<u64, (Box<str>, Option<Bytes>)> = BTreeMap::new();
             let mut now = 0;
             for op in ops {
@@ -553,41 +764,45 @@ mod tests {
                         if owner.check(&key, Some(&Bytes::from(vec![x]))).is_ok() {
                             let (w, _) = owner.write(&key, Some(Bytes::from(vec![x])), t(now)).unwrap();
                             written.insert(w.version, (w.key.clone(), w.value.clone()));
-                            sent.push(w);
+                            sent.push((w, owner.gc()));
                         }
                     }
                     Op::Delete(k) => {
                         if let Some((w, _)) = owner.write(&format!("k{k}"), None, t(now)) {
                             written.insert(w.version, (w.key.clone(), None));
-                            sent.push(w);
+                            sent.push((w, owner.gc()));
                         }
                     }
-                    Op::Collect => { owner.collect(t(now.saturating_sub(25))); }
+                    Op::Collect => {
+                        if let Some(w) = owner.collect(t(now.saturating_sub(25))) {
+                            sent.push((w, owner.gc()));
+                        }
+                    }
                     Op::Deliver(i) if !sent.is_empty() => {
-                        let w = sent[i % sent.len()].clone();
+                        let (w, gc) = sent[i % sent.len()].clone();
                         let before = replica.clone();
-                        replica.apply(&w);
+                        prop_assert!(replica.apply(&w, gc).is_ok(), "an owner's write refused");
                         check(&before, &replica, &written)?;
                     }
                     Op::Deliver(_) => {}
                     Op::Repair => {
                         if let Some(d) = owner.deltas(replica.digest()) {
                             let before = replica.clone();
-                            replica.merge(&d);
+                            replica.merge(&d).unwrap();
                             check(&before, &replica, &written)?;
                         }
                     }
                     Op::Relay => {
                         if let Some(d) = replica.deltas(second.digest()) {
                             let before = second.clone();
-                            second.merge(&d);
+                            second.merge(&d).unwrap();
                             check(&before, &second, &written)?;
                         }
                     }
                 }
             }
             while let Some(d) = owner.deltas(replica.digest()) {
-                replica.merge(&d);
+                replica.merge(&d).unwrap();
             }
             prop_assert_eq!(replica.digest(), owner.digest());
             let mine: Vec<_> = replica.iter().map(|(k, v, n)| (k.to_string(), v.clone(), n)).collect();

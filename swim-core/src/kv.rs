@@ -9,11 +9,11 @@
 //! never do.
 
 use crate::codec::{self, KeyDelta};
-use crate::keys::{Change, Deltas, Digest, Namespace, Refused};
+use crate::keys::{Change, Deltas, Digest, Namespace, Refusal};
 use crate::name::Name;
 use crate::time::Instant;
 use bytes::Bytes;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// A write waiting to be gossiped.
 #[derive(Debug)]
@@ -106,6 +106,33 @@ impl DeltaQueue {
     }
 }
 
+/// What a key write heard by gossip, or repair deltas, did here.
+#[derive(Debug)]
+pub(crate) enum Heard<T> {
+    /// Applied (a write that changed nothing applies as `None` or empty).
+    Applied(T),
+    /// Refused, changing nothing.
+    Refused(Refused),
+    /// About this node's own namespace, something it did not write: it is
+    /// to move its namespace to a new life (see [`Replicas::renew`]).
+    Claim,
+}
+
+/// Why a replica refused a key write or repair deltas: what
+/// [`KeysRefused`](crate::metrics::KeysRefused) counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// The owner is not a member we know, or we do not know its life yet.
+    UnknownLife,
+    /// Another life than the one membership told us (an old process's
+    /// write, or a forged life).
+    OtherLife,
+    /// See [`Refusal`].
+    Namespace(Refusal),
+    /// Beyond the node-wide budget of replicated bytes.
+    Budget,
+}
+
 /// Every namespace this node holds, by owner, and the gossip queue.
 #[derive(Debug)]
 pub(crate) struct Replicas {
@@ -114,11 +141,20 @@ pub(crate) struct Replicas {
     queue: DeltaQueue,
     /// The key part of the summary (see [`crate::summary`]).
     sum: crate::summary::Sums,
+    /// Owners this node holds dead or left: their namespaces stay readable
+    /// until the member is reaped, but leave the summary, the digests and
+    /// repair (a node that never knew them must not repair for them).
+    down: BTreeSet<Name>,
+    /// Bytes of keys and values held of other owners.
+    held: usize,
+    /// The most `held` may reach ([`Config::max_replica_bytes`](crate::Config::max_replica_bytes)).
+    budget: usize,
 }
 
 impl Replicas {
-    /// The replicas of a node called `local` in life `life`.
-    pub fn new(local: Name, life: u64) -> Self {
+    /// The replicas of a node called `local` in life `life`, holding at
+    /// most `budget` bytes of other members' keys and values.
+    pub fn new(local: Name, life: u64, budget: usize) -> Self {
         let mut owners = BTreeMap::new();
         owners.insert(local.clone(), Namespace::new(life));
         Replicas {
@@ -126,6 +162,9 @@ impl Replicas {
             owners,
             queue: DeltaQueue::default(),
             sum: crate::summary::Sums::default(),
+            down: BTreeSet::new(),
+            held: 0,
+            budget,
         }
     }
 
@@ -142,6 +181,9 @@ impl Replicas {
 
     /// What `owner`'s namespace adds to the summary now.
     fn contribution(&self, owner: &str) -> u64 {
+        if self.down.contains(owner) {
+            return 0;
+        }
         self.owners
             .get(owner)
             .map(Namespace::digest)
@@ -149,13 +191,24 @@ impl Replicas {
             .map_or(0, |d| crate::summary::namespace(owner, d))
     }
 
-    /// Runs `f`, keeping the summary right for `owner`'s namespace.
+    /// Runs `f`, keeping the summary and the bytes held right for
+    /// `owner`'s namespace.
     fn touch<R>(&mut self, owner: &Name, f: impl FnOnce(&mut Self) -> R) -> R {
         let before = self.contribution(owner);
+        let bytes = self.bytes_of(owner);
         let r = f(self);
         let after = self.contribution(owner);
         self.sum.replace(owner, before, after);
+        self.held = self.held - bytes + self.bytes_of(owner);
         r
+    }
+
+    /// Bytes of `owner`'s namespace that count against the budget.
+    fn bytes_of(&self, owner: &str) -> usize {
+        if owner == &*self.local {
+            return 0;
+        }
+        self.owners.get(owner).map_or(0, Namespace::bytes)
     }
 
     /// One owner's namespace, if this node holds any of it.
@@ -169,10 +222,17 @@ impl Replicas {
     }
 
     /// Checks a write of our own against the limits.
-    pub fn check(&self, key: &str, value: Option<&Bytes>) -> Result<(), Refused> {
+    pub fn check(&self, key: &str, value: Option<&Bytes>) -> Result<(), crate::keys::Refused> {
         self.owners
             .get(&self.local)
             .map_or(Ok(()), |ns| ns.check(key, value))
+    }
+
+    /// Checks a batch of our own writes, as a whole.
+    pub fn check_all(&self, writes: &[(&str, Option<&Bytes>)]) -> Result<(), crate::keys::Refused> {
+        self.owners
+            .get(&self.local)
+            .map_or(Ok(()), |ns| ns.check_all(writes))
     }
 
     /// Writes our own `key` (`None`: deletes it) and queues it for gossip.
@@ -184,35 +244,67 @@ impl Replicas {
     fn write_own(&mut self, key: &str, value: Option<Bytes>, now: Instant) -> Option<Change> {
         let local = self.local.clone();
         let ns = self.own();
-        let life = ns.life();
+        let (life, gc) = (ns.life(), ns.gc());
         let (write, change) = ns.write(key, value, now)?;
-        self.queue
-            .push(&local, key, codec::encode_key_delta(&local, life, &write));
+        self.queue.push(
+            &local,
+            key,
+            codec::encode_key_delta(&local, life, gc, &write),
+        );
         Some(change)
     }
 
     /// A write heard by gossip, about an owner whose life we hold as
-    /// `life` (`None`: not a member we know). Writes of another life are
-    /// ignored. A write that changed our copy is gossiped on.
-    pub fn apply(&mut self, d: &KeyDelta, life: Option<u64>) -> Option<Change> {
-        if life != Some(d.life) || d.life == 0 || d.owner == self.local {
-            return None;
+    /// `life` (`None`: not a member we know; `Some(0)`: its life not known
+    /// yet). Lives come from membership only: a write never teaches one.
+    /// A write that changed our copy is gossiped on. About ourselves: a
+    /// claim when it is not ours (see [`Namespace::disowns`]).
+    pub fn apply(&mut self, d: &KeyDelta, life: Option<u64>) -> Heard<Option<Change>> {
+        if d.owner == self.local {
+            let ours = self.owners.get(&self.local);
+            let claim = ours.is_some_and(|ns| ns.life() == d.life && ns.disowns(&d.write, d.gc));
+            return if claim {
+                Heard::Claim
+            } else {
+                Heard::Applied(None)
+            };
+        }
+        match life {
+            None | Some(0) => return Heard::Refused(Refused::UnknownLife),
+            Some(l) if l != d.life => return Heard::Refused(Refused::OtherLife),
+            Some(_) => {}
         }
         self.touch(&d.owner.clone(), |r| r.apply_one(d))
     }
 
-    fn apply_one(&mut self, d: &KeyDelta) -> Option<Change> {
+    fn apply_one(&mut self, d: &KeyDelta) -> Heard<Option<Change>> {
+        // A write grows the namespace by at most its own size.
+        if self
+            .held
+            .saturating_add(crate::keys::size(&d.write.key, &d.write.value))
+            > self.budget
+        {
+            return Heard::Refused(Refused::Budget);
+        }
         let ns = self
             .owners
             .entry(d.owner.clone())
             .or_insert_with(|| Namespace::new(d.life));
-        let change = ns.apply(&d.write)?;
-        self.queue.push(
-            &d.owner,
-            &d.write.key,
-            codec::encode_key_delta(&d.owner, d.life, &d.write),
-        );
-        Some(change)
+        let before = ns.digest();
+        let change = match ns.apply(&d.write, d.gc) {
+            Ok(c) => c,
+            Err(e) => return Heard::Refused(Refused::Namespace(e)),
+        };
+        // Passed on when it taught us anything: a value, a version, or the
+        // owner's GC watermark (a collected tombstone).
+        if change.is_some() || ns.digest() != before {
+            self.queue.push(
+                &d.owner,
+                &d.write.key,
+                codec::encode_key_delta(&d.owner, d.life, d.gc, &d.write),
+            );
+        }
+        Heard::Applied(change)
     }
 
     /// An owner started a new life: its old namespace is gone. Returns
@@ -230,7 +322,25 @@ impl Replicas {
     /// A member was reaped: its namespace goes with it.
     pub fn forget(&mut self, owner: &Name) {
         self.queue.forget(owner);
-        self.touch(owner, |r| r.owners.remove(owner));
+        self.touch(owner, |r| {
+            r.owners.remove(owner);
+            r.down.remove(owner);
+        });
+    }
+
+    /// Whether `owner` is up (alive or suspect) in our view: a namespace
+    /// of a member down counts in no summary, digest or repair.
+    pub fn set_up(&mut self, owner: &Name, up: bool) {
+        if *owner == self.local || self.down.contains(owner) != up {
+            return;
+        }
+        self.touch(owner, |r| {
+            if up {
+                r.down.remove(owner);
+            } else {
+                r.down.insert(owner.clone());
+            }
+        });
     }
 
     /// What we hold of each owner, for a peer to compare.
@@ -240,8 +350,19 @@ impl Replicas {
         self.owners
             .iter()
             .filter(|(o, ns)| ns.digest().watermark > 0 && crate::summary::in_buckets(o, set))
+            .filter(|(o, _)| !self.down.contains(*o))
             .map(|(o, ns)| (o.clone(), ns.digest()))
             .collect()
+    }
+
+    /// Whether a peer's digests claim more of our namespace than we wrote.
+    pub fn claimed(&self, theirs: &[(Name, Digest)]) -> bool {
+        let Some(ours) = self.owners.get(&self.local) else {
+            return false;
+        };
+        theirs
+            .iter()
+            .any(|(o, d)| *o == self.local && ours.disowns_digest(*d))
     }
 
     /// What a peer whose digests are `theirs` lacks, owner by owner.
@@ -251,6 +372,7 @@ impl Replicas {
         self.owners
             .iter()
             .filter(|(owner, _)| crate::summary::in_buckets(owner, set))
+            .filter(|(owner, _)| !self.down.contains(*owner))
             .filter_map(|(owner, ns)| {
                 let digest = theirs.get(owner).copied().unwrap_or(Digest {
                     life: ns.life(),
@@ -262,23 +384,91 @@ impl Replicas {
     }
 
     /// Repair deltas for `owner`, whose life we hold as `life`: applied
-    /// (not gossiped on) when the life matches.
-    pub fn merge(&mut self, owner: &Name, d: &Deltas, life: Option<u64>) -> Vec<Change> {
-        if life != Some(d.life) || d.life == 0 || *owner == self.local {
-            return Vec::new();
+    /// (not gossiped on) when the life matches. When they changed a
+    /// namespace we already held and came from someone other than its
+    /// owner (`from`), its newest entry is gossiped on: so the owner hears
+    /// what it was said to have written, and answers a forgery.
+    pub fn merge(
+        &mut self,
+        owner: &Name,
+        d: &Deltas,
+        life: Option<u64>,
+        from: &Name,
+    ) -> Heard<Vec<Change>> {
+        if *owner == self.local {
+            let ours = self.owners.get(&self.local);
+            return if ours.is_some_and(|ns| ns.disowns_deltas(d)) {
+                Heard::Claim
+            } else {
+                Heard::Applied(Vec::new())
+            };
+        }
+        match life {
+            None | Some(0) => return Heard::Refused(Refused::UnknownLife),
+            Some(l) if l != d.life => return Heard::Refused(Refused::OtherLife),
+            Some(_) => {}
         }
         self.touch(owner, |r| {
-            r.owners
+            let ns = r
+                .owners
                 .entry(owner.clone())
-                .or_insert_with(|| Namespace::new(d.life))
-                .merge(d)
+                .or_insert_with(|| Namespace::new(d.life));
+            let (before, bytes) = (ns.digest(), ns.bytes());
+            let mut next = ns.clone();
+            let changes = match next.merge(d) {
+                Ok(c) => c,
+                Err(e) => return Heard::Refused(Refused::Namespace(e)),
+            };
+            if r.held - bytes + next.bytes() > r.budget && next.bytes() > bytes {
+                return Heard::Refused(Refused::Budget);
+            }
+            let moved = next.digest() != before;
+            let newest = (moved && before.watermark > 0 && from != owner)
+                .then(|| next.newest())
+                .flatten();
+            r.owners.insert(owner.clone(), next);
+            if let Some(w) = newest {
+                let gc = d.gc;
+                r.queue.push(
+                    owner,
+                    &w.key,
+                    codec::encode_key_delta(owner, d.life, gc.min(w.version), &w),
+                );
+            }
+            Heard::Applied(changes)
         })
     }
 
-    /// The owner's tombstones older than `before` are collected.
+    /// The owner's tombstones older than `before` are collected; the
+    /// newest goes out again by gossip, with the new GC watermark.
     pub fn collect(&mut self, before: Instant) {
         let local = self.local.clone();
-        self.touch(&local, |r| r.own().collect(before));
+        self.touch(&local, |r| {
+            let ns = r.own();
+            let (life, gc) = (ns.life(), ns.gc());
+            let Some(w) = ns.collect(before) else {
+                return;
+            };
+            let gc = gc.max(w.version);
+            r.queue.push(
+                &local,
+                &w.key,
+                codec::encode_key_delta(&local, life, gc, &w),
+            );
+        });
+    }
+
+    /// Our namespace moves to life `life` (see [`Namespace::renew`]): every
+    /// live key goes out again by gossip under it.
+    pub fn renew(&mut self, life: u64) {
+        let local = self.local.clone();
+        self.queue.forget(&local);
+        self.touch(&local, |r| {
+            for w in r.own().renew(life) {
+                r.queue
+                    .push(&local, &w.key, codec::encode_key_delta(&local, life, 0, &w));
+            }
+        });
     }
 
     /// Queued writes into a packet (see [`DeltaQueue::take`]).
@@ -330,12 +520,13 @@ mod tests {
             owner: owner.into(),
             life: 5,
             write: write(key, version),
+            gc: 0,
         }
     }
 
     #[test]
     fn writes_to_one_key_coalesce_and_to_others_do_not() {
-        let mut r = Replicas::new("me".into(), 1);
+        let mut r = Replicas::new("me".into(), 1, usize::MAX);
         r.write("a", Some(Bytes::from_static(b"1")), Instant::ZERO);
         r.write("b", Some(Bytes::from_static(b"1")), Instant::ZERO);
         r.write("a", Some(Bytes::from_static(b"2")), Instant::ZERO);
@@ -348,13 +539,25 @@ mod tests {
 
     #[test]
     fn deltas_of_an_unknown_life_are_ignored_and_a_new_life_resets() {
-        let mut r = Replicas::new("me".into(), 1);
-        assert!(r.apply(&delta("x", "k", 1), None).is_none(), "not a member");
+        let mut r = Replicas::new("me".into(), 1, usize::MAX);
         assert!(
-            r.apply(&delta("x", "k", 1), Some(4)).is_none(),
+            matches!(
+                r.apply(&delta("x", "k", 1), None),
+                Heard::Refused(Refused::UnknownLife)
+            ),
+            "not a member"
+        );
+        assert!(
+            matches!(
+                r.apply(&delta("x", "k", 1), Some(4)),
+                Heard::Refused(Refused::OtherLife)
+            ),
             "another life"
         );
-        assert!(r.apply(&delta("x", "k", 1), Some(5)).is_some());
+        assert!(matches!(
+            r.apply(&delta("x", "k", 1), Some(5)),
+            Heard::Applied(Some(_))
+        ));
         assert_eq!(r.pending(), 1, "gossiped on");
         assert!(r.new_life(&"x".into(), 6), "held a key");
         assert_eq!(r.pending(), 0);
@@ -363,16 +566,20 @@ mod tests {
 
     #[test]
     fn repair_covers_what_the_peer_lacks_owner_by_owner() {
-        let mut a = Replicas::new("a".into(), 1);
+        let mut a = Replicas::new("a".into(), 1, usize::MAX);
         a.write("k", Some(Bytes::from_static(b"v")), Instant::ZERO);
         a.apply(&delta("x", "k", 1), Some(5));
-        let b = Replicas::new("b".into(), 2);
+        let b = Replicas::new("b".into(), 2, usize::MAX);
         let mut for_b = a.deltas_for(&b.digests(u64::MAX), u64::MAX);
         for_b.sort_by(|x, y| x.0.cmp(&y.0));
         let owners: Vec<&str> = for_b.iter().map(|(o, _)| &**o).collect();
         assert_eq!(owners, ["a", "x"]);
         let mut b = b;
-        assert_eq!(b.merge(&"a".into(), &for_b[0].1, Some(1)).len(), 1);
+        let Heard::Applied(changes) = b.merge(&"a".into(), &for_b[0].1, Some(1), &"a".into())
+        else {
+            panic!("refused");
+        };
+        assert_eq!(changes.len(), 1);
         assert_eq!(b.pending(), 0, "repair is not gossiped on");
         assert!(a
             .deltas_for(&b.digests(u64::MAX), u64::MAX)

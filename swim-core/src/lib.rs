@@ -56,9 +56,11 @@ pub use config::{
 pub use event::{Event, Input, Output, StreamId};
 pub use keys::{MAX_KEYS, MAX_KEY_LEN, MAX_NAMESPACE_BYTES, MAX_VALUE_LEN};
 pub use member::{supersedes, Member, Status};
-pub use metrics::{ByKind, Dropped, Metrics, RoundTrips, Traffic, ROUND_TRIP_BUCKETS_US};
+pub use metrics::{
+    ByKind, Dropped, KeysRefused, Metrics, RoundTrips, Traffic, ROUND_TRIP_BUCKETS_US,
+};
 pub use name::Name;
-pub use node::{Error, Identity, Node};
+pub use node::{Error, Identity, KeyStats, Node};
 pub use outbox::Outputs;
 pub use pushpull::push_pull_interval;
 pub use query::{KeyOp, MAX_QUERY_TIMEOUT};

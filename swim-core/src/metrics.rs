@@ -226,4 +226,67 @@ pub struct Metrics {
     /// `max_members`, or a stream frame it did not ask for named more new
     /// members than one may add.
     pub members_refused: u64,
+    /// Key writes and repair deltas about other members refused, by reason.
+    pub keys_refused: KeysRefused,
+    /// Claims about this node's own namespace that it did not write (a
+    /// forged write, digest or reset, or a restart that reused a life)
+    /// heard: each one is answered by moving the namespace to a new life.
+    pub claims: u64,
+    /// Times this node moved its namespace to a new life, answering claims
+    /// (at most one per probe interval).
+    pub namespace_moves: u64,
+}
+
+/// Key writes and repair deltas refused, by reason: nothing refused
+/// changed any state.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct KeysRefused {
+    /// About a member this node does not know, or whose life membership
+    /// has not told it yet (a key write never teaches a life).
+    pub unknown_life: u64,
+    /// Of another life than the one membership says (an old process's
+    /// write, or a forged life).
+    pub other_life: u64,
+    /// A version more than 2^32 above the one held.
+    pub implausible: u64,
+    /// More keys or bytes than an owner may hold
+    /// ([`MAX_KEYS`](crate::MAX_KEYS), [`MAX_NAMESPACE_BYTES`](crate::MAX_NAMESPACE_BYTES)).
+    pub limits: u64,
+    /// Something no owner could have sent: a reset moving a watermark back
+    /// or dropping a key above the GC watermark, a key or an owner twice.
+    pub inconsistent: u64,
+    /// Beyond [`Config::max_replica_bytes`](crate::Config::max_replica_bytes).
+    pub budget: u64,
+    /// Repair deltas in a frame that may not carry them: the first frame
+    /// of a stream a peer opened, or the reply to an exchange a stranger's
+    /// packet started.
+    pub unasked: u64,
+}
+
+impl KeysRefused {
+    pub(crate) fn count(&mut self, r: crate::kv::Refused) {
+        use crate::keys::Refusal;
+        use crate::kv::Refused;
+        let c = match r {
+            Refused::UnknownLife => &mut self.unknown_life,
+            Refused::OtherLife => &mut self.other_life,
+            Refused::Budget => &mut self.budget,
+            Refused::Namespace(Refusal::Implausible) => &mut self.implausible,
+            Refused::Namespace(Refusal::Limits) => &mut self.limits,
+            Refused::Namespace(Refusal::Inconsistent) => &mut self.inconsistent,
+        };
+        *c += 1;
+    }
+
+    /// Everything refused.
+    pub fn total(&self) -> u64 {
+        self.unknown_life
+            + self.other_life
+            + self.implausible
+            + self.limits
+            + self.inconsistent
+            + self.budget
+            + self.unasked
+    }
 }

@@ -7,6 +7,7 @@ use crate::config::{Config, ConfigError, MAX_NAME_LEN};
 use crate::event::{Event, Input, Output, StreamId};
 use crate::gossip::{self, Head};
 use crate::keys::{Change, Refused};
+use crate::kv::Heard;
 use crate::kv::Replicas;
 use crate::member::{Member, Status, Update};
 use crate::membership::Entry;
@@ -34,6 +35,13 @@ pub struct Identity {
     pub name: String,
     /// The address peers reach it at (the advertise address).
     pub addr: SocketAddr,
+    /// This process's life: tells its keys from those of an earlier process
+    /// under the same name. `None` derives it from the seed, so a process
+    /// restarted with the seed it had before reuses the old life (its first
+    /// writes are then taken for stale until the node notices the claims
+    /// replicas make about it and moves to a new life, a repair later):
+    /// drivers give every process a life from OS randomness, or a fresh seed.
+    pub life: Option<u64>,
 }
 
 /// API misuse: bad config, name, key or value.
@@ -158,6 +166,16 @@ impl Identity {
         Identity {
             name: name.into(),
             addr,
+            life: None,
+        }
+    }
+
+    /// The same identity with process life `life` (see [`Identity::life`];
+    /// 0 means none).
+    pub fn with_life(self, life: u64) -> Identity {
+        Identity {
+            life: Some(life),
+            ..self
         }
     }
 }
@@ -267,6 +285,17 @@ pub struct Node {
     nonces: Nonces,
     /// Queries spreading, seen and open (cluster key operations).
     queries: Queries,
+    /// Claims about our namespace heard and not yet answered, and the
+    /// earliest time of the next move (see [`Node::answer_claims`]).
+    claims: Claims,
+}
+
+/// The owner's last word (see the state layer in DESIGN.md): claims about
+/// our namespace that we did not make wait here for the next move.
+#[derive(Debug, Default)]
+struct Claims {
+    pending: bool,
+    next_move: Instant,
 }
 
 /// New members a push-pull request (a frame this node did not ask for) may
@@ -311,8 +340,11 @@ impl Node {
         // 32 bits tell a name's successive processes apart and cost at most
         // 6 bytes in every alive update (a full u64 costs 11, and a join
         // wave's packets carry a third fewer updates).
-        let life = (mix(hash_seed ^ 0x6c69_6665) >> 32).max(1);
-        let replicas = Replicas::new(local.name.clone(), life);
+        let life = identity
+            .life
+            .filter(|&l| l != 0)
+            .unwrap_or_else(|| (mix(hash_seed ^ 0x6c69_6665) >> 32).max(1));
+        let replicas = Replicas::new(local.name.clone(), life, config.max_replica_bytes);
         let view = View::new(local, life, hash_seed, now, &mut rng);
         let mut timers = Timers::default();
         // Stagger the first rounds so that nodes started together do not probe in lockstep.
@@ -340,6 +372,7 @@ impl Node {
             // exactly what it drew before sealing existed.
             nonces: Nonces::new(mix(hash_seed ^ 0x6e6f_6e63), &identity.name),
             queries: Queries::default(),
+            claims: Claims::default(),
         };
         node.schedule_push_pull();
         Ok(node)
@@ -452,28 +485,24 @@ impl Node {
         Ok(version)
     }
 
-    /// Sets several keys at once: every write is checked before any is
-    /// made, then each takes the next version, in the order given.
-    pub fn set_many(&mut self, pairs: &[(&str, Bytes)], now: Instant) -> Result<(), Error> {
-        for (key, value) in pairs {
-            self.check_write(key, Some(value))?;
+    /// Sets several keys at once: the writes are checked as a whole (the
+    /// namespace after all of them is within the limits) before any is
+    /// made, then each takes the next version, in the order given. Returns
+    /// the version of each write (0 where a write changed nothing).
+    pub fn set_many(&mut self, pairs: &[(&str, Bytes)], now: Instant) -> Result<Vec<u64>, Error> {
+        if self.is_leaving() {
+            return Err(Error::Left);
         }
-        let total: usize = pairs.iter().map(|(k, v)| k.len() + v.len()).sum();
-        let held = self
-            .replicas
-            .namespace(self.view.local())
-            .map_or(0, |ns| ns.bytes());
-        if held + total > crate::MAX_NAMESPACE_BYTES {
-            return Err(Error::NamespaceFull {
-                bytes: held + total,
-            });
-        }
+        let writes: Vec<(&str, Option<&Bytes>)> =
+            pairs.iter().map(|(k, v)| (*k, Some(v))).collect();
+        self.replicas.check_all(&writes).map_err(refused)?;
         self.advance(now);
-        for (key, value) in pairs {
-            self.write(key, Some(value.clone()));
-        }
+        let versions = pairs
+            .iter()
+            .map(|(key, value)| self.write(key, Some(value.clone())))
+            .collect();
         self.fire_timers();
-        Ok(())
+        Ok(versions)
     }
 
     /// Deletes one of this node's keys (a tombstone, collected after
@@ -524,22 +553,23 @@ impl Node {
         })
     }
 
-    /// Live keys held, over all members (this node's own included), and
-    /// their bytes of keys and values.
-    pub fn key_stats(&self) -> (usize, usize) {
-        self.replicas.size()
+    /// What this node holds of every member's keys (its own included).
+    pub fn key_stats(&self) -> KeyStats {
+        let (keys, bytes) = self.replicas.size();
+        KeyStats { keys, bytes }
+    }
+
+    /// This process's life (see [`Identity::life`]): it changes when the
+    /// node moves its namespace to answer a claim it did not make.
+    pub fn life(&self) -> u64 {
+        self.view.local_entry().life
     }
 
     fn check_write(&self, key: &str, value: Option<&Bytes>) -> Result<(), Error> {
         if self.is_leaving() {
             return Err(Error::Left);
         }
-        self.replicas.check(key, value).map_err(|r| match r {
-            Refused::KeyLen(len) => Error::KeyLength { len },
-            Refused::ValueLen(len) => Error::ValueTooLarge { len },
-            Refused::Keys => Error::TooManyKeys,
-            Refused::Bytes(bytes) => Error::NamespaceFull { bytes },
-        })
+        self.replicas.check(key, value).map_err(refused)
     }
 
     /// Writes our own key and reports it; the version (0 if nothing changed).
@@ -737,6 +767,9 @@ impl Node {
                 Timer::Periodic(Periodic::JoinRetry) => self.on_join_retry(),
             }
         }
+        for (member, up) in self.view.take_liveness_changes() {
+            self.replicas.set_up(&member, up);
+        }
     }
 
     /// Decoding limits, and which names the membership table knows.
@@ -852,10 +885,15 @@ impl Node {
             }
         }
         for d in &packet.deltas {
-            let life = self.view.life_of(&d.owner, d.life);
-            if let Some(change) = self.replicas.apply(d, life) {
-                self.metrics.deltas_applied += 1;
-                self.report(&d.owner, change);
+            let life = self.view.life_of(&d.owner);
+            match self.replicas.apply(d, life) {
+                Heard::Applied(Some(change)) => {
+                    self.metrics.deltas_applied += 1;
+                    self.report(&d.owner, change);
+                }
+                Heard::Applied(None) => {}
+                Heard::Refused(r) => self.refused(r, from, "key write"),
+                Heard::Claim => self.claim(from, "key write"),
             }
         }
         let ours = gossip::view_size(self.view.members());
@@ -1073,6 +1111,7 @@ impl Node {
 
     /// The start of a protocol period: conclude the last probe, start the next.
     fn on_probe_tick(&mut self) {
+        self.answer_claims();
         let grace = self.config.tombstone_grace;
         if let Some(before) = self.now.as_micros().checked_sub(grace.as_micros() as u64) {
             self.replicas.collect(Instant::from_micros(before));
@@ -1346,8 +1385,9 @@ impl Node {
         };
         self.metrics.received.count(Kind::PushPull, len);
         if answered {
+            // The last frame of an exchange we answered: the deltas we lack.
             self.apply_all(pp.members, Priority::Repair, UNASKED_NEW_MEMBERS);
-            self.merge_deltas(&pp.deltas);
+            self.merge_deltas(&pp.from, from, &pp.deltas, &pp.digests);
             if let Some(set) = pp.differ {
                 let for_them = self.replicas.deltas_for(&pp.digests, set);
                 let contents = Contents {
@@ -1361,6 +1401,7 @@ impl Node {
         }
         if !pp.buckets.is_empty() && pp.members.is_empty() {
             // A repair: the members and digests of the buckets that differ.
+            self.unasked_deltas(pp.deltas.len(), from);
             let set = crate::summary::differ(&self.summary_buckets(), &pp.buckets);
             let digests = self.replicas.digests(set);
             let contents = Contents {
@@ -1406,7 +1447,10 @@ impl Node {
         if let Some(members) = members {
             self.apply_all(members, Priority::Repair, UNASKED_NEW_MEMBERS);
         }
-        self.merge_deltas(&deltas);
+        // A stream's first frame carries no deltas (anyone may open one):
+        // they are merged only from frames of an exchange we asked for.
+        self.unasked_deltas(deltas.len(), from);
+        self.merge_deltas(&pp.from, from, &[], &pp.digests);
         self.metrics.push_pulls += 1;
     }
 
@@ -1440,13 +1484,20 @@ impl Node {
         self.metrics.received.count(Kind::PushPull, len);
         if exchange.answered {
             // A repair's last frame.
-            self.merge_deltas(&pp.deltas);
+            self.merge_deltas(&pp.from, exchange.peer, &pp.deltas, &pp.digests);
             self.out.push(Output::StreamClose { id });
             return;
         }
         self.metrics.push_pulls += 1;
         self.apply_all(pp.members, Priority::Repair, usize::MAX);
-        self.merge_deltas(&pp.deltas);
+        if exchange.reason == Reason::Stranger {
+            // A stranger's packet started this exchange: anyone could have
+            // sent it, so the answer may not rewrite namespaces.
+            self.unasked_deltas(pp.deltas.len(), exchange.peer);
+            self.merge_deltas(&pp.from, exchange.peer, &[], &pp.digests);
+        } else {
+            self.merge_deltas(&pp.from, exchange.peer, &pp.deltas, &pp.digests);
+        }
         // A repair continues with our side of the buckets that differ; an
         // exchange with a stranger, which opened with only ourselves, with
         // our whole state now that the peer has answered (so a packet forged
@@ -1487,21 +1538,98 @@ impl Node {
         }
     }
 
-    /// Repair deltas from a peer, owner by owner (for owners whose life we know).
-    fn merge_deltas(&mut self, deltas: &[(Name, crate::keys::Deltas)]) {
+    /// Repair deltas from peer `from` (at `addr`), owner by owner (for
+    /// owners whose life membership told us), and its digests of our own
+    /// namespace: claims we did not make are answered. One entry per owner
+    /// per frame: a second is refused.
+    fn merge_deltas(
+        &mut self,
+        from: &Name,
+        addr: SocketAddr,
+        deltas: &[(Name, crate::keys::Deltas)],
+        digests: &[(Name, crate::keys::Digest)],
+    ) {
+        if self.replicas.claimed(digests) {
+            self.claim(addr, "digest");
+        }
+        let mut seen: Vec<&Name> = deltas.iter().map(|(o, _)| o).collect();
+        seen.sort_unstable();
+        let twice: Vec<&Name> = seen
+            .windows(2)
+            .filter(|p| p[0] == p[1])
+            .map(|p| p[0])
+            .collect();
         for (owner, d) in deltas {
-            let life = self.view.life_of(owner, d.life);
-            if life != Some(d.life) {
+            if twice.contains(&owner) {
+                self.metrics.keys_refused.inconsistent += 1;
                 continue;
             }
-            self.metrics.repairs += 1;
-            if d.reset {
-                self.metrics.resets += 1;
-            }
-            for change in self.replicas.merge(owner, d, life) {
-                self.report(owner, change);
+            let life = self.view.life_of(owner);
+            match self.replicas.merge(owner, d, life, from) {
+                Heard::Applied(changes) => {
+                    if *owner != *self.view.local() {
+                        self.metrics.repairs += 1;
+                        if d.reset {
+                            self.metrics.resets += 1;
+                        }
+                    }
+                    for change in changes {
+                        self.report(owner, change);
+                    }
+                }
+                Heard::Refused(r) => self.refused(r, addr, "repair deltas"),
+                Heard::Claim => self.claim(addr, "repair deltas"),
             }
         }
+    }
+
+    /// A key write or repair deltas were refused: counted and traced.
+    fn refused(&mut self, r: crate::kv::Refused, from: SocketAddr, what: &'static str) {
+        self.metrics.keys_refused.count(r);
+        tracing::debug!(node = %self.view.local(), %from, reason = ?r, what, "refused");
+    }
+
+    /// Repair deltas in a frame that may not carry them: dropped, counted.
+    fn unasked_deltas(&mut self, n: usize, from: SocketAddr) {
+        if n > 0 {
+            self.metrics.keys_refused.unasked += n as u64;
+            tracing::debug!(node = %self.view.local(), %from, n, "repair deltas nobody asked for");
+        }
+    }
+
+    /// A claim about our namespace that we did not make: answered at once,
+    /// or at the next probe tick if we moved less than a probe interval ago.
+    fn claim(&mut self, from: SocketAddr, what: &'static str) {
+        self.metrics.claims += 1;
+        tracing::debug!(node = %self.view.local(), %from, what, "a claim about our keys we did not make");
+        self.claims.pending = true;
+        self.answer_claims();
+    }
+
+    /// The owner's last word: a namespace about which peers were told
+    /// something we did not write moves to a new life, announced in our
+    /// next alive update (which every replica takes, whatever it was told,
+    /// since it outbids what they hold), and every live key goes out again
+    /// under it. At most one move per probe interval; never while another
+    /// live process uses our name (that is a conflict, reported as such,
+    /// not something to outbid for ever).
+    fn answer_claims(&mut self) {
+        if !self.claims.pending || self.now < self.claims.next_move || self.is_leaving() {
+            return;
+        }
+        if self.view.in_conflict() {
+            self.claims.pending = false;
+            return;
+        }
+        let life = (self.rng.next_u64() >> 32).max(1);
+        if !self.view.renew_life(life, self.now) {
+            return;
+        }
+        self.claims.pending = false;
+        self.claims.next_move = self.now + self.config.probe_interval;
+        self.replicas.renew(life);
+        self.metrics.namespace_moves += 1;
+        tracing::info!(node = %self.view.local(), life, "moved our keys to a new life (answering a claim we did not make)");
     }
 
     fn on_stream_closed(&mut self, id: StreamId) {
@@ -1528,6 +1656,26 @@ impl Node {
             }
         }
     }
+}
+
+/// The error for a write of our own that the limits refuse.
+fn refused(r: Refused) -> Error {
+    match r {
+        Refused::KeyLen(len) => Error::KeyLength { len },
+        Refused::ValueLen(len) => Error::ValueTooLarge { len },
+        Refused::Keys => Error::TooManyKeys,
+        Refused::Bytes(bytes) => Error::NamespaceFull { bytes },
+    }
+}
+
+/// What a node holds of every member's keys ([`Node::key_stats`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct KeyStats {
+    /// Live keys, over all members.
+    pub keys: usize,
+    /// Their bytes of keys and values (tombstones' keys included).
+    pub bytes: usize,
 }
 
 /// A 64-bit mix (splitmix64's finaliser): spreads the bits of `x`.

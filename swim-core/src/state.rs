@@ -74,6 +74,8 @@ pub(crate) struct View {
     outbid_by: (u64, u32),
     /// A life found to be another live process under our name: not refuted.
     conflict: Option<u64>,
+    /// Liveness changes not yet taken (see [`View::take_liveness_changes`]).
+    liveness: Vec<(Name, bool)>,
 }
 
 impl View {
@@ -92,6 +94,7 @@ impl View {
             summary: crate::summary::Sums::default(),
             outbid_by: (0, 0),
             conflict: None,
+            liveness: Vec::new(),
         };
         view.account(0, &name);
         view
@@ -119,6 +122,9 @@ impl View {
     fn account(&mut self, before: u64, name: &str) {
         let after = self.contribution(name);
         self.summary.replace(name, before, after);
+        if (before == 0) != (after == 0) && name != &*self.local {
+            self.liveness.push((Name::from(name), after != 0));
+        }
     }
 
     /// This node's name.
@@ -143,14 +149,43 @@ impl View {
         (&mut self.broadcasts, &mut self.members)
     }
 
-    /// The life we hold for `name`: `Some(0)` while unknown. An unknown
-    /// life is learned from the first key write heard (`learn`).
-    pub fn life_of(&mut self, name: &str, learn: u64) -> Option<u64> {
-        let e = self.members.get_mut(name)?;
-        if e.life == 0 {
-            e.life = learn;
+    /// The life we hold for `name` (`Some(0)`: not known yet), as
+    /// membership told it: alive updates and full states carry lives; a
+    /// key write never teaches one.
+    pub fn life_of(&self, name: &str) -> Option<u64> {
+        self.members.get(name).map(|e| e.life)
+    }
+
+    /// Members whose liveness (up: alive or suspect; down: dead or left)
+    /// changed since the last call, oldest first.
+    pub fn take_liveness_changes(&mut self) -> Vec<(Name, bool)> {
+        std::mem::take(&mut self.liveness)
+    }
+
+    /// Our namespace moved to a new life (an answer to a claim about it we
+    /// did not make): announced in our next alive update, at a higher
+    /// incarnation, which every replica takes (it outbids what they hold).
+    /// False when we cannot outbid (the highest incarnation).
+    pub fn renew_life(&mut self, life: u64, now: Instant) -> bool {
+        let local = self.local.clone();
+        let Some(next) = self
+            .local_entry()
+            .incarnation
+            .checked_add(1)
+            .filter(|&n| n <= MAX_INCARNATION)
+        else {
+            return false;
+        };
+        if let Some(e) = self.members.get_mut(&local) {
+            e.life = life;
         }
-        Some(e.life)
+        self.announce_self(Status::Alive, next, now);
+        true
+    }
+
+    /// Whether another live process uses our name (see [`Answer::Conflict`]).
+    pub fn in_conflict(&self) -> bool {
+        self.conflict.is_some()
     }
 
     /// The next member to probe (round-robin over a shuffled order).

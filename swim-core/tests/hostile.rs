@@ -87,6 +87,7 @@ fn key_delta(owner: usize, life: u64) -> impl Strategy<Value = pb::KeyDelta> {
                     version,
                     prev,
                 }),
+                gc: 0,
             },
         )
 }

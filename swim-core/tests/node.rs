@@ -434,6 +434,7 @@ fn a_key_write_heard_by_gossip_is_applied_reported_and_passed_on() {
             version: 1,
             prev: 0,
         }),
+        gc: 0,
     };
     let packet = |d: pb::KeyDelta| {
         pb::Packet {

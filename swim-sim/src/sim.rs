@@ -214,6 +214,11 @@ pub struct Options {
     /// node holds exactly the running nodes alive
     /// ([`Report::alive_everywhere_ms`]).
     pub alive_after: Option<Duration>,
+    /// Whether the first safety violation stops the run (the default). A
+    /// test that forges traffic on purpose turns it off: the checker then
+    /// still records the first violation (a reader shown a forged value),
+    /// and the run goes on, so the test can watch the forgery undone.
+    pub stop_on_violation: bool,
 }
 
 impl Options {
@@ -232,6 +237,7 @@ impl Options {
             keys: Vec::new(),
             hold_out: None,
             alive_after: None,
+            stop_on_violation: true,
         }
     }
 
@@ -654,7 +660,7 @@ impl Sim {
             if next_at > end {
                 break;
             }
-            if self.violation.is_some() {
+            if self.violation.is_some() && self.opts.stop_on_violation {
                 break;
             }
             if let Some(t) = self.truth.next_sample().filter(|&t| t < next_at) {

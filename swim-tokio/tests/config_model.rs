@@ -33,6 +33,7 @@ fn every_field_changed() -> Config {
         tombstone_grace: Duration::from_secs(900),
         sealing: Sealing::Send,
         max_members: 1000,
+        max_replica_bytes: 32 << 20,
     }
 }
 

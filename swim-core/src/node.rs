@@ -666,7 +666,7 @@ impl Node {
         self.advance(now);
         let (name, addr) = (self.view.local().clone(), self.view.local_entry().addr());
         let id = (self.queries)
-            .start(&name, addr, &op, timeout, self.now)
+            .start(&name, addr, &op, timeout, self.now, &mut self.rng)
             .ok_or(Error::TooManyQueries)?;
         self.timers
             .schedule(self.now + timeout, Deadline::QueryDone { id });

@@ -696,7 +696,7 @@ impl Node {
         self.advance(now);
         let (name, addr) = (self.view.local().clone(), self.view.local_entry().addr());
         let id = (self.queries)
-            .start(&name, addr, &op, timeout, self.now)
+            .start(&name, addr, &op, timeout, self.now, &mut self.rng)
             .ok_or(Error::TooManyQueries)?;
         self.timers
             .schedule(self.now + timeout, Deadline::QueryDone { id });
@@ -948,11 +948,13 @@ impl Node {
         }
     }
 
-    /// Applies updates heard from the network, in order: `News` by gossip,
-    /// `Repair` from a peer's full state.
+    /// Applies the updates of one packet or frame heard from the network,
+    /// in order: `News` by gossip, `Repair` from a peer's full state. Each
+    /// is bounded by what was held before the packet (see [`View::begin`]).
     fn apply_all(&mut self, updates: Vec<Update>, priority: Priority, mut room: usize) {
         /// Updates looked up at once: enough to overlap the misses, on the stack.
         const BATCH: usize = 64;
+        self.view.begin();
         let mut rest = updates.into_iter();
         while rest.len() > 0 {
             let n = rest.len().min(BATCH);
@@ -977,6 +979,7 @@ impl Node {
                 }
             }
         }
+        self.view.end();
     }
 
     /// A query heard: pass it on, carry it out, answer its origin.
@@ -1039,6 +1042,12 @@ impl Node {
             None => {}
             Some(Answer::StillLeaving) => self.leave = Leave::Announcing,
             Some(Answer::Implausible) => self.metrics.dropped.count(DropReason::Implausible),
+            Some(Answer::Adopted) => {
+                tracing::debug!(node = %self.view.local(), incarnation = u.incarnation, "adopted a higher incarnation heard about this node");
+            }
+            Some(Answer::SteppedDown { incarnation }) => {
+                tracing::debug!(node = %self.view.local(), incarnation, "an accuser lags far behind: gossiping an alive it can take");
+            }
             Some(Answer::CannotRefute { incarnation }) => {
                 self.metrics.unrefutable += 1;
                 tracing::warn!(node = %self.view.local(), incarnation, "accused at an incarnation this node cannot outbid");

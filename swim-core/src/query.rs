@@ -17,6 +17,7 @@ use crate::codec::DropReason;
 use crate::name::Name;
 use crate::seal::{Key, KeyError, KeyId, Keyring};
 use crate::time::Instant;
+use crate::util::Random;
 use bytes::Bytes;
 use core::time::Duration;
 use prost::Message as _;
@@ -28,7 +29,7 @@ use swim_proto as pb;
 pub const MAX_QUERY_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Queries a node remembers having seen (to ignore repeats); beyond that,
-/// new queries are dropped until old ones expire.
+/// the oldest is forgotten to make room (a new query is never refused).
 const MAX_SEEN: usize = 1024;
 
 /// Queries a node may have open (waiting for answers) at once.
@@ -177,11 +178,18 @@ struct Open {
 }
 
 /// The queries a node passes on, has seen and has open.
+///
+/// A query is known by `(origin, id)`, its id drawn at random from the
+/// origin's seeded generator: a restarted origin (a new process under the
+/// same name) does not reuse the ids its old life's queries took, which
+/// peers still remember.
 #[derive(Debug, Default)]
 pub(crate) struct Queries {
-    next_id: u64,
-    /// (origin, id) of queries seen, until when they are remembered.
-    seen: BTreeMap<(Name, u64), Instant>,
+    /// Queries remembered so far: the order they were seen in.
+    heard: u64,
+    /// (origin, id) of queries seen: until when they are remembered, and
+    /// when (in `heard` order) they were seen.
+    seen: BTreeMap<(Name, u64), (Instant, u64)>,
     /// Queries to pass on: the encoded query and how often it went out.
     queue: Vec<(Bytes, u32)>,
     open: BTreeMap<u64, Open>,
@@ -189,7 +197,8 @@ pub(crate) struct Queries {
 
 impl Queries {
     /// Starts a query from this node: its id and encoding, queued to spread.
-    /// `None` when [`MAX_OPEN`] queries are open already.
+    /// Its id is drawn from `rng` (the node's seeded generator). `None` when
+    /// [`MAX_OPEN`] queries are open already.
     pub fn start(
         &mut self,
         origin: &Name,
@@ -197,12 +206,17 @@ impl Queries {
         op: &KeyOp,
         timeout: Duration,
         now: Instant,
+        rng: &mut Random,
     ) -> Option<u64> {
         if self.open.len() >= MAX_OPEN {
             return None;
         }
-        self.next_id += 1;
-        let id = self.next_id;
+        let id = loop {
+            let id = rng.next_u64();
+            if id != 0 && !self.open.contains_key(&id) {
+                break id;
+            }
+        };
         let mut addr = [0u8; 18];
         let len = crate::codec::put_address(origin_addr, &mut addr);
         let q = pb::Query {
@@ -212,7 +226,7 @@ impl Queries {
             timeout_ms: u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX),
             body: Some(pb::query::Body::Keys(op.to_wire())),
         };
-        self.seen.insert((origin.clone(), id), now + timeout);
+        self.remember((origin.clone(), id), now + timeout, now);
         self.queue.push((q.encode_to_vec().into(), 0));
         self.open.insert(
             id,
@@ -229,15 +243,30 @@ impl Queries {
         if self.seen.contains_key(&key) {
             return false;
         }
-        if self.seen.len() >= MAX_SEEN {
-            self.seen.retain(|_, until| *until > now);
-            if self.seen.len() >= MAX_SEEN {
-                return false;
-            }
-        }
-        self.seen.insert(key, now + q.timeout);
+        self.remember(key, now + q.timeout, now);
         self.queue.push((q.encoded.clone(), 0));
         true
+    }
+
+    /// Remembers query `key` until `until`. A full table first forgets what
+    /// has expired, then, if still full, the query seen first.
+    fn remember(&mut self, key: (Name, u64), until: Instant, now: Instant) {
+        if self.seen.len() >= MAX_SEEN {
+            self.seen.retain(|_, (until, _)| *until > now);
+        }
+        while self.seen.len() >= MAX_SEEN {
+            let oldest = self
+                .seen
+                .iter()
+                .min_by_key(|(_, (_, order))| *order)
+                .map(|(k, _)| k.clone());
+            match oldest {
+                Some(k) => self.seen.remove(&k),
+                None => break,
+            };
+        }
+        self.heard += 1;
+        self.seen.insert(key, (until, self.heard));
     }
 
     /// An answer from `from`: true when it answers an open query of ours
@@ -301,7 +330,14 @@ mod tests {
         let mut mine = Queries::default();
         let op = KeyOp::Install(Key::new([3; 32]));
         let id = mine
-            .start(&name, addr, &op, Duration::from_secs(5), Instant::ZERO)
+            .start(
+                &name,
+                addr,
+                &op,
+                Duration::from_secs(5),
+                Instant::ZERO,
+                &mut Random::new(1),
+            )
             .unwrap();
         let mut wire = Vec::new();
         assert_eq!(mine.take(1400, 2, |n| n + 2, |q| wire.push(q.to_vec())), 1);
@@ -328,12 +364,14 @@ mod tests {
     fn bad_queries_are_invalid() {
         let (name, addr) = origin();
         let mut q = Queries::default();
+        let mut rng = Random::new(1);
         q.start(
             &name,
             addr,
             &KeyOp::List,
             Duration::from_secs(1),
             Instant::ZERO,
+            &mut rng,
         );
         let mut good = Vec::new();
         q.take(1400, 1, |n| n, |b| good = b.to_vec());
@@ -356,6 +394,7 @@ mod tests {
                 &KeyOp::List,
                 Duration::from_secs(1),
                 Instant::ZERO,
+                &mut rng,
             )
             .unwrap();
         }
@@ -365,8 +404,51 @@ mod tests {
                 addr,
                 &KeyOp::List,
                 Duration::from_secs(1),
-                Instant::ZERO
+                Instant::ZERO,
+                &mut rng,
             )
             .is_none());
+    }
+
+    /// A query heard with the id of one seen long ago (another life of its
+    /// origin, say) is carried out once the table had to make room; a full
+    /// table forgets its oldest entry and never refuses a new query.
+    #[test]
+    fn a_full_table_forgets_its_oldest_query_and_takes_every_new_one() {
+        let (name, addr) = origin();
+        let query = |id: u64| Query {
+            origin: name.clone(),
+            origin_addr: addr,
+            id,
+            timeout: MAX_QUERY_TIMEOUT,
+            op: KeyOp::List,
+            encoded: Bytes::new(),
+        };
+        let mut q = Queries::default();
+        for id in 1..=MAX_SEEN as u64 + 10 {
+            assert!(q.heard(&query(id), Instant::ZERO), "query {id} refused");
+        }
+        assert_eq!(q.seen.len(), MAX_SEEN);
+        assert!(q.heard(&query(1), Instant::ZERO), "the oldest is forgotten");
+        assert!(!q.heard(&query(MAX_SEEN as u64 + 10), Instant::ZERO));
+    }
+
+    #[test]
+    fn query_ids_are_drawn_from_the_seed() {
+        let (name, addr) = origin();
+        let ids = |seed| {
+            let mut q = Queries::default();
+            let mut rng = Random::new(seed);
+            (0..3)
+                .map(|_| {
+                    let t = Duration::from_secs(1);
+                    q.start(&name, addr, &KeyOp::List, t, Instant::ZERO, &mut rng)
+                        .unwrap()
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(1), ids(1));
+        assert_ne!(ids(1), ids(2));
+        assert!(ids(1).iter().all(|&id| id > 3));
     }
 }

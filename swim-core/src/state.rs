@@ -19,6 +19,8 @@ use crate::suspicion::{self, Suspicion};
 use crate::time::Instant;
 use crate::timer::{Deadline, Timers};
 use crate::util::Random;
+use foldhash::fast::FixedState;
+use hashbrown::HashMap;
 
 /// What handling an input may cause outside the part that handles it,
 /// borrowed from the node for one call.
@@ -56,6 +58,33 @@ pub(crate) enum Answer {
     Implausible,
     /// Accused at an incarnation we cannot outbid (the highest there is).
     CannotRefute { incarnation: u64 },
+    /// An alive about us at a higher incarnation, from this life and at our
+    /// address (forged, as only we raise our incarnation): taken as ours, so
+    /// that whoever holds it can still be outbid within [`MAX_JUMP`].
+    Adopted,
+    /// Accused at an incarnation so far below ours that the accuser cannot
+    /// take our alive (more than [`MAX_JUMP`] above): we gossip an alive it
+    /// can take instead (see [`View::about_self`]).
+    SteppedDown { incarnation: u64 },
+}
+
+/// Whether an update about another member, at `incarnation` with `status`,
+/// is within reach of the member's own word, `base` being the incarnation
+/// held for it before the packet or frame that carries the update.
+///
+/// An alive may be at most [`MAX_JUMP`] above `base`. An accusation
+/// (suspect, dead, left) must leave the member room to refute it with an
+/// alive every holder of `base` takes: at most `base + MAX_JUMP - 1`, and
+/// below [`MAX_INCARNATION`]. What its subject could not refute is taken by
+/// nobody.
+fn plausible(status: Status, incarnation: u64, base: u64) -> bool {
+    let reach = base.saturating_add(MAX_JUMP);
+    match status {
+        Status::Alive => incarnation <= reach,
+        _ => incarnation
+            .checked_add(1)
+            .is_some_and(|next| next <= reach && next <= MAX_INCARNATION),
+    }
 }
 
 /// How many times another life may outbid us before it is a conflict (a
@@ -76,6 +105,11 @@ pub(crate) struct View {
     conflict: Option<u64>,
     /// Liveness changes not yet taken (see [`View::take_liveness_changes`]).
     liveness: Vec<(Name, bool)>,
+    /// While a packet or frame is applied (see [`begin`](Self::begin)): the
+    /// incarnation each member it changed held before it (or was added at).
+    before: HashMap<Name, u64, FixedState>,
+    /// While a packet or frame is applied: our own incarnation before it.
+    own_before: Option<u64>,
 }
 
 impl View {
@@ -95,9 +129,26 @@ impl View {
             outbid_by: (0, 0),
             conflict: None,
             liveness: Vec::new(),
+            before: HashMap::with_hasher(FixedState::with_seed(hash_seed)),
+            own_before: None,
         };
         view.account(0, &name);
         view
+    }
+
+    /// Starts applying the updates of one packet or frame: until
+    /// [`end`](Self::end), every update about a member is bounded by what
+    /// was held before it, so a chain of updates inside one packet cannot
+    /// climb (alive +2^32, alive +2^33, dead +2^33).
+    pub fn begin(&mut self) {
+        self.before.clear();
+        self.own_before = Some(self.local_entry().incarnation);
+    }
+
+    /// The packet or frame of [`begin`](Self::begin) is applied.
+    pub fn end(&mut self) {
+        self.before.clear();
+        self.own_before = None;
     }
 
     /// The membership part of the summary: a wrapping sum over live members.
@@ -268,15 +319,23 @@ impl View {
                 }
                 *room -= 1;
                 let name = u.name.clone();
+                if self.own_before.is_some() {
+                    // The rest of the packet is bounded by what it added.
+                    self.before.insert(name.clone(), u.incarnation);
+                }
                 self.add(u, priority, fx);
                 self.account(0, &name);
             }
             return None;
         };
         let (old, old_inc) = (entry.status(), entry.incarnation);
-        if u.incarnation > old_inc.saturating_add(MAX_JUMP) {
-            // No member refutes 2^32 times between two updates we hear: a
-            // forged jump would make the member's own refutation impossible.
+        let base = match self.before.is_empty() {
+            true => old_inc,
+            false => self.before.get(&u.name).copied().unwrap_or(old_inc),
+        };
+        if !plausible(u.status, u.incarnation, base) {
+            // No member refutes 2^32 times between two packets we hear: a
+            // forged jump would put the member out of its refutation's reach.
             fx.metrics.dropped.count(DropReason::Implausible);
             return None;
         }
@@ -296,6 +355,9 @@ impl View {
         // Only a superseding update changes what the member adds to the
         // summary (no-op updates, the bulk of gossip, cost no extra lookup).
         let name = u.name.clone();
+        if self.own_before.is_some() {
+            self.before.entry(name.clone()).or_insert(old_inc);
+        }
         let before = if old.is_live() {
             crate::summary::member(&name, old_inc)
         } else {
@@ -747,10 +809,23 @@ impl View {
     /// above is refuted with a higher incarnation; so is a stale alive or left
     /// from an earlier run under the same name. While `leaving`, we insist on
     /// `left` instead.
+    ///
+    /// Reach: everything is bounded by our incarnation before the packet
+    /// (`o`, see [`begin`](Self::begin)). An update above `o + MAX_JUMP` is
+    /// implausible (no peer takes it either). A higher alive from this life
+    /// at our address (forged: only we raise our incarnation) is adopted,
+    /// so that a peer that took it can still be outbid. An accusation at
+    /// `a` far below ours (`a + MAX_JUMP` < ours) comes from a peer that
+    /// lags so far that it cannot take our alive: we gossip an alive at
+    /// `a + MAX_JUMP`, which it takes and everyone ahead of it ignores.
     pub fn about_self(&mut self, u: &Update, leaving: bool, now: Instant) -> Option<Answer> {
         let local = self.local_entry();
         let (incarnation, status) = (local.incarnation, local.status());
-        let life = local.life;
+        let (life, addr) = (local.life, local.addr());
+        let reach = self
+            .own_before
+            .unwrap_or(incarnation)
+            .saturating_add(MAX_JUMP);
         let contradicts = match u.status {
             // A newer alive, or one at ours from an earlier process under
             // our name (another life): outbid it.
@@ -763,9 +838,14 @@ impl View {
             }
         };
         if !contradicts {
+            let far = u.incarnation.saturating_add(MAX_JUMP);
+            if u.status != Status::Alive && far < incarnation && status == Status::Alive && !leaving
+            {
+                return Some(self.step_down(far));
+            }
             return None;
         }
-        if u.incarnation > incarnation.saturating_add(MAX_JUMP) {
+        if u.incarnation > reach {
             return Some(Answer::Implausible);
         }
         let other_life = u.status == Status::Alive && u.life != 0 && u.life != life;
@@ -785,6 +865,10 @@ impl View {
             self.announce_self(Status::Left, u.incarnation.max(incarnation), now);
             return Some(Answer::StillLeaving);
         }
+        if u.status == Status::Alive && !other_life && u.addr == addr && status == Status::Alive {
+            self.announce_self(Status::Alive, u.incarnation, now);
+            return Some(Answer::Adopted);
+        }
         let Some(next) = u
             .incarnation
             .max(incarnation)
@@ -799,6 +883,16 @@ impl View {
         Some(Answer::Refuted {
             accused: u.status != Status::Alive,
         })
+    }
+
+    /// Gossips that we are alive at `incarnation`, below our own: a peer
+    /// that holds us far below takes it (it refutes its accusation), every
+    /// peer that holds more ignores it. Our own incarnation stays.
+    fn step_down(&mut self, incarnation: u64) -> Answer {
+        let mut update = Update::of(self.local_entry(), &Name::EMPTY);
+        update.incarnation = incarnation;
+        self.broadcast(&update, Priority::News);
+        Answer::SteppedDown { incarnation }
     }
 }
 

@@ -177,3 +177,39 @@ fn cluster_wide_key_operations_from_one_member_rotate_every_keyring() {
     let plain = c.command(0, |n, now| n.key_op(KeyOp::Install(key(9)), timeout, now));
     assert_eq!(plain, Some(Err(swim_core::Error::NotSealed)));
 }
+
+/// Query ids used to restart at 1 in every process life, and peers remember
+/// (origin, id) for the query's timeout (until they hold 1,024): after a
+/// restart, a member's first key operations were ignored by peers that had
+/// seen its old life's. Ids are now drawn at random from the node's seed.
+#[test]
+fn a_restarted_member_s_first_key_operation_is_carried_out() {
+    use swim_core::KeyOp;
+    let timeout = Duration::from_secs(300);
+    for seed in 1..=3 {
+        let options = Options {
+            keys: vec![key(1)],
+            ..Options::new(N, seed, Duration::ZERO)
+        };
+        let mut c = Cluster::with_options(options);
+        c.run_for(Duration::from_secs(10));
+        // The old life's operations, seen (and remembered) everywhere.
+        for _ in 0..3 {
+            c.command(3, |n, now| n.key_op(KeyOp::List, timeout, now))
+                .unwrap()
+                .unwrap();
+            c.run_for(Duration::from_secs(2));
+        }
+        c.restart(3);
+        c.run_for(Duration::from_secs(10));
+        assert!(c.converged(), "seed {seed}");
+        c.command(3, |n, now| n.key_op(KeyOp::Install(key(2)), timeout, now))
+            .unwrap()
+            .unwrap();
+        run_without_deaths(&mut c, Duration::from_secs(5), &[]);
+        assert!(
+            holds_everywhere(&c, |k| k.contains(key(2).id())),
+            "seed {seed}: the restarted member's first operation was ignored"
+        );
+    }
+}

@@ -137,13 +137,15 @@ config_fields! {
     /// ack" when its own probe fails, so the asker can tell its own missing
     /// links (nacks missing too) from the target's failure.
     nack: bool,
-    /// Flap damping: a member's penalty (one per fall from alive to
-    /// suspect or dead) halves in this time; a member that comes back with
-    /// a penalty of 1.5 or more (a second fall within a half-life of the
-    /// first; the penalty waits while the member is down) is held (shown
-    /// to the application as it last was) until the penalty decays to 1,
-    /// so a member that keeps failing stays out while it is sick instead
-    /// of flapping. A restart (a new life) starts clean. Zero disables it.
+    /// Flap damping: each view counts the accusations of a member (its
+    /// falls from alive, and the refutations it made while this view did
+    /// not follow it) per probe interval it watched it alive, weighing both
+    /// down by half in this time; a member that comes back with two or more
+    /// and a rate of 0.2 or more (accused at one probe in five) is held
+    /// (shown to the application as it last was) until the rate decays to
+    /// 0.1, so a member that keeps failing stays out while it is sick
+    /// instead of flapping, and a healthy one on a lossy link, or back from
+    /// a pause, a partition or a restart, is not. Zero disables it.
     flap_half_life: Duration,
     /// Largest datagram the node sends or accepts.
     max_packet_size: usize,

@@ -9,6 +9,7 @@
 use crate::broadcast::{BroadcastQueue, Priority};
 use crate::codec::{self, DropReason, MAX_INCARNATION, MAX_JUMP};
 use crate::config::Config;
+use crate::damping::{self, Window};
 use crate::event::Event;
 use crate::member::{supersedes, Member, Status, Update};
 use crate::membership::{Entry, Membership};
@@ -407,6 +408,7 @@ impl View {
         fx: &mut Effects,
     ) -> Option<Applied> {
         let e = self.members.get_mut(&u.name)?;
+        let was = (old, e.incarnation);
         let changed = e.addr() != u.addr;
         let new_life = (u.life != 0 && e.life != 0 && u.life != e.life)
             .then(|| Applied::Restarted(u.name.clone(), u.life));
@@ -419,7 +421,7 @@ impl View {
         e.set_addr(u.addr);
         e.incarnation = u.incarnation;
         e.set_suspicion(None);
-        let shown = self.damp_revival(&u.name, old, restarted, fx);
+        let shown = self.damp_revival(&u.name, was, u.incarnation, restarted, fx);
         self.members.set_status(&u.name, Status::Alive, fx.now);
         let member = self.members.get(&u.name).map(Entry::member);
         self.broadcast(&u, priority);
@@ -437,64 +439,82 @@ impl View {
         outcome
     }
 
-    /// Flap damping of a member coming back from `old`: whether the
-    /// application is to see it (false while it is held; see
-    /// [`crate::damping`]).
-    /// A restarted process (a new life) starts with a clean record.
+    /// Flap damping of a member coming back from `was` (its status and
+    /// incarnation) at `incarnation`: whether the application is to see it
+    /// (false while it is held; see [`crate::damping`]). The accusations it
+    /// refuted since `was` count first. A restarted process (a new life)
+    /// starts with a clean record.
     fn damp_revival(
         &mut self,
         name: &Name,
-        old: Status,
+        was: (Status, u64),
+        incarnation: u64,
         restarted: bool,
         fx: &mut Effects,
     ) -> bool {
         let (now, h) = (fx.now, fx.config.flap_half_life);
-        let Some(e) = self.members.get_mut(name) else {
-            return true;
-        };
-        if e.flaps().is_none() {
-            return true;
-        }
         if restarted || h.is_zero() {
-            e.clear_flaps();
-            return true;
-        }
-        let held = e.flaps().is_some_and(|f| f.shown.is_some());
-        let sick = matches!(old, Status::Suspect | Status::Dead);
-        let hold = !held && sick && e.flaps().is_some_and(|f| f.holds(now, h));
-        let flaps = e.flaps_mut(now);
-        flaps.revived(now, h);
-        if !held && !hold {
-            if flaps.forgotten(now, h) {
+            if let Some(e) = self.members.get_mut(name) {
                 e.clear_flaps();
             }
             return true;
         }
+        self.accused(name, was, (Status::Alive, incarnation), fx);
+        let w = window(fx.config);
+        let Some(e) = self.members.get_mut(name) else {
+            return true;
+        };
+        let Some(flaps) = e.flaps() else {
+            return true;
+        };
+        let old = was.0;
+        let held = flaps.shown.is_some();
+        let sick = matches!(old, Status::Suspect | Status::Dead);
+        let hold = !held && sick && flaps.holds(now, w);
+        if !held && !hold {
+            if flaps.forgotten(now, w) {
+                e.clear_flaps();
+            }
+            return true;
+        }
+        let flaps = e.flaps_mut(now);
         if hold {
             flaps.shown = Some(old);
             fx.metrics.held += 1;
         }
-        if let Some(at) = flaps.release_at(h) {
-            let member = name.clone();
-            fx.timers
-                .schedule(at.max(now), Deadline::Release { member });
-        }
+        let at = flaps.release_at(now, w);
+        let member = name.clone();
+        fx.timers.schedule(at, Deadline::Release { member });
         false
     }
 
-    /// A member fell from alive to suspect or dead: one more flap.
-    fn flapped(&mut self, name: &Name, fx: &mut Effects) {
-        let (now, h) = (fx.now, fx.config.flap_half_life);
-        if let Some(e) = self.members.get_mut(name).filter(|_| !h.is_zero()) {
-            e.flaps_mut(now).failed(now, h);
+    /// The member moved from `from` to `to` (status, incarnation): the
+    /// accusations this shows (see [`crate::damping::accused_level`]) go on
+    /// its record. The incarnations are peers' word: the difference is
+    /// checked and capped.
+    fn accused(&mut self, name: &Name, from: (Status, u64), to: (Status, u64), fx: &mut Effects) {
+        let h = fx.config.flap_half_life;
+        if h.is_zero() || from.0 == Status::Left || to.0 == Status::Left {
+            return;
         }
+        let count = damping::accused_level(to.0, to.1)
+            .saturating_sub(damping::accused_level(from.0, from.1));
+        let Some(e) = self.members.get_mut(name) else {
+            return;
+        };
+        if count == 0 && e.flaps().is_none() {
+            return;
+        }
+        let count = (count as f64).min(damping::MAX);
+        let (now, w) = (fx.now, window(fx.config));
+        e.flaps_mut(now).moved(now, w, count, to.0 == Status::Alive);
     }
 
     /// A release timer of a held member fired: show it again once its
-    /// penalty has decayed, as it is now (telling the application what
-    /// changed since it was held), or wait longer.
+    /// accusation rate has decayed, as it is now (telling the application
+    /// what changed since it was held), or wait longer.
     pub fn on_release(&mut self, name: &Name, fx: &mut Effects) {
-        let (now, h) = (fx.now, fx.config.flap_half_life);
+        let (now, w) = (fx.now, window(fx.config));
         let Some(e) = self.members.get_mut(name) else {
             return;
         };
@@ -504,12 +524,8 @@ impl View {
         let Some(shown) = flaps.shown else {
             return;
         };
-        // Still down: the wait starts over when it is back.
-        let Some(at) = flaps.release_at(h) else {
-            return;
-        };
-        if at > now {
-            let member = name.clone();
+        if !flaps.releases(now, w) {
+            let (at, member) = (flaps.release_at(now, w), name.clone());
             fx.timers.schedule(at, Deadline::Release { member });
             return;
         }
@@ -575,8 +591,9 @@ impl View {
         } else {
             k
         };
-        if self.members.get(name).map(Entry::status) == Some(Status::Alive) {
-            self.flapped(name, fx);
+        if let Some(e) = self.members.get(name) {
+            let was = (e.status(), e.incarnation);
+            self.accused(name, was, (Status::Suspect, incarnation), fx);
         }
         self.members.set_status(name, Status::Suspect, now);
         let Some(e) = self.members.get_mut(name) else {
@@ -721,10 +738,9 @@ impl View {
         fx: &mut Effects,
     ) {
         let now = fx.now;
-        if status == Status::Dead
-            && self.members.get(name).map(Entry::status) == Some(Status::Alive)
-        {
-            self.flapped(name, fx);
+        if let Some(e) = self.members.get(name).filter(|_| status == Status::Dead) {
+            let was = (e.status(), e.incarnation);
+            self.accused(name, was, (Status::Dead, incarnation), fx);
         }
         self.members.set_status(name, status, now);
         let Some(e) = self.members.get_mut(name) else {
@@ -893,6 +909,14 @@ impl View {
         update.incarnation = incarnation;
         self.broadcast(&update, Priority::News);
         Answer::SteppedDown { incarnation }
+    }
+}
+
+/// How this node weighs accusations for flap damping (see [`crate::damping`]).
+fn window(config: &Config) -> Window {
+    Window {
+        half_life: config.flap_half_life,
+        interval: config.probe_interval,
     }
 }
 

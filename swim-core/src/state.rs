@@ -497,8 +497,14 @@ impl View {
         if h.is_zero() || from.0 == Status::Left || to.0 == Status::Left {
             return;
         }
-        let count = damping::accused_level(to.0, to.1)
+        let rise = damping::accused_level(to.0, to.1)
             .saturating_sub(damping::accused_level(from.0, from.1));
+        // Refutations raise an incarnation one at a time: a view that missed
+        // a few counts them. A bigger rise is no history of accusations (a
+        // forged jump, or one the member adopted to stay within every
+        // peer's reach) and counts none, so no forged incarnation can get
+        // a member held out.
+        let count = if rise as f64 > damping::MAX { 0 } else { rise };
         let Some(e) = self.members.get_mut(name) else {
             return;
         };

@@ -68,7 +68,9 @@ pub enum Attack {
     Replay,
     /// Insider only: when a peer opens an exchange with the hostile
     /// member, its answer also carries a forged reset of some owner's
-    /// namespace (at most once per `every`).
+    /// namespace (at most once per `every`). Its turns send bait: a
+    /// datagram from the insider's address under a name nobody knows,
+    /// which makes the receiver open an exchange with that address.
     Reply,
 }
 
@@ -290,7 +292,7 @@ impl Attacker {
 
     /// The name its packets carry: its own, or (a stranger) a member's it
     /// spoofs, other than `avoid`.
-    fn from_name(&mut self, nodes: usize, avoid: usize) -> String {
+    fn sender_name(&mut self, nodes: usize, avoid: usize) -> String {
         match self.spec.node {
             Some(n) => crate::sim::name_of(n),
             None => {
@@ -366,8 +368,9 @@ impl Attacker {
 
     /// The attack of the next message.
     pub fn next_attack(&mut self) -> Option<Attack> {
+        let insider = self.spec.node.is_some();
         let pool: Vec<Attack> = (self.spec.attacks.iter().copied())
-            .filter(|a| *a != Attack::Reply)
+            .filter(|a| insider || *a != Attack::Reply)
             .collect();
         if pool.is_empty() {
             return None;
@@ -398,7 +401,7 @@ impl Attacker {
         let readers: Vec<usize> = others.iter().copied().filter(|&i| i != owner).collect();
         let reader = readers[self.below(readers.len())];
         let turn = self.turns.saturating_sub(1) / self.spec.attacks.len().max(1) as u64;
-        let from = self.from_name(nodes, reader);
+        let from = self.sender_name(nodes, reader);
         let owner_name = crate::sim::name_of(owner);
         // What the tap holds of the owner: keys, versions, incarnation.
         let held: Vec<(String, Bytes, u64)> = tap.map_or(Vec::new(), |t| t.keys(&owner_name, ""));
@@ -424,7 +427,7 @@ impl Attacker {
                     top + 1 + self.rng.next_u64() % 3
                 };
                 let write = key_write(&key, value, version, top);
-                if turn % 2 == 0 {
+                if turn.is_multiple_of(2) {
                     let delta = pb::KeyDelta {
                         owner: owner_name.into_bytes().into(),
                         life,
@@ -450,7 +453,7 @@ impl Attacker {
                 }
             }
             Attack::ForgeReset => {
-                if turn % 2 == 0 && life != 0 {
+                if turn.is_multiple_of(2) && life != 0 {
                     let to = top + JUMP / 2;
                     let deltas = reset(&owner_name, life, &key, value, to);
                     Forged::Frame {
@@ -486,7 +489,7 @@ impl Attacker {
                 } else {
                     pb::Status::Dead
                 };
-                let at = if turn % 2 == 0 {
+                let at = if turn.is_multiple_of(2) {
                     incarnation + JUMP
                 } else {
                     MAX_INCARNATION
@@ -507,7 +510,7 @@ impl Attacker {
                 }
             }
             Attack::FakeMembers => {
-                let many = if turn % 2 == 0 { 8 } else { 64 };
+                let many = if turn.is_multiple_of(2) { 8 } else { 64 };
                 let base = self.fired * 64;
                 let fakes: Vec<pb::Update> = (0..many)
                     .map(|k| {
@@ -525,7 +528,7 @@ impl Attacker {
                         }
                     })
                     .collect();
-                if turn % 2 == 0 {
+                if turn.is_multiple_of(2) {
                     Forged::Datagram {
                         to: reader,
                         bytes: packet(cluster, &from, vec![], fakes, vec![]),
@@ -549,7 +552,18 @@ impl Attacker {
                 self.fired += 1;
                 return Some(Forged::Datagram { to: reader, bytes });
             }
-            Attack::Reply => return None,
+            Attack::Reply => {
+                // Bait: a datagram from the insider's address under a name
+                // nobody knows, so that the receiver pulls the state of
+                // this "stranger" from that address: it opens an exchange
+                // with the insider, whose answer is forged.
+                me?;
+                let name = format!("newcomer-{turn}");
+                Forged::Datagram {
+                    to: reader,
+                    bytes: packet(cluster, &name, vec![], vec![], vec![]),
+                }
+            }
         };
         self.fired += 1;
         Some(self.seal(forged, keyring, cluster))

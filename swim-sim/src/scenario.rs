@@ -1122,4 +1122,42 @@ alive_everywhere_within = { after = "30s", within = "20s" }
         let e = error("nodes = 5\nduration = \"60s\"\n[checks]\nhold_out = { from = \"50s\", until = \"40s\" }\n");
         assert!(e.contains("hold_out: needs from < until"), "{e}");
     }
+
+    #[test]
+    fn a_hostile_fault_parses_with_its_attacks() {
+        let base = "nodes = 5\nduration = \"60s\"\nsealed = true\n[[fault]]\nat = \"10s\"\nkind = \"hostile\"\n";
+        let s = Scenario::parse(
+            &format!("{base}node = 2\nsealed = true\nevery = \"500ms\"\nuntil = \"50s\"\nattacks = [\"forge-write\", \"reply\"]\n[checks]\nno_resurrections = true\n"),
+            "h.toml",
+        )
+        .unwrap();
+        assert!(s.options.hostile_report && s.has_hostile());
+        assert_eq!(
+            s.options.faults[0].kind,
+            FaultKind::Hostile(crate::hostile::Hostile {
+                node: Some(2),
+                every: Duration::from_millis(500),
+                until: Duration::from_secs(50),
+                sealed: true,
+                attacks: vec![
+                    crate::hostile::Attack::ForgeWrite,
+                    crate::hostile::Attack::Reply
+                ],
+            })
+        );
+        assert!(s.honest().options.faults.is_empty());
+        let e = error(&format!(
+            "{base}every = \"1s\"\nuntil = \"50s\"\nattacks = [\"lie\"]\n"
+        ));
+        assert!(
+            e.contains("attack 'lie': expected one of forge-write"),
+            "{e}"
+        );
+        let e = error(&format!(
+            "{base}every = \"1s\"\nuntil = \"50s\"\nattacks = [\"reply\"]\n"
+        ));
+        assert!(e.contains("'reply' needs node"), "{e}");
+        let e = error(&format!("{base}node = 1\nuntil = \"50s\"\n"));
+        assert!(e.contains("needs every"), "{e}");
+    }
 }

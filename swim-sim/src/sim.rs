@@ -908,7 +908,10 @@ impl Sim {
             .hostile
             .get_or_insert_with(HostileMeasure::default)
             .sent
-            .entry(attack.name().to_string())
+            .entry(match attack {
+                crate::hostile::Attack::Reply => "reply-bait".to_string(),
+                other => other.name().to_string(),
+            })
             .or_default() += 1;
         let from = self.attackers[a].addr();
         let (to, bytes, on_stream) = match forged {
@@ -1014,7 +1017,8 @@ impl Sim {
             .and_then(|n| n.get(&owner, &c.key));
         let mut missing = Vec::new();
         for r in 0..self.slots.len() {
-            if r == c.owner || !self.observer.is_live(r) || self.sick(r).is_some() {
+            let liar = (self.attackers.iter()).any(|a| a.spec.node == Some(r));
+            if r == c.owner || liar || !self.observer.is_live(r) || self.sick(r).is_some() {
                 continue;
             }
             let Some(node) = self.slots[r].node.as_ref() else {

@@ -525,8 +525,9 @@ impl Namespace {
 
     /// The owner moves its namespace to a new life after a claim it did
     /// not make: the live keys, in the order they were written, again at
-    /// versions 1, 2, ... (each the next after the one before), with no
-    /// tombstones. Every replica takes the new life from the owner's next
+    /// the versions after the last it wrote (so a key's version never goes
+    /// back, even across lives), the first following nothing, each of the
+    /// others the one before; no tombstones. Every replica takes the new life from the owner's next
     /// alive update, whatever it was told before. Returns the writes, to
     /// gossip.
     pub fn renew(&mut self, life: u64) -> Vec<Write> {
@@ -536,15 +537,23 @@ impl Namespace {
             .filter_map(|(k, e)| Some((k.clone(), e.value.clone()?, e.version)))
             .collect();
         live.sort_by_key(|(_, _, v)| *v);
+        let base = self.watermark;
         *self = Namespace::new(life);
+        self.watermark = base;
         let mut writes = Vec::with_capacity(live.len());
         for (key, value, _) in live {
             let version = self.watermark + 1;
+            // The first write of the new life follows nothing in it.
+            let prev = if self.watermark == base {
+                0
+            } else {
+                self.watermark
+            };
             let w = Write {
                 key,
                 value: Some(value),
                 version,
-                prev: self.watermark,
+                prev,
             };
             self.watermark = version;
             self.put(&w, true);

@@ -36,6 +36,11 @@ pub struct Checker {
     written: BTreeMap<(usize, u64), Vec<Option<Bytes>>>,
     /// Whether "nobody is suspected" applies (no faults, no loss).
     pub quiet_network: bool,
+    /// With a hostile member, forged values and resurrections are measured
+    /// here instead of stopping the run.
+    pub(crate) forgeries: Option<crate::hostile::Forgeries>,
+    /// The time of the event being checked (ms), for `forgeries`.
+    pub(crate) now_ms: u64,
 }
 
 fn pack(m: &Member) -> u32 {
@@ -56,6 +61,8 @@ impl Checker {
             keys: vec![BTreeMap::new(); nodes],
             written: BTreeMap::new(),
             quiet_network,
+            forgeries: None,
+            now_ms: 0,
         }
     }
 
@@ -63,6 +70,14 @@ impl Checker {
     pub fn restarted(&mut self, v: usize) {
         self.seen[v].clear();
         self.keys[v].clear();
+        if let Some(f) = self.forgeries.as_mut() {
+            f.ended(v, None, None, self.now_ms);
+        }
+    }
+
+    /// Whether owner `m` wrote `value` (`None`: a delete) at `version`.
+    pub(crate) fn genuine(&self, m: usize, version: u64, value: &Option<Bytes>) -> bool {
+        (self.written.get(&(m, version))).is_some_and(|w| w.contains(value))
     }
 
     /// Checks node `v`'s own state after it handled an input.
@@ -90,6 +105,9 @@ impl Checker {
             Event::KeyDeleted { key, version, .. } => (key, None, *version),
             Event::NamespaceReset { .. } | Event::MemberReaped(_) => {
                 self.keys[v].retain(|(owner, _), _| *owner != m);
+                if let Some(f) = self.forgeries.as_mut() {
+                    f.ended(v, Some(m), None, self.now_ms);
+                }
                 if let Event::MemberReaped(_) = event {
                     // A reaped member may come back at any incarnation.
                     if let Some(slot) = self.seen[v].get_mut(m) {
@@ -105,6 +123,11 @@ impl Checker {
                 .entry((m, version))
                 .or_default()
                 .push(value.clone());
+            if let Some(f) = self.forgeries.as_mut() {
+                f.wrote(m, self.now_ms);
+            }
+        } else if self.forgeries.is_some() {
+            return self.measure(v, m, key, value, version);
         } else if value.is_some()
             && !self
                 .written
@@ -127,6 +150,38 @@ impl Checker {
             ));
         }
         *held = version;
+        Ok(())
+    }
+
+    /// With a hostile member: a forged value starts (or continues) a
+    /// hold, a genuine write or any delete ends it; a genuine value below
+    /// a genuine version held is a resurrection.
+    fn measure(
+        &mut self,
+        v: usize,
+        m: usize,
+        key: &str,
+        value: Option<Bytes>,
+        version: u64,
+    ) -> Result<(), String> {
+        let genuine = (self.written.get(&(m, version))).is_some_and(|w| w.contains(&value));
+        let now = self.now_ms;
+        let Some(f) = self.forgeries.as_mut() else {
+            return Ok(());
+        };
+        if value.is_some() && !genuine {
+            f.forged(v, m, key, now);
+            return Ok(());
+        }
+        f.ended(v, Some(m), Some(key), now);
+        if !genuine {
+            return Ok(());
+        }
+        let held = self.keys[v].entry((m, key.to_string())).or_insert(0);
+        if version < *held && value.is_some() {
+            f.resurrections += 1;
+        }
+        *held = (*held).max(version);
         Ok(())
     }
 

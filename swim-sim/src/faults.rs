@@ -3,6 +3,7 @@
 //! spaced by `every` or repeated `count` times, link faults with an end
 //! healed by name, stall lengths drawn from a range by the run's seed.
 
+use crate::hostile::{Attack, Hostile};
 use crate::network::Direction;
 use crate::sim::{Fault, FaultKind};
 use rand_chacha::ChaCha8Rng;
@@ -100,6 +101,10 @@ pub(crate) struct FaultSpec {
     until: Option<Duration>,
     key: Option<String>,
     value: Option<String>,
+    /// For `hostile`: it holds the cluster key and seals (an insider).
+    sealed: Option<bool>,
+    /// For `hostile`: what it forges (default: every attack).
+    attacks: Option<Vec<String>>,
 }
 
 pub(crate) fn node_set(spec: &FaultSpec, nodes: usize, seed: u64) -> Result<Vec<usize>, String> {
@@ -161,10 +166,16 @@ pub(crate) fn expand(
     if (spec.rate.is_some() || spec.direction.is_some()) && kind != "loss" {
         return Err("rate and direction are allowed on loss only".into());
     }
-    if spec.until.is_some() && !(link || matches!(kind, "pause" | "slow" | "flap")) {
+    if spec.until.is_some() && !(link || matches!(kind, "pause" | "slow" | "flap" | "hostile")) {
         return Err(format!(
-            "until is allowed on {NAMED}, pause, slow and flap faults only"
+            "until is allowed on {NAMED}, pause, slow, flap and hostile faults only"
         ));
+    }
+    if (spec.sealed.is_some() || spec.attacks.is_some()) && kind != "hostile" {
+        return Err("sealed and attacks are allowed on hostile only".into());
+    }
+    if kind == "hostile" {
+        return hostile(spec, at);
     }
     let count = spec.count.unwrap_or(1);
     if count == 0 {
@@ -233,20 +244,34 @@ pub(crate) fn expand(
         "set" | "delete" => {
             let every = spec.every.unwrap_or(Duration::ZERO);
             let key = spec.key.clone().ok_or("needs key = \"...\"")?;
+            let set = node_set(spec, nodes, seed)?;
             let mut out = Vec::new();
-            for (k, node) in node_set(spec, nodes, seed)?.into_iter().enumerate() {
-                let kind = match kind {
-                    "set" => FaultKind::Set {
-                        node,
-                        key: key.clone(),
-                        value: spec.value.clone().ok_or("needs value = \"...\"")?,
-                    },
-                    _ => FaultKind::Delete {
-                        node,
-                        key: key.clone(),
-                    },
+            for (k, &node) in set.iter().enumerate() {
+                // Without count, `every` spaces the nodes; with it, each
+                // node repeats every `every` (the nodes spread over it) and
+                // a set's value takes the repeat's number (`v#2`).
+                let first = if spec.count.is_some() {
+                    at + every * k as u32 / set.len() as u32
+                } else {
+                    at + every * k as u32
                 };
-                out.push(Fault { at: at + every * k as u32, kind });
+                for (r, start) in repeats(first).into_iter().enumerate() {
+                    let kind = match kind {
+                        "set" => {
+                            let value = spec.value.clone().ok_or("needs value = \"...\"")?;
+                            FaultKind::Set {
+                                node,
+                                key: key.clone(),
+                                value: if count > 1 { format!("{value}#{r}") } else { value },
+                            }
+                        }
+                        _ => FaultKind::Delete {
+                            node,
+                            key: key.clone(),
+                        },
+                    };
+                    out.push(Fault { at: start, kind });
+                }
             }
             Ok(out)
         }
@@ -340,9 +365,63 @@ pub(crate) fn expand(
         },
         other => Err(format!(
             "unknown kind '{other}': expected crash, restart, leave, pause, slow, announce, join, set, delete, partition, \
-             partition-oneway, loss, hold, release, flap or heal"
+             partition-oneway, loss, hold, release, flap, heal or hostile"
         )),
     }
+}
+
+/// A `hostile` spec: a member (`node`) or a stranger (no node) forging
+/// one message every `every` from `at` to `until` (or for `duration`).
+fn hostile(spec: &FaultSpec, at: Duration) -> Result<Vec<Fault>, String> {
+    if spec.nodes.is_some() {
+        return Err("give node = N (the member that lies) or no node (a stranger)".into());
+    }
+    if spec.count.is_some() {
+        return Err("count is not allowed on hostile (give every and until)".into());
+    }
+    let every = spec
+        .every
+        .filter(|e| !e.is_zero())
+        .ok_or("needs every = \"...\" (the time between forged messages)")?;
+    let until = match (spec.until, spec.duration) {
+        (Some(_), Some(_)) => return Err("give duration or until, not both".into()),
+        (Some(u), None) if u > at => u,
+        (Some(u), None) => return Err(format!("until {u:?} is not after at {at:?}")),
+        (None, Some(d)) if d.min == d.max => at + d.min,
+        (None, Some(_)) => return Err("duration: give one duration, not a range".into()),
+        (None, None) => return Err("needs until = \"...\" or duration = \"...\"".into()),
+    };
+    let attacks = match &spec.attacks {
+        None => Attack::ALL.to_vec(),
+        Some(names) if names.is_empty() => return Err("attacks = []: name at least one".into()),
+        Some(names) => names
+            .iter()
+            .map(|n| {
+                Attack::parse(n).ok_or_else(|| {
+                    format!(
+                        "attack '{n}': expected one of {}",
+                        Attack::ALL.map(Attack::name).join(", ")
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    let sealed = spec.sealed.unwrap_or(false);
+    if attacks.contains(&Attack::Reply) && spec.node.is_none() && spec.attacks.is_some() {
+        return Err(
+            "attack 'reply' needs node = N (a member that peers open exchanges with)".into(),
+        );
+    }
+    Ok(vec![Fault {
+        at,
+        kind: FaultKind::Hostile(Hostile {
+            node: spec.node,
+            every,
+            until,
+            sealed,
+            attacks,
+        }),
+    }])
 }
 
 fn direction(text: Option<&str>) -> Result<Direction, String> {

@@ -16,6 +16,7 @@ pub mod check;
 mod cluster;
 #[cfg(feature = "cli")]
 mod faults;
+pub mod hostile;
 pub mod network;
 mod observe;
 #[cfg(feature = "cli")]
@@ -30,6 +31,7 @@ pub mod units;
 
 pub use check::Violation;
 pub use cluster::Cluster;
+pub use hostile::{Attack, Baseline, Hostile, HostileReport};
 pub use network::{Latency, Network};
 pub use observe::{Coverage, CrashReport, HealReport, Observer};
 #[cfg(feature = "cli")]

@@ -331,7 +331,7 @@ fn run(args: RunArgs) -> ExitCode {
     let seed = scenario.options.seed;
     let mut samples = Samples::default();
     let sampling = args.plot.is_some().then_some(&mut samples);
-    let report = match execute(
+    let mut report = match execute(
         scenario.options.clone(),
         std::io::stderr().is_terminal(),
         sampling,
@@ -339,6 +339,9 @@ fn run(args: RunArgs) -> ExitCode {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
+    if let Err(e) = scenario.attach_honest(&mut report) {
+        return fail(e);
+    }
     if let Some(path) = &args.plot {
         let svg = plot(&scenario, &report, samples);
         if let Err(e) = svg.and_then(|svg| std::fs::write(path, svg).map_err(|e| e.to_string())) {
@@ -633,7 +636,8 @@ fn run_seeds(
         if progress {
             eprint!("\r  seed {seed} ({} of {})", seed - from + 1, to - from);
         }
-        let report = execute(s.options.clone(), false, None)?;
+        let mut report = execute(s.options.clone(), false, None)?;
+        s.attach_honest(&mut report)?;
         let failures = s.verify(&report);
         rows.push((report, failures));
     }
@@ -856,7 +860,13 @@ fn print_summary(r: &Report, config: &swim_core::Config) {
     }
     let round_ms = config.gossip_interval.as_secs_f64() * 1000.0;
     let estimate = swim_sim::theory::dissemination_rounds(r.nodes, config.gossip_fanout);
-    for c in &r.coverage {
+    if r.coverage.len() > 20 {
+        println!(
+            "  ({} updates and writes followed; the first 20 below, all in the JSON report)",
+            r.coverage.len()
+        );
+    }
+    for c in r.coverage.iter().take(20) {
         let rounds = c
             .complete_after_ms
             .map(|t| format!(" = {:.1} gossip rounds", t as f64 / round_ms))
@@ -874,6 +884,9 @@ fn print_summary(r: &Report, config: &swim_core::Config) {
             config.gossip_fanout,
         );
     }
+    if let Some(h) = &r.hostile {
+        print_hostile(h);
+    }
     if let Some(v) = &r.violation {
         println!(
             "  SAFETY VIOLATION at {} on node-{}: {}",
@@ -886,4 +899,61 @@ fn print_summary(r: &Report, config: &swim_core::Config) {
         "  events {}, dropped inputs {}, trace hash {}",
         r.events, r.dropped, r.trace_hash
     );
+}
+
+/// The hostile member's part of the summary.
+fn print_hostile(h: &swim_sim::HostileReport) {
+    let sent: Vec<String> = (h.forged_sent.iter())
+        .map(|(a, n)| format!("{a} {n}"))
+        .collect();
+    println!(
+        "  hostile: forged     {}",
+        if sent.is_empty() {
+            "nothing".to_string()
+        } else {
+            sent.join(", ")
+        }
+    );
+    println!(
+        "  forged values       {} taken by readers: {} (reader, owner, key), {} owners; {} still held at the end",
+        h.forged_seen, h.forged_keys, h.forged_owners, h.forged_at_end
+    );
+    println!(
+        "  forged after write  worst {} after the owner's next write ({} beyond {} ms); longest held {} ms",
+        ms(h.forged_after_write_max_ms),
+        h.forged_after_write_late,
+        h.write_deadline_ms,
+        h.forged_longest_ms
+    );
+    println!(
+        "  owner writes lost   {} of {} not visible everywhere within {} ms",
+        h.writes_lost, h.writes_checked, h.write_deadline_ms
+    );
+    for e in &h.lost_examples {
+        println!("    {e}");
+    }
+    println!(
+        "  resurrections       {}; healthy members held dead {}",
+        h.resurrections, h.healthy_held_dead
+    );
+    let honest = |f: &dyn Fn(&swim_sim::Baseline) -> String| {
+        h.honest
+            .as_ref()
+            .map_or(String::new(), |b| format!(" (honest run: {})", f(b)))
+    };
+    println!(
+        "  member entries/node mean {:.1}, max {}, peak {}{}",
+        h.members_mean,
+        h.members_max,
+        h.members_peak,
+        honest(&|b| format!("mean {:.1}, peak {}", b.members_mean, b.members_peak))
+    );
+    println!(
+        "  key bytes/node      mean {:.0}, max {}, peak {}{}",
+        h.key_bytes_mean,
+        h.key_bytes_max,
+        h.key_bytes_peak,
+        honest(&|b| format!("mean {:.0}, peak {}", b.key_bytes_mean, b.key_bytes_peak))
+    );
+    println!("  namespaces over the limits {}", h.namespaces_over_limits);
 }

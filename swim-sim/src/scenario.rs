@@ -277,6 +277,38 @@ pub struct Checks {
     /// keys exactly as their owner does.
     #[serde(default)]
     pub keys_agree_at_end: bool,
+    /// Hostile member: no reader holds a value its owner never wrote
+    /// longer than this after the owner's next write.
+    #[serde(default, with = "swim_core::serde_duration::option")]
+    pub no_forged_values_after: Option<Duration>,
+    /// Hostile member: every owner write is visible at every healthy
+    /// running reader within this time (it also sets the deadline the
+    /// report measures, 30 s without it).
+    #[serde(default, with = "swim_core::serde_duration::option")]
+    pub no_lost_writes_within: Option<Duration>,
+    /// Hostile member: member entries and key bytes per node (mean, and
+    /// the peak over samples) exceed the same run without the hostile
+    /// member by at most this share (0.10: 10 %). The honest run is made
+    /// too ([`Scenario::attach_honest`]).
+    pub entries_within_honest: Option<f64>,
+    /// Hostile member: no reader takes back a value its owner superseded.
+    #[serde(default)]
+    pub no_resurrections: bool,
+    /// Hostile member: no node holds a namespace above `MAX_KEYS` keys or
+    /// `MAX_NAMESPACE_BYTES` bytes.
+    #[serde(default)]
+    pub no_namespaces_over_limits: bool,
+}
+
+impl Checks {
+    /// Whether any check measures a hostile member.
+    pub fn hostile(&self) -> bool {
+        self.no_forged_values_after.is_some()
+            || self.no_lost_writes_within.is_some()
+            || self.entries_within_honest.is_some()
+            || self.no_resurrections
+            || self.no_namespaces_over_limits
+    }
 }
 
 /// The variants a sweep compares, as `[config]` overrides: SWIM (the four
@@ -411,6 +443,33 @@ impl Scenario {
         Ok(s)
     }
 
+    /// The same run without its hostile members (still measured as one):
+    /// the baseline `entries_within_honest` compares with.
+    pub fn honest(&self) -> Scenario {
+        let mut s = self.clone();
+        (s.options.faults).retain(|f| !matches!(f.kind, crate::sim::FaultKind::Hostile(_)));
+        s.options.hostile_report = true;
+        s
+    }
+
+    /// Whether a fault of this scenario is a hostile member.
+    pub fn has_hostile(&self) -> bool {
+        (self.options.faults.iter()).any(|f| matches!(f.kind, crate::sim::FaultKind::Hostile(_)))
+    }
+
+    /// When the checks compare with the honest run, makes it and puts its
+    /// figures in `report` ([`crate::HostileReport::honest`]).
+    pub fn attach_honest(&self, report: &mut Report) -> Result<(), String> {
+        if self.checks.entries_within_honest.is_none() || !self.has_hostile() {
+            return Ok(());
+        }
+        let honest = crate::sim::Sim::new(self.honest().options)?.run();
+        if let (Some(h), Some(b)) = (report.hostile.as_mut(), honest.hostile) {
+            h.honest = Some(b.baseline());
+        }
+        Ok(())
+    }
+
     /// Keeps what `with_config` changed on `old`, after parsing again.
     fn keep_overrides(mut self, old: &Scenario) -> Scenario {
         self.options.config = old.options.config.clone();
@@ -499,6 +558,17 @@ impl Scenario {
                 ));
             }
             options.alive_after = Some(a.after);
+        }
+        if file.checks.hostile() {
+            options.hostile_report = true;
+        }
+        if let Some(d) = file.checks.no_lost_writes_within {
+            options.write_deadline = d;
+        }
+        if (file.checks.entries_within_honest).is_some_and(|x| !(0.0..=10.0).contains(&x)) {
+            return Err(format!(
+                "{path}: [checks] entries_within_honest: a share between 0 and 10 (0.10: 10 %)"
+            ));
         }
         options.validate().map_err(|e| format!("{path}: {e}"))?;
         Ok(Scenario {
@@ -659,6 +729,73 @@ impl Scenario {
                     format!(
                         "every running node held the running set alive at {other:?} ms, limit {limit} ms"
                     ),
+                ),
+            }
+        }
+        let hostile = r.hostile.clone().unwrap_or_default();
+        if let Some(limit) = c.no_forged_values_after {
+            if let Some(t) = hostile.forged_after_write_max_ms.filter(|&t| t > ms(limit)) {
+                fail(
+                    "no_forged_values_after",
+                    format!(
+                        "a forged value stayed {t} ms after its owner's next write (limit {} ms); {} (reader, owner, key) took one",
+                        ms(limit),
+                        hostile.forged_keys
+                    ),
+                );
+            }
+        }
+        if c.no_lost_writes_within.is_some() && hostile.writes_lost > 0 {
+            fail(
+                "no_lost_writes_within",
+                format!(
+                    "{} of {} owner writes not visible everywhere within {} ms; first: {}",
+                    hostile.writes_lost,
+                    hostile.writes_checked,
+                    hostile.write_deadline_ms,
+                    hostile.lost_examples.first().cloned().unwrap_or_default()
+                ),
+            );
+        }
+        if c.no_resurrections && hostile.resurrections > 0 {
+            fail(
+                "no_resurrections",
+                format!("{} resurrections", hostile.resurrections),
+            );
+        }
+        if c.no_namespaces_over_limits && hostile.namespaces_over_limits > 0 {
+            fail(
+                "no_namespaces_over_limits",
+                format!(
+                    "{} (node, owner) namespaces above the limits",
+                    hostile.namespaces_over_limits
+                ),
+            );
+        }
+        if let Some(share) = c.entries_within_honest {
+            match (hostile.excess_over_honest(), &hostile.honest) {
+                (Some(x), Some(h)) if x > share => fail(
+                    "entries_within_honest",
+                    format!(
+                        "{:.1}% over the honest run (limit {:.1}%): members {} mean / {} peak against {} / {}, key bytes {} / {} against {} / {}",
+                        x * 100.0,
+                        share * 100.0,
+                        hostile.members_mean,
+                        hostile.members_peak,
+                        h.members_mean,
+                        h.members_peak,
+                        hostile.key_bytes_mean,
+                        hostile.key_bytes_peak,
+                        h.key_bytes_mean,
+                        h.key_bytes_peak
+                    ),
+                ),
+                (Some(_), _) => {}
+                // Nothing forged: the run is the honest one.
+                (None, _) if hostile.forged_sent.is_empty() => {}
+                (None, _) => fail(
+                    "entries_within_honest",
+                    "no honest run to compare with (Scenario::attach_honest)".into(),
                 ),
             }
         }
@@ -984,5 +1121,43 @@ alive_everywhere_within = { after = "30s", within = "20s" }
         assert!(e.contains("until 1s is not after at 1s"), "{e}");
         let e = error("nodes = 5\nduration = \"60s\"\n[checks]\nhold_out = { from = \"50s\", until = \"40s\" }\n");
         assert!(e.contains("hold_out: needs from < until"), "{e}");
+    }
+
+    #[test]
+    fn a_hostile_fault_parses_with_its_attacks() {
+        let base = "nodes = 5\nduration = \"60s\"\nsealed = true\n[[fault]]\nat = \"10s\"\nkind = \"hostile\"\n";
+        let s = Scenario::parse(
+            &format!("{base}node = 2\nsealed = true\nevery = \"500ms\"\nuntil = \"50s\"\nattacks = [\"forge-write\", \"reply\"]\n[checks]\nno_resurrections = true\n"),
+            "h.toml",
+        )
+        .unwrap();
+        assert!(s.options.hostile_report && s.has_hostile());
+        assert_eq!(
+            s.options.faults[0].kind,
+            FaultKind::Hostile(crate::hostile::Hostile {
+                node: Some(2),
+                every: Duration::from_millis(500),
+                until: Duration::from_secs(50),
+                sealed: true,
+                attacks: vec![
+                    crate::hostile::Attack::ForgeWrite,
+                    crate::hostile::Attack::Reply
+                ],
+            })
+        );
+        assert!(s.honest().options.faults.is_empty());
+        let e = error(&format!(
+            "{base}every = \"1s\"\nuntil = \"50s\"\nattacks = [\"lie\"]\n"
+        ));
+        assert!(
+            e.contains("attack 'lie': expected one of forge-write"),
+            "{e}"
+        );
+        let e = error(&format!(
+            "{base}every = \"1s\"\nuntil = \"50s\"\nattacks = [\"reply\"]\n"
+        ));
+        assert!(e.contains("'reply' needs node"), "{e}");
+        let e = error(&format!("{base}node = 1\nuntil = \"50s\"\n"));
+        assert!(e.contains("needs every"), "{e}");
     }
 }

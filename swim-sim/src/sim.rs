@@ -4,6 +4,7 @@
 //! seed, start time, latency and loss draw.
 
 use crate::check::{Checker, Violation};
+use crate::hostile::{Attacker, Forged, Forgeries, Hostile, HostileReport};
 use crate::network::{retransmit_delay, Fate, Latency, Links, Network};
 use crate::observe::{CrashReport, Observer};
 use crate::trace::TraceHash;
@@ -133,6 +134,9 @@ pub enum FaultKind {
         /// The key.
         key: String,
     },
+    /// A member (or a stranger) starts lying: forged datagrams and frames
+    /// until [`Hostile::until`] (see [`crate::hostile`]).
+    Hostile(Hostile),
 }
 
 impl FaultKind {
@@ -153,6 +157,7 @@ impl FaultKind {
             FaultKind::Join(n) => vec![*n],
             FaultKind::Loss { nodes, .. } => nodes.clone(),
             FaultKind::Named { fault, .. } => fault.nodes(),
+            FaultKind::Hostile(h) => h.node.into_iter().collect(),
         }
     }
 
@@ -176,6 +181,7 @@ impl FaultKind {
             FaultKind::Announce(_) => "announce",
             FaultKind::Set { .. } => "set",
             FaultKind::Delete { .. } => "delete",
+            FaultKind::Hostile(_) => "hostile",
         }
     }
 }
@@ -214,11 +220,13 @@ pub struct Options {
     /// node holds exactly the running nodes alive
     /// ([`Report::alive_everywhere_ms`]).
     pub alive_after: Option<Duration>,
-    /// Whether the first safety violation stops the run (the default). A
-    /// test that forges traffic on purpose turns it off: the checker then
-    /// still records the first violation (a reader shown a forged value),
-    /// and the run goes on, so the test can watch the forgery undone.
-    pub stop_on_violation: bool,
+    /// Measure what a hostile member does ([`Report::hostile`]): on when a
+    /// fault is [`FaultKind::Hostile`], and for the honest run compared
+    /// with it. Forged values are then counted instead of stopping the run.
+    pub hostile_report: bool,
+    /// With `hostile_report`: every owner write must be visible at every
+    /// healthy running reader within this time.
+    pub write_deadline: Duration,
 }
 
 impl Options {
@@ -237,8 +245,14 @@ impl Options {
             keys: Vec::new(),
             hold_out: None,
             alive_after: None,
-            stop_on_violation: true,
+            hostile_report: false,
+            write_deadline: Duration::from_secs(30),
         }
+    }
+
+    /// Whether a hostile member is measured (see [`Options::hostile_report`]).
+    pub fn measures_hostile(&self) -> bool {
+        self.hostile_report || (self.faults.iter()).any(|f| matches!(f.kind, FaultKind::Hostile(_)))
     }
 
     /// Checks the options before a run; the error says what is wrong.
@@ -341,6 +355,20 @@ enum What {
         n: usize,
     },
     Fault(Fault),
+    /// Hostile member `a` forges its next message.
+    HostileFire {
+        a: usize,
+    },
+    /// The attacker hangs up stream `id` it opened to node `to`.
+    HostileStreamEnd {
+        to: usize,
+        generation: u32,
+        id: StreamId,
+    },
+    /// Is owner `owner`'s write visible at every healthy reader?
+    CheckWrite(Box<WriteCheck>),
+    /// Samples member entries and key bytes per node.
+    SizeSample,
     Resume(usize),
     SlowEnd(usize),
     Flap {
@@ -350,6 +378,28 @@ enum What {
         period: Duration,
         until: Instant,
     },
+}
+
+/// An owner write whose visibility is checked at its deadline.
+struct WriteCheck {
+    owner: usize,
+    generation: u32,
+    key: String,
+    version: u64,
+    value: Option<Bytes>,
+    at_ms: u64,
+}
+
+/// What the simulator measures of a hostile member beyond the checker.
+#[derive(Default)]
+struct HostileMeasure {
+    sent: BTreeMap<String, u64>,
+    writes_checked: u64,
+    writes_lost: u64,
+    lost_examples: Vec<String>,
+    members_peak: u64,
+    key_bytes_peak: u64,
+    over_limits: u64,
 }
 
 struct Scheduled {
@@ -491,6 +541,9 @@ pub struct Report {
     /// Whether, when the run ended, every running node held every running
     /// node's keys exactly as their owner does.
     pub keys_agree_at_end: bool,
+    /// What a hostile member forged and what it did, against ground truth
+    /// (when [`Options::measures_hostile`]).
+    pub hostile: Option<HostileReport>,
 }
 
 /// A seeded, deterministic cluster.
@@ -518,6 +571,12 @@ pub struct Sim {
     /// Which members are sick, which links work; every verdict judged.
     truth: Truth,
     alive_everywhere: Option<Instant>,
+    /// Hostile members, in the order of their faults.
+    attackers: Vec<Attacker>,
+    /// Streams attackers opened, by victim and the victim's id.
+    forged_streams: std::collections::BTreeSet<(usize, StreamId)>,
+    next_forged_stream: u64,
+    hostile: Option<HostileMeasure>,
 }
 
 impl Sim {
@@ -557,8 +616,29 @@ impl Sim {
             observer: Observer::new(n),
             truth: Truth::new(n, crate::truth::grace(&opts.config, n), opts.hold_out),
             alive_everywhere: None,
+            attackers: Vec::new(),
+            forged_streams: Default::default(),
+            next_forged_stream: 0,
+            hostile: None,
             opts,
         };
+        if sim.opts.measures_hostile() {
+            sim.hostile = Some(HostileMeasure::default());
+            let mut f = Forgeries::default();
+            f.deadline_ms = sim.opts.write_deadline.as_millis() as u64;
+            sim.checker.forgeries = Some(f);
+            sim.schedule(Instant::ZERO + Duration::from_secs(5), What::SizeSample);
+        }
+        let hostile: Vec<Hostile> = (sim.opts.faults.iter())
+            .filter_map(|f| match &f.kind {
+                FaultKind::Hostile(h) => Some(h.clone()),
+                _ => None,
+            })
+            .collect();
+        for (k, h) in hostile.into_iter().enumerate() {
+            let rng = ChaCha8Rng::seed_from_u64(sim.opts.seed ^ 0x4057_11e5 ^ ((k as u64) << 40));
+            sim.attackers.push(Attacker::new(h, rng));
+        }
         // Nodes with a join fault start at its time, not in the window.
         let late: std::collections::BTreeSet<usize> = (sim.opts.faults.iter())
             .filter_map(|f| match f.kind {
@@ -660,7 +740,7 @@ impl Sim {
             if next_at > end {
                 break;
             }
-            if self.violation.is_some() && self.opts.stop_on_violation {
+            if self.violation.is_some() {
                 break;
             }
             if let Some(t) = self.truth.next_sample().filter(|&t| t < next_at) {
@@ -742,6 +822,239 @@ impl Sim {
                 .round(),
             trace_hash: format!("{:016x}", self.trace.finish()),
             keys_agree_at_end: self.keys_agree(),
+            hostile: self.hostile_report(),
+        }
+    }
+
+    /// What the hostile members did, measured so far.
+    fn hostile_report(&self) -> Option<HostileReport> {
+        let m = self.hostile.as_ref()?;
+        let mut r = HostileReport {
+            forged_sent: m.sent.clone(),
+            writes_checked: m.writes_checked,
+            writes_lost: m.writes_lost,
+            write_deadline_ms: self.opts.write_deadline.as_millis() as u64,
+            lost_examples: m.lost_examples.clone(),
+            healthy_held_dead: self.truth.false_deaths,
+            ..HostileReport::default()
+        };
+        if let Some(f) = &self.checker.forgeries {
+            f.report(self.now.as_millis(), &mut r);
+        }
+        let (members, bytes, over) = self.sizes();
+        let mean = |v: &[u64]| {
+            let x = v.iter().sum::<u64>() as f64 / v.len().max(1) as f64;
+            (x * 10.0).round() / 10.0
+        };
+        r.members_mean = mean(&members);
+        r.members_max = members.iter().copied().max().unwrap_or(0);
+        r.members_peak = m.members_peak.max(r.members_max);
+        r.key_bytes_mean = mean(&bytes);
+        r.key_bytes_max = bytes.iter().copied().max().unwrap_or(0);
+        r.key_bytes_peak = m.key_bytes_peak.max(r.key_bytes_max);
+        r.namespaces_over_limits = m.over_limits.max(over);
+        Some(r)
+    }
+
+    /// Per running node: member entries and replicated key bytes; and the
+    /// (node, owner) namespaces above the limits.
+    fn sizes(&self) -> (Vec<u64>, Vec<u64>, u64) {
+        let mut members = Vec::new();
+        let mut bytes = Vec::new();
+        let mut over = 0;
+        for node in self.slots.iter().filter_map(|s| s.node.as_ref()) {
+            members.push(node.members().count() as u64);
+            bytes.push(node.key_stats().bytes as u64);
+            for m in node.members() {
+                let keys = node.keys(&m.name, "");
+                let size: usize = keys.iter().map(|(k, v, _)| k.len() + v.len()).sum();
+                if keys.len() > swim_core::MAX_KEYS || size > swim_core::MAX_NAMESPACE_BYTES {
+                    over += 1;
+                }
+            }
+        }
+        (members, bytes, over)
+    }
+
+    /// Hostile member `a` forges and sends its next message, and schedules
+    /// the one after.
+    fn hostile_fire(&mut self, a: usize) {
+        let now_d = self.now - Instant::ZERO;
+        if !self.attackers[a].active || now_d >= self.attackers[a].spec.until {
+            self.attackers[a].active = false;
+            return;
+        }
+        let every = self.attackers[a].spec.every;
+        self.schedule(self.now + every, What::HostileFire { a });
+        let Some(attack) = self.attackers[a].next_attack() else {
+            return;
+        };
+        let running: Vec<usize> = (0..self.slots.len())
+            .filter(|&i| self.observer.is_live(i) && self.slots[i].node.is_some())
+            .collect();
+        let n = self.opts.nodes;
+        let cluster = self.opts.config.cluster.clone();
+        let (tap, me) = (self.attackers[a].tap, self.attackers[a].spec.node);
+        let sealer = me
+            .and_then(|h| self.slots[h].node.as_ref())
+            .or_else(|| running.first().and_then(|&i| self.slots[i].node.as_ref()))
+            .map(|node| node.keyring());
+        let tap_node = self.slots[tap].node.as_ref();
+        let Some(forged) = self.attackers[a].forge(attack, n, &running, tap_node, sealer, &cluster)
+        else {
+            return;
+        };
+        *self
+            .hostile
+            .get_or_insert_with(HostileMeasure::default)
+            .sent
+            .entry(match attack {
+                crate::hostile::Attack::Reply => "reply-bait".to_string(),
+                other => other.name().to_string(),
+            })
+            .or_default() += 1;
+        let from = self.attackers[a].addr();
+        let (to, bytes, on_stream) = match forged {
+            Forged::Datagram { to, bytes } => (to, bytes, false),
+            Forged::Frame { to, bytes } => (to, bytes, true),
+        };
+        // An insider's packets cross the simulated links; a stranger's
+        // reach their target.
+        if me.is_some_and(|h| !self.links.connected(h, to)) {
+            return;
+        }
+        let at = self.now + self.latency();
+        if on_stream {
+            self.next_forged_stream += 1;
+            let id = StreamId::accepted((1 << 62) | self.next_forged_stream);
+            let generation = self.slots[to].generation;
+            self.forged_streams.insert((to, id));
+            let input = Input::StreamFrame { id, from, bytes };
+            self.schedule(
+                at,
+                What::Deliver {
+                    to,
+                    generation,
+                    input,
+                    delayed: false,
+                },
+            );
+            self.schedule(
+                at + Duration::from_secs(2),
+                What::HostileStreamEnd { to, generation, id },
+            );
+        } else {
+            let input = Input::Datagram { from, bytes };
+            self.schedule(
+                at,
+                What::Deliver {
+                    to,
+                    generation: 0,
+                    input,
+                    delayed: false,
+                },
+            );
+        }
+    }
+
+    /// An insider's answer on an exchange a peer opened, with a forged
+    /// reset added when its `reply` attack is due.
+    fn hostile_reply(&mut self, i: usize, bytes: Bytes) -> Bytes {
+        let now_ms = self.now.as_millis();
+        let Some(a) = self.attackers.iter().position(|x| {
+            x.active
+                && x.spec.node == Some(i)
+                && x.spec.attacks.contains(&crate::hostile::Attack::Reply)
+                && x.last_reply_ms
+                    .is_none_or(|t| now_ms >= t + x.spec.every.as_millis() as u64)
+        }) else {
+            return bytes;
+        };
+        let plain = match crate::hostile::open(&bytes, &self.opts.keys) {
+            Some(Some(p)) => p,
+            Some(None) => return bytes,
+            None => bytes.to_vec(),
+        };
+        let running: Vec<usize> = (0..self.slots.len())
+            .filter(|&j| self.observer.is_live(j) && self.slots[j].node.is_some())
+            .collect();
+        let tap = self.slots[i].node.as_ref();
+        let Some(forged) = self.attackers[a].forge_reply(&plain, &running, tap) else {
+            return bytes;
+        };
+        self.attackers[a].last_reply_ms = Some(now_ms);
+        *self
+            .hostile
+            .get_or_insert_with(HostileMeasure::default)
+            .sent
+            .entry("reply".to_string())
+            .or_default() += 1;
+        let sealed = crate::hostile::open(&bytes, &self.opts.keys).is_some();
+        let cluster = self.opts.config.cluster.clone();
+        if sealed {
+            let ring = self.slots[i].node.as_ref().map(|n| n.keyring());
+            match ring.and_then(|r| self.attackers[a].seal_bytes(r, &cluster, &forged)) {
+                Some(b) => b,
+                None => bytes,
+            }
+        } else {
+            Bytes::from(forged)
+        }
+    }
+
+    /// Whether owner `c.owner`'s write is visible at every healthy reader.
+    fn check_write(&mut self, c: &WriteCheck) {
+        if !self.observer.is_live(c.owner)
+            || self.slots[c.owner].generation != c.generation
+            || self.sick(c.owner).is_some()
+        {
+            return;
+        }
+        let owner = name_of(c.owner);
+        let own = self.slots[c.owner]
+            .node
+            .as_ref()
+            .and_then(|n| n.get(&owner, &c.key));
+        let mut missing = Vec::new();
+        for r in 0..self.slots.len() {
+            let liar = (self.attackers.iter()).any(|a| a.spec.node == Some(r));
+            if r == c.owner || liar || !self.observer.is_live(r) || self.sick(r).is_some() {
+                continue;
+            }
+            let Some(node) = self.slots[r].node.as_ref() else {
+                continue;
+            };
+            let held = node.get(&owner, &c.key);
+            let visible = held == own
+                || match &held {
+                    None => c.value.is_none(),
+                    Some((v, ver)) => {
+                        (*ver == c.version && c.value.as_ref() == Some(v))
+                            || (*ver > c.version
+                                && self.checker.genuine(c.owner, *ver, &Some(v.clone())))
+                    }
+                };
+            if !visible {
+                missing.push(r);
+            }
+        }
+        let Some(m) = self.hostile.as_mut() else {
+            return;
+        };
+        m.writes_checked += 1;
+        if !missing.is_empty() {
+            m.writes_lost += 1;
+            if m.lost_examples.len() < 5 {
+                m.lost_examples.push(format!(
+                    "node-{}'s {} at version {} (written at {} ms): not held by {} readers, node-{} first",
+                    c.owner,
+                    c.key,
+                    c.version,
+                    c.at_ms,
+                    missing.len(),
+                    missing[0]
+                ));
+            }
         }
     }
 
@@ -851,6 +1164,22 @@ impl Sim {
                 }
             }
             What::Fault(f) => self.fault(f),
+            What::HostileFire { a } => self.hostile_fire(a),
+            What::HostileStreamEnd { to, generation, id } => {
+                if self.forged_streams.remove(&(to, id)) {
+                    self.deliver(to, generation, Input::StreamClosed { id }, false);
+                }
+            }
+            What::CheckWrite(c) => self.check_write(&c),
+            What::SizeSample => {
+                let (members, bytes, over) = self.sizes();
+                if let Some(m) = self.hostile.as_mut() {
+                    m.members_peak = m.members_peak.max(members.into_iter().max().unwrap_or(0));
+                    m.key_bytes_peak = m.key_bytes_peak.max(bytes.into_iter().max().unwrap_or(0));
+                    m.over_limits = m.over_limits.max(over);
+                }
+                self.schedule(self.now + Duration::from_secs(5), What::SizeSample);
+            }
             What::Resume(i) => self.resume(i),
             What::SlowEnd(i) => {
                 self.slots[i].slow = Duration::ZERO;
@@ -1083,7 +1412,51 @@ impl Sim {
                     let _ = n.delete(&key, now);
                 });
             }
+            FaultKind::Hostile(h) => {
+                let found = (self.attackers.iter()).position(|a| !a.started && a.spec == h);
+                let a = match found {
+                    Some(a) => a,
+                    None => {
+                        // Injected during the run: a new attacker.
+                        let k = self.attackers.len() as u64;
+                        let rng =
+                            ChaCha8Rng::seed_from_u64(self.opts.seed ^ 0x4057_11e5 ^ (k << 40));
+                        self.attackers.push(Attacker::new(h, rng));
+                        self.attackers.len() - 1
+                    }
+                };
+                self.attackers[a].started = true;
+                self.attackers[a].active = true;
+                self.dispatch(What::HostileFire { a });
+            }
         }
+    }
+
+    /// Owner `m`'s own write `e`: checked for visibility at its deadline.
+    fn write_check(&mut self, m: usize, e: &Event) {
+        let (key, value, version) = match e {
+            Event::KeySet {
+                key,
+                value,
+                version,
+                ..
+            } => (key, Some(value.clone()), *version),
+            Event::KeyDeleted { key, version, .. } => (key, None, *version),
+            _ => return,
+        };
+        let at = self.now + self.opts.write_deadline;
+        if at > Instant::ZERO + self.opts.duration {
+            return;
+        }
+        let check = WriteCheck {
+            owner: m,
+            generation: self.slots[m].generation,
+            key: key.to_string(),
+            version,
+            value,
+            at_ms: self.now.as_millis(),
+        };
+        self.schedule(at, What::CheckWrite(Box::new(check)));
     }
 
     /// Applies `fault` under `name`: a heal that names it ends it alone.
@@ -1255,6 +1628,15 @@ impl Sim {
             _ => self.trace.write(b"tick"),
         }
         let now = self.now;
+        self.checker.now_ms = now.as_millis();
+        for a in self.attackers.iter_mut().filter(|a| a.tap == i) {
+            let keys: &[swim_core::Key] = if a.spec.sealed { &self.opts.keys } else { &[] };
+            match &input {
+                Input::Datagram { bytes, .. } => a.sniff(bytes, false, keys),
+                Input::StreamFrame { bytes, .. } => a.sniff(bytes, true, keys),
+                _ => {}
+            }
+        }
         if let Some(node) = self.slots[i].node.as_mut() {
             node.handle(input, now);
             if let Err(what) = self.checker.after_step(i, node) {
@@ -1278,6 +1660,8 @@ impl Sim {
     fn after_step(&mut self, i: usize) {
         let from = addr_of(i);
         let mut left = false;
+        self.checker.now_ms = self.now.as_millis();
+        let insider = (self.attackers.iter()).any(|a| a.spec.node == Some(i));
         loop {
             let Some(out) = self.slots[i].node.as_mut().and_then(|n| n.poll_output()) else {
                 break;
@@ -1285,6 +1669,11 @@ impl Sim {
             match out {
                 Output::Datagram { to, bytes } => {
                     self.count(i, &bytes);
+                    if insider {
+                        for a in self.attackers.iter_mut().filter(|a| a.spec.node == Some(i)) {
+                            a.capture(bytes.clone());
+                        }
+                    }
                     let Some(j) = index_of(to).filter(|&j| j < self.slots.len()) else {
                         continue;
                     };
@@ -1314,9 +1703,15 @@ impl Sim {
                 }
                 Output::StreamOpen { id, to } => self.open_stream(i, id, to),
                 Output::StreamFrame { id, bytes } => {
+                    let bytes = if insider && id.is_accepted() {
+                        self.hostile_reply(i, bytes)
+                    } else {
+                        bytes
+                    };
                     self.count(i, &bytes);
                     self.stream_frame(i, id, bytes);
                 }
+                Output::StreamClose { id } if self.forged_streams.remove(&(i, id)) => {}
                 Output::StreamClose { id } => {
                     if let Some((g, side)) = self.stream_of(i, id) {
                         self.close_stream(g, side);
@@ -1507,6 +1902,9 @@ impl Sim {
         if let Some(m) = about.filter(|&m| m < self.slots.len()) {
             if let Err(what) = self.checker.on_event(v, m, e) {
                 self.violate(v, what);
+            }
+            if v == m && self.hostile.is_some() {
+                self.write_check(m, e);
             }
         }
     }

@@ -116,3 +116,36 @@ fn every_bench_scenario_loads() {
     }
     assert!(count >= 6, "found only {count} bench scenarios");
 }
+
+/// The hostile scenarios in `scenarios/hostile/` fail until the core's
+/// defences land (issue 17); here they must load, forge, and give the
+/// same trace twice.
+#[test]
+fn every_hostile_scenario_loads_forges_and_is_deterministic() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/hostile");
+    let mut count = 0;
+    for entry in std::fs::read_dir(&dir).expect("hostile directory") {
+        let path = entry.expect("entry").path();
+        let s = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert!(s.has_hostile(), "{}: no hostile fault", path.display());
+        count += 1;
+        if s.options.nodes > 20 {
+            continue;
+        }
+        // A short run is enough to forge and to compare traces.
+        let mut o = s.options.clone();
+        o.duration = std::time::Duration::from_secs(40);
+        o.faults.retain(|f| f.at <= o.duration);
+        let a = Sim::new(o.clone()).expect("valid").run();
+        let b = Sim::new(o).expect("valid").run();
+        assert_eq!(a.trace_hash, b.trace_hash, "{}", path.display());
+        let h = a.hostile.expect("measured");
+        assert!(
+            h.forged_sent.values().sum::<u64>() > 0,
+            "{}: nothing forged",
+            path.display()
+        );
+        assert_eq!(a.violation, None, "{}", path.display());
+    }
+    assert!(count >= 10, "found only {count} hostile scenarios");
+}

@@ -871,6 +871,7 @@ impl Node {
             self.catch_up(from, Reason::Stranger);
         }
         self.apply_all(packet.updates, Priority::News, usize::MAX);
+        self.answer_claims();
         if !(packet.queries.is_empty() && packet.answers.is_empty()) {
             if authentic {
                 for q in packet.queries {
@@ -1038,6 +1039,10 @@ impl Node {
 
     /// Someone speaks about this node: refute, or insist on `left`.
     fn about_self(&mut self, u: &Update) {
+        // An alive of another life under our name (a restart's stale word,
+        // or a forged one) makes replicas drop our namespace when they take
+        // it: answered, once refuted, like any claim about our keys.
+        let foreign = u.status == Status::Alive && u.life != 0 && u.life != self.life();
         match self.view.about_self(u, self.is_leaving(), self.now) {
             None => {}
             Some(Answer::StillLeaving) => self.leave = Leave::Announcing,
@@ -1060,6 +1065,10 @@ impl Node {
             }
             Some(Answer::Refuted { accused }) => {
                 self.metrics.refutations += 1;
+                if foreign {
+                    self.metrics.claims += 1;
+                    self.claims.pending = true;
+                }
                 if accused {
                     // Being suspected is a hint that we are the slow one (Lifeguard).
                     self.awareness.apply(1);

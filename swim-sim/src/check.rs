@@ -34,6 +34,10 @@ pub struct Checker {
     seen: Vec<Vec<u32>>,
     keys: Vec<BTreeMap<(usize, String), u64>>,
     written: BTreeMap<(usize, u64), Vec<Option<Bytes>>>,
+    /// Each node's life when last checked: a node that moves its namespace
+    /// to a new life (answering a forged claim) writes its keys again at
+    /// new versions without an event, and they are recorded as written.
+    lives: Vec<u64>,
     /// Whether "nobody is suspected" applies (no faults, no loss).
     pub quiet_network: bool,
     /// With a hostile member, forged values and resurrections are measured
@@ -60,6 +64,7 @@ impl Checker {
             seen: vec![Vec::new(); nodes],
             keys: vec![BTreeMap::new(); nodes],
             written: BTreeMap::new(),
+            lives: vec![0; nodes],
             quiet_network,
             forgeries: None,
             now_ms: 0,
@@ -69,6 +74,9 @@ impl Checker {
     /// Node `v` restarted: what its previous process saw is gone.
     pub fn restarted(&mut self, v: usize) {
         self.seen[v].clear();
+        if let Some(l) = self.lives.get_mut(v) {
+            *l = 0;
+        }
         self.keys[v].clear();
         if let Some(f) = self.forgeries.as_mut() {
             f.ended(v, None, None, self.now_ms);
@@ -81,7 +89,20 @@ impl Checker {
     }
 
     /// Checks node `v`'s own state after it handled an input.
-    pub fn after_step(&self, v: usize, node: &Node) -> Result<(), String> {
+    pub fn after_step(&mut self, v: usize, node: &Node) -> Result<(), String> {
+        let life = node.life();
+        if let Some(held) = self.lives.get_mut(v).filter(|l| **l != life) {
+            let moved = *held != 0;
+            *held = life;
+            if moved {
+                for (_, value, version) in node.keys(&node.local().name, "") {
+                    self.written
+                        .entry((v, version))
+                        .or_default()
+                        .push(Some(value));
+                }
+            }
+        }
         let local = node.local();
         match local.status {
             Status::Alive => Ok(()),

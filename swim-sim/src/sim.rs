@@ -388,6 +388,11 @@ struct WriteCheck {
     version: u64,
     value: Option<Bytes>,
     at_ms: u64,
+    /// Checked once already and found missing somewhere: a reader that
+    /// had just taken the owner's new life (the owner answering a forged
+    /// claim) holds its keys again a moment later; this second look, 2 s
+    /// after the deadline, decides.
+    second_look: bool,
 }
 
 /// What the simulator measures of a hostile member beyond the checker.
@@ -1003,7 +1008,7 @@ impl Sim {
     }
 
     /// Whether owner `c.owner`'s write is visible at every healthy reader.
-    fn check_write(&mut self, c: &WriteCheck) {
+    fn check_write(&mut self, c: WriteCheck) {
         if !self.observer.is_live(c.owner)
             || self.slots[c.owner].generation != c.generation
             || self.sick(c.owner).is_some()
@@ -1037,6 +1042,15 @@ impl Sim {
             if !visible {
                 missing.push(r);
             }
+        }
+        if !missing.is_empty() && !c.second_look {
+            let at = self.now + Duration::from_secs(2);
+            let again = WriteCheck {
+                second_look: true,
+                ..c
+            };
+            self.schedule(at, What::CheckWrite(Box::new(again)));
+            return;
         }
         let Some(m) = self.hostile.as_mut() else {
             return;
@@ -1170,7 +1184,7 @@ impl Sim {
                     self.deliver(to, generation, Input::StreamClosed { id }, false);
                 }
             }
-            What::CheckWrite(c) => self.check_write(&c),
+            What::CheckWrite(c) => self.check_write(*c),
             What::SizeSample => {
                 let (members, bytes, over) = self.sizes();
                 if let Some(m) = self.hostile.as_mut() {
@@ -1455,6 +1469,7 @@ impl Sim {
             version,
             value,
             at_ms: self.now.as_millis(),
+            second_look: false,
         };
         self.schedule(at, What::CheckWrite(Box::new(check)));
     }

@@ -1059,6 +1059,9 @@ impl Node {
                 self.out.event(Event::CannotRefute { incarnation });
             }
             Some(Answer::Conflict { addr }) => {
+                self.metrics.refutations += 1;
+                self.metrics.claims += 1;
+                self.claims.pending = true;
                 self.metrics.conflicts += 1;
                 tracing::warn!(node = %self.view.local(), %addr, "another live process uses this node's name");
                 self.out.event(Event::NameConflict { addr });
@@ -1628,15 +1631,12 @@ impl Node {
     /// something we did not write moves to a new life, announced in our
     /// next alive update (which every replica takes, whatever it was told,
     /// since it outbids what they hold), and every live key goes out again
-    /// under it. At most one move per probe interval; never while another
-    /// live process uses our name (that is a conflict, reported as such,
-    /// not something to outbid for ever).
+    /// under it. At most one move per probe interval (so two processes
+    /// under one name, reported as a conflict, move at that pace at most;
+    /// stopping would hand the name and the keys to whoever forges a
+    /// second process).
     fn answer_claims(&mut self) {
         if !self.claims.pending || self.now < self.claims.next_move || self.is_leaving() {
-            return;
-        }
-        if self.view.in_conflict() {
-            self.claims.pending = false;
             return;
         }
         let life = (self.rng.next_u64() >> 32).max(1);

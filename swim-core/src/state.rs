@@ -53,7 +53,9 @@ pub(crate) enum Answer {
     /// Leaving: announced `left` again instead.
     StillLeaving,
     /// Another live process uses our name (it keeps outbidding us, from
-    /// `addr`): we stop outbidding it, so the two do not flap for ever.
+    /// `addr`): refuted now and reported once; from then on it is outbid
+    /// at most once a second, so the two flap at that pace at most, and a
+    /// forged "second process" never keeps our name.
     Conflict { addr: std::net::SocketAddr },
     /// An incarnation implausibly far above ours: ignored.
     Implausible,
@@ -92,6 +94,10 @@ fn plausible(status: Status, incarnation: u64, base: u64) -> bool {
 /// restart's old life outbids us once per stale incarnation it held).
 const CONFLICT_AFTER: u32 = 3;
 
+/// Once another life is a conflict, the least time between two
+/// refutations of it.
+const CONFLICT_PACE: core::time::Duration = core::time::Duration::from_secs(1);
+
 /// The membership table and its gossip queue, from this node's point of view.
 #[derive(Debug)]
 pub(crate) struct View {
@@ -104,6 +110,8 @@ pub(crate) struct View {
     outbid_by: (u64, u32),
     /// A life found to be another live process under our name: not refuted.
     conflict: Option<u64>,
+    /// When we last outbid the conflicting life.
+    conflict_refuted: Option<Instant>,
     /// Liveness changes not yet taken (see [`View::take_liveness_changes`]).
     liveness: Vec<(Name, bool)>,
     /// While a packet or frame is applied (see [`begin`](Self::begin)): the
@@ -129,6 +137,7 @@ impl View {
             summary: crate::summary::Sums::default(),
             outbid_by: (0, 0),
             conflict: None,
+            conflict_refuted: None,
             liveness: Vec::new(),
             before: HashMap::with_hasher(FixedState::with_seed(hash_seed)),
             own_before: None,
@@ -233,11 +242,6 @@ impl View {
         }
         self.announce_self(Status::Alive, next, now);
         true
-    }
-
-    /// Whether another live process uses our name (see [`Answer::Conflict`]).
-    pub fn in_conflict(&self) -> bool {
-        self.conflict.is_some()
     }
 
     /// The next member to probe (round-robin over a shuffled order).
@@ -871,17 +875,29 @@ impl View {
             return Some(Answer::Implausible);
         }
         let other_life = u.status == Status::Alive && u.life != 0 && u.life != life;
+        let mut conflict = None;
         if other_life {
             if self.conflict == Some(u.life) {
-                return None;
+                // Still outbid, but at most once a second: two processes
+                // under one name flap at that pace, and a forger who sends
+                // another life's alive (to take our name and our keys)
+                // never keeps it longer.
+                if self
+                    .conflict_refuted
+                    .is_some_and(|at| now < at + CONFLICT_PACE)
+                {
+                    return None;
+                }
+            } else {
+                let (by, times) = self.outbid_by;
+                let times = if by == u.life { times + 1 } else { 1 };
+                self.outbid_by = (u.life, times);
+                if times >= CONFLICT_AFTER {
+                    self.conflict = Some(u.life);
+                    conflict = Some(Answer::Conflict { addr: u.addr });
+                }
             }
-            let (by, times) = self.outbid_by;
-            let times = if by == u.life { times + 1 } else { 1 };
-            self.outbid_by = (u.life, times);
-            if times >= CONFLICT_AFTER {
-                self.conflict = Some(u.life);
-                return Some(Answer::Conflict { addr: u.addr });
-            }
+            self.conflict_refuted = self.conflict.is_some().then_some(now);
         }
         if leaving {
             self.announce_self(Status::Left, u.incarnation.max(incarnation), now);
@@ -902,9 +918,9 @@ impl View {
             });
         };
         self.announce_self(Status::Alive, next, now);
-        Some(Answer::Refuted {
+        conflict.or(Some(Answer::Refuted {
             accused: u.status != Status::Alive,
-        })
+        }))
     }
 
     /// Gossips that we are alive at `incarnation`, below our own: a peer

@@ -87,6 +87,17 @@ impl Attack {
         Attack::Reply,
     ];
 
+    /// The attacks on the state layer (keys and their lives), which the
+    /// owner's last word and the replicas' checks answer; the others are
+    /// attacks on membership (incarnation jumps, fake members).
+    pub const STATE: [Attack; 5] = [
+        Attack::ForgeWrite,
+        Attack::ForgeReset,
+        Attack::HighVersion,
+        Attack::Replay,
+        Attack::Reply,
+    ];
+
     /// The name scenario files give it.
     pub fn name(self) -> &'static str {
         match self {

@@ -80,10 +80,20 @@ fn fault(nodes: usize) -> impl Strategy<Value = Fault> {
     })
 }
 
-/// Whether cases may draw a hostile member (`SWIM_SIM_HOSTILE=1`; off
-/// until the core's defences land).
+/// Whether cases may draw a hostile member: on unless
+/// `SWIM_SIM_HOSTILE=0`. Its attacks are those on the state layer
+/// ([`Attack::STATE`]); `SWIM_SIM_HOSTILE=all` draws from every attack,
+/// membership ones (incarnation jumps, fake members) included.
 fn hostile_on() -> bool {
-    std::env::var("SWIM_SIM_HOSTILE").is_ok_and(|v| v == "1")
+    std::env::var("SWIM_SIM_HOSTILE").map_or(true, |v| v != "0")
+}
+
+fn attacks() -> Vec<Attack> {
+    if std::env::var("SWIM_SIM_HOSTILE").is_ok_and(|v| v == "all") {
+        Attack::ALL.to_vec()
+    } else {
+        Attack::STATE.to_vec()
+    }
 }
 
 /// A hostile member, drawn in about one case in eight when enabled: an
@@ -93,7 +103,7 @@ fn hostile(nodes: usize) -> impl Strategy<Value = Option<Fault>> {
         0u8..8,
         proptest::option::of(1..nodes),
         any::<bool>(),
-        proptest::sample::subsequence(Attack::ALL.to_vec(), 1..=4),
+        proptest::sample::subsequence(attacks(), 1..=4),
         1_000u64..10_000,
         200u64..2_000,
     )

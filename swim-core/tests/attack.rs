@@ -73,12 +73,12 @@ impl Mesh {
         for o in outs {
             match o {
                 Output::Datagram { to, bytes } => {
-                    if let Some(j) = Self::index(to) {
+                    if let Some(j) = Self::index(to).filter(|&j| j < self.nodes.len()) {
                         self.queue.push_back((at, j, Input::Datagram { from: addr(i), bytes }));
                     }
                 }
                 Output::StreamOpen { id, to } => {
-                    if let Some(j) = Self::index(to) {
+                    if let Some(j) = Self::index(to).filter(|&j| j < self.nodes.len()) {
                         let acc = StreamId::accepted(self.next_stream);
                         self.next_stream += 1;
                         self.streams.insert((i, id.as_u64()), (j, acc));
@@ -252,4 +252,233 @@ fn control_a_restart_in_a_new_life_shows_the_new_values() {
     m.run_for(secs(30));
     assert!(m.wrong(3, "role", "new-primary").is_empty());
     assert!(m.wrong(3, "port", "2222").is_empty());
+}
+
+fn stranger() -> SocketAddr {
+    SocketAddr::from(([192, 168, 0, 9], 7946))
+}
+
+fn frame(from: &str, pp: pb::PushPull) -> Bytes {
+    pb::StreamFrame {
+        version: pb::PROTOCOL_VERSION,
+        from: from.as_bytes().to_vec().into(),
+        push_pull: Some(pp),
+        ..Default::default()
+    }
+    .encode_to_vec()
+    .into()
+}
+
+/// Finding 2 (stranger, plain cluster): "repair deltas are never merged
+/// from a stream's first frame" holds, but a stranger opens a repair
+/// stream itself (first frame: 64 bucket sums, nothing else), waits for the
+/// answer, and sends a second frame: "the last frame of an exchange this
+/// node answered", which is merged. Naming the owner as the frame's sender
+/// also skips the re-gossip of the newest entry that was to tell the owner
+/// ("from != owner"). Two frames: a value the owner never wrote, at version
+/// 2^32, and a watermark 2^32 ahead, so the owner's next writes look stale.
+#[test]
+fn held_a_strangers_second_frame_is_answered_within_seconds() {
+    let config = Config::lan();
+    let mut m = Mesh::new(5, &config, |_| None);
+    m.run_for(secs(5));
+    m.set(2, "role", "replica");
+    m.run_for(secs(10));
+    assert!(m.wrong(2, "role", "replica").is_empty());
+    let life = m.node(2).life();
+    let id = StreamId::accepted(1 << 40);
+    // Frame 1: a repair's opening (nothing but bucket sums).
+    m.give(
+        1,
+        Input::StreamFrame {
+            id,
+            from: stranger(),
+            bytes: frame("mallory", pb::PushPull { buckets: vec![0; 64], ..Default::default() }),
+        },
+    );
+    // Frame 2, "from" the owner: its namespace 2^32 versions on.
+    let forged = pb::Deltas {
+        owner: name(2).into_bytes().into(),
+        life,
+        reset: false,
+        to: 1 << 32,
+        gc: 0,
+        writes: vec![pb::KeyWrite {
+            key: Bytes::from_static(b"role"),
+            value: Bytes::from_static(b"evil"),
+            deleted: false,
+            version: 1 << 32,
+            prev: (1 << 32) - 1,
+        }],
+    };
+    m.give(
+        1,
+        Input::StreamFrame {
+            id,
+            from: stranger(),
+            bytes: frame(&name(2), pb::PushPull { deltas: vec![forged], ..Default::default() }),
+        },
+    );
+    let planted = m.get(1, 2, "role");
+    let moves0 = m.node(2).metrics().namespace_moves;
+    eprintln!("planted {planted:?} refused {:?}", m.node(1).metrics().keys_refused);
+    let mut peak = 0;
+    for t in 0..40 {
+        m.run_for(secs(1));
+        let bad = m.wrong(2, "role", "replica").len();
+        peak = peak.max(bad);
+        if bad == 0 { eprintln!("healed after {} s, peak {peak} readers, moves {}", t + 1, m.node(2).metrics().namespace_moves - moves0); break; }
+    }
+    m.set(2, "fresh", "1");
+    m.run_for(secs(30));
+    let role = m.wrong(2, "role", "replica");
+    let fresh = m.wrong(2, "fresh", "1");
+    let moves = m.node(2).metrics().namespace_moves - moves0;
+    assert!(
+        role.is_empty() && fresh.is_empty(),
+        "after two frames from a stranger (merged: {planted:?}), 31 s on and 30 s after the \
+         owner's next write: role wrong at {role:?}, the owner's write missing at {fresh:?} \
+         (owner moved {moves} times)"
+    );
+}
+
+fn alive_of(i: usize, incarnation: u64, life: u64) -> pb::Update {
+    pb::Update {
+        name: name(i).into_bytes().into(),
+        addr: wire_addr(addr(i)),
+        incarnation,
+        status: pb::Status::Alive as i32,
+        from: Bytes::new(),
+        life,
+    }
+}
+
+fn updates_datagram(from: &str, updates: Vec<pb::Update>) -> Bytes {
+    pb::Packet {
+        version: pb::PROTOCOL_VERSION,
+        from: from.as_bytes().to_vec().into(),
+        updates,
+        ..Default::default()
+    }
+    .encode_to_vec()
+    .into()
+}
+
+/// Finding 3 (stranger, plain cluster; or insider): one datagram to an
+/// owner carrying three alive updates of itself in one made-up life, at
+/// rising incarnations (all within the jump bound), makes it declare a
+/// name conflict (`CONFLICT_AFTER` = 3 outbids by one life, counted per
+/// update, not per packet, source or time). The conflict never clears: from
+/// then on the owner neither refutes an alive of that life nor answers any
+/// claim (`answer_claims` gives up `in_conflict`). A second datagram, to a
+/// replica, gives the owner that life at its own address (probes still
+/// reach the owner and get acked): every replica drops the owner's
+/// namespace and refuses its writes as `other_life`, for good.
+#[test]
+fn three_forged_alives_silence_an_owner_for_good() {
+    let config = Config::lan();
+    let mut m = Mesh::new(5, &config, |_| None);
+    m.run_for(secs(5));
+    m.set(2, "role", "replica");
+    m.run_for(secs(10));
+    assert!(m.wrong(2, "role", "replica").is_empty());
+    let inc = m.node(2).local().incarnation;
+    let fake = 0x0bad_f00d;
+    // One datagram to the owner.
+    let bytes = updates_datagram(
+        "mallory",
+        vec![alive_of(2, inc + 10, fake), alive_of(2, inc + 20, fake), alive_of(2, inc + 30, fake)],
+    );
+    m.give(2, Input::Datagram { from: stranger(), bytes });
+    let conflicts = m.node(2).metrics().conflicts;
+    // One datagram to a replica: the owner in the made-up life, at its own address.
+    let bytes = updates_datagram("mallory", vec![alive_of(2, inc + 1000, fake)]);
+    m.give(0, Input::Datagram { from: stranger(), bytes });
+    m.run_for(secs(5));
+    // And the made-up life's keys are the attacker's to write.
+    let evil = pb::Packet {
+        version: pb::PROTOCOL_VERSION,
+        from: b"mallory".to_vec().into(),
+        deltas: vec![pb::KeyDelta {
+            owner: name(2).into_bytes().into(),
+            life: fake,
+            write: Some(pb::KeyWrite {
+                key: Bytes::from_static(b"role"),
+                value: Bytes::from_static(b"evil"),
+                deleted: false,
+                version: 1,
+                prev: 0,
+            }),
+            gc: 0,
+        }],
+        ..Default::default()
+    };
+    m.give(0, Input::Datagram { from: stranger(), bytes: evil.encode_to_vec().into() });
+    m.set(2, "fresh", "1");
+    m.run_for(secs(60));
+    let refused: u64 = (0..5).filter(|&i| i != 2).map(|i| m.node(i).metrics().keys_refused.other_life).sum();
+    let role = m.wrong(2, "role", "replica");
+    let fresh = m.wrong(2, "fresh", "1");
+    let alive = (0..5).filter(|&i| i != 2 && m.node(i).member(&name(2)).is_some_and(|x| x.status == swim_core::Status::Alive)).count();
+    let (claims, moves) = (m.node(2).metrics().claims, m.node(2).metrics().namespace_moves);
+    assert!(
+        role.is_empty() && fresh.is_empty(),
+        "two datagrams, 65 s on: role missing at {role:?}, the owner's write 60 s old missing at \
+         {fresh:?}; owner conflicts {conflicts}, claims {claims}, moves {moves}; writes refused as other_life \
+         {refused}; the owner alive in {alive} of 4 views"
+    );
+}
+
+/// Finding 4 (amplification, stranger on a plain cluster): one datagram of
+/// ~40 bytes per owner, forged writes one version ahead of each owner's
+/// watermark, handed to one replica: it applies and gossips each on, every
+/// owner hears a claim and moves its namespace (a reset at every replica,
+/// every live key re-gossiped). Measured: owners moved by one datagram.
+#[test]
+fn one_datagram_moves_every_owner() {
+    let n = 12;
+    let config = Config::lan();
+    let mut m = Mesh::new(n, &config, |_| None);
+    m.run_for(secs(5));
+    for i in 0..n {
+        for k in 0..20 {
+            m.set(i, &format!("k{k}"), "0123456789abcdef0123456789abcdef");
+        }
+    }
+    m.run_for(secs(20));
+    let before = m.moves();
+    let resets = m.resets;
+    let deltas: Vec<pb::KeyDelta> = (1..n)
+        .map(|i| pb::KeyDelta {
+            owner: name(i).into_bytes().into(),
+            life: m.node(i).life(),
+            write: Some(pb::KeyWrite {
+                key: Bytes::from_static(b"z"),
+                value: Bytes::new(),
+                deleted: false,
+                version: 21,
+                prev: 20,
+            }),
+            gc: 0,
+        })
+        .collect();
+    let bytes: Bytes = pb::Packet {
+        version: pb::PROTOCOL_VERSION,
+        from: b"m".to_vec().into(),
+        deltas,
+        ..Default::default()
+    }
+    .encode_to_vec()
+    .into();
+    let len = bytes.len();
+    m.give(0, Input::Datagram { from: stranger(), bytes });
+    m.run_for(secs(10));
+    let moved = m.moves() - before;
+    let resets = m.resets - resets;
+    assert!(
+        moved <= 1,
+        "one datagram of {len} bytes moved {moved} owners' namespaces ({resets} namespace resets \
+         at readers, {} keys re-gossiped)",
+        moved * 20
+    );
 }

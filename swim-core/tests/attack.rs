@@ -482,3 +482,36 @@ fn one_datagram_moves_every_owner() {
         moved * 20
     );
 }
+
+/// Finding 5 (two processes, same name, same life, both running: a cloned
+/// VM or container with a fixed life/seed, an operator's copy-paste): the
+/// conflict check counts only outbids by *another* life, so two processes in
+/// one life are never reported as a conflict. Each takes the other's alive
+/// (another address) as something to refute, and both write under one life:
+/// replicas mix the two processes' keys.
+#[test]
+fn two_live_processes_in_one_life_are_reported_and_do_not_fight() {
+    let config = Config::lan();
+    let mut m = Mesh::new(6, &config, |i| (i == 3).then_some(0xc10e));
+    // Node 5 is a second process named node-3, same life, its own address.
+    let twin = Node::new(config.clone(), Identity::new(name(3), addr(5)).with_life(0xc10e), 555, m.now).unwrap();
+    m.nodes[5] = Some(twin);
+    let now = m.now;
+    m.node(5).join(&[addr(0)], now).unwrap();
+    m.drain(5);
+    m.run_for(secs(5));
+    m.set(3, "who", "a");
+    m.set(5, "who", "b");
+    m.set(5, "only-b", "b");
+    let inc0 = m.node(3).local().incarnation;
+    m.run_for(secs(60));
+    let inc = m.node(3).local().incarnation.max(m.node(5).local().incarnation) - inc0;
+    let conflicts = m.node(3).metrics().conflicts + m.node(5).metrics().conflicts;
+    let refutations = m.node(3).metrics().refutations + m.node(5).metrics().refutations;
+    let views: Vec<_> = [0, 1, 2, 4].iter().map(|&v| (m.get(v, 3, "who"), m.get(v, 3, "only-b"))).collect();
+    assert!(
+        conflicts > 0 && inc < 10,
+        "two live processes named node-3 in one life for 60 s: {conflicts} conflicts reported, \
+         incarnation +{inc}, {refutations} refutations; readers' (who, only-b): {views:?}"
+    );
+}

@@ -509,6 +509,54 @@ impl Namespace {
         }
     }
 
+    /// The owner answers a claim about one key (a write it did not make, at
+    /// `claimed`) with a write of its own above it: its value again, or a
+    /// tombstone where it holds none, at the version after both. Every
+    /// replica takes it (it supersedes the claim where it was believed,
+    /// and follows our watermark where it was not), so the claim costs one
+    /// write, not a move to a new life. `None` when it cannot: the claim is
+    /// too far above our watermark for every replica to follow a jump
+    /// there, or a tombstone would break the limits.
+    pub fn supersede(&mut self, key: &str, claimed: u64, now: Instant) -> Option<Write> {
+        let version = self.watermark.max(claimed).checked_add(1)?;
+        if version > self.watermark.saturating_add(MAX_JUMP / 2) {
+            return None;
+        }
+        let value = self.keys.get(key).and_then(|e| e.value.clone());
+        if value.is_none() && self.check(key, Some(&Bytes::new())).is_err() {
+            return None;
+        }
+        let w = Write {
+            key: key.into(),
+            value,
+            version,
+            prev: self.watermark,
+        };
+        if w.value.is_none() {
+            self.tombstones.push_back((now, version, key.into()));
+        }
+        self.watermark = version;
+        self.put(&w, true);
+        Some(w)
+    }
+
+    /// The entry held at `version` when it is not what `w` says was written
+    /// there (another key, or another value): what a replica passes on so
+    /// that the owner hears the contradiction. A process restarted in its
+    /// old life rewrites versions the replicas hold: this is how it learns.
+    pub fn contradicts(&self, w: &Write) -> Option<Write> {
+        if w.version > self.watermark {
+            return None;
+        }
+        let (k, e) = self.keys.iter().find(|(_, e)| e.version == w.version)?;
+        (*k != w.key || e.value != w.value).then(|| Write {
+            key: k.clone(),
+            value: e.value.clone(),
+            version: e.version,
+            prev: e.prev,
+        })
+    }
+
     /// Whether a peer's digest of our namespace claims more than we wrote.
     pub fn disowns_digest(&self, d: Digest) -> bool {
         d.life == self.life && (d.watermark > self.watermark || d.gc > self.gc)

@@ -116,6 +116,10 @@ pub(crate) enum Heard<T> {
     /// About this node's own namespace, something it did not write: it is
     /// to move its namespace to a new life (see [`Replicas::renew`]).
     Claim,
+    /// About this node's own namespace, a write it did not make, answered
+    /// at once with a write of its own above it (see
+    /// [`Namespace::supersede`]).
+    Superseded,
 }
 
 /// Why a replica refused a key write or repair deltas: what
@@ -259,15 +263,22 @@ impl Replicas {
     /// yet). Lives come from membership only: a write never teaches one.
     /// A write that changed our copy is gossiped on. About ourselves: a
     /// claim when it is not ours (see [`Namespace::disowns`]).
-    pub fn apply(&mut self, d: &KeyDelta, life: Option<u64>) -> Heard<Option<Change>> {
+    pub fn apply(
+        &mut self,
+        d: &KeyDelta,
+        life: Option<u64>,
+        now: Instant,
+    ) -> Heard<Option<Change>> {
         if d.owner == self.local {
             let ours = self.owners.get(&self.local);
             let claim = ours.is_some_and(|ns| ns.life() == d.life && ns.disowns(&d.write, d.gc));
-            return if claim {
-                Heard::Claim
-            } else {
-                Heard::Applied(None)
-            };
+            if !claim {
+                return Heard::Applied(None);
+            }
+            if d.gc > 0 || !self.supersede(&d.write.key, d.write.version, now) {
+                return Heard::Claim;
+            }
+            return Heard::Superseded;
         }
         match life {
             None | Some(0) => return Heard::Refused(Refused::UnknownLife),
@@ -291,10 +302,20 @@ impl Replicas {
             .entry(d.owner.clone())
             .or_insert_with(|| Namespace::new(d.life));
         let before = ns.digest();
+        let contradiction = ns.contradicts(&d.write);
         let change = match ns.apply(&d.write, d.gc) {
             Ok(c) => c,
             Err(e) => return Heard::Refused(Refused::Namespace(e)),
         };
+        if let Some(ours) = contradiction {
+            // Not what we hold at that version: let the owner hear ours.
+            let gc = ns.gc().min(ours.version);
+            self.queue.push(
+                &d.owner,
+                &ours.key,
+                codec::encode_key_delta(&d.owner, d.life, gc, &ours),
+            );
+        }
         // Passed on when it taught us anything: a value, a version, or the
         // owner's GC watermark (a collected tombstone).
         if change.is_some() || ns.digest() != before {
@@ -458,6 +479,23 @@ impl Replicas {
         });
     }
 
+    /// Answers a write claimed of us at `claimed` with one of our own above
+    /// it, queued for gossip (see [`Namespace::supersede`]); false when a
+    /// move to a new life must answer it instead.
+    fn supersede(&mut self, key: &str, claimed: u64, now: Instant) -> bool {
+        let local = self.local.clone();
+        self.touch(&local, |r| {
+            let ns = r.own();
+            let (life, gc) = (ns.life(), ns.gc());
+            let Some(w) = ns.supersede(key, claimed, now) else {
+                return false;
+            };
+            r.queue
+                .push(&local, key, codec::encode_key_delta(&local, life, gc, &w));
+            true
+        })
+    }
+
     /// Our namespace moves to life `life` (see [`Namespace::renew`]): every
     /// live key goes out again by gossip under it.
     pub fn renew(&mut self, life: u64) {
@@ -542,20 +580,20 @@ mod tests {
         let mut r = Replicas::new("me".into(), 1, usize::MAX);
         assert!(
             matches!(
-                r.apply(&delta("x", "k", 1), None),
+                r.apply(&delta("x", "k", 1), None, Instant::ZERO),
                 Heard::Refused(Refused::UnknownLife)
             ),
             "not a member"
         );
         assert!(
             matches!(
-                r.apply(&delta("x", "k", 1), Some(4)),
+                r.apply(&delta("x", "k", 1), Some(4), Instant::ZERO),
                 Heard::Refused(Refused::OtherLife)
             ),
             "another life"
         );
         assert!(matches!(
-            r.apply(&delta("x", "k", 1), Some(5)),
+            r.apply(&delta("x", "k", 1), Some(5), Instant::ZERO),
             Heard::Applied(Some(_))
         ));
         assert_eq!(r.pending(), 1, "gossiped on");
@@ -568,7 +606,7 @@ mod tests {
     fn repair_covers_what_the_peer_lacks_owner_by_owner() {
         let mut a = Replicas::new("a".into(), 1, usize::MAX);
         a.write("k", Some(Bytes::from_static(b"v")), Instant::ZERO);
-        a.apply(&delta("x", "k", 1), Some(5));
+        a.apply(&delta("x", "k", 1), Some(5), Instant::ZERO);
         let b = Replicas::new("b".into(), 2, usize::MAX);
         let mut for_b = a.deltas_for(&b.digests(u64::MAX), u64::MAX);
         for_b.sort_by(|x, y| x.0.cmp(&y.0));

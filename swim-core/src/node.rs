@@ -296,7 +296,16 @@ pub struct Node {
 struct Claims {
     pending: bool,
     next_move: Instant,
+    /// Moves in a row, each soon after the one before.
+    streak: u32,
+    /// Forged writes superseded since `burst_since`.
+    burst: u32,
+    burst_since: Instant,
 }
+
+/// Forged writes about us, superseded one by one, after which the
+/// namespace moves instead (see [`Node::superseded`]).
+const SUPERSEDE_BURST: u32 = 8;
 
 /// New members a push-pull request (a frame this node did not ask for) may
 /// add: a joining node names itself; one frame naming thousands of
@@ -887,7 +896,7 @@ impl Node {
         }
         for d in &packet.deltas {
             let life = self.view.life_of(&d.owner);
-            match self.replicas.apply(d, life) {
+            match self.replicas.apply(d, life, self.now) {
                 Heard::Applied(Some(change)) => {
                     self.metrics.deltas_applied += 1;
                     self.report(&d.owner, change);
@@ -895,6 +904,11 @@ impl Node {
                 Heard::Applied(None) => {}
                 Heard::Refused(r) => self.refused(r, from, "key write"),
                 Heard::Claim => self.claim(from, "key write"),
+                Heard::Superseded => {
+                    self.metrics.claims += 1;
+                    tracing::debug!(node = %self.view.local(), %from, key = %d.write.key, "a key write we did not make: superseded");
+                    self.superseded(from);
+                }
             }
         }
         let ours = gossip::view_size(self.view.members());
@@ -1599,7 +1613,7 @@ impl Node {
                     }
                 }
                 Heard::Refused(r) => self.refused(r, addr, "repair deltas"),
-                Heard::Claim => self.claim(addr, "repair deltas"),
+                Heard::Claim | Heard::Superseded => self.claim(addr, "repair deltas"),
             }
         }
     }
@@ -1618,6 +1632,25 @@ impl Node {
         }
     }
 
+    /// A forged write about us was answered with one of ours. A burst of
+    /// them (a flood of made-up keys) may hide some we never hear, held by
+    /// replicas whose digests then match ours: past [`SUPERSEDE_BURST`] in
+    /// a probe interval's tenfold, the namespace moves, which resets every
+    /// replica whatever it holds.
+    fn superseded(&mut self, from: SocketAddr) {
+        let window = self.config.probe_interval * 10;
+        if self.now >= self.claims.burst_since + window {
+            self.claims.burst_since = self.now;
+            self.claims.burst = 0;
+        }
+        self.claims.burst += 1;
+        if self.claims.burst == SUPERSEDE_BURST {
+            self.claims.pending = true;
+            tracing::debug!(node = %self.view.local(), %from, "a burst of forged writes: moving");
+            self.answer_claims();
+        }
+    }
+
     /// A claim about our namespace that we did not make: answered at once,
     /// or at the next probe tick if we moved less than a probe interval ago.
     fn claim(&mut self, from: SocketAddr, what: &'static str) {
@@ -1631,12 +1664,18 @@ impl Node {
     /// something we did not write moves to a new life, announced in our
     /// next alive update (which every replica takes, whatever it was told,
     /// since it outbids what they hold), and every live key goes out again
-    /// under it. At most one move per probe interval (so two processes
-    /// under one name, reported as a conflict, move at that pace at most;
-    /// stopping would hand the name and the keys to whoever forges a
-    /// second process).
+    /// under it. At most one move per probe interval, waiting longer after
+    /// each move soon after the last; none while another process uses our
+    /// name (a conflict).
     fn answer_claims(&mut self) {
         if !self.claims.pending || self.now < self.claims.next_move || self.is_leaving() {
+            return;
+        }
+        if self.view.in_conflict() {
+            // Two processes cannot both own one namespace: while another
+            // uses our name (reported as a conflict) neither moves, and
+            // refuting it, at a slowing pace, resets what replicas took.
+            self.claims.pending = false;
             return;
         }
         let life = (self.rng.next_u64() >> 32).max(1);
@@ -1644,7 +1683,16 @@ impl Node {
             return;
         }
         self.claims.pending = false;
-        self.claims.next_move = self.now + self.config.probe_interval;
+        // Moves close together wait longer and longer (up to 16 probe
+        // intervals): a liar who keeps claiming costs the cluster one
+        // re-gossip of our keys per wait, not one per packet.
+        let close = self.now < self.claims.next_move + self.config.probe_interval * 16;
+        self.claims.streak = if close {
+            (self.claims.streak + 1).min(4)
+        } else {
+            0
+        };
+        self.claims.next_move = self.now + self.config.probe_interval * (1 << self.claims.streak);
         self.replicas.renew(life);
         self.metrics.namespace_moves += 1;
         tracing::info!(node = %self.view.local(), life, "moved our keys to a new life (answering a claim we did not make)");

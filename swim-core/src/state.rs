@@ -54,8 +54,9 @@ pub(crate) enum Answer {
     StillLeaving,
     /// Another live process uses our name (it keeps outbidding us, from
     /// `addr`): refuted now and reported once; from then on it is outbid
-    /// at most once a second, so the two flap at that pace at most, and a
-    /// forged "second process" never keeps our name.
+    /// at a pace that slows from once a second to once a minute, so the
+    /// two stop fighting, and a forged "second process" never keeps our
+    /// name.
     Conflict { addr: std::net::SocketAddr },
     /// An incarnation implausibly far above ours: ignored.
     Implausible,
@@ -98,6 +99,9 @@ const CONFLICT_AFTER: u32 = 3;
 /// refutations of it.
 const CONFLICT_PACE: core::time::Duration = core::time::Duration::from_secs(1);
 
+/// The longest wait between two refutations of a conflicting process.
+const CONFLICT_PACE_MAX: core::time::Duration = core::time::Duration::from_secs(60);
+
 /// The membership table and its gossip queue, from this node's point of view.
 #[derive(Debug)]
 pub(crate) struct View {
@@ -112,6 +116,12 @@ pub(crate) struct View {
     conflict: Option<u64>,
     /// When we last outbid the conflicting life.
     conflict_refuted: Option<Instant>,
+    /// The wait before the next refutation of the conflicting process.
+    conflict_pace: core::time::Duration,
+    /// When an outbid last counted towards a conflict.
+    outbid_at: Option<Instant>,
+    /// When a rival process under our name was last heard.
+    rival_at: Option<Instant>,
     /// Liveness changes not yet taken (see [`View::take_liveness_changes`]).
     liveness: Vec<(Name, bool)>,
     /// While a packet or frame is applied (see [`begin`](Self::begin)): the
@@ -138,6 +148,9 @@ impl View {
             outbid_by: (0, 0),
             conflict: None,
             conflict_refuted: None,
+            conflict_pace: CONFLICT_PACE,
+            outbid_at: None,
+            rival_at: None,
             liveness: Vec::new(),
             before: HashMap::with_hasher(FixedState::with_seed(hash_seed)),
             own_before: None,
@@ -215,6 +228,12 @@ impl View {
     /// key write never teaches one.
     pub fn life_of(&self, name: &str) -> Option<u64> {
         self.members.get(name).map(|e| e.life)
+    }
+
+    /// Whether another live process uses our name (see [`Answer::Conflict`]):
+    /// until two quiet minutes pass without hearing it.
+    pub fn in_conflict(&self) -> bool {
+        self.conflict.is_some()
     }
 
     /// Members whose liveness (up: alive or suspect; down: dead or left)
@@ -875,29 +894,49 @@ impl View {
             return Some(Answer::Implausible);
         }
         let other_life = u.status == Status::Alive && u.life != 0 && u.life != life;
+        // A rival: an alive under our name from another process (another
+        // life, or our life at another address: a clone started with our
+        // life).
+        let rival = other_life || (u.status == Status::Alive && u.addr != addr);
         let mut conflict = None;
-        if other_life {
-            if self.conflict == Some(u.life) {
-                // Still outbid, but at most once a second: two processes
-                // under one name flap at that pace, and a forger who sends
-                // another life's alive (to take our name and our keys)
-                // never keeps it longer.
+        if rival {
+            // A conflict ends after two quiet minutes without a rival.
+            if self
+                .rival_at
+                .is_some_and(|at| now >= at + CONFLICT_PACE_MAX * 2)
+            {
+                self.conflict = None;
+                self.outbid_by = (0, 0);
+            }
+            self.rival_at = Some(now);
+            if self.conflict.is_some() {
+                // Still outbid, at a pace that slows (1 s, doubling to a
+                // minute): two processes under one name stop fighting,
+                // and a forger who plays a second process never keeps our
+                // name (peers that probe the address it gave accuse us,
+                // and accusations are refuted at once).
                 if self
                     .conflict_refuted
-                    .is_some_and(|at| now < at + CONFLICT_PACE)
+                    .is_some_and(|at| now < at + self.conflict_pace)
                 {
                     return None;
                 }
-            } else {
+                self.conflict_pace = (self.conflict_pace * 2).min(CONFLICT_PACE_MAX);
+            } else if self.outbid_at.is_none_or(|at| now >= at + CONFLICT_PACE) {
+                // One outbid counts per second, however many a packet holds.
+                self.outbid_at = Some(now);
                 let (by, times) = self.outbid_by;
                 let times = if by == u.life { times + 1 } else { 1 };
                 self.outbid_by = (u.life, times);
                 if times >= CONFLICT_AFTER {
                     self.conflict = Some(u.life);
+                    self.conflict_pace = CONFLICT_PACE;
                     conflict = Some(Answer::Conflict { addr: u.addr });
                 }
             }
-            self.conflict_refuted = self.conflict.is_some().then_some(now);
+            if self.conflict.is_some() {
+                self.conflict_refuted = Some(now);
+            }
         }
         if leaving {
             self.announce_self(Status::Left, u.incarnation.max(incarnation), now);

@@ -68,13 +68,22 @@ impl Mesh {
     /// Carries out every output node `i` has queued.
     fn drain(&mut self, i: usize) {
         let at = self.now + Duration::from_millis(1);
-        let Some(node) = self.nodes[i].as_mut() else { return };
+        let Some(node) = self.nodes[i].as_mut() else {
+            return;
+        };
         let outs: Vec<Output> = std::iter::from_fn(|| node.poll_output()).collect();
         for o in outs {
             match o {
                 Output::Datagram { to, bytes } => {
                     if let Some(j) = Self::index(to).filter(|&j| j < self.nodes.len()) {
-                        self.queue.push_back((at, j, Input::Datagram { from: addr(i), bytes }));
+                        self.queue.push_back((
+                            at,
+                            j,
+                            Input::Datagram {
+                                from: addr(i),
+                                bytes,
+                            },
+                        ));
                     }
                 }
                 Output::StreamOpen { id, to } => {
@@ -87,13 +96,22 @@ impl Mesh {
                 }
                 Output::StreamFrame { id, bytes } => {
                     if let Some(&(j, jid)) = self.streams.get(&(i, id.as_u64())) {
-                        self.queue.push_back((at, j, Input::StreamFrame { id: jid, from: addr(i), bytes }));
+                        self.queue.push_back((
+                            at,
+                            j,
+                            Input::StreamFrame {
+                                id: jid,
+                                from: addr(i),
+                                bytes,
+                            },
+                        ));
                     }
                 }
                 Output::StreamClose { id } => {
                     self.closed.insert((i, id.as_u64()));
                     if let Some(&(j, jid)) = self.streams.get(&(i, id.as_u64())) {
-                        self.queue.push_back((at, j, Input::StreamClosed { id: jid }));
+                        self.queue
+                            .push_back((at, j, Input::StreamClosed { id: jid }));
                     }
                 }
                 Output::Event(swim_core::Event::NamespaceReset { .. }) => self.resets += 1,
@@ -150,7 +168,9 @@ impl Mesh {
 
     fn set(&mut self, i: usize, key: &str, value: &str) {
         let now = self.now;
-        self.node(i).set(key, value.as_bytes().to_vec(), now).unwrap();
+        self.node(i)
+            .set(key, value.as_bytes().to_vec(), now)
+            .unwrap();
         self.drain(i);
     }
 
@@ -180,7 +200,11 @@ impl Mesh {
     }
 
     fn moves(&self) -> u64 {
-        self.nodes.iter().flatten().map(|n| n.metrics().namespace_moves).sum()
+        self.nodes
+            .iter()
+            .flatten()
+            .map(|n| n.metrics().namespace_moves)
+            .sum()
     }
 }
 
@@ -219,7 +243,10 @@ fn a_restart_in_the_same_life_is_not_shown_the_old_values_for_ever() {
     // The owner's next write changes nothing for the other keys.
     m.set(3, "epoch", "2");
     m.run_for(secs(30));
-    assert!(m.wrong(3, "epoch", "2").is_empty(), "the next write arrives");
+    assert!(
+        m.wrong(3, "epoch", "2").is_empty(),
+        "the next write arrives"
+    );
     let moves = m.node(3).metrics().namespace_moves;
     let claims = m.node(3).metrics().claims;
     let role = m.wrong(3, "role", "new-primary");
@@ -293,7 +320,13 @@ fn held_a_strangers_second_frame_is_answered_within_seconds() {
         Input::StreamFrame {
             id,
             from: stranger(),
-            bytes: frame("mallory", pb::PushPull { buckets: vec![0; 64], ..Default::default() }),
+            bytes: frame(
+                "mallory",
+                pb::PushPull {
+                    buckets: vec![0; 64],
+                    ..Default::default()
+                },
+            ),
         },
     );
     // Frame 2, "from" the owner: its namespace 2^32 versions on.
@@ -316,18 +349,34 @@ fn held_a_strangers_second_frame_is_answered_within_seconds() {
         Input::StreamFrame {
             id,
             from: stranger(),
-            bytes: frame(&name(2), pb::PushPull { deltas: vec![forged], ..Default::default() }),
+            bytes: frame(
+                &name(2),
+                pb::PushPull {
+                    deltas: vec![forged],
+                    ..Default::default()
+                },
+            ),
         },
     );
     let planted = m.get(1, 2, "role");
     let moves0 = m.node(2).metrics().namespace_moves;
-    eprintln!("planted {planted:?} refused {:?}", m.node(1).metrics().keys_refused);
+    eprintln!(
+        "planted {planted:?} refused {:?}",
+        m.node(1).metrics().keys_refused
+    );
     let mut peak = 0;
     for t in 0..40 {
         m.run_for(secs(1));
         let bad = m.wrong(2, "role", "replica").len();
         peak = peak.max(bad);
-        if bad == 0 { eprintln!("healed after {} s, peak {peak} readers, moves {}", t + 1, m.node(2).metrics().namespace_moves - moves0); break; }
+        if bad == 0 {
+            eprintln!(
+                "healed after {} s, peak {peak} readers, moves {}",
+                t + 1,
+                m.node(2).metrics().namespace_moves - moves0
+            );
+            break;
+        }
     }
     m.set(2, "fresh", "1");
     m.run_for(secs(30));
@@ -387,13 +436,29 @@ fn three_forged_alives_silence_an_owner_for_good() {
     // One datagram to the owner.
     let bytes = updates_datagram(
         "mallory",
-        vec![alive_of(2, inc + 10, fake), alive_of(2, inc + 20, fake), alive_of(2, inc + 30, fake)],
+        vec![
+            alive_of(2, inc + 10, fake),
+            alive_of(2, inc + 20, fake),
+            alive_of(2, inc + 30, fake),
+        ],
     );
-    m.give(2, Input::Datagram { from: stranger(), bytes });
+    m.give(
+        2,
+        Input::Datagram {
+            from: stranger(),
+            bytes,
+        },
+    );
     let conflicts = m.node(2).metrics().conflicts;
     // One datagram to a replica: the owner in the made-up life, at its own address.
     let bytes = updates_datagram("mallory", vec![alive_of(2, inc + 1000, fake)]);
-    m.give(0, Input::Datagram { from: stranger(), bytes });
+    m.give(
+        0,
+        Input::Datagram {
+            from: stranger(),
+            bytes,
+        },
+    );
     m.run_for(secs(5));
     // And the made-up life's keys are the attacker's to write.
     let evil = pb::Packet {
@@ -413,14 +478,33 @@ fn three_forged_alives_silence_an_owner_for_good() {
         }],
         ..Default::default()
     };
-    m.give(0, Input::Datagram { from: stranger(), bytes: evil.encode_to_vec().into() });
+    m.give(
+        0,
+        Input::Datagram {
+            from: stranger(),
+            bytes: evil.encode_to_vec().into(),
+        },
+    );
     m.set(2, "fresh", "1");
     m.run_for(secs(60));
-    let refused: u64 = (0..5).filter(|&i| i != 2).map(|i| m.node(i).metrics().keys_refused.other_life).sum();
+    let refused: u64 = (0..5)
+        .filter(|&i| i != 2)
+        .map(|i| m.node(i).metrics().keys_refused.other_life)
+        .sum();
     let role = m.wrong(2, "role", "replica");
     let fresh = m.wrong(2, "fresh", "1");
-    let alive = (0..5).filter(|&i| i != 2 && m.node(i).member(&name(2)).is_some_and(|x| x.status == swim_core::Status::Alive)).count();
-    let (claims, moves) = (m.node(2).metrics().claims, m.node(2).metrics().namespace_moves);
+    let alive = (0..5)
+        .filter(|&i| {
+            i != 2
+                && m.node(i)
+                    .member(&name(2))
+                    .is_some_and(|x| x.status == swim_core::Status::Alive)
+        })
+        .count();
+    let (claims, moves) = (
+        m.node(2).metrics().claims,
+        m.node(2).metrics().namespace_moves,
+    );
     assert!(
         role.is_empty() && fresh.is_empty(),
         "two datagrams, 65 s on: role missing at {role:?}, the owner's write 60 s old missing at \
@@ -471,7 +555,13 @@ fn one_datagram_moves_every_owner() {
     .encode_to_vec()
     .into();
     let len = bytes.len();
-    m.give(0, Input::Datagram { from: stranger(), bytes });
+    m.give(
+        0,
+        Input::Datagram {
+            from: stranger(),
+            bytes,
+        },
+    );
     m.run_for(secs(10));
     let moved = m.moves() - before;
     let resets = m.resets - resets;
@@ -494,7 +584,13 @@ fn two_live_processes_in_one_life_are_reported_and_do_not_fight() {
     let config = Config::lan();
     let mut m = Mesh::new(6, &config, |i| (i == 3).then_some(0xc10e));
     // Node 5 is a second process named node-3, same life, its own address.
-    let twin = Node::new(config.clone(), Identity::new(name(3), addr(5)).with_life(0xc10e), 555, m.now).unwrap();
+    let twin = Node::new(
+        config.clone(),
+        Identity::new(name(3), addr(5)).with_life(0xc10e),
+        555,
+        m.now,
+    )
+    .unwrap();
     m.nodes[5] = Some(twin);
     let now = m.now;
     m.node(5).join(&[addr(0)], now).unwrap();
@@ -503,15 +599,34 @@ fn two_live_processes_in_one_life_are_reported_and_do_not_fight() {
     m.set(3, "who", "a");
     m.set(5, "who", "b");
     m.set(5, "only-b", "b");
-    let inc0 = m.node(3).local().incarnation;
     m.run_for(secs(60));
-    let inc = m.node(3).local().incarnation.max(m.node(5).local().incarnation) - inc0;
+    // The fight slows down: in the next minute each outbids the other at
+    // most twice (the pace doubles to a minute).
+    let inc0 = m
+        .node(3)
+        .local()
+        .incarnation
+        .max(m.node(5).local().incarnation);
+    m.run_for(secs(60));
+    let inc = m
+        .node(3)
+        .local()
+        .incarnation
+        .max(m.node(5).local().incarnation)
+        - inc0;
     let conflicts = m.node(3).metrics().conflicts + m.node(5).metrics().conflicts;
     let refutations = m.node(3).metrics().refutations + m.node(5).metrics().refutations;
-    let views: Vec<_> = [0, 1, 2, 4].iter().map(|&v| (m.get(v, 3, "who"), m.get(v, 3, "only-b"))).collect();
+    let views: Vec<_> = [0, 1, 2, 4]
+        .iter()
+        .map(|&v| (m.get(v, 3, "who"), m.get(v, 3, "only-b")))
+        .collect();
     assert!(
-        conflicts > 0 && inc < 10,
-        "two live processes named node-3 in one life for 60 s: {conflicts} conflicts reported, \
+        views.windows(2).all(|w| w[0] == w[1]),
+        "readers disagree: {views:?}"
+    );
+    assert!(
+        conflicts > 0 && inc <= 4,
+        "two live processes named node-3 in one life, minute 2: {conflicts} conflicts reported, \
          incarnation +{inc}, {refutations} refutations; readers' (who, only-b): {views:?}"
     );
 }

@@ -493,15 +493,15 @@ impl Namespace {
 
     /// Whether a write said to be the owner's, at GC watermark `gc`, is
     /// something this owner did not write: a version above ours, a GC
-    /// watermark we never reached, or, above our GC watermark, a key and
-    /// version we neither hold nor superseded. A stale write of ours
-    /// (superseded, or at or below the GC watermark) is no claim.
+    /// watermark we never reached, or a key and version we neither hold nor
+    /// superseded. A stale write of ours (superseded by a newer write to the
+    /// key) is no claim. Below our GC watermark we no longer know what we
+    /// wrote: a write there about a key we do not hold counts as a claim
+    /// (it may take a replica that missed our tombstone, now collected, to
+    /// our watermark with a value we never wrote), answered by one write.
     pub fn disowns(&self, w: &Write, gc: u64) -> bool {
         if w.version > self.watermark || gc > self.gc {
             return true;
-        }
-        if w.version <= self.gc {
-            return false;
         }
         match self.keys.get(&w.key) {
             Some(e) => e.version < w.version || (e.version == w.version && e.value != w.value),

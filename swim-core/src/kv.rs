@@ -9,7 +9,7 @@
 //! never do.
 
 use crate::codec::{self, KeyDelta};
-use crate::keys::{Change, Deltas, Digest, Namespace, Refusal};
+use crate::keys::{Change, Deltas, Digest, Namespace, Refusal, Write};
 use crate::name::Name;
 use crate::time::Instant;
 use bytes::Bytes;
@@ -118,8 +118,9 @@ pub(crate) enum Heard<T> {
     Claim,
     /// About this node's own namespace, a write it did not make, answered
     /// at once with a write of its own above it (see
-    /// [`Namespace::supersede`]).
-    Superseded,
+    /// [`Namespace::supersede`]); with the rewrite of our own value, if it
+    /// was one (to report: same value, a new version).
+    Superseded(Option<Change>),
 }
 
 /// Why a replica refused a key write or repair deltas: what
@@ -275,10 +276,18 @@ impl Replicas {
             if !claim {
                 return Heard::Applied(None);
             }
-            if d.gc > 0 || !self.supersede(&d.write.key, d.write.version, now) {
+            if d.gc > 0 {
                 return Heard::Claim;
             }
-            return Heard::Superseded;
+            return match self.supersede(&d.write.key, d.write.version, now) {
+                Some(w) => Heard::Superseded(w.value.map(|v| Change {
+                    key: w.key,
+                    old: Some(v.clone()),
+                    new: Some(v),
+                    version: w.version,
+                })),
+                None => Heard::Claim,
+            };
         }
         match life {
             None | Some(0) => return Heard::Refused(Refused::UnknownLife),
@@ -406,16 +415,10 @@ impl Replicas {
 
     /// Repair deltas for `owner`, whose life we hold as `life`: applied
     /// (not gossiped on) when the life matches. When they changed a
-    /// namespace we already held and came from someone other than its
-    /// owner (`from`), its newest entry is gossiped on: so the owner hears
-    /// what it was said to have written, and answers a forgery.
-    pub fn merge(
-        &mut self,
-        owner: &Name,
-        d: &Deltas,
-        life: Option<u64>,
-        from: &Name,
-    ) -> Heard<Vec<Change>> {
+    /// namespace we already held, its newest entry is gossiped on: so the
+    /// owner hears what we hold (a forged write we took while cut off from
+    /// it, now at a version its repair matched), and answers a forgery.
+    pub fn merge(&mut self, owner: &Name, d: &Deltas, life: Option<u64>) -> Heard<Vec<Change>> {
         if *owner == self.local {
             let ours = self.owners.get(&self.local);
             return if ours.is_some_and(|ns| ns.disowns_deltas(d)) {
@@ -444,7 +447,7 @@ impl Replicas {
                 return Heard::Refused(Refused::Budget);
             }
             let moved = next.digest() != before;
-            let newest = (moved && before.watermark > 0 && from != owner)
+            let newest = (moved && before.watermark > 0)
                 .then(|| next.newest())
                 .flatten();
             r.owners.insert(owner.clone(), next);
@@ -480,19 +483,17 @@ impl Replicas {
     }
 
     /// Answers a write claimed of us at `claimed` with one of our own above
-    /// it, queued for gossip (see [`Namespace::supersede`]); false when a
+    /// it, queued for gossip (see [`Namespace::supersede`]); `None` when a
     /// move to a new life must answer it instead.
-    fn supersede(&mut self, key: &str, claimed: u64, now: Instant) -> bool {
+    fn supersede(&mut self, key: &str, claimed: u64, now: Instant) -> Option<Write> {
         let local = self.local.clone();
         self.touch(&local, |r| {
             let ns = r.own();
             let (life, gc) = (ns.life(), ns.gc());
-            let Some(w) = ns.supersede(key, claimed, now) else {
-                return false;
-            };
+            let w = ns.supersede(key, claimed, now)?;
             r.queue
                 .push(&local, key, codec::encode_key_delta(&local, life, gc, &w));
-            true
+            Some(w)
         })
     }
 
@@ -542,7 +543,6 @@ impl Replicas {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::Write;
 
     fn write(key: &str, version: u64) -> Write {
         Write {
@@ -613,8 +613,7 @@ mod tests {
         let owners: Vec<&str> = for_b.iter().map(|(o, _)| &**o).collect();
         assert_eq!(owners, ["a", "x"]);
         let mut b = b;
-        let Heard::Applied(changes) = b.merge(&"a".into(), &for_b[0].1, Some(1), &"a".into())
-        else {
+        let Heard::Applied(changes) = b.merge(&"a".into(), &for_b[0].1, Some(1)) else {
             panic!("refused");
         };
         assert_eq!(changes.len(), 1);

@@ -904,7 +904,11 @@ impl Node {
                 Heard::Applied(None) => {}
                 Heard::Refused(r) => self.refused(r, from, "key write"),
                 Heard::Claim => self.claim(from, "key write"),
-                Heard::Superseded => {
+                Heard::Superseded(rewrite) => {
+                    if let Some(change) = rewrite {
+                        let local = self.view.local().clone();
+                        self.report(&local, change);
+                    }
                     self.metrics.claims += 1;
                     tracing::debug!(node = %self.view.local(), %from, key = %d.write.key, "a key write we did not make: superseded");
                     self.superseded(from);
@@ -1422,7 +1426,7 @@ impl Node {
         if answered {
             // The last frame of an exchange we answered: the deltas we lack.
             self.apply_all(pp.members, Priority::Repair, UNASKED_NEW_MEMBERS);
-            self.merge_deltas(&pp.from, from, &pp.deltas, &pp.digests);
+            self.merge_deltas(from, &pp.deltas, &pp.digests);
             if let Some(set) = pp.differ {
                 let for_them = self.replicas.deltas_for(&pp.digests, set);
                 let contents = Contents {
@@ -1485,7 +1489,7 @@ impl Node {
         // A stream's first frame carries no deltas (anyone may open one):
         // they are merged only from frames of an exchange we asked for.
         self.unasked_deltas(deltas.len(), from);
-        self.merge_deltas(&pp.from, from, &[], &pp.digests);
+        self.merge_deltas(from, &[], &pp.digests);
         self.metrics.push_pulls += 1;
     }
 
@@ -1519,7 +1523,7 @@ impl Node {
         self.metrics.received.count(Kind::PushPull, len);
         if exchange.answered {
             // A repair's last frame.
-            self.merge_deltas(&pp.from, exchange.peer, &pp.deltas, &pp.digests);
+            self.merge_deltas(exchange.peer, &pp.deltas, &pp.digests);
             self.out.push(Output::StreamClose { id });
             return;
         }
@@ -1529,9 +1533,9 @@ impl Node {
             // A stranger's packet started this exchange: anyone could have
             // sent it, so the answer may not rewrite namespaces.
             self.unasked_deltas(pp.deltas.len(), exchange.peer);
-            self.merge_deltas(&pp.from, exchange.peer, &[], &pp.digests);
+            self.merge_deltas(exchange.peer, &[], &pp.digests);
         } else {
-            self.merge_deltas(&pp.from, exchange.peer, &pp.deltas, &pp.digests);
+            self.merge_deltas(exchange.peer, &pp.deltas, &pp.digests);
         }
         // A repair continues with our side of the buckets that differ; an
         // exchange with a stranger, which opened with only ourselves, with
@@ -1573,13 +1577,12 @@ impl Node {
         }
     }
 
-    /// Repair deltas from peer `from` (at `addr`), owner by owner (for
+    /// Repair deltas from the peer at `addr`, owner by owner (for
     /// owners whose life membership told us), and its digests of our own
     /// namespace: claims we did not make are answered. One entry per owner
     /// per frame: a second is refused.
     fn merge_deltas(
         &mut self,
-        from: &Name,
         addr: SocketAddr,
         deltas: &[(Name, crate::keys::Deltas)],
         digests: &[(Name, crate::keys::Digest)],
@@ -1600,7 +1603,7 @@ impl Node {
                 continue;
             }
             let life = self.view.life_of(owner);
-            match self.replicas.merge(owner, d, life, from) {
+            match self.replicas.merge(owner, d, life) {
                 Heard::Applied(changes) => {
                     if *owner != *self.view.local() {
                         self.metrics.repairs += 1;
@@ -1613,7 +1616,7 @@ impl Node {
                     }
                 }
                 Heard::Refused(r) => self.refused(r, addr, "repair deltas"),
-                Heard::Claim | Heard::Superseded => self.claim(addr, "repair deltas"),
+                Heard::Claim | Heard::Superseded(_) => self.claim(addr, "repair deltas"),
             }
         }
     }

@@ -478,7 +478,22 @@ impl View {
         let (now, h) = (fx.now, fx.config.flap_half_life);
         if restarted || h.is_zero() {
             if let Some(e) = self.members.get_mut(name) {
+                // A held member's new life ends the hold: the application,
+                // which still sees it as it was held, hears it is back.
+                let shown = e.flaps().and_then(|f| f.shown);
                 e.clear_flaps();
+                let mut member = e.member();
+                member.status = Status::Alive;
+                // (Coming back from suspect or dead, `revive` tells it.)
+                let told = was.0 != Status::Alive;
+                match shown.filter(|_| !told) {
+                    Some(Status::Suspect) => fx.out.event(Event::MemberRecovered(member)),
+                    Some(Status::Dead) => fx.out.event(Event::MemberJoined {
+                        member,
+                        keys: Vec::new(),
+                    }),
+                    _ => {}
+                }
             }
             return true;
         }

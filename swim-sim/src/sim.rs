@@ -1514,7 +1514,11 @@ impl Sim {
     /// then carries out its outputs, as a driver does after a command.
     pub fn command<R>(&mut self, i: usize, f: impl FnOnce(&mut Node, Instant) -> R) -> Option<R> {
         let now = self.now;
-        let r = f(self.slots.get_mut(i)?.node.as_mut()?, now);
+        let node = self.slots.get_mut(i)?.node.as_mut()?;
+        let r = f(node, now);
+        if let Err(what) = self.checker.after_step(i, node) {
+            self.violate(i, what);
+        }
         self.after_step(i);
         Some(r)
     }

@@ -25,6 +25,7 @@ mod codec;
 mod config;
 mod damping;
 mod event;
+mod exchange;
 mod gossip;
 mod keys;
 mod kv;
@@ -35,7 +36,6 @@ mod name;
 mod node;
 mod outbox;
 mod probe;
-mod pushpull;
 mod query;
 mod seal;
 mod state;
@@ -54,6 +54,7 @@ pub use config::{
     format_duration, parse_duration, Config, ConfigError, ConfigOverrides, Preset, MAX_NAME_LEN,
 };
 pub use event::{Event, Input, Output, StreamId};
+pub use exchange::push_pull_interval;
 pub use keys::{MAX_KEYS, MAX_KEY_LEN, MAX_NAMESPACE_BYTES, MAX_VALUE_LEN};
 pub use member::{supersedes, Member, Status};
 pub use metrics::{
@@ -62,7 +63,6 @@ pub use metrics::{
 pub use name::Name;
 pub use node::{Error, Identity, KeyStats, Node};
 pub use outbox::Outputs;
-pub use pushpull::push_pull_interval;
 pub use query::{KeyOp, MAX_QUERY_TIMEOUT};
 pub use seal::{Key, KeyError, KeyId, Keyring, Sealing};
 pub use suspicion::{min_timeout as suspicion_min_timeout, timeout as suspicion_timeout};

@@ -5,6 +5,7 @@ use crate::broadcast::Priority;
 use crate::codec::{self, DropReason, Limits, Msg};
 use crate::config::{Config, ConfigError, MAX_NAME_LEN};
 use crate::event::{Event, Input, Output, StreamId};
+use crate::exchange::{self, Contents, Exchange, Exchanges, Members, Reason};
 use crate::gossip::{self, Head};
 use crate::keys::{Change, Refused};
 use crate::kv::Heard;
@@ -15,7 +16,6 @@ use crate::metrics::{Kind, Metrics};
 use crate::name::Name;
 use crate::outbox::{Outbox, Outputs};
 use crate::probe::{self, Acked, Prober};
-use crate::pushpull::{self, AntiEntropy, Contents, Exchange, Members, Reason};
 use crate::query::{self, KeyOp, Queries};
 use crate::seal::{self, Envelope, Key, KeyError, KeyId, Keyring, Nonces, Sealing};
 use crate::state::{Answer, Applied, Effects, View};
@@ -273,8 +273,8 @@ pub struct Node {
     view: View,
     /// The probe of this protocol period and the probes relayed for others.
     prober: Prober,
-    /// Push-pull exchanges, joining and catching up.
-    sync: AntiEntropy,
+    /// Exchanges in flight: joining, repair, reconnect and catching up.
+    exchanges: Exchanges,
     /// Every member's key/value namespace, as this node holds it.
     replicas: Replicas,
     leave: Leave,
@@ -363,7 +363,7 @@ impl Node {
             metrics: Metrics::default(),
             view,
             prober: Prober::new(hash_seed ^ 2),
-            sync: AntiEntropy::new(hash_seed ^ 3, now),
+            exchanges: Exchanges::new(hash_seed ^ 3, now),
             replicas,
             leave: Leave::Staying,
             scratch: Vec::new(),
@@ -433,7 +433,7 @@ impl Node {
         }
         self.advance(now);
         let own = self.view.local_entry().addr();
-        for seed in self.sync.start_join(seeds, own) {
+        for seed in self.exchanges.start_join(seeds, own) {
             self.open_exchange(seed, Reason::Join);
         }
         self.fire_timers();
@@ -448,7 +448,7 @@ impl Node {
     pub fn cancel_join(&mut self, now: Instant) -> bool {
         self.advance(now);
         self.timers.stop(Periodic::JoinRetry);
-        let pending = self.sync.cancel_join();
+        let pending = self.exchanges.cancel_join();
         self.fire_timers();
         pending
     }
@@ -898,7 +898,11 @@ impl Node {
             }
         }
         let ours = gossip::view_size(self.view.members());
-        if self.sync.behind(packet.live, ours, self.now, &self.config) && trusted {
+        if self
+            .exchanges
+            .behind(packet.live, ours, self.now, &self.config)
+            && trusted
+        {
             self.catch_up(from, Reason::CatchUp);
         }
         self.compare_summaries(packet.summary, from);
@@ -1262,7 +1266,7 @@ impl Node {
         }
         let first = self.timers.get(Periodic::PushPull).is_none() && self.metrics.push_pulls == 0;
         let live = self.view.members().live();
-        self.sync.schedule(
+        self.exchanges.schedule(
             first,
             live,
             &self.config,
@@ -1296,7 +1300,7 @@ impl Node {
         if self.is_leaving() {
             return;
         }
-        for seed in self.sync.retry_join() {
+        for seed in self.exchanges.retry_join() {
             self.open_exchange(seed, Reason::Join);
         }
     }
@@ -1326,7 +1330,10 @@ impl Node {
         let settle = c.gossip_interval * rounds;
         let pause = c.probe_interval * 5;
         let ours = self.summary();
-        if self.sync.disagrees(theirs, ours, self.now, settle, pause) {
+        if self
+            .exchanges
+            .disagrees(theirs, ours, self.now, settle, pause)
+        {
             self.metrics.summary_repairs += 1;
             self.open_exchange(from, Reason::Repair);
         }
@@ -1335,7 +1342,7 @@ impl Node {
     /// Evidence that our view is behind `from`'s: pull its full state (at
     /// most once per probe interval).
     fn catch_up(&mut self, from: SocketAddr, reason: Reason) {
-        if !self.is_leaving() && self.sync.catch_up(self.now, &self.config) {
+        if !self.is_leaving() && self.exchanges.catch_up(self.now, &self.config) {
             self.open_exchange(from, reason);
         }
     }
@@ -1343,7 +1350,7 @@ impl Node {
     /// Opens an exchange with `to`: our table and digests; only ourselves
     /// to a stranger; for a repair, only our summary by bucket.
     fn open_exchange(&mut self, to: SocketAddr, reason: Reason) {
-        let id = self.sync.open(to, reason);
+        let id = self.exchanges.open(to, reason);
         let buckets = self.summary_buckets();
         let (members, digests, buckets) = match reason {
             Reason::Stranger => (Members::Brief, Vec::new(), &[][..]),
@@ -1369,7 +1376,7 @@ impl Node {
     /// Sends one frame of an exchange on stream `id`.
     fn send_frame(&mut self, id: StreamId, members: Members, contents: Contents<'_>) {
         let max = self.budget(self.config.max_stream_frame);
-        let plain = pushpull::encode_frame(&self.view, &self.config, max, members, contents);
+        let plain = exchange::encode_frame(&self.view, &self.config, max, members, contents);
         let bytes = self.seal(plain);
         self.metrics.sent.count(Kind::PushPull, bytes.len());
         self.out.push(Output::StreamFrame { id, bytes });
@@ -1384,7 +1391,7 @@ impl Node {
         let len = bytes.len();
         let max = self.config.max_stream_frame;
         let Some((bytes, _)) = self.unseal(bytes, max, from, "push-pull request") else {
-            self.sync.finish_answered(id);
+            self.exchanges.finish_answered(id);
             self.out.push(Output::StreamClose { id });
             return;
         };
@@ -1393,7 +1400,7 @@ impl Node {
             Ok(pp) if pp.from == *local => Err(DropReason::FromSelf),
             other => other,
         };
-        let answered = self.sync.finish_answered(id);
+        let answered = self.exchanges.finish_answered(id);
         let pp = match pp {
             Ok(pp) => pp,
             Err(reason) => {
@@ -1428,7 +1435,7 @@ impl Node {
                 ..Contents::default()
             };
             self.send_frame(id, Members::Buckets(set), contents);
-            if !self.sync.answered(id) {
+            if !self.exchanges.answered(id) {
                 self.out.push(Output::StreamClose { id });
             }
             self.metrics.push_pulls += 1;
@@ -1458,7 +1465,7 @@ impl Node {
             ..Contents::default()
         };
         self.send_frame(id, Members::All, contents);
-        if !self.sync.answered(id) {
+        if !self.exchanges.answered(id) {
             // Too many answered exchanges waiting for their last frame.
             self.out.push(Output::StreamClose { id });
         }
@@ -1480,7 +1487,7 @@ impl Node {
     /// not gossiped at all.
     fn on_reply(&mut self, id: StreamId, bytes: Bytes) {
         let len = bytes.len();
-        let Some(exchange) = self.sync.take(id) else {
+        let Some(exchange) = self.exchanges.take(id) else {
             let nowhere = SocketAddr::from(([0, 0, 0, 0], 0));
             return self.drop_input(DropReason::Unsolicited, nowhere, "stream reply");
         };
@@ -1536,7 +1543,7 @@ impl Node {
                     ..Contents::default()
                 };
                 self.send_frame(id, Members::Buckets(set), contents);
-                self.sync.await_last(id, exchange);
+                self.exchanges.await_last(id, exchange);
             }
             _ => {
                 let for_them = self.replicas.deltas_for(&pp.digests, u64::MAX);
@@ -1546,7 +1553,7 @@ impl Node {
                 };
                 self.send_frame(id, Members::None, contents);
                 self.out.push(Output::StreamClose { id });
-                if exchange.reason == Reason::Join && self.sync.joined() {
+                if exchange.reason == Reason::Join && self.exchanges.joined() {
                     self.timers.stop(Periodic::JoinRetry);
                     self.out.event(Event::JoinCompleted {
                         seed: exchange.peer,
@@ -1652,8 +1659,8 @@ impl Node {
 
     fn on_stream_closed(&mut self, id: StreamId) {
         if id.is_accepted() {
-            self.sync.finish_answered(id);
-        } else if let Some(exchange) = self.sync.take(id) {
+            self.exchanges.finish_answered(id);
+        } else if let Some(exchange) = self.exchanges.take(id) {
             self.exchange_failed(exchange);
         }
     }
@@ -1663,10 +1670,12 @@ impl Node {
         if exchange.reason != Reason::Join {
             return;
         }
-        if let Some((attempt, backoff)) = self.sync.join_failed(self.is_leaving(), &self.config) {
+        if let Some((attempt, backoff)) =
+            self.exchanges.join_failed(self.is_leaving(), &self.config)
+        {
             let limit = self.config.join_attempts;
             if limit != 0 && attempt >= limit {
-                self.sync.cancel_join();
+                self.exchanges.cancel_join();
                 self.out.event(Event::JoinFailed { attempts: attempt });
             } else {
                 self.timers.set(Periodic::JoinRetry, self.now + backoff);

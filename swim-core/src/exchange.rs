@@ -1,15 +1,21 @@
-//! Push-pull: full-state exchanges over a stream, on join and periodically.
+//! Exchanges: full-state conversations over a stream (a *push-pull*: each
+//! side sends what it holds, and both merge), opened only when there is a
+//! reason to, never on a timer with live members.
 //!
-//! The side that opens the stream sends its whole table; the other replies
-//! with its own, closes the stream, and both merge. Joining is a push-pull
-//! with every seed, retried with exponential backoff until one answers.
-//! Besides the periodic exchange (and the reconnect attempt to one member
-//! held dead), a node catches up, at most once per probe interval, when it
-//! has evidence that its view is behind: a packet from a member it never
-//! heard of, or a whole probe interval of packets whose senders all hold
-//! bigger views than its own.
+//! The reasons ([`Reason`]): joining is an exchange with every seed,
+//! retried with exponential backoff until one answers; *repair* opens one
+//! (rate-limited) when our summary and the peers' keep differing, and
+//! carries only the digests and the members of the differing buckets;
+//! *reconnect* is the periodic attempt to reach one member held dead (after
+//! a partition heals, how the two sides find each other again), timed by
+//! `Config::push_pull_interval`; *catch-up* pulls a peer's full state, at most once
+//! per probe interval, when this node has evidence that its view is behind:
+//! a packet from a member it never heard of, or a whole probe interval of
+//! packets whose senders all hold bigger views than its own. A
+//! `push_pull_interval` of zero turns off reconnects, repairs and catch-ups
+//! (joining still runs).
 //!
-//! [`AntiEntropy`] keeps the exchanges this node opened and decides when to
+//! [`Exchanges`] keeps the exchanges this node opened and decides when to
 //! open one; the node encodes, sends and merges.
 
 use crate::codec;
@@ -34,7 +40,7 @@ pub(crate) enum Reason {
     Join,
     /// Our summary and a peer's kept differing: repair with it.
     Repair,
-    /// The periodic attempt to reach a member held dead.
+    /// The periodic attempt to reach a member held dead (the reconnect tick).
     Reconnect,
     /// Our view is behind the peer's.
     CatchUp,
@@ -85,7 +91,7 @@ const MAX_ANSWERED: usize = 64;
 
 /// Exchanges in flight, joining, and the catch-up rules.
 #[derive(Debug)]
-pub(crate) struct AntiEntropy {
+pub(crate) struct Exchanges {
     open: HashMap<StreamId, Exchange, FixedState>,
     /// Peers' exchanges we answered (in the order answered).
     answered: Vec<StreamId>,
@@ -101,9 +107,9 @@ pub(crate) struct AntiEntropy {
     repair_after: Instant,
 }
 
-impl AntiEntropy {
+impl Exchanges {
     pub fn new(hash_seed: u64, now: Instant) -> Self {
-        AntiEntropy {
+        Exchanges {
             open: HashMap::with_hasher(FixedState::with_seed(hash_seed)),
             answered: Vec::new(),
             next_stream: 0,
@@ -399,7 +405,7 @@ mod tests {
         let c = Config::lan();
         let own: SocketAddr = ([10, 0, 0, 1], 1).into();
         let seeds: Vec<SocketAddr> = (2..4).map(|i| ([10, 0, 0, i], 1).into()).collect();
-        let mut ae = AntiEntropy::new(0, Instant::ZERO);
+        let mut ae = Exchanges::new(0, Instant::ZERO);
         let mut with_own = seeds.clone();
         with_own.push(own);
         assert_eq!(ae.start_join(&with_own, own), seeds, "never ourselves");
@@ -418,7 +424,7 @@ mod tests {
     #[test]
     fn catching_up_is_rate_limited_and_needs_a_whole_interval_behind() {
         let c = Config::lan();
-        let mut ae = AntiEntropy::new(0, Instant::ZERO);
+        let mut ae = Exchanges::new(0, Instant::ZERO);
         let t = |ms| Instant::from_millis(ms);
         assert!(ae.catch_up(t(0), &c));
         assert!(!ae.catch_up(t(999), &c), "once per probe interval");

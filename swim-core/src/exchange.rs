@@ -121,7 +121,7 @@ impl Exchanges {
         }
     }
 
-    /// Schedules the next periodic exchange. The first comes at a random
+    /// Schedules the next reconnect tick. The first comes at a random
     /// point of the first interval, so nodes started together spread their
     /// exchanges out; later ones are jittered by up to a tenth.
     pub fn schedule(
@@ -144,7 +144,7 @@ impl Exchanges {
             interval
                 + Duration::from_micros(rng.below(interval.as_micros().max(10) as usize / 10) as u64)
         };
-        timers.set(Periodic::PushPull, now + offset);
+        timers.set(Periodic::Reconnect, now + offset);
     }
 
     /// Records a new exchange with `peer`; returns its stream.

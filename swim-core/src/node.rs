@@ -374,7 +374,7 @@ impl Node {
             queries: Queries::default(),
             claims: Claims::default(),
         };
-        node.schedule_push_pull();
+        node.schedule_reconnect();
         Ok(node)
     }
 
@@ -464,7 +464,7 @@ impl Node {
         }
         self.leave = Leave::Announcing;
         self.timers.stop(Periodic::Probe);
-        self.timers.stop(Periodic::PushPull);
+        self.timers.stop(Periodic::Reconnect);
         self.timers.stop(Periodic::JoinRetry);
         self.prober.stop();
         let incarnation = self.view.local_entry().incarnation;
@@ -763,7 +763,7 @@ impl Node {
                 }
                 Timer::Periodic(Periodic::Probe) => self.on_probe_tick(),
                 Timer::Periodic(Periodic::Gossip) => self.on_gossip_tick(),
-                Timer::Periodic(Periodic::PushPull) => self.on_push_pull_tick(),
+                Timer::Periodic(Periodic::Reconnect) => self.on_reconnect_tick(),
                 Timer::Periodic(Periodic::JoinRetry) => self.on_join_retry(),
             }
         }
@@ -1260,11 +1260,11 @@ impl Node {
         }
     }
 
-    fn schedule_push_pull(&mut self) {
+    fn schedule_reconnect(&mut self) {
         if self.is_leaving() {
             return;
         }
-        let first = self.timers.get(Periodic::PushPull).is_none() && self.metrics.push_pulls == 0;
+        let first = self.timers.get(Periodic::Reconnect).is_none() && self.metrics.push_pulls == 0;
         let live = self.view.members().live();
         self.exchanges.schedule(
             first,
@@ -1281,8 +1281,8 @@ impl Node {
     /// the more of the table is dead, the likelier a draw finds one. There
     /// is no periodic exchange with live members: summaries tell when one
     /// is needed.
-    fn on_push_pull_tick(&mut self) {
-        self.schedule_push_pull();
+    fn on_reconnect_tick(&mut self) {
+        self.schedule_reconnect();
         let members = self.view.members();
         if members.dead() == 0 {
             return;

@@ -78,7 +78,7 @@ pub fn config(b: u8) -> Config {
         c.max_members = 16;
     }
     if b & 32 != 0 {
-        c.push_pull_interval = core::time::Duration::ZERO;
+        c.reconnect_interval = core::time::Duration::ZERO;
     }
     if b & 64 != 0 {
         c.cluster = "c".into();

@@ -8,11 +8,11 @@
 //! carries only the digests and the members of the differing buckets;
 //! *reconnect* is the periodic attempt to reach one member held dead (after
 //! a partition heals, how the two sides find each other again), timed by
-//! `Config::push_pull_interval`; *catch-up* pulls a peer's full state, at most once
+//! [`reconnect_interval`]; *catch-up* pulls a peer's full state, at most once
 //! per probe interval, when this node has evidence that its view is behind:
 //! a packet from a member it never heard of, or a whole probe interval of
 //! packets whose senders all hold bigger views than its own. A
-//! `push_pull_interval` of zero turns off reconnects, repairs and catch-ups
+//! `reconnect_interval` of zero turns off reconnects, repairs and catch-ups
 //! (joining still runs).
 //!
 //! [`Exchanges`] keeps the exchanges this node opened and decides when to
@@ -74,10 +74,10 @@ struct Join {
 /// Probe intervals of hearing only bigger views than ours before pulling.
 const BEHIND_FOR: u32 = 1;
 
-/// The push-pull interval for a cluster of `n`: the base interval up to 32
+/// The reconnect interval for a cluster of `n`: the base interval up to 32
 /// members, then `base * (ceil(log2 n - 5) + 1)`, so full-state traffic per node
 /// stays flat as the cluster grows.
-pub fn push_pull_interval(base: Duration, n: usize) -> Duration {
+pub fn reconnect_interval(base: Duration, n: usize) -> Duration {
     if n <= 32 {
         return base;
     }
@@ -133,11 +133,11 @@ impl Exchanges {
         rng: &mut Random,
         now: Instant,
     ) {
-        let base = config.push_pull_interval;
+        let base = config.reconnect_interval;
         if base.is_zero() {
             return;
         }
-        let interval = push_pull_interval(base, live);
+        let interval = reconnect_interval(base, live);
         let offset = if first {
             Duration::from_micros(rng.below(interval.as_micros().max(1) as usize) as u64)
         } else {
@@ -256,7 +256,7 @@ impl Exchanges {
     /// Whether to pull a peer's full state now that we have evidence our
     /// view is behind (at most once per probe interval).
     pub fn catch_up(&mut self, now: Instant, config: &Config) -> bool {
-        if config.push_pull_interval.is_zero() || now < self.catch_up_after {
+        if config.reconnect_interval.is_zero() || now < self.catch_up_after {
             return false;
         }
         self.catch_up_after = now + config.probe_interval;
@@ -392,12 +392,12 @@ mod tests {
     #[test]
     fn interval_scales_above_32_members() {
         let base = Duration::from_secs(30);
-        assert_eq!(push_pull_interval(base, 1), base);
-        assert_eq!(push_pull_interval(base, 32), base);
-        assert_eq!(push_pull_interval(base, 33), base * 2);
-        assert_eq!(push_pull_interval(base, 64), base * 2);
-        assert_eq!(push_pull_interval(base, 65), base * 3);
-        assert_eq!(push_pull_interval(base, 1000), base * 6);
+        assert_eq!(reconnect_interval(base, 1), base);
+        assert_eq!(reconnect_interval(base, 32), base);
+        assert_eq!(reconnect_interval(base, 33), base * 2);
+        assert_eq!(reconnect_interval(base, 64), base * 2);
+        assert_eq!(reconnect_interval(base, 65), base * 3);
+        assert_eq!(reconnect_interval(base, 1000), base * 6);
     }
 
     #[test]

@@ -54,7 +54,14 @@ pub use config::{
     format_duration, parse_duration, Config, ConfigError, ConfigOverrides, Preset, MAX_NAME_LEN,
 };
 pub use event::{Event, Input, Output, StreamId};
-pub use exchange::push_pull_interval;
+pub use exchange::reconnect_interval;
+
+/// The old name of [`reconnect_interval`], from when a periodic push-pull
+/// exchange ran with live members.
+#[deprecated(note = "renamed to `reconnect_interval`")]
+pub fn push_pull_interval(base: core::time::Duration, n: usize) -> core::time::Duration {
+    reconnect_interval(base, n)
+}
 pub use keys::{MAX_KEYS, MAX_KEY_LEN, MAX_NAMESPACE_BYTES, MAX_VALUE_LEN};
 pub use member::{supersedes, Member, Status};
 pub use metrics::{

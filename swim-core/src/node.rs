@@ -1323,7 +1323,7 @@ impl Node {
     /// update.
     fn compare_summaries(&mut self, theirs: u64, from: SocketAddr) {
         let c = &self.config;
-        if c.push_pull_interval.is_zero() || self.is_leaving() {
+        if c.reconnect_interval.is_zero() || self.is_leaving() {
             return;
         }
         let rounds = crate::retransmit_limit(c.retransmit_mult, self.view.members().live()) + 2;

@@ -1334,7 +1334,7 @@ impl Node {
             .exchanges
             .disagrees(theirs, ours, self.now, settle, pause)
         {
-            self.metrics.summary_repairs += 1;
+            self.metrics.repair_exchanges += 1;
             self.open_exchange(from, Reason::Repair);
         }
     }
@@ -1593,7 +1593,7 @@ impl Node {
             match self.replicas.merge(owner, d, life, from) {
                 Heard::Applied(changes) => {
                     if *owner != *self.view.local() {
-                        self.metrics.repairs += 1;
+                        self.metrics.namespaces_repaired += 1;
                         if d.reset {
                             self.metrics.resets += 1;
                         }

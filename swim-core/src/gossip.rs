@@ -4,11 +4,11 @@
 use crate::broadcast::retransmit_limit;
 use crate::codec::{self, Msg, PacketWriter};
 use crate::config::Config;
-use crate::kv::Replicas;
 use crate::membership::Membership;
 use crate::metrics::Kind;
 use crate::name::Name;
 use crate::query::Queries;
+use crate::replicas::Replicas;
 use crate::state::View;
 use crate::time::Instant;
 use crate::util::Random;

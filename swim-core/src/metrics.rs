@@ -281,9 +281,9 @@ pub struct KeysRefused {
 }
 
 impl KeysRefused {
-    pub(crate) fn count(&mut self, r: crate::kv::Refused) {
+    pub(crate) fn count(&mut self, r: crate::replicas::Refused) {
         use crate::keys::Refusal;
-        use crate::kv::Refused;
+        use crate::replicas::Refused;
         let c = match r {
             Refused::UnknownLife => &mut self.unknown_life,
             Refused::OtherLife => &mut self.other_life,

@@ -8,8 +8,6 @@ use crate::event::{Event, Input, Output, StreamId};
 use crate::exchange::{self, Contents, Exchange, Exchanges, Members, Reason};
 use crate::gossip::{self, Head};
 use crate::keys::{Change, Refused};
-use crate::kv::Heard;
-use crate::kv::Replicas;
 use crate::member::{Member, Status, Update};
 use crate::membership::Entry;
 use crate::metrics::{Kind, Metrics};
@@ -17,6 +15,8 @@ use crate::name::Name;
 use crate::outbox::{Outbox, Outputs};
 use crate::probe::{self, Acked, Prober};
 use crate::query::{self, KeyOp, Queries};
+use crate::replicas::Heard;
+use crate::replicas::Replicas;
 use crate::seal::{self, Envelope, Key, KeyError, KeyId, Keyring, Nonces, Sealing};
 use crate::state::{Answer, Applied, Effects, View};
 use crate::time::Instant;
@@ -1609,7 +1609,7 @@ impl Node {
     }
 
     /// A key write or repair deltas were refused: counted and traced.
-    fn refused(&mut self, r: crate::kv::Refused, from: SocketAddr, what: &'static str) {
+    fn refused(&mut self, r: crate::replicas::Refused, from: SocketAddr, what: &'static str) {
         self.metrics.keys_refused.count(r);
         tracing::debug!(node = %self.view.local(), %from, reason = ?r, what, "refused");
     }

@@ -5,10 +5,10 @@
 //! field before the node sees it. A packet is accepted whole or dropped whole,
 //! so a bad field can never leave half its updates applied.
 
-use crate::keys;
 use crate::member::{Status, Update};
 use crate::metrics::Kind;
 use crate::name::Name;
+use crate::namespace;
 use bytes::Bytes;
 use prost::encoding::{encode_key, encode_varint, encoded_len_varint, WireType};
 use prost::Message as _;
@@ -173,9 +173,9 @@ pub(crate) struct PushPull {
     pub join: bool,
     pub members: Vec<Update>,
     /// What the sender holds of each owner's namespace.
-    pub digests: Vec<(Name, keys::Digest)>,
+    pub digests: Vec<(Name, namespace::Digest)>,
     /// What the sender found the receiver lacks, owner by owner.
-    pub deltas: Vec<(Name, keys::Deltas)>,
+    pub deltas: Vec<(Name, namespace::Deltas)>,
     /// The sender's summary by bucket (a repair's opening frame).
     pub buckets: Vec<u64>,
     /// The buckets the frame is about (a repair's later frames).
@@ -187,7 +187,7 @@ pub(crate) struct PushPull {
 pub(crate) struct KeyDelta {
     pub owner: Name,
     pub life: u64,
-    pub write: keys::Write,
+    pub write: namespace::Write,
     /// The owner's GC watermark when it sent the write.
     pub gc: u64,
 }
@@ -924,14 +924,14 @@ fn nested<M: prost::Message + Default, T>(
     Ok(())
 }
 
-/// A validated key write: a key of 1 to [`keys::MAX_KEY_LEN`] bytes of
-/// UTF-8, a value within [`keys::MAX_VALUE_LEN`] (none for a delete), a
+/// A validated key write: a key of 1 to [`namespace::MAX_KEY_LEN`] bytes of
+/// UTF-8, a value within [`namespace::MAX_VALUE_LEN`] (none for a delete), a
 /// version of at least 1 above `prev`.
-fn key_write(w: pb::KeyWrite) -> Result<keys::Write, DropReason> {
+fn key_write(w: pb::KeyWrite) -> Result<namespace::Write, DropReason> {
     let key = utf8(&w.key).ok_or(DropReason::Invalid)?;
     let bad = key.is_empty()
-        || key.len() > keys::MAX_KEY_LEN
-        || w.value.len() > keys::MAX_VALUE_LEN
+        || key.len() > namespace::MAX_KEY_LEN
+        || w.value.len() > namespace::MAX_VALUE_LEN
         || (w.deleted && !w.value.is_empty())
         || w.version == 0
         || w.version > MAX_INCARNATION
@@ -939,7 +939,7 @@ fn key_write(w: pb::KeyWrite) -> Result<keys::Write, DropReason> {
     if bad {
         return Err(DropReason::Invalid);
     }
-    Ok(keys::Write {
+    Ok(namespace::Write {
         key: key.into(),
         value: (!w.deleted).then(|| Bytes::copy_from_slice(&w.value)),
         version: w.version,
@@ -960,11 +960,11 @@ fn key_delta(d: pb::KeyDelta) -> Result<KeyDelta, DropReason> {
     })
 }
 
-fn digest(d: pb::Digest) -> Result<(Name, keys::Digest), DropReason> {
+fn digest(d: pb::Digest) -> Result<(Name, namespace::Digest), DropReason> {
     if d.gc > d.watermark || d.watermark > MAX_INCARNATION {
         return Err(DropReason::Invalid);
     }
-    let digest = keys::Digest {
+    let digest = namespace::Digest {
         life: d.life,
         watermark: d.watermark,
         gc: d.gc,
@@ -972,8 +972,8 @@ fn digest(d: pb::Digest) -> Result<(Name, keys::Digest), DropReason> {
     Ok((name(&d.owner)?, digest))
 }
 
-fn owner_deltas(d: pb::Deltas) -> Result<(Name, keys::Deltas), DropReason> {
-    if d.writes.len() > keys::MAX_KEYS || d.gc > d.to || d.to > MAX_INCARNATION {
+fn owner_deltas(d: pb::Deltas) -> Result<(Name, namespace::Deltas), DropReason> {
+    if d.writes.len() > namespace::MAX_KEYS || d.gc > d.to || d.to > MAX_INCARNATION {
         return Err(DropReason::Invalid);
     }
     let entries = d
@@ -981,7 +981,7 @@ fn owner_deltas(d: pb::Deltas) -> Result<(Name, keys::Deltas), DropReason> {
         .into_iter()
         .map(key_write)
         .collect::<Result<Vec<_>, _>>()?;
-    let deltas = keys::Deltas {
+    let deltas = namespace::Deltas {
         life: d.life,
         reset: d.reset,
         to: d.to,
@@ -992,7 +992,7 @@ fn owner_deltas(d: pb::Deltas) -> Result<(Name, keys::Deltas), DropReason> {
 }
 
 /// The wire form of a key write.
-fn wire_write(w: &keys::Write) -> pb::KeyWrite {
+fn wire_write(w: &namespace::Write) -> pb::KeyWrite {
     pb::KeyWrite {
         key: Bytes::copy_from_slice(w.key.as_bytes()),
         value: w.value.clone().unwrap_or_default(),
@@ -1003,7 +1003,7 @@ fn wire_write(w: &keys::Write) -> pb::KeyWrite {
 }
 
 /// A key delta encoded on its own, ready to be queued for piggybacking.
-pub(crate) fn encode_key_delta(owner: &Name, life: u64, gc: u64, w: &keys::Write) -> Vec<u8> {
+pub(crate) fn encode_key_delta(owner: &Name, life: u64, gc: u64, w: &namespace::Write) -> Vec<u8> {
     pb::KeyDelta {
         owner: Bytes::copy_from_slice(owner.as_bytes()),
         life,
@@ -1014,7 +1014,7 @@ pub(crate) fn encode_key_delta(owner: &Name, life: u64, gc: u64, w: &keys::Write
 }
 
 /// The wire form of a digest.
-fn wire_digest(owner: &Name, d: &keys::Digest) -> pb::Digest {
+fn wire_digest(owner: &Name, d: &namespace::Digest) -> pb::Digest {
     pb::Digest {
         owner: Bytes::copy_from_slice(owner.as_bytes()),
         life: d.life,
@@ -1024,7 +1024,7 @@ fn wire_digest(owner: &Name, d: &keys::Digest) -> pb::Digest {
 }
 
 /// The wire form of one owner's deltas.
-fn wire_deltas(owner: &Name, d: &keys::Deltas) -> pb::Deltas {
+fn wire_deltas(owner: &Name, d: &namespace::Deltas) -> pb::Deltas {
     pb::Deltas {
         owner: Bytes::copy_from_slice(owner.as_bytes()),
         life: d.life,
@@ -1278,8 +1278,8 @@ pub(crate) struct Frame<'a, I> {
     pub join: bool,
     /// Members, in the order they should go when not all fit.
     pub members: I,
-    pub digests: &'a [(Name, keys::Digest)],
-    pub deltas: &'a [(Name, keys::Deltas)],
+    pub digests: &'a [(Name, namespace::Digest)],
+    pub deltas: &'a [(Name, namespace::Deltas)],
     /// This node's summary by bucket (a repair's opening frame), or none.
     pub buckets: &'a [u64],
     /// The buckets a repair's later frame is about.

@@ -21,8 +21,8 @@
 use crate::codec;
 use crate::config::Config;
 use crate::event::StreamId;
-use crate::keys;
 use crate::name::Name;
+use crate::namespace;
 use crate::state::View;
 use crate::time::Instant;
 use crate::timer::{Periodic, Timers};
@@ -341,8 +341,8 @@ pub(crate) enum Members {
 #[derive(Default)]
 pub(crate) struct Contents<'a> {
     pub join: bool,
-    pub digests: &'a [(Name, keys::Digest)],
-    pub deltas: &'a [(Name, keys::Deltas)],
+    pub digests: &'a [(Name, namespace::Digest)],
+    pub deltas: &'a [(Name, namespace::Deltas)],
     pub buckets: &'a [u64],
     pub differ: Option<u64>,
 }

@@ -27,11 +27,11 @@ mod damping;
 mod event;
 mod exchange;
 mod gossip;
-mod keys;
 mod member;
 mod membership;
 mod metrics;
 mod name;
+mod namespace;
 mod node;
 mod outbox;
 mod probe;
@@ -62,12 +62,12 @@ pub use exchange::reconnect_interval;
 pub fn push_pull_interval(base: core::time::Duration, n: usize) -> core::time::Duration {
     reconnect_interval(base, n)
 }
-pub use keys::{MAX_KEYS, MAX_KEY_LEN, MAX_NAMESPACE_BYTES, MAX_VALUE_LEN};
 pub use member::{supersedes, Member, Status};
 pub use metrics::{
     ByKind, Dropped, KeysRefused, Metrics, RoundTrips, Traffic, ROUND_TRIP_BUCKETS_US,
 };
 pub use name::Name;
+pub use namespace::{MAX_KEYS, MAX_KEY_LEN, MAX_NAMESPACE_BYTES, MAX_VALUE_LEN};
 pub use node::{Error, Identity, KeyStats, Node};
 pub use outbox::Outputs;
 pub use query::{KeyOp, MAX_QUERY_TIMEOUT};

@@ -114,7 +114,7 @@ pub(crate) struct Update {
     /// Who declared the member suspect or dead (empty otherwise). Not the
     /// sender of the packet: gossip passes accusations on.
     pub accuser: Name,
-    /// The member's life (see [`crate::keys`]); 0 when unknown.
+    /// The member's life (see [`crate::namespace`]); 0 when unknown.
     pub life: u64,
 }
 

@@ -43,7 +43,7 @@ pub(crate) struct Entry {
     pub name: Name,
     /// Its incarnation.
     pub incarnation: u64,
-    /// Its life (see [`crate::keys`]): which process under this name it is.
+    /// Its life (see [`crate::namespace`]): which process under this name it is.
     pub life: u64,
     /// When `status` last changed.
     pub since: Instant,

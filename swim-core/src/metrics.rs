@@ -282,7 +282,7 @@ pub struct KeysRefused {
 
 impl KeysRefused {
     pub(crate) fn count(&mut self, r: crate::replicas::Refused) {
-        use crate::keys::Refusal;
+        use crate::namespace::Refusal;
         use crate::replicas::Refused;
         let c = match r {
             Refused::UnknownLife => &mut self.unknown_life,

@@ -7,11 +7,11 @@ use crate::config::{Config, ConfigError, MAX_NAME_LEN};
 use crate::event::{Event, Input, Output, StreamId};
 use crate::exchange::{self, Contents, Exchange, Exchanges, Members, Reason};
 use crate::gossip::{self, Head};
-use crate::keys::{Change, Refused};
 use crate::member::{Member, Status, Update};
 use crate::membership::Entry;
 use crate::metrics::{Kind, Metrics};
 use crate::name::Name;
+use crate::namespace::{Change, Refused};
 use crate::outbox::{Outbox, Outputs};
 use crate::probe::{self, Acked, Prober};
 use crate::query::{self, KeyOp, Queries};
@@ -1571,8 +1571,8 @@ impl Node {
         &mut self,
         from: &Name,
         addr: SocketAddr,
-        deltas: &[(Name, crate::keys::Deltas)],
-        digests: &[(Name, crate::keys::Digest)],
+        deltas: &[(Name, crate::namespace::Deltas)],
+        digests: &[(Name, crate::namespace::Digest)],
     ) {
         if self.replicas.claimed(digests) {
             self.claim(addr, "digest");

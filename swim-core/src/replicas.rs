@@ -9,8 +9,8 @@
 //! never do.
 
 use crate::codec::{self, KeyDelta};
-use crate::keys::{Change, Deltas, Digest, Namespace, Refusal};
 use crate::name::Name;
+use crate::namespace::{Change, Deltas, Digest, Namespace, Refusal};
 use crate::time::Instant;
 use bytes::Bytes;
 use std::collections::{BTreeMap, BTreeSet};
@@ -222,14 +222,17 @@ impl Replicas {
     }
 
     /// Checks a write of our own against the limits.
-    pub fn check(&self, key: &str, value: Option<&Bytes>) -> Result<(), crate::keys::Refused> {
+    pub fn check(&self, key: &str, value: Option<&Bytes>) -> Result<(), crate::namespace::Refused> {
         self.owners
             .get(&self.local)
             .map_or(Ok(()), |ns| ns.check(key, value))
     }
 
     /// Checks a batch of our own writes, as a whole.
-    pub fn check_all(&self, writes: &[(&str, Option<&Bytes>)]) -> Result<(), crate::keys::Refused> {
+    pub fn check_all(
+        &self,
+        writes: &[(&str, Option<&Bytes>)],
+    ) -> Result<(), crate::namespace::Refused> {
         self.owners
             .get(&self.local)
             .map_or(Ok(()), |ns| ns.check_all(writes))
@@ -281,7 +284,7 @@ impl Replicas {
         // A write grows the namespace by at most its own size.
         if self
             .held
-            .saturating_add(crate::keys::size(&d.write.key, &d.write.value))
+            .saturating_add(crate::namespace::size(&d.write.key, &d.write.value))
             > self.budget
         {
             return Heard::Refused(Refused::Budget);
@@ -504,7 +507,7 @@ impl Replicas {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::Write;
+    use crate::namespace::Write;
 
     fn write(key: &str, version: u64) -> Write {
         Write {

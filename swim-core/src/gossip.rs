@@ -9,9 +9,9 @@ use crate::metrics::Kind;
 use crate::name::Name;
 use crate::query::Queries;
 use crate::replicas::Replicas;
-use crate::state::View;
 use crate::time::Instant;
 use crate::util::Random;
+use crate::view::View;
 use bytes::Bytes;
 
 /// What a datagram starts with: protocol messages, and (a probe of a

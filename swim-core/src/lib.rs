@@ -38,12 +38,12 @@ mod probe;
 mod query;
 mod replicas;
 mod seal;
-mod state;
 mod summary;
 mod suspicion;
 mod time;
 mod timer;
 mod util;
+mod view;
 
 pub use broadcast::retransmit_limit;
 pub use bytes::Bytes;

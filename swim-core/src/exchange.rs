@@ -357,7 +357,7 @@ pub(crate) fn encode_frame(
     c: Contents<'_>,
 ) -> Bytes {
     let local = view.local_entry();
-    let pick = |m: &&crate::membership::Entry| match members {
+    let pick = |m: &&crate::member_table::Entry| match members {
         Members::None | Members::Brief => false,
         Members::All => true,
         Members::Buckets(set) => crate::summary::in_buckets(&m.name, set),

@@ -4,7 +4,7 @@
 use crate::broadcast::retransmit_limit;
 use crate::codec::{self, Msg, PacketWriter};
 use crate::config::Config;
-use crate::membership::Membership;
+use crate::member_table::MemberTable;
 use crate::metrics::Kind;
 use crate::name::Name;
 use crate::query::Queries;
@@ -111,14 +111,14 @@ pub(crate) fn summary(view: &View, replicas: &Replicas) -> u64 {
 }
 
 /// The size of a view as packets carry it: members alive or suspect.
-pub(crate) fn view_size(members: &Membership) -> u32 {
+pub(crate) fn view_size(members: &MemberTable) -> u32 {
     u32::try_from(members.live()).unwrap_or(u32::MAX)
 }
 
 /// The members of one gossip round: `fanout` at random, counting members
 /// that died or left within `gossip_to_the_dead`, never `local`.
 pub(crate) fn round(
-    members: &Membership,
+    members: &MemberTable,
     local: &Name,
     config: &Config,
     now: Instant,

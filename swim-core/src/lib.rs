@@ -28,7 +28,7 @@ mod event;
 mod exchange;
 mod gossip;
 mod member;
-mod membership;
+mod member_table;
 mod metrics;
 mod name;
 mod namespace;

@@ -1,6 +1,6 @@
 //! Members, their status, and the precedence of membership updates.
 
-use crate::membership::Entry;
+use crate::member_table::Entry;
 use crate::name::Name;
 use std::net::SocketAddr;
 

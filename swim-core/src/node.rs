@@ -8,7 +8,7 @@ use crate::event::{Event, Input, Output, StreamId};
 use crate::exchange::{self, Contents, Exchange, Exchanges, Members, Reason};
 use crate::gossip::{self, Head};
 use crate::member::{Member, Status, Update};
-use crate::membership::Entry;
+use crate::member_table::Entry;
 use crate::metrics::{Kind, Metrics};
 use crate::name::Name;
 use crate::namespace::{Change, Refused};

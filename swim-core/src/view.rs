@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::damping::{self, Window};
 use crate::event::Event;
 use crate::member::{supersedes, Member, Status, Update};
-use crate::membership::{Entry, Membership};
+use crate::member_table::{Entry, MemberTable};
 use crate::metrics::Metrics;
 use crate::name::Name;
 use crate::outbox::Outbox;
@@ -96,7 +96,7 @@ const CONFLICT_AFTER: u32 = 3;
 #[derive(Debug)]
 pub(crate) struct View {
     local: Name,
-    members: Membership,
+    members: MemberTable,
     broadcasts: BroadcastQueue,
     /// The membership part of the summary (see [`crate::summary`]).
     summary: crate::summary::Sums,
@@ -116,7 +116,7 @@ pub(crate) struct View {
 impl View {
     /// A view that holds only `local`, in its life `life`.
     pub fn new(local: Member, life: u64, hash_seed: u64, now: Instant, rng: &mut Random) -> View {
-        let mut members = Membership::new(hash_seed);
+        let mut members = MemberTable::new(hash_seed);
         let name = local.name.clone();
         let slot = members.insert(local, now, rng);
         if let Some(e) = members.at_mut(slot) {
@@ -192,12 +192,12 @@ impl View {
     }
 
     /// The table, to read.
-    pub fn members(&self) -> &Membership {
+    pub fn members(&self) -> &MemberTable {
         &self.members
     }
 
     /// The table and the queue, to pack a packet's updates.
-    pub fn gossip_parts(&mut self) -> (&mut BroadcastQueue, &mut Membership) {
+    pub fn gossip_parts(&mut self) -> (&mut BroadcastQueue, &mut MemberTable) {
         (&mut self.broadcasts, &mut self.members)
     }
 

@@ -1089,7 +1089,7 @@ fn gossiped_life(u: &Update) -> u64 {
 /// life from membership, the alive update that introduces it or its full
 /// state, and never from a key write: a write with a forged life must not
 /// decide whose keys a replica takes.
-pub(crate) fn encode_update(u: &Update) -> crate::broadcast::Encoded {
+pub(crate) fn encode_update(u: &Update) -> crate::piggyback::Encoded {
     let mut buf = Vec::with_capacity(64);
     if gossiped_life(u) != u.life {
         let mut short = u.clone();
@@ -1098,7 +1098,7 @@ pub(crate) fn encode_update(u: &Update) -> crate::broadcast::Encoded {
     } else {
         put_update(u, &mut buf);
     }
-    crate::broadcast::Encoded::new(&buf)
+    crate::piggyback::Encoded::new(&buf)
 }
 
 /// The fields a datagram and a stream frame both start with: version (1),

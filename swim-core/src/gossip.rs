@@ -1,12 +1,12 @@
 //! Dissemination: filling every datagram with queued updates after its
 //! protocol messages, and choosing the members of a gossip round.
 
-use crate::broadcast::retransmit_limit;
 use crate::codec::{self, Msg, PacketWriter};
 use crate::config::Config;
 use crate::member_table::MemberTable;
 use crate::metrics::Kind;
 use crate::name::Name;
+use crate::piggyback::retransmit_limit;
 use crate::query::Queries;
 use crate::replicas::Replicas;
 use crate::time::Instant;

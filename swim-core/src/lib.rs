@@ -20,7 +20,6 @@
 #![warn(missing_docs)]
 
 mod awareness;
-mod broadcast;
 mod codec;
 mod config;
 mod damping;
@@ -34,6 +33,7 @@ mod name;
 mod namespace;
 mod node;
 mod outbox;
+mod piggyback;
 mod probe;
 mod query;
 mod replicas;
@@ -45,7 +45,6 @@ mod timer;
 mod util;
 mod view;
 
-pub use broadcast::retransmit_limit;
 pub use bytes::Bytes;
 pub use codec::{DropReason, MAX_INCARNATION};
 #[cfg(feature = "serde")]
@@ -55,6 +54,7 @@ pub use config::{
 };
 pub use event::{Event, Input, Output, StreamId};
 pub use exchange::reconnect_interval;
+pub use piggyback::retransmit_limit;
 
 /// The old name of [`reconnect_interval`], from when a periodic push-pull
 /// exchange ran with live members.

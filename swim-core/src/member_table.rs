@@ -15,10 +15,10 @@
 //! lack (an IPv6 address, a running suspicion) lives behind an
 //! optional box.
 
-use crate::broadcast::Pending;
 use crate::damping::Flaps;
 use crate::member::{Member, Status};
 use crate::name::Name;
+use crate::piggyback::Pending;
 use crate::suspicion::Suspicion;
 use crate::time::Instant;
 use crate::util::Random;

@@ -1,7 +1,6 @@
 //! The state machine: [`Node`].
 
 use crate::awareness::Awareness;
-use crate::broadcast::Priority;
 use crate::codec::{self, DropReason, Limits, Msg};
 use crate::config::{Config, ConfigError, MAX_NAME_LEN};
 use crate::event::{Event, Input, Output, StreamId};
@@ -13,6 +12,7 @@ use crate::metrics::{Kind, Metrics};
 use crate::name::Name;
 use crate::namespace::{Change, Refused};
 use crate::outbox::{Outbox, Outputs};
+use crate::piggyback::Priority;
 use crate::probe::{self, Acked, Prober};
 use crate::query::{self, KeyOp, Queries};
 use crate::replicas::Heard;

@@ -6,7 +6,6 @@
 //! causes outside the view (timers, events, counters) goes through
 //! [`Effects`], which the node lends for the call.
 
-use crate::broadcast::{BroadcastQueue, Priority};
 use crate::codec::{self, DropReason, MAX_INCARNATION, MAX_JUMP};
 use crate::config::Config;
 use crate::damping::{self, Window};
@@ -16,6 +15,7 @@ use crate::member_table::{Entry, MemberTable};
 use crate::metrics::Metrics;
 use crate::name::Name;
 use crate::outbox::Outbox;
+use crate::piggyback::{PiggybackQueue, Priority};
 use crate::suspicion::{self, Suspicion};
 use crate::time::Instant;
 use crate::timer::{Deadline, Timers};
@@ -97,7 +97,7 @@ const CONFLICT_AFTER: u32 = 3;
 pub(crate) struct View {
     local: Name,
     members: MemberTable,
-    broadcasts: BroadcastQueue,
+    broadcasts: PiggybackQueue,
     /// The membership part of the summary (see [`crate::summary`]).
     summary: crate::summary::Sums,
     /// The other life that last outbid us, and how many times in a row.
@@ -125,7 +125,7 @@ impl View {
         let mut view = View {
             local: name.clone(),
             members,
-            broadcasts: BroadcastQueue::default(),
+            broadcasts: PiggybackQueue::default(),
             summary: crate::summary::Sums::default(),
             outbid_by: (0, 0),
             conflict: None,
@@ -197,7 +197,7 @@ impl View {
     }
 
     /// The table and the queue, to pack a packet's updates.
-    pub fn gossip_parts(&mut self) -> (&mut BroadcastQueue, &mut MemberTable) {
+    pub fn gossip_parts(&mut self) -> (&mut PiggybackQueue, &mut MemberTable) {
         (&mut self.broadcasts, &mut self.members)
     }
 

@@ -125,7 +125,7 @@ struct Slot {
 /// last goes first, so fresh news leads. The updates themselves are in the
 /// membership table ([`Entry::gossip`](crate::member_table::Entry)).
 #[derive(Debug)]
-pub(crate) struct BroadcastQueue {
+pub(crate) struct PiggybackQueue {
     classes: Vec<Vec<Slot>>,
     /// No class below this one holds a slot.
     lowest: usize,
@@ -136,9 +136,9 @@ pub(crate) struct BroadcastQueue {
     next_id: u32,
 }
 
-impl Default for BroadcastQueue {
+impl Default for PiggybackQueue {
     fn default() -> Self {
-        BroadcastQueue {
+        PiggybackQueue {
             classes: (0..2 * SCORES).map(|_| Vec::new()).collect(),
             lowest: 2 * SCORES,
             slots: 0,
@@ -148,7 +148,7 @@ impl Default for BroadcastQueue {
     }
 }
 
-impl BroadcastQueue {
+impl PiggybackQueue {
     /// Queues `encoded` (an encoded `Update` about the member in `slot` of
     /// `members`), replacing any pending update about the same member.
     pub fn push(
@@ -305,7 +305,7 @@ mod tests {
 
     /// The queue with a table that knows every member a test names.
     struct Queue {
-        q: BroadcastQueue,
+        q: PiggybackQueue,
         m: MemberTable,
         rng: Random,
     }
@@ -313,7 +313,7 @@ mod tests {
     impl Queue {
         fn new(_seed: u64) -> Self {
             Queue {
-                q: BroadcastQueue::default(),
+                q: PiggybackQueue::default(),
                 m: MemberTable::new(0),
                 rng: Random::new(0),
             }

@@ -506,8 +506,7 @@ impl<'de> serde::Deserialize<'de> for Sealing {
     }
 }
 
-/// Largest member name accepted locally and from the network.
-pub const MAX_NAME_LEN: usize = 128;
+pub use crate::wire::MAX_NAME_LEN;
 
 impl Config {
     /// Values for a LAN: memberlist's `DefaultLANConfig`.

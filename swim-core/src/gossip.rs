@@ -12,6 +12,7 @@ use crate::replicas::Replicas;
 use crate::time::Instant;
 use crate::util::Random;
 use crate::view::View;
+use crate::wire;
 use bytes::Bytes;
 
 /// What a datagram starts with: protocol messages, and (a probe of a
@@ -60,7 +61,7 @@ pub(crate) fn packet(
     if let Some(u) = head.buddy {
         let encoded = codec::encode_update(u);
         let encoded = encoded.as_slice();
-        if w.len() + codec::framed_len(encoded.len()) <= max {
+        if w.len() + wire::framed_len(encoded.len()) <= max {
             w.update(encoded);
             buddy = 1;
         }
@@ -69,8 +70,8 @@ pub(crate) fn packet(
     let (queue, members) = view.gossip_parts();
     let limit = retransmit_limit(config.retransmit_mult, members.live());
     let mut used = 0;
-    let updates = queue.take(members, budget, limit, codec::framed_len, |u| {
-        used += codec::framed_len(u.len());
+    let updates = queue.take(members, budget, limit, wire::framed_len, |u| {
+        used += wire::framed_len(u.len());
         w.update(u)
     });
     let mut room = budget.saturating_sub(used);
@@ -80,15 +81,15 @@ pub(crate) fn packet(
         // one that was missed: it is passed on three times as often as an
         // update, so the odds of missing a member are about the cube of
         // an update's.
-        spread = queries.take(room, limit * QUERY_SPREAD, codec::framed_len, |q| {
-            room -= codec::framed_len(q.len());
+        spread = queries.take(room, limit * QUERY_SPREAD, wire::framed_len, |q| {
+            room -= wire::framed_len(q.len());
             w.query(q)
         });
     }
     let deltas = if replicas.pending() == 0 {
         0
     } else {
-        replicas.take(room, limit, codec::framed_len, |d| w.delta(d))
+        replicas.take(room, limit, wire::framed_len, |d| w.delta(d))
     };
     let updates = updates + buddy;
     if kind == Kind::Gossip && updates == 0 && deltas == 0 && spread == 0 {

@@ -44,9 +44,9 @@ mod time;
 mod timer;
 mod util;
 mod view;
+mod wire;
 
 pub use bytes::Bytes;
-pub use codec::{DropReason, MAX_INCARNATION};
 #[cfg(feature = "serde")]
 pub use config::serde_duration;
 pub use config::{
@@ -55,6 +55,7 @@ pub use config::{
 pub use event::{Event, Input, Output, StreamId};
 pub use exchange::reconnect_interval;
 pub use piggyback::retransmit_limit;
+pub use wire::{DropReason, MAX_INCARNATION};
 
 /// The old name of [`reconnect_interval`], from when a periodic push-pull
 /// exchange ran with live members.

@@ -1,6 +1,6 @@
 //! Counters a node keeps about its own traffic and protocol activity.
 
-use crate::codec::DropReason;
+use crate::wire::DropReason;
 
 /// Packets and bytes of one kind.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -24,8 +24,8 @@
 use bytes::Bytes;
 use std::collections::{BTreeMap, VecDeque};
 
-use crate::codec::MAX_JUMP;
 use crate::time::Instant;
+use crate::wire::MAX_JUMP;
 
 /// Longest key, in bytes (UTF-8).
 pub const MAX_KEY_LEN: usize = 128;

@@ -1,7 +1,7 @@
 //! The state machine: [`Node`].
 
 use crate::awareness::Awareness;
-use crate::codec::{self, DropReason, Limits, Msg};
+use crate::codec::{self, Msg};
 use crate::config::{Config, ConfigError, MAX_NAME_LEN};
 use crate::event::{Event, Input, Output, StreamId};
 use crate::exchange::{self, Contents, Exchange, Exchanges, Members, Reason};
@@ -22,6 +22,7 @@ use crate::time::Instant;
 use crate::timer::{Deadline, Periodic, Timer, Timers};
 use crate::util::Random;
 use crate::view::{Answer, Applied, Effects, View};
+use crate::wire::{DropReason, Limits};
 use bytes::Bytes;
 use core::fmt;
 use core::time::Duration;

@@ -13,11 +13,11 @@
 //! the caller's to judge from the answers; the agent refuses `use` unless
 //! every live member reported holding the key.
 
-use crate::codec::DropReason;
 use crate::name::Name;
 use crate::seal::{Key, KeyError, KeyId, Keyring};
 use crate::time::Instant;
 use crate::util::Random;
+use crate::wire::DropReason;
 use bytes::Bytes;
 use core::time::Duration;
 use prost::Message as _;
@@ -136,8 +136,8 @@ pub(crate) fn decode_query(packet: &Bytes, field: &[u8]) -> Result<Query, DropRe
         None => return Err(DropReason::Invalid),
     };
     Ok(Query {
-        origin: crate::codec::name(&q.origin)?,
-        origin_addr: crate::codec::addr(&q.origin_addr)?,
+        origin: crate::wire::name(&q.origin)?,
+        origin_addr: crate::wire::addr(&q.origin_addr)?,
         id: q.id,
         timeout,
         op,
@@ -218,7 +218,7 @@ impl Queries {
             }
         };
         let mut addr = [0u8; 18];
-        let len = crate::codec::put_address(origin_addr, &mut addr);
+        let len = crate::wire::put_address(origin_addr, &mut addr);
         let q = pb::Query {
             origin: Bytes::copy_from_slice(origin.as_bytes()),
             origin_addr: Bytes::copy_from_slice(&addr[..len]),

@@ -6,7 +6,7 @@
 //! causes outside the view (timers, events, counters) goes through
 //! [`Effects`], which the node lends for the call.
 
-use crate::codec::{self, DropReason, MAX_INCARNATION, MAX_JUMP};
+use crate::codec;
 use crate::config::Config;
 use crate::damping::{self, Window};
 use crate::event::Event;
@@ -20,6 +20,7 @@ use crate::suspicion::{self, Suspicion};
 use crate::time::Instant;
 use crate::timer::{Deadline, Timers};
 use crate::util::Random;
+use crate::wire::{DropReason, MAX_INCARNATION, MAX_JUMP};
 use foldhash::fast::FixedState;
 use hashbrown::HashMap;
 

@@ -8,7 +8,7 @@
 use crate::member::{Status, Update};
 use crate::metrics::Kind;
 use crate::name::Name;
-use crate::namespace;
+use crate::namespace::{self, digest, key_delta, owner_deltas, wire_deltas, wire_digest, KeyDelta};
 use crate::wire::{
     accuser, addr, bytes_len, fixed64_field, framed_len, key, len_field, name, put_address,
     put_bytes, same, skip, uint_len, utf8, varint_field, DropReason, Limits, Malformed, DEPTH,
@@ -183,16 +183,6 @@ pub(crate) struct PushPull {
     pub buckets: Vec<u64>,
     /// The buckets the frame is about (a repair's later frames).
     pub differ: Option<u64>,
-}
-
-/// A fresh write to an owner's namespace, as gossiped.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct KeyDelta {
-    pub owner: Name,
-    pub life: u64,
-    pub write: namespace::Write,
-    /// The owner's GC watermark when it sent the write.
-    pub gc: u64,
 }
 
 /// The status an update carries (`swim.v1.Status`).
@@ -671,117 +661,6 @@ fn nested<M: prost::Message + Default, T>(
     Ok(())
 }
 
-/// A validated key write: a key of 1 to [`namespace::MAX_KEY_LEN`] bytes of
-/// UTF-8, a value within [`namespace::MAX_VALUE_LEN`] (none for a delete), a
-/// version of at least 1 above `prev`.
-fn key_write(w: pb::KeyWrite) -> Result<namespace::Write, DropReason> {
-    let key = utf8(&w.key).ok_or(DropReason::Invalid)?;
-    let bad = key.is_empty()
-        || key.len() > namespace::MAX_KEY_LEN
-        || w.value.len() > namespace::MAX_VALUE_LEN
-        || (w.deleted && !w.value.is_empty())
-        || w.version == 0
-        || w.version > MAX_INCARNATION
-        || w.prev >= w.version;
-    if bad {
-        return Err(DropReason::Invalid);
-    }
-    Ok(namespace::Write {
-        key: key.into(),
-        value: (!w.deleted).then(|| Bytes::copy_from_slice(&w.value)),
-        version: w.version,
-        prev: w.prev,
-    })
-}
-
-fn key_delta(d: pb::KeyDelta) -> Result<KeyDelta, DropReason> {
-    let write = key_write(d.write.ok_or(DropReason::Invalid)?)?;
-    if d.gc > write.version {
-        return Err(DropReason::Invalid);
-    }
-    Ok(KeyDelta {
-        owner: name(&d.owner)?,
-        life: d.life,
-        write,
-        gc: d.gc,
-    })
-}
-
-fn digest(d: pb::Digest) -> Result<(Name, namespace::Digest), DropReason> {
-    if d.gc > d.watermark || d.watermark > MAX_INCARNATION {
-        return Err(DropReason::Invalid);
-    }
-    let digest = namespace::Digest {
-        life: d.life,
-        watermark: d.watermark,
-        gc: d.gc,
-    };
-    Ok((name(&d.owner)?, digest))
-}
-
-fn owner_deltas(d: pb::Deltas) -> Result<(Name, namespace::Deltas), DropReason> {
-    if d.writes.len() > namespace::MAX_KEYS || d.gc > d.to || d.to > MAX_INCARNATION {
-        return Err(DropReason::Invalid);
-    }
-    let entries = d
-        .writes
-        .into_iter()
-        .map(key_write)
-        .collect::<Result<Vec<_>, _>>()?;
-    let deltas = namespace::Deltas {
-        life: d.life,
-        reset: d.reset,
-        to: d.to,
-        gc: d.gc,
-        entries,
-    };
-    Ok((name(&d.owner)?, deltas))
-}
-
-/// The wire form of a key write.
-fn wire_write(w: &namespace::Write) -> pb::KeyWrite {
-    pb::KeyWrite {
-        key: Bytes::copy_from_slice(w.key.as_bytes()),
-        value: w.value.clone().unwrap_or_default(),
-        deleted: w.value.is_none(),
-        version: w.version,
-        prev: w.prev,
-    }
-}
-
-/// A key delta encoded on its own, ready to be queued for piggybacking.
-pub(crate) fn encode_key_delta(owner: &Name, life: u64, gc: u64, w: &namespace::Write) -> Vec<u8> {
-    pb::KeyDelta {
-        owner: Bytes::copy_from_slice(owner.as_bytes()),
-        life,
-        write: Some(wire_write(w)),
-        gc,
-    }
-    .encode_to_vec()
-}
-
-/// The wire form of a digest.
-fn wire_digest(owner: &Name, d: &namespace::Digest) -> pb::Digest {
-    pb::Digest {
-        owner: Bytes::copy_from_slice(owner.as_bytes()),
-        life: d.life,
-        watermark: d.watermark,
-        gc: d.gc,
-    }
-}
-
-/// The wire form of one owner's deltas.
-fn wire_deltas(owner: &Name, d: &namespace::Deltas) -> pb::Deltas {
-    pb::Deltas {
-        owner: Bytes::copy_from_slice(owner.as_bytes()),
-        life: d.life,
-        reset: d.reset,
-        to: d.to,
-        gc: d.gc,
-        writes: d.entries.iter().map(wire_write).collect(),
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Writing protobuf, field by field exactly as prost encodes the same message
 // (the tests compare the bytes), without building the message first.
@@ -950,7 +829,7 @@ impl<'a> PacketWriter<'a> {
         self.uint_field(4, u64::from(want_nack));
     }
 
-    /// Appends one key write encoded by [`encode_key_delta`].
+    /// Appends one key write encoded by [`namespace::encode_key_delta`].
     pub fn delta(&mut self, encoded: &[u8]) {
         self.key(7, LEN);
         self.varint(encoded.len() as u64);

@@ -8,9 +8,8 @@
 //! write queued: a newer write to the key replaces it, writes to other keys
 //! never do.
 
-use crate::codec::{self, KeyDelta};
 use crate::name::Name;
-use crate::namespace::{Change, Deltas, Digest, Namespace, Refusal};
+use crate::namespace::{self, Change, Deltas, Digest, KeyDelta, Namespace, Refusal};
 use crate::time::Instant;
 use bytes::Bytes;
 use std::collections::{BTreeMap, BTreeSet};
@@ -252,7 +251,7 @@ impl Replicas {
         self.queue.push(
             &local,
             key,
-            codec::encode_key_delta(&local, life, gc, &write),
+            namespace::encode_key_delta(&local, life, gc, &write),
         );
         Some(change)
     }
@@ -304,7 +303,7 @@ impl Replicas {
             self.queue.push(
                 &d.owner,
                 &d.write.key,
-                codec::encode_key_delta(&d.owner, d.life, d.gc, &d.write),
+                namespace::encode_key_delta(&d.owner, d.life, d.gc, &d.write),
             );
         }
         Heard::Applied(change)
@@ -435,7 +434,7 @@ impl Replicas {
                 r.queue.push(
                     owner,
                     &w.key,
-                    codec::encode_key_delta(owner, d.life, gc.min(w.version), &w),
+                    namespace::encode_key_delta(owner, d.life, gc.min(w.version), &w),
                 );
             }
             Heard::Applied(changes)
@@ -456,7 +455,7 @@ impl Replicas {
             r.queue.push(
                 &local,
                 &w.key,
-                codec::encode_key_delta(&local, life, gc, &w),
+                namespace::encode_key_delta(&local, life, gc, &w),
             );
         });
     }
@@ -468,8 +467,11 @@ impl Replicas {
         self.queue.forget(&local);
         self.touch(&local, |r| {
             for w in r.own().renew(life) {
-                r.queue
-                    .push(&local, &w.key, codec::encode_key_delta(&local, life, 0, &w));
+                r.queue.push(
+                    &local,
+                    &w.key,
+                    namespace::encode_key_delta(&local, life, 0, &w),
+                );
             }
         });
     }

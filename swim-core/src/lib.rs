@@ -13,6 +13,10 @@
 //! fails to decode or validate is dropped whole, counted in
 //! [`Metrics::dropped`] and traced with `tracing` at debug level.
 //!
+//! Words: a *key* is an entry of a member's namespace ([`Node::set`],
+//! [`MAX_KEYS`]); the secrets that seal traffic are *secret keys*
+//! ([`SecretKey`]), held in the *keyring* ([`Keyring`], [`KeyringOp`]).
+//!
 //! Feature `serde`: [`Config`], [`ConfigOverrides`], [`Preset`] and
 //! [`Sealing`] (de)serialize, so that config files (the agent's `[protocol]`
 //! table, the simulator's scenarios) are a preset plus overrides of any
@@ -71,7 +75,20 @@ pub use name::Name;
 pub use namespace::{MAX_KEYS, MAX_KEY_LEN, MAX_NAMESPACE_BYTES, MAX_VALUE_LEN};
 pub use node::{Error, Identity, KeyStats, Node};
 pub use outbox::Outputs;
-pub use query::{KeyOp, MAX_QUERY_TIMEOUT};
-pub use seal::{Key, KeyError, KeyId, Keyring, Sealing};
+pub use query::{KeyringOp, MAX_QUERY_TIMEOUT};
+pub use seal::{Keyring, KeyringError, Sealing, SecretKey, SecretKeyId};
+
+/// The old name of [`SecretKey`] ("key" alone now means a namespace key).
+#[deprecated(note = "renamed to `SecretKey`")]
+pub type Key = SecretKey;
+/// The old name of [`SecretKeyId`].
+#[deprecated(note = "renamed to `SecretKeyId`")]
+pub type KeyId = SecretKeyId;
+/// The old name of [`KeyringError`].
+#[deprecated(note = "renamed to `KeyringError`")]
+pub type KeyError = KeyringError;
+/// The old name of [`KeyringOp`].
+#[deprecated(note = "renamed to `KeyringOp`")]
+pub type KeyOp = KeyringOp;
 pub use suspicion::{min_timeout as suspicion_min_timeout, timeout as suspicion_timeout};
 pub use time::Instant;

@@ -14,10 +14,10 @@ use crate::namespace::{Change, Refused};
 use crate::outbox::{Outbox, Outputs};
 use crate::piggyback::Priority;
 use crate::probe::{self, Acked, Prober};
-use crate::query::{self, KeyOp, Queries};
+use crate::query::{self, KeyringOp, Queries};
 use crate::replicas::Heard;
 use crate::replicas::Replicas;
-use crate::seal::{self, Envelope, Key, KeyError, KeyId, Keyring, Nonces, Sealing};
+use crate::seal::{self, Envelope, Keyring, KeyringError, Nonces, Sealing, SecretKey, SecretKeyId};
 use crate::time::Instant;
 use crate::timer::{Deadline, Periodic, Timer, Timers};
 use crate::util::Random;
@@ -664,30 +664,59 @@ impl Node {
         &self.keyring
     }
 
-    /// Installs a key; the first one installed becomes primary and turns
-    /// sealing on (as [`Config::sealing`] says). Returns false when it was
-    /// installed already.
-    pub fn install_key(&mut self, key: Key) -> bool {
+    /// Installs a secret key in the keyring; the first one installed
+    /// becomes primary and turns sealing on (as [`Config::sealing`] says).
+    /// Returns false when it was installed already.
+    pub fn install_secret_key(&mut self, key: SecretKey) -> bool {
         self.keyring.install(key)
     }
 
-    /// Makes an installed key the one that seals.
-    pub fn use_key(&mut self, id: KeyId) -> Result<(), KeyError> {
+    /// Makes an installed secret key the one that seals.
+    pub fn use_secret_key(&mut self, id: SecretKeyId) -> Result<(), KeyringError> {
         self.keyring.use_key(id)
     }
 
-    /// Removes an installed key other than the primary.
-    pub fn remove_key(&mut self, id: KeyId) -> Result<(), KeyError> {
+    /// Removes an installed secret key other than the primary.
+    pub fn remove_secret_key(&mut self, id: SecretKeyId) -> Result<(), KeyringError> {
         self.keyring.remove(id)
     }
 
-    /// Starts a cluster key operation: carried out here at once, then by
-    /// every member that hears it (see [`crate::KeyOp`]). Each member's
+    /// The old name of [`Node::install_secret_key`].
+    #[deprecated(note = "renamed to `install_secret_key`")]
+    pub fn install_key(&mut self, key: SecretKey) -> bool {
+        self.install_secret_key(key)
+    }
+
+    /// The old name of [`Node::use_secret_key`].
+    #[deprecated(note = "renamed to `use_secret_key`")]
+    pub fn use_key(&mut self, id: SecretKeyId) -> Result<(), KeyringError> {
+        self.use_secret_key(id)
+    }
+
+    /// The old name of [`Node::remove_secret_key`].
+    #[deprecated(note = "renamed to `remove_secret_key`")]
+    pub fn remove_key(&mut self, id: SecretKeyId) -> Result<(), KeyringError> {
+        self.remove_secret_key(id)
+    }
+
+    /// The old name of [`Node::keyring_op`].
+    #[deprecated(note = "renamed to `keyring_op`")]
+    pub fn key_op(&mut self, op: KeyringOp, timeout: Duration, now: Instant) -> Result<u64, Error> {
+        self.keyring_op(op, timeout, now)
+    }
+
+    /// Starts a cluster keyring operation: carried out here at once, then by
+    /// every member that hears it (see [`crate::KeyringOp`]). Each member's
     /// answer arrives as [`Event::KeyAnswer`] (this node's own first), and
     /// after `timeout` [`Event::QueryDone`] says how many answered. Returns
     /// the query's id. Refused unless this node seals its traffic: a key
     /// never crosses the wire in the clear. Drain the outputs afterwards.
-    pub fn key_op(&mut self, op: KeyOp, timeout: Duration, now: Instant) -> Result<u64, Error> {
+    pub fn keyring_op(
+        &mut self,
+        op: KeyringOp,
+        timeout: Duration,
+        now: Instant,
+    ) -> Result<u64, Error> {
         if !self.seals() {
             return Err(Error::NotSealed);
         }
@@ -1016,7 +1045,7 @@ impl Node {
     }
 
     /// Carries out a key operation on our keyring; why it was refused.
-    fn carry_out(&mut self, op: &KeyOp) -> Option<String> {
+    fn carry_out(&mut self, op: &KeyringOp) -> Option<String> {
         match op.apply(&mut self.keyring) {
             Ok(changed) => {
                 if changed {

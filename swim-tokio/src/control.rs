@@ -1240,7 +1240,7 @@ async fn kv_delete(axum::extract::State(shared): St, Query(q): Query<KvKey>) -> 
 }
 
 async fn keys_list(axum::extract::State(shared): St) -> ApiResponse {
-    keys_reply(shared.handle.key_op(swim_core::KeyOp::List).await)
+    keys_reply(shared.handle.key_op(swim_core::KeyringOp::List).await)
 }
 
 async fn keys_op(axum::extract::State(shared): St, Json(b): Json<KeysBody>) -> ApiResponse {
@@ -1251,9 +1251,9 @@ async fn keys_op(axum::extract::State(shared): St, Json(b): Json<KeysBody>) -> A
     };
     let id = key.id();
     keys_reply(match b.op {
-        KeyOpName::Install => handle.key_op(swim_core::KeyOp::Install(key)).await,
+        KeyOpName::Install => handle.key_op(swim_core::KeyringOp::Install(key)).await,
         KeyOpName::Use => handle.use_key(id).await,
-        KeyOpName::Remove => handle.key_op(swim_core::KeyOp::Remove(id)).await,
+        KeyOpName::Remove => handle.key_op(swim_core::KeyringOp::Remove(id)).await,
     })
 }
 

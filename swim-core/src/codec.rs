@@ -4,15 +4,29 @@
 //! [`decode_stream`], which check size, version, cluster label and every
 //! field before the node sees it. A packet is accepted whole or dropped whole,
 //! so a bad field can never leave half its updates applied.
+//!
+//! This module assembles: datagrams (`swim.v1.Packet`: header, protocol
+//! messages, piggybacked updates, deltas, queries and answers) and stream
+//! frames (`swim.v1.StreamFrame`). The primitives it reads and writes them
+//! with are in [`crate::wire`]; the bodies belong to their concerns:
+//! membership updates to [`crate::member`], key writes, digests and deltas
+//! to [`crate::namespace`], queries and answers to [`crate::query`], the
+//! summary's buckets to [`crate::summary`].
 
-use crate::member::{Status, Update};
+use crate::member::{put_update, RawUpdate, Update};
+// The tests check the bodies of the membership and namespace concerns
+// through whole packets and frames.
+#[cfg(test)]
+use crate::member::{encode_update, gossiped_life, wire_status, Status};
 use crate::metrics::Kind;
 use crate::name::Name;
 use crate::namespace::{self, digest, key_delta, owner_deltas, wire_deltas, wire_digest, KeyDelta};
+#[cfg(test)]
+use crate::wire::MAX_INCARNATION;
 use crate::wire::{
-    accuser, addr, bytes_len, fixed64_field, framed_len, key, len_field, name, put_address,
-    put_bytes, same, skip, uint_len, utf8, varint_field, DropReason, Limits, Malformed, DEPTH,
-    FIXED64, LEN, MAX_INCARNATION, MAX_NAME_LEN, VARINT,
+    addr, bytes_len, fixed64_field, framed_len, key, len_field, name, put_address, put_bytes, same,
+    skip, uint_len, utf8, varint_field, DropReason, Limits, Malformed, DEPTH, FIXED64, LEN,
+    MAX_NAME_LEN, VARINT,
 };
 use bytes::Bytes;
 use prost::encoding::{encode_key, encode_varint, encoded_len_varint, WireType};
@@ -183,74 +197,6 @@ pub(crate) struct PushPull {
     pub buckets: Vec<u64>,
     /// The buckets the frame is about (a repair's later frames).
     pub differ: Option<u64>,
-}
-
-/// The status an update carries (`swim.v1.Status`).
-fn status(s: i32) -> Result<Status, DropReason> {
-    match s {
-        0 => Ok(Status::Alive),
-        1 => Ok(Status::Suspect),
-        2 => Ok(Status::Dead),
-        3 => Ok(Status::Left),
-        _ => Err(DropReason::Invalid),
-    }
-}
-
-/// The wire number of a status (`swim.v1.Status`).
-fn wire_status(s: Status) -> u64 {
-    match s {
-        Status::Alive => 0,
-        Status::Suspect => 1,
-        Status::Dead => 2,
-        Status::Left => 3,
-    }
-}
-
-/// A `swim.v1.Update` as read, not yet validated.
-#[derive(Default)]
-struct RawUpdate<'a> {
-    name: &'a [u8],
-    addr: &'a [u8],
-    incarnation: u64,
-    status: i32,
-    from: &'a [u8],
-    life: u64,
-}
-
-impl<'a> RawUpdate<'a> {
-    /// Reads the fields of an update nested `depth` deep.
-    fn read(mut r: &'a [u8], depth: u32) -> Result<Self, Malformed> {
-        let mut u = RawUpdate::default();
-        while !r.is_empty() {
-            let (tag, wire) = key(&mut r)?;
-            match tag {
-                1 => u.name = len_field(wire, &mut r)?,
-                2 => u.addr = len_field(wire, &mut r)?,
-                3 => u.incarnation = varint_field(wire, &mut r)?,
-                // An enum is an int32: the low 32 bits, as prost reads it.
-                4 => u.status = varint_field(wire, &mut r)? as i32,
-                6 => u.from = len_field(wire, &mut r)?,
-                7 => u.life = varint_field(wire, &mut r)?,
-                _ => skip(wire, tag, &mut r, depth)?,
-            }
-        }
-        Ok(u)
-    }
-
-    /// The validated update.
-    fn validate(&self) -> Result<Update, DropReason> {
-        if self.incarnation > MAX_INCARNATION {
-            return Err(DropReason::Invalid);
-        }
-        Ok(Update {
-            name: name(self.name)?,
-            addr: addr(self.addr)?,
-            incarnation: self.incarnation,
-            status: status(self.status)?,
-            accuser: accuser(self.from)?,
-            life: self.life,
-        })
-    }
 }
 
 /// The body of a `swim.v1.Message` as read, not yet validated.
@@ -665,58 +611,6 @@ fn nested<M: prost::Message + Default, T>(
 // Writing protobuf, field by field exactly as prost encodes the same message
 // (the tests compare the bytes), without building the message first.
 // ---------------------------------------------------------------------------
-
-/// Appends `u` encoded as a `swim.v1.Update` to `buf`, field by field exactly
-/// as prost encodes the message, but without building it: no allocation per
-/// update, which matters when a full-state frame carries thousands.
-pub(crate) fn put_update(u: &Update, buf: &mut Vec<u8>) {
-    put_bytes(1, u.name.as_bytes(), buf);
-    let mut a = [0u8; 18];
-    let len = put_address(u.addr, &mut a);
-    put_bytes(2, &a[..len], buf);
-    if u.incarnation != 0 {
-        encode_key(3, WireType::Varint, buf);
-        encode_varint(u.incarnation, buf);
-    }
-    let status = wire_status(u.status);
-    if status != 0 {
-        encode_key(4, WireType::Varint, buf);
-        encode_varint(status, buf);
-    }
-    put_bytes(6, u.accuser.as_bytes(), buf);
-    if u.life != 0 {
-        encode_key(7, WireType::Varint, buf);
-        encode_varint(u.life, buf);
-    }
-}
-
-/// The life an update carries when gossiped (see [`encode_update`]).
-fn gossiped_life(u: &Update) -> u64 {
-    if u.status == Status::Alive {
-        u.life
-    } else {
-        0
-    }
-}
-
-/// An update encoded on its own, ready to be queued for piggybacking.
-///
-/// Gossip carries a member's life in alive updates only (suspicions and
-/// deaths are about a life already known). Every node learns a member's
-/// life from membership, the alive update that introduces it or its full
-/// state, and never from a key write: a write with a forged life must not
-/// decide whose keys a replica takes.
-pub(crate) fn encode_update(u: &Update) -> crate::piggyback::Encoded {
-    let mut buf = Vec::with_capacity(64);
-    if gossiped_life(u) != u.life {
-        let mut short = u.clone();
-        short.life = 0;
-        put_update(&short, &mut buf);
-    } else {
-        put_update(u, &mut buf);
-    }
-    crate::piggyback::Encoded::new(&buf)
-}
 
 /// The fields a datagram and a stream frame both start with: version (1),
 /// cluster label (2) and sender (3).

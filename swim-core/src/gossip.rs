@@ -1,7 +1,7 @@
 //! Dissemination: filling every datagram with queued updates after its
 //! protocol messages, and choosing the members of a gossip round.
 
-use crate::codec::{self, Msg, PacketWriter};
+use crate::codec::{Msg, PacketWriter};
 use crate::config::Config;
 use crate::member_table::MemberTable;
 use crate::metrics::Kind;
@@ -59,7 +59,7 @@ pub(crate) fn packet(
     }
     let mut buddy = 0;
     if let Some(u) = head.buddy {
-        let encoded = codec::encode_update(u);
+        let encoded = crate::member::encode_update(u);
         let encoded = encoded.as_slice();
         if w.len() + wire::framed_len(encoded.len()) <= max {
             w.update(encoded);

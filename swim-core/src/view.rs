@@ -6,7 +6,6 @@
 //! causes outside the view (timers, events, counters) goes through
 //! [`Effects`], which the node lends for the call.
 
-use crate::codec;
 use crate::config::Config;
 use crate::damping::{self, Window};
 use crate::event::Event;
@@ -278,7 +277,7 @@ impl View {
         self.broadcasts.push(
             &mut self.members,
             slot,
-            codec::encode_update(update),
+            crate::member::encode_update(update),
             priority,
         );
     }

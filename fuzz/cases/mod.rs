@@ -20,7 +20,7 @@ pub mod stream;
 use prost::Message;
 use std::cell::RefCell;
 use std::net::SocketAddr;
-use swim_core::{Bytes, Config, Identity, Input, Instant, Key, Node, Output, StreamId};
+use swim_core::{Bytes, Config, Identity, Input, Instant, Node, Output, SecretKey, StreamId};
 use swim_proto as pb;
 
 /// A target's body.
@@ -53,8 +53,8 @@ pub fn life(i: usize) -> u64 {
 }
 
 /// A cluster key made of the byte `b`.
-pub fn key(b: u8) -> Key {
-    Key::new([b; 32])
+pub fn key(b: u8) -> SecretKey {
+    SecretKey::new([b; 32])
 }
 
 /// An address in the wire form of `swim.v1.Update.addr`.
@@ -163,7 +163,7 @@ pub fn seal(k: u8, cluster: &str, nonce: u64, plain: &[u8]) -> Vec<u8> {
         if !s.iter().any(|(b, _)| *b == k) {
             let id = Identity::new("sealer", addr(200));
             let mut n = Node::new(Config::lan(), id, 7, Instant::ZERO).expect("valid config");
-            n.install_key(key(k));
+            n.install_secret_key(key(k));
             s.push((k, n));
         }
         let (_, n) = s.iter().find(|(b, _)| *b == k).expect("just added");
@@ -181,7 +181,7 @@ pub fn joined(config: Config, keys: &[u8]) -> Node {
     let id = Identity::new(name(0), addr(0));
     let mut node = Node::new(config, id, 42, Instant::ZERO).expect("valid config");
     for &k in keys {
-        node.install_key(key(k));
+        node.install_secret_key(key(k));
     }
     node.join(&[addr(1)], Instant::ZERO).expect("not leaving");
     let stream = drain(&mut node, Instant::ZERO)

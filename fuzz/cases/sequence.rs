@@ -13,7 +13,7 @@
 
 use super::reader::Reader;
 use super::*;
-use swim_core::{Error, KeyError, Sealing};
+use swim_core::{Error, KeyringError, Sealing};
 
 /// The operations, by their first byte (modulo [`OPS`]).
 pub mod op {
@@ -78,7 +78,7 @@ pub fn config(b: u8) -> Config {
         c.max_members = 16;
     }
     if b & 32 != 0 {
-        c.push_pull_interval = core::time::Duration::ZERO;
+        c.reconnect_interval = core::time::Duration::ZERO;
     }
     if b & 64 != 0 {
         c.cluster = "c".into();
@@ -566,7 +566,11 @@ impl Run {
             op::INSTALL_KEY => {
                 let k = 1 + r.below(3) as u8;
                 let fresh = !self.keys.contains(&k);
-                assert_eq!(self.node.install_key(key(k)), fresh, "install key {k}");
+                assert_eq!(
+                    self.node.install_secret_key(key(k)),
+                    fresh,
+                    "install key {k}"
+                );
                 if fresh {
                     self.keys.push(k);
                 }
@@ -574,27 +578,27 @@ impl Run {
             }
             op::USE_KEY => {
                 let k = 1 + r.below(3) as u8;
-                let result = self.node.use_key(key(k).id());
+                let result = self.node.use_secret_key(key(k).id());
                 match self.keys.iter().position(|&h| h == k) {
                     Some(at) => {
                         assert_eq!(result, Ok(()), "use key {k}");
                         let k = self.keys.remove(at);
                         self.keys.insert(0, k);
                     }
-                    None => assert_eq!(result, Err(KeyError::Unknown(key(k).id()))),
+                    None => assert_eq!(result, Err(KeyringError::Unknown(key(k).id()))),
                 }
                 self.check_keys();
             }
             op::REMOVE_KEY => {
                 let k = 1 + r.below(3) as u8;
-                let result = self.node.remove_key(key(k).id());
+                let result = self.node.remove_secret_key(key(k).id());
                 match self.keys.iter().position(|&h| h == k) {
-                    Some(0) => assert_eq!(result, Err(KeyError::Primary(key(k).id()))),
+                    Some(0) => assert_eq!(result, Err(KeyringError::Primary(key(k).id()))),
                     Some(at) => {
                         assert_eq!(result, Ok(()), "remove key {k}");
                         self.keys.remove(at);
                     }
-                    None => assert_eq!(result, Err(KeyError::Unknown(key(k).id()))),
+                    None => assert_eq!(result, Err(KeyringError::Unknown(key(k).id()))),
                 }
                 self.check_keys();
             }

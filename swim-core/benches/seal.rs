@@ -9,7 +9,7 @@ mod common;
 use aes_gcm::aead::{AeadInPlace, KeyInit};
 use common::*;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use swim_core::{Input, Instant, Key};
+use swim_core::{Input, Instant, SecretKey};
 
 fn ping_ack(c: &mut Criterion) {
     let mut group = c.benchmark_group("ping_ack_sealed");
@@ -18,7 +18,7 @@ fn ping_ack(c: &mut Criterion) {
         let mut node = idle_node(100);
         let mut bytes = ping(3, 7, 0);
         if sealed {
-            node.install_key(Key::new([7; 32]));
+            node.install_secret_key(SecretKey::new([7; 32]));
             bytes = node
                 .keyring()
                 .seal_with_nonce("", 1, &bytes)

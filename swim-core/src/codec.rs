@@ -4,18 +4,35 @@
 //! [`decode_stream`], which check size, version, cluster label and every
 //! field before the node sees it. A packet is accepted whole or dropped whole,
 //! so a bad field can never leave half its updates applied.
+//!
+//! This module assembles: datagrams (`swim.v1.Packet`: header, protocol
+//! messages, piggybacked updates, deltas, queries and answers) and stream
+//! frames (`swim.v1.StreamFrame`). The primitives it reads and writes them
+//! with are in [`crate::wire`]; the bodies belong to their concerns:
+//! membership updates to [`crate::member`], key writes, digests and deltas
+//! to [`crate::namespace`], queries and answers to [`crate::query`], the
+//! summary's buckets to [`crate::summary`].
 
-use crate::keys;
-use crate::member::{Status, Update};
+use crate::member::{put_update, RawUpdate, Update};
+// The tests check the bodies of the membership and namespace concerns
+// through whole packets and frames.
+#[cfg(test)]
+use crate::member::{encode_update, gossiped_life, wire_status, Status};
 use crate::metrics::Kind;
 use crate::name::Name;
+use crate::namespace::{self, digest, key_delta, owner_deltas, wire_deltas, wire_digest, KeyDelta};
+#[cfg(test)]
+use crate::wire::MAX_INCARNATION;
+use crate::wire::{
+    addr, bytes_len, fixed64_field, framed_len, key, len_field, name, put_address, put_bytes, same,
+    skip, uint_len, utf8, varint_field, DropReason, Limits, Malformed, DEPTH, FIXED64, LEN,
+    MAX_NAME_LEN, VARINT,
+};
 use bytes::Bytes;
 use prost::encoding::{encode_key, encode_varint, encoded_len_varint, WireType};
 use prost::Message as _;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use swim_proto as pb;
-
-use crate::config::MAX_NAME_LEN;
 
 /// A protocol message inside a packet, decoded and validated.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -173,337 +190,13 @@ pub(crate) struct PushPull {
     pub join: bool,
     pub members: Vec<Update>,
     /// What the sender holds of each owner's namespace.
-    pub digests: Vec<(Name, keys::Digest)>,
+    pub digests: Vec<(Name, namespace::Digest)>,
     /// What the sender found the receiver lacks, owner by owner.
-    pub deltas: Vec<(Name, keys::Deltas)>,
+    pub deltas: Vec<(Name, namespace::Deltas)>,
     /// The sender's summary by bucket (a repair's opening frame).
     pub buckets: Vec<u64>,
     /// The buckets the frame is about (a repair's later frames).
     pub differ: Option<u64>,
-}
-
-/// A fresh write to an owner's namespace, as gossiped.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct KeyDelta {
-    pub owner: Name,
-    pub life: u64,
-    pub write: keys::Write,
-    /// The owner's GC watermark when it sent the write.
-    pub gc: u64,
-}
-
-/// Why remote bytes were dropped (counted in [`Metrics`](crate::Metrics)).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum DropReason {
-    /// Larger than the configured limit.
-    Oversized,
-    /// Not a valid protobuf message of the expected type.
-    Malformed,
-    /// Another protocol version.
-    Version,
-    /// Another cluster label.
-    Cluster,
-    /// Decoded, but a field is out of range (empty name, bad address, ...).
-    Invalid,
-    /// Claims to come from this node itself.
-    FromSelf,
-    /// A ping meant for another member (a reused address).
-    WrongTarget,
-    /// An ack or nack nobody asked for, or a stream reply with no request.
-    Unsolicited,
-    /// Too many indirect probes in flight for other members.
-    Busy,
-    /// An incarnation or a key version implausibly far (more than 2^32)
-    /// above the one held: no member refutes or writes that often.
-    Implausible,
-    /// Sealed under no key this node holds, or plain where sealing is
-    /// required: dropped before any decoding.
-    Auth,
-}
-
-/// The highest incarnation or key version accepted from the network (2^63 - 1):
-/// a refutation always has room to outbid, and nothing wraps.
-pub const MAX_INCARNATION: u64 = (1 << 63) - 1;
-
-/// How far above the held incarnation (or a replica's key watermark) an
-/// update may be.
-pub(crate) const MAX_JUMP: u64 = 1 << 32;
-
-/// Limits the decoder enforces, and how it tells known names.
-pub(crate) struct Limits<'a> {
-    pub cluster: &'a str,
-    /// Whether a sender's name is in our table (this node included).
-    pub known: &'a dyn Fn(&str) -> bool,
-}
-
-/// `b` as text, if it is valid UTF-8. Names are ASCII nearly always, and
-/// checking that is much cheaper than the general UTF-8 check.
-#[inline]
-fn utf8(b: &[u8]) -> Option<&str> {
-    if b.is_ascii() {
-        // SAFETY: ASCII bytes are valid UTF-8.
-        Some(unsafe { core::str::from_utf8_unchecked(b) })
-    } else {
-        core::str::from_utf8(b).ok()
-    }
-}
-
-/// A validated name; short names are held inline, so decoding a packet
-/// allocates nothing for them.
-pub(crate) fn name(b: &[u8]) -> Result<Name, DropReason> {
-    if b.is_empty() || b.len() > MAX_NAME_LEN {
-        return Err(DropReason::Invalid);
-    }
-    utf8(b).map(Name::from).ok_or(DropReason::Invalid)
-}
-
-/// An optional name (the accuser of an update): empty is allowed.
-fn accuser(b: &[u8]) -> Result<Name, DropReason> {
-    if b.is_empty() {
-        return Ok(Name::EMPTY);
-    }
-    name(b)
-}
-
-pub(crate) fn addr(a: &[u8]) -> Result<SocketAddr, DropReason> {
-    let (ip, port) = match a.len() {
-        6 => (IpAddr::V4(Ipv4Addr::new(a[0], a[1], a[2], a[3])), &a[4..]),
-        18 => {
-            let mut v6 = [0u8; 16];
-            v6.copy_from_slice(&a[..16]);
-            (IpAddr::V6(Ipv6Addr::from(v6)), &a[16..])
-        }
-        _ => return Err(DropReason::Invalid),
-    };
-    Ok(SocketAddr::new(ip, u16::from_be_bytes([port[0], port[1]])))
-}
-
-/// Writes the wire form of `a` into `out`; returns its length (6 or 18).
-pub(crate) fn put_address(a: SocketAddr, out: &mut [u8; 18]) -> usize {
-    let len = match a.ip() {
-        IpAddr::V4(v4) => {
-            out[..4].copy_from_slice(&v4.octets());
-            4
-        }
-        IpAddr::V6(v6) => {
-            out[..16].copy_from_slice(&v6.octets());
-            16
-        }
-    };
-    out[len..len + 2].copy_from_slice(&a.port().to_be_bytes());
-    len + 2
-}
-
-/// The status an update carries (`swim.v1.Status`).
-fn status(s: i32) -> Result<Status, DropReason> {
-    match s {
-        0 => Ok(Status::Alive),
-        1 => Ok(Status::Suspect),
-        2 => Ok(Status::Dead),
-        3 => Ok(Status::Left),
-        _ => Err(DropReason::Invalid),
-    }
-}
-
-/// The wire number of a status (`swim.v1.Status`).
-fn wire_status(s: Status) -> u64 {
-    match s {
-        Status::Alive => 0,
-        Status::Suspect => 1,
-        Status::Dead => 2,
-        Status::Left => 3,
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Reading protobuf. The decoder below reads `swim.v1.Packet` and
-// `swim.v1.StreamFrame` in place, borrowing every field from the datagram,
-// and accepts exactly what prost's generated decoder accepts: the same wire
-// types per field, the last occurrence of a scalar or bytes field wins,
-// message fields merge, unknown fields (groups included) are skipped, and
-// nesting is limited as prost limits it. Any input prost refuses is
-// `Malformed`; the tests compare the two on valid, random and mutated bytes.
-// ---------------------------------------------------------------------------
-
-/// The bytes are not a valid protobuf encoding of the expected message.
-#[derive(Debug)]
-struct Malformed;
-
-impl From<Malformed> for DropReason {
-    fn from(_: Malformed) -> Self {
-        DropReason::Malformed
-    }
-}
-
-/// Wire types.
-const VARINT: u8 = 0;
-const FIXED64: u8 = 1;
-const LEN: u8 = 2;
-const START_GROUP: u8 = 3;
-const END_GROUP: u8 = 4;
-const FIXED32: u8 = 5;
-
-/// How deep prost lets messages and groups nest (its recursion limit): a
-/// field is skipped with `DEPTH` at the top level, one less inside each
-/// message or group, and none at zero.
-const DEPTH: u32 = 100;
-
-/// A varint of at most 10 bytes that fits in 64 bits.
-#[inline]
-fn varint(r: &mut &[u8]) -> Result<u64, Malformed> {
-    let s: &[u8] = r;
-    match s.split_first() {
-        Some((&b, rest)) if b < 0x80 => {
-            *r = rest;
-            Ok(u64::from(b))
-        }
-        _ => varint_long(r),
-    }
-}
-
-#[inline(never)]
-fn varint_long(r: &mut &[u8]) -> Result<u64, Malformed> {
-    let mut value = 0u64;
-    for (i, &b) in r.iter().take(10).enumerate() {
-        value |= u64::from(b & 0x7f) << (7 * i);
-        if b < 0x80 {
-            // The tenth byte holds the 64th bit only.
-            if i == 9 && b > 1 {
-                return Err(Malformed);
-            }
-            *r = &r[i + 1..];
-            return Ok(value);
-        }
-    }
-    Err(Malformed)
-}
-
-/// A field key: its tag (at least 1) and wire type.
-#[inline]
-fn key(r: &mut &[u8]) -> Result<(u32, u8), Malformed> {
-    let key = u32::try_from(varint(r)?).map_err(|_| Malformed)?;
-    let wire = (key & 7) as u8;
-    if wire > FIXED32 || key >> 3 == 0 {
-        return Err(Malformed);
-    }
-    Ok((key >> 3, wire))
-}
-
-/// The contents of a length-delimited field.
-#[inline]
-fn len_field<'a>(wire: u8, r: &mut &'a [u8]) -> Result<&'a [u8], Malformed> {
-    if wire != LEN {
-        return Err(Malformed);
-    }
-    let len = varint(r)?;
-    if len > r.len() as u64 {
-        return Err(Malformed);
-    }
-    let (field, rest) = r.split_at(len as usize);
-    *r = rest;
-    Ok(field)
-}
-
-/// The value of a fixed64 field.
-fn fixed64_field(wire: u8, r: &mut &[u8]) -> Result<u64, Malformed> {
-    if wire != FIXED64 || r.len() < 8 {
-        return Err(Malformed);
-    }
-    let (v, rest) = r.split_at(8);
-    *r = rest;
-    let mut b = [0u8; 8];
-    b.copy_from_slice(v);
-    Ok(u64::from_le_bytes(b))
-}
-
-/// The value of a varint field.
-#[inline]
-fn varint_field(wire: u8, r: &mut &[u8]) -> Result<u64, Malformed> {
-    if wire != VARINT {
-        return Err(Malformed);
-    }
-    varint(r)
-}
-
-/// Skips an unknown field whose key was just read. Recursion is bounded by
-/// `depth` (at most [`DEPTH`]).
-fn skip(wire: u8, tag: u32, r: &mut &[u8], depth: u32) -> Result<(), Malformed> {
-    if depth == 0 {
-        return Err(Malformed);
-    }
-    let len = match wire {
-        VARINT => {
-            varint(r)?;
-            0
-        }
-        FIXED64 => 8,
-        LEN => varint(r)?,
-        START_GROUP => loop {
-            let (inner, inner_wire) = key(r)?;
-            if inner_wire == END_GROUP {
-                if inner != tag {
-                    return Err(Malformed);
-                }
-                break 0;
-            }
-            skip(inner_wire, inner, r, depth - 1)?;
-        },
-        FIXED32 => 4,
-        _ => return Err(Malformed),
-    };
-    if len > r.len() as u64 {
-        return Err(Malformed);
-    }
-    *r = &r[len as usize..];
-    Ok(())
-}
-
-/// A `swim.v1.Update` as read, not yet validated.
-#[derive(Default)]
-struct RawUpdate<'a> {
-    name: &'a [u8],
-    addr: &'a [u8],
-    incarnation: u64,
-    status: i32,
-    from: &'a [u8],
-    life: u64,
-}
-
-impl<'a> RawUpdate<'a> {
-    /// Reads the fields of an update nested `depth` deep.
-    fn read(mut r: &'a [u8], depth: u32) -> Result<Self, Malformed> {
-        let mut u = RawUpdate::default();
-        while !r.is_empty() {
-            let (tag, wire) = key(&mut r)?;
-            match tag {
-                1 => u.name = len_field(wire, &mut r)?,
-                2 => u.addr = len_field(wire, &mut r)?,
-                3 => u.incarnation = varint_field(wire, &mut r)?,
-                // An enum is an int32: the low 32 bits, as prost reads it.
-                4 => u.status = varint_field(wire, &mut r)? as i32,
-                6 => u.from = len_field(wire, &mut r)?,
-                7 => u.life = varint_field(wire, &mut r)?,
-                _ => skip(wire, tag, &mut r, depth)?,
-            }
-        }
-        Ok(u)
-    }
-
-    /// The validated update.
-    fn validate(&self) -> Result<Update, DropReason> {
-        if self.incarnation > MAX_INCARNATION {
-            return Err(DropReason::Invalid);
-        }
-        Ok(Update {
-            name: name(self.name)?,
-            addr: addr(self.addr)?,
-            incarnation: self.incarnation,
-            status: status(self.status)?,
-            accuser: accuser(self.from)?,
-            life: self.life,
-        })
-    }
 }
 
 /// The body of a `swim.v1.Message` as read, not yet validated.
@@ -635,16 +328,6 @@ impl<'a> RawBody<'a> {
             },
         })
     }
-}
-
-/// Whether `a` and `b` hold the same bytes. Two empty slices are equal
-/// without a call to `memcmp`: the pointer of an empty slice may dangle
-/// (the default cluster label is empty), and a vectorised `memcmp` reads it
-/// with a masked load that faults and is suppressed, at a cost of hundreds
-/// of cycles, on every packet.
-#[inline]
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && (a.is_empty() || a == b)
 }
 
 /// The fields a datagram and a stream frame both start with, as read.
@@ -924,182 +607,10 @@ fn nested<M: prost::Message + Default, T>(
     Ok(())
 }
 
-/// A validated key write: a key of 1 to [`keys::MAX_KEY_LEN`] bytes of
-/// UTF-8, a value within [`keys::MAX_VALUE_LEN`] (none for a delete), a
-/// version of at least 1 above `prev`.
-fn key_write(w: pb::KeyWrite) -> Result<keys::Write, DropReason> {
-    let key = utf8(&w.key).ok_or(DropReason::Invalid)?;
-    let bad = key.is_empty()
-        || key.len() > keys::MAX_KEY_LEN
-        || w.value.len() > keys::MAX_VALUE_LEN
-        || (w.deleted && !w.value.is_empty())
-        || w.version == 0
-        || w.version > MAX_INCARNATION
-        || w.prev >= w.version;
-    if bad {
-        return Err(DropReason::Invalid);
-    }
-    Ok(keys::Write {
-        key: key.into(),
-        value: (!w.deleted).then(|| Bytes::copy_from_slice(&w.value)),
-        version: w.version,
-        prev: w.prev,
-    })
-}
-
-fn key_delta(d: pb::KeyDelta) -> Result<KeyDelta, DropReason> {
-    let write = key_write(d.write.ok_or(DropReason::Invalid)?)?;
-    if d.gc > write.version {
-        return Err(DropReason::Invalid);
-    }
-    Ok(KeyDelta {
-        owner: name(&d.owner)?,
-        life: d.life,
-        write,
-        gc: d.gc,
-    })
-}
-
-fn digest(d: pb::Digest) -> Result<(Name, keys::Digest), DropReason> {
-    if d.gc > d.watermark || d.watermark > MAX_INCARNATION {
-        return Err(DropReason::Invalid);
-    }
-    let digest = keys::Digest {
-        life: d.life,
-        watermark: d.watermark,
-        gc: d.gc,
-    };
-    Ok((name(&d.owner)?, digest))
-}
-
-fn owner_deltas(d: pb::Deltas) -> Result<(Name, keys::Deltas), DropReason> {
-    if d.writes.len() > keys::MAX_KEYS || d.gc > d.to || d.to > MAX_INCARNATION {
-        return Err(DropReason::Invalid);
-    }
-    let entries = d
-        .writes
-        .into_iter()
-        .map(key_write)
-        .collect::<Result<Vec<_>, _>>()?;
-    let deltas = keys::Deltas {
-        life: d.life,
-        reset: d.reset,
-        to: d.to,
-        gc: d.gc,
-        entries,
-    };
-    Ok((name(&d.owner)?, deltas))
-}
-
-/// The wire form of a key write.
-fn wire_write(w: &keys::Write) -> pb::KeyWrite {
-    pb::KeyWrite {
-        key: Bytes::copy_from_slice(w.key.as_bytes()),
-        value: w.value.clone().unwrap_or_default(),
-        deleted: w.value.is_none(),
-        version: w.version,
-        prev: w.prev,
-    }
-}
-
-/// A key delta encoded on its own, ready to be queued for piggybacking.
-pub(crate) fn encode_key_delta(owner: &Name, life: u64, gc: u64, w: &keys::Write) -> Vec<u8> {
-    pb::KeyDelta {
-        owner: Bytes::copy_from_slice(owner.as_bytes()),
-        life,
-        write: Some(wire_write(w)),
-        gc,
-    }
-    .encode_to_vec()
-}
-
-/// The wire form of a digest.
-fn wire_digest(owner: &Name, d: &keys::Digest) -> pb::Digest {
-    pb::Digest {
-        owner: Bytes::copy_from_slice(owner.as_bytes()),
-        life: d.life,
-        watermark: d.watermark,
-        gc: d.gc,
-    }
-}
-
-/// The wire form of one owner's deltas.
-fn wire_deltas(owner: &Name, d: &keys::Deltas) -> pb::Deltas {
-    pb::Deltas {
-        owner: Bytes::copy_from_slice(owner.as_bytes()),
-        life: d.life,
-        reset: d.reset,
-        to: d.to,
-        gc: d.gc,
-        writes: d.entries.iter().map(wire_write).collect(),
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Writing protobuf, field by field exactly as prost encodes the same message
 // (the tests compare the bytes), without building the message first.
 // ---------------------------------------------------------------------------
-
-/// Appends `u` encoded as a `swim.v1.Update` to `buf`, field by field exactly
-/// as prost encodes the message, but without building it: no allocation per
-/// update, which matters when a full-state frame carries thousands.
-pub(crate) fn put_update(u: &Update, buf: &mut Vec<u8>) {
-    put_bytes(1, u.name.as_bytes(), buf);
-    let mut a = [0u8; 18];
-    let len = put_address(u.addr, &mut a);
-    put_bytes(2, &a[..len], buf);
-    if u.incarnation != 0 {
-        encode_key(3, WireType::Varint, buf);
-        encode_varint(u.incarnation, buf);
-    }
-    let status = wire_status(u.status);
-    if status != 0 {
-        encode_key(4, WireType::Varint, buf);
-        encode_varint(status, buf);
-    }
-    put_bytes(6, u.accuser.as_bytes(), buf);
-    if u.life != 0 {
-        encode_key(7, WireType::Varint, buf);
-        encode_varint(u.life, buf);
-    }
-}
-
-/// A length-delimited field, left out when empty (proto3 defaults).
-fn put_bytes(field: u32, b: &[u8], buf: &mut Vec<u8>) {
-    if !b.is_empty() {
-        encode_key(field, WireType::LengthDelimited, buf);
-        encode_varint(b.len() as u64, buf);
-        buf.extend_from_slice(b);
-    }
-}
-
-/// The life an update carries when gossiped (see [`encode_update`]).
-fn gossiped_life(u: &Update) -> u64 {
-    if u.status == Status::Alive {
-        u.life
-    } else {
-        0
-    }
-}
-
-/// An update encoded on its own, ready to be queued for piggybacking.
-///
-/// Gossip carries a member's life in alive updates only (suspicions and
-/// deaths are about a life already known). Every node learns a member's
-/// life from membership, the alive update that introduces it or its full
-/// state, and never from a key write: a write with a forged life must not
-/// decide whose keys a replica takes.
-pub(crate) fn encode_update(u: &Update) -> crate::broadcast::Encoded {
-    let mut buf = Vec::with_capacity(64);
-    if gossiped_life(u) != u.life {
-        let mut short = u.clone();
-        short.life = 0;
-        put_update(&short, &mut buf);
-    } else {
-        put_update(u, &mut buf);
-    }
-    crate::broadcast::Encoded::new(&buf)
-}
 
 /// The fields a datagram and a stream frame both start with: version (1),
 /// cluster label (2) and sender (3).
@@ -1107,11 +618,6 @@ fn put_header(cluster: &str, from: &str, buf: &mut Vec<u8>) {
     prost::encoding::uint32::encode(1, &pb::PROTOCOL_VERSION, buf);
     put_bytes(2, cluster.as_bytes(), buf);
     put_bytes(3, from.as_bytes(), buf);
-}
-
-/// Bytes that an encoded update of `len` bytes takes inside a packet.
-pub(crate) fn framed_len(len: usize) -> usize {
-    1 + encoded_len_varint(len as u64) + len
 }
 
 /// Builds one datagram: header, protocol messages, then piggybacked updates
@@ -1217,7 +723,7 @@ impl<'a> PacketWriter<'a> {
         self.uint_field(4, u64::from(want_nack));
     }
 
-    /// Appends one key write encoded by [`encode_key_delta`].
+    /// Appends one key write encoded by [`namespace::encode_key_delta`].
     pub fn delta(&mut self, encoded: &[u8]) {
         self.key(7, LEN);
         self.varint(encoded.len() as u64);
@@ -1255,31 +761,13 @@ impl<'a> PacketWriter<'a> {
     }
 }
 
-/// Bytes an unsigned field with a one-byte key takes (none when zero).
-fn uint_len(v: u64) -> usize {
-    if v == 0 {
-        0
-    } else {
-        1 + encoded_len_varint(v)
-    }
-}
-
-/// Bytes a length-delimited field with a one-byte key takes (none when empty).
-fn bytes_len(b: &[u8]) -> usize {
-    if b.is_empty() {
-        0
-    } else {
-        framed_len(b.len())
-    }
-}
-
 /// What a push-pull frame carries besides the header.
 pub(crate) struct Frame<'a, I> {
     pub join: bool,
     /// Members, in the order they should go when not all fit.
     pub members: I,
-    pub digests: &'a [(Name, keys::Digest)],
-    pub deltas: &'a [(Name, keys::Deltas)],
+    pub digests: &'a [(Name, namespace::Digest)],
+    pub deltas: &'a [(Name, namespace::Deltas)],
     /// This node's summary by bucket (a repair's opening frame), or none.
     pub buckets: &'a [u64],
     /// The buckets a repair's later frame is about.
@@ -1686,6 +1174,7 @@ mod tests {
     /// give the same packet, or drop for the same reason, on every input.
     mod against_prost {
         use super::*;
+        use crate::wire::{END_GROUP, FIXED32, START_GROUP};
         use proptest::prelude::*;
 
         fn known(s: &str) -> bool {

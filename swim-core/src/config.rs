@@ -122,8 +122,15 @@ config_fields! {
     suspicion_mult: u32,
     /// Maximum suspicion timeout is `suspicion_max_timeout_mult` times the minimum.
     suspicion_max_timeout_mult: u32,
-    /// Base push-pull interval (for clusters of up to 32 members); zero disables it.
-    push_pull_interval: Duration,
+    /// Base interval of the reconnect tick, an exchange with one member held
+    /// dead (for clusters of up to 32 members; see
+    /// [`reconnect_interval`](crate::reconnect_interval)). Zero turns off
+    /// reconnects, and with them summary repair and catch-up exchanges
+    /// (joining still runs). Config files may still spell it
+    /// `push_pull_interval`, its former name (deprecated, read for one
+    /// more release).
+    #[cfg_attr(feature = "serde", serde(alias = "push_pull_interval"))]
+    reconnect_interval: Duration,
     /// How long dead or left members still receive gossip.
     gossip_to_the_dead: Duration,
     /// How long dead or left members stay in the table before they are reaped.
@@ -499,8 +506,7 @@ impl<'de> serde::Deserialize<'de> for Sealing {
     }
 }
 
-/// Largest member name accepted locally and from the network.
-pub const MAX_NAME_LEN: usize = 128;
+pub use crate::wire::MAX_NAME_LEN;
 
 impl Config {
     /// Values for a LAN: memberlist's `DefaultLANConfig`.
@@ -515,7 +521,7 @@ impl Config {
             retransmit_mult: 4,
             suspicion_mult: 4,
             suspicion_max_timeout_mult: 6,
-            push_pull_interval: Duration::from_secs(30),
+            reconnect_interval: Duration::from_secs(30),
             gossip_to_the_dead: Duration::from_secs(30),
             reap_after: Duration::from_secs(300),
             awareness_max_multiplier: 8,
@@ -542,7 +548,7 @@ impl Config {
             gossip_interval: Duration::from_millis(500),
             gossip_fanout: 4,
             suspicion_mult: 6,
-            push_pull_interval: Duration::from_secs(60),
+            reconnect_interval: Duration::from_secs(60),
             gossip_to_the_dead: Duration::from_secs(60),
             reap_after: Duration::from_secs(600),
             ..Config::lan()
@@ -557,7 +563,7 @@ impl Config {
             gossip_interval: Duration::from_millis(100),
             retransmit_mult: 2,
             suspicion_mult: 3,
-            push_pull_interval: Duration::from_secs(15),
+            reconnect_interval: Duration::from_secs(15),
             gossip_to_the_dead: Duration::from_secs(15),
             reap_after: Duration::from_secs(150),
             ..Config::lan()
@@ -653,10 +659,10 @@ impl Config {
                 "1 to 64",
             ));
         }
-        if !self.push_pull_interval.is_zero() {
+        if !self.reconnect_interval.is_zero() {
             in_ms(
-                "push_pull_interval",
-                self.push_pull_interval,
+                "reconnect_interval",
+                self.reconnect_interval,
                 100,
                 86_400_000,
                 "0 (off) or 100ms to 24h",
@@ -811,7 +817,7 @@ mod tests {
         );
         assert_eq!((local.retransmit_mult, local.suspicion_mult), (2, 3));
         assert_eq!(wan.suspicion_mult, 6);
-        assert_eq!(local.push_pull_interval, Duration::from_secs(15));
+        assert_eq!(local.reconnect_interval, Duration::from_secs(15));
     }
 
     #[test]
@@ -965,6 +971,16 @@ mod tests {
         assert_eq!(
             serde_json::from_str::<Preset>(r#""local""#).unwrap(),
             Preset::Local
+        );
+        // The old name of `reconnect_interval` is still read, for one release.
+        let o: ConfigOverrides = serde_json::from_str(r#"{"push_pull_interval": "20s"}"#).unwrap();
+        assert_eq!(o.reconnect_interval, Some(Duration::from_secs(20)));
+        let mut json = serde_json::to_value(Config::lan()).unwrap();
+        let v = json.as_object_mut().unwrap().remove("reconnect_interval");
+        json["push_pull_interval"] = v.unwrap();
+        assert_eq!(
+            serde_json::from_value::<Config>(json).unwrap(),
+            Config::lan()
         );
     }
 

@@ -267,14 +267,14 @@ pub enum Event {
         addr: std::net::SocketAddr,
     },
     /// A member's answer to a key operation this node started
-    /// ([`Node::key_op`](crate::Node::key_op)), this node's own included.
+    /// ([`Node::keyring_op`](crate::Node::keyring_op)), this node's own included.
     KeyAnswer {
         /// The query's id.
         query: u64,
         /// Who answered.
         member: Name,
         /// The keys it holds now, the primary first.
-        keys: Vec<crate::KeyId>,
+        keys: Vec<crate::SecretKeyId>,
         /// Why it refused the operation (`None`: done).
         refused: Option<String>,
     },

@@ -1,17 +1,18 @@
 //! Dissemination: filling every datagram with queued updates after its
 //! protocol messages, and choosing the members of a gossip round.
 
-use crate::broadcast::retransmit_limit;
-use crate::codec::{self, Msg, PacketWriter};
+use crate::codec::{Msg, PacketWriter};
 use crate::config::Config;
-use crate::kv::Replicas;
-use crate::membership::Membership;
+use crate::member_table::MemberTable;
 use crate::metrics::Kind;
 use crate::name::Name;
+use crate::piggyback::retransmit_limit;
 use crate::query::Queries;
-use crate::state::View;
+use crate::replicas::Replicas;
 use crate::time::Instant;
 use crate::util::Random;
+use crate::view::View;
+use crate::wire;
 use bytes::Bytes;
 
 /// What a datagram starts with: protocol messages, and (a probe of a
@@ -58,9 +59,9 @@ pub(crate) fn packet(
     }
     let mut buddy = 0;
     if let Some(u) = head.buddy {
-        let encoded = codec::encode_update(u);
+        let encoded = crate::member::encode_update(u);
         let encoded = encoded.as_slice();
-        if w.len() + codec::framed_len(encoded.len()) <= max {
+        if w.len() + wire::framed_len(encoded.len()) <= max {
             w.update(encoded);
             buddy = 1;
         }
@@ -69,8 +70,8 @@ pub(crate) fn packet(
     let (queue, members) = view.gossip_parts();
     let limit = retransmit_limit(config.retransmit_mult, members.live());
     let mut used = 0;
-    let updates = queue.take(members, budget, limit, codec::framed_len, |u| {
-        used += codec::framed_len(u.len());
+    let updates = queue.take(members, budget, limit, wire::framed_len, |u| {
+        used += wire::framed_len(u.len());
         w.update(u)
     });
     let mut room = budget.saturating_sub(used);
@@ -80,15 +81,15 @@ pub(crate) fn packet(
         // one that was missed: it is passed on three times as often as an
         // update, so the odds of missing a member are about the cube of
         // an update's.
-        spread = queries.take(room, limit * QUERY_SPREAD, codec::framed_len, |q| {
-            room -= codec::framed_len(q.len());
+        spread = queries.take(room, limit * QUERY_SPREAD, wire::framed_len, |q| {
+            room -= wire::framed_len(q.len());
             w.query(q)
         });
     }
     let deltas = if replicas.pending() == 0 {
         0
     } else {
-        replicas.take(room, limit, codec::framed_len, |d| w.delta(d))
+        replicas.take(room, limit, wire::framed_len, |d| w.delta(d))
     };
     let updates = updates + buddy;
     if kind == Kind::Gossip && updates == 0 && deltas == 0 && spread == 0 {
@@ -111,14 +112,14 @@ pub(crate) fn summary(view: &View, replicas: &Replicas) -> u64 {
 }
 
 /// The size of a view as packets carry it: members alive or suspect.
-pub(crate) fn view_size(members: &Membership) -> u32 {
+pub(crate) fn view_size(members: &MemberTable) -> u32 {
     u32::try_from(members.live()).unwrap_or(u32::MAX)
 }
 
 /// The members of one gossip round: `fanout` at random, counting members
 /// that died or left within `gossip_to_the_dead`, never `local`.
 pub(crate) fn round(
-    members: &Membership,
+    members: &MemberTable,
     local: &Name,
     config: &Config,
     now: Instant,

@@ -1,7 +1,12 @@
 //! Members, their status, and the precedence of membership updates.
 
-use crate::membership::Entry;
+use crate::member_table::Entry;
 use crate::name::Name;
+use crate::wire::{
+    accuser, addr, key, len_field, name, put_address, put_bytes, skip, varint_field, DropReason,
+    Malformed, MAX_INCARNATION,
+};
+use prost::encoding::{encode_key, encode_varint, WireType};
 use std::net::SocketAddr;
 
 /// Liveness of a member, as one node sees it.
@@ -114,7 +119,7 @@ pub(crate) struct Update {
     /// Who declared the member suspect or dead (empty otherwise). Not the
     /// sender of the packet: gossip passes accusations on.
     pub accuser: Name,
-    /// The member's life (see [`crate::keys`]); 0 when unknown.
+    /// The member's life (see [`crate::namespace`]); 0 when unknown.
     pub life: u64,
 }
 
@@ -130,6 +135,133 @@ impl Update {
             life: member.life,
         }
     }
+}
+
+// ---------------------------------------------------------------------------
+// A membership update on the wire (`swim.v1.Update`): read in place and
+// validated, and written field by field exactly as prost encodes the same
+// message (the tests in `codec` compare the bytes), without building the
+// message first.
+// ---------------------------------------------------------------------------
+
+/// The status an update carries (`swim.v1.Status`).
+pub(crate) fn status(s: i32) -> Result<Status, DropReason> {
+    match s {
+        0 => Ok(Status::Alive),
+        1 => Ok(Status::Suspect),
+        2 => Ok(Status::Dead),
+        3 => Ok(Status::Left),
+        _ => Err(DropReason::Invalid),
+    }
+}
+
+/// The wire number of a status (`swim.v1.Status`).
+pub(crate) fn wire_status(s: Status) -> u64 {
+    match s {
+        Status::Alive => 0,
+        Status::Suspect => 1,
+        Status::Dead => 2,
+        Status::Left => 3,
+    }
+}
+
+/// A `swim.v1.Update` as read, not yet validated.
+#[derive(Default)]
+pub(crate) struct RawUpdate<'a> {
+    name: &'a [u8],
+    addr: &'a [u8],
+    incarnation: u64,
+    status: i32,
+    from: &'a [u8],
+    life: u64,
+}
+
+impl<'a> RawUpdate<'a> {
+    /// Reads the fields of an update nested `depth` deep.
+    pub(crate) fn read(mut r: &'a [u8], depth: u32) -> Result<Self, Malformed> {
+        let mut u = RawUpdate::default();
+        while !r.is_empty() {
+            let (tag, wire) = key(&mut r)?;
+            match tag {
+                1 => u.name = len_field(wire, &mut r)?,
+                2 => u.addr = len_field(wire, &mut r)?,
+                3 => u.incarnation = varint_field(wire, &mut r)?,
+                // An enum is an int32: the low 32 bits, as prost reads it.
+                4 => u.status = varint_field(wire, &mut r)? as i32,
+                6 => u.from = len_field(wire, &mut r)?,
+                7 => u.life = varint_field(wire, &mut r)?,
+                _ => skip(wire, tag, &mut r, depth)?,
+            }
+        }
+        Ok(u)
+    }
+
+    /// The validated update.
+    pub(crate) fn validate(&self) -> Result<Update, DropReason> {
+        if self.incarnation > MAX_INCARNATION {
+            return Err(DropReason::Invalid);
+        }
+        Ok(Update {
+            name: name(self.name)?,
+            addr: addr(self.addr)?,
+            incarnation: self.incarnation,
+            status: status(self.status)?,
+            accuser: accuser(self.from)?,
+            life: self.life,
+        })
+    }
+}
+
+/// Appends `u` encoded as a `swim.v1.Update` to `buf`, field by field exactly
+/// as prost encodes the message, but without building it: no allocation per
+/// update, which matters when a full-state frame carries thousands.
+pub(crate) fn put_update(u: &Update, buf: &mut Vec<u8>) {
+    put_bytes(1, u.name.as_bytes(), buf);
+    let mut a = [0u8; 18];
+    let len = put_address(u.addr, &mut a);
+    put_bytes(2, &a[..len], buf);
+    if u.incarnation != 0 {
+        encode_key(3, WireType::Varint, buf);
+        encode_varint(u.incarnation, buf);
+    }
+    let status = wire_status(u.status);
+    if status != 0 {
+        encode_key(4, WireType::Varint, buf);
+        encode_varint(status, buf);
+    }
+    put_bytes(6, u.accuser.as_bytes(), buf);
+    if u.life != 0 {
+        encode_key(7, WireType::Varint, buf);
+        encode_varint(u.life, buf);
+    }
+}
+
+/// The life an update carries when gossiped (see [`encode_update`]).
+pub(crate) fn gossiped_life(u: &Update) -> u64 {
+    if u.status == Status::Alive {
+        u.life
+    } else {
+        0
+    }
+}
+
+/// An update encoded on its own, ready to be queued for piggybacking.
+///
+/// Gossip carries a member's life in alive updates only (suspicions and
+/// deaths are about a life already known). Every node learns a member's
+/// life from membership, the alive update that introduces it or its full
+/// state, and never from a key write: a write with a forged life must not
+/// decide whose keys a replica takes.
+pub(crate) fn encode_update(u: &Update) -> crate::piggyback::Encoded {
+    let mut buf = Vec::with_capacity(64);
+    if gossiped_life(u) != u.life {
+        let mut short = u.clone();
+        short.life = 0;
+        put_update(&short, &mut buf);
+    } else {
+        put_update(u, &mut buf);
+    }
+    crate::piggyback::Encoded::new(&buf)
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! Counters a node keeps about its own traffic and protocol activity.
 
-use crate::codec::DropReason;
+use crate::wire::DropReason;
 
 /// Packets and bytes of one kind.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -207,12 +207,14 @@ pub struct Metrics {
     pub deltas_sent: u64,
     /// Key writes heard by gossip that changed this node's copy.
     pub deltas_applied: u64,
-    /// Owners' namespaces repaired from a peer (deltas merged).
-    pub repairs: u64,
+    /// Owners' namespaces repaired from a peer (deltas merged), whatever
+    /// exchange brought them (formerly `repairs`).
+    pub namespaces_repaired: u64,
     /// Of those, repairs that replaced the namespace (a reset).
     pub resets: u64,
-    /// Exchanges opened because a peer's summary kept differing from ours.
-    pub summary_repairs: u64,
+    /// Repair exchanges: those opened because a peer's summary kept
+    /// differing from ours (formerly `summary_repairs`).
+    pub repair_exchanges: u64,
     /// Other live processes found using this node's name.
     pub conflicts: u64,
     /// Accusations of this node at an incarnation it could not outbid.
@@ -235,6 +237,20 @@ pub struct Metrics {
     /// Times this node moved its namespace to a new life, answering claims
     /// (at most one per probe interval).
     pub namespace_moves: u64,
+}
+
+impl Metrics {
+    /// The old name of [`Metrics::namespaces_repaired`].
+    #[deprecated(note = "renamed to the field `namespaces_repaired`")]
+    pub fn repairs(&self) -> u64 {
+        self.namespaces_repaired
+    }
+
+    /// The old name of [`Metrics::repair_exchanges`].
+    #[deprecated(note = "renamed to the field `repair_exchanges`")]
+    pub fn summary_repairs(&self) -> u64 {
+        self.repair_exchanges
+    }
 }
 
 /// Key writes and repair deltas refused, by reason: nothing refused
@@ -265,9 +281,9 @@ pub struct KeysRefused {
 }
 
 impl KeysRefused {
-    pub(crate) fn count(&mut self, r: crate::kv::Refused) {
-        use crate::keys::Refusal;
-        use crate::kv::Refused;
+    pub(crate) fn count(&mut self, r: crate::replicas::Refused) {
+        use crate::namespace::Refusal;
+        use crate::replicas::Refused;
         let c = match r {
             Refused::UnknownLife => &mut self.unknown_life,
             Refused::OtherLife => &mut self.other_life,

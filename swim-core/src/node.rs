@@ -1,27 +1,28 @@
 //! The state machine: [`Node`].
 
 use crate::awareness::Awareness;
-use crate::broadcast::Priority;
-use crate::codec::{self, DropReason, Limits, Msg};
+use crate::codec::{self, Msg};
 use crate::config::{Config, ConfigError, MAX_NAME_LEN};
 use crate::event::{Event, Input, Output, StreamId};
+use crate::exchange::{self, Contents, Exchange, Exchanges, Members, Reason};
 use crate::gossip::{self, Head};
-use crate::keys::{Change, Refused};
-use crate::kv::Heard;
-use crate::kv::Replicas;
 use crate::member::{Member, Status, Update};
-use crate::membership::Entry;
+use crate::member_table::Entry;
 use crate::metrics::{Kind, Metrics};
 use crate::name::Name;
+use crate::namespace::{Change, Refused};
 use crate::outbox::{Outbox, Outputs};
+use crate::piggyback::Priority;
 use crate::probe::{self, Acked, Prober};
-use crate::pushpull::{self, AntiEntropy, Contents, Exchange, Members, Reason};
-use crate::query::{self, KeyOp, Queries};
-use crate::seal::{self, Envelope, Key, KeyError, KeyId, Keyring, Nonces, Sealing};
-use crate::state::{Answer, Applied, Effects, View};
+use crate::query::{self, KeyringOp, Queries};
+use crate::replicas::Heard;
+use crate::replicas::Replicas;
+use crate::seal::{self, Envelope, Keyring, KeyringError, Nonces, Sealing, SecretKey, SecretKeyId};
 use crate::time::Instant;
 use crate::timer::{Deadline, Periodic, Timer, Timers};
 use crate::util::Random;
+use crate::view::{Answer, Applied, Effects, View};
+use crate::wire::{DropReason, Limits};
 use bytes::Bytes;
 use core::fmt;
 use core::time::Duration;
@@ -273,8 +274,8 @@ pub struct Node {
     view: View,
     /// The probe of this protocol period and the probes relayed for others.
     prober: Prober,
-    /// Push-pull exchanges, joining and catching up.
-    sync: AntiEntropy,
+    /// Exchanges in flight: joining, repair, reconnect and catching up.
+    exchanges: Exchanges,
     /// Every member's key/value namespace, as this node holds it.
     replicas: Replicas,
     leave: Leave,
@@ -372,7 +373,7 @@ impl Node {
             metrics: Metrics::default(),
             view,
             prober: Prober::new(hash_seed ^ 2),
-            sync: AntiEntropy::new(hash_seed ^ 3, now),
+            exchanges: Exchanges::new(hash_seed ^ 3, now),
             replicas,
             leave: Leave::Staying,
             scratch: Vec::new(),
@@ -383,7 +384,7 @@ impl Node {
             queries: Queries::default(),
             claims: Claims::default(),
         };
-        node.schedule_push_pull();
+        node.schedule_reconnect();
         Ok(node)
     }
 
@@ -442,7 +443,7 @@ impl Node {
         }
         self.advance(now);
         let own = self.view.local_entry().addr();
-        for seed in self.sync.start_join(seeds, own) {
+        for seed in self.exchanges.start_join(seeds, own) {
             self.open_exchange(seed, Reason::Join);
         }
         self.fire_timers();
@@ -457,7 +458,7 @@ impl Node {
     pub fn cancel_join(&mut self, now: Instant) -> bool {
         self.advance(now);
         self.timers.stop(Periodic::JoinRetry);
-        let pending = self.sync.cancel_join();
+        let pending = self.exchanges.cancel_join();
         self.fire_timers();
         pending
     }
@@ -473,7 +474,7 @@ impl Node {
         }
         self.leave = Leave::Announcing;
         self.timers.stop(Periodic::Probe);
-        self.timers.stop(Periodic::PushPull);
+        self.timers.stop(Periodic::Reconnect);
         self.timers.stop(Periodic::JoinRetry);
         self.prober.stop();
         let incarnation = self.view.local_entry().incarnation;
@@ -672,30 +673,59 @@ impl Node {
         &self.keyring
     }
 
-    /// Installs a key; the first one installed becomes primary and turns
-    /// sealing on (as [`Config::sealing`] says). Returns false when it was
-    /// installed already.
-    pub fn install_key(&mut self, key: Key) -> bool {
+    /// Installs a secret key in the keyring; the first one installed
+    /// becomes primary and turns sealing on (as [`Config::sealing`] says).
+    /// Returns false when it was installed already.
+    pub fn install_secret_key(&mut self, key: SecretKey) -> bool {
         self.keyring.install(key)
     }
 
-    /// Makes an installed key the one that seals.
-    pub fn use_key(&mut self, id: KeyId) -> Result<(), KeyError> {
+    /// Makes an installed secret key the one that seals.
+    pub fn use_secret_key(&mut self, id: SecretKeyId) -> Result<(), KeyringError> {
         self.keyring.use_key(id)
     }
 
-    /// Removes an installed key other than the primary.
-    pub fn remove_key(&mut self, id: KeyId) -> Result<(), KeyError> {
+    /// Removes an installed secret key other than the primary.
+    pub fn remove_secret_key(&mut self, id: SecretKeyId) -> Result<(), KeyringError> {
         self.keyring.remove(id)
     }
 
-    /// Starts a cluster key operation: carried out here at once, then by
-    /// every member that hears it (see [`crate::KeyOp`]). Each member's
+    /// The old name of [`Node::install_secret_key`].
+    #[deprecated(note = "renamed to `install_secret_key`")]
+    pub fn install_key(&mut self, key: SecretKey) -> bool {
+        self.install_secret_key(key)
+    }
+
+    /// The old name of [`Node::use_secret_key`].
+    #[deprecated(note = "renamed to `use_secret_key`")]
+    pub fn use_key(&mut self, id: SecretKeyId) -> Result<(), KeyringError> {
+        self.use_secret_key(id)
+    }
+
+    /// The old name of [`Node::remove_secret_key`].
+    #[deprecated(note = "renamed to `remove_secret_key`")]
+    pub fn remove_key(&mut self, id: SecretKeyId) -> Result<(), KeyringError> {
+        self.remove_secret_key(id)
+    }
+
+    /// The old name of [`Node::keyring_op`].
+    #[deprecated(note = "renamed to `keyring_op`")]
+    pub fn key_op(&mut self, op: KeyringOp, timeout: Duration, now: Instant) -> Result<u64, Error> {
+        self.keyring_op(op, timeout, now)
+    }
+
+    /// Starts a cluster keyring operation: carried out here at once, then by
+    /// every member that hears it (see [`crate::KeyringOp`]). Each member's
     /// answer arrives as [`Event::KeyAnswer`] (this node's own first), and
     /// after `timeout` [`Event::QueryDone`] says how many answered. Returns
     /// the query's id. Refused unless this node seals its traffic: a key
     /// never crosses the wire in the clear. Drain the outputs afterwards.
-    pub fn key_op(&mut self, op: KeyOp, timeout: Duration, now: Instant) -> Result<u64, Error> {
+    pub fn keyring_op(
+        &mut self,
+        op: KeyringOp,
+        timeout: Duration,
+        now: Instant,
+    ) -> Result<u64, Error> {
         if !self.seals() {
             return Err(Error::NotSealed);
         }
@@ -772,7 +802,7 @@ impl Node {
                 }
                 Timer::Periodic(Periodic::Probe) => self.on_probe_tick(),
                 Timer::Periodic(Periodic::Gossip) => self.on_gossip_tick(),
-                Timer::Periodic(Periodic::PushPull) => self.on_push_pull_tick(),
+                Timer::Periodic(Periodic::Reconnect) => self.on_reconnect_tick(),
                 Timer::Periodic(Periodic::JoinRetry) => self.on_join_retry(),
             }
         }
@@ -916,7 +946,11 @@ impl Node {
             }
         }
         let ours = gossip::view_size(self.view.members());
-        if self.sync.behind(packet.live, ours, self.now, &self.config) && trusted {
+        if self
+            .exchanges
+            .behind(packet.live, ours, self.now, &self.config)
+            && trusted
+        {
             self.catch_up(from, Reason::CatchUp);
         }
         self.compare_summaries(packet.summary, from);
@@ -1029,7 +1063,7 @@ impl Node {
     }
 
     /// Carries out a key operation on our keyring; why it was refused.
-    fn carry_out(&mut self, op: &KeyOp) -> Option<String> {
+    fn carry_out(&mut self, op: &KeyringOp) -> Option<String> {
         match op.apply(&mut self.keyring) {
             Ok(changed) => {
                 if changed {
@@ -1277,13 +1311,13 @@ impl Node {
         }
     }
 
-    fn schedule_push_pull(&mut self) {
+    fn schedule_reconnect(&mut self) {
         if self.is_leaving() {
             return;
         }
-        let first = self.timers.get(Periodic::PushPull).is_none() && self.metrics.push_pulls == 0;
+        let first = self.timers.get(Periodic::Reconnect).is_none() && self.metrics.push_pulls == 0;
         let live = self.view.members().live();
-        self.sync.schedule(
+        self.exchanges.schedule(
             first,
             live,
             &self.config,
@@ -1298,8 +1332,8 @@ impl Node {
     /// the more of the table is dead, the likelier a draw finds one. There
     /// is no periodic exchange with live members: summaries tell when one
     /// is needed.
-    fn on_push_pull_tick(&mut self) {
-        self.schedule_push_pull();
+    fn on_reconnect_tick(&mut self) {
+        self.schedule_reconnect();
         let members = self.view.members();
         if members.dead() == 0 {
             return;
@@ -1317,7 +1351,7 @@ impl Node {
         if self.is_leaving() {
             return;
         }
-        for seed in self.sync.retry_join() {
+        for seed in self.exchanges.retry_join() {
             self.open_exchange(seed, Reason::Join);
         }
     }
@@ -1340,15 +1374,18 @@ impl Node {
     /// update.
     fn compare_summaries(&mut self, theirs: u64, from: SocketAddr) {
         let c = &self.config;
-        if c.push_pull_interval.is_zero() || self.is_leaving() {
+        if c.reconnect_interval.is_zero() || self.is_leaving() {
             return;
         }
         let rounds = crate::retransmit_limit(c.retransmit_mult, self.view.members().live()) + 2;
         let settle = c.gossip_interval * rounds;
         let pause = c.probe_interval * 5;
         let ours = self.summary();
-        if self.sync.disagrees(theirs, ours, self.now, settle, pause) {
-            self.metrics.summary_repairs += 1;
+        if self
+            .exchanges
+            .disagrees(theirs, ours, self.now, settle, pause)
+        {
+            self.metrics.repair_exchanges += 1;
             self.open_exchange(from, Reason::Repair);
         }
     }
@@ -1356,7 +1393,7 @@ impl Node {
     /// Evidence that our view is behind `from`'s: pull its full state (at
     /// most once per probe interval).
     fn catch_up(&mut self, from: SocketAddr, reason: Reason) {
-        if !self.is_leaving() && self.sync.catch_up(self.now, &self.config) {
+        if !self.is_leaving() && self.exchanges.catch_up(self.now, &self.config) {
             self.open_exchange(from, reason);
         }
     }
@@ -1364,7 +1401,7 @@ impl Node {
     /// Opens an exchange with `to`: our table and digests; only ourselves
     /// to a stranger; for a repair, only our summary by bucket.
     fn open_exchange(&mut self, to: SocketAddr, reason: Reason) {
-        let id = self.sync.open(to, reason);
+        let id = self.exchanges.open(to, reason);
         let buckets = self.summary_buckets();
         let (members, digests, buckets) = match reason {
             Reason::Stranger => (Members::Brief, Vec::new(), &[][..]),
@@ -1390,7 +1427,7 @@ impl Node {
     /// Sends one frame of an exchange on stream `id`.
     fn send_frame(&mut self, id: StreamId, members: Members, contents: Contents<'_>) {
         let max = self.budget(self.config.max_stream_frame);
-        let plain = pushpull::encode_frame(&self.view, &self.config, max, members, contents);
+        let plain = exchange::encode_frame(&self.view, &self.config, max, members, contents);
         let bytes = self.seal(plain);
         self.metrics.sent.count(Kind::PushPull, bytes.len());
         self.out.push(Output::StreamFrame { id, bytes });
@@ -1405,7 +1442,7 @@ impl Node {
         let len = bytes.len();
         let max = self.config.max_stream_frame;
         let Some((bytes, _)) = self.unseal(bytes, max, from, "push-pull request") else {
-            self.sync.finish_answered(id);
+            self.exchanges.finish_answered(id);
             self.out.push(Output::StreamClose { id });
             return;
         };
@@ -1414,7 +1451,7 @@ impl Node {
             Ok(pp) if pp.from == *local => Err(DropReason::FromSelf),
             other => other,
         };
-        let answered = self.sync.finish_answered(id);
+        let answered = self.exchanges.finish_answered(id);
         let pp = match pp {
             Ok(pp) => pp,
             Err(reason) => {
@@ -1449,7 +1486,7 @@ impl Node {
                 ..Contents::default()
             };
             self.send_frame(id, Members::Buckets(set), contents);
-            if !self.sync.answered(id) {
+            if !self.exchanges.answered(id) {
                 self.out.push(Output::StreamClose { id });
             }
             self.metrics.push_pulls += 1;
@@ -1479,7 +1516,7 @@ impl Node {
             ..Contents::default()
         };
         self.send_frame(id, Members::All, contents);
-        if !self.sync.answered(id) {
+        if !self.exchanges.answered(id) {
             // Too many answered exchanges waiting for their last frame.
             self.out.push(Output::StreamClose { id });
         }
@@ -1501,7 +1538,7 @@ impl Node {
     /// not gossiped at all.
     fn on_reply(&mut self, id: StreamId, bytes: Bytes) {
         let len = bytes.len();
-        let Some(exchange) = self.sync.take(id) else {
+        let Some(exchange) = self.exchanges.take(id) else {
             let nowhere = SocketAddr::from(([0, 0, 0, 0], 0));
             return self.drop_input(DropReason::Unsolicited, nowhere, "stream reply");
         };
@@ -1557,7 +1594,7 @@ impl Node {
                     ..Contents::default()
                 };
                 self.send_frame(id, Members::Buckets(set), contents);
-                self.sync.await_last(id, exchange);
+                self.exchanges.await_last(id, exchange);
             }
             _ => {
                 let for_them = self.replicas.deltas_for(&pp.digests, u64::MAX);
@@ -1567,7 +1604,7 @@ impl Node {
                 };
                 self.send_frame(id, Members::None, contents);
                 self.out.push(Output::StreamClose { id });
-                if exchange.reason == Reason::Join && self.sync.joined() {
+                if exchange.reason == Reason::Join && self.exchanges.joined() {
                     self.timers.stop(Periodic::JoinRetry);
                     self.out.event(Event::JoinCompleted {
                         seed: exchange.peer,
@@ -1584,8 +1621,8 @@ impl Node {
     fn merge_deltas(
         &mut self,
         addr: SocketAddr,
-        deltas: &[(Name, crate::keys::Deltas)],
-        digests: &[(Name, crate::keys::Digest)],
+        deltas: &[(Name, crate::namespace::Deltas)],
+        digests: &[(Name, crate::namespace::Digest)],
     ) {
         if self.replicas.claimed(digests) {
             self.claim(addr, "digest");
@@ -1606,7 +1643,7 @@ impl Node {
             match self.replicas.merge(owner, d, life) {
                 Heard::Applied(changes) => {
                     if *owner != *self.view.local() {
-                        self.metrics.repairs += 1;
+                        self.metrics.namespaces_repaired += 1;
                         if d.reset {
                             self.metrics.resets += 1;
                         }
@@ -1622,7 +1659,7 @@ impl Node {
     }
 
     /// A key write or repair deltas were refused: counted and traced.
-    fn refused(&mut self, r: crate::kv::Refused, from: SocketAddr, what: &'static str) {
+    fn refused(&mut self, r: crate::replicas::Refused, from: SocketAddr, what: &'static str) {
         self.metrics.keys_refused.count(r);
         tracing::debug!(node = %self.view.local(), %from, reason = ?r, what, "refused");
     }
@@ -1703,8 +1740,8 @@ impl Node {
 
     fn on_stream_closed(&mut self, id: StreamId) {
         if id.is_accepted() {
-            self.sync.finish_answered(id);
-        } else if let Some(exchange) = self.sync.take(id) {
+            self.exchanges.finish_answered(id);
+        } else if let Some(exchange) = self.exchanges.take(id) {
             self.exchange_failed(exchange);
         }
     }
@@ -1714,10 +1751,12 @@ impl Node {
         if exchange.reason != Reason::Join {
             return;
         }
-        if let Some((attempt, backoff)) = self.sync.join_failed(self.is_leaving(), &self.config) {
+        if let Some((attempt, backoff)) =
+            self.exchanges.join_failed(self.is_leaving(), &self.config)
+        {
             let limit = self.config.join_attempts;
             if limit != 0 && attempt >= limit {
-                self.sync.cancel_join();
+                self.exchanges.cancel_join();
                 self.out.event(Event::JoinFailed { attempts: attempt });
             } else {
                 self.timers.set(Periodic::JoinRetry, self.now + backoff);

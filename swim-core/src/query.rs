@@ -13,11 +13,11 @@
 //! the caller's to judge from the answers; the agent refuses `use` unless
 //! every live member reported holding the key.
 
-use crate::codec::DropReason;
 use crate::name::Name;
-use crate::seal::{Key, KeyError, KeyId, Keyring};
+use crate::seal::{Keyring, KeyringError, SecretKey, SecretKeyId};
 use crate::time::Instant;
 use crate::util::Random;
+use crate::wire::DropReason;
 use bytes::Bytes;
 use core::time::Duration;
 use prost::Message as _;
@@ -38,38 +38,38 @@ pub(crate) const MAX_OPEN: usize = 16;
 /// A cluster key operation (see the module doc).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum KeyOp {
+pub enum KeyringOp {
     /// Report the keys held.
     List,
     /// Install a key (not yet used to seal).
-    Install(Key),
+    Install(SecretKey),
     /// Seal with this installed key from now on.
-    Use(KeyId),
+    Use(SecretKeyId),
     /// Remove this installed key (refused for the primary).
-    Remove(KeyId),
+    Remove(SecretKeyId),
 }
 
-impl KeyOp {
+impl KeyringOp {
     /// Carries out the operation on `keyring`; whether it changed.
-    pub(crate) fn apply(&self, keyring: &mut Keyring) -> Result<bool, KeyError> {
+    pub(crate) fn apply(&self, keyring: &mut Keyring) -> Result<bool, KeyringError> {
         match self {
-            KeyOp::List => Ok(false),
-            KeyOp::Install(key) => Ok(keyring.install(key.clone())),
-            KeyOp::Use(id) => {
+            KeyringOp::List => Ok(false),
+            KeyringOp::Install(key) => Ok(keyring.install(key.clone())),
+            KeyringOp::Use(id) => {
                 let changed = keyring.primary() != Some(*id);
                 keyring.use_key(*id).map(|()| changed)
             }
-            KeyOp::Remove(id) => keyring.remove(*id).map(|()| true),
+            KeyringOp::Remove(id) => keyring.remove(*id).map(|()| true),
         }
     }
 
     fn to_wire(&self) -> pb::KeyOp {
         use pb::key_op::Op;
         let (op, key, key_id) = match self {
-            KeyOp::List => (Op::List, Bytes::new(), 0),
-            KeyOp::Install(k) => (Op::Install, Bytes::copy_from_slice(k.as_bytes()), 0),
-            KeyOp::Use(id) => (Op::Use, Bytes::new(), id.0),
-            KeyOp::Remove(id) => (Op::Remove, Bytes::new(), id.0),
+            KeyringOp::List => (Op::List, Bytes::new(), 0),
+            KeyringOp::Install(k) => (Op::Install, Bytes::copy_from_slice(k.as_bytes()), 0),
+            KeyringOp::Use(id) => (Op::Use, Bytes::new(), id.0),
+            KeyringOp::Remove(id) => (Op::Remove, Bytes::new(), id.0),
         };
         pb::KeyOp {
             op: op as i32,
@@ -78,13 +78,15 @@ impl KeyOp {
         }
     }
 
-    fn from_wire(k: &pb::KeyOp) -> Result<KeyOp, DropReason> {
+    fn from_wire(k: &pb::KeyOp) -> Result<KeyringOp, DropReason> {
         use pb::key_op::Op;
         Ok(match Op::try_from(k.op).map_err(|_| DropReason::Invalid)? {
-            Op::List => KeyOp::List,
-            Op::Install => KeyOp::Install(Key::from_slice(&k.key).ok_or(DropReason::Invalid)?),
-            Op::Use => KeyOp::Use(KeyId(k.key_id)),
-            Op::Remove => KeyOp::Remove(KeyId(k.key_id)),
+            Op::List => KeyringOp::List,
+            Op::Install => {
+                KeyringOp::Install(SecretKey::from_slice(&k.key).ok_or(DropReason::Invalid)?)
+            }
+            Op::Use => KeyringOp::Use(SecretKeyId(k.key_id)),
+            Op::Remove => KeyringOp::Remove(SecretKeyId(k.key_id)),
         })
     }
 }
@@ -96,7 +98,7 @@ pub(crate) struct Query {
     pub origin_addr: SocketAddr,
     pub id: u64,
     pub timeout: Duration,
-    pub op: KeyOp,
+    pub op: KeyringOp,
     /// The query as it came, to pass on unchanged.
     pub encoded: Bytes,
 }
@@ -120,7 +122,7 @@ impl Eq for Query {}
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Answer {
     pub id: u64,
-    pub keys: Vec<KeyId>,
+    pub keys: Vec<SecretKeyId>,
     pub refused: Option<String>,
 }
 
@@ -132,12 +134,12 @@ pub(crate) fn decode_query(packet: &Bytes, field: &[u8]) -> Result<Query, DropRe
         return Err(DropReason::Invalid);
     }
     let op = match &q.body {
-        Some(pb::query::Body::Keys(k)) => KeyOp::from_wire(k)?,
+        Some(pb::query::Body::Keys(k)) => KeyringOp::from_wire(k)?,
         None => return Err(DropReason::Invalid),
     };
     Ok(Query {
-        origin: crate::codec::name(&q.origin)?,
-        origin_addr: crate::codec::addr(&q.origin_addr)?,
+        origin: crate::wire::name(&q.origin)?,
+        origin_addr: crate::wire::addr(&q.origin_addr)?,
         id: q.id,
         timeout,
         op,
@@ -151,7 +153,7 @@ pub(crate) fn decode_answer(field: &[u8]) -> Result<Answer, DropReason> {
     match a.body {
         Some(pb::answer::Body::Keys(k)) if k.keys.len() <= 64 => Ok(Answer {
             id: a.id,
-            keys: k.keys.into_iter().map(KeyId).collect(),
+            keys: k.keys.into_iter().map(SecretKeyId).collect(),
             refused: (!k.error.is_empty()).then_some(k.error),
         }),
         _ => Err(DropReason::Invalid),
@@ -203,7 +205,7 @@ impl Queries {
         &mut self,
         origin: &Name,
         origin_addr: SocketAddr,
-        op: &KeyOp,
+        op: &KeyringOp,
         timeout: Duration,
         now: Instant,
         rng: &mut Random,
@@ -218,7 +220,7 @@ impl Queries {
             }
         };
         let mut addr = [0u8; 18];
-        let len = crate::codec::put_address(origin_addr, &mut addr);
+        let len = crate::wire::put_address(origin_addr, &mut addr);
         let q = pb::Query {
             origin: Bytes::copy_from_slice(origin.as_bytes()),
             origin_addr: Bytes::copy_from_slice(&addr[..len]),
@@ -328,7 +330,7 @@ mod tests {
     fn a_query_round_trips_spreads_a_bounded_number_of_times_and_is_seen_once() {
         let (name, addr) = origin();
         let mut mine = Queries::default();
-        let op = KeyOp::Install(Key::new([3; 32]));
+        let op = KeyringOp::Install(SecretKey::new([3; 32]));
         let id = mine
             .start(
                 &name,
@@ -368,7 +370,7 @@ mod tests {
         q.start(
             &name,
             addr,
-            &KeyOp::List,
+            &KeyringOp::List,
             Duration::from_secs(1),
             Instant::ZERO,
             &mut rng,
@@ -391,7 +393,7 @@ mod tests {
             q.start(
                 &name,
                 addr,
-                &KeyOp::List,
+                &KeyringOp::List,
                 Duration::from_secs(1),
                 Instant::ZERO,
                 &mut rng,
@@ -402,7 +404,7 @@ mod tests {
             .start(
                 &name,
                 addr,
-                &KeyOp::List,
+                &KeyringOp::List,
                 Duration::from_secs(1),
                 Instant::ZERO,
                 &mut rng,
@@ -421,7 +423,7 @@ mod tests {
             origin_addr: addr,
             id,
             timeout: MAX_QUERY_TIMEOUT,
-            op: KeyOp::List,
+            op: KeyringOp::List,
             encoded: Bytes::new(),
         };
         let mut q = Queries::default();
@@ -442,7 +444,7 @@ mod tests {
             (0..3)
                 .map(|_| {
                     let t = Duration::from_secs(1);
-                    q.start(&name, addr, &KeyOp::List, t, Instant::ZERO, &mut rng)
+                    q.start(&name, addr, &KeyringOp::List, t, Instant::ZERO, &mut rng)
                         .unwrap()
                 })
                 .collect::<Vec<_>>()

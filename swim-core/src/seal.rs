@@ -33,20 +33,20 @@ pub(crate) const NONCE_LEN: usize = 12;
 pub(crate) const TAG_LEN: usize = 16;
 
 /// A 256-bit cluster key. Its bytes are wiped when it is dropped and never
-/// printed (`Debug` shows its [`KeyId`]).
+/// printed (`Debug` shows its [`SecretKeyId`]).
 #[derive(Clone, PartialEq, Eq)]
-pub struct Key([u8; 32]);
+pub struct SecretKey([u8; 32]);
 
-impl Key {
+impl SecretKey {
     /// A key from its 32 bytes (generate them with a cryptographic RNG, for
     /// example `head -c 32 /dev/urandom | base64`).
-    pub fn new(bytes: [u8; 32]) -> Key {
-        Key(bytes)
+    pub fn new(bytes: [u8; 32]) -> SecretKey {
+        SecretKey(bytes)
     }
 
     /// A key from a slice, which must hold exactly 32 bytes.
-    pub fn from_slice(bytes: &[u8]) -> Option<Key> {
-        <[u8; 32]>::try_from(bytes).ok().map(Key)
+    pub fn from_slice(bytes: &[u8]) -> Option<SecretKey> {
+        <[u8; 32]>::try_from(bytes).ok().map(SecretKey)
     }
 
     /// The key's bytes (for storing it in a keyring file).
@@ -57,7 +57,7 @@ impl Key {
     /// The key's public identifier: the first 8 bytes of the key encrypting
     /// a fixed block (a key check value), which tells keys apart without
     /// revealing them.
-    pub fn id(&self) -> KeyId {
+    pub fn id(&self) -> SecretKeyId {
         use aes_gcm::aes::cipher::{BlockEncrypt, KeyInit as _};
         let aes = aes_gcm::aes::Aes256::new(&self.0.into());
         // GCM's counter blocks end in a small counter and its hash key is the
@@ -66,27 +66,27 @@ impl Key {
         aes.encrypt_block((&mut block).into());
         let mut id = [0; 8];
         id.copy_from_slice(&block[..8]);
-        KeyId(u64::from_be_bytes(id))
+        SecretKeyId(u64::from_be_bytes(id))
     }
 }
 
-impl Drop for Key {
+impl Drop for SecretKey {
     fn drop(&mut self) {
         self.0.zeroize();
     }
 }
 
-impl fmt::Debug for Key {
+impl fmt::Debug for SecretKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Key({})", self.id())
     }
 }
 
-/// A key's public identifier (see [`Key::id`]), shown as 16 hex digits.
+/// A key's public identifier (see [`SecretKey::id`]), shown as 16 hex digits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct KeyId(pub u64);
+pub struct SecretKeyId(pub u64);
 
-impl fmt::Display for KeyId {
+impl fmt::Display for SecretKeyId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:016x}", self.0)
     }
@@ -132,18 +132,18 @@ impl Sealing {
 /// Why a keyring change was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum KeyError {
+pub enum KeyringError {
     /// No installed key has this id.
-    Unknown(KeyId),
+    Unknown(SecretKeyId),
     /// The primary key cannot be removed: make another primary first.
-    Primary(KeyId),
+    Primary(SecretKeyId),
 }
 
-impl fmt::Display for KeyError {
+impl fmt::Display for KeyringError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            KeyError::Unknown(id) => write!(f, "no installed key has id {id}"),
-            KeyError::Primary(id) => write!(
+            KeyringError::Unknown(id) => write!(f, "no installed key has id {id}"),
+            KeyringError::Primary(id) => write!(
                 f,
                 "key {id} is the primary key; make another key primary before removing it"
             ),
@@ -151,11 +151,11 @@ impl fmt::Display for KeyError {
     }
 }
 
-impl std::error::Error for KeyError {}
+impl std::error::Error for KeyringError {}
 
 struct Installed {
-    key: Key,
-    id: KeyId,
+    key: SecretKey,
+    id: SecretKeyId,
     cipher: Aes256Gcm,
 }
 
@@ -182,28 +182,28 @@ impl Keyring {
     }
 
     /// The key that seals, if any.
-    pub fn primary(&self) -> Option<KeyId> {
+    pub fn primary(&self) -> Option<SecretKeyId> {
         self.keys.first().map(|k| k.id)
     }
 
     /// The ids of every installed key, the primary first.
-    pub fn ids(&self) -> impl Iterator<Item = KeyId> + '_ {
+    pub fn ids(&self) -> impl Iterator<Item = SecretKeyId> + '_ {
         self.keys.iter().map(|k| k.id)
     }
 
     /// Every installed key, the primary first (to store them).
-    pub fn keys(&self) -> impl Iterator<Item = &Key> + '_ {
+    pub fn keys(&self) -> impl Iterator<Item = &SecretKey> + '_ {
         self.keys.iter().map(|k| &k.key)
     }
 
     /// Whether a key with this id is installed.
-    pub fn contains(&self, id: KeyId) -> bool {
+    pub fn contains(&self, id: SecretKeyId) -> bool {
         self.keys.iter().any(|k| k.id == id)
     }
 
     /// Installs `key` (the first key installed becomes primary). Returns
     /// false when it was installed already.
-    pub(crate) fn install(&mut self, key: Key) -> bool {
+    pub(crate) fn install(&mut self, key: SecretKey) -> bool {
         let id = key.id();
         if self.contains(id) {
             return false;
@@ -226,7 +226,7 @@ impl Keyring {
     }
 
     /// Makes the installed key `id` the one that seals.
-    pub(crate) fn use_key(&mut self, id: KeyId) -> Result<(), KeyError> {
+    pub(crate) fn use_key(&mut self, id: SecretKeyId) -> Result<(), KeyringError> {
         let at = self.position(id)?;
         let k = self.keys.remove(at);
         self.keys.insert(0, k);
@@ -234,9 +234,9 @@ impl Keyring {
     }
 
     /// Removes the installed key `id`, unless it is the primary.
-    pub(crate) fn remove(&mut self, id: KeyId) -> Result<(), KeyError> {
+    pub(crate) fn remove(&mut self, id: SecretKeyId) -> Result<(), KeyringError> {
         match self.position(id)? {
-            0 => Err(KeyError::Primary(id)),
+            0 => Err(KeyringError::Primary(id)),
             at => {
                 self.keys.remove(at);
                 Ok(())
@@ -244,11 +244,11 @@ impl Keyring {
         }
     }
 
-    fn position(&self, id: KeyId) -> Result<usize, KeyError> {
+    fn position(&self, id: SecretKeyId) -> Result<usize, KeyringError> {
         self.keys
             .iter()
             .position(|k| k.id == id)
-            .ok_or(KeyError::Unknown(id))
+            .ok_or(KeyringError::Unknown(id))
     }
 
     /// Encrypts `buf[at..]` in place under the primary key, with
@@ -472,7 +472,7 @@ mod tests {
     fn ring(keys: &[u8]) -> Keyring {
         let mut r = Keyring::default();
         for &b in keys {
-            r.install(Key::new([b; 32]));
+            r.install(SecretKey::new([b; 32]));
         }
         r
     }
@@ -531,15 +531,15 @@ mod tests {
     #[test]
     fn keyring_rotation_rules() {
         let mut r = ring(&[1, 2]);
-        let (one, two) = (Key::new([1; 32]).id(), Key::new([2; 32]).id());
+        let (one, two) = (SecretKey::new([1; 32]).id(), SecretKey::new([2; 32]).id());
         assert_ne!(one, two);
         assert_eq!(r.primary(), Some(one));
-        assert!(!r.install(Key::new([1; 32])));
-        assert_eq!(r.remove(one), Err(KeyError::Primary(one)));
+        assert!(!r.install(SecretKey::new([1; 32])));
+        assert_eq!(r.remove(one), Err(KeyringError::Primary(one)));
         r.use_key(two).unwrap();
         assert_eq!(r.ids().collect::<Vec<_>>(), [two, one]);
         r.remove(one).unwrap();
-        assert_eq!(r.use_key(one), Err(KeyError::Unknown(one)));
-        assert!(format!("{:?}", Key::new([9; 32])).starts_with("Key("));
+        assert_eq!(r.use_key(one), Err(KeyringError::Unknown(one)));
+        assert!(format!("{:?}", SecretKey::new([9; 32])).starts_with("Key("));
     }
 }

@@ -18,7 +18,7 @@
 //! not in the sum (it is settled by refutation or death); a node whose
 //! peers run a version without summaries never compares.
 
-use crate::keys::Digest;
+use crate::namespace::Digest;
 
 /// How many buckets a summary is split into, by name: a repair exchange
 /// first compares the buckets and then carries only the members and

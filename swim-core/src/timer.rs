@@ -18,8 +18,9 @@ pub(crate) enum Periodic {
     Probe = 0,
     /// Send piggybacked updates to `fanout` random members.
     Gossip = 1,
-    /// Full-state exchange with one random member.
-    PushPull = 2,
+    /// An exchange with one member held dead, if any (see
+    /// [`crate::exchange`]).
+    Reconnect = 2,
     /// Try the join seeds again.
     JoinRetry = 3,
 }
@@ -136,7 +137,7 @@ impl Timers {
 const KINDS: [Periodic; PERIODIC] = [
     Periodic::Probe,
     Periodic::Gossip,
-    Periodic::PushPull,
+    Periodic::Reconnect,
     Periodic::JoinRetry,
 ];
 
@@ -182,7 +183,7 @@ mod tests {
     fn ties_go_to_deadlines_then_periodic_timers_in_kind_order() {
         let mut t = Timers::default();
         let at = Instant::from_millis(50);
-        t.set(Periodic::PushPull, at);
+        t.set(Periodic::Reconnect, at);
         t.set(Periodic::Probe, at);
         t.schedule(at, Deadline::ProbeTimeout { seq: 1 });
         t.schedule(at, Deadline::RelayTimeout { seq: 2 });
@@ -193,7 +194,7 @@ mod tests {
                 Timer::Deadline(Deadline::ProbeTimeout { seq: 1 }),
                 Timer::Deadline(Deadline::RelayTimeout { seq: 2 }),
                 Timer::Periodic(Periodic::Probe),
-                Timer::Periodic(Periodic::PushPull),
+                Timer::Periodic(Periodic::Reconnect),
             ]
         );
     }

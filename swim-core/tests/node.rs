@@ -300,7 +300,7 @@ fn invalid_api_input_gets_a_typed_error() {
 
 /// A packet from a member we never heard of means our view is behind: the
 /// node answers it and pulls the sender's full state, at most once per
-/// push-pull interval / 8.
+/// reconnect interval / 8.
 #[test]
 fn an_unknown_sender_triggers_one_catch_up_exchange() {
     let mut node = joined_node(3, Config::lan());

@@ -4,11 +4,11 @@
 mod common;
 
 use common::*;
-use swim_core::{Config, Input, Instant, Key, Output, Sealing, Status};
+use swim_core::{Config, Input, Instant, Output, Sealing, SecretKey, Status};
 use swim_proto as pb;
 
-fn key(b: u8) -> Key {
-    Key::new([b; 32])
+fn key(b: u8) -> SecretKey {
+    SecretKey::new([b; 32])
 }
 
 /// Node 0 of a joined 4-member cluster, holding `keys`, at `sealing`.
@@ -16,7 +16,7 @@ fn keyed_node(keys: &[u8], sealing: Sealing) -> swim_core::Node {
     let mut node = joined_node(4, Config::lan());
     let _ = node.poll_outputs().count();
     for &k in keys {
-        node.install_key(key(k));
+        node.install_secret_key(key(k));
     }
     node.set_sealing(sealing);
     node
@@ -182,7 +182,7 @@ fn seal_with(k: &[u8], plain: &[u8]) -> swim_core::Bytes {
     )
     .unwrap();
     for &b in k {
-        ring.install_key(key(b));
+        ring.install_secret_key(key(b));
     }
     ring.keyring()
         .seal_with_nonce("", 77, plain)

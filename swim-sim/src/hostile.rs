@@ -322,7 +322,7 @@ impl Attacker {
 
     /// Learns from a datagram (`frame` false) or stream frame the tap
     /// received: owners' lives, and datagrams to replay (a stranger's).
-    pub fn sniff(&mut self, bytes: &Bytes, frame: bool, keys: &[swim_core::Key]) {
+    pub fn sniff(&mut self, bytes: &Bytes, frame: bool, keys: &[swim_core::SecretKey]) {
         let plain = match open(bytes, keys) {
             Some(Some(p)) => Bytes::from(p),
             Some(None) => return, // sealed under a key it lacks
@@ -713,7 +713,7 @@ fn wire_addr(a: SocketAddr) -> Bytes {
 /// `Some(None)` when none of `keys` opens it. The header (fields 1 and 2
 /// as sent) is the associated data; the sealed field (15) holds the
 /// nonce, the ciphertext and the tag.
-pub(crate) fn open(bytes: &[u8], keys: &[swim_core::Key]) -> Option<Option<Vec<u8>>> {
+pub(crate) fn open(bytes: &[u8], keys: &[swim_core::SecretKey]) -> Option<Option<Vec<u8>>> {
     use aes_gcm::aead::{AeadInPlace, KeyInit};
     use aes_gcm::{Aes256Gcm, Nonce, Tag};
     let s = pb::Sealed::decode(bytes).ok()?;

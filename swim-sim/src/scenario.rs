@@ -497,7 +497,9 @@ impl Scenario {
             options.join_window = w;
         }
         if file.sealed {
-            options.keys = vec![swim_core::Key::new(*b"swim-sim's scenario cluster key!")];
+            options.keys = vec![swim_core::SecretKey::new(
+                *b"swim-sim's scenario cluster key!",
+            )];
         }
         if let Some(n) = file.network {
             options.network = network(n);

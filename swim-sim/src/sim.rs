@@ -212,7 +212,7 @@ pub struct Options {
     pub measure: (Duration, Option<Duration>),
     /// Keys every node installs when it starts (the first is primary):
     /// traffic is sealed as `config.sealing` says. Empty: plain traffic.
-    pub keys: Vec<swim_core::Key>,
+    pub keys: Vec<swim_core::SecretKey>,
     /// The window `[from, until]` over which the report measures how well
     /// healthy views hold sick members out (see [`crate::HoldOut`]).
     pub hold_out: Option<(Duration, Duration)>,
@@ -1235,7 +1235,7 @@ impl Sim {
             return;
         };
         for key in &self.opts.keys {
-            node.install_key(key.clone());
+            node.install_secret_key(key.clone());
         }
         let (count, size) = self.opts.start_keys;
         let keys: Vec<(String, Bytes)> = (0..count)
@@ -1649,7 +1649,7 @@ impl Sim {
         let now = self.now;
         self.checker.now_ms = now.as_millis();
         for a in self.attackers.iter_mut().filter(|a| a.tap == i) {
-            let keys: &[swim_core::Key] = if a.spec.sealed { &self.opts.keys } else { &[] };
+            let keys: &[swim_core::SecretKey] = if a.spec.sealed { &self.opts.keys } else { &[] };
             match &input {
                 Input::Datagram { bytes, .. } => a.sniff(bytes, false, keys),
                 Input::StreamFrame { bytes, .. } => a.sniff(bytes, true, keys),

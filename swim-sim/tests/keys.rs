@@ -171,7 +171,7 @@ fn a_missed_write_is_repaired_by_an_exchange_of_only_what_differs() {
         let repairs = |c: &Cluster| -> u64 {
             (0..n)
                 .filter_map(|i| c.node(i))
-                .map(|x| x.metrics().summary_repairs)
+                .map(|x| x.metrics().repair_exchanges)
                 .sum()
         };
         let others: Vec<usize> = (0..n).filter(|&i| i != 9).collect();

@@ -2,13 +2,13 @@
 //! a running cluster without a single member declared dead, on many seeds.
 
 use std::time::Duration;
-use swim_core::{Config, Key, Sealing, Status};
+use swim_core::{Config, Sealing, SecretKey, Status};
 use swim_sim::{Cluster, Options};
 
 const N: usize = 12;
 
-fn key(b: u8) -> Key {
-    Key::new([b; 32])
+fn key(b: u8) -> SecretKey {
+    SecretKey::new([b; 32])
 }
 
 /// Runs `d` and checks, each second, that no view holds a running member dead.
@@ -48,7 +48,7 @@ fn sealing_turned_on_in_three_steps_kills_nobody() {
         assert!(c.converged(), "seed {seed}");
         roll(&mut c, |n| {
             n.set_sealing(Sealing::Accept);
-            n.install_key(key(1));
+            n.install_secret_key(key(1));
         });
         run_without_deaths(&mut c, Duration::from_secs(5), &[]);
         roll(&mut c, |n| n.set_sealing(Sealing::Send));
@@ -76,12 +76,12 @@ fn a_key_rotation_kills_nobody_and_shuts_out_a_holder_of_the_old_key() {
         c.crash(5);
         c.run_for(Duration::from_secs(30));
         roll(&mut c, |n| {
-            n.install_key(key(2));
+            n.install_secret_key(key(2));
         });
         run_without_deaths(&mut c, Duration::from_secs(5), &[5]);
-        roll(&mut c, |n| n.use_key(key(2).id()).unwrap());
+        roll(&mut c, |n| n.use_secret_key(key(2).id()).unwrap());
         run_without_deaths(&mut c, Duration::from_secs(5), &[5]);
-        roll(&mut c, |n| n.remove_key(key(1).id()).unwrap());
+        roll(&mut c, |n| n.remove_secret_key(key(1).id()).unwrap());
         run_without_deaths(&mut c, Duration::from_secs(20), &[5]);
         assert!((0..N).all(|i| auth_drops(&c, i) == 0), "seed {seed}");
         // Node 5 comes back with only the old key: nobody lets it in.
@@ -135,7 +135,7 @@ fn holds_everywhere(c: &Cluster, f: impl Fn(&swim_core::Keyring) -> bool) -> boo
 
 #[test]
 fn cluster_wide_key_operations_from_one_member_rotate_every_keyring() {
-    use swim_core::KeyOp;
+    use swim_core::KeyringOp;
     let timeout = Duration::from_secs(5);
     for seed in 1..=5 {
         let options = Options {
@@ -144,28 +144,28 @@ fn cluster_wide_key_operations_from_one_member_rotate_every_keyring() {
         };
         let mut c = Cluster::with_options(options);
         c.run_for(Duration::from_secs(10));
-        let op = |c: &mut Cluster, op: KeyOp| {
-            c.command(3, |n, now| n.key_op(op, timeout, now))
+        let op = |c: &mut Cluster, op: KeyringOp| {
+            c.command(3, |n, now| n.keyring_op(op, timeout, now))
                 .unwrap()
                 .unwrap();
         };
-        op(&mut c, KeyOp::Install(key(2)));
+        op(&mut c, KeyringOp::Install(key(2)));
         run_without_deaths(&mut c, Duration::from_secs(5), &[]);
         assert!(
             holds_everywhere(&c, |k| k.contains(key(2).id())),
             "seed {seed}"
         );
-        op(&mut c, KeyOp::Use(key(2).id()));
+        op(&mut c, KeyringOp::Use(key(2).id()));
         run_without_deaths(&mut c, Duration::from_secs(5), &[]);
         assert!(holds_everywhere(&c, |k| k.primary() == Some(key(2).id())));
-        op(&mut c, KeyOp::Remove(key(1).id()));
+        op(&mut c, KeyringOp::Remove(key(1).id()));
         run_without_deaths(&mut c, Duration::from_secs(10), &[]);
         assert!(
             holds_everywhere(&c, |k| k.ids().eq([key(2).id()])),
             "seed {seed}"
         );
         // Removing the primary is refused everywhere.
-        op(&mut c, KeyOp::Remove(key(2).id()));
+        op(&mut c, KeyringOp::Remove(key(2).id()));
         run_without_deaths(&mut c, Duration::from_secs(5), &[]);
         assert!(holds_everywhere(&c, |k| k.ids().eq([key(2).id()])));
         assert!((0..N).all(|i| auth_drops(&c, i) == 0), "seed {seed}");
@@ -174,7 +174,9 @@ fn cluster_wide_key_operations_from_one_member_rotate_every_keyring() {
     // Without sealed traffic, no key operation leaves the node.
     let mut c = Cluster::new(3, 1);
     c.run_for(Duration::from_secs(2));
-    let plain = c.command(0, |n, now| n.key_op(KeyOp::Install(key(9)), timeout, now));
+    let plain = c.command(0, |n, now| {
+        n.keyring_op(KeyringOp::Install(key(9)), timeout, now)
+    });
     assert_eq!(plain, Some(Err(swim_core::Error::NotSealed)));
 }
 
@@ -184,7 +186,7 @@ fn cluster_wide_key_operations_from_one_member_rotate_every_keyring() {
 /// seen its old life's. Ids are now drawn at random from the node's seed.
 #[test]
 fn a_restarted_member_s_first_key_operation_is_carried_out() {
-    use swim_core::KeyOp;
+    use swim_core::KeyringOp;
     let timeout = Duration::from_secs(300);
     for seed in 1..=3 {
         let options = Options {
@@ -195,7 +197,7 @@ fn a_restarted_member_s_first_key_operation_is_carried_out() {
         c.run_for(Duration::from_secs(10));
         // The old life's operations, seen (and remembered) everywhere.
         for _ in 0..3 {
-            c.command(3, |n, now| n.key_op(KeyOp::List, timeout, now))
+            c.command(3, |n, now| n.keyring_op(KeyringOp::List, timeout, now))
                 .unwrap()
                 .unwrap();
             c.run_for(Duration::from_secs(2));
@@ -203,9 +205,11 @@ fn a_restarted_member_s_first_key_operation_is_carried_out() {
         c.restart(3);
         c.run_for(Duration::from_secs(10));
         assert!(c.converged(), "seed {seed}");
-        c.command(3, |n, now| n.key_op(KeyOp::Install(key(2)), timeout, now))
-            .unwrap()
-            .unwrap();
+        c.command(3, |n, now| {
+            n.keyring_op(KeyringOp::Install(key(2)), timeout, now)
+        })
+        .unwrap()
+        .unwrap();
         run_without_deaths(&mut c, Duration::from_secs(5), &[]);
         assert!(
             holds_everywhere(&c, |k| k.contains(key(2).id())),

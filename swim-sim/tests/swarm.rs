@@ -184,7 +184,9 @@ fn options() -> impl Strategy<Value = Options> {
             o.network.loss = loss;
             o.faults = faults;
             if sealed {
-                o.keys = vec![swim_core::Key::new(*b"swarm's cluster key, 32 bytes!!!")];
+                o.keys = vec![swim_core::SecretKey::new(
+                    *b"swarm's cluster key, 32 bytes!!!",
+                )];
             }
             o
         })

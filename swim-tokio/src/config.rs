@@ -36,7 +36,7 @@ pub struct AgentConfig {
     pub stream_budget: usize,
     /// Cluster keys, the primary first (none: plain traffic). How the node
     /// treats plain traffic is `protocol.sealing`.
-    pub keys: Vec<swim_core::Key>,
+    pub keys: Vec<swim_core::SecretKey>,
     /// Where the keyring is kept: rewritten whenever a key operation
     /// changes the keys (see [`crate::keyring`]).
     pub keyring_file: Option<std::path::PathBuf>,

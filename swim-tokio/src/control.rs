@@ -544,9 +544,12 @@ pub fn metrics_json(m: &AgentMetrics) -> Value {
         "keys_written": c.keys_written,
         "deltas_sent": c.deltas_sent,
         "deltas_applied": c.deltas_applied,
-        "repairs": c.repairs,
+        "namespaces_repaired": c.namespaces_repaired,
         "resets": c.resets,
-        "summary_repairs": c.summary_repairs,
+        "repair_exchanges": c.repair_exchanges,
+        // The old names of the two above, deprecated: dropped next release.
+        "repairs": c.namespaces_repaired,
+        "summary_repairs": c.repair_exchanges,
         "conflicts": c.conflicts,
         "unrefutable": c.unrefutable,
         "held": c.held,
@@ -1237,7 +1240,7 @@ async fn kv_delete(axum::extract::State(shared): St, Query(q): Query<KvKey>) -> 
 }
 
 async fn keys_list(axum::extract::State(shared): St) -> ApiResponse {
-    keys_reply(shared.handle.key_op(swim_core::KeyOp::List).await)
+    keys_reply(shared.handle.key_op(swim_core::KeyringOp::List).await)
 }
 
 async fn keys_op(axum::extract::State(shared): St, Json(b): Json<KeysBody>) -> ApiResponse {
@@ -1248,9 +1251,9 @@ async fn keys_op(axum::extract::State(shared): St, Json(b): Json<KeysBody>) -> A
     };
     let id = key.id();
     keys_reply(match b.op {
-        KeyOpName::Install => handle.key_op(swim_core::KeyOp::Install(key)).await,
+        KeyOpName::Install => handle.key_op(swim_core::KeyringOp::Install(key)).await,
         KeyOpName::Use => handle.use_key(id).await,
-        KeyOpName::Remove => handle.key_op(swim_core::KeyOp::Remove(id)).await,
+        KeyOpName::Remove => handle.key_op(swim_core::KeyringOp::Remove(id)).await,
     })
 }
 

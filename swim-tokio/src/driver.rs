@@ -61,7 +61,7 @@ pub(crate) enum Command {
     ForceLeave(String, oneshot::Sender<Result<(), HandleError>>),
     /// A cluster key operation, answered when its time is up.
     KeyOp(
-        swim_core::KeyOp,
+        swim_core::KeyringOp,
         oneshot::Sender<Result<KeyReport, HandleError>>,
     ),
     Shutdown,
@@ -293,7 +293,7 @@ pub async fn start(config: AgentConfig) -> Result<Handle, StartError> {
     )
     .map_err(StartError::Node)?;
     for key in &config.keys {
-        node.install_key(key.clone());
+        node.install_secret_key(key.clone());
     }
     for (key, value) in &config.tags {
         node.set(key, value.clone().into_bytes(), swim_core::Instant::ZERO)
@@ -646,7 +646,7 @@ impl Driver {
                 // answers to come back, a few gossip rounds each way.
                 let timeout = self.node.config().probe_interval * 3;
                 let live = self.node.num_live();
-                match self.node.key_op(op, timeout, now) {
+                match self.node.keyring_op(op, timeout, now) {
                     Ok(id) => {
                         let report = KeyReport {
                             live,

@@ -300,16 +300,16 @@ impl Handle {
     }
 
     /// Carries out a key operation on every member (see
-    /// [`swim_core::KeyOp`]) and reports their answers once its time is up.
-    pub async fn key_op(&self, op: swim_core::KeyOp) -> Result<KeyReport, HandleError> {
+    /// [`swim_core::KeyringOp`]) and reports their answers once its time is up.
+    pub async fn key_op(&self, op: swim_core::KeyringOp) -> Result<KeyReport, HandleError> {
         self.ask(|tx| Command::KeyOp(op, tx)).await?
     }
 
     /// Makes `key` the one every member seals with, but only when every
     /// live member reports holding it (else [`HandleError::NotEverywhere`]:
     /// a member without it would be cut off).
-    pub async fn use_key(&self, key: swim_core::KeyId) -> Result<KeyReport, HandleError> {
-        let list = self.key_op(swim_core::KeyOp::List).await?;
+    pub async fn use_key(&self, key: swim_core::SecretKeyId) -> Result<KeyReport, HandleError> {
+        let list = self.key_op(swim_core::KeyringOp::List).await?;
         let id = key.to_string();
         let holders = list.holders().get(&id).copied().unwrap_or(0);
         if holders < list.live || list.answers.len() < list.live {
@@ -319,7 +319,7 @@ impl Handle {
                 live: list.live,
             });
         }
-        self.key_op(swim_core::KeyOp::Use(key)).await
+        self.key_op(swim_core::KeyringOp::Use(key)).await
     }
 
     /// Leaves the cluster gracefully, then stops the node: announces `left`,

@@ -10,7 +10,7 @@
 use base64::Engine as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use swim_core::Key;
+use swim_core::SecretKey;
 
 /// A keyring file that cannot be read, parsed or written.
 #[derive(Debug, thiserror::Error)]
@@ -24,14 +24,14 @@ pub struct KeyringError {
 
 /// One key as written in a keyring file or given to `swim keys`: base64 of
 /// 32 bytes. The error says what is allowed.
-pub fn parse_key(text: &str) -> Result<Key, String> {
+pub fn parse_key(text: &str) -> Result<SecretKey, String> {
     let text = text.trim();
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(text)
         .map_err(|e| {
             format!("not base64 ({e}); a key is base64 of 32 random bytes, as `swim keygen` prints")
         })?;
-    Key::from_slice(&bytes).ok_or_else(|| {
+    SecretKey::from_slice(&bytes).ok_or_else(|| {
         format!(
             "{} bytes; a key is 32 bytes (AES-256), as `swim keygen` prints",
             bytes.len()
@@ -40,23 +40,23 @@ pub fn parse_key(text: &str) -> Result<Key, String> {
 }
 
 /// A key as a keyring file holds it.
-pub fn format_key(key: &Key) -> String {
+pub fn format_key(key: &SecretKey) -> String {
     base64::engine::general_purpose::STANDARD.encode(key.as_bytes())
 }
 
 /// A new random key from the operating system's generator.
-pub fn generate() -> std::io::Result<Key> {
+pub fn generate() -> std::io::Result<SecretKey> {
     let mut bytes = [0u8; 32];
     std::fs::File::open("/dev/urandom").and_then(|mut f| {
         use std::io::Read as _;
         f.read_exact(&mut bytes)
     })?;
-    Ok(Key::new(bytes))
+    Ok(SecretKey::new(bytes))
 }
 
 /// Parses a keyring file's text: its keys, primary first.
-pub fn parse(text: &str, path: &Path) -> Result<Vec<Key>, KeyringError> {
-    let mut keys: Vec<Key> = Vec::new();
+pub fn parse(text: &str, path: &Path) -> Result<Vec<SecretKey>, KeyringError> {
+    let mut keys: Vec<SecretKey> = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
@@ -80,7 +80,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Vec<Key>, KeyringError> {
 }
 
 /// Reads a keyring file.
-pub fn load(path: &Path) -> Result<Vec<Key>, KeyringError> {
+pub fn load(path: &Path) -> Result<Vec<SecretKey>, KeyringError> {
     let text = std::fs::read_to_string(path).map_err(|e| KeyringError {
         path: path.to_path_buf(),
         message: format!("cannot read it: {e}"),
@@ -89,7 +89,10 @@ pub fn load(path: &Path) -> Result<Vec<Key>, KeyringError> {
 }
 
 /// Writes `keys` (primary first) to `path`, replacing it whole.
-pub fn save<'a>(path: &Path, keys: impl Iterator<Item = &'a Key>) -> Result<(), KeyringError> {
+pub fn save<'a>(
+    path: &Path,
+    keys: impl Iterator<Item = &'a SecretKey>,
+) -> Result<(), KeyringError> {
     let fail = |e: std::io::Error| KeyringError {
         path: path.to_path_buf(),
         message: format!("cannot write it: {e}"),
@@ -131,7 +134,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("swim-keyring-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("keyring");
-        let keys = [Key::new([1; 32]), Key::new([2; 32])];
+        let keys = [SecretKey::new([1; 32]), SecretKey::new([2; 32])];
         save(&path, keys.iter()).unwrap();
         assert_eq!(load(&path).unwrap(), keys);
         #[cfg(unix)]

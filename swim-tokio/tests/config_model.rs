@@ -18,7 +18,7 @@ fn every_field_changed() -> Config {
         retransmit_mult: 5,
         suspicion_mult: 5,
         suspicion_max_timeout_mult: 7,
-        push_pull_interval: Duration::from_secs(45),
+        reconnect_interval: Duration::from_secs(45),
         gossip_to_the_dead: Duration::from_secs(40),
         reap_after: Duration::from_secs(400),
         awareness_max_multiplier: 9,

@@ -18,7 +18,7 @@ impl Files {
     fn new(tag: &str) -> Files {
         let dir = std::env::temp_dir().join(format!("swim-sec-{}-{tag}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let key = swim_tokio::swim_core::Key::new([42; 32]);
+        let key = swim_tokio::swim_core::SecretKey::new([42; 32]);
         swim_tokio::keyring::save(&dir.join("keyring"), [key].iter()).unwrap();
         std::fs::write(dir.join("agent.toml"), "[protocol]\ncluster = \"prod\"\n").unwrap();
         Files(dir)
@@ -145,7 +145,7 @@ fn forged_datagrams_from_a_plain_socket_change_nothing() {
 fn an_insider_at_the_highest_incarnation_is_dropped_without_a_panic() {
     let files = Files::new("insider");
     let agents = sealed_cluster(&files, "ins");
-    let key = swim_tokio::swim_core::Key::new([42; 32]);
+    let key = swim_tokio::swim_core::SecretKey::new([42; 32]);
     // A node of our own holds the key and seals the forgery.
     let id = swim_tokio::swim_core::Identity::new("sealer".to_string(), agents[2].gossip);
     let mut sealer = swim_tokio::swim_core::Node::new(
@@ -155,7 +155,7 @@ fn an_insider_at_the_highest_incarnation_is_dropped_without_a_panic() {
         swim_tokio::swim_core::Instant::ZERO,
     )
     .unwrap();
-    sealer.install_key(key);
+    sealer.install_secret_key(key);
     let attacker = UdpSocket::bind("127.0.0.1:0").unwrap();
     for about in [&agents[0], &agents[1]] {
         let plain = packet(
@@ -266,10 +266,10 @@ fn keys_cli(agent: &Agent, args: &[&str]) -> (bool, String) {
 
 #[test]
 fn keys_rotate_on_a_running_cluster_and_a_restart_keeps_the_current_ones() {
-    use swim_tokio::swim_core::Key;
+    use swim_tokio::swim_core::SecretKey;
     let dir = Files::new("rotate");
-    let old = Key::new([42; 32]);
-    let new = Key::new([7; 32]);
+    let old = SecretKey::new([42; 32]);
+    let new = SecretKey::new([7; 32]);
     swim_tokio::keyring::save(&dir.0.join("new"), [new.clone()].iter()).unwrap();
     swim_tokio::keyring::save(&dir.0.join("old"), [old.clone()].iter()).unwrap();
     let ring = |i: usize| dir.0.join(format!("keyring{i}"));

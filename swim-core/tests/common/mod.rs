@@ -129,7 +129,7 @@ pub fn idle_node(n: usize) -> Node {
     let config = Config {
         probe_interval: std::time::Duration::from_secs(600),
         gossip_interval: std::time::Duration::from_millis(1),
-        push_pull_interval: std::time::Duration::ZERO,
+        reconnect_interval: std::time::Duration::ZERO,
         ..Config::lan()
     };
     let mut node = joined_node(n, config);

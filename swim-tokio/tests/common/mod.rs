@@ -27,10 +27,11 @@ pub fn dead_bound(n: usize) -> Duration {
 
 /// How long news (a join, a refutation, a leave) may take to reach every
 /// agent. Gossip sends each update only `retransmit_mult * ceil(log10(n+1))`
-/// times (2 in a small local cluster), so it can miss a member; the periodic
-/// push-pull (`push_pull_interval` plus up to 10% jitter) is the backstop.
+/// times (2 in a small local cluster), so it can miss a member; the reconnect
+/// tick and summary repair (`reconnect_interval` plus up to 10% jitter) are
+/// the backstop.
 pub fn spread_bound() -> Duration {
-    Config::local().push_pull_interval.mul_f64(1.1) + Duration::from_secs(8)
+    Config::local().reconnect_interval.mul_f64(1.1) + Duration::from_secs(8)
 }
 
 /// A running agent process, killed when dropped (also when a test fails).

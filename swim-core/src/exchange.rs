@@ -1,26 +1,32 @@
-//! Push-pull: full-state exchanges over a stream, on join and periodically.
+//! Exchanges: full-state conversations over a stream (a *push-pull*: each
+//! side sends what it holds, and both merge), opened only when there is a
+//! reason to, never on a timer with live members.
 //!
-//! The side that opens the stream sends its whole table; the other replies
-//! with its own, closes the stream, and both merge. Joining is a push-pull
-//! with every seed, retried with exponential backoff until one answers.
-//! Besides the periodic exchange (and the reconnect attempt to one member
-//! held dead), a node catches up, at most once per probe interval, when it
-//! has evidence that its view is behind: a packet from a member it never
-//! heard of, or a whole probe interval of packets whose senders all hold
-//! bigger views than its own.
+//! The reasons ([`Reason`]): joining is an exchange with every seed,
+//! retried with exponential backoff until one answers; *repair* opens one
+//! (rate-limited) when our summary and the peers' keep differing, and
+//! carries only the digests and the members of the differing buckets;
+//! *reconnect* is the periodic attempt to reach one member held dead (after
+//! a partition heals, how the two sides find each other again), timed by
+//! [`reconnect_interval`]; *catch-up* pulls a peer's full state, at most once
+//! per probe interval, when this node has evidence that its view is behind:
+//! a packet from a member it never heard of, or a whole probe interval of
+//! packets whose senders all hold bigger views than its own. A
+//! `reconnect_interval` of zero turns off reconnects, repairs and catch-ups
+//! (joining still runs).
 //!
-//! [`AntiEntropy`] keeps the exchanges this node opened and decides when to
+//! [`Exchanges`] keeps the exchanges this node opened and decides when to
 //! open one; the node encodes, sends and merges.
 
 use crate::codec;
 use crate::config::Config;
 use crate::event::StreamId;
-use crate::keys;
 use crate::name::Name;
-use crate::state::View;
+use crate::namespace;
 use crate::time::Instant;
 use crate::timer::{Periodic, Timers};
 use crate::util::Random;
+use crate::view::View;
 use bytes::Bytes;
 use core::time::Duration;
 use foldhash::fast::FixedState;
@@ -34,7 +40,7 @@ pub(crate) enum Reason {
     Join,
     /// Our summary and a peer's kept differing: repair with it.
     Repair,
-    /// The periodic attempt to reach a member held dead.
+    /// The periodic attempt to reach a member held dead (the reconnect tick).
     Reconnect,
     /// Our view is behind the peer's.
     CatchUp,
@@ -68,10 +74,10 @@ struct Join {
 /// Probe intervals of hearing only bigger views than ours before pulling.
 const BEHIND_FOR: u32 = 1;
 
-/// The push-pull interval for a cluster of `n`: the base interval up to 32
+/// The reconnect interval for a cluster of `n`: the base interval up to 32
 /// members, then `base * (ceil(log2 n - 5) + 1)`, so full-state traffic per node
 /// stays flat as the cluster grows.
-pub fn push_pull_interval(base: Duration, n: usize) -> Duration {
+pub fn reconnect_interval(base: Duration, n: usize) -> Duration {
     if n <= 32 {
         return base;
     }
@@ -85,7 +91,7 @@ const MAX_ANSWERED: usize = 64;
 
 /// Exchanges in flight, joining, and the catch-up rules.
 #[derive(Debug)]
-pub(crate) struct AntiEntropy {
+pub(crate) struct Exchanges {
     open: HashMap<StreamId, Exchange, FixedState>,
     /// Peers' exchanges we answered (in the order answered).
     answered: Vec<StreamId>,
@@ -101,9 +107,9 @@ pub(crate) struct AntiEntropy {
     repair_after: Instant,
 }
 
-impl AntiEntropy {
+impl Exchanges {
     pub fn new(hash_seed: u64, now: Instant) -> Self {
-        AntiEntropy {
+        Exchanges {
             open: HashMap::with_hasher(FixedState::with_seed(hash_seed)),
             answered: Vec::new(),
             next_stream: 0,
@@ -115,7 +121,7 @@ impl AntiEntropy {
         }
     }
 
-    /// Schedules the next periodic exchange. The first comes at a random
+    /// Schedules the next reconnect tick. The first comes at a random
     /// point of the first interval, so nodes started together spread their
     /// exchanges out; later ones are jittered by up to a tenth.
     pub fn schedule(
@@ -127,18 +133,18 @@ impl AntiEntropy {
         rng: &mut Random,
         now: Instant,
     ) {
-        let base = config.push_pull_interval;
+        let base = config.reconnect_interval;
         if base.is_zero() {
             return;
         }
-        let interval = push_pull_interval(base, live);
+        let interval = reconnect_interval(base, live);
         let offset = if first {
             Duration::from_micros(rng.below(interval.as_micros().max(1) as usize) as u64)
         } else {
             interval
                 + Duration::from_micros(rng.below(interval.as_micros().max(10) as usize / 10) as u64)
         };
-        timers.set(Periodic::PushPull, now + offset);
+        timers.set(Periodic::Reconnect, now + offset);
     }
 
     /// Records a new exchange with `peer`; returns its stream.
@@ -250,7 +256,7 @@ impl AntiEntropy {
     /// Whether to pull a peer's full state now that we have evidence our
     /// view is behind (at most once per probe interval).
     pub fn catch_up(&mut self, now: Instant, config: &Config) -> bool {
-        if config.push_pull_interval.is_zero() || now < self.catch_up_after {
+        if config.reconnect_interval.is_zero() || now < self.catch_up_after {
             return false;
         }
         self.catch_up_after = now + config.probe_interval;
@@ -335,8 +341,8 @@ pub(crate) enum Members {
 #[derive(Default)]
 pub(crate) struct Contents<'a> {
     pub join: bool,
-    pub digests: &'a [(Name, keys::Digest)],
-    pub deltas: &'a [(Name, keys::Deltas)],
+    pub digests: &'a [(Name, namespace::Digest)],
+    pub deltas: &'a [(Name, namespace::Deltas)],
     pub buckets: &'a [u64],
     pub differ: Option<u64>,
 }
@@ -351,7 +357,7 @@ pub(crate) fn encode_frame(
     c: Contents<'_>,
 ) -> Bytes {
     let local = view.local_entry();
-    let pick = |m: &&crate::membership::Entry| match members {
+    let pick = |m: &&crate::member_table::Entry| match members {
         Members::None | Members::Brief => false,
         Members::All => true,
         Members::Buckets(set) => crate::summary::in_buckets(&m.name, set),
@@ -386,12 +392,12 @@ mod tests {
     #[test]
     fn interval_scales_above_32_members() {
         let base = Duration::from_secs(30);
-        assert_eq!(push_pull_interval(base, 1), base);
-        assert_eq!(push_pull_interval(base, 32), base);
-        assert_eq!(push_pull_interval(base, 33), base * 2);
-        assert_eq!(push_pull_interval(base, 64), base * 2);
-        assert_eq!(push_pull_interval(base, 65), base * 3);
-        assert_eq!(push_pull_interval(base, 1000), base * 6);
+        assert_eq!(reconnect_interval(base, 1), base);
+        assert_eq!(reconnect_interval(base, 32), base);
+        assert_eq!(reconnect_interval(base, 33), base * 2);
+        assert_eq!(reconnect_interval(base, 64), base * 2);
+        assert_eq!(reconnect_interval(base, 65), base * 3);
+        assert_eq!(reconnect_interval(base, 1000), base * 6);
     }
 
     #[test]
@@ -399,7 +405,7 @@ mod tests {
         let c = Config::lan();
         let own: SocketAddr = ([10, 0, 0, 1], 1).into();
         let seeds: Vec<SocketAddr> = (2..4).map(|i| ([10, 0, 0, i], 1).into()).collect();
-        let mut ae = AntiEntropy::new(0, Instant::ZERO);
+        let mut ae = Exchanges::new(0, Instant::ZERO);
         let mut with_own = seeds.clone();
         with_own.push(own);
         assert_eq!(ae.start_join(&with_own, own), seeds, "never ourselves");
@@ -418,7 +424,7 @@ mod tests {
     #[test]
     fn catching_up_is_rate_limited_and_needs_a_whole_interval_behind() {
         let c = Config::lan();
-        let mut ae = AntiEntropy::new(0, Instant::ZERO);
+        let mut ae = Exchanges::new(0, Instant::ZERO);
         let t = |ms| Instant::from_millis(ms);
         assert!(ae.catch_up(t(0), &c));
         assert!(!ae.catch_up(t(999), &c), "once per probe interval");

@@ -24,8 +24,11 @@
 use bytes::Bytes;
 use std::collections::{BTreeMap, VecDeque};
 
-use crate::codec::MAX_JUMP;
+use crate::name::Name;
 use crate::time::Instant;
+use crate::wire::{name, utf8, DropReason, MAX_INCARNATION, MAX_JUMP};
+use prost::Message as _;
+use swim_proto as pb;
 
 /// Longest key, in bytes (UTF-8).
 pub const MAX_KEY_LEN: usize = 128;
@@ -662,6 +665,133 @@ impl Namespace {
             self.keys.remove(&k);
             self.bytes -= k.len();
         }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The state layer's message bodies on the wire: key writes, gossiped deltas,
+// digests and one owner's deltas, validated as they are decoded (`codec`
+// finds them in datagrams and stream frames).
+// ---------------------------------------------------------------------------
+
+/// A fresh write to an owner's namespace, as gossiped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct KeyDelta {
+    pub owner: Name,
+    pub life: u64,
+    pub write: Write,
+    /// The owner's GC watermark when it sent the write.
+    pub gc: u64,
+}
+
+/// A validated key write: a key of 1 to [`MAX_KEY_LEN`] bytes of
+/// UTF-8, a value within [`MAX_VALUE_LEN`] (none for a delete), a
+/// version of at least 1 above `prev`.
+fn key_write(w: pb::KeyWrite) -> Result<Write, DropReason> {
+    let key = utf8(&w.key).ok_or(DropReason::Invalid)?;
+    let bad = key.is_empty()
+        || key.len() > MAX_KEY_LEN
+        || w.value.len() > MAX_VALUE_LEN
+        || (w.deleted && !w.value.is_empty())
+        || w.version == 0
+        || w.version > MAX_INCARNATION
+        || w.prev >= w.version;
+    if bad {
+        return Err(DropReason::Invalid);
+    }
+    Ok(Write {
+        key: key.into(),
+        value: (!w.deleted).then(|| Bytes::copy_from_slice(&w.value)),
+        version: w.version,
+        prev: w.prev,
+    })
+}
+
+pub(crate) fn key_delta(d: pb::KeyDelta) -> Result<KeyDelta, DropReason> {
+    let write = key_write(d.write.ok_or(DropReason::Invalid)?)?;
+    if d.gc > write.version {
+        return Err(DropReason::Invalid);
+    }
+    Ok(KeyDelta {
+        owner: name(&d.owner)?,
+        life: d.life,
+        write,
+        gc: d.gc,
+    })
+}
+
+pub(crate) fn digest(d: pb::Digest) -> Result<(Name, Digest), DropReason> {
+    if d.gc > d.watermark || d.watermark > MAX_INCARNATION {
+        return Err(DropReason::Invalid);
+    }
+    let digest = Digest {
+        life: d.life,
+        watermark: d.watermark,
+        gc: d.gc,
+    };
+    Ok((name(&d.owner)?, digest))
+}
+
+pub(crate) fn owner_deltas(d: pb::Deltas) -> Result<(Name, Deltas), DropReason> {
+    if d.writes.len() > MAX_KEYS || d.gc > d.to || d.to > MAX_INCARNATION {
+        return Err(DropReason::Invalid);
+    }
+    let entries = d
+        .writes
+        .into_iter()
+        .map(key_write)
+        .collect::<Result<Vec<_>, _>>()?;
+    let deltas = Deltas {
+        life: d.life,
+        reset: d.reset,
+        to: d.to,
+        gc: d.gc,
+        entries,
+    };
+    Ok((name(&d.owner)?, deltas))
+}
+
+/// The wire form of a key write.
+fn wire_write(w: &Write) -> pb::KeyWrite {
+    pb::KeyWrite {
+        key: Bytes::copy_from_slice(w.key.as_bytes()),
+        value: w.value.clone().unwrap_or_default(),
+        deleted: w.value.is_none(),
+        version: w.version,
+        prev: w.prev,
+    }
+}
+
+/// A key delta encoded on its own, ready to be queued for piggybacking.
+pub(crate) fn encode_key_delta(owner: &Name, life: u64, gc: u64, w: &Write) -> Vec<u8> {
+    pb::KeyDelta {
+        owner: Bytes::copy_from_slice(owner.as_bytes()),
+        life,
+        write: Some(wire_write(w)),
+        gc,
+    }
+    .encode_to_vec()
+}
+
+/// The wire form of a digest.
+pub(crate) fn wire_digest(owner: &Name, d: &Digest) -> pb::Digest {
+    pb::Digest {
+        owner: Bytes::copy_from_slice(owner.as_bytes()),
+        life: d.life,
+        watermark: d.watermark,
+        gc: d.gc,
+    }
+}
+
+/// The wire form of one owner's deltas.
+pub(crate) fn wire_deltas(owner: &Name, d: &Deltas) -> pb::Deltas {
+    pb::Deltas {
+        owner: Bytes::copy_from_slice(owner.as_bytes()),
+        life: d.life,
+        reset: d.reset,
+        to: d.to,
+        gc: d.gc,
+        writes: d.entries.iter().map(wire_write).collect(),
     }
 }
 

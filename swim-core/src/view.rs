@@ -6,20 +6,20 @@
 //! causes outside the view (timers, events, counters) goes through
 //! [`Effects`], which the node lends for the call.
 
-use crate::broadcast::{BroadcastQueue, Priority};
-use crate::codec::{self, DropReason, MAX_INCARNATION, MAX_JUMP};
 use crate::config::Config;
 use crate::damping::{self, Window};
 use crate::event::Event;
 use crate::member::{supersedes, Member, Status, Update};
-use crate::membership::{Entry, Membership};
+use crate::member_table::{Entry, MemberTable};
 use crate::metrics::Metrics;
 use crate::name::Name;
 use crate::outbox::Outbox;
+use crate::piggyback::{PiggybackQueue, Priority};
 use crate::suspicion::{self, Suspicion};
 use crate::time::Instant;
 use crate::timer::{Deadline, Timers};
 use crate::util::Random;
+use crate::wire::{DropReason, MAX_INCARNATION, MAX_JUMP};
 use foldhash::fast::FixedState;
 use hashbrown::HashMap;
 
@@ -106,8 +106,8 @@ const CONFLICT_PACE_MAX: core::time::Duration = core::time::Duration::from_secs(
 #[derive(Debug)]
 pub(crate) struct View {
     local: Name,
-    members: Membership,
-    broadcasts: BroadcastQueue,
+    members: MemberTable,
+    broadcasts: PiggybackQueue,
     /// The membership part of the summary (see [`crate::summary`]).
     summary: crate::summary::Sums,
     /// The other life that last outbid us, and how many times in a row.
@@ -134,7 +134,7 @@ pub(crate) struct View {
 impl View {
     /// A view that holds only `local`, in its life `life`.
     pub fn new(local: Member, life: u64, hash_seed: u64, now: Instant, rng: &mut Random) -> View {
-        let mut members = Membership::new(hash_seed);
+        let mut members = MemberTable::new(hash_seed);
         let name = local.name.clone();
         let slot = members.insert(local, now, rng);
         if let Some(e) = members.at_mut(slot) {
@@ -143,7 +143,7 @@ impl View {
         let mut view = View {
             local: name.clone(),
             members,
-            broadcasts: BroadcastQueue::default(),
+            broadcasts: PiggybackQueue::default(),
             summary: crate::summary::Sums::default(),
             outbid_by: (0, 0),
             conflict: None,
@@ -214,12 +214,12 @@ impl View {
     }
 
     /// The table, to read.
-    pub fn members(&self) -> &Membership {
+    pub fn members(&self) -> &MemberTable {
         &self.members
     }
 
     /// The table and the queue, to pack a packet's updates.
-    pub fn gossip_parts(&mut self) -> (&mut BroadcastQueue, &mut Membership) {
+    pub fn gossip_parts(&mut self) -> (&mut PiggybackQueue, &mut MemberTable) {
         (&mut self.broadcasts, &mut self.members)
     }
 
@@ -300,7 +300,7 @@ impl View {
         self.broadcasts.push(
             &mut self.members,
             slot,
-            codec::encode_update(update),
+            crate::member::encode_update(update),
             priority,
         );
     }

@@ -8,9 +8,8 @@
 //! write queued: a newer write to the key replaces it, writes to other keys
 //! never do.
 
-use crate::codec::{self, KeyDelta};
-use crate::keys::{Change, Deltas, Digest, Namespace, Refusal, Write};
 use crate::name::Name;
+use crate::namespace::{self, Change, Deltas, Digest, KeyDelta, Namespace, Refusal, Write};
 use crate::time::Instant;
 use bytes::Bytes;
 use std::collections::{BTreeMap, BTreeSet};
@@ -227,14 +226,17 @@ impl Replicas {
     }
 
     /// Checks a write of our own against the limits.
-    pub fn check(&self, key: &str, value: Option<&Bytes>) -> Result<(), crate::keys::Refused> {
+    pub fn check(&self, key: &str, value: Option<&Bytes>) -> Result<(), crate::namespace::Refused> {
         self.owners
             .get(&self.local)
             .map_or(Ok(()), |ns| ns.check(key, value))
     }
 
     /// Checks a batch of our own writes, as a whole.
-    pub fn check_all(&self, writes: &[(&str, Option<&Bytes>)]) -> Result<(), crate::keys::Refused> {
+    pub fn check_all(
+        &self,
+        writes: &[(&str, Option<&Bytes>)],
+    ) -> Result<(), crate::namespace::Refused> {
         self.owners
             .get(&self.local)
             .map_or(Ok(()), |ns| ns.check_all(writes))
@@ -254,7 +256,7 @@ impl Replicas {
         self.queue.push(
             &local,
             key,
-            codec::encode_key_delta(&local, life, gc, &write),
+            namespace::encode_key_delta(&local, life, gc, &write),
         );
         Some(change)
     }
@@ -301,7 +303,7 @@ impl Replicas {
         // A write grows the namespace by at most its own size.
         if self
             .held
-            .saturating_add(crate::keys::size(&d.write.key, &d.write.value))
+            .saturating_add(crate::namespace::size(&d.write.key, &d.write.value))
             > self.budget
         {
             return Heard::Refused(Refused::Budget);
@@ -322,7 +324,7 @@ impl Replicas {
             self.queue.push(
                 &d.owner,
                 &ours.key,
-                codec::encode_key_delta(&d.owner, d.life, gc, &ours),
+                namespace::encode_key_delta(&d.owner, d.life, gc, &ours),
             );
         }
         // Passed on when it taught us anything: a value, a version, or the
@@ -331,7 +333,7 @@ impl Replicas {
             self.queue.push(
                 &d.owner,
                 &d.write.key,
-                codec::encode_key_delta(&d.owner, d.life, d.gc, &d.write),
+                namespace::encode_key_delta(&d.owner, d.life, d.gc, &d.write),
             );
         }
         Heard::Applied(change)
@@ -456,7 +458,7 @@ impl Replicas {
                 r.queue.push(
                     owner,
                     &w.key,
-                    codec::encode_key_delta(owner, d.life, gc.min(w.version), &w),
+                    namespace::encode_key_delta(owner, d.life, gc.min(w.version), &w),
                 );
             }
             Heard::Applied(changes)
@@ -477,7 +479,7 @@ impl Replicas {
             r.queue.push(
                 &local,
                 &w.key,
-                codec::encode_key_delta(&local, life, gc, &w),
+                namespace::encode_key_delta(&local, life, gc, &w),
             );
         });
     }
@@ -491,8 +493,11 @@ impl Replicas {
             let ns = r.own();
             let (life, gc) = (ns.life(), ns.gc());
             let w = ns.supersede(key, claimed, now)?;
-            r.queue
-                .push(&local, key, codec::encode_key_delta(&local, life, gc, &w));
+            r.queue.push(
+                &local,
+                key,
+                namespace::encode_key_delta(&local, life, gc, &w),
+            );
             Some(w)
         })
     }
@@ -504,8 +509,11 @@ impl Replicas {
         self.queue.forget(&local);
         self.touch(&local, |r| {
             for w in r.own().renew(life) {
-                r.queue
-                    .push(&local, &w.key, codec::encode_key_delta(&local, life, 0, &w));
+                r.queue.push(
+                    &local,
+                    &w.key,
+                    namespace::encode_key_delta(&local, life, 0, &w),
+                );
             }
         });
     }

@@ -1,4 +1,4 @@
-//! The membership table: O(1) lookup by name, and the shuffled probe order.
+//! The membership table, [`MemberTable`]: O(1) lookup by name, and the shuffled probe order.
 //!
 //! Entries live in a slab (`entries`, fixed chunks of 256), so an entry keeps
 //! its index for as long as it is in the table: the gossip queue refers to
@@ -15,10 +15,10 @@
 //! lack (an IPv6 address, a running suspicion) lives behind an
 //! optional box.
 
-use crate::broadcast::Pending;
 use crate::damping::Flaps;
 use crate::member::{Member, Status};
 use crate::name::Name;
+use crate::piggyback::Pending;
 use crate::suspicion::Suspicion;
 use crate::time::Instant;
 use crate::util::Random;
@@ -43,7 +43,7 @@ pub(crate) struct Entry {
     pub name: Name,
     /// Its incarnation.
     pub incarnation: u64,
-    /// Its life (see [`crate::keys`]): which process under this name it is.
+    /// Its life (see [`crate::namespace`]): which process under this name it is.
     pub life: u64,
     /// When `status` last changed.
     pub since: Instant,
@@ -59,7 +59,7 @@ pub(crate) struct Entry {
     /// IPv4 address and port (unless `extra` holds an IPv6 address).
     ip4: [u8; 4],
     port: u16,
-    /// Its status; changed through [`Membership::set_status`] only.
+    /// Its status; changed through [`MemberTable::set_status`] only.
     status: Status,
 }
 
@@ -226,7 +226,7 @@ impl Slab {
 
 /// All members this node knows, itself included.
 #[derive(Debug)]
-pub(crate) struct Membership {
+pub(crate) struct MemberTable {
     /// Slab of entries; `None` marks a free slot (listed in `free`).
     entries: Slab,
     free: Vec<u32>,
@@ -251,9 +251,9 @@ pub(crate) fn reserve_one<T>(v: &mut Vec<T>) {
     }
 }
 
-impl Membership {
+impl MemberTable {
     pub fn new(hash_seed: u64) -> Self {
-        Membership {
+        MemberTable {
             entries: Slab::default(),
             free: Vec::new(),
             index: HashTable::new(),
@@ -494,8 +494,8 @@ mod tests {
         }
     }
 
-    fn table(n: usize, rng: &mut Random) -> Membership {
-        let mut m = Membership::new(7);
+    fn table(n: usize, rng: &mut Random) -> MemberTable {
+        let mut m = MemberTable::new(7);
         for i in 0..n {
             m.insert(member(i), Instant::ZERO, rng);
         }

@@ -13,7 +13,7 @@
 //! redundancy, in a large join wave it never crowds out what others have not
 //! heard yet.
 
-use crate::membership::{reserve_one, Membership};
+use crate::member_table::{reserve_one, MemberTable};
 
 /// How many times an update is sent in a cluster of `n` members:
 /// `mult * ceil(log10(n + 1))`, computed exactly as `mult * digits(n)`.
@@ -123,9 +123,9 @@ struct Slot {
 /// per (priority, score) class, news classes first, so queueing and taking
 /// cost O(1) whatever the queue's length. Within a class the update queued
 /// last goes first, so fresh news leads. The updates themselves are in the
-/// membership table ([`Entry::gossip`](crate::membership::Entry)).
+/// membership table ([`Entry::gossip`](crate::member_table::Entry)).
 #[derive(Debug)]
-pub(crate) struct BroadcastQueue {
+pub(crate) struct PiggybackQueue {
     classes: Vec<Vec<Slot>>,
     /// No class below this one holds a slot.
     lowest: usize,
@@ -136,9 +136,9 @@ pub(crate) struct BroadcastQueue {
     next_id: u32,
 }
 
-impl Default for BroadcastQueue {
+impl Default for PiggybackQueue {
     fn default() -> Self {
-        BroadcastQueue {
+        PiggybackQueue {
             classes: (0..2 * SCORES).map(|_| Vec::new()).collect(),
             lowest: 2 * SCORES,
             slots: 0,
@@ -148,12 +148,12 @@ impl Default for BroadcastQueue {
     }
 }
 
-impl BroadcastQueue {
+impl PiggybackQueue {
     /// Queues `encoded` (an encoded `Update` about the member in `slot` of
     /// `members`), replacing any pending update about the same member.
     pub fn push(
         &mut self,
-        members: &mut Membership,
+        members: &mut MemberTable,
         slot: u32,
         encoded: Encoded,
         priority: Priority,
@@ -193,7 +193,7 @@ impl BroadcastQueue {
     }
 
     /// Drops the slots of replaced or finished updates.
-    fn compact(&mut self, members: &Membership) {
+    fn compact(&mut self, members: &MemberTable) {
         for stack in &mut self.classes {
             stack.retain(|s| {
                 members
@@ -241,7 +241,7 @@ impl BroadcastQueue {
     /// Returns how many updates went out.
     pub fn take(
         &mut self,
-        members: &mut Membership,
+        members: &mut MemberTable,
         mut budget: usize,
         limit: u32,
         frame: impl Fn(usize) -> usize,
@@ -305,16 +305,16 @@ mod tests {
 
     /// The queue with a table that knows every member a test names.
     struct Queue {
-        q: BroadcastQueue,
-        m: Membership,
+        q: PiggybackQueue,
+        m: MemberTable,
         rng: Random,
     }
 
     impl Queue {
         fn new(_seed: u64) -> Self {
             Queue {
-                q: BroadcastQueue::default(),
-                m: Membership::new(0),
+                q: PiggybackQueue::default(),
+                m: MemberTable::new(0),
                 rng: Random::new(0),
             }
         }

@@ -499,7 +499,7 @@ impl Namespace {
     /// watermark we never reached, or a key and version we neither hold nor
     /// superseded. A stale write of ours (superseded by a newer write to the
     /// key) is no claim. Below our GC watermark we no longer know what we
-    /// wrote: a write there about a key we do not hold counts as a claim
+    /// wrote: a value written there under a key we do not hold counts as a claim
     /// (it may take a replica that missed our tombstone, now collected, to
     /// our watermark with a value we never wrote), answered by one write.
     pub fn disowns(&self, w: &Write, gc: u64) -> bool {
@@ -508,7 +508,10 @@ impl Namespace {
         }
         match self.keys.get(&w.key) {
             Some(e) => e.version < w.version || (e.version == w.version && e.value != w.value),
-            None => true,
+            // Above the GC watermark we would hold it; at or below it, a
+            // delete is one we may have made and collected (our own notice
+            // of a collected tombstone comes back this way).
+            None => w.version > self.gc || w.value.is_some(),
         }
     }
 

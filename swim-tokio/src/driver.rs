@@ -284,7 +284,10 @@ pub async fn start(config: AgentConfig) -> Result<Handle, StartError> {
         None => local,
     };
     let origin = TokioInstant::now();
-    let identity = Identity::new(config.name.clone(), advertise);
+    // A life of its own, from OS entropy: a restarted agent's keys are
+    // never taken for its earlier process's (32 bits, as the core draws).
+    let identity =
+        Identity::new(config.name.clone(), advertise).with_life((entropy_seed() >> 32).max(1));
     let mut node = Node::new(
         config.protocol.clone(),
         identity,

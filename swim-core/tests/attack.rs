@@ -393,12 +393,8 @@ fn held_a_strangers_second_frame_is_answered_within_seconds() {
 
 fn alive_of(i: usize, incarnation: u64, life: u64) -> pb::Update {
     pb::Update {
-        name: name(i).into_bytes().into(),
-        addr: wire_addr(addr(i)),
-        incarnation,
-        status: pb::Status::Alive as i32,
-        from: Bytes::new(),
         life,
+        ..alive(i, incarnation)
     }
 }
 

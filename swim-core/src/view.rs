@@ -538,11 +538,16 @@ impl View {
         let rise = damping::accused_level(to.0, to.1)
             .saturating_sub(damping::accused_level(from.0, from.1));
         // Refutations raise an incarnation one at a time: a view that missed
-        // a few counts them. A bigger rise is no history of accusations (a
+        // some counts them (a flaky member refutes about once a probe
+        // interval, so a view that held it dead for minutes misses a few
+        // hundred). A rise beyond that is no history of accusations (a
         // forged jump, or one the member adopted to stay within every
-        // peer's reach) and counts none, so no forged incarnation can get
-        // a member held out.
-        let count = if rise as f64 > damping::MAX { 0 } else { rise };
+        // peer's reach) and counts none.
+        let count = if rise > MAX_MISSED_REFUTATIONS {
+            0
+        } else {
+            rise
+        };
         let Some(e) = self.members.get_mut(name) else {
             return;
         };
@@ -987,6 +992,11 @@ impl View {
         Answer::SteppedDown { incarnation }
     }
 }
+
+/// The most refutations a view may have missed while it held a member
+/// down (about one a probe interval for 17 minutes): a rise of more is a
+/// forged or adopted jump, which damping ignores.
+const MAX_MISSED_REFUTATIONS: u64 = 1024;
 
 /// How this node weighs accusations for flap damping (see [`crate::damping`]).
 fn window(config: &Config) -> Window {

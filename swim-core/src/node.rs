@@ -329,7 +329,13 @@ macro_rules! effects {
 }
 
 impl Node {
-    /// A node that knows only itself. `seed` decides every random choice.
+    /// A node that knows only itself. `seed` decides every random choice,
+    /// and the process's life too unless `identity` names one
+    /// ([`Identity::with_life`]): give every process its own (from OS
+    /// randomness, as the agent does). A process restarted with the seed
+    /// it had before reuses its old life; its peers then hold its old keys
+    /// until its first writes contradict them and it moves to a new life
+    /// (see [`Metrics::namespace_moves`](crate::Metrics::namespace_moves)).
     pub fn new(config: Config, identity: Identity, seed: u64, now: Instant) -> Result<Node, Error> {
         config.validate()?;
         if identity.name.is_empty() || identity.name.len() > MAX_NAME_LEN {

@@ -554,6 +554,21 @@ impl Namespace {
         if w.version > self.watermark {
             return None;
         }
+        // The common case, a relay heard again: the key is held at that
+        // version or a newer one. Only otherwise look for the entry held
+        // at the version (a scan of at most `MAX_KEYS`, rare).
+        match self.keys.get(&w.key) {
+            Some(e) if e.version > w.version => return None,
+            Some(e) if e.version == w.version => {
+                return (e.value != w.value).then(|| Write {
+                    key: w.key.clone(),
+                    value: e.value.clone(),
+                    version: e.version,
+                    prev: e.prev,
+                });
+            }
+            _ => {}
+        }
         let (k, e) = self.keys.iter().find(|(_, e)| e.version == w.version)?;
         (*k != w.key || e.value != w.value).then(|| Write {
             key: k.clone(),

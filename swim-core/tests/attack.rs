@@ -1,5 +1,7 @@
-//! Attacks on the state layer (issue 17) that break its guarantees: each
-//! test is one finding, measured on a small in-memory mesh of real nodes.
+//! Attacks on the state layer (issue 17), each measured on a small
+//! in-memory mesh of real nodes. Each test was one finding of a review,
+//! failing when it was written; each holds now, and its doc says what the
+//! attack did before the fix.
 
 mod common;
 

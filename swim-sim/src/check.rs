@@ -83,6 +83,14 @@ impl Checker {
         }
     }
 
+    /// Node `v`'s process stopped (crashed, or left the cluster): it reads
+    /// nothing any more, so a forged value it held stops counting.
+    pub fn stopped(&mut self, v: usize) {
+        if let Some(f) = self.forgeries.as_mut() {
+            f.ended(v, None, None, self.now_ms);
+        }
+    }
+
     /// Whether owner `m` wrote `value` (`None`: a delete) at `version`.
     pub(crate) fn genuine(&self, m: usize, version: u64, value: &Option<Bytes>) -> bool {
         (self.written.get(&(m, version))).is_some_and(|w| w.contains(value))

@@ -1546,6 +1546,9 @@ impl Sim {
         slot.paused = false;
         slot.backlog.clear();
         self.observer.stopped(i, crashed, self.now);
+        // A stopped process reads nothing: what it held forged ends here.
+        self.checker.now_ms = self.now.as_millis();
+        self.checker.stopped(i);
         self.truth.view_gone(i);
         self.truth.node_fault(i, "paused", false, self.now);
         self.truth.process_changed(i, self.now);

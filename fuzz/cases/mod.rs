@@ -137,6 +137,7 @@ pub fn cluster_state() -> pb::PushPull {
             life: life(1),
             watermark: 2,
             gc: 0,
+            content: 0,
         }],
         deltas: vec![pb::Deltas {
             owner: name(1).into_bytes().into(),

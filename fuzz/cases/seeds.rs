@@ -138,6 +138,7 @@ pub fn frames() -> Vec<(&'static str, Vec<u8>)> {
         life: 77,
         watermark: 0,
         gc: 0,
+        content: 0,
     });
     state.deltas.push(pb::Deltas {
         owner: n(2),
@@ -174,6 +175,7 @@ pub fn frames() -> Vec<(&'static str, Vec<u8>)> {
             life: life(1),
             watermark: 0,
             gc: 0,
+            content: 0,
         }],
         ..Default::default()
     };
@@ -387,6 +389,7 @@ fn frames_request() -> pb::PushPull {
             life: life(1),
             watermark: 0,
             gc: 0,
+            content: 0,
         }],
         ..Default::default()
     }

@@ -244,6 +244,7 @@ fn built_frame(r: &mut Reader<'_>, cluster: &str) -> Vec<u8> {
                 life: life_of(r, owner),
                 watermark: r.num(),
                 gc: r.num(),
+                content: r.num(),
             }
         })
         .collect();

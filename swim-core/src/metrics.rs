@@ -237,6 +237,10 @@ pub struct Metrics {
     /// Times this node moved its namespace to a new life, answering claims
     /// (at most one per probe interval).
     pub namespace_moves: u64,
+    /// Times a peer's digest showed another member's namespace at our
+    /// life and watermarks with other entries (one of us took a forged
+    /// write): the owner is asked to look (a repair with it).
+    pub keys_disputed: u64,
 }
 
 impl Metrics {

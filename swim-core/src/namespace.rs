@@ -22,9 +22,10 @@
 //! namespace (a *reset*) when the peer is behind the GC watermark.
 
 use bytes::Bytes;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use crate::name::Name;
+use crate::summary;
 use crate::time::Instant;
 use crate::wire::{name, utf8, DropReason, MAX_INCARNATION, MAX_JUMP};
 use prost::Message as _;
@@ -53,6 +54,9 @@ pub(crate) struct Entry {
     /// The owner's version before the run of writes to this key that ended
     /// with this one (see the module doc).
     pub prev: u64,
+    /// The entry's hash, as summed into the namespace's content (see
+    /// [`crate::summary::entry`]).
+    pub hash: u64,
 }
 
 /// A change a write made to a replica, to report as an event.
@@ -79,6 +83,9 @@ pub(crate) struct Digest {
     pub life: u64,
     pub watermark: u64,
     pub gc: u64,
+    /// What the entries up to the watermark hold (see
+    /// [`crate::summary`]); 0 when a peer did not say.
+    pub content: u64,
 }
 
 /// The entries a peer lacks, in version order.
@@ -129,6 +136,12 @@ pub(crate) struct Namespace {
     gc: u64,
     /// Bytes of keys and values held.
     bytes: usize,
+    /// The wrapping sum of the hashes of the entries at or below the
+    /// watermark (the digest's content, less [`summary::EMPTY_CONTENT`]).
+    content: u64,
+    /// Entries held above the watermark (applied ahead of a gap), by
+    /// version: they join `content` when the watermark passes them.
+    above: BTreeSet<(u64, Box<str>)>,
     /// The owner's tombstones, oldest first: when written, and at which version.
     tombstones: VecDeque<(Instant, u64, Box<str>)>,
 }
@@ -156,6 +169,51 @@ impl Namespace {
             life: self.life,
             watermark: self.watermark,
             gc: self.gc,
+            content: summary::EMPTY_CONTENT.wrapping_add(self.content),
+        }
+    }
+
+    /// Stores `e` under `key`, keeping the content right; the entry it
+    /// replaced, if any.
+    fn insert(&mut self, key: Box<str>, e: Entry) -> Option<Entry> {
+        let old = self.remove(&key);
+        if e.version <= self.watermark {
+            self.content = self.content.wrapping_add(e.hash);
+        } else {
+            self.above.insert((e.version, key.clone()));
+        }
+        self.keys.insert(key, e);
+        old
+    }
+
+    /// Removes `key`, keeping the content right (not the bytes).
+    fn remove(&mut self, key: &str) -> Option<Entry> {
+        let (key, e) = self.keys.remove_entry(key)?;
+        if e.version <= self.watermark {
+            self.content = self.content.wrapping_sub(e.hash);
+        } else {
+            self.above.remove(&(e.version, key));
+        }
+        Some(e)
+    }
+
+    /// Raises the watermark to `to` (never lowers it): entries held above
+    /// the old one and at or below `to` join the content.
+    fn raise(&mut self, to: u64) {
+        if to <= self.watermark {
+            return;
+        }
+        self.watermark = to;
+        while let Some((version, _)) = self.above.first() {
+            if *version > to {
+                break;
+            }
+            let Some((version, key)) = self.above.pop_first() else {
+                break;
+            };
+            if let Some(e) = self.keys.get(&key).filter(|e| e.version == version) {
+                self.content = self.content.wrapping_add(e.hash);
+            }
         }
     }
 
@@ -246,7 +304,7 @@ impl Namespace {
             version,
             prev,
         };
-        self.watermark = version;
+        self.raise(version);
         let change = self.put(&write, true)?;
         Some((write, change))
     }
@@ -264,12 +322,14 @@ impl Namespace {
         };
         let old_size = old.as_ref().map_or(0, |e| size(&w.key, &e.value));
         self.bytes = self.bytes - old_size + size(&w.key, &w.value);
-        self.keys.insert(
+        let hash = summary::entry(&w.key, w.version, w.value.as_deref());
+        self.insert(
             w.key.clone(),
             Entry {
                 value: w.value.clone(),
                 version: w.version,
                 prev: w.prev,
+                hash,
             },
         );
         let old = old.and_then(|e| e.value);
@@ -306,7 +366,7 @@ impl Namespace {
         let change = self.put(w, false);
         if w.version > self.watermark {
             if w.prev <= self.watermark {
-                self.watermark = w.version;
+                self.raise(w.version);
                 self.catch_up();
             } else if self.ahead.len() < MAX_AHEAD {
                 let v = self.ahead.entry(w.prev).or_insert(w.version);
@@ -352,7 +412,7 @@ impl Namespace {
                 break;
             }
             self.ahead.pop_first();
-            self.watermark = self.watermark.max(version);
+            self.raise(version);
         }
     }
 
@@ -458,7 +518,7 @@ impl Namespace {
                 .map(|(k, _)| k.clone())
                 .collect();
             for k in gone {
-                if let Some(e) = self.keys.remove(&k) {
+                if let Some(e) = self.remove(&k) {
                     self.bytes -= size(&k, &e.value);
                     if let Some(old) = e.value {
                         changes.push(Change {
@@ -473,7 +533,7 @@ impl Namespace {
         }
         self.gc = self.gc.max(d.gc);
         changes.extend(d.entries.iter().filter_map(|w| self.put(w, d.reset)));
-        self.watermark = self.watermark.max(d.to);
+        self.raise(d.to);
         self.ahead.retain(|_, v| *v > d.to);
         self.catch_up();
         self.collect_below(self.gc);
@@ -541,7 +601,7 @@ impl Namespace {
         if w.value.is_none() {
             self.tombstones.push_back((now, version, key.into()));
         }
-        self.watermark = version;
+        self.raise(version);
         self.put(&w, true);
         Some(w)
     }
@@ -580,7 +640,20 @@ impl Namespace {
 
     /// Whether a peer's digest of our namespace claims more than we wrote.
     pub fn disowns_digest(&self, d: Digest) -> bool {
-        d.life == self.life && (d.watermark > self.watermark || d.gc > self.gc)
+        d.life == self.life
+            && (d.watermark > self.watermark
+                || d.gc > self.gc
+                || (d.content != 0 && self.disputes(d)))
+    }
+
+    /// Whether a digest says that its sender holds other entries than we
+    /// do at our very life, watermark and GC watermark: one of us took a
+    /// write the owner never made (only the owner can tell which).
+    pub fn disputes(&self, d: Digest) -> bool {
+        let ours = self.digest();
+        d.content != 0
+            && d.content != ours.content
+            && (d.life, d.watermark, d.gc) == (ours.life, ours.watermark, ours.gc)
     }
 
     /// Whether repair deltas said to be of our namespace claim anything we
@@ -624,7 +697,7 @@ impl Namespace {
                 version,
                 prev,
             };
-            self.watermark = version;
+            self.raise(version);
             self.put(&w, true);
             writes.push(w);
         }
@@ -649,7 +722,7 @@ impl Namespace {
             let prev = match self.keys.get(&key) {
                 Some(e) if e.version == version => {
                     let prev = e.prev;
-                    self.keys.remove(&key);
+                    self.remove(&key);
                     self.bytes -= key.len();
                     prev
                 }
@@ -680,7 +753,7 @@ impl Namespace {
             .map(|(k, _)| k.clone())
             .collect();
         for k in dead {
-            self.keys.remove(&k);
+            self.remove(&k);
             self.bytes -= k.len();
         }
     }
@@ -746,6 +819,7 @@ pub(crate) fn digest(d: pb::Digest) -> Result<(Name, Digest), DropReason> {
         life: d.life,
         watermark: d.watermark,
         gc: d.gc,
+        content: d.content,
     };
     Ok((name(&d.owner)?, digest))
 }
@@ -798,6 +872,7 @@ pub(crate) fn wire_digest(owner: &Name, d: &Digest) -> pb::Digest {
         life: d.life,
         watermark: d.watermark,
         gc: d.gc,
+        content: d.content,
     }
 }
 

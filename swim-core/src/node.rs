@@ -1633,6 +1633,9 @@ impl Node {
         if self.replicas.claimed(digests) {
             self.claim(addr, "digest");
         }
+        if let Some(owner) = self.replicas.disputed(digests) {
+            self.ask_owner(&owner);
+        }
         let mut seen: Vec<&Name> = deltas.iter().map(|(o, _)| o).collect();
         seen.sort_unstable();
         let twice: Vec<&Name> = seen
@@ -1661,6 +1664,23 @@ impl Node {
                 Heard::Refused(r) => self.refused(r, addr, "repair deltas"),
                 Heard::Claim | Heard::Superseded(_) => self.claim(addr, "repair deltas"),
             }
+        }
+    }
+
+    /// A peer and we hold `owner`'s namespace at one life and watermark
+    /// with different entries (a forged write taken by one of us at a
+    /// version the owner reached): a repair with the owner shows it the
+    /// digest it did not write, and it moves its namespace. At most one
+    /// such exchange per probe interval (the catch-up limit).
+    fn ask_owner(&mut self, owner: &Name) {
+        self.metrics.keys_disputed += 1;
+        let Some(addr) = self.view.live_addr_of(owner) else {
+            return;
+        };
+        tracing::debug!(node = %self.view.local(), %owner, "a peer holds other entries of this owner at our watermark: asking the owner");
+        if !self.is_leaving() && self.exchanges.catch_up(self.now, &self.config) {
+            self.metrics.repair_exchanges += 1;
+            self.open_exchange(addr, Reason::Repair);
         }
     }
 

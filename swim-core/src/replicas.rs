@@ -397,6 +397,17 @@ impl Replicas {
             .any(|(o, d)| *o == self.local && ours.disowns_digest(*d))
     }
 
+    /// The first owner (not us, held up) whose namespace a peer's digests
+    /// say it holds at our life and watermarks with other entries: one of
+    /// us took a write the owner never made, which neither can undo and
+    /// only the owner can tell (see [`Namespace::disputes`]).
+    pub fn disputed(&self, theirs: &[(Name, Digest)]) -> Option<Name> {
+        theirs.iter().find_map(|(o, d)| {
+            let ns = self.owners.get(o)?;
+            (*o != self.local && !self.down.contains(o) && ns.disputes(*d)).then(|| o.clone())
+        })
+    }
+
     /// What a peer whose digests are `theirs` lacks, owner by owner.
     /// Of the owners in the buckets of `set` (`u64::MAX`: all).
     pub fn deltas_for(&self, theirs: &[(Name, Digest)], set: u64) -> Vec<(Name, Deltas)> {

@@ -4,7 +4,12 @@
 //!
 //! It is a wrapping sum, over the members a node holds alive or suspect, of
 //! a pinned hash of `(name, incarnation)`, plus, over the namespaces it
-//! holds, of a pinned hash of `(owner, life, watermark, GC watermark)`.
+//! holds, of a pinned hash of `(owner, life, watermark, GC watermark,
+//! content)`. The content is a wrapping sum of a pinned hash of each entry
+//! held up to the watermark (key, version, value or tombstone): honest
+//! replicas at one watermark hold the same entries, so it changes nothing
+//! between them, but a replica that took a write its owner never made at a
+//! version the owner reached disagrees, and repair looks.
 //! (A member's life is in the sum only through its namespace: a join wave
 //! spreads no lives, and the sums of nodes that learned of a keyless member
 //! by gossip still agree.)
@@ -115,9 +120,26 @@ pub(crate) fn member(name: &str, incarnation: u64) -> u64 {
 pub(crate) fn namespace(owner: &str, d: Digest) -> u64 {
     let mut h = fnv(BASIS, b"k");
     h = fnv(h, owner.as_bytes());
-    for v in [d.life, d.watermark, d.gc] {
+    for v in [d.life, d.watermark, d.gc, d.content] {
         h = fnv(h, &v.to_le_bytes());
     }
+    finish(h)
+}
+
+/// What an empty namespace's content is (never 0: on the wire, 0 says
+/// that a peer did not send its content).
+pub(crate) const EMPTY_CONTENT: u64 = 0x6b65_7973_2d6e_6f6e;
+
+/// The hash of one entry of a namespace, as summed into its content.
+pub(crate) fn entry(key: &str, version: u64, value: Option<&[u8]>) -> u64 {
+    let mut h = fnv(BASIS, b"e");
+    h = fnv(h, &(key.len() as u64).to_le_bytes());
+    h = fnv(h, key.as_bytes());
+    h = fnv(h, &version.to_le_bytes());
+    h = match value {
+        Some(v) => fnv(fnv(h, b"v"), v),
+        None => fnv(h, b"d"),
+    };
     finish(h)
 }
 
@@ -133,7 +155,10 @@ mod tests {
             life: 7,
             watermark: 12,
             gc: 4,
+            content: EMPTY_CONTENT,
         };
-        assert_eq!(namespace("node-1", d), 0x2878_4e2c_472d_2e53);
+        assert_eq!(namespace("node-1", d), 0x541e_855c_13e3_d847);
+        assert_eq!(entry("role", 3, Some(b"db")), 0x1bda_b7c9_8cbd_c3a7);
+        assert_eq!(entry("role", 4, None), 0x8461_8bfd_4a56_ba33);
     }
 }

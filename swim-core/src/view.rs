@@ -223,6 +223,12 @@ impl View {
         (&mut self.broadcasts, &mut self.members)
     }
 
+    /// The address of `name` while we hold it alive or suspect.
+    pub fn live_addr_of(&self, name: &str) -> Option<std::net::SocketAddr> {
+        let e = self.members.get(name)?;
+        matches!(e.status(), Status::Alive | Status::Suspect).then(|| e.addr())
+    }
+
     /// The life we hold for `name` (`Some(0)`: not known yet), as
     /// membership told it: alive updates and full states carry lives; a
     /// key write never teaches one.

@@ -297,3 +297,40 @@ fn a_dead_members_namespace_starts_no_repair() {
     c.run_for(secs(60));
     assert!(c.node(5).unwrap().metrics().repair_exchanges - before <= 1);
 }
+
+/// Found by the swarm with a hostile member (case 260 of the default
+/// seed): a replica cut off from the owner takes a forged write at a
+/// version the owner then writes itself. The replica's digest (life,
+/// watermark, GC watermark) is the owner's, so summaries agreed and no
+/// repair ever looked: the forged key stayed for good.
+#[test]
+fn a_forged_write_at_a_version_the_owner_reaches_is_repaired() {
+    for seed in 1..=5 {
+        let mut c = converged(8, seed);
+        // Node 5 hears nobody; the forger reaches it alone.
+        c.partition(vec![vec![5]]);
+        let forged = delta(2, life(&c, 2), write("evil", "yes", 1, 0));
+        inject(&mut c, 5, addr_of(0), datagram(0, vec![forged]));
+        assert_eq!(
+            value(&c, 5, 2, "evil").as_deref(),
+            Some("yes"),
+            "seed {seed}"
+        );
+        // The owner's own first write takes version 1 everywhere else.
+        c.set(2, "role", "db");
+        c.run_for(secs(3));
+        c.heal();
+        c.run_for(secs(60));
+        assert_eq!(
+            wrong(&c, 8, 2, "evil", None),
+            Vec::<usize>::new(),
+            "seed {seed}"
+        );
+        assert_eq!(
+            wrong(&c, 8, 2, "role", Some("db")),
+            Vec::<usize>::new(),
+            "seed {seed}"
+        );
+        assert!(c.keys_agree(), "seed {seed}");
+    }
+}

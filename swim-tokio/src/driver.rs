@@ -452,6 +452,9 @@ impl Driver {
             }
             Event::JoinRetry { .. } | Event::JoinFailed { .. } if self.snapshot_join => {
                 self.snapshot_join = false;
+                // One pass, like a one-attempt join: the event says the
+                // join failed, not that it retries.
+                self.join_once = true;
                 let now = self.now();
                 self.node.cancel_join(now);
                 tracing::warn!(

@@ -12,6 +12,22 @@ pub mod v1 {
 
 pub use v1::*;
 
+/// Written by hand (`build.rs` skips the derived one): the key to install
+/// is secret, so only its length is shown. A `Packet` or `Query` printed
+/// with `{:?}` shows no key bytes.
+impl core::fmt::Debug for v1::KeyOp {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let op = v1::key_op::Op::try_from(self.op)
+            .map(|o| o.as_str_name())
+            .unwrap_or("unknown");
+        f.debug_struct("KeyOp")
+            .field("op", &op)
+            .field("key", &format_args!("<{} secret bytes>", self.key.len()))
+            .field("key_id", &format_args!("{:016x}", self.key_id))
+            .finish()
+    }
+}
+
 /// The protocol version this build speaks (and writes in every packet).
 pub const PROTOCOL_VERSION: u32 = 1;
 

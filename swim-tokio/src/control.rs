@@ -8,11 +8,10 @@
 //! | `POST /v1/leave` | leave gracefully; the agent exits afterwards |
 //! | `GET /v1/metrics` | protocol and driver counters, dropped packets included, and the control API's own (`control`) |
 //! | `GET /metrics` | the same counters in Prometheus (OpenMetrics) text, plus histograms of probe round trips, suspicion-to-death time and stream duration |
-//! | `GET /v1/info` | name, version, uptime, members by status, health score, key counters |
+//! | `GET /v1/info` | name, version, uptime, members by status, health score, the sealing step (`off` without keys, else `accept`, `send` or `require`) and the ids of the keys held (primary first; never the keys), key counters |
 //! | `GET /v1/monitor` | newline-delimited JSON events, streamed as they happen |
 //! | `POST /v1/force-leave` | body `{"name": "MEMBER"}`: a member held dead becomes left for good |
-//! | `GET /v1/keys` | every member's keys (a cluster-wide `list`) |
-//! | `POST /v1/keys` | body `{"op": "install" \| "use" \| "remove", "key": "BASE64"}`: on every member |
+//! | `POST /v1/keys` | body `{"op": "list"}`: every member's keys; `{"op": "install" \| "use" \| "remove", "key": "BASE64"}`: that operation on every member (`remove` refused while a live member seals with the key). A `GET` starts nothing cluster-wide: `GET /v1/keys` is a 405 saying so |
 //!
 //! Routing is an `axum` router served connection by connection through
 //! hyper's HTTP/1 server (so the header timeout, head size and connection cap
@@ -29,6 +28,7 @@
 //! | --- | --- |
 //! | without a token: the `Host` header (and an absolute request URI) names a loopback host, `localhost`, `127.x.y.z` or `[::1]` (any port), or the address the API is bound to; this defeats DNS rebinding, where a web page's own host name resolves to 127.0.0.1 | 403 |
 //! | with a token ([`ControlOptions::token`]): `Authorization: Bearer TOKEN`, compared in constant time; any `Host` is then accepted | 401 |
+//! | every request, `GET` included, with or without a token: no `Origin` header, or one naming the very host the request is addressed to (`http://` and its `Host`); no `Sec-Fetch-Site` header, or `same-origin` or `none`. Browsers send these on every cross-site request (a page's `fetch`, `<img>`, `<script>` or `<iframe>`), so no web page can read from, stream from or hold a slot of this API | 403 |
 //! | `POST`, `PUT`, `PATCH` and `DELETE` carry `Content-Type: application/json` (parameters such as `; charset=utf-8` allowed); a web page cannot send that cross-origin without a CORS preflight, which this API never grants, so HTML forms cannot make the agent leave | 415 |
 //!
 //! A token is mandatory when the API listens on an address that is not
@@ -285,6 +285,35 @@ fn foreign_host<B>(req: &Request<B>, bound: Option<SocketAddr>) -> Option<String
         })
 }
 
+/// Why a request looks cross-site, if it does: a `Sec-Fetch-Site` other
+/// than `same-origin` or `none`, or an `Origin` that is not `http://` and
+/// the request's own `Host` (browsers send both on cross-site requests;
+/// the swim commands and curl send neither).
+fn cross_site<B>(req: &Request<B>) -> Option<String> {
+    let shown = |v: &HeaderValue| String::from_utf8_lossy(v.as_bytes()).into_owned();
+    for v in req.headers().get_all("sec-fetch-site") {
+        let ok = v.to_str().is_ok_and(|s| {
+            s.trim().eq_ignore_ascii_case("same-origin") || s.trim().eq_ignore_ascii_case("none")
+        });
+        if !ok {
+            return Some(format!("Sec-Fetch-Site: {}", shown(v)));
+        }
+    }
+    let host = req.headers().get(HOST).and_then(|h| h.to_str().ok());
+    for v in req.headers().get_all(hyper::header::ORIGIN) {
+        let same = match (v.to_str(), host) {
+            (Ok(origin), Some(host)) => origin
+                .strip_prefix("http://")
+                .is_some_and(|o| o.eq_ignore_ascii_case(host)),
+            _ => false,
+        };
+        if !same {
+            return Some(format!("Origin: {}", shown(v)));
+        }
+    }
+    None
+}
+
 /// The token of an `Authorization: Bearer TOKEN` value.
 fn bearer(value: &[u8]) -> Option<&[u8]> {
     let space = value.iter().position(|&b| b == b' ')?;
@@ -316,6 +345,7 @@ struct Stats {
     refused_host: AtomicU64,
     refused_token: AtomicU64,
     refused_content_type: AtomicU64,
+    refused_cross_site: AtomicU64,
 }
 
 fn bump(c: &AtomicU64) -> u64 {
@@ -350,6 +380,7 @@ impl Shared {
                 "host": get(&s.refused_host),
                 "token": get(&s.refused_token),
                 "content_type": get(&s.refused_content_type),
+                "cross_site": get(&s.refused_cross_site),
             },
         })
     }
@@ -394,6 +425,16 @@ impl Shared {
                     ));
                 }
             }
+        }
+        if let Some(what) = cross_site(req) {
+            bump(&self.stats.refused_cross_site);
+            return Some(error(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "cross-site request refused ({what}): this API answers only its own clients \
+                     (the swim commands, curl), never a web page from another site"
+                ),
+            ));
         }
         let writes = matches!(
             *req.method(),
@@ -729,6 +770,9 @@ fn info_json(handle: &Handle, m: &AgentMetrics) -> Value {
         "advertise": handle.advertise_addr().to_string(),
         "members": { "alive": m.alive, "suspect": m.suspect, "dead": m.dead, "left": m.left },
         "health_score": m.health_score,
+        // The sealing step and the key ids (never the keys themselves).
+        "sealing": m.sealing.map_or("off", swim_core::Sealing::as_str),
+        "keys": m.key_ids,
         "counters": {
             "probes": c.probes,
             "probe_failures": c.probe_failures,
@@ -866,7 +910,8 @@ async fn join_outcome(
         Ok(Err(())) => (
             StatusCode::BAD_GATEWAY,
             format!(
-                "no seed answered the join ({list}): refused, unreachable or not a swim agent                  of this cluster; check the addresses and that an agent runs there"
+                "no seed answered the join ({list}): refused, unreachable or not a swim agent \
+                 of this cluster; check the addresses and that an agent runs there"
             ),
         ),
         Err(_) => (
@@ -896,7 +941,9 @@ fn keys_reply(r: Result<crate::KeyReport, HandleError>) -> ApiResponse {
             }),
         ),
         Err(HandleError::Stopped) => stopped(HandleError::Stopped),
-        Err(e @ HandleError::NotEverywhere { .. }) => error(StatusCode::CONFLICT, e),
+        Err(e @ (HandleError::NotEverywhere { .. } | HandleError::PrimaryInUse { .. })) => {
+            error(StatusCode::CONFLICT, e)
+        }
         Err(e) => error(StatusCode::BAD_REQUEST, e),
     }
 }
@@ -1006,7 +1053,7 @@ fn router(shared: Arc<Shared>) -> axum::Router {
         .route("/v1/agent", get(agent))
         .route("/v1/members", get(members))
         .route("/v1/kv", get(kv_list).post(kv_set).delete(kv_delete))
-        .route("/v1/keys", get(keys_list).post(keys_op))
+        .route("/v1/keys", get(keys_get).post(keys_op))
         .route("/metrics", get(prometheus))
         .route("/v1/info", get(info))
         .route("/v1/metrics", get(metrics))
@@ -1155,6 +1202,7 @@ impl Usage for KvWrite {
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 enum KeyOpName {
+    List,
     Install,
     Use,
     Remove,
@@ -1163,11 +1211,12 @@ enum KeyOpName {
 #[derive(serde::Deserialize)]
 struct KeysBody {
     op: KeyOpName,
-    key: String,
+    key: Option<String>,
 }
 
 impl Usage for KeysBody {
-    const USAGE: &'static str = "{\"op\": \"install\" | \"use\" | \"remove\", \"key\": \"BASE64\"}";
+    const USAGE: &'static str =
+        "{\"op\": \"list\"} or {\"op\": \"install\" | \"use\" | \"remove\", \"key\": \"BASE64\"}";
 }
 
 #[derive(serde::Deserialize)]
@@ -1239,21 +1288,39 @@ async fn kv_delete(axum::extract::State(shared): St, Query(q): Query<KvKey>) -> 
     }
 }
 
-async fn keys_list(axum::extract::State(shared): St) -> ApiResponse {
-    keys_reply(shared.handle.key_op(swim_core::KeyringOp::List).await)
+/// `GET /v1/keys`: refused, since a list asks every member (a GET starts
+/// nothing cluster-wide).
+async fn keys_get() -> ApiResponse {
+    let mut r = error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "listing keys asks every member (a cluster-wide query), which a GET never starts: \
+         POST /v1/keys with {\"op\": \"list\"} (as `swim keys list` does)",
+    );
+    r.headers_mut()
+        .insert(hyper::header::ALLOW, HeaderValue::from_static("POST"));
+    r
 }
 
 async fn keys_op(axum::extract::State(shared): St, Json(b): Json<KeysBody>) -> ApiResponse {
     let handle = &shared.handle;
-    let key = match crate::keyring::parse_key(&b.key) {
-        Ok(k) => k,
-        Err(e) => return error(StatusCode::BAD_REQUEST, format!("key: {e}")),
+    let key = match (&b.op, &b.key) {
+        (KeyOpName::List, _) => None,
+        (_, None) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("missing field `key`; expected {}", KeysBody::USAGE),
+            )
+        }
+        (_, Some(text)) => match crate::keyring::parse_key(text) {
+            Ok(k) => Some(k),
+            Err(e) => return error(StatusCode::BAD_REQUEST, format!("key: {e}")),
+        },
     };
-    let id = key.id();
-    keys_reply(match b.op {
-        KeyOpName::Install => handle.key_op(swim_core::KeyringOp::Install(key)).await,
-        KeyOpName::Use => handle.use_key(id).await,
-        KeyOpName::Remove => handle.key_op(swim_core::KeyringOp::Remove(id)).await,
+    keys_reply(match (b.op, key) {
+        (KeyOpName::Install, Some(key)) => handle.key_op(swim_core::KeyringOp::Install(key)).await,
+        (KeyOpName::Use, Some(key)) => handle.use_key(key.id()).await,
+        (KeyOpName::Remove, Some(key)) => handle.remove_key(key.id()).await,
+        _ => handle.key_op(swim_core::KeyringOp::List).await,
     })
 }
 
@@ -1323,7 +1390,13 @@ async fn join(axum::extract::State(shared): St, Json(b): Json<JoinBody>) -> ApiR
     };
     // Subscribed before the join starts: its outcome cannot be missed.
     let mut events = handle.subscribe();
-    let addrs = match handle.join(&b.seeds).await {
+    // With a wait, the caller hears the outcome: one attempt, no retries
+    // behind its back.
+    let joined = match wait {
+        Some(_) => handle.join_once(&b.seeds).await,
+        None => handle.join(&b.seeds).await,
+    };
+    let addrs = match joined {
         Ok(addrs) => addrs,
         Err(HandleError::Stopped) => return stopped(HandleError::Stopped),
         Err(e) => return error(StatusCode::BAD_REQUEST, e),

@@ -45,7 +45,12 @@ pub(crate) enum StreamMsg {
 pub(crate) enum Command {
     Members(oneshot::Sender<Vec<MemberInfo>>),
     Metrics(oneshot::Sender<AgentMetrics>),
-    Join(Vec<SocketAddr>, oneshot::Sender<Result<(), HandleError>>),
+    /// Join seeds; `true`: one attempt, no retries.
+    Join(
+        Vec<SocketAddr>,
+        bool,
+        oneshot::Sender<Result<(), HandleError>>,
+    ),
     /// Stop the join in progress; whether there was one.
     CancelJoin(oneshot::Sender<bool>),
     Leave(oneshot::Sender<LeaveOutcome>),
@@ -59,7 +64,8 @@ pub(crate) enum Command {
     ),
     /// Declare a member that failed for good as left.
     ForceLeave(String, oneshot::Sender<Result<(), HandleError>>),
-    /// A cluster key operation, answered when its time is up.
+    /// A cluster key operation, answered when every live member answered
+    /// or its time is up.
     KeyOp(
         swim_core::KeyringOp,
         oneshot::Sender<Result<KeyReport, HandleError>>,
@@ -79,6 +85,7 @@ pub(crate) struct Counters {
     pub stream_frames_oversized: AtomicU64,
     pub accept_errors: AtomicU64,
     pub streams_refused: AtomicU64,
+    pub streams_evicted: AtomicU64,
 }
 
 /// Histograms the driver keeps from what it sees (Prometheus `/metrics`).
@@ -113,6 +120,8 @@ pub(crate) struct Shared {
     /// Bytes of incoming frames in flight, over all streams, in KiB
     /// permits (see [`crate::stream::read_frame`]).
     pub budget: Arc<tokio::sync::Semaphore>,
+    /// Incoming stream slots (see [`crate::stream`]).
+    pub slots: stream::Slots,
 }
 
 impl Shared {
@@ -137,6 +146,7 @@ impl Shared {
             stream_frames_oversized: c.stream_frames_oversized.load(Relaxed),
             accept_errors: c.accept_errors.load(Relaxed),
             streams_refused: c.streams_refused.load(Relaxed),
+            streams_evicted: c.streams_evicted.load(Relaxed),
         }
     }
 }
@@ -179,6 +189,10 @@ pub enum StartError {
         /// The OS error.
         source: io::Error,
     },
+    /// The operating system gave no random bytes: the node's seed (and so
+    /// its nonces) would be guessable, so it does not start.
+    #[error("cannot read random bytes from the operating system ({0}); the node needs them for its nonces and does not start without them: check that /dev/urandom (or getrandom(2)) is available")]
+    Entropy(String),
     /// The stream budget cannot hold one frame of `max_stream_frame` bytes.
     #[error("stream_budget of {budget} bytes cannot hold one frame of max_stream_frame = {max_frame} bytes; raise the budget or lower max_stream_frame")]
     StreamBudget {
@@ -222,16 +236,16 @@ pub async fn resolve_seeds(seeds: &[String]) -> Result<Vec<SocketAddr>, StartErr
     Ok(out)
 }
 
-/// A seed for the node's random generator from OS entropy (`getrandom`);
-/// should the OS refuse, the clock mixed with the process id.
-fn entropy_seed() -> u64 {
-    getrandom::u64().unwrap_or_else(|e| {
-        tracing::warn!(error = %e, "no OS entropy; seeding from the clock");
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
-        nanos ^ (u64::from(std::process::id()) << 32)
-    })
+/// A seed for the node's random generator (and so its nonce prefixes) from
+/// OS entropy (`getrandom`). Fails closed: no OS randomness, no node.
+fn entropy_seed() -> Result<u64, StartError> {
+    seed_from(getrandom::u64())
+}
+
+/// [`entropy_seed`]'s rule: what the OS gave, or an error, never a
+/// stand-in (a clock and a process id are guessable).
+fn seed_from(r: Result<u64, getrandom::Error>) -> Result<u64, StartError> {
+    r.map_err(|e| StartError::Entropy(e.to_string()))
 }
 
 /// Binds the UDP socket and the TCP listener on the same port.
@@ -287,11 +301,11 @@ pub async fn start(config: AgentConfig) -> Result<Handle, StartError> {
     // A life of its own, from OS entropy: a restarted agent's keys are
     // never taken for its earlier process's (32 bits, as the core draws).
     let identity =
-        Identity::new(config.name.clone(), advertise).with_life((entropy_seed() >> 32).max(1));
+        Identity::new(config.name.clone(), advertise).with_life((entropy_seed()? >> 32).max(1));
     let mut node = Node::new(
         config.protocol.clone(),
         identity,
-        entropy_seed(),
+        entropy_seed()?,
         swim_core::Instant::ZERO,
     )
     .map_err(StartError::Node)?;
@@ -338,6 +352,7 @@ pub async fn start(config: AgentConfig) -> Result<Handle, StartError> {
         budget: Arc::new(tokio::sync::Semaphore::new(
             config.stream_budget.div_ceil(1024).max(1),
         )),
+        slots: stream::Slots::default(),
     });
     let (cmd_tx, cmd_rx) = mpsc::channel(64);
     let (events, _) = broadcast::channel(config.event_capacity.max(1));
@@ -363,6 +378,9 @@ pub async fn start(config: AgentConfig) -> Result<Handle, StartError> {
         stream_started: HashMap::new(),
         snapshot,
         snapshot_join,
+        join_once: false,
+        log_limit: crate::logs::RateLimit::new(std::time::Instant::now()),
+        drop_notes: crate::logs::DropNotes::default(),
     };
     tracing::info!(node = %config.name, bind = %local, advertise = %advertise, "swim node started");
     tokio::spawn(async move {
@@ -413,6 +431,13 @@ struct Driver {
     /// The join at start has only the snapshot's members as seeds: it makes
     /// one pass, as Serf's, and the agent runs alone if none answers.
     snapshot_join: bool,
+    /// The join in progress makes one attempt (its caller reports the
+    /// outcome): a failed attempt ends it instead of retrying.
+    join_once: bool,
+    /// Lines about peer-caused events (see [`crate::logs`]).
+    log_limit: crate::logs::RateLimit,
+    /// When each source's dropped traffic was last noted.
+    drop_notes: crate::logs::DropNotes,
 }
 
 impl Driver {
@@ -421,9 +446,15 @@ impl Driver {
     /// `swim join`), rather than retrying addresses that may be long gone.
     fn end_snapshot_join(&mut self, event: &Event) {
         match event {
-            Event::JoinCompleted { .. } => self.snapshot_join = false,
+            Event::JoinCompleted { .. } => {
+                self.snapshot_join = false;
+                self.join_once = false;
+            }
             Event::JoinRetry { .. } | Event::JoinFailed { .. } if self.snapshot_join => {
                 self.snapshot_join = false;
+                // One pass, like a one-attempt join: the event says the
+                // join failed, not that it retries.
+                self.join_once = true;
                 let now = self.now();
                 self.node.cancel_join(now);
                 tracing::warn!(
@@ -433,6 +464,43 @@ impl Driver {
                 );
             }
             _ => {}
+        }
+    }
+
+    /// A one-attempt join ([`Handle::join_once`]) whose attempt failed
+    /// ends here: the join is cancelled and the event says it failed, so
+    /// the log, `monitor` and the caller agree that nothing retries.
+    fn end_join_once(&mut self, event: Event) -> Event {
+        match event {
+            Event::JoinRetry { attempt } if self.join_once => {
+                self.join_once = false;
+                let now = self.now();
+                self.node.cancel_join(now);
+                Event::JoinFailed { attempts: attempt }
+            }
+            Event::JoinFailed { .. } => {
+                self.join_once = false;
+                event
+            }
+            e => e,
+        }
+    }
+
+    /// Notes (once per source per minute, within the log's rate limit)
+    /// traffic from `from` that the node just dropped because it opened
+    /// under no key or carried another cluster's label.
+    fn note_drops(&mut self, from: SocketAddr, before: (u64, u64)) {
+        use crate::logs::Dropped;
+        let d = &self.node.metrics().dropped;
+        let now = std::time::Instant::now();
+        for (why, was, is) in [
+            (Dropped::Auth, before.0, d.auth),
+            (Dropped::Cluster, before.1, d.cluster),
+        ] {
+            if is > was && self.drop_notes.due(from, why, now) && self.log_limit.allow(now) {
+                let cluster = self.node.config().cluster.clone();
+                crate::logs::note_dropped(&self.name, from, why, &cluster);
+            }
         }
     }
 
@@ -552,8 +620,18 @@ impl Driver {
                     }
                 },
             };
+            let source = match &input {
+                Input::Datagram { from, .. } | Input::StreamFrame { from, .. } => Some(*from),
+                _ => None,
+            };
+            let d = &self.node.metrics().dropped;
+            let before = (d.auth, d.cluster);
             let now = self.now();
             self.node.handle(input, now);
+            if let Some(from) = source {
+                self.note_drops(from, before);
+            }
+            self.log_limit.tick(std::time::Instant::now());
         }
         // What is queued for the snapshot is written before anyone hears
         // that the node stopped.
@@ -606,13 +684,26 @@ impl Driver {
                     suspect: by_status[swim_core::Status::Suspect as usize],
                     dead: by_status[swim_core::Status::Dead as usize],
                     left: by_status[swim_core::Status::Left as usize],
+                    sealing: (!self.node.keyring().is_empty()).then(|| self.node.config().sealing),
+                    key_ids: self.node.keyring().ids().map(|id| id.to_string()).collect(),
                 });
             }
-            Command::Join(seeds, reply) => {
-                let _ = reply.send(self.node.join(&seeds, now).map_err(HandleError::Node));
+            Command::Join(seeds, once, reply) => {
+                let r = self.node.join(&seeds, now).map_err(HandleError::Node);
+                if r.is_ok() {
+                    self.join_once = once;
+                    let shown: Vec<String> = seeds.iter().map(ToString::to_string).collect();
+                    tracing::info!(node = %self.name, seeds = %shown.join(", "), once, "joining");
+                }
+                let _ = reply.send(r);
             }
             Command::CancelJoin(reply) => {
-                let _ = reply.send(self.node.cancel_join(now));
+                let pending = self.node.cancel_join(now);
+                self.join_once = false;
+                if pending {
+                    tracing::warn!(node = %self.name, "no seed answered in time; the join is cancelled");
+                }
+                let _ = reply.send(pending);
             }
             Command::Leave(reply) => match &mut self.leaving {
                 Some(l) => l.waiters.push(reply),
@@ -681,6 +772,13 @@ impl Driver {
                         refused: refused.clone(),
                     };
                     report.answers.insert(member.to_string(), answer);
+                    // Everyone live at the start answered: no need to wait
+                    // out the query's time.
+                    if report.answers.len() >= report.live {
+                        if let Some((report, reply)) = self.key_ops.remove(query) {
+                            let _ = reply.send(Ok(report));
+                        }
+                    }
                 }
             }
             Event::QueryDone { query, .. } => {
@@ -729,6 +827,11 @@ impl Driver {
                 let Some(writer) = self.streams.get(&id) else {
                     return;
                 };
+                if id.is_accepted() {
+                    // The node answers only a peer whose frame opened
+                    // (sealed) or decoded (plain): its slot is safe now.
+                    self.shared.slots.trust(id);
+                }
                 if writer.try_send(bytes).is_err() {
                     // The peer stopped reading: give the stream up. Its task
                     // ends and reports it closed.
@@ -744,7 +847,8 @@ impl Driver {
             }
             Output::Event(event) => {
                 self.end_snapshot_join(&event);
-                log_event(&self.name, &event);
+                let event = self.end_join_once(event);
+                log_event(&self.name, &event, &mut self.log_limit);
                 self.on_key_event(&event);
                 self.time_suspicions(&event);
                 self.snapshot_event(&event);
@@ -792,8 +896,9 @@ fn rejoin_seeds(
         .collect();
     addrs.sort();
     addrs.dedup();
-    // A partial Fisher-Yates shuffle, seeded from the OS.
-    let mut x = entropy_seed() | 1;
+    // A partial Fisher-Yates shuffle, seeded from the OS (nothing secret
+    // depends on it: a fixed start will do if the OS gives nothing).
+    let mut x = getrandom::u64().unwrap_or(0x9e37_79b9_7f4a_7c15) | 1;
     let n = addrs.len().min(MAX_REJOIN_SEEDS);
     for i in 0..n {
         x ^= x << 13;
@@ -813,8 +918,30 @@ async fn sleep_until_opt(t: Option<TokioInstant>) {
     }
 }
 
-fn log_event(node: &str, event: &Event) {
-    use tracing::{info, warn};
+/// Logs one event. What peers can cause goes through `limit` (see
+/// [`crate::logs`]); key events are debug lines without their values.
+fn log_event(node: &str, event: &Event, limit: &mut crate::logs::RateLimit) {
+    use tracing::{debug, info, warn};
+    let local = matches!(
+        event,
+        Event::JoinCompleted { .. }
+            | Event::JoinRetry { .. }
+            | Event::JoinFailed { .. }
+            | Event::LeaveCompleted
+            | Event::KeyringChanged
+            | Event::KeyAnswer { .. }
+            | Event::QueryDone { .. }
+    );
+    let key_event = matches!(
+        event,
+        Event::KeySet { .. } | Event::KeyDeleted { .. } | Event::NamespaceReset { .. }
+    );
+    if key_event && !tracing::enabled!(tracing::Level::DEBUG) {
+        return;
+    }
+    if !local && !limit.allow(std::time::Instant::now()) {
+        return;
+    }
     match event {
         Event::MemberJoined { member: m, keys } => {
             info!(node, member = %m.name, addr = %m.addr, keys = keys.len(), "member joined")
@@ -832,11 +959,50 @@ fn log_event(node: &str, event: &Event) {
         Event::MemberLeft(m) => info!(node, member = %m.name, "member left"),
         Event::MemberReaped(m) => info!(node, member = %m.name, "member reaped"),
         Event::JoinCompleted { seed } => info!(node, %seed, "joined the cluster"),
-        Event::JoinRetry { attempt } => warn!(node, attempt, "no seed answered; retrying the join"),
+        Event::JoinRetry { attempt } => warn!(
+            node,
+            attempt, "no seed answered join attempt {attempt}; retrying the join"
+        ),
         Event::LeaveCompleted => info!(node, "leave announced"),
-        Event::JoinFailed { attempts } => {
-            warn!(node, attempts, "no seed answered; the join gave up")
-        }
+        Event::JoinFailed { attempts } => warn!(
+            node,
+            attempts, "no seed answered the join in {attempts} attempt(s); the join is cancelled and nothing retries it"
+        ),
+        Event::KeySet {
+            member,
+            key,
+            value,
+            version,
+            ..
+        } => debug!(node, %member, key, version, bytes = value.len(), "key set"),
+        Event::KeyDeleted {
+            member,
+            key,
+            version,
+            ..
+        } => debug!(node, %member, key, version, "key deleted"),
+        Event::NamespaceReset { member } => debug!(node, %member, "namespace reset"),
+        Event::NameConflict { addr } => warn!(
+            node,
+            other = %addr,
+            "another process at {addr} uses this node's name: names must be unique; rename one of them"
+        ),
+        Event::KeyAnswer { .. } | Event::QueryDone { .. } => {}
         e => info!(node, event = ?e, "event"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The seed (and so the nonce prefix) used to fall back to the clock
+    /// XOR the process id when the OS gave no random bytes. It fails closed.
+    #[test]
+    fn no_os_randomness_no_seed() {
+        let e = seed_from(Err(getrandom::Error::UNSUPPORTED)).unwrap_err();
+        assert!(matches!(e, StartError::Entropy(_)), "{e}");
+        assert!(e.to_string().contains("does not start"), "{e}");
+        assert_eq!(seed_from(Ok(7)).unwrap(), 7);
     }
 }

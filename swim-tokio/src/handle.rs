@@ -61,9 +61,12 @@ pub struct DriverMetrics {
     pub stream_frames_oversized: u64,
     /// Errors accepting incoming streams.
     pub accept_errors: u64,
-    /// Incoming streams closed at once: their peer already had
-    /// `MAX_STREAMS_PER_PEER` open.
+    /// Incoming streams closed at once: every slot (of their peer's
+    /// `MAX_STREAMS_PER_PEER`, or of all) was held by a trusted stream.
     pub streams_refused: u64,
+    /// Incoming streams on probation (the node had not answered them yet)
+    /// whose slot was taken back for a newer stream.
+    pub streams_evicted: u64,
 }
 
 /// A snapshot of a node's counters.
@@ -83,6 +86,12 @@ pub struct AgentMetrics {
     pub dead: usize,
     /// Members left.
     pub left: usize,
+    /// How the node treats plain traffic (see [`swim_core::Sealing`]);
+    /// `None` when it holds no key (it sends and accepts only plain traffic).
+    pub sealing: Option<swim_core::Sealing>,
+    /// The ids of the keys it holds (16 hex digits each, never the keys),
+    /// the primary first.
+    pub key_ids: Vec<String>,
 }
 
 /// How a graceful leave ended.
@@ -157,6 +166,22 @@ pub enum HandleError {
         key: String,
         /// Members that reported holding it.
         holders: usize,
+        /// Members alive or suspect.
+        live: usize,
+    },
+    /// `remove` was refused: a live member still seals with the key (or
+    /// not every live member said which key it seals with).
+    #[error(
+        "key {key} is the primary key of {primaries} member(s) and {answered} of {live} live members answered: \
+         `swim keys use` another key everywhere before removing this one"
+    )]
+    PrimaryInUse {
+        /// The key's id.
+        key: String,
+        /// Members that reported sealing with it.
+        primaries: usize,
+        /// Members that answered the check.
+        answered: usize,
         /// Members alive or suspect.
         live: usize,
     },
@@ -258,7 +283,21 @@ impl Handle {
             other => HandleError::Resolve(other.to_string()),
         })?;
         let sent = addrs.clone();
-        self.ask(|tx| Command::Join(sent, tx)).await??;
+        self.ask(|tx| Command::Join(sent, false, tx)).await??;
+        Ok(addrs)
+    }
+
+    /// Joins seeds in one attempt: if none answers it, the join ends with
+    /// [`Event::JoinFailed`] (and the agent logs that it ended) instead of
+    /// retrying behind the caller's back. For callers that report the
+    /// outcome themselves, as `swim join` does.
+    pub async fn join_once(&self, seeds: &[String]) -> Result<Vec<SocketAddr>, HandleError> {
+        let addrs = resolve_seeds(seeds).await.map_err(|e| match e {
+            StartError::Resolve { .. } => HandleError::Resolve(e.to_string()),
+            other => HandleError::Resolve(other.to_string()),
+        })?;
+        let sent = addrs.clone();
+        self.ask(|tx| Command::Join(sent, true, tx)).await??;
         Ok(addrs)
     }
 
@@ -300,7 +339,8 @@ impl Handle {
     }
 
     /// Carries out a key operation on every member (see
-    /// [`swim_core::KeyringOp`]) and reports their answers once its time is up.
+    /// [`swim_core::KeyringOp`]) and reports their answers as soon as every
+    /// member live when it started has answered, or once its time is up.
     pub async fn key_op(&self, op: swim_core::KeyringOp) -> Result<KeyReport, HandleError> {
         self.ask(|tx| Command::KeyOp(op, tx)).await?
     }
@@ -320,6 +360,25 @@ impl Handle {
             });
         }
         self.key_op(swim_core::KeyringOp::Use(key)).await
+    }
+
+    /// Removes `key` from every member, but only when every live member
+    /// answered a `list` and none seals with it (else
+    /// [`HandleError::PrimaryInUse`]: once the others dropped the key, a
+    /// member still sealing with it would be cut off).
+    pub async fn remove_key(&self, key: swim_core::SecretKeyId) -> Result<KeyReport, HandleError> {
+        let list = self.key_op(swim_core::KeyringOp::List).await?;
+        let id = key.to_string();
+        let primaries = list.primaries().get(&id).copied().unwrap_or(0);
+        if primaries > 0 || list.answers.len() < list.live {
+            return Err(HandleError::PrimaryInUse {
+                key: id,
+                primaries,
+                answered: list.answers.len(),
+                live: list.live,
+            });
+        }
+        self.key_op(swim_core::KeyringOp::Remove(key)).await
     }
 
     /// Leaves the cluster gracefully, then stops the node: announces `left`,

@@ -4,11 +4,14 @@
 //!
 //! One key per line, base64 of 32 random bytes (`swim keygen` prints one);
 //! the first line is the primary key. Blank lines and lines starting with
-//! `#` are ignored. The file is written with mode 0600, through a temporary
-//! file renamed into place, so a crash never leaves half a keyring.
+//! `#` are ignored. The file is written with mode 0600 (set on the
+//! descriptor), through a fresh temporary file opened with `O_EXCL` and
+//! `O_NOFOLLOW`, fsynced and renamed into place (see `files.rs`), so a
+//! crash never leaves half a keyring and a planted file or symlink is never
+//! followed. A keyring file that group or others may read or write is
+//! refused when loaded, with the `chmod` that fixes it.
 
 use base64::Engine as _;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use swim_core::SecretKey;
 
@@ -79,12 +82,35 @@ pub fn parse(text: &str, path: &Path) -> Result<Vec<SecretKey>, KeyringError> {
     Ok(keys)
 }
 
-/// Reads a keyring file.
+/// Reads a keyring file; refused if group or others may read or write it.
 pub fn load(path: &Path) -> Result<Vec<SecretKey>, KeyringError> {
-    let text = std::fs::read_to_string(path).map_err(|e| KeyringError {
+    use std::io::Read as _;
+    let fail = |message: String| KeyringError {
         path: path.to_path_buf(),
-        message: format!("cannot read it: {e}"),
-    })?;
+        message,
+    };
+    let mut file = std::fs::File::open(path).map_err(|e| fail(format!("cannot read it: {e}")))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        // The mode of the file opened, not of whatever the path names later.
+        let mode = file
+            .metadata()
+            .map_err(|e| fail(format!("cannot read it: {e}")))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            return Err(fail(format!(
+                "group or others may read or write it (mode {:03o}), and it holds the cluster's \
+                 keys; make it private with `chmod 600 {}`",
+                mode & 0o777,
+                path.display()
+            )));
+        }
+    }
+    let mut text = String::new();
+    file.read_to_string(&mut text)
+        .map_err(|e| fail(format!("cannot read it: {e}")))?;
     parse(&text, path)
 }
 
@@ -102,27 +128,7 @@ pub fn save<'a>(
         text.push_str(&format_key(k));
         text.push('\n');
     }
-    let tmp = path.with_extension("tmp");
-    let mut f = open_private(&tmp).map_err(fail)?;
-    f.write_all(text.as_bytes()).map_err(fail)?;
-    f.sync_all().map_err(fail)?;
-    std::fs::rename(&tmp, path).map_err(fail)
-}
-
-#[cfg(unix)]
-fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt as _;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-}
-
-#[cfg(not(unix))]
-fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
-    std::fs::File::create(path)
+    crate::files::write_private(path, text.as_bytes()).map_err(fail)
 }
 
 #[cfg(test)]
@@ -149,6 +155,29 @@ mod tests {
         let e = parse(&short, &path).unwrap_err();
         assert!(e.to_string().contains("16 bytes"), "{e}");
         assert!(parse("\n# only a comment\n", &path).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A keyring others can read used to be loaded without a word.
+    #[cfg(unix)]
+    #[test]
+    fn a_keyring_others_can_read_is_refused_with_the_fix() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = std::env::temp_dir().join(format!("swim-keyring-mode-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("keyring");
+        save(&path, [SecretKey::new([1; 32])].iter()).unwrap();
+        for mode in [0o644, 0o640, 0o604, 0o660] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            let e = load(&path).unwrap_err().to_string();
+            assert!(
+                e.contains(&format!("chmod 600 {}", path.display()))
+                    && e.contains(&format!("{mode:03o}")),
+                "{e}"
+            );
+        }
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o400)).unwrap();
+        assert!(load(&path).is_ok());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -34,8 +34,10 @@
 mod config;
 pub mod control;
 mod driver;
+mod files;
 mod handle;
 pub mod keyring;
+mod logs;
 pub mod snapshot;
 mod stream;
 

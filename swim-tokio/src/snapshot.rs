@@ -25,8 +25,9 @@
 //! A record is written with one `write` call and no `fsync`; every so
 //! often (once the appended bytes exceed both 64 KiB and twice the live
 //! records' size) the file is compacted: the live members are written to
-//! `PATH.compact`, which is fsynced and renamed over `PATH`. The file is
-//! also compacted when the agent starts.
+//! a fresh private temporary file (mode 0600, `O_EXCL | O_NOFOLLOW`, see
+//! `files.rs`), which is fsynced and renamed over `PATH`, and the directory
+//! fsynced. The file is also compacted when the agent starts.
 //!
 //! ## Damage
 //!
@@ -231,28 +232,26 @@ fn compacted(members: &BTreeMap<String, SocketAddr>) -> Vec<u8> {
     out
 }
 
-/// Rewrites the snapshot with just `members`: into `PATH.compact`,
-/// fsynced, renamed over `PATH` (and the directory fsynced), then opened
-/// for appending.
+/// Rewrites the snapshot with just `members` (through a fresh private
+/// temporary file, fsynced, renamed over `PATH`, the directory fsynced),
+/// then opens it for appending.
 fn compact(path: &Path, members: &BTreeMap<String, SocketAddr>) -> io::Result<(File, u64)> {
     let bytes = compacted(members);
-    let mut tmp_path = path.as_os_str().to_owned();
-    tmp_path.push(".compact");
-    let tmp_path = PathBuf::from(tmp_path);
-    {
-        let mut tmp = File::create(&tmp_path)?;
-        tmp.write_all(&bytes)?;
-        tmp.sync_all()?;
-    }
-    std::fs::rename(&tmp_path, path)?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        // Makes the rename durable; not every platform can open a directory.
-        if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
-        }
-    }
-    let file = OpenOptions::new().append(true).open(path)?;
+    crate::files::write_private(path, &bytes)?;
+    let file = open_append(path)?;
     Ok((file, bytes.len() as u64))
+}
+
+/// Opens the snapshot for appending, never through a symlink.
+fn open_append(path: &Path) -> io::Result<File> {
+    let mut o = OpenOptions::new();
+    o.append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        o.custom_flags(libc::O_NOFOLLOW);
+    }
+    o.open(path)
 }
 
 /// What the driver sends the writer thread.

@@ -461,6 +461,11 @@ fn format_json_and_table_across_read_commands() {
     let (ka, kb) = (dir.join("a.keys"), dir.join("b.keys"));
     std::fs::write(&ka, &key).unwrap();
     std::fs::write(&kb, &key).unwrap();
+    // A keyring must be private (the agent refuses one others can read).
+    for k in [&ka, &kb] {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(k, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
     let a = Agent::start_with(
         "fmt1",
         "127.0.0.1:0",
@@ -500,7 +505,15 @@ fn format_json_and_table_across_read_commands() {
         let mut with = cmd.to_vec();
         with.extend(["--format", "json"]);
         let v = json(&with);
-        let api = b.get(path).expect("API answers");
+        // Listing keys asks every member: a POST, as the command sends it.
+        let api = if cmd[0] == "keys" {
+            http(&b.control, "POST", path, "{\"op\": \"list\"}")
+                .filter(|(status, _)| *status == 200)
+                .map(|(_, v)| v)
+        } else {
+            b.get(path)
+        }
+        .expect("API answers");
         match cmd[0] {
             // Counters and uptimes move between two reads: compare the shape.
             "info" | "metrics" => {

@@ -247,10 +247,16 @@ fn streams_announcing_large_frames_hold_at_most_the_budget() {
         peak >> 20
     );
     assert!(agent.members().is_some(), "the agent stopped answering");
-    let refused = agent.get("/v1/metrics").unwrap()["driver"]["streams_refused"]
-        .as_u64()
-        .unwrap_or(0);
-    assert!(refused >= 64 - 16, "{refused} streams refused");
+    // Beyond one address's 16 slots, a stream that is still on probation
+    // (never answered) gives its slot to the newer one, or a new one is
+    // refused: either way at most 16 are served at once.
+    let driver = &agent.get("/v1/metrics").unwrap()["driver"];
+    let refused = driver["streams_refused"].as_u64().unwrap_or(0);
+    let evicted = driver["streams_evicted"].as_u64().unwrap_or(0);
+    assert!(
+        refused + evicted >= 64 - 16,
+        "{refused} streams refused, {evicted} evicted"
+    );
 }
 
 /// Runs `swim keys ARGS --key-file FILE` against `agent`.

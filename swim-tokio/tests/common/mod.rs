@@ -87,7 +87,9 @@ impl Agent {
             "--preset",
             "local",
         ]);
-        cmd.args(["--log", "info,swim_core=debug"]);
+        if !extra.contains(&"--log") {
+            cmd.args(["--log", "info,swim_core=debug"]);
+        }
         for j in join {
             cmd.args(["--join", &j.to_string()]);
         }

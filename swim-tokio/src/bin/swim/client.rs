@@ -176,7 +176,11 @@ pub fn keys(control: &Control, op: crate::KeysOp) -> Result<(), Fail> {
         KeysOp::Remove(k) => (Some(("remove", read(k)?)), false),
     };
     let v = match op {
-        None => block(call(control, Method::GET, "/v1/keys", None))?,
+        // A list asks every member: a POST (a GET starts nothing cluster-wide).
+        None => {
+            let body = serde_json::json!({ "op": "list" });
+            block(call(control, Method::POST, "/v1/keys", Some(body)))?
+        }
         Some((op, key)) => {
             let body = serde_json::json!({ "op": op, "key": key });
             block(call(control, Method::POST, "/v1/keys", Some(body)))?
@@ -425,6 +429,22 @@ pub fn info(control: &Control, json: bool) -> Result<(), Fail> {
         m["alive"], m["suspect"], m["dead"], m["left"]
     );
     println!("health:   {} (0 is healthy)", v["health_score"]);
+    let keys: Vec<&str> = v["keys"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    match (v["sealing"].as_str().unwrap_or("off"), keys.split_first()) {
+        (step, Some((primary, rest))) => {
+            println!("sealing:  {step}");
+            println!("keys:     {primary} (primary)");
+            for k in rest {
+                println!("          {k}");
+            }
+        }
+        _ => println!("sealing:  off (no keys: traffic is plain)"),
+    }
     for (k, n) in v["counters"].as_object().into_iter().flatten() {
         println!("{:9} {n}", format!("{k}:"));
     }

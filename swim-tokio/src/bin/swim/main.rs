@@ -369,6 +369,13 @@ fn parse_wait(s: &str) -> Result<std::time::Duration, String> {
 type Fail = String;
 
 fn main() -> ExitCode {
+    // An agent ignores SIGHUP from its first instruction on, before it
+    // reads its arguments or config (its default action would kill it, and
+    // a reload sent while the agent starts has nothing to reload yet); the
+    // agent's own handler replaces this once its runtime runs.
+    if std::env::args_os().nth(1).is_some_and(|a| a == "agent") {
+        ignore_sighup();
+    }
     // On a bad command line clap prints its whole message (the argument
     // missing, the values allowed, a similar flag) and exits with 2.
     let cli = Cli::parse();
@@ -417,6 +424,44 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// Ignores SIGHUP before `main` runs, as the C runtime starts the
+/// program (its `.init_array`), when the command is `agent`: the earliest
+/// a program can act. `main` does it again where this section is not run.
+#[cfg(target_os = "linux")]
+#[used]
+#[unsafe(link_section = ".init_array")]
+static IGNORE_SIGHUP_AT_START: extern "C" fn(libc::c_int, *const *const libc::c_char) =
+    ignore_sighup_at_start;
+
+#[cfg(target_os = "linux")]
+extern "C" fn ignore_sighup_at_start(argc: libc::c_int, argv: *const *const libc::c_char) {
+    if argc < 2 || argv.is_null() {
+        return;
+    }
+    // SAFETY: glibc passes init_array functions the program's argc and
+    // argv, argv holding argc valid NUL-terminated strings; signal(2) with
+    // SIG_IGN runs no code of ours. Nothing else runs yet.
+    unsafe {
+        let first = *argv.add(1);
+        if !first.is_null() && std::ffi::CStr::from_ptr(first).to_bytes() == b"agent" {
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+        }
+    }
+}
+
+/// Sets SIGHUP's disposition to "ignore".
+#[cfg(unix)]
+fn ignore_sighup() {
+    // SAFETY: signal(2) with SIG_IGN installs no handler code, touches no
+    // memory of ours, and runs before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGHUP, libc::SIG_IGN);
+    }
+}
+
+#[cfg(not(unix))]
+fn ignore_sighup() {}
 
 /// Changes the log filter of a running agent.
 type SetFilter = Box<dyn Fn(&str) -> Result<(), Fail>>;

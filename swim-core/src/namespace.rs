@@ -353,7 +353,7 @@ impl Namespace {
     /// writes we hear, or a write that would take the namespace beyond
     /// what any owner may hold.
     pub fn apply(&mut self, w: &Write, gc: u64) -> Result<Option<Change>, Refusal> {
-        if w.version > self.watermark.saturating_add(MAX_JUMP) {
+        if w.version > self.reach(w.prev) {
             // No owner writes 2^32 times between two writes we hear.
             return Err(Refusal::Implausible);
         }
@@ -378,6 +378,21 @@ impl Namespace {
             self.collect_below(gc);
         }
         Ok(change)
+    }
+
+    /// The highest version a write following `prev` may take here. No
+    /// owner writes 2^32 times between two writes a replica hears, except
+    /// across lives: an owner that moved to a new life continues its
+    /// versions after its old watermark (see [`Namespace::renew`]), so the
+    /// first write of a life a replica holds nothing of (following
+    /// nothing) may be at any height. A forged one there is the owner's to
+    /// answer, like any write it did not make.
+    fn reach(&self, prev: u64) -> u64 {
+        if self.watermark == 0 && prev == 0 {
+            MAX_INCARNATION
+        } else {
+            self.watermark.saturating_add(MAX_JUMP)
+        }
     }
 
     /// Whether [`put`](Self::put) would store `w` (outside a reset).
@@ -462,7 +477,7 @@ impl Namespace {
     /// watermark back, never bring back a key at or below a tombstone
     /// held, and never leave the namespace beyond the owner's limits.
     pub fn merge(&mut self, d: &Deltas) -> Result<Vec<Change>, Refusal> {
-        let limit = self.watermark.saturating_add(MAX_JUMP);
+        let limit = self.reach(0);
         if d.to > limit || d.entries.iter().any(|w| w.version > limit) {
             return Err(Refusal::Implausible);
         }

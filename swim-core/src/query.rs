@@ -227,6 +227,7 @@ impl Queries {
             id,
             timeout_ms: u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX),
             body: Some(pb::query::Body::Keys(op.to_wire())),
+            clock: 0,
         };
         self.remember((origin.clone(), id), now + timeout, now);
         self.queue.push((q.encode_to_vec().into(), 0));

@@ -253,6 +253,12 @@ impl Exchanges {
         Some((self.join.attempts, backoff))
     }
 
+    /// Whether a catch-up may run now (see [`catch_up`](Self::catch_up)),
+    /// without taking its turn.
+    pub fn may_catch_up(&self, now: Instant, config: &Config) -> bool {
+        !config.reconnect_interval.is_zero() && now >= self.catch_up_after
+    }
+
     /// Whether to pull a peer's full state now that we have evidence our
     /// view is behind (at most once per probe interval).
     pub fn catch_up(&mut self, now: Instant, config: &Config) -> bool {
@@ -345,6 +351,8 @@ pub(crate) struct Contents<'a> {
     pub deltas: &'a [(Name, namespace::Deltas)],
     pub buckets: &'a [u64],
     pub differ: Option<u64>,
+    /// The sender's query clock (see [`crate::query`]).
+    pub query_clock: u64,
 }
 
 /// One frame of an exchange, of at most `max` bytes: the `members` chosen
@@ -381,6 +389,7 @@ pub(crate) fn encode_frame(
         deltas: c.deltas,
         buckets: c.buckets,
         differ: c.differ,
+        query_clock: c.query_clock,
     };
     codec::encode_stream(&config.cluster, view.local(), frame, max)
 }

@@ -318,6 +318,20 @@ const SUPERSEDE_BURST: u32 = 8;
 /// knows arrives by gossip, or in the reply to an exchange this node opens.
 const UNASKED_NEW_MEMBERS: usize = 16;
 
+/// How many members a packet or frame may add that this node did not know
+/// (see [`crate::source`]).
+#[derive(Clone, Copy, Debug)]
+enum Admit {
+    /// A configured seed's answer to a join: only `max_members` bounds it.
+    Seed,
+    /// A known member's answer to an exchange this node opened: the
+    /// node-wide share of exchanges.
+    Exchange,
+    /// Anything else, from this address: its source's share, and at most
+    /// this many.
+    Source(SocketAddr, usize),
+}
+
 /// Lends the node's timers, outbox, counters and generator to a part.
 macro_rules! effects {
     ($node:ident) => {
@@ -455,7 +469,7 @@ impl Node {
         self.advance(now);
         let own = self.view.local_entry().addr();
         for seed in self.exchanges.start_join(seeds, own) {
-            self.open_exchange(seed, Reason::Join);
+            self.open_exchange(seed, Reason::Join, true);
         }
         self.fire_timers();
         Ok(())
@@ -914,15 +928,17 @@ impl Node {
         let kind = packet.messages.first().map_or(Kind::Gossip, Msg::kind);
         self.metrics.received.count(kind, len);
         self.metrics.updates_received += packet.updates.len() as u64;
-        // A member speaking from its own membership address may draw full
-        // replies; what anyone else's packet draws is paid from the credit
+        // A member (in any status: one held dead may be back) speaking from
+        // its own membership address may draw full replies, and may make
+        // this node catch up or repair with it; what anyone else's packet
+        // draws is paid from the credit
         // its bytes earn (see `crate::source`). Judged before the packet's
         // updates are applied: a stranger cannot vouch for itself.
         let member = self
             .view
             .members()
             .get(&packet.from)
-            .is_some_and(|e| e.addr() == from && e.status().is_live());
+            .is_some_and(|e| e.addr() == from);
         if !member {
             self.sources.earn(Source::of(from), len, self.now);
         }
@@ -932,7 +948,11 @@ impl Node {
         if !packet.from_known && trusted {
             self.meet_stranger(from);
         }
-        self.apply_all(packet.updates, Priority::News, Some((from, usize::MAX)));
+        self.apply_all(
+            packet.updates,
+            Priority::News,
+            Admit::Source(from, usize::MAX),
+        );
         self.answer_claims();
         if !(packet.queries.is_empty() && packet.answers.is_empty()) {
             if authentic {
@@ -969,20 +989,17 @@ impl Node {
             }
         }
         let ours = gossip::view_size(self.view.members());
-        // Exchanges with a peer that knows more (catching up, repairing)
-        // only with a member at its own address: anyone else's packet
-        // opens nothing but the brief exchange with a stranger above.
+        // Exchanges with a peer that knows more (catching up, repairing):
+        // the answer of anyone but a member at its own address adds only
+        // its source's share of new members.
         if self
             .exchanges
             .behind(packet.live, ours, self.now, &self.config)
             && trusted
-            && member
         {
-            self.catch_up(from, Reason::CatchUp);
+            self.catch_up(from, Reason::CatchUp, member);
         }
-        if member {
-            self.compare_summaries(packet.summary, from);
-        }
+        self.compare_summaries(packet.summary, from, member);
         for m in packet.messages {
             match m {
                 Msg::Ping { seq, .. } => {
@@ -1056,29 +1073,30 @@ impl Node {
     /// in order: `News` by gossip, `Repair` from a peer's full state. Each
     /// is bounded by what was held before the packet (see [`View::begin`]).
     ///
-    /// `admit`: the address the packet or frame came from, whose source
-    /// may add only so many new members (see [`crate::source`]), and the
-    /// most this one may add besides; `None` for the answer to an exchange
-    /// this node opened to a configured seed or a known member, which only
-    /// `max_members` bounds.
-    fn apply_all(
-        &mut self,
-        updates: Vec<Update>,
-        priority: Priority,
-        admit: Option<(SocketAddr, usize)>,
-    ) {
+    /// `admit` says how many new members it may add (see [`Admit`]).
+    fn apply_all(&mut self, updates: Vec<Update>, priority: Priority, admit: Admit) {
         /// Updates looked up at once: enough to overlap the misses, on the stack.
         const BATCH: usize = 64;
         if updates.is_empty() {
             return;
         }
         let (now, interval) = (self.now, self.config.probe_interval);
-        let source = admit.map(|(addr, most)| {
-            let src = Source::of(addr);
-            let allowed = self.sources.members_allowed(src, now, interval) as usize;
-            (src, allowed.min(most), allowed < most)
-        });
-        let allowed = source.map_or(usize::MAX, |(_, allowed, _)| allowed);
+        // What may be added, and whether the share (of the source, or of
+        // exchanges) rather than `most` is what binds.
+        let (allowed, by_share) = match admit {
+            Admit::Seed => (usize::MAX, false),
+            Admit::Exchange => {
+                let share = self.sources.exchange_members_allowed(now, interval) as usize;
+                (share, true)
+            }
+            Admit::Source(addr, most) => {
+                let share = self
+                    .sources
+                    .members_allowed(Source::of(addr), now, interval);
+                let share = share as usize;
+                (share.min(most), share < most)
+            }
+        };
         let mut room = allowed;
         let refused = self.metrics.members_refused;
         self.view.begin();
@@ -1107,15 +1125,19 @@ impl Node {
             }
         }
         self.view.end();
-        if let Some((src, _, by_source)) = source {
-            let added = u32::try_from(allowed - room).unwrap_or(u32::MAX);
-            self.sources.members_added(src, added, now, interval);
-            let refused = self.metrics.members_refused - refused;
-            if by_source && room == 0 && refused > 0 {
-                self.metrics.members_capped += refused;
-                let from = admit.map(|(a, _)| a);
-                tracing::debug!(node = %self.view.local(), ?from, refused, "new members beyond the source's share");
+        let added = u32::try_from(allowed.saturating_sub(room)).unwrap_or(u32::MAX);
+        match admit {
+            Admit::Seed => {}
+            Admit::Exchange => self.sources.exchange_members_added(added, now, interval),
+            Admit::Source(addr, _) => {
+                self.sources
+                    .members_added(Source::of(addr), added, now, interval);
             }
+        }
+        let refused = self.metrics.members_refused - refused;
+        if by_share && room == 0 && refused > 0 {
+            self.metrics.members_capped += refused;
+            tracing::debug!(node = %self.view.local(), ?admit, refused, "new members beyond their share");
         }
     }
 
@@ -1490,7 +1512,7 @@ impl Node {
         let dead = members.sample(1, &mut self.rng, |e| e.status() == Status::Dead, &[me]);
         for peer in dead {
             if let Some(addr) = self.view.members().get(&peer).map(|e| e.addr()) {
-                self.open_exchange(addr, Reason::Reconnect);
+                self.open_exchange(addr, Reason::Reconnect, true);
             }
         }
     }
@@ -1500,7 +1522,7 @@ impl Node {
             return;
         }
         for seed in self.exchanges.retry_join() {
-            self.open_exchange(seed, Reason::Join);
+            self.open_exchange(seed, Reason::Join, true);
         }
     }
 
@@ -1512,7 +1534,7 @@ impl Node {
     fn revived(&mut self, addr: SocketAddr) {
         let live = self.view.members().live().max(1);
         if self.rng.below(live) < 3 {
-            self.catch_up(addr, Reason::CatchUp);
+            self.catch_up(addr, Reason::CatchUp, true);
         }
     }
 
@@ -1520,7 +1542,8 @@ impl Node {
     /// (rate-limited) exchange with it. Differences that gossip is still
     /// spreading settle within `settle`: about the retransmissions of one
     /// update.
-    fn compare_summaries(&mut self, theirs: u64, from: SocketAddr) {
+    /// `vouched`: `from` is a member's own address.
+    fn compare_summaries(&mut self, theirs: u64, from: SocketAddr, vouched: bool) {
         let c = &self.config;
         if c.reconnect_interval.is_zero() || self.is_leaving() {
             return;
@@ -1534,14 +1557,15 @@ impl Node {
             .disagrees(theirs, ours, self.now, settle, pause)
         {
             self.metrics.repair_exchanges += 1;
-            self.open_exchange(from, Reason::Repair);
+            self.open_exchange(from, Reason::Repair, vouched);
         }
     }
 
     /// Evidence that our view is behind `from`'s: pull its full state (at
     /// most once per probe interval, and with one source at most once per
     /// [`EXCHANGE_EVERY`](crate::source::EXCHANGE_EVERY) probe intervals).
-    fn catch_up(&mut self, from: SocketAddr, reason: Reason) {
+    /// `vouched`: `from` is a member's own address.
+    fn catch_up(&mut self, from: SocketAddr, reason: Reason, vouched: bool) {
         let (now, interval) = (self.now, self.config.probe_interval);
         if self.is_leaving()
             || !self.exchanges.may_catch_up(now, &self.config)
@@ -1550,27 +1574,51 @@ impl Node {
             return;
         }
         self.exchanges.catch_up(now, &self.config);
-        self.open_exchange(from, reason);
+        self.open_exchange(from, reason, vouched);
     }
 
-    /// A packet from a name we do not know, at `from`: pull its sender's
-    /// state as a catch-up does (and with one source at most once per
-    /// [`EXCHANGE_EVERY`](crate::source::EXCHANGE_EVERY) probe intervals),
-    /// opening with only ourselves. The frame is not paid from the
-    /// source's reply credit: it travels only on a connection the source
-    /// accepted, which a packet forged from someone else's address never
-    /// gets. What the answer adds is capped per source like gossip.
+    /// A packet from a name we do not know (at `from`): our view is
+    /// behind. State is pulled from a member we know, drawn at random,
+    /// as a catch-up (at most once per probe interval, and once per
+    /// [`EXCHANGE_EVERY`](crate::source::EXCHANGE_EVERY) probe intervals
+    /// for packets from one source): never from the stranger, so that
+    /// neither a packet forged from someone else's address draws a frame
+    /// there, nor a stranger's answer fills the table. A node that knows
+    /// no one else (restarted, its join not yet answered) pulls from the
+    /// stranger, whose answer adds only its source's share.
     fn meet_stranger(&mut self, from: SocketAddr) {
-        self.catch_up(from, Reason::Stranger);
+        let (now, interval) = (self.now, self.config.probe_interval);
+        if self.view.members().live() < 2 {
+            // We know no one else (a restart before its join completed).
+            return self.catch_up(from, Reason::Stranger, false);
+        }
+        if self.is_leaving()
+            || !self.exchanges.may_catch_up(now, &self.config)
+            || !self.sources.may_exchange(Source::of(from), now, interval)
+        {
+            return;
+        }
+        let me = self.view.local();
+        let peer =
+            (self.view.members()).sample(1, &mut self.rng, |e| e.status() == Status::Alive, &[me]);
+        let to = peer
+            .first()
+            .and_then(|p| self.view.members().get(p))
+            .map(|e| e.addr());
+        if let Some(to) = to {
+            self.exchanges.catch_up(now, &self.config);
+            self.open_exchange(to, Reason::CatchUp, true);
+        }
     }
 
     /// Opens an exchange with `to`: our table and digests; only ourselves
     /// to a stranger; for a repair, only our summary by bucket.
-    fn open_exchange(&mut self, to: SocketAddr, reason: Reason) {
-        let id = self.exchanges.open(to, reason);
+    /// `vouched`: `to` is a member's own address (or a configured seed),
+    /// whose answer is not capped per source.
+    fn open_exchange(&mut self, to: SocketAddr, reason: Reason, vouched: bool) {
+        let id = self.exchanges.open(to, reason, vouched);
         let buckets = self.summary_buckets();
         let (members, digests, buckets) = match reason {
-            Reason::Stranger => (Members::Brief, Vec::new(), &[][..]),
             Reason::Repair => (Members::None, Vec::new(), &buckets[..]),
             _ => (Members::All, self.replicas.digests(u64::MAX), &[][..]),
         };
@@ -1642,7 +1690,7 @@ impl Node {
             self.apply_all(
                 pp.members,
                 Priority::Repair,
-                Some((from, UNASKED_NEW_MEMBERS)),
+                Admit::Source(from, UNASKED_NEW_MEMBERS),
             );
             self.merge_deltas(from, &pp.deltas, &pp.digests);
             if let Some(set) = pp.differ {
@@ -1684,7 +1732,11 @@ impl Node {
             .is_some_and(|e| e.status() == Status::Dead);
         let (members, deltas) = (pp.members, pp.deltas);
         let members = if reconnecting {
-            self.apply_all(members, Priority::Repair, Some((from, UNASKED_NEW_MEMBERS)));
+            self.apply_all(
+                members,
+                Priority::Repair,
+                Admit::Source(from, UNASKED_NEW_MEMBERS),
+            );
             None
         } else {
             Some(members)
@@ -1702,7 +1754,11 @@ impl Node {
             self.out.push(Output::StreamClose { id });
         }
         if let Some(members) = members {
-            self.apply_all(members, Priority::Repair, Some((from, UNASKED_NEW_MEMBERS)));
+            self.apply_all(
+                members,
+                Priority::Repair,
+                Admit::Source(from, UNASKED_NEW_MEMBERS),
+            );
         }
         // A stream's first frame carries no deltas (anyone may open one):
         // they are merged only from frames of an exchange we asked for.
@@ -1750,23 +1806,18 @@ impl Node {
         self.metrics.push_pulls += 1;
         // A stranger's answer is capped per source like gossip; a seed's or
         // a known member's only by `max_members`.
-        let admit = (exchange.reason == Reason::Stranger).then_some((exchange.peer, usize::MAX));
+        // A seed's answer to a join is bounded only by `max_members`; a
+        // known member's answer by the node-wide share of exchanges.
+        let admit = match exchange.reason {
+            Reason::Join => Admit::Seed,
+            _ if exchange.vouched => Admit::Exchange,
+            _ => Admit::Source(exchange.peer, usize::MAX),
+        };
         self.apply_all(pp.members, Priority::Repair, admit);
-        if exchange.reason == Reason::Stranger {
-            // A stranger's packet started this exchange: anyone could have
-            // sent it, so the answer may not rewrite namespaces.
-            self.unasked_deltas(pp.deltas.len(), exchange.peer);
-            self.merge_deltas(exchange.peer, &[], &pp.digests);
-        } else {
-            self.merge_deltas(exchange.peer, &pp.deltas, &pp.digests);
-        }
-        // A repair continues with our side of the buckets that differ; an
-        // exchange with a stranger, which opened with only ourselves, with
-        // our whole state now that the peer has answered (so a packet forged
-        // from someone else's address draws nothing big there).
+        self.merge_deltas(exchange.peer, &pp.deltas, &pp.digests);
+        // A repair continues with our side of the buckets that differ.
         let more = match (exchange.reason, pp.differ) {
             (Reason::Repair, Some(set)) => Some(set),
-            (Reason::Stranger, _) => Some(u64::MAX),
             _ => None,
         };
         match more {

@@ -11,8 +11,10 @@
 //!   `probe_interval / MEMBERS_PER_INTERVAL` after that (a token bucket).
 //!   A join wave is news relayed by many sources, each bringing some; one
 //!   source inventing members brings them all. What an exchange this node
-//!   opened to a configured seed or a known member returns is not capped
-//!   per source (only by `max_members`).
+//!   opened to a known member returns is not capped per source but
+//!   node-wide: [`EXCHANGE_BURST`] at once, [`EXCHANGE_PER_INTERVAL`] per
+//!   probe interval after that; a configured seed's answer to a join only
+//!   by `max_members`.
 //! - **Replies.** A source that is not a member speaking from its own
 //!   membership address earns twice the bytes it sends, up to
 //!   [`REPLY_CREDIT_MAX`], and every byte its packets draw from this node
@@ -45,6 +47,14 @@ pub(crate) const MEMBER_BURST: u32 = 64;
 /// New members one source may add per probe interval, after its burst.
 pub(crate) const MEMBERS_PER_INTERVAL: u32 = 4;
 
+/// New members the answers to exchanges this node opened with known
+/// members may add at once, node-wide (a catch-up in a join wave brings
+/// most of the cluster).
+pub(crate) const EXCHANGE_BURST: u32 = 4096;
+
+/// New members such answers may add per probe interval, after the burst.
+pub(crate) const EXCHANGE_PER_INTERVAL: u32 = 512;
+
 /// The most reply bytes a source may have earned and not spent.
 pub(crate) const REPLY_CREDIT_MAX: u32 = 4096;
 
@@ -69,13 +79,33 @@ impl Source {
     }
 }
 
+/// A token bucket kept as a virtual time (GCRA): full when at or before
+/// now, one token less for each `period` after it.
+#[derive(Clone, Copy, Debug, Default)]
+struct Bucket {
+    at: Instant,
+}
+
+impl Bucket {
+    /// Tokens left now, of `burst`, each coming back after `period`.
+    fn allowed(&self, now: Instant, burst: u32, period: Duration) -> u32 {
+        let ahead = self.at.saturating_duration_since(now);
+        let used = ahead.as_micros().div_ceil(period.as_micros().max(1));
+        burst.saturating_sub(u32::try_from(used).unwrap_or(u32::MAX))
+    }
+
+    /// Takes `n` tokens now.
+    fn take(&mut self, n: u32, now: Instant, period: Duration) {
+        self.at = self.at.max(now) + period.saturating_mul(n);
+    }
+}
+
 /// What one source has been granted.
 #[derive(Clone, Copy, Debug)]
 struct Slot {
     source: Source,
-    /// The new-member bucket as a virtual time (GCRA): full when at or
-    /// before now, one member less for each `period` after it.
-    members_at: Instant,
+    /// New members it may still add.
+    members: Bucket,
     /// Reply bytes earned and not yet spent.
     credit: u32,
     /// When a packet from it last opened an exchange.
@@ -89,6 +119,8 @@ pub(crate) struct Sources {
     slots: Vec<Slot>,
     /// The slot to reuse next once the table is full: the oldest.
     next: usize,
+    /// New members from exchanges this node opened with known members.
+    exchanged: Bucket,
 }
 
 impl Sources {
@@ -98,6 +130,7 @@ impl Sources {
             index: HashMap::with_hasher(FixedState::with_seed(hash_seed)),
             slots: Vec::new(),
             next: 0,
+            exchanged: Bucket::default(),
         }
     }
 
@@ -113,7 +146,7 @@ impl Sources {
         }
         let fresh = Slot {
             source,
-            members_at: now,
+            members: Bucket { at: now },
             credit: 0,
             exchanged: None,
         };
@@ -136,10 +169,8 @@ impl Sources {
         let Some(slot) = self.get(source) else {
             return MEMBER_BURST;
         };
-        let period = member_period(probe_interval);
-        let ahead = slot.members_at.saturating_duration_since(now);
-        let used = ahead.as_micros().div_ceil(period.as_micros().max(1));
-        MEMBER_BURST.saturating_sub(u32::try_from(used).unwrap_or(u32::MAX))
+        let period = probe_interval / MEMBERS_PER_INTERVAL;
+        slot.members.allowed(now, MEMBER_BURST, period)
     }
 
     /// `source` added `n` new members now.
@@ -153,9 +184,21 @@ impl Sources {
         if n == 0 {
             return;
         }
-        let period = member_period(probe_interval);
-        let slot = self.slot(source, now);
-        slot.members_at = slot.members_at.max(now) + period.saturating_mul(n);
+        let period = probe_interval / MEMBERS_PER_INTERVAL;
+        self.slot(source, now).members.take(n, now, period);
+    }
+
+    /// How many new members the answers to exchanges with known members
+    /// may add now, node-wide.
+    pub fn exchange_members_allowed(&self, now: Instant, probe_interval: Duration) -> u32 {
+        let period = probe_interval / EXCHANGE_PER_INTERVAL;
+        self.exchanged.allowed(now, EXCHANGE_BURST, period)
+    }
+
+    /// Such an answer added `n` new members now.
+    pub fn exchange_members_added(&mut self, n: u32, now: Instant, probe_interval: Duration) {
+        let period = probe_interval / EXCHANGE_PER_INTERVAL;
+        self.exchanged.take(n, now, period);
     }
 
     /// `source` sent `len` bytes: its credit grows by twice that (up to
@@ -209,11 +252,6 @@ impl Sources {
     }
 }
 
-/// The time one new member's token takes to come back.
-fn member_period(probe_interval: Duration) -> Duration {
-    probe_interval / MEMBERS_PER_INTERVAL
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,6 +293,11 @@ mod tests {
         assert_eq!(s.members_allowed(src, t(100_000), p), MEMBER_BURST);
         let other = Source::of(v4(2, 1));
         assert_eq!(s.members_allowed(other, t(0), p), MEMBER_BURST);
+        assert_eq!(s.exchange_members_allowed(t(0), p), EXCHANGE_BURST);
+        s.exchange_members_added(EXCHANGE_BURST, t(0), p);
+        assert_eq!(s.exchange_members_allowed(t(0), p), 0);
+        let back = s.exchange_members_allowed(t(1_000), p);
+        assert!(back + 1 >= EXCHANGE_PER_INTERVAL, "{back}");
     }
 
     #[test]

@@ -946,7 +946,7 @@ impl Node {
         // from senders that proved they hold a key, when this node has one.
         let trusted = authentic || self.keyring.is_empty();
         if !packet.from_known && trusted {
-            self.meet_stranger(from);
+            self.meet_stranger(from, packet.live);
         }
         self.apply_all(
             packet.updates,
@@ -1036,15 +1036,24 @@ impl Node {
                     ..
                 } => {
                     // Only a member we hold alive or suspect, at the address
-                    // we hold: never an address the packet names.
-                    let to = (target != *self.view.local())
+                    // we hold: never an address the packet names. One we
+                    // hold dead or left is not pinged; a nack says so.
+                    let held = (target != *self.view.local())
                         .then(|| self.view.members().get(&target))
                         .flatten()
-                        .filter(|e| e.status().is_live())
-                        .map(|e| e.addr());
-                    let Some(to) = to else {
-                        self.drop_input(DropReason::UnknownTarget, from, "ping-req");
-                        continue;
+                        .map(|e| (e.addr(), e.status().is_live()));
+                    let to = match held {
+                        Some((to, true)) => to,
+                        Some((_, false)) => {
+                            if want_nack {
+                                self.reply(from, !member, &[Msg::Nack { seq }]);
+                            }
+                            continue;
+                        }
+                        None => {
+                            self.drop_input(DropReason::UnknownTarget, from, "ping-req");
+                            continue;
+                        }
                     };
                     match self.prober.relay(seq, from, want_nack, !member) {
                         Some(own) => {
@@ -1577,8 +1586,9 @@ impl Node {
         self.open_exchange(from, reason, vouched);
     }
 
-    /// A packet from a name we do not know (at `from`): our view is
-    /// behind. State is pulled from a member we know, drawn at random,
+    /// A packet from a name we do not know (at `from`), whose sender holds
+    /// `live` members, more than we do besides itself: our view is behind. State is
+    /// pulled from a member we know, drawn at random,
     /// as a catch-up (at most once per probe interval, and once per
     /// [`EXCHANGE_EVERY`](crate::source::EXCHANGE_EVERY) probe intervals
     /// for packets from one source): never from the stranger, so that
@@ -1586,11 +1596,16 @@ impl Node {
     /// there, nor a stranger's answer fills the table. A node that knows
     /// no one else (restarted, its join not yet answered) pulls from the
     /// stranger, whose answer adds only its source's share.
-    fn meet_stranger(&mut self, from: SocketAddr) {
+    fn meet_stranger(&mut self, from: SocketAddr, live: u32) {
         let (now, interval) = (self.now, self.config.probe_interval);
         if self.view.members().live() < 2 {
             // We know no one else (a restart before its join completed).
             return self.catch_up(from, Reason::Stranger, false);
+        }
+        if live <= gossip::view_size(self.view.members()).saturating_add(1) {
+            // A newcomer (its view is ours and itself; its own alive
+            // arrives with its packets): nothing says we are behind.
+            return;
         }
         if self.is_leaving()
             || !self.exchanges.may_catch_up(now, &self.config)

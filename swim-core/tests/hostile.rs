@@ -219,7 +219,7 @@ fn the_table_stops_at_max_members() {
 fn a_stranger_draws_nothing_but_a_catch_up_from_a_member() {
     let mut node = joined_node(2_000, Config::lan());
     let _ = node.poll_outputs().count();
-    let forged = packet(5_000, vec![], vec![]);
+    let forged = viewed_packet(5_000, vec![], vec![], 3_000);
     let out = receive(
         &mut node,
         5_000,

@@ -99,8 +99,8 @@ pub struct Dropped {
     pub implausible: u64,
     /// Not sealed under an installed key (or plain where sealing is required).
     pub auth: u64,
-    /// A ping-req for a member this node does not hold alive or suspect:
-    /// a relay pings only members it knows, at the address it holds.
+    /// A ping-req for a member this node does not know: a relay pings only
+    /// members it knows, at the address it holds.
     pub unknown_target: u64,
 }
 

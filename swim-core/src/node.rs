@@ -1035,25 +1035,17 @@ impl Node {
                     want_nack,
                     ..
                 } => {
-                    // Only a member we hold alive or suspect, at the address
-                    // we hold: never an address the packet names. One we
-                    // hold dead or left is not pinged; a nack says so.
-                    let held = (target != *self.view.local())
+                    // Only a member we know, at the address we hold: never
+                    // an address the packet names. One we hold dead is
+                    // pinged too: after a partition heals, the requester may
+                    // know it is back before we do.
+                    let to = (target != *self.view.local())
                         .then(|| self.view.members().get(&target))
                         .flatten()
-                        .map(|e| (e.addr(), e.status().is_live()));
-                    let to = match held {
-                        Some((to, true)) => to,
-                        Some((_, false)) => {
-                            if want_nack {
-                                self.reply(from, !member, &[Msg::Nack { seq }]);
-                            }
-                            continue;
-                        }
-                        None => {
-                            self.drop_input(DropReason::UnknownTarget, from, "ping-req");
-                            continue;
-                        }
+                        .map(|e| e.addr());
+                    let Some(to) = to else {
+                        self.drop_input(DropReason::UnknownTarget, from, "ping-req");
+                        continue;
                     };
                     match self.prober.relay(seq, from, want_nack, !member) {
                         Some(own) => {

@@ -45,7 +45,7 @@ pub enum DropReason {
     /// Sealed under no key this node holds, or plain where sealing is
     /// required: dropped before any decoding.
     Auth,
-    /// A ping-req for a member this node does not hold alive or suspect.
+    /// A ping-req for a member this node does not know.
     UnknownTarget,
 }
 

@@ -1,8 +1,8 @@
 //! Reflection and amplification (issue 18, build 3): no packet from a
 //! stranger draws more than twice its size in replies, plain or sealed (a
 //! captured sealed packet replayed from another address), and a ping-req's
-//! relayed ping goes only to a member the relay knows, never to an address
-//! the packet names. A member's ping from its own address may still draw
+//! relayed ping goes only to a member the relay knows, at the address it
+//! holds, never to an address the packet names. A member's ping from its own address may still draw
 //! one full datagram from a busy node.
 //!
 //! Before: a ping-req reflected 19x its size to any address; a captured
@@ -252,8 +252,9 @@ fn no_packet_from_a_stranger_draws_more_than_twice_its_size() {
 }
 
 /// Issue 18 point 7: a ping-req from anyone made the relay ping whatever
-/// address it named. Now the relay pings only a member it holds alive or
-/// suspect, at the address it holds.
+/// address it named. Now the relay pings only a member it knows (in any
+/// status: after a heal the requester may know better), at the address it
+/// holds.
 #[test]
 fn a_ping_req_never_pings_an_address_named_in_the_packet() {
     let mut node = busy(false);

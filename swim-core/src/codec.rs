@@ -197,6 +197,8 @@ pub(crate) struct PushPull {
     pub buckets: Vec<u64>,
     /// The buckets the frame is about (a repair's later frames).
     pub differ: Option<u64>,
+    /// The sender's query clock (0: none; see [`crate::query`]).
+    pub query_clock: u64,
 }
 
 /// The body of a `swim.v1.Message` as read, not yet validated.
@@ -520,7 +522,7 @@ pub(crate) fn decode_stream(
     let mut invalid = false;
     let mut members = Vec::with_capacity(if keep { n_members } else { 0 });
     let (mut digests, mut deltas) = (Vec::new(), Vec::new());
-    let (mut buckets, mut differ) = (Vec::new(), None);
+    let (mut buckets, mut differ, mut query_clock) = (Vec::new(), None, 0);
     let mut r = &bytes[..];
     while !r.is_empty() {
         let (tag, wire) = key(&mut r)?;
@@ -566,6 +568,7 @@ pub(crate) fn decode_stream(
                 }
                 5 => buckets.push(fixed64_field(wire, &mut f)?),
                 6 => differ = Some(fixed64_field(wire, &mut f)?),
+                7 => query_clock = varint_field(wire, &mut f)?,
                 _ => skip(wire, tag, &mut f, OUTER)?,
             }
         }
@@ -582,6 +585,7 @@ pub(crate) fn decode_stream(
         deltas,
         buckets,
         differ,
+        query_clock,
     })
 }
 
@@ -772,6 +776,8 @@ pub(crate) struct Frame<'a, I> {
     pub buckets: &'a [u64],
     /// The buckets a repair's later frame is about.
     pub differ: Option<u64>,
+    /// The sender's query clock (0: not sent).
+    pub query_clock: u64,
 }
 
 /// Encodes a push-pull frame of at most `max_len` bytes: as many members as
@@ -794,6 +800,9 @@ pub(crate) fn encode_stream<I: Iterator<Item = Update>>(
     }
     if let Some(d) = frame.differ {
         prost::encoding::fixed64::encode(6, &d, &mut body);
+    }
+    if frame.query_clock != 0 {
+        prost::encoding::uint64::encode(7, &frame.query_clock, &mut body);
     }
     budget = budget.saturating_sub(body.len());
     let mut one = Vec::with_capacity(64);
@@ -1040,12 +1049,14 @@ mod tests {
                 deltas: &[],
                 buckets: &[],
                 differ: None,
+                query_clock: 77,
             },
             1 << 20,
         );
         let pp = decode_stream(bytes.clone(), 1 << 20, &limits()).unwrap();
         assert!(pp.join);
         assert_eq!(pp.members, members);
+        assert_eq!(pp.query_clock, 77);
         let small = encode_stream(
             "c",
             "me",
@@ -1056,6 +1067,7 @@ mod tests {
                 deltas: &[],
                 buckets: &[],
                 differ: None,
+                query_clock: 0,
             },
             4096,
         );
@@ -1146,9 +1158,9 @@ mod tests {
 
             #[test]
             fn every_valid_stream_frame_round_trips(from in name(), join in any::<bool>(), members in proptest::collection::vec(update(), 0..16)) {
-                let bytes = encode_stream("c", &from, Frame { join, members: members.iter().cloned(), digests: &[], deltas: &[], buckets: &[], differ: None }, 1 << 20);
+                let bytes = encode_stream("c", &from, Frame { join, members: members.iter().cloned(), digests: &[], deltas: &[], buckets: &[], differ: None, query_clock: 0 }, 1 << 20);
                 let decoded = decode_stream(bytes, 1 << 20, &limits()).unwrap();
-                prop_assert_eq!(decoded, PushPull { from, join, members, digests: vec![], deltas: vec![], buckets: vec![], differ: None });
+                prop_assert_eq!(decoded, PushPull { from, join, members, digests: vec![], deltas: vec![], buckets: vec![], differ: None, query_clock: 0 });
             }
 
             #[test]
@@ -1162,7 +1174,7 @@ mod tests {
                     from: text(&from),
                     push_pull: Some(pb::PushPull { join, members: vec![wire_update(&u); 3], ..Default::default() }),
                 };
-                let ours = encode_stream("c", &from, Frame { join, members: std::iter::repeat_n(u, 3), digests: &[], deltas: &[], buckets: &[], differ: None }, 1 << 20);
+                let ours = encode_stream("c", &from, Frame { join, members: std::iter::repeat_n(u, 3), digests: &[], deltas: &[], buckets: &[], differ: None, query_clock: 0 }, 1 << 20);
                 prop_assert_eq!(&ours[..], &frame.encode_to_vec()[..]);
             }
         }
@@ -1339,6 +1351,7 @@ mod tests {
                     deltas,
                     buckets: pp.buckets,
                     differ: pp.differ,
+                    query_clock: pp.query_clock,
                 })
             }
         }
@@ -1455,11 +1468,15 @@ mod tests {
                     (
                         any::<bool>(),
                         proptest::collection::vec(wire_update(), 0..6),
+                        prop_oneof![Just(0u64), any::<u64>()],
                     )
-                        .prop_map(|(join, members)| pb::PushPull {
-                            join,
-                            members,
-                            ..Default::default()
+                        .prop_map(|(join, members, query_clock)| {
+                            pb::PushPull {
+                                join,
+                                members,
+                                query_clock,
+                                ..Default::default()
+                            }
                         }),
                 ),
             )

@@ -42,11 +42,12 @@ pub(crate) enum Reason {
     Repair,
     /// The periodic attempt to reach a member held dead (the reconnect tick).
     Reconnect,
-    /// Our view is behind the peer's.
+    /// Our view is behind the peer's (or a packet came from a member we
+    /// do not know: the state is pulled from a member we know).
     CatchUp,
-    /// A packet from a member we do not know: pull its state, sending only
-    /// ourselves (a packet forged with someone else's address must not draw
-    /// our whole table there).
+    /// A packet came from a member we do not know, and we know no one
+    /// else: the state is pulled from its sender, whose answer adds only
+    /// its source's share of new members.
     Stranger,
 }
 
@@ -58,6 +59,9 @@ pub(crate) struct Exchange {
     /// A repair the peer answered: only its last frame (the deltas we
     /// lack) is still to come.
     pub answered: bool,
+    /// The peer is a member at its own address, or a configured seed: its
+    /// answer is not capped per source (see [`crate::source`]).
+    pub vouched: bool,
 }
 
 /// Progress of joining the cluster.
@@ -147,8 +151,9 @@ impl Exchanges {
         timers.set(Periodic::Reconnect, now + offset);
     }
 
-    /// Records a new exchange with `peer`; returns its stream.
-    pub fn open(&mut self, peer: SocketAddr, reason: Reason) -> StreamId {
+    /// Records a new exchange with `peer` (`vouched`: see
+    /// [`Exchange::vouched`]); returns its stream.
+    pub fn open(&mut self, peer: SocketAddr, reason: Reason, vouched: bool) -> StreamId {
         self.next_stream += 1;
         let id = StreamId::opened(self.next_stream);
         let answered = false;
@@ -158,6 +163,7 @@ impl Exchanges {
                 peer,
                 reason,
                 answered,
+                vouched,
             },
         );
         id
@@ -253,6 +259,12 @@ impl Exchanges {
         Some((self.join.attempts, backoff))
     }
 
+    /// Whether a catch-up may run now (see [`catch_up`](Self::catch_up)),
+    /// without taking its turn.
+    pub fn may_catch_up(&self, now: Instant, config: &Config) -> bool {
+        !config.reconnect_interval.is_zero() && now >= self.catch_up_after
+    }
+
     /// Whether to pull a peer's full state now that we have evidence our
     /// view is behind (at most once per probe interval).
     pub fn catch_up(&mut self, now: Instant, config: &Config) -> bool {
@@ -329,8 +341,6 @@ impl Exchanges {
 pub(crate) enum Members {
     /// None (a repair's opening frame, an exchange's last).
     None,
-    /// Only this node (to a stranger).
-    Brief,
     /// The whole table, this node first.
     All,
     /// Those in the buckets of this bitmap (a repair).
@@ -345,6 +355,8 @@ pub(crate) struct Contents<'a> {
     pub deltas: &'a [(Name, namespace::Deltas)],
     pub buckets: &'a [u64],
     pub differ: Option<u64>,
+    /// The sender's query clock (see [`crate::query`]).
+    pub query_clock: u64,
 }
 
 /// One frame of an exchange, of at most `max` bytes: the `members` chosen
@@ -358,7 +370,7 @@ pub(crate) fn encode_frame(
 ) -> Bytes {
     let local = view.local_entry();
     let pick = |m: &&crate::member_table::Entry| match members {
-        Members::None | Members::Brief => false,
+        Members::None => false,
         Members::All => true,
         Members::Buckets(set) => crate::summary::in_buckets(&m.name, set),
     };
@@ -381,6 +393,7 @@ pub(crate) fn encode_frame(
         deltas: c.deltas,
         buckets: c.buckets,
         differ: c.differ,
+        query_clock: c.query_clock,
     };
     codec::encode_stream(&config.cluster, view.local(), frame, max)
 }

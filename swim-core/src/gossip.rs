@@ -39,7 +39,8 @@ pub(crate) struct Packet {
 
 /// Builds a datagram: `messages`, then as many queued updates as fit in
 /// `max` bytes. With no messages (a gossip round) there is no packet
-/// unless at least one update is pending. `scratch` is where it is built.
+/// unless at least one update is pending; none either when the messages
+/// alone exceed `max`. `scratch` is where it is built.
 pub(crate) fn packet(
     view: &mut View,
     replicas: &mut Replicas,
@@ -56,6 +57,10 @@ pub(crate) fn packet(
     let mut w = PacketWriter::new(scratch, &config.cluster, view.local(), live, summary);
     for m in messages {
         w.message(m);
+    }
+    if w.len() > max {
+        // Not even the messages fit (a reply paid from a small credit).
+        return None;
     }
     let mut buddy = 0;
     if let Some(u) = head.buddy {

@@ -42,6 +42,7 @@ mod probe;
 mod query;
 mod replicas;
 mod seal;
+mod source;
 mod summary;
 mod suspicion;
 mod time;

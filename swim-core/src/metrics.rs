@@ -99,6 +99,9 @@ pub struct Dropped {
     pub implausible: u64,
     /// Not sealed under an installed key (or plain where sealing is required).
     pub auth: u64,
+    /// A ping-req for a member this node does not know: a relay pings only
+    /// members it knows, at the address it holds.
+    pub unknown_target: u64,
 }
 
 impl Dropped {
@@ -115,6 +118,7 @@ impl Dropped {
             DropReason::Busy => &mut self.busy,
             DropReason::Implausible => &mut self.implausible,
             DropReason::Auth => &mut self.auth,
+            DropReason::UnknownTarget => &mut self.unknown_target,
         };
         *c += 1;
     }
@@ -132,6 +136,7 @@ impl Dropped {
             + self.busy
             + self.implausible
             + self.auth
+            + self.unknown_target
     }
 
     /// Dropped because the bytes themselves were bad (not merely late or unexpected).
@@ -228,6 +233,23 @@ pub struct Metrics {
     /// `max_members`, or a stream frame it did not ask for named more new
     /// members than one may add.
     pub members_refused: u64,
+    /// Of `members_refused`: news of new members beyond what one source
+    /// (an IPv4 address, an IPv6 /64) may add per interval.
+    pub members_capped: u64,
+    /// Replies withheld or sent without piggybacked gossip because they
+    /// would have drawn more bytes to a source than its share (twice what
+    /// it sent, for a source that is not a member at its own address).
+    pub replies_capped: u64,
+    /// Queries ignored as older than the query clock this node learned (a
+    /// replay, or a query from before this node joined), or heard before
+    /// it learned the clock at all.
+    pub queries_stale: u64,
+    /// Queries carried out but not answered: their origin is not a member
+    /// this node knows (answers go only to an origin's membership address).
+    pub queries_unanswered: u64,
+    /// Queries not remembered or passed on: their origin, or all origins
+    /// together, had as many waiting as this node keeps.
+    pub queries_refused: u64,
     /// Key writes and repair deltas about other members refused, by reason.
     pub keys_refused: KeysRefused,
     /// Claims about this node's own namespace that it did not write (a

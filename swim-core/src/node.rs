@@ -18,6 +18,7 @@ use crate::query::{self, KeyringOp, Queries};
 use crate::replicas::Heard;
 use crate::replicas::Replicas;
 use crate::seal::{self, Envelope, Keyring, KeyringError, Nonces, Sealing, SecretKey, SecretKeyId};
+use crate::source::{Source, Sources};
 use crate::time::Instant;
 use crate::timer::{Deadline, Periodic, Timer, Timers};
 use crate::util::Random;
@@ -289,6 +290,9 @@ pub struct Node {
     /// Claims about our namespace heard and not yet answered, and the
     /// earliest time of the next move (see [`Node::answer_claims`]).
     claims: Claims,
+    /// What each source of traffic may still add and draw (see
+    /// [`crate::source`]).
+    sources: Sources,
 }
 
 /// The owner's last word (see the state layer in DESIGN.md): claims about
@@ -313,6 +317,20 @@ const SUPERSEDE_BURST: u32 = 8;
 /// strangers would stretch this node's probe round. What else the peer
 /// knows arrives by gossip, or in the reply to an exchange this node opens.
 const UNASKED_NEW_MEMBERS: usize = 16;
+
+/// How many members a packet or frame may add that this node did not know
+/// (see [`crate::source`]).
+#[derive(Clone, Copy, Debug)]
+enum Admit {
+    /// A configured seed's answer to a join: only `max_members` bounds it.
+    Seed,
+    /// A known member's answer to an exchange this node opened: the
+    /// node-wide share of exchanges.
+    Exchange,
+    /// Anything else, from this address: its source's share, and at most
+    /// this many.
+    Source(SocketAddr, usize),
+}
 
 /// Lends the node's timers, outbox, counters and generator to a part.
 macro_rules! effects {
@@ -389,6 +407,7 @@ impl Node {
             nonces: Nonces::new(mix(hash_seed ^ 0x6e6f_6e63), &identity.name),
             queries: Queries::default(),
             claims: Claims::default(),
+            sources: Sources::new(hash_seed ^ 5),
         };
         node.schedule_reconnect();
         Ok(node)
@@ -450,7 +469,7 @@ impl Node {
         self.advance(now);
         let own = self.view.local_entry().addr();
         for seed in self.exchanges.start_join(seeds, own) {
-            self.open_exchange(seed, Reason::Join);
+            self.open_exchange(seed, Reason::Join, true);
         }
         self.fire_timers();
         Ok(())
@@ -741,7 +760,7 @@ impl Node {
         self.advance(now);
         let (name, addr) = (self.view.local().clone(), self.view.local_entry().addr());
         let id = (self.queries)
-            .start(&name, addr, &op, timeout, self.now, &mut self.rng)
+            .start(&name, addr, &op, timeout, &mut self.rng)
             .ok_or(Error::TooManyQueries)?;
         self.timers
             .schedule(self.now + timeout, Deadline::QueryDone { id });
@@ -909,18 +928,36 @@ impl Node {
         let kind = packet.messages.first().map_or(Kind::Gossip, Msg::kind);
         self.metrics.received.count(kind, len);
         self.metrics.updates_received += packet.updates.len() as u64;
+        // A member (in any status: one held dead may be back) speaking from
+        // its own membership address may draw full replies, and may make
+        // this node catch up or repair with it; what anyone else's packet
+        // draws is paid from the credit
+        // its bytes earn (see `crate::source`). Judged before the packet's
+        // updates are applied: a stranger cannot vouch for itself.
+        let member = self
+            .view
+            .members()
+            .get(&packet.from)
+            .is_some_and(|e| e.addr() == from);
+        if !member {
+            self.sources.earn(Source::of(from), len, self.now);
+        }
         // Pull the state of a stranger, or of a peer that knows more: only
         // from senders that proved they hold a key, when this node has one.
         let trusted = authentic || self.keyring.is_empty();
         if !packet.from_known && trusted {
-            self.catch_up(from, Reason::Stranger);
+            self.meet_stranger(from, packet.live);
         }
-        self.apply_all(packet.updates, Priority::News, usize::MAX);
+        self.apply_all(
+            packet.updates,
+            Priority::News,
+            Admit::Source(from, usize::MAX),
+        );
         self.answer_claims();
         if !(packet.queries.is_empty() && packet.answers.is_empty()) {
             if authentic {
                 for q in packet.queries {
-                    self.on_query(q);
+                    self.on_query(q, from);
                 }
                 for a in packet.answers {
                     self.on_answer(&packet.from, a);
@@ -952,18 +989,21 @@ impl Node {
             }
         }
         let ours = gossip::view_size(self.view.members());
+        // Exchanges with a peer that knows more (catching up, repairing):
+        // the answer of anyone but a member at its own address adds only
+        // its source's share of new members.
         if self
             .exchanges
             .behind(packet.live, ours, self.now, &self.config)
             && trusted
         {
-            self.catch_up(from, Reason::CatchUp);
+            self.catch_up(from, Reason::CatchUp, member);
         }
-        self.compare_summaries(packet.summary, from);
+        self.compare_summaries(packet.summary, from, member);
         for m in packet.messages {
             match m {
                 Msg::Ping { seq, .. } => {
-                    self.send(from, &[Msg::Ack { seq }]);
+                    self.reply(from, !member, &[Msg::Ack { seq }]);
                 }
                 Msg::Ack { seq } => match self.prober.on_ack(seq, &packet.from) {
                     Acked::Probe { first, sent } => {
@@ -973,8 +1013,8 @@ impl Node {
                             self.metrics.probe_rtt.observe(rtt);
                         }
                     }
-                    Acked::Relay { to, seq } => {
-                        self.send(to, &[Msg::Ack { seq }]);
+                    Acked::Relay { to, seq, paid } => {
+                        self.reply(to, paid, &[Msg::Ack { seq }]);
                     }
                     // The suspect answered its last word: its refutation,
                     // if any, came with the ack.
@@ -992,17 +1032,40 @@ impl Node {
                 Msg::PingReq {
                     seq,
                     target,
-                    target_addr,
                     want_nack,
-                } => match self.prober.relay(seq, from, want_nack) {
-                    Some(own) => {
-                        let at = self.now + probe::relay_wait(&self.config);
-                        self.timers
-                            .schedule(at, Deadline::RelayTimeout { seq: own });
-                        self.send(target_addr, &[Msg::Ping { seq: own, target }]);
+                    ..
+                } => {
+                    // Only a member we know, at the address we hold: never
+                    // an address the packet names. One we hold dead is
+                    // pinged too: after a partition heals, the requester may
+                    // know it is back before we do.
+                    let to = (target != *self.view.local())
+                        .then(|| self.view.members().get(&target))
+                        .flatten()
+                        .map(|e| e.addr());
+                    let Some(to) = to else {
+                        self.drop_input(DropReason::UnknownTarget, from, "ping-req");
+                        continue;
+                    };
+                    match self.prober.relay(seq, from, want_nack, !member) {
+                        Some(own) => {
+                            let at = self.now + probe::relay_wait(&self.config);
+                            self.timers
+                                .schedule(at, Deadline::RelayTimeout { seq: own });
+                            let ping = [Msg::Ping { seq: own, target }];
+                            let head = Head {
+                                messages: &ping,
+                                buddy: None,
+                            };
+                            if member {
+                                self.send_with(to, head);
+                            } else {
+                                self.send_paid(to, Source::of(from), head);
+                            }
+                        }
+                        None => self.drop_input(DropReason::Busy, from, "ping-req"),
                     }
-                    None => self.drop_input(DropReason::Busy, from, "ping-req"),
-                },
+                }
             }
         }
     }
@@ -1010,9 +1073,33 @@ impl Node {
     /// Applies the updates of one packet or frame heard from the network,
     /// in order: `News` by gossip, `Repair` from a peer's full state. Each
     /// is bounded by what was held before the packet (see [`View::begin`]).
-    fn apply_all(&mut self, updates: Vec<Update>, priority: Priority, mut room: usize) {
+    ///
+    /// `admit` says how many new members it may add (see [`Admit`]).
+    fn apply_all(&mut self, updates: Vec<Update>, priority: Priority, admit: Admit) {
         /// Updates looked up at once: enough to overlap the misses, on the stack.
         const BATCH: usize = 64;
+        if updates.is_empty() {
+            return;
+        }
+        let (now, interval) = (self.now, self.config.probe_interval);
+        // What may be added, and whether the share (of the source, or of
+        // exchanges) rather than `most` is what binds.
+        let (allowed, by_share) = match admit {
+            Admit::Seed => (usize::MAX, false),
+            Admit::Exchange => {
+                let share = self.sources.exchange_members_allowed(now, interval) as usize;
+                (share, true)
+            }
+            Admit::Source(addr, most) => {
+                let share = self
+                    .sources
+                    .members_allowed(Source::of(addr), now, interval);
+                let share = share as usize;
+                (share.min(most), share < most)
+            }
+        };
+        let mut room = allowed;
+        let refused = self.metrics.members_refused;
         self.view.begin();
         let mut rest = updates.into_iter();
         while rest.len() > 0 {
@@ -1039,14 +1126,57 @@ impl Node {
             }
         }
         self.view.end();
+        let added = u32::try_from(allowed.saturating_sub(room)).unwrap_or(u32::MAX);
+        match admit {
+            Admit::Seed => {}
+            Admit::Exchange => self.sources.exchange_members_added(added, now, interval),
+            Admit::Source(addr, _) => {
+                self.sources
+                    .members_added(Source::of(addr), added, now, interval);
+            }
+        }
+        let refused = self.metrics.members_refused - refused;
+        if by_share && room == 0 && refused > 0 {
+            self.metrics.members_capped += refused;
+            tracing::debug!(node = %self.view.local(), ?admit, refused, "new members beyond their share");
+        }
     }
 
-    /// A query heard: pass it on, carry it out, answer its origin.
-    fn on_query(&mut self, q: query::Query) {
-        if q.origin == *self.view.local() || !self.queries.heard(&q, self.now) {
+    /// A query heard (in a packet from `from`): pass it on, carry it out,
+    /// answer its origin at its membership address. Ignored when seen
+    /// before or stale (see [`crate::query`]).
+    fn on_query(&mut self, q: query::Query, from: SocketAddr) {
+        if q.origin == *self.view.local() {
             return;
         }
+        let local = self.view.local();
+        match self.queries.heard(&q) {
+            query::Heard::Again => return,
+            query::Heard::Stale => {
+                self.metrics.queries_stale += 1;
+                tracing::debug!(node = %local, %from, origin = %q.origin, clock = q.clock, "a query older than the clock this node learned: ignored");
+                return;
+            }
+            query::Heard::Implausible => {
+                return self.drop_input(DropReason::Implausible, from, "query clock");
+            }
+            query::Heard::New { refused: true } => {
+                self.metrics.queries_refused += 1;
+                tracing::debug!(node = %local, %from, origin = %q.origin, "too many queries waiting to pass on: not passed on");
+            }
+            query::Heard::New { refused: false } => {}
+        }
         let refused = self.carry_out(&q.op);
+        // Only to the origin's membership address as we hold it: never
+        // to an address the query names.
+        let to = (self.view.members().get(&q.origin))
+            .filter(|e| e.status().is_live())
+            .map(|e| e.addr());
+        let Some(to) = to else {
+            self.metrics.queries_unanswered += 1;
+            tracing::debug!(node = %self.view.local(), %from, origin = %q.origin, "a query from an origin this node does not know: not answered");
+            return;
+        };
         let bytes = query::encode_answer(q.id, &self.keyring, refused);
         let summary = self.summary();
         let live = gossip::view_size(self.view.members());
@@ -1062,10 +1192,7 @@ impl Node {
         let plain = w.finish();
         let bytes = self.seal(plain);
         self.metrics.sent.count(Kind::Gossip, bytes.len());
-        self.out.push(Output::Datagram {
-            to: q.origin_addr,
-            bytes,
-        });
+        self.out.push(Output::Datagram { to, bytes });
     }
 
     /// Carries out a key operation on our keyring; why it was refused.
@@ -1154,7 +1281,46 @@ impl Node {
     /// Sends a datagram that starts with `head` (see [`send`](Self::send)).
     fn send_with(&mut self, to: SocketAddr, head: Head<'_>) -> bool {
         let max = self.budget(self.config.max_packet_size);
-        let Some(p) = gossip::packet(
+        self.send_limited(to, head, max).is_some()
+    }
+
+    /// Answers the source of a packet at `to` with `messages`: in full to
+    /// a member at its own address, otherwise as far as the source's
+    /// reply credit pays (see [`send_paid`](Self::send_paid)).
+    fn reply(&mut self, to: SocketAddr, paid: bool, messages: &[Msg]) {
+        let head = Head {
+            messages,
+            buddy: None,
+        };
+        if paid {
+            self.send_paid(to, Source::of(to), head);
+        } else {
+            self.send_with(to, head);
+        }
+    }
+
+    /// Sends a datagram drawn by a packet from `payer` (not a member at
+    /// its own address) to `to`: no bigger than `payer`'s reply credit,
+    /// which pays for it; withheld, and counted, when the credit does not
+    /// cover its messages.
+    fn send_paid(&mut self, to: SocketAddr, payer: Source, head: Head<'_>) {
+        let credit = self.sources.credit(payer) as usize;
+        let max = self.budget(credit.min(self.config.max_packet_size));
+        match self.send_limited(to, head, max) {
+            Some(sent) => {
+                self.sources.spend(payer, sent, self.now);
+            }
+            None => {
+                self.metrics.replies_capped += 1;
+                tracing::debug!(node = %self.view.local(), %to, credit, "reply withheld: beyond its source's credit");
+            }
+        }
+    }
+
+    /// Sends a datagram that starts with `head`, of at most `max` plain
+    /// bytes; the bytes sent, or `None` when nothing was.
+    fn send_limited(&mut self, to: SocketAddr, head: Head<'_>, max: usize) -> Option<usize> {
+        let p = gossip::packet(
             &mut self.view,
             &mut self.replicas,
             &mut self.queries,
@@ -1162,18 +1328,17 @@ impl Node {
             max,
             head,
             &mut self.scratch,
-        ) else {
-            return false;
-        };
+        )?;
         self.metrics.updates_sent += p.updates as u64;
         self.metrics.deltas_sent += p.deltas as u64;
         let bytes = self.seal(p.bytes);
-        self.metrics.sent.count(p.kind, bytes.len());
+        let sent = bytes.len();
+        self.metrics.sent.count(p.kind, sent);
         self.out.push(Output::Datagram { to, bytes });
         if p.updates > 0 {
             self.check_leave_completed();
         }
-        true
+        Some(sent)
     }
 
     /// Emits [`Event::LeaveCompleted`] once our `left` is no longer queued.
@@ -1286,8 +1451,8 @@ impl Node {
     }
 
     fn on_relay_timeout(&mut self, seq: u32) {
-        if let Some((requester, seq)) = self.prober.relay_timed_out(seq) {
-            self.send(requester, &[Msg::Nack { seq }]);
+        if let Some((requester, seq, paid)) = self.prober.relay_timed_out(seq) {
+            self.reply(requester, paid, &[Msg::Nack { seq }]);
         }
     }
 
@@ -1348,7 +1513,7 @@ impl Node {
         let dead = members.sample(1, &mut self.rng, |e| e.status() == Status::Dead, &[me]);
         for peer in dead {
             if let Some(addr) = self.view.members().get(&peer).map(|e| e.addr()) {
-                self.open_exchange(addr, Reason::Reconnect);
+                self.open_exchange(addr, Reason::Reconnect, true);
             }
         }
     }
@@ -1358,7 +1523,7 @@ impl Node {
             return;
         }
         for seed in self.exchanges.retry_join() {
-            self.open_exchange(seed, Reason::Join);
+            self.open_exchange(seed, Reason::Join, true);
         }
     }
 
@@ -1370,7 +1535,7 @@ impl Node {
     fn revived(&mut self, addr: SocketAddr) {
         let live = self.view.members().live().max(1);
         if self.rng.below(live) < 3 {
-            self.catch_up(addr, Reason::CatchUp);
+            self.catch_up(addr, Reason::CatchUp, true);
         }
     }
 
@@ -1378,7 +1543,8 @@ impl Node {
     /// (rate-limited) exchange with it. Differences that gossip is still
     /// spreading settle within `settle`: about the retransmissions of one
     /// update.
-    fn compare_summaries(&mut self, theirs: u64, from: SocketAddr) {
+    /// `vouched`: `from` is a member's own address.
+    fn compare_summaries(&mut self, theirs: u64, from: SocketAddr, vouched: bool) {
         let c = &self.config;
         if c.reconnect_interval.is_zero() || self.is_leaving() {
             return;
@@ -1392,25 +1558,74 @@ impl Node {
             .disagrees(theirs, ours, self.now, settle, pause)
         {
             self.metrics.repair_exchanges += 1;
-            self.open_exchange(from, Reason::Repair);
+            self.open_exchange(from, Reason::Repair, vouched);
         }
     }
 
     /// Evidence that our view is behind `from`'s: pull its full state (at
-    /// most once per probe interval).
-    fn catch_up(&mut self, from: SocketAddr, reason: Reason) {
-        if !self.is_leaving() && self.exchanges.catch_up(self.now, &self.config) {
-            self.open_exchange(from, reason);
+    /// most once per probe interval, and with one source at most once per
+    /// [`EXCHANGE_EVERY`](crate::source::EXCHANGE_EVERY) probe intervals).
+    /// `vouched`: `from` is a member's own address.
+    fn catch_up(&mut self, from: SocketAddr, reason: Reason, vouched: bool) {
+        let (now, interval) = (self.now, self.config.probe_interval);
+        if self.is_leaving()
+            || !self.exchanges.may_catch_up(now, &self.config)
+            || !self.sources.may_exchange(Source::of(from), now, interval)
+        {
+            return;
+        }
+        self.exchanges.catch_up(now, &self.config);
+        self.open_exchange(from, reason, vouched);
+    }
+
+    /// A packet from a name we do not know (at `from`), whose sender holds
+    /// `live` members, more than we do besides itself: our view is behind. State is
+    /// pulled from a member we know, drawn at random,
+    /// as a catch-up (at most once per probe interval, and once per
+    /// [`EXCHANGE_EVERY`](crate::source::EXCHANGE_EVERY) probe intervals
+    /// for packets from one source): never from the stranger, so that
+    /// neither a packet forged from someone else's address draws a frame
+    /// there, nor a stranger's answer fills the table. A node that knows
+    /// no one else (restarted, its join not yet answered) pulls from the
+    /// stranger, whose answer adds only its source's share.
+    fn meet_stranger(&mut self, from: SocketAddr, live: u32) {
+        let (now, interval) = (self.now, self.config.probe_interval);
+        if self.view.members().live() < 2 {
+            // We know no one else (a restart before its join completed).
+            return self.catch_up(from, Reason::Stranger, false);
+        }
+        if live <= gossip::view_size(self.view.members()).saturating_add(1) {
+            // A newcomer (its view is ours and itself; its own alive
+            // arrives with its packets): nothing says we are behind.
+            return;
+        }
+        if self.is_leaving()
+            || !self.exchanges.may_catch_up(now, &self.config)
+            || !self.sources.may_exchange(Source::of(from), now, interval)
+        {
+            return;
+        }
+        let me = self.view.local();
+        let peer =
+            (self.view.members()).sample(1, &mut self.rng, |e| e.status() == Status::Alive, &[me]);
+        let to = peer
+            .first()
+            .and_then(|p| self.view.members().get(p))
+            .map(|e| e.addr());
+        if let Some(to) = to {
+            self.exchanges.catch_up(now, &self.config);
+            self.open_exchange(to, Reason::CatchUp, true);
         }
     }
 
     /// Opens an exchange with `to`: our table and digests; only ourselves
     /// to a stranger; for a repair, only our summary by bucket.
-    fn open_exchange(&mut self, to: SocketAddr, reason: Reason) {
-        let id = self.exchanges.open(to, reason);
+    /// `vouched`: `to` is a member's own address (or a configured seed),
+    /// whose answer is not capped per source.
+    fn open_exchange(&mut self, to: SocketAddr, reason: Reason, vouched: bool) {
+        let id = self.exchanges.open(to, reason, vouched);
         let buckets = self.summary_buckets();
         let (members, digests, buckets) = match reason {
-            Reason::Stranger => (Members::Brief, Vec::new(), &[][..]),
             Reason::Repair => (Members::None, Vec::new(), &buckets[..]),
             _ => (Members::All, self.replicas.digests(u64::MAX), &[][..]),
         };
@@ -1432,11 +1647,21 @@ impl Node {
 
     /// Sends one frame of an exchange on stream `id`.
     fn send_frame(&mut self, id: StreamId, members: Members, contents: Contents<'_>) {
-        let max = self.budget(self.config.max_stream_frame);
-        let plain = exchange::encode_frame(&self.view, &self.config, max, members, contents);
-        let bytes = self.seal(plain);
+        let bytes = self.frame(members, contents);
         self.metrics.sent.count(Kind::PushPull, bytes.len());
         self.out.push(Output::StreamFrame { id, bytes });
+    }
+
+    /// One frame of an exchange (with our query clock), sealed when this
+    /// node seals.
+    fn frame(&mut self, members: Members, contents: Contents<'_>) -> Bytes {
+        let contents = Contents {
+            query_clock: self.queries.clock(),
+            ..contents
+        };
+        let max = self.budget(self.config.max_stream_frame);
+        let plain = exchange::encode_frame(&self.view, &self.config, max, members, contents);
+        self.seal(plain)
     }
 
     /// A frame on a stream a peer opened: its request (members and
@@ -1447,7 +1672,7 @@ impl Node {
     fn on_request(&mut self, id: StreamId, from: SocketAddr, bytes: Bytes) {
         let len = bytes.len();
         let max = self.config.max_stream_frame;
-        let Some((bytes, _)) = self.unseal(bytes, max, from, "push-pull request") else {
+        let Some((bytes, sealed)) = self.unseal(bytes, max, from, "push-pull request") else {
             self.exchanges.finish_answered(id);
             self.out.push(Output::StreamClose { id });
             return;
@@ -1466,9 +1691,14 @@ impl Node {
             }
         };
         self.metrics.received.count(Kind::PushPull, len);
+        self.learn_query_clock(pp.query_clock, sealed, from);
         if answered {
             // The last frame of an exchange we answered: the deltas we lack.
-            self.apply_all(pp.members, Priority::Repair, UNASKED_NEW_MEMBERS);
+            self.apply_all(
+                pp.members,
+                Priority::Repair,
+                Admit::Source(from, UNASKED_NEW_MEMBERS),
+            );
             self.merge_deltas(from, &pp.deltas, &pp.digests);
             if let Some(set) = pp.differ {
                 let for_them = self.replicas.deltas_for(&pp.digests, set);
@@ -1509,7 +1739,11 @@ impl Node {
             .is_some_and(|e| e.status() == Status::Dead);
         let (members, deltas) = (pp.members, pp.deltas);
         let members = if reconnecting {
-            self.apply_all(members, Priority::Repair, UNASKED_NEW_MEMBERS);
+            self.apply_all(
+                members,
+                Priority::Repair,
+                Admit::Source(from, UNASKED_NEW_MEMBERS),
+            );
             None
         } else {
             Some(members)
@@ -1527,7 +1761,11 @@ impl Node {
             self.out.push(Output::StreamClose { id });
         }
         if let Some(members) = members {
-            self.apply_all(members, Priority::Repair, UNASKED_NEW_MEMBERS);
+            self.apply_all(
+                members,
+                Priority::Repair,
+                Admit::Source(from, UNASKED_NEW_MEMBERS),
+            );
         }
         // A stream's first frame carries no deltas (anyone may open one):
         // they are merged only from frames of an exchange we asked for.
@@ -1549,7 +1787,8 @@ impl Node {
             return self.drop_input(DropReason::Unsolicited, nowhere, "stream reply");
         };
         let max = self.config.max_stream_frame;
-        let Some((bytes, _)) = self.unseal(bytes, max, exchange.peer, "push-pull reply") else {
+        let Some((bytes, sealed)) = self.unseal(bytes, max, exchange.peer, "push-pull reply")
+        else {
             // Dropped and counted by `unseal`.
             self.out.push(Output::StreamClose { id });
             return self.exchange_failed(exchange);
@@ -1564,6 +1803,7 @@ impl Node {
             }
         };
         self.metrics.received.count(Kind::PushPull, len);
+        self.learn_query_clock(pp.query_clock, sealed, exchange.peer);
         if exchange.answered {
             // A repair's last frame.
             self.merge_deltas(exchange.peer, &pp.deltas, &pp.digests);
@@ -1571,22 +1811,20 @@ impl Node {
             return;
         }
         self.metrics.push_pulls += 1;
-        self.apply_all(pp.members, Priority::Repair, usize::MAX);
-        if exchange.reason == Reason::Stranger {
-            // A stranger's packet started this exchange: anyone could have
-            // sent it, so the answer may not rewrite namespaces.
-            self.unasked_deltas(pp.deltas.len(), exchange.peer);
-            self.merge_deltas(exchange.peer, &[], &pp.digests);
-        } else {
-            self.merge_deltas(exchange.peer, &pp.deltas, &pp.digests);
-        }
-        // A repair continues with our side of the buckets that differ; an
-        // exchange with a stranger, which opened with only ourselves, with
-        // our whole state now that the peer has answered (so a packet forged
-        // from someone else's address draws nothing big there).
+        // A stranger's answer is capped per source like gossip; a seed's or
+        // a known member's only by `max_members`.
+        // A seed's answer to a join is bounded only by `max_members`; a
+        // known member's answer by the node-wide share of exchanges.
+        let admit = match exchange.reason {
+            Reason::Join => Admit::Seed,
+            _ if exchange.vouched => Admit::Exchange,
+            _ => Admit::Source(exchange.peer, usize::MAX),
+        };
+        self.apply_all(pp.members, Priority::Repair, admit);
+        self.merge_deltas(exchange.peer, &pp.deltas, &pp.digests);
+        // A repair continues with our side of the buckets that differ.
         let more = match (exchange.reason, pp.differ) {
             (Reason::Repair, Some(set)) => Some(set),
-            (Reason::Stranger, _) => Some(u64::MAX),
             _ => None,
         };
         match more {
@@ -1617,6 +1855,15 @@ impl Node {
                     });
                 }
             }
+        }
+    }
+
+    /// A peer's query clock, from a full-state frame: learned when the
+    /// frame was sealed under one of our keys (queries act only then), or
+    /// when this node holds no key at all.
+    fn learn_query_clock(&mut self, clock: u64, sealed: bool, from: SocketAddr) {
+        if (sealed || self.keyring.is_empty()) && !self.queries.learn(clock) {
+            self.drop_input(DropReason::Implausible, from, "query clock");
         }
     }
 

@@ -36,6 +36,9 @@ struct Relay {
     requester_seq: u32,
     requester: SocketAddr,
     want_nack: bool,
+    /// The requester is not a member at its own address: what the relay
+    /// sends back is paid from its reply credit (see [`crate::source`]).
+    paid: bool,
 }
 
 /// What an ack means.
@@ -44,8 +47,13 @@ pub(crate) enum Acked {
     /// It answers our probe (`first`: the first ack for it), whose ping
     /// was sent at `sent`.
     Probe { first: bool, sent: Instant },
-    /// It answers a ping we sent for a requester: pass it on as `seq`.
-    Relay { to: SocketAddr, seq: u32 },
+    /// It answers a ping we sent for a requester: pass it on as `seq`
+    /// (`paid`: from the requester's reply credit).
+    Relay {
+        to: SocketAddr,
+        seq: u32,
+        paid: bool,
+    },
     /// It names our probe but comes from neither the target nor a relay.
     Stranger,
     /// It answers a last-word ping to a suspect (see [`Prober::recheck`]).
@@ -169,6 +177,7 @@ impl Prober {
             Acked::Relay {
                 to: relay.requester,
                 seq: relay.requester_seq,
+                paid: relay.paid,
             }
         } else if seq != 0 && self.rechecks.contains(&seq) {
             Acked::Recheck
@@ -189,8 +198,15 @@ impl Prober {
     }
 
     /// A ping-req: returns the sequence number of the ping to send for the
-    /// requester, or `None` when too many relays are in flight.
-    pub fn relay(&mut self, seq: u32, requester: SocketAddr, want_nack: bool) -> Option<u32> {
+    /// requester, or `None` when too many relays are in flight. `paid`:
+    /// what goes back to the requester is paid from its reply credit.
+    pub fn relay(
+        &mut self,
+        seq: u32,
+        requester: SocketAddr,
+        want_nack: bool,
+        paid: bool,
+    ) -> Option<u32> {
         if self.relays.len() >= MAX_RELAYS {
             return None;
         }
@@ -201,17 +217,19 @@ impl Prober {
                 requester_seq: seq,
                 requester,
                 want_nack,
+                paid,
             },
         );
         Some(own)
     }
 
-    /// A relayed ping got no ack in time: the nack to send, if one was asked for.
-    pub fn relay_timed_out(&mut self, seq: u32) -> Option<(SocketAddr, u32)> {
+    /// A relayed ping got no ack in time: the nack to send, if one was
+    /// asked for (to whom, its sequence number, and whether it is paid).
+    pub fn relay_timed_out(&mut self, seq: u32) -> Option<(SocketAddr, u32, bool)> {
         let relay = self.relays.remove(&seq)?;
         relay
             .want_nack
-            .then_some((relay.requester, relay.requester_seq))
+            .then_some((relay.requester, relay.requester_seq, relay.paid))
     }
 }
 
@@ -273,22 +291,23 @@ mod tests {
     #[test]
     fn relays_forward_acks_and_nack_on_timeout() {
         let mut p = Prober::new(1);
-        let a = p.relay(40, addr(), true).unwrap();
-        let b = p.relay(41, addr(), false).unwrap();
+        let a = p.relay(40, addr(), true, false).unwrap();
+        let b = p.relay(41, addr(), false, false).unwrap();
         assert_eq!(
             p.on_ack(a, &"t".into()),
             Acked::Relay {
                 to: addr(),
-                seq: 40
+                seq: 40,
+                paid: false
             }
         );
         assert_eq!(p.relay_timed_out(a), None, "answered: no nack");
         assert_eq!(p.relay_timed_out(b), None, "no nack asked for");
-        let c = p.relay(42, addr(), true).unwrap();
-        assert_eq!(p.relay_timed_out(c), Some((addr(), 42)));
+        let c = p.relay(42, addr(), true, true).unwrap();
+        assert_eq!(p.relay_timed_out(c), Some((addr(), 42, true)));
         for i in 0..MAX_RELAYS as u32 {
-            p.relay(i, addr(), true).unwrap();
+            p.relay(i, addr(), true, false).unwrap();
         }
-        assert_eq!(p.relay(7, addr(), true), None, "busy");
+        assert_eq!(p.relay(7, addr(), true, false), None, "busy");
     }
 }

@@ -12,10 +12,25 @@
 //! clear. Whether every member answered (and so whether `use` is safe) is
 //! the caller's to judge from the answers; the agent refuses `use` unless
 //! every live member reported holding the key.
+//!
+//! Queries are ordered by a cluster-wide *query clock* (Serf's query
+//! Lamport time): an origin stamps each query with its clock and moves it
+//! on; every member that hears a query, or exchanges full state with a
+//! peer (both sides send their clock), moves its own clock past it. A node
+//! acts on no query before it has learned the clock from a full-state
+//! exchange (joining, or restarted), and from then on ignores queries
+//! stamped before what it learned first: a query captured and replayed
+//! after a restart is stale there, whatever the process forgot. A query
+//! or a frame may move the clock at most [`MAX_CLOCK_JUMP`] at once.
+//!
+//! What queries from the network may make a node keep is bounded per
+//! origin and in all (an insider can name any origin): the queries it
+//! remembers having seen, and those it passes on. An answer goes only to
+//! the origin's membership address as this node knows it, never to an
+//! address a query names.
 
 use crate::name::Name;
 use crate::seal::{Keyring, KeyringError, SecretKey, SecretKeyId};
-use crate::time::Instant;
 use crate::util::Random;
 use crate::wire::DropReason;
 use bytes::Bytes;
@@ -31,6 +46,23 @@ pub const MAX_QUERY_TIMEOUT: Duration = Duration::from_secs(300);
 /// Queries a node remembers having seen (to ignore repeats); beyond that,
 /// the oldest is forgotten to make room (a new query is never refused).
 const MAX_SEEN: usize = 1024;
+
+/// Queries of one origin a node remembers; beyond that, that origin's
+/// oldest is forgotten.
+const MAX_SEEN_PER_ORIGIN: usize = 128;
+
+/// Queries a node passes on at once, in all and per origin; more are
+/// carried out and answered, not passed on (others pass them on).
+const MAX_QUEUED: usize = 32;
+const MAX_QUEUED_PER_ORIGIN: usize = 4;
+
+/// The most a query or a full-state exchange may move this node's query
+/// clock at once (a cluster runs a handful of queries a day; an insider's
+/// huge clock would otherwise make every later honest query look old).
+pub(crate) const MAX_CLOCK_JUMP: u64 = 1 << 20;
+
+/// The highest query clock taken from the network.
+const MAX_CLOCK: u64 = 1 << 48;
 
 /// Queries a node may have open (waiting for answers) at once.
 pub(crate) const MAX_OPEN: usize = 16;
@@ -95,10 +127,15 @@ impl KeyringOp {
 #[derive(Clone, Debug)]
 pub(crate) struct Query {
     pub origin: Name,
+    /// The address the origin wrote in it: answers do not go there, but
+    /// to the origin's membership address.
     pub origin_addr: SocketAddr,
     pub id: u64,
     pub timeout: Duration,
     pub op: KeyringOp,
+    /// The origin's query clock when it started the query (0: a version
+    /// without the clock).
+    pub clock: u64,
     /// The query as it came, to pass on unchanged.
     pub encoded: Bytes,
 }
@@ -112,7 +149,8 @@ impl PartialEq for Query {
             self.id,
             self.timeout,
             &self.op,
-        ) == (&o.origin, o.origin_addr, o.id, o.timeout, &o.op)
+            self.clock,
+        ) == (&o.origin, o.origin_addr, o.id, o.timeout, &o.op, o.clock)
     }
 }
 
@@ -143,6 +181,7 @@ pub(crate) fn decode_query(packet: &Bytes, field: &[u8]) -> Result<Query, DropRe
         id: q.id,
         timeout,
         op,
+        clock: q.clock,
         encoded: packet.slice_ref(field),
     })
 }
@@ -179,6 +218,28 @@ struct Open {
     answered: Vec<Name>,
 }
 
+/// A query remembered as seen.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    /// When it was seen, in `heard` order.
+    order: u64,
+}
+
+/// What became of a query heard from the network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Heard {
+    /// New: carry it out (and answer); it is passed on unless `refused`
+    /// (its origin, or all origins, had as many queued as a node keeps).
+    New { refused: bool },
+    /// Seen before: ignored.
+    Again,
+    /// Stamped before the clock this node learned first, or heard before
+    /// it learned the clock at all: ignored.
+    Stale,
+    /// Stamped more than [`MAX_CLOCK_JUMP`] past this node's clock.
+    Implausible,
+}
+
 /// The queries a node passes on, has seen and has open.
 ///
 /// A query is known by `(origin, id)`, its id drawn at random from the
@@ -189,12 +250,24 @@ struct Open {
 pub(crate) struct Queries {
     /// Queries remembered so far: the order they were seen in.
     heard: u64,
-    /// (origin, id) of queries seen: until when they are remembered, and
-    /// when (in `heard` order) they were seen.
-    seen: BTreeMap<(Name, u64), (Instant, u64)>,
-    /// Queries to pass on: the encoded query and how often it went out.
-    queue: Vec<(Bytes, u32)>,
+    /// (origin, id) of queries seen, with when they were seen.
+    seen: BTreeMap<(Name, u64), Seen>,
+    /// The same, by the order they were seen in (the oldest first).
+    by_order: BTreeMap<u64, (Name, u64)>,
+    /// How many queries of each origin are remembered.
+    per_origin: BTreeMap<Name, usize>,
+    /// Queries to pass on: the origin, the encoded query and how often it
+    /// went out.
+    queue: Vec<(Name, Bytes, u32)>,
     open: BTreeMap<u64, Open>,
+    /// The query clock: the stamp of this node's next query, past every
+    /// stamp heard.
+    clock: u64,
+    /// Queries stamped below it are stale here: the clock this node
+    /// learned first.
+    floor: u64,
+    /// Whether this node has learned the clock from a full-state exchange.
+    learned: bool,
 }
 
 impl Queries {
@@ -207,7 +280,6 @@ impl Queries {
         origin_addr: SocketAddr,
         op: &KeyringOp,
         timeout: Duration,
-        now: Instant,
         rng: &mut Random,
     ) -> Option<u64> {
         if self.open.len() >= MAX_OPEN {
@@ -219,6 +291,8 @@ impl Queries {
                 break id;
             }
         };
+        let clock = self.clock;
+        self.clock = self.clock.saturating_add(1).min(MAX_CLOCK);
         let mut addr = [0u8; 18];
         let len = crate::wire::put_address(origin_addr, &mut addr);
         let q = pb::Query {
@@ -227,9 +301,11 @@ impl Queries {
             id,
             timeout_ms: u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX),
             body: Some(pb::query::Body::Keys(op.to_wire())),
+            clock,
         };
-        self.remember((origin.clone(), id), now + timeout, now);
-        self.queue.push((q.encode_to_vec().into(), 0));
+        self.remember((origin.clone(), id));
+        self.queue
+            .push((origin.clone(), q.encode_to_vec().into(), 0));
         self.open.insert(
             id,
             Open {
@@ -239,36 +315,95 @@ impl Queries {
         Some(id)
     }
 
-    /// A query heard: true the first time (then it is queued to pass on).
-    pub fn heard(&mut self, q: &Query, now: Instant) -> bool {
-        let key = (q.origin.clone(), q.id);
-        if self.seen.contains_key(&key) {
+    /// The query clock, as full-state frames carry it.
+    pub fn clock(&self) -> u64 {
+        self.clock
+    }
+
+    /// A peer's query clock, heard in a full-state exchange. The first one
+    /// a node learns is also its floor: queries stamped before it are
+    /// stale here (they ran before this node joined, or before it
+    /// restarted). Later ones move the clock by at most
+    /// [`MAX_CLOCK_JUMP`]; false when one was ignored as implausible.
+    pub fn learn(&mut self, clock: u64) -> bool {
+        if clock > MAX_CLOCK {
             return false;
         }
-        self.remember(key, now + q.timeout, now);
-        self.queue.push((q.encoded.clone(), 0));
+        if !self.learned {
+            self.learned = true;
+            self.clock = self.clock.max(clock);
+            self.floor = clock;
+            return true;
+        }
+        if clock > self.clock.saturating_add(MAX_CLOCK_JUMP) {
+            return false;
+        }
+        self.clock = self.clock.max(clock);
         true
     }
 
-    /// Remembers query `key` until `until`. A full table first forgets what
-    /// has expired, then, if still full, the query seen first.
-    fn remember(&mut self, key: (Name, u64), until: Instant, now: Instant) {
-        if self.seen.len() >= MAX_SEEN {
-            self.seen.retain(|_, (until, _)| *until > now);
+    /// A query heard from the network (see [`Heard`]); a new one is
+    /// remembered, moves the clock past its stamp and is queued to pass on.
+    pub fn heard(&mut self, q: &Query) -> Heard {
+        if !self.learned || q.clock < self.floor {
+            return Heard::Stale;
         }
-        while self.seen.len() >= MAX_SEEN {
+        if q.clock > self.clock.saturating_add(MAX_CLOCK_JUMP) || q.clock >= MAX_CLOCK {
+            return Heard::Implausible;
+        }
+        let key = (q.origin.clone(), q.id);
+        if self.seen.contains_key(&key) {
+            return Heard::Again;
+        }
+        self.clock = self.clock.max(q.clock + 1);
+        self.remember(key);
+        let queued = self.queue.iter().filter(|(o, _, _)| *o == q.origin).count();
+        let refused = self.queue.len() >= MAX_QUEUED || queued >= MAX_QUEUED_PER_ORIGIN;
+        if !refused {
+            self.queue.push((q.origin.clone(), q.encoded.clone(), 0));
+        }
+        Heard::New { refused }
+    }
+
+    /// Remembers query `key`. A full table forgets the query seen first
+    /// (of the same origin, when that origin has as many as one may).
+    fn remember(&mut self, key: (Name, u64)) {
+        let of_origin = self.per_origin.get(&key.0).copied().unwrap_or(0);
+        if of_origin >= MAX_SEEN_PER_ORIGIN {
             let oldest = self
                 .seen
-                .iter()
-                .min_by_key(|(_, (_, order))| *order)
+                .range((key.0.clone(), 0)..=(key.0.clone(), u64::MAX))
+                .min_by_key(|(_, s)| s.order)
                 .map(|(k, _)| k.clone());
-            match oldest {
-                Some(k) => self.seen.remove(&k),
-                None => break,
+            if let Some(k) = oldest {
+                self.forget(&k);
+            }
+        }
+        while self.seen.len() >= MAX_SEEN {
+            let Some((_, k)) = self.by_order.first_key_value() else {
+                break;
             };
+            let k = k.clone();
+            self.forget(&k);
         }
         self.heard += 1;
-        self.seen.insert(key, (until, self.heard));
+        let order = self.heard;
+        *self.per_origin.entry(key.0.clone()).or_insert(0) += 1;
+        self.by_order.insert(order, key.clone());
+        self.seen.insert(key, Seen { order });
+    }
+
+    fn forget(&mut self, key: &(Name, u64)) {
+        let Some(s) = self.seen.remove(key) else {
+            return;
+        };
+        self.by_order.remove(&s.order);
+        if let Some(n) = self.per_origin.get_mut(&key.0) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_origin.remove(&key.0);
+            }
+        }
     }
 
     /// An answer from `from`: true when it answers an open query of ours
@@ -304,7 +439,7 @@ impl Queries {
         mut out: impl FnMut(&[u8]),
     ) -> usize {
         let mut n = 0;
-        for (q, sent) in &mut self.queue {
+        for (_, q, sent) in &mut self.queue {
             let size = frame(q.len());
             if size <= budget {
                 budget -= size;
@@ -313,7 +448,7 @@ impl Queries {
                 n += 1;
             }
         }
-        self.queue.retain(|(_, sent)| *sent < limit);
+        self.queue.retain(|(_, _, sent)| *sent < limit);
         n
     }
 }
@@ -337,7 +472,6 @@ mod tests {
                 addr,
                 &op,
                 Duration::from_secs(5),
-                Instant::ZERO,
                 &mut Random::new(1),
             )
             .unwrap();
@@ -351,10 +485,18 @@ mod tests {
             (q.origin, q.origin_addr, q.id, q.op),
             (name.clone(), addr, id, op)
         );
+        assert_eq!(q.clock, 0, "the first query of a new clock");
         let mut theirs = Queries::default();
         let q = decode_query(&packet, &packet).unwrap();
-        assert!(theirs.heard(&q, Instant::ZERO));
-        assert!(!theirs.heard(&q, Instant::ZERO));
+        assert_eq!(
+            theirs.heard(&q),
+            Heard::Stale,
+            "the clock is not learned yet"
+        );
+        theirs.learn(0);
+        assert_eq!(theirs.heard(&q), Heard::New { refused: false });
+        assert_eq!(theirs.heard(&q), Heard::Again);
+        assert_eq!(theirs.clock(), 1, "moved past the query's stamp");
         assert!(mine.answered(id, &Name::from("b")));
         assert!(!mine.answered(id, &Name::from("b")));
         assert!(!mine.answered(id + 1, &Name::from("b")));
@@ -372,7 +514,6 @@ mod tests {
             addr,
             &KeyringOp::List,
             Duration::from_secs(1),
-            Instant::ZERO,
             &mut rng,
         );
         let mut good = Vec::new();
@@ -395,7 +536,6 @@ mod tests {
                 addr,
                 &KeyringOp::List,
                 Duration::from_secs(1),
-                Instant::ZERO,
                 &mut rng,
             )
             .unwrap();
@@ -406,33 +546,93 @@ mod tests {
                 addr,
                 &KeyringOp::List,
                 Duration::from_secs(1),
-                Instant::ZERO,
                 &mut rng,
             )
             .is_none());
     }
 
-    /// A query heard with the id of one seen long ago (another life of its
-    /// origin, say) is carried out once the table had to make room; a full
-    /// table forgets its oldest entry and never refuses a new query.
-    #[test]
-    fn a_full_table_forgets_its_oldest_query_and_takes_every_new_one() {
-        let (name, addr) = origin();
-        let query = |id: u64| Query {
-            origin: name.clone(),
-            origin_addr: addr,
+    fn query(origin: &str, id: u64, clock: u64) -> Query {
+        Query {
+            origin: Name::from(origin),
+            origin_addr: SocketAddr::from(([10, 0, 0, 1], 7946)),
             id,
             timeout: MAX_QUERY_TIMEOUT,
             op: KeyringOp::List,
+            clock,
             encoded: Bytes::new(),
-        };
+        }
+    }
+
+    fn is_new(h: Heard) -> bool {
+        matches!(h, Heard::New { .. })
+    }
+
+    /// A query heard with the id of one seen long ago (another life of its
+    /// origin, say) is carried out once the table had to make room; a full
+    /// table forgets its oldest entry and never refuses a new query. One
+    /// origin keeps at most its share of the table; what is passed on is
+    /// bounded per origin and in all.
+    #[test]
+    fn a_full_table_forgets_its_oldest_query_and_takes_every_new_one() {
         let mut q = Queries::default();
+        q.learn(0);
         for id in 1..=MAX_SEEN as u64 + 10 {
-            assert!(q.heard(&query(id), Instant::ZERO), "query {id} refused");
+            let origin = format!("o{}", id % 16);
+            assert!(
+                is_new(q.heard(&query(&origin, id, 0))),
+                "query {id} refused"
+            );
         }
         assert_eq!(q.seen.len(), MAX_SEEN);
-        assert!(q.heard(&query(1), Instant::ZERO), "the oldest is forgotten");
-        assert!(!q.heard(&query(MAX_SEEN as u64 + 10), Instant::ZERO));
+        assert_eq!(q.by_order.len(), MAX_SEEN);
+        assert!(
+            is_new(q.heard(&query("o1", 1, 0))),
+            "the oldest is forgotten"
+        );
+        let last = MAX_SEEN as u64 + 10;
+        assert_eq!(
+            q.heard(&query(&format!("o{}", last % 16), last, 0)),
+            Heard::Again
+        );
+        assert!(q.queue.len() <= MAX_QUEUED);
+        // One origin: its own oldest goes first, the others' stay.
+        let mut q = Queries::default();
+        q.learn(0);
+        assert!(is_new(q.heard(&query("other", 1, 0))));
+        for id in 1..=MAX_SEEN_PER_ORIGIN as u64 + 5 {
+            let h = q.heard(&query("flood", id, 0));
+            let refused = id > MAX_QUEUED_PER_ORIGIN as u64;
+            assert_eq!(h, Heard::New { refused }, "query {id}");
+        }
+        assert_eq!(q.per_origin[&Name::from("flood")], MAX_SEEN_PER_ORIGIN);
+        assert_eq!(q.heard(&query("other", 1, 0)), Heard::Again);
+        assert!(is_new(q.heard(&query("flood", 1, 0))), "forgotten first");
+    }
+
+    /// The query clock: a node acts on nothing before it learned the clock;
+    /// then ignores queries stamped before the first clock it learned (a
+    /// replay after a restart), and stamps far ahead of its own.
+    #[test]
+    fn the_query_clock_orders_queries_and_bounds_jumps() {
+        let mut q = Queries::default();
+        assert_eq!(q.heard(&query("a", 1, 5)), Heard::Stale);
+        assert!(q.learn(10));
+        assert_eq!(q.heard(&query("a", 1, 9)), Heard::Stale, "before the floor");
+        assert!(is_new(q.heard(&query("a", 2, 10))));
+        assert_eq!(q.clock(), 11);
+        assert!(q.learn(8), "an older clock moves nothing");
+        assert_eq!(q.clock(), 11);
+        let far = 11 + MAX_CLOCK_JUMP + 1;
+        assert_eq!(q.heard(&query("a", 3, far)), Heard::Implausible);
+        assert!(!q.learn(far));
+        assert!(q.learn(far - 1));
+        assert!(is_new(q.heard(&query("a", 4, far))));
+        assert!(!Queries::default().learn(MAX_CLOCK + 1));
+        let (name, addr) = origin();
+        let t = Duration::from_secs(1);
+        let mut rng = Random::new(1);
+        q.start(&name, addr, &KeyringOp::List, t, &mut rng).unwrap();
+        assert_eq!(q.clock(), far + 2, "a query of ours moves the clock on");
     }
 
     #[test]
@@ -444,8 +644,7 @@ mod tests {
             (0..3)
                 .map(|_| {
                     let t = Duration::from_secs(1);
-                    q.start(&name, addr, &KeyringOp::List, t, Instant::ZERO, &mut rng)
-                        .unwrap()
+                    q.start(&name, addr, &KeyringOp::List, t, &mut rng).unwrap()
                 })
                 .collect::<Vec<_>>()
         };

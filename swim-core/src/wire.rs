@@ -45,6 +45,8 @@ pub enum DropReason {
     /// Sealed under no key this node holds, or plain where sealing is
     /// required: dropped before any decoding.
     Auth,
+    /// A ping-req for a member this node does not know.
+    UnknownTarget,
 }
 
 /// The highest incarnation or key version accepted from the network (2^63 - 1):

@@ -298,22 +298,47 @@ fn invalid_api_input_gets_a_typed_error() {
     assert!(err.to_string().contains("probe_interval"), "{err}");
 }
 
-/// A packet from a member we never heard of means our view is behind: the
-/// node answers it and pulls the sender's full state, at most once per
-/// reconnect interval / 8.
+/// A packet from a member we never heard of, which holds more members
+/// than we do besides itself, means our view is behind: the node answers
+/// it and pulls the full state of a member it knows (never of the
+/// stranger), at most once per probe interval. A newcomer (its view is
+/// ours and itself) is no reason to.
 #[test]
 fn an_unknown_sender_triggers_one_catch_up_exchange() {
     let mut node = joined_node(3, Config::lan());
+    let newcomer = viewed_packet(
+        39,
+        vec![pb::message::Body::Ping(pb::Ping {
+            seq: 1,
+            target: name(0).into_bytes().into(),
+        })],
+        vec![],
+        4,
+    );
+    let out = receive(&mut node, 39, newcomer, Instant::ZERO);
+    assert!(!out.iter().any(|o| matches!(o, Output::StreamOpen { .. })));
     let mut deliver = |from: usize, at_ms: u64| -> (usize, bool) {
-        let outs: Vec<Output> = receive(
-            &mut node,
+        let bytes = viewed_packet(
             from,
-            ping(from, 1, 0),
-            Instant::from_millis(at_ms),
+            vec![pb::message::Body::Ping(pb::Ping {
+                seq: 1,
+                target: name(0).into_bytes().into(),
+            })],
+            vec![],
+            10,
+        );
+        let outs: Vec<Output> = receive(&mut node, from, bytes, Instant::from_millis(at_ms));
+        assert!(
+            !outs
+                .iter()
+                .any(|o| matches!(o, Output::StreamOpen { to, .. } if *to == addr(from))),
+            "an exchange with the stranger"
         );
         let opens = outs
             .iter()
-            .filter(|o| matches!(o, Output::StreamOpen { to, .. } if *to == addr(from)))
+            .filter(
+                |o| matches!(o, Output::StreamOpen { to, .. } if [addr(1), addr(2)].contains(to)),
+            )
             .count();
         let answered = outs
             .iter()

@@ -205,6 +205,7 @@ fn a_key_operation_in_a_plain_packet_is_never_carried_out() {
             key: vec![9; 32].into(),
             key_id: 0,
         })),
+        clock: 0,
     };
     let plain = pb::Packet {
         version: pb::PROTOCOL_VERSION,

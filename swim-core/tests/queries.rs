@@ -1,0 +1,320 @@
+//! Queries against replays and floods (issue 18, builds 2 and 3): a
+//! cluster-wide query clock (Serf's query Lamport time), learned at every
+//! full-state exchange and before a joining or restarted node acts on any
+//! query, so a restarted member ignores what it may have carried out
+//! already; answers only to the origin's membership address; bounded
+//! memory for what a flood of queries leaves behind.
+
+mod common;
+
+use common::*;
+use prost::Message;
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Duration;
+use swim_core::{
+    Bytes, Config, Event, Identity, Input, Instant, KeyringOp, Node, Output, Sealing, SecretKey,
+    StreamId,
+};
+use swim_proto as pb;
+
+fn key(b: u8) -> SecretKey {
+    SecretKey::new([b; 32])
+}
+
+/// A perfect network (1 ms, no loss) of sealed nodes, streams included,
+/// that keeps every datagram each node sent (to replay them).
+struct Mesh {
+    nodes: Vec<Node>,
+    now: Instant,
+    queue: VecDeque<(Instant, usize, Input)>,
+    streams: BTreeMap<(usize, u64), (usize, StreamId)>,
+    next_stream: u64,
+    /// (sender, receiver, bytes) of every datagram sent.
+    sent: Vec<(usize, SocketAddr, Bytes)>,
+    /// (node, event) of every event.
+    events: Vec<(usize, Event)>,
+}
+
+fn sealed_node(i: usize, seed: u64) -> Node {
+    let mut node = Node::new(
+        Config::lan(),
+        Identity::new(name(i), addr(i)),
+        seed,
+        Instant::ZERO,
+    )
+    .unwrap();
+    node.install_secret_key(key(1));
+    node.set_sealing(Sealing::Require);
+    node
+}
+
+impl Mesh {
+    fn new(n: usize) -> Mesh {
+        let mut m = Mesh {
+            nodes: (0..n).map(|i| sealed_node(i, 100 + i as u64)).collect(),
+            now: Instant::ZERO,
+            queue: VecDeque::new(),
+            streams: BTreeMap::new(),
+            next_stream: 1,
+            sent: Vec::new(),
+            events: Vec::new(),
+        };
+        for i in 1..n {
+            m.join(i);
+        }
+        m
+    }
+
+    fn join(&mut self, i: usize) {
+        let now = self.now;
+        self.nodes[i].join(&[addr(0)], now).unwrap();
+        self.drain(i);
+    }
+
+    fn index(a: SocketAddr) -> Option<usize> {
+        let SocketAddr::V4(v4) = a else { return None };
+        let o = v4.ip().octets();
+        (o[0] == 10).then(|| ((o[1] as usize) << 16) | ((o[2] as usize) << 8) | o[3] as usize)
+    }
+
+    fn drain(&mut self, i: usize) {
+        let at = self.now + Duration::from_millis(1);
+        let outs: Vec<Output> = std::iter::from_fn(|| self.nodes[i].poll_output()).collect();
+        let n = self.nodes.len();
+        for o in outs {
+            match o {
+                Output::Datagram { to, bytes } => {
+                    self.sent.push((i, to, bytes.clone()));
+                    if let Some(j) = Self::index(to).filter(|&j| j < n) {
+                        let from = addr(i);
+                        self.queue
+                            .push_back((at, j, Input::Datagram { from, bytes }));
+                    }
+                }
+                Output::StreamOpen { id, to } => {
+                    if let Some(j) = Self::index(to).filter(|&j| j < n) {
+                        let acc = StreamId::accepted(self.next_stream);
+                        self.next_stream += 1;
+                        self.streams.insert((i, id.as_u64()), (j, acc));
+                        self.streams.insert((j, acc.as_u64()), (i, id));
+                    }
+                }
+                Output::StreamFrame { id, bytes } => {
+                    if let Some(&(j, jid)) = self.streams.get(&(i, id.as_u64())) {
+                        let from = addr(i);
+                        let input = Input::StreamFrame {
+                            id: jid,
+                            from,
+                            bytes,
+                        };
+                        self.queue.push_back((at, j, input));
+                    }
+                }
+                Output::StreamClose { id } => {
+                    if let Some((j, jid)) = self.streams.remove(&(i, id.as_u64())) {
+                        self.streams.remove(&(j, jid.as_u64()));
+                        self.queue
+                            .push_back((at, j, Input::StreamClosed { id: jid }));
+                    }
+                }
+                Output::Event(e) => self.events.push((i, e)),
+                _ => {}
+            }
+        }
+    }
+
+    fn give(&mut self, to: usize, input: Input) {
+        let now = self.now;
+        self.nodes[to].handle(input, now);
+        self.drain(to);
+    }
+
+    fn run_for(&mut self, d: Duration) {
+        let end = self.now + d;
+        loop {
+            let next_timer = (0..self.nodes.len())
+                .filter_map(|i| Some((self.nodes[i].poll_timeout()?, i)))
+                .min();
+            let next_msg = self.queue.front().map(|(at, _, _)| *at);
+            let t = match (next_timer, next_msg) {
+                (Some((a, _)), Some(b)) => a.min(b),
+                (Some((a, _)), None) => a,
+                (None, Some(b)) => b,
+                (None, None) => break,
+            };
+            if t > end {
+                break;
+            }
+            self.now = self.now.max(t);
+            if next_msg == Some(t) {
+                let (_, to, input) = self.queue.pop_front().unwrap();
+                self.give(to, input);
+            } else if let Some((_, i)) = next_timer {
+                self.give(i, Input::Tick);
+            }
+        }
+        self.now = end;
+    }
+
+    fn op(&mut self, i: usize, op: KeyringOp) -> u64 {
+        let now = self.now;
+        let id = self.nodes[i]
+            .keyring_op(op, Duration::from_secs(3), now)
+            .unwrap();
+        self.drain(i);
+        id
+    }
+
+    fn holds(&self, i: usize, k: u8) -> bool {
+        self.nodes[i].keyring().ids().any(|id| id == key(k).id())
+    }
+}
+
+/// Issue 18 point 6: a captured sealed `keys install K2`, replayed by
+/// someone without any key after `keys remove K2` and a restart of the
+/// member, re-installed K2 there. The restarted member learns the query
+/// clock from its join exchange and ignores every query older than it.
+#[test]
+fn a_replayed_key_install_is_not_carried_out_after_a_restart() {
+    let mut m = Mesh::new(3);
+    m.run_for(Duration::from_secs(5));
+    let mark = m.sent.len();
+    m.op(0, KeyringOp::Install(key(2)));
+    m.run_for(Duration::from_secs(4));
+    assert!(m.holds(1, 2), "the install reached node 1");
+    // Every datagram node 0 sent while the install spread: one of them
+    // carries it (the attacker's capture).
+    let captured: Vec<Bytes> = m.sent[mark..]
+        .iter()
+        .filter(|(from, _, _)| *from == 0)
+        .map(|(_, _, b)| b.clone())
+        .collect();
+    m.op(0, KeyringOp::Remove(key(2).id()));
+    m.run_for(Duration::from_secs(4));
+    assert!(!m.holds(1, 2), "the remove reached node 1");
+    // kill -9 of node 1; it comes back with the keyring its file holds.
+    m.nodes[1] = sealed_node(1, 999);
+    m.queue.retain(|(_, to, _)| *to != 1);
+    m.join(1);
+    m.run_for(Duration::from_secs(5));
+    assert!(m.nodes[1].members().count() == 3, "node 1 rejoined");
+    // The replay, from a stranger's address and from node 0's own.
+    for from in [addr(60_000), addr(0)] {
+        for bytes in &captured {
+            let input = Input::Datagram {
+                from,
+                bytes: bytes.clone(),
+            };
+            m.give(1, input);
+        }
+    }
+    assert!(
+        !m.holds(1, 2),
+        "a replayed install re-installed K2 after the restart"
+    );
+    assert!(m.nodes[1].metrics().queries_stale > 0);
+}
+
+/// A sealed packet from an insider (node 2) carrying `queries`.
+fn insider_packet(queries: Vec<pb::Query>) -> Bytes {
+    let plain = pb::Packet {
+        version: pb::PROTOCOL_VERSION,
+        from: name(2).into_bytes().into(),
+        queries,
+        ..Default::default()
+    }
+    .encode_to_vec();
+    let ring = sealed_node(200, 7);
+    ring.keyring()
+        .seal_with_nonce("", 5, &plain)
+        .expect("a key")
+        .into()
+}
+
+fn list_query(origin: usize, origin_addr: SocketAddr, id: u64, clock: u64) -> pb::Query {
+    pb::Query {
+        origin: name(origin).into_bytes().into(),
+        origin_addr: wire_addr(origin_addr),
+        id,
+        timeout_ms: 300_000,
+        body: Some(pb::query::Body::Keys(pb::KeyOp {
+            op: pb::key_op::Op::List as i32,
+            key: Bytes::new(),
+            key_id: 0,
+        })),
+        clock,
+    }
+}
+
+/// Issue 18 points 5 and 7: answers went to whatever address a query
+/// named (415 answers to an address the insider chose; 3x reflection).
+/// Now they go only to the origin's membership address; a query whose
+/// origin is unknown is not answered, and counted.
+#[test]
+fn answers_go_only_to_the_origins_membership_address() {
+    let mut m = Mesh::new(3);
+    m.run_for(Duration::from_secs(5));
+    let victim = addr(61_000);
+    let foreign = list_query(0, victim, 77, 0);
+    let unknown = list_query(5_000, victim, 78, 0);
+    let mark = m.sent.len();
+    m.give(
+        1,
+        Input::Datagram {
+            from: addr(2),
+            bytes: insider_packet(vec![foreign, unknown]),
+        },
+    );
+    let to_victim = m.sent[mark..]
+        .iter()
+        .filter(|(_, to, _)| *to == victim)
+        .count();
+    assert_eq!(to_victim, 0, "answers went to the address the query named");
+    let to_origin = m.sent[mark..]
+        .iter()
+        .filter(|(from, to, _)| *from == 1 && *to == addr(0))
+        .count();
+    assert_eq!(to_origin, 1, "the member origin is answered at its address");
+    assert_eq!(m.nodes[1].metrics().queries_unanswered, 1);
+}
+
+/// Issue 18 point 5: an insider's 1,100 queries (300 s timeouts, forged
+/// origins) sent to one member; a member's `keys list` is still carried
+/// out and answered there, and what the flood leaves is bounded.
+#[test]
+fn an_insiders_query_flood_does_not_hide_a_members_query() {
+    let mut m = Mesh::new(3);
+    m.run_for(Duration::from_secs(5));
+    for k in 0..1_100u64 {
+        // Forged origins: the members' names, and made-up ones.
+        let origin = [0, 2, 5_000 + k as usize][k as usize % 3];
+        let q = list_query(origin, addr(origin), 1_000 + k, k / 8);
+        m.give(
+            1,
+            Input::Datagram {
+                from: addr(2),
+                bytes: insider_packet(vec![q]),
+            },
+        );
+    }
+    m.run_for(Duration::from_secs(1));
+    let id = m.op(0, KeyringOp::List);
+    m.run_for(Duration::from_secs(4));
+    let answered: Vec<String> = m
+        .events
+        .iter()
+        .filter_map(|(i, e)| match e {
+            Event::KeyAnswer { query, member, .. } if *i == 0 && *query == id => {
+                Some(member.to_string())
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(
+        answered.contains(&name(1)),
+        "node 1 ignored the list: answers from {answered:?}"
+    );
+    let q = &m.nodes[1].metrics().queries_refused;
+    assert!(*q > 0, "the flood was not bounded");
+}

@@ -1925,10 +1925,7 @@ impl Node {
             return;
         };
         tracing::debug!(node = %self.view.local(), %owner, "a peer holds other entries of this owner at our watermark: asking the owner");
-        if !self.is_leaving() && self.exchanges.catch_up(self.now, &self.config) {
-            self.metrics.repair_exchanges += 1;
-            self.open_exchange(addr, Reason::Repair);
-        }
+        self.catch_up(addr, Reason::Repair, true);
     }
 
     /// A key write or repair deltas were refused: counted and traced.

@@ -80,6 +80,7 @@ impl Checker {
         self.keys[v].clear();
         if let Some(f) = self.forgeries.as_mut() {
             f.ended(v, None, None, self.now_ms);
+            f.forget_reader(v);
         }
     }
 
@@ -89,6 +90,11 @@ impl Checker {
         if let Some(f) = self.forgeries.as_mut() {
             f.ended(v, None, None, self.now_ms);
         }
+    }
+
+    /// Whether reader `v` was shown owner `m`'s `key` at `version` or newer.
+    pub(crate) fn was_shown(&self, v: usize, m: usize, key: &str, version: u64) -> bool {
+        (self.forgeries.as_ref()).is_some_and(|f| f.was_shown(v, m, key, version))
     }
 
     /// Whether owner `m` wrote `value` (`None`: a delete) at `version`.
@@ -206,6 +212,7 @@ impl Checker {
         if !genuine {
             return Ok(());
         }
+        f.shown(v, m, key, version);
         let held = self.keys[v].entry((m, key.to_string())).or_insert(0);
         if version < *held && value.is_some() {
             f.resurrections += 1;

@@ -753,6 +753,9 @@ pub(crate) struct Forgeries {
     seen_keys: BTreeSet<(usize, usize, String)>,
     owners: BTreeSet<usize>,
     writes: BTreeMap<usize, Vec<u64>>,
+    /// Per (reader, owner, key): the newest version the owner wrote that
+    /// the reader was shown (by this process of the reader's).
+    shown: BTreeMap<(usize, usize, String), u64>,
     pub seen: u64,
     pub after_write_max: Option<u64>,
     pub after_write_late: u64,
@@ -766,6 +769,24 @@ impl Forgeries {
     /// Owner `m` wrote at `now` (ms).
     pub fn wrote(&mut self, m: usize, now: u64) {
         self.writes.entry(m).or_default().push(now);
+    }
+
+    /// Reader `v` was shown `m`'s genuine write of `key` at `version`.
+    pub fn shown(&mut self, v: usize, m: usize, key: &str, version: u64) {
+        let held = self.shown.entry((v, m, key.to_string())).or_insert(0);
+        *held = (*held).max(version);
+    }
+
+    /// Whether reader `v` was shown `m`'s `key` at `version` or newer (a
+    /// write it held, even if a namespace move since made it wait for the
+    /// key again).
+    pub fn was_shown(&self, v: usize, m: usize, key: &str, version: u64) -> bool {
+        (self.shown.get(&(v, m, key.to_string()))).is_some_and(|&h| h >= version)
+    }
+
+    /// Reader `v`'s process restarted: what it was shown is gone.
+    pub fn forget_reader(&mut self, v: usize) {
+        self.shown.retain(|(r, _, _), _| *r != v);
     }
 
     /// Reader `v` took a forged value of `m`'s `key`.
@@ -813,6 +834,7 @@ impl Forgeries {
             seen_keys: BTreeSet::new(),
             owners: BTreeSet::new(),
             writes: self.writes.clone(),
+            shown: BTreeMap::new(),
             seen: self.seen,
             after_write_max: self.after_write_max,
             after_write_late: self.after_write_late,

@@ -1031,6 +1031,7 @@ impl Sim {
             };
             let held = node.get(&owner, &c.key);
             let visible = held == own
+                || self.checker.was_shown(r, c.owner, &c.key, c.version)
                 || match &held {
                     None => c.value.is_none(),
                     Some((v, ver)) => {

@@ -144,7 +144,15 @@ pub(crate) struct Namespace {
     above: BTreeSet<(u64, Box<str>)>,
     /// The owner's tombstones, oldest first: when written, and at which version.
     tombstones: VecDeque<(Instant, u64, Box<str>)>,
+    /// Versions of the tombstones [`supersede`](Self::supersede) wrote and
+    /// the owner has not collected yet: at most [`MAX_SUPERSEDE_TOMBSTONES`],
+    /// so forged writes of keys we never held cannot fill our quota.
+    superseding: BTreeSet<u64>,
 }
+
+/// The most tombstones answering forged writes an owner keeps at once;
+/// past that, a claim moves the namespace (which drops them all).
+const MAX_SUPERSEDE_TOMBSTONES: usize = 16;
 
 /// The bytes a key and its value take against [`MAX_NAMESPACE_BYTES`].
 pub(crate) fn size(key: &str, value: &Option<Bytes>) -> usize {
@@ -604,7 +612,10 @@ impl Namespace {
             return None;
         }
         let value = self.keys.get(key).and_then(|e| e.value.clone());
-        if value.is_none() && self.check(key, Some(&Bytes::new())).is_err() {
+        if value.is_none()
+            && (self.check(key, Some(&Bytes::new())).is_err()
+                || self.superseding.len() >= MAX_SUPERSEDE_TOMBSTONES)
+        {
             return None;
         }
         let w = Write {
@@ -615,6 +626,7 @@ impl Namespace {
         };
         if w.value.is_none() {
             self.tombstones.push_back((now, version, key.into()));
+            self.superseding.insert(version);
         }
         self.raise(version);
         self.put(&w, true);
@@ -733,6 +745,7 @@ impl Namespace {
             let Some((_, _, key)) = self.tombstones.pop_front() else {
                 break;
             };
+            self.superseding.remove(&version);
             // Rewritten since: the tombstone is gone already.
             let prev = match self.keys.get(&key) {
                 Some(e) if e.version == version => {

@@ -290,6 +290,11 @@ pub struct Node {
     /// Claims about our namespace heard and not yet answered, and the
     /// earliest time of the next move (see [`Node::answer_claims`]).
     claims: Claims,
+    /// Our summary when repair deltas were last refused for the replica
+    /// budget: while it has not changed, no repair is opened (the same
+    /// deltas would be refused again, for ever: a budget set below what
+    /// the cluster holds).
+    over_budget: Option<u64>,
     /// What each source of traffic may still add and draw (see
     /// [`crate::source`]).
     sources: Sources,
@@ -311,6 +316,11 @@ struct Claims {
 /// Forged writes about us, superseded one by one, after which the
 /// namespace moves instead (see [`Node::superseded`]).
 const SUPERSEDE_BURST: u32 = 8;
+
+/// The longest wait between two moves of our namespace while claims keep
+/// coming (the wait doubles from one probe interval up to 16 of them, and
+/// no further than this).
+const MOVE_WAIT_MAX: Duration = Duration::from_secs(8);
 
 /// New members a push-pull request (a frame this node did not ask for) may
 /// add: a joining node names itself; one frame naming thousands of
@@ -407,6 +417,7 @@ impl Node {
             nonces: Nonces::new(mix(hash_seed ^ 0x6e6f_6e63), &identity.name),
             queries: Queries::default(),
             claims: Claims::default(),
+            over_budget: None,
             sources: Sources::new(hash_seed ^ 5),
         };
         node.schedule_reconnect();
@@ -1553,6 +1564,9 @@ impl Node {
         let settle = c.gossip_interval * rounds;
         let pause = c.probe_interval * 5;
         let ours = self.summary();
+        if self.over_budget == Some(ours) {
+            return;
+        }
         if self
             .exchanges
             .disagrees(theirs, ours, self.now, settle, pause)
@@ -1699,7 +1713,7 @@ impl Node {
                 Priority::Repair,
                 Admit::Source(from, UNASKED_NEW_MEMBERS),
             );
-            self.merge_deltas(from, &pp.deltas, &pp.digests);
+            self.merge_deltas(from, &pp.deltas, &pp.digests, false);
             if let Some(set) = pp.differ {
                 let for_them = self.replicas.deltas_for(&pp.digests, set);
                 let contents = Contents {
@@ -1770,7 +1784,7 @@ impl Node {
         // A stream's first frame carries no deltas (anyone may open one):
         // they are merged only from frames of an exchange we asked for.
         self.unasked_deltas(deltas.len(), from);
-        self.merge_deltas(from, &[], &pp.digests);
+        self.merge_deltas(from, &[], &pp.digests, false);
         self.metrics.push_pulls += 1;
     }
 
@@ -1806,7 +1820,7 @@ impl Node {
         self.learn_query_clock(pp.query_clock, sealed, exchange.peer);
         if exchange.answered {
             // A repair's last frame.
-            self.merge_deltas(exchange.peer, &pp.deltas, &pp.digests);
+            self.merge_deltas(exchange.peer, &pp.deltas, &pp.digests, true);
             self.out.push(Output::StreamClose { id });
             return;
         }
@@ -1821,7 +1835,7 @@ impl Node {
             _ => Admit::Source(exchange.peer, usize::MAX),
         };
         self.apply_all(pp.members, Priority::Repair, admit);
-        self.merge_deltas(exchange.peer, &pp.deltas, &pp.digests);
+        self.merge_deltas(exchange.peer, &pp.deltas, &pp.digests, true);
         // A repair continues with our side of the buckets that differ.
         let more = match (exchange.reason, pp.differ) {
             (Reason::Repair, Some(set)) => Some(set),
@@ -1870,19 +1884,24 @@ impl Node {
     /// Repair deltas from the peer at `addr`, owner by owner (for
     /// owners whose life membership told us), and its digests of our own
     /// namespace: claims we did not make are answered. One entry per owner
-    /// per frame: a second is refused.
+    /// per frame: a second is refused. `opened`: the frame answers an
+    /// exchange we opened (only then may a dispute send us to an owner).
     fn merge_deltas(
         &mut self,
         addr: SocketAddr,
         deltas: &[(Name, crate::namespace::Deltas)],
         digests: &[(Name, crate::namespace::Digest)],
+        opened: bool,
     ) {
         if self.replicas.claimed(digests) {
             self.claim(addr, "digest");
         }
-        if let Some(owner) = self.replicas.disputed(digests) {
+        // Only a peer we chose to ask may send us to an owner: anyone can
+        // open a stream, and a dispute costs the owner an exchange.
+        if let Some(owner) = self.replicas.disputed(digests).filter(|_| opened) {
             self.ask_owner(&owner);
         }
+        let mut budget = false;
         let mut seen: Vec<&Name> = deltas.iter().map(|(o, _)| o).collect();
         seen.sort_unstable();
         let twice: Vec<&Name> = seen
@@ -1908,9 +1927,20 @@ impl Node {
                         self.report(owner, change);
                     }
                 }
-                Heard::Refused(r) => self.refused(r, addr, "repair deltas"),
+                Heard::Refused(r) => {
+                    if r == crate::replicas::Refused::Budget {
+                        budget = true;
+                    }
+                    self.refused(r, addr, "repair deltas");
+                }
                 Heard::Claim | Heard::Superseded(_) => self.claim(addr, "repair deltas"),
             }
+        }
+        if budget {
+            if self.over_budget.is_none() {
+                tracing::warn!(node = %self.view.local(), budget = self.config.max_replica_bytes, "repair deltas refused: the replica budget (max_replica_bytes) is below what the cluster holds; repair waits for news");
+            }
+            self.over_budget = Some(self.summary());
         }
     }
 
@@ -2002,7 +2032,12 @@ impl Node {
         } else {
             0
         };
-        self.claims.next_move = self.now + self.config.probe_interval * (1 << self.claims.streak);
+        // The wait is bounded in time too, so that on a slow preset (wan:
+        // 5 s probes) an owner's writes never wait more than a few
+        // seconds longer than a replica took a forged jump.
+        let wait = (self.config.probe_interval * (1 << self.claims.streak))
+            .min(MOVE_WAIT_MAX.max(self.config.probe_interval));
+        self.claims.next_move = self.now + wait;
         self.replicas.renew(life);
         self.metrics.namespace_moves += 1;
         tracing::info!(node = %self.view.local(), life, "moved our keys to a new life (answering a claim we did not make)");

@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use prost::Message;
-use swim_core::{Config, Event, Input, Instant, Output, Status};
+use swim_core::{Bytes, Config, Event, Input, Instant, Output, Status};
 use swim_proto as pb;
 
 fn datagrams(
@@ -675,4 +675,42 @@ fn a_probe_of_a_suspect_carries_the_suspicion() {
         !others_carry,
         "the suspicion's gossip was not spent: the test proves nothing"
     );
+}
+
+/// State-integrity issue, point 8: `set_many` checked each pair alone (a
+/// namespace ended at 260 keys, limit 256) yet refused a same-size
+/// rewrite of 100 × 500 B; deleting an absent key in a full namespace said
+/// `TooManyKeys`; `max_stream_frame` could be set where a full namespace
+/// never fits a frame.
+#[test]
+fn set_many_is_checked_as_a_whole_and_a_full_namespace_still_deletes() {
+    let mut node = joined_node(2, Config::lan());
+    for i in 0..(swim_core::MAX_KEYS - 2) {
+        node.set(&format!("k{i}"), "x", Instant::ZERO).unwrap();
+    }
+    let six: Vec<(String, Bytes)> = (0..6)
+        .map(|i| (format!("new{i}"), Bytes::from_static(b"v")))
+        .collect();
+    let pairs: Vec<(&str, Bytes)> = six.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    let err = node.set_many(&pairs, Instant::ZERO).unwrap_err();
+    assert!(err.to_string().contains("at most 256"), "{err}");
+    assert!(
+        node.get(node.local().name.as_str(), "new0").is_none(),
+        "nothing was written"
+    );
+    assert_eq!(node.delete("absent", Instant::ZERO), Ok(false));
+
+    let mut node = joined_node(2, Config::lan());
+    let big = Bytes::from(vec![b'x'; 500]);
+    let keys: Vec<String> = (0..100).map(|i| format!("b{i}")).collect();
+    let pairs: Vec<(&str, Bytes)> = keys.iter().map(|k| (k.as_str(), big.clone())).collect();
+    let first = node.set_many(&pairs, Instant::ZERO).unwrap();
+    assert_eq!(first, (1..=100).collect::<Vec<u64>>());
+    let again = node.set_many(&pairs, Instant::ZERO).unwrap();
+    assert_eq!(again.len(), 100, "a same-size rewrite fits: {again:?}");
+
+    let mut c = Config::lan();
+    c.max_stream_frame = 65_536;
+    let err = c.validate().unwrap_err();
+    assert!(err.to_string().contains("max_stream_frame"), "{err}");
 }

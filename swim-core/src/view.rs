@@ -683,6 +683,17 @@ impl View {
                 generation,
             },
         );
+        // Our own suspicion, unconfirmed, is reminded to the suspect at the
+        // shortest timeout (see `on_suspicion_timeout`).
+        if accuser == self.local && expected > 0 && min < max {
+            fx.timers.schedule(
+                now + min,
+                Deadline::Suspicion {
+                    member: name.clone(),
+                    generation,
+                },
+            );
+        }
         self.broadcast(&update, priority);
         if !held {
             fx.out.event(Event::MemberSuspect { member, accuser });
@@ -728,6 +739,14 @@ impl View {
     /// probe interval, for a refutation or a verdict from a healthy member.
     /// Where no confirmation could come (a cluster of a few members), the
     /// node still decides alone.
+    ///
+    /// A suspicion of this node's alone, still unconfirmed at the shortest
+    /// timeout, is reminded to the suspect the same way (a ping carrying
+    /// it), and again each shortest timeout until it is refuted, confirmed
+    /// or due: the gossip this node sent while its links were failing may
+    /// all have been lost, and without a reminder the suspect hears of it
+    /// only at the longest timeout (72 s at 1,000 members), long after the
+    /// node's links came back.
     pub fn on_suspicion_timeout(
         &mut self,
         name: &Name,
@@ -741,10 +760,20 @@ impl View {
         let suspect = e.status() == Status::Suspect;
         let s = e.suspicion_mut()?;
         let due = s.deadline() <= fx.now;
-        if !current || !suspect || !due {
+        let alone = s.accusers.len() == 1 && s.accusers[0] == *local;
+        if !current || !suspect {
             return None;
         }
-        let alone = s.accusers.len() == 1 && s.accusers[0] == *local;
+        if !due {
+            let remind = alone && !s.last_word && fx.now >= s.start + s.min;
+            let next = fx.now + s.min;
+            if remind && next < s.deadline() {
+                let member = name.clone();
+                fx.timers
+                    .schedule(next, Deadline::Suspicion { member, generation });
+            }
+            return remind.then_some(addr);
+        }
         let sick = !healthy && s.expected > 0;
         if sick || (alone && !s.last_word) {
             let until = fx.now + fx.config.probe_interval;

@@ -147,12 +147,15 @@ config_fields! {
     /// Flap damping: each view counts the accusations of a member (its
     /// falls from alive, and the refutations it made while this view did
     /// not follow it) per probe interval it watched it alive, weighing both
-    /// down by half in this time; a member that comes back with two or more
-    /// and a rate of 0.2 or more (accused at one probe in five) is held
-    /// (shown to the application as it last was) until the rate decays to
-    /// 0.1, so a member that keeps failing stays out while it is sick
-    /// instead of flapping, and a healthy one on a lossy link, or back from
-    /// a pause, a partition or a restart, is not. Zero disables it.
+    /// down by half in this time. A member that comes back at a rate of 0.2
+    /// or more (accused at one probe in five), or after more than this time
+    /// dead in the view (unseen: nothing watched), is held (shown to the
+    /// application as it last was) until it has stayed alive and unaccused
+    /// for 25 probe intervals (10 if it was only unseen), or its rate has
+    /// decayed to 0.1; so a member that keeps failing stays out while it is
+    /// sick instead of flapping, and a healthy one on a lossy link, back
+    /// from a pause or a restart is shown at once (see `damping`). Zero
+    /// disables it.
     flap_half_life: Duration,
     /// Largest datagram the node sends or accepts.
     max_packet_size: usize,

@@ -15,7 +15,7 @@
 //! lack (an IPv6 address, a running suspicion) lives behind an
 //! optional box.
 
-use crate::damping::Flaps;
+use crate::damping::{Flaps, Window};
 use crate::member::{Member, Status};
 use crate::name::Name;
 use crate::piggyback::Pending;
@@ -144,11 +144,11 @@ impl Entry {
     }
 
     /// The member's failure record, made at `now` if it has none.
-    pub fn flaps_mut(&mut self, now: Instant) -> &mut Flaps {
+    pub fn flaps_mut(&mut self, now: Instant, w: Window) -> &mut Flaps {
         self.extra
             .get_or_insert_with(Default::default)
             .flaps
-            .get_or_insert_with(|| Flaps::new(now))
+            .get_or_insert_with(|| Flaps::new(now, w))
     }
 
     /// Forgets the failure record.

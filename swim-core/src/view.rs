@@ -503,6 +503,9 @@ impl View {
             }
             return true;
         }
+        let dead_for = (self.members.get(name))
+            .and_then(|e| e.flaps())
+            .and_then(|f| f.dead_for(now));
         self.accused(name, was, (Status::Alive, incarnation), fx);
         let w = window(fx.config);
         let Some(e) = self.members.get_mut(name) else {
@@ -514,21 +517,23 @@ impl View {
         let old = was.0;
         let held = flaps.shown.is_some();
         let sick = matches!(old, Status::Suspect | Status::Dead);
-        let hold = !held && sick && flaps.holds(now, w);
+        let flaps = e.flaps_mut(now, w);
+        let unseen = flaps.came_back(now, w, dead_for);
+        let hold = !held && sick && flaps.hold(now, w, unseen, old);
         if !held && !hold {
             if flaps.forgotten(now, w) {
                 e.clear_flaps();
             }
             return true;
         }
-        let flaps = e.flaps_mut(now);
         if hold {
-            flaps.shown = Some(old);
             fx.metrics.held += 1;
         }
-        let at = flaps.release_at(now, w);
-        let member = name.clone();
-        fx.timers.schedule(at, Deadline::Release { member });
+        if let Some(at) = flaps.release_at(now, w).filter(|_| !flaps.timer) {
+            flaps.timer = true;
+            let member = name.clone();
+            fx.timers.schedule(at, Deadline::Release { member });
+        }
         false
     }
 
@@ -562,29 +567,35 @@ impl View {
         }
         let count = (count as f64).min(damping::MAX);
         let (now, w) = (fx.now, window(fx.config));
-        e.flaps_mut(now).moved(now, w, count, to.0 == Status::Alive);
+        e.flaps_mut(now, w).moved(now, w, count, to.0);
     }
 
-    /// A release timer of a held member fired: show it again once its
-    /// accusation rate has decayed, as it is now (telling the application
-    /// what changed since it was held), or wait longer.
+    /// A release timer of a held member fired: show it again once it has
+    /// stayed alive and unaccused for its clearance, as it is now (telling
+    /// the application what changed since it was held), or wait longer (a
+    /// member down now is looked at again when it comes back).
     pub fn on_release(&mut self, name: &Name, fx: &mut Effects) {
         let (now, w) = (fx.now, window(fx.config));
         let Some(e) = self.members.get_mut(name) else {
             return;
         };
-        let Some(flaps) = e.flaps() else {
+        if e.flaps().is_none() {
             return;
-        };
+        }
+        let flaps = e.flaps_mut(now, w);
+        flaps.timer = false;
         let Some(shown) = flaps.shown else {
             return;
         };
         if !flaps.releases(now, w) {
-            let (at, member) = (flaps.release_at(now, w), name.clone());
-            fx.timers.schedule(at, Deadline::Release { member });
+            if let Some(at) = flaps.release_at(now, w) {
+                flaps.timer = true;
+                let member = name.clone();
+                fx.timers.schedule(at, Deadline::Release { member });
+            }
             return;
         }
-        e.flaps_mut(now).shown = None;
+        flaps.shown = None;
         let accuser = e
             .suspicion()
             .and_then(|s| s.accusers.first().cloned())
@@ -672,6 +683,17 @@ impl View {
                 generation,
             },
         );
+        // Our own suspicion, unconfirmed, is reminded to the suspect at the
+        // shortest timeout (see `on_suspicion_timeout`).
+        if accuser == self.local && expected > 0 && min < max {
+            fx.timers.schedule(
+                now + min,
+                Deadline::Suspicion {
+                    member: name.clone(),
+                    generation,
+                },
+            );
+        }
         self.broadcast(&update, priority);
         if !held {
             fx.out.event(Event::MemberSuspect { member, accuser });
@@ -717,6 +739,14 @@ impl View {
     /// probe interval, for a refutation or a verdict from a healthy member.
     /// Where no confirmation could come (a cluster of a few members), the
     /// node still decides alone.
+    ///
+    /// A suspicion of this node's alone, still unconfirmed at the shortest
+    /// timeout, is reminded to the suspect the same way (a ping carrying
+    /// it), and again each shortest timeout until it is refuted, confirmed
+    /// or due: the gossip this node sent while its links were failing may
+    /// all have been lost, and without a reminder the suspect hears of it
+    /// only at the longest timeout (72 s at 1,000 members), long after the
+    /// node's links came back.
     pub fn on_suspicion_timeout(
         &mut self,
         name: &Name,
@@ -730,10 +760,20 @@ impl View {
         let suspect = e.status() == Status::Suspect;
         let s = e.suspicion_mut()?;
         let due = s.deadline() <= fx.now;
-        if !current || !suspect || !due {
+        let alone = s.accusers.len() == 1 && s.accusers[0] == *local;
+        if !current || !suspect {
             return None;
         }
-        let alone = s.accusers.len() == 1 && s.accusers[0] == *local;
+        if !due {
+            let remind = alone && !s.last_word && fx.now >= s.start + s.min;
+            let next = fx.now + s.min;
+            if remind && next < s.deadline() {
+                let member = name.clone();
+                fx.timers
+                    .schedule(next, Deadline::Suspicion { member, generation });
+            }
+            return remind.then_some(addr);
+        }
         let sick = !healthy && s.expected > 0;
         if sick || (alone && !s.last_word) {
             let until = fx.now + fx.config.probe_interval;
@@ -807,7 +847,8 @@ impl View {
         // already sees it dead; a leave ends the hold.
         let shown = e.flaps().and_then(|f| f.shown);
         if shown.is_some() {
-            e.flaps_mut(now).shown = (status == Status::Dead).then_some(Status::Dead);
+            e.flaps_mut(now, window(fx.config)).shown =
+                (status == Status::Dead).then_some(Status::Dead);
         }
         let generation = e.generation;
         let update = Update::of(e, &accuser);

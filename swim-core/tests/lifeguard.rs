@@ -461,37 +461,37 @@ fn flapping(flaps: u64, every_ms: u64, config: Config) -> Vec<(u64, String)> {
 }
 
 #[test]
-fn a_member_that_keeps_failing_is_held_out_until_its_penalty_decays() {
+fn a_member_that_keeps_failing_is_held_out_until_it_stays_unaccused() {
     let kinds = |v: &[(u64, String)]| v.iter().map(|(_, k)| k.clone()).collect::<Vec<_>>();
     // Once: shown (a crash, a partition is not flapping).
     assert_eq!(
         kinds(&flapping(1, 1_000, Config::lan())),
         ["MemberSuspect", "MemberRecovered"]
     );
-    // Accused at every probe interval, five times: from the second fall
-    // (two accusations in a second) the application keeps seeing it
-    // suspect, and sees it recover once, when the rate has decayed.
-    let five = flapping(5, 1_000, Config::lan());
-    assert_eq!(
-        kinds(&five),
-        [
-            "MemberSuspect",
-            "MemberRecovered",
-            "MemberSuspect",
-            "MemberRecovered"
-        ]
-    );
-    let (released, _) = five.last().unwrap();
+    // Accused at every probe interval, eight times: from the fifth fall
+    // (five accusations in four seconds, a full window of 21.6 intervals
+    // presumed clean before) the application keeps seeing it suspect, and
+    // sees it recover once, when it has stayed unaccused long enough.
+    let eight = flapping(8, 1_000, Config::lan());
+    let mut expected = ["MemberSuspect", "MemberRecovered"].repeat(5);
+    assert_eq!(kinds(&eight), expected);
+    let (released, _) = eight.last().unwrap();
     assert!(
-        (10_000..=40_000).contains(released),
-        "released at {released} ms: {five:?}"
+        (15_000..=40_000).contains(released),
+        "released at {released} ms: {eight:?}"
+    );
+    expected.truncate(8);
+    assert_eq!(
+        kinds(&flapping(4, 1_000, Config::lan())),
+        expected,
+        "four: shown"
     );
     // Without damping, every refutation is shown.
     let off = Config {
         flap_half_life: std::time::Duration::ZERO,
         ..Config::lan()
     };
-    assert_eq!(flapping(5, 1_000, off).len(), 10);
+    assert_eq!(flapping(8, 1_000, off).len(), 16);
 }
 
 /// Issue 19: two members left of a cluster, a link that loses 4.5 % of

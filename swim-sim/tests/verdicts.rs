@@ -57,3 +57,40 @@ fn a_node_that_could_not_receive_kills_no_healthy_member() {
         );
     }
 }
+
+/// Node 0 of 100 cannot send for 30 s: the members it suspects meanwhile
+/// never hear of it, and nobody confirms. Such a lone suspicion ran its
+/// whole Lifeguard maximum (48 s at this size) before the suspect was
+/// told (its last word): on seed 3 node 0 held a healthy member suspect
+/// 39.8 s after its links came back (in `bench/flaky-10-of-1000`, seed 2,
+/// a flaky node held one 67 s after the loss stopped). Now the suspect is
+/// reminded at each shortest timeout (8 s) and refutes: node 0 holds
+/// everyone alive within 10 s of the heal (at most 7.8 s, seeds 1-20).
+#[test]
+fn a_lone_suspicion_is_reminded_to_the_suspect_at_the_shortest_timeout() {
+    let n = 100;
+    for seed in 1..=20 {
+        let mut c = Cluster::new(n, seed);
+        c.run_for(Duration::from_secs(20));
+        let rest = (1..n).collect::<Vec<_>>();
+        c.fault(FaultKind::PartitionOneWay {
+            from: vec![0],
+            to: rest,
+        });
+        c.run_for(Duration::from_secs(30));
+        let suspects = (1..n)
+            .filter(|&m| c.status(0, m) == Some(Status::Suspect))
+            .count();
+        assert!(suspects > 0, "seed {seed}: node 0 suspects nobody");
+        c.heal();
+        let mut waited = 0;
+        while (1..n).any(|m| c.status(0, m) != Some(Status::Alive)) {
+            c.run_for(Duration::from_millis(100));
+            waited += 100;
+            assert!(
+                waited <= 10_000,
+                "seed {seed}: node 0 still holds a member not alive"
+            );
+        }
+    }
+}

@@ -51,14 +51,16 @@ fn flaky_members_are_held_out_by_every_healthy_view_and_shown_when_well() {
 
 /// A member that stalls twice for 6 s, 12 s apart, refutes after each
 /// stall and is healthy in between: never held, alive everywhere within
-/// a second of the second stall.
+/// 5 s of the second stall (a hold would show it 10 s later at the
+/// earliest; what remains is the tail of the refutation's gossip, 2.6 s
+/// at worst on seeds 1-10).
 #[test]
 fn a_member_that_paused_twice_is_shown_at_once() {
-    for seed in 1..=3 {
+    for seed in 1..=10 {
         let report = passes("scenarios/two-pauses.toml", seed);
         let back = report.alive_everywhere_ms.expect("alive everywhere") - 38_000;
         assert!(
-            back < 1_000,
+            back < 5_000,
             "seed {seed}: alive everywhere {back} ms after"
         );
     }

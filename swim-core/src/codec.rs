@@ -199,6 +199,8 @@ pub(crate) struct PushPull {
     pub differ: Option<u64>,
     /// The sender's query clock (0: none; see [`crate::query`]).
     pub query_clock: u64,
+    /// A refused join: the address of the member holding the joiner's name.
+    pub name_taken_by: Option<SocketAddr>,
 }
 
 /// The body of a `swim.v1.Message` as read, not yet validated.
@@ -523,6 +525,8 @@ pub(crate) fn decode_stream(
     let mut members = Vec::with_capacity(if keep { n_members } else { 0 });
     let (mut digests, mut deltas) = (Vec::new(), Vec::new());
     let (mut buckets, mut differ, mut query_clock) = (Vec::new(), None, 0);
+    // The last one wins, as in protobuf; empty is absent.
+    let mut name_taken_by: &[u8] = &[];
     let mut r = &bytes[..];
     while !r.is_empty() {
         let (tag, wire) = key(&mut r)?;
@@ -569,6 +573,7 @@ pub(crate) fn decode_stream(
                 5 => buckets.push(fixed64_field(wire, &mut f)?),
                 6 => differ = Some(fixed64_field(wire, &mut f)?),
                 7 => query_clock = varint_field(wire, &mut f)?,
+                8 => name_taken_by = len_field(wire, &mut f)?,
                 _ => skip(wire, tag, &mut f, OUTER)?,
             }
         }
@@ -577,6 +582,10 @@ pub(crate) fn decode_stream(
     if !push_pull || invalid || buckets.len() > crate::summary::BUCKETS {
         return Err(DropReason::Invalid);
     }
+    let name_taken_by = match name_taken_by {
+        [] => None,
+        a => Some(crate::wire::addr(a)?),
+    };
     Ok(PushPull {
         from,
         join,
@@ -586,6 +595,7 @@ pub(crate) fn decode_stream(
         buckets,
         differ,
         query_clock,
+        name_taken_by,
     })
 }
 
@@ -778,6 +788,8 @@ pub(crate) struct Frame<'a, I> {
     pub differ: Option<u64>,
     /// The sender's query clock (0: not sent).
     pub query_clock: u64,
+    /// A refused join: the address of the member holding the joiner's name.
+    pub name_taken_by: Option<SocketAddr>,
 }
 
 /// Encodes a push-pull frame of at most `max_len` bytes: as many members as
@@ -803,6 +815,11 @@ pub(crate) fn encode_stream<I: Iterator<Item = Update>>(
     }
     if frame.query_clock != 0 {
         prost::encoding::uint64::encode(7, &frame.query_clock, &mut body);
+    }
+    if let Some(holder) = frame.name_taken_by {
+        let mut wire = [0u8; 18];
+        let len = crate::wire::put_address(holder, &mut wire);
+        prost::encoding::bytes::encode(8, &wire[..len].to_vec(), &mut body);
     }
     budget = budget.saturating_sub(body.len());
     let mut one = Vec::with_capacity(64);
@@ -1050,6 +1067,7 @@ mod tests {
                 buckets: &[],
                 differ: None,
                 query_clock: 77,
+                name_taken_by: None,
             },
             1 << 20,
         );
@@ -1068,6 +1086,7 @@ mod tests {
                 buckets: &[],
                 differ: None,
                 query_clock: 0,
+                name_taken_by: None,
             },
             4096,
         );
@@ -1075,6 +1094,39 @@ mod tests {
         let pp = decode_stream(small.clone(), 4096, &limits()).unwrap();
         assert!(!pp.members.is_empty() && pp.members.len() < 1000);
         assert_eq!(pp.members[..], members[..pp.members.len()]);
+    }
+
+    #[test]
+    fn a_refused_join_carries_the_holders_address_and_a_bad_one_is_invalid() {
+        for holder in ["10.0.0.7:7946", "[fd00::7]:7946"] {
+            let holder: SocketAddr = holder.parse().unwrap();
+            let frame = Frame {
+                join: false,
+                members: std::iter::empty(),
+                digests: &[],
+                deltas: &[],
+                buckets: &[],
+                differ: None,
+                query_clock: 0,
+                name_taken_by: Some(holder),
+            };
+            let bytes = encode_stream("c", "seed", frame, 1 << 16);
+            let pp = decode_stream(bytes, 1 << 16, &limits()).unwrap();
+            assert_eq!(pp.name_taken_by, Some(holder));
+        }
+        let bad = pb::StreamFrame {
+            version: pb::PROTOCOL_VERSION,
+            cluster: "c".into(),
+            from: Bytes::from_static(b"seed"),
+            push_pull: Some(pb::PushPull {
+                name_taken_by: Bytes::from_static(&[1, 2, 3]),
+                ..Default::default()
+            }),
+        };
+        assert_eq!(
+            decode_stream(bad.encode_to_vec().into(), 1 << 16, &limits()),
+            Err(DropReason::Invalid)
+        );
     }
 
     mod roundtrip {
@@ -1158,9 +1210,9 @@ mod tests {
 
             #[test]
             fn every_valid_stream_frame_round_trips(from in name(), join in any::<bool>(), members in proptest::collection::vec(update(), 0..16)) {
-                let bytes = encode_stream("c", &from, Frame { join, members: members.iter().cloned(), digests: &[], deltas: &[], buckets: &[], differ: None, query_clock: 0 }, 1 << 20);
+                let bytes = encode_stream("c", &from, Frame { join, members: members.iter().cloned(), digests: &[], deltas: &[], buckets: &[], differ: None, query_clock: 0, name_taken_by: None }, 1 << 20);
                 let decoded = decode_stream(bytes, 1 << 20, &limits()).unwrap();
-                prop_assert_eq!(decoded, PushPull { from, join, members, digests: vec![], deltas: vec![], buckets: vec![], differ: None, query_clock: 0 });
+                prop_assert_eq!(decoded, PushPull { from, join, members, digests: vec![], deltas: vec![], buckets: vec![], differ: None, query_clock: 0, name_taken_by: None });
             }
 
             #[test]
@@ -1174,7 +1226,7 @@ mod tests {
                     from: text(&from),
                     push_pull: Some(pb::PushPull { join, members: vec![wire_update(&u); 3], ..Default::default() }),
                 };
-                let ours = encode_stream("c", &from, Frame { join, members: std::iter::repeat_n(u, 3), digests: &[], deltas: &[], buckets: &[], differ: None, query_clock: 0 }, 1 << 20);
+                let ours = encode_stream("c", &from, Frame { join, members: std::iter::repeat_n(u, 3), digests: &[], deltas: &[], buckets: &[], differ: None, query_clock: 0, name_taken_by: None }, 1 << 20);
                 prop_assert_eq!(&ours[..], &frame.encode_to_vec()[..]);
             }
         }
@@ -1343,6 +1395,10 @@ mod tests {
                 if pp.buckets.len() > crate::summary::BUCKETS {
                     return Err(DropReason::Invalid);
                 }
+                let name_taken_by = match &pp.name_taken_by[..] {
+                    [] => None,
+                    a => Some(crate::wire::addr(a)?),
+                };
                 Ok(PushPull {
                     from,
                     join: pp.join,
@@ -1352,6 +1408,7 @@ mod tests {
                     buckets: pp.buckets,
                     differ: pp.differ,
                     query_clock: pp.query_clock,
+                    name_taken_by,
                 })
             }
         }

@@ -211,6 +211,30 @@ pub enum Event {
         /// Which attempt failed (1 for the first).
         attempt: u32,
     },
+    /// A seed refused our join: our name is taken by a running member at
+    /// `holder` (a second process started under a name already in the
+    /// cluster). The attempt fails as if the seed had not answered (the
+    /// join retries per [`Config::join_attempts`](crate::Config::join_attempts));
+    /// a driver should tell the operator to pick another name.
+    JoinRefused {
+        /// The seed that refused.
+        seed: SocketAddr,
+        /// The address of the member holding the name.
+        holder: SocketAddr,
+        /// The refusal came sealed under one of our keys (else anyone on
+        /// the path could have forged it: report it, act on nothing).
+        authenticated: bool,
+    },
+    /// This node refused a join under a taken name (its own, or a member's
+    /// it holds alive at another address).
+    JoinRefusedHere {
+        /// Where the join came from.
+        from: SocketAddr,
+        /// The name it used.
+        name: Name,
+        /// The address of the member holding the name.
+        holder: SocketAddr,
+    },
     /// The local leave has been gossiped as often as any update is: the
     /// driver may stop now.
     LeaveCompleted,

@@ -357,6 +357,8 @@ pub(crate) struct Contents<'a> {
     pub differ: Option<u64>,
     /// The sender's query clock (see [`crate::query`]).
     pub query_clock: u64,
+    /// A refused join: the address of the member holding the joiner's name.
+    pub name_taken_by: Option<SocketAddr>,
 }
 
 /// One frame of an exchange, of at most `max` bytes: the `members` chosen
@@ -394,6 +396,7 @@ pub(crate) fn encode_frame(
         buckets: c.buckets,
         differ: c.differ,
         query_clock: c.query_clock,
+        name_taken_by: c.name_taken_by,
     };
     codec::encode_stream(&config.cluster, view.local(), frame, max)
 }

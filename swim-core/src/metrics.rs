@@ -206,6 +206,8 @@ pub struct Metrics {
     pub push_pulls: u64,
     /// Push-pull exchanges this node opened that failed.
     pub push_pull_failures: u64,
+    /// Joins this node refused because the joiner used a taken name.
+    pub joins_refused: u64,
     /// Writes to this node's own keys (sets and deletes).
     pub keys_written: u64,
     /// Key writes piggybacked on sent packets.

@@ -1691,12 +1691,13 @@ impl Node {
             self.out.push(Output::StreamClose { id });
             return;
         };
+        let answered = self.exchanges.finish_answered(id);
         let local = self.view.local();
         let pp = match self.with_limits(|l| codec::decode_stream(bytes, max, l)) {
-            Ok(pp) if pp.from == *local => Err(DropReason::FromSelf),
+            // A join under our own name is refused below, with a reason.
+            Ok(pp) if pp.from == *local && (answered || !pp.join) => Err(DropReason::FromSelf),
             other => other,
         };
-        let answered = self.exchanges.finish_answered(id);
         let pp = match pp {
             Ok(pp) => pp,
             Err(reason) => {
@@ -1705,6 +1706,11 @@ impl Node {
             }
         };
         self.metrics.received.count(Kind::PushPull, len);
+        if pp.join && !answered {
+            if let Some(holder) = self.name_taken(&pp) {
+                return self.refuse_join(id, from, pp.from, holder);
+            }
+        }
         self.learn_query_clock(pp.query_clock, sealed, from);
         if answered {
             // The last frame of an exchange we answered: the deltas we lack.
@@ -1788,6 +1794,36 @@ impl Node {
         self.metrics.push_pulls += 1;
     }
 
+    /// The running member holding the name a joiner uses, by address: this
+    /// node, when it uses our name; a member we hold alive at another
+    /// address in another life (a second process under a taken name; a
+    /// member restarted elsewhere is let in once it is no longer held
+    /// alive here, by a later attempt).
+    fn name_taken(&self, pp: &codec::PushPull) -> Option<SocketAddr> {
+        let local = self.view.local_entry();
+        if pp.from == local.name {
+            return Some(local.addr());
+        }
+        let own = pp.members.iter().find(|u| u.name == pp.from)?;
+        let held = self.view.members().get(&pp.from)?;
+        let other = held.addr() != own.addr && held.life != own.life;
+        (held.status() == Status::Alive && other).then(|| held.addr())
+    }
+
+    /// Answers a join under a taken name with the holder's address and
+    /// nothing else (no member list for an impostor), and tells the driver.
+    fn refuse_join(&mut self, id: StreamId, from: SocketAddr, name: Name, holder: SocketAddr) {
+        self.metrics.joins_refused += 1;
+        let contents = Contents {
+            name_taken_by: Some(holder),
+            ..Contents::default()
+        };
+        self.send_frame(id, Members::None, contents);
+        self.out.push(Output::StreamClose { id });
+        self.out
+            .event(Event::JoinRefusedHere { from, name, holder });
+    }
+
     /// The peer answered an exchange we opened: merge, send it the deltas it
     /// lacks (in a repair, with our members and digests of the buckets that
     /// differ, then wait for its last frame), and close. What a full state
@@ -1817,6 +1853,17 @@ impl Node {
             }
         };
         self.metrics.received.count(Kind::PushPull, len);
+        if let (Reason::Join, Some(holder)) = (exchange.reason, pp.name_taken_by) {
+            // Reported whether or not it is authentic; it ends only this
+            // attempt, as silence would, so a forged one blocks nothing.
+            self.out.push(Output::StreamClose { id });
+            self.out.event(Event::JoinRefused {
+                seed: exchange.peer,
+                holder,
+                authenticated: sealed,
+            });
+            return self.exchange_failed(exchange);
+        }
         self.learn_query_clock(pp.query_clock, sealed, exchange.peer);
         if exchange.answered {
             // A repair's last frame.

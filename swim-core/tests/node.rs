@@ -714,3 +714,117 @@ fn set_many_is_checked_as_a_whole_and_a_full_namespace_still_deletes() {
     let err = c.validate().unwrap_err();
     assert!(err.to_string().contains("max_stream_frame"), "{err}");
 }
+
+/// Runs one join of `joiner` through `seed` (at `seed_addr`), carrying
+/// the frames of the exchange by hand: the events of each side.
+fn join_once(
+    joiner: &mut swim_core::Node,
+    joiner_addr: std::net::SocketAddr,
+    seed: &mut swim_core::Node,
+    seed_addr: std::net::SocketAddr,
+    now: Instant,
+) -> (Vec<Event>, Vec<Event>) {
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    joiner.join(&[seed_addr], now).unwrap();
+    let accepted = swim_core::StreamId::accepted(7);
+    let mut to_seed: Vec<(swim_core::StreamId, Bytes)> = Vec::new();
+    for o in joiner.poll_outputs() {
+        match o {
+            Output::StreamFrame { id, bytes } => to_seed.push((id, bytes)),
+            Output::Event(e) => ours.push(e),
+            _ => {}
+        }
+    }
+    assert_eq!(to_seed.len(), 1, "one opening frame");
+    let (opened, bytes) = to_seed.remove(0);
+    let input = Input::StreamFrame {
+        id: accepted,
+        from: joiner_addr,
+        bytes,
+    };
+    let mut to_joiner = Vec::new();
+    for o in seed.step(input, now) {
+        match o {
+            Output::StreamFrame { id, bytes } if id == accepted => to_joiner.push(bytes),
+            Output::Event(e) => theirs.push(e),
+            _ => {}
+        }
+    }
+    for bytes in to_joiner {
+        let input = Input::StreamFrame {
+            id: opened,
+            from: seed_addr,
+            bytes,
+        };
+        for o in joiner.step(input, now) {
+            if let Output::Event(e) = o {
+                ours.push(e);
+            }
+        }
+    }
+    (ours, theirs)
+}
+
+/// Issue 18, point 10: a second process started under a name already in
+/// the cluster was told "no seed answered". A seed now answers a join under
+/// its own name, or under the name of a member it holds alive at another
+/// address in another life, with the holder's address; the joiner reports
+/// it (authenticated or not) and the attempt fails as silence would. A
+/// restart at the same address, or a member no longer held alive, joins.
+#[test]
+fn a_join_under_a_taken_name_is_refused_with_the_holders_address() {
+    let now = Instant::from_millis(1_000);
+    let mut seed = joined_node(3, Config::lan());
+    // The seed's own name, from another address.
+    let imposter_addr = addr(9);
+    let id = swim_core::Identity::new(name(0), imposter_addr);
+    let mut imposter = swim_core::Node::new(Config::lan(), id, 77, now).unwrap();
+    let (ours, theirs) = join_once(&mut imposter, imposter_addr, &mut seed, addr(0), now);
+    assert!(
+        ours.contains(&Event::JoinRefused {
+            seed: addr(0),
+            holder: addr(0),
+            authenticated: false,
+        }),
+        "{ours:?}"
+    );
+    assert!(!ours
+        .iter()
+        .any(|e| matches!(e, Event::JoinCompleted { .. })));
+    assert!(
+        ours.iter().any(|e| matches!(e, Event::JoinRetry { .. })),
+        "{ours:?}"
+    );
+    assert!(
+        theirs
+            .iter()
+            .any(|e| matches!(e, Event::JoinRefusedHere { holder, .. } if *holder == addr(0))),
+        "{theirs:?}"
+    );
+    assert_eq!(seed.metrics().joins_refused, 1);
+    assert_eq!(
+        imposter.members().count(),
+        1,
+        "an impostor learns no member"
+    );
+    // A member the seed holds alive (node 1), from another address.
+    let id = swim_core::Identity::new(name(1), imposter_addr);
+    let mut second = swim_core::Node::new(Config::lan(), id, 78, now).unwrap();
+    let (ours, _) = join_once(&mut second, imposter_addr, &mut seed, addr(0), now);
+    assert!(
+        ours.iter()
+            .any(|e| matches!(e, Event::JoinRefused { holder, .. } if *holder == addr(1))),
+        "{ours:?}"
+    );
+    assert_eq!(seed.metrics().joins_refused, 2);
+    // Node 2 restarted at its own address: a new life, let in.
+    let id = swim_core::Identity::new(name(2), addr(2));
+    let mut restarted = swim_core::Node::new(Config::lan(), id, 79, now).unwrap();
+    let (ours, _) = join_once(&mut restarted, addr(2), &mut seed, addr(0), now);
+    assert!(
+        ours.iter()
+            .any(|e| matches!(e, Event::JoinCompleted { .. })),
+        "{ours:?}"
+    );
+    assert_eq!(seed.metrics().joins_refused, 2);
+}

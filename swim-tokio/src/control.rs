@@ -520,6 +520,18 @@ pub fn event_json(e: &Event) -> Value {
         Event::NameConflict { addr } => {
             json!({ "event": "name-conflict", "other": addr.to_string() })
         }
+        Event::JoinRefused {
+            seed,
+            holder,
+            authenticated,
+        } => json!({
+            "event": "join-refused", "seed": seed.to_string(), "holder": holder.to_string(),
+            "authenticated": authenticated,
+        }),
+        Event::JoinRefusedHere { from, name, holder } => json!({
+            "event": "join-refused-here", "from": from.to_string(), "name": &**name,
+            "holder": holder.to_string(),
+        }),
         e => json!({ "event": "other", "debug": format!("{e:?}") }),
     }
 }
@@ -560,7 +572,8 @@ fn by_kind(k: &swim_core::ByKind) -> Value {
 pub fn metrics_json(m: &AgentMetrics) -> Value {
     let c = &m.core;
     let d = &c.dropped;
-    json!({
+    let k = &c.keys_refused;
+    let mut v = json!({
         "members": { "alive": m.alive, "suspect": m.suspect, "dead": m.dead, "left": m.left },
         "health_score": m.health_score,
         "sent": by_kind(&c.sent),
@@ -571,7 +584,7 @@ pub fn metrics_json(m: &AgentMetrics) -> Value {
             "oversized": d.oversized, "malformed": d.malformed, "version": d.version,
             "cluster": d.cluster, "invalid": d.invalid, "from_self": d.from_self,
             "wrong_target": d.wrong_target, "unsolicited": d.unsolicited, "busy": d.busy,
-            "implausible": d.implausible, "auth": d.auth,
+            "implausible": d.implausible, "auth": d.auth, "unknown_target": d.unknown_target,
             "total": d.total(), "decode_failures": d.decode_failures(),
         },
         "probes": c.probes,
@@ -602,7 +615,29 @@ pub fn metrics_json(m: &AgentMetrics) -> Value {
             "count": c.probe_rtt.count,
         },
         "driver": m.driver,
-    })
+    });
+    // What the caps and the state layer refused (a second literal: one
+    // would pass `json!`'s recursion limit).
+    let more = json!({
+        "members_capped": c.members_capped,
+        "replies_capped": c.replies_capped,
+        "joins_refused": c.joins_refused,
+        "queries_stale": c.queries_stale,
+        "queries_unanswered": c.queries_unanswered,
+        "queries_refused": c.queries_refused,
+        "claims": c.claims,
+        "namespace_moves": c.namespace_moves,
+        "keys_disputed": c.keys_disputed,
+        "keys_refused": {
+            "unknown_life": k.unknown_life, "other_life": k.other_life,
+            "implausible": k.implausible, "limits": k.limits,
+            "inconsistent": k.inconsistent, "budget": k.budget, "unasked": k.unasked,
+        },
+    });
+    if let (Some(v), Value::Object(more)) = (v.as_object_mut(), more) {
+        v.extend(more);
+    }
+    v
 }
 
 /// The Prometheus (OpenMetrics) text of the metrics: every counter of
@@ -653,6 +688,18 @@ fn prometheus_text(m: &AgentMetrics, control: &Value, h: &crate::driver::Histogr
         }
     }
     r.register("dropped", "Packets and frames dropped, by reason", dropped);
+    let keys_refused = Family::<Labels, Counter>::default();
+    for (reason, n) in json["keys_refused"].as_object().into_iter().flatten() {
+        let l = vec![("reason".to_string(), reason.clone())];
+        keys_refused
+            .get_or_create(&l)
+            .inc_by(n.as_u64().unwrap_or(0));
+    }
+    r.register(
+        "keys_refused",
+        "Key writes and repair deltas about other members refused, by reason",
+        keys_refused,
+    );
     let counters = |r: &mut Registry, prefix: &str, v: &Value, skip: &[&str]| {
         for (k, n) in v.as_object().into_iter().flatten() {
             if let (Some(n), false) = (n.as_u64(), skip.contains(&k.as_str())) {
@@ -888,10 +935,16 @@ async fn join_outcome(
     wait: Duration,
 ) -> ApiResponse {
     let list = seeds.join(", ");
+    let mut refused = None;
     let outcome = tokio::time::timeout(wait, async {
         loop {
             match events.recv().await {
                 Ok(Event::JoinCompleted { seed }) => return Ok(seed),
+                Ok(Event::JoinRefused {
+                    seed,
+                    holder,
+                    authenticated,
+                }) => refused = Some((seed, holder, authenticated)),
                 Ok(Event::JoinRetry { .. }) | Ok(Event::JoinFailed { .. }) => return Err(()),
                 Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
                 Err(broadcast::error::RecvError::Closed) => return Err(()),
@@ -907,6 +960,10 @@ async fn join_outcome(
             )
         }
         Ok(Err(())) if handle.is_stopped() => return stopped(HandleError::Stopped),
+        Ok(Err(())) if let Some((seed, holder, authenticated)) = refused => (
+            StatusCode::CONFLICT,
+            crate::driver::join_refused(handle.name(), seed, holder, authenticated),
+        ),
         Ok(Err(())) => (
             StatusCode::BAD_GATEWAY,
             format!(

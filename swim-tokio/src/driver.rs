@@ -918,6 +918,25 @@ async fn sleep_until_opt(t: Option<TokioInstant>) {
     }
 }
 
+/// What a refused join means, for the log, the CLI and the control API:
+/// the seed, the holder of the name, and the fix.
+pub fn join_refused(
+    name: &str,
+    seed: SocketAddr,
+    holder: SocketAddr,
+    authenticated: bool,
+) -> String {
+    let how = if authenticated {
+        ""
+    } else {
+        " (the refusal was not sealed, so it may be forged; it only ends this attempt)"
+    };
+    format!(
+        "the seed {seed} refused the join: the name {name} is taken by a running member at \
+         {holder}; names must be unique: start this agent with another --name{how}"
+    )
+}
+
 /// Logs one event. What peers can cause goes through `limit` (see
 /// [`crate::logs`]); key events are debug lines without their values.
 fn log_event(node: &str, event: &Event, limit: &mut crate::logs::RateLimit) {
@@ -927,6 +946,7 @@ fn log_event(node: &str, event: &Event, limit: &mut crate::logs::RateLimit) {
         Event::JoinCompleted { .. }
             | Event::JoinRetry { .. }
             | Event::JoinFailed { .. }
+            | Event::JoinRefused { .. }
             | Event::LeaveCompleted
             | Event::KeyringChanged
             | Event::KeyAnswer { .. }
@@ -982,6 +1002,25 @@ fn log_event(node: &str, event: &Event, limit: &mut crate::logs::RateLimit) {
             ..
         } => debug!(node, %member, key, version, "key deleted"),
         Event::NamespaceReset { member } => debug!(node, %member, "namespace reset"),
+        Event::JoinRefused {
+            seed,
+            holder,
+            authenticated,
+        } => warn!(
+            node,
+            %seed,
+            %holder,
+            authenticated,
+            "{}",
+            join_refused(node, *seed, *holder, *authenticated)
+        ),
+        Event::JoinRefusedHere { from, name, holder } => warn!(
+            node,
+            %from,
+            joiner = %name,
+            %holder,
+            "refused a join from {from}: it uses the name {name}, held by the running member at {holder}"
+        ),
         Event::NameConflict { addr } => warn!(
             node,
             other = %addr,

@@ -44,7 +44,7 @@ mod stream;
 pub use config::{
     parse_duration, tag_changes, AgentConfig, ConfigOverrides, FileConfig, FileConfigError, Preset,
 };
-pub use driver::{resolve_seeds, start, StartError};
+pub use driver::{join_refused, resolve_seeds, start, StartError};
 pub use handle::{
     AgentMetrics, DriverMetrics, Handle, HandleError, KeyAnswer, KeyReport, LeaveOutcome,
     MemberInfo,

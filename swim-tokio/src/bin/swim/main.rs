@@ -816,6 +816,8 @@ async fn agent(
         tracing::error!(error = %e, "control API not served");
     });
     tracing::info!(%control, token = tokened, "control API listening");
+    // The last refusal of the join, to say why it failed.
+    let mut refused = None;
     loop {
         tokio::select! {
             _ = term.recv() => tracing::info!("SIGTERM: leaving the cluster"),
@@ -829,8 +831,14 @@ async fn agent(
             e = events.recv() => {
                 match e {
                     Ok(swim_core::Event::JoinCompleted { .. }) => joining = false,
+                    Ok(swim_core::Event::JoinRefused { seed, holder, authenticated }) => {
+                        refused = Some(swim_tokio::join_refused(node.name(), seed, holder, authenticated));
+                    }
                     Ok(swim_core::Event::JoinFailed { attempts }) if joining => {
                         node.shutdown().await;
+                        if let Some(why) = refused {
+                            return Err(format!("{why} (--join {seeds}, {attempts} attempts)"));
+                        }
                         return Err(format!(
                             "no seed answered the join in {attempts} attempts (--join {seeds}); \
                              check the addresses and that an agent runs there, or pass \

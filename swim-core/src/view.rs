@@ -334,9 +334,22 @@ impl View {
     ) -> Option<Applied> {
         debug_assert!(u.name != self.local);
         if priority == Priority::Repair && u.status == Status::Dead {
-            // A peer's full state says dead: suspect instead, so the member gets
-            // a chance to refute if that peer's view is stale.
-            u.status = Status::Suspect;
+            // A peer's full state says dead: suspect instead, so the member
+            // gets a chance to refute if that peer's view is stale; unless
+            // we already suspect it at that incarnation (it has had our
+            // suspicion to refute for at least its shortest timeout): then
+            // the peer's verdict is taken. A
+            // side of a cut that could not decide (the sick-node rule) learns
+            // the other side's verdict on a member that crashed meanwhile
+            // at the first full state after the heal.
+            let held = self.members.get(&u.name);
+            let suspected = held.is_some_and(|e| {
+                let ran = e.suspicion().is_some_and(|s| fx.now >= s.start + s.min);
+                e.status() == Status::Suspect && e.incarnation == u.incarnation && ran
+            });
+            if !suspected {
+                u.status = Status::Suspect;
+            }
         }
         let slot = slot
             .filter(|&s| self.members.at(s).is_some_and(|e| e.name == u.name))

@@ -828,3 +828,73 @@ fn a_join_under_a_taken_name_is_refused_with_the_holders_address() {
     );
     assert_eq!(seed.metrics().joins_refused, 2);
 }
+
+/// A first stream frame from member `from` carrying `members` (a full
+/// state, as a peer's exchange sends it).
+fn full_state(
+    node: &mut swim_core::Node,
+    from: usize,
+    stream: u64,
+    members: Vec<pb::Update>,
+    now: Instant,
+) {
+    let frame = pb::StreamFrame {
+        version: pb::PROTOCOL_VERSION,
+        cluster: String::new(),
+        from: name(from).into_bytes().into(),
+        push_pull: Some(pb::PushPull {
+            members,
+            ..Default::default()
+        }),
+    };
+    let input = Input::StreamFrame {
+        id: swim_core::StreamId::accepted(stream),
+        from: addr(from),
+        bytes: frame.encode_to_vec().into(),
+    };
+    let _ = node.step(input, now).count();
+}
+
+/// Issue 19, point 3: a side of a cut that could not decide took the
+/// other side's verdict on a member that crashed during the cut only 40 s
+/// or more after the heal, because a full state's "dead" was always read
+/// as a suspicion. It is a suspicion still for a member this node holds
+/// alive (a stale peer must not kill it), but a verdict for one this node
+/// has itself suspected at that incarnation for at least the shortest
+/// suspicion timeout (the member had that long to refute).
+#[test]
+fn a_full_states_death_is_taken_only_over_our_own_ripe_suspicion() {
+    let c = Config::lan();
+    let mut node = joined_node(4, c.clone());
+    let dead = |i: usize| pb::Update {
+        status: pb::Status::Dead as i32,
+        from: name(1).into_bytes().into(),
+        ..alive(i, 1)
+    };
+    let suspect = |i: usize| pb::Update {
+        status: pb::Status::Suspect as i32,
+        from: name(3).into_bytes().into(),
+        ..alive(i, 1)
+    };
+    let status = |node: &swim_core::Node, i: usize| node.member(&name(i)).unwrap().status;
+    let t0 = Instant::from_millis(1_000);
+    // Held alive: a peer's "dead" is a suspicion.
+    full_state(&mut node, 1, 1, vec![dead(2)], t0);
+    assert_eq!(status(&node, 2), Status::Suspect);
+    // Suspected here just now: still a suspicion (it may be refuting).
+    full_state(&mut node, 3, 2, vec![suspect(3)], t0);
+    assert_eq!(status(&node, 3), Status::Suspect);
+    full_state(
+        &mut node,
+        1,
+        3,
+        vec![dead(3)],
+        t0 + std::time::Duration::from_millis(100),
+    );
+    assert_eq!(status(&node, 3), Status::Suspect);
+    // Suspected for the shortest timeout: the verdict is taken.
+    let min = swim_core::suspicion_min_timeout(c.suspicion_mult, 4, c.probe_interval);
+    let later = t0 + min + std::time::Duration::from_millis(10);
+    full_state(&mut node, 1, 4, vec![dead(3)], later);
+    assert_eq!(status(&node, 3), Status::Dead);
+}

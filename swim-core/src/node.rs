@@ -352,6 +352,7 @@ macro_rules! effects {
             out: &mut $node.out,
             metrics: &mut $node.metrics,
             rng: &mut $node.rng,
+            healthy: $node.awareness.score() == 0,
         }
     };
 }
@@ -814,12 +815,8 @@ impl Node {
                 Timer::Deadline(Deadline::ProbeTimeout { seq }) => self.on_probe_timeout(seq),
                 Timer::Deadline(Deadline::RelayTimeout { seq }) => self.on_relay_timeout(seq),
                 Timer::Deadline(Deadline::Suspicion { member, generation }) => {
-                    let healthy = self.awareness.score() == 0;
                     let fx = effects!(self);
-                    if let Some(addr) = self
-                        .view
-                        .on_suspicion_timeout(&member, generation, healthy, fx)
-                    {
+                    if let Some(addr) = self.view.on_suspicion_timeout(&member, generation, fx) {
                         self.last_word(addr, member);
                     }
                 }

@@ -32,6 +32,8 @@ pub(crate) struct Effects<'a> {
     pub out: &'a mut Outbox,
     pub metrics: &'a mut Metrics,
     pub rng: &'a mut Random,
+    /// This node's Lifeguard score is 0 (its own probes and nacks arrive).
+    pub healthy: bool,
 }
 
 /// What applying an update did that the node acts on beyond the view.
@@ -335,19 +337,25 @@ impl View {
         debug_assert!(u.name != self.local);
         if priority == Priority::Repair && u.status == Status::Dead {
             // A peer's full state says dead: suspect instead, so the member
-            // gets a chance to refute if that peer's view is stale; unless
-            // we already suspect it at that incarnation (it has had our
-            // suspicion to refute for at least its shortest timeout): then
-            // the peer's verdict is taken. A
-            // side of a cut that could not decide (the sick-node rule) learns
-            // the other side's verdict on a member that crashed meanwhile
-            // at the first full state after the heal.
+            // gets a chance to refute if that peer's view is stale. Unless
+            // this node is sick (the sick-node rule keeps it from deciding;
+            // it waits for another member's verdict) and its own suspicion
+            // of the member at that incarnation is due and has had its last
+            // word (the suspicion went to the member itself, a probe
+            // interval passed, no refutation came): then the peer's verdict
+            // is taken. A side of a cut learns the other side's
+            // verdict on a member that crashed during the cut at the first
+            // full state after the heal, while a healthy view, whose own
+            // suspicion may be waiting for a refutation in flight, decides
+            // by its own timer.
             let held = self.members.get(&u.name);
             let suspected = held.is_some_and(|e| {
-                let ran = e.suspicion().is_some_and(|s| fx.now >= s.start + s.min);
+                let ran = e
+                    .suspicion()
+                    .is_some_and(|s| s.last_word && s.start + s.min <= fx.now);
                 e.status() == Status::Suspect && e.incarnation == u.incarnation && ran
             });
-            if !suspected {
+            if fx.healthy || !suspected {
                 u.status = Status::Suspect;
             }
         }
@@ -764,7 +772,6 @@ impl View {
         &mut self,
         name: &Name,
         generation: u32,
-        healthy: bool,
         fx: &mut Effects,
     ) -> Option<std::net::SocketAddr> {
         let e = self.members.get_mut(name)?;
@@ -787,7 +794,7 @@ impl View {
             }
             return remind.then_some(addr);
         }
-        let sick = !healthy && s.expected > 0;
+        let sick = !fx.healthy && s.expected > 0;
         if sick || (alone && !s.last_word) {
             let until = fx.now + fx.config.probe_interval;
             s.not_before = Some(until);

@@ -855,15 +855,15 @@ fn full_state(
     let _ = node.step(input, now).count();
 }
 
-/// Issue 19, point 3: a side of a cut that could not decide took the
-/// other side's verdict on a member that crashed during the cut only 40 s
-/// or more after the heal, because a full state's "dead" was always read
-/// as a suspicion. It is a suspicion still for a member this node holds
-/// alive (a stale peer must not kill it), but a verdict for one this node
-/// has itself suspected at that incarnation for at least the shortest
-/// suspicion timeout (the member had that long to refute).
+/// Issue 19, point 3: a full state's "dead" is a suspicion for a member
+/// held alive (a stale peer must not kill it), and for one this node
+/// suspects itself, even for longer than the shortest timeout, until its
+/// own suspicion had its last word (the member's refutation may be in
+/// flight: taking the verdict at the shortest timeout made 40-129 false
+/// deaths after a 50-of-200 cut healed). Only a node the sick-node rule
+/// keeps from deciding takes it then (`scenarios/crash-during-cut.toml`).
 #[test]
-fn a_full_states_death_is_taken_only_over_our_own_ripe_suspicion() {
+fn a_full_states_death_is_a_suspicion_before_our_own_last_word() {
     let c = Config::lan();
     let mut node = joined_node(4, c.clone());
     let dead = |i: usize| pb::Update {
@@ -878,10 +878,10 @@ fn a_full_states_death_is_taken_only_over_our_own_ripe_suspicion() {
     };
     let status = |node: &swim_core::Node, i: usize| node.member(&name(i)).unwrap().status;
     let t0 = Instant::from_millis(1_000);
-    // Held alive: a peer's "dead" is a suspicion.
+    // Held alive.
     full_state(&mut node, 1, 1, vec![dead(2)], t0);
     assert_eq!(status(&node, 2), Status::Suspect);
-    // Suspected here just now: still a suspicion (it may be refuting).
+    // Suspected here, just now and past the shortest timeout.
     full_state(&mut node, 3, 2, vec![suspect(3)], t0);
     assert_eq!(status(&node, 3), Status::Suspect);
     full_state(
@@ -892,9 +892,8 @@ fn a_full_states_death_is_taken_only_over_our_own_ripe_suspicion() {
         t0 + std::time::Duration::from_millis(100),
     );
     assert_eq!(status(&node, 3), Status::Suspect);
-    // Suspected for the shortest timeout: the verdict is taken.
     let min = swim_core::suspicion_min_timeout(c.suspicion_mult, 4, c.probe_interval);
     let later = t0 + min + std::time::Duration::from_millis(10);
     full_state(&mut node, 1, 4, vec![dead(3)], later);
-    assert_eq!(status(&node, 3), Status::Dead);
+    assert_eq!(status(&node, 3), Status::Suspect);
 }

@@ -359,6 +359,14 @@ impl View {
                 u.status = Status::Suspect;
             }
         }
+        if u.status == Status::Dead && self.accuser_out_of_reach(&u.accuser) {
+            // A verdict by a member this node holds dead was made where
+            // this node could not see: across a cut (each side
+            // of a partition declares the other dead), or by a member whose
+            // links failed. A suspicion instead: the subject refutes it if
+            // it runs, and this node decides by its own timer if not.
+            u.status = Status::Suspect;
+        }
         let slot = slot
             .filter(|&s| self.members.at(s).is_some_and(|e| e.name == u.name))
             .or_else(|| self.members.slot(&u.name));
@@ -428,6 +436,16 @@ impl View {
         };
         self.account(before, &name);
         applied
+    }
+
+    /// Whether `accuser` is a member this node holds dead or left (not
+    /// merely suspect: a node whose own links fail holds most members
+    /// suspect, and takes their verdicts, see [`View::on_suspicion_timeout`]).
+    fn accuser_out_of_reach(&self, accuser: &Name) -> bool {
+        if accuser.is_empty() || *accuser == self.local {
+            return false;
+        }
+        (self.members.get(accuser)).is_some_and(|e| !e.status().is_live())
     }
 
     fn add(&mut self, u: Update, priority: Priority, fx: &mut Effects) {

@@ -897,3 +897,30 @@ fn a_full_states_death_is_a_suspicion_before_our_own_last_word() {
     full_state(&mut node, 1, 4, vec![dead(3)], later);
     assert_eq!(status(&node, 3), Status::Suspect);
 }
+
+/// Issue 19, point 2: when a 490-of-1,000 cut healed, healthy views took
+/// 8,760 false deaths: the verdicts each side made about the other came
+/// across, and a death outranks an alive. A death declared by a member
+/// this node holds dead (made where this node could not see) is a
+/// suspicion now, which its subject refutes; one declared by a member
+/// held alive (or suspect: a node whose links fail holds most members
+/// suspect and waits for their verdicts) is taken as before.
+#[test]
+fn a_death_declared_by_a_member_held_dead_is_a_suspicion() {
+    let mut node = joined_node(5, Config::lan());
+    let died = |i: usize, by: usize| pb::Update {
+        status: pb::Status::Dead as i32,
+        from: name(by).into_bytes().into(),
+        ..alive(i, 1)
+    };
+    let status = |node: &swim_core::Node, i: usize| node.member(&name(i)).unwrap().status;
+    let now = Instant::from_millis(1_000);
+    receive(&mut node, 3, packet(3, vec![], vec![died(1, 3)]), now);
+    assert_eq!(status(&node, 1), Status::Dead);
+    // Node 1, held dead, declares node 2 dead: a suspicion.
+    receive(&mut node, 4, packet(4, vec![], vec![died(2, 1)]), now);
+    assert_eq!(status(&node, 2), Status::Suspect);
+    // Node 3, held alive, declares node 4 dead: taken.
+    receive(&mut node, 3, packet(3, vec![], vec![died(4, 3)]), now);
+    assert_eq!(status(&node, 4), Status::Dead);
+}

@@ -818,11 +818,17 @@ impl Node {
     /// ([`KeyringOp::Sealing`]) that started before it (a late or replayed
     /// one) is refused here, so it never undoes this call.
     ///
+    /// A node that starts sealing here without having learned the query
+    /// clock from a sealed frame (it joined at `accept`, when frames were
+    /// plain: it would ignore every key operation) pulls state from a
+    /// member to learn it: drain the outputs afterwards.
+    ///
     /// Without keys the step changes nothing (traffic is plain); a driver
     /// should refuse `send` and `require` then (the agent does).
     pub fn set_sealing(&mut self, sealing: Sealing) {
         self.config.sealing = sealing;
         self.sealing_stamp = self.queries.clock();
+        self.learn_clock();
     }
 
     /// The step of turning sealing on in force (as [`Config::sealing`]
@@ -1281,6 +1287,27 @@ impl Node {
                 None
             }
             Err(e) => Some(e.to_string()),
+        }
+    }
+
+    /// The query clock is not learned yet though this node seals: one
+    /// exchange with a live member, drawn at random (rate-limited as a
+    /// catch-up). Its frames come sealed both ways (a node answers a
+    /// sealed frame sealed, whatever its step), so both sides learn.
+    fn learn_clock(&mut self) {
+        if self.queries.learned() || !self.seals() {
+            return;
+        }
+        let me = self.view.local();
+        let peer =
+            (self.view.members()).sample(1, &mut self.rng, |e| e.status() == Status::Alive, &[me]);
+        let to = peer
+            .first()
+            .and_then(|p| self.view.members().get(p))
+            .map(|e| e.addr());
+        if let Some(to) = to {
+            tracing::debug!(node = %self.view.local(), %to, "sealing without the query clock: pulling state to learn it");
+            self.catch_up(to, Reason::CatchUp, true);
         }
     }
 
@@ -1760,21 +1787,56 @@ impl Node {
 
     /// Sends one frame of an exchange on stream `id`.
     fn send_frame(&mut self, id: StreamId, members: Members, contents: Contents<'_>) {
-        let bytes = self.frame(members, contents);
+        let seal = self.seals();
+        self.send_frame_as(id, members, contents, seal);
+    }
+
+    /// A frame answering a peer's frame on a stream it opened: sealed when
+    /// this node seals, and when the peer's frame came `sealed` (the peer
+    /// holds a key, so it opens sealed frames whatever its step). At
+    /// `accept` this lets the opener learn our query clock.
+    fn answer_frame(
+        &mut self,
+        id: StreamId,
+        members: Members,
+        contents: Contents<'_>,
+        sealed: bool,
+    ) {
+        let seal = self.seals() || (sealed && !self.keyring.is_empty());
+        self.send_frame_as(id, members, contents, seal);
+    }
+
+    fn send_frame_as(
+        &mut self,
+        id: StreamId,
+        members: Members,
+        contents: Contents<'_>,
+        seal: bool,
+    ) {
+        let bytes = self.frame(members, contents, seal);
         self.metrics.sent.count(Kind::PushPull, bytes.len());
         self.out.push(Output::StreamFrame { id, bytes });
     }
 
-    /// One frame of an exchange (with our query clock), sealed when this
-    /// node seals.
-    fn frame(&mut self, members: Members, contents: Contents<'_>) -> Bytes {
+    /// One frame of an exchange (with our query clock), sealed when `seal`
+    /// (and this node holds a key).
+    fn frame(&mut self, members: Members, contents: Contents<'_>, seal: bool) -> Bytes {
         let contents = Contents {
             query_clock: self.queries.clock(),
             ..contents
         };
-        let max = self.budget(self.config.max_stream_frame);
+        let max = self.config.max_stream_frame;
+        let max = if seal {
+            max.saturating_sub(seal::overhead(&self.config.cluster, max))
+        } else {
+            max
+        };
         let plain = exchange::encode_frame(&self.view, &self.config, max, members, contents);
-        self.seal(plain)
+        if seal {
+            self.seal_always(plain)
+        } else {
+            plain
+        }
     }
 
     /// A frame on a stream a peer opened: its request (members and
@@ -1819,7 +1881,7 @@ impl Node {
                     deltas: &for_them,
                     ..Contents::default()
                 };
-                self.send_frame(id, Members::None, contents);
+                self.answer_frame(id, Members::None, contents, sealed);
             }
             self.out.push(Output::StreamClose { id });
             return;
@@ -1834,7 +1896,7 @@ impl Node {
                 differ: Some(set),
                 ..Contents::default()
             };
-            self.send_frame(id, Members::Buckets(set), contents);
+            self.answer_frame(id, Members::Buckets(set), contents, sealed);
             if !self.exchanges.answered(id) {
                 self.out.push(Output::StreamClose { id });
             }
@@ -1868,7 +1930,7 @@ impl Node {
             deltas: &for_them,
             ..Contents::default()
         };
-        self.send_frame(id, Members::All, contents);
+        self.answer_frame(id, Members::All, contents, sealed);
         if !self.exchanges.answered(id) {
             // Too many answered exchanges waiting for their last frame.
             self.out.push(Output::StreamClose { id });

@@ -377,6 +377,11 @@ impl Queries {
         self.clock
     }
 
+    /// Whether this node has learned the clock (it acts on queries).
+    pub fn learned(&self) -> bool {
+        self.learned
+    }
+
     /// A peer's query clock, heard in a full-state exchange. The first one
     /// a node learns is also its floor: queries stamped before it are
     /// stale here (they ran before this node joined, or before it

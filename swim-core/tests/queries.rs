@@ -555,3 +555,52 @@ fn a_replayed_sealing_operation_never_undoes_a_later_decision() {
         assert_eq!(m.unhealthy(i), 0, "node {i}");
     }
 }
+
+/// Members that joined at `accept` exchanged plain frames only, so none
+/// learned the query clock and every key operation would be ignored (no
+/// full-state exchange happens at rest). Moving to `send` pulls state from
+/// a member, and a member answers a sealed frame sealed whatever its step:
+/// right after the last move, every member answers a `list`.
+#[test]
+fn members_moved_from_accept_to_send_learn_the_clock_and_answer_key_operations() {
+    let mut m = Mesh::at_steps(&[Sealing::Accept; 3]);
+    m.run_for(Duration::from_secs(5));
+    for i in 0..3 {
+        m.nodes[i].set_sealing(Sealing::Send);
+        m.drain(i);
+        m.run_for(Duration::from_millis(200));
+    }
+    let list = m.op(0, KeyringOp::List);
+    m.run_for(Duration::from_secs(4));
+    let answers = m.answers(0, list);
+    assert_eq!(answers.len(), 3, "{answers:?}");
+    assert!(
+        answers.values().all(|a| a.0 == Some(Sealing::Send)),
+        "{answers:?}"
+    );
+    for i in 0..3 {
+        assert_eq!(m.nodes[i].metrics().queries_stale, 0, "node {i}");
+        assert_eq!(m.unhealthy(i), 0, "node {i}");
+    }
+}
+
+/// The first member to move from `accept` to `send` pulls state from a
+/// member still at `accept`: that member answers its sealed frame sealed,
+/// so the first one learns the query clock too (else it would ignore key
+/// operations until some later exchange, which at rest never comes).
+#[test]
+fn a_member_at_accept_answers_a_sealed_frame_sealed() {
+    let mut m = Mesh::at_steps(&[Sealing::Accept; 2]);
+    m.run_for(Duration::from_secs(5));
+    m.nodes[0].set_sealing(Sealing::Send);
+    m.drain(0);
+    m.run_for(Duration::from_secs(1));
+    // Node 1 learned the clock from node 0's sealed frame: its own move
+    // opens no exchange, so only node 1's reply could have taught node 0.
+    m.nodes[1].set_sealing(Sealing::Send);
+    m.drain(1);
+    let list = m.op(1, KeyringOp::List);
+    m.run_for(Duration::from_secs(4));
+    let answers = m.answers(1, list);
+    assert_eq!(answers.len(), 2, "node 0 ignored the list: {answers:?}");
+}

@@ -828,6 +828,9 @@ impl Node {
     pub fn set_sealing(&mut self, sealing: Sealing) {
         self.config.sealing = sealing;
         self.sealing_stamp = self.queries.clock();
+        if !self.seals() {
+            self.queries.drop_queue();
+        }
         self.learn_clock();
     }
 
@@ -1224,7 +1227,10 @@ impl Node {
             return;
         }
         let local = self.view.local();
-        match self.queries.heard(&q) {
+        // Passed on only sealed: a node at `accept` sends plain, and a
+        // query may carry a key.
+        let pass_on = self.seals();
+        match self.queries.heard(&q, pass_on) {
             query::Heard::Again => return,
             query::Heard::Stale => {
                 self.metrics.queries_stale += 1;
@@ -1468,6 +1474,10 @@ impl Node {
         )?;
         self.metrics.updates_sent += p.updates as u64;
         self.metrics.deltas_sent += p.deltas as u64;
+        debug_assert!(
+            self.seals() || self.queries.pending() == 0,
+            "a query would go out plain"
+        );
         let bytes = self.seal(p.bytes);
         let sent = bytes.len();
         self.metrics.sent.count(p.kind, sent);

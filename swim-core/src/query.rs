@@ -405,8 +405,10 @@ impl Queries {
     }
 
     /// A query heard from the network (see [`Heard`]); a new one is
-    /// remembered, moves the clock past its stamp and is queued to pass on.
-    pub fn heard(&mut self, q: &Query) -> Heard {
+    /// remembered, moves the clock past its stamp and is queued to pass on
+    /// when `pass_on` (a node that sends plain never passes a query on: it
+    /// may carry a key).
+    pub fn heard(&mut self, q: &Query, pass_on: bool) -> Heard {
         if !self.learned || q.clock < self.floor {
             return Heard::Stale;
         }
@@ -419,6 +421,9 @@ impl Queries {
         }
         self.clock = self.clock.max(q.clock + 1);
         self.remember(key);
+        if !pass_on {
+            return Heard::New { refused: false };
+        }
         let queued = self.queue.iter().filter(|(o, _, _)| *o == q.origin).count();
         let refused = self.queue.len() >= MAX_QUEUED || queued >= MAX_QUEUED_PER_ORIGIN;
         if !refused {
@@ -491,6 +496,12 @@ impl Queries {
         self.queue.len()
     }
 
+    /// Forgets the queries waiting to spread (the node stopped sealing:
+    /// they must not go out plain, nor later, stale).
+    pub fn drop_queue(&mut self) {
+        self.queue.clear();
+    }
+
     /// Writes queued queries that fit in `budget` bytes through `out`, each
     /// sent at most `limit` times; returns how many were written.
     pub fn take(
@@ -551,13 +562,13 @@ mod tests {
         let mut theirs = Queries::default();
         let q = decode_query(&packet, &packet).unwrap();
         assert_eq!(
-            theirs.heard(&q),
+            theirs.heard(&q, true),
             Heard::Stale,
             "the clock is not learned yet"
         );
         theirs.learn(0);
-        assert_eq!(theirs.heard(&q), Heard::New { refused: false });
-        assert_eq!(theirs.heard(&q), Heard::Again);
+        assert_eq!(theirs.heard(&q, true), Heard::New { refused: false });
+        assert_eq!(theirs.heard(&q, true), Heard::Again);
         assert_eq!(theirs.clock(), 1, "moved past the query's stamp");
         assert!(mine.answered(id, &Name::from("b")));
         assert!(!mine.answered(id, &Name::from("b")));
@@ -719,34 +730,37 @@ mod tests {
         for id in 1..=MAX_SEEN as u64 + 10 {
             let origin = format!("o{}", id % 16);
             assert!(
-                is_new(q.heard(&query(&origin, id, 0))),
+                is_new(q.heard(&query(&origin, id, 0), true)),
                 "query {id} refused"
             );
         }
         assert_eq!(q.seen.len(), MAX_SEEN);
         assert_eq!(q.by_order.len(), MAX_SEEN);
         assert!(
-            is_new(q.heard(&query("o1", 1, 0))),
+            is_new(q.heard(&query("o1", 1, 0), true)),
             "the oldest is forgotten"
         );
         let last = MAX_SEEN as u64 + 10;
         assert_eq!(
-            q.heard(&query(&format!("o{}", last % 16), last, 0)),
+            q.heard(&query(&format!("o{}", last % 16), last, 0), true),
             Heard::Again
         );
         assert!(q.queue.len() <= MAX_QUEUED);
         // One origin: its own oldest goes first, the others' stay.
         let mut q = Queries::default();
         q.learn(0);
-        assert!(is_new(q.heard(&query("other", 1, 0))));
+        assert!(is_new(q.heard(&query("other", 1, 0), true)));
         for id in 1..=MAX_SEEN_PER_ORIGIN as u64 + 5 {
-            let h = q.heard(&query("flood", id, 0));
+            let h = q.heard(&query("flood", id, 0), true);
             let refused = id > MAX_QUEUED_PER_ORIGIN as u64;
             assert_eq!(h, Heard::New { refused }, "query {id}");
         }
         assert_eq!(q.per_origin[&Name::from("flood")], MAX_SEEN_PER_ORIGIN);
-        assert_eq!(q.heard(&query("other", 1, 0)), Heard::Again);
-        assert!(is_new(q.heard(&query("flood", 1, 0))), "forgotten first");
+        assert_eq!(q.heard(&query("other", 1, 0), true), Heard::Again);
+        assert!(
+            is_new(q.heard(&query("flood", 1, 0), true)),
+            "forgotten first"
+        );
     }
 
     /// The query clock: a node acts on nothing before it learned the clock;
@@ -755,18 +769,22 @@ mod tests {
     #[test]
     fn the_query_clock_orders_queries_and_bounds_jumps() {
         let mut q = Queries::default();
-        assert_eq!(q.heard(&query("a", 1, 5)), Heard::Stale);
+        assert_eq!(q.heard(&query("a", 1, 5), true), Heard::Stale);
         assert!(q.learn(10));
-        assert_eq!(q.heard(&query("a", 1, 9)), Heard::Stale, "before the floor");
-        assert!(is_new(q.heard(&query("a", 2, 10))));
+        assert_eq!(
+            q.heard(&query("a", 1, 9), true),
+            Heard::Stale,
+            "before the floor"
+        );
+        assert!(is_new(q.heard(&query("a", 2, 10), true)));
         assert_eq!(q.clock(), 11);
         assert!(q.learn(8), "an older clock moves nothing");
         assert_eq!(q.clock(), 11);
         let far = 11 + MAX_CLOCK_JUMP + 1;
-        assert_eq!(q.heard(&query("a", 3, far)), Heard::Implausible);
+        assert_eq!(q.heard(&query("a", 3, far), true), Heard::Implausible);
         assert!(!q.learn(far));
         assert!(q.learn(far - 1));
-        assert!(is_new(q.heard(&query("a", 4, far))));
+        assert!(is_new(q.heard(&query("a", 4, far), true)));
         assert!(!Queries::default().learn(MAX_CLOCK + 1));
         let (name, addr) = origin();
         let t = Duration::from_secs(1);

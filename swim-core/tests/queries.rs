@@ -604,3 +604,35 @@ fn a_member_at_accept_answers_a_sealed_frame_sealed() {
     let answers = m.answers(1, list);
     assert_eq!(answers.len(), 2, "node 0 ignored the list: {answers:?}");
 }
+
+/// A member at `accept` holds the key and carries out sealed key
+/// operations, but it sends plain: it used to pass queries on in its plain
+/// datagrams (a `keys install` with the key in the clear), which members
+/// that seal dropped whole (probes and updates included) as plain queries.
+/// It no longer passes any query on.
+#[test]
+fn a_member_at_accept_never_passes_a_query_on_in_the_clear() {
+    let mut m = Mesh::at_steps(&[Sealing::Send, Sealing::Send, Sealing::Accept]);
+    m.run_for(Duration::from_secs(5));
+    let mark = m.sent.len();
+    m.op(0, KeyringOp::Install(key(2)));
+    m.run_for(Duration::from_secs(4));
+    assert!(
+        m.holds(2, 2),
+        "the member at accept carried the install out"
+    );
+    let ring = sealed_node(300, 9);
+    let mut plain = 0;
+    for (_, _, bytes) in m.sent[mark..].iter().filter(|(from, _, _)| *from == 2) {
+        if ring.keyring().open_sealed(bytes).is_some() {
+            continue;
+        }
+        plain += 1;
+        let p = pb::Packet::decode(&bytes[..]).expect("a plain packet");
+        assert!(p.queries.is_empty(), "a query went out plain: {p:?}");
+    }
+    assert!(plain > 0, "node 2 sent plain datagrams");
+    for i in 0..2 {
+        assert_eq!(m.nodes[i].metrics().dropped.auth, 0, "node {i}");
+    }
+}

@@ -1025,6 +1025,12 @@ impl Node {
         if !packet.from_known && trusted {
             self.meet_stranger(from, packet.live);
         }
+        // A member that seals, and we have not learned the query clock
+        // (we joined at `accept`, over plain frames): its answer to an
+        // exchange comes sealed and teaches it (rate-limited as a catch-up).
+        if authentic && member && !self.queries.learned() {
+            self.catch_up(from, Reason::CatchUp, true);
+        }
         self.apply_all(
             packet.updates,
             Priority::News,

@@ -636,3 +636,29 @@ fn a_member_at_accept_never_passes_a_query_on_in_the_clear() {
         assert_eq!(m.nodes[i].metrics().dropped.auth, 0, "node {i}");
     }
 }
+
+/// Members still at `accept` learn the query clock from the first member
+/// that seals: a sealed datagram from a member makes a node that has not
+/// learned the clock pull state from it (its answer comes sealed). So a
+/// `list` run in the middle of the rollout hears every member, with its
+/// step, and `sealing require` can name the members still at `accept`.
+#[test]
+fn members_at_accept_learn_the_clock_from_the_first_member_that_seals() {
+    let mut m = Mesh::at_steps(&[Sealing::Accept; 4]);
+    m.run_for(Duration::from_secs(5));
+    m.nodes[0].set_sealing(Sealing::Send);
+    m.drain(0);
+    m.run_for(Duration::from_secs(3));
+    let list = m.op(0, KeyringOp::List);
+    m.run_for(Duration::from_secs(4));
+    let answers = m.answers(0, list);
+    assert_eq!(answers.len(), 4, "{answers:?}");
+    let at_accept = answers
+        .values()
+        .filter(|a| a.0 == Some(Sealing::Accept))
+        .count();
+    assert_eq!(at_accept, 3, "{answers:?}");
+    for i in 0..4 {
+        assert_eq!(m.unhealthy(i), 0, "node {i}");
+    }
+}

@@ -189,6 +189,11 @@ fn sealing_moved_by_sighup_then_required_by_a_key_operation_kills_nobody() {
     let (ok, text) = cli(&agents[2], &["keys", "list"]);
     assert!(ok && text.contains("sealing step: require on 3"), "{text}");
 
+    // Nothing was dropped on the way (a member at `accept` used to pass key
+    // operations on in plain datagrams, which sealing members dropped).
+    for a in &agents {
+        assert_eq!(metric(a, &["dropped", "auth"]), 0, "{}", a.name);
+    }
     // Plain traffic is now dropped everywhere.
     let attacker = UdpSocket::bind("127.0.0.1:0").unwrap();
     for (i, a) in agents.iter().enumerate() {
@@ -220,7 +225,6 @@ fn sealing_moved_by_sighup_then_required_by_a_key_operation_kills_nobody() {
     for a in &agents {
         let log = a.log_text();
         assert!(!log.contains("member failed"), "{}: {log}", a.name);
-        assert!(!log.contains("member suspect"), "{}: {log}", a.name);
     }
 }
 

@@ -217,7 +217,7 @@ pub enum HandleError {
     /// `sealing require` was refused: not every live member answered a
     /// `list` saying that it seals already (`send` or `require`); a member
     /// still at `accept` sends plain, which `require` would drop.
-    #[error("{}", not_ready(*.live, *.ready, .at_accept, *.unknown))]
+    #[error("{}", not_ready(*.live, *.ready, .at_accept, *.unknown, .silent))]
     NotReady {
         /// Members alive or suspect.
         live: usize,
@@ -227,6 +227,8 @@ pub enum HandleError {
         at_accept: Vec<String>,
         /// Members that answered without saying their step (an older build).
         unknown: usize,
+        /// Live members that did not answer, by name.
+        silent: Vec<String>,
     },
     /// `remove` was refused: a live member still seals with the key (or
     /// not every live member said which key it seals with).
@@ -247,8 +249,13 @@ pub enum HandleError {
 }
 
 /// The message of [`HandleError::NotReady`].
-fn not_ready(live: usize, ready: usize, at_accept: &[String], unknown: usize) -> String {
-    let silent = live.saturating_sub(ready + at_accept.len() + unknown);
+fn not_ready(
+    live: usize,
+    ready: usize,
+    at_accept: &[String],
+    unknown: usize,
+    silent: &[String],
+) -> String {
     let mut why = Vec::new();
     if !at_accept.is_empty() {
         why.push(format!("at `accept`: {}", at_accept.join(", ")));
@@ -258,8 +265,11 @@ fn not_ready(live: usize, ready: usize, at_accept: &[String], unknown: usize) ->
             "{unknown} answered without their step (an older build: upgrade it)"
         ));
     }
-    if silent > 0 {
-        why.push(format!("{silent} did not answer"));
+    if !silent.is_empty() {
+        why.push(format!(
+            "did not answer: {} (at `accept` without the query clock yet, unreachable, or an older build)",
+            silent.join(", ")
+        ));
     }
     format!(
         "{} of {live} live members are not ready for sealing step `require` ({}): move each to `send` \
@@ -490,6 +500,10 @@ impl Handle {
     ) -> Result<KeyReport, HandleError> {
         use swim_core::Sealing;
         if step == Sealing::Require {
+            let live: Vec<String> = (self.members().await?.into_iter())
+                .filter(|m| m.status.is_live())
+                .map(|m| m.name)
+                .collect();
             let list = self.key_op(swim_core::KeyringOp::List).await?;
             let ready = (list.answers.values())
                 .filter(|a| matches!(a.sealing, Some(Sealing::Send | Sealing::Require)))
@@ -501,11 +515,15 @@ impl Handle {
                     .values()
                     .filter(|a| a.sealing.is_none())
                     .count();
+                let silent = (live.into_iter())
+                    .filter(|m| !list.answers.contains_key(m))
+                    .collect();
                 return Err(HandleError::NotReady {
                     live: list.live.max(list.answers.len()),
                     ready,
                     at_accept,
                     unknown,
+                    silent,
                 });
             }
         }
@@ -550,5 +568,41 @@ impl Handle {
     /// The configured limit on stream steps (for diagnostics).
     pub fn stream_timeout(&self) -> std::time::Duration {
         self.shared.stream_timeout
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The refusal of `sealing require` names the members to move and says
+    /// how.
+    #[test]
+    fn not_ready_names_the_members_and_the_fix() {
+        let e = HandleError::NotReady {
+            live: 5,
+            ready: 2,
+            at_accept: vec!["a".into()],
+            unknown: 1,
+            silent: vec!["c".into()],
+        };
+        let text = e.to_string();
+        assert!(
+            text.starts_with("3 of 5 live members are not ready"),
+            "{text}"
+        );
+        for part in [
+            "at `accept`: a",
+            "1 answered without their step (an older build: upgrade it)",
+            "did not answer: c",
+            "sealing = \"send\"",
+            "SIGHUP",
+        ] {
+            assert!(text.contains(part), "{part}: {text}");
+        }
+        let e = HandleError::NoKeys {
+            step: swim_core::Sealing::Send,
+        };
+        assert!(e.to_string().contains("only `accept` is allowed"), "{e}");
     }
 }

@@ -293,3 +293,93 @@ fn sighup_refuses_sealing_without_a_key_and_a_flag_wins() {
     );
     assert_eq!(info_step(&pinned), "accept");
 }
+
+/// One raw HTTP/1.1 exchange with the control API: the status and the body.
+fn raw(control: &str, request: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(control).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut resp = String::new();
+    let _ = s.read_to_string(&mut resp);
+    let status = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    (status, body)
+}
+
+/// `POST /v1/keys {"op": "sealing", ...}` follows the other key
+/// operations: POST only, JSON only, cross-site refused; a missing or
+/// unknown step, and `accept`, are 400s saying what is allowed; on a
+/// single sealed agent `require` is carried out (it is every live member).
+#[test]
+fn the_control_api_route_for_sealing_is_a_key_operation_like_the_others() {
+    let dir = Dir::new("api");
+    let key = swim_tokio::swim_core::SecretKey::new([42; 32]);
+    let ring = dir.path("keyring");
+    swim_tokio::keyring::save(ring.as_ref(), [key].iter()).unwrap();
+    let a = Agent::start_with(
+        "api1",
+        "127.0.0.1:0",
+        &[],
+        &["--keyring-file", &ring, "--sealing", "send"],
+    );
+    let c = a.control.as_str();
+    let post = |body: &str| common::http(c, "POST", "/v1/keys", body).unwrap();
+    let (status, v) = post("{\"op\": \"sealing\"}");
+    assert_eq!(status, 400, "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("missing field `step`"),
+        "{v}"
+    );
+    let (status, v) = post("{\"op\": \"sealing\", \"step\": \"on\"}");
+    assert_eq!(status, 400, "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("expected `send` or `require`"),
+        "{v}"
+    );
+    let (status, v) = post("{\"op\": \"sealing\", \"step\": \"accept\"}");
+    assert_eq!(status, 400, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("SIGHUP"), "{v}");
+    // Cross-site, or not JSON: refused before anything starts.
+    let body = "{\"op\": \"sealing\", \"step\": \"require\"}";
+    let xsite = format!(
+        "POST /v1/keys HTTP/1.1\r\nHost: {c}\r\nOrigin: http://evil.example\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    assert_eq!(raw(c, &xsite).0, 403);
+    let form = format!(
+        "POST /v1/keys HTTP/1.1\r\nHost: {c}\r\nContent-Type: text/plain\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    assert_eq!(raw(c, &form).0, 415);
+    let (status, _) = common::http(c, "GET", "/v1/keys", "").unwrap();
+    assert_eq!(status, 405);
+    assert_eq!(info_step(&a), "send");
+    let (status, v) = post(body);
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["complete"], true, "{v}");
+    assert_eq!(v["sealing"]["require"], 1, "{v}");
+    assert_eq!(v["answers"]["api1"]["sealing"], "require", "{v}");
+    assert_eq!(info_step(&a), "require");
+    assert!(
+        a.log_text()
+            .contains("a restart of this agent starts at `send` (--sealing)"),
+        "{}",
+        a.log_text()
+    );
+}

@@ -27,6 +27,10 @@
 //! after a restart is stale there, whatever the process forgot. A query
 //! or a frame may move the clock at most [`MAX_CLOCK_JUMP`] at once.
 //!
+//! A node that sends plain (at `accept`) carries out and answers (sealed)
+//! the queries it hears, but never passes one on: its datagrams are plain,
+//! and an `install` carries a key.
+//!
 //! What queries from the network may make a node keep is bounded per
 //! origin and in all (an insider can name any origin): the queries it
 //! remembers having seen, and those it passes on. An answer goes only to

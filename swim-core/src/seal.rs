@@ -18,9 +18,12 @@
 //! rules (an old update replayed is old news), as in memberlist.
 //!
 //! Turning sealing on in a running cluster takes three steps
-//! ([`Sealing`]), each a config switch rolled out to every member before the
-//! next: install the keys and keep sending plain; send sealed, still
-//! accept plain; refuse plain.
+//! ([`Sealing`]), each rolled out to every member before the next: install
+//! the keys and keep sending plain; send sealed, still accept plain; refuse
+//! plain. A running node moves with [`Node::set_sealing`](crate::Node::set_sealing)
+//! (the agent calls it on SIGHUP), and from `send` to `require` every
+//! member can be moved at once by a key operation
+//! ([`KeyringOp::Sealing`](crate::KeyringOp::Sealing)).
 
 use aes_gcm::aead::{AeadInPlace, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce, Tag};

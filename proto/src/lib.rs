@@ -24,6 +24,12 @@ impl core::fmt::Debug for v1::KeyOp {
             .field("op", &op)
             .field("key", &format_args!("<{} secret bytes>", self.key.len()))
             .field("key_id", &format_args!("{:016x}", self.key_id))
+            .field(
+                "sealing",
+                &v1::SealingStep::try_from(self.sealing)
+                    .map(|s| s.as_str_name())
+                    .unwrap_or("unknown"),
+            )
             .finish()
     }
 }

@@ -301,6 +301,9 @@ pub enum Event {
         keys: Vec<crate::SecretKeyId>,
         /// Why it refused the operation (`None`: done).
         refused: Option<String>,
+        /// Its step of turning sealing on after the operation (`None`: a
+        /// build that does not say).
+        sealing: Option<crate::Sealing>,
     },
     /// Query `query` of this node stopped waiting: `answers` members
     /// answered (this node included).
@@ -313,6 +316,15 @@ pub enum Event {
     /// This node's keyring changed (a key operation was carried out here):
     /// a driver that keeps the keys in a file writes them now.
     KeyringChanged,
+    /// A cluster sealing operation ([`KeyringOp::Sealing`](crate::KeyringOp::Sealing))
+    /// moved this node to another step of turning sealing on. Only in
+    /// memory: a restarted node starts at the step its config says.
+    SealingChanged {
+        /// The step before.
+        from: crate::Sealing,
+        /// The step now.
+        to: crate::Sealing,
+    },
 }
 
 impl Event {

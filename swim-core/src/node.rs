@@ -80,6 +80,12 @@ pub enum Error {
     /// A key operation on a node that does not seal its traffic (no key,
     /// or sealing at its first step): the key would cross the wire in the clear.
     NotSealed,
+    /// A cluster sealing operation naming a step no key operation moves
+    /// members to ([`Sealing::Accept`]: members would send plain).
+    SealingStep {
+        /// The step given.
+        step: Sealing,
+    },
     /// A query's timeout is zero or above [`MAX_QUERY_TIMEOUT`](crate::MAX_QUERY_TIMEOUT).
     QueryTimeout {
         /// The timeout given.
@@ -132,6 +138,12 @@ impl fmt::Display for Error {
             ),
             Error::NotSealed => f.write_str(
                 "key operations need sealed traffic: install a first key on every member from its config, with sealing at `send` or `require`",
+            ),
+            Error::SealingStep { step } => write!(
+                f,
+                "a key operation moves members to sealing step `send` or `require`, not `{}`: \
+                 none makes members send plain; set `accept` in a member's own config (then SIGHUP or restart it)",
+                step.as_str()
             ),
             Error::QueryTimeout { timeout } => write!(
                 f,
@@ -287,6 +299,11 @@ pub struct Node {
     nonces: Nonces,
     /// Queries spreading, seen and open (cluster key operations).
     queries: Queries,
+    /// The query clock when the sealing step in force was set: by
+    /// [`Node::set_sealing`] (the clock then, past every stamp heard), or
+    /// the stamp of the sealing operation that set it. A sealing operation
+    /// stamped before it is refused: it started before this decision.
+    sealing_stamp: u64,
     /// Claims about our namespace heard and not yet answered, and the
     /// earliest time of the next move (see [`Node::answer_claims`]).
     claims: Claims,
@@ -417,6 +434,7 @@ impl Node {
             // exactly what it drew before sealing existed.
             nonces: Nonces::new(mix(hash_seed ^ 0x6e6f_6e63), &identity.name),
             queries: Queries::default(),
+            sealing_stamp: 0,
             claims: Claims::default(),
             over_budget: None,
             sources: Sources::new(hash_seed ^ 5),
@@ -766,26 +784,63 @@ impl Node {
         if !self.seals() {
             return Err(Error::NotSealed);
         }
+        if let KeyringOp::Sealing(step @ Sealing::Accept) = op {
+            return Err(Error::SealingStep { step });
+        }
         if timeout.is_zero() || timeout > query::MAX_QUERY_TIMEOUT {
             return Err(Error::QueryTimeout { timeout });
         }
         self.advance(now);
         let (name, addr) = (self.view.local().clone(), self.view.local_entry().addr());
+        // The stamp `start` gives the query.
+        let stamp = self.queries.clock();
         let id = (self.queries)
             .start(&name, addr, &op, timeout, &mut self.rng)
             .ok_or(Error::TooManyQueries)?;
         self.timers
             .schedule(self.now + timeout, Deadline::QueryDone { id });
-        let refused = self.carry_out(&op);
+        let refused = self.carry_out(&op, stamp);
         let keys = self.keyring.ids().collect();
-        self.on_answer(&name, query::Answer { id, keys, refused });
+        let sealing = Some(self.config.sealing);
+        let answer = query::Answer {
+            id,
+            keys,
+            refused,
+            sealing,
+        };
+        self.on_answer(&name, answer);
         self.fire_timers();
         Ok(id)
     }
 
-    /// Moves to another step of turning sealing on (see [`Sealing`]).
+    /// Moves to another step of turning sealing on (see [`Sealing`]), at
+    /// once: what is sent from now on, and what is accepted. The decision
+    /// is stamped with the query clock: a cluster sealing operation
+    /// ([`KeyringOp::Sealing`]) that started before it (a late or replayed
+    /// one) is refused here, so it never undoes this call.
+    ///
+    /// A node that starts sealing here without having learned the query
+    /// clock from a sealed frame (it joined at `accept`, when frames were
+    /// plain: it would ignore every key operation) pulls state from a
+    /// member to learn it: drain the outputs afterwards.
+    ///
+    /// Without keys the step changes nothing (traffic is plain); a driver
+    /// should refuse `send` and `require` then (the agent does).
     pub fn set_sealing(&mut self, sealing: Sealing) {
         self.config.sealing = sealing;
+        self.sealing_stamp = self.queries.clock();
+        if !self.seals() {
+            self.queries.drop_queue();
+        }
+        self.learn_clock();
+    }
+
+    /// The step of turning sealing on in force (as [`Config::sealing`]
+    /// started it, and [`Node::set_sealing`] or a cluster sealing
+    /// operation moved it since). Meaningless without keys: traffic is
+    /// plain then.
+    pub fn sealing(&self) -> Sealing {
+        self.config.sealing
     }
 
     /// True once [`leave`](Node::leave) was called.
@@ -891,6 +946,17 @@ impl Node {
         seal::seal(&self.keyring, &mut self.nonces, cluster, &plain).map_or(plain, Bytes::from)
     }
 
+    /// `plain` sealed under the primary key whenever this node holds one,
+    /// whatever its step (for a reply to a peer known to open sealed
+    /// traffic).
+    fn seal_always(&mut self, plain: Bytes) -> Bytes {
+        if self.keyring.is_empty() {
+            return plain;
+        }
+        let cluster = &self.config.cluster;
+        seal::seal(&self.keyring, &mut self.nonces, cluster, &plain).map_or(plain, Bytes::from)
+    }
+
     fn seals(&self) -> bool {
         !self.keyring.is_empty() && self.config.sealing != Sealing::Accept
     }
@@ -955,6 +1021,12 @@ impl Node {
         let trusted = authentic || self.keyring.is_empty();
         if !packet.from_known && trusted {
             self.meet_stranger(from, packet.live);
+        }
+        // A member that seals, and we have not learned the query clock
+        // (we joined at `accept`, over plain frames): its answer to an
+        // exchange comes sealed and teaches it (rate-limited as a catch-up).
+        if authentic && member && !self.queries.learned() {
+            self.catch_up(from, Reason::CatchUp, true);
         }
         self.apply_all(
             packet.updates,
@@ -1158,7 +1230,10 @@ impl Node {
             return;
         }
         let local = self.view.local();
-        match self.queries.heard(&q) {
+        // Passed on only sealed: a node at `accept` sends plain, and a
+        // query may carry a key.
+        let pass_on = self.seals();
+        match self.queries.heard(&q, pass_on) {
             query::Heard::Again => return,
             query::Heard::Stale => {
                 self.metrics.queries_stale += 1;
@@ -1174,7 +1249,7 @@ impl Node {
             }
             query::Heard::New { refused: false } => {}
         }
-        let refused = self.carry_out(&q.op);
+        let refused = self.carry_out(&q.op, q.clock);
         // Only to the origin's membership address as we hold it: never
         // to an address the query names.
         let to = (self.view.members().get(&q.origin))
@@ -1185,7 +1260,7 @@ impl Node {
             tracing::debug!(node = %self.view.local(), %from, origin = %q.origin, "a query from an origin this node does not know: not answered");
             return;
         };
-        let bytes = query::encode_answer(q.id, &self.keyring, refused);
+        let bytes = query::encode_answer(q.id, &self.keyring, refused, self.config.sealing);
         let summary = self.summary();
         let live = gossip::view_size(self.view.members());
         let local = self.view.local();
@@ -1198,13 +1273,20 @@ impl Node {
         );
         w.answer(&bytes);
         let plain = w.finish();
-        let bytes = self.seal(plain);
+        // Sealed even at `accept`: the origin seals (it started a key
+        // operation), so it opens sealed traffic, and only a sealed answer
+        // counts there.
+        let bytes = self.seal_always(plain);
         self.metrics.sent.count(Kind::Gossip, bytes.len());
         self.out.push(Output::Datagram { to, bytes });
     }
 
-    /// Carries out a key operation on our keyring; why it was refused.
-    fn carry_out(&mut self, op: &KeyringOp) -> Option<String> {
+    /// Carries out a key operation (stamped `stamp` by its origin) on our
+    /// keyring, or our sealing step; why it was refused.
+    fn carry_out(&mut self, op: &KeyringOp, stamp: u64) -> Option<String> {
+        if let KeyringOp::Sealing(step) = op {
+            return self.move_sealing(*step, stamp);
+        }
         match op.apply(&mut self.keyring) {
             Ok(changed) => {
                 if changed {
@@ -1217,6 +1299,61 @@ impl Node {
         }
     }
 
+    /// The query clock is not learned yet though this node seals: one
+    /// exchange with a live member, drawn at random (rate-limited as a
+    /// catch-up). Its frames come sealed both ways (a node answers a
+    /// sealed frame sealed, whatever its step), so both sides learn.
+    fn learn_clock(&mut self) {
+        if self.queries.learned() || !self.seals() {
+            return;
+        }
+        let me = self.view.local();
+        let peer =
+            (self.view.members()).sample(1, &mut self.rng, |e| e.status() == Status::Alive, &[me]);
+        let to = peer
+            .first()
+            .and_then(|p| self.view.members().get(p))
+            .map(|e| e.addr());
+        if let Some(to) = to {
+            tracing::debug!(node = %self.view.local(), %to, "sealing without the query clock: pulling state to learn it");
+            self.catch_up(to, Reason::CatchUp, true);
+        }
+    }
+
+    /// A cluster sealing operation (stamped `stamp`): moves this node to
+    /// `step`; why it was refused.
+    fn move_sealing(&mut self, step: Sealing, stamp: u64) -> Option<String> {
+        let from = self.config.sealing;
+        if self.keyring.is_empty() {
+            // Not reached from the network (the operation came sealed).
+            return Some("this member holds no key".into());
+        }
+        if step == Sealing::Accept {
+            return Some("no key operation moves a member to `accept`".into());
+        }
+        if from == Sealing::Accept {
+            return Some(format!(
+                "this member is at sealing step `accept` (it sends plain): move it to `send` with its own \
+                 config (sealing = \"send\", then SIGHUP or a restart) before `{}`",
+                step.as_str()
+            ));
+        }
+        if stamp < self.sealing_stamp {
+            tracing::debug!(node = %self.view.local(), stamp, set_at = self.sealing_stamp, "a sealing operation older than this node's step: refused");
+            return Some(format!(
+                "this member's sealing step was set (to `{}`) after this operation started: kept",
+                from.as_str()
+            ));
+        }
+        self.sealing_stamp = stamp;
+        if from != step {
+            self.config.sealing = step;
+            tracing::info!(node = %self.view.local(), from = from.as_str(), to = step.as_str(), "sealing step moved by a key operation");
+            self.out.event(Event::SealingChanged { from, to: step });
+        }
+        None
+    }
+
     /// An answer to one of our queries (ours included).
     fn on_answer(&mut self, from: &Name, a: query::Answer) {
         if !self.queries.answered(a.id, from) {
@@ -1227,6 +1364,7 @@ impl Node {
             member: from.clone(),
             keys: a.keys,
             refused: a.refused,
+            sealing: a.sealing,
         });
     }
 
@@ -1339,6 +1477,10 @@ impl Node {
         )?;
         self.metrics.updates_sent += p.updates as u64;
         self.metrics.deltas_sent += p.deltas as u64;
+        debug_assert!(
+            self.seals() || self.queries.pending() == 0,
+            "a query would go out plain"
+        );
         let bytes = self.seal(p.bytes);
         let sent = bytes.len();
         self.metrics.sent.count(p.kind, sent);
@@ -1658,21 +1800,56 @@ impl Node {
 
     /// Sends one frame of an exchange on stream `id`.
     fn send_frame(&mut self, id: StreamId, members: Members, contents: Contents<'_>) {
-        let bytes = self.frame(members, contents);
+        let seal = self.seals();
+        self.send_frame_as(id, members, contents, seal);
+    }
+
+    /// A frame answering a peer's frame on a stream it opened: sealed when
+    /// this node seals, and when the peer's frame came `sealed` (the peer
+    /// holds a key, so it opens sealed frames whatever its step). At
+    /// `accept` this lets the opener learn our query clock.
+    fn answer_frame(
+        &mut self,
+        id: StreamId,
+        members: Members,
+        contents: Contents<'_>,
+        sealed: bool,
+    ) {
+        let seal = self.seals() || (sealed && !self.keyring.is_empty());
+        self.send_frame_as(id, members, contents, seal);
+    }
+
+    fn send_frame_as(
+        &mut self,
+        id: StreamId,
+        members: Members,
+        contents: Contents<'_>,
+        seal: bool,
+    ) {
+        let bytes = self.frame(members, contents, seal);
         self.metrics.sent.count(Kind::PushPull, bytes.len());
         self.out.push(Output::StreamFrame { id, bytes });
     }
 
-    /// One frame of an exchange (with our query clock), sealed when this
-    /// node seals.
-    fn frame(&mut self, members: Members, contents: Contents<'_>) -> Bytes {
+    /// One frame of an exchange (with our query clock), sealed when `seal`
+    /// (and this node holds a key).
+    fn frame(&mut self, members: Members, contents: Contents<'_>, seal: bool) -> Bytes {
         let contents = Contents {
             query_clock: self.queries.clock(),
             ..contents
         };
-        let max = self.budget(self.config.max_stream_frame);
+        let max = self.config.max_stream_frame;
+        let max = if seal {
+            max.saturating_sub(seal::overhead(&self.config.cluster, max))
+        } else {
+            max
+        };
         let plain = exchange::encode_frame(&self.view, &self.config, max, members, contents);
-        self.seal(plain)
+        if seal {
+            self.seal_always(plain)
+        } else {
+            plain
+        }
     }
 
     /// A frame on a stream a peer opened: its request (members and
@@ -1723,7 +1900,7 @@ impl Node {
                     deltas: &for_them,
                     ..Contents::default()
                 };
-                self.send_frame(id, Members::None, contents);
+                self.answer_frame(id, Members::None, contents, sealed);
             }
             self.out.push(Output::StreamClose { id });
             return;
@@ -1738,7 +1915,7 @@ impl Node {
                 differ: Some(set),
                 ..Contents::default()
             };
-            self.send_frame(id, Members::Buckets(set), contents);
+            self.answer_frame(id, Members::Buckets(set), contents, sealed);
             if !self.exchanges.answered(id) {
                 self.out.push(Output::StreamClose { id });
             }
@@ -1772,7 +1949,7 @@ impl Node {
             deltas: &for_them,
             ..Contents::default()
         };
-        self.send_frame(id, Members::All, contents);
+        self.answer_frame(id, Members::All, contents, sealed);
         if !self.exchanges.answered(id) {
             // Too many answered exchanges waiting for their last frame.
             self.out.push(Output::StreamClose { id });

@@ -6,12 +6,16 @@
 //! query's timeout, how many answered.
 //!
 //! Cluster key operations are the first queries: `install`, `use`,
-//! `remove` and `list` act on every member's keyring. They travel only
-//! sealed, and a member acts on them only when the packet carrying them
-//! opened under one of its keys, so a key never crosses the wire in the
-//! clear. Whether every member answered (and so whether `use` is safe) is
-//! the caller's to judge from the answers; the agent refuses `use` unless
-//! every live member reported holding the key.
+//! `remove` and `list` act on every member's keyring, and `sealing` moves
+//! every member between the `send` and `require` steps of turning sealing
+//! on. They travel only sealed, and a member acts on them only when the
+//! packet carrying them opened under one of its keys, so a key never
+//! crosses the wire in the clear. Every answer says the keys the member
+//! holds and its sealing step. Whether every member answered (and so
+//! whether `use`, or `sealing require`, is safe) is the caller's to judge
+//! from the answers; the agent refuses `use` unless every live member
+//! reported holding the key, and `sealing require` unless every live member
+//! reported sealing already.
 //!
 //! Queries are ordered by a cluster-wide *query clock* (Serf's query
 //! Lamport time): an origin stamps each query with its clock and moves it
@@ -23,6 +27,10 @@
 //! after a restart is stale there, whatever the process forgot. A query
 //! or a frame may move the clock at most [`MAX_CLOCK_JUMP`] at once.
 //!
+//! A node that sends plain (at `accept`) carries out and answers (sealed)
+//! the queries it hears, but never passes one on: its datagrams are plain,
+//! and an `install` carries a key.
+//!
 //! What queries from the network may make a node keep is bounded per
 //! origin and in all (an insider can name any origin): the queries it
 //! remembers having seen, and those it passes on. An answer goes only to
@@ -30,7 +38,7 @@
 //! address a query names.
 
 use crate::name::Name;
-use crate::seal::{Keyring, KeyringError, SecretKey, SecretKeyId};
+use crate::seal::{Keyring, KeyringError, Sealing, SecretKey, SecretKeyId};
 use crate::util::Random;
 use crate::wire::DropReason;
 use bytes::Bytes;
@@ -79,13 +87,21 @@ pub enum KeyringOp {
     Use(SecretKeyId),
     /// Remove this installed key (refused for the primary).
     Remove(SecretKeyId),
+    /// Move to this step of turning sealing on: [`Sealing::Send`] or
+    /// [`Sealing::Require`] ([`Node::keyring_op`](crate::Node::keyring_op)
+    /// refuses [`Sealing::Accept`]: no key operation makes members send
+    /// plain). A member at `accept` refuses it (move it to `send` with its
+    /// own config first), and so does a member whose step was set after
+    /// the operation started (see [`Node::set_sealing`](crate::Node::set_sealing)),
+    /// so a replayed operation never undoes a later decision.
+    Sealing(Sealing),
 }
 
 impl KeyringOp {
     /// Carries out the operation on `keyring`; whether it changed.
     pub(crate) fn apply(&self, keyring: &mut Keyring) -> Result<bool, KeyringError> {
         match self {
-            KeyringOp::List => Ok(false),
+            KeyringOp::List | KeyringOp::Sealing(_) => Ok(false),
             KeyringOp::Install(key) => Ok(keyring.install(key.clone())),
             KeyringOp::Use(id) => {
                 let changed = keyring.primary() != Some(*id);
@@ -97,17 +113,21 @@ impl KeyringOp {
 
     fn to_wire(&self) -> pb::KeyOp {
         use pb::key_op::Op;
-        let (op, key, key_id) = match self {
-            KeyringOp::List => (Op::List, Bytes::new(), 0),
-            KeyringOp::Install(k) => (Op::Install, Bytes::copy_from_slice(k.as_bytes()), 0),
-            KeyringOp::Use(id) => (Op::Use, Bytes::new(), id.0),
-            KeyringOp::Remove(id) => (Op::Remove, Bytes::new(), id.0),
-        };
-        pb::KeyOp {
-            op: op as i32,
-            key,
-            key_id,
+        let mut k = pb::KeyOp::default();
+        match self {
+            KeyringOp::List => k.op = Op::List as i32,
+            KeyringOp::Install(key) => {
+                k.op = Op::Install as i32;
+                k.key = Bytes::copy_from_slice(key.as_bytes());
+            }
+            KeyringOp::Use(id) => (k.op, k.key_id) = (Op::Use as i32, id.0),
+            KeyringOp::Remove(id) => (k.op, k.key_id) = (Op::Remove as i32, id.0),
+            KeyringOp::Sealing(step) => {
+                k.op = Op::Sealing as i32;
+                k.sealing = step_to_wire(Some(*step)) as i32;
+            }
         }
+        k
     }
 
     fn from_wire(k: &pb::KeyOp) -> Result<KeyringOp, DropReason> {
@@ -119,7 +139,33 @@ impl KeyringOp {
             }
             Op::Use => KeyringOp::Use(SecretKeyId(k.key_id)),
             Op::Remove => KeyringOp::Remove(SecretKeyId(k.key_id)),
+            // Only the steps an operation may name: never `accept` (no key
+            // operation makes members send plain), never an unknown one.
+            Op::Sealing => match step_from_wire(k.sealing) {
+                Some(step @ (Sealing::Send | Sealing::Require)) => KeyringOp::Sealing(step),
+                _ => return Err(DropReason::Invalid),
+            },
         })
+    }
+}
+
+/// A sealing step as the wire carries it (`None`: unknown).
+fn step_to_wire(step: Option<Sealing>) -> pb::SealingStep {
+    match step {
+        None => pb::SealingStep::SealingUnknown,
+        Some(Sealing::Accept) => pb::SealingStep::SealingAccept,
+        Some(Sealing::Send) => pb::SealingStep::SealingSend,
+        Some(Sealing::Require) => pb::SealingStep::SealingRequire,
+    }
+}
+
+/// A sealing step from the wire; `None` for unknown (or not said).
+fn step_from_wire(v: i32) -> Option<Sealing> {
+    match pb::SealingStep::try_from(v).ok()? {
+        pb::SealingStep::SealingUnknown => None,
+        pb::SealingStep::SealingAccept => Some(Sealing::Accept),
+        pb::SealingStep::SealingSend => Some(Sealing::Send),
+        pb::SealingStep::SealingRequire => Some(Sealing::Require),
     }
 }
 
@@ -162,6 +208,8 @@ pub(crate) struct Answer {
     pub id: u64,
     pub keys: Vec<SecretKeyId>,
     pub refused: Option<String>,
+    /// The member's sealing step (`None`: a build that does not say).
+    pub sealing: Option<Sealing>,
 }
 
 /// Decodes and validates a `swim.v1.Query` (`field`, a slice of `packet`).
@@ -190,22 +238,35 @@ pub(crate) fn decode_query(packet: &Bytes, field: &[u8]) -> Result<Query, DropRe
 pub(crate) fn decode_answer(field: &[u8]) -> Result<Answer, DropReason> {
     let a = pb::Answer::decode(field).map_err(|_| DropReason::Malformed)?;
     match a.body {
-        Some(pb::answer::Body::Keys(k)) if k.keys.len() <= 64 => Ok(Answer {
-            id: a.id,
-            keys: k.keys.into_iter().map(SecretKeyId).collect(),
-            refused: (!k.error.is_empty()).then_some(k.error),
-        }),
+        // A step this build does not know is a bad value, not "not said".
+        Some(pb::answer::Body::Keys(k))
+            if k.keys.len() <= 64 && pb::SealingStep::try_from(k.sealing).is_ok() =>
+        {
+            Ok(Answer {
+                id: a.id,
+                keys: k.keys.into_iter().map(SecretKeyId).collect(),
+                refused: (!k.error.is_empty()).then_some(k.error),
+                sealing: step_from_wire(k.sealing),
+            })
+        }
         _ => Err(DropReason::Invalid),
     }
 }
 
-/// Encodes an answer carrying `keyring`'s keys and `refused`.
-pub(crate) fn encode_answer(id: u64, keyring: &Keyring, refused: Option<String>) -> Vec<u8> {
+/// Encodes an answer carrying `keyring`'s keys, `refused` and the sealing
+/// step.
+pub(crate) fn encode_answer(
+    id: u64,
+    keyring: &Keyring,
+    refused: Option<String>,
+    sealing: Sealing,
+) -> Vec<u8> {
     pb::Answer {
         id,
         body: Some(pb::answer::Body::Keys(pb::KeyReply {
             keys: keyring.ids().map(|k| k.0).collect(),
             error: refused.unwrap_or_default(),
+            sealing: step_to_wire(Some(sealing)) as i32,
         })),
     }
     .encode_to_vec()
@@ -320,6 +381,11 @@ impl Queries {
         self.clock
     }
 
+    /// Whether this node has learned the clock (it acts on queries).
+    pub fn learned(&self) -> bool {
+        self.learned
+    }
+
     /// A peer's query clock, heard in a full-state exchange. The first one
     /// a node learns is also its floor: queries stamped before it are
     /// stale here (they ran before this node joined, or before it
@@ -343,8 +409,10 @@ impl Queries {
     }
 
     /// A query heard from the network (see [`Heard`]); a new one is
-    /// remembered, moves the clock past its stamp and is queued to pass on.
-    pub fn heard(&mut self, q: &Query) -> Heard {
+    /// remembered, moves the clock past its stamp and is queued to pass on
+    /// when `pass_on` (a node that sends plain never passes a query on: it
+    /// may carry a key).
+    pub fn heard(&mut self, q: &Query, pass_on: bool) -> Heard {
         if !self.learned || q.clock < self.floor {
             return Heard::Stale;
         }
@@ -357,6 +425,9 @@ impl Queries {
         }
         self.clock = self.clock.max(q.clock + 1);
         self.remember(key);
+        if !pass_on {
+            return Heard::New { refused: false };
+        }
         let queued = self.queue.iter().filter(|(o, _, _)| *o == q.origin).count();
         let refused = self.queue.len() >= MAX_QUEUED || queued >= MAX_QUEUED_PER_ORIGIN;
         if !refused {
@@ -429,6 +500,12 @@ impl Queries {
         self.queue.len()
     }
 
+    /// Forgets the queries waiting to spread (the node stopped sealing:
+    /// they must not go out plain, nor later, stale).
+    pub fn drop_queue(&mut self) {
+        self.queue.clear();
+    }
+
     /// Writes queued queries that fit in `budget` bytes through `out`, each
     /// sent at most `limit` times; returns how many were written.
     pub fn take(
@@ -489,13 +566,13 @@ mod tests {
         let mut theirs = Queries::default();
         let q = decode_query(&packet, &packet).unwrap();
         assert_eq!(
-            theirs.heard(&q),
+            theirs.heard(&q, true),
             Heard::Stale,
             "the clock is not learned yet"
         );
         theirs.learn(0);
-        assert_eq!(theirs.heard(&q), Heard::New { refused: false });
-        assert_eq!(theirs.heard(&q), Heard::Again);
+        assert_eq!(theirs.heard(&q, true), Heard::New { refused: false });
+        assert_eq!(theirs.heard(&q, true), Heard::Again);
         assert_eq!(theirs.clock(), 1, "moved past the query's stamp");
         assert!(mine.answered(id, &Name::from("b")));
         assert!(!mine.answered(id, &Name::from("b")));
@@ -526,7 +603,7 @@ mod tests {
         wire.body = Some(pb::query::Body::Keys(pb::KeyOp {
             op: 1,
             key: Bytes::from_static(b"short"),
-            key_id: 0,
+            ..Default::default()
         }));
         let bad = Bytes::from(wire.encode_to_vec());
         assert_eq!(decode_query(&bad, &bad).unwrap_err(), DropReason::Invalid);
@@ -549,6 +626,84 @@ mod tests {
                 &mut rng,
             )
             .is_none());
+    }
+
+    /// The sealing operation on the wire: `send` and `require` round
+    /// trip; `accept`, an unknown step and a missing one are bad values
+    /// (the packet is dropped as invalid). Answers carry the member's step,
+    /// or none from a build that does not say; an unknown one is invalid.
+    #[test]
+    fn the_sealing_operation_and_the_step_in_answers_round_trip() {
+        let (name, addr) = origin();
+        let t = Duration::from_secs(1);
+        let mut rng = Random::new(1);
+        for step in [Sealing::Send, Sealing::Require] {
+            let mut q = Queries::default();
+            let op = KeyringOp::Sealing(step);
+            q.start(&name, addr, &op, t, &mut rng).unwrap();
+            let mut wire = Vec::new();
+            q.take(1400, 1, |n| n, |b| wire = b.to_vec());
+            let b = Bytes::from(wire);
+            assert_eq!(decode_query(&b, &b).unwrap().op, op);
+        }
+        let mut q = Queries::default();
+        let op = KeyringOp::Sealing(Sealing::Require);
+        q.start(&name, addr, &op, t, &mut rng).unwrap();
+        let mut good = Vec::new();
+        q.take(1400, 1, |n| n, |b| good = b.to_vec());
+        let good = pb::Query::decode(&good[..]).unwrap();
+        for bad in [
+            pb::SealingStep::SealingAccept as i32,
+            pb::SealingStep::SealingUnknown as i32,
+            99,
+            -1,
+        ] {
+            let mut wire = good.clone();
+            wire.body = Some(pb::query::Body::Keys(pb::KeyOp {
+                op: pb::key_op::Op::Sealing as i32,
+                sealing: bad,
+                ..Default::default()
+            }));
+            let b = Bytes::from(wire.encode_to_vec());
+            assert_eq!(
+                decode_query(&b, &b).unwrap_err(),
+                DropReason::Invalid,
+                "step {bad}"
+            );
+        }
+        // An unknown operation (a later build's) is invalid too.
+        let mut wire = good.clone();
+        wire.body = Some(pb::query::Body::Keys(pb::KeyOp {
+            op: 17,
+            ..Default::default()
+        }));
+        let b = Bytes::from(wire.encode_to_vec());
+        assert_eq!(decode_query(&b, &b).unwrap_err(), DropReason::Invalid);
+
+        let mut ring = Keyring::default();
+        ring.install(SecretKey::new([3; 32]));
+        for step in [Sealing::Accept, Sealing::Send, Sealing::Require] {
+            let a = decode_answer(&encode_answer(7, &ring, None, step)).unwrap();
+            assert_eq!(a.sealing, Some(step));
+            assert_eq!(a.keys, vec![SecretKey::new([3; 32]).id()]);
+        }
+        // An older build's answer: no step.
+        let old = pb::Answer {
+            id: 7,
+            body: Some(pb::answer::Body::Keys(pb::KeyReply {
+                keys: vec![1],
+                ..Default::default()
+            })),
+        };
+        assert_eq!(decode_answer(&old.encode_to_vec()).unwrap().sealing, None);
+        let mut bad = old.clone();
+        if let Some(pb::answer::Body::Keys(k)) = &mut bad.body {
+            k.sealing = 42;
+        }
+        assert_eq!(
+            decode_answer(&bad.encode_to_vec()).unwrap_err(),
+            DropReason::Invalid
+        );
     }
 
     fn query(origin: &str, id: u64, clock: u64) -> Query {
@@ -579,34 +734,37 @@ mod tests {
         for id in 1..=MAX_SEEN as u64 + 10 {
             let origin = format!("o{}", id % 16);
             assert!(
-                is_new(q.heard(&query(&origin, id, 0))),
+                is_new(q.heard(&query(&origin, id, 0), true)),
                 "query {id} refused"
             );
         }
         assert_eq!(q.seen.len(), MAX_SEEN);
         assert_eq!(q.by_order.len(), MAX_SEEN);
         assert!(
-            is_new(q.heard(&query("o1", 1, 0))),
+            is_new(q.heard(&query("o1", 1, 0), true)),
             "the oldest is forgotten"
         );
         let last = MAX_SEEN as u64 + 10;
         assert_eq!(
-            q.heard(&query(&format!("o{}", last % 16), last, 0)),
+            q.heard(&query(&format!("o{}", last % 16), last, 0), true),
             Heard::Again
         );
         assert!(q.queue.len() <= MAX_QUEUED);
         // One origin: its own oldest goes first, the others' stay.
         let mut q = Queries::default();
         q.learn(0);
-        assert!(is_new(q.heard(&query("other", 1, 0))));
+        assert!(is_new(q.heard(&query("other", 1, 0), true)));
         for id in 1..=MAX_SEEN_PER_ORIGIN as u64 + 5 {
-            let h = q.heard(&query("flood", id, 0));
+            let h = q.heard(&query("flood", id, 0), true);
             let refused = id > MAX_QUEUED_PER_ORIGIN as u64;
             assert_eq!(h, Heard::New { refused }, "query {id}");
         }
         assert_eq!(q.per_origin[&Name::from("flood")], MAX_SEEN_PER_ORIGIN);
-        assert_eq!(q.heard(&query("other", 1, 0)), Heard::Again);
-        assert!(is_new(q.heard(&query("flood", 1, 0))), "forgotten first");
+        assert_eq!(q.heard(&query("other", 1, 0), true), Heard::Again);
+        assert!(
+            is_new(q.heard(&query("flood", 1, 0), true)),
+            "forgotten first"
+        );
     }
 
     /// The query clock: a node acts on nothing before it learned the clock;
@@ -615,18 +773,22 @@ mod tests {
     #[test]
     fn the_query_clock_orders_queries_and_bounds_jumps() {
         let mut q = Queries::default();
-        assert_eq!(q.heard(&query("a", 1, 5)), Heard::Stale);
+        assert_eq!(q.heard(&query("a", 1, 5), true), Heard::Stale);
         assert!(q.learn(10));
-        assert_eq!(q.heard(&query("a", 1, 9)), Heard::Stale, "before the floor");
-        assert!(is_new(q.heard(&query("a", 2, 10))));
+        assert_eq!(
+            q.heard(&query("a", 1, 9), true),
+            Heard::Stale,
+            "before the floor"
+        );
+        assert!(is_new(q.heard(&query("a", 2, 10), true)));
         assert_eq!(q.clock(), 11);
         assert!(q.learn(8), "an older clock moves nothing");
         assert_eq!(q.clock(), 11);
         let far = 11 + MAX_CLOCK_JUMP + 1;
-        assert_eq!(q.heard(&query("a", 3, far)), Heard::Implausible);
+        assert_eq!(q.heard(&query("a", 3, far), true), Heard::Implausible);
         assert!(!q.learn(far));
         assert!(q.learn(far - 1));
-        assert!(is_new(q.heard(&query("a", 4, far))));
+        assert!(is_new(q.heard(&query("a", 4, far), true)));
         assert!(!Queries::default().learn(MAX_CLOCK + 1));
         let (name, addr) = origin();
         let t = Duration::from_secs(1);

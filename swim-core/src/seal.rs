@@ -18,9 +18,12 @@
 //! rules (an old update replayed is old news), as in memberlist.
 //!
 //! Turning sealing on in a running cluster takes three steps
-//! ([`Sealing`]), each a config switch rolled out to every member before the
-//! next: install the keys and keep sending plain; send sealed, still
-//! accept plain; refuse plain.
+//! ([`Sealing`]), each rolled out to every member before the next: install
+//! the keys and keep sending plain; send sealed, still accept plain; refuse
+//! plain. A running node moves with [`Node::set_sealing`](crate::Node::set_sealing)
+//! (the agent calls it on SIGHUP), and from `send` to `require` every
+//! member can be moved at once by a key operation
+//! ([`KeyringOp::Sealing`](crate::KeyringOp::Sealing)).
 
 use aes_gcm::aead::{AeadInPlace, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce, Tag};
@@ -223,6 +226,14 @@ impl Keyring {
             counter: 0,
         };
         seal(self, &mut nonces, cluster, plain)
+    }
+
+    /// The plain message inside a sealed datagram or stream frame, if one
+    /// of these keys authenticates it (`None` for anything else). For
+    /// tests and tools that look at what a node sent; a node opens what it
+    /// receives itself.
+    pub fn open_sealed(&self, bytes: &[u8]) -> Option<Vec<u8>> {
+        Envelope::parse(bytes)?.open(self)
     }
 
     /// Makes the installed key `id` the one that seals.

@@ -13,8 +13,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
 use swim_core::{
-    Bytes, Config, Event, Identity, Input, Instant, KeyringOp, Node, Output, Sealing, SecretKey,
-    StreamId,
+    Bytes, Config, Error, Event, Identity, Input, Instant, KeyringOp, Node, Output, Sealing,
+    SecretKey, StreamId,
 };
 use swim_proto as pb;
 
@@ -51,8 +51,20 @@ fn sealed_node(i: usize, seed: u64) -> Node {
 
 impl Mesh {
     fn new(n: usize) -> Mesh {
+        Mesh::at_steps(&vec![Sealing::Require; n])
+    }
+
+    /// A mesh of `steps.len()` nodes holding key 1, node `i` at `steps[i]`.
+    fn at_steps(steps: &[Sealing]) -> Mesh {
+        let n = steps.len();
         let mut m = Mesh {
-            nodes: (0..n).map(|i| sealed_node(i, 100 + i as u64)).collect(),
+            nodes: (0..n)
+                .map(|i| {
+                    let mut node = sealed_node(i, 100 + i as u64);
+                    node.set_sealing(steps[i]);
+                    node
+                })
+                .collect(),
             now: Instant::ZERO,
             queue: VecDeque::new(),
             streams: BTreeMap::new(),
@@ -240,8 +252,7 @@ fn list_query(origin: usize, origin_addr: SocketAddr, id: u64, clock: u64) -> pb
         timeout_ms: 300_000,
         body: Some(pb::query::Body::Keys(pb::KeyOp {
             op: pb::key_op::Op::List as i32,
-            key: Bytes::new(),
-            key_id: 0,
+            ..Default::default()
         })),
         clock,
     }
@@ -317,4 +328,337 @@ fn an_insiders_query_flood_does_not_hide_a_members_query() {
     );
     let q = &m.nodes[1].metrics().queries_refused;
     assert!(*q > 0, "the flood was not bounded");
+}
+
+impl Mesh {
+    /// The answers node `origin` heard to query `id`: member, step, refusal.
+    fn answers(
+        &self,
+        origin: usize,
+        id: u64,
+    ) -> BTreeMap<String, (Option<Sealing>, Option<String>)> {
+        self.events
+            .iter()
+            .filter_map(|(i, e)| match e {
+                Event::KeyAnswer {
+                    query,
+                    member,
+                    sealing,
+                    refused,
+                    ..
+                } if *i == origin && *query == id => {
+                    Some((member.to_string(), (*sealing, refused.clone())))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn steps(&self) -> Vec<Sealing> {
+        self.nodes.iter().map(Node::sealing).collect()
+    }
+
+    /// How many members node `i` holds dead or suspect.
+    fn unhealthy(&self, i: usize) -> usize {
+        self.nodes[i]
+            .members()
+            .filter(|m| m.status != swim_core::Status::Alive)
+            .count()
+    }
+}
+
+/// Issue 18 build 5: `sealing require` carried by the sealed key-operation
+/// query moves every member from `send` to `require`; each answer says the
+/// member's step; each member that moved reports it once
+/// ([`Event::SealingChanged`]); afterwards a plain packet is dropped. No key
+/// operation moves members to `accept`.
+#[test]
+fn a_sealing_operation_moves_every_member_from_send_to_require() {
+    let mut m = Mesh::at_steps(&[Sealing::Send; 3]);
+    m.run_for(Duration::from_secs(5));
+    let now = m.now;
+    assert_eq!(
+        m.nodes[0].keyring_op(
+            KeyringOp::Sealing(Sealing::Accept),
+            Duration::from_secs(3),
+            now
+        ),
+        Err(Error::SealingStep {
+            step: Sealing::Accept
+        })
+    );
+    let list = m.op(0, KeyringOp::List);
+    m.run_for(Duration::from_secs(4));
+    let answers = m.answers(0, list);
+    assert_eq!(answers.len(), 3, "{answers:?}");
+    assert!(
+        answers.values().all(|a| *a == (Some(Sealing::Send), None)),
+        "{answers:?}"
+    );
+    let id = m.op(0, KeyringOp::Sealing(Sealing::Require));
+    m.run_for(Duration::from_secs(4));
+    assert_eq!(m.steps(), vec![Sealing::Require; 3]);
+    let answers = m.answers(0, id);
+    assert_eq!(answers.len(), 3, "{answers:?}");
+    assert!(
+        answers
+            .values()
+            .all(|a| *a == (Some(Sealing::Require), None)),
+        "{answers:?}"
+    );
+    let changed = m
+        .events
+        .iter()
+        .filter(|(_, e)| {
+            matches!(
+                e,
+                Event::SealingChanged {
+                    from: Sealing::Send,
+                    to: Sealing::Require
+                }
+            )
+        })
+        .count();
+    assert_eq!(changed, 3, "one SealingChanged per member");
+    // Again: nothing moves, nothing is reported, nobody refuses.
+    let again = m.op(1, KeyringOp::Sealing(Sealing::Require));
+    m.run_for(Duration::from_secs(4));
+    assert!(m.answers(1, again).values().all(|a| a.1.is_none()));
+    assert_eq!(
+        m.events
+            .iter()
+            .filter(|(_, e)| matches!(e, Event::SealingChanged { .. }))
+            .count(),
+        3
+    );
+    for i in 0..3 {
+        assert_eq!(m.unhealthy(i), 0, "node {i}");
+    }
+    // A plain packet is now dropped as unauthenticated.
+    let auth = m.nodes[2].metrics().dropped.auth;
+    m.give(
+        2,
+        Input::Datagram {
+            from: addr(0),
+            bytes: ping(0, 1, 2),
+        },
+    );
+    assert_eq!(m.nodes[2].metrics().dropped.auth, auth + 1);
+}
+
+/// A member at `accept` refuses a sealing operation (it would start
+/// dropping the plain traffic of other members still at `accept`) and says
+/// why; its answer comes sealed, so the origin counts it, with its step.
+/// The agent's precheck uses that answer to refuse `require` before
+/// anything moves (swim-tokio's `Handle::set_cluster_sealing`).
+#[test]
+fn a_member_at_accept_refuses_a_sealing_operation_and_says_why() {
+    let mut m = Mesh::at_steps(&[Sealing::Send, Sealing::Send, Sealing::Accept]);
+    m.run_for(Duration::from_secs(5));
+    let list = m.op(0, KeyringOp::List);
+    m.run_for(Duration::from_secs(4));
+    let answers = m.answers(0, list);
+    assert_eq!(
+        answers[&name(2)],
+        (Some(Sealing::Accept), None),
+        "{answers:?}"
+    );
+    let id = m.op(0, KeyringOp::Sealing(Sealing::Require));
+    m.run_for(Duration::from_secs(2));
+    assert_eq!(
+        m.steps(),
+        vec![Sealing::Require, Sealing::Require, Sealing::Accept]
+    );
+    let answers = m.answers(0, id);
+    let (step, why) = &answers[&name(2)];
+    assert_eq!(*step, Some(Sealing::Accept));
+    let why = why.as_deref().unwrap_or("");
+    assert!(why.contains("`accept`") && why.contains("send"), "{why}");
+}
+
+/// Issue 18 build 5, point 3: captured sealed sealing operations replayed
+/// (once the members forgot they saw them: 128 later queries of each
+/// origin) after a later decision move nobody: a sealing operation stamped
+/// before the step in force was set (by a later operation, or by the
+/// member's own config on SIGHUP) is refused. Before they are forgotten
+/// they are repeats, and after a restart they are stale (the query clock).
+#[test]
+fn a_replayed_sealing_operation_never_undoes_a_later_decision() {
+    let mut m = Mesh::new(3);
+    m.run_for(Duration::from_secs(5));
+    let capture = |m: &mut Mesh, origin: usize, op: KeyringOp| -> Vec<Bytes> {
+        let mark = m.sent.len();
+        m.op(origin, op);
+        m.run_for(Duration::from_secs(4));
+        m.sent[mark..]
+            .iter()
+            .filter(|(from, _, _)| *from == origin)
+            .map(|(_, _, b)| b.clone())
+            .collect()
+    };
+    // A rollback to send, then require again.
+    let send = capture(&mut m, 0, KeyringOp::Sealing(Sealing::Send));
+    assert_eq!(m.steps(), vec![Sealing::Send; 3]);
+    let require = capture(&mut m, 1, KeyringOp::Sealing(Sealing::Require));
+    assert_eq!(m.steps(), vec![Sealing::Require; 3]);
+    // Node 2 moves back to send by its own config (a SIGHUP).
+    m.nodes[2].set_sealing(Sealing::Send);
+    // Nodes 0 and 1 run 130 queries each: every member forgets both.
+    for _ in 0..13 {
+        for _ in 0..10 {
+            m.op(0, KeyringOp::List);
+            m.op(1, KeyringOp::List);
+        }
+        m.run_for(Duration::from_secs(4));
+    }
+    let mark = m.sent.len();
+    for from in [addr(0), addr(1), addr(60_000)] {
+        for bytes in send.iter().chain(&require) {
+            for to in 0..3 {
+                let input = Input::Datagram {
+                    from,
+                    bytes: bytes.clone(),
+                };
+                m.give(to, input);
+            }
+        }
+    }
+    // The replays were heard as new (forgotten), carried out and refused:
+    // each member's answers say why.
+    let ring = sealed_node(300, 9);
+    let refusals: Vec<(usize, String)> = m.sent[mark..]
+        .iter()
+        .filter_map(|(from, _, b)| Some((*from, ring.keyring().open_sealed(b)?)))
+        .filter_map(|(from, plain)| Some((from, pb::Packet::decode(&plain[..]).ok()?)))
+        .flat_map(|(from, p)| p.answers.into_iter().map(move |a| (from, a)))
+        .filter_map(|(from, a)| match a.body {
+            Some(pb::answer::Body::Keys(k)) if !k.error.is_empty() => Some((from, k.error)),
+            _ => None,
+        })
+        .collect();
+    // S refused at 0 (it is S's origin: not carried out), 1 and 2; R at 2.
+    let at = |i: usize| refusals.iter().filter(|(f, _)| *f == i).count();
+    assert!(at(1) >= 1 && at(2) >= 2, "{refusals:?}");
+    assert!(
+        refusals
+            .iter()
+            .all(|(_, why)| why.contains("after this operation started")),
+        "{refusals:?}"
+    );
+    m.run_for(Duration::from_secs(2));
+    assert_eq!(
+        m.steps(),
+        vec![Sealing::Require, Sealing::Require, Sealing::Send],
+        "a replayed sealing operation moved a member"
+    );
+    for i in 0..3 {
+        assert_eq!(m.unhealthy(i), 0, "node {i}");
+    }
+}
+
+/// Members that joined at `accept` exchanged plain frames only, so none
+/// learned the query clock and every key operation would be ignored (no
+/// full-state exchange happens at rest). Moving to `send` pulls state from
+/// a member, and a member answers a sealed frame sealed whatever its step:
+/// right after the last move, every member answers a `list`.
+#[test]
+fn members_moved_from_accept_to_send_learn_the_clock_and_answer_key_operations() {
+    let mut m = Mesh::at_steps(&[Sealing::Accept; 3]);
+    m.run_for(Duration::from_secs(5));
+    for i in 0..3 {
+        m.nodes[i].set_sealing(Sealing::Send);
+        m.drain(i);
+        m.run_for(Duration::from_millis(200));
+    }
+    let list = m.op(0, KeyringOp::List);
+    m.run_for(Duration::from_secs(4));
+    let answers = m.answers(0, list);
+    assert_eq!(answers.len(), 3, "{answers:?}");
+    assert!(
+        answers.values().all(|a| a.0 == Some(Sealing::Send)),
+        "{answers:?}"
+    );
+    for i in 0..3 {
+        assert_eq!(m.nodes[i].metrics().queries_stale, 0, "node {i}");
+        assert_eq!(m.unhealthy(i), 0, "node {i}");
+    }
+}
+
+/// The first member to move from `accept` to `send` pulls state from a
+/// member still at `accept`: that member answers its sealed frame sealed,
+/// so the first one learns the query clock too (else it would ignore key
+/// operations until some later exchange, which at rest never comes).
+#[test]
+fn a_member_at_accept_answers_a_sealed_frame_sealed() {
+    let mut m = Mesh::at_steps(&[Sealing::Accept; 2]);
+    m.run_for(Duration::from_secs(5));
+    m.nodes[0].set_sealing(Sealing::Send);
+    m.drain(0);
+    m.run_for(Duration::from_secs(1));
+    // Node 1 learned the clock from node 0's sealed frame: its own move
+    // opens no exchange, so only node 1's reply could have taught node 0.
+    m.nodes[1].set_sealing(Sealing::Send);
+    m.drain(1);
+    let list = m.op(1, KeyringOp::List);
+    m.run_for(Duration::from_secs(4));
+    let answers = m.answers(1, list);
+    assert_eq!(answers.len(), 2, "node 0 ignored the list: {answers:?}");
+}
+
+/// A member at `accept` holds the key and carries out sealed key
+/// operations, but it sends plain: it used to pass queries on in its plain
+/// datagrams (a `keys install` with the key in the clear), which members
+/// that seal dropped whole (probes and updates included) as plain queries.
+/// It no longer passes any query on.
+#[test]
+fn a_member_at_accept_never_passes_a_query_on_in_the_clear() {
+    let mut m = Mesh::at_steps(&[Sealing::Send, Sealing::Send, Sealing::Accept]);
+    m.run_for(Duration::from_secs(5));
+    let mark = m.sent.len();
+    m.op(0, KeyringOp::Install(key(2)));
+    m.run_for(Duration::from_secs(4));
+    assert!(
+        m.holds(2, 2),
+        "the member at accept carried the install out"
+    );
+    let ring = sealed_node(300, 9);
+    let mut plain = 0;
+    for (_, _, bytes) in m.sent[mark..].iter().filter(|(from, _, _)| *from == 2) {
+        if ring.keyring().open_sealed(bytes).is_some() {
+            continue;
+        }
+        plain += 1;
+        let p = pb::Packet::decode(&bytes[..]).expect("a plain packet");
+        assert!(p.queries.is_empty(), "a query went out plain: {p:?}");
+    }
+    assert!(plain > 0, "node 2 sent plain datagrams");
+    for i in 0..2 {
+        assert_eq!(m.nodes[i].metrics().dropped.auth, 0, "node {i}");
+    }
+}
+
+/// Members still at `accept` learn the query clock from the first member
+/// that seals: a sealed datagram from a member makes a node that has not
+/// learned the clock pull state from it (its answer comes sealed). So a
+/// `list` run in the middle of the rollout hears every member, with its
+/// step, and `sealing require` can name the members still at `accept`.
+#[test]
+fn members_at_accept_learn_the_clock_from_the_first_member_that_seals() {
+    let mut m = Mesh::at_steps(&[Sealing::Accept; 4]);
+    m.run_for(Duration::from_secs(5));
+    m.nodes[0].set_sealing(Sealing::Send);
+    m.drain(0);
+    m.run_for(Duration::from_secs(3));
+    let list = m.op(0, KeyringOp::List);
+    m.run_for(Duration::from_secs(4));
+    let answers = m.answers(0, list);
+    assert_eq!(answers.len(), 4, "{answers:?}");
+    let at_accept = answers
+        .values()
+        .filter(|a| a.0 == Some(Sealing::Accept))
+        .count();
+    assert_eq!(at_accept, 3, "{answers:?}");
+    for i in 0..4 {
+        assert_eq!(m.unhealthy(i), 0, "node {i}");
+    }
 }

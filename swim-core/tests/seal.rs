@@ -203,7 +203,7 @@ fn a_key_operation_in_a_plain_packet_is_never_carried_out() {
         body: Some(pb::query::Body::Keys(pb::KeyOp {
             op: pb::key_op::Op::Install as i32,
             key: vec![9; 32].into(),
-            key_id: 0,
+            ..Default::default()
         })),
         clock: 0,
     };
@@ -261,4 +261,104 @@ fn a_reply_that_opens_under_no_key_is_dropped_once() {
     assert!(out
         .iter()
         .any(|o| matches!(o, Output::StreamClose { id: c } if *c == id)));
+}
+
+/// A packet from member 3 carrying one sealing operation with `step` (a
+/// raw wire value) stamped `clock`.
+fn sealing_op(id: u64, step: i32, clock: u64) -> Vec<u8> {
+    use prost::Message as _;
+    let query = pb::Query {
+        origin: name(3).into_bytes().into(),
+        origin_addr: wire_addr(addr(3)),
+        id,
+        timeout_ms: 1000,
+        body: Some(pb::query::Body::Keys(pb::KeyOp {
+            op: pb::key_op::Op::Sealing as i32,
+            sealing: step,
+            ..Default::default()
+        })),
+        clock,
+    };
+    pb::Packet {
+        version: pb::PROTOCOL_VERSION,
+        from: name(3).into_bytes().into(),
+        queries: vec![query],
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
+
+/// The answers in the datagrams of `out` sent to member 3, opened under
+/// key 1: (error, step).
+fn answers_to_3(out: &[Output]) -> Vec<(String, i32)> {
+    use prost::Message as _;
+    let ring = keyed_node(&[1], Sealing::Require);
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Datagram { to, bytes } if *to == addr(3) => {
+                let plain = ring.keyring().open_sealed(bytes)?;
+                pb::Packet::decode(&plain[..]).ok()
+            }
+            _ => None,
+        })
+        .flat_map(|p| p.answers)
+        .filter_map(|a| match a.body {
+            Some(pb::answer::Body::Keys(k)) => Some((k.error, k.sealing)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Issue 18 build 5: the sealing operation is a key operation like the
+/// others: never carried out from a plain packet (even at `send`, which
+/// accepts plain traffic), a bad step drops the packet as invalid, a
+/// sealed one moves the member and its sealed answer says its step; at
+/// `accept` it is refused, and the refusal comes back sealed.
+#[test]
+fn a_sealing_operation_must_come_sealed_and_name_send_or_require() {
+    let require = pb::SealingStep::SealingRequire as i32;
+    let mut node = keyed_node(&[1], Sealing::Send);
+    let plain = sealing_op(1, require, 0);
+    let out = receive(&mut node, 3, plain.clone().into(), Instant::ZERO);
+    assert!(out.is_empty(), "{out:?}");
+    assert_eq!(node.metrics().dropped.auth, 1);
+    assert_eq!(node.sealing(), Sealing::Send);
+    for (id, bad) in [(2, pb::SealingStep::SealingAccept as i32), (3, 0), (4, 9)] {
+        let out = receive(
+            &mut node,
+            3,
+            seal_with(&[1], &sealing_op(id, bad, 0)),
+            Instant::ZERO,
+        );
+        assert!(out.is_empty(), "{out:?}");
+        assert_eq!(node.sealing(), Sealing::Send);
+    }
+    assert_eq!(
+        node.metrics().dropped.invalid,
+        3,
+        "bad steps dropped and counted"
+    );
+    let out = receive(&mut node, 3, seal_with(&[1], &plain), Instant::ZERO);
+    assert_eq!(node.sealing(), Sealing::Require);
+    assert!(out.iter().any(|o| matches!(
+        o,
+        Output::Event(swim_core::Event::SealingChanged {
+            from: Sealing::Send,
+            to: Sealing::Require
+        })
+    )));
+    assert_eq!(answers_to_3(&out), vec![(String::new(), require)]);
+
+    let mut node = keyed_node(&[1], Sealing::Accept);
+    let out = receive(
+        &mut node,
+        3,
+        seal_with(&[1], &sealing_op(5, require, 0)),
+        Instant::ZERO,
+    );
+    assert_eq!(node.sealing(), Sealing::Accept);
+    let answers = answers_to_3(&out);
+    assert_eq!(answers.len(), 1, "the refusal comes back sealed: {out:?}");
+    assert!(answers[0].0.contains("`accept`"), "{answers:?}");
+    assert_eq!(answers[0].1, pb::SealingStep::SealingAccept as i32);
 }

@@ -311,7 +311,8 @@ impl FileConfig {
     }
 
     /// The keys of this file that differ in `new` and that a running agent
-    /// cannot apply (everything but `tags` and `log`): they need a restart.
+    /// cannot apply (everything but `tags`, `log` and `[protocol]
+    /// sealing`): they need a restart.
     pub fn restart_needed(&self, new: &FileConfig) -> Vec<&'static str> {
         let mut out = Vec::new();
         let mut check = |name, differs: bool| {
@@ -338,7 +339,12 @@ impl FileConfig {
         check("keyring_file", self.keyring_file != new.keyring_file);
         check("snapshot", self.snapshot != new.snapshot);
         check("rejoin", self.rejoin != new.rejoin);
-        check("protocol", self.protocol != new.protocol);
+        // The sealing step moves on SIGHUP: only the rest of the table counts.
+        let rest = |p: &ConfigOverrides| ConfigOverrides {
+            sealing: None,
+            ..p.clone()
+        };
+        check("protocol", rest(&self.protocol) != rest(&new.protocol));
         out
     }
 }
@@ -434,6 +440,19 @@ mod tests {
             vec!["bind", "keyring_file", "protocol"]
         );
         assert!(a.restart_needed(&a).is_empty());
+        // The sealing step reloads; the rest of [protocol] does not.
+        let c = FileConfig::parse(
+            "name = \"a\"\nbind = \"127.0.0.1:1\"\n[protocol]\nsealing = \"send\"\n",
+            "t.toml",
+        )
+        .unwrap();
+        assert!(a.restart_needed(&c).is_empty());
+        let d = FileConfig::parse(
+            "name = \"a\"\nbind = \"127.0.0.1:1\"\n[protocol]\nsealing = \"send\"\ngossip_fanout = 5\n",
+            "t.toml",
+        )
+        .unwrap();
+        assert_eq!(c.restart_needed(&d), vec!["protocol"]);
     }
 
     /// A fresh directory under the system's temporary one.

@@ -11,7 +11,7 @@
 //! | `GET /v1/info` | name, version, uptime, members by status, health score, the sealing step (`off` without keys, else `accept`, `send` or `require`) and the ids of the keys held (primary first; never the keys), key counters |
 //! | `GET /v1/monitor` | newline-delimited JSON events, streamed as they happen |
 //! | `POST /v1/force-leave` | body `{"name": "MEMBER"}`: a member held dead becomes left for good |
-//! | `POST /v1/keys` | body `{"op": "list"}`: every member's keys; `{"op": "install" \| "use" \| "remove", "key": "BASE64"}`: that operation on every member (`remove` refused while a live member seals with the key). A `GET` starts nothing cluster-wide: `GET /v1/keys` is a 405 saying so |
+//! | `POST /v1/keys` | body `{"op": "list"}`: every member's keys and sealing step; `{"op": "install" \| "use" \| "remove", "key": "BASE64"}`: that operation on every member (`remove` refused while a live member seals with the key); `{"op": "sealing", "step": "send" \| "require"}`: every member moves to that step (`require` refused, 409, unless every live member already seals). A `GET` starts nothing cluster-wide: `GET /v1/keys` is a 405 saying so |
 //!
 //! Routing is an `axum` router served connection by connection through
 //! hyper's HTTP/1 server (so the header timeout, head size and connection cap
@@ -994,13 +994,16 @@ fn keys_reply(r: Result<crate::KeyReport, HandleError>) -> ApiResponse {
                 "answered": report.answers.len(),
                 "holders": report.holders(),
                 "primaries": report.primaries(),
+                "sealing": report.sealing_steps(),
                 "answers": report.answers,
             }),
         ),
         Err(HandleError::Stopped) => stopped(HandleError::Stopped),
-        Err(e @ (HandleError::NotEverywhere { .. } | HandleError::PrimaryInUse { .. })) => {
-            error(StatusCode::CONFLICT, e)
-        }
+        Err(
+            e @ (HandleError::NotEverywhere { .. }
+            | HandleError::PrimaryInUse { .. }
+            | HandleError::NotReady { .. }),
+        ) => error(StatusCode::CONFLICT, e),
         Err(e) => error(StatusCode::BAD_REQUEST, e),
     }
 }
@@ -1263,17 +1266,21 @@ enum KeyOpName {
     Install,
     Use,
     Remove,
+    Sealing,
 }
 
 #[derive(serde::Deserialize)]
 struct KeysBody {
     op: KeyOpName,
     key: Option<String>,
+    /// The step of `sealing`: `send` or `require`.
+    step: Option<String>,
 }
 
 impl Usage for KeysBody {
     const USAGE: &'static str =
-        "{\"op\": \"list\"} or {\"op\": \"install\" | \"use\" | \"remove\", \"key\": \"BASE64\"}";
+        "{\"op\": \"list\"}, {\"op\": \"install\" | \"use\" | \"remove\", \"key\": \"BASE64\"} \
+         or {\"op\": \"sealing\", \"step\": \"send\" | \"require\"}";
 }
 
 #[derive(serde::Deserialize)]
@@ -1360,8 +1367,26 @@ async fn keys_get() -> ApiResponse {
 
 async fn keys_op(axum::extract::State(shared): St, Json(b): Json<KeysBody>) -> ApiResponse {
     let handle = &shared.handle;
+    if let KeyOpName::Sealing = b.op {
+        let step = match b.step.as_deref().map(|s| (s, swim_core::Sealing::parse(s))) {
+            None => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("missing field `step`; expected {}", KeysBody::USAGE),
+                )
+            }
+            Some((_, Some(step))) => step,
+            Some((s, None)) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("unknown sealing step `{s}`: expected `send` or `require`"),
+                )
+            }
+        };
+        return keys_reply(handle.set_cluster_sealing(step).await);
+    }
     let key = match (&b.op, &b.key) {
-        (KeyOpName::List, _) => None,
+        (KeyOpName::List | KeyOpName::Sealing, _) => None,
         (_, None) => {
             return error(
                 StatusCode::BAD_REQUEST,

@@ -64,6 +64,11 @@ pub(crate) enum Command {
     ),
     /// Declare a member that failed for good as left.
     ForceLeave(String, oneshot::Sender<Result<(), HandleError>>),
+    /// Move this node to another sealing step: the step before, or why not.
+    SetSealing(
+        swim_core::Sealing,
+        oneshot::Sender<Result<swim_core::Sealing, HandleError>>,
+    ),
     /// A cluster key operation, answered when every live member answered
     /// or its time is up.
     KeyOp(
@@ -382,7 +387,12 @@ pub async fn start(config: AgentConfig) -> Result<Handle, StartError> {
         log_limit: crate::logs::RateLimit::new(std::time::Instant::now()),
         drop_notes: crate::logs::DropNotes::default(),
     };
-    tracing::info!(node = %config.name, bind = %local, advertise = %advertise, "swim node started");
+    let sealing = if config.keys.is_empty() {
+        "off (no keys: plain traffic)"
+    } else {
+        config.protocol.sealing.as_str()
+    };
+    tracing::info!(node = %config.name, bind = %local, advertise = %advertise, sealing, "swim node started");
     tokio::spawn(async move {
         driver.run(cmd_rx).await;
         let _ = stopped_tx.send(true);
@@ -753,6 +763,16 @@ impl Driver {
                     }
                 }
             }
+            Command::SetSealing(step, reply) => {
+                let from = self.node.sealing();
+                let r = if self.node.keyring().is_empty() && step != swim_core::Sealing::Accept {
+                    Err(HandleError::NoKeys { step })
+                } else {
+                    self.node.set_sealing(step);
+                    Ok(from)
+                };
+                let _ = reply.send(r);
+            }
             Command::Shutdown => {}
         }
     }
@@ -765,11 +785,13 @@ impl Driver {
                 member,
                 keys,
                 refused,
+                sealing,
             } => {
                 if let Some((report, _)) = self.key_ops.get_mut(query) {
                     let answer = KeyAnswer {
                         keys: keys.iter().map(ToString::to_string).collect(),
                         refused: refused.clone(),
+                        sealing: *sealing,
                     };
                     report.answers.insert(member.to_string(), answer);
                     // Everyone live at the start answered: no need to wait
@@ -949,6 +971,7 @@ fn log_event(node: &str, event: &Event, limit: &mut crate::logs::RateLimit) {
             | Event::JoinRefused { .. }
             | Event::LeaveCompleted
             | Event::KeyringChanged
+            | Event::SealingChanged { .. }
             | Event::KeyAnswer { .. }
             | Event::QueryDone { .. }
     );
@@ -1025,6 +1048,15 @@ fn log_event(node: &str, event: &Event, limit: &mut crate::logs::RateLimit) {
             node,
             other = %addr,
             "another process at {addr} uses this node's name: names must be unique; rename one of them"
+        ),
+        Event::SealingChanged { from, to } => warn!(
+            node,
+            from = from.as_str(),
+            to = to.as_str(),
+            "sealing step moved from `{}` to `{}` by a cluster key operation (`swim keys sealing`); \
+             in memory only: a restart starts at the step the config says",
+            from.as_str(),
+            to.as_str()
         ),
         Event::KeyAnswer { .. } | Event::QueryDone { .. } => {}
         e => info!(node, event = ?e, "event"),

@@ -118,6 +118,20 @@ pub struct KeyAnswer {
     pub keys: Vec<String>,
     /// Why it refused the operation, if it did.
     pub refused: Option<String>,
+    /// Its step of turning sealing on after the operation (`accept`,
+    /// `send` or `require`); `None` from a build that does not say.
+    #[serde(serialize_with = "step_str")]
+    pub sealing: Option<swim_core::Sealing>,
+}
+
+fn step_str<S: serde::Serializer>(
+    s: &Option<swim_core::Sealing>,
+    ser: S,
+) -> Result<S::Ok, S::Error> {
+    match s {
+        Some(s) => ser.serialize_str(s.as_str()),
+        None => ser.serialize_none(),
+    }
 }
 
 impl KeyReport {
@@ -142,6 +156,25 @@ impl KeyReport {
             *n.entry(k.clone()).or_default() += 1;
         }
         n
+    }
+
+    /// How many members answered at each sealing step (`accept`, `send`,
+    /// `require`, or `unknown` for a build that does not say).
+    pub fn sealing_steps(&self) -> std::collections::BTreeMap<&'static str, usize> {
+        let mut n = std::collections::BTreeMap::new();
+        for a in self.answers.values() {
+            let step = a.sealing.map_or("unknown", swim_core::Sealing::as_str);
+            *n.entry(step).or_default() += 1;
+        }
+        n
+    }
+
+    /// The members that answered at sealing step `step`, by name.
+    pub fn members_at(&self, step: swim_core::Sealing) -> Vec<String> {
+        (self.answers.iter())
+            .filter(|(_, a)| a.sealing == Some(step))
+            .map(|(name, _)| name.clone())
+            .collect()
     }
 }
 
@@ -169,6 +202,34 @@ pub enum HandleError {
         /// Members alive or suspect.
         live: usize,
     },
+    /// A move to sealing step `send` or `require` on a node that holds no
+    /// key (its traffic is plain at any step).
+    #[error(
+        "cannot move to sealing step `{}`: this agent holds no key, so its traffic is plain at any step; \
+         without keys only `accept` is allowed (give the agent a keyring file, --keyring-file or \
+         keyring_file, and restart it first)",
+        .step.as_str()
+    )]
+    NoKeys {
+        /// The step asked for.
+        step: swim_core::Sealing,
+    },
+    /// `sealing require` was refused: not every live member answered a
+    /// `list` saying that it seals already (`send` or `require`); a member
+    /// still at `accept` sends plain, which `require` would drop.
+    #[error("{}", not_ready(*.live, *.ready, .at_accept, *.unknown, .silent))]
+    NotReady {
+        /// Members alive or suspect.
+        live: usize,
+        /// Members that answered at `send` or `require`.
+        ready: usize,
+        /// Members that answered at `accept`, by name.
+        at_accept: Vec<String>,
+        /// Members that answered without saying their step (an older build).
+        unknown: usize,
+        /// Live members that did not answer, by name.
+        silent: Vec<String>,
+    },
     /// `remove` was refused: a live member still seals with the key (or
     /// not every live member said which key it seals with).
     #[error(
@@ -185,6 +246,37 @@ pub enum HandleError {
         /// Members alive or suspect.
         live: usize,
     },
+}
+
+/// The message of [`HandleError::NotReady`].
+fn not_ready(
+    live: usize,
+    ready: usize,
+    at_accept: &[String],
+    unknown: usize,
+    silent: &[String],
+) -> String {
+    let mut why = Vec::new();
+    if !at_accept.is_empty() {
+        why.push(format!("at `accept`: {}", at_accept.join(", ")));
+    }
+    if unknown > 0 {
+        why.push(format!(
+            "{unknown} answered without their step (an older build: upgrade it)"
+        ));
+    }
+    if !silent.is_empty() {
+        why.push(format!(
+            "did not answer: {} (at `accept` without the query clock yet, unreachable, or an older build)",
+            silent.join(", ")
+        ));
+    }
+    format!(
+        "{} of {live} live members are not ready for sealing step `require` ({}): move each to `send` \
+         first (sealing = \"send\" in its config file, then SIGHUP it), then run this again",
+        live.saturating_sub(ready),
+        why.join("; ")
+    )
 }
 
 /// A cloneable handle to a running node.
@@ -381,6 +473,63 @@ impl Handle {
         self.key_op(swim_core::KeyringOp::Remove(key)).await
     }
 
+    /// Moves this node alone to another step of turning sealing on (see
+    /// [`swim_core::Sealing`]), at once; returns the step it was at. Refused
+    /// ([`HandleError::NoKeys`]) for `send` and `require` when the node
+    /// holds no key. The agent calls it when SIGHUP finds another step in
+    /// the config file.
+    pub async fn set_sealing(
+        &self,
+        step: swim_core::Sealing,
+    ) -> Result<swim_core::Sealing, HandleError> {
+        self.ask(|tx| Command::SetSealing(step, tx)).await?
+    }
+
+    /// Moves every member to sealing step `step` (`send` or `require`) with
+    /// a cluster key operation ([`swim_core::KeyringOp::Sealing`]). For
+    /// `require`, only when every live member answered a `list` and
+    /// already seals (`send` or `require`): else [`HandleError::NotReady`]
+    /// (a member still at `accept` sends plain, which `require` would
+    /// drop). Moving from `accept` to `send` is each member's own step
+    /// (its config, then SIGHUP or a restart): a member at `accept`
+    /// refuses the operation, and `accept` is refused here
+    /// ([`swim_core::Error::SealingStep`]).
+    pub async fn set_cluster_sealing(
+        &self,
+        step: swim_core::Sealing,
+    ) -> Result<KeyReport, HandleError> {
+        use swim_core::Sealing;
+        if step == Sealing::Require {
+            let live: Vec<String> = (self.members().await?.into_iter())
+                .filter(|m| m.status.is_live())
+                .map(|m| m.name)
+                .collect();
+            let list = self.key_op(swim_core::KeyringOp::List).await?;
+            let ready = (list.answers.values())
+                .filter(|a| matches!(a.sealing, Some(Sealing::Send | Sealing::Require)))
+                .count();
+            if ready < list.live || ready < list.answers.len() {
+                let at_accept = list.members_at(Sealing::Accept);
+                let unknown = list
+                    .answers
+                    .values()
+                    .filter(|a| a.sealing.is_none())
+                    .count();
+                let silent = (live.into_iter())
+                    .filter(|m| !list.answers.contains_key(m))
+                    .collect();
+                return Err(HandleError::NotReady {
+                    live: list.live.max(list.answers.len()),
+                    ready,
+                    at_accept,
+                    unknown,
+                    silent,
+                });
+            }
+        }
+        self.key_op(swim_core::KeyringOp::Sealing(step)).await
+    }
+
     /// Leaves the cluster gracefully, then stops the node: announces `left`,
     /// keeps answering until the announcement has spread
     /// ([`Event::LeaveCompleted`]) or the leave timeout passes.
@@ -419,5 +568,41 @@ impl Handle {
     /// The configured limit on stream steps (for diagnostics).
     pub fn stream_timeout(&self) -> std::time::Duration {
         self.shared.stream_timeout
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The refusal of `sealing require` names the members to move and says
+    /// how.
+    #[test]
+    fn not_ready_names_the_members_and_the_fix() {
+        let e = HandleError::NotReady {
+            live: 5,
+            ready: 2,
+            at_accept: vec!["a".into()],
+            unknown: 1,
+            silent: vec!["c".into()],
+        };
+        let text = e.to_string();
+        assert!(
+            text.starts_with("3 of 5 live members are not ready"),
+            "{text}"
+        );
+        for part in [
+            "at `accept`: a",
+            "1 answered without their step (an older build: upgrade it)",
+            "did not answer: c",
+            "sealing = \"send\"",
+            "SIGHUP",
+        ] {
+            assert!(text.contains(part), "{part}: {text}");
+        }
+        let e = HandleError::NoKeys {
+            step: swim_core::Sealing::Send,
+        };
+        assert!(e.to_string().contains("only `accept` is allowed"), "{e}");
     }
 }

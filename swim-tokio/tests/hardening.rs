@@ -502,6 +502,7 @@ fn no_key_bytes_in_debug_the_log_info_or_metrics() {
             op: pb::key_op::Op::Install as i32,
             key: k2.as_bytes().to_vec().into(),
             key_id: k2.id().0,
+            ..Default::default()
         })),
         ..Default::default()
     };

@@ -169,23 +169,25 @@ pub fn keys(control: &Control, op: crate::KeysOp) -> Result<(), Fail> {
             )),
         }
     };
-    let (op, json) = match op {
-        KeysOp::List { format } => (None, format.json()),
-        KeysOp::Install(k) => (Some(("install", read(k)?)), false),
-        KeysOp::Use(k) => (Some(("use", read(k)?)), false),
-        KeysOp::Remove(k) => (Some(("remove", read(k)?)), false),
+    // Every operation asks every member: a POST (a GET starts nothing
+    // cluster-wide).
+    let (body, json) = match op {
+        KeysOp::List { format } => (serde_json::json!({ "op": "list" }), format.json()),
+        KeysOp::Install(k) => (
+            serde_json::json!({ "op": "install", "key": read(k)? }),
+            false,
+        ),
+        KeysOp::Use(k) => (serde_json::json!({ "op": "use", "key": read(k)? }), false),
+        KeysOp::Remove(k) => (
+            serde_json::json!({ "op": "remove", "key": read(k)? }),
+            false,
+        ),
+        KeysOp::Sealing { step } => (
+            serde_json::json!({ "op": "sealing", "step": step.as_str() }),
+            false,
+        ),
     };
-    let v = match op {
-        // A list asks every member: a POST (a GET starts nothing cluster-wide).
-        None => {
-            let body = serde_json::json!({ "op": "list" });
-            block(call(control, Method::POST, "/v1/keys", Some(body)))?
-        }
-        Some((op, key)) => {
-            let body = serde_json::json!({ "op": op, "key": key });
-            block(call(control, Method::POST, "/v1/keys", Some(body)))?
-        }
-    };
+    let v = block(call(control, Method::POST, "/v1/keys", Some(body)))?;
     if json {
         println!("{v}");
     } else {
@@ -195,6 +197,25 @@ pub fn keys(control: &Control, op: crate::KeysOp) -> Result<(), Fail> {
             for (key, n) in holders {
                 let primary = v["primaries"][key].as_u64().unwrap_or(0);
                 println!("key {key}: held by {n}, primary on {primary}");
+            }
+        }
+        if let Some(steps) = v["sealing"].as_object().filter(|s| !s.is_empty()) {
+            let shown: Vec<String> = steps.iter().map(|(s, n)| format!("{s} on {n}")).collect();
+            println!("sealing step: {}", shown.join(", "));
+        }
+        if let Some(answers) = v["answers"].as_object() {
+            let at = |step: &str| -> Vec<&str> {
+                (answers.iter())
+                    .filter(|(_, a)| a["sealing"].as_str() == Some(step))
+                    .map(|(m, _)| m.as_str())
+                    .collect()
+            };
+            // The members an operator moves next, by name.
+            for step in ["accept", "send"] {
+                let names = at(step);
+                if !names.is_empty() && names.len() < answers.len() {
+                    println!("at {step}: {}", names.join(", "));
+                }
             }
         }
         if let Some(answers) = v["answers"].as_object() {

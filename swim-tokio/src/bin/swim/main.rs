@@ -37,7 +37,8 @@ enum Cmd {
     /// Print a new random cluster key (base64 of 32 bytes) for a keyring file.
     Keygen,
     /// Run a node and its control API until SIGINT/SIGTERM (then leave
-    /// gracefully); SIGHUP reloads the log filter and the tags.
+    /// gracefully); SIGHUP reloads the log filter, the tags and the sealing
+    /// step.
     Agent(Box<AgentArgs>),
     /// List the members the agent knows.
     Members {
@@ -97,10 +98,10 @@ enum Cmd {
         control: ControlArg,
     },
     /// Cluster keys, on every member at once: install a new key, make it the
-    /// one that seals (once every member holds it), remove an old one, list.
-    /// Keys are read from --key-file or standard input, never from the
-    /// command line. Exits non-zero unless every live member answered and
-    /// none refused.
+    /// one that seals (once every member holds it), remove an old one, list,
+    /// or move every member from sealing step `send` to `require`. Keys are
+    /// read from --key-file or standard input, never from the command line.
+    /// Exits non-zero unless every live member answered and none refused.
     Keys {
         #[command(subcommand)]
         op: KeysOp,
@@ -145,6 +146,30 @@ enum KeysOp {
     Use(KeyInput),
     /// Remove a key from every member; refused where it is the primary.
     Remove(KeyInput),
+    /// Move every member to a sealing step: `require` (drop plain traffic),
+    /// refused unless every live member already seals (`send`); or `send`
+    /// (accept plain again, a rollback). From `accept` to `send` each
+    /// member moves by its own config (sealing = "send", then SIGHUP).
+    Sealing {
+        /// `send` or `require`.
+        #[arg(value_parser = parse_cluster_step)]
+        step: swim_core::Sealing,
+    },
+}
+
+/// A step `swim keys sealing` moves members to.
+fn parse_cluster_step(s: &str) -> Result<swim_core::Sealing, String> {
+    match swim_core::Sealing::parse(s) {
+        Some(swim_core::Sealing::Accept) => Err(
+            "no key operation moves members to `accept` (they would send plain): set \
+             sealing = \"accept\" in a member's config file and SIGHUP it"
+                .into(),
+        ),
+        Some(step) => Ok(step),
+        None => Err(format!(
+            "unknown sealing step `{s}`: expected `send` or `require`"
+        )),
+    }
 }
 
 /// Where a key comes from.
@@ -613,12 +638,16 @@ fn run_agent(args: AgentArgs) -> Result<(), Fail> {
     })?;
     let log = agent_log(args.log.as_deref(), &file);
     let set_filter = init_logging(&log)?;
+    let file_sealing = file.protocol_config(args.preset).sealing;
     let reload = Reload {
         dir: args.config_dir.clone(),
         path: args.config.clone(),
         started: file,
         flag_tags: args.tags,
         flag_log: args.log,
+        flag_preset: args.preset,
+        flag_sealing: args.sealing,
+        file_sealing,
         tags,
         log,
         set_filter,
@@ -643,8 +672,8 @@ fn agent_log(flag: Option<&str>, file: &FileConfig) -> String {
         .unwrap_or_else(|| "info".into())
 }
 
-/// What SIGHUP reloads: the log filter and the tags, from the config file
-/// read again and the flags the agent started with.
+/// What SIGHUP reloads: the log filter, the tags and the sealing step,
+/// from the config file read again and the flags the agent started with.
 struct Reload {
     /// The config directory, if the agent has one.
     dir: Option<PathBuf>,
@@ -657,6 +686,15 @@ struct Reload {
     flag_tags: Vec<(String, String)>,
     /// `--log` (or `$SWIM_LOG`).
     flag_log: Option<String>,
+    /// `--preset` (the file's `sealing` applies onto it).
+    flag_preset: Option<Preset>,
+    /// `--sealing`: when given, it wins over the file's `sealing`.
+    flag_sealing: Option<swim_core::Sealing>,
+    /// The sealing step the config file named when last read (the
+    /// preset's, `require`, when it names none). SIGHUP moves the agent
+    /// only when the file's step changed since: a `swim keys sealing`
+    /// carried out since is not undone by a reload for another reason.
+    file_sealing: swim_core::Sealing,
     /// The keys that are tags now (the file's and the flags'), as set.
     tags: BTreeMap<String, String>,
     /// The log filter in force.
@@ -666,11 +704,12 @@ struct Reload {
 
 impl Reload {
     /// Reads the config file again and applies what can change while the
-    /// agent runs: the log filter, and the tags (keys new or changed are
-    /// set, keys that were tags and are gone are deleted; other keys are
-    /// left alone). Logs one line of what was applied and one naming what
-    /// changed but needs a restart. A file that no longer parses changes
-    /// nothing.
+    /// agent runs: the log filter, the tags (keys new or changed are set,
+    /// keys that were tags and are gone are deleted; other keys are left
+    /// alone) and the sealing step (see [`Reload::sealing`]). Logs one line
+    /// of what was applied, one for a sealing step moved or refused, and
+    /// one naming what changed but needs a restart. A file that no longer
+    /// parses changes nothing.
     async fn apply(&mut self, node: &swim_tokio::Handle) {
         let shown = match (&self.dir, &self.path) {
             (None, None) => {
@@ -746,11 +785,88 @@ impl Reload {
                 format!("; refused: {}", failed.join("; "))
             }
         );
+        self.sealing(node, &file, &shown).await;
         let restart = self.started.restart_needed(&file);
         if !restart.is_empty() {
             tracing::warn!(
-                "SIGHUP: {} changed in {shown} but needs a restart to take effect (only log and tags reload)",
+                "SIGHUP: {} changed in {shown} but needs a restart to take effect (only log, tags and \
+                 sealing reload)",
                 restart.join(", "),
+            );
+        }
+    }
+
+    /// The sealing step, on SIGHUP: when the file names another step than
+    /// it did when last read (and no `--sealing` flag pins it), the agent
+    /// moves there at once and logs from which step to which; a move to
+    /// `send` or `require` without a key is refused and logged. A step
+    /// the file did not change is left alone, even where the agent is
+    /// elsewhere since a `swim keys sealing` (a warning says so: a restart
+    /// would start at the file's step).
+    async fn sealing(&mut self, node: &swim_tokio::Handle, file: &FileConfig, shown: &str) {
+        let wanted = file.protocol_config(self.flag_preset).sealing;
+        let changed = wanted != self.file_sealing;
+        self.file_sealing = wanted;
+        if let Some(flag) = self.flag_sealing {
+            if changed && wanted != flag {
+                tracing::info!(
+                    "SIGHUP: sealing step unchanged at `{}`: --sealing wins over the file's `sealing` (`{}` in {shown})",
+                    flag.as_str(),
+                    wanted.as_str()
+                );
+            }
+            return;
+        }
+        if !changed {
+            let now = node.metrics().await.ok().and_then(|m| m.sealing);
+            if let Some(now) = now.filter(|now| *now != wanted) {
+                tracing::warn!(
+                    "SIGHUP: sealing step `{}` (set by `swim keys sealing`), but {shown} says `{}`: a restart \
+                     starts at `{}`; set sealing = \"{}\" in [protocol] to keep this step",
+                    now.as_str(),
+                    wanted.as_str(),
+                    wanted.as_str(),
+                    now.as_str()
+                );
+            }
+            return;
+        }
+        match node.set_sealing(wanted).await {
+            Ok(from) if from == wanted => tracing::info!(
+                "SIGHUP: sealing step `{}` as {shown} says: the agent was there already",
+                wanted.as_str()
+            ),
+            Ok(from) => {
+                tracing::info!(
+                    "SIGHUP: sealing step moved from `{}` to `{}` ({shown})",
+                    from.as_str(),
+                    wanted.as_str()
+                );
+                if wanted == swim_core::Sealing::Require {
+                    tracing::warn!(
+                        "SIGHUP: this agent now drops plain traffic: members still at `accept` are cut off \
+                         from it; `swim keys sealing require` checks every member first"
+                    );
+                }
+            }
+            Err(e) => tracing::error!("SIGHUP: sealing step not moved: {e}"),
+        }
+    }
+
+    /// What to say when a cluster key operation moved the agent to `to`:
+    /// where a restart would start.
+    fn after_cluster_sealing(&self, to: swim_core::Sealing) {
+        let (start, from) = match self.flag_sealing {
+            Some(flag) => (flag, "--sealing"),
+            None => (self.file_sealing, "the config file's `sealing`"),
+        };
+        if start != to {
+            tracing::warn!(
+                "sealing step now `{}`, but a restart of this agent starts at `{}` ({from}): change it \
+                 to `{}` to keep this step",
+                to.as_str(),
+                start.as_str(),
+                to.as_str()
             );
         }
     }
@@ -833,6 +949,9 @@ async fn agent(
                     Ok(swim_core::Event::JoinCompleted { .. }) => joining = false,
                     Ok(swim_core::Event::JoinRefused { seed, holder, authenticated }) => {
                         refused = Some(swim_tokio::join_refused(node.name(), seed, holder, authenticated));
+                    }
+                    Ok(swim_core::Event::SealingChanged { to, .. }) => {
+                        reload.after_cluster_sealing(to);
                     }
                     Ok(swim_core::Event::JoinFailed { attempts }) if joining => {
                         node.shutdown().await;

@@ -212,8 +212,7 @@ pub enum Event {
         attempt: u32,
     },
     /// A seed refused our join: our name is taken by a running member at
-    /// `holder` (a second process started under a name already in the
-    /// cluster). The attempt fails as if the seed had not answered (the
+    /// `holder` (a second process started under the seed's own name). The attempt fails as if the seed had not answered (the
     /// join retries per [`Config::join_attempts`](crate::Config::join_attempts));
     /// a driver should tell the operator to pick another name.
     JoinRefused {
@@ -225,8 +224,7 @@ pub enum Event {
         /// the path could have forged it: report it, act on nothing).
         authenticated: bool,
     },
-    /// This node refused a join under a taken name (its own, or a member's
-    /// it holds alive at another address).
+    /// This node refused a join under a taken name (its own).
     JoinRefusedHere {
         /// Where the join came from.
         from: SocketAddr,

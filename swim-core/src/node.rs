@@ -1969,19 +1969,14 @@ impl Node {
     }
 
     /// The running member holding the name a joiner uses, by address: this
-    /// node, when it uses our name; a member we hold alive at another
-    /// address in another life (a second process under a taken name; a
-    /// member restarted elsewhere is let in once it is no longer held
-    /// alive here, by a later attempt).
+    /// node, when the joiner uses our name (we run, so the name is taken).
+    /// A joiner under another member's name is let in: it may be that
+    /// member restarted elsewhere (after a `kill -9`, before anyone held
+    /// the old process dead), and if the old process still runs, the two
+    /// outbid each other until both report [`Event::NameConflict`].
     fn name_taken(&self, pp: &codec::PushPull) -> Option<SocketAddr> {
         let local = self.view.local_entry();
-        if pp.from == local.name {
-            return Some(local.addr());
-        }
-        let own = pp.members.iter().find(|u| u.name == pp.from)?;
-        let held = self.view.members().get(&pp.from)?;
-        let other = held.addr() != own.addr && held.life != own.life;
-        (held.status() == Status::Alive && other).then(|| held.addr())
+        (pp.from == local.name).then(|| local.addr())
     }
 
     /// Answers a join under a taken name with the holder's address and

@@ -726,7 +726,9 @@ fn join_once(
 ) -> (Vec<Event>, Vec<Event>) {
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     joiner.join(&[seed_addr], now).unwrap();
-    let accepted = swim_core::StreamId::accepted(7);
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(7);
+    let accepted =
+        swim_core::StreamId::accepted(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
     let mut to_seed: Vec<(swim_core::StreamId, Bytes)> = Vec::new();
     for o in joiner.poll_outputs() {
         match o {
@@ -765,17 +767,17 @@ fn join_once(
     (ours, theirs)
 }
 
-/// Issue 18, point 10: a second process started under a name already in
-/// the cluster was told "no seed answered". A seed now answers a join under
-/// its own name, or under the name of a member it holds alive at another
-/// address in another life, with the holder's address; the joiner reports
+/// Issue 18, point 10: a second process started under the seed's name
+/// was told "no seed answered" (the seed dropped its frames as its own).
+/// The seed answers such a join with its address now; the joiner reports
 /// it (authenticated or not) and the attempt fails as silence would. A
-/// restart at the same address, or a member no longer held alive, joins.
+/// joiner under another member's name is let in (it may be that member
+/// restarted elsewhere; two live processes end in `NameConflict`), and so
+/// is a restart at the same address.
 #[test]
-fn a_join_under_a_taken_name_is_refused_with_the_holders_address() {
+fn a_join_under_the_seeds_name_is_refused_with_its_address() {
     let now = Instant::from_millis(1_000);
     let mut seed = joined_node(3, Config::lan());
-    // The seed's own name, from another address.
     let imposter_addr = addr(9);
     let id = swim_core::Identity::new(name(0), imposter_addr);
     let mut imposter = swim_core::Node::new(Config::lan(), id, 77, now).unwrap();
@@ -807,17 +809,16 @@ fn a_join_under_a_taken_name_is_refused_with_the_holders_address() {
         1,
         "an impostor learns no member"
     );
-    // A member the seed holds alive (node 1), from another address.
+    // Node 1 restarted elsewhere (a new port after a kill -9): let in.
     let id = swim_core::Identity::new(name(1), imposter_addr);
-    let mut second = swim_core::Node::new(Config::lan(), id, 78, now).unwrap();
-    let (ours, _) = join_once(&mut second, imposter_addr, &mut seed, addr(0), now);
+    let mut moved = swim_core::Node::new(Config::lan(), id, 78, now).unwrap();
+    let (ours, _) = join_once(&mut moved, imposter_addr, &mut seed, addr(0), now);
     assert!(
         ours.iter()
-            .any(|e| matches!(e, Event::JoinRefused { holder, .. } if *holder == addr(1))),
+            .any(|e| matches!(e, Event::JoinCompleted { .. })),
         "{ours:?}"
     );
-    assert_eq!(seed.metrics().joins_refused, 2);
-    // Node 2 restarted at its own address: a new life, let in.
+    // Node 2 restarted at its own address: let in.
     let id = swim_core::Identity::new(name(2), addr(2));
     let mut restarted = swim_core::Node::new(Config::lan(), id, 79, now).unwrap();
     let (ours, _) = join_once(&mut restarted, addr(2), &mut seed, addr(0), now);
@@ -826,7 +827,7 @@ fn a_join_under_a_taken_name_is_refused_with_the_holders_address() {
             .any(|e| matches!(e, Event::JoinCompleted { .. })),
         "{ours:?}"
     );
-    assert_eq!(seed.metrics().joins_refused, 2);
+    assert_eq!(seed.metrics().joins_refused, 1);
 }
 
 /// A first stream frame from member `from` carrying `members` (a full

@@ -817,12 +817,11 @@ fn traffic_under_no_key_or_another_label_is_logged_once_per_source() {
     assert_eq!(n, 1, "{}", plain.log_text());
 }
 
-/// Issue 18, point 10: a second agent started with a name already in the
-/// cluster was told "no seed answered ... check the addresses", and the
-/// seed logged nothing. The seed refuses the join with the holder's
-/// address now: the agent exits saying whose name it took, `swim join`
-/// answers the same, the seed logs the refusal, and the cluster never
-/// shows the impostor.
+/// Issue 18, point 10: a second agent started under the seed's name was
+/// told "no seed answered ... check the addresses", and the seed logged
+/// nothing. The seed refuses the join with its address now: the agent
+/// exits saying whose name it took, `swim join` answers the same, the seed
+/// logs the refusal, and the cluster never shows the impostor.
 #[test]
 fn a_second_agent_under_a_taken_name_is_told_whose_it_is() {
     let a = Agent::start("taken1", &[]);
@@ -834,8 +833,8 @@ fn a_second_agent_under_a_taken_name_is_told_whose_it_is() {
         })
     };
     wait_for("two agents", Duration::from_secs(20), both);
-    let mut dup = Agent::start_with("taken2", "127.0.0.1:0", &[a.gossip], &["--retry-max", "2"]);
-    wait_for("the second taken2 exits", Duration::from_secs(30), || {
+    let mut dup = Agent::start_with("taken1", "127.0.0.1:0", &[a.gossip], &["--retry-max", "2"]);
+    wait_for("the second taken1 exits", Duration::from_secs(30), || {
         matches!(dup.child.try_wait(), Ok(Some(_)))
     });
     let status = dup.child.try_wait().unwrap().unwrap();
@@ -843,7 +842,7 @@ fn a_second_agent_under_a_taken_name_is_told_whose_it_is() {
     let said = dup.log_text();
     let error = said.lines().find(|l| l.starts_with("swim: error:"));
     let error = error.unwrap_or_else(|| panic!("no error line in {said}"));
-    let holder = format!("taken by a running member at {}", b.gossip);
+    let holder = format!("taken by a running member at {}", a.gossip);
     assert!(error.contains(&holder), "{error}");
     assert!(error.contains("another --name"), "{error}");
     assert!(!error.contains("no seed answered"), "{error}");
@@ -851,12 +850,11 @@ fn a_second_agent_under_a_taken_name_is_told_whose_it_is() {
     wait_for("the seed logs the refusal", Duration::from_secs(10), || {
         a.log_text().contains("refused a join from")
     });
-    // `swim join` from a lone agent under the seed's own name.
+    // `swim join` from a lone agent under the seed's name.
     let lone = Agent::start("taken1", &[]);
     let out = lone.cli(&["join", &a.gossip.to_string(), "--wait", "10s"]);
     assert!(!out.status.success());
     let err = stderr(&out);
-    let holder = format!("taken by a running member at {}", a.gossip);
     assert!(err.contains(&holder), "{err}");
     assert!(err.contains("the join is cancelled"), "{err}");
     let refused = a.get("/v1/metrics").unwrap()["joins_refused"].as_u64();

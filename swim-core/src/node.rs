@@ -1885,7 +1885,10 @@ impl Node {
                 return self.refuse_join(id, from, pp.from, holder);
             }
         }
-        self.learn_query_clock(pp.query_clock, sealed, from);
+        // The query clock is learned only from answers to exchanges this
+        // node opened: anyone may open a stream, and a clock walked up
+        // 2^20 a frame (the answer tells the sender where it stands)
+        // would end at the highest clock, where every query is dropped.
         if answered {
             // The last frame of an exchange we answered: the deltas we lack.
             self.apply_all(
@@ -2088,9 +2091,9 @@ impl Node {
         }
     }
 
-    /// A peer's query clock, from a full-state frame: learned when the
-    /// frame was sealed under one of our keys (queries act only then), or
-    /// when this node holds no key at all.
+    /// A peer's query clock, from its answer to an exchange this node
+    /// opened: learned when the frame was sealed under one of our keys
+    /// (queries act only then), or when this node holds no key at all.
     fn learn_query_clock(&mut self, clock: u64, sealed: bool, from: SocketAddr) {
         if (sealed || self.keyring.is_empty()) && !self.queries.learn(clock) {
             self.drop_input(DropReason::Implausible, from, "query clock");

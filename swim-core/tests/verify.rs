@@ -42,8 +42,13 @@ fn fake(k: usize) -> pb::Update {
 /// through a seed that answered with every member. Its outputs so far are
 /// drained.
 fn member(me: usize, n: usize, config: Config) -> Node {
-    let mut node = Node::new(config, Identity::new(name(me), addr(me)), me as u64, Instant::ZERO)
-        .unwrap();
+    let mut node = Node::new(
+        config,
+        Identity::new(name(me), addr(me)),
+        me as u64,
+        Instant::ZERO,
+    )
+    .unwrap();
     let seed = if me == 1 { 2 } else { 1 };
     node.join(&[addr(seed)], Instant::ZERO).unwrap();
     let stream = std::iter::from_fn(|| node.poll_output())
@@ -166,6 +171,14 @@ fn fakes_heard_from_an_insider_reach_no_other_node() {
     });
     assert_eq!(b_most, 0, "B held fakes it only heard of from A");
     assert_eq!(a_most, 0, "A held fakes it only heard of from the insider");
+    let m = a.metrics();
+    assert!(m.candidates > 0, "{m:?}");
+    assert_eq!(m.candidates_verified, 0, "{m:?}");
+    assert!(m.candidates_forgotten > 0, "{m:?}");
+    // B never even heard of them: nothing of them was relayed.
+    assert_eq!(b.metrics().candidates, 0, "{:?}", b.metrics());
     // Nobody was suspected or declared dead for them.
-    assert!(a.members().all(|m| m.status == Status::Alive || m.name != "fake-0"));
+    assert!(a
+        .members()
+        .all(|m| m.status == Status::Alive || m.name != "fake-0"));
 }

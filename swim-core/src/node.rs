@@ -386,8 +386,8 @@ impl Hearsay {
 #[derive(Clone, Copy, Debug)]
 enum Pay {
     /// The reply credit of the source (not a member at its own address),
-    /// which its replies draw on too.
-    Credit(Source),
+    /// which its replies draw on too, less the bytes kept for them.
+    Credit(Source, usize),
     /// At most this many bytes (twice the packet's or frame's size).
     Bytes(usize),
 }
@@ -1012,9 +1012,12 @@ impl Node {
         if !member {
             self.sources.earn(Source::of(from), len, self.now);
         }
-        // A candidate speaks, from the address its news gave: seen.
+        // A candidate speaks, from the address its news gave: seen (its
+        // ack, if that is what it sent, was expected).
+        let mut seen = None;
         if !packet.from_known && self.candidates.len() > 0 {
             if let Some(c) = self.candidates.seen(&packet.from, from) {
+                seen = Some(c.seq);
                 self.admit(c);
             }
         }
@@ -1079,6 +1082,25 @@ impl Node {
             self.catch_up(from, Reason::CatchUp, member);
         }
         self.compare_summaries(packet.summary, from, member);
+        // The candidates' pings: from a member, up to twice the packet's
+        // size; from anyone else, from its source's credit, keeping what
+        // the acks to its pings take (a joining member's probe is answered
+        // first; only the gossip an ack would piggyback gives way).
+        let pay = if member {
+            twice(len)
+        } else if self.unpinged.is_empty() {
+            Pay::Bytes(0)
+        } else {
+            let pings = (packet.messages.iter())
+                .filter(|m| matches!(m, Msg::Ping { .. }))
+                .count();
+            let keep = match pings {
+                0 => 0,
+                n => n.saturating_mul(self.bare(&[Msg::Ack { seq: u32::MAX }]).len() + 8),
+            };
+            Pay::Credit(Source::of(from), keep)
+        };
+        self.ping_candidates(pay);
         for m in packet.messages {
             match m {
                 Msg::Ping { seq, .. } => {
@@ -1103,6 +1125,7 @@ impl Node {
                     }
                     // A relay we asked to check a candidate passes its
                     // ack back (only a member at its own address).
+                    Acked::Unsolicited if seen == Some(seq) => {}
                     Acked::Unsolicited => match self
                         .candidates
                         .relayed(seq, &packet.from)
@@ -1156,13 +1179,6 @@ impl Node {
                 }
             }
         }
-        // The candidates' pings go last: the packet's own replies are paid first.
-        let pay = if member {
-            twice(len)
-        } else {
-            Pay::Credit(Source::of(from))
-        };
-        self.ping_candidates(pay);
     }
 
     /// Applies the updates of one packet or frame heard from the network,
@@ -1289,9 +1305,9 @@ impl Node {
         self.timers.schedule(at, Deadline::Candidate { seq });
     }
 
-    /// Pings the candidates of the input just handled (one datagram each,
-    /// carrying nothing but the ping), as far as `pay` covers them; the
-    /// others wait for a packet of their own, or for relays (see
+    /// Pings the candidates of the input being handled (one datagram
+    /// each, carrying nothing but the ping), as far as `pay` covers them;
+    /// the others wait for a packet of their own, or for relays (see
     /// [`crate::candidate`]).
     fn ping_candidates(&mut self, pay: Pay) {
         if self.unpinged.is_empty() {
@@ -1300,7 +1316,7 @@ impl Node {
         let own = self.view.local_entry().addr();
         let mut budget = match pay {
             Pay::Bytes(b) => b,
-            Pay::Credit(_) => 0,
+            Pay::Credit(..) => 0,
         };
         for seq in core::mem::take(&mut self.unpinged) {
             let Some(c) = self.candidates.get(seq) else {
@@ -1313,7 +1329,11 @@ impl Node {
             }
             let bytes = self.bare(&[Msg::Ping { seq, target }]);
             let paid = match pay {
-                Pay::Credit(source) => self.sources.spend(source, bytes.len(), self.now),
+                Pay::Credit(source, keep) => {
+                    let left = self.sources.credit(source) as usize;
+                    left >= bytes.len().saturating_add(keep)
+                        && self.sources.spend(source, bytes.len(), self.now)
+                }
                 Pay::Bytes(_) => match budget.checked_sub(bytes.len()) {
                     Some(left) => {
                         budget = left;

@@ -182,3 +182,356 @@ fn fakes_heard_from_an_insider_reach_no_other_node() {
         .members()
         .all(|m| m.status == Status::Alive || m.name != "fake-0"));
 }
+
+/// Every datagram among `out`, decoded (plain only), with where it goes.
+fn datagrams(out: &[Output]) -> Vec<(SocketAddr, pb::Packet)> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Datagram { to, bytes } => Some((*to, pb::Packet::decode(bytes.clone()).ok()?)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The pings among `out`: (to, seq, target).
+fn pings(out: &[Output]) -> Vec<(SocketAddr, u32, String)> {
+    datagrams(out)
+        .into_iter()
+        .flat_map(|(to, p)| {
+            p.messages.into_iter().filter_map(move |m| match m.body {
+                Some(pb::message::Body::Ping(ping)) => Some((
+                    to,
+                    ping.seq,
+                    String::from_utf8_lossy(&ping.target).into_owned(),
+                )),
+                _ => None,
+            })
+        })
+        .collect()
+}
+
+/// The ping-reqs among `out`: (to, seq, target).
+fn ping_reqs(out: &[Output]) -> Vec<(SocketAddr, u32, String)> {
+    datagrams(out)
+        .into_iter()
+        .flat_map(|(to, p)| {
+            p.messages.into_iter().filter_map(move |m| match m.body {
+                Some(pb::message::Body::PingReq(r)) => {
+                    Some((to, r.seq, String::from_utf8_lossy(&r.target).into_owned()))
+                }
+                _ => None,
+            })
+        })
+        .collect()
+}
+
+/// Whether any datagram among `out` carries an update about `who`.
+fn gossips_about(out: &[Output], who: &str) -> bool {
+    datagrams(out)
+        .iter()
+        .any(|(_, p)| p.updates.iter().any(|u| u.name == who.as_bytes()))
+}
+
+/// Runs `node` alone from `from` to `until` (what it sends goes nowhere);
+/// returns its outputs.
+fn idle(node: &mut Node, from: Instant, until: Instant) -> Vec<Output> {
+    let mut out = Vec::new();
+    let mut now = from;
+    while now < until {
+        now = node.poll_timeout().unwrap_or(until).min(until);
+        out.extend(node.step(Input::Tick, now));
+    }
+    out
+}
+
+/// Verification by ack: news of node-9 from member node-3 makes it a
+/// candidate, pinged at once with a bare ping (nothing piggybacked) and
+/// not gossiped; its ack, from its own address, admits it (one
+/// `MemberJoined`), and from then on its alive is gossiped on.
+#[test]
+fn a_candidate_that_answers_is_admitted_then_gossiped_on() {
+    let mut node = joined_node(8, Config::lan());
+    let t0 = Instant::from_millis(100);
+    let out = receive(&mut node, 3, packet(3, vec![], vec![alive(9, 1)]), t0);
+    assert!(node.member(&name(9)).is_none(), "not a member yet");
+    assert_eq!(node.metrics().candidates, 1);
+    let p = pings(&out);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!((p[0].0, p[0].2.as_str()), (addr(9), "node-9"));
+    let bare = datagrams(&out)
+        .into_iter()
+        .find(|(to, _)| *to == addr(9))
+        .unwrap()
+        .1;
+    assert!(
+        bare.updates.is_empty() && bare.deltas.is_empty(),
+        "a bare ping"
+    );
+    assert!(
+        !gossips_about(&out, "node-9"),
+        "not passed on while unchecked"
+    );
+    // It answers.
+    let ack = packet(
+        9,
+        vec![pb::message::Body::Ack(pb::Ack { seq: p[0].1 })],
+        vec![],
+    );
+    let t1 = t0 + Duration::from_millis(2);
+    let out = receive(&mut node, 9, ack, t1);
+    let joined = out.iter().any(|o| {
+        matches!(o, Output::Event(swim_core::Event::MemberJoined { member, .. }) if *member.name == *"node-9")
+    });
+    assert!(joined, "{out:?}");
+    let m = node.member(&name(9)).expect("admitted");
+    assert_eq!(
+        (m.status, m.incarnation, m.addr),
+        (Status::Alive, 1, addr(9))
+    );
+    assert_eq!(node.metrics().candidates_verified, 1);
+    assert_eq!(
+        node.metrics().dropped.unsolicited,
+        0,
+        "the ack was expected"
+    );
+    let later = idle(&mut node, t1, t1 + Duration::from_secs(2));
+    assert!(gossips_about(&later, "node-9"), "gossiped on once admitted");
+}
+
+/// Silent forgetting: a candidate that never answers (neither to the
+/// ping nor through the relays asked) is dropped at the end of the probe
+/// interval: no suspicion, no death, no event, no update about it in
+/// anything sent, counted in `candidates_forgotten`. Its ack, coming too
+/// late, admits nothing.
+#[test]
+fn a_candidate_that_never_answers_is_forgotten_without_a_word() {
+    let mut node = joined_node(8, Config::lan());
+    let t0 = Instant::from_millis(100);
+    let mut out = receive(&mut node, 3, packet(3, vec![], vec![fake(1)]), t0);
+    let seq = pings(&out)[0].1;
+    out.extend(idle(&mut node, t0, t0 + Duration::from_secs(30)));
+    let m = node.metrics();
+    assert_eq!((m.candidates, m.candidates_forgotten), (1, 1), "{m:?}");
+    assert_eq!(m.candidates_verified, 0);
+    assert!(node.member("fake-1").is_none());
+    assert!(!gossips_about(&out, "fake-1"), "no word about it");
+    let about_it = out.iter().any(|o| match o {
+        Output::Event(e) => format!("{e:?}").contains("fake-1"),
+        _ => false,
+    });
+    assert!(!about_it, "no event about it");
+    // Pinged once, then asked of members once (a member told of it).
+    assert_eq!(pings(&out).iter().filter(|p| p.2 == "fake-1").count(), 1);
+    let reqs: Vec<_> = ping_reqs(&out)
+        .into_iter()
+        .filter(|r| r.2 == "fake-1")
+        .collect();
+    assert_eq!(reqs.len(), Config::lan().indirect_checks, "{reqs:?}");
+    // A late answer admits nothing.
+    let late = pb::Packet {
+        version: pb::PROTOCOL_VERSION,
+        from: "fake-1".into(),
+        messages: vec![pb::Message {
+            body: Some(pb::message::Body::Ack(pb::Ack { seq })),
+        }],
+        ..Default::default()
+    };
+    let bytes: Bytes = late.encode_to_vec().into();
+    let input = Input::Datagram {
+        from: fake_addr(1),
+        bytes,
+    };
+    let _ = node.step(input, t0 + Duration::from_secs(31)).count();
+    assert!(node.member("fake-1").is_none());
+}
+
+/// The indirect stage: a member this node cannot reach directly (its ping
+/// is lost) is admitted when one of the relays asked passes back its ack;
+/// an ack with that sequence number from a member not asked admits nothing.
+#[test]
+fn a_member_reachable_only_through_relays_is_admitted() {
+    let mut node = joined_node(8, Config::lan());
+    let t0 = Instant::from_millis(100);
+    let out = receive(&mut node, 3, packet(3, vec![], vec![alive(9, 1)]), t0);
+    assert_eq!(pings(&out).len(), 1, "pinged; the ping is lost");
+    let timeout = t0 + Config::lan().probe_timeout;
+    let out = idle(&mut node, t0, timeout);
+    let reqs: Vec<_> = ping_reqs(&out)
+        .into_iter()
+        .filter(|r| r.2 == "node-9")
+        .collect();
+    assert_eq!(reqs.len(), 3, "{reqs:?}");
+    let seq = reqs[0].1;
+    let asked: Vec<usize> = reqs
+        .iter()
+        .map(|r| (0..8).find(|&i| addr(i) == r.0).expect("a member"))
+        .collect();
+    let other = (1..8)
+        .find(|i| !asked.contains(i))
+        .expect("a member not asked");
+    let ack = |i: usize| packet(i, vec![pb::message::Body::Ack(pb::Ack { seq })], vec![]);
+    let t1 = timeout + Duration::from_millis(5);
+    let _ = receive(&mut node, other, ack(other), t1);
+    assert!(node.member(&name(9)).is_none(), "a member not asked");
+    assert_eq!(node.metrics().dropped.unsolicited, 1);
+    let _ = receive(&mut node, asked[0], ack(asked[0]), t1);
+    assert!(
+        node.member(&name(9)).is_some(),
+        "passed back by a relay asked"
+    );
+    assert_eq!(node.metrics().candidates_verified, 1);
+}
+
+/// A fake name at an honest member's address never verifies: the
+/// verification ping names the fake, and a node drops a ping for another
+/// name without an answer.
+#[test]
+fn a_fake_name_at_a_members_address_never_verifies() {
+    let n = 8;
+    let mut a = member(0, n, Config::lan());
+    let mut b = member(1, n, Config::lan());
+    let squatter = pb::Update {
+        addr: wire_addr(addr(1)),
+        ..fake(1)
+    };
+    let mut sent = false;
+    let (b_most, a_most) = run_pair(&mut a, &mut b, Instant::from_millis(10_000), |_| {
+        if std::mem::replace(&mut sent, true) {
+            return Vec::new();
+        }
+        vec![packet(3, vec![], vec![squatter.clone()])]
+    });
+    assert_eq!((a_most, b_most), (0, 0));
+    assert!(b.metrics().dropped.wrong_target >= 1, "{:?}", b.metrics());
+    let m = a.metrics();
+    assert_eq!((m.candidates, m.candidates_verified), (1, 0), "{m:?}");
+    assert_eq!(m.candidates_forgotten, 1, "{m:?}");
+}
+
+/// The global cap: news from many members (each within its own share)
+/// fills the set; past 256 waiting, each new candidate evicts the oldest,
+/// counted. The per-source cap: one source's news makes at most 64
+/// candidates at once.
+#[test]
+fn candidates_are_capped_per_source_and_in_all() {
+    let mut node = joined_node(16, Config::lan());
+    let t0 = Instant::from_millis(100);
+    // One source: 100 news, 64 taken (its share), the rest refused.
+    for k in 0..4 {
+        let news = (25 * k..25 * k + 25).map(fake).collect();
+        let _ = receive(&mut node, 3, packet(3, vec![], news), t0);
+    }
+    let m = node.metrics();
+    assert_eq!(m.candidates, 64, "{m:?}");
+    assert_eq!(m.members_capped, 36, "{m:?}");
+    // Four more members, 64 each: 320 in all, 256 held, 64 evicted.
+    for s in 4..8 {
+        for k in 0..2 {
+            let first = 1000 * s + 32 * k;
+            let news = (first..first + 32).map(fake).collect();
+            let _ = receive(&mut node, s, packet(s, vec![], news), t0);
+        }
+    }
+    let m = node.metrics();
+    assert_eq!(m.candidates, 320, "{m:?}");
+    assert_eq!(m.candidates_evicted, 64, "{m:?}");
+    // The oldest (node-3's) went first: their late answers admit nothing.
+    let ack = pb::Packet {
+        version: pb::PROTOCOL_VERSION,
+        from: fake_name(0).into(),
+        ..Default::default()
+    };
+    let input = Input::Datagram {
+        from: fake_addr(0),
+        bytes: ack.encode_to_vec().into(),
+    };
+    let _ = node.step(input, t0).count();
+    assert!(node.member(&fake_name(0)).is_none(), "evicted");
+    // A newer one is still waiting: a packet of its own admits it.
+    let own = pb::Packet {
+        version: pb::PROTOCOL_VERSION,
+        from: fake_name(7000).into(),
+        ..Default::default()
+    };
+    let input = Input::Datagram {
+        from: fake_addr(7000),
+        bytes: own.encode_to_vec().into(),
+    };
+    let _ = node.step(input, t0).count();
+    assert!(node.member(&fake_name(7000)).is_some(), "seen");
+    // Nothing was held past the timeouts: every candidate is accounted for.
+    let _ = idle(&mut node, t0, t0 + Duration::from_secs(5));
+    let m = node.metrics();
+    assert_eq!(
+        m.candidates,
+        m.candidates_verified + m.candidates_forgotten + m.candidates_evicted,
+        "{m:?}"
+    );
+}
+
+/// What must not slow down: a member's word about itself is admitted at
+/// once (no candidate, no ping), and so is everything in a seed's answer
+/// to a join; news of known members is unchanged.
+#[test]
+fn first_hand_news_and_a_seeds_answer_are_admitted_at_once() {
+    let node = joined_node(300, Config::lan());
+    assert_eq!(node.members().count(), 300);
+    assert_eq!(node.metrics().candidates, 0);
+    let mut node = joined_node(8, Config::lan());
+    let out = receive(
+        &mut node,
+        9,
+        packet(9, vec![], vec![alive(9, 1)]),
+        Instant::ZERO,
+    );
+    assert!(node.member(&name(9)).is_some());
+    assert!(pings(&out).is_empty());
+    // A new address of a known member, from another member: taken as before.
+    let moved = pb::Update {
+        addr: wire_addr(addr(99)),
+        ..alive(5, 2)
+    };
+    let _ = receive(&mut node, 3, packet(3, vec![], vec![moved]), Instant::ZERO);
+    assert_eq!(node.member(&name(5)).unwrap().addr, addr(99));
+    assert_eq!(node.metrics().candidates, 0);
+}
+
+/// A joining member's probe of a node that does not know it yet is still
+/// answered when its packet also carries news of other new members: the
+/// pings that check them are paid from what is left of its credit after
+/// the ack.
+#[test]
+fn a_strangers_probe_is_answered_before_its_news_is_checked() {
+    let mut node = joined_node(8, Config::lan());
+    let mut updates = vec![alive(20, 1)];
+    updates.extend((21..40).map(|i| alive(i, 1)));
+    let ping = packet(
+        20,
+        vec![pb::message::Body::Ping(pb::Ping {
+            seq: 77,
+            target: name(0).into_bytes().into(),
+        })],
+        updates,
+    );
+    let len = ping.len();
+    let out = receive(&mut node, 20, ping, Instant::ZERO);
+    assert!(node.member(&name(20)).is_some(), "its own word");
+    let acked = datagrams(&out).iter().any(|(to, p)| {
+        *to == addr(20)
+            && p.messages
+                .iter()
+                .any(|m| matches!(m.body, Some(pb::message::Body::Ack(pb::Ack { seq: 77 }))))
+    });
+    assert!(acked, "the probe was answered");
+    let sent: usize = out
+        .iter()
+        .map(|o| match o {
+            Output::Datagram { bytes, .. } => bytes.len(),
+            _ => 0,
+        })
+        .sum();
+    assert!(sent <= 2 * len, "{sent} bytes drawn by {len}");
+    let m = node.metrics();
+    assert_eq!(m.candidates, 19, "{m:?}");
+    assert!(!pings(&out).is_empty(), "some checked at once");
+}

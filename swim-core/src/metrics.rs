@@ -250,6 +250,11 @@ pub struct Metrics {
     /// Candidates forgotten before their check ended, to make room for
     /// newer ones (the set holds at most 256).
     pub candidates_evicted: u64,
+    /// News of unknown members not checked (not counted in `candidates`):
+    /// this node had started as many checks as it may (256 at once, then
+    /// 64 per probe interval). In a join wave, the members it names come
+    /// in the full state of an exchange with a known member instead.
+    pub candidates_refused: u64,
     /// Candidates whose ping was not sent: it would have drawn more bytes
     /// than the news that named them paid for (twice its size), or it
     /// would have gone to this node's own address.

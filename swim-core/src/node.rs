@@ -1293,8 +1293,15 @@ impl Node {
         *room -= 1;
         let seq = self.prober.next_seq();
         let name = u.name.clone();
-        match self.candidates.insert(u, priority, seq, vouched, self.now) {
+        let interval = self.config.probe_interval;
+        match (self.candidates).insert(u, priority, seq, vouched, self.now, interval) {
             Inserted::Waiting => return,
+            Inserted::Busy => {
+                // Not charged to the source: nothing was taken in.
+                *room += 1;
+                self.metrics.candidates_refused += 1;
+                return;
+            }
             Inserted::Evicted => self.metrics.candidates_evicted += 1,
             Inserted::Added => {}
         }

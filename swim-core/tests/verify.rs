@@ -408,10 +408,10 @@ fn a_fake_name_at_a_members_address_never_verifies() {
     assert_eq!(m.candidates_forgotten, 1, "{m:?}");
 }
 
-/// The global cap: news from many members (each within its own share)
-/// fills the set; past 256 waiting, each new candidate evicts the oldest,
-/// counted. The per-source cap: one source's news makes at most 64
-/// candidates at once.
+/// The caps: one source's news makes at most 64 candidates at once (its
+/// share); a node starts at most 256 checks at once, then 64 per probe
+/// interval (news beyond is refused, counted apart); and it holds at most
+/// 256 candidates: past that, each new one evicts the oldest, counted.
 #[test]
 fn candidates_are_capped_per_source_and_in_all() {
     let mut node = joined_node(16, Config::lan());
@@ -424,43 +424,49 @@ fn candidates_are_capped_per_source_and_in_all() {
     let m = node.metrics();
     assert_eq!(m.candidates, 64, "{m:?}");
     assert_eq!(m.members_capped, 36, "{m:?}");
-    // Four more members, 64 each: 320 in all, 256 held, 64 evicted.
-    for s in 4..8 {
+    // Three more members, 64 each: 256 checks, all this node may start.
+    let news_of = |s: usize, k: usize| {
+        let first = 1000 * s + 32 * k;
+        (first..first + 32).map(fake).collect::<Vec<_>>()
+    };
+    for s in 4..7 {
         for k in 0..2 {
-            let first = 1000 * s + 32 * k;
-            let news = (first..first + 32).map(fake).collect();
-            let _ = receive(&mut node, s, packet(s, vec![], news), t0);
+            let _ = receive(&mut node, s, packet(s, vec![], news_of(s, k)), t0);
         }
     }
+    assert_eq!(node.metrics().candidates, 256);
+    // A fourth: refused, not taken in (not charged to its source either).
+    let _ = receive(&mut node, 7, packet(7, vec![], news_of(7, 0)), t0);
     let m = node.metrics();
-    assert_eq!(m.candidates, 320, "{m:?}");
-    assert_eq!(m.candidates_evicted, 64, "{m:?}");
-    // The oldest (node-3's) went first: their late answers admit nothing.
-    let ack = pb::Packet {
-        version: pb::PROTOCOL_VERSION,
-        from: fake_name(0).into(),
-        ..Default::default()
+    assert_eq!((m.candidates, m.candidates_refused), (256, 32), "{m:?}");
+    assert_eq!(m.candidates_evicted, 0);
+    // Almost a probe interval later (checks came back, none ended yet):
+    // 32 more evict the 32 oldest, node-3's first.
+    let t1 = t0 + Duration::from_millis(999);
+    let _ = receive(&mut node, 8, packet(8, vec![], news_of(8, 0)), t1);
+    let m = node.metrics();
+    assert_eq!((m.candidates, m.candidates_evicted), (288, 32), "{m:?}");
+    let speak = |node: &mut Node, k: usize, at: Instant| {
+        let own = pb::Packet {
+            version: pb::PROTOCOL_VERSION,
+            from: fake_name(k).into(),
+            ..Default::default()
+        };
+        let input = Input::Datagram {
+            from: fake_addr(k),
+            bytes: own.encode_to_vec().into(),
+        };
+        let _ = node.step(input, at).count();
     };
-    let input = Input::Datagram {
-        from: fake_addr(0),
-        bytes: ack.encode_to_vec().into(),
-    };
-    let _ = node.step(input, t0).count();
-    assert!(node.member(&fake_name(0)).is_none(), "evicted");
-    // A newer one is still waiting: a packet of its own admits it.
-    let own = pb::Packet {
-        version: pb::PROTOCOL_VERSION,
-        from: fake_name(7000).into(),
-        ..Default::default()
-    };
-    let input = Input::Datagram {
-        from: fake_addr(7000),
-        bytes: own.encode_to_vec().into(),
-    };
-    let _ = node.step(input, t0).count();
-    assert!(node.member(&fake_name(7000)).is_some(), "seen");
-    // Nothing was held past the timeouts: every candidate is accounted for.
-    let _ = idle(&mut node, t0, t0 + Duration::from_secs(5));
+    speak(&mut node, 0, t1);
+    assert!(
+        node.member(&fake_name(0)).is_none(),
+        "evicted: its word is too late"
+    );
+    speak(&mut node, 8000, t1);
+    assert!(node.member(&fake_name(8000)).is_some(), "waiting: seen");
+    // Every candidate is accounted for once its time is up.
+    let _ = idle(&mut node, t1, t1 + Duration::from_secs(5));
     let m = node.metrics();
     assert_eq!(
         m.candidates,

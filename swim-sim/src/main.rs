@@ -897,8 +897,8 @@ fn print_summary(r: &Report, config: &swim_core::Config) {
     }
     let c = &r.candidates;
     println!(
-        "  members heard of   {} checked: {} answered, {} forgotten, {} evicted, {} not pinged",
-        c.heard, c.verified, c.forgotten, c.evicted, c.unpinged
+        "  members heard of   {} checked: {} answered, {} forgotten, {} evicted, {} not pinged; {} refused (busy)",
+        c.heard, c.verified, c.forgotten, c.evicted, c.unpinged, c.refused
     );
     println!(
         "  events {}, dropped inputs {}, trace hash {}",

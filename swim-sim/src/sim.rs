@@ -487,6 +487,9 @@ pub struct Candidates {
     pub forgotten: u64,
     /// Candidates evicted to make room for newer ones.
     pub evicted: u64,
+    /// News of unknown members refused: as many checks as a node may
+    /// start were running.
+    pub refused: u64,
     /// Candidates whose ping was not paid for (or went nowhere).
     pub unpinged: u64,
 }
@@ -817,6 +820,7 @@ impl Sim {
                     verified: c.verified + m.candidates_verified,
                     forgotten: c.forgotten + m.candidates_forgotten,
                     evicted: c.evicted + m.candidates_evicted,
+                    refused: c.refused + m.candidates_refused,
                     unpinged: c.unpinged + m.candidates_unpinged,
                 }
             },

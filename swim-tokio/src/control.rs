@@ -599,6 +599,7 @@ pub fn metrics_json(m: &AgentMetrics) -> Value {
         "candidates_verified": c.candidates_verified,
         "candidates_forgotten": c.candidates_forgotten,
         "candidates_evicted": c.candidates_evicted,
+        "candidates_refused": c.candidates_refused,
         "candidates_unpinged": c.candidates_unpinged,
         "probe_rtt": {
             "bucket_bounds_us": swim_core::ROUND_TRIP_BUCKETS_US,

@@ -50,7 +50,7 @@ use crate::time::Instant;
 use core::time::Duration;
 use foldhash::fast::FixedState;
 use hashbrown::HashMap;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 
 /// Candidates held at once; a new one evicts the oldest.
@@ -62,6 +62,12 @@ pub(crate) const CHECK_BURST: u32 = MAX_CANDIDATES as u32;
 
 /// Checks a node may start per probe interval, after its burst.
 pub(crate) const CHECKS_PER_INTERVAL: u32 = 64;
+
+/// Sequence numbers of checks that ended with an admission, remembered so
+/// that the answers still on their way (the direct ack after a relay's, a
+/// ping answered after the member came by a full state) are expected, not
+/// counted as unsolicited.
+const ANSWERED: usize = 256;
 
 /// How far the check of a candidate has come.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -115,6 +121,8 @@ pub(crate) struct Candidates {
     next: u64,
     /// Checks started (see [`CHECK_BURST`]).
     checks: Bucket,
+    /// The last [`ANSWERED`] checks that ended with an admission.
+    answered: VecDeque<u32>,
 }
 
 impl Candidates {
@@ -126,6 +134,7 @@ impl Candidates {
             by_seq: HashMap::with_hasher(FixedState::with_seed(hash_seed ^ 1)),
             next: 0,
             checks: Bucket::default(),
+            answered: VecDeque::new(),
         }
     }
 
@@ -207,6 +216,22 @@ impl Candidates {
         Some(c)
     }
 
+    /// Takes out a candidate that is admitted now.
+    fn admitted(&mut self, id: u64) -> Option<Candidate> {
+        let c = self.remove(id)?;
+        if self.answered.len() == ANSWERED {
+            self.answered.pop_front();
+        }
+        self.answered.push_back(c.seq);
+        Some(c)
+    }
+
+    /// Whether `seq` belongs to a recent check that ended with an
+    /// admission: an answer to it is late, not unsolicited.
+    pub fn was_answered(&self, seq: u32) -> bool {
+        self.answered.contains(&seq)
+    }
+
     /// A packet from `name` arrived from `from`: the candidate of that
     /// name, taken out, if the news gave that address. (A packet from the
     /// name at another address admits nothing: anyone may put any name in
@@ -217,7 +242,7 @@ impl Candidates {
         if c.update.addr != from {
             return None;
         }
-        self.remove(id)
+        self.admitted(id)
     }
 
     /// An ack `seq` passed back by member `relay`: the candidate it
@@ -228,7 +253,7 @@ impl Candidates {
         if c.stage != Stage::Indirect || !c.relays.contains(relay) {
             return None;
         }
-        self.remove(id)
+        self.admitted(id)
     }
 
     /// Members were asked to check candidate `seq`.
@@ -252,7 +277,7 @@ impl Candidates {
     /// another way: its own word, or a full state).
     pub fn drop_name(&mut self, name: &str) -> Option<Candidate> {
         let &id = self.by_name.get(name)?;
-        self.remove(id)
+        self.admitted(id)
     }
 }
 
@@ -349,6 +374,8 @@ mod tests {
         assert!(c.relayed(1006, &r).is_none());
         assert!(c.relayed(1005, &r).is_some());
         assert!(c.forget(1005).is_none(), "gone");
+        assert!(c.was_answered(1005), "its other answers are expected");
+        assert!(!c.was_answered(1006));
     }
 
     #[test]

@@ -229,6 +229,28 @@ enum Leave {
 ///
 /// The same seed, config and inputs at the same instants give the same outputs.
 ///
+/// # Verify before vouching
+///
+/// A node never counts as a member, nor gossips, someone it has only heard
+/// of. Alive news of a name it does not know is taken at once only from
+/// that member itself (a packet sent under the name, from the address the
+/// news gives), from a configured seed's answer to a join, or from the
+/// answer to an exchange the node opened with a known member. Any other
+/// such news (another member's gossip, a frame nobody asked for, a
+/// stranger's answer) makes the name a *candidate*: the node pings it once
+/// (a bare ping, paid from at most twice the size of the packet that
+/// brought the news), asks `indirect_checks` members to ping-req it when a
+/// member at its own address brought the news and the ping goes
+/// unanswered within the probe timeout, and admits it when it answers from
+/// that address (or a relay asked passes back its ack). Otherwise it is
+/// forgotten at the end of the probe interval without a word: no
+/// suspicion, no death, no tombstone. At most 256 candidates are held (a
+/// new one evicts the oldest), each source's news makes no more than its
+/// share of new members (64 at once, then 4 per probe interval), and a
+/// node starts at most 256 checks at once, then 64 per probe interval
+/// (news beyond that comes by catch-up). See [`Metrics::candidates`] and
+/// the counters after it.
+///
 /// # Example
 ///
 /// A node joins through a seed that does not answer: each call is followed
@@ -1125,7 +1147,10 @@ impl Node {
                     }
                     // A relay we asked to check a candidate passes its
                     // ack back (only a member at its own address).
-                    Acked::Unsolicited if seen == Some(seq) => {}
+                    // The answer to a check that already ended with an
+                    // admission (this packet's, or an earlier one's).
+                    Acked::Unsolicited
+                        if seen == Some(seq) || self.candidates.was_answered(seq) => {}
                     Acked::Unsolicited => match self
                         .candidates
                         .relayed(seq, &packet.from)

@@ -324,7 +324,8 @@ pub struct Node {
     /// Members heard of and not yet seen (see [`crate::candidate`]).
     candidates: Candidates,
     /// Candidates of the input being handled whose ping is not sent yet:
-    /// it goes out after the input's own replies, which come first.
+    /// it goes out once the input's news is applied, paid as the input
+    /// allows (see [`Node::ping_candidates`]).
     unpinged: Vec<u32>,
 }
 
@@ -1118,7 +1119,7 @@ impl Node {
                 .count();
             let keep = match pings {
                 0 => 0,
-                n => n.saturating_mul(self.bare(&[Msg::Ack { seq: u32::MAX }]).len() + 8),
+                n => n.saturating_mul(self.bare_len(&[Msg::Ack { seq: u32::MAX }]) + 8),
             };
             Pay::Credit(Source::of(from), keep)
         };
@@ -1145,12 +1146,12 @@ impl Node {
                     Acked::Stranger => {
                         self.drop_input(DropReason::Unsolicited, from, "ack from a stranger")
                     }
-                    // A relay we asked to check a candidate passes its
-                    // ack back (only a member at its own address).
                     // The answer to a check that already ended with an
                     // admission (this packet's, or an earlier one's).
                     Acked::Unsolicited
                         if seen == Some(seq) || self.candidates.was_answered(seq) => {}
+                    // A relay we asked to check a candidate passes its
+                    // ack back (only a member at its own address).
                     Acked::Unsolicited => match self
                         .candidates
                         .relayed(seq, &packet.from)
@@ -1304,8 +1305,8 @@ impl Node {
 
     /// Alive news `u` of a name the table does not hold, from someone
     /// other than that member: a candidate (see [`crate::candidate`]),
-    /// charged to the news's source (`room`), pinged once the input's
-    /// replies are out. `vouched`: a member at its own address told it.
+    /// charged to the news's source (`room`), pinged once the input's news
+    /// is applied. `vouched`: a member at its own address told it.
     fn hearsay(&mut self, u: Update, priority: Priority, vouched: bool, room: &mut usize) {
         if self.candidates.contains(&u.name) {
             // Already being checked: nothing more to charge or send.
@@ -1380,6 +1381,28 @@ impl Node {
             }
             self.metrics.sent.count(Kind::Ping, bytes.len());
             self.out.push(Output::Datagram { to, bytes });
+        }
+    }
+
+    /// The size of [`bare`](Self::bare)`(messages)`, without sealing it.
+    fn bare_len(&mut self, messages: &[Msg]) -> usize {
+        let summary = self.summary();
+        let live = gossip::view_size(self.view.members());
+        let mut w = codec::PacketWriter::new(
+            &mut self.scratch,
+            &self.config.cluster,
+            self.view.local(),
+            live,
+            summary,
+        );
+        for m in messages {
+            w.message(m);
+        }
+        let len = w.len();
+        if self.seals() {
+            len + seal::overhead(&self.config.cluster, len)
+        } else {
+            len
         }
     }
 

@@ -24,6 +24,7 @@
 #![warn(missing_docs)]
 
 mod awareness;
+mod candidate;
 mod codec;
 mod config;
 mod damping;

@@ -238,6 +238,29 @@ pub struct Metrics {
     /// Of `members_refused`: news of new members beyond what one source
     /// (an IPv4 address, an IPv6 /64) may add per interval.
     pub members_capped: u64,
+    /// Alive news of members this node did not know, heard from someone
+    /// other than the member itself (hearsay): held as candidates and
+    /// checked with a ping before anything else (see
+    /// [`Node`](crate::Node)'s type doc, "Verify before vouching").
+    pub candidates: u64,
+    /// Candidates that answered (or were vouched for by a relay's ack)
+    /// and joined the table.
+    pub candidates_verified: u64,
+    /// Candidates that never answered: forgotten without a word (no
+    /// suspicion, no death, no tombstone).
+    pub candidates_forgotten: u64,
+    /// Candidates forgotten before their check ended, to make room for
+    /// newer ones (the set holds at most 256).
+    pub candidates_evicted: u64,
+    /// News of unknown members not checked (not counted in `candidates`):
+    /// this node had started as many checks as it may (256 at once, then
+    /// 64 per probe interval). In a join wave, the members it names come
+    /// in the full state of an exchange with a known member instead.
+    pub candidates_refused: u64,
+    /// Candidates whose ping was not sent: it would have drawn more bytes
+    /// than the news that named them paid for (twice its size), or it
+    /// would have gone to this node's own address.
+    pub candidates_unpinged: u64,
     /// Replies withheld or sent without piggybacked gossip because they
     /// would have drawn more bytes to a source than its share (twice what
     /// it sent, for a source that is not a member at its own address).

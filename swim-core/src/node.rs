@@ -1,6 +1,7 @@
 //! The state machine: [`Node`].
 
 use crate::awareness::Awareness;
+use crate::candidate::{Candidate, Candidates, Inserted, Stage};
 use crate::codec::{self, Msg};
 use crate::config::{Config, ConfigError, MAX_NAME_LEN};
 use crate::event::{Event, Input, Output, StreamId};
@@ -240,6 +241,28 @@ enum Leave {
 ///
 /// The same seed, config and inputs at the same instants give the same outputs.
 ///
+/// # Verify before vouching
+///
+/// A node never counts as a member, nor gossips, someone it has only heard
+/// of. Alive news of a name it does not know is taken at once only from
+/// that member itself (a packet sent under the name, from the address the
+/// news gives), from a configured seed's answer to a join, or from the
+/// answer to an exchange the node opened with a known member. Any other
+/// such news (another member's gossip, a frame nobody asked for, a
+/// stranger's answer) makes the name a *candidate*: the node pings it once
+/// (a bare ping, paid from at most twice the size of the packet that
+/// brought the news), asks `indirect_checks` members to ping-req it when a
+/// member at its own address brought the news and the ping goes
+/// unanswered within the probe timeout, and admits it when it answers from
+/// that address (or a relay asked passes back its ack). Otherwise it is
+/// forgotten at the end of the probe interval without a word: no
+/// suspicion, no death, no tombstone. At most 256 candidates are held (a
+/// new one evicts the oldest), each source's news makes no more than its
+/// share of new members (64 at once, then 4 per probe interval), and a
+/// node starts at most 256 checks at once, then 64 per probe interval
+/// (news beyond that comes by catch-up). See [`Metrics::candidates`] and
+/// the counters after it.
+///
 /// # Example
 ///
 /// A node joins through a seed that does not answer: each call is followed
@@ -315,6 +338,12 @@ pub struct Node {
     /// What each source of traffic may still add and draw (see
     /// [`crate::source`]).
     sources: Sources,
+    /// Members heard of and not yet seen (see [`crate::candidate`]).
+    candidates: Candidates,
+    /// Candidates of the input being handled whose ping is not sent yet:
+    /// it goes out once the input's news is applied, paid as the input
+    /// allows (see [`Node::ping_candidates`]).
+    unpinged: Vec<u32>,
 }
 
 /// The owner's last word (see the state layer in DESIGN.md): claims about
@@ -346,17 +375,67 @@ const MOVE_WAIT_MAX: Duration = Duration::from_secs(8);
 const UNASKED_NEW_MEMBERS: usize = 16;
 
 /// How many members a packet or frame may add that this node did not know
-/// (see [`crate::source`]).
-#[derive(Clone, Copy, Debug)]
+/// (see [`crate::source`]), and whether it may add them at once.
+#[derive(Clone, Debug)]
 enum Admit {
     /// A configured seed's answer to a join: only `max_members` bounds it.
     Seed,
     /// A known member's answer to an exchange this node opened: the
     /// node-wide share of exchanges.
     Exchange,
-    /// Anything else, from this address: its source's share, and at most
-    /// this many.
-    Source(SocketAddr, usize),
+    /// Anything else: its source's share, and at most `most`. Alive news
+    /// of an unknown name is hearsay (a candidate, checked before it is
+    /// admitted: see [`crate::candidate`]) unless it is the sender's word
+    /// about itself.
+    Source(Hearsay),
+}
+
+/// Who told a packet's or frame's news, for [`Admit::Source`].
+#[derive(Clone, Debug)]
+struct Hearsay {
+    /// Where it came from.
+    from: SocketAddr,
+    /// The most new members it may add (or make candidates).
+    most: usize,
+    /// The name it was sent under.
+    sender: Name,
+    /// A stream frame (its source port is not the sender's own: only the
+    /// IP address tells).
+    stream: bool,
+    /// The sender is a member at its own address: members may be asked to
+    /// check its news (a candidate's indirect stage).
+    vouched: bool,
+}
+
+impl Hearsay {
+    /// Whether `u` is the sender's word about itself, from the address it
+    /// gives: no hearsay, admitted at once (a joining member announces
+    /// itself; a packet names one sender, so this is one member at most).
+    fn first_hand(&self, u: &Update) -> bool {
+        u.name == self.sender
+            && if self.stream {
+                u.addr.ip() == self.from.ip()
+            } else {
+                u.addr == self.from
+            }
+    }
+}
+
+/// What pays for the pings that check a packet's or frame's candidates:
+/// no packet draws more than twice its size in them.
+#[derive(Clone, Copy, Debug)]
+enum Pay {
+    /// The reply credit of the source (not a member at its own address),
+    /// which its replies draw on too, less the bytes kept for them.
+    Credit(Source, usize),
+    /// At most this many bytes (twice the packet's or frame's size).
+    Bytes(usize),
+}
+
+/// The bytes a packet or frame of `len` bytes may draw in pings to its
+/// candidates (see [`Pay::Bytes`]).
+fn twice(len: usize) -> Pay {
+    Pay::Bytes(len.saturating_mul(2))
 }
 
 /// Lends the node's timers, outbox, counters and generator to a part.
@@ -438,6 +517,8 @@ impl Node {
             claims: Claims::default(),
             over_budget: None,
             sources: Sources::new(hash_seed ^ 5),
+            candidates: Candidates::new(hash_seed ^ 6),
+            unpinged: Vec::new(),
         };
         node.schedule_reconnect();
         Ok(node)
@@ -883,6 +964,7 @@ impl Node {
                         self.out.event(Event::QueryDone { query: id, answers });
                     }
                 }
+                Timer::Deadline(Deadline::Candidate { seq }) => self.on_candidate_timeout(seq),
                 Timer::Deadline(Deadline::Reap { member, generation }) => {
                     if self.view.on_reap(&member, generation, &mut self.out) {
                         self.replicas.forget(&member);
@@ -1016,6 +1098,15 @@ impl Node {
         if !member {
             self.sources.earn(Source::of(from), len, self.now);
         }
+        // A candidate speaks, from the address its news gave: seen (its
+        // ack, if that is what it sent, was expected).
+        let mut seen = None;
+        if !packet.from_known && self.candidates.len() > 0 {
+            if let Some(c) = self.candidates.seen(&packet.from, from) {
+                seen = Some(c.seq);
+                self.admit(c);
+            }
+        }
         // Pull the state of a stranger, or of a peer that knows more: only
         // from senders that proved they hold a key, when this node has one.
         let trusted = authentic || self.keyring.is_empty();
@@ -1028,11 +1119,14 @@ impl Node {
         if authentic && member && !self.queries.learned() {
             self.catch_up(from, Reason::CatchUp, true);
         }
-        self.apply_all(
-            packet.updates,
-            Priority::News,
-            Admit::Source(from, usize::MAX),
-        );
+        let hearsay = Hearsay {
+            from,
+            most: usize::MAX,
+            sender: packet.from.clone(),
+            stream: false,
+            vouched: member,
+        };
+        self.apply_all(packet.updates, Priority::News, Admit::Source(hearsay));
         self.answer_claims();
         if !(packet.queries.is_empty() && packet.answers.is_empty()) {
             if authentic {
@@ -1080,6 +1174,25 @@ impl Node {
             self.catch_up(from, Reason::CatchUp, member);
         }
         self.compare_summaries(packet.summary, from, member);
+        // The candidates' pings: from a member, up to twice the packet's
+        // size; from anyone else, from its source's credit, keeping what
+        // the acks to its pings take (a joining member's probe is answered
+        // first; only the gossip an ack would piggyback gives way).
+        let pay = if member {
+            twice(len)
+        } else if self.unpinged.is_empty() {
+            Pay::Bytes(0)
+        } else {
+            let pings = (packet.messages.iter())
+                .filter(|m| matches!(m, Msg::Ping { .. }))
+                .count();
+            let keep = match pings {
+                0 => 0,
+                n => n.saturating_mul(self.bare_len(&[Msg::Ack { seq: u32::MAX }]) + 8),
+            };
+            Pay::Credit(Source::of(from), keep)
+        };
+        self.ping_candidates(pay);
         for m in packet.messages {
             match m {
                 Msg::Ping { seq, .. } => {
@@ -1102,7 +1215,20 @@ impl Node {
                     Acked::Stranger => {
                         self.drop_input(DropReason::Unsolicited, from, "ack from a stranger")
                     }
-                    Acked::Unsolicited => self.drop_input(DropReason::Unsolicited, from, "ack"),
+                    // The answer to a check that already ended with an
+                    // admission (this packet's, or an earlier one's).
+                    Acked::Unsolicited
+                        if seen == Some(seq) || self.candidates.was_answered(seq) => {}
+                    // A relay we asked to check a candidate passes its
+                    // ack back (only a member at its own address).
+                    Acked::Unsolicited => match self
+                        .candidates
+                        .relayed(seq, &packet.from)
+                        .filter(|_| member)
+                    {
+                        Some(c) => self.admit(c),
+                        None => self.drop_input(DropReason::Unsolicited, from, "ack"),
+                    },
                 },
                 Msg::Nack { seq } => {
                     if !self.prober.on_nack(seq, &packet.from) {
@@ -1164,19 +1290,23 @@ impl Node {
         let (now, interval) = (self.now, self.config.probe_interval);
         // What may be added, and whether the share (of the source, or of
         // exchanges) rather than `most` is what binds.
-        let (allowed, by_share) = match admit {
+        let (allowed, by_share) = match &admit {
             Admit::Seed => (usize::MAX, false),
             Admit::Exchange => {
                 let share = self.sources.exchange_members_allowed(now, interval) as usize;
                 (share, true)
             }
-            Admit::Source(addr, most) => {
+            Admit::Source(h) => {
                 let share = self
                     .sources
-                    .members_allowed(Source::of(addr), now, interval);
+                    .members_allowed(Source::of(h.from), now, interval);
                 let share = share as usize;
-                (share.min(most), share < most)
+                (share.min(h.most), share < h.most)
             }
+        };
+        let hearsay = match &admit {
+            Admit::Source(h) => Some(h),
+            _ => None,
         };
         let mut room = allowed;
         let refused = self.metrics.members_refused;
@@ -1189,30 +1319,38 @@ impl Node {
             for (u, slot) in rest.by_ref().take(n).zip(slots) {
                 if u.name == *self.view.local() {
                     self.about_self(&u);
-                } else {
-                    match self
-                        .view
-                        .apply(u, slot, priority, &mut room, effects!(self))
-                    {
-                        Some(Applied::Restarted(member, life))
-                            if self.replicas.new_life(&member, life) =>
-                        {
-                            self.out.event(Event::NamespaceReset { member });
-                        }
-                        Some(Applied::Revived(addr)) => self.revived(addr),
-                        Some(Applied::Restarted(..)) | None => {}
-                    }
+                    continue;
+                }
+                // Alive news of a name the table does not hold (an earlier
+                // update of the batch may have added it since the lookup).
+                let new = u.status == Status::Alive
+                    && slot.is_none()
+                    && self.view.members().slot(&u.name).is_none();
+                if new && hearsay.is_some_and(|h| !h.first_hand(&u)) {
+                    let vouched = hearsay.is_some_and(|h| h.vouched);
+                    self.hearsay(u, priority, vouched, &mut room);
+                    continue;
+                }
+                let name = (new && self.candidates.len() > 0).then(|| u.name.clone());
+                let applied = self
+                    .view
+                    .apply(u, slot, priority, &mut room, effects!(self));
+                self.applied(applied);
+                // Taken at its own word or from a full state: no longer a
+                // candidate.
+                if let Some(name) = name {
+                    self.candidates.drop_name(&name);
                 }
             }
         }
         self.view.end();
         let added = u32::try_from(allowed.saturating_sub(room)).unwrap_or(u32::MAX);
-        match admit {
+        match &admit {
             Admit::Seed => {}
             Admit::Exchange => self.sources.exchange_members_added(added, now, interval),
-            Admit::Source(addr, _) => {
+            Admit::Source(h) => {
                 self.sources
-                    .members_added(Source::of(addr), added, now, interval);
+                    .members_added(Source::of(h.from), added, now, interval);
             }
         }
         let refused = self.metrics.members_refused - refused;
@@ -1220,6 +1358,198 @@ impl Node {
             self.metrics.members_capped += refused;
             tracing::debug!(node = %self.view.local(), ?admit, refused, "new members beyond their share");
         }
+    }
+
+    /// What applying an update did beyond the view: a restart resets the
+    /// member's namespace; a revival may pull its state.
+    fn applied(&mut self, applied: Option<Applied>) {
+        match applied {
+            Some(Applied::Restarted(member, life)) if self.replicas.new_life(&member, life) => {
+                self.out.event(Event::NamespaceReset { member });
+            }
+            Some(Applied::Revived(addr)) => self.revived(addr),
+            Some(Applied::Restarted(..)) | None => {}
+        }
+    }
+
+    /// Alive news `u` of a name the table does not hold, from someone
+    /// other than that member: a candidate (see [`crate::candidate`]),
+    /// charged to the news's source (`room`), pinged once the input's news
+    /// is applied. `vouched`: a member at its own address told it.
+    fn hearsay(&mut self, u: Update, priority: Priority, vouched: bool, room: &mut usize) {
+        if self.candidates.contains(&u.name) {
+            // Already being checked: nothing more to charge or send.
+            return;
+        }
+        if *room == 0 || self.view.members().len() >= self.config.max_members {
+            self.metrics.members_refused += 1;
+            return;
+        }
+        *room -= 1;
+        let seq = self.prober.next_seq();
+        let name = u.name.clone();
+        let interval = self.config.probe_interval;
+        match (self.candidates).insert(u, priority, seq, vouched, self.now, interval) {
+            Inserted::Waiting => return,
+            Inserted::Busy => {
+                // Not charged to the source: nothing was taken in.
+                *room += 1;
+                self.metrics.candidates_refused += 1;
+                return;
+            }
+            Inserted::Evicted => self.metrics.candidates_evicted += 1,
+            Inserted::Added => {}
+        }
+        self.metrics.candidates += 1;
+        tracing::trace!(node = %self.view.local(), member = %name, vouched, "a member heard of: checking it");
+        self.unpinged.push(seq);
+        let at = self.now + self.config.probe_timeout;
+        self.timers.schedule(at, Deadline::Candidate { seq });
+    }
+
+    /// Pings the candidates of the input being handled (one datagram
+    /// each, carrying nothing but the ping), as far as `pay` covers them;
+    /// the others wait for a packet of their own, or for relays (see
+    /// [`crate::candidate`]).
+    fn ping_candidates(&mut self, pay: Pay) {
+        if self.unpinged.is_empty() {
+            return;
+        }
+        let own = self.view.local_entry().addr();
+        let mut budget = match pay {
+            Pay::Bytes(b) => b,
+            Pay::Credit(..) => 0,
+        };
+        for seq in core::mem::take(&mut self.unpinged) {
+            let Some(c) = self.candidates.get(seq) else {
+                continue; // admitted or evicted since
+            };
+            let (to, target) = (c.update.addr, c.update.name.clone());
+            if to == own {
+                self.metrics.candidates_unpinged += 1;
+                continue;
+            }
+            let bytes = self.bare(&[Msg::Ping { seq, target }]);
+            let paid = match pay {
+                Pay::Credit(source, keep) => {
+                    let left = self.sources.credit(source) as usize;
+                    left >= bytes.len().saturating_add(keep)
+                        && self.sources.spend(source, bytes.len(), self.now)
+                }
+                Pay::Bytes(_) => match budget.checked_sub(bytes.len()) {
+                    Some(left) => {
+                        budget = left;
+                        true
+                    }
+                    None => false,
+                },
+            };
+            if !paid {
+                self.metrics.candidates_unpinged += 1;
+                continue;
+            }
+            self.metrics.sent.count(Kind::Ping, bytes.len());
+            self.out.push(Output::Datagram { to, bytes });
+        }
+    }
+
+    /// The size of [`bare`](Self::bare)`(messages)`, without sealing it.
+    fn bare_len(&mut self, messages: &[Msg]) -> usize {
+        let summary = self.summary();
+        let live = gossip::view_size(self.view.members());
+        let mut w = codec::PacketWriter::new(
+            &mut self.scratch,
+            &self.config.cluster,
+            self.view.local(),
+            live,
+            summary,
+        );
+        for m in messages {
+            w.message(m);
+        }
+        let len = w.len();
+        if self.seals() {
+            len + seal::overhead(&self.config.cluster, len)
+        } else {
+            len
+        }
+    }
+
+    /// A datagram of `messages` alone (no piggybacked gossip), sealed when
+    /// this node seals.
+    fn bare(&mut self, messages: &[Msg]) -> Bytes {
+        let summary = self.summary();
+        let live = gossip::view_size(self.view.members());
+        let mut w = codec::PacketWriter::new(
+            &mut self.scratch,
+            &self.config.cluster,
+            self.view.local(),
+            live,
+            summary,
+        );
+        for m in messages {
+            w.message(m);
+        }
+        let plain = w.finish();
+        self.seal(plain)
+    }
+
+    /// A candidate was seen (a packet of its own from the address its news
+    /// gave) or a relay passed back its ack: it joins the table, and its
+    /// alive is gossiped on.
+    fn admit(&mut self, c: Candidate) {
+        self.metrics.candidates_verified += 1;
+        tracing::trace!(node = %self.view.local(), member = %c.update.name, stage = ?c.stage, "a member heard of answered: admitted");
+        let mut room = 1;
+        self.view.begin();
+        let slot = self.view.members().slot(&c.update.name);
+        let applied = (self.view).apply(c.update, slot, c.priority, &mut room, effects!(self));
+        self.view.end();
+        self.applied(applied);
+    }
+
+    /// The check of candidate `seq` ran out of time: members are asked to
+    /// ping-req it (when a member's news named it, and only once), or it is
+    /// forgotten without a word.
+    fn on_candidate_timeout(&mut self, seq: u32) {
+        let Some(c) = self.candidates.get(seq) else {
+            return;
+        };
+        let (stage, vouched, heard) = (c.stage, c.vouched, c.heard);
+        let (target, target_addr) = (c.update.name.clone(), c.update.addr);
+        let relays = if stage == Stage::Direct && vouched && !self.is_leaving() {
+            let me = self.view.local();
+            (self.view.members()).sample(
+                self.config.indirect_checks,
+                &mut self.rng,
+                |e| e.status() == Status::Alive,
+                &[me],
+            )
+        } else {
+            Vec::new()
+        };
+        if relays.is_empty() {
+            self.candidates.forget(seq);
+            self.metrics.candidates_forgotten += 1;
+            tracing::trace!(node = %self.view.local(), member = %target, "a member heard of never answered: forgotten");
+            return;
+        }
+        for relay in &relays {
+            let Some(to) = self.view.members().get(relay).map(|e| e.addr()) else {
+                continue;
+            };
+            let req = Msg::PingReq {
+                seq,
+                target: target.clone(),
+                target_addr,
+                want_nack: false,
+            };
+            self.send(to, &[req]);
+        }
+        self.candidates.asked(seq, relays);
+        let at =
+            (heard + self.config.probe_interval).max(self.now + probe::relay_wait(&self.config));
+        self.timers.schedule(at, Deadline::Candidate { seq });
     }
 
     /// A query heard (in a packet from `from`): pass it on, carry it out,
@@ -1891,11 +2221,9 @@ impl Node {
         // would end at the highest clock, where every query is dropped.
         if answered {
             // The last frame of an exchange we answered: the deltas we lack.
-            self.apply_all(
-                pp.members,
-                Priority::Repair,
-                Admit::Source(from, UNASKED_NEW_MEMBERS),
-            );
+            let told = self.told_on_stream(from, &pp.from, UNASKED_NEW_MEMBERS);
+            self.apply_all(pp.members, Priority::Repair, told);
+            self.ping_candidates(twice(len));
             self.merge_deltas(from, &pp.deltas, &pp.digests, false);
             if let Some(set) = pp.differ {
                 let for_them = self.replicas.deltas_for(&pp.digests, set);
@@ -1935,12 +2263,9 @@ impl Node {
             .get(&pp.from)
             .is_some_and(|e| e.status() == Status::Dead);
         let (members, deltas) = (pp.members, pp.deltas);
+        let told = self.told_on_stream(from, &pp.from, UNASKED_NEW_MEMBERS);
         let members = if reconnecting {
-            self.apply_all(
-                members,
-                Priority::Repair,
-                Admit::Source(from, UNASKED_NEW_MEMBERS),
-            );
+            self.apply_all(members, Priority::Repair, told.clone());
             None
         } else {
             Some(members)
@@ -1958,12 +2283,9 @@ impl Node {
             self.out.push(Output::StreamClose { id });
         }
         if let Some(members) = members {
-            self.apply_all(
-                members,
-                Priority::Repair,
-                Admit::Source(from, UNASKED_NEW_MEMBERS),
-            );
+            self.apply_all(members, Priority::Repair, told);
         }
+        self.ping_candidates(twice(len));
         // A stream's first frame carries no deltas (anyone may open one):
         // they are merged only from frames of an exchange we asked for.
         self.unasked_deltas(deltas.len(), from);
@@ -1994,6 +2316,21 @@ impl Node {
         self.out.push(Output::StreamClose { id });
         self.out
             .event(Event::JoinRefusedHere { from, name, holder });
+    }
+
+    /// How news in a frame from `from` (sent under the name `sender`) is
+    /// admitted: as hearsay of its source, at most `most` new members; the
+    /// sender vouches for it when it is a member at that IP address (a
+    /// stream's source port is not the member's own).
+    fn told_on_stream(&self, from: SocketAddr, sender: &Name, most: usize) -> Admit {
+        let vouched = (self.view.members().get(sender)).is_some_and(|e| e.addr().ip() == from.ip());
+        Admit::Source(Hearsay {
+            from,
+            most,
+            sender: sender.clone(),
+            stream: true,
+            vouched,
+        })
     }
 
     /// The peer answered an exchange we opened: merge, send it the deltas it
@@ -2051,9 +2388,10 @@ impl Node {
         let admit = match exchange.reason {
             Reason::Join => Admit::Seed,
             _ if exchange.vouched => Admit::Exchange,
-            _ => Admit::Source(exchange.peer, usize::MAX),
+            _ => self.told_on_stream(exchange.peer, &pp.from, usize::MAX),
         };
         self.apply_all(pp.members, Priority::Repair, admit);
+        self.ping_candidates(twice(len));
         self.merge_deltas(exchange.peer, &pp.deltas, &pp.digests, true);
         // A repair continues with our side of the buckets that differ.
         let more = match (exchange.reason, pp.differ) {

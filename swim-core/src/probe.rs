@@ -92,7 +92,9 @@ impl Prober {
         }
     }
 
-    fn next_seq(&mut self) -> u32 {
+    /// A sequence number no probe, relay or last word of ours uses (the
+    /// pings that check a candidate take theirs from here too).
+    pub fn next_seq(&mut self) -> u32 {
         self.next_seq = self.next_seq.wrapping_add(1);
         self.next_seq
     }

@@ -82,20 +82,20 @@ impl Source {
 /// A token bucket kept as a virtual time (GCRA): full when at or before
 /// now, one token less for each `period` after it.
 #[derive(Clone, Copy, Debug, Default)]
-struct Bucket {
+pub(crate) struct Bucket {
     at: Instant,
 }
 
 impl Bucket {
     /// Tokens left now, of `burst`, each coming back after `period`.
-    fn allowed(&self, now: Instant, burst: u32, period: Duration) -> u32 {
+    pub fn allowed(&self, now: Instant, burst: u32, period: Duration) -> u32 {
         let ahead = self.at.saturating_duration_since(now);
         let used = ahead.as_micros().div_ceil(period.as_micros().max(1));
         burst.saturating_sub(u32::try_from(used).unwrap_or(u32::MAX))
     }
 
     /// Takes `n` tokens now.
-    fn take(&mut self, n: u32, now: Instant, period: Duration) {
+    pub fn take(&mut self, n: u32, now: Instant, period: Duration) {
         self.at = self.at.max(now) + period.saturating_mul(n);
     }
 }

@@ -6,7 +6,9 @@
 //! one full datagram from a busy node.
 //!
 //! Before: a ping-req reflected 19x its size to any address; a captured
-//! sealed ping replayed by a stranger drew 5.2x.
+//! sealed ping replayed by a stranger drew 5.2x. The pings that check
+//! candidates (news of members this node does not know) go to addresses
+//! the news gives: they are paid from the same credit.
 
 mod common;
 
@@ -113,7 +115,35 @@ fn kinds() -> Vec<(&'static str, Bytes)> {
             "gossip as a member",
             viewed_packet(2, vec![], vec![], 100_000),
         ),
+        // Candidates (verify.rs): news of unknown members makes the node
+        // ping each at the address the news gives, an address the sender
+        // chose; those pings are paid from the same credit.
+        (
+            "news of unknown members as a stranger",
+            packet(60_000, vec![], unknown_members()),
+        ),
+        (
+            "news of unknown members as a member",
+            packet(2, vec![], unknown_members()),
+        ),
+        (
+            "a ping with news of unknown members",
+            packet(
+                60_000,
+                vec![pb::message::Body::Ping(pb::Ping {
+                    seq: 7,
+                    target: name(0).into_bytes().into(),
+                })],
+                unknown_members(),
+            ),
+        ),
     ]
+}
+
+/// Alive news of 16 members nobody knows, at addresses outside the
+/// cluster (a victim's, say).
+fn unknown_members() -> Vec<pb::Update> {
+    (0..16).map(|k| alive(61_000 + k, 1)).collect()
 }
 
 /// What the busy node sends for one packet from the stranger, over the

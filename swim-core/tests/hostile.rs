@@ -201,10 +201,19 @@ fn the_table_stops_at_max_members() {
         ..Config::lan()
     };
     let mut node = joined_node(4, config);
+    let mut out = Vec::new();
     for chunk in (10..200).collect::<Vec<_>>().chunks(40) {
         let updates = chunk.iter().map(|&i| alive(i, 1)).collect();
-        let _ = receive(&mut node, 3, packet(3, vec![], updates), Instant::ZERO);
+        out.extend(receive(
+            &mut node,
+            3,
+            packet(3, vec![], updates),
+            Instant::ZERO,
+        ));
     }
+    // Heard of from member 3: candidates (64, its share), pinged; they answer.
+    assert_eq!(node.members().count(), 4);
+    answer_pings(&mut node, &out, Instant::from_millis(1));
     assert_eq!(node.members().count(), 50);
     assert_eq!(node.metrics().members_refused, 190 - 46);
 }

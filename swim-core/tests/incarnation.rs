@@ -173,7 +173,10 @@ fn the_jump_limit_for_the_subject_and_one_above() {
 #[test]
 fn at_the_highest_incarnation_no_accusation_is_accepted() {
     let mut node = joined_node(4, Config::lan());
-    forge(&mut node, vec![alive(9, MAX_INCARNATION - 1)]);
+    // Member 9 announces itself (news of it from member 3 would only make
+    // it a candidate).
+    let own = packet(9, vec![], vec![alive(9, MAX_INCARNATION - 1)]);
+    receive(&mut node, 9, own, Instant::ZERO);
     forge(
         &mut node,
         vec![claim(9, MAX_INCARNATION - 1, pb::Status::Dead)],

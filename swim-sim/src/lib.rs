@@ -36,7 +36,9 @@ pub use network::{Latency, Network};
 pub use observe::{Coverage, CrashReport, HealReport, Observer};
 #[cfg(feature = "cli")]
 pub use scenario::{Checks, Failure, Scenario};
-pub use sim::{addr_of, index_of_name, name_of, Fault, FaultKind, Options, Report, Sim};
+pub use sim::{
+    addr_of, index_of_name, name_of, Candidates, Fault, FaultKind, Options, Report, Sim,
+};
 pub use trace::TraceHash;
 pub use truth::{FalseDeath, HoldOut, MemberVerdicts};
 

@@ -895,6 +895,11 @@ fn print_summary(r: &Report, config: &swim_core::Config) {
             v.what
         );
     }
+    let c = &r.candidates;
+    println!(
+        "  members heard of   {} checked: {} answered, {} forgotten, {} evicted, {} not pinged; {} refused (busy)",
+        c.heard, c.verified, c.forgotten, c.evicted, c.unpinged, c.refused
+    );
     println!(
         "  events {}, dropped inputs {}, trace hash {}",
         r.events, r.dropped, r.trace_hash

@@ -474,6 +474,26 @@ impl Stream {
     }
 }
 
+/// Members the running nodes only heard of (candidates, checked with a
+/// ping before they are admitted), summed over the nodes running at the
+/// end of the run (see `swim_core::Metrics::candidates`).
+#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Candidates {
+    /// News of members held as candidates.
+    pub heard: u64,
+    /// Candidates that answered and were admitted.
+    pub verified: u64,
+    /// Candidates that never answered, forgotten.
+    pub forgotten: u64,
+    /// Candidates evicted to make room for newer ones.
+    pub evicted: u64,
+    /// News of unknown members refused: as many checks as a node may
+    /// start were running.
+    pub refused: u64,
+    /// Candidates whose ping was not paid for (or went nowhere).
+    pub unpinged: u64,
+}
+
 /// The summary of a run (the CLI prints it, or its JSON).
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
@@ -529,6 +549,8 @@ pub struct Report {
     pub events: u64,
     /// Remote input the nodes dropped (all reasons).
     pub dropped: u64,
+    /// What the running nodes did with members they only heard of.
+    pub candidates: Candidates,
     /// The first safety violation, if any (it stopped the run).
     pub violation: Option<Violation>,
     /// Every healed fault and how long the cluster took to re-converge.
@@ -789,6 +811,20 @@ impl Sim {
             .filter_map(|s| s.node.as_ref())
             .map(|n| n.metrics().dropped.total())
             .sum();
+        let candidates = (self.slots.iter().filter_map(|s| s.node.as_ref())).fold(
+            Candidates::default(),
+            |c, n| {
+                let m = n.metrics();
+                Candidates {
+                    heard: c.heard + m.candidates,
+                    verified: c.verified + m.candidates_verified,
+                    forgotten: c.forgotten + m.candidates_forgotten,
+                    evicted: c.evicted + m.candidates_evicted,
+                    refused: c.refused + m.candidates_refused,
+                    unpinged: c.unpinged + m.candidates_unpinged,
+                }
+            },
+        );
         Report {
             seed: self.opts.seed,
             nodes: self.opts.nodes,
@@ -811,6 +847,7 @@ impl Sim {
             crashes: self.observer.crashes.clone(),
             events: self.events,
             dropped,
+            candidates,
             violation: self.violation.clone(),
             heals: self.observer.heals.clone(),
             catch_ups: self.observer.catch_ups.clone(),

@@ -608,6 +608,12 @@ pub fn metrics_json(m: &AgentMetrics) -> Value {
         "unrefutable": c.unrefutable,
         "held": c.held,
         "members_refused": c.members_refused,
+        "candidates": c.candidates,
+        "candidates_verified": c.candidates_verified,
+        "candidates_forgotten": c.candidates_forgotten,
+        "candidates_evicted": c.candidates_evicted,
+        "candidates_refused": c.candidates_refused,
+        "candidates_unpinged": c.candidates_unpinged,
         "probe_rtt": {
             "bucket_bounds_us": swim_core::ROUND_TRIP_BUCKETS_US,
             "buckets": c.probe_rtt.buckets,

@@ -156,6 +156,43 @@ pub fn snapshot(node: &Node) -> Vec<(String, swim_core::Status, u64, SocketAddr)
     v
 }
 
+/// Members `node-i` answer the pings to them among `out` (plain
+/// datagrams to `addr(i)` naming `node-i`) with an ack from their own
+/// address, at `now`: candidates the node heard of answer its check.
+/// Returns how many answered.
+pub fn answer_pings(node: &mut Node, out: &[Output], now: Instant) -> usize {
+    let mut answered = 0;
+    for o in out {
+        let Output::Datagram { to, bytes } = o else {
+            continue;
+        };
+        let Ok(p) = pb::Packet::decode(bytes.clone()) else {
+            continue;
+        };
+        for m in p.messages {
+            let Some(pb::message::Body::Ping(ping)) = m.body else {
+                continue;
+            };
+            let Some(i) = std::str::from_utf8(&ping.target)
+                .ok()
+                .and_then(|t| t.strip_prefix("node-"))
+                .and_then(|t| t.parse::<usize>().ok())
+                .filter(|&i| addr(i) == *to)
+            else {
+                continue;
+            };
+            let ack = packet(
+                i,
+                vec![pb::message::Body::Ack(pb::Ack { seq: ping.seq })],
+                vec![],
+            );
+            let _ = receive(node, i, ack, now);
+            answered += 1;
+        }
+    }
+    answered
+}
+
 pub fn unused_stream() -> StreamId {
     StreamId::opened(u64::MAX >> 1)
 }

@@ -124,7 +124,15 @@ fn a_sealed_cluster_converges_and_replicates_keys() {
         assert!(c.keys_agree(), "seed {seed}");
         assert_eq!(c.status(0, 7), Some(Status::Dead));
         let report = c.sim().report();
-        assert_eq!(report.dropped, 0, "seed {seed}");
+        // Nothing is dropped but a relay's refusal to check a member it
+        // does not hold yet (a candidate's indirect check may ask a member
+        // that has not heard of it; a relay pings only members it holds).
+        let unknown: u64 = (0..30)
+            .filter_map(|i| c.node(i))
+            .map(|n| n.metrics().dropped.unknown_target)
+            .sum();
+        assert_eq!(report.dropped, unknown, "seed {seed}");
+        assert!(unknown <= 3, "seed {seed}: {unknown}");
         assert_eq!(report.false_positive_deaths, 0, "seed {seed}");
     }
 }

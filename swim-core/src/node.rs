@@ -1455,19 +1455,7 @@ impl Node {
 
     /// The size of [`bare`](Self::bare)`(messages)`, without sealing it.
     fn bare_len(&mut self, messages: &[Msg]) -> usize {
-        let summary = self.summary();
-        let live = gossip::view_size(self.view.members());
-        let mut w = codec::PacketWriter::new(
-            &mut self.scratch,
-            &self.config.cluster,
-            self.view.local(),
-            live,
-            summary,
-        );
-        for m in messages {
-            w.message(m);
-        }
-        let len = w.len();
+        let len = self.bare_plain(messages).len();
         if self.seals() {
             len + seal::overhead(&self.config.cluster, len)
         } else {
@@ -1478,6 +1466,12 @@ impl Node {
     /// A datagram of `messages` alone (no piggybacked gossip), sealed when
     /// this node seals.
     fn bare(&mut self, messages: &[Msg]) -> Bytes {
+        let plain = self.bare_plain(messages);
+        self.seal(plain)
+    }
+
+    /// A datagram of `messages` alone, plain.
+    fn bare_plain(&mut self, messages: &[Msg]) -> Bytes {
         let summary = self.summary();
         let live = gossip::view_size(self.view.members());
         let mut w = codec::PacketWriter::new(
@@ -1490,8 +1484,7 @@ impl Node {
         for m in messages {
             w.message(m);
         }
-        let plain = w.finish();
-        self.seal(plain)
+        w.finish()
     }
 
     /// A candidate was seen (a packet of its own from the address its news

@@ -6,9 +6,9 @@
 //! Every wait is bounded and polled; no sleep stands in for a condition.
 
 mod common;
+use common::forge::{packet, update};
 
 use common::{http, wait_for, Agent, SWIM};
-use prost::Message as _;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
@@ -327,37 +327,6 @@ fn cross_site_requests_are_refused_and_a_get_starts_nothing_cluster_wide() {
 }
 
 // ---- 3. logging ------------------------------------------------------------
-
-fn wire_addr(a: SocketAddr) -> Vec<u8> {
-    let SocketAddr::V4(a) = a else {
-        panic!("IPv4 only")
-    };
-    let mut v = a.ip().octets().to_vec();
-    v.extend_from_slice(&a.port().to_be_bytes());
-    v
-}
-
-fn update(name: &str, addr: SocketAddr, inc: u64, status: pb::Status) -> pb::Update {
-    pb::Update {
-        name: name.as_bytes().to_vec().into(),
-        addr: wire_addr(addr).into(),
-        incarnation: inc,
-        status: status as i32,
-        from: b"attacker".to_vec().into(),
-        life: 7,
-    }
-}
-
-fn packet(cluster: &str, updates: Vec<pb::Update>) -> Vec<u8> {
-    pb::Packet {
-        version: pb::PROTOCOL_VERSION,
-        cluster: cluster.into(),
-        from: b"attacker".to_vec().into(),
-        updates,
-        ..Default::default()
-    }
-    .encode_to_vec()
-}
 
 fn log_len(a: &Agent) -> u64 {
     std::fs::metadata(&a.log).map(|m| m.len()).unwrap_or(0)

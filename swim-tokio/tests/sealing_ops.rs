@@ -3,6 +3,7 @@
 //! `require` with one `swim keys sealing require`, against real agents.
 
 mod common;
+use common::forge::metric;
 
 use common::{wait_for, Agent};
 use prost::Message;
@@ -42,11 +43,6 @@ impl Drop for Dir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
-}
-
-fn metric(a: &Agent, path: &[&str]) -> u64 {
-    let m = a.get("/v1/metrics").unwrap_or_default();
-    path.iter().fold(&m, |v, k| &v[*k]).as_u64().unwrap_or(0)
 }
 
 /// The sealing step `swim info` prints.

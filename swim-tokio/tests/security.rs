@@ -4,9 +4,9 @@
 //! desynced, chained or ratcheted incarnations repeated for minutes.
 
 mod common;
+use common::forge::{metric, packet, update, wire_addr};
 
 use common::{spread_bound, wait_for, Agent};
-use prost::Message;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 use swim_proto as pb;
@@ -56,42 +56,6 @@ fn sealed_cluster(files: &Files, prefix: &str) -> Vec<Agent> {
         },
     );
     agents
-}
-
-fn wire_addr(a: SocketAddr) -> Vec<u8> {
-    let SocketAddr::V4(a) = a else {
-        panic!("IPv4 only")
-    };
-    let mut v = a.ip().octets().to_vec();
-    v.extend_from_slice(&a.port().to_be_bytes());
-    v
-}
-
-fn update(name: &str, addr: SocketAddr, inc: u64, status: pb::Status) -> pb::Update {
-    pb::Update {
-        name: name.as_bytes().to_vec().into(),
-        addr: wire_addr(addr).into(),
-        incarnation: inc,
-        status: status as i32,
-        from: b"attacker".to_vec().into(),
-        life: 7,
-    }
-}
-
-fn packet(cluster: &str, updates: Vec<pb::Update>) -> Vec<u8> {
-    pb::Packet {
-        version: pb::PROTOCOL_VERSION,
-        cluster: cluster.into(),
-        from: b"attacker".to_vec().into(),
-        updates,
-        ..Default::default()
-    }
-    .encode_to_vec()
-}
-
-fn metric(a: &Agent, path: &[&str]) -> u64 {
-    let m = a.get("/v1/metrics").unwrap_or_default();
-    path.iter().fold(&m, |v, k| &v[*k]).as_u64().unwrap_or(0)
 }
 
 /// `(name, status, incarnation)` of every member, sorted.

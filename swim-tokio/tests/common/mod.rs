@@ -1,6 +1,8 @@
 //! Helpers for tests that run real `swim agent` processes on loopback.
 #![allow(dead_code)]
 
+pub mod forge;
+
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};

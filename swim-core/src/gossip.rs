@@ -73,7 +73,11 @@ pub(crate) fn packet(
     }
     let budget = max.saturating_sub(w.len());
     let (queue, members) = view.gossip_parts();
-    let limit = retransmit_limit(config.retransmit_mult, members.live());
+    // n counts every member held, the dead too (as memberlist does): on a
+    // side of a cut that holds most of the cluster dead, a limit from the
+    // few live members sent a verdict 4 times, often never reaching a
+    // member of that side before its own timer ran out.
+    let limit = retransmit_limit(config.retransmit_mult, members.len());
     let mut used = 0;
     let updates = queue.take(members, budget, limit, wire::framed_len, |u| {
         used += wire::framed_len(u.len());

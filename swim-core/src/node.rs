@@ -448,7 +448,17 @@ macro_rules! effects {
             out: &mut $node.out,
             metrics: &mut $node.metrics,
             rng: &mut $node.rng,
-            healthy: $node.awareness.score() == 0,
+            // A node that hears nobody has no evidence against its own
+            // links (see `probe::Answered`): it keeps deciding.
+            healthy: $node.awareness.score() == 0
+                || !$node.prober.hears(
+                    $node.awareness.scale($node.config.probe_interval),
+                    $node.now,
+                ),
+            hears: $node.prober.hears(
+                $node.awareness.scale($node.config.probe_interval),
+                $node.now,
+            ),
         }
     };
 }
@@ -1097,6 +1107,8 @@ impl Node {
             .is_some_and(|e| e.addr() == from);
         if !member {
             self.sources.earn(Source::of(from), len, self.now);
+        } else if authentic || self.keyring.is_empty() {
+            self.prober.heard(self.now);
         }
         // A candidate speaks, from the address its news gave: seen (its
         // ack, if that is what it sent, was expected).
@@ -1747,6 +1759,13 @@ impl Node {
         )
     }
 
+    /// Whether a member was heard lately (see `probe::Answered`), judged
+    /// over the probe period as Lifeguard stretched it.
+    fn hears(&self) -> bool {
+        let period = self.awareness.scale(self.config.probe_interval);
+        self.prober.hears(period, self.now)
+    }
+
     /// Sends a datagram that starts with `head` (see [`send`](Self::send)).
     fn send_with(&mut self, to: SocketAddr, head: Head<'_>) -> bool {
         let max = self.budget(self.config.max_packet_size);
@@ -1835,18 +1854,19 @@ impl Node {
         }
         if let Some(failed) = self.prober.conclude() {
             // Without nacks, a failed probe is one miss whatever the relays did.
-            let missed = if self.config.nack {
-                failed.missed_nacks
-            } else {
-                1
-            };
-            self.awareness.apply(missed as i32);
+            let health = if self.config.nack { failed.health } else { 1 };
+            self.awareness.apply(health);
             self.metrics.probe_failures += 1;
             self.view
                 .suspect(&failed.target, failed.incarnation, effects!(self));
         }
         let now = self.now;
-        let interval = self.awareness.scale(self.config.probe_interval);
+        // Lifeguard stretches the period of a node whose own links look
+        // bad; one that hears nobody has no such evidence (see
+        // `probe::Answered`) and probes at the normal pace.
+        let hears = self.hears();
+        let stretch = |d| if hears { self.awareness.scale(d) } else { d };
+        let interval = stretch(self.config.probe_interval);
         self.timers.set(Periodic::Probe, now + interval);
         let Some(target) = self.view.next_probe_target(&mut self.rng) else {
             return;
@@ -1857,7 +1877,7 @@ impl Node {
         let (addr, incarnation) = (entry.addr(), entry.incarnation);
         let seq = self.prober.start(target.clone(), incarnation, now);
         self.metrics.probes += 1;
-        let timeout = self.awareness.scale(self.config.probe_timeout);
+        let timeout = stretch(self.config.probe_timeout);
         self.timers
             .schedule(now + timeout, Deadline::ProbeTimeout { seq });
         // Lifeguard's buddy system: the probe of a member we suspect tells it.
@@ -1898,12 +1918,27 @@ impl Node {
         let Some(addr) = members.get(&target).map(|e| e.addr()) else {
             return;
         };
-        let relays = members.sample(
-            self.config.indirect_checks,
-            &mut self.rng,
-            |e| e.status() == Status::Alive,
-            &[self.view.local(), &target],
-        );
+        let k = self.config.indirect_checks;
+        let alive = |n: &Name| members.get(n).is_some_and(|e| e.status() == Status::Alive);
+        // Members that answered us lately first: only their silence counts
+        // against our own health (see `probe::Answered`); the rest at random.
+        let mut relays: Vec<Name> = (self.prober.answerers())
+            .filter(|n| **n != target && alive(n))
+            .take(k)
+            .cloned()
+            .collect();
+        let counted = relays.len();
+        if counted < k {
+            let mut skip: Vec<&str> = vec![self.view.local(), &target];
+            skip.extend(relays.iter().map(|n| &**n));
+            let more = members.sample(
+                k - counted,
+                &mut self.rng,
+                |e| e.status() == Status::Alive,
+                &skip,
+            );
+            relays.extend(more);
+        }
         if relays.is_empty() {
             return;
         }
@@ -1920,7 +1955,7 @@ impl Node {
             };
             self.send(relay_addr, &[req]);
         }
-        self.prober.set_relays(relays);
+        self.prober.set_relays(relays, counted);
     }
 
     fn on_relay_timeout(&mut self, seq: u32) {

@@ -27,7 +27,11 @@ struct Probe {
     acked: bool,
     /// Members asked to ping-req; only they may forward an ack or a nack.
     relays: Vec<Name>,
-    nacks: u32,
+    /// The first `counted` relays are answerers: only their missing nacks
+    /// count against this node's own health (see [`Answered`]).
+    counted: usize,
+    /// Which relays nacked (bit `i` for relay `i`).
+    nacked: u64,
 }
 
 /// An indirect probe this node runs for a requester.
@@ -67,9 +71,53 @@ pub(crate) enum Acked {
 pub(crate) struct Failed {
     pub target: Name,
     pub incarnation: u64,
-    /// Lifeguard: relays that did not even nack mean our own links are
-    /// suspect; this is how much the local health score rises.
-    pub missed_nacks: u32,
+    /// Lifeguard: how much the local health score moves. When not one of
+    /// the answerers asked even nacked, our own links are suspect (one
+    /// point, as for a probe with nobody to ask while members are heard:
+    /// answerers that a cut took away all at once do not count thrice
+    /// each); when any of them nacked, our links worked
+    /// and the target (and any silent relay) is the one that failed (minus
+    /// one, as for an answered probe).
+    pub health: i32,
+}
+
+/// How many answerers a node remembers (see [`Answered`]).
+const ANSWERERS: usize = 16;
+
+/// Who answers this node, and when it last heard any member: the evidence
+/// its Lifeguard score and its sick-node rule are judged on.
+///
+/// A relay's missing nack says "your ping-req never reached me" only if the
+/// relay could have nacked: a member on the far side of a partition never
+/// can, and asking it would make every node of a minority side look sick
+/// (its score pinned at the top, its probes slowed eightfold, its verdicts
+/// blocked) while its links to its own side are perfect. So a probe's
+/// relays are drawn first from the answerers (members whose last exchange
+/// with this node, an ack or a nack, was answered; one that then fails to
+/// answer a probe or to nack drops out), and only their missing nacks
+/// count. A failed probe with no answerer to ask counts one miss if a
+/// member was heard while it ran (this node receives, yet what it sends
+/// goes unanswered: it cannot send) and none if nobody was.
+#[derive(Debug, Default)]
+struct Answered {
+    /// Up to [`ANSWERERS`] members, the latest to answer last.
+    recent: Vec<Name>,
+    /// When a member's packet last arrived.
+    heard: Option<Instant>,
+}
+
+impl Answered {
+    fn record(&mut self, who: &Name) {
+        self.forget(who);
+        if self.recent.len() == ANSWERERS {
+            self.recent.remove(0);
+        }
+        self.recent.push(who.clone());
+    }
+
+    fn forget(&mut self, who: &Name) {
+        self.recent.retain(|n| n != who);
+    }
 }
 
 /// The prober: our probe of this period, and the probes we relay.
@@ -80,6 +128,7 @@ pub(crate) struct Prober {
     next_seq: u32,
     /// Sequence numbers of the last few last-word pings to suspects.
     rechecks: [u32; 8],
+    answered: Answered,
 }
 
 impl Prober {
@@ -89,7 +138,26 @@ impl Prober {
             relays: HashMap::with_hasher(FixedState::with_seed(hash_seed)),
             next_seq: 0,
             rechecks: [0; 8],
+            answered: Answered::default(),
         }
+    }
+
+    /// A member's packet arrived (authenticated, from its own address).
+    pub fn heard(&mut self, now: Instant) {
+        self.answered.heard = Some(now);
+    }
+
+    /// The answerers, the latest first: the relays whose silence counts.
+    pub fn answerers(&self) -> impl Iterator<Item = &Name> {
+        self.answered.recent.iter().rev()
+    }
+
+    /// Whether any member was heard within the last eight protocol periods
+    /// of `period` (the probe interval as Lifeguard stretched it: a node
+    /// whose probes slowed hears their answers less often).
+    pub fn hears(&self, period: Duration, now: Instant) -> bool {
+        let since = now.saturating_sub(period * 8);
+        self.answered.heard.is_some_and(|at| at >= since)
     }
 
     /// A sequence number no probe, relay or last word of ours uses (the
@@ -109,7 +177,8 @@ impl Prober {
             sent: now,
             acked: false,
             relays: Vec::new(),
-            nacks: 0,
+            counted: 0,
+            nacked: 0,
         });
         seq
     }
@@ -132,9 +201,11 @@ impl Prober {
             .map(|p| &p.target)
     }
 
-    /// Records the members asked to probe the target indirectly.
-    pub fn set_relays(&mut self, relays: Vec<Name>) {
+    /// Records the members asked to probe the target indirectly: the
+    /// first `counted` answered this node lately (see [`Answered`]).
+    pub fn set_relays(&mut self, relays: Vec<Name>, counted: usize) {
         if let Some(p) = self.probe.as_mut() {
+            p.counted = counted.min(relays.len());
             p.relays = relays;
         }
     }
@@ -145,16 +216,29 @@ impl Prober {
         if p.acked {
             return None;
         }
-        let expected = p.relays.len() as u32;
-        let missed_nacks = if expected > 0 {
-            expected.saturating_sub(p.nacks)
-        } else {
-            1
+        self.answered.forget(&p.target);
+        let mut missed = 0i32;
+        for (i, relay) in p.relays.iter().enumerate().take(p.counted) {
+            if p.nacked & (1 << i.min(63)) == 0 {
+                missed += 1;
+                self.answered.forget(relay);
+            }
+        }
+        // A member spoke while this probe ran: we receive, yet nothing we
+        // sent was answered.
+        let heard = self.answered.heard.is_some_and(|at| at >= p.sent);
+        let health = match p.counted as i32 {
+            0 => i32::from(heard),
+            // Not one answerer nacked: our own links are the likelier fault.
+            counted if missed == counted => 1,
+            // One nack came back: our ping-reqs went out and its answer
+            // came in, so the silent ones are the fault, not us.
+            _ => -1,
         };
         Some(Failed {
             target: p.target,
             incarnation: p.incarnation,
-            missed_nacks,
+            health,
         })
     }
 
@@ -171,6 +255,7 @@ impl Prober {
             }
             let first = !p.acked;
             p.acked = true;
+            self.answered.record(sender);
             Acked::Probe {
                 first,
                 sent: p.sent,
@@ -188,15 +273,17 @@ impl Prober {
         }
     }
 
-    /// A nack `seq` from member `sender`: counted if a relay of our probe sent it.
+    /// A nack `seq` from member `sender`: true if a relay of our probe sent it.
     pub fn on_nack(&mut self, seq: u32, sender: &Name) -> bool {
-        match self.probe.as_mut() {
-            Some(p) if p.seq == seq && p.relays.contains(sender) => {
-                p.nacks += 1;
-                true
-            }
-            _ => false,
-        }
+        let Some(p) = self.probe.as_mut().filter(|p| p.seq == seq) else {
+            return false;
+        };
+        let Some(i) = p.relays.iter().position(|r| r == sender) else {
+            return false;
+        };
+        p.nacked |= 1 << i.min(63);
+        self.answered.record(sender);
+        true
     }
 
     /// A ping-req: returns the sequence number of the ping to send for the
@@ -247,6 +334,8 @@ pub(crate) fn relay_wait(c: &Config) -> Duration {
 mod tests {
     use super::*;
 
+    const T: Instant = Instant::ZERO;
+
     fn addr() -> SocketAddr {
         ([10, 0, 0, 9], 7946).into()
     }
@@ -255,7 +344,7 @@ mod tests {
     fn only_the_target_or_a_relay_acks_a_probe() {
         let mut p = Prober::new(1);
         let seq = p.start("t".into(), 3, Instant::ZERO);
-        p.set_relays(vec!["r".into()]);
+        p.set_relays(vec!["r".into()], 0);
         assert_eq!(p.on_ack(seq, &"x".into()), Acked::Stranger);
         assert_eq!(p.unacked(seq), Some(&"t".into()));
         assert_eq!(
@@ -281,13 +370,67 @@ mod tests {
     fn a_failed_probe_counts_missing_nacks() {
         let mut p = Prober::new(1);
         let seq = p.start("t".into(), 3, Instant::ZERO);
-        p.set_relays(vec!["a".into(), "b".into(), "c".into()]);
-        assert!(p.on_nack(seq, &"a".into()));
+        p.set_relays(vec!["a".into(), "b".into(), "c".into(), "d".into()], 3);
+        assert!(p.on_nack(seq, &"d".into()), "an uncounted relay's nack");
+        assert!(!p.on_nack(seq + 1, &"b".into()), "another probe's");
         assert!(!p.on_nack(seq, &"z".into()), "a stranger's nack");
         let failed = p.conclude().unwrap();
-        assert_eq!((failed.incarnation, failed.missed_nacks), (3, 2));
-        let _ = p.start("u".into(), 0, Instant::ZERO);
-        assert_eq!(p.conclude().unwrap().missed_nacks, 1, "no relays: one miss");
+        assert_eq!(
+            (failed.incarnation, failed.health),
+            (3, 1),
+            "no answerer nacked"
+        );
+        let _ = p.start("u".into(), 0, Instant::from_millis(5));
+        assert_eq!(p.conclude().unwrap().health, 0, "nobody heard");
+        let _ = p.start("u".into(), 0, Instant::from_millis(5));
+        p.heard(Instant::from_millis(6));
+        assert_eq!(p.conclude().unwrap().health, 1, "heard, unanswered");
+    }
+
+    #[test]
+    fn answerers_are_the_latest_to_answer_until_they_fail() {
+        let c = Config::lan();
+        let mut p = Prober::new(1);
+        let names = |p: &Prober| p.answerers().cloned().collect::<Vec<Name>>();
+        for name in ["a", "b", "c", "a"] {
+            let seq = p.start(name.into(), 0, T);
+            p.on_ack(seq, &name.into());
+        }
+        assert_eq!(names(&p), ["a", "c", "b"].map(Name::from));
+        let seq = p.start("t".into(), 0, T);
+        p.set_relays(vec!["a".into(), "c".into(), "x".into()], 2);
+        assert!(p.on_nack(seq, &"c".into()));
+        assert_eq!(p.conclude().unwrap().health, -1, "c nacked: our links work");
+        assert_eq!(names(&p), ["c", "b"].map(Name::from), "a dropped out");
+        let _ = p.start("t".into(), 0, T);
+        p.set_relays(vec!["c".into(), "b".into()], 2);
+        assert_eq!(p.conclude().unwrap().health, 1, "no answerer nacked");
+        assert!(names(&p).is_empty());
+        for name in ["c", "b"] {
+            let seq = p.start(name.into(), 0, T);
+            p.on_ack(seq, &name.into());
+        }
+        let seq = p.start("b".into(), 0, T);
+        p.set_relays(vec!["c".into()], 1);
+        p.on_nack(seq, &"c".into());
+        assert_eq!(p.conclude().unwrap().health, -1, "every answerer nacked");
+        assert_eq!(
+            names(&p),
+            ["c"].map(Name::from),
+            "the failed target dropped out"
+        );
+        for i in 0..40u32 {
+            let n: Name = format!("m{i}").as_str().into();
+            let seq = p.start(n.clone(), 0, T);
+            p.on_ack(seq, &n);
+        }
+        assert_eq!(names(&p).len(), ANSWERERS, "bounded");
+        let at = |s: u64| Instant::from_millis(s * 1000);
+        let period = c.probe_interval;
+        assert!(!p.hears(period, at(4)));
+        p.heard(at(4));
+        assert!(p.hears(period, at(12)) && !p.hears(period, at(13)));
+        assert!(p.hears(period * 2, at(20)), "a stretched period");
     }
 
     #[test]

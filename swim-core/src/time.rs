@@ -42,6 +42,11 @@ impl Instant {
     pub fn saturating_duration_since(self, earlier: Instant) -> Duration {
         Duration::from_micros(self.0.saturating_sub(earlier.0))
     }
+
+    /// `d` before `self`, or [`Instant::ZERO`] if that is earlier.
+    pub fn saturating_sub(self, d: Duration) -> Instant {
+        Instant(self.0.saturating_sub(micros(d)))
+    }
 }
 
 fn micros(d: Duration) -> u64 {

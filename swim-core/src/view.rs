@@ -32,8 +32,12 @@ pub(crate) struct Effects<'a> {
     pub out: &'a mut Outbox,
     pub metrics: &'a mut Metrics,
     pub rng: &'a mut Random,
-    /// This node's Lifeguard score is 0 (its own probes and nacks arrive).
+    /// This node's Lifeguard score is 0 (its own probes and nacks arrive),
+    /// or it hears nobody (and has no evidence against its own links).
     pub healthy: bool,
+    /// A member's packet arrived lately (see `probe::Answered`): a node
+    /// that hears nobody will get no confirmation of its suspicions.
+    pub hears: bool,
 }
 
 /// What applying an update did that the node acts on beyond the view.
@@ -757,10 +761,14 @@ impl View {
     /// node gives it a last word: the suspect's address is returned, to be
     /// pinged with the suspicion attached, and the verdict waits a probe
     /// interval for its refutation. While this node is not `healthy` (its
-    /// Lifeguard score is up: its own probes and nacks go missing) it
-    /// declares nobody dead, even with confirmations (they may come from
-    /// other sick members): the suspicion waits, pinging the suspect each
-    /// probe interval, for a refutation or a verdict from a healthy member.
+    /// Lifeguard score is up: members that answered it lately stopped even
+    /// nacking, or it refutes suspicions of itself, and it still hears
+    /// members) it declares nobody dead, even with confirmations (they may
+    /// come from other sick members): the suspicion waits, pinging the
+    /// suspect each probe interval, for a refutation or a verdict from a
+    /// healthy member. A node that hears no member at all (isolated, or
+    /// the survivor of a pair) has no such evidence and decides, as each
+    /// side of a partition does (see `probe::Answered`).
     /// Where no confirmation could come (a cluster of a few members), the
     /// node still decides alone.
     ///
@@ -782,7 +790,9 @@ impl View {
         let (addr, current) = (e.addr(), e.generation == generation);
         let suspect = e.status() == Status::Suspect;
         let s = e.suspicion_mut()?;
-        let due = s.deadline() <= fx.now;
+        // A node that hears nobody will get no confirmation: its own
+        // suspicion is due at the shortest timeout (the last word follows).
+        let due = s.deadline() <= fx.now || (!fx.hears && fx.now >= s.start + s.min);
         let alone = s.accusers.len() == 1 && s.accusers[0] == *local;
         if !current || !suspect {
             return None;

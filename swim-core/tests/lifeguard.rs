@@ -23,6 +23,23 @@ fn run(node: &mut Node, mut now: Instant, until: Instant) -> Vec<(Instant, Outpu
     out
 }
 
+/// As [`run`], but node 1 keeps talking to `node` (a gossip packet every
+/// 500 ms): the node hears members, whatever becomes of what it sends.
+fn run_hearing(node: &mut Node, mut now: Instant, until: Instant) -> Vec<(Instant, Output)> {
+    let mut out = Vec::new();
+    let mut next_word = now;
+    while let Some(t) = node.poll_timeout().filter(|&t| t <= until) {
+        while next_word <= t {
+            let word = packet(1, vec![], vec![]);
+            out.extend((receive(node, 1, word, next_word).into_iter()).map(|o| (next_word, o)));
+            next_word = Instant::from_millis(next_word.as_millis() + 500);
+        }
+        now = t.max(now);
+        out.extend(node.step(Input::Tick, now).map(|o| (now, o)));
+    }
+    out
+}
+
 /// The messages of a datagram.
 fn messages(bytes: &[u8]) -> Vec<pb::message::Body> {
     pb::Packet::decode(bytes)
@@ -144,14 +161,15 @@ fn probes(out: &[(Instant, Output)]) -> Vec<(Instant, SocketAddr)> {
         .collect()
 }
 
-/// Node 0 of 4 whose probes nobody answers (relays do not nack): its local
-/// health score after `periods` probe periods, the ping-reqs' `want_nack`,
-/// and the gaps between its probes.
+/// Node 0 of 4 whose probes nobody answers (relays do not nack) though it
+/// hears members (as a node that cannot send does): its local health score
+/// after `periods` probe periods, the ping-reqs' `want_nack`, and the gaps
+/// between its probes.
 fn unanswered(config: Config, periods: u64) -> (u32, Vec<bool>, Vec<u64>) {
     let interval = config.probe_interval.as_millis() as u64;
     let mut node = joined_node(4, config);
     let _ = node.poll_outputs().count();
-    let out = run(
+    let out = run_hearing(
         &mut node,
         Instant::ZERO,
         Instant::from_millis(interval * periods),
@@ -180,7 +198,10 @@ fn missed_nacks_raise_the_health_score_and_stretch_the_probe_period() {
         !wants.is_empty() && wants.iter().all(|&w| w),
         "ping-reqs ask for nacks"
     );
-    assert!(score >= 2, "two relays missed their nacks: score {score}");
+    assert!(
+        score >= 2,
+        "probes unanswered while members are heard: score {score}"
+    );
     assert!(
         gaps.iter().any(|&g| g >= 2 * interval),
         "the probe period stretches with the score: gaps {gaps:?}"
@@ -541,14 +562,14 @@ fn probe_round_trips_are_counted_from_the_times_the_node_is_given() {
 
 #[test]
 fn a_node_whose_score_is_up_declares_nobody_dead() {
-    // Nobody answers node 0: its score rises, and the suspicion of node 2,
-    // confirmed by three others, never becomes its verdict; a healthy
-    // member's verdict is taken as it comes.
+    // Node 0 hears node 1 but nobody answers it (it cannot send): its score
+    // rises, and the suspicion of node 2, confirmed by three others, never
+    // becomes its verdict; a healthy member's verdict is taken as it comes.
     let mut node = joined_node(10, Config::lan());
     let _ = node.poll_outputs().count();
     let updates = [3, 4, 5, 6].iter().map(|&a| suspicion_by(a, 2)).collect();
     let _ = receive(&mut node, 3, packet(3, vec![], updates), Instant::ZERO);
-    let out = run(&mut node, Instant::ZERO, Instant::from_millis(120_000));
+    let out = run_hearing(&mut node, Instant::ZERO, Instant::from_millis(120_000));
     assert!(node.health_score() > 0);
     assert!(!out
         .iter()
@@ -562,4 +583,121 @@ fn a_node_whose_score_is_up_declares_nobody_dead() {
     let now = Instant::from_millis(120_001);
     let _ = receive(&mut node, 4, packet(4, vec![], vec![dead]), now);
     assert_eq!(node.member("node-2").unwrap().status, Status::Dead);
+}
+
+/// Node 0 of 12 on the minority side of a cut: members 1-3 (its side)
+/// answer its pings, nack its ping-reqs about the far side, and ping it
+/// now and then; members 4-11 hear nothing. Member `crash` (of its side)
+/// stops answering at `crash_at`. Returns the node, and when (ms) it
+/// declared `crash` dead.
+fn minority_side(crash: usize, crash_at: u64, until: u64) -> (Node, Option<u64>) {
+    let mut node = joined_node(12, Config::lan());
+    let _ = node.poll_outputs().count();
+    let side = |i: usize, t: u64| (1..=3).contains(&i) && (i != crash || t < crash_at);
+    let mut inbox: Vec<(u64, usize, Bytes)> = Vec::new();
+    let mut dead_at = None;
+    let mut next_word = 0;
+    let mut now = 0;
+    while now < until {
+        let tick = node.poll_timeout().map_or(until, |t| t.as_millis() + 1);
+        let due = inbox.iter().map(|(t, ..)| *t).min().unwrap_or(u64::MAX);
+        now = tick.min(due).min(next_word).min(until).max(now);
+        let at = Instant::from_millis(now);
+        let mut out: Vec<Output> = Vec::new();
+        if now == next_word {
+            // Its side gossips to it as members do.
+            next_word += 700;
+            let from = 1 + (now / 700) as usize % 3;
+            if side(from, now) {
+                out.extend(receive(&mut node, from, packet(from, vec![], vec![]), at));
+            }
+        }
+        let (ready, later): (Vec<_>, Vec<_>) = inbox.drain(..).partition(|(t, ..)| *t <= now);
+        inbox = later;
+        for (_, from, bytes) in ready {
+            out.extend(receive(&mut node, from, bytes, at));
+        }
+        out.extend(node.step(Input::Tick, at));
+        for o in out {
+            match o {
+                Output::Event(Event::MemberFailed { member, .. })
+                    if *member.name == *name(crash) =>
+                {
+                    dead_at.get_or_insert(now);
+                }
+                Output::Datagram { to, bytes } => {
+                    let Some(i) = (1..12).find(|&i| addr(i) == to) else {
+                        continue;
+                    };
+                    if !side(i, now) {
+                        continue;
+                    }
+                    for m in messages(&bytes) {
+                        let reply = match m {
+                            pb::message::Body::Ping(p) => {
+                                pb::message::Body::Ack(pb::Ack { seq: p.seq })
+                            }
+                            pb::message::Body::PingReq(r) => {
+                                let target = (1..12).find(|&j| r.target == name(j).as_bytes());
+                                if target.is_some_and(|j| side(j, now)) {
+                                    pb::message::Body::Ack(pb::Ack { seq: r.seq })
+                                } else {
+                                    pb::message::Body::Nack(pb::Nack { seq: r.seq })
+                                }
+                            }
+                            _ => continue,
+                        };
+                        inbox.push((now + 2, i, packet(i, vec![reply], vec![])));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    (node, dead_at)
+}
+
+/// A node of a minority side asks relays that answer it: they nack its
+/// ping-reqs about the far side, so its Lifeguard score stays down, and a
+/// crash among the members it can reach is its verdict within the
+/// longest suspicion timeout (main: the relays were drawn from the far side,
+/// their nacks never came, the score sat at the top and the verdict
+/// waited for the heal).
+#[test]
+fn a_minority_side_stays_healthy_and_declares_a_crash_on_its_side() {
+    let (node, dead_at) = minority_side(2, 40_000, 80_000);
+    assert_eq!(node.health_score(), 0);
+    let dead_at = dead_at.expect("node 2 declared dead");
+    // Nobody here confirms its suspicion: it takes the longest timeout
+    // (6 x 4 s with 4 live members) and a last word. With its side
+    // confirming, the simulator's `minority-crash` scenario checks 2x the
+    // usual detection time.
+    assert!(
+        dead_at - 40_000 <= 30_000,
+        "declared {} ms after",
+        dead_at - 40_000
+    );
+    for far in 4..12 {
+        let status = node.member(&name(far)).unwrap().status;
+        assert_eq!(
+            status,
+            Status::Dead,
+            "the far side, as each side of a cut holds the other"
+        );
+    }
+}
+
+/// A node that hears nobody (isolated, or the survivor of a pair whose
+/// partner crashed) has no evidence against its own links: it decides.
+#[test]
+fn a_node_that_hears_nobody_still_declares_its_suspects_dead() {
+    let mut node = joined_node(10, Config::lan());
+    let _ = node.poll_outputs().count();
+    let updates = [3, 4, 5, 6].iter().map(|&a| suspicion_by(a, 2)).collect();
+    let _ = receive(&mut node, 3, packet(3, vec![], updates), Instant::ZERO);
+    let out = run(&mut node, Instant::ZERO, Instant::from_millis(60_000));
+    assert_eq!(node.health_score(), 0, "nobody heard: no evidence against its own links");
+    assert!(out
+        .iter()
+        .any(|(_, o)| matches!(o, Output::Event(Event::MemberFailed { member, .. }) if &*member.name == "node-2")));
 }

@@ -350,7 +350,8 @@ struct AgentArgs {
     keyring_file: Option<PathBuf>,
     /// How plain traffic is treated once keys are installed: accept (send
     /// plain, accept both), send (send sealed, accept both) or require
-    /// (send sealed, drop plain) [default: require].
+    /// (send sealed, drop plain) [default: require]. `send` and `require`
+    /// need a keyring: without one, asking for them is an error.
     #[arg(long, value_parser = swim_core::Sealing::from_str)]
     sealing: Option<swim_core::Sealing>,
     /// Member snapshot file (Serf's -snapshot): members are recorded there

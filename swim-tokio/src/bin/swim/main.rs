@@ -925,11 +925,16 @@ fn sighup_step_back(now: swim_core::Sealing, wanted: swim_core::Sealing) -> Opti
     } else {
         "members move back from `require` together, or a later move to `accept` cuts this one off"
     };
+    let then = if wanted == Accept {
+        "then SIGHUP again (this agent moves on to `accept`). A restart starts at the config's \
+         step, `accept`, and is cut off the same way while members are at `require`"
+    } else {
+        "then SIGHUP again, or restart this agent (it starts at the config's step, `send`)"
+    };
     Some(format!(
         "the agent stays at `require` (the config file says `{}`): SIGHUP does not move back \
          from `require`, as {harm}. To roll the cluster back, run `swim keys sealing send` \
-         (every member moves to `send`; nobody is cut off), then SIGHUP again; or restart this \
-         agent at the step its config says",
+         (every member moves to `send`; nobody is cut off), {then}",
         wanted.as_str()
     ))
 }

@@ -973,14 +973,16 @@ async fn join_outcome(
         Ok(Err(())) => (
             StatusCode::BAD_GATEWAY,
             format!(
-                "no seed answered the join ({list}): refused, unreachable or not a swim agent \
-                 of this cluster; check the addresses and that an agent runs there"
+                "no seed answered the join ({list}): unreachable, not a swim agent, or one \
+                 that drops this agent's traffic; {}",
+                crate::driver::JOIN_UNANSWERED
             ),
         ),
         Err(_) => (
             StatusCode::GATEWAY_TIMEOUT,
             format!(
-                "no seed answered the join ({list}) within {wait:?}; check the addresses, or wait longer"
+                "no seed answered the join ({list}) within {wait:?}; wait longer, or {}",
+                crate::driver::JOIN_UNANSWERED
             ),
         ),
     };

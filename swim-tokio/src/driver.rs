@@ -194,6 +194,10 @@ pub enum StartError {
         /// The OS error.
         source: io::Error,
     },
+    /// Another agent holds the member snapshot's lock: two agents must
+    /// not share one snapshot file.
+    #[error("{0}")]
+    SnapshotInUse(crate::snapshot::InUse),
     /// The operating system gave no random bytes: the node's seed (and so
     /// its nonces) would be guessable, so it does not start.
     #[error("cannot read random bytes from the operating system ({0}); the node needs them for its nonces and does not start without them: check that /dev/urandom (or getrandom(2)) is available")]
@@ -325,9 +329,16 @@ pub async fn start(config: AgentConfig) -> Result<Handle, StartError> {
     let snapshot = match &config.snapshot {
         Some(path) => {
             let (snapshot, loaded) = Snapshot::open(path, config.rejoin_after_leave, &config.name)
-                .map_err(|source| StartError::Snapshot {
-                    path: path.clone(),
-                    source,
+                .map_err(|source| {
+                    let in_use =
+                        (source.get_ref()).and_then(|e| e.downcast_ref::<crate::snapshot::InUse>());
+                    match in_use {
+                        Some(in_use) => StartError::SnapshotInUse(in_use.clone()),
+                        None => StartError::Snapshot {
+                            path: path.clone(),
+                            source,
+                        },
+                    }
                 })?;
             let known = rejoin_seeds(&loaded, advertise, &seeds);
             if !known.is_empty() {
@@ -765,12 +776,11 @@ impl Driver {
             }
             Command::SetSealing(step, reply) => {
                 let from = self.node.sealing();
-                let r = if self.node.keyring().is_empty() && step != swim_core::Sealing::Accept {
-                    Err(HandleError::NoKeys { step })
-                } else {
-                    self.node.set_sealing(step);
-                    Ok(from)
-                };
+                let r = crate::handle::sealing_needs_keys(step, !self.node.keyring().is_empty())
+                    .map(|()| {
+                        self.node.set_sealing(step);
+                        from
+                    });
                 let _ = reply.send(r);
             }
             Command::Shutdown => {}
@@ -959,6 +969,17 @@ pub fn join_refused(
     )
 }
 
+/// What to check when no seed answered a join, for the log, the CLI and
+/// the control API. A wrong address is one cause; keys or a cluster label
+/// other than the seed's are the other: the seed drops such traffic
+/// without an answer, so the joiner sees silence either way (the seed's
+/// log names what it dropped).
+pub const JOIN_UNANSWERED: &str = "check the addresses and that an agent runs there; if one does, \
+     it may hold other keys or another cluster label than this agent and drop its traffic \
+     unanswered (sealed under a key it lacks, plain while it requires sealing, or another \
+     `cluster`): check that this agent's keyring (--keyring-file or keyring_file) and \
+     [protocol] cluster match the seed's; the seed logs what it dropped";
+
 /// Logs one event. What peers can cause goes through `limit` (see
 /// [`crate::logs`]); key events are debug lines without their values.
 fn log_event(node: &str, event: &Event, limit: &mut crate::logs::RateLimit) {
@@ -1004,12 +1025,16 @@ fn log_event(node: &str, event: &Event, limit: &mut crate::logs::RateLimit) {
         Event::JoinCompleted { seed } => info!(node, %seed, "joined the cluster"),
         Event::JoinRetry { attempt } => warn!(
             node,
-            attempt, "no seed answered join attempt {attempt}; retrying the join"
+            attempt,
+            "no seed answered join attempt {attempt}; retrying the join (a wrong address, no \
+             agent there, or other keys or cluster label at the seed)"
         ),
         Event::LeaveCompleted => info!(node, "leave announced"),
         Event::JoinFailed { attempts } => warn!(
             node,
-            attempts, "no seed answered the join in {attempts} attempt(s); the join is cancelled and nothing retries it"
+            attempts,
+            "no seed answered the join in {attempts} attempt(s); the join is cancelled and nothing \
+             retries it; {JOIN_UNANSWERED}"
         ),
         Event::KeySet {
             member,

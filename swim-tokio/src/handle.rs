@@ -205,9 +205,9 @@ pub enum HandleError {
     /// A move to sealing step `send` or `require` on a node that holds no
     /// key (its traffic is plain at any step).
     #[error(
-        "cannot move to sealing step `{}`: this agent holds no key, so its traffic is plain at any step; \
-         without keys only `accept` is allowed (give the agent a keyring file, --keyring-file or \
-         keyring_file, and restart it first)",
+        "sealing step `{}` needs a key, but this agent holds no key, so its traffic would be plain at any step; \
+         without keys only `accept` is allowed: give the agent a keyring file (--keyring-file or \
+         keyring_file; it is read at start), or set sealing = \"accept\"",
         .step.as_str()
     )]
     NoKeys {
@@ -246,6 +246,20 @@ pub enum HandleError {
         /// Members alive or suspect.
         live: usize,
     },
+}
+
+/// Whether a node may be at sealing step `step`, holding keys or not
+/// (`has_keys`): without keys its traffic is plain at any step, so only
+/// `accept` is allowed; `send` and `require` are [`HandleError::NoKeys`].
+/// The one check for a move on SIGHUP ([`Handle::set_sealing`]) and for a
+/// step asked for explicitly at start (the agent's `--sealing` or config
+/// file).
+pub fn sealing_needs_keys(step: swim_core::Sealing, has_keys: bool) -> Result<(), HandleError> {
+    if has_keys || step == swim_core::Sealing::Accept {
+        Ok(())
+    } else {
+        Err(HandleError::NoKeys { step })
+    }
 }
 
 /// The message of [`HandleError::NotReady`].

@@ -44,9 +44,9 @@ mod stream;
 pub use config::{
     parse_duration, tag_changes, AgentConfig, ConfigOverrides, FileConfig, FileConfigError, Preset,
 };
-pub use driver::{join_refused, resolve_seeds, start, StartError};
+pub use driver::{join_refused, resolve_seeds, start, StartError, JOIN_UNANSWERED};
 pub use handle::{
-    AgentMetrics, DriverMetrics, Handle, HandleError, KeyAnswer, KeyReport, LeaveOutcome,
-    MemberInfo,
+    sealing_needs_keys, AgentMetrics, DriverMetrics, Handle, HandleError, KeyAnswer, KeyReport,
+    LeaveOutcome, MemberInfo,
 };
 pub use swim_core;

@@ -38,6 +38,16 @@
 //! A damaged file is never fatal. At most [`MAX_FILE`] bytes are read and
 //! at most [`MAX_MEMBERS`] members kept, so a hostile file cannot make the
 //! agent allocate more.
+//!
+//! ## One agent a file
+//!
+//! While it has the snapshot open, an agent holds an exclusive advisory
+//! lock (`flock(2)`, on Unix) on `PATH.lock` beside it: a lock on `PATH`
+//! itself would not outlive the first compaction, which renames a new
+//! file over it. The lock file holds the owner's process id; a second
+//! agent given the same `PATH` does not start ([`InUse`]) instead of
+//! interleaving its records with the first's. The lock goes with the
+//! process (a crash or `kill -9` frees it); the file stays, harmless.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -254,6 +264,79 @@ fn open_append(path: &Path) -> io::Result<File> {
     o.open(path)
 }
 
+/// The lock file beside the snapshot `path`: `PATH.lock`.
+pub fn lock_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+/// The snapshot is in use by another agent: its lock file is locked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the snapshot {} is in use by another agent ({}, holding the lock on {}): two agents must not \
+     share one snapshot file; give this agent its own --snapshot PATH (`snapshot` in the config \
+     file), or stop the other",
+    path.display(),
+    pid.map_or("its process id unknown".to_string(), |p| format!("pid {p}")),
+    lock.display()
+)]
+pub struct InUse {
+    /// The snapshot file.
+    pub path: PathBuf,
+    /// Its lock file.
+    pub lock: PathBuf,
+    /// The process id the lock file names, if it names one.
+    pub pid: Option<u32>,
+}
+
+/// Takes the exclusive lock on `PATH.lock` (created if missing, mode
+/// 0600, never through a symlink) and writes this process's id in it; the
+/// lock is held as long as the returned file is open. An error of kind
+/// `WouldBlock` carrying [`InUse`] when another process holds it.
+#[cfg(unix)]
+fn lock(path: &Path) -> io::Result<File> {
+    use std::os::fd::AsRawFd as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let lock = lock_path(path);
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&lock)?;
+    // SAFETY: flock on a descriptor this function owns; no memory is shared.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::WouldBlock {
+            return Err(e);
+        }
+        let mut text = String::new();
+        let _ = (&file).take(32).read_to_string(&mut text);
+        let pid = text.trim().parse().ok();
+        let path = path.to_path_buf();
+        return Err(io::Error::new(
+            io::ErrorKind::WouldBlock,
+            InUse { path, lock, pid },
+        ));
+    }
+    file.set_len(0)?;
+    file.write_all(format!("{}\n", std::process::id()).as_bytes())?;
+    Ok(file)
+}
+
+/// No advisory lock off Unix: the file is opened only to be held.
+#[cfg(not(unix))]
+fn lock(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(lock_path(path))
+}
+
 /// What the driver sends the writer thread.
 enum Msg {
     Record(Record),
@@ -269,17 +352,23 @@ pub(crate) struct Snapshot {
     /// A record was dropped on a full queue: the next chance, all the
     /// live members are sent instead.
     lost: bool,
+    /// The open lock file (see the module's "One agent a file"): held
+    /// until the writer has stopped.
+    lock: Option<File>,
 }
 
 impl Snapshot {
     /// Loads the snapshot at `path`, compacts it (which drops a damaged
     /// tail) and starts the writer. Returns the members to rejoin too
-    /// (none after a graceful leave, unless `rejoin_after_leave`).
+    /// (none after a graceful leave, unless `rejoin_after_leave`). Refused
+    /// ([`InUse`], inside an error of kind `WouldBlock`) when another agent
+    /// holds the snapshot's lock, before anything is read or written.
     pub(crate) fn open(
         path: &Path,
         rejoin_after_leave: bool,
         own_name: &str,
     ) -> io::Result<(Snapshot, Loaded)> {
+        let lock = lock(path)?;
         let mut loaded = load(path, rejoin_after_leave)?;
         loaded.members.remove(own_name);
         if let Some(cut) = &loaded.cut {
@@ -320,6 +409,7 @@ impl Snapshot {
                 tx: Some(tx),
                 thread: Some(thread),
                 lost: false,
+                lock: Some(lock),
             },
             loaded,
         ))
@@ -349,11 +439,13 @@ impl Snapshot {
     }
 
     /// Writes what is queued and stops the writer (blocking for that long).
+    /// The lock is released then: nothing writes the file any more.
     pub(crate) fn close(&mut self) {
         self.tx = None;
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+        self.lock = None;
     }
 }
 
@@ -568,6 +660,27 @@ mod tests {
             let loaded = parse(&bytes, false);
             assert!(loaded.records <= 2);
         }
+    }
+
+    /// A second open of a snapshot in use is refused, naming the file and
+    /// the holder; once the first is closed it opens.
+    #[cfg(unix)]
+    #[test]
+    fn a_snapshot_in_use_is_refused() {
+        let dir = std::env::temp_dir().join(format!("swim-snap-lock-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("snap");
+        let (mut first, _) = Snapshot::open(&path, false, "me").unwrap();
+        let e = Snapshot::open(&path, false, "me").err().unwrap();
+        assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+        let in_use = e.get_ref().and_then(|e| e.downcast_ref::<InUse>()).unwrap();
+        assert_eq!(in_use.pid, Some(std::process::id()));
+        let text = e.to_string();
+        assert!(text.contains(&path.display().to_string()), "{text}");
+        assert!(text.contains("in use by another agent"), "{text}");
+        first.close();
+        let (_second, _) = Snapshot::open(&path, false, "me").unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -207,6 +207,25 @@ fn bad_input_gives_a_one_line_error_and_a_nonzero_exit() {
         out
     );
 
+    // A sealing step without a keyring: it would run plain.
+    for step in ["send", "require"] {
+        let out = swim(&[
+            "agent",
+            "--name",
+            "x",
+            "--bind",
+            "127.0.0.1:0",
+            "--control",
+            "127.0.0.1:0",
+            "--sealing",
+            step,
+        ]);
+        assert!(!out.status.success());
+        let err = stderr_line(&out);
+        assert!(err.contains("--sealing: sealing step"), "{err}");
+        assert!(err.contains("only `accept` is allowed"), "{err}");
+    }
+
     // Unresolvable seed.
     let out = swim(&[
         "agent",

@@ -290,6 +290,66 @@ fn sighup_refuses_sealing_without_a_key_and_a_flag_wins() {
     assert_eq!(info_step(&pinned), "accept");
 }
 
+/// Two agents at `require`: SIGHUP to `accept` (and to `send`) is refused
+/// with the reason and the way out, the step stays `require`, and nobody
+/// is held failed; after `swim keys sealing send`, the next SIGHUP (the
+/// file unchanged) moves the agent on to `accept`, and both stay alive.
+#[test]
+fn sighup_back_from_require_is_refused_until_the_cluster_rolls_back() {
+    let dir = Dir::new("back");
+    let key = swim_tokio::swim_core::SecretKey::new([42; 32]);
+    let ring = dir.path("keyring");
+    swim_tokio::keyring::save(ring.as_ref(), [key].iter()).unwrap();
+    let start = |i: usize, join: &[SocketAddr]| {
+        let conf = dir.config(i, "require");
+        Agent::start_with(
+            &format!("back{i}"),
+            "127.0.0.1:0",
+            join,
+            &["--config", &conf, "--keyring-file", &ring],
+        )
+    };
+    let a = start(1, &[]);
+    let b = start(2, &[a.gossip]);
+    let agents = [a, b];
+    wait_for("2 agents at require", Duration::from_secs(20), || {
+        all_alive(&agents)
+    });
+    let refusals = |a: &Agent| {
+        a.log_text()
+            .matches("SIGHUP does not move back from `require`")
+            .count()
+    };
+    for (n, step) in [(1, "send"), (2, "accept")] {
+        dir.config(2, step);
+        agents[1].signal(libc::SIGHUP);
+        wait_for("the refusal", Duration::from_secs(10), || {
+            refusals(&agents[1]) == n
+        });
+        assert_eq!(info_step(&agents[1]), "require");
+    }
+    let log = agents[1].log_text();
+    assert!(log.contains("swim keys sealing send"), "{log}");
+    assert!(log.contains("cut off"), "{log}");
+    assert!(!log.contains("sealing step moved"), "{log}");
+    let (ok, text) = cli(&agents[0], &["keys", "sealing", "send"]);
+    assert!(ok, "{text}");
+    wait_for("both at send", Duration::from_secs(10), || {
+        agents.iter().all(|a| info_step(a) == "send")
+    });
+    // The file still says `accept`: the refused step is tried again.
+    agents[1].signal(libc::SIGHUP);
+    wait_for("back2 moves to accept", Duration::from_secs(10), || {
+        (agents[1].log_text()).contains("sealing step moved from `send` to `accept`")
+    });
+    assert_eq!(info_step(&agents[1]), "accept");
+    std::thread::sleep(common::dead_bound(2));
+    assert!(
+        all_alive(&agents),
+        "a member at accept in a cluster at send is cut off"
+    );
+}
+
 /// One raw HTTP/1.1 exchange with the control API: the status and the body.
 fn raw(control: &str, request: &str) -> (u16, String) {
     use std::io::{Read, Write};

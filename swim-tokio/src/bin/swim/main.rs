@@ -350,7 +350,8 @@ struct AgentArgs {
     keyring_file: Option<PathBuf>,
     /// How plain traffic is treated once keys are installed: accept (send
     /// plain, accept both), send (send sealed, accept both) or require
-    /// (send sealed, drop plain) [default: require].
+    /// (send sealed, drop plain) [default: require]. `send` and `require`
+    /// need a keyring: without one, asking for them is an error.
     #[arg(long, value_parser = swim_core::Sealing::from_str)]
     sealing: Option<swim_core::Sealing>,
     /// Member snapshot file (Serf's -snapshot): members are recorded there
@@ -615,6 +616,18 @@ fn run_agent(args: AgentArgs) -> Result<(), Fail> {
     if let Some(path) = &config.keyring_file {
         config.keys = swim_tokio::keyring::load(path).map_err(|e| e.to_string())?;
     }
+    // A step asked for explicitly (not the preset's default) must be one
+    // the keys allow, as on SIGHUP: `send` or `require` without a key
+    // would run plain while the operator believes it sealed.
+    let asked = match (args.sealing, file.protocol.sealing) {
+        (Some(step), _) => Some((step, "--sealing")),
+        (None, Some(step)) => Some((step, "[protocol] sealing in the config file")),
+        (None, None) => None,
+    };
+    if let Some((step, from)) = asked {
+        swim_tokio::sealing_needs_keys(step, !config.keys.is_empty())
+            .map_err(|e| format!("{from}: {e}"))?;
+    }
     config.snapshot = args.snapshot.or_else(|| file.snapshot.clone());
     config.rejoin_after_leave = args.rejoin || file.rejoin.unwrap_or(false);
     if let Some(d) = file.stream_timeout {
@@ -648,6 +661,7 @@ fn run_agent(args: AgentArgs) -> Result<(), Fail> {
         flag_preset: args.preset,
         flag_sealing: args.sealing,
         file_sealing,
+        sealing_refused: false,
         tags,
         log,
         set_filter,
@@ -695,6 +709,11 @@ struct Reload {
     /// only when the file's step changed since: a `swim keys sealing`
     /// carried out since is not undone by a reload for another reason.
     file_sealing: swim_core::Sealing,
+    /// The last SIGHUP refused to move the agent back from `require` to
+    /// the file's step ([`sighup_step_back`]): the next SIGHUP tries
+    /// again, file changed or not (once `swim keys sealing send` moved
+    /// the cluster back, `send` to `accept` is allowed).
+    sealing_refused: bool,
     /// The keys that are tags now (the file's and the flags'), as set.
     tags: BTreeMap<String, String>,
     /// The log filter in force.
@@ -799,14 +818,17 @@ impl Reload {
     /// The sealing step, on SIGHUP: when the file names another step than
     /// it did when last read (and no `--sealing` flag pins it), the agent
     /// moves there at once and logs from which step to which; a move to
-    /// `send` or `require` without a key is refused and logged. A step
-    /// the file did not change is left alone, even where the agent is
-    /// elsewhere since a `swim keys sealing` (a warning says so: a restart
-    /// would start at the file's step).
+    /// `send` or `require` without a key is refused and logged, and so is
+    /// a move back from `require` ([`sighup_step_back`]: it would cut the
+    /// agent off, or start to). A step the file did not change is left
+    /// alone, even where the agent is elsewhere since a `swim keys
+    /// sealing` (a warning says so: a restart would start at the file's
+    /// step).
     async fn sealing(&mut self, node: &swim_tokio::Handle, file: &FileConfig, shown: &str) {
         let wanted = file.protocol_config(self.flag_preset).sealing;
-        let changed = wanted != self.file_sealing;
+        let changed = wanted != self.file_sealing || self.sealing_refused;
         self.file_sealing = wanted;
+        self.sealing_refused = false;
         if let Some(flag) = self.flag_sealing {
             if changed && wanted != flag {
                 tracing::info!(
@@ -829,6 +851,15 @@ impl Reload {
                     now.as_str()
                 );
             }
+            return;
+        }
+        // Checked just before the move; a `swim keys sealing` landing in
+        // between is the only race, and it moves the agent forward or to
+        // `send`, never to `accept`.
+        let now = node.metrics().await.ok().and_then(|m| m.sealing);
+        if let Some(why) = now.and_then(|now| sighup_step_back(now, wanted)) {
+            self.sealing_refused = true;
+            tracing::error!("SIGHUP: sealing step not moved: {why}");
             return;
         }
         match node.set_sealing(wanted).await {
@@ -870,6 +901,42 @@ impl Reload {
             );
         }
     }
+}
+
+/// Why SIGHUP refuses to move an agent with keys from sealing step `now`
+/// to `wanted`, if it does: a move back from `require`. The cluster is at
+/// `require` as far as this agent knows (it got there by its config or by
+/// `swim keys sealing require`), and a member at `accept` sends plain,
+/// which every member at `require` drops: it would be cut off and held
+/// failed within seconds. `require` to `send` cuts no one off by itself,
+/// but a second SIGHUP to `accept` would, so it is refused too: the
+/// rollback is the cluster's, `swim keys sealing send` (every member at
+/// once, this one included). From `send`, `accept` stays allowed: it is
+/// the rollback's last step, each member by its own config (no key
+/// operation moves members to `accept`).
+fn sighup_step_back(now: swim_core::Sealing, wanted: swim_core::Sealing) -> Option<String> {
+    use swim_core::Sealing::{Accept, Require};
+    if now != Require || wanted == Require {
+        return None;
+    }
+    let harm = if wanted == Accept {
+        "a member at `accept` sends plain traffic, which every member at `require` drops: this \
+         agent would be cut off and held failed within seconds"
+    } else {
+        "members move back from `require` together, or a later move to `accept` cuts this one off"
+    };
+    let then = if wanted == Accept {
+        "then SIGHUP again (this agent moves on to `accept`). A restart starts at the config's \
+         step, `accept`, and is cut off the same way while members are at `require`"
+    } else {
+        "then SIGHUP again, or restart this agent (it starts at the config's step, `send`)"
+    };
+    Some(format!(
+        "the agent stays at `require` (the config file says `{}`): SIGHUP does not move back \
+         from `require`, as {harm}. To roll the cluster back, run `swim keys sealing send` \
+         (every member moves to `send`; nobody is cut off), {then}",
+        wanted.as_str()
+    ))
 }
 
 /// The agent's control token: from `--control-token-file`, else
@@ -960,8 +1027,8 @@ async fn agent(
                         }
                         return Err(format!(
                             "no seed answered the join in {attempts} attempts (--join {seeds}); \
-                             check the addresses and that an agent runs there, or pass \
-                             --retry-max 0 to retry for ever"
+                             {}; or pass --retry-max 0 to retry for ever",
+                            swim_tokio::JOIN_UNANSWERED
                         ));
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => {
@@ -984,4 +1051,37 @@ async fn agent(
         _ = int.recv() => tracing::warn!("second signal: stopping without finishing the leave"),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use swim_core::Sealing::{Accept, Require, Send};
+
+    /// SIGHUP moves forward freely, and from `send` to `accept` (the
+    /// rollback's last step); back from `require` it refuses, saying why
+    /// and what to run instead.
+    #[test]
+    fn sighup_does_not_move_back_from_require() {
+        for (now, wanted) in [
+            (Accept, Send),
+            (Accept, Require),
+            (Send, Require),
+            (Send, Accept),
+            (Require, Require),
+        ] {
+            assert_eq!(sighup_step_back(now, wanted), None, "{now:?} to {wanted:?}");
+        }
+        let why = sighup_step_back(Require, Accept).unwrap();
+        for part in [
+            "stays at `require`",
+            "cut off",
+            "swim keys sealing send",
+            "restart",
+        ] {
+            assert!(why.contains(part), "{part}: {why}");
+        }
+        let why = sighup_step_back(Require, Send).unwrap();
+        assert!(why.contains("swim keys sealing send"), "{why}");
+    }
 }

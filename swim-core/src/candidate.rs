@@ -88,9 +88,11 @@ pub(crate) struct Candidate {
     pub priority: Priority,
     /// The sequence number of its pings (direct and indirect).
     pub seq: u32,
-    /// The news came from a member at its own address: members may be
-    /// asked to check it (the indirect stage).
+    /// The news came from a member at its own address.
     pub vouched: bool,
+    /// Members may be asked to check it (the indirect stage): vouched for,
+    /// and its check paid for the relays' part too.
+    pub indirect: bool,
     /// Where its check stands.
     pub stage: Stage,
     /// The members asked to ping-req it; only their acks admit it.
@@ -119,8 +121,11 @@ pub(crate) struct Candidates {
     by_name: HashMap<Name, u64, FixedState>,
     by_seq: HashMap<u32, u64, FixedState>,
     next: u64,
-    /// Checks started (see [`CHECK_BURST`]).
-    checks: Bucket,
+    /// Checks started for news from members at their own address, and
+    /// for the rest (see [`CHECK_BURST`]): a flood of the second kind
+    /// (spoofed sources each spending their own allowance) never keeps
+    /// a member's news of a genuine newcomer from being checked.
+    checks: [Bucket; 2],
     /// The last [`ANSWERED`] checks that ended with an admission.
     answered: VecDeque<u32>,
 }
@@ -133,7 +138,7 @@ impl Candidates {
             by_name: HashMap::with_hasher(FixedState::with_seed(hash_seed)),
             by_seq: HashMap::with_hasher(FixedState::with_seed(hash_seed ^ 1)),
             next: 0,
-            checks: Bucket::default(),
+            checks: [Bucket::default(), Bucket::default()],
             answered: VecDeque::new(),
         }
     }
@@ -153,10 +158,20 @@ impl Candidates {
         self.by_seq.get(&seq).and_then(|id| self.by_arrival.get(id))
     }
 
-    /// Whether a new check may start now (see [`CHECK_BURST`]).
-    pub fn may_check(&self, now: Instant, probe_interval: Duration) -> bool {
+    /// Candidate `seq` gets no indirect stage: what paid for its check
+    /// could not pay for the relays' part too.
+    pub fn direct_only(&mut self, seq: u32) {
+        let id = self.by_seq.get(&seq).copied();
+        if let Some(c) = id.and_then(|id| self.by_arrival.get_mut(&id)) {
+            c.indirect = false;
+        }
+    }
+
+    /// Whether a new check of news from a member at its own address
+    /// (`vouched`), or of other news, may start now (see [`CHECK_BURST`]).
+    pub fn may_check(&self, vouched: bool, now: Instant, probe_interval: Duration) -> bool {
         let period = probe_interval / CHECKS_PER_INTERVAL;
-        self.checks.allowed(now, CHECK_BURST, period) > 0
+        self.checks[usize::from(vouched)].allowed(now, CHECK_BURST, period) > 0
     }
 
     /// Adds the news `update` (an alive of a name the table does not
@@ -174,18 +189,27 @@ impl Candidates {
         if self.by_name.contains_key(&*update.name) {
             return Inserted::Waiting;
         }
-        if !self.may_check(now, probe_interval) {
+        if !self.may_check(vouched, now, probe_interval) {
             return Inserted::Busy;
         }
-        let period = probe_interval / CHECKS_PER_INTERVAL;
-        self.checks.take(1, now, period);
         let mut inserted = Inserted::Added;
         if self.by_arrival.len() >= MAX_CANDIDATES {
-            if let Some((_, oldest)) = self.by_arrival.pop_first() {
-                self.unindex(&oldest);
-                inserted = Inserted::Evicted;
-            }
+            // The oldest of news nobody vouched for makes room first
+            // (a bounded scan of the set); a member's news only for news
+            // that is vouched for too.
+            let unvouched = (self.by_arrival.iter())
+                .find(|(_, c)| !c.vouched)
+                .map(|(id, _)| *id);
+            let oldest = match unvouched {
+                Some(id) => id,
+                None if vouched => *self.by_arrival.keys().next().expect("full"),
+                None => return Inserted::Busy,
+            };
+            self.remove(oldest);
+            inserted = Inserted::Evicted;
         }
+        let period = probe_interval / CHECKS_PER_INTERVAL;
+        self.checks[usize::from(vouched)].take(1, now, period);
         let id = self.next;
         self.next += 1;
         self.by_name.insert(update.name.clone(), id);
@@ -197,6 +221,7 @@ impl Candidates {
                 priority,
                 seq,
                 vouched,
+                indirect: vouched,
                 stage: Stage::Direct,
                 relays: Vec::new(),
                 heard: now,

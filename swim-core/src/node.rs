@@ -381,8 +381,10 @@ enum Admit {
     /// A configured seed's answer to a join: only `max_members` bounds it.
     Seed,
     /// A known member's answer to an exchange this node opened: the
-    /// node-wide share of exchanges.
-    Exchange,
+    /// node-wide share of exchanges. Names the node does not hold are
+    /// hearsay all the same (a key holder answering can make up any):
+    /// candidates, checked before they are admitted.
+    Exchange(Hearsay),
     /// Anything else: its source's share, and at most `most`. Alive news
     /// of an unknown name is hearsay (a candidate, checked before it is
     /// admitted: see [`crate::candidate`]) unless it is the sender's word
@@ -390,7 +392,8 @@ enum Admit {
     Source(Hearsay),
 }
 
-/// Who told a packet's or frame's news, for [`Admit::Source`].
+/// Who told a packet's or frame's news, for [`Admit::Source`] and
+/// [`Admit::Exchange`].
 #[derive(Clone, Debug)]
 struct Hearsay {
     /// Where it came from.
@@ -1205,6 +1208,7 @@ impl Node {
             Pay::Credit(Source::of(from), keep)
         };
         self.ping_candidates(pay);
+        let mut relayed = false;
         for m in packet.messages {
             match m {
                 Msg::Ping { seq, .. } => {
@@ -1265,6 +1269,14 @@ impl Node {
                         self.drop_input(DropReason::UnknownTarget, from, "ping-req");
                         continue;
                     };
+                    // One indirect probe a packet (a member asks one relay
+                    // per probe): twelve in one datagram drew 2.5-3x its
+                    // size from this node and the targets together.
+                    if relayed {
+                        self.drop_input(DropReason::Busy, from, "a second ping-req in a packet");
+                        continue;
+                    }
+                    relayed = true;
                     match self.prober.relay(seq, from, want_nack, !member) {
                         Some(own) => {
                             let at = self.now + probe::relay_wait(&self.config);
@@ -1279,6 +1291,10 @@ impl Node {
                                 self.send_with(to, head);
                             } else {
                                 self.send_paid(to, Source::of(from), head);
+                                // The target's ack comes to us because of
+                                // this requester: its credit pays for it too.
+                                let ack = self.bare_len(&[Msg::Ack { seq: u32::MAX }]);
+                                let _ = self.sources.spend(Source::of(from), ack, self.now);
                             }
                         }
                         None => self.drop_input(DropReason::Busy, from, "ping-req"),
@@ -1304,7 +1320,7 @@ impl Node {
         // exchanges) rather than `most` is what binds.
         let (allowed, by_share) = match &admit {
             Admit::Seed => (usize::MAX, false),
-            Admit::Exchange => {
+            Admit::Exchange(_) => {
                 let share = self.sources.exchange_members_allowed(now, interval) as usize;
                 (share, true)
             }
@@ -1317,8 +1333,8 @@ impl Node {
             }
         };
         let hearsay = match &admit {
-            Admit::Source(h) => Some(h),
-            _ => None,
+            Admit::Source(h) | Admit::Exchange(h) => Some(h),
+            Admit::Seed => None,
         };
         let mut room = allowed;
         let refused = self.metrics.members_refused;
@@ -1359,7 +1375,7 @@ impl Node {
         let added = u32::try_from(allowed.saturating_sub(room)).unwrap_or(u32::MAX);
         match &admit {
             Admit::Seed => {}
-            Admit::Exchange => self.sources.exchange_members_added(added, now, interval),
+            Admit::Exchange(_) => self.sources.exchange_members_added(added, now, interval),
             Admit::Source(h) => {
                 self.sources
                     .members_added(Source::of(h.from), added, now, interval);
@@ -1420,9 +1436,9 @@ impl Node {
     }
 
     /// Pings the candidates of the input being handled (one datagram
-    /// each, carrying nothing but the ping), as far as `pay` covers them;
-    /// the others wait for a packet of their own, or for relays (see
-    /// [`crate::candidate`]).
+    /// each, carrying nothing but the ping), as far as `pay` covers them
+    /// (with their indirect stage, or they get none); the others are
+    /// dropped until news names them again (see [`crate::candidate`]).
     fn ping_candidates(&mut self, pay: Pay) {
         if self.unpinged.is_empty() {
             return;
@@ -1432,15 +1448,30 @@ impl Node {
             Pay::Bytes(b) => b,
             Pay::Credit(..) => 0,
         };
+        let mut indirect = Vec::new();
         for seq in core::mem::take(&mut self.unpinged) {
             let Some(c) = self.candidates.get(seq) else {
                 continue; // admitted or evicted since
             };
-            let (to, target) = (c.update.addr, c.update.name.clone());
+            let (to, target, vouched) = (c.update.addr, c.update.name.clone(), c.vouched);
             if to == own {
                 self.metrics.candidates_unpinged += 1;
                 continue;
             }
+            // The indirect stage, should the ping go unanswered: a
+            // ping-req to each relay, and each relay's own ping.
+            let relays = if vouched {
+                let req = Msg::PingReq {
+                    seq,
+                    target: target.clone(),
+                    target_addr: to,
+                    want_nack: false,
+                };
+                let req = self.bare_len(&[req]);
+                (self.config.indirect_checks).saturating_mul(req.saturating_mul(2))
+            } else {
+                0
+            };
             let bytes = self.bare(&[Msg::Ping { seq, target }]);
             let paid = match pay {
                 Pay::Credit(source, keep) => {
@@ -1456,12 +1487,27 @@ impl Node {
                     None => false,
                 },
             };
+            if paid && vouched {
+                indirect.push((seq, relays));
+            }
             if !paid {
+                // Unpaid, it is not checked at all (not even by relays):
+                // news that names it again pays for its check then.
+                self.candidates.forget(seq);
                 self.metrics.candidates_unpinged += 1;
                 continue;
             }
             self.metrics.sent.count(Kind::Ping, bytes.len());
             self.out.push(Output::Datagram { to, bytes });
+        }
+        // What the relays would send is paid from what the pings left, or
+        // they are not asked (a member's news of made-up names drew 6.8x
+        // its size in pings and ping-reqs when they were).
+        for (seq, relays) in indirect {
+            match budget.checked_sub(relays) {
+                Some(left) if matches!(pay, Pay::Bytes(_)) => budget = left,
+                _ => self.candidates.direct_only(seq),
+            }
         }
     }
 
@@ -1520,7 +1566,7 @@ impl Node {
         let Some(c) = self.candidates.get(seq) else {
             return;
         };
-        let (stage, vouched, heard) = (c.stage, c.vouched, c.heard);
+        let (stage, vouched, heard) = (c.stage, c.indirect, c.heard);
         let (target, target_addr) = (c.update.name.clone(), c.update.addr);
         let relays = if stage == Stage::Direct && vouched && !self.is_leaving() {
             let me = self.view.local();
@@ -2415,7 +2461,13 @@ impl Node {
         // known member's answer by the node-wide share of exchanges.
         let admit = match exchange.reason {
             Reason::Join => Admit::Seed,
-            _ if exchange.vouched => Admit::Exchange,
+            _ if exchange.vouched => Admit::Exchange(Hearsay {
+                from: exchange.peer,
+                most: usize::MAX,
+                sender: pp.from.clone(),
+                stream: true,
+                vouched: true,
+            }),
             _ => self.told_on_stream(exchange.peer, &pp.from, usize::MAX),
         };
         self.apply_all(pp.members, Priority::Repair, admit);

@@ -90,7 +90,8 @@ pub(crate) enum Answer {
 fn plausible(status: Status, incarnation: u64, base: u64) -> bool {
     let reach = base.saturating_add(MAX_JUMP);
     match status {
-        Status::Alive => incarnation <= reach,
+        // Below the last value, so that its subject can always outbid it.
+        Status::Alive => incarnation <= reach && incarnation < MAX_INCARNATION,
         _ => incarnation
             .checked_add(1)
             .is_some_and(|next| next <= reach && next <= MAX_INCARNATION),
@@ -990,10 +991,17 @@ impl View {
             }
             return None;
         }
-        if u.incarnation > reach {
+        let other_life = u.status == Status::Alive && u.life != 0 && u.life != life;
+        // Beyond our reach, an accusation is refused (peers refuse it too:
+        // a forger who sends it to us alone would have us climb where no
+        // peer follows). But an alive under our name at another address or
+        // from another life is what the sender's peers now hold (an
+        // insider's chain of alives, each within their reach, moved us
+        // there): only our outbidding it brings us back, however far up.
+        let moved = u.status == Status::Alive && (other_life || u.addr != addr);
+        if u.incarnation > reach && !moved {
             return Some(Answer::Implausible);
         }
-        let other_life = u.status == Status::Alive && u.life != 0 && u.life != life;
         // A rival: an alive under our name from another process (another
         // life, or our life at another address: a clone started with our
         // life).

@@ -168,26 +168,36 @@ fn the_jump_limit_for_the_subject_and_one_above() {
     assert_eq!(node.local().status, Status::Alive);
 }
 
-/// At 2^63 - 1 nothing can outbid: an accusation there is accepted by
-/// nobody (its subject could not refute it), an alive there is.
+/// At 2^63 - 1 nothing can outbid: neither an accusation there nor an
+/// alive there is accepted (its subject could not refute the one, nor
+/// outbid the other if it named another address); one below is.
 #[test]
 fn at_the_highest_incarnation_no_accusation_is_accepted() {
     let mut node = joined_node(4, Config::lan());
     // Member 9 announces itself (news of it from member 3 would only make
     // it a candidate).
-    let own = packet(9, vec![], vec![alive(9, MAX_INCARNATION - 1)]);
+    let own = packet(9, vec![], vec![alive(9, MAX_INCARNATION - 2)]);
     receive(&mut node, 9, own, Instant::ZERO);
     forge(
         &mut node,
-        vec![claim(9, MAX_INCARNATION - 1, pb::Status::Dead)],
+        vec![claim(9, MAX_INCARNATION - 2, pb::Status::Dead)],
     );
-    assert_eq!(held(&node, 9).0, Status::Dead, "refutable at 2^63 - 1");
-    forge(&mut node, vec![alive(9, MAX_INCARNATION)]);
-    assert_eq!(held(&node, 9), (Status::Alive, MAX_INCARNATION, addr(9)));
+    assert_eq!(held(&node, 9).0, Status::Dead, "refutable at 2^63 - 2");
     let dropped = node.metrics().dropped.implausible;
+    forge(&mut node, vec![alive(9, MAX_INCARNATION)]);
+    assert_eq!(
+        held(&node, 9).0,
+        Status::Dead,
+        "an alive nobody could outbid"
+    );
+    forge(&mut node, vec![alive(9, MAX_INCARNATION - 1)]);
+    assert_eq!(
+        held(&node, 9),
+        (Status::Alive, MAX_INCARNATION - 1, addr(9))
+    );
     for status in [pb::Status::Suspect, pb::Status::Dead, pb::Status::Left] {
         forge(&mut node, vec![claim(9, MAX_INCARNATION, status)]);
         assert_eq!(held(&node, 9).0, Status::Alive, "{status:?}");
     }
-    assert_eq!(node.metrics().dropped.implausible, dropped + 3);
+    assert_eq!(node.metrics().dropped.implausible, dropped + 4);
 }

@@ -696,7 +696,11 @@ fn a_node_that_hears_nobody_still_declares_its_suspects_dead() {
     let updates = [3, 4, 5, 6].iter().map(|&a| suspicion_by(a, 2)).collect();
     let _ = receive(&mut node, 3, packet(3, vec![], updates), Instant::ZERO);
     let out = run(&mut node, Instant::ZERO, Instant::from_millis(60_000));
-    assert_eq!(node.health_score(), 0, "nobody heard: no evidence against its own links");
+    assert_eq!(
+        node.health_score(),
+        0,
+        "nobody heard: no evidence against its own links"
+    );
     assert!(out
         .iter()
         .any(|(_, o)| matches!(o, Output::Event(Event::MemberFailed { member, .. }) if &*member.name == "node-2")));

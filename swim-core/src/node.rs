@@ -866,6 +866,13 @@ impl Node {
     /// after `timeout` [`Event::QueryDone`] says how many answered. Returns
     /// the query's id. Refused unless this node seals its traffic: a key
     /// never crosses the wire in the clear. Drain the outputs afterwards.
+    ///
+    /// Started before this node learned the cluster's query clock (right
+    /// after a restart's [`Node::join`], before a member answered), the
+    /// operation is carried out here at once but held: it is stamped and
+    /// sent once the clock is learned (stamped before, every member that
+    /// learned the clock would ignore it as stale). The timeout runs from
+    /// now either way.
     pub fn keyring_op(
         &mut self,
         op: KeyringOp,

@@ -46,9 +46,13 @@
 //! restart, its join not answered yet) is held, and stamped and sent once
 //! the clock is learned: stamped before, it would be stale everywhere.
 //!
-//! A query forgotten from the table of those seen (it is bounded) raises
-//! its origin's floor to its stamp: a replay of it, or of an older query
-//! of that origin, is stale, not new again.
+//! An operation (not a `list`) forgotten from the table of those seen (it
+//! is bounded) raises its origin's floor to its stamp: a replay of it, or
+//! of an older query of that origin, is stale, not new again. An insider
+//! forging 128 operations of a member, stamped past that member's clock,
+//! makes that member's next operations stale at the node it sends them to
+//! until the member's clock catches up (a full-state exchange); it holds
+//! the key, and could as well forge the operations themselves.
 //!
 //! A node that sends plain (at `accept`) carries out and answers (sealed)
 //! the queries it hears, but never passes one on: its datagrams are plain,
@@ -321,8 +325,11 @@ struct Open {
 struct Seen {
     /// When it was seen, in `heard` order.
     order: u64,
-    /// Its stamp (raises its origin's floor when it is forgotten).
+    /// Its stamp.
     stamp: u64,
+    /// It acts on keys or the sealing step (not a `list`): forgotten, it
+    /// raises its origin's floor to its stamp.
+    acts: bool,
 }
 
 /// A query this node started before it learned the clock: stamped and
@@ -457,7 +464,7 @@ impl Queries {
             body: Some(pb::query::Body::Keys(h.op.to_wire())),
             clock,
         };
-        self.remember((h.origin.clone(), h.id), clock);
+        self.remember((h.origin.clone(), h.id), clock, h.op != KeyringOp::List);
         self.queue.push(Queued {
             origin: h.origin,
             member: true,
@@ -559,7 +566,7 @@ impl Queries {
         }
         let step = before.saturating_add(MAX_PACKET_STEP);
         self.clock = self.clock.max(q.clock.saturating_add(1).min(step));
-        self.remember(key, q.clock);
+        self.remember(key, q.clock, q.op != KeyringOp::List);
         if !pass_on {
             return Heard::New { refused: false };
         }
@@ -592,7 +599,7 @@ impl Queries {
 
     /// Remembers query `key`. A full table forgets the query seen first
     /// (of the same origin, when that origin has as many as one may).
-    fn remember(&mut self, key: (Name, u64), stamp: u64) {
+    fn remember(&mut self, key: (Name, u64), stamp: u64, acts: bool) {
         let of_origin = self.per_origin.get(&key.0).copied().unwrap_or(0);
         if of_origin >= MAX_SEEN_PER_ORIGIN {
             let oldest = self
@@ -615,7 +622,7 @@ impl Queries {
         let order = self.heard;
         *self.per_origin.entry(key.0.clone()).or_insert(0) += 1;
         self.by_order.insert(order, key.clone());
-        self.seen.insert(key, Seen { order, stamp });
+        self.seen.insert(key, Seen { order, stamp, acts });
     }
 
     fn forget(&mut self, key: &(Name, u64)) {
@@ -623,10 +630,15 @@ impl Queries {
             return;
         };
         self.by_order.remove(&s.order);
-        // Forgetting it does not forget that it ran: its origin's queries
-        // stamped at or before it are stale from now on.
-        let floor = self.floors.entry(key.0.clone()).or_insert(0);
-        *floor = (*floor).max(s.stamp);
+        // Forgetting an operation does not forget that it ran: its
+        // origin's queries stamped at or before it are stale from now on.
+        // (Not for a `list`: replayed, it changes nothing, and an insider
+        // forging a member's lists stamped past that member's clock must
+        // not make the member's own queries stale.)
+        if s.acts {
+            let floor = self.floors.entry(key.0.clone()).or_insert(0);
+            *floor = (*floor).max(s.stamp);
+        }
         if self.floors.len() > MAX_FLOORS {
             // The lowest floor goes (an insider can fill the table, but
             // could forge the queries it would stop a replay of anyway).
@@ -896,6 +908,13 @@ mod tests {
         );
     }
 
+    fn acting(origin: &str, id: u64, clock: u64) -> Query {
+        Query {
+            op: KeyringOp::Remove(SecretKeyId(7)),
+            ..query(origin, id, clock)
+        }
+    }
+
     fn query(origin: &str, id: u64, clock: u64) -> Query {
         Query {
             origin: Name::from(origin),
@@ -924,14 +943,14 @@ mod tests {
         for id in 1..=MAX_SEEN as u64 + 10 {
             let origin = format!("o{}", id % 16);
             assert!(
-                is_new(q.hear(&query(&origin, id, id))),
+                is_new(q.hear(&acting(&origin, id, id))),
                 "query {id} refused"
             );
         }
         assert_eq!(q.seen.len(), MAX_SEEN);
         assert_eq!(q.by_order.len(), MAX_SEEN);
         assert_eq!(
-            q.hear(&query("o1", 1, 1)),
+            q.hear(&acting("o1", 1, 1)),
             Heard::Stale,
             "the oldest is forgotten, not that it ran"
         );
@@ -947,14 +966,21 @@ mod tests {
         q.learn(0, peer(1));
         assert!(is_new(q.hear(&query("other", 1, 0))));
         for id in 1..=MAX_SEEN_PER_ORIGIN as u64 + 5 {
-            let h = q.hear(&query("flood", id, id));
+            let h = q.hear(&acting("flood", id, id));
             let refused = id > MAX_QUEUED_PER_ORIGIN as u64;
             assert_eq!(h, Heard::New { refused }, "query {id}");
         }
         assert_eq!(q.per_origin[&Name::from("flood")], MAX_SEEN_PER_ORIGIN);
         assert_eq!(q.hear(&query("other", 1, 0)), Heard::Again);
-        assert_eq!(q.hear(&query("flood", 1, 1)), Heard::Stale, "forgotten first");
+        assert_eq!(q.hear(&acting("flood", 1, 1)), Heard::Stale, "forgotten first");
         assert_eq!(q.floors[&Name::from("flood")], 5);
+        // A forgotten `list` raises no floor.
+        let mut q = learned();
+        for id in 1..=MAX_SEEN_PER_ORIGIN as u64 + 1 {
+            assert!(is_new(q.hear(&query("lists", id, 100 + id))));
+        }
+        assert!(q.floors.is_empty());
+        assert!(is_new(q.hear(&query("lists", 1_000, 0))));
     }
 
     /// A full pass-on queue: a member's query evicts a made-up origin's;

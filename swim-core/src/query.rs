@@ -972,7 +972,11 @@ mod tests {
         }
         assert_eq!(q.per_origin[&Name::from("flood")], MAX_SEEN_PER_ORIGIN);
         assert_eq!(q.hear(&query("other", 1, 0)), Heard::Again);
-        assert_eq!(q.hear(&acting("flood", 1, 1)), Heard::Stale, "forgotten first");
+        assert_eq!(
+            q.hear(&acting("flood", 1, 1)),
+            Heard::Stale,
+            "forgotten first"
+        );
         assert_eq!(q.floors[&Name::from("flood")], 5);
         // A forgotten `list` raises no floor.
         let mut q = learned();
@@ -993,7 +997,10 @@ mod tests {
             let o = format!("ghost-{}", id / MAX_QUEUED_PER_ORIGIN as u64);
             assert_eq!(q.hear(&query(&o, id + 1, 0)), Heard::New { refused: false });
         }
-        assert_eq!(q.hear(&query("ghost-x", 99, 0)), Heard::New { refused: true });
+        assert_eq!(
+            q.hear(&query("ghost-x", 99, 0)),
+            Heard::New { refused: true }
+        );
         let c = q.clock();
         for id in 0..MAX_QUEUED_PER_ORIGIN as u64 {
             let h = q.heard(&query("member", 200 + id, 0), true, c, true);
@@ -1071,11 +1078,7 @@ mod tests {
         let mut q = Queries::default();
         assert_eq!(q.hear(&query("a", 1, 5)), Heard::Stale);
         assert!(q.learn(10, peer(1)));
-        assert_eq!(
-            q.hear(&query("a", 1, 9)),
-            Heard::Stale,
-            "before the floor"
-        );
+        assert_eq!(q.hear(&query("a", 1, 9)), Heard::Stale, "before the floor");
         assert!(is_new(q.hear(&query("a", 2, 10))));
         assert_eq!(q.clock(), 11);
         assert!(q.learn(8, peer(1)), "an older clock moves nothing");

@@ -34,13 +34,14 @@
 //!
 //! The first clock a node learns comes from one peer (its seed, say),
 //! which could be an insider's: it is provisional until a second
-//! exchange, with another peer, confirms it. A node pulls state from a
-//! member to confirm it; the second clock lowers the floor to it when
-//! lower (the floor never sits above what two peers said), and replaces
-//! a first clock more than [`MAX_CLOCK_JUMP`] above it. An insider that
-//! answers first can so *lower* a joiner's floor (a replay window for
-//! queries older than the join, which an insider could forge anyway),
-//! never raise it out of reach.
+//! exchange, with another peer, confirms it (within [`MAX_CLOCK_JUMP`]).
+//! A node pulls state from a member to confirm it; every clock a peer
+//! gives before then lowers the floor to it when lower (the floor never
+//! sits above what a peer said), and two that disagree by more than the
+//! jump leave the later in force, still provisional, for the next peer to
+//! settle. An insider answering a joiner's exchange can so *lower* its
+//! floor (a replay window for queries older than the join, which an
+//! insider could forge anyway), never raise it out of reach.
 //!
 //! A query this node starts before it learned the clock (right after a
 //! restart, its join not answered yet) is held, and stamped and sent once
@@ -499,15 +500,15 @@ impl Queries {
     /// The first one a node learns is also its floor (queries stamped
     /// before it are stale here: they ran before this node joined, or
     /// before it restarted), but provisional: one peer said it, perhaps an
-    /// insider. The next, from another peer, confirms it: the floor drops
-    /// to that clock when lower (it never sits above what two peers said),
-    /// and a first clock more than [`MAX_CLOCK_JUMP`] above it is
-    /// replaced whole (clock and floor; nothing was stamped from it: our
-    /// queries are held until the clock is learned, and sent since are
-    /// stamped at most a few past it). Once confirmed, a clock moves this
-    /// node's by at most [`MAX_CLOCK_JUMP`]; false when one was ignored as
-    /// implausible (a second clock that far above the first is ignored,
-    /// and the first stays provisional).
+    /// insider. The next, from another peer, confirms it when within
+    /// [`MAX_CLOCK_JUMP`] of it; the floor drops to that clock when lower
+    /// (it never sits above what any peer said: an insider cannot make a
+    /// joiner ignore the cluster's operations as stale). When the two
+    /// disagree by more than the jump, one is off: the later is taken as
+    /// the clock, still provisional, and the next peer's settles it (an
+    /// insider answering every other exchange keeps it unsettled, never
+    /// raises the floor). Once confirmed, a clock moves this node's by at
+    /// most [`MAX_CLOCK_JUMP`]; false when one was ignored as implausible.
     pub fn learn(&mut self, clock: u64, from: SocketAddr) -> bool {
         if clock > MAX_CLOCK {
             return false;
@@ -522,19 +523,26 @@ impl Queries {
             }
             return true;
         }
+        if let Some(first) = self.provisional.filter(|&first| first != from) {
+            // A second peer: the floor never sits above what it says.
+            self.floor = self.floor.min(clock);
+            let far = clock.saturating_add(MAX_CLOCK_JUMP) < self.clock
+                || clock > self.clock.saturating_add(MAX_CLOCK_JUMP);
+            if far {
+                // The two disagree by more than a jump: one of them is
+                // off. The later is taken, still provisional; the next
+                // peer settles it.
+                tracing::debug!(%first, %from, clock, was = self.clock, "query clocks of two peers disagree: taken provisionally");
+                self.clock = clock;
+                self.provisional = Some(from);
+            } else {
+                self.provisional = None;
+                self.clock = self.clock.max(clock);
+            }
+            return true;
+        }
         if clock > self.clock.saturating_add(MAX_CLOCK_JUMP) {
             return false;
-        }
-        match self.provisional {
-            Some(first) if first != from => {
-                self.provisional = None;
-                self.floor = self.floor.min(clock);
-                if clock.saturating_add(MAX_CLOCK_JUMP) < self.clock {
-                    // The first was implausibly far ahead: replaced.
-                    self.clock = clock;
-                }
-            }
-            _ => {}
         }
         self.clock = self.clock.max(clock);
         true
@@ -1029,9 +1037,10 @@ mod tests {
         assert_eq!(q.clock(), MAX_PACKET_STEP);
     }
 
-    /// The first clock learned is provisional: a second peer lowers the
+    /// The first clock learned is provisional: another peer lowers the
     /// floor to its clock, and replaces a first clock implausibly far
-    /// ahead; the same peer again confirms nothing.
+    /// ahead (provisionally); a peer within the jump confirms it; the same
+    /// peer again confirms nothing.
     #[test]
     fn a_first_clock_is_confirmed_by_a_second_peer() {
         let mut q = Queries::default();
@@ -1040,9 +1049,25 @@ mod tests {
         assert!(q.learn(0, peer(66)), "the same peer");
         assert!(!q.confirmed());
         assert!(q.learn(12, peer(2)));
-        assert!(q.confirmed());
+        assert!(!q.confirmed());
         assert_eq!((q.clock(), q.floor), (12, 12));
         assert!(is_new(q.hear(&query("a", 1, 12))));
+        assert!(q.learn(12, peer(3)));
+        assert!(q.confirmed());
+        assert_eq!((q.clock(), q.floor), (13, 12));
+        // A seed's clock far below the cluster's: the next peer's is
+        // taken, provisionally; a third agreeing settles it.
+        let mut q = Queries::default();
+        let cluster = 3 * MAX_CLOCK_JUMP;
+        q.learn(0, peer(66));
+        assert!(q.learn(cluster, peer(2)));
+        assert_eq!((q.clock(), q.floor, q.confirmed()), (cluster, 0, false));
+        assert!(q.learn(cluster + 1, peer(3)));
+        assert_eq!((q.clock(), q.confirmed()), (cluster + 1, true));
+        assert!(
+            !q.learn(cluster + 2 * MAX_CLOCK_JUMP, peer(4)),
+            "confirmed: bounded"
+        );
         // A seed's low first clock: the second cannot raise the floor, and
         // moves the clock at most the jump.
         let mut q = Queries::default();

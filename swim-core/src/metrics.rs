@@ -266,14 +266,16 @@ pub struct Metrics {
     /// it sent, for a source that is not a member at its own address).
     pub replies_capped: u64,
     /// Queries ignored as older than the query clock this node learned (a
-    /// replay, or a query from before this node joined), or heard before
-    /// it learned the clock at all.
+    /// replay, or a query from before this node joined), stamped at or
+    /// before an operation of its origin this node forgot (a replay), or
+    /// heard before it learned the clock at all.
     pub queries_stale: u64,
     /// Queries carried out but not answered: their origin is not a member
     /// this node knows (answers go only to an origin's membership address).
     pub queries_unanswered: u64,
-    /// Queries not remembered or passed on: their origin, or all origins
-    /// together, had as many waiting as this node keeps.
+    /// Queries carried out but not passed on: their origin had as many
+    /// waiting as this node keeps, or all origins together did and none
+    /// waiting was of a made-up origin a member's query could evict.
     pub queries_refused: u64,
     /// Key writes and repair deltas about other members refused, by reason.
     pub keys_refused: KeysRefused,

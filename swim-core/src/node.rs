@@ -869,6 +869,13 @@ impl Node {
     /// after `timeout` [`Event::QueryDone`] says how many answered. Returns
     /// the query's id. Refused unless this node seals its traffic: a key
     /// never crosses the wire in the clear. Drain the outputs afterwards.
+    ///
+    /// Started before this node learned the cluster's query clock (right
+    /// after a restart's [`Node::join`], before a member answered), the
+    /// operation is carried out here at once but held: it is stamped and
+    /// sent once the clock is learned (stamped before, every member that
+    /// learned the clock would ignore it as stale). The timeout runs from
+    /// now either way.
     pub fn keyring_op(
         &mut self,
         op: KeyringOp,
@@ -1131,7 +1138,12 @@ impl Node {
         // A member that seals, and we have not learned the query clock
         // (we joined at `accept`, over plain frames): its answer to an
         // exchange comes sealed and teaches it (rate-limited as a catch-up).
-        if authentic && member && !self.queries.learned() {
+        // Likewise when the clock was learned from one peer only (an
+        // insider seed's could be far off): another member confirms it.
+        let unconfirmed = self.queries.learned()
+            && !self.queries.confirmed()
+            && self.queries.provisional_source() != Some(from);
+        if authentic && member && (!self.queries.learned() || unconfirmed) {
             self.catch_up(from, Reason::CatchUp, true);
         }
         let hearsay = Hearsay {
@@ -1145,8 +1157,11 @@ impl Node {
         self.answer_claims();
         if !(packet.queries.is_empty() && packet.answers.is_empty()) {
             if authentic {
+                // Every query of the packet is bound against the clock as
+                // it was before it: chained queries do not walk it.
+                let before = self.queries.clock();
                 for q in packet.queries {
-                    self.on_query(q, from);
+                    self.on_query(q, from, before);
                 }
                 for a in packet.answers {
                     self.on_answer(&packet.from, a);
@@ -1606,15 +1621,19 @@ impl Node {
     /// A query heard (in a packet from `from`): pass it on, carry it out,
     /// answer its origin at its membership address. Ignored when seen
     /// before or stale (see [`crate::query`]).
-    fn on_query(&mut self, q: query::Query, from: SocketAddr) {
+    fn on_query(&mut self, q: query::Query, from: SocketAddr, before: u64) {
         if q.origin == *self.view.local() {
             return;
         }
+        // Its origin is a member we hold, at the address the query names:
+        // precedence over made-up origins to be passed on.
+        let member = (self.view.members().get(&q.origin))
+            .is_some_and(|e| e.status().is_live() && e.addr() == q.origin_addr);
         let local = self.view.local();
         // Passed on only sealed: a node at `accept` sends plain, and a
         // query may carry a key.
         let pass_on = self.seals();
-        match self.queries.heard(&q, pass_on) {
+        match self.queries.heard(&q, pass_on, before, member) {
             query::Heard::Again => return,
             query::Heard::Stale => {
                 self.metrics.queries_stale += 1;
@@ -2513,7 +2532,7 @@ impl Node {
     /// opened: learned when the frame was sealed under one of our keys
     /// (queries act only then), or when this node holds no key at all.
     fn learn_query_clock(&mut self, clock: u64, sealed: bool, from: SocketAddr) {
-        if (sealed || self.keyring.is_empty()) && !self.queries.learn(clock) {
+        if (sealed || self.keyring.is_empty()) && !self.queries.learn(clock, from) {
             self.drop_input(DropReason::Implausible, from, "query clock");
         }
     }

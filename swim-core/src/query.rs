@@ -25,7 +25,35 @@
 //! exchange (joining, or restarted), and from then on ignores queries
 //! stamped before what it learned first: a query captured and replayed
 //! after a restart is stale there, whatever the process forgot. A query
-//! or a frame may move the clock at most [`MAX_CLOCK_JUMP`] at once.
+//! or a frame may move the clock at most [`MAX_CLOCK_JUMP`] at once, and
+//! the queries of one packet, together, at most [`MAX_PACKET_STEP`] (each
+//! bound against the clock as it was before the packet: a packet of
+//! chained queries does not walk the clock further). A query stamped
+//! further ahead (but within the jump) is still carried out; the next
+//! full-state exchange brings the clock the rest of the way.
+//!
+//! The first clock a node learns comes from one peer (its seed, say),
+//! which could be an insider's: it is provisional until a second
+//! exchange, with another peer, confirms it (within [`MAX_CLOCK_JUMP`]).
+//! A node pulls state from a member to confirm it; every clock a peer
+//! gives before then lowers the floor to it when lower (the floor never
+//! sits above what a peer said), and two that disagree by more than the
+//! jump leave the later in force, still provisional, for the next peer to
+//! settle. An insider answering a joiner's exchange can so *lower* its
+//! floor (a replay window for queries older than the join, which an
+//! insider could forge anyway), never raise it out of reach.
+//!
+//! A query this node starts before it learned the clock (right after a
+//! restart, its join not answered yet) is held, and stamped and sent once
+//! the clock is learned: stamped before, it would be stale everywhere.
+//!
+//! An operation (not a `list`) forgotten from the table of those seen (it
+//! is bounded) raises its origin's floor to its stamp: a replay of it, or
+//! of an older query of that origin, is stale, not new again. An insider
+//! forging 128 operations of a member, stamped past that member's clock,
+//! makes that member's next operations stale at the node it sends them to
+//! until the member's clock catches up (a full-state exchange); it holds
+//! the key, and could as well forge the operations themselves.
 //!
 //! A node that sends plain (at `accept`) carries out and answers (sealed)
 //! the queries it hears, but never passes one on: its datagrams are plain,
@@ -33,7 +61,11 @@
 //!
 //! What queries from the network may make a node keep is bounded per
 //! origin and in all (an insider can name any origin): the queries it
-//! remembers having seen, and those it passes on. An answer goes only to
+//! remembers having seen, and those it passes on. Passing on, a query of a
+//! member this node holds (its origin at the membership address the query
+//! names) takes precedence: one of a made-up origin is evicted for it. An
+//! insider may also forge a member's name and address; its queries then
+//! share that member's per-origin cap. An answer goes only to
 //! the origin's membership address as this node knows it, never to an
 //! address a query names.
 
@@ -70,7 +102,17 @@ const MAX_QUEUED_PER_ORIGIN: usize = 4;
 pub(crate) const MAX_CLOCK_JUMP: u64 = 1 << 20;
 
 /// The highest query clock taken from the network.
-const MAX_CLOCK: u64 = 1 << 48;
+/// (Far out of reach: an insider moves it at most [`MAX_PACKET_STEP`] a
+/// datagram and [`MAX_CLOCK_JUMP`] a frame, so 2^42 frames.)
+const MAX_CLOCK: u64 = 1 << 62;
+
+/// The most the queries of one packet move this node's clock past what it
+/// was before the packet.
+pub(crate) const MAX_PACKET_STEP: u64 = 64;
+
+/// Origins whose floor (the stamp of the latest query of theirs this node
+/// forgot) it keeps; beyond that, the lowest is dropped.
+const MAX_FLOORS: usize = 1024;
 
 /// Queries a node may have open (waiting for answers) at once.
 pub(crate) const MAX_OPEN: usize = 16;
@@ -284,6 +326,34 @@ struct Open {
 struct Seen {
     /// When it was seen, in `heard` order.
     order: u64,
+    /// Its stamp.
+    stamp: u64,
+    /// It acts on keys or the sealing step (not a `list`): forgotten, it
+    /// raises its origin's floor to its stamp.
+    acts: bool,
+}
+
+/// A query this node started before it learned the clock: stamped and
+/// queued once it has.
+#[derive(Debug)]
+struct Held {
+    id: u64,
+    origin: Name,
+    origin_addr: SocketAddr,
+    op: KeyringOp,
+    timeout: Duration,
+}
+
+/// An entry of the queue of queries to pass on.
+#[derive(Debug)]
+struct Queued {
+    origin: Name,
+    /// Its origin is a member this node holds at the address it names
+    /// (precedence over made-up origins).
+    member: bool,
+    encoded: Bytes,
+    /// How often it went out.
+    sent: u32,
 }
 
 /// What became of a query heard from the network.
@@ -317,9 +387,13 @@ pub(crate) struct Queries {
     by_order: BTreeMap<u64, (Name, u64)>,
     /// How many queries of each origin are remembered.
     per_origin: BTreeMap<Name, usize>,
-    /// Queries to pass on: the origin, the encoded query and how often it
-    /// went out.
-    queue: Vec<(Name, Bytes, u32)>,
+    /// Queries to pass on.
+    queue: Vec<Queued>,
+    /// Queries of ours started before the clock was learned.
+    held: Vec<Held>,
+    /// Per origin, the stamp of the latest of its queries forgotten:
+    /// its queries stamped at or below are stale.
+    floors: BTreeMap<Name, u64>,
     open: BTreeMap<u64, Open>,
     /// The query clock: the stamp of this node's next query, past every
     /// stamp heard.
@@ -329,12 +403,16 @@ pub(crate) struct Queries {
     floor: u64,
     /// Whether this node has learned the clock from a full-state exchange.
     learned: bool,
+    /// Where the clock was learned first, while no other peer confirmed it
+    /// (`None`: not learned, or confirmed).
+    provisional: Option<SocketAddr>,
 }
 
 impl Queries {
     /// Starts a query from this node: its id and encoding, queued to spread.
     /// Its id is drawn from `rng` (the node's seeded generator). `None` when
-    /// [`MAX_OPEN`] queries are open already.
+    /// [`MAX_OPEN`] queries are open already. Before the clock is learned,
+    /// the query is held: stamped and queued once it is.
     pub fn start(
         &mut self,
         origin: &Name,
@@ -352,28 +430,48 @@ impl Queries {
                 break id;
             }
         };
-        let clock = self.clock;
-        self.clock = self.clock.saturating_add(1).min(MAX_CLOCK);
-        let mut addr = [0u8; 18];
-        let len = crate::wire::put_address(origin_addr, &mut addr);
-        let q = pb::Query {
-            origin: Bytes::copy_from_slice(origin.as_bytes()),
-            origin_addr: Bytes::copy_from_slice(&addr[..len]),
-            id,
-            timeout_ms: u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX),
-            body: Some(pb::query::Body::Keys(op.to_wire())),
-            clock,
-        };
-        self.remember((origin.clone(), id));
-        self.queue
-            .push((origin.clone(), q.encode_to_vec().into(), 0));
         self.open.insert(
             id,
             Open {
                 answered: Vec::new(),
             },
         );
+        let held = Held {
+            id,
+            origin: origin.clone(),
+            origin_addr,
+            op: op.clone(),
+            timeout,
+        };
+        if self.learned {
+            self.stamp(held);
+        } else {
+            self.held.push(held);
+        }
         Some(id)
+    }
+
+    /// Stamps a query of ours with the clock, remembers and queues it.
+    fn stamp(&mut self, h: Held) {
+        let clock = self.clock;
+        self.clock = self.clock.saturating_add(1).min(MAX_CLOCK);
+        let mut addr = [0u8; 18];
+        let len = crate::wire::put_address(h.origin_addr, &mut addr);
+        let q = pb::Query {
+            origin: Bytes::copy_from_slice(h.origin.as_bytes()),
+            origin_addr: Bytes::copy_from_slice(&addr[..len]),
+            id: h.id,
+            timeout_ms: u32::try_from(h.timeout.as_millis()).unwrap_or(u32::MAX),
+            body: Some(pb::query::Body::Keys(h.op.to_wire())),
+            clock,
+        };
+        self.remember((h.origin.clone(), h.id), clock, h.op != KeyringOp::List);
+        self.queue.push(Queued {
+            origin: h.origin,
+            member: true,
+            encoded: q.encode_to_vec().into(),
+            sent: 0,
+        });
     }
 
     /// The query clock, as full-state frames carry it.
@@ -386,19 +484,61 @@ impl Queries {
         self.learned
     }
 
-    /// A peer's query clock, heard in a full-state exchange. The first one
-    /// a node learns is also its floor: queries stamped before it are
-    /// stale here (they ran before this node joined, or before it
-    /// restarted). Later ones move the clock by at most
-    /// [`MAX_CLOCK_JUMP`]; false when one was ignored as implausible.
-    pub fn learn(&mut self, clock: u64) -> bool {
+    /// Whether the clock learned first was confirmed by a second peer
+    /// (false before it is learned at all).
+    pub fn confirmed(&self) -> bool {
+        self.learned && self.provisional.is_none()
+    }
+
+    /// The peer the clock was learned from while no other confirmed it.
+    pub fn provisional_source(&self) -> Option<SocketAddr> {
+        self.provisional
+    }
+
+    /// A peer's query clock, heard in a full-state exchange with `from`.
+    ///
+    /// The first one a node learns is also its floor (queries stamped
+    /// before it are stale here: they ran before this node joined, or
+    /// before it restarted), but provisional: one peer said it, perhaps an
+    /// insider. The next, from another peer, confirms it when within
+    /// [`MAX_CLOCK_JUMP`] of it; the floor drops to that clock when lower
+    /// (it never sits above what any peer said: an insider cannot make a
+    /// joiner ignore the cluster's operations as stale). When the two
+    /// disagree by more than the jump, one is off: the later is taken as
+    /// the clock, still provisional, and the next peer's settles it (an
+    /// insider answering every other exchange keeps it unsettled, never
+    /// raises the floor). Once confirmed, a clock moves this node's by at
+    /// most [`MAX_CLOCK_JUMP`]; false when one was ignored as implausible.
+    pub fn learn(&mut self, clock: u64, from: SocketAddr) -> bool {
         if clock > MAX_CLOCK {
             return false;
         }
         if !self.learned {
             self.learned = true;
+            self.provisional = Some(from);
             self.clock = self.clock.max(clock);
             self.floor = clock;
+            for h in std::mem::take(&mut self.held) {
+                self.stamp(h);
+            }
+            return true;
+        }
+        if let Some(first) = self.provisional.filter(|&first| first != from) {
+            // A second peer: the floor never sits above what it says.
+            self.floor = self.floor.min(clock);
+            let far = clock.saturating_add(MAX_CLOCK_JUMP) < self.clock
+                || clock > self.clock.saturating_add(MAX_CLOCK_JUMP);
+            if far {
+                // The two disagree by more than a jump: one of them is
+                // off. The later is taken, still provisional; the next
+                // peer settles it.
+                tracing::debug!(%first, %from, clock, was = self.clock, "query clocks of two peers disagree: taken provisionally");
+                self.clock = clock;
+                self.provisional = Some(from);
+            } else {
+                self.provisional = None;
+                self.clock = self.clock.max(clock);
+            }
             return true;
         }
         if clock > self.clock.saturating_add(MAX_CLOCK_JUMP) {
@@ -408,37 +548,66 @@ impl Queries {
         true
     }
 
-    /// A query heard from the network (see [`Heard`]); a new one is
-    /// remembered, moves the clock past its stamp and is queued to pass on
-    /// when `pass_on` (a node that sends plain never passes a query on: it
-    /// may carry a key).
-    pub fn heard(&mut self, q: &Query, pass_on: bool) -> Heard {
+    /// A query heard from the network (see [`Heard`]) in a packet that
+    /// found this node's clock at `before` (every query of a packet is
+    /// bound against it: chained queries do not walk the clock). A new one
+    /// is remembered, moves the clock past its stamp (the queries of one
+    /// packet at most [`MAX_PACKET_STEP`] past `before`) and is queued to
+    /// pass on when `pass_on` (a node that sends plain never passes a
+    /// query on: it may carry a key). `member`: its origin is a member this
+    /// node holds at the address the query names; such a query evicts a
+    /// made-up origin's from a full queue.
+    pub fn heard(&mut self, q: &Query, pass_on: bool, before: u64, member: bool) -> Heard {
         if !self.learned || q.clock < self.floor {
             return Heard::Stale;
         }
-        if q.clock > self.clock.saturating_add(MAX_CLOCK_JUMP) || q.clock >= MAX_CLOCK {
+        if self.floors.get(&q.origin).is_some_and(|&f| q.clock <= f) {
+            // At or before a query of its origin this node forgot.
+            return Heard::Stale;
+        }
+        if q.clock > before.saturating_add(MAX_CLOCK_JUMP) || q.clock >= MAX_CLOCK {
             return Heard::Implausible;
         }
         let key = (q.origin.clone(), q.id);
         if self.seen.contains_key(&key) {
             return Heard::Again;
         }
-        self.clock = self.clock.max(q.clock + 1);
-        self.remember(key);
+        let step = before.saturating_add(MAX_PACKET_STEP);
+        self.clock = self.clock.max(q.clock.saturating_add(1).min(step));
+        self.remember(key, q.clock, q.op != KeyringOp::List);
         if !pass_on {
             return Heard::New { refused: false };
         }
-        let queued = self.queue.iter().filter(|(o, _, _)| *o == q.origin).count();
-        let refused = self.queue.len() >= MAX_QUEUED || queued >= MAX_QUEUED_PER_ORIGIN;
+        let queued = self.queue.iter().filter(|e| e.origin == q.origin).count();
+        let mut refused = queued >= MAX_QUEUED_PER_ORIGIN;
+        if !refused && self.queue.len() >= MAX_QUEUED {
+            // Full: a member's query evicts a made-up origin's (the one
+            // sent most).
+            let victim = (self.queue.iter().enumerate())
+                .filter(|(_, e)| member && !e.member)
+                .max_by_key(|(_, e)| e.sent)
+                .map(|(i, _)| i);
+            match victim {
+                Some(i) => {
+                    self.queue.remove(i);
+                }
+                None => refused = true,
+            }
+        }
         if !refused {
-            self.queue.push((q.origin.clone(), q.encoded.clone(), 0));
+            self.queue.push(Queued {
+                origin: q.origin.clone(),
+                member,
+                encoded: q.encoded.clone(),
+                sent: 0,
+            });
         }
         Heard::New { refused }
     }
 
     /// Remembers query `key`. A full table forgets the query seen first
     /// (of the same origin, when that origin has as many as one may).
-    fn remember(&mut self, key: (Name, u64)) {
+    fn remember(&mut self, key: (Name, u64), stamp: u64, acts: bool) {
         let of_origin = self.per_origin.get(&key.0).copied().unwrap_or(0);
         if of_origin >= MAX_SEEN_PER_ORIGIN {
             let oldest = self
@@ -461,7 +630,7 @@ impl Queries {
         let order = self.heard;
         *self.per_origin.entry(key.0.clone()).or_insert(0) += 1;
         self.by_order.insert(order, key.clone());
-        self.seen.insert(key, Seen { order });
+        self.seen.insert(key, Seen { order, stamp, acts });
     }
 
     fn forget(&mut self, key: &(Name, u64)) {
@@ -469,6 +638,26 @@ impl Queries {
             return;
         };
         self.by_order.remove(&s.order);
+        // Forgetting an operation does not forget that it ran: its
+        // origin's queries stamped at or before it are stale from now on.
+        // (Not for a `list`: replayed, it changes nothing, and an insider
+        // forging a member's lists stamped past that member's clock must
+        // not make the member's own queries stale.)
+        if s.acts {
+            let floor = self.floors.entry(key.0.clone()).or_insert(0);
+            *floor = (*floor).max(s.stamp);
+        }
+        if self.floors.len() > MAX_FLOORS {
+            // The lowest floor goes (an insider can fill the table, but
+            // could forge the queries it would stop a replay of anyway).
+            let lowest = (self.floors.iter())
+                .filter(|(o, _)| **o != key.0)
+                .min_by_key(|(_, f)| **f)
+                .map(|(o, _)| o.clone());
+            if let Some(o) = lowest {
+                self.floors.remove(&o);
+            }
+        }
         if let Some(n) = self.per_origin.get_mut(&key.0) {
             *n -= 1;
             if *n == 0 {
@@ -492,18 +681,20 @@ impl Queries {
 
     /// A query's time is up: how many members answered.
     pub fn finish(&mut self, id: u64) -> Option<usize> {
+        self.held.retain(|h| h.id != id);
         self.open.remove(&id).map(|o| o.answered.len())
     }
 
-    /// Queries waiting to spread.
+    /// Queries waiting to spread (held ones included).
     pub fn pending(&self) -> usize {
-        self.queue.len()
+        self.queue.len() + self.held.len()
     }
 
     /// Forgets the queries waiting to spread (the node stopped sealing:
     /// they must not go out plain, nor later, stale).
     pub fn drop_queue(&mut self) {
         self.queue.clear();
+        self.held.clear();
     }
 
     /// Writes queued queries that fit in `budget` bytes through `out`, each
@@ -516,16 +707,16 @@ impl Queries {
         mut out: impl FnMut(&[u8]),
     ) -> usize {
         let mut n = 0;
-        for (_, q, sent) in &mut self.queue {
-            let size = frame(q.len());
+        for e in &mut self.queue {
+            let size = frame(e.encoded.len());
             if size <= budget {
                 budget -= size;
-                out(q);
-                *sent += 1;
+                out(&e.encoded);
+                e.sent += 1;
                 n += 1;
             }
         }
-        self.queue.retain(|(_, _, sent)| *sent < limit);
+        self.queue.retain(|e| e.sent < limit);
         n
     }
 }
@@ -534,6 +725,25 @@ impl Queries {
 mod tests {
     use super::*;
 
+    impl Queries {
+        /// A query heard alone in its packet, from a made-up origin.
+        fn hear(&mut self, q: &Query) -> Heard {
+            let before = self.clock();
+            self.heard(q, true, before, false)
+        }
+    }
+
+    /// Queries that learned the clock (0) from a peer.
+    fn learned() -> Queries {
+        let mut q = Queries::default();
+        q.learn(0, peer(9));
+        q
+    }
+
+    fn peer(i: u8) -> SocketAddr {
+        SocketAddr::from(([10, 0, 0, i], 7946))
+    }
+
     fn origin() -> (Name, SocketAddr) {
         (Name::from("a"), SocketAddr::from(([10, 0, 0, 1], 7946)))
     }
@@ -541,7 +751,7 @@ mod tests {
     #[test]
     fn a_query_round_trips_spreads_a_bounded_number_of_times_and_is_seen_once() {
         let (name, addr) = origin();
-        let mut mine = Queries::default();
+        let mut mine = learned();
         let op = KeyringOp::Install(SecretKey::new([3; 32]));
         let id = mine
             .start(
@@ -566,13 +776,13 @@ mod tests {
         let mut theirs = Queries::default();
         let q = decode_query(&packet, &packet).unwrap();
         assert_eq!(
-            theirs.heard(&q, true),
+            theirs.hear(&q),
             Heard::Stale,
             "the clock is not learned yet"
         );
-        theirs.learn(0);
-        assert_eq!(theirs.heard(&q, true), Heard::New { refused: false });
-        assert_eq!(theirs.heard(&q, true), Heard::Again);
+        theirs.learn(0, peer(1));
+        assert_eq!(theirs.hear(&q), Heard::New { refused: false });
+        assert_eq!(theirs.hear(&q), Heard::Again);
         assert_eq!(theirs.clock(), 1, "moved past the query's stamp");
         assert!(mine.answered(id, &Name::from("b")));
         assert!(!mine.answered(id, &Name::from("b")));
@@ -584,7 +794,7 @@ mod tests {
     #[test]
     fn bad_queries_are_invalid() {
         let (name, addr) = origin();
-        let mut q = Queries::default();
+        let mut q = learned();
         let mut rng = Random::new(1);
         q.start(
             &name,
@@ -638,7 +848,7 @@ mod tests {
         let t = Duration::from_secs(1);
         let mut rng = Random::new(1);
         for step in [Sealing::Send, Sealing::Require] {
-            let mut q = Queries::default();
+            let mut q = learned();
             let op = KeyringOp::Sealing(step);
             q.start(&name, addr, &op, t, &mut rng).unwrap();
             let mut wire = Vec::new();
@@ -646,7 +856,7 @@ mod tests {
             let b = Bytes::from(wire);
             assert_eq!(decode_query(&b, &b).unwrap().op, op);
         }
-        let mut q = Queries::default();
+        let mut q = learned();
         let op = KeyringOp::Sealing(Sealing::Require);
         q.start(&name, addr, &op, t, &mut rng).unwrap();
         let mut good = Vec::new();
@@ -706,6 +916,13 @@ mod tests {
         );
     }
 
+    fn acting(origin: &str, id: u64, clock: u64) -> Query {
+        Query {
+            op: KeyringOp::Remove(SecretKeyId(7)),
+            ..query(origin, id, clock)
+        }
+    }
+
     fn query(origin: &str, id: u64, clock: u64) -> Query {
         Query {
             origin: Name::from(origin),
@@ -722,49 +939,160 @@ mod tests {
         matches!(h, Heard::New { .. })
     }
 
-    /// A query heard with the id of one seen long ago (another life of its
-    /// origin, say) is carried out once the table had to make room; a full
-    /// table forgets its oldest entry and never refuses a new query. One
+    /// A full table forgets its oldest entry and never refuses a new
+    /// query, but forgetting a query does not forget that it ran: its
+    /// origin's floor rises to its stamp, so a replay of it is stale. One
     /// origin keeps at most its share of the table; what is passed on is
     /// bounded per origin and in all.
     #[test]
     fn a_full_table_forgets_its_oldest_query_and_takes_every_new_one() {
         let mut q = Queries::default();
-        q.learn(0);
+        q.learn(0, peer(1));
         for id in 1..=MAX_SEEN as u64 + 10 {
             let origin = format!("o{}", id % 16);
             assert!(
-                is_new(q.heard(&query(&origin, id, 0), true)),
+                is_new(q.hear(&acting(&origin, id, id))),
                 "query {id} refused"
             );
         }
         assert_eq!(q.seen.len(), MAX_SEEN);
         assert_eq!(q.by_order.len(), MAX_SEEN);
-        assert!(
-            is_new(q.heard(&query("o1", 1, 0), true)),
-            "the oldest is forgotten"
+        assert_eq!(
+            q.hear(&acting("o1", 1, 1)),
+            Heard::Stale,
+            "the oldest is forgotten, not that it ran"
         );
         let last = MAX_SEEN as u64 + 10;
         assert_eq!(
-            q.heard(&query(&format!("o{}", last % 16), last, 0), true),
+            q.hear(&query(&format!("o{}", last % 16), last, last)),
             Heard::Again
         );
+        assert!(is_new(q.hear(&query("o1", 5_000, last + 1))));
         assert!(q.queue.len() <= MAX_QUEUED);
         // One origin: its own oldest goes first, the others' stay.
         let mut q = Queries::default();
-        q.learn(0);
-        assert!(is_new(q.heard(&query("other", 1, 0), true)));
+        q.learn(0, peer(1));
+        assert!(is_new(q.hear(&query("other", 1, 0))));
         for id in 1..=MAX_SEEN_PER_ORIGIN as u64 + 5 {
-            let h = q.heard(&query("flood", id, 0), true);
+            let h = q.hear(&acting("flood", id, id));
             let refused = id > MAX_QUEUED_PER_ORIGIN as u64;
             assert_eq!(h, Heard::New { refused }, "query {id}");
         }
         assert_eq!(q.per_origin[&Name::from("flood")], MAX_SEEN_PER_ORIGIN);
-        assert_eq!(q.heard(&query("other", 1, 0), true), Heard::Again);
-        assert!(
-            is_new(q.heard(&query("flood", 1, 0), true)),
+        assert_eq!(q.hear(&query("other", 1, 0)), Heard::Again);
+        assert_eq!(
+            q.hear(&acting("flood", 1, 1)),
+            Heard::Stale,
             "forgotten first"
         );
+        assert_eq!(q.floors[&Name::from("flood")], 5);
+        // A forgotten `list` raises no floor.
+        let mut q = learned();
+        for id in 1..=MAX_SEEN_PER_ORIGIN as u64 + 1 {
+            assert!(is_new(q.hear(&query("lists", id, 100 + id))));
+        }
+        assert!(q.floors.is_empty());
+        assert!(is_new(q.hear(&query("lists", 1_000, 0))));
+    }
+
+    /// A full pass-on queue: a member's query evicts a made-up origin's;
+    /// a made-up origin's is refused. Per-origin caps hold for members too.
+    #[test]
+    fn a_members_query_evicts_a_made_up_origins_from_a_full_queue() {
+        let mut q = Queries::default();
+        q.learn(0, peer(1));
+        for id in 0..MAX_QUEUED as u64 {
+            let o = format!("ghost-{}", id / MAX_QUEUED_PER_ORIGIN as u64);
+            assert_eq!(q.hear(&query(&o, id + 1, 0)), Heard::New { refused: false });
+        }
+        assert_eq!(
+            q.hear(&query("ghost-x", 99, 0)),
+            Heard::New { refused: true }
+        );
+        let c = q.clock();
+        for id in 0..MAX_QUEUED_PER_ORIGIN as u64 {
+            let h = q.heard(&query("member", 200 + id, 0), true, c, true);
+            assert_eq!(h, Heard::New { refused: false });
+        }
+        let h = q.heard(&query("member", 300, 0), true, c, true);
+        assert_eq!(h, Heard::New { refused: true }, "the per-origin cap");
+        assert_eq!(q.queue.len(), MAX_QUEUED);
+        let members = q.queue.iter().filter(|e| e.member).count();
+        assert_eq!(members, MAX_QUEUED_PER_ORIGIN);
+    }
+
+    /// Chained queries of one packet are bound against the clock before
+    /// it, and move it at most [`MAX_PACKET_STEP`] (a query further ahead
+    /// is still carried out).
+    #[test]
+    fn the_queries_of_one_packet_move_the_clock_a_bounded_step() {
+        let mut q = Queries::default();
+        q.learn(0, peer(1));
+        let before = q.clock();
+        let a = query("g1", 1, MAX_CLOCK_JUMP - 1);
+        assert!(is_new(q.heard(&a, true, before, false)));
+        assert_eq!(q.clock(), MAX_PACKET_STEP);
+        let b = query("g2", 2, 2 * MAX_CLOCK_JUMP);
+        assert_eq!(q.heard(&b, true, before, false), Heard::Implausible);
+        assert_eq!(q.clock(), MAX_PACKET_STEP);
+    }
+
+    /// The first clock learned is provisional: another peer lowers the
+    /// floor to its clock, and replaces a first clock implausibly far
+    /// ahead (provisionally); a peer within the jump confirms it; the same
+    /// peer again confirms nothing.
+    #[test]
+    fn a_first_clock_is_confirmed_by_a_second_peer() {
+        let mut q = Queries::default();
+        assert!(q.learn((1 << 48) - 1, peer(66)));
+        assert!(!q.confirmed());
+        assert!(q.learn(0, peer(66)), "the same peer");
+        assert!(!q.confirmed());
+        assert!(q.learn(12, peer(2)));
+        assert!(!q.confirmed());
+        assert_eq!((q.clock(), q.floor), (12, 12));
+        assert!(is_new(q.hear(&query("a", 1, 12))));
+        assert!(q.learn(12, peer(3)));
+        assert!(q.confirmed());
+        assert_eq!((q.clock(), q.floor), (13, 12));
+        // A seed's clock far below the cluster's: the next peer's is
+        // taken, provisionally; a third agreeing settles it.
+        let mut q = Queries::default();
+        let cluster = 3 * MAX_CLOCK_JUMP;
+        q.learn(0, peer(66));
+        assert!(q.learn(cluster, peer(2)));
+        assert_eq!((q.clock(), q.floor, q.confirmed()), (cluster, 0, false));
+        assert!(q.learn(cluster + 1, peer(3)));
+        assert_eq!((q.clock(), q.confirmed()), (cluster + 1, true));
+        assert!(
+            !q.learn(cluster + 2 * MAX_CLOCK_JUMP, peer(4)),
+            "confirmed: bounded"
+        );
+        // A seed's low first clock: the second cannot raise the floor, and
+        // moves the clock at most the jump.
+        let mut q = Queries::default();
+        q.learn(100, peer(1));
+        q.learn(90, peer(2));
+        assert_eq!((q.clock(), q.floor), (100, 90));
+    }
+
+    /// A query started before the clock is learned is held, then stamped
+    /// with the clock learned.
+    #[test]
+    fn a_query_started_before_the_clock_is_learned_is_held() {
+        let (name, addr) = origin();
+        let mut q = Queries::default();
+        let mut rng = Random::new(1);
+        let t = Duration::from_secs(5);
+        let id = q.start(&name, addr, &KeyringOp::List, t, &mut rng).unwrap();
+        assert_eq!((q.queue.len(), q.held.len()), (0, 1));
+        q.learn(40, peer(1));
+        let mut wire = Vec::new();
+        q.take(1400, 1, |n| n, |b| wire = b.to_vec());
+        let b = Bytes::from(wire);
+        let sent = decode_query(&b, &b).unwrap();
+        assert_eq!((sent.id, sent.clock), (id, 40));
+        assert_eq!(q.clock(), 41);
     }
 
     /// The query clock: a node acts on nothing before it learned the clock;
@@ -773,23 +1101,19 @@ mod tests {
     #[test]
     fn the_query_clock_orders_queries_and_bounds_jumps() {
         let mut q = Queries::default();
-        assert_eq!(q.heard(&query("a", 1, 5), true), Heard::Stale);
-        assert!(q.learn(10));
-        assert_eq!(
-            q.heard(&query("a", 1, 9), true),
-            Heard::Stale,
-            "before the floor"
-        );
-        assert!(is_new(q.heard(&query("a", 2, 10), true)));
+        assert_eq!(q.hear(&query("a", 1, 5)), Heard::Stale);
+        assert!(q.learn(10, peer(1)));
+        assert_eq!(q.hear(&query("a", 1, 9)), Heard::Stale, "before the floor");
+        assert!(is_new(q.hear(&query("a", 2, 10))));
         assert_eq!(q.clock(), 11);
-        assert!(q.learn(8), "an older clock moves nothing");
+        assert!(q.learn(8, peer(1)), "an older clock moves nothing");
         assert_eq!(q.clock(), 11);
         let far = 11 + MAX_CLOCK_JUMP + 1;
-        assert_eq!(q.heard(&query("a", 3, far), true), Heard::Implausible);
-        assert!(!q.learn(far));
-        assert!(q.learn(far - 1));
-        assert!(is_new(q.heard(&query("a", 4, far), true)));
-        assert!(!Queries::default().learn(MAX_CLOCK + 1));
+        assert_eq!(q.hear(&query("a", 3, far)), Heard::Implausible);
+        assert!(!q.learn(far, peer(1)));
+        assert!(q.learn(far - 1, peer(1)));
+        assert!(is_new(q.hear(&query("a", 4, far))));
+        assert!(!Queries::default().learn(MAX_CLOCK + 1, peer(1)));
         let (name, addr) = origin();
         let t = Duration::from_secs(1);
         let mut rng = Random::new(1);

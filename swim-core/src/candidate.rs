@@ -90,9 +90,10 @@ pub(crate) struct Candidate {
     pub seq: u32,
     /// The news came from a member at its own address.
     pub vouched: bool,
-    /// Members may be asked to check it (the indirect stage): vouched for,
-    /// and its check paid for the relays' part too.
-    pub indirect: bool,
+    /// How many members may be asked to check it (the indirect stage):
+    /// as many ping-reqs as what paid for its check could pay for too, and
+    /// none unless it is vouched for.
+    pub indirect: usize,
     /// Where its check stands.
     pub stage: Stage,
     /// The members asked to ping-req it; only their acks admit it.
@@ -158,12 +159,12 @@ impl Candidates {
         self.by_seq.get(&seq).and_then(|id| self.by_arrival.get(id))
     }
 
-    /// Candidate `seq` gets no indirect stage: what paid for its check
-    /// could not pay for the relays' part too.
-    pub fn direct_only(&mut self, seq: u32) {
+    /// Candidate `seq` may have `relays` members asked to check it (what
+    /// paid for its ping paid for their ping-reqs too).
+    pub fn pay_relays(&mut self, seq: u32, relays: usize) {
         let id = self.by_seq.get(&seq).copied();
         if let Some(c) = id.and_then(|id| self.by_arrival.get_mut(&id)) {
-            c.indirect = false;
+            c.indirect = relays;
         }
     }
 
@@ -221,7 +222,7 @@ impl Candidates {
                 priority,
                 seq,
                 vouched,
-                indirect: vouched,
+                indirect: 0,
                 stage: Stage::Direct,
                 relays: Vec::new(),
                 heard: now,

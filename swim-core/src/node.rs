@@ -1474,16 +1474,15 @@ impl Node {
                 continue;
             }
             // The indirect stage, should the ping go unanswered: a
-            // ping-req to each relay, and each relay's own ping.
-            let relays = if vouched {
+            // ping-req to each relay.
+            let req = if vouched {
                 let req = Msg::PingReq {
                     seq,
                     target: target.clone(),
                     target_addr: to,
                     want_nack: false,
                 };
-                let req = self.bare_len(&[req]);
-                (self.config.indirect_checks).saturating_mul(req.saturating_mul(2))
+                self.bare_len(&[req])
             } else {
                 0
             };
@@ -1503,7 +1502,7 @@ impl Node {
                 },
             };
             if paid && vouched {
-                indirect.push((seq, relays));
+                indirect.push((seq, req));
             }
             if !paid {
                 // Unpaid, it is not checked at all (not even by relays):
@@ -1515,13 +1514,23 @@ impl Node {
             self.metrics.sent.count(Kind::Ping, bytes.len());
             self.out.push(Output::Datagram { to, bytes });
         }
-        // What the relays would send is paid from what the pings left, or
-        // they are not asked (a member's news of made-up names drew 6.8x
-        // its size in pings and ping-reqs when they were).
-        for (seq, relays) in indirect {
-            match budget.checked_sub(relays) {
-                Some(left) if matches!(pay, Pay::Bytes(_)) => budget = left,
-                _ => self.candidates.direct_only(seq),
+        // The ping-reqs of the indirect stage are paid from what the pings
+        // left, as many as it covers (up to `indirect_checks`); when it
+        // covers none, the first candidate gets one ping-req free, so that
+        // a short packet's news of a newcomer still reaches it through a
+        // relay. (A member's news
+        // of made-up names drew 6.8x its size in pings and ping-reqs when
+        // they were all free.)
+        if let Pay::Bytes(_) = pay {
+            let mut free = 1;
+            for (seq, req) in indirect {
+                let mut relays = (budget / req.max(1)).min(self.config.indirect_checks);
+                budget -= relays * req;
+                if relays == 0 {
+                    relays = free;
+                }
+                free = 0;
+                self.candidates.pay_relays(seq, relays);
             }
         }
     }
@@ -1581,12 +1590,12 @@ impl Node {
         let Some(c) = self.candidates.get(seq) else {
             return;
         };
-        let (stage, vouched, heard) = (c.stage, c.indirect, c.heard);
+        let (stage, paid, heard) = (c.stage, c.indirect, c.heard);
         let (target, target_addr) = (c.update.name.clone(), c.update.addr);
-        let relays = if stage == Stage::Direct && vouched && !self.is_leaving() {
+        let relays = if stage == Stage::Direct && paid > 0 && !self.is_leaving() {
             let me = self.view.local();
             (self.view.members()).sample(
-                self.config.indirect_checks,
+                paid,
                 &mut self.rng,
                 |e| e.status() == Status::Alive,
                 &[me],

@@ -152,11 +152,11 @@ impl Prober {
         self.answered.recent.iter().rev()
     }
 
-    /// Whether any member was heard within the last eight protocol periods
+    /// Whether any member was heard within the last four protocol periods
     /// of `period` (the probe interval as Lifeguard stretched it: a node
     /// whose probes slowed hears their answers less often).
     pub fn hears(&self, period: Duration, now: Instant) -> bool {
-        let since = now.saturating_sub(period * 8);
+        let since = now.saturating_sub(period * 4);
         self.answered.heard.is_some_and(|at| at >= since)
     }
 
@@ -429,8 +429,8 @@ mod tests {
         let period = c.probe_interval;
         assert!(!p.hears(period, at(4)));
         p.heard(at(4));
-        assert!(p.hears(period, at(12)) && !p.hears(period, at(13)));
-        assert!(p.hears(period * 2, at(20)), "a stretched period");
+        assert!(p.hears(period, at(8)) && !p.hears(period, at(9)));
+        assert!(p.hears(period * 2, at(12)), "a stretched period");
     }
 
     #[test]

@@ -484,6 +484,16 @@ impl Queries {
         self.learned
     }
 
+    /// Stamps and queues the queries held while the clock was unlearned.
+    fn release(&mut self) {
+        if !self.learned {
+            return;
+        }
+        for h in std::mem::take(&mut self.held) {
+            self.stamp(h);
+        }
+    }
+
     /// Whether the clock learned first was confirmed by a second peer
     /// (false before it is learned at all).
     pub fn confirmed(&self) -> bool {
@@ -518,9 +528,7 @@ impl Queries {
             self.provisional = Some(from);
             self.clock = self.clock.max(clock);
             self.floor = clock;
-            for h in std::mem::take(&mut self.held) {
-                self.stamp(h);
-            }
+            self.release();
             return true;
         }
         if let Some(first) = self.provisional.filter(|&first| first != from) {
@@ -610,10 +618,13 @@ impl Queries {
     fn remember(&mut self, key: (Name, u64), stamp: u64, acts: bool) {
         let of_origin = self.per_origin.get(&key.0).copied().unwrap_or(0);
         if of_origin >= MAX_SEEN_PER_ORIGIN {
+            // Its oldest list goes first: lists (anyone's, forged under
+            // the origin's name) must not push out its operations, whose
+            // forgetting raises its floor.
             let oldest = self
                 .seen
                 .range((key.0.clone(), 0)..=(key.0.clone(), u64::MAX))
-                .min_by_key(|(_, s)| s.order)
+                .min_by_key(|(_, s)| (s.acts, s.order))
                 .map(|(k, _)| k.clone());
             if let Some(k) = oldest {
                 self.forget(&k);
@@ -644,8 +655,12 @@ impl Queries {
         // forging a member's lists stamped past that member's clock must
         // not make the member's own queries stale.)
         if s.acts {
+            // No higher than this node's own clock: an insider's forged
+            // operation stamped far ahead must not make the origin's
+            // next real ones stale.
+            let stamp = s.stamp.min(self.clock);
             let floor = self.floors.entry(key.0.clone()).or_insert(0);
-            *floor = (*floor).max(s.stamp);
+            *floor = (*floor).max(stamp);
         }
         if self.floors.len() > MAX_FLOORS {
             // The lowest floor goes (an insider can fill the table, but
@@ -733,10 +748,11 @@ mod tests {
         }
     }
 
-    /// Queries that learned the clock (0) from a peer.
+    /// Queries that learned the clock (0) from a peer, confirmed by another.
     fn learned() -> Queries {
         let mut q = Queries::default();
         q.learn(0, peer(9));
+        q.learn(0, peer(8));
         q
     }
 
@@ -1114,6 +1130,7 @@ mod tests {
         assert!(q.learn(far - 1, peer(1)));
         assert!(is_new(q.hear(&query("a", 4, far))));
         assert!(!Queries::default().learn(MAX_CLOCK + 1, peer(1)));
+        assert!(q.learn(far - 1, peer(2)), "confirmed");
         let (name, addr) = origin();
         let t = Duration::from_secs(1);
         let mut rng = Random::new(1);

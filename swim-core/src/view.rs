@@ -92,9 +92,11 @@ fn plausible(status: Status, incarnation: u64, base: u64) -> bool {
     match status {
         // Below the last value, so that its subject can always outbid it.
         Status::Alive => incarnation <= reach && incarnation < MAX_INCARNATION,
+        // Below the last but one: its subject outbids it with an alive
+        // peers take (not the last).
         _ => incarnation
             .checked_add(1)
-            .is_some_and(|next| next <= reach && next <= MAX_INCARNATION),
+            .is_some_and(|next| next <= reach && next < MAX_INCARNATION),
     }
 }
 
@@ -972,12 +974,21 @@ impl View {
             .own_before
             .unwrap_or(incarnation)
             .saturating_add(MAX_JUMP);
+        // An alive under our name at another address, below our own
+        // incarnation: peers that hold us far below (a forger climbed us
+        // where they do not follow) take it; outbid it where they are.
+        let below = u.status == Status::Alive
+            && u.addr != addr
+            && u.incarnation < incarnation
+            && status == Status::Alive
+            && !leaving;
         let contradicts = match u.status {
             // A newer alive, or one at ours from an earlier process under
             // our name (another life): outbid it.
             Status::Alive => {
                 u.incarnation > incarnation
                     || (u.incarnation == incarnation && u.life != 0 && u.life != life)
+                    || below
             }
             Status::Suspect | Status::Dead | Status::Left => {
                 u.incarnation >= incarnation && u.status != status
@@ -1054,11 +1065,15 @@ impl View {
             self.announce_self(Status::Alive, u.incarnation, now);
             return Some(Answer::Adopted);
         }
+        if below {
+            return Some(self.step_down(u.incarnation + 1));
+        }
+        // Never to the last incarnation: no peer takes an alive there.
         let Some(next) = u
             .incarnation
             .max(incarnation)
             .checked_add(1)
-            .filter(|&n| n <= MAX_INCARNATION)
+            .filter(|&n| n < MAX_INCARNATION)
         else {
             return Some(Answer::CannotRefute {
                 incarnation: u.incarnation,
@@ -1118,18 +1133,18 @@ mod tests {
     #[test]
     fn an_accusation_at_the_highest_incarnation_cannot_be_outbid_and_nothing_wraps() {
         let mut v = view();
-        v.announce_self(Status::Alive, MAX_INCARNATION - 1, Instant::ZERO);
-        let answer = v.about_self(&accusation(MAX_INCARNATION - 1), false, Instant::ZERO);
+        v.announce_self(Status::Alive, MAX_INCARNATION - 2, Instant::ZERO);
+        let answer = v.about_self(&accusation(MAX_INCARNATION - 2), false, Instant::ZERO);
         assert_eq!(answer, Some(Answer::Refuted { accused: true }));
-        assert_eq!(v.local_entry().incarnation, MAX_INCARNATION);
-        let answer = v.about_self(&accusation(MAX_INCARNATION), false, Instant::ZERO);
+        assert_eq!(v.local_entry().incarnation, MAX_INCARNATION - 1);
+        let answer = v.about_self(&accusation(MAX_INCARNATION - 1), false, Instant::ZERO);
         assert_eq!(
             answer,
             Some(Answer::CannotRefute {
-                incarnation: MAX_INCARNATION
+                incarnation: MAX_INCARNATION - 1
             })
         );
-        assert_eq!(v.local_entry().incarnation, MAX_INCARNATION);
+        assert_eq!(v.local_entry().incarnation, MAX_INCARNATION - 1);
         let far = accusation(MAX_INCARNATION);
         let mut low = view();
         assert_eq!(

@@ -152,6 +152,15 @@ fn run_pair(
 /// them, and B admitted what A relayed: B held fakes it never heard from
 /// the insider. Now neither holds any: A pings each fake once, nobody
 /// answers, and A forgets it without a word.
+/// A member's gossip packet carrying `news` among the alives of the
+/// members both hold (no news to the node, but the bytes that pay for
+/// checking the one that is: a ping and three ping-reqs).
+fn news(from: usize, news: pb::Update) -> Bytes {
+    let mut updates: Vec<pb::Update> = (1..8).map(|i| alive(i, 1)).collect();
+    updates.push(news);
+    packet(from, vec![], updates)
+}
+
 #[test]
 fn fakes_heard_from_an_insider_reach_no_other_node() {
     let n = 8;
@@ -307,7 +316,7 @@ fn a_candidate_that_answers_is_admitted_then_gossiped_on() {
 fn a_candidate_that_never_answers_is_forgotten_without_a_word() {
     let mut node = joined_node(8, Config::lan());
     let t0 = Instant::from_millis(100);
-    let mut out = receive(&mut node, 3, packet(3, vec![], vec![fake(1)]), t0);
+    let mut out = receive(&mut node, 3, news(3, fake(1)), t0);
     let seq = pings(&out)[0].1;
     out.extend(idle(&mut node, t0, t0 + Duration::from_secs(30)));
     let m = node.metrics();
@@ -320,15 +329,14 @@ fn a_candidate_that_never_answers_is_forgotten_without_a_word() {
         _ => false,
     });
     assert!(!about_it, "no event about it");
-    // Pinged once, then asked of members once (a member told of it): of
-    // as many as the packet's budget pays for, one at least (this short
-    // packet pays for one).
+    // Pinged once, then asked of members once (a member told of it), as
+    // many as the news's packet paid for (this one: all three).
     assert_eq!(pings(&out).iter().filter(|p| p.2 == "fake-1").count(), 1);
     let reqs: Vec<_> = ping_reqs(&out)
         .into_iter()
         .filter(|r| r.2 == "fake-1")
         .collect();
-    assert_eq!(reqs.len(), 1, "{reqs:?}");
+    assert_eq!(reqs.len(), Config::lan().indirect_checks, "{reqs:?}");
     // A late answer admits nothing.
     let late = pb::Packet {
         version: pb::PROTOCOL_VERSION,
@@ -354,7 +362,7 @@ fn a_candidate_that_never_answers_is_forgotten_without_a_word() {
 fn a_member_reachable_only_through_relays_is_admitted() {
     let mut node = joined_node(8, Config::lan());
     let t0 = Instant::from_millis(100);
-    let out = receive(&mut node, 3, packet(3, vec![], vec![alive(9, 1)]), t0);
+    let out = receive(&mut node, 3, news(3, alive(9, 1)), t0);
     assert_eq!(pings(&out).len(), 1, "pinged; the ping is lost");
     let timeout = t0 + Config::lan().probe_timeout;
     let out = idle(&mut node, t0, timeout);
@@ -362,7 +370,7 @@ fn a_member_reachable_only_through_relays_is_admitted() {
         .into_iter()
         .filter(|r| r.2 == "node-9")
         .collect();
-    assert_eq!(reqs.len(), 1, "what the short packet paid for: {reqs:?}");
+    assert_eq!(reqs.len(), 3, "{reqs:?}");
     let seq = reqs[0].1;
     let asked: Vec<usize> = reqs
         .iter()

@@ -1786,6 +1786,19 @@ impl Node {
             }
             Some(Answer::SteppedDown { incarnation }) => {
                 tracing::debug!(node = %self.view.local(), incarnation, "an accuser lags far behind: gossiping an alive it can take");
+                // Gossip of it may be overtaken by our own next refutation
+                // (one queued update per member): the accuser, the one
+                // that lags, gets it at once.
+                let to = (self.view.members().get(&u.accuser)).map(|e| e.addr());
+                if let Some(to) = to {
+                    let mut alive = Update::of(self.view.local_entry(), &Name::EMPTY);
+                    alive.incarnation = incarnation;
+                    let head = Head {
+                        messages: &[],
+                        buddy: Some(&alive),
+                    };
+                    self.send_with(to, head);
+                }
             }
             Some(Answer::CannotRefute { incarnation }) => {
                 self.metrics.unrefutable += 1;

@@ -141,7 +141,14 @@ impl Exchanges {
         if base.is_zero() {
             return;
         }
-        let interval = reconnect_interval(base, live);
+        // Alone (every other member held dead): an isolated node decides
+        // about everyone (see `probe::Answered`), so the way back after a
+        // cut is only this; it tries every other probe interval.
+        let interval = if live <= 1 {
+            (config.probe_interval * 2).min(base)
+        } else {
+            reconnect_interval(base, live)
+        };
         let offset = if first {
             Duration::from_micros(rng.below(interval.as_micros().max(1) as usize) as u64)
         } else {

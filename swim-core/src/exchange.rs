@@ -132,6 +132,7 @@ impl Exchanges {
         &self,
         first: bool,
         live: usize,
+        alone: bool,
         config: &Config,
         timers: &mut Timers,
         rng: &mut Random,
@@ -141,10 +142,10 @@ impl Exchanges {
         if base.is_zero() {
             return;
         }
-        // Alone (every other member held dead): an isolated node decides
+        // Alone (members it knows, all held dead): an isolated node decides
         // about everyone (see `probe::Answered`), so the way back after a
         // cut is only this; it tries every other probe interval.
-        let interval = if live <= 1 {
+        let interval = if alone {
             (config.probe_interval * 2).min(base)
         } else {
             reconnect_interval(base, live)

@@ -127,12 +127,13 @@ impl Exchanges {
 
     /// Schedules the next reconnect tick. The first comes at a random
     /// point of the first interval, so nodes started together spread their
-    /// exchanges out; later ones are jittered by up to a tenth.
+    /// exchanges out; later ones are jittered by up to a tenth. `live`: the
+    /// members held live, or 0 when every member this node knows is held
+    /// dead (alone: it tries every other probe interval).
     pub fn schedule(
         &self,
         first: bool,
         live: usize,
-        alone: bool,
         config: &Config,
         timers: &mut Timers,
         rng: &mut Random,
@@ -142,10 +143,10 @@ impl Exchanges {
         if base.is_zero() {
             return;
         }
-        // Alone (members it knows, all held dead): an isolated node decides
+        // Alone (`live` 0: members it knows, all held dead): an isolated node decides
         // about everyone (see `probe::Answered`), so the way back after a
         // cut is only this; it tries every other probe interval.
-        let interval = if alone {
+        let interval = if live == 0 {
             (config.probe_interval * 2).min(base)
         } else {
             reconnect_interval(base, live)

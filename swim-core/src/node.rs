@@ -2077,11 +2077,11 @@ impl Node {
         }
         let first = self.timers.get(Periodic::Reconnect).is_none() && self.metrics.push_pulls == 0;
         let live = self.view.members().live();
+        // 0: alone (see `Exchanges::schedule`).
         let alone = live <= 1 && self.view.members().dead() > 0;
         self.exchanges.schedule(
             first,
-            live,
-            alone,
+            if alone { 0 } else { live },
             &self.config,
             &mut self.timers,
             &mut self.rng,

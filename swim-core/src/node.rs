@@ -381,9 +381,9 @@ enum Admit {
     /// A configured seed's answer to a join: only `max_members` bounds it.
     Seed,
     /// A known member's answer to an exchange this node opened: the
-    /// node-wide share of exchanges. Names the node does not hold are
-    /// hearsay all the same (a key holder answering can make up any):
-    /// candidates, checked before they are admitted.
+    /// node-wide share of exchanges. Names the node does not hold beyond
+    /// the first [`EXCHANGE_TAKEN_AT_ITS_WORD`] are hearsay (a key holder
+    /// answering can make up any): candidates, checked before admission.
     Exchange(Hearsay),
     /// Anything else: its source's share, and at most `most`. Alive news
     /// of an unknown name is hearsay (a candidate, checked before it is
@@ -391,6 +391,11 @@ enum Admit {
     /// about itself.
     Source(Hearsay),
 }
+
+/// New names a known member's answer to an exchange this node opened may
+/// add at its word; the rest are candidates (an insider answering adds at
+/// most this many made-up members an exchange, and exchanges are few).
+const EXCHANGE_TAKEN_AT_ITS_WORD: usize = 64;
 
 /// Who told a packet's or frame's news, for [`Admit::Source`] and
 /// [`Admit::Exchange`].
@@ -1352,6 +1357,10 @@ impl Node {
             Admit::Seed => None,
         };
         let mut room = allowed;
+        let mut direct = match admit {
+            Admit::Exchange(_) => EXCHANGE_TAKEN_AT_ITS_WORD,
+            _ => 0,
+        };
         let refused = self.metrics.members_refused;
         self.view.begin();
         let mut rest = updates.into_iter();
@@ -1370,9 +1379,17 @@ impl Node {
                     && slot.is_none()
                     && self.view.members().slot(&u.name).is_none();
                 if new && hearsay.is_some_and(|h| !h.first_hand(&u)) {
-                    let vouched = hearsay.is_some_and(|h| h.vouched);
-                    self.hearsay(u, priority, vouched, &mut room);
-                    continue;
+                    if direct > 0 {
+                        // A known member's answer: the first few are taken
+                        // at its word (a join wave's catch-ups bring
+                        // hundreds; checking all slowed a 1,000-node join
+                        // from 3.9 to 7.2 s), the rest checked.
+                        direct -= 1;
+                    } else {
+                        let vouched = hearsay.is_some_and(|h| h.vouched);
+                        self.hearsay(u, priority, vouched, &mut room);
+                        continue;
+                    }
                 }
                 let name = (new && self.candidates.len() > 0).then(|| u.name.clone());
                 let applied = self

@@ -1837,8 +1837,11 @@ impl Node {
                     self.claims.pending = true;
                 }
                 if accused {
-                    // Being suspected is a hint that we are the slow one (Lifeguard).
-                    self.awareness.apply(1);
+                    // Being suspected is a hint that we are the slow one
+                    // (Lifeguard), counted once per shortest suspicion
+                    // timeout: forged suspicions cannot pin the score.
+                    let window = self.config.probe_interval * self.config.suspicion_mult;
+                    self.awareness.accused(self.now, window);
                 }
             }
         }

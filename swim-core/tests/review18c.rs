@@ -633,8 +633,9 @@ fn unaccused_node_keeps_a_zero_score() {
 // pinged it and got no ack), or at most once per accuser per suspicion
 // timeout.
 // Pre-existing: the same figures at 9353419.
+// Fixed: a refuted accusation counts once per shortest suspicion timeout
+// (`Awareness::accused`).
 #[test]
-#[ignore = "open (issue 19): every refuted accusation raises the Lifeguard score; an insider's forged suspicions pin it"]
 fn insider_accusations_pin_a_healthy_nodes_lifeguard_score() {
     let (score, probes) = accused_every_second(true);
     assert!(score < 4, "score {score}, {probes} probes in 10 s");

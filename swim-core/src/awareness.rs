@@ -37,7 +37,10 @@ impl Awareness {
     /// (score + 1)`), the score falls back while `score + 1` is below
     /// `window / probe_interval`: forged accusations cannot pin it.
     pub fn accused(&mut self, now: Instant, window: Duration) {
-        if self.accused.is_some_and(|t| now.saturating_duration_since(t) < window) {
+        if self
+            .accused
+            .is_some_and(|t| now.saturating_duration_since(t) < window)
+        {
             return;
         }
         self.accused = Some(now);

@@ -335,7 +335,7 @@ struct Seen {
 
 /// A query this node started before it learned the clock: stamped and
 /// queued once it has.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Held {
     id: u64,
     origin: Name,
@@ -391,6 +391,12 @@ pub(crate) struct Queries {
     queue: Vec<Queued>,
     /// Queries of ours started before the clock was learned.
     held: Vec<Held>,
+    /// Queries of ours stamped while the clock was provisional: when a
+    /// second peer's clock shows the first was off by more than a jump
+    /// (an insider seed's lie), they are stamped again at the new clock,
+    /// under the same id (a member that took the first stamp sees the
+    /// second as seen; one that found the first implausible takes it).
+    provisional_ops: Vec<Held>,
     /// Per origin, the stamp of the latest of its queries forgotten:
     /// its queries stamped at or below are stale.
     floors: BTreeMap<Name, u64>,
@@ -453,6 +459,9 @@ impl Queries {
 
     /// Stamps a query of ours with the clock, remembers and queues it.
     fn stamp(&mut self, h: Held) {
+        if self.provisional.is_some() {
+            self.provisional_ops.push(h.clone());
+        }
         let clock = self.clock;
         self.clock = self.clock.saturating_add(1).min(MAX_CLOCK);
         let mut addr = [0u8; 18];
@@ -543,8 +552,10 @@ impl Queries {
                 tracing::debug!(%first, %from, clock, was = self.clock, "query clocks of two peers disagree: taken provisionally");
                 self.clock = clock;
                 self.provisional = Some(from);
+                self.restamp();
             } else {
                 self.provisional = None;
+                self.provisional_ops.clear();
                 self.clock = self.clock.max(clock);
             }
             return true;
@@ -554,6 +565,31 @@ impl Queries {
         }
         self.clock = self.clock.max(clock);
         true
+    }
+
+    /// Stamps again, at the clock now taken, our queries stamped on a
+    /// provisional clock another peer contradicted (those still open).
+    fn restamp(&mut self) {
+        let ops = std::mem::take(&mut self.provisional_ops);
+        for h in ops {
+            if !self.open.contains_key(&h.id) {
+                continue;
+            }
+            let key = (h.origin.clone(), h.id);
+            // The first stamp stays queued too: whichever a member finds
+            // plausible it takes, once (same id).
+            self.forget_quietly(&key);
+            self.stamp(h);
+        }
+    }
+
+    /// Forgets query `key` without raising its origin's floor (our own
+    /// query, about to be stamped again).
+    fn forget_quietly(&mut self, key: &(Name, u64)) {
+        if let Some(s) = self.seen.get_mut(key) {
+            s.acts = false;
+        }
+        self.forget(key);
     }
 
     /// A query heard from the network (see [`Heard`]) in a packet that
@@ -697,6 +733,7 @@ impl Queries {
     /// A query's time is up: how many members answered.
     pub fn finish(&mut self, id: u64) -> Option<usize> {
         self.held.retain(|h| h.id != id);
+        self.provisional_ops.retain(|h| h.id != id);
         self.open.remove(&id).map(|o| o.answered.len())
     }
 
@@ -710,6 +747,7 @@ impl Queries {
     pub fn drop_queue(&mut self) {
         self.queue.clear();
         self.held.clear();
+        self.provisional_ops.clear();
     }
 
     /// Writes queued queries that fit in `budget` bytes through `out`, each
@@ -1094,6 +1132,55 @@ mod tests {
 
     /// A query started before the clock is learned is held, then stamped
     /// with the clock learned.
+    /// The stamps of the queries queued, in queue order.
+    fn queued_stamps(q: &mut Queries) -> Vec<(u64, u64)> {
+        let mut out = Vec::new();
+        q.take(
+            usize::MAX,
+            1,
+            |n| n,
+            |b| {
+                let b = Bytes::copy_from_slice(b);
+                let d = decode_query(&b, &b).unwrap();
+                out.push((d.id, d.clock));
+            },
+        );
+        out
+    }
+
+    #[test]
+    fn an_operation_stamped_on_a_contradicted_first_clock_is_stamped_again() {
+        let (name, addr) = origin();
+        let t = Duration::from_secs(5);
+        let op = KeyringOp::Remove(crate::seal::SecretKeyId(7));
+        // An insider seed's far clock first: the operation goes out at it,
+        // then again at the clock the next peer gives.
+        let mut q = Queries::default();
+        let id = q.start(&name, addr, &op, t, &mut Random::new(1)).unwrap();
+        let lie = 1 << 40;
+        q.learn(lie, peer(66));
+        q.learn(5, peer(2));
+        assert_eq!(queued_stamps(&mut q), [(id, lie), (id, 5)]);
+        assert_eq!(q.clock(), 6);
+        // The third peer agrees: nothing more is stamped.
+        q.learn(5, peer(3));
+        assert!(q.confirmed());
+        assert_eq!(queued_stamps(&mut q), []);
+        // Close clocks confirm the first: stamped once.
+        let mut q = Queries::default();
+        let id = q.start(&name, addr, &op, t, &mut Random::new(1)).unwrap();
+        q.learn(5, peer(1));
+        q.learn(6, peer(2));
+        assert_eq!(queued_stamps(&mut q), [(id, 5)]);
+        // A finished operation is not stamped again.
+        let mut q = Queries::default();
+        let id = q.start(&name, addr, &op, t, &mut Random::new(1)).unwrap();
+        q.learn(lie, peer(66));
+        q.finish(id);
+        q.learn(5, peer(2));
+        assert_eq!(queued_stamps(&mut q), [(id, lie)]);
+    }
+
     #[test]
     fn a_query_started_before_the_clock_is_learned_is_held() {
         let (name, addr) = origin();

@@ -567,8 +567,9 @@ fn restarted_nodes_held_key_operation_reaches_the_cluster() {
 // clock is confirmed (or stamp them again when a far clock replaces the
 // provisional one), and confirm with the lower of two close clocks.
 // Regression: passes at 9353419 (5 of 5; the op was not held then).
+// Fixed: operations stamped on a provisional clock are stamped again when
+// a second peer's clock contradicts it (`Queries::restamp`).
 #[test]
-#[ignore = "open (issue 18 note): a held key operation is stamped on the first, unconfirmed clock; holding it until confirmed stalled key operations in small meshes"]
 fn insider_seed_provisional_clock_voids_a_held_key_operation() {
     assert_eq!(held_op_after_insider_seed(true), 5);
 }

@@ -1165,8 +1165,14 @@ impl Node {
                 // Every query of the packet is bound against the clock as
                 // it was before it: chained queries do not walk it.
                 let before = self.queries.clock();
+                // Who passed them on, for the share of the pass-on queue
+                // they take: a member at its address, or the source.
+                let via = match member {
+                    true => query::Via::Member(from),
+                    false => query::Via::Source(Source::of(from)),
+                };
                 for q in packet.queries {
-                    self.on_query(q, from, before);
+                    self.on_query(q, from, before, via);
                 }
                 for a in packet.answers {
                     self.on_answer(&packet.from, a);
@@ -1641,7 +1647,7 @@ impl Node {
     /// A query heard (in a packet from `from`): pass it on, carry it out,
     /// answer its origin at its membership address. Ignored when seen
     /// before or stale (see [`crate::query`]).
-    fn on_query(&mut self, q: query::Query, from: SocketAddr, before: u64) {
+    fn on_query(&mut self, q: query::Query, from: SocketAddr, before: u64, via: query::Via) {
         if q.origin == *self.view.local() {
             return;
         }
@@ -1653,7 +1659,7 @@ impl Node {
         // Passed on only sealed: a node at `accept` sends plain, and a
         // query may carry a key.
         let pass_on = self.seals();
-        match self.queries.heard(&q, pass_on, before, member) {
+        match self.queries.heard(&q, pass_on, before, member, via) {
             query::Heard::Again => return,
             query::Heard::Stale => {
                 self.metrics.queries_stale += 1;

@@ -684,6 +684,13 @@ fn plain_stranger_climbs_a_node_to_the_last_incarnation() {
 /// node-0 itself. Returns how many of 23 members install node-0's key
 /// within 10 s.
 fn forged_member_origin_flood(flood_on: bool) -> usize {
+    member_origin_flood(flood_on, false)
+}
+
+/// The same flood, of lists or (`acting`) of operations: removes of a key
+/// nobody holds, which rank with a real operation for a place in the
+/// pass-on queue.
+fn member_origin_flood(flood_on: bool, acting: bool) -> usize {
     let n = 24;
     let flood = |m: &mut Mesh, round: &mut u64| {
         *round += 1;
@@ -693,7 +700,15 @@ fn forged_member_origin_flood(flood_on: bool) -> usize {
                     .map(|k| {
                         let o = ((half * 16 + k) / 4) as usize;
                         let id = (*round << 20) | (j as u64) << 8 | (half * 16 + k);
-                        list_query(&name(o), addr(o), id, 0)
+                        let mut q = list_query(&name(o), addr(o), id, 0);
+                        if acting {
+                            q.body = Some(pb::query::Body::Keys(pb::KeyOp {
+                                op: pb::key_op::Op::Remove as i32,
+                                key_id: 0x1234_5678,
+                                ..Default::default()
+                            }));
+                        }
+                        q
                     })
                     .collect();
                 let bytes = insider_packet(&name(1), vec![], qs);
@@ -724,7 +739,7 @@ fn forged_member_origin_flood(flood_on: bool) -> usize {
     let installed = (1..n).filter(|&i| m.holds(i, 2)).count();
     let refused: u64 = m.nodes.iter().map(|x| x.metrics().queries_refused).sum();
     eprintln!(
-        "forged member origins (flood={flood_on}): {installed} of 23 members installed node-0's key; refused to pass on {refused}"
+        "forged member origins (flood={flood_on}, acting={acting}): {installed} of 23 members installed node-0's key; refused to pass on {refused}"
     );
     installed
 }
@@ -747,7 +762,6 @@ fn key_install_spreads_without_a_flood() {
 // claimed origin.
 // Pre-existing: 15 of 23 at 9353419 too (fix 5 does not reach it).
 #[test]
-#[ignore = "open (issue 18 note): query precedence trusts the claimed origin, which an insider can forge"]
 fn insider_flood_under_member_origins_keeps_a_key_install_from_spreading() {
     assert_eq!(forged_member_origin_flood(true), 23);
 }
@@ -993,4 +1007,11 @@ fn sealed_stranger_cannot_climb_a_node() {
     let inc = m.nodes[2].local().incarnation;
     eprintln!("sealed stranger: node-2 at {inc}");
     assert!(inc < 1 << 32);
+}
+
+/// The flood of forged members' operations: only the share of the pass-on
+/// queue each relay gets keeps room for the real one.
+#[test]
+fn insider_flood_of_operations_under_member_origins_keeps_a_key_install_from_spreading() {
+    assert_eq!(member_origin_flood(true, true), 23);
 }

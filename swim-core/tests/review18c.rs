@@ -761,6 +761,8 @@ fn key_install_spreads_without_a_flood() {
 // the origin's own signature; otherwise queue per relaying sender, not per
 // claimed origin.
 // Pre-existing: 15 of 23 at 9353419 too (fix 5 does not reach it).
+// Fixed: the pass-on queue is shared by relay, operations rank above
+// lists (`Queries::heard`, `Via`, `Rank`).
 #[test]
 fn insider_flood_under_member_origins_keeps_a_key_install_from_spreading() {
     assert_eq!(forged_member_origin_flood(true), 23);

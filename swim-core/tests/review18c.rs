@@ -602,52 +602,6 @@ fn members_key_install_reaches_everyone() {
 fn insider_raises_a_members_query_floor_out_of_its_reach() {
     assert_eq!(floor_raised_under_a_members_name(true), 5);
 }
-fn fake_addr(k: usize) -> SocketAddr {
-    SocketAddr::from((Ipv4Addr::new(10, 253, (k >> 8) as u8, k as u8), 7946))
-}
-
-fn fake(k: usize) -> pb::Update {
-    pb::Update {
-        name: format!("fake-{k}").into_bytes().into(),
-        addr: wire_addr(fake_addr(k)),
-        incarnation: 1,
-        status: pb::Status::Alive as i32,
-        from: Bytes::new(),
-        life: 5000 + k as u64,
-    }
-}
-
-/// The pings, ping-reqs (and their bytes) among `out` that check the
-/// made-up members.
-fn checks(out: &[Output]) -> (usize, usize, usize) {
-    let (mut pings, mut reqs, mut bytes) = (0, 0, 0);
-    for o in out {
-        let Output::Datagram { bytes: b, .. } = o else {
-            continue;
-        };
-        let Ok(p) = pb::Packet::decode(b.clone()) else {
-            continue;
-        };
-        let mut about_fake = false;
-        for m in &p.messages {
-            match &m.body {
-                Some(pb::message::Body::Ping(x)) if x.target.starts_with(b"fake-") => {
-                    pings += 1;
-                    about_fake = true;
-                }
-                Some(pb::message::Body::PingReq(x)) if x.target.starts_with(b"fake-") => {
-                    reqs += 1;
-                    about_fake = true;
-                }
-                _ => {}
-            }
-        }
-        if about_fake {
-            bytes += b.len();
-        }
-    }
-    (pings, reqs, bytes)
-}
 
 fn idle_until(node: &mut Node, from: Instant, until: Instant) -> Vec<Output> {
     let mut out = Vec::new();

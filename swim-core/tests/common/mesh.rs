@@ -6,7 +6,7 @@
 use super::{addr, name, wire_addr};
 use prost::Message;
 use std::collections::{BTreeMap, VecDeque};
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 use swim_core::{
     Bytes, Config, Event, Identity, Input, Instant, KeyringOp, Node, Output, Sealing, SecretKey,
@@ -77,6 +77,55 @@ pub fn list_query(origin: &str, origin_addr: SocketAddr, id: u64, clock: u64) ->
         })),
         clock,
     }
+}
+
+/// The address of made-up member `k`.
+pub fn fake_addr(k: usize) -> SocketAddr {
+    SocketAddr::from((Ipv4Addr::new(10, 253, (k >> 8) as u8, k as u8), 7946))
+}
+
+/// Alive news of made-up member `k` ("fake-k").
+pub fn fake(k: usize) -> pb::Update {
+    pb::Update {
+        name: format!("fake-{k}").into_bytes().into(),
+        addr: wire_addr(fake_addr(k)),
+        incarnation: 1,
+        status: pb::Status::Alive as i32,
+        from: Bytes::new(),
+        life: 5000 + k as u64,
+    }
+}
+
+/// The pings, ping-reqs (and their bytes) among `out` that check the
+/// made-up members.
+pub fn checks(out: &[Output]) -> (usize, usize, usize) {
+    let (mut pings, mut reqs, mut bytes) = (0, 0, 0);
+    for o in out {
+        let Output::Datagram { bytes: b, .. } = o else {
+            continue;
+        };
+        let Ok(p) = pb::Packet::decode(b.clone()) else {
+            continue;
+        };
+        let mut about_fake = false;
+        for m in &p.messages {
+            match &m.body {
+                Some(pb::message::Body::Ping(x)) if x.target.starts_with(b"fake-") => {
+                    pings += 1;
+                    about_fake = true;
+                }
+                Some(pb::message::Body::PingReq(x)) if x.target.starts_with(b"fake-") => {
+                    reqs += 1;
+                    about_fake = true;
+                }
+                _ => {}
+            }
+        }
+        if about_fake {
+            bytes += b.len();
+        }
+    }
+    (pings, reqs, bytes)
 }
 
 /// Rewrites the stream frames one node sends (an insider's lies).

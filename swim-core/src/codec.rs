@@ -882,6 +882,13 @@ mod tests {
             status: wire_status(u.status) as i32,
             from: text(&u.accuser),
             life: u.life,
+            confirmed: u
+                .evidence
+                .iter()
+                .flat_map(|e| e.confirmers.iter().map(|c| text(c)))
+                .collect(),
+            score: u.evidence.as_ref().map_or(0, |e| e.accuser_score),
+            suspected_ms: u.evidence.as_ref().map_or(0, |e| e.wire_ms()),
         }
     }
 
@@ -904,6 +911,13 @@ mod tests {
             status,
             accuser: "node-2".into(),
             life: 99,
+            evidence: (status == Status::Dead).then(|| {
+                Box::new(crate::verdict::Evidence::new(
+                    ["node-3".into(), "node-4".into()],
+                    2,
+                    core::time::Duration::from_millis(5_250),
+                ))
+            }),
         }
     }
 
@@ -1159,6 +1173,15 @@ mod tests {
                 prop_oneof![Just(Name::EMPTY), name()],
             )
                 .prop_map(|(name, addr, incarnation, status, accuser)| Update {
+                    evidence: (status == Status::Dead && incarnation % 3 != 0).then(|| {
+                        let n = (incarnation % 6) as usize;
+                        let confirmers = (0..n).map(|i| Name::from(format!("c{i}").as_str()));
+                        Box::new(crate::verdict::Evidence::new(
+                            confirmers,
+                            (incarnation % 9) as u32,
+                            core::time::Duration::from_millis(incarnation >> 40),
+                        ))
+                    }),
                     name,
                     addr,
                     incarnation,
@@ -1285,13 +1308,25 @@ mod tests {
                 if u.incarnation > MAX_INCARNATION {
                     return Err(DropReason::Invalid);
                 }
+                let status = status(u.status)?;
+                // Evidence on dead updates that say how long the suspicion
+                // ran; the first MAX_CONFIRMERS confirmers, the valid names.
+                let evidence = (status == Status::Dead && u.suspected_ms != 0).then(|| {
+                    let confirmers = u.confirmed.iter().take(crate::verdict::MAX_CONFIRMERS);
+                    Box::new(crate::verdict::Evidence::new(
+                        confirmers.filter_map(|c| name(c).ok()),
+                        u.score,
+                        core::time::Duration::from_millis(u.suspected_ms),
+                    ))
+                });
                 Ok(Update {
                     name: name(&u.name)?,
                     addr: addr(&u.addr)?,
                     incarnation: u.incarnation,
-                    status: status(u.status)?,
+                    status,
                     accuser: accuser(&u.from)?,
                     life: u.life,
+                    evidence,
                 })
             }
 
@@ -1459,14 +1494,21 @@ mod tests {
                 small_u64(),
                 prop_oneof![0..5i32, any::<i32>()],
                 field_bytes(),
+                proptest::collection::vec(field_bytes(), 0..7),
+                small_u64(),
             )
-                .prop_map(|(name, addr, incarnation, status, from)| pb::Update {
-                    name,
-                    addr,
-                    incarnation,
-                    status,
-                    from,
-                    life: incarnation >> 3,
+                .prop_map(|(name, addr, incarnation, status, from, confirmed, ms)| {
+                    pb::Update {
+                        name,
+                        addr,
+                        incarnation,
+                        status,
+                        from,
+                        life: incarnation >> 3,
+                        confirmed,
+                        score: (ms >> 5) as u32,
+                        suspected_ms: ms,
+                    }
                 })
         }
 

@@ -921,6 +921,78 @@ mod tests {
         }
     }
 
+    /// A dead update's evidence from the network: thousands of
+    /// confirmers (garbage among them) decode without panic, and at most
+    /// `MAX_CONFIRMERS` are kept; a confirmer of the wrong wire type is
+    /// refused as prost refuses it.
+    #[test]
+    fn evidence_is_bounded_when_decoded() {
+        use crate::verdict::MAX_CONFIRMERS;
+        let mut dead = wire_update(&sample_update(Status::Dead));
+        dead.confirmed = (0..5000)
+            .map(|i| match i % 3 {
+                0 => Bytes::from(vec![0xc3, 0x28]),
+                1 => Bytes::new(),
+                _ => text(&format!("c{i}")),
+            })
+            .collect();
+        dead.score = u32::MAX;
+        dead.suspected_ms = u64::MAX;
+        let mut suspect = dead.clone();
+        suspect.status = wire_status(Status::Suspect) as i32;
+        let p = pb::Packet {
+            version: pb::PROTOCOL_VERSION,
+            cluster: "c".into(),
+            from: text("me"),
+            updates: vec![dead, suspect],
+            ..Default::default()
+        };
+        let got = decode_packet(p.encode_to_vec().into(), 1 << 20, &limits()).unwrap();
+        let e = got.updates[0].evidence.as_deref().expect("dead: evidence");
+        assert!(e.confirmers.len() <= MAX_CONFIRMERS);
+        // The first four on the wire, the valid names among them.
+        assert_eq!(e.confirmers, ["c2"]);
+        assert_eq!(e.accuser_score, u32::MAX);
+        assert_eq!(e.suspected_for.as_millis(), u128::from(u64::MAX));
+        assert_eq!(
+            got.updates[1].evidence, None,
+            "evidence on dead updates only"
+        );
+        // Encoded again, it is small and bounded.
+        let again = encode_update(&got.updates[0]);
+        assert!(again.as_slice().len() < 64, "{}", again.as_slice().len());
+
+        // Field 8 as a varint: malformed, for prost and for us.
+        let mut bad = Vec::new();
+        put_update(&sample_update(Status::Dead), &mut bad);
+        bad.extend_from_slice(&[8 << 3, 1]);
+        assert!(pb::Update::decode(&bad[..]).is_err());
+        assert!(crate::member::RawUpdate::read(&bad, crate::wire::DEPTH).is_err());
+    }
+
+    /// What evidence costs a dead update on the wire: two confirmers of 6
+    /// bytes (8 each), an age of 5,250 ms (3), a score of 2 (2).
+    #[test]
+    fn evidence_costs_a_few_bytes() {
+        let with = encode_update(&sample_update(Status::Dead));
+        let mut bare = sample_update(Status::Dead);
+        bare.evidence = None;
+        let without = encode_update(&bare);
+        assert_eq!(
+            with.as_slice().len() - without.as_slice().len(),
+            8 + 8 + 3 + 2
+        );
+        // Alive and suspect updates carry none.
+        let mut alive = sample_update(Status::Alive);
+        alive.evidence = sample_update(Status::Dead).evidence;
+        let mut plain = alive.clone();
+        plain.evidence = None;
+        assert_eq!(
+            encode_update(&alive).as_slice(),
+            encode_update(&plain).as_slice()
+        );
+    }
+
     #[test]
     fn packet_round_trips() {
         let mut w_buf = Vec::new();

@@ -84,6 +84,26 @@ pub struct Verdict {
     pub learned_from: Option<Name>,
 }
 
+impl Verdict {
+    /// A verdict as a node records it (nodes make these; this is for
+    /// tools and tests that need one without a node).
+    pub fn new(
+        incarnation: u64,
+        accuser: Name,
+        evidence: Option<Evidence>,
+        learned_at: Instant,
+        learned_from: Option<Name>,
+    ) -> Verdict {
+        Verdict {
+            incarnation,
+            accuser,
+            evidence,
+            learned_at,
+            learned_from,
+        }
+    }
+}
+
 /// A member's running suspicion as this node holds it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]

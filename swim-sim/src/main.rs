@@ -773,14 +773,7 @@ fn print_summary(r: &Report, config: &swim_core::Config) {
         r.false_positive_deaths, r.expected_deaths
     );
     for d in r.false_deaths.iter().take(10) {
-        println!(
-            "    node-{} held node-{} dead at {} (accuser {}): {}",
-            d.view,
-            d.member,
-            ms(Some(d.at_ms)),
-            d.accuser.as_deref().unwrap_or("not named"),
-            d.cause
-        );
+        println!("    {}", d.explain());
     }
     if r.false_deaths.len() > 10 {
         println!(

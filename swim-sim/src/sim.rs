@@ -1948,9 +1948,9 @@ impl Sim {
             let live = obs.live_count();
             let links = self.links.state();
             match verdict_of(e) {
-                Some((verdict, accuser)) => self
+                Some((verdict, accuser, evidence)) => self
                     .truth
-                    .verdict(v, m, verdict, accuser, links, &running, live, now),
+                    .verdict(v, m, verdict, accuser, evidence, links, &running, live, now),
                 None if e.about().is_some_and(|x| x.status != Status::Dead)
                     && !matches!(e, Event::MemberLeft(_) | Event::MemberReaped(_)) =>
                 {
@@ -1970,11 +1970,16 @@ impl Sim {
     }
 }
 
-/// The verdict an event reports, and who declared it (if the event says).
-fn verdict_of(e: &Event) -> Option<(Verdict, Option<&str>)> {
+/// The verdict an event reports, who declared it (if the event says), and
+/// a death's evidence.
+fn verdict_of(e: &Event) -> Option<(Verdict, Option<&str>, Option<&swim_core::Verdict>)> {
     match e {
-        Event::MemberSuspect { accuser, .. } => Some((Verdict::Suspect, Some(accuser.as_str()))),
-        Event::MemberFailed { accuser, .. } => Some((Verdict::Dead, Some(accuser.as_str()))),
+        Event::MemberSuspect { accuser, .. } => {
+            Some((Verdict::Suspect, Some(accuser.as_str()), None))
+        }
+        Event::MemberFailed {
+            accuser, verdict, ..
+        } => Some((Verdict::Dead, Some(accuser.as_str()), Some(&**verdict))),
         _ => None,
     }
 }

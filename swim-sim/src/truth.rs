@@ -67,6 +67,77 @@ pub struct FalseDeath {
     /// Whether the view had been sick earlier in the run (the sick node's
     /// own stale verdict, as against one a healthy view took or adopted).
     pub view_was_sick: bool,
+    /// The verdict's evidence as the view took it (`None`: the event
+    /// carried no verdict).
+    pub evidence: Option<Evidence>,
+}
+
+/// The evidence of a dead verdict, as a view took it (see
+/// [`swim_core::Verdict`]).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Evidence {
+    /// The members whose suspicions the accuser counted (at most
+    /// [`swim_core::MAX_CONFIRMERS`]); empty without evidence.
+    pub confirmers: Vec<String>,
+    /// The accuser's Lifeguard score at the verdict (`None`: the accuser
+    /// sent no evidence).
+    pub accuser_score: Option<u32>,
+    /// How long the accuser had suspected the member (ms; `None`: no
+    /// evidence).
+    pub suspected_ms: Option<u64>,
+    /// The member whose packet carried the verdict to the view (`None`:
+    /// the view's own verdict).
+    pub learned_from: Option<String>,
+}
+
+impl Evidence {
+    /// The evidence of `v`.
+    pub fn of(v: &swim_core::Verdict) -> Evidence {
+        let e = v.evidence.as_ref();
+        Evidence {
+            confirmers: e
+                .map(|e| e.confirmers.iter().map(|c| c.to_string()).collect())
+                .unwrap_or_default(),
+            accuser_score: e.map(|e| e.accuser_score),
+            suspected_ms: e.map(|e| u64::try_from(e.suspected_for.as_millis()).unwrap_or(u64::MAX)),
+            learned_from: v.learned_from.as_ref().map(|n| n.to_string()),
+        }
+    }
+}
+
+impl FalseDeath {
+    /// One line for the report: who held whom dead, when, the chain of
+    /// evidence, and what ground truth knows around it.
+    pub fn explain(&self) -> String {
+        let mut out = format!(
+            "node-{} held node-{} dead at {:.1} s: accused by {}",
+            self.view,
+            self.member,
+            self.at_ms as f64 / 1000.0,
+            self.accuser.as_deref().unwrap_or("(not named)")
+        );
+        if let Some(e) = &self.evidence {
+            if let (Some(score), Some(ms)) = (e.accuser_score, e.suspected_ms) {
+                out.push_str(&format!(
+                    " (Lifeguard score {score}) after {:.1} s of suspicion, confirmed by {}",
+                    ms as f64 / 1000.0,
+                    if e.confirmers.is_empty() {
+                        "nobody".to_string()
+                    } else {
+                        e.confirmers.join(", ")
+                    }
+                ));
+            } else {
+                out.push_str(" (no evidence sent)");
+            }
+            match &e.learned_from {
+                Some(from) => out.push_str(&format!("; learned from {from}")),
+                None => out.push_str("; its own verdict"),
+            }
+        }
+        out.push_str(&format!("; {}", self.cause));
+        out
+    }
 }
 
 /// What happened to one member's standing, over the run (only members
@@ -305,7 +376,8 @@ impl Truth {
         }
     }
 
-    /// View `v` took `verdict` about member `m` at `now`, as `accuser` declared.
+    /// View `v` took `verdict` about member `m` at `now`, as `accuser`
+    /// declared (with `evidence`, for a death).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn verdict(
         &mut self,
@@ -313,6 +385,7 @@ impl Truth {
         m: usize,
         verdict: Verdict,
         accuser: Option<&str>,
+        evidence: Option<&swim_core::Verdict>,
         links: &LinkState,
         running: &dyn Fn(usize) -> bool,
         live_views: usize,
@@ -357,6 +430,7 @@ impl Truth {
                             accuser: accuser.map(str::to_string),
                             cause,
                             view_was_sick,
+                            evidence: evidence.map(Evidence::of),
                         });
                     }
                 }
@@ -557,12 +631,85 @@ mod tests {
             m,
             Verdict::Dead,
             Some("node-9"),
+            None,
             links,
             &|_| true,
             10,
             now,
         );
         t.false_deaths - before
+    }
+
+    /// A false death is listed with its verdict's evidence, and the
+    /// report's line shows the chain.
+    #[test]
+    fn a_false_death_is_listed_with_its_evidence() {
+        let net = Network::default();
+        let links = Links::new(10, &net);
+        let mut t = Truth::new(10, Duration::from_secs(4), None);
+        let mut verdict = *dead_verdict();
+        t.verdict(
+            1,
+            2,
+            Verdict::Dead,
+            Some("node-9"),
+            Some(&verdict),
+            links.state(),
+            &|_| true,
+            10,
+            at(7),
+        );
+        let d = &t.false_list[0];
+        let e = d.evidence.as_ref().expect("evidence listed");
+        assert_eq!(e.confirmers, ["node-4", "node-6"]);
+        assert_eq!((e.accuser_score, e.suspected_ms), (Some(1), Some(5_000)));
+        assert_eq!(e.learned_from.as_deref(), Some("node-3"));
+        assert_eq!(
+            d.explain(),
+            "node-1 held node-2 dead at 7.0 s: accused by node-9 (Lifeguard score 1) after \
+             5.0 s of suspicion, confirmed by node-4, node-6; learned from node-3; no fault \
+             near the view or the accuser"
+        );
+        // Without evidence (an older build), and the view's own verdict.
+        verdict.evidence = None;
+        verdict.learned_from = None;
+        t.verdict(
+            3,
+            2,
+            Verdict::Dead,
+            Some("node-3"),
+            Some(&verdict),
+            links.state(),
+            &|_| true,
+            10,
+            at(8),
+        );
+        assert_eq!(
+            t.false_list[1].explain(),
+            "node-3 held node-2 dead at 8.0 s: accused by node-3 (no evidence sent); its own \
+             verdict; no fault near the view or the accuser"
+        );
+        #[cfg(feature = "cli")]
+        {
+            let json = serde_json::to_value(&t.false_list[0]).unwrap();
+            assert_eq!(json["evidence"]["confirmers"][1], "node-6");
+        }
+    }
+
+    /// A verdict on node-2 by node-9, learned from node-3.
+    fn dead_verdict() -> Box<swim_core::Verdict> {
+        let evidence = swim_core::Evidence::new(
+            ["node-4".into(), "node-6".into()],
+            1,
+            Duration::from_millis(5_000),
+        );
+        Box::new(swim_core::Verdict::new(
+            1,
+            "node-9".into(),
+            Some(evidence),
+            at(7),
+            Some("node-3".into()),
+        ))
     }
 
     #[test]

@@ -532,8 +532,14 @@ pub struct Report {
     /// Dead verdicts about members that were sick, down or cut off from
     /// the view: the detector doing its job.
     pub expected_deaths: u64,
-    /// The first false deaths, one by one, with view, time, accuser, cause.
+    /// The first false deaths, one by one, with view, time, accuser,
+    /// the verdict's evidence, cause.
     pub false_deaths: Vec<FalseDeath>,
+    /// Expected deaths taken across a broken link (a cut), counted.
+    pub cross_cut_deaths: u64,
+    /// The first of them ([`crate::truth::CROSS_CUT_LISTED`]), one by one,
+    /// with their evidence.
+    pub cross_cut: Vec<FalseDeath>,
     /// Per member that was suspected, declared dead or flipped: counts,
     /// peak share of views holding it dead, dead -> alive flips.
     pub members: Vec<MemberVerdicts>,
@@ -841,6 +847,8 @@ impl Sim {
             expected_deaths: self.truth.expected_deaths,
             false_deaths_in_healthy_views: self.truth.false_deaths_healthy_views,
             false_deaths: self.truth.false_list.clone(),
+            cross_cut_deaths: self.truth.cross_cut_deaths,
+            cross_cut: self.truth.cross_cut_list.clone(),
             members: self.truth.members(),
             hold_out: self.truth.hold_outs(),
             alive_everywhere_ms: self.alive_everywhere.map(|t| t.as_millis()),

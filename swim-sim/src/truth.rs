@@ -49,8 +49,14 @@ pub fn grace(c: &swim_core::Config, nodes: usize) -> Duration {
 /// At most this many false deaths are listed one by one (all are counted).
 pub const LISTED: usize = 500;
 
-/// One false death: a view took a dead verdict about a healthy member it
-/// could reach.
+/// At most this many cross-cut deaths are listed one by one (all are
+/// counted): a partition of `n` makes about `n^2 / 2` of them.
+pub const CROSS_CUT_LISTED: usize = 100;
+
+/// One false death (a view took a dead verdict about a healthy member it
+/// could reach), or one cross-cut death (an expected verdict about a
+/// member the view could not reach when it took it; `cause` says why it
+/// is expected).
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct FalseDeath {
     /// The view (node index) that holds the member dead.
@@ -218,6 +224,11 @@ pub(crate) struct Truth {
     members: BTreeMap<usize, MemberVerdicts>,
     /// False deaths, the first [`LISTED`].
     pub false_list: Vec<FalseDeath>,
+    /// Expected deaths taken across a broken link (a cut), the first
+    /// [`CROSS_CUT_LISTED`].
+    pub cross_cut_list: Vec<FalseDeath>,
+    /// How many deaths were taken across a broken link.
+    pub cross_cut_deaths: u64,
     pub false_deaths: u64,
     /// False deaths taken by views that were never sick in the run.
     pub false_deaths_healthy_views: u64,
@@ -249,6 +260,8 @@ impl Truth {
             flips: BTreeMap::new(),
             members: BTreeMap::new(),
             false_list: Vec::new(),
+            cross_cut_list: Vec::new(),
+            cross_cut_deaths: 0,
             false_deaths: 0,
             false_deaths_healthy_views: 0,
             ever_sick: vec![false; n],
@@ -406,9 +419,24 @@ impl Truth {
             }
             Verdict::Dead => {
                 record.declared_dead += 1;
-                if expected.is_some() {
+                if let Some(cause) = expected {
                     record.expected_deaths += 1;
                     self.expected_deaths += 1;
+                    let cut = !(links.works(v, m, SICK_LOSS) && links.works(m, v, SICK_LOSS));
+                    if cut {
+                        self.cross_cut_deaths += 1;
+                    }
+                    if cut && self.cross_cut_list.len() < CROSS_CUT_LISTED {
+                        self.cross_cut_list.push(FalseDeath {
+                            view: v,
+                            member: m,
+                            at_ms: now.as_millis(),
+                            accuser: accuser.map(str::to_string),
+                            cause,
+                            view_was_sick: self.ever_sick[v],
+                            evidence: evidence.map(Evidence::of),
+                        });
+                    }
                 } else {
                     record.false_deaths += 1;
                     *record
@@ -725,6 +753,12 @@ mod tests {
         links.partition(&[vec![0, 1, 2], vec![3, 4, 5, 6, 7, 8, 9]]);
         t.links_changed(&old, links.state(), at(10));
         assert_eq!(judged(&mut t, links.state(), 4, 1, at(11)), 0);
+        // ... and listed as a cross-cut death.
+        assert_eq!(t.cross_cut_deaths, 1);
+        assert_eq!(
+            (t.cross_cut_list[0].view, t.cross_cut_list[0].member),
+            (4, 1)
+        );
         // Within one side, a member that is not sick is still judged: 4 and 5
         // are on the majority side.
         assert_eq!(judged(&mut t, links.state(), 4, 5, at(11)), 1);

@@ -76,6 +76,7 @@ pub fn alive(i: usize, incarnation: u64) -> pb::Update {
         status: pb::Status::Alive as i32,
         from: Bytes::new(),
         life: life(i),
+        ..Default::default()
     }
 }
 

@@ -154,6 +154,7 @@ fn update(r: &mut Reader<'_>) -> pb::Update {
         status,
         from,
         life: life_of(r, b),
+        ..Default::default()
     }
 }
 

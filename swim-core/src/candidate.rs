@@ -320,6 +320,7 @@ mod tests {
             status: Status::Alive,
             accuser: Name::EMPTY,
             life: 7,
+            evidence: None,
         }
     }
 

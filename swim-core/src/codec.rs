@@ -882,6 +882,13 @@ mod tests {
             status: wire_status(u.status) as i32,
             from: text(&u.accuser),
             life: u.life,
+            confirmed: u
+                .evidence
+                .iter()
+                .flat_map(|e| e.confirmers.iter().map(|c| text(c)))
+                .collect(),
+            score: u.evidence.as_ref().map_or(0, |e| e.accuser_score),
+            suspected_ms: u.evidence.as_ref().map_or(0, |e| e.wire_ms()),
         }
     }
 
@@ -904,7 +911,86 @@ mod tests {
             status,
             accuser: "node-2".into(),
             life: 99,
+            evidence: (status == Status::Dead).then(|| {
+                Box::new(crate::verdict::Evidence::new(
+                    ["node-3".into(), "node-4".into()],
+                    2,
+                    core::time::Duration::from_millis(5_250),
+                ))
+            }),
         }
+    }
+
+    /// A dead update's evidence from the network: thousands of
+    /// confirmers (garbage among them) decode without panic, and at most
+    /// `MAX_CONFIRMERS` are kept; a confirmer of the wrong wire type is
+    /// refused as prost refuses it.
+    #[test]
+    fn evidence_is_bounded_when_decoded() {
+        use crate::verdict::MAX_CONFIRMERS;
+        let mut dead = wire_update(&sample_update(Status::Dead));
+        dead.confirmed = (0..5000)
+            .map(|i| match i % 3 {
+                0 => Bytes::from(vec![0xc3, 0x28]),
+                1 => Bytes::new(),
+                _ => text(&format!("c{i}")),
+            })
+            .collect();
+        dead.score = u32::MAX;
+        dead.suspected_ms = u64::MAX;
+        let mut suspect = dead.clone();
+        suspect.status = wire_status(Status::Suspect) as i32;
+        let p = pb::Packet {
+            version: pb::PROTOCOL_VERSION,
+            cluster: "c".into(),
+            from: text("me"),
+            updates: vec![dead, suspect],
+            ..Default::default()
+        };
+        let got = decode_packet(p.encode_to_vec().into(), 1 << 20, &limits()).unwrap();
+        let e = got.updates[0].evidence.as_deref().expect("dead: evidence");
+        assert!(e.confirmers.len() <= MAX_CONFIRMERS);
+        // The first four on the wire, the valid names among them.
+        assert_eq!(e.confirmers, ["c2"]);
+        assert_eq!(e.accuser_score, u32::MAX);
+        assert_eq!(e.suspected_for.as_millis(), u128::from(u64::MAX));
+        assert_eq!(
+            got.updates[1].evidence, None,
+            "evidence on dead updates only"
+        );
+        // Encoded again, it is small and bounded.
+        let again = encode_update(&got.updates[0]);
+        assert!(again.as_slice().len() < 64, "{}", again.as_slice().len());
+
+        // Field 8 as a varint: malformed, for prost and for us.
+        let mut bad = Vec::new();
+        put_update(&sample_update(Status::Dead), &mut bad);
+        bad.extend_from_slice(&[8 << 3, 1]);
+        assert!(pb::Update::decode(&bad[..]).is_err());
+        assert!(crate::member::RawUpdate::read(&bad, crate::wire::DEPTH).is_err());
+    }
+
+    /// What evidence costs a dead update on the wire: two confirmers of 6
+    /// bytes (8 each), an age of 5,250 ms (3), a score of 2 (2).
+    #[test]
+    fn evidence_costs_a_few_bytes() {
+        let with = encode_update(&sample_update(Status::Dead));
+        let mut bare = sample_update(Status::Dead);
+        bare.evidence = None;
+        let without = encode_update(&bare);
+        assert_eq!(
+            with.as_slice().len() - without.as_slice().len(),
+            8 + 8 + 3 + 2
+        );
+        // Alive and suspect updates carry none.
+        let mut alive = sample_update(Status::Alive);
+        alive.evidence = sample_update(Status::Dead).evidence;
+        let mut plain = alive.clone();
+        plain.evidence = None;
+        assert_eq!(
+            encode_update(&alive).as_slice(),
+            encode_update(&plain).as_slice()
+        );
     }
 
     #[test]
@@ -1159,6 +1245,15 @@ mod tests {
                 prop_oneof![Just(Name::EMPTY), name()],
             )
                 .prop_map(|(name, addr, incarnation, status, accuser)| Update {
+                    evidence: (status == Status::Dead && incarnation % 3 != 0).then(|| {
+                        let n = (incarnation % 6) as usize;
+                        let confirmers = (0..n).map(|i| Name::from(format!("c{i}").as_str()));
+                        Box::new(crate::verdict::Evidence::new(
+                            confirmers,
+                            (incarnation % 9) as u32,
+                            core::time::Duration::from_millis(incarnation >> 40),
+                        ))
+                    }),
                     name,
                     addr,
                     incarnation,
@@ -1285,13 +1380,25 @@ mod tests {
                 if u.incarnation > MAX_INCARNATION {
                     return Err(DropReason::Invalid);
                 }
+                let status = status(u.status)?;
+                // Evidence on dead updates that say how long the suspicion
+                // ran; the first MAX_CONFIRMERS confirmers, the valid names.
+                let evidence = (status == Status::Dead && u.suspected_ms != 0).then(|| {
+                    let confirmers = u.confirmed.iter().take(crate::verdict::MAX_CONFIRMERS);
+                    Box::new(crate::verdict::Evidence::new(
+                        confirmers.filter_map(|c| name(c).ok()),
+                        u.score,
+                        core::time::Duration::from_millis(u.suspected_ms),
+                    ))
+                });
                 Ok(Update {
                     name: name(&u.name)?,
                     addr: addr(&u.addr)?,
                     incarnation: u.incarnation,
-                    status: status(u.status)?,
+                    status,
                     accuser: accuser(&u.from)?,
                     life: u.life,
+                    evidence,
                 })
             }
 
@@ -1459,14 +1566,21 @@ mod tests {
                 small_u64(),
                 prop_oneof![0..5i32, any::<i32>()],
                 field_bytes(),
+                proptest::collection::vec(field_bytes(), 0..7),
+                small_u64(),
             )
-                .prop_map(|(name, addr, incarnation, status, from)| pb::Update {
-                    name,
-                    addr,
-                    incarnation,
-                    status,
-                    from,
-                    life: incarnation >> 3,
+                .prop_map(|(name, addr, incarnation, status, from, confirmed, ms)| {
+                    pb::Update {
+                        name,
+                        addr,
+                        incarnation,
+                        status,
+                        from,
+                        life: incarnation >> 3,
+                        confirmed,
+                        score: (ms >> 5) as u32,
+                        suspected_ms: ms,
+                    }
                 })
         }
 

@@ -152,7 +152,7 @@ pub enum Output {
 ///
 /// fn on_event(e: &Event) {
 ///     match e {
-///         Event::MemberFailed { member, accuser } => {
+///         Event::MemberFailed { member, accuser, .. } => {
 ///             println!("{} failed (declared by {accuser})", member.name)
 ///         }
 ///         e => {
@@ -196,6 +196,10 @@ pub enum Event {
         /// Who declared it dead: the member whose suspicion timer ran out
         /// (this node's name when it was this node).
         accuser: Name,
+        /// The verdict as this node took it: its evidence, and when and
+        /// from whom this node learned it (also kept, until the member is
+        /// reaped: see [`Node::verdict`](crate::Node::verdict)).
+        verdict: Box<crate::Verdict>,
     },
     /// A member left gracefully.
     MemberLeft(Member),

@@ -49,6 +49,7 @@ mod suspicion;
 mod time;
 mod timer;
 mod util;
+mod verdict;
 mod view;
 mod wire;
 
@@ -94,3 +95,4 @@ pub type KeyError = KeyringError;
 pub type KeyOp = KeyringOp;
 pub use suspicion::{min_timeout as suspicion_min_timeout, timeout as suspicion_timeout};
 pub use time::Instant;
+pub use verdict::{Evidence, Explanation, Suspected, Verdict, MAX_CONFIRMERS};

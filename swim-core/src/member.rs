@@ -2,10 +2,12 @@
 
 use crate::member_table::Entry;
 use crate::name::Name;
+use crate::verdict::{Evidence, MAX_CONFIRMERS};
 use crate::wire::{
     accuser, addr, key, len_field, name, put_address, put_bytes, skip, varint_field, DropReason,
     Malformed, MAX_INCARNATION,
 };
+use core::time::Duration;
 use prost::encoding::{encode_key, encode_varint, WireType};
 use std::net::SocketAddr;
 
@@ -121,6 +123,8 @@ pub(crate) struct Update {
     pub accuser: Name,
     /// The member's life (see [`crate::namespace`]); 0 when unknown.
     pub life: u64,
+    /// What the accuser saw (dead updates only; see [`crate::verdict`]).
+    pub evidence: Option<Box<Evidence>>,
 }
 
 impl Update {
@@ -133,6 +137,7 @@ impl Update {
             status: member.status(),
             accuser: accuser.clone(),
             life: member.life,
+            evidence: None,
         }
     }
 }
@@ -174,6 +179,11 @@ pub(crate) struct RawUpdate<'a> {
     status: i32,
     from: &'a [u8],
     life: u64,
+    /// The first [`MAX_CONFIRMERS`] confirmers (further ones are skipped).
+    confirmed: [&'a [u8]; MAX_CONFIRMERS],
+    confirmed_len: usize,
+    score: u32,
+    suspected_ms: u64,
 }
 
 impl<'a> RawUpdate<'a> {
@@ -190,6 +200,18 @@ impl<'a> RawUpdate<'a> {
                 4 => u.status = varint_field(wire, &mut r)? as i32,
                 6 => u.from = len_field(wire, &mut r)?,
                 7 => u.life = varint_field(wire, &mut r)?,
+                8 => {
+                    // Read (so malformed bytes are refused as prost
+                    // refuses them), kept only up to the cap.
+                    let c = len_field(wire, &mut r)?;
+                    if let Some(slot) = u.confirmed.get_mut(u.confirmed_len) {
+                        *slot = c;
+                        u.confirmed_len += 1;
+                    }
+                }
+                // A uint32: the low 32 bits, as prost reads it.
+                9 => u.score = varint_field(wire, &mut r)? as u32,
+                10 => u.suspected_ms = varint_field(wire, &mut r)?,
                 _ => skip(wire, tag, &mut r, depth)?,
             }
         }
@@ -208,7 +230,25 @@ impl<'a> RawUpdate<'a> {
             status: status(self.status)?,
             accuser: accuser(self.from)?,
             life: self.life,
+            evidence: self.evidence(),
         })
+    }
+
+    /// The evidence of a dead update: none unless it says how long the
+    /// suspicion ran. Evidence never makes an update invalid: a confirmer
+    /// that is no valid name is left out.
+    fn evidence(&self) -> Option<Box<Evidence>> {
+        if self.suspected_ms == 0 || status(self.status) != Ok(Status::Dead) {
+            return None;
+        }
+        let confirmers = self.confirmed[..self.confirmed_len]
+            .iter()
+            .filter_map(|c| name(c).ok());
+        Some(Box::new(Evidence::new(
+            confirmers,
+            self.score,
+            Duration::from_millis(self.suspected_ms),
+        )))
     }
 }
 
@@ -233,6 +273,17 @@ pub(crate) fn put_update(u: &Update, buf: &mut Vec<u8>) {
     if u.life != 0 {
         encode_key(7, WireType::Varint, buf);
         encode_varint(u.life, buf);
+    }
+    if let Some(e) = u.evidence.as_deref().filter(|_| u.status == Status::Dead) {
+        for c in e.confirmers.iter().take(MAX_CONFIRMERS) {
+            put_bytes(8, c.as_bytes(), buf);
+        }
+        if e.accuser_score != 0 {
+            encode_key(9, WireType::Varint, buf);
+            encode_varint(u64::from(e.accuser_score), buf);
+        }
+        encode_key(10, WireType::Varint, buf);
+        encode_varint(e.wire_ms(), buf);
     }
 }
 

@@ -22,6 +22,7 @@ use crate::piggyback::Pending;
 use crate::suspicion::Suspicion;
 use crate::time::Instant;
 use crate::util::Random;
+use crate::verdict::Verdict;
 use core::hash::BuildHasher;
 use foldhash::fast::FixedState;
 use hashbrown::HashTable;
@@ -34,6 +35,8 @@ struct Extra {
     v6: Option<SocketAddrV6>,
     suspicion: Option<Box<Suspicion>>,
     flaps: Option<Flaps>,
+    /// The last dead verdict taken on the member (see [`crate::verdict`]).
+    verdict: Option<Box<Verdict>>,
 }
 
 /// What a node keeps about one member.
@@ -138,6 +141,16 @@ impl Entry {
         }
     }
 
+    /// The last dead verdict taken on the member, if any.
+    pub fn verdict(&self) -> Option<&Verdict> {
+        self.extra.as_ref().and_then(|x| x.verdict.as_deref())
+    }
+
+    /// Records the dead verdict just taken on the member.
+    pub fn set_verdict(&mut self, verdict: Verdict) {
+        self.extra.get_or_insert_with(Default::default).verdict = Some(Box::new(verdict));
+    }
+
     /// The member's failure record, if it has one.
     pub fn flaps(&self) -> Option<&Flaps> {
         self.extra.as_ref().and_then(|x| x.flaps.as_ref())
@@ -161,11 +174,9 @@ impl Entry {
 
     /// Frees `extra` once it holds nothing.
     fn trim(&mut self) {
-        if self
-            .extra
-            .as_ref()
-            .is_some_and(|x| x.v6.is_none() && x.suspicion.is_none() && x.flaps.is_none())
-        {
+        if self.extra.as_ref().is_some_and(|x| {
+            x.v6.is_none() && x.suspicion.is_none() && x.flaps.is_none() && x.verdict.is_none()
+        }) {
             self.extra = None;
         }
     }

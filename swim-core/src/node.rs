@@ -23,6 +23,7 @@ use crate::source::{Source, Sources};
 use crate::time::Instant;
 use crate::timer::{Deadline, Periodic, Timer, Timers};
 use crate::util::Random;
+use crate::verdict::{Explanation, Suspected, Verdict};
 use crate::view::{Answer, Applied, Effects, View};
 use crate::wire::{DropReason, Limits};
 use bytes::Bytes;
@@ -467,6 +468,7 @@ macro_rules! effects {
                 $node.awareness.scale($node.config.probe_interval),
                 $node.now,
             ),
+            score: $node.awareness.score(),
         }
     };
 }
@@ -800,6 +802,34 @@ impl Node {
     /// One member by name.
     pub fn member(&self, name: &str) -> Option<Member> {
         self.view.members().get(name).map(Entry::member)
+    }
+
+    /// The last dead verdict this node took on `member` (its evidence, and
+    /// when and from whom this node learned it), kept until the member is
+    /// reaped, even if it came back since.
+    pub fn verdict(&self, member: &str) -> Option<&Verdict> {
+        self.view.members().get(member)?.verdict()
+    }
+
+    /// Why this node holds `member` where it does: its status, since when,
+    /// its running suspicion (who accused it so far) while it is suspect,
+    /// and the last dead verdict taken on it (see [`Node::verdict`]).
+    pub fn explain(&self, member: &str) -> Option<Explanation> {
+        let e = self.view.members().get(member)?;
+        let suspicion = (e.status() == Status::Suspect)
+            .then(|| e.suspicion())
+            .flatten()
+            .map(|s| Suspected {
+                accusers: s.accusers.clone(),
+                since: s.start,
+                deadline: s.deadline(),
+            });
+        Some(Explanation {
+            member: e.member(),
+            since: e.since,
+            suspicion,
+            verdict: e.verdict().cloned(),
+        })
     }
 
     /// Alive and suspect members, itself included.
@@ -1368,7 +1398,7 @@ impl Node {
             _ => 0,
         };
         let refused = self.metrics.members_refused;
-        self.view.begin();
+        self.view.begin(hearsay.map(|h| h.sender.clone()));
         let mut rest = updates.into_iter();
         while rest.len() > 0 {
             let n = rest.len().min(BATCH);
@@ -1593,7 +1623,7 @@ impl Node {
         self.metrics.candidates_verified += 1;
         tracing::trace!(node = %self.view.local(), member = %c.update.name, stage = ?c.stage, "a member heard of answered: admitted");
         let mut room = 1;
-        self.view.begin();
+        self.view.begin(None);
         let slot = self.view.members().slot(&c.update.name);
         let applied = (self.view).apply(c.update, slot, c.priority, &mut room, effects!(self));
         self.view.end();

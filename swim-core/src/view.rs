@@ -19,6 +19,7 @@ use crate::suspicion::{self, Suspicion};
 use crate::time::Instant;
 use crate::timer::{Deadline, Timers};
 use crate::util::Random;
+use crate::verdict::{Evidence, Verdict};
 use crate::wire::{DropReason, MAX_INCARNATION, MAX_JUMP};
 use foldhash::fast::FixedState;
 use hashbrown::HashMap;
@@ -38,6 +39,8 @@ pub(crate) struct Effects<'a> {
     /// A member's packet arrived lately (see `probe::Answered`): a node
     /// that hears nobody will get no confirmation of its suspicions.
     pub hears: bool,
+    /// This node's Lifeguard score (stated in the evidence of its verdicts).
+    pub score: u32,
 }
 
 /// What applying an update did that the node acts on beyond the view.
@@ -138,6 +141,9 @@ pub(crate) struct View {
     before: HashMap<Name, u64, FixedState>,
     /// While a packet or frame is applied: our own incarnation before it.
     own_before: Option<u64>,
+    /// While a packet or frame is applied: the member that sent it (a
+    /// verdict it carries was learned from it).
+    heard_from: Option<Name>,
 }
 
 impl View {
@@ -163,6 +169,7 @@ impl View {
             liveness: Vec::new(),
             before: HashMap::with_hasher(FixedState::with_seed(hash_seed)),
             own_before: None,
+            heard_from: None,
         };
         view.account(0, &name);
         view
@@ -171,16 +178,19 @@ impl View {
     /// Starts applying the updates of one packet or frame: until
     /// [`end`](Self::end), every update about a member is bounded by what
     /// was held before it, so a chain of updates inside one packet cannot
-    /// climb (alive +2^32, alive +2^33, dead +2^33).
-    pub fn begin(&mut self) {
+    /// climb (alive +2^32, alive +2^33, dead +2^33). `from`: the member
+    /// that sent it, if known.
+    pub fn begin(&mut self, from: Option<Name>) {
         self.before.clear();
         self.own_before = Some(self.local_entry().incarnation);
+        self.heard_from = from;
     }
 
     /// The packet or frame of [`begin`](Self::begin) is applied.
     pub fn end(&mut self) {
         self.before.clear();
         self.own_before = None;
+        self.heard_from = None;
     }
 
     /// The membership part of the summary: a wrapping sum over live members.
@@ -422,7 +432,8 @@ impl View {
                 None
             }
             Status::Dead | Status::Left => {
-                self.bury(&u.name, u.status, u.incarnation, u.accuser, priority, fx);
+                let said = (u.accuser, u.evidence);
+                self.bury(&u.name, u.status, u.incarnation, said, priority, fx);
                 None
             }
         };
@@ -630,7 +641,9 @@ impl View {
         let accuser = e
             .suspicion()
             .and_then(|s| s.accusers.first().cloned())
+            .or_else(|| e.verdict().map(|v| v.accuser.clone()))
             .unwrap_or_else(|| self.local.clone());
+        let verdict = e.verdict().cloned();
         let member = e.member();
         let event = match (shown, member.status) {
             (Status::Suspect, Status::Alive) => Event::MemberRecovered(member),
@@ -639,7 +652,20 @@ impl View {
                 keys: Vec::new(),
             },
             (Status::Dead, Status::Suspect) => Event::MemberSuspect { member, accuser },
-            (Status::Suspect, Status::Dead) => Event::MemberFailed { member, accuser },
+            (Status::Suspect, Status::Dead) => {
+                let verdict = Box::new(verdict.unwrap_or(Verdict {
+                    incarnation: member.incarnation,
+                    accuser: accuser.clone(),
+                    evidence: None,
+                    learned_at: now,
+                    learned_from: None,
+                }));
+                Event::MemberFailed {
+                    member,
+                    accuser,
+                    verdict,
+                }
+            }
             _ => return,
         };
         fx.out.event(event);
@@ -824,11 +850,17 @@ impl View {
             );
             return Some(addr);
         }
+        // The evidence: the other accusers this node counted, its own
+        // score, and how long the suspicion ran.
+        let others = s.accusers.iter().filter(|a| **a != *local).cloned();
+        let age = fx.now.saturating_duration_since(s.start);
+        let evidence = Evidence::new(others, fx.score, age);
         let incarnation = self.members.get(name)?.incarnation;
         fx.metrics.deaths += 1;
         let me = self.local.clone();
         let before = self.contribution(name);
-        self.bury(name, Status::Dead, incarnation, me, Priority::News, fx);
+        let said = (me, Some(Box::new(evidence)));
+        self.bury(name, Status::Dead, incarnation, said, Priority::News, fx);
         self.account(before, name);
         None
     }
@@ -854,20 +886,30 @@ impl View {
         }
         let (name, incarnation) = (e.name.clone(), e.incarnation);
         let me = self.local.clone();
-        self.bury(&name, Status::Left, incarnation, me, Priority::News, fx);
+        self.bury(
+            &name,
+            Status::Left,
+            incarnation,
+            (me, None),
+            Priority::News,
+            fx,
+        );
         Ok(())
     }
 
     /// Marks a member dead or left, gossips it, and schedules its reaping.
+    /// `said`: who declared it, and the evidence the verdict carries (kept
+    /// with the member and passed on as it came).
     fn bury(
         &mut self,
         name: &Name,
         status: Status,
         incarnation: u64,
-        accuser: Name,
+        said: (Name, Option<Box<Evidence>>),
         priority: Priority,
         fx: &mut Effects,
     ) {
+        let (accuser, evidence) = said;
         let now = fx.now;
         if let Some(e) = self.members.get(name).filter(|_| status == Status::Dead) {
             let was = (e.status(), e.incarnation);
@@ -887,7 +929,21 @@ impl View {
                 (status == Status::Dead).then_some(Status::Dead);
         }
         let generation = e.generation;
-        let update = Update::of(e, &accuser);
+        let mut update = Update::of(e, &accuser);
+        let verdict = (status == Status::Dead).then(|| {
+            let verdict = Verdict {
+                incarnation,
+                accuser: accuser.clone(),
+                evidence: evidence.as_deref().cloned(),
+                learned_at: now,
+                learned_from: (accuser != self.local)
+                    .then(|| self.heard_from.clone())
+                    .flatten(),
+            };
+            e.set_verdict(verdict.clone());
+            Box::new(verdict)
+        });
+        update.evidence = evidence.filter(|_| status == Status::Dead);
         let member = e.member();
         fx.timers.schedule(
             now + fx.config.reap_after,
@@ -900,9 +956,13 @@ impl View {
         if shown == Some(Status::Dead) && status == Status::Dead {
             return;
         }
-        fx.out.event(match status {
-            Status::Left => Event::MemberLeft(member),
-            _ => Event::MemberFailed { member, accuser },
+        fx.out.event(match verdict {
+            Some(verdict) => Event::MemberFailed {
+                member,
+                accuser,
+                verdict,
+            },
+            None => Event::MemberLeft(member),
         });
     }
 
@@ -1127,6 +1187,7 @@ mod tests {
             status: Status::Suspect,
             accuser: "x".into(),
             life: 0,
+            evidence: None,
         }
     }
 

@@ -47,6 +47,7 @@ fn insider_incarnation_ratchet_across_datagrams_cannot_hold_a_live_member_dead()
             status: status as i32,
             from: name(5).into_bytes().into(),
             life: 0,
+            ..Default::default()
         };
         for u in [
             up(held + jump, pb::Status::Alive),
@@ -110,6 +111,7 @@ fn insider_incarnation_ratchet_moves_a_live_members_address() {
             status: pb::Status::Alive as i32,
             from: Bytes::new(),
             life: 0,
+            ..Default::default()
         };
         for u in [
             up(held + jump, addr(victim)),
@@ -820,6 +822,7 @@ fn death_ratchet(steps: &[(u64, pb::Status)]) -> (Vec<(usize, Status, u64)>, u64
                 status: status as i32,
                 from: name(5).into_bytes().into(),
                 life: 0,
+                ..Default::default()
             };
             let bytes = insider_packet(&name(5), vec![u], vec![]);
             let from = addr(5);

@@ -253,9 +253,9 @@ fn death_after(accusers: &[usize]) -> (u64, String) {
     let out = run(&mut node, Instant::ZERO, Instant::from_millis(120_000));
     out.into_iter()
         .find_map(|(t, o)| match o {
-            Output::Event(Event::MemberFailed { member, accuser }) if &*member.name == "node-2" => {
-                Some((t.as_millis(), accuser.to_string()))
-            }
+            Output::Event(Event::MemberFailed {
+                member, accuser, ..
+            }) if &*member.name == "node-2" => Some((t.as_millis(), accuser.to_string())),
             _ => None,
         })
         .expect("node 2 is declared dead")
@@ -291,9 +291,9 @@ fn failure_events_name_the_accuser() {
         .iter()
         .filter_map(|o| match o {
             Output::Event(Event::MemberSuspect { member, accuser })
-            | Output::Event(Event::MemberFailed { member, accuser }) => {
-                Some((member.name.to_string(), accuser.to_string()))
-            }
+            | Output::Event(Event::MemberFailed {
+                member, accuser, ..
+            }) => Some((member.name.to_string(), accuser.to_string())),
             _ => None,
         })
         .collect();

@@ -64,6 +64,7 @@ fn alive_at(i: usize, at: SocketAddr, incarnation: u64, from: usize) -> pb::Upda
         status: pb::Status::Alive as i32,
         from: name(from).into_bytes().into(),
         life: 0,
+        ..Default::default()
     }
 }
 
@@ -353,6 +354,7 @@ fn accused_every_second(insider: bool) -> (u32, u64) {
                 status: pb::Status::Suspect as i32,
                 from: name(9).into_bytes().into(),
                 life: 0,
+                ..Default::default()
             };
             let bytes = insider_packet(&name(9), vec![u], vec![]);
             m.give(
@@ -416,6 +418,7 @@ fn plain_stranger_climb(incarnation: u64) -> u64 {
         status: pb::Status::Alive as i32,
         from: name(77).into_bytes().into(),
         life: 0,
+        ..Default::default()
     };
     let _ = receive(&mut node, 77, packet(77, vec![], vec![u]), now);
     let after = node.local().incarnation;

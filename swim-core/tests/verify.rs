@@ -35,6 +35,7 @@ fn fake(k: usize) -> pb::Update {
         status: pb::Status::Alive as i32,
         from: Bytes::new(),
         life: 5000 + k as u64,
+        ..Default::default()
     }
 }
 

@@ -483,6 +483,7 @@ impl Attacker {
                         status: pb::Status::Alive as i32,
                         from: Bytes::new(),
                         life: fake_life,
+                        ..Default::default()
                     };
                     let delta = pb::KeyDelta {
                         owner: owner_name.into_bytes().into(),
@@ -514,6 +515,7 @@ impl Attacker {
                     status: status as i32,
                     from: from.clone().into_bytes().into(),
                     life: 0,
+                    ..Default::default()
                 };
                 // Every third goes to the accused itself.
                 let to = if turn % 3 == 2 { owner } else { reader };
@@ -538,6 +540,7 @@ impl Attacker {
                             status: pb::Status::Alive as i32,
                             from: Bytes::new(),
                             life: (n + 1) << 8,
+                            ..Default::default()
                         }
                     })
                     .collect();

@@ -40,7 +40,7 @@ pub use sim::{
     addr_of, index_of_name, name_of, Candidates, Fault, FaultKind, Options, Report, Sim,
 };
 pub use trace::TraceHash;
-pub use truth::{FalseDeath, HoldOut, MemberVerdicts};
+pub use truth::{Evidence, FalseDeath, HoldOut, MemberVerdicts};
 
 /// The README's examples (the core's and this crate's), compiled and run as doctests.
 #[doc = include_str!("../../README.md")]

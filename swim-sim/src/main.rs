@@ -773,20 +773,26 @@ fn print_summary(r: &Report, config: &swim_core::Config) {
         r.false_positive_deaths, r.expected_deaths
     );
     for d in r.false_deaths.iter().take(10) {
-        println!(
-            "    node-{} held node-{} dead at {} (accuser {}): {}",
-            d.view,
-            d.member,
-            ms(Some(d.at_ms)),
-            d.accuser.as_deref().unwrap_or("not named"),
-            d.cause
-        );
+        println!("    {}", d.explain());
     }
     if r.false_deaths.len() > 10 {
         println!(
             "    ... {} more in the JSON report",
             r.false_deaths.len() - 10
         );
+    }
+    if r.cross_cut_deaths > 0 {
+        println!("  cross-cut deaths    {}", r.cross_cut_deaths);
+        for d in r.cross_cut.iter().take(10) {
+            println!("    {}", d.explain());
+        }
+        if r.cross_cut_deaths > 10 {
+            println!(
+                "    ... {} more ({} in the JSON report)",
+                r.cross_cut_deaths - 10,
+                r.cross_cut.len().saturating_sub(10)
+            );
+        }
     }
     let mut worst: Vec<&swim_sim::MemberVerdicts> =
         r.members.iter().filter(|m| m.declared_dead > 0).collect();

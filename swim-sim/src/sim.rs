@@ -532,8 +532,14 @@ pub struct Report {
     /// Dead verdicts about members that were sick, down or cut off from
     /// the view: the detector doing its job.
     pub expected_deaths: u64,
-    /// The first false deaths, one by one, with view, time, accuser, cause.
+    /// The first false deaths, one by one, with view, time, accuser,
+    /// the verdict's evidence, cause.
     pub false_deaths: Vec<FalseDeath>,
+    /// Expected deaths taken across a broken link (a cut), counted.
+    pub cross_cut_deaths: u64,
+    /// The first of them ([`crate::truth::CROSS_CUT_LISTED`]), one by one,
+    /// with their evidence.
+    pub cross_cut: Vec<FalseDeath>,
     /// Per member that was suspected, declared dead or flipped: counts,
     /// peak share of views holding it dead, dead -> alive flips.
     pub members: Vec<MemberVerdicts>,
@@ -841,6 +847,8 @@ impl Sim {
             expected_deaths: self.truth.expected_deaths,
             false_deaths_in_healthy_views: self.truth.false_deaths_healthy_views,
             false_deaths: self.truth.false_list.clone(),
+            cross_cut_deaths: self.truth.cross_cut_deaths,
+            cross_cut: self.truth.cross_cut_list.clone(),
             members: self.truth.members(),
             hold_out: self.truth.hold_outs(),
             alive_everywhere_ms: self.alive_everywhere.map(|t| t.as_millis()),
@@ -1948,9 +1956,9 @@ impl Sim {
             let live = obs.live_count();
             let links = self.links.state();
             match verdict_of(e) {
-                Some((verdict, accuser)) => self
+                Some((verdict, accuser, evidence)) => self
                     .truth
-                    .verdict(v, m, verdict, accuser, links, &running, live, now),
+                    .verdict(v, m, verdict, accuser, evidence, links, &running, live, now),
                 None if e.about().is_some_and(|x| x.status != Status::Dead)
                     && !matches!(e, Event::MemberLeft(_) | Event::MemberReaped(_)) =>
                 {
@@ -1970,11 +1978,16 @@ impl Sim {
     }
 }
 
-/// The verdict an event reports, and who declared it (if the event says).
-fn verdict_of(e: &Event) -> Option<(Verdict, Option<&str>)> {
+/// The verdict an event reports, who declared it (if the event says), and
+/// a death's evidence.
+fn verdict_of(e: &Event) -> Option<(Verdict, Option<&str>, Option<&swim_core::Verdict>)> {
     match e {
-        Event::MemberSuspect { accuser, .. } => Some((Verdict::Suspect, Some(accuser.as_str()))),
-        Event::MemberFailed { accuser, .. } => Some((Verdict::Dead, Some(accuser.as_str()))),
+        Event::MemberSuspect { accuser, .. } => {
+            Some((Verdict::Suspect, Some(accuser.as_str()), None))
+        }
+        Event::MemberFailed {
+            accuser, verdict, ..
+        } => Some((Verdict::Dead, Some(accuser.as_str()), Some(&**verdict))),
         _ => None,
     }
 }

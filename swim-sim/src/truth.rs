@@ -49,8 +49,14 @@ pub fn grace(c: &swim_core::Config, nodes: usize) -> Duration {
 /// At most this many false deaths are listed one by one (all are counted).
 pub const LISTED: usize = 500;
 
-/// One false death: a view took a dead verdict about a healthy member it
-/// could reach.
+/// At most this many cross-cut deaths are listed one by one (all are
+/// counted): a partition of `n` makes about `n^2 / 2` of them.
+pub const CROSS_CUT_LISTED: usize = 100;
+
+/// One false death (a view took a dead verdict about a healthy member it
+/// could reach), or one cross-cut death (an expected verdict about a
+/// member the view could not reach when it took it; `cause` says why it
+/// is expected).
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct FalseDeath {
     /// The view (node index) that holds the member dead.
@@ -67,6 +73,77 @@ pub struct FalseDeath {
     /// Whether the view had been sick earlier in the run (the sick node's
     /// own stale verdict, as against one a healthy view took or adopted).
     pub view_was_sick: bool,
+    /// The verdict's evidence as the view took it (`None`: the event
+    /// carried no verdict).
+    pub evidence: Option<Evidence>,
+}
+
+/// The evidence of a dead verdict, as a view took it (see
+/// [`swim_core::Verdict`]).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Evidence {
+    /// The members whose suspicions the accuser counted (at most
+    /// [`swim_core::MAX_CONFIRMERS`]); empty without evidence.
+    pub confirmers: Vec<String>,
+    /// The accuser's Lifeguard score at the verdict (`None`: the accuser
+    /// sent no evidence).
+    pub accuser_score: Option<u32>,
+    /// How long the accuser had suspected the member (ms; `None`: no
+    /// evidence).
+    pub suspected_ms: Option<u64>,
+    /// The member whose packet carried the verdict to the view (`None`:
+    /// the view's own verdict).
+    pub learned_from: Option<String>,
+}
+
+impl Evidence {
+    /// The evidence of `v`.
+    pub fn of(v: &swim_core::Verdict) -> Evidence {
+        let e = v.evidence.as_ref();
+        Evidence {
+            confirmers: e
+                .map(|e| e.confirmers.iter().map(|c| c.to_string()).collect())
+                .unwrap_or_default(),
+            accuser_score: e.map(|e| e.accuser_score),
+            suspected_ms: e.map(|e| u64::try_from(e.suspected_for.as_millis()).unwrap_or(u64::MAX)),
+            learned_from: v.learned_from.as_ref().map(|n| n.to_string()),
+        }
+    }
+}
+
+impl FalseDeath {
+    /// One line for the report: who held whom dead, when, the chain of
+    /// evidence, and what ground truth knows around it.
+    pub fn explain(&self) -> String {
+        let mut out = format!(
+            "node-{} held node-{} dead at {:.1} s: accused by {}",
+            self.view,
+            self.member,
+            self.at_ms as f64 / 1000.0,
+            self.accuser.as_deref().unwrap_or("(not named)")
+        );
+        if let Some(e) = &self.evidence {
+            if let (Some(score), Some(ms)) = (e.accuser_score, e.suspected_ms) {
+                out.push_str(&format!(
+                    " (Lifeguard score {score}) after {:.1} s of suspicion, confirmed by {}",
+                    ms as f64 / 1000.0,
+                    if e.confirmers.is_empty() {
+                        "nobody".to_string()
+                    } else {
+                        e.confirmers.join(", ")
+                    }
+                ));
+            } else {
+                out.push_str(" (no evidence sent)");
+            }
+            match &e.learned_from {
+                Some(from) => out.push_str(&format!("; learned from {from}")),
+                None => out.push_str("; its own verdict"),
+            }
+        }
+        out.push_str(&format!("; {}", self.cause));
+        out
+    }
 }
 
 /// What happened to one member's standing, over the run (only members
@@ -147,6 +224,11 @@ pub(crate) struct Truth {
     members: BTreeMap<usize, MemberVerdicts>,
     /// False deaths, the first [`LISTED`].
     pub false_list: Vec<FalseDeath>,
+    /// Expected deaths taken across a broken link (a cut), the first
+    /// [`CROSS_CUT_LISTED`].
+    pub cross_cut_list: Vec<FalseDeath>,
+    /// How many deaths were taken across a broken link.
+    pub cross_cut_deaths: u64,
     pub false_deaths: u64,
     /// False deaths taken by views that were never sick in the run.
     pub false_deaths_healthy_views: u64,
@@ -178,6 +260,8 @@ impl Truth {
             flips: BTreeMap::new(),
             members: BTreeMap::new(),
             false_list: Vec::new(),
+            cross_cut_list: Vec::new(),
+            cross_cut_deaths: 0,
             false_deaths: 0,
             false_deaths_healthy_views: 0,
             ever_sick: vec![false; n],
@@ -305,7 +389,8 @@ impl Truth {
         }
     }
 
-    /// View `v` took `verdict` about member `m` at `now`, as `accuser` declared.
+    /// View `v` took `verdict` about member `m` at `now`, as `accuser`
+    /// declared (with `evidence`, for a death).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn verdict(
         &mut self,
@@ -313,6 +398,7 @@ impl Truth {
         m: usize,
         verdict: Verdict,
         accuser: Option<&str>,
+        evidence: Option<&swim_core::Verdict>,
         links: &LinkState,
         running: &dyn Fn(usize) -> bool,
         live_views: usize,
@@ -333,9 +419,24 @@ impl Truth {
             }
             Verdict::Dead => {
                 record.declared_dead += 1;
-                if expected.is_some() {
+                if let Some(cause) = expected {
                     record.expected_deaths += 1;
                     self.expected_deaths += 1;
+                    let cut = !(links.works(v, m, SICK_LOSS) && links.works(m, v, SICK_LOSS));
+                    if cut {
+                        self.cross_cut_deaths += 1;
+                    }
+                    if cut && self.cross_cut_list.len() < CROSS_CUT_LISTED {
+                        self.cross_cut_list.push(FalseDeath {
+                            view: v,
+                            member: m,
+                            at_ms: now.as_millis(),
+                            accuser: accuser.map(str::to_string),
+                            cause,
+                            view_was_sick: self.ever_sick[v],
+                            evidence: evidence.map(Evidence::of),
+                        });
+                    }
                 } else {
                     record.false_deaths += 1;
                     *record
@@ -357,6 +458,7 @@ impl Truth {
                             accuser: accuser.map(str::to_string),
                             cause,
                             view_was_sick,
+                            evidence: evidence.map(Evidence::of),
                         });
                     }
                 }
@@ -557,12 +659,85 @@ mod tests {
             m,
             Verdict::Dead,
             Some("node-9"),
+            None,
             links,
             &|_| true,
             10,
             now,
         );
         t.false_deaths - before
+    }
+
+    /// A false death is listed with its verdict's evidence, and the
+    /// report's line shows the chain.
+    #[test]
+    fn a_false_death_is_listed_with_its_evidence() {
+        let net = Network::default();
+        let links = Links::new(10, &net);
+        let mut t = Truth::new(10, Duration::from_secs(4), None);
+        let mut verdict = *dead_verdict();
+        t.verdict(
+            1,
+            2,
+            Verdict::Dead,
+            Some("node-9"),
+            Some(&verdict),
+            links.state(),
+            &|_| true,
+            10,
+            at(7),
+        );
+        let d = &t.false_list[0];
+        let e = d.evidence.as_ref().expect("evidence listed");
+        assert_eq!(e.confirmers, ["node-4", "node-6"]);
+        assert_eq!((e.accuser_score, e.suspected_ms), (Some(1), Some(5_000)));
+        assert_eq!(e.learned_from.as_deref(), Some("node-3"));
+        assert_eq!(
+            d.explain(),
+            "node-1 held node-2 dead at 7.0 s: accused by node-9 (Lifeguard score 1) after \
+             5.0 s of suspicion, confirmed by node-4, node-6; learned from node-3; no fault \
+             near the view or the accuser"
+        );
+        // Without evidence (an older build), and the view's own verdict.
+        verdict.evidence = None;
+        verdict.learned_from = None;
+        t.verdict(
+            3,
+            2,
+            Verdict::Dead,
+            Some("node-3"),
+            Some(&verdict),
+            links.state(),
+            &|_| true,
+            10,
+            at(8),
+        );
+        assert_eq!(
+            t.false_list[1].explain(),
+            "node-3 held node-2 dead at 8.0 s: accused by node-3 (no evidence sent); its own \
+             verdict; no fault near the view or the accuser"
+        );
+        #[cfg(feature = "cli")]
+        {
+            let json = serde_json::to_value(&t.false_list[0]).unwrap();
+            assert_eq!(json["evidence"]["confirmers"][1], "node-6");
+        }
+    }
+
+    /// A verdict on node-2 by node-9, learned from node-3.
+    fn dead_verdict() -> Box<swim_core::Verdict> {
+        let evidence = swim_core::Evidence::new(
+            ["node-4".into(), "node-6".into()],
+            1,
+            Duration::from_millis(5_000),
+        );
+        Box::new(swim_core::Verdict::new(
+            1,
+            "node-9".into(),
+            Some(evidence),
+            at(7),
+            Some("node-3".into()),
+        ))
     }
 
     #[test]
@@ -578,6 +753,12 @@ mod tests {
         links.partition(&[vec![0, 1, 2], vec![3, 4, 5, 6, 7, 8, 9]]);
         t.links_changed(&old, links.state(), at(10));
         assert_eq!(judged(&mut t, links.state(), 4, 1, at(11)), 0);
+        // ... and listed as a cross-cut death.
+        assert_eq!(t.cross_cut_deaths, 1);
+        assert_eq!(
+            (t.cross_cut_list[0].view, t.cross_cut_list[0].member),
+            (4, 1)
+        );
         // Within one side, a member that is not sick is still judged: 4 and 5
         // are on the majority side.
         assert_eq!(judged(&mut t, links.state(), 4, 5, at(11)), 1);

@@ -30,6 +30,7 @@ fn update(about: usize, inc: u64, status: pb::Status, at: SocketAddr) -> pb::Upd
         status: status as i32,
         from: name_of(4).into_bytes().into(),
         life: 0,
+        ..Default::default()
     }
 }
 

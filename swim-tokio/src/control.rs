@@ -4,6 +4,7 @@
 //! | --- | --- |
 //! | `GET /v1/agent` | this agent's name and addresses |
 //! | `GET /v1/members[?status=alive]` | the member list, a JSON array |
+//! | `GET /v1/explain/NAME` | why this agent holds member NAME where it does: its status and since when, its running suspicion (`accusers` so far, `dead_in_ms`), and the last dead verdict on it (`accuser`, the `evidence` it sent: `confirmers`, `accuser_score`, `suspected_ms`; when this agent learned it, `learned_at_unix_ms` and `learned_ms_ago`, and from whom, `learned_from`, `null` for its own verdict); 404 for a member it does not know. Read-only |
 //! | `POST /v1/join` | body `{"seeds": ["HOST:PORT", ...], "wait": "10s"}`: join more seeds (at most [`MAX_JOIN_SEEDS`]); with `wait` (at most [`MAX_JOIN_WAIT`]), answers when a seed answered (200), an attempt reached none (502) or the wait ran out (504); the last two cancel the join |
 //! | `POST /v1/leave` | leave gracefully; the agent exits afterwards |
 //! | `GET /v1/metrics` | protocol and driver counters, dropped packets included, and the control API's own (`control`) |
@@ -484,9 +485,15 @@ pub fn event_json(e: &Event) -> Value {
             v
         }
         Event::MemberRecovered(m) => member("member-recovered", m),
-        Event::MemberFailed { member: m, accuser } => {
+        Event::MemberFailed {
+            member: m,
+            accuser,
+            verdict,
+        } => {
             let mut v = member("member-failed", m);
             v["accuser"] = json!(&**accuser);
+            v["evidence"] = verdict.evidence.as_ref().map_or(Value::Null, evidence_json);
+            v["learned_from"] = json!(verdict.learned_from.as_deref());
             v
         }
         Event::MemberLeft(m) => member("member-left", m),
@@ -534,6 +541,52 @@ pub fn event_json(e: &Event) -> Value {
         }),
         e => json!({ "event": "other", "debug": format!("{e:?}") }),
     }
+}
+
+/// The JSON of a verdict's evidence.
+fn evidence_json(e: &swim_core::Evidence) -> Value {
+    let confirmers: Vec<&str> = e.confirmers.iter().map(|c| c.as_str()).collect();
+    json!({
+        "confirmers": confirmers,
+        "accuser_score": e.accuser_score,
+        "suspected_ms": u64::try_from(e.suspected_for.as_millis()).unwrap_or(u64::MAX),
+    })
+}
+
+/// Milliseconds of `d`, saturating.
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The JSON of `GET /v1/explain/NAME`.
+pub fn explain_json(info: &crate::ExplainInfo) -> Value {
+    let x = &info.explanation;
+    let suspicion = x.suspicion.as_ref().map_or(Value::Null, |s| {
+        let accusers: Vec<&str> = s.accusers.iter().map(|a| a.as_str()).collect();
+        json!({
+            "accusers": accusers,
+            "since_unix_ms": info.unix_ms(s.since),
+            "since_ms_ago": millis(info.ago(s.since)),
+            "dead_in_ms": millis(s.deadline.saturating_duration_since(info.now)),
+        })
+    });
+    let verdict = x.verdict.as_ref().map_or(Value::Null, |v| {
+        json!({
+            "incarnation": v.incarnation,
+            "accuser": v.accuser.as_str(),
+            "evidence": v.evidence.as_ref().map_or(Value::Null, evidence_json),
+            "learned_at_unix_ms": info.unix_ms(v.learned_at),
+            "learned_ms_ago": millis(info.ago(v.learned_at)),
+            "learned_from": v.learned_from.as_deref(),
+        })
+    });
+    json!({
+        "member": member_json(&x.member),
+        "since_unix_ms": info.unix_ms(x.since),
+        "since_ms_ago": millis(info.ago(x.since)),
+        "suspicion": suspicion,
+        "verdict": verdict,
+    })
 }
 
 /// Puts `key` and its value into `v`: `value` when it is UTF-8 text,
@@ -1120,6 +1173,7 @@ fn router(shared: Arc<Shared>) -> axum::Router {
     axum::Router::new()
         .route("/v1/agent", get(agent))
         .route("/v1/members", get(members))
+        .route("/v1/explain/{name}", get(explain))
         .route("/v1/kv", get(kv_list).post(kv_set).delete(kv_delete))
         .route("/v1/keys", get(keys_get).post(keys_op))
         .route("/metrics", get(prometheus))
@@ -1328,6 +1382,27 @@ async fn members(axum::extract::State(shared): St, Query(q): Query<MembersQuery>
                 .collect();
             reply(StatusCode::OK, &json!(ms))
         }
+        Err(e) => stopped(e),
+    }
+}
+
+/// `GET /v1/explain/NAME`: read-only, this agent's own view.
+async fn explain(
+    axum::extract::State(shared): St,
+    name: Result<axum::extract::Path<String>, axum::extract::rejection::PathRejection>,
+) -> ApiResponse {
+    let Ok(axum::extract::Path(name)) = name else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid member name in the path: expected /v1/explain/NAME (percent-encoded UTF-8)",
+        );
+    };
+    match shared.handle.explain(&name).await {
+        Ok(Some(info)) => reply(StatusCode::OK, &explain_json(&info)),
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            format!("this agent does not know member `{name}` (never heard of it, or reaped)"),
+        ),
         Err(e) => stopped(e),
     }
 }

@@ -44,6 +44,8 @@ pub(crate) enum StreamMsg {
 /// A request from a [`Handle`] to the node task.
 pub(crate) enum Command {
     Members(oneshot::Sender<Vec<MemberInfo>>),
+    /// Why the node holds a member where it does.
+    Explain(String, oneshot::Sender<Option<crate::handle::ExplainInfo>>),
     Metrics(oneshot::Sender<AgentMetrics>),
     /// Join seeds; `true`: one attempt, no retries.
     Join(
@@ -692,6 +694,17 @@ impl Driver {
                 members.sort_by(|a, b| a.name.cmp(&b.name));
                 let _ = reply.send(members);
             }
+            Command::Explain(name, reply) => {
+                let info = self
+                    .node
+                    .explain(&name)
+                    .map(|explanation| crate::handle::ExplainInfo {
+                        explanation,
+                        now,
+                        wall: std::time::SystemTime::now(),
+                    });
+                let _ = reply.send(info);
+            }
             Command::Metrics(reply) => {
                 let mut by_status = [0usize; 4];
                 for m in self.node.members() {
@@ -1017,8 +1030,16 @@ fn log_event(node: &str, event: &Event, limit: &mut crate::logs::RateLimit) {
         Event::MemberRecovered(m) => {
             info!(node, member = %m.name, incarnation = m.incarnation, "member recovered")
         }
-        Event::MemberFailed { member: m, accuser } => {
-            warn!(node, member = %m.name, addr = %m.addr, %accuser, "member failed (dead)")
+        Event::MemberFailed {
+            member: m,
+            accuser,
+            verdict,
+        } => {
+            let learned_from = verdict.learned_from.as_deref().unwrap_or("");
+            let confirmers = (verdict.evidence.as_ref())
+                .map(|e| e.confirmers.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(","))
+                .unwrap_or_default();
+            warn!(node, member = %m.name, addr = %m.addr, %accuser, confirmers, learned_from, "member failed (dead)")
         }
         Event::MemberLeft(m) => info!(node, member = %m.name, "member left"),
         Event::MemberReaped(m) => info!(node, member = %m.name, "member reaped"),

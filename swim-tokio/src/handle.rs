@@ -10,6 +10,34 @@ use std::sync::Arc;
 use swim_core::{Event, Member, Status};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
+/// Why the node holds a member where it does ([`Handle::explain`]), with
+/// the clocks to read its times: the node's clock and the wall clock when
+/// it was asked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExplainInfo {
+    /// The member, its running suspicion and its last dead verdict, as the
+    /// node holds them.
+    pub explanation: swim_core::Explanation,
+    /// The node's clock when it answered.
+    pub now: swim_core::Instant,
+    /// The wall clock at `now`.
+    pub wall: std::time::SystemTime,
+}
+
+impl ExplainInfo {
+    /// How long before the answer `t` (of the node's clock) was.
+    pub fn ago(&self, t: swim_core::Instant) -> std::time::Duration {
+        self.now.saturating_duration_since(t)
+    }
+
+    /// Milliseconds since the Unix epoch at `t` (of the node's clock).
+    pub fn unix_ms(&self, t: swim_core::Instant) -> u64 {
+        let at = self.wall.checked_sub(self.ago(t));
+        at.and_then(|at| at.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+}
+
 /// One member as the local node sees it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct MemberInfo {
@@ -368,6 +396,15 @@ impl Handle {
     /// Every member the node knows, itself included.
     pub async fn members(&self) -> Result<Vec<MemberInfo>, HandleError> {
         self.ask(Command::Members).await
+    }
+
+    /// Why the node holds `member` where it does: its status, its running
+    /// suspicion, and the last dead verdict on it (who accused, who
+    /// confirmed, when and from whom this node learned it). `None`: the
+    /// node does not know the member (never heard of it, or reaped).
+    pub async fn explain(&self, member: &str) -> Result<Option<ExplainInfo>, HandleError> {
+        let member = member.to_string();
+        self.ask(|tx| Command::Explain(member, tx)).await
     }
 
     /// The node's and the driver's counters.

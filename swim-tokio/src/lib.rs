@@ -46,7 +46,7 @@ pub use config::{
 };
 pub use driver::{join_refused, resolve_seeds, start, StartError, JOIN_UNANSWERED};
 pub use handle::{
-    sealing_needs_keys, AgentMetrics, DriverMetrics, Handle, HandleError, KeyAnswer, KeyReport,
-    LeaveOutcome, MemberInfo,
+    sealing_needs_keys, AgentMetrics, DriverMetrics, ExplainInfo, Handle, HandleError, KeyAnswer,
+    KeyReport, LeaveOutcome, MemberInfo,
 };
 pub use swim_core;

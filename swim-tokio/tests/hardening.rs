@@ -247,6 +247,7 @@ fn cross_site_requests_are_refused_and_a_get_starts_nothing_cluster_wide() {
         "/v1/info",
         "/v1/keys",
         "/v1/monitor",
+        "/v1/explain/xs1",
         "/metrics",
     ] {
         let (status, body) = raw(c, &browser_get(c, path, "http://evil.example"));

@@ -83,6 +83,7 @@ fn forged_death(about: &Agent) -> Vec<u8> {
             status: pb::Status::Dead as i32,
             from: b"attacker".to_vec().into(),
             life: 7,
+            ..Default::default()
         }],
         ..Default::default()
     }

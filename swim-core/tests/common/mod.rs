@@ -33,6 +33,7 @@ pub fn alive(i: usize, incarnation: u64) -> pb::Update {
         status: pb::Status::Alive as i32,
         from: Bytes::new(),
         life: 1000 + i as u64,
+        ..Default::default()
     }
 }
 

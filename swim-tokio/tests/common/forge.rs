@@ -25,6 +25,7 @@ pub fn update(name: &str, addr: SocketAddr, inc: u64, status: pb::Status) -> pb:
         status: status as i32,
         from: b"attacker".to_vec().into(),
         life: 7,
+        ..Default::default()
     }
 }
 

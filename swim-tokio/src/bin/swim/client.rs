@@ -396,6 +396,120 @@ pub fn members(
     Ok(())
 }
 
+/// `s` as one percent-encoded path segment (unreserved bytes as they are).
+fn path_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for &b in s.as_bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// `swim explain NAME`.
+pub fn explain(control: &Control, name: &str, json: bool) -> Result<(), Fail> {
+    let path = format!("/v1/explain/{}", path_segment(name));
+    let v = block(call(control, Method::GET, &path, None))?;
+    if json {
+        println!("{v}");
+    } else {
+        println!("{}", explain_text(&v));
+    }
+    Ok(())
+}
+
+/// A wall-clock time of day, UTC, to the tenth of a second: `12:00:03.1`.
+fn clock(unix_ms: u64) -> String {
+    let day_ms = unix_ms % 86_400_000;
+    let (h, m) = (day_ms / 3_600_000, day_ms / 60_000 % 60);
+    let (s, tenth) = (day_ms / 1000 % 60, day_ms / 100 % 10);
+    format!("{h:02}:{m:02}:{s:02}.{tenth}")
+}
+
+/// Milliseconds as seconds to the tenth: `4.2 s`.
+fn secs(ms: u64) -> String {
+    format!("{}.{} s", ms / 1000, ms / 100 % 10)
+}
+
+/// The human form of `GET /v1/explain/NAME`'s answer, e.g. `node-3 dead
+/// since 12:00:03.1 UTC (4.2 s ago): accused by node-7 (Lifeguard score 0)
+/// after 5.0 s of suspicion, confirmed by node-1, node-9; learned from
+/// node-2`.
+pub fn explain_text(v: &Value) -> String {
+    let text = |v: &Value, k: &str| v[k].as_str().unwrap_or("?").to_string();
+    let num = |v: &Value, k: &str| v[k].as_u64().unwrap_or(0);
+    let names = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect()
+    };
+    let member = &v["member"];
+    let name = text(member, "name");
+    let status = text(member, "status");
+    let verdict = &v["verdict"];
+    let chain = |verdict: &Value| {
+        let mut out = format!("accused by {}", text(verdict, "accuser"));
+        let e = &verdict["evidence"];
+        if e.is_object() {
+            let confirmers = names(&e["confirmers"]);
+            out.push_str(&format!(
+                " (Lifeguard score {}) after {} of suspicion, ",
+                num(e, "accuser_score"),
+                secs(num(e, "suspected_ms"))
+            ));
+            if confirmers.is_empty() {
+                out.push_str("confirmed by nobody");
+            } else {
+                out.push_str(&format!("confirmed by {}", confirmers.join(", ")));
+            }
+        } else {
+            out.push_str(" (no evidence came with the verdict: an older build, or a full state)");
+        }
+        match verdict["learned_from"].as_str() {
+            Some(from) => out.push_str(&format!("; learned from {from}")),
+            None => out.push_str("; this agent's own verdict"),
+        }
+        out
+    };
+    let when = |v: &Value, at: &str, ago: &str| {
+        format!("{} UTC ({} ago)", clock(num(v, at)), secs(num(v, ago)))
+    };
+    let since = when(v, "since_unix_ms", "since_ms_ago");
+    if status == "dead" && verdict.is_object() {
+        let at = when(verdict, "learned_at_unix_ms", "learned_ms_ago");
+        return format!("{name} dead since {at}: {}", chain(verdict));
+    }
+    let mut out = format!(
+        "{name} {status} (incarnation {}) since {since}",
+        num(member, "incarnation")
+    );
+    let s = &v["suspicion"];
+    if s.is_object() {
+        out.push_str(&format!(
+            ": accused by {}; dead in {} unless it refutes",
+            names(&s["accusers"]).join(", "),
+            secs(num(s, "dead_in_ms"))
+        ));
+    }
+    if verdict.is_object() {
+        let at = when(verdict, "learned_at_unix_ms", "learned_ms_ago");
+        out.push_str(&format!(
+            "\nlast declared dead at {at} (incarnation {}): {}",
+            num(verdict, "incarnation"),
+            chain(verdict)
+        ));
+    } else if !s.is_object() {
+        out.push_str("; no dead verdict held");
+    }
+    out
+}
+
 /// `swim join`: waits until a seed answered (or the agent says none did).
 pub fn join(control: &Control, seeds: &[String], wait: Duration) -> Result<(), Fail> {
     let wait_text = format!("{}ms", wait.as_millis());
@@ -588,4 +702,54 @@ pub fn monitor(agent: &Control, json: bool) -> Result<(), Fail> {
         eprintln!("swim: the agent at {control} closed the monitor stream (it stopped or left)");
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn explain_prints_the_chain_of_a_verdict() {
+        let at = 1_765_022_403_100u64; // 12:00:03.1 UTC
+        let v = json!({
+            "member": {"name": "node-3", "addr": "127.0.0.1:1", "status": "dead", "incarnation": 2},
+            "since_unix_ms": at, "since_ms_ago": 4200, "suspicion": null,
+            "verdict": {
+                "incarnation": 2, "accuser": "node-7",
+                "evidence": {"confirmers": ["node-1", "node-9"], "accuser_score": 0, "suspected_ms": 5000},
+                "learned_at_unix_ms": at, "learned_ms_ago": 4200, "learned_from": "node-2"
+            }
+        });
+        assert_eq!(
+            explain_text(&v),
+            "node-3 dead since 12:00:03.1 UTC (4.2 s ago): accused by node-7 (Lifeguard score 0) \
+             after 5.0 s of suspicion, confirmed by node-1, node-9; learned from node-2"
+        );
+        let mut own = v.clone();
+        own["verdict"]["learned_from"] = Value::Null;
+        own["verdict"]["evidence"]["confirmers"] = json!([]);
+        assert!(explain_text(&own).ends_with("confirmed by nobody; this agent's own verdict"));
+        let mut back = v.clone();
+        back["member"]["status"] = json!("alive");
+        back["member"]["incarnation"] = json!(3);
+        let text = explain_text(&back);
+        assert!(
+            text.starts_with("node-3 alive (incarnation 3) since 12:00:03.1 UTC"),
+            "{text}"
+        );
+        assert!(text.contains("\nlast declared dead at 12:00:03.1 UTC (4.2 s ago) (incarnation 2): accused by node-7"), "{text}");
+        let suspect = json!({
+            "member": {"name": "node-3", "status": "suspect", "incarnation": 2},
+            "since_unix_ms": at, "since_ms_ago": 1000,
+            "suspicion": {"accusers": ["node-7", "node-1"], "since_unix_ms": at, "since_ms_ago": 1000, "dead_in_ms": 3000},
+            "verdict": null
+        });
+        assert_eq!(
+            explain_text(&suspect),
+            "node-3 suspect (incarnation 2) since 12:00:03.1 UTC (1.0 s ago): accused by node-7, \
+             node-1; dead in 3.0 s unless it refutes"
+        );
+        assert_eq!(path_segment("a b/ü"), "a%20b%2F%C3%BC");
+    }
 }

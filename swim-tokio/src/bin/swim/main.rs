@@ -54,6 +54,17 @@ enum Cmd {
         #[command(flatten)]
         control: ControlArg,
     },
+    /// Explain why the agent holds a member where it does: who accused it,
+    /// who confirmed, how long it was suspected, and when and from whom
+    /// this agent learned the verdict (its own view; asks nobody else).
+    Explain {
+        /// The member's name.
+        name: String,
+        #[command(flatten)]
+        format: FormatArg,
+        #[command(flatten)]
+        control: ControlArg,
+    },
     /// Ask the agent to join more seeds, and wait until one answers: exits
     /// non-zero, with the reason, if an attempt reaches no seed or none
     /// answers within --wait (the join is then cancelled).
@@ -422,6 +433,13 @@ fn main() -> ExitCode {
         } => control
             .client()
             .and_then(|c| client::join(&c, &seeds, wait)),
+        Cmd::Explain {
+            name,
+            format,
+            control,
+        } => control
+            .client()
+            .and_then(|c| client::explain(&c, &name, format.json())),
         Cmd::Leave { control } => control.client().and_then(|c| client::leave(&c)),
         Cmd::ForceLeave { name, control } => control
             .client()

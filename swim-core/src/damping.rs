@@ -50,19 +50,33 @@
 //! measured: 11.2 s), so it is never cleared while it is sick, and is
 //! shown about [`CLEAR_SICK`] intervals after its links recover.
 //!
+//! **A heal is not flapping.** When [`HEAL_RETURNS`] or more members (and at
+//! least one in [`HEAL_SHARE`] of those held) come back unseen within
+//! [`HEAL_WINDOW`] probe intervals of each other, a partition has healed
+//! (or this node's own cut ended): many members do not fail unseen at the
+//! same moment, while a flaky member comes back on its own time. The
+//! members held as unseen in that stretch are shown at once, and rule 2
+//! holds nobody until [`HEAL_WINDOW`] intervals pass with no further such
+//! return; rule 1 (the rate) still holds.
+//!
 //! What this tells apart: a healthy member on a lossy link (a probe and its
 //! ack lost a few percent of the time) is accused at that few percent,
 //! held never; a crash, a partition or a pause is one accusation however
 //! long it lasts, so a member that pauses twice is shown at once when it
 //! refutes, and a suspect (still probed) is never unseen; a restart (a new
-//! life) starts clean and ends a hold. The price: a member dead in a view
-//! for more than a half-life (cut off or stalled for longer than the
-//! half-life plus the suspicion timeout) is shown by that view
-//! [`CLEAR_UNSEEN`] intervals after it comes back, not at once.
+//! life) starts clean and ends a hold; a side of a cut comes back as a
+//! heal and is shown at once. The price: a member dead in a view for more
+//! than a half-life (cut off or stalled for longer than the half-life plus
+//! the suspicion timeout) that comes back alone, or with one other (an
+//! isolated node or pair), is shown by that view [`CLEAR_UNSEEN`]
+//! intervals after it comes back, not at once: alone, it cannot be told
+//! from a flaky member.
 
 use crate::member::Status;
+use crate::name::Name;
 use crate::time::Instant;
 use core::time::Duration;
+use std::collections::VecDeque;
 
 /// A member that comes back with this many accusations per probe interval
 /// watched, or more, is held. A healthy member on a link that loses 5 % of
@@ -94,6 +108,62 @@ pub const CLEAR_UNSEEN: f64 = 10.0;
 /// keeps failing is accused every 2.5 s on average, and the longest of the
 /// 343 stretches measured on the flaky benches was 11.2 s.
 pub const CLEAR_SICK: f64 = 25.0;
+
+/// Members coming back unseen within [`HEAL_WINDOW`] probe intervals of
+/// each other that make a heal (and at least one in [`HEAL_SHARE`] of the
+/// members held): flaky members come back one at a time (2 of 100, 10 of
+/// 1,000 on the flaky benches), a side of a cut all at once.
+pub const HEAL_RETURNS: usize = 3;
+/// See [`HEAL_RETURNS`].
+pub const HEAL_SHARE: usize = 100;
+/// Probe intervals within which unseen comebacks count together (a heal
+/// reaches a 200-node side in about 3 s).
+pub const HEAL_WINDOW: f64 = 5.0;
+
+/// Unseen comebacks of late, to tell a heal from flapping (see the module
+/// doc).
+#[derive(Debug, Default)]
+pub(crate) struct Heals {
+    /// (when, who) of the latest unseen comebacks, the oldest first; at
+    /// most the number that makes a heal.
+    recent: VecDeque<(Instant, Name)>,
+    /// A heal is under way until then.
+    until: Option<Instant>,
+}
+
+impl Heals {
+    /// `name` came back unseen at `now`, of `held` members: whether a
+    /// heal is under way, and (when this return makes one) the members
+    /// that came back unseen before it in the window, to show at once.
+    pub fn came_back(
+        &mut self,
+        now: Instant,
+        w: Window,
+        name: &Name,
+        held: usize,
+    ) -> (bool, Vec<Name>) {
+        let window = w.interval.mul_f64(HEAL_WINDOW);
+        let needed = HEAL_RETURNS.max(held / HEAL_SHARE);
+        if self.until.is_some_and(|t| now < t) {
+            self.until = Some(now + window);
+            return (true, Vec::new());
+        }
+        while let Some((t, _)) = self.recent.front() {
+            if now.saturating_duration_since(*t) > window || self.recent.len() >= needed {
+                self.recent.pop_front();
+            } else {
+                break;
+            }
+        }
+        self.recent.push_back((now, name.clone()));
+        if self.recent.len() < needed {
+            return (false, Vec::new());
+        }
+        self.until = Some(now + window);
+        let earlier = self.recent.drain(..).map(|(_, n)| n).filter(|n| n != name);
+        (true, earlier.collect())
+    }
+}
 
 /// How a view weighs a member's accusations: the damping half-life and the
 /// probe interval (one probe of the member by the cluster each).
@@ -146,6 +216,9 @@ pub(crate) struct Flaps {
     dead_since: Option<Instant>,
     /// Held as unseen and not accused since.
     unseen: bool,
+    /// Held as unseen, then found to have come back with a heal (see
+    /// [`Heals`]): shown at once unless accused since.
+    healed: bool,
     /// A release timer is pending (one at a time).
     pub timer: bool,
     /// While held: the status the application sees.
@@ -162,6 +235,7 @@ impl Flaps {
             since: now,
             dead_since: None,
             unseen: false,
+            healed: false,
             timer: false,
             shown: None,
         }
@@ -192,6 +266,7 @@ impl Flaps {
         }
         if count > 0.0 {
             self.unseen = false;
+            self.healed = false;
         }
         self.accusations = (a + count).min(MAX);
         self.watched = watched;
@@ -236,8 +311,17 @@ impl Flaps {
             return false;
         }
         self.unseen = !sick && a < MIN_ACCUSATIONS;
+        self.healed = false;
         self.shown = Some(was);
         true
+    }
+
+    /// The member came back with a heal (see [`Heals`]): if it is held
+    /// as unseen and was not accused since, it may be shown at once.
+    /// Returns whether it may.
+    pub fn healed(&mut self) -> bool {
+        self.healed = self.shown.is_some() && self.unseen;
+        self.healed
     }
 
     /// How long a held member must stay alive and unaccused to be shown.
@@ -256,7 +340,8 @@ impl Flaps {
     pub fn releases(&self, now: Instant, w: Window) -> bool {
         let (a, watched) = self.at_time(now, w);
         let clear = now.saturating_duration_since(self.since) >= self.clearance(w);
-        self.alive && (clear || (watched >= ENOUGH * w.full() && a <= REUSE * watched))
+        let by_rate = watched >= ENOUGH * w.full() && a <= REUSE * watched;
+        self.alive && (self.healed || clear || by_rate)
     }
 
     /// When a held member alive at `now` may be shown, if it stays
@@ -344,6 +429,50 @@ mod tests {
             "{u:?} vs {release:?}"
         );
         u.saturating_duration_since(t)
+    }
+
+    #[test]
+    fn many_unseen_comebacks_at_once_are_a_heal_one_at_a_time_are_not() {
+        let n = |i: usize| Name::from(format!("m{i}").as_str());
+        let mut h = Heals::default();
+        // Two within the window, then a third 6 s after the first: no heal
+        // (flaky members come back on their own time).
+        assert_eq!(h.came_back(at(0), W, &n(0), 100), (false, vec![]));
+        assert_eq!(h.came_back(at(4_000), W, &n(1), 100), (false, vec![]));
+        assert_eq!(h.came_back(at(6_000), W, &n(2), 100), (false, vec![]));
+        // The third within 5 s of the second: a heal; the two before are
+        // shown at once, later ones are not held while it lasts.
+        let (heal, earlier) = h.came_back(at(7_000), W, &n(3), 100);
+        assert!(heal);
+        assert_eq!(earlier, [n(1), n(2)]);
+        assert_eq!(h.came_back(at(11_000), W, &n(4), 100), (true, vec![]));
+        assert_eq!(h.came_back(at(15_500), W, &n(5), 100), (true, vec![]));
+        assert_eq!(h.came_back(at(21_000), W, &n(6), 100), (false, vec![]));
+        // 1,000 held: a heal takes ten.
+        let mut h = Heals::default();
+        for i in 0..9 {
+            assert!(!h.came_back(at(i * 100), W, &n(i as usize), 1_000).0);
+        }
+        assert!(h.came_back(at(900), W, &n(9), 1_000).0);
+    }
+
+    #[test]
+    fn a_member_held_as_unseen_is_shown_with_a_heal_unless_accused_since() {
+        let mut cut = Flaps::new(at(0), W);
+        accuse(&mut cut, at(10_000));
+        die(&mut cut, at(18_000));
+        assert!(back(&mut cut, at(78_000), Status::Dead), "unseen");
+        assert!(!cut.releases(at(78_500), W));
+        assert!(cut.healed());
+        assert!(cut.releases(at(78_500), W));
+        let mut flaky = Flaps::new(at(0), W);
+        accuse(&mut flaky, at(10_000));
+        die(&mut flaky, at(18_000));
+        assert!(back(&mut flaky, at(78_000), Status::Dead));
+        accuse(&mut flaky, at(79_000));
+        back(&mut flaky, at(79_500), Status::Suspect);
+        assert!(!flaky.healed(), "accused since it came back");
+        assert!(!flaky.releases(at(80_000), W));
     }
 
     #[test]

@@ -144,6 +144,8 @@ pub(crate) struct View {
     /// While a packet or frame is applied: the member that sent it (a
     /// verdict it carries was learned from it).
     heard_from: Option<Name>,
+    /// Unseen comebacks of late: a heal is not flapping.
+    heals: damping::Heals,
 }
 
 impl View {
@@ -170,6 +172,7 @@ impl View {
             before: HashMap::with_hasher(FixedState::with_seed(hash_seed)),
             own_before: None,
             heard_from: None,
+            heals: damping::Heals::default(),
         };
         view.account(0, &name);
         view
@@ -559,8 +562,20 @@ impl View {
         let old = was.0;
         let held = flaps.shown.is_some();
         let sick = matches!(old, Status::Suspect | Status::Dead);
+        let mut unseen = e.flaps_mut(now, w).came_back(now, w, dead_for);
+        if unseen {
+            // Many coming back unseen at once: a heal, not flapping.
+            let n = self.members.len();
+            let (heal, earlier) = self.heals.came_back(now, w, name, n);
+            unseen = !heal;
+            for other in earlier {
+                self.show_healed(&other, fx);
+            }
+        }
+        let Some(e) = self.members.get_mut(name) else {
+            return true;
+        };
         let flaps = e.flaps_mut(now, w);
-        let unseen = flaps.came_back(now, w, dead_for);
         let hold = !held && sick && flaps.hold(now, w, unseen, old);
         if !held && !hold {
             if flaps.forgotten(now, w) {
@@ -577,6 +592,20 @@ impl View {
             fx.timers.schedule(at, Deadline::Release { member });
         }
         false
+    }
+
+    /// A member held as unseen came back with a heal (see
+    /// [`damping::Heals`]): shown now, unless accused since.
+    fn show_healed(&mut self, name: &Name, fx: &mut Effects) {
+        let (now, w) = (fx.now, window(fx.config));
+        let Some(e) = self.members.get_mut(name) else {
+            return;
+        };
+        if e.flaps().is_none() || !e.flaps_mut(now, w).healed() {
+            return;
+        }
+        let member = name.clone();
+        fx.timers.schedule(now, Deadline::Release { member });
     }
 
     /// The member moved from `from` to `to` (status, incarnation): the

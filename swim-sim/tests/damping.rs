@@ -120,26 +120,32 @@ fn cluster(seed: u64, damping: bool) -> Cluster {
 
 /// 5 of 20 cut off for 60 s: each side declares the other dead. After the
 /// heal the members come back *unseen* (dead here longer than a
-/// half-life) and are shown once they have answered for 10 probe
-/// intervals: converged exactly that much later than without damping
-/// (damping changes only what the application sees, so the protocol runs
-/// the same). A member that crashes and restarts a minute later (a new
-/// life) is shown as soon as without damping.
+/// half-life), but many at once: a heal, not flapping, so they are shown
+/// as soon as without damping (damping changes only what the application
+/// sees, so the protocol runs the same). A single member cut off comes
+/// back alone, as a flaky member does: shown 10 probe intervals later (the
+/// price the module doc names). A member that crashes and restarts a
+/// minute later (a new life) is shown as soon as without damping.
 #[test]
-fn members_back_from_a_cut_are_shown_after_ten_intervals_a_restart_at_once() {
+fn members_back_from_a_cut_are_shown_at_once_a_lone_one_after_ten_intervals_a_restart_at_once() {
     for seed in 1..=3 {
-        let cut = |damping| {
+        let cut = |damping, side: std::ops::Range<usize>| {
             let mut c = cluster(seed, damping);
-            c.partition(vec![(15..20).collect()]);
+            c.partition(vec![side.clone().collect()]);
             c.run_for(Duration::from_secs(60));
-            assert!((15..20).all(|m| c.status(0, m) == Some(Status::Dead)));
+            assert!(side.clone().all(|m| c.status(0, m) == Some(Status::Dead)));
             converged_after(&mut c, Cluster::heal)
         };
-        let (damped, plain) = (cut(true), cut(false));
+        let (damped, plain) = (cut(true, 15..20), cut(false, 15..20));
+        assert!(
+            damped <= plain + 1_000,
+            "seed {seed}: 5 of 20 converged {damped} ms after the heal, {plain} ms without damping"
+        );
+        let (damped, plain) = (cut(true, 19..20), cut(false, 19..20));
         let late = damped.saturating_sub(plain);
         assert!(
             (9_000..=11_000).contains(&late),
-            "seed {seed}: converged {damped} ms after the heal, {plain} ms without damping"
+            "seed {seed}: 1 of 20 converged {damped} ms after the heal, {plain} ms without damping"
         );
         let restart = |damping| {
             let mut c = cluster(seed, damping);

@@ -137,6 +137,12 @@ config_fields! {
     reap_after: Duration,
     /// Lifeguard local health: the awareness score saturates at this (0 disables it).
     awareness_max_multiplier: u32,
+    /// The sick-node rule (with local health): a node whose Lifeguard score
+    /// is above zero and that still hears members declares nobody dead (its
+    /// suspicions wait; a healthy member's verdict is taken). Off, a node's
+    /// score only stretches its probing. Separate from
+    /// `awareness_max_multiplier` so each part can be measured alone.
+    sick_node_rule: bool,
     /// Lifeguard's buddy system: a probe of a member this node suspects
     /// carries the suspicion, so the member hears of it and refutes at once.
     buddy: bool,
@@ -528,6 +534,7 @@ impl Config {
             gossip_to_the_dead: Duration::from_secs(30),
             reap_after: Duration::from_secs(300),
             awareness_max_multiplier: 8,
+            sick_node_rule: true,
             buddy: true,
             nack: true,
             flap_half_life: Duration::from_secs(15),

@@ -460,6 +460,7 @@ macro_rules! effects {
             // A node that hears nobody has no evidence against its own
             // links (see `probe::Answered`): it keeps deciding.
             healthy: $node.awareness.score() == 0
+                || !$node.config.sick_node_rule
                 || !$node.prober.hears(
                     $node.awareness.scale($node.config.probe_interval),
                     $node.now,

@@ -585,6 +585,26 @@ fn a_node_whose_score_is_up_declares_nobody_dead() {
     assert_eq!(node.member("node-2").unwrap().status, Status::Dead);
 }
 
+#[test]
+fn with_the_sick_node_rule_off_a_node_whose_score_is_up_still_decides() {
+    // As above, with `sick_node_rule = false`: the score only stretches
+    // the node's probing, and the suspicion of node 2 becomes its verdict.
+    let config = Config {
+        sick_node_rule: false,
+        ..Config::lan()
+    };
+    let mut node = joined_node(10, config);
+    let _ = node.poll_outputs().count();
+    let updates = [3, 4, 5, 6].iter().map(|&a| suspicion_by(a, 2)).collect();
+    let _ = receive(&mut node, 3, packet(3, vec![], updates), Instant::ZERO);
+    let out = run_hearing(&mut node, Instant::ZERO, Instant::from_millis(120_000));
+    assert!(node.health_score() > 0);
+    assert!(out
+        .iter()
+        .any(|(_, o)| matches!(o, Output::Event(Event::MemberFailed { .. }))));
+    assert_eq!(node.member("node-2").unwrap().status, Status::Dead);
+}
+
 /// Node 0 of 12 on the minority side of a cut: members 1-3 (its side)
 /// answer its pings, nack its ping-reqs about the far side, and ping it
 /// now and then; members 4-11 hear nothing. Member `crash` (of its side)

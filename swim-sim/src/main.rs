@@ -83,10 +83,11 @@ enum Command {
         /// Print every report as one JSON array.
         #[arg(long)]
         json: bool,
-        /// Run the seeds under each variant (SWIM: the four Lifeguard parts
-        /// and flap damping off; +local_health (with nacks);
-        /// +dynamic_suspicion; +buddy; Lifeguard: all four on; +damping: the
-        /// default) and print one comparison table.
+        /// Run the seeds under each variant (SWIM: the Lifeguard parts and
+        /// flap damping off; +local_health (with nacks, probing stretched);
+        /// +sick_node_rule (and a node whose score is up declares nobody
+        /// dead); +dynamic_suspicion; +buddy; Lifeguard: all on; +damping:
+        /// the default) and print one comparison table.
         #[arg(long)]
         variants: bool,
     },

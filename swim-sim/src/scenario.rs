@@ -311,31 +311,36 @@ impl Checks {
     }
 }
 
-/// The variants a sweep compares, as `[config]` overrides: SWIM (the four
+/// The variants a sweep compares, as `[config]` overrides: SWIM (the
 /// Lifeguard parts off, and no flap damping), one part at a time on SWIM
-/// (local health comes with nacks, which it scores; off, a sick node's
-/// unconfirmed suspicions also time out into deaths), Lifeguard (all four),
-/// and this project's default (Lifeguard and flap damping).
-pub const VARIANTS: [(&str, &str); 6] = [
+/// (local health comes with nacks, which it scores, and only stretches a
+/// sick node's probing; the sick-node rule adds that a node whose score is
+/// up declares nobody dead), Lifeguard (all of them), and this project's
+/// default (Lifeguard and flap damping).
+pub const VARIANTS: [(&str, &str); 7] = [
     (
         "SWIM",
-        "awareness_max_multiplier = 0\nsuspicion_max_timeout_mult = 1\nbuddy = false\nnack = false\nflap_half_life = 0",
+        "awareness_max_multiplier = 0\nsick_node_rule = false\nsuspicion_max_timeout_mult = 1\nbuddy = false\nnack = false\nflap_half_life = 0",
     ),
     (
         "+local_health",
-        "awareness_max_multiplier = 8\nsuspicion_max_timeout_mult = 1\nbuddy = false\nnack = true\nflap_half_life = 0",
+        "awareness_max_multiplier = 8\nsick_node_rule = false\nsuspicion_max_timeout_mult = 1\nbuddy = false\nnack = true\nflap_half_life = 0",
+    ),
+    (
+        "+sick_node_rule",
+        "awareness_max_multiplier = 8\nsick_node_rule = true\nsuspicion_max_timeout_mult = 1\nbuddy = false\nnack = true\nflap_half_life = 0",
     ),
     (
         "+dynamic_suspicion",
-        "awareness_max_multiplier = 0\nsuspicion_max_timeout_mult = 6\nbuddy = false\nnack = false\nflap_half_life = 0",
+        "awareness_max_multiplier = 0\nsick_node_rule = false\nsuspicion_max_timeout_mult = 6\nbuddy = false\nnack = false\nflap_half_life = 0",
     ),
     (
         "+buddy",
-        "awareness_max_multiplier = 0\nsuspicion_max_timeout_mult = 1\nbuddy = true\nnack = false\nflap_half_life = 0",
+        "awareness_max_multiplier = 0\nsick_node_rule = false\nsuspicion_max_timeout_mult = 1\nbuddy = true\nnack = false\nflap_half_life = 0",
     ),
     (
         "Lifeguard",
-        "awareness_max_multiplier = 8\nsuspicion_max_timeout_mult = 6\nbuddy = true\nnack = true\nflap_half_life = 0",
+        "awareness_max_multiplier = 8\nsick_node_rule = true\nsuspicion_max_timeout_mult = 6\nbuddy = true\nnack = true\nflap_half_life = 0",
     ),
     ("+damping (default)", ""),
 ];

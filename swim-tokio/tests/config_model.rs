@@ -22,6 +22,7 @@ fn every_field_changed() -> Config {
         gossip_to_the_dead: Duration::from_secs(40),
         reap_after: Duration::from_secs(400),
         awareness_max_multiplier: 9,
+        sick_node_rule: false,
         buddy: false,
         nack: false,
         flap_half_life: Duration::from_secs(20),

@@ -468,3 +468,44 @@ fn control_a_same_incarnation_dead_update_leaves_the_verdict() {
     );
     assert_eq!(m.nodes[0].verdict("node-2"), Some(&before));
 }
+
+// ---------------------------------------------------------------------------
+// Finding 6 (stranger, plain cluster; insider likewise): a forged dead
+// update naming the *receiving node* as its accuser is recorded as that
+// node's own verdict: `learned_from: None`, which `GET /v1/explain` shows as
+// `"learned_from": null` and `swim explain` as "this agent's own verdict".
+// Measured: 1 datagram from 10.250.0.66; node 0 explains a verdict it never
+// made as its own (accuser node-0, learned_from None, evidence as forged).
+//
+// Responsible: swim-core/src/view.rs `View::bury`: `learned_from:
+// (accuser != self.local).then(|| self.heard_from.clone()).flatten()` —
+// "own verdict" is inferred from the accuser's *name* on the wire.
+//
+// Fix: pass "this node's own verdict" explicitly from the suspicion-timeout
+// path (`View::on_suspicion_timeout`), and record the actual sender (or
+// source address) for every verdict that arrived in a packet or frame;
+// arguably drop dead updates that name this node as accuser when it made no
+// such verdict.
+// ---------------------------------------------------------------------------
+
+#[test]
+#[ignore = "review18d: a forged verdict naming this node as accuser is explained as its own verdict"]
+fn a_forged_verdict_naming_this_node_is_not_explained_as_its_own() {
+    let mut node = joined_node(3, Config::lan());
+    let inc = node.member("node-1").expect("node-1 known").incarnation;
+    let bytes = plain_packet("x", vec![dead_with_evidence(1, inc, "node-0", &["node-2"])]);
+    let _: Vec<_> = node
+        .step(
+            Input::Datagram {
+                from: stranger(),
+                bytes,
+            },
+            Instant::from_millis(10),
+        )
+        .collect();
+    let v = node.verdict("node-1").expect("verdict taken");
+    assert!(
+        v.learned_from.is_some(),
+        "node 0 made no verdict, yet explains it as its own: {v:?}"
+    );
+}

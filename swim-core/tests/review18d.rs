@@ -509,3 +509,68 @@ fn a_forged_verdict_naming_this_node_is_not_explained_as_its_own() {
         "node 0 made no verdict, yet explains it as its own: {v:?}"
     );
 }
+
+// ---------------------------------------------------------------------------
+// Finding 7 (restarted process, same seed: a library user or test harness
+// passing a fixed seed to `Node::new`, a container image with a baked-in
+// seed): query ids are drawn from the node's seeded generator
+// (`Queries::start`, "drawn from `rng` (the node's seeded generator)"), so
+// a process restarted with the same seed that starts an operation at the
+// same point of its life draws the *same id* as its predecessor's. Peers
+// remember `(origin, id)` as seen (`Heard::Again`) and drop the new
+// operation silently: the restarted node's key install reaches nobody.
+// Measured: ids 0x18f292d7a1f79361 both times; 0 of 3 peers install key 3
+// in 15 s (control, another seed: 3 of 3). The agent (swim-tokio) seeds
+// from the OS, so this hits sans-IO embedders and simulations with fixed
+// seeds, which the core's API invites (`Node::new(.., seed, ..)`).
+//
+// Responsible: swim-core/src/query.rs `Queries::start` (`rng.next_u64()`
+// from the node's `Random`, seeded by `Node::new`'s `seed`).
+//
+// Fix: mix in something that differs per process: e.g. the node's `life`
+// is already drawn from the same rng (no help), so take the id from
+// `Identity`'s life XOR the wall-clock start or OS randomness given to
+// `Node::new` separately from the simulation seed, or let a peer that sees
+// a known `(origin, id)` with different contents (another op/clock) treat
+// it as new (compare an id-bound digest of the query body, not only the
+// id).
+// ---------------------------------------------------------------------------
+
+/// Node 3 (seed 103) starts, joins and installs key 2; it is killed and a
+/// new process with `seed2` starts, joins and installs key 3. Returns (the
+/// two ids, how many of nodes 0..3 hold key 3 after 15 s).
+fn restart_same_seed(seed2: u64) -> (u64, u64, usize) {
+    use common::mesh::{key, sealed_node};
+    use swim_core::KeyringOp;
+    let mut m = Mesh::new(3);
+    m.nodes.push(sealed_node(3, 103));
+    m.mute.push(false);
+    m.run_for(Duration::from_secs(5));
+    m.join(3);
+    let first = m.op(3, KeyringOp::Install(key(2)));
+    m.run_for(Duration::from_secs(15));
+    assert!((0..3).all(|i| m.holds(i, 2)), "key 2 spread");
+    // kill -9, and a new process under the same name.
+    m.nodes[3] = sealed_node(3, seed2);
+    m.streams.retain(|&(i, _), &mut (j, _)| i != 3 && j != 3);
+    m.join(3);
+    let second = m.op(3, KeyringOp::Install(key(3)));
+    m.run_for(Duration::from_secs(15));
+    let holders = (0..3).filter(|&i| m.holds(i, 3)).count();
+    (first, second, holders)
+}
+
+#[test]
+#[ignore = "review18d: a restart with the same seed reuses its predecessor's query id; its key op is dropped as seen"]
+fn a_restart_with_the_same_seed_gets_its_key_operation_through() {
+    let (a, b, holders) = restart_same_seed(103);
+    assert_eq!(holders, 3, "ids {a:#x} / {b:#x}: {holders} of 3 peers installed key 3");
+}
+
+/// Control: another seed, another id: the operation spreads.
+#[test]
+fn control_a_restart_with_another_seed_gets_its_key_operation_through() {
+    let (a, b, holders) = restart_same_seed(9_999);
+    assert_ne!(a, b);
+    assert_eq!(holders, 3, "ids {a:#x} / {b:#x}");
+}

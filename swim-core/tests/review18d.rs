@@ -14,7 +14,12 @@ use swim_proto as pb;
 
 /// A dead update of member `i` at `incarnation`, accused by `accuser`, with
 /// evidence (`confirmers`, score, suspicion age).
-fn dead_with_evidence(i: usize, incarnation: u64, accuser: &str, confirmers: &[&str]) -> pb::Update {
+fn dead_with_evidence(
+    i: usize,
+    incarnation: u64,
+    accuser: &str,
+    confirmers: &[&str],
+) -> pb::Update {
     pb::Update {
         name: name(i).into_bytes().into(),
         addr: wire_addr(addr(i)),
@@ -92,7 +97,9 @@ fn a_stranger_cannot_make_a_verdict_say_it_came_from_an_honest_member() {
             Instant::from_millis(10),
         )
         .collect();
-    let v = node.verdict("node-1").expect("the stranger's verdict was taken");
+    let v = node
+        .verdict("node-1")
+        .expect("the stranger's verdict was taken");
     assert_ne!(
         v.learned_from.as_deref(),
         Some("node-2"),
@@ -354,7 +361,13 @@ fn exchange_flood(secs: u64, nudge: bool) -> (usize, u64, usize) {
         }
         .encode_to_vec();
         let bytes = seal(&plain);
-        m.give(0, Input::Datagram { from: addr(3), bytes });
+        m.give(
+            0,
+            Input::Datagram {
+                from: addr(3),
+                bytes,
+            },
+        );
     });
     let admitted = m.events[events0..]
         .iter()
@@ -421,7 +434,10 @@ fn a_real_verdict_cannot_be_rewritten_by_a_forged_later_dead_update() {
     m.run_for(Duration::from_secs(5));
     m.mute[2] = true;
     m.run_for(Duration::from_secs(30));
-    let before = m.nodes[0].verdict("node-2").cloned().expect("node-2 declared dead");
+    let before = m.nodes[0]
+        .verdict("node-2")
+        .cloned()
+        .expect("node-2 declared dead");
     assert_eq!(
         m.nodes[0].member("node-2").map(|x| x.status),
         Some(Status::Dead)
@@ -440,7 +456,11 @@ fn a_real_verdict_cannot_be_rewritten_by_a_forged_later_dead_update() {
     m.run_for(Duration::from_secs(3));
     let rewritten = [0, 1, 3]
         .iter()
-        .filter(|&&i| m.nodes[i].verdict("node-2").is_some_and(|v| v.accuser == "node-1"))
+        .filter(|&&i| {
+            m.nodes[i]
+                .verdict("node-2")
+                .is_some_and(|v| v.accuser == "node-1")
+        })
         .count();
     assert_eq!(
         after.as_ref().map(|v| (&v.accuser, &v.evidence)),
@@ -457,7 +477,10 @@ fn control_a_same_incarnation_dead_update_leaves_the_verdict() {
     m.run_for(Duration::from_secs(5));
     m.mute[2] = true;
     m.run_for(Duration::from_secs(30));
-    let before = m.nodes[0].verdict("node-2").cloned().expect("node-2 declared dead");
+    let before = m.nodes[0]
+        .verdict("node-2")
+        .cloned()
+        .expect("node-2 declared dead");
     let u = dead_with_evidence(2, before.incarnation, "node-1", &["node-3"]);
     m.give(
         0,
@@ -564,7 +587,10 @@ fn restart_same_seed(seed2: u64) -> (u64, u64, usize) {
 #[ignore = "review18d: a restart with the same seed reuses its predecessor's query id; its key op is dropped as seen"]
 fn a_restart_with_the_same_seed_gets_its_key_operation_through() {
     let (a, b, holders) = restart_same_seed(103);
-    assert_eq!(holders, 3, "ids {a:#x} / {b:#x}: {holders} of 3 peers installed key 3");
+    assert_eq!(
+        holders, 3,
+        "ids {a:#x} / {b:#x}: {holders} of 3 peers installed key 3"
+    );
 }
 
 /// Control: another seed, another id: the operation spreads.

@@ -60,7 +60,10 @@ fn explain_output_carries_no_control_characters_from_the_network() {
     eprintln!("{text:?}");
     let body = text.trim_end_matches('\n');
     let bad: Vec<char> = body.chars().filter(|c| c.is_control()).collect();
-    assert!(bad.is_empty(), "control characters printed raw: {bad:?} in {text:?}");
+    assert!(
+        bad.is_empty(),
+        "control characters printed raw: {bad:?} in {text:?}"
+    );
 }
 
 /// Controls: the explain route refuses a cross-site request, answers a

@@ -600,3 +600,70 @@ fn control_a_restart_with_another_seed_gets_its_key_operation_through() {
     assert_ne!(a, b);
     assert_eq!(holders, 3, "ids {a:#x} / {b:#x}");
 }
+
+// ---------------------------------------------------------------------------
+// Held (insider): forged suspicions of a healthy node, one every 1, 2, 4.001
+// or 5 s for 90 s (node 2 of 10, lan): its Lifeguard score ends at 0 each
+// time and it probes 15-16 times in the last 20 s against 20 unaccused
+// (about -25%): `Awareness::accused` keeps the score from being pinned.
+// ---------------------------------------------------------------------------
+
+/// One forged suspicion of node 2 (at its incarnation, from member node-9)
+/// every `every`; returns (node 2's score at the end, its probes in the
+/// last 20 s).
+fn accused_every(every: Option<Duration>) -> (u32, u64) {
+    let mut m = Mesh::new(10);
+    m.run_for(Duration::from_secs(5));
+    let victim = 2usize;
+    let total = Duration::from_secs(90);
+    let end = m.now + total;
+    let mark = m.now + (total - Duration::from_secs(20));
+    let mut probes_at_mark = None;
+    let step = every.unwrap_or(Duration::from_secs(4));
+    while m.now < end {
+        if every.is_some() {
+            let inc = m.nodes[victim].local().incarnation;
+            let u = pb::Update {
+                name: name(victim).into_bytes().into(),
+                addr: wire_addr(addr(victim)),
+                incarnation: inc,
+                status: pb::Status::Suspect as i32,
+                from: name(9).into_bytes().into(),
+                life: 0,
+                ..Default::default()
+            };
+            let bytes = insider_packet(&name(9), vec![u], vec![]);
+            m.give(
+                victim,
+                Input::Datagram {
+                    from: addr(9),
+                    bytes,
+                },
+            );
+        }
+        m.run_for(step);
+        if probes_at_mark.is_none() && m.now >= mark {
+            probes_at_mark = Some(m.nodes[victim].metrics().probes);
+        }
+    }
+    let probes = m.nodes[victim].metrics().probes - probes_at_mark.unwrap_or(0);
+    (m.nodes[victim].health_score(), probes)
+}
+
+#[test]
+fn held_sparse_forged_accusations_do_not_hold_a_healthy_nodes_score() {
+    let (score, probes) = accused_every(Some(Duration::from_millis(4_001)));
+    assert!(
+        score <= 1 && probes >= 12,
+        "score {score}, {probes} probes in the last 20 s"
+    );
+}
+
+/// Control: unaccused, node 2's score is 0 and it probes about once a
+/// second.
+#[test]
+fn control_unaccused_score_is_zero() {
+    let (score, probes) = accused_every(None);
+    assert_eq!(score, 0);
+    assert!(probes >= 15, "{probes}");
+}

@@ -667,3 +667,130 @@ fn control_unaccused_score_is_zero() {
     assert_eq!(score, 0);
     assert!(probes >= 15, "{probes}");
 }
+
+// ---------------------------------------------------------------------------
+// Finding 9 (stranger, plain cluster: e.g. an unprivileged user on a host
+// where a member crashed, who binds its freed port; or whoever gets a dead
+// member's IP reassigned): a reconnect exchange goes to a *dead* member's
+// address as `vouched` (`Node::on_reconnect_tick` ->
+// `open_exchange(addr, Reason::Reconnect, true)`), so whoever answers there,
+// under any name, gets `Admit::Exchange`: its first 64 new names admitted
+// at its word, unchecked — the "known member's answer" exception applied to
+// someone who is not a member at all.
+// Measured: 64 of 100 made-up members admitted alive by one frame (named
+// "x", not node-1), none pinged first; node 0 opened the reconnect within
+// its first reconnect tick (lan: 30 s). It feeds itself: the made-up
+// members' addresses are the stranger's, so once they die every later
+// reconnect tick that draws one of them is answered by it again (64 more
+// per 30 s; ~640 held at lan's reap_after of 300 s). Control: the same
+// frame unasked adds 0.
+//
+// Responsible: swim-core/src/node.rs `Node::on_reconnect_tick` (vouched:
+// true for a dead member's address) and the `Admit::Exchange` arm of the
+// exchange-answer handler (`_ if exchange.vouched => Admit::Exchange`,
+// whatever `pp.from` says).
+//
+// Fix: take names at the answer's word only when the answer comes from the
+// member the exchange was opened with (`pp.from` is the member held at
+// `exchange.peer`) and it is live (or, for a reconnect, proves the same
+// life); open reconnects unvouched (`told_on_stream` share).
+// ---------------------------------------------------------------------------
+
+fn reconnect_answered_by_a_stranger() -> usize {
+    use prost::Message;
+    let mut node = joined_node(3, Config::lan());
+    // node-1 is declared dead by node-2 (a member at its own address).
+    let inc = node.member("node-1").expect("node-1").incarnation;
+    let mut d = dead_with_evidence(1, inc, "node-2", &[]);
+    d.suspected_ms = 0;
+    let _ = receive(
+        &mut node,
+        2,
+        packet(2, vec![], vec![d]),
+        Instant::from_millis(10),
+    );
+    assert_eq!(node.member("node-1").map(|m| m.status), Some(Status::Dead));
+    // Run until node 0 opens a stream to node-1's (dead) address.
+    let mut now = Instant::from_millis(10);
+    let mut opened = None;
+    while opened.is_none() && now < Instant::from_millis(120_000) {
+        now = now + Duration::from_millis(100);
+        let outs: Vec<_> = node.step(Input::Tick, now).collect();
+        for o in outs {
+            if let swim_core::Output::StreamOpen { id, to } = o {
+                if to == addr(1) {
+                    opened = Some(id);
+                }
+            }
+        }
+    }
+    let id = opened.expect("a reconnect to node-1's address within 120 s");
+    let frame = pb::StreamFrame {
+        version: pb::PROTOCOL_VERSION,
+        cluster: String::new(),
+        from: b"x".to_vec().into(),
+        push_pull: Some(pb::PushPull {
+            join: false,
+            members: (0..100).map(common::mesh::fake).collect(),
+            ..Default::default()
+        }),
+    };
+    let _: Vec<_> = node
+        .step(
+            Input::StreamFrame {
+                id,
+                from: addr(1),
+                bytes: frame.encode_to_vec().into(),
+            },
+            now,
+        )
+        .collect();
+    (0..100)
+        .filter(|k| {
+            node.member(&format!("fake-{k}"))
+                .is_some_and(|m| m.status == Status::Alive)
+        })
+        .count()
+}
+
+#[test]
+#[ignore = "review18d: whoever answers a reconnect at a dead member's address gets 64 names admitted unchecked"]
+fn a_stranger_answering_at_a_dead_members_address_adds_nobody_unchecked() {
+    let admitted = reconnect_answered_by_a_stranger();
+    assert_eq!(
+        admitted, 0,
+        "{admitted} of 100 made-up members admitted at once from an answer named `x` at dead node-1's address"
+    );
+}
+
+/// Control: the same 100 made-up members in an unasked frame from the
+/// stranger (a stream it opened) are candidates: none admitted at once.
+#[test]
+fn control_an_unasked_frame_adds_nobody_unchecked() {
+    use prost::Message;
+    let mut node = joined_node(3, Config::lan());
+    let frame = pb::StreamFrame {
+        version: pb::PROTOCOL_VERSION,
+        cluster: String::new(),
+        from: b"x".to_vec().into(),
+        push_pull: Some(pb::PushPull {
+            join: false,
+            members: (0..100).map(common::mesh::fake).collect(),
+            ..Default::default()
+        }),
+    };
+    let _: Vec<_> = node
+        .step(
+            Input::StreamFrame {
+                id: unused_stream(),
+                from: stranger(),
+                bytes: frame.encode_to_vec().into(),
+            },
+            Instant::from_millis(10),
+        )
+        .collect();
+    let admitted = (0..100)
+        .filter(|k| node.member(&format!("fake-{k}")).is_some())
+        .count();
+    assert_eq!(admitted, 0);
+}

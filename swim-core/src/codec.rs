@@ -1355,6 +1355,9 @@ mod tests {
                     return Err(DropReason::Invalid);
                 }
                 let s = std::str::from_utf8(b).map_err(|_| DropReason::Invalid)?;
+                if s.chars().any(char::is_control) {
+                    return Err(DropReason::Invalid);
+                }
                 Ok(Name::from(s))
             }
 

@@ -115,7 +115,7 @@ impl fmt::Display for Error {
             Error::Config(e) => e.fmt(f),
             Error::Name { len } => write!(
                 f,
-                "invalid node name: {len} bytes (allowed: 1 to {MAX_NAME_LEN} bytes)"
+                "invalid node name: {len} bytes (allowed: 1 to {MAX_NAME_LEN} bytes of UTF-8, no control characters)"
             ),
             Error::Left => f.write_str("the node has left the cluster; start a new one to rejoin"),
             Error::KeyLength { len } => write!(
@@ -484,7 +484,7 @@ impl Node {
     /// (see [`Metrics::namespace_moves`](crate::Metrics::namespace_moves)).
     pub fn new(config: Config, identity: Identity, seed: u64, now: Instant) -> Result<Node, Error> {
         config.validate()?;
-        if identity.name.is_empty() || identity.name.len() > MAX_NAME_LEN {
+        if !crate::wire::valid_name(&identity.name) {
             return Err(Error::Name {
                 len: identity.name.len(),
             });
@@ -533,7 +533,7 @@ impl Node {
             // Derived without a draw, so that a node without keys draws
             // exactly what it drew before sealing existed.
             nonces: Nonces::new(mix(hash_seed ^ 0x6e6f_6e63), &identity.name),
-            queries: Queries::default(),
+            queries: Queries::new(now),
             sealing_stamp: 0,
             claims: Claims::default(),
             over_budget: None,
@@ -1394,12 +1394,15 @@ impl Node {
             Admit::Seed => None,
         };
         let mut room = allowed;
-        let mut direct = match admit {
-            Admit::Exchange(_) => EXCHANGE_TAKEN_AT_ITS_WORD,
+        let mut direct = match &admit {
+            Admit::Exchange(h) if h.vouched => EXCHANGE_TAKEN_AT_ITS_WORD,
             _ => 0,
         };
         let refused = self.metrics.members_refused;
-        self.view.begin(hearsay.map(|h| h.sender.clone()));
+        // A verdict is said to come from the sender only when it is a
+        // member at its own address (a packet's name is anyone's to write).
+        self.view
+            .begin(hearsay.filter(|h| h.vouched).map(|h| h.sender.clone()));
         let mut rest = updates.into_iter();
         while rest.len() > 0 {
             let n = rest.len().min(BATCH);
@@ -1464,7 +1467,7 @@ impl Node {
             Some(Applied::Restarted(member, life)) if self.replicas.new_life(&member, life) => {
                 self.out.event(Event::NamespaceReset { member });
             }
-            Some(Applied::Revived(addr)) => self.revived(addr),
+            Some(Applied::Revived(addr, moved)) => self.revived(addr, moved),
             Some(Applied::Restarted(..)) | None => {}
         }
     }
@@ -2180,10 +2183,12 @@ impl Node {
     /// A member held dead is alive again: after a partition heals, the two
     /// sides' keys differ wholesale. A few nodes (3 expected, whatever the
     /// cluster's size) pull its state at once; summaries repair the rest.
-    fn revived(&mut self, addr: SocketAddr) {
+    /// `moved`: it came back at another address, which anyone may claim
+    /// for a dead member: its answer is a stranger's (capped per source).
+    fn revived(&mut self, addr: SocketAddr, moved: bool) {
         let live = self.view.members().live().max(1);
         if self.rng.below(live) < 3 {
-            self.catch_up(addr, Reason::CatchUp, true);
+            self.catch_up(addr, Reason::CatchUp, !moved);
         }
     }
 
@@ -2553,6 +2558,11 @@ impl Node {
         // a known member's only by `max_members`.
         // A seed's answer to a join is bounded only by `max_members`; a
         // known member's answer by the node-wide share of exchanges.
+        // Its new names are taken at its word (the first few) only when it
+        // is a live member at the address we opened to; whoever answers at
+        // a dead member's address (a reconnect) gets them all checked.
+        let live = (self.view.members().get(&pp.from))
+            .is_some_and(|e| e.status().is_live() && e.addr() == exchange.peer);
         let admit = match exchange.reason {
             Reason::Join => Admit::Seed,
             _ if exchange.vouched => Admit::Exchange(Hearsay {
@@ -2560,7 +2570,7 @@ impl Node {
                 most: usize::MAX,
                 sender: pp.from.clone(),
                 stream: true,
-                vouched: true,
+                vouched: live,
             }),
             _ => self.told_on_stream(exchange.peer, &pp.from, usize::MAX),
         };

@@ -396,6 +396,20 @@ struct Queued {
     sent: u32,
 }
 
+/// How a query is remembered as seen: its origin, and its id mixed with a
+/// digest of its operation. A process restarted with the same seed at the
+/// same instant draws the ids its predecessor drew, and peers still
+/// remember them; a different operation under a known id is a new query.
+/// (The same operation again, under the same id, is the same query: a
+/// re-stamped one is carried out once.)
+fn seen_key(origin: &Name, id: u64, op: &KeyringOp) -> (Name, u64) {
+    // FNV-1a over the operation's wire form: fixed, so every node agrees.
+    let digest = (op.to_wire().encode_to_vec().iter()).fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    (origin.clone(), id ^ digest)
+}
+
 /// What became of a query heard from the network.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Heard {
@@ -414,8 +428,9 @@ pub(crate) enum Heard {
 /// The queries a node passes on, has seen and has open.
 ///
 /// A query is known by `(origin, id)`, its id drawn at random from the
-/// origin's seeded generator: a restarted origin (a new process under the
-/// same name) does not reuse the ids its old life's queries took, which
+/// origin's seeded generator and mixed with when its process started: a
+/// restarted origin (a new process under the same name, even one given the
+/// same seed) does not reuse the ids its earlier run's queries took, which
 /// peers still remember.
 #[derive(Debug, Default)]
 pub(crate) struct Queries {
@@ -452,9 +467,25 @@ pub(crate) struct Queries {
     /// Where the clock was learned first, while no other peer confirmed it
     /// (`None`: not learned, or confirmed).
     provisional: Option<SocketAddr>,
+    /// Mixed into every id: drawn from when the process started, so a
+    /// process restarted with the same seed (its generator replays the
+    /// same ids) does not reuse the ids its earlier run's queries took.
+    salt: u64,
 }
 
 impl Queries {
+    /// The queries of a process started at `started` (see `salt`).
+    pub fn new(started: crate::time::Instant) -> Queries {
+        // SplitMix64's finaliser: nearby start times give unrelated salts.
+        let mut z = started.as_micros().wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        Queries {
+            salt: z ^ (z >> 31),
+            ..Queries::default()
+        }
+    }
+
     /// Starts a query from this node: its id and encoding, queued to spread.
     /// Its id is drawn from `rng` (the node's seeded generator). `None` when
     /// [`MAX_OPEN`] queries are open already. Before the clock is learned,
@@ -471,7 +502,7 @@ impl Queries {
             return None;
         }
         let id = loop {
-            let id = rng.next_u64();
+            let id = rng.next_u64() ^ self.salt;
             if id != 0 && !self.open.contains_key(&id) {
                 break id;
             }
@@ -514,7 +545,11 @@ impl Queries {
             body: Some(pb::query::Body::Keys(h.op.to_wire())),
             clock,
         };
-        self.remember((h.origin.clone(), h.id), clock, h.op != KeyringOp::List);
+        self.remember(
+            seen_key(&h.origin, h.id, &h.op),
+            clock,
+            h.op != KeyringOp::List,
+        );
         self.queue.push(Queued {
             origin: h.origin,
             via: Via::Ours,
@@ -616,9 +651,9 @@ impl Queries {
             if !self.open.contains_key(&h.id) {
                 continue;
             }
-            let key = (h.origin.clone(), h.id);
+            let key = seen_key(&h.origin, h.id, &h.op);
             // The first stamp stays queued too: whichever a member finds
-            // plausible it takes, once (same id).
+            // plausible it takes, once (same id and operation).
             self.forget_quietly(&key);
             self.stamp(h);
         }
@@ -660,7 +695,7 @@ impl Queries {
         if q.clock > before.saturating_add(MAX_CLOCK_JUMP) || q.clock >= MAX_CLOCK {
             return Heard::Implausible;
         }
-        let key = (q.origin.clone(), q.id);
+        let key = seen_key(&q.origin, q.id, &q.op);
         if self.seen.contains_key(&key) {
             return Heard::Again;
         }
@@ -1111,7 +1146,7 @@ mod tests {
         );
         let last = MAX_SEEN as u64 + 10;
         assert_eq!(
-            q.hear(&query(&format!("o{}", last % 16), last, last)),
+            q.hear(&acting(&format!("o{}", last % 16), last, last)),
             Heard::Again
         );
         assert!(is_new(q.hear(&query("o1", 5_000, last + 1))));
@@ -1358,10 +1393,10 @@ mod tests {
     }
 
     #[test]
-    fn query_ids_are_drawn_from_the_seed() {
+    fn query_ids_are_drawn_from_the_seed_and_the_start_time() {
         let (name, addr) = origin();
-        let ids = |seed| {
-            let mut q = Queries::default();
+        let ids_at = |seed, started: u64| {
+            let mut q = Queries::new(crate::time::Instant::from_millis(started));
             let mut rng = Random::new(seed);
             (0..3)
                 .map(|_| {
@@ -1370,8 +1405,12 @@ mod tests {
                 })
                 .collect::<Vec<_>>()
         };
+        let ids = |seed| ids_at(seed, 0);
         assert_eq!(ids(1), ids(1));
         assert_ne!(ids(1), ids(2));
         assert!(ids(1).iter().all(|&id| id > 3));
+        // The same seed restarted a millisecond later: other ids.
+        let (a, b) = (ids_at(1, 5_000), ids_at(1, 5_001));
+        assert!(a.iter().all(|id| !b.contains(id)), "{a:?} {b:?}");
     }
 }

@@ -79,9 +79,14 @@ pub struct Verdict {
     pub evidence: Option<Evidence>,
     /// When this node took the verdict.
     pub learned_at: Instant,
-    /// The member whose packet or frame carried the verdict to this node;
-    /// `None` when this node made the verdict itself.
+    /// The member whose packet or frame carried the verdict to this node,
+    /// when it was a member speaking from its own address; `None` when
+    /// this node made the verdict itself, or the sender could not be told
+    /// (a stranger, or a name spoken from another address).
     pub learned_from: Option<Name>,
+    /// This node made the verdict itself (its own suspicion ran out); not
+    /// what the update names as its accuser, which anyone may write.
+    pub own: bool,
 }
 
 impl Verdict {
@@ -93,6 +98,7 @@ impl Verdict {
         evidence: Option<Evidence>,
         learned_at: Instant,
         learned_from: Option<Name>,
+        own: bool,
     ) -> Verdict {
         Verdict {
             incarnation,
@@ -100,6 +106,7 @@ impl Verdict {
             evidence,
             learned_at,
             learned_from,
+            own,
         }
     }
 }

@@ -43,13 +43,25 @@ pub(crate) struct Effects<'a> {
     pub score: u32,
 }
 
+/// Who declared a member dead or left, for [`View::bury`].
+struct Said {
+    /// As the update names it (this node, for its own verdicts).
+    accuser: Name,
+    /// What the accuser sent with it.
+    evidence: Option<Box<Evidence>>,
+    /// This node made it (its suspicion ran out, or it left).
+    own: bool,
+}
+
 /// What applying an update did that the node acts on beyond the view.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Applied {
     /// The member restarted: a new life (its old namespace goes).
     Restarted(Name, u64),
-    /// A member held dead or left is alive again, at this address.
-    Revived(std::net::SocketAddr),
+    /// A member held dead or left is alive again, at this address;
+    /// `moved`: not the address it was held at (anyone can say a dead
+    /// member is back at its own address).
+    Revived(std::net::SocketAddr, bool),
 }
 
 /// How a node answered what it heard about itself (see [`View::about_self`]).
@@ -182,7 +194,8 @@ impl View {
     /// [`end`](Self::end), every update about a member is bounded by what
     /// was held before it, so a chain of updates inside one packet cannot
     /// climb (alive +2^32, alive +2^33, dead +2^33). `from`: the member
-    /// that sent it, if known.
+    /// that sent it, when it is a member speaking from its own address (a
+    /// verdict it carries is said to come from it).
     pub fn begin(&mut self, from: Option<Name>) {
         self.before.clear();
         self.own_before = Some(self.local_entry().incarnation);
@@ -435,7 +448,11 @@ impl View {
                 None
             }
             Status::Dead | Status::Left => {
-                let said = (u.accuser, u.evidence);
+                let said = Said {
+                    accuser: u.accuser,
+                    evidence: u.evidence,
+                    own: false,
+                };
                 self.bury(&u.name, u.status, u.incarnation, said, priority, fx);
                 None
             }
@@ -488,7 +505,8 @@ impl View {
             .then(|| Applied::Restarted(u.name.clone(), u.life));
         let restarted = new_life.is_some();
         let outcome = new_life
-            .or(matches!(old, Status::Dead | Status::Left).then_some(Applied::Revived(u.addr)));
+            .or(matches!(old, Status::Dead | Status::Left)
+                .then_some(Applied::Revived(u.addr, changed)));
         if u.life != 0 {
             e.life = u.life;
         }
@@ -688,6 +706,7 @@ impl View {
                     evidence: None,
                     learned_at: now,
                     learned_from: None,
+                    own: false,
                 }));
                 Event::MemberFailed {
                     member,
@@ -888,7 +907,11 @@ impl View {
         fx.metrics.deaths += 1;
         let me = self.local.clone();
         let before = self.contribution(name);
-        let said = (me, Some(Box::new(evidence)));
+        let said = Said {
+            accuser: me,
+            evidence: Some(Box::new(evidence)),
+            own: true,
+        };
         self.bury(name, Status::Dead, incarnation, said, Priority::News, fx);
         self.account(before, name);
         None
@@ -915,31 +938,41 @@ impl View {
         }
         let (name, incarnation) = (e.name.clone(), e.incarnation);
         let me = self.local.clone();
-        self.bury(
-            &name,
-            Status::Left,
-            incarnation,
-            (me, None),
-            Priority::News,
-            fx,
-        );
+        let said = Said {
+            accuser: me,
+            evidence: None,
+            own: true,
+        };
+        self.bury(&name, Status::Left, incarnation, said, Priority::News, fx);
         Ok(())
     }
 
     /// Marks a member dead or left, gossips it, and schedules its reaping.
     /// `said`: who declared it, and the evidence the verdict carries (kept
-    /// with the member and passed on as it came).
+    /// with the member and passed on as it came). A member already dead
+    /// here keeps the verdict it has (only its incarnation moves) unless
+    /// the new one comes from its accuser itself: anyone can send "dead,
+    /// one higher" with made-up evidence.
     fn bury(
         &mut self,
         name: &Name,
         status: Status,
         incarnation: u64,
-        said: (Name, Option<Box<Evidence>>),
+        said: Said,
         priority: Priority,
         fx: &mut Effects,
     ) {
-        let (accuser, evidence) = said;
+        let Said {
+            mut accuser,
+            mut evidence,
+            own,
+        } = said;
         let now = fx.now;
+        let kept = (self.members.get(name))
+            .filter(|e| status == Status::Dead && e.status() == Status::Dead && !own)
+            .and_then(|e| e.verdict())
+            .filter(|v| self.heard_from.as_ref() != Some(&accuser) || v.own)
+            .cloned();
         if let Some(e) = self.members.get(name).filter(|_| status == Status::Dead) {
             let was = (e.status(), e.incarnation);
             self.accused(name, was, (Status::Dead, incarnation), fx);
@@ -958,16 +991,25 @@ impl View {
                 (status == Status::Dead).then_some(Status::Dead);
         }
         let generation = e.generation;
+        if let Some(v) = &kept {
+            accuser = v.accuser.clone();
+            evidence = v.evidence.clone().map(Box::new);
+        }
         let mut update = Update::of(e, &accuser);
         let verdict = (status == Status::Dead).then(|| {
-            let verdict = Verdict {
-                incarnation,
-                accuser: accuser.clone(),
-                evidence: evidence.as_deref().cloned(),
-                learned_at: now,
-                learned_from: (accuser != self.local)
-                    .then(|| self.heard_from.clone())
-                    .flatten(),
+            let verdict = match kept {
+                Some(kept) => Verdict {
+                    incarnation,
+                    ..kept
+                },
+                None => Verdict {
+                    incarnation,
+                    accuser: accuser.clone(),
+                    evidence: evidence.as_deref().cloned(),
+                    learned_at: now,
+                    learned_from: self.heard_from.clone().filter(|_| !own),
+                    own,
+                },
             };
             e.set_verdict(verdict.clone());
             Box::new(verdict)

@@ -82,7 +82,18 @@ pub(crate) fn name(b: &[u8]) -> Result<Name, DropReason> {
     if b.is_empty() || b.len() > MAX_NAME_LEN {
         return Err(DropReason::Invalid);
     }
-    utf8(b).map(Name::from).ok_or(DropReason::Invalid)
+    // No control characters: names reach logs, terminals and tables.
+    let s = utf8(b)
+        .filter(|s| valid_name(s))
+        .ok_or(DropReason::Invalid)?;
+    Ok(Name::from(s))
+}
+
+/// Whether `s` may be a member's name: 1 to [`MAX_NAME_LEN`] bytes of
+/// UTF-8 with no control characters (names reach logs, terminals and the
+/// members table, where an escape or a newline would forge output).
+pub fn valid_name(s: &str) -> bool {
+    !s.is_empty() && s.len() <= MAX_NAME_LEN && !s.chars().any(char::is_control)
 }
 
 /// An optional name (the accuser of an update): empty is allowed.

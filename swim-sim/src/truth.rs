@@ -737,6 +737,7 @@ mod tests {
             Some(evidence),
             at(7),
             Some("node-3".into()),
+            false,
         ))
     }
 

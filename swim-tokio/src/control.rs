@@ -4,7 +4,7 @@
 //! | --- | --- |
 //! | `GET /v1/agent` | this agent's name and addresses |
 //! | `GET /v1/members[?status=alive]` | the member list, a JSON array |
-//! | `GET /v1/explain/NAME` | why this agent holds member NAME where it does: its status and since when, its running suspicion (`accusers` so far, `dead_in_ms`), and the last dead verdict on it (`accuser`, the `evidence` it sent: `confirmers`, `accuser_score`, `suspected_ms`; when this agent learned it, `learned_at_unix_ms` and `learned_ms_ago`, and from whom, `learned_from`, `null` for its own verdict); 404 for a member it does not know. Read-only |
+//! | `GET /v1/explain/NAME` | why this agent holds member NAME where it does: its status and since when, its running suspicion (`accusers` so far, `dead_in_ms`), and the last dead verdict on it (`accuser`, the `evidence` it sent: `confirmers`, `accuser_score`, `suspected_ms`; when this agent learned it, `learned_at_unix_ms` and `learned_ms_ago`, and from whom, `learned_from`: the member that passed it on, `null` for its own verdict, `own: true`, or one from a sender it could not tell); 404 for a member it does not know. Read-only |
 //! | `POST /v1/join` | body `{"seeds": ["HOST:PORT", ...], "wait": "10s"}`: join more seeds (at most [`MAX_JOIN_SEEDS`]); with `wait` (at most [`MAX_JOIN_WAIT`]), answers when a seed answered (200), an attempt reached none (502) or the wait ran out (504); the last two cancel the join |
 //! | `POST /v1/leave` | leave gracefully; the agent exits afterwards |
 //! | `GET /v1/metrics` | protocol and driver counters, dropped packets included, and the control API's own (`control`) |
@@ -494,6 +494,7 @@ pub fn event_json(e: &Event) -> Value {
             v["accuser"] = json!(&**accuser);
             v["evidence"] = verdict.evidence.as_ref().map_or(Value::Null, evidence_json);
             v["learned_from"] = json!(verdict.learned_from.as_deref());
+            v["own"] = json!(verdict.own);
             v
         }
         Event::MemberLeft(m) => member("member-left", m),
@@ -578,6 +579,7 @@ pub fn explain_json(info: &crate::ExplainInfo) -> Value {
             "learned_at_unix_ms": info.unix_ms(v.learned_at),
             "learned_ms_ago": millis(info.ago(v.learned_at)),
             "learned_from": v.learned_from.as_deref(),
+            "own": v.own,
         })
     });
     json!({

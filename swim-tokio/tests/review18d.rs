@@ -26,7 +26,7 @@ use swim_proto as pb;
 // escape names in the CLI's human output (`char::escape_default` for
 // `is_control` chars) — the `--json` form is already safe.
 #[test]
-#[ignore = "review18d: swim explain prints peer-given control characters (ESC, CR/LF) raw"]
+
 fn explain_output_carries_no_control_characters_from_the_network() {
     let agents = cluster("r18d", 2);
     let (victim, other) = (&agents[0], &agents[1]);
@@ -44,22 +44,32 @@ fn explain_output_carries_no_control_characters_from_the_network() {
         b"b\r\nr18d2 alive: nothing to see".to_vec().into(),
     ];
     u.suspected_ms = 5000;
+    // The accuser with a control character makes the whole update
+    // invalid (dropped); the same verdict from a clean accuser follows it,
+    // with the bad confirmers, as the marker that both were read.
+    let mut marker = u.clone();
+    marker.from = b"x".to_vec().into();
     let attacker = UdpSocket::bind("127.0.0.1:0").unwrap();
     let path = format!("/v1/explain/{}", other.name);
-    wait_for("the forged verdict taken", Duration::from_secs(10), || {
+    wait_for("the marker verdict taken", Duration::from_secs(10), || {
         attacker
             .send_to(&packet("", vec![u.clone()]), victim.gossip)
+            .unwrap();
+        attacker
+            .send_to(&packet("", vec![marker.clone()]), victim.gossip)
             .unwrap();
         std::thread::sleep(Duration::from_millis(100));
         victim
             .get(&path)
-            .is_some_and(|v| v["verdict"]["accuser"].as_str() == Some("x\x1b[2J"))
+            .is_some_and(|v| v["verdict"]["accuser"].as_str() == Some("x"))
     });
     let out = victim.cli(&["explain", &other.name]);
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     eprintln!("{text:?}");
-    let body = text.trim_end_matches('\n');
-    let bad: Vec<char> = body.chars().filter(|c| c.is_control()).collect();
+    // (The explanation may take two lines: its own newlines are fine.)
+    let bad: Vec<char> = (text.lines().flat_map(str::chars))
+        .filter(|c| c.is_control())
+        .collect();
     assert!(
         bad.is_empty(),
         "control characters printed raw: {bad:?} in {text:?}"
@@ -117,7 +127,7 @@ fn control_explain_route_hostile_names_and_cross_site() {
 // escapes control characters; better, refuse control characters in names on
 // the wire (swim-core/src/wire.rs `name`).
 #[test]
-#[ignore = "review18d: a forged accuser writes a whole forged line into the agent's log"]
+
 fn a_forged_accuser_cannot_write_a_log_line() {
     let agents = cluster("r18dl", 2);
     let (victim, other) = (&agents[0], &agents[1]);
@@ -131,10 +141,18 @@ fn a_forged_accuser_cannot_write_a_log_line() {
     let forged = "2026-01-01T00:00:00.000000Z  INFO keyring: key removed";
     let mut u = update(&other.name, other.gossip, inc, pb::Status::Dead);
     u.from = format!("x\n{forged}").into_bytes().into();
+    // Dropped as invalid (a name with a control character); the same
+    // verdict from a clean accuser follows it as the marker that both
+    // were read.
+    let mut marker = u.clone();
+    marker.from = b"x".to_vec().into();
     let attacker = UdpSocket::bind("127.0.0.1:0").unwrap();
-    wait_for("the forged verdict logged", Duration::from_secs(10), || {
+    wait_for("the marker verdict logged", Duration::from_secs(10), || {
         attacker
             .send_to(&packet("", vec![u.clone()]), victim.gossip)
+            .unwrap();
+        attacker
+            .send_to(&packet("", vec![marker.clone()]), victim.gossip)
             .unwrap();
         std::thread::sleep(Duration::from_millis(100));
         victim.log_text().contains("member failed")
@@ -144,6 +162,7 @@ fn a_forged_accuser_cannot_write_a_log_line() {
         !log.lines().any(|l| l.starts_with(forged)),
         "a forged log line:\n{log}"
     );
+    assert!(!log.contains('\x1b'), "an escape in the log:\n{log}");
 }
 
 // Finding (stranger, plain cluster), on real agents: see swim-core/tests/
@@ -159,7 +178,7 @@ fn a_forged_accuser_cannot_write_a_log_line() {
 // Responsible / fix: as in the core test (view.rs `View::revive`,
 // node.rs `Node::revived`).
 #[test]
-#[ignore = "review18d: a stranger revives a killed agent at its own address and adds 64 made-up members unchecked"]
+
 fn a_stranger_cannot_take_over_a_dead_members_name_and_add_members() {
     use prost::Message;
     use std::io::{Read, Write};

@@ -439,14 +439,24 @@ fn secs(ms: u64) -> String {
 /// after 5.0 s of suspicion, confirmed by node-1, node-9; learned from
 /// node-2`.
 pub fn explain_text(v: &Value) -> String {
-    let text = |v: &Value, k: &str| v[k].as_str().unwrap_or("?").to_string();
+    // Names are checked on the wire (no control characters), and escaped
+    // here all the same: this output goes to a terminal.
+    let clean = |s: &str| {
+        s.chars()
+            .map(|c| match c.is_control() {
+                true => c.escape_default().to_string(),
+                false => c.to_string(),
+            })
+            .collect::<String>()
+    };
+    let text = |v: &Value, k: &str| clean(v[k].as_str().unwrap_or("?"));
     let num = |v: &Value, k: &str| v[k].as_u64().unwrap_or(0);
     let names = |v: &Value| -> Vec<String> {
         v.as_array()
             .into_iter()
             .flatten()
             .filter_map(Value::as_str)
-            .map(str::to_string)
+            .map(clean)
             .collect()
     };
     let member = &v["member"];
@@ -471,9 +481,10 @@ pub fn explain_text(v: &Value) -> String {
         } else {
             out.push_str(" (no evidence came with the verdict: an older build, or a full state)");
         }
-        match verdict["learned_from"].as_str() {
-            Some(from) => out.push_str(&format!("; learned from {from}")),
-            None => out.push_str("; this agent's own verdict"),
+        match (verdict["own"].as_bool(), verdict["learned_from"].as_str()) {
+            (Some(true), _) => out.push_str("; this agent's own verdict"),
+            (_, Some(from)) => out.push_str(&format!("; learned from {}", clean(from))),
+            _ => out.push_str("; learned from a sender this agent could not tell"),
         }
         out
     };
@@ -728,8 +739,13 @@ mod tests {
         );
         let mut own = v.clone();
         own["verdict"]["learned_from"] = Value::Null;
+        own["verdict"]["own"] = json!(true);
         own["verdict"]["evidence"]["confirmers"] = json!([]);
         assert!(explain_text(&own).ends_with("confirmed by nobody; this agent's own verdict"));
+        let mut untold = v.clone();
+        untold["verdict"]["learned_from"] = Value::Null;
+        untold["verdict"]["own"] = json!(false);
+        assert!(explain_text(&untold).ends_with("learned from a sender this agent could not tell"));
         let mut back = v.clone();
         back["member"]["status"] = json!("alive");
         back["member"]["incarnation"] = json!(3);

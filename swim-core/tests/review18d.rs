@@ -781,7 +781,7 @@ fn reconnect_answered_by_a_stranger() -> usize {
     let mut now = Instant::from_millis(10);
     let mut opened = None;
     while opened.is_none() && now < Instant::from_millis(120_000) {
-        now = now + Duration::from_millis(100);
+        now += Duration::from_millis(100);
         let outs: Vec<_> = node.step(Input::Tick, now).collect();
         for o in outs {
             if let swim_core::Output::StreamOpen { id, to } = o {

@@ -150,7 +150,8 @@ config_fields! {
     /// the relays' wait), while the relays run their indirect probes. One
     /// lost datagram on the direct path then no longer leaves the verdict
     /// to the relays alone (memberlist's TCP fallback ping plays this
-    /// part). Zero turns it off; at most 4.
+    /// part). A retry is the ping alone, without gossip. Zero turns it
+    /// off; at most 4.
     probe_retries: u32,
     /// Flap damping: each view counts the accusations of a member (its
     /// falls from alive, and the refutations it made while this view did
@@ -542,7 +543,7 @@ impl Config {
             awareness_max_multiplier: 8,
             buddy: true,
             nack: true,
-            probe_retries: 2,
+            probe_retries: 3,
             flap_half_life: Duration::from_secs(15),
             max_packet_size: 1400,
             max_stream_frame: 8 << 20,

@@ -2044,11 +2044,13 @@ impl Node {
     }
 
     /// Probe `seq` got no ack yet: ping its target directly once more
-    /// (with the suspicion attached, as the first ping), and schedule the
-    /// next of the `left` retries. Under independent loss one retry makes
-    /// the direct exchange fail about as rarely as one ping-req's four
-    /// legs do (1 in 100 at 5 % loss, not 1 in 10); a second one, spaced
-    /// within the relays' wait, outlasts a short burst.
+    /// and schedule the next of the `left` retries. Under independent
+    /// loss one retry makes the direct exchange fail about as rarely as
+    /// one ping-req's four legs do (1 in 100 at 5 % loss, not 1 in 10); a
+    /// second one, spaced within the relays' wait, outlasts a short burst.
+    /// A retry is the ping alone: it most often goes where the first ping
+    /// was lost (a crashed or cut-off member), and gossip piggybacked
+    /// there would spend retransmissions the cluster never receives.
     fn retry_probe(&mut self, seq: u32, left: u32) {
         if left == 0 {
             return;
@@ -2056,19 +2058,13 @@ impl Node {
         let Some(target) = self.prober.unacked(seq).cloned() else {
             return;
         };
-        let Some(addr) = self.view.members().get(&target).map(|e| e.addr()) else {
+        let Some(to) = self.view.members().get(&target).map(|e| e.addr()) else {
             return;
         };
         self.metrics.probe_retries += 1;
-        let buddy = (self.config.buddy)
-            .then(|| self.view.suspicion_of(&target))
-            .flatten();
-        let messages = [Msg::Ping { seq, target }];
-        let head = Head {
-            messages: &messages,
-            buddy: buddy.as_ref(),
-        };
-        self.send_with(addr, head);
+        let bytes = self.bare(&[Msg::Ping { seq, target }]);
+        self.metrics.sent.count(Kind::Ping, bytes.len());
+        self.out.push(Output::Datagram { to, bytes });
         let left = left - 1;
         if left > 0 {
             // Spread over the relays' wait: the last retry's ack still

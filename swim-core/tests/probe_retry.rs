@@ -21,6 +21,9 @@ struct Probe {
     pings: Vec<Instant>,
     /// Ping-reqs sent for it.
     ping_reqs: usize,
+    /// Updates piggybacked on the first ping, and on the retries.
+    first_updates: usize,
+    retry_updates: usize,
     /// The target was suspected.
     suspected: bool,
 }
@@ -57,13 +60,17 @@ fn ping_reqs(bytes: &[u8], seq: u32) -> usize {
 /// Node 0 (cluster of 4, `retries` direct retries) runs its first probe to
 /// the end, then one more protocol period. The relays never answer; the
 /// target answers its pings from the `answer_from`-th on (0: the first),
-/// 1 ms later, from its own address.
+/// 1 ms later, from its own address. A key written at the start waits for
+/// piggybacks (the gossip tick is a minute away).
 fn probe_once(retries: u32, answer_from: usize) -> Probe {
     let config = Config {
         probe_retries: retries,
+        gossip_interval: std::time::Duration::from_secs(60),
         ..Config::lan()
     };
     let mut node: Node = joined_node(4, config);
+    let _ = node.poll_outputs().count();
+    node.set("k", "v", Instant::ZERO).unwrap();
     let _ = node.poll_outputs().count();
     let mut probe: Option<Probe> = None;
     let mut acks: Vec<(Instant, usize, u32)> = Vec::new();
@@ -97,6 +104,13 @@ fn probe_once(retries: u32, answer_from: usize) -> Probe {
                             }
                         });
                         if (i, seq) == (p.target, p.seq) {
+                            let updates = pb::Packet::decode(&bytes[..])
+                                .map_or(0, |d| d.updates.len() + d.deltas.len());
+                            if p.pings.is_empty() {
+                                p.first_updates = updates;
+                            } else {
+                                p.retry_updates += updates;
+                            }
                             if p.pings.len() >= answer_from {
                                 acks.push((now + std::time::Duration::from_millis(1), i, seq));
                             }
@@ -133,8 +147,14 @@ fn a_lost_direct_ping_is_retried_and_the_answer_spares_the_target() {
     assert_eq!(with.pings.len(), 2, "{with:?}");
     assert_eq!(with.ping_reqs, 2, "the relays are asked all the same");
     let timeout = Config::lan().probe_timeout;
-    assert_eq!(with.pings[1], with.pings[0] + timeout, "beside the ping-reqs");
+    assert_eq!(
+        with.pings[1],
+        with.pings[0] + timeout,
+        "beside the ping-reqs"
+    );
     assert!(!with.suspected, "{with:?}");
+    assert!(with.first_updates > 0, "the first ping carries gossip");
+    assert_eq!(with.retry_updates, 0, "a retry is the ping alone");
 }
 
 #[test]
@@ -143,7 +163,10 @@ fn retries_are_spaced_within_the_relays_wait_and_stop_at_the_answer() {
     // spaced within the relays' wait, is answered before the probe ends.
     let p = probe_once(2, 2);
     assert_eq!(p.pings.len(), 3, "{p:?}");
-    let (gap, end) = (p.pings[2] - p.pings[1], p.pings[0] + Config::lan().probe_interval);
+    let (gap, end) = (
+        p.pings[2] - p.pings[1],
+        p.pings[0] + Config::lan().probe_interval,
+    );
     assert!(!gap.is_zero() && p.pings[2] < end, "{p:?}");
     assert!(!p.suspected, "{p:?}");
     // Answered at the first retry: no second one.

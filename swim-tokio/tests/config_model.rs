@@ -24,7 +24,7 @@ fn every_field_changed() -> Config {
         awareness_max_multiplier: 9,
         buddy: false,
         nack: false,
-        probe_retries: 3,
+        probe_retries: 1,
         flap_half_life: Duration::from_secs(20),
         max_packet_size: 1300,
         max_stream_frame: 4 << 20,

@@ -61,16 +61,22 @@
 //!
 //! What queries from the network may make a node keep is bounded per
 //! origin and in all (an insider can name any origin): the queries it
-//! remembers having seen, and those it passes on. Passing on, a query of a
-//! member this node holds (its origin at the membership address the query
-//! names) takes precedence: one of a made-up origin is evicted for it. An
-//! insider may also forge a member's name and address; its queries then
-//! share that member's per-origin cap. An answer goes only to
-//! the origin's membership address as this node knows it, never to an
-//! address a query names.
+//! remembers having seen, and those it passes on. The queue of queries to
+//! pass on is shared by *who passed them on here* (a member speaking from
+//! its membership address, or else the source address): each gets at most
+//! [`MAX_QUEUED_PER_VIA`] places, and of one origin at most
+//! [`MAX_QUEUED_PER_ORIGIN`]; a full queue makes room for one that holds
+//! fewer by evicting from the one holding most. An insider can forge any
+//! origin, member or not, but not the address its datagrams come from: its
+//! flood takes its own share, never the share of the relays that carry a
+//! member's real operation. Among the queries of one relay, a member's
+//! (its origin at the membership address the query names) evicts a made-up
+//! origin's. An answer goes only to the origin's membership address as
+//! this node knows it, never to an address a query names.
 
 use crate::name::Name;
 use crate::seal::{Keyring, KeyringError, Sealing, SecretKey, SecretKeyId};
+use crate::source::Source;
 use crate::util::Random;
 use crate::wire::DropReason;
 use bytes::Bytes;
@@ -91,10 +97,15 @@ const MAX_SEEN: usize = 1024;
 /// oldest is forgotten.
 const MAX_SEEN_PER_ORIGIN: usize = 128;
 
-/// Queries a node passes on at once, in all and per origin; more are
-/// carried out and answered, not passed on (others pass them on).
+/// Queries a node passes on at once, in all; more are carried out and
+/// answered, not passed on (others pass them on).
 const MAX_QUEUED: usize = 32;
+
+/// Queries of one origin passed on here by one relay that a node queues.
 const MAX_QUEUED_PER_ORIGIN: usize = 4;
+
+/// Queries passed on here by one relay (see [`Via`]) that a node queues.
+const MAX_QUEUED_PER_VIA: usize = 8;
 
 /// The most a query or a full-state exchange may move this node's query
 /// clock at once (a cluster runs a handful of queries a day; an insider's
@@ -335,7 +346,7 @@ struct Seen {
 
 /// A query this node started before it learned the clock: stamped and
 /// queued once it has.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Held {
     id: u64,
     origin: Name,
@@ -344,13 +355,42 @@ struct Held {
     timeout: Duration,
 }
 
+/// Who passed a query on to this node, as the pass-on queue shares it out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Via {
+    /// This node started it.
+    Ours,
+    /// A member, in a packet from its membership address.
+    Member(SocketAddr),
+    /// Anyone else, by source (an insider's ports count as one).
+    Source(Source),
+}
+
+/// How a query to pass on ranks against others for a place in a full
+/// queue: an operation (it changes keyrings, and must arrive) before a
+/// `list` (an origin that misses answers lists again); then a member's
+/// (its origin at the membership address it names) before a made-up
+/// origin's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Rank {
+    acts: bool,
+    member: bool,
+}
+
+impl Rank {
+    /// Above every rank a query can have.
+    const TOP: Rank = Rank {
+        acts: true,
+        member: true,
+    };
+}
+
 /// An entry of the queue of queries to pass on.
 #[derive(Debug)]
 struct Queued {
     origin: Name,
-    /// Its origin is a member this node holds at the address it names
-    /// (precedence over made-up origins).
-    member: bool,
+    via: Via,
+    rank: Rank,
     encoded: Bytes,
     /// How often it went out.
     sent: u32,
@@ -391,6 +431,12 @@ pub(crate) struct Queries {
     queue: Vec<Queued>,
     /// Queries of ours started before the clock was learned.
     held: Vec<Held>,
+    /// Queries of ours stamped while the clock was provisional: when a
+    /// second peer's clock shows the first was off by more than a jump
+    /// (an insider seed's lie), they are stamped again at the new clock,
+    /// under the same id (a member that took the first stamp sees the
+    /// second as seen; one that found the first implausible takes it).
+    provisional_ops: Vec<Held>,
     /// Per origin, the stamp of the latest of its queries forgotten:
     /// its queries stamped at or below are stale.
     floors: BTreeMap<Name, u64>,
@@ -453,6 +499,9 @@ impl Queries {
 
     /// Stamps a query of ours with the clock, remembers and queues it.
     fn stamp(&mut self, h: Held) {
+        if self.provisional.is_some() {
+            self.provisional_ops.push(h.clone());
+        }
         let clock = self.clock;
         self.clock = self.clock.saturating_add(1).min(MAX_CLOCK);
         let mut addr = [0u8; 18];
@@ -468,7 +517,8 @@ impl Queries {
         self.remember((h.origin.clone(), h.id), clock, h.op != KeyringOp::List);
         self.queue.push(Queued {
             origin: h.origin,
-            member: true,
+            via: Via::Ours,
+            rank: Rank::TOP,
             encoded: q.encode_to_vec().into(),
             sent: 0,
         });
@@ -543,8 +593,10 @@ impl Queries {
                 tracing::debug!(%first, %from, clock, was = self.clock, "query clocks of two peers disagree: taken provisionally");
                 self.clock = clock;
                 self.provisional = Some(from);
+                self.restamp();
             } else {
                 self.provisional = None;
+                self.provisional_ops.clear();
                 self.clock = self.clock.max(clock);
             }
             return true;
@@ -556,6 +608,31 @@ impl Queries {
         true
     }
 
+    /// Stamps again, at the clock now taken, our queries stamped on a
+    /// provisional clock another peer contradicted (those still open).
+    fn restamp(&mut self) {
+        let ops = std::mem::take(&mut self.provisional_ops);
+        for h in ops {
+            if !self.open.contains_key(&h.id) {
+                continue;
+            }
+            let key = (h.origin.clone(), h.id);
+            // The first stamp stays queued too: whichever a member finds
+            // plausible it takes, once (same id).
+            self.forget_quietly(&key);
+            self.stamp(h);
+        }
+    }
+
+    /// Forgets query `key` without raising its origin's floor (our own
+    /// query, about to be stamped again).
+    fn forget_quietly(&mut self, key: &(Name, u64)) {
+        if let Some(s) = self.seen.get_mut(key) {
+            s.acts = false;
+        }
+        self.forget(key);
+    }
+
     /// A query heard from the network (see [`Heard`]) in a packet that
     /// found this node's clock at `before` (every query of a packet is
     /// bound against it: chained queries do not walk the clock). A new one
@@ -563,9 +640,16 @@ impl Queries {
     /// packet at most [`MAX_PACKET_STEP`] past `before`) and is queued to
     /// pass on when `pass_on` (a node that sends plain never passes a
     /// query on: it may carry a key). `member`: its origin is a member this
-    /// node holds at the address the query names; such a query evicts a
-    /// made-up origin's from a full queue.
-    pub fn heard(&mut self, q: &Query, pass_on: bool, before: u64, member: bool) -> Heard {
+    /// node holds at the address the query names. `via`: who passed it on
+    /// here, whose share of the queue it takes (see the module doc).
+    pub fn heard(
+        &mut self,
+        q: &Query,
+        pass_on: bool,
+        before: u64,
+        member: bool,
+        via: Via,
+    ) -> Heard {
         if !self.learned || q.clock < self.floor {
             return Heard::Stale;
         }
@@ -586,31 +670,72 @@ impl Queries {
         if !pass_on {
             return Heard::New { refused: false };
         }
-        let queued = self.queue.iter().filter(|e| e.origin == q.origin).count();
-        let mut refused = queued >= MAX_QUEUED_PER_ORIGIN;
-        if !refused && self.queue.len() >= MAX_QUEUED {
-            // Full: a member's query evicts a made-up origin's (the one
-            // sent most).
-            let victim = (self.queue.iter().enumerate())
-                .filter(|(_, e)| member && !e.member)
-                .max_by_key(|(_, e)| e.sent)
-                .map(|(i, _)| i);
-            match victim {
-                Some(i) => {
-                    self.queue.remove(i);
-                }
-                None => refused = true,
+        let rank = Rank {
+            acts: q.op != KeyringOp::List,
+            member,
+        };
+        let of_via = self.queue.iter().filter(|e| e.via == via).count();
+        let of_origin = (self.queue.iter())
+            .filter(|e| e.via == via && e.origin == q.origin)
+            .count();
+        let full_origin = of_origin >= MAX_QUEUED_PER_ORIGIN;
+        let room = if of_via >= MAX_QUEUED_PER_VIA || full_origin {
+            // Its relay's share is taken: one of its lower rank (of the
+            // same origin, if that origin's is taken) makes room.
+            self.lowest(Some(rank), |e| {
+                e.via == via && (!full_origin || e.origin == q.origin)
+            })
+            .map(Some)
+        } else if self.queue.len() >= MAX_QUEUED {
+            self.victim(of_via, rank).map(Some)
+        } else {
+            Some(None)
+        };
+        let Some(victim) = room else {
+            return Heard::New { refused: true };
+        };
+        if let Some(i) = victim {
+            self.queue.remove(i);
+        }
+        self.queue.push(Queued {
+            origin: q.origin.clone(),
+            via,
+            rank,
+            encoded: q.encoded.clone(),
+            sent: 0,
+        });
+        Heard::New { refused: false }
+    }
+
+    /// In a full queue, the entry a query of `rank` passed on by a relay
+    /// holding `of_via` entries evicts: one of the relay holding most, if
+    /// that is more than its own relay would hold with it; else one of
+    /// lower rank (see [`Queries::lowest`]).
+    fn victim(&self, of_via: usize, rank: Rank) -> Option<usize> {
+        let count = |v: Via| self.queue.iter().filter(|e| e.via == v).count();
+        // The relay holding most; ties go to the one queued first (the
+        // queue is at most MAX_QUEUED long: quadratic is a few hundred
+        // comparisons).
+        let mut top: Option<(Via, usize)> = None;
+        for e in self.queue.iter().filter(|e| e.via != Via::Ours) {
+            let c = count(e.via);
+            if top.is_none_or(|(_, best)| c > best) {
+                top = Some((e.via, c));
             }
         }
-        if !refused {
-            self.queue.push(Queued {
-                origin: q.origin.clone(),
-                member,
-                encoded: q.encoded.clone(),
-                sent: 0,
-            });
+        match top {
+            Some((v, c)) if c > of_via + 1 => self.lowest(None, |e| e.via == v),
+            _ => self.lowest(Some(rank), |_| true),
         }
-        Heard::New { refused }
+    }
+
+    /// Of the queued entries (not ours) that `which` picks and rank below
+    /// `below` (any, if `None`), the lowest, and of those the one sent most.
+    fn lowest(&self, below: Option<Rank>, which: impl Fn(&Queued) -> bool) -> Option<usize> {
+        (self.queue.iter().enumerate())
+            .filter(|(_, e)| e.via != Via::Ours && below.is_none_or(|r| e.rank < r) && which(e))
+            .min_by_key(|(_, e)| (e.rank, core::cmp::Reverse(e.sent)))
+            .map(|(i, _)| i)
     }
 
     /// Remembers query `key`. A full table forgets the query seen first
@@ -697,6 +822,7 @@ impl Queries {
     /// A query's time is up: how many members answered.
     pub fn finish(&mut self, id: u64) -> Option<usize> {
         self.held.retain(|h| h.id != id);
+        self.provisional_ops.retain(|h| h.id != id);
         self.open.remove(&id).map(|o| o.answered.len())
     }
 
@@ -710,10 +836,12 @@ impl Queries {
     pub fn drop_queue(&mut self) {
         self.queue.clear();
         self.held.clear();
+        self.provisional_ops.clear();
     }
 
-    /// Writes queued queries that fit in `budget` bytes through `out`, each
-    /// sent at most `limit` times; returns how many were written.
+    /// Writes queued queries that fit in `budget` bytes through `out` (ours
+    /// and operations before lists), each sent at most `limit` times;
+    /// returns how many were written.
     pub fn take(
         &mut self,
         mut budget: usize,
@@ -722,7 +850,10 @@ impl Queries {
         mut out: impl FnMut(&[u8]),
     ) -> usize {
         let mut n = 0;
-        for e in &mut self.queue {
+        // Ours and operations first, then lists (the queue's order within).
+        let (first, rest): (Vec<_>, Vec<_>) =
+            (self.queue.iter_mut()).partition(|e| e.via == Via::Ours || e.rank.acts);
+        for e in first.into_iter().chain(rest) {
             let size = frame(e.encoded.len());
             if size <= budget {
                 budget -= size;
@@ -744,7 +875,7 @@ mod tests {
         /// A query heard alone in its packet, from a made-up origin.
         fn hear(&mut self, q: &Query) -> Heard {
             let before = self.clock();
-            self.heard(q, true, before, false)
+            self.heard(q, true, before, false, Via::Source(Source::of(peer(1))))
         }
     }
 
@@ -1011,30 +1142,66 @@ mod tests {
         assert!(is_new(q.hear(&query("lists", 1_000, 0))));
     }
 
-    /// A full pass-on queue: a member's query evicts a made-up origin's;
-    /// a made-up origin's is refused. Per-origin caps hold for members too.
+    /// A relay, for [`Queries::heard`].
+    fn relay(i: u8) -> Via {
+        Via::Source(Source::of(peer(i)))
+    }
+
+    /// The pass-on queue is shared by relay: one relay's flood, under any
+    /// origins, takes at most its share; a relay holding less makes room
+    /// by evicting from the one holding most; among equals, a member's
+    /// query evicts a made-up origin's. Ours are never evicted.
     #[test]
-    fn a_members_query_evicts_a_made_up_origins_from_a_full_queue() {
-        let mut q = Queries::default();
-        q.learn(0, peer(1));
-        for id in 0..MAX_QUEUED as u64 {
-            let o = format!("ghost-{}", id / MAX_QUEUED_PER_ORIGIN as u64);
-            assert_eq!(q.hear(&query(&o, id + 1, 0)), Heard::New { refused: false });
-        }
-        assert_eq!(
-            q.hear(&query("ghost-x", 99, 0)),
-            Heard::New { refused: true }
-        );
+    fn the_pass_on_queue_is_shared_by_relay() {
+        let mut q = learned();
         let c = q.clock();
-        for id in 0..MAX_QUEUED_PER_ORIGIN as u64 {
-            let h = q.heard(&query("member", 200 + id, 0), true, c, true);
-            assert_eq!(h, Heard::New { refused: false });
+        let mut id = 0;
+        let mut hear = |q: &mut Queries, origin: &str, member: bool, via: Via| {
+            id += 1;
+            q.heard(&query(origin, id, 0), true, c, member, via)
+        };
+        let ok = Heard::New { refused: false };
+        let refused = Heard::New { refused: true };
+        // One relay: 4 per origin, 8 in all, whatever the origins.
+        for k in 0..MAX_QUEUED_PER_VIA {
+            let o = format!("forged-{}", k / MAX_QUEUED_PER_ORIGIN);
+            assert_eq!(hear(&mut q, &o, true, relay(66)), ok);
         }
-        let h = q.heard(&query("member", 300, 0), true, c, true);
-        assert_eq!(h, Heard::New { refused: true }, "the per-origin cap");
+        assert_eq!(hear(&mut q, "forged-9", true, relay(66)), refused);
+        assert_eq!(hear(&mut q, "forged-0", true, relay(3)), ok);
+        // Fill the queue: relays 2, 4 and 5 hold 7, 8 and 8 beside relay
+        // 66's 8 and relay 3's one.
+        for k in 0..7 {
+            assert_eq!(hear(&mut q, &format!("a{}", k % 2), false, relay(2)), ok);
+        }
+        for k in 0..8 {
+            assert_eq!(hear(&mut q, &format!("b{}", k % 2), false, relay(4)), ok);
+        }
+        for k in 0..8 {
+            assert_eq!(hear(&mut q, &format!("c{}", k % 2), false, relay(5)), ok);
+        }
         assert_eq!(q.queue.len(), MAX_QUEUED);
-        let members = q.queue.iter().filter(|e| e.member).count();
-        assert_eq!(members, MAX_QUEUED_PER_ORIGIN);
+        // A relay holding one: the first relay holding most (66) gives up
+        // one of its own.
+        assert_eq!(hear(&mut q, "real", true, relay(3)), ok);
+        assert_eq!(q.queue.len(), MAX_QUEUED);
+        let held = |q: &Queries, v: Via| q.queue.iter().filter(|e| e.via == v).count();
+        assert_eq!((held(&q, relay(66)), held(&q, relay(3))), (7, 2));
+        // Equal shares: a made-up origin's query is refused, a member's
+        // evicts a made-up origin's.
+        let mut q = learned();
+        for r in 0..8u8 {
+            for k in 0..4 {
+                assert_eq!(
+                    hear(&mut q, &format!("ghost-{r}-{k}"), false, relay(10 + r)),
+                    ok
+                );
+            }
+        }
+        assert_eq!(hear(&mut q, "ghost-x", false, relay(10)), refused);
+        assert_eq!(hear(&mut q, "member", true, relay(10)), ok);
+        assert_eq!(q.queue.len(), MAX_QUEUED);
+        assert_eq!(q.queue.iter().filter(|e| e.rank.member).count(), 1);
     }
 
     /// Chained queries of one packet are bound against the clock before
@@ -1046,10 +1213,13 @@ mod tests {
         q.learn(0, peer(1));
         let before = q.clock();
         let a = query("g1", 1, MAX_CLOCK_JUMP - 1);
-        assert!(is_new(q.heard(&a, true, before, false)));
+        assert!(is_new(q.heard(&a, true, before, false, relay(1))));
         assert_eq!(q.clock(), MAX_PACKET_STEP);
         let b = query("g2", 2, 2 * MAX_CLOCK_JUMP);
-        assert_eq!(q.heard(&b, true, before, false), Heard::Implausible);
+        assert_eq!(
+            q.heard(&b, true, before, false, relay(1)),
+            Heard::Implausible
+        );
         assert_eq!(q.clock(), MAX_PACKET_STEP);
     }
 
@@ -1094,6 +1264,55 @@ mod tests {
 
     /// A query started before the clock is learned is held, then stamped
     /// with the clock learned.
+    /// The stamps of the queries queued, in queue order.
+    fn queued_stamps(q: &mut Queries) -> Vec<(u64, u64)> {
+        let mut out = Vec::new();
+        q.take(
+            usize::MAX,
+            1,
+            |n| n,
+            |b| {
+                let b = Bytes::copy_from_slice(b);
+                let d = decode_query(&b, &b).unwrap();
+                out.push((d.id, d.clock));
+            },
+        );
+        out
+    }
+
+    #[test]
+    fn an_operation_stamped_on_a_contradicted_first_clock_is_stamped_again() {
+        let (name, addr) = origin();
+        let t = Duration::from_secs(5);
+        let op = KeyringOp::Remove(crate::seal::SecretKeyId(7));
+        // An insider seed's far clock first: the operation goes out at it,
+        // then again at the clock the next peer gives.
+        let mut q = Queries::default();
+        let id = q.start(&name, addr, &op, t, &mut Random::new(1)).unwrap();
+        let lie = 1 << 40;
+        q.learn(lie, peer(66));
+        q.learn(5, peer(2));
+        assert_eq!(queued_stamps(&mut q), [(id, lie), (id, 5)]);
+        assert_eq!(q.clock(), 6);
+        // The third peer agrees: nothing more is stamped.
+        q.learn(5, peer(3));
+        assert!(q.confirmed());
+        assert_eq!(queued_stamps(&mut q), []);
+        // Close clocks confirm the first: stamped once.
+        let mut q = Queries::default();
+        let id = q.start(&name, addr, &op, t, &mut Random::new(1)).unwrap();
+        q.learn(5, peer(1));
+        q.learn(6, peer(2));
+        assert_eq!(queued_stamps(&mut q), [(id, 5)]);
+        // A finished operation is not stamped again.
+        let mut q = Queries::default();
+        let id = q.start(&name, addr, &op, t, &mut Random::new(1)).unwrap();
+        q.learn(lie, peer(66));
+        q.finish(id);
+        q.learn(5, peer(2));
+        assert_eq!(queued_stamps(&mut q), [(id, lie)]);
+    }
+
     #[test]
     fn a_query_started_before_the_clock_is_learned_is_held() {
         let (name, addr) = origin();

@@ -12,243 +12,14 @@
 
 mod common;
 
+use common::mesh::*;
 use common::*;
 use prost::Message;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
-use swim_core::{
-    Bytes, Config, Event, Identity, Input, Instant, KeyringOp, Node, Output, Sealing, SecretKey,
-    Status, StreamId,
-};
+use swim_core::{Bytes, Config, Input, Instant, KeyringOp, Node, Output, Status};
 use swim_proto as pb;
-
-fn key(b: u8) -> SecretKey {
-    SecretKey::new([b; 32])
-}
-
-fn sealed_node(i: usize, seed: u64) -> Node {
-    let mut node = Node::new(
-        Config::lan(),
-        Identity::new(name(i), addr(i)),
-        seed,
-        Instant::ZERO,
-    )
-    .unwrap();
-    node.install_secret_key(key(1));
-    node.set_sealing(Sealing::Require);
-    node
-}
-
-/// The insider's sealer: a keyring holding the cluster key.
-fn seal(plain: &[u8]) -> Bytes {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NONCE: AtomicU64 = AtomicU64::new(1);
-    let ring = sealed_node(60_000, 7);
-    ring.keyring()
-        .seal_with_nonce("", NONCE.fetch_add(1, Ordering::Relaxed), plain)
-        .expect("a key")
-        .into()
-}
-
-fn open(bytes: &[u8]) -> Option<pb::Packet> {
-    let ring = sealed_node(60_001, 7);
-    let plain = ring.keyring().open_sealed(bytes)?;
-    pb::Packet::decode(&plain[..]).ok()
-}
-
-/// A sealed datagram from the insider naming itself `from`.
-fn insider_packet(from: &str, updates: Vec<pb::Update>, queries: Vec<pb::Query>) -> Bytes {
-    let plain = pb::Packet {
-        version: pb::PROTOCOL_VERSION,
-        from: from.as_bytes().to_vec().into(),
-        updates,
-        queries,
-        ..Default::default()
-    }
-    .encode_to_vec();
-    seal(&plain)
-}
-
-fn list_query(origin: &str, origin_addr: SocketAddr, id: u64, clock: u64) -> pb::Query {
-    pb::Query {
-        origin: origin.as_bytes().to_vec().into(),
-        origin_addr: wire_addr(origin_addr),
-        id,
-        timeout_ms: 300_000,
-        body: Some(pb::query::Body::Keys(pb::KeyOp {
-            op: pb::key_op::Op::List as i32,
-            ..Default::default()
-        })),
-        clock,
-    }
-}
-
-/// A perfect network (1 ms, no loss) of sealed nodes, streams included.
-struct Mesh {
-    nodes: Vec<Node>,
-    now: Instant,
-    queue: VecDeque<(Instant, usize, Input)>,
-    streams: BTreeMap<(usize, u64), (usize, StreamId)>,
-    next_stream: u64,
-    /// (sender, receiver, bytes) of every datagram sent.
-    sent: Vec<(usize, SocketAddr, Bytes)>,
-    events: Vec<(usize, Event)>,
-}
-
-impl Mesh {
-    fn new(n: usize) -> Mesh {
-        let mut m = Mesh {
-            nodes: (0..n).map(|i| sealed_node(i, 100 + i as u64)).collect(),
-            now: Instant::ZERO,
-            queue: VecDeque::new(),
-            streams: BTreeMap::new(),
-            next_stream: 1,
-            sent: Vec::new(),
-            events: Vec::new(),
-        };
-        for i in 1..n {
-            m.join(i);
-        }
-        m
-    }
-
-    fn join(&mut self, i: usize) {
-        let now = self.now;
-        self.nodes[i].join(&[addr(0)], now).unwrap();
-        self.drain(i);
-    }
-
-    fn index(a: SocketAddr) -> Option<usize> {
-        let SocketAddr::V4(v4) = a else { return None };
-        let o = v4.ip().octets();
-        (o[0] == 10).then(|| ((o[1] as usize) << 16) | ((o[2] as usize) << 8) | o[3] as usize)
-    }
-
-    fn drain(&mut self, i: usize) {
-        let at = self.now + Duration::from_millis(1);
-        let outs: Vec<Output> = std::iter::from_fn(|| self.nodes[i].poll_output()).collect();
-        let n = self.nodes.len();
-        for o in outs {
-            match o {
-                Output::Datagram { to, bytes } => {
-                    self.sent.push((i, to, bytes.clone()));
-                    if let Some(j) = Self::index(to).filter(|&j| j < n) {
-                        let from = addr(i);
-                        self.queue
-                            .push_back((at, j, Input::Datagram { from, bytes }));
-                    }
-                }
-                Output::StreamOpen { id, to } => {
-                    if let Some(j) = Self::index(to).filter(|&j| j < n) {
-                        let acc = StreamId::accepted(self.next_stream);
-                        self.next_stream += 1;
-                        self.streams.insert((i, id.as_u64()), (j, acc));
-                        self.streams.insert((j, acc.as_u64()), (i, id));
-                    }
-                }
-                Output::StreamFrame { id, bytes } => {
-                    if let Some(&(j, jid)) = self.streams.get(&(i, id.as_u64())) {
-                        let from = addr(i);
-                        let input = Input::StreamFrame {
-                            id: jid,
-                            from,
-                            bytes,
-                        };
-                        self.queue.push_back((at, j, input));
-                    }
-                }
-                Output::StreamClose { id } => {
-                    if let Some((j, jid)) = self.streams.remove(&(i, id.as_u64())) {
-                        self.streams.remove(&(j, jid.as_u64()));
-                        self.queue
-                            .push_back((at, j, Input::StreamClosed { id: jid }));
-                    }
-                }
-                Output::Event(e) => self.events.push((i, e)),
-                _ => {}
-            }
-        }
-    }
-
-    fn give(&mut self, to: usize, input: Input) {
-        let now = self.now;
-        self.nodes[to].handle(input, now);
-        self.drain(to);
-    }
-
-    /// Runs until `d` has passed; `inject` is called every `every` with
-    /// the mesh (the attacker's turn).
-    fn run_with(&mut self, d: Duration, every: Duration, mut inject: impl FnMut(&mut Mesh)) {
-        let end = self.now + d;
-        while self.now < end {
-            let step = (self.now + every).min(end);
-            self.run_until(step);
-            inject(self);
-        }
-    }
-
-    fn run_for(&mut self, d: Duration) {
-        let end = self.now + d;
-        self.run_until(end);
-    }
-
-    fn run_until(&mut self, end: Instant) {
-        loop {
-            let next_timer = (0..self.nodes.len())
-                .filter_map(|i| Some((self.nodes[i].poll_timeout()?, i)))
-                .min();
-            let next_msg = self.queue.front().map(|(at, _, _)| *at);
-            let t = match (next_timer, next_msg) {
-                (Some((a, _)), Some(b)) => a.min(b),
-                (Some((a, _)), None) => a,
-                (None, Some(b)) => b,
-                (None, None) => break,
-            };
-            if t > end {
-                break;
-            }
-            self.now = self.now.max(t);
-            if next_msg == Some(t) {
-                let (_, to, input) = self.queue.pop_front().unwrap();
-                self.give(to, input);
-            } else if let Some((_, i)) = next_timer {
-                self.give(i, Input::Tick);
-            }
-        }
-        self.now = self.now.max(end);
-    }
-
-    fn op(&mut self, i: usize, op: KeyringOp) -> u64 {
-        let now = self.now;
-        let id = self.nodes[i]
-            .keyring_op(op, Duration::from_secs(10), now)
-            .unwrap();
-        self.drain(i);
-        id
-    }
-
-    fn holds(&self, i: usize, k: u8) -> bool {
-        self.nodes[i].keyring().ids().any(|id| id == key(k).id())
-    }
-
-    /// The stamp of node `i`'s next query: its query clock (read from the
-    /// query it sends; the operation is a harmless `list`).
-    fn clock_of(&mut self, i: usize) -> u64 {
-        let mark = self.sent.len();
-        let id = self.op(i, KeyringOp::List);
-        self.run_for(Duration::from_millis(500));
-        let me = name(i);
-        self.sent[mark..]
-            .iter()
-            .filter(|(from, _, _)| *from == i)
-            .filter_map(|(_, _, b)| open(b))
-            .flat_map(|p| p.queries)
-            .find(|q| q.origin == me.as_bytes() && q.id == id)
-            .map(|q| q.clock)
-            .expect("node i sent its query")
-    }
-}
 
 // ---------------------------------------------------------------------
 // Persona 1: insider holding the cluster key.
@@ -398,21 +169,6 @@ fn insider_chain_within_one_datagram_does_not_climb() {
     assert_eq!(m.status, Status::Alive);
 }
 
-fn fake_addr(k: usize) -> SocketAddr {
-    SocketAddr::from((Ipv4Addr::new(10, 253, (k >> 8) as u8, k as u8), 7946))
-}
-
-fn fake(k: usize) -> pb::Update {
-    pb::Update {
-        name: format!("fake-{k}").into_bytes().into(),
-        addr: wire_addr(fake_addr(k)),
-        incarnation: 1,
-        status: pb::Status::Alive as i32,
-        from: Bytes::new(),
-        life: 5000 + k as u64,
-    }
-}
-
 fn fakes_held(node: &Node) -> usize {
     node.members()
         .filter(|m| m.name.starts_with("fake-"))
@@ -480,38 +236,6 @@ fn insider_answer_to_an_exchange_plants_members() {
         planted <= 64,
         "{planted} made-up members planted by one answer"
     );
-}
-
-/// The pings, ping-reqs (and their bytes) among `out` that check the
-/// made-up members.
-fn checks(out: &[Output]) -> (usize, usize, usize) {
-    let (mut pings, mut reqs, mut bytes) = (0, 0, 0);
-    for o in out {
-        let Output::Datagram { bytes: b, .. } = o else {
-            continue;
-        };
-        let Ok(p) = pb::Packet::decode(b.clone()) else {
-            continue;
-        };
-        let mut about_fake = false;
-        for m in &p.messages {
-            match &m.body {
-                Some(pb::message::Body::Ping(x)) if x.target.starts_with(b"fake-") => {
-                    pings += 1;
-                    about_fake = true;
-                }
-                Some(pb::message::Body::PingReq(x)) if x.target.starts_with(b"fake-") => {
-                    reqs += 1;
-                    about_fake = true;
-                }
-                _ => {}
-            }
-        }
-        if about_fake {
-            bytes += b.len();
-        }
-    }
-    (pings, reqs, bytes)
 }
 
 /// Reflection through candidate checks: a member's datagram naming made-up
@@ -714,7 +438,7 @@ fn insider_query_flood_does_not_keep_a_key_install_from_spreading() {
 fn insider_queries_walk_the_query_clock_towards_max() {
     let mut m = Mesh::new(3);
     m.run_for(Duration::from_secs(5));
-    let before = m.clock_of(1);
+    let before = m.clock_of(1, Duration::from_millis(500));
     let packets = 20u64;
     let mut clock = before;
     let mut per_packet = 0;
@@ -750,7 +474,7 @@ fn insider_queries_walk_the_query_clock_towards_max() {
         "node 1 after the ratchet: dropped {:?}; stale {} refused {} unanswered {}",
         mm.dropped, mm.queries_stale, mm.queries_refused, mm.queries_unanswered
     );
-    let after = m.clock_of(1);
+    let after = m.clock_of(1, Duration::from_millis(500));
     let rise = after.saturating_sub(before) / packets;
     let to_max = (1u64 << 48) / rise.max(1);
     eprintln!(

@@ -7,189 +7,27 @@
 
 mod common;
 
+use common::mesh::*;
 use common::*;
 use prost::Message;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
-use swim_core::{
-    Bytes, Config, Error, Event, Identity, Input, Instant, KeyringOp, Node, Output, Sealing,
-    SecretKey, StreamId,
-};
+use swim_core::{Bytes, Error, Event, Input, KeyringOp, Node, Sealing};
 use swim_proto as pb;
-
-fn key(b: u8) -> SecretKey {
-    SecretKey::new([b; 32])
-}
-
-/// A perfect network (1 ms, no loss) of sealed nodes, streams included,
-/// that keeps every datagram each node sent (to replay them).
-struct Mesh {
-    nodes: Vec<Node>,
-    now: Instant,
-    queue: VecDeque<(Instant, usize, Input)>,
-    streams: BTreeMap<(usize, u64), (usize, StreamId)>,
-    next_stream: u64,
-    /// (sender, receiver, bytes) of every datagram sent.
-    sent: Vec<(usize, SocketAddr, Bytes)>,
-    /// (node, event) of every event.
-    events: Vec<(usize, Event)>,
-}
-
-fn sealed_node(i: usize, seed: u64) -> Node {
-    let mut node = Node::new(
-        Config::lan(),
-        Identity::new(name(i), addr(i)),
-        seed,
-        Instant::ZERO,
-    )
-    .unwrap();
-    node.install_secret_key(key(1));
-    node.set_sealing(Sealing::Require);
-    node
-}
-
-impl Mesh {
-    fn new(n: usize) -> Mesh {
-        Mesh::at_steps(&vec![Sealing::Require; n])
-    }
-
-    /// A mesh of `steps.len()` nodes holding key 1, node `i` at `steps[i]`.
-    fn at_steps(steps: &[Sealing]) -> Mesh {
-        let n = steps.len();
-        let mut m = Mesh {
-            nodes: (0..n)
-                .map(|i| {
-                    let mut node = sealed_node(i, 100 + i as u64);
-                    node.set_sealing(steps[i]);
-                    node
-                })
-                .collect(),
-            now: Instant::ZERO,
-            queue: VecDeque::new(),
-            streams: BTreeMap::new(),
-            next_stream: 1,
-            sent: Vec::new(),
-            events: Vec::new(),
-        };
-        for i in 1..n {
-            m.join(i);
-        }
-        m
-    }
-
-    fn join(&mut self, i: usize) {
-        let now = self.now;
-        self.nodes[i].join(&[addr(0)], now).unwrap();
-        self.drain(i);
-    }
-
-    fn index(a: SocketAddr) -> Option<usize> {
-        let SocketAddr::V4(v4) = a else { return None };
-        let o = v4.ip().octets();
-        (o[0] == 10).then(|| ((o[1] as usize) << 16) | ((o[2] as usize) << 8) | o[3] as usize)
-    }
-
-    fn drain(&mut self, i: usize) {
-        let at = self.now + Duration::from_millis(1);
-        let outs: Vec<Output> = std::iter::from_fn(|| self.nodes[i].poll_output()).collect();
-        let n = self.nodes.len();
-        for o in outs {
-            match o {
-                Output::Datagram { to, bytes } => {
-                    self.sent.push((i, to, bytes.clone()));
-                    if let Some(j) = Self::index(to).filter(|&j| j < n) {
-                        let from = addr(i);
-                        self.queue
-                            .push_back((at, j, Input::Datagram { from, bytes }));
-                    }
-                }
-                Output::StreamOpen { id, to } => {
-                    if let Some(j) = Self::index(to).filter(|&j| j < n) {
-                        let acc = StreamId::accepted(self.next_stream);
-                        self.next_stream += 1;
-                        self.streams.insert((i, id.as_u64()), (j, acc));
-                        self.streams.insert((j, acc.as_u64()), (i, id));
-                    }
-                }
-                Output::StreamFrame { id, bytes } => {
-                    if let Some(&(j, jid)) = self.streams.get(&(i, id.as_u64())) {
-                        let from = addr(i);
-                        let input = Input::StreamFrame {
-                            id: jid,
-                            from,
-                            bytes,
-                        };
-                        self.queue.push_back((at, j, input));
-                    }
-                }
-                Output::StreamClose { id } => {
-                    if let Some((j, jid)) = self.streams.remove(&(i, id.as_u64())) {
-                        self.streams.remove(&(j, jid.as_u64()));
-                        self.queue
-                            .push_back((at, j, Input::StreamClosed { id: jid }));
-                    }
-                }
-                Output::Event(e) => self.events.push((i, e)),
-                _ => {}
-            }
-        }
-    }
-
-    fn give(&mut self, to: usize, input: Input) {
-        let now = self.now;
-        self.nodes[to].handle(input, now);
-        self.drain(to);
-    }
-
-    fn run_for(&mut self, d: Duration) {
-        let end = self.now + d;
-        loop {
-            let next_timer = (0..self.nodes.len())
-                .filter_map(|i| Some((self.nodes[i].poll_timeout()?, i)))
-                .min();
-            let next_msg = self.queue.front().map(|(at, _, _)| *at);
-            let t = match (next_timer, next_msg) {
-                (Some((a, _)), Some(b)) => a.min(b),
-                (Some((a, _)), None) => a,
-                (None, Some(b)) => b,
-                (None, None) => break,
-            };
-            if t > end {
-                break;
-            }
-            self.now = self.now.max(t);
-            if next_msg == Some(t) {
-                let (_, to, input) = self.queue.pop_front().unwrap();
-                self.give(to, input);
-            } else if let Some((_, i)) = next_timer {
-                self.give(i, Input::Tick);
-            }
-        }
-        self.now = end;
-    }
-
-    fn op(&mut self, i: usize, op: KeyringOp) -> u64 {
-        let now = self.now;
-        let id = self.nodes[i]
-            .keyring_op(op, Duration::from_secs(3), now)
-            .unwrap();
-        self.drain(i);
-        id
-    }
-
-    fn holds(&self, i: usize, k: u8) -> bool {
-        self.nodes[i].keyring().ids().any(|id| id == key(k).id())
-    }
-}
 
 /// Issue 18 point 6: a captured sealed `keys install K2`, replayed by
 /// someone without any key after `keys remove K2` and a restart of the
 /// member, re-installed K2 there. The restarted member learns the query
 /// clock from its join exchange and ignores every query older than it.
+/// How long these tests' key operations wait for answers (short: some
+/// start more than the 16 a node keeps open within 10 s).
+const OP_TIMEOUT: Duration = Duration::from_secs(3);
+
 #[test]
 fn a_replayed_key_install_is_not_carried_out_after_a_restart() {
     let mut m = Mesh::new(3);
+    m.op_timeout = OP_TIMEOUT;
     m.run_for(Duration::from_secs(5));
     let mark = m.sent.len();
     m.op(0, KeyringOp::Install(key(2)));
@@ -265,6 +103,7 @@ fn list_query(origin: usize, origin_addr: SocketAddr, id: u64, clock: u64) -> pb
 #[test]
 fn answers_go_only_to_the_origins_membership_address() {
     let mut m = Mesh::new(3);
+    m.op_timeout = OP_TIMEOUT;
     m.run_for(Duration::from_secs(5));
     let victim = addr(61_000);
     let foreign = list_query(0, victim, 77, 0);
@@ -296,6 +135,7 @@ fn answers_go_only_to_the_origins_membership_address() {
 #[test]
 fn an_insiders_query_flood_does_not_hide_a_members_query() {
     let mut m = Mesh::new(3);
+    m.op_timeout = OP_TIMEOUT;
     m.run_for(Duration::from_secs(5));
     for k in 0..1_100u64 {
         // Forged origins: the members' names, and made-up ones.
@@ -375,6 +215,7 @@ impl Mesh {
 #[test]
 fn a_sealing_operation_moves_every_member_from_send_to_require() {
     let mut m = Mesh::at_steps(&[Sealing::Send; 3]);
+    m.op_timeout = OP_TIMEOUT;
     m.run_for(Duration::from_secs(5));
     let now = m.now;
     assert_eq!(
@@ -454,6 +295,7 @@ fn a_sealing_operation_moves_every_member_from_send_to_require() {
 #[test]
 fn a_member_at_accept_refuses_a_sealing_operation_and_says_why() {
     let mut m = Mesh::at_steps(&[Sealing::Send, Sealing::Send, Sealing::Accept]);
+    m.op_timeout = OP_TIMEOUT;
     m.run_for(Duration::from_secs(5));
     let list = m.op(0, KeyringOp::List);
     m.run_for(Duration::from_secs(4));
@@ -486,6 +328,7 @@ fn a_member_at_accept_refuses_a_sealing_operation_and_says_why() {
 #[test]
 fn a_replayed_sealing_operation_never_undoes_a_later_decision() {
     let mut m = Mesh::new(3);
+    m.op_timeout = OP_TIMEOUT;
     m.run_for(Duration::from_secs(5));
     let capture = |m: &mut Mesh, origin: usize, op: KeyringOp| -> Vec<Bytes> {
         let mark = m.sent.len();
@@ -564,6 +407,7 @@ fn a_replayed_sealing_operation_never_undoes_a_later_decision() {
 #[test]
 fn members_moved_from_accept_to_send_learn_the_clock_and_answer_key_operations() {
     let mut m = Mesh::at_steps(&[Sealing::Accept; 3]);
+    m.op_timeout = OP_TIMEOUT;
     m.run_for(Duration::from_secs(5));
     for i in 0..3 {
         m.nodes[i].set_sealing(Sealing::Send);
@@ -591,6 +435,7 @@ fn members_moved_from_accept_to_send_learn_the_clock_and_answer_key_operations()
 #[test]
 fn a_member_at_accept_answers_a_sealed_frame_sealed() {
     let mut m = Mesh::at_steps(&[Sealing::Accept; 2]);
+    m.op_timeout = OP_TIMEOUT;
     m.run_for(Duration::from_secs(5));
     m.nodes[0].set_sealing(Sealing::Send);
     m.drain(0);
@@ -613,6 +458,7 @@ fn a_member_at_accept_answers_a_sealed_frame_sealed() {
 #[test]
 fn a_member_at_accept_never_passes_a_query_on_in_the_clear() {
     let mut m = Mesh::at_steps(&[Sealing::Send, Sealing::Send, Sealing::Accept]);
+    m.op_timeout = OP_TIMEOUT;
     m.run_for(Duration::from_secs(5));
     let mark = m.sent.len();
     m.op(0, KeyringOp::Install(key(2)));
@@ -645,6 +491,7 @@ fn a_member_at_accept_never_passes_a_query_on_in_the_clear() {
 #[test]
 fn members_at_accept_learn_the_clock_from_the_first_member_that_seals() {
     let mut m = Mesh::at_steps(&[Sealing::Accept; 4]);
+    m.op_timeout = OP_TIMEOUT;
     m.run_for(Duration::from_secs(5));
     m.nodes[0].set_sealing(Sealing::Send);
     m.drain(0);

@@ -8,255 +8,13 @@
 
 mod common;
 
+use common::mesh::*;
 use common::*;
 use prost::Message;
-use std::collections::{BTreeMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
-use swim_core::{
-    Bytes, Config, Event, Identity, Input, Instant, KeyringOp, Node, Output, Sealing, SecretKey,
-    Status, StreamId,
-};
+use swim_core::{Bytes, Config, Input, Instant, KeyringOp, Node, Output, Status};
 use swim_proto as pb;
-
-fn key(b: u8) -> SecretKey {
-    SecretKey::new([b; 32])
-}
-
-fn sealed_node(i: usize, seed: u64) -> Node {
-    let mut node = Node::new(
-        Config::lan(),
-        Identity::new(name(i), addr(i)),
-        seed,
-        Instant::ZERO,
-    )
-    .unwrap();
-    node.install_secret_key(key(1));
-    node.set_sealing(Sealing::Require);
-    node
-}
-
-/// The insider's sealer: a keyring holding the cluster key.
-fn seal(plain: &[u8]) -> Bytes {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NONCE: AtomicU64 = AtomicU64::new(1);
-    let ring = sealed_node(60_000, 7);
-    ring.keyring()
-        .seal_with_nonce("", NONCE.fetch_add(1, Ordering::Relaxed), plain)
-        .expect("a key")
-        .into()
-}
-
-fn open(bytes: &[u8]) -> Option<pb::Packet> {
-    let ring = sealed_node(60_001, 7);
-    let plain = ring.keyring().open_sealed(bytes)?;
-    pb::Packet::decode(&plain[..]).ok()
-}
-
-/// A sealed datagram from the insider naming itself `from`.
-fn insider_packet(from: &str, updates: Vec<pb::Update>, queries: Vec<pb::Query>) -> Bytes {
-    let plain = pb::Packet {
-        version: pb::PROTOCOL_VERSION,
-        from: from.as_bytes().to_vec().into(),
-        updates,
-        queries,
-        ..Default::default()
-    }
-    .encode_to_vec();
-    seal(&plain)
-}
-
-fn list_query(origin: &str, origin_addr: SocketAddr, id: u64, clock: u64) -> pb::Query {
-    pb::Query {
-        origin: origin.as_bytes().to_vec().into(),
-        origin_addr: wire_addr(origin_addr),
-        id,
-        timeout_ms: 300_000,
-        body: Some(pb::query::Body::Keys(pb::KeyOp {
-            op: pb::key_op::Op::List as i32,
-            ..Default::default()
-        })),
-        clock,
-    }
-}
-
-/// A perfect network (1 ms, no loss) of sealed nodes, streams included.
-struct Mesh {
-    nodes: Vec<Node>,
-    now: Instant,
-    queue: VecDeque<(Instant, usize, Input)>,
-    streams: BTreeMap<(usize, u64), (usize, StreamId)>,
-    next_stream: u64,
-    /// (sender, receiver, bytes) of every datagram sent.
-    sent: Vec<(usize, SocketAddr, Bytes)>,
-    events: Vec<(usize, Event)>,
-    /// Nodes whose datagrams are lost (they cannot send).
-    mute: Vec<bool>,
-    /// The insider seed: stream frames from this node carry this query
-    /// clock instead of its own.
-    evil_clock: Option<(usize, u64)>,
-}
-
-impl Mesh {
-    fn new(n: usize) -> Mesh {
-        let mut m = Mesh {
-            nodes: (0..n).map(|i| sealed_node(i, 100 + i as u64)).collect(),
-            now: Instant::ZERO,
-            queue: VecDeque::new(),
-            streams: BTreeMap::new(),
-            next_stream: 1,
-            sent: Vec::new(),
-            events: Vec::new(),
-            mute: vec![false; n],
-            evil_clock: None,
-        };
-        for i in 1..n {
-            m.join(i);
-        }
-        m
-    }
-
-    fn join(&mut self, i: usize) {
-        let now = self.now;
-        self.nodes[i].join(&[addr(0)], now).unwrap();
-        self.drain(i);
-    }
-
-    fn index(a: SocketAddr) -> Option<usize> {
-        let SocketAddr::V4(v4) = a else { return None };
-        let o = v4.ip().octets();
-        (o[0] == 10).then(|| ((o[1] as usize) << 16) | ((o[2] as usize) << 8) | o[3] as usize)
-    }
-
-    fn drain(&mut self, i: usize) {
-        let at = self.now + Duration::from_millis(1);
-        let outs: Vec<Output> = std::iter::from_fn(|| self.nodes[i].poll_output()).collect();
-        let n = self.nodes.len();
-        for o in outs {
-            match o {
-                Output::Datagram { to, bytes } => {
-                    self.sent.push((i, to, bytes.clone()));
-                    let lost = self.mute[i];
-                    if let Some(j) = Self::index(to).filter(|&j| j < n && !lost) {
-                        let from = addr(i);
-                        self.queue
-                            .push_back((at, j, Input::Datagram { from, bytes }));
-                    }
-                }
-                Output::StreamOpen { id, to } => {
-                    if let Some(j) = Self::index(to).filter(|&j| j < n) {
-                        let acc = StreamId::accepted(self.next_stream);
-                        self.next_stream += 1;
-                        self.streams.insert((i, id.as_u64()), (j, acc));
-                        self.streams.insert((j, acc.as_u64()), (i, id));
-                    }
-                }
-                Output::StreamFrame { id, bytes } => {
-                    if let Some(&(j, jid)) = self.streams.get(&(i, id.as_u64())) {
-                        let from = addr(i);
-                        let bytes = match self.evil_clock {
-                            Some((e, clock)) if e == i => rewrite_clock(&bytes, clock),
-                            _ => bytes,
-                        };
-                        let input = Input::StreamFrame {
-                            id: jid,
-                            from,
-                            bytes,
-                        };
-                        self.queue.push_back((at, j, input));
-                    }
-                }
-                Output::StreamClose { id } => {
-                    if let Some((j, jid)) = self.streams.remove(&(i, id.as_u64())) {
-                        self.streams.remove(&(j, jid.as_u64()));
-                        self.queue
-                            .push_back((at, j, Input::StreamClosed { id: jid }));
-                    }
-                }
-                Output::Event(e) => self.events.push((i, e)),
-                _ => {}
-            }
-        }
-    }
-
-    fn give(&mut self, to: usize, input: Input) {
-        let now = self.now;
-        self.nodes[to].handle(input, now);
-        self.drain(to);
-    }
-
-    /// Runs until `d` has passed; `inject` is called every `every` with
-    /// the mesh (the attacker's turn).
-    fn run_with(&mut self, d: Duration, every: Duration, mut inject: impl FnMut(&mut Mesh)) {
-        let end = self.now + d;
-        while self.now < end {
-            let step = (self.now + every).min(end);
-            self.run_until(step);
-            inject(self);
-        }
-    }
-
-    fn run_for(&mut self, d: Duration) {
-        let end = self.now + d;
-        self.run_until(end);
-    }
-
-    fn run_until(&mut self, end: Instant) {
-        loop {
-            let next_timer = (0..self.nodes.len())
-                .filter_map(|i| Some((self.nodes[i].poll_timeout()?, i)))
-                .min();
-            let next_msg = self.queue.front().map(|(at, _, _)| *at);
-            let t = match (next_timer, next_msg) {
-                (Some((a, _)), Some(b)) => a.min(b),
-                (Some((a, _)), None) => a,
-                (None, Some(b)) => b,
-                (None, None) => break,
-            };
-            if t > end {
-                break;
-            }
-            self.now = self.now.max(t);
-            if next_msg == Some(t) {
-                let (_, to, input) = self.queue.pop_front().unwrap();
-                self.give(to, input);
-            } else if let Some((_, i)) = next_timer {
-                self.give(i, Input::Tick);
-            }
-        }
-        self.now = self.now.max(end);
-    }
-
-    fn op(&mut self, i: usize, op: KeyringOp) -> u64 {
-        let now = self.now;
-        let id = self.nodes[i]
-            .keyring_op(op, Duration::from_secs(10), now)
-            .unwrap();
-        self.drain(i);
-        id
-    }
-
-    fn holds(&self, i: usize, k: u8) -> bool {
-        self.nodes[i].keyring().ids().any(|id| id == key(k).id())
-    }
-
-    /// The stamp of node `i`'s next query: its query clock (read from the
-    /// query it sends; the operation is a harmless `list`).
-    fn clock_of(&mut self, i: usize) -> u64 {
-        let mark = self.sent.len();
-        let id = self.op(i, KeyringOp::List);
-        self.run_for(Duration::from_millis(2000));
-        let me = name(i);
-        self.sent[mark..]
-            .iter()
-            .filter(|(from, _, _)| *from == i)
-            .filter_map(|(_, _, b)| open(b))
-            .flat_map(|p| p.queries)
-            .find(|q| q.origin == me.as_bytes() && q.id == id)
-            .map(|q| q.clock)
-            .expect("node i sent its query")
-    }
-}
 
 /// A sealed datagram from the insider naming itself `from`, carrying
 /// `messages`.
@@ -532,9 +290,10 @@ fn rewrite_clock(bytes: &[u8], clock: u64) -> Bytes {
 fn held_op_after_insider_seed(evil: bool) -> usize {
     let mut m = Mesh::new(6);
     m.run_for(Duration::from_secs(5));
-    let honest = m.clock_of(1);
+    let honest = m.clock_of(1, Duration::from_millis(2000));
     if evil {
-        m.evil_clock = Some((0, honest + (1 << 21)));
+        let lie = honest + (1 << 21);
+        m.rewrite = Some((0, Box::new(move |b| rewrite_clock(b, lie))));
     }
     m.nodes[3] = sealed_node(3, 9_999);
     m.join(3);
@@ -546,7 +305,7 @@ fn held_op_after_insider_seed(evil: bool) -> usize {
         .count();
     eprintln!(
         "evil seed={evil}: cluster clock {honest}; {holders} of 5 members hold the key node 3 installed right after restarting; node 3's clock now {}",
-        m.clock_of(3)
+        m.clock_of(3, Duration::from_millis(2000))
     );
     holders
 }
@@ -567,8 +326,9 @@ fn restarted_nodes_held_key_operation_reaches_the_cluster() {
 // clock is confirmed (or stamp them again when a far clock replaces the
 // provisional one), and confirm with the lower of two close clocks.
 // Regression: passes at 9353419 (5 of 5; the op was not held then).
+// Fixed: operations stamped on a provisional clock are stamped again when
+// a second peer's clock contradicts it (`Queries::restamp`).
 #[test]
-#[ignore = "open (issue 18 note): a held key operation is stamped on the first, unconfirmed clock; holding it until confirmed stalled key operations in small meshes"]
 fn insider_seed_provisional_clock_voids_a_held_key_operation() {
     assert_eq!(held_op_after_insider_seed(true), 5);
 }
@@ -633,8 +393,9 @@ fn unaccused_node_keeps_a_zero_score() {
 // pinged it and got no ack), or at most once per accuser per suspicion
 // timeout.
 // Pre-existing: the same figures at 9353419.
+// Fixed: a refuted accusation counts once per shortest suspicion timeout
+// (`Awareness::accused`).
 #[test]
-#[ignore = "open (issue 19): every refuted accusation raises the Lifeguard score; an insider's forged suspicions pin it"]
 fn insider_accusations_pin_a_healthy_nodes_lifeguard_score() {
     let (score, probes) = accused_every_second(true);
     assert!(score < 4, "score {score}, {probes} probes in 10 s");
@@ -682,6 +443,13 @@ fn plain_stranger_climbs_a_node_to_the_last_incarnation() {
 /// node-0 itself. Returns how many of 23 members install node-0's key
 /// within 10 s.
 fn forged_member_origin_flood(flood_on: bool) -> usize {
+    member_origin_flood(flood_on, false)
+}
+
+/// The same flood, of lists or (`acting`) of operations: removes of a key
+/// nobody holds, which rank with a real operation for a place in the
+/// pass-on queue.
+fn member_origin_flood(flood_on: bool, acting: bool) -> usize {
     let n = 24;
     let flood = |m: &mut Mesh, round: &mut u64| {
         *round += 1;
@@ -691,7 +459,15 @@ fn forged_member_origin_flood(flood_on: bool) -> usize {
                     .map(|k| {
                         let o = ((half * 16 + k) / 4) as usize;
                         let id = (*round << 20) | (j as u64) << 8 | (half * 16 + k);
-                        list_query(&name(o), addr(o), id, 0)
+                        let mut q = list_query(&name(o), addr(o), id, 0);
+                        if acting {
+                            q.body = Some(pb::query::Body::Keys(pb::KeyOp {
+                                op: pb::key_op::Op::Remove as i32,
+                                key_id: 0x1234_5678,
+                                ..Default::default()
+                            }));
+                        }
+                        q
                     })
                     .collect();
                 let bytes = insider_packet(&name(1), vec![], qs);
@@ -722,7 +498,7 @@ fn forged_member_origin_flood(flood_on: bool) -> usize {
     let installed = (1..n).filter(|&i| m.holds(i, 2)).count();
     let refused: u64 = m.nodes.iter().map(|x| x.metrics().queries_refused).sum();
     eprintln!(
-        "forged member origins (flood={flood_on}): {installed} of 23 members installed node-0's key; refused to pass on {refused}"
+        "forged member origins (flood={flood_on}, acting={acting}): {installed} of 23 members installed node-0's key; refused to pass on {refused}"
     );
     installed
 }
@@ -744,8 +520,9 @@ fn key_install_spreads_without_a_flood() {
 // the origin's own signature; otherwise queue per relaying sender, not per
 // claimed origin.
 // Pre-existing: 15 of 23 at 9353419 too (fix 5 does not reach it).
+// Fixed: the pass-on queue is shared by relay, operations rank above
+// lists (`Queries::heard`, `Via`, `Rank`).
 #[test]
-#[ignore = "open (issue 18 note): query precedence trusts the claimed origin, which an insider can forge"]
 fn insider_flood_under_member_origins_keeps_a_key_install_from_spreading() {
     assert_eq!(forged_member_origin_flood(true), 23);
 }
@@ -824,52 +601,6 @@ fn members_key_install_reaches_everyone() {
 #[test]
 fn insider_raises_a_members_query_floor_out_of_its_reach() {
     assert_eq!(floor_raised_under_a_members_name(true), 5);
-}
-fn fake_addr(k: usize) -> SocketAddr {
-    SocketAddr::from((Ipv4Addr::new(10, 253, (k >> 8) as u8, k as u8), 7946))
-}
-
-fn fake(k: usize) -> pb::Update {
-    pb::Update {
-        name: format!("fake-{k}").into_bytes().into(),
-        addr: wire_addr(fake_addr(k)),
-        incarnation: 1,
-        status: pb::Status::Alive as i32,
-        from: Bytes::new(),
-        life: 5000 + k as u64,
-    }
-}
-
-/// The pings, ping-reqs (and their bytes) among `out` that check the
-/// made-up members.
-fn checks(out: &[Output]) -> (usize, usize, usize) {
-    let (mut pings, mut reqs, mut bytes) = (0, 0, 0);
-    for o in out {
-        let Output::Datagram { bytes: b, .. } = o else {
-            continue;
-        };
-        let Ok(p) = pb::Packet::decode(b.clone()) else {
-            continue;
-        };
-        let mut about_fake = false;
-        for m in &p.messages {
-            match &m.body {
-                Some(pb::message::Body::Ping(x)) if x.target.starts_with(b"fake-") => {
-                    pings += 1;
-                    about_fake = true;
-                }
-                Some(pb::message::Body::PingReq(x)) if x.target.starts_with(b"fake-") => {
-                    reqs += 1;
-                    about_fake = true;
-                }
-                _ => {}
-            }
-        }
-        if about_fake {
-            bytes += b.len();
-        }
-    }
-    (pings, reqs, bytes)
 }
 
 fn idle_until(node: &mut Node, from: Instant, until: Instant) -> Vec<Output> {
@@ -991,4 +722,11 @@ fn sealed_stranger_cannot_climb_a_node() {
     let inc = m.nodes[2].local().incarnation;
     eprintln!("sealed stranger: node-2 at {inc}");
     assert!(inc < 1 << 32);
+}
+
+/// The flood of forged members' operations: only the share of the pass-on
+/// queue each relay gets keeps room for the real one.
+#[test]
+fn insider_flood_of_operations_under_member_origins_keeps_a_key_install_from_spreading() {
+    assert_eq!(member_origin_flood(true, true), 23);
 }

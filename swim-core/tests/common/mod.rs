@@ -1,6 +1,8 @@
 //! Builds nodes in known states through the public API and the wire schema.
 #![allow(dead_code)]
 
+pub mod mesh;
+
 use prost::Message;
 use std::net::SocketAddr;
 use swim_core::{Bytes, Config, Identity, Input, Instant, Node, Output, StreamId};

@@ -23,8 +23,12 @@ fn run(config: Option<&str>) -> (u64, f64) {
     for seed in SEEDS {
         let run = s.with_seed(seed).unwrap_or_else(|e| panic!("{e}"));
         let report = Sim::new(run.options.clone()).unwrap().run();
+        // Without retries the scenario's `no_false_suspicions` fails, as
+        // it should; no false deaths either way.
         let failures = run.verify(&report);
-        assert!(failures.is_empty(), "seed {seed}: {failures:?}");
+        let shipped = config.is_none();
+        assert!(failures.is_empty() || !shipped, "seed {seed}: {failures:?}");
+        assert_eq!(report.false_positive_deaths, 0, "seed {seed}");
         accusations += report.false_accusations;
         bytes += report.bytes_per_node_per_sec;
     }

@@ -150,6 +150,15 @@ config_fields! {
     /// ack" when its own probe fails, so the asker can tell its own missing
     /// links (nacks missing too) from the target's failure.
     nack: bool,
+    /// A second path before suspecting: when the direct ack is late, the
+    /// node pings the target again, up to this many times (with the
+    /// probe's sequence number, the first at once, the others spaced over
+    /// the relays' wait), while the relays run their indirect probes. One
+    /// lost datagram on the direct path then no longer leaves the verdict
+    /// to the relays alone (memberlist's TCP fallback ping plays this
+    /// part). A retry is the ping alone, without gossip. Zero turns it
+    /// off; at most 4.
+    probe_retries: u32,
     /// Flap damping: each view counts the accusations of a member (its
     /// falls from alive, and the refutations it made while this view did
     /// not follow it) per probe interval it watched it alive, weighing both
@@ -517,6 +526,10 @@ impl<'de> serde::Deserialize<'de> for Sealing {
 
 pub use crate::wire::MAX_NAME_LEN;
 
+/// Most direct pings a probe sends again before it concludes (see
+/// [`Config::probe_retries`](Config)).
+const MAX_PROBE_RETRIES: u32 = 4;
+
 impl Config {
     /// Values for a LAN: memberlist's `DefaultLANConfig`.
     pub fn lan() -> Self {
@@ -537,6 +550,7 @@ impl Config {
             sick_node_rule: true,
             buddy: true,
             nack: true,
+            probe_retries: 3,
             flap_half_life: Duration::from_secs(15),
             max_packet_size: 1400,
             max_stream_frame: 8 << 20,
@@ -632,6 +646,13 @@ impl Config {
                 "indirect_checks",
                 self.indirect_checks.to_string(),
                 "0 to 16",
+            ));
+        }
+        if self.probe_retries > MAX_PROBE_RETRIES {
+            return Err(err(
+                "probe_retries",
+                self.probe_retries.to_string(),
+                "0 to 4",
             ));
         }
         in_ms(

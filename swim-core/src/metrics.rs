@@ -194,6 +194,9 @@ pub struct Metrics {
     pub probes: u64,
     /// Probes that needed ping-reqs.
     pub indirect_probes: u64,
+    /// Direct pings sent again to a probe's target (see
+    /// [`Config::probe_retries`](crate::Config)).
+    pub probe_retries: u64,
     /// Probes that got no ack at all.
     pub probe_failures: u64,
     /// Members this node started to suspect.

@@ -32,6 +32,9 @@ const PERIODIC: usize = 4;
 pub(crate) enum Deadline {
     /// No direct ack for probe `seq`: ask others (ping-req).
     ProbeTimeout { seq: u32 },
+    /// Probe `seq` is still unanswered: ping its target directly once more
+    /// (`left`: this one and those still to come).
+    ProbeRetry { seq: u32, left: u32 },
     /// A relay's ping for the requester got no ack: send a nack, forget it.
     RelayTimeout { seq: u32 },
     /// The suspicion of `member` (in state generation `generation`) may be over.

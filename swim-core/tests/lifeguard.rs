@@ -150,12 +150,14 @@ fn a_relay_that_hears_nothing_sends_a_nack_when_asked() {
     }
 }
 
-/// Probes sent to members (pings whose target is the destination), in order.
+/// Probes sent to members (pings whose target is the destination), in
+/// order: the first ping of each (a retry reuses its probe's sequence number).
 fn probes(out: &[(Instant, Output)]) -> Vec<(Instant, SocketAddr)> {
+    let mut seen = std::collections::BTreeSet::new();
     sent(out)
         .into_iter()
         .filter_map(|(t, to, m)| match m {
-            pb::message::Body::Ping(_) => Some((t, to)),
+            pb::message::Body::Ping(p) if seen.insert(p.seq) => Some((t, to)),
             _ => None,
         })
         .collect()

@@ -521,7 +521,7 @@ fn sweep(path: &std::path::Path, (from, to): (u64, u64), json: bool) -> ExitCode
             failed.len()
         );
         println!(
-            "{:>8}  {:>6}  {:>12}  {:>12}  {:>10}  {:>10}  {:>8}  {:>8}  {:>8}",
+            "{:>8}  {:>6}  {:>12}  {:>12}  {:>10}  {:>10}  {:>8}  {:>8}  {:>8}  {:>8}",
             "seed",
             "result",
             "converged",
@@ -530,7 +530,8 @@ fn sweep(path: &std::path::Path, (from, to): (u64, u64), json: bool) -> ExitCode
             "msg/n/s",
             "fp-dead",
             "exp-dead",
-            "fp-susp"
+            "fp-susp",
+            "fp-acc"
         );
         for (r, f) in &rows {
             let dead = r
@@ -541,7 +542,7 @@ fn sweep(path: &std::path::Path, (from, to): (u64, u64), json: bool) -> ExitCode
             let re = r.heals.iter().filter_map(|h| h.reconverged_after_ms).max();
             let show = |v: Option<u64>| v.map_or("-".to_string(), |v| format!("{v} ms"));
             println!(
-                "{:>8}  {:>6}  {:>12}  {:>12}  {:>10}  {:>10.1}  {:>8}  {:>8}  {:>8}",
+                "{:>8}  {:>6}  {:>12}  {:>12}  {:>10}  {:>10.1}  {:>8}  {:>8}  {:>8}  {:>8}",
                 r.seed,
                 if f.is_empty() { "pass" } else { "FAIL" },
                 show(r.converged_ms),
@@ -550,7 +551,8 @@ fn sweep(path: &std::path::Path, (from, to): (u64, u64), json: bool) -> ExitCode
                 r.messages_per_node_per_sec,
                 r.false_positive_deaths,
                 r.expected_deaths,
-                r.false_suspicions
+                r.false_suspicions,
+                r.false_accusations
             );
         }
         let metric = |name: &str, values: Vec<f64>| {
@@ -768,7 +770,10 @@ fn print_summary(r: &Report, config: &swim_core::Config) {
         r.max_messages_per_node_per_sec,
         r.max_bytes_per_node_per_sec
     );
-    println!("  false suspicions    {}", r.false_suspicions);
+    println!(
+        "  false suspicions    {} ({} first-hand)",
+        r.false_suspicions, r.false_accusations
+    );
     println!(
         "  false deaths        {} (expected deaths {})",
         r.false_positive_deaths, r.expected_deaths

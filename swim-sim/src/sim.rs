@@ -525,6 +525,9 @@ pub struct Report {
     pub false_positive_deaths: u64,
     /// Suspicions views raised about healthy members they could reach.
     pub false_suspicions: u64,
+    /// The false suspicions views raised first-hand (their own failed
+    /// probes), the rest being adopted by gossip.
+    pub false_accusations: u64,
     /// False deaths taken by views that were never sick during the run (a
     /// sick node's own stale verdicts left out; gossip that makes a healthy
     /// view adopt one is in).
@@ -844,6 +847,7 @@ impl Sim {
             bytes_per_node_per_sec: per(self.bytes).round(),
             false_positive_deaths: self.truth.false_deaths,
             false_suspicions: self.truth.false_suspicions,
+            false_accusations: self.truth.false_accusations,
             expected_deaths: self.truth.expected_deaths,
             false_deaths_in_healthy_views: self.truth.false_deaths_healthy_views,
             false_deaths: self.truth.false_list.clone(),

@@ -236,6 +236,9 @@ pub(crate) struct Truth {
     ever_sick: Vec<bool>,
     pub expected_deaths: u64,
     pub false_suspicions: u64,
+    /// False suspicions a view raised itself (it was the accuser), not
+    /// adopted by gossip: one per failed probe of a healthy member.
+    pub false_accusations: u64,
     /// The hold-out window and what it measured.
     window: Option<(Instant, Instant)>,
     next_sample: Instant,
@@ -267,6 +270,7 @@ impl Truth {
             ever_sick: vec![false; n],
             expected_deaths: 0,
             false_suspicions: 0,
+            false_accusations: 0,
             next_sample: window.map_or(Instant::ZERO, |w| w.0),
             window,
             hold_out: BTreeMap::new(),
@@ -415,6 +419,9 @@ impl Truth {
                 if expected.is_none() {
                     record.false_suspicions += 1;
                     self.false_suspicions += 1;
+                    if accuser.and_then(crate::sim::index_of_name) == Some(v) {
+                        self.false_accusations += 1;
+                    }
                 }
             }
             Verdict::Dead => {

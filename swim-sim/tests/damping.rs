@@ -68,12 +68,17 @@ fn a_member_that_paused_twice_is_shown_at_once() {
 
 /// Two members alone at 4.5 % loss both ways (the swarm's pair after a
 /// leave and a crash), for ten minutes: each falls to suspect now and then
-/// and refutes, and neither view ever holds the other.
+/// and refutes, and neither view ever holds the other. Probe retries are
+/// off: with them a lone pair at this loss falls about once in ten
+/// minutes, and the falls are what the damping is tested on.
 #[test]
 fn a_healthy_pair_on_a_lossy_link_is_never_held() {
     for (seed, config) in [(1, Config::lan()), (2, Config::local()), (3, Config::lan())] {
         let mut o = Options::new(2, seed, Duration::from_secs(600));
-        o.config = config;
+        o.config = Config {
+            probe_retries: 0,
+            ..config
+        };
         o.network.loss = 0.045;
         let mut c = Cluster::with_options(o);
         let mut falls = 0;

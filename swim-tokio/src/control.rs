@@ -644,6 +644,7 @@ pub fn metrics_json(m: &AgentMetrics) -> Value {
         },
         "probes": c.probes,
         "indirect_probes": c.indirect_probes,
+        "probe_retries": c.probe_retries,
         "probe_failures": c.probe_failures,
         "suspicions": c.suspicions,
         "refutations": c.refutations,

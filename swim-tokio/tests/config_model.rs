@@ -25,6 +25,7 @@ fn every_field_changed() -> Config {
         sick_node_rule: false,
         buddy: false,
         nack: false,
+        probe_retries: 1,
         flap_half_life: Duration::from_secs(20),
         max_packet_size: 1300,
         max_stream_frame: 4 << 20,

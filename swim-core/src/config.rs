@@ -946,7 +946,7 @@ mod tests {
         let mut lan = Config::lan();
         all.apply(&mut lan);
         assert_eq!(lan, Config::wan());
-        assert_eq!(Config::FIELDS.len(), 26);
+        assert_eq!(Config::FIELDS.len(), 27);
         assert_eq!(Config::FIELDS[0], "cluster");
     }
 

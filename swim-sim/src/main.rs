@@ -86,8 +86,8 @@ enum Command {
         /// Run the seeds under each variant (SWIM: the Lifeguard parts and
         /// flap damping off; +local_health (with nacks, probing stretched);
         /// +sick_node_rule (and a node whose score is up declares nobody
-        /// dead); +dynamic_suspicion; +buddy; Lifeguard: all on; +damping:
-        /// the default) and print one comparison table.
+        /// dead); +dynamic_suspicion; +buddy; Lifeguard: all on; +damping;
+        /// +retries: the default) and print one comparison table.
         #[arg(long)]
         variants: bool,
     },

@@ -315,34 +315,35 @@ impl Checks {
 /// Lifeguard parts off, and no flap damping), one part at a time on SWIM
 /// (local health comes with nacks, which it scores, and only stretches a
 /// sick node's probing; the sick-node rule adds that a node whose score is
-/// up declares nobody dead), Lifeguard (all of them), and this project's
-/// default (Lifeguard and flap damping).
-pub const VARIANTS: [(&str, &str); 7] = [
+/// up declares nobody dead), Lifeguard (all of them), Lifeguard with flap
+/// damping, and this project's default (with probe retries as well).
+pub const VARIANTS: [(&str, &str); 8] = [
     (
         "SWIM",
-        "awareness_max_multiplier = 0\nsick_node_rule = false\nsuspicion_max_timeout_mult = 1\nbuddy = false\nnack = false\nflap_half_life = 0",
+        "awareness_max_multiplier = 0\nsick_node_rule = false\nsuspicion_max_timeout_mult = 1\nbuddy = false\nnack = false\nflap_half_life = 0\nprobe_retries = 0",
     ),
     (
         "+local_health",
-        "awareness_max_multiplier = 8\nsick_node_rule = false\nsuspicion_max_timeout_mult = 1\nbuddy = false\nnack = true\nflap_half_life = 0",
+        "awareness_max_multiplier = 8\nsick_node_rule = false\nsuspicion_max_timeout_mult = 1\nbuddy = false\nnack = true\nflap_half_life = 0\nprobe_retries = 0",
     ),
     (
         "+sick_node_rule",
-        "awareness_max_multiplier = 8\nsick_node_rule = true\nsuspicion_max_timeout_mult = 1\nbuddy = false\nnack = true\nflap_half_life = 0",
+        "awareness_max_multiplier = 8\nsick_node_rule = true\nsuspicion_max_timeout_mult = 1\nbuddy = false\nnack = true\nflap_half_life = 0\nprobe_retries = 0",
     ),
     (
         "+dynamic_suspicion",
-        "awareness_max_multiplier = 0\nsick_node_rule = false\nsuspicion_max_timeout_mult = 6\nbuddy = false\nnack = false\nflap_half_life = 0",
+        "awareness_max_multiplier = 0\nsick_node_rule = false\nsuspicion_max_timeout_mult = 6\nbuddy = false\nnack = false\nflap_half_life = 0\nprobe_retries = 0",
     ),
     (
         "+buddy",
-        "awareness_max_multiplier = 0\nsick_node_rule = false\nsuspicion_max_timeout_mult = 1\nbuddy = true\nnack = false\nflap_half_life = 0",
+        "awareness_max_multiplier = 0\nsick_node_rule = false\nsuspicion_max_timeout_mult = 1\nbuddy = true\nnack = false\nflap_half_life = 0\nprobe_retries = 0",
     ),
     (
         "Lifeguard",
-        "awareness_max_multiplier = 8\nsick_node_rule = true\nsuspicion_max_timeout_mult = 6\nbuddy = true\nnack = true\nflap_half_life = 0",
+        "awareness_max_multiplier = 8\nsick_node_rule = true\nsuspicion_max_timeout_mult = 6\nbuddy = true\nnack = true\nflap_half_life = 0\nprobe_retries = 0",
     ),
-    ("+damping (default)", ""),
+    ("+damping", "probe_retries = 0"),
+    ("+retries (default)", ""),
 ];
 
 /// `hold_out = { from = "80s", until = "320s", share = 0.99, max_flips = 1 }`:

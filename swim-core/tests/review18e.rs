@@ -488,3 +488,83 @@ fn control_revived_catch_up_admits_nobody_unchecked() {
     let (admitted, opened) = stranger_as_revived_member(60, false);
     assert_eq!((admitted, opened), (0, 1));
 }
+
+// ---------------------------------------------------------------------------
+// Held, with a figure (stranger, plain cluster): probe retries as
+// reflection. A forged "node-1 (dead) alive at V" points node 0's probes at
+// a victim V that answers nothing; node 0 probes node-1 there until it is
+// dead again. Retries add their pings (the first at once, then spaced over
+// the relays' wait) to the direct ping and the relays' pings: measured
+// datagrams from node 0 to V in 30 s after one forged datagram (10-node
+// lan, node 0's other members answering): retries 0: 11 datagrams (9
+// pings); retries 3: 20 (18 pings), node-1 dead again either way (retries
+// keep nobody alive). ×1.8, a few hundred bytes per forged datagram per
+// node over 30 s: the same order as before retries. (Reflection by moving
+// a dead member is review18d's finding 10, which stands: finding 4.)
+// ---------------------------------------------------------------------------
+
+/// Node 0 of 10 (plain, lan, `retries`): node-1 dead, then "alive at V"
+/// from a stranger. Returns (datagrams node 0 sends to V within 30 s,
+/// probes of node-1 among them, node-1's status at the end).
+fn reflected(retries: u32) -> (usize, usize, Status) {
+    use prost::Message;
+    use swim_core::{Config, Instant, Output};
+    let config = Config {
+        probe_retries: retries,
+        ..Config::lan()
+    };
+    let mut node = joined_node(10, config);
+    let inc = node.member("node-1").expect("node-1").incarnation;
+    let d = pb::Update {
+        suspected_ms: 0,
+        ..buried(1, pb::Status::Dead, inc, "node-2")
+    };
+    let _ = receive(&mut node, 2, packet(2, vec![], vec![d]), Instant::from_millis(10));
+    let victim = std::net::SocketAddr::from(([10, 250, 0, 99], 53));
+    let mut a = alive(1, inc + 1);
+    a.addr = wire_addr(victim);
+    let mut out: Vec<Output> = node
+        .step(
+            Input::Datagram {
+                from: stranger(),
+                bytes: plain_packet("x", vec![a]),
+            },
+            Instant::from_millis(1_000),
+        )
+        .collect();
+    let (mut to_v, mut pings) = (0, 0);
+    let mut t = 1_000;
+    while t < 31_000 {
+        let now = Instant::from_millis(t);
+        for o in &out {
+            if let Output::Datagram { to, bytes } = o {
+                if *to == victim {
+                    to_v += 1;
+                    if let Ok(p) = pb::Packet::decode(bytes.clone()) {
+                        pings += p
+                            .messages
+                            .iter()
+                            .filter(|m| matches!(m.body, Some(pb::message::Body::Ping(_))))
+                            .count();
+                    }
+                }
+            }
+        }
+        answer_pings(&mut node, &out, now);
+        t += 10;
+        out = node.step(Input::Tick, Instant::from_millis(t)).collect();
+    }
+    (to_v, pings, node.member("node-1").unwrap().status)
+}
+
+#[test]
+fn held_probe_retries_add_little_reflection() {
+    let (without, pings0, s0) = reflected(0);
+    let (with, pings3, s3) = reflected(3);
+    eprintln!(
+        "to V in 30 s: retries 0: {without} datagrams ({pings0} pings), node-1 {s0:?}; \
+         retries 3: {with} ({pings3} pings), node-1 {s3:?}"
+    );
+    assert_eq!((s0, s3), (Status::Dead, Status::Dead), "retries keep nobody alive");
+    assert!(with <= 4 * without.max(1), "{with} vs {without}");
+}

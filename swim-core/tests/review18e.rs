@@ -214,9 +214,12 @@ fn verdict_after(detour: Option<pb::Update>) -> swim_core::Verdict {
 //
 // Fix: keep the verdict whenever the member holds one and was not live
 // before the update (dead *or left*): `e.verdict().is_some() &&
-// !e.status().is_live()`; a new death needs the member to have been
-// alive or suspect in between. (Also consider: "left" for a dead member
-// only from the member itself, at its address.)
+// !e.status().is_live()`. That closes the "left" detour only: a forged
+// revival then a forged death does the same (next test), as "a new
+// death". So also: replace a verdict only when the member was heard
+// first-hand alive since (an ack or its own packet from its address), or
+// keep the previous verdict beside the new one ("refuted/overtaken at
+// incarnation N") so a post-mortem still sees the real one.
 // ---------------------------------------------------------------------------
 
 #[test]
@@ -224,6 +227,27 @@ fn verdict_after(detour: Option<pb::Update>) -> swim_core::Verdict {
 fn a_detour_through_left_does_not_rewrite_a_dead_members_verdict() {
     let inc = 1;
     let v = verdict_after(Some(buried(1, pb::Status::Left, inc, "node-1")));
+    assert_eq!(
+        (
+            v.accuser.as_str(),
+            v.evidence.as_ref().map(|e| e.accuser_score)
+        ),
+        ("node-3", Some(0)),
+        "{v:?}"
+    );
+}
+
+/// Finding 2, the other detour: a forged revival ("alive, one higher",
+/// same life) and then "dead" at that incarnation: the member was live in
+/// between, so the forged death is "a new death" and its story replaces
+/// the real one (measured: the same rewrite, 2 plain datagrams). The fix
+/// for "left" alone does not close this: keep the earlier verdict beside
+/// the new one (or replace it only after the member was heard first-hand
+/// alive in between).
+#[test]
+#[ignore = "review18e: a forged revival then dead rewrites a dead member's verdict"]
+fn a_detour_through_a_forged_revival_does_not_rewrite_a_dead_members_verdict() {
+    let v = verdict_after(Some(revival(1, 2)));
     assert_eq!(
         (
             v.accuser.as_str(),

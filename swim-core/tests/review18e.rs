@@ -97,9 +97,9 @@ fn forged_revivals(m: &mut Mesh, revive: &[usize]) -> usize {
 // and suspected before its release fired), each followed by a suspicion
 // and a MemberFailed as the crashed member fails again — and for the next 5 probe
 // intervals (extended by every further comeback) rule 2 holds nobody, so a
-// real flaky member coming back unseen in that window is shown at once.
+// real flaky member coming back unseen in that window is shown at once (by the code: `unseen = !heal`).
 // Dead members cycle (die again, dead > 15 s, revive): about 5 of them
-// keep the heal open for good.
+// keep the heal open for good (an estimate from the code, not measured).
 //
 // Responsible: swim-core/src/view.rs `View::revive` counts every unseen
 // comeback into `damping::Heals::came_back`, whoever said it (gossip or a

@@ -1355,7 +1355,7 @@ mod tests {
                     return Err(DropReason::Invalid);
                 }
                 let s = std::str::from_utf8(b).map_err(|_| DropReason::Invalid)?;
-                if s.chars().any(char::is_control) {
+                if s.chars().any(crate::wire::hidden) {
                     return Err(DropReason::Invalid);
                 }
                 Ok(Name::from(s))

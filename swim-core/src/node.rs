@@ -115,7 +115,7 @@ impl fmt::Display for Error {
             Error::Config(e) => e.fmt(f),
             Error::Name { len } => write!(
                 f,
-                "invalid node name: {len} bytes (allowed: 1 to {MAX_NAME_LEN} bytes of UTF-8, no control characters)"
+                "invalid node name: {len} bytes (allowed: 1 to {MAX_NAME_LEN} bytes of UTF-8, no control or invisible characters)"
             ),
             Error::Left => f.write_str("the node has left the cluster; start a new one to rejoin"),
             Error::KeyLength { len } => write!(

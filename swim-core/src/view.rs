@@ -950,7 +950,7 @@ impl View {
     /// Marks a member dead or left, gossips it, and schedules its reaping.
     /// `said`: who declared it, and the evidence the verdict carries (kept
     /// with the member and passed on as it came). A member already dead
-    /// here keeps the verdict it has (only its incarnation moves) unless
+    /// (or left) here keeps the verdict it has (only its incarnation moves) unless
     /// the new one comes from its accuser itself: anyone can send "dead,
     /// one higher" with made-up evidence.
     fn bury(
@@ -969,7 +969,7 @@ impl View {
         } = said;
         let now = fx.now;
         let kept = (self.members.get(name))
-            .filter(|e| status == Status::Dead && e.status() == Status::Dead && !own)
+            .filter(|e| status == Status::Dead && !e.status().is_live() && !own)
             .and_then(|e| e.verdict())
             .filter(|v| self.heard_from.as_ref() != Some(&accuser) || v.own)
             .cloned();

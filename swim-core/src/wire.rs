@@ -93,7 +93,35 @@ pub(crate) fn name(b: &[u8]) -> Result<Name, DropReason> {
 /// UTF-8 with no control characters (names reach logs, terminals and the
 /// members table, where an escape or a newline would forge output).
 pub fn valid_name(s: &str) -> bool {
-    !s.is_empty() && s.len() <= MAX_NAME_LEN && !s.chars().any(char::is_control)
+    !s.is_empty() && s.len() <= MAX_NAME_LEN && !s.chars().any(hidden)
+}
+
+/// A character that prints as nothing or rearranges what follows: control
+/// characters, and Unicode's format characters and line and paragraph
+/// separators (soft hyphen, zero-width spaces and joiners, bidirectional
+/// marks and overrides, word joiners, the byte-order mark, interlinear
+/// annotation). "node-2" followed by a zero-width space would print as
+/// an honest member's name.
+pub fn hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{ad}'
+                | '\u{34f}'
+                | '\u{61c}'
+                | '\u{115f}'..='\u{1160}'
+                | '\u{17b4}'..='\u{17b5}'
+                | '\u{180b}'..='\u{180f}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{2028}'..='\u{202e}'
+                | '\u{2060}'..='\u{206f}'
+                | '\u{3164}'
+                | '\u{fe00}'..='\u{fe0f}'
+                | '\u{feff}'
+                | '\u{ffa0}'
+                | '\u{fff0}'..='\u{fffb}'
+                | '\u{e0000}'..='\u{e0fff}'
+        )
 }
 
 /// An optional name (the accuser of an update): empty is allowed.

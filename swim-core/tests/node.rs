@@ -284,11 +284,11 @@ fn invalid_api_input_gets_a_typed_error() {
     let err = swim_core::Node::new(Config::lan(), id, 1, Instant::ZERO).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "invalid node name: 0 bytes (allowed: 1 to 128 bytes of UTF-8, no control characters)"
+        "invalid node name: 0 bytes (allowed: 1 to 128 bytes of UTF-8, no control or invisible characters)"
     );
     let id = swim_core::Identity::new("a\x1b[2Jb", addr(0));
     let err = swim_core::Node::new(Config::lan(), id, 1, Instant::ZERO).unwrap_err();
-    assert!(err.to_string().contains("no control characters"), "{err}");
+    assert!(err.to_string().contains("no control or invisible"), "{err}");
     let mut node = joined_node(2, Config::lan());
     let err = node.set("k", vec![0u8; 600], Instant::ZERO).unwrap_err();
     assert!(err.to_string().contains("600 bytes"), "{err}");

@@ -223,7 +223,6 @@ fn verdict_after(detour: Option<pb::Update>) -> swim_core::Verdict {
 // ---------------------------------------------------------------------------
 
 #[test]
-#[ignore = "review18e: a forged left then dead rewrites a dead member's verdict"]
 fn a_detour_through_left_does_not_rewrite_a_dead_members_verdict() {
     let inc = 1;
     let v = verdict_after(Some(buried(1, pb::Status::Left, inc, "node-1")));
@@ -658,7 +657,6 @@ fn invisible(c: char) -> bool {
 }
 
 #[test]
-#[ignore = "review18e: names may hold invisible format characters (zero-width, bidi, U+2028): a verdict blames node-2 in print"]
 fn names_with_invisible_characters_are_not_kept() {
     use swim_core::{Config, Identity, Instant, Node};
     let mut node = joined_node(3, Config::lan());

@@ -443,7 +443,7 @@ pub fn explain_text(v: &Value) -> String {
     // here all the same: this output goes to a terminal.
     let clean = |s: &str| {
         s.chars()
-            .map(|c| match c.is_control() {
+            .map(|c| match swim_tokio::swim_core::hidden(c) {
                 true => c.escape_default().to_string(),
                 false => c.to_string(),
             })

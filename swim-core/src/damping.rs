@@ -50,14 +50,10 @@
 //! measured: 11.2 s), so it is never cleared while it is sick, and is
 //! shown about [`CLEAR_SICK`] intervals after its links recover.
 //!
-//! **A heal is not flapping.** When [`HEAL_RETURNS`] or more members (and at
-//! least one in [`HEAL_SHARE`] of those held) come back unseen within
-//! [`HEAL_WINDOW`] probe intervals of each other, a partition has healed
-//! (or this node's own cut ended): many members do not fail unseen at the
-//! same moment, while a flaky member comes back on its own time. The
-//! members held as unseen in that stretch are shown at once, and rule 2
-//! holds nobody until [`HEAL_WINDOW`] intervals pass with no further such
-//! return; rule 1 (the rate) still holds.
+//! **A heal is not flapping.** Many members coming back unseen at once,
+//! confirmed first-hand, are a partition healing: they are shown at once,
+//! and rule 2 holds nobody while it lasts (see [`crate::heal`]); rule 1
+//! (the rate) still holds.
 //!
 //! What this tells apart: a healthy member on a lossy link (a probe and its
 //! ack lost a few percent of the time) is accused at that few percent,
@@ -73,10 +69,8 @@
 //! from a flaky member.
 
 use crate::member::Status;
-use crate::name::Name;
 use crate::time::Instant;
 use core::time::Duration;
-use std::collections::VecDeque;
 
 /// A member that comes back with this many accusations per probe interval
 /// watched, or more, is held. A healthy member on a link that loses 5 % of
@@ -108,62 +102,6 @@ pub const CLEAR_UNSEEN: f64 = 10.0;
 /// keeps failing is accused every 2.5 s on average, and the longest of the
 /// 343 stretches measured on the flaky benches was 11.2 s.
 pub const CLEAR_SICK: f64 = 25.0;
-
-/// Members coming back unseen within [`HEAL_WINDOW`] probe intervals of
-/// each other that make a heal (and at least one in [`HEAL_SHARE`] of the
-/// members held): flaky members come back one at a time (2 of 100, 10 of
-/// 1,000 on the flaky benches), a side of a cut all at once.
-pub const HEAL_RETURNS: usize = 3;
-/// See [`HEAL_RETURNS`].
-pub const HEAL_SHARE: usize = 100;
-/// Probe intervals within which unseen comebacks count together (a heal
-/// reaches a 200-node side in about 3 s).
-pub const HEAL_WINDOW: f64 = 5.0;
-
-/// Unseen comebacks of late, to tell a heal from flapping (see the module
-/// doc).
-#[derive(Debug, Default)]
-pub(crate) struct Heals {
-    /// (when, who) of the latest unseen comebacks, the oldest first; at
-    /// most the number that makes a heal.
-    recent: VecDeque<(Instant, Name)>,
-    /// A heal is under way until then.
-    until: Option<Instant>,
-}
-
-impl Heals {
-    /// `name` came back unseen at `now`, of `held` members: whether a
-    /// heal is under way, and (when this return makes one) the members
-    /// that came back unseen before it in the window, to show at once.
-    pub fn came_back(
-        &mut self,
-        now: Instant,
-        w: Window,
-        name: &Name,
-        held: usize,
-    ) -> (bool, Vec<Name>) {
-        let window = w.interval.mul_f64(HEAL_WINDOW);
-        let needed = HEAL_RETURNS.max(held / HEAL_SHARE);
-        if self.until.is_some_and(|t| now < t) {
-            self.until = Some(now + window);
-            return (true, Vec::new());
-        }
-        while let Some((t, _)) = self.recent.front() {
-            if now.saturating_duration_since(*t) > window || self.recent.len() >= needed {
-                self.recent.pop_front();
-            } else {
-                break;
-            }
-        }
-        self.recent.push_back((now, name.clone()));
-        if self.recent.len() < needed {
-            return (false, Vec::new());
-        }
-        self.until = Some(now + window);
-        let earlier = self.recent.drain(..).map(|(_, n)| n).filter(|n| n != name);
-        (true, earlier.collect())
-    }
-}
 
 /// How a view weighs a member's accusations: the damping half-life and the
 /// probe interval (one probe of the member by the cluster each).
@@ -217,7 +155,7 @@ pub(crate) struct Flaps {
     /// Held as unseen and not accused since.
     unseen: bool,
     /// Held as unseen, then found to have come back with a heal (see
-    /// [`Heals`]): shown at once unless accused since.
+    /// [`crate::heal::Heals`]): shown at once unless accused since.
     healed: bool,
     /// A release timer is pending (one at a time).
     pub timer: bool,
@@ -316,7 +254,7 @@ impl Flaps {
         true
     }
 
-    /// The member came back with a heal (see [`Heals`]): if it is held
+    /// The member came back with a heal (see [`crate::heal::Heals`]): if it is held
     /// as unseen and was not accused since, it may be shown at once.
     /// Returns whether it may.
     pub fn healed(&mut self) -> bool {
@@ -429,31 +367,6 @@ mod tests {
             "{u:?} vs {release:?}"
         );
         u.saturating_duration_since(t)
-    }
-
-    #[test]
-    fn many_unseen_comebacks_at_once_are_a_heal_one_at_a_time_are_not() {
-        let n = |i: usize| Name::from(format!("m{i}").as_str());
-        let mut h = Heals::default();
-        // Two within the window, then a third 6 s after the first: no heal
-        // (flaky members come back on their own time).
-        assert_eq!(h.came_back(at(0), W, &n(0), 100), (false, vec![]));
-        assert_eq!(h.came_back(at(4_000), W, &n(1), 100), (false, vec![]));
-        assert_eq!(h.came_back(at(6_000), W, &n(2), 100), (false, vec![]));
-        // The third within 5 s of the second: a heal; the two before are
-        // shown at once, later ones are not held while it lasts.
-        let (heal, earlier) = h.came_back(at(7_000), W, &n(3), 100);
-        assert!(heal);
-        assert_eq!(earlier, [n(1), n(2)]);
-        assert_eq!(h.came_back(at(11_000), W, &n(4), 100), (true, vec![]));
-        assert_eq!(h.came_back(at(15_500), W, &n(5), 100), (true, vec![]));
-        assert_eq!(h.came_back(at(21_000), W, &n(6), 100), (false, vec![]));
-        // 1,000 held: a heal takes ten.
-        let mut h = Heals::default();
-        for i in 0..9 {
-            assert!(!h.came_back(at(i * 100), W, &n(i as usize), 1_000).0);
-        }
-        assert!(h.came_back(at(900), W, &n(9), 1_000).0);
     }
 
     #[test]

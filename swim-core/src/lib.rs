@@ -31,6 +31,7 @@ mod damping;
 mod event;
 mod exchange;
 mod gossip;
+mod heal;
 mod member;
 mod member_table;
 mod metrics;

@@ -1022,6 +1022,7 @@ impl Node {
                     }
                 }
                 Timer::Deadline(Deadline::Candidate { seq }) => self.on_candidate_timeout(seq),
+                Timer::Deadline(Deadline::HealCheck { member }) => self.check_heal(member),
                 Timer::Deadline(Deadline::Reap { member, generation }) => {
                     if self.view.on_reap(&member, generation, &mut self.out) {
                         self.replicas.forget(&member);
@@ -1191,6 +1192,9 @@ impl Node {
             vouched: member,
         };
         self.apply_all(packet.updates, Priority::News, Admit::Source(hearsay));
+        if member && trusted {
+            self.view.spoke(&packet.from, effects!(self));
+        }
         self.answer_claims();
         if !(packet.queries.is_empty() && packet.answers.is_empty()) {
             if authentic {
@@ -2047,6 +2051,23 @@ impl Node {
         let head = Head {
             messages: &messages,
             buddy: buddy.as_ref(),
+        };
+        self.send_with(addr, head);
+    }
+
+    /// Pings `member`, one of many back at once: its answer, from its own
+    /// address, confirms a heal (see [`crate::heal`]).
+    fn check_heal(&mut self, member: Name) {
+        let Some(addr) = self.view.members().get(&member).map(|e| e.addr()) else {
+            return;
+        };
+        let messages = [Msg::Ping {
+            seq: self.prober.recheck(),
+            target: member,
+        }];
+        let head = Head {
+            messages: &messages,
+            buddy: None,
         };
         self.send_with(addr, head);
     }

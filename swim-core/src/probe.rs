@@ -127,7 +127,7 @@ pub(crate) struct Prober {
     relays: HashMap<u32, Relay, FixedState>,
     next_seq: u32,
     /// Sequence numbers of the last few last-word pings to suspects.
-    rechecks: [u32; 8],
+    rechecks: [u32; 16],
     answered: Answered,
 }
 
@@ -137,7 +137,7 @@ impl Prober {
             probe: None,
             relays: HashMap::with_hasher(FixedState::with_seed(hash_seed)),
             next_seq: 0,
-            rechecks: [0; 8],
+            rechecks: [0; 16],
             answered: Answered::default(),
         }
     }
@@ -184,8 +184,8 @@ impl Prober {
     }
 
     /// A sequence number for a last-word ping to a suspect whose suspicion
-    /// ran out: its ack is expected (the refutation rides on it), not a
-    /// probe's.
+    /// ran out (or a ping that checks a heal): its ack is expected (the
+    /// refutation rides on it), not a probe's.
     pub fn recheck(&mut self) -> u32 {
         let seq = self.next_seq();
         self.rechecks.rotate_right(1);

@@ -45,6 +45,9 @@ pub(crate) enum Deadline {
     QueryDone { id: u64 },
     /// A held member may be shown again (see [`crate::damping`]).
     Release { member: Name },
+    /// Ping `member`, back with others at once: its answer confirms a heal
+    /// (see [`crate::heal`]).
+    HealCheck { member: Name },
     /// The check of the candidate whose pings carry `seq` moves on: to
     /// ping-reqs, or it is forgotten (see [`crate::candidate`]).
     Candidate { seq: u32 },

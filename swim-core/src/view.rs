@@ -157,7 +157,7 @@ pub(crate) struct View {
     /// verdict it carries was learned from it).
     heard_from: Option<Name>,
     /// Unseen comebacks of late: a heal is not flapping.
-    heals: damping::Heals,
+    heals: crate::heal::Heals,
 }
 
 impl View {
@@ -184,7 +184,7 @@ impl View {
             before: HashMap::with_hasher(FixedState::with_seed(hash_seed)),
             own_before: None,
             heard_from: None,
-            heals: damping::Heals::default(),
+            heals: crate::heal::Heals::default(),
         };
         view.account(0, &name);
         view
@@ -582,12 +582,13 @@ impl View {
         let sick = matches!(old, Status::Suspect | Status::Dead);
         let mut unseen = e.flaps_mut(now, w).came_back(now, w, dead_for);
         if unseen {
-            // Many coming back unseen at once: a heal, not flapping.
+            // Many coming back unseen at once: a heal, not flapping, once
+            // members pinged confirm it (see `crate::heal`).
             let n = self.members.len();
-            let (heal, earlier) = self.heals.came_back(now, w, name, n);
-            unseen = !heal;
-            for other in earlier {
-                self.show_healed(&other, fx);
+            let back = self.heals.came_back(now, w, name, n);
+            unseen = !back.heal;
+            for member in back.check {
+                fx.timers.schedule(now, Deadline::HealCheck { member });
             }
         }
         let Some(e) = self.members.get_mut(name) else {
@@ -612,8 +613,20 @@ impl View {
         false
     }
 
+    /// Member `name` spoke from its own address, in a packet that opened
+    /// (or on a plain cluster): when it confirms a heal (see
+    /// [`crate::heal`]), the members held as unseen in it are shown.
+    pub fn spoke(&mut self, name: &Name, fx: &mut Effects) {
+        if !self.heals.checking() {
+            return;
+        }
+        for member in self.heals.spoke(fx.now, window(fx.config), name) {
+            self.show_healed(&member, fx);
+        }
+    }
+
     /// A member held as unseen came back with a heal (see
-    /// [`damping::Heals`]): shown now, unless accused since.
+    /// [`crate::heal`]): shown now, unless accused since.
     fn show_healed(&mut self, name: &Name, fx: &mut Effects) {
         let (now, w) = (fx.now, window(fx.config));
         let Some(e) = self.members.get_mut(name) else {

@@ -112,7 +112,6 @@ fn forged_revivals(m: &mut Mesh, revive: &[usize]) -> usize {
 // ---------------------------------------------------------------------------
 
 #[test]
-#[ignore = "review18e: three forged revivals of dead members make a heal that damping shows at once"]
 fn forged_revivals_do_not_make_a_heal() {
     let mut m = mesh_with_dead(&[5, 6, 7]);
     let shown = forged_revivals(&mut m, &[5, 6, 7]);

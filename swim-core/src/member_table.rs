@@ -37,6 +37,9 @@ struct Extra {
     flaps: Option<Flaps>,
     /// The last dead verdict taken on the member (see [`crate::verdict`]).
     verdict: Option<Box<Verdict>>,
+    /// The member spoke from its own address since `verdict` was taken: a
+    /// later death is a new one, with its own verdict.
+    spoke_since: bool,
 }
 
 /// What a node keeps about one member.
@@ -148,7 +151,23 @@ impl Entry {
 
     /// Records the dead verdict just taken on the member.
     pub fn set_verdict(&mut self, verdict: Verdict) {
-        self.extra.get_or_insert_with(Default::default).verdict = Some(Box::new(verdict));
+        let x = self.extra.get_or_insert_with(Default::default);
+        x.verdict = Some(Box::new(verdict));
+        x.spoke_since = false;
+    }
+
+    /// The member spoke from its own address: its verdict, if any, is
+    /// behind it (see [`spoke_since`](Self::spoke_since)).
+    pub fn spoke(&mut self) {
+        if let Some(x) = self.extra.as_mut().filter(|x| x.verdict.is_some()) {
+            x.spoke_since = true;
+        }
+    }
+
+    /// Whether the member spoke from its own address since its verdict was
+    /// taken (a revival heard only from others may be anyone's word).
+    pub fn spoke_since(&self) -> bool {
+        self.extra.as_ref().is_some_and(|x| x.spoke_since)
     }
 
     /// The member's failure record, if it has one.

@@ -614,9 +614,13 @@ impl View {
     }
 
     /// Member `name` spoke from its own address, in a packet that opened
-    /// (or on a plain cluster): when it confirms a heal (see
-    /// [`crate::heal`]), the members held as unseen in it are shown.
+    /// (or on a plain cluster): its verdict, if any, is behind it, and
+    /// when it confirms a heal (see [`crate::heal`]), the members held as
+    /// unseen in it are shown.
     pub fn spoke(&mut self, name: &Name, fx: &mut Effects) {
+        if let Some(e) = self.members.get_mut(name) {
+            e.spoke();
+        }
         if !self.heals.checking() {
             return;
         }
@@ -963,8 +967,10 @@ impl View {
     /// Marks a member dead or left, gossips it, and schedules its reaping.
     /// `said`: who declared it, and the evidence the verdict carries (kept
     /// with the member and passed on as it came). A member already dead
-    /// (or left) here keeps the verdict it has (only its incarnation moves) unless
-    /// the new one comes from its accuser itself: anyone can send "dead,
+    /// (or left) here, or back only by others' word since (it has not
+    /// spoken from its own address since its verdict), keeps the verdict it
+    /// has (only its incarnation moves) unless the new one comes from its
+    /// accuser itself: anyone can send "alive, one higher" and then "dead,
     /// one higher" with made-up evidence.
     fn bury(
         &mut self,
@@ -982,7 +988,8 @@ impl View {
         } = said;
         let now = fx.now;
         let kept = (self.members.get(name))
-            .filter(|e| status == Status::Dead && !e.status().is_live() && !own)
+            .filter(|e| status == Status::Dead && !own)
+            .filter(|e| !e.status().is_live() || !e.spoke_since())
             .and_then(|e| e.verdict())
             .filter(|v| self.heard_from.as_ref() != Some(&accuser) || v.own)
             .cloned();

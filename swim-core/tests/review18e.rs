@@ -163,10 +163,18 @@ fn stranger() -> std::net::SocketAddr {
     std::net::SocketAddr::from(([10, 250, 0, 66], 40_000))
 }
 
+/// An update sent between the real verdict and the forged one.
+enum Detour {
+    /// By the stranger.
+    Forged(pb::Update),
+    /// By node-1 itself, from its own address.
+    Itself(pb::Update),
+}
+
 /// Node 0 of 4 (plain, lan) takes node-3's verdict on node-1, then a
 /// stranger sends `detour` and a "dead, one higher" naming node-2 with
 /// made-up evidence: the verdict node 0 then holds on node-1.
-fn verdict_after(detour: Option<pb::Update>) -> swim_core::Verdict {
+fn verdict_after(detour: Option<Detour>) -> swim_core::Verdict {
     let mut node = joined_node(4, swim_core::Config::lan());
     let inc = node.member("node-1").unwrap().incarnation;
     let give = |node: &mut swim_core::Node, from, bytes, ms| {
@@ -183,8 +191,11 @@ fn verdict_after(detour: Option<pb::Update>) -> swim_core::Verdict {
     };
     give(&mut node, addr(3), packet(3, vec![], vec![real]), 10);
     assert_eq!(node.verdict("node-1").unwrap().accuser, "node-3");
-    if let Some(d) = detour {
-        give(&mut node, stranger(), plain_packet("x", vec![d]), 20);
+    match detour {
+        Some(Detour::Forged(d)) => give(&mut node, stranger(), plain_packet("x", vec![d]), 20),
+        // Node-1 itself, from its own address: really back.
+        Some(Detour::Itself(d)) => give(&mut node, addr(1), packet(1, vec![], vec![d]), 20),
+        None => {}
     }
     let forged = buried(1, pb::Status::Dead, inc + 1, "node-2");
     give(&mut node, stranger(), plain_packet("x", vec![forged]), 30);
@@ -224,7 +235,12 @@ fn verdict_after(detour: Option<pb::Update>) -> swim_core::Verdict {
 #[test]
 fn a_detour_through_left_does_not_rewrite_a_dead_members_verdict() {
     let inc = 1;
-    let v = verdict_after(Some(buried(1, pb::Status::Left, inc, "node-1")));
+    let v = verdict_after(Some(Detour::Forged(buried(
+        1,
+        pb::Status::Left,
+        inc,
+        "node-1",
+    ))));
     assert_eq!(
         (
             v.accuser.as_str(),
@@ -243,9 +259,8 @@ fn a_detour_through_left_does_not_rewrite_a_dead_members_verdict() {
 /// the new one (or replace it only after the member was heard first-hand
 /// alive in between).
 #[test]
-#[ignore = "review18e: a forged revival then dead rewrites a dead member's verdict"]
 fn a_detour_through_a_forged_revival_does_not_rewrite_a_dead_members_verdict() {
-    let v = verdict_after(Some(revival(1, 2)));
+    let v = verdict_after(Some(Detour::Forged(revival(1, 2))));
     assert_eq!(
         (
             v.accuser.as_str(),
@@ -258,6 +273,14 @@ fn a_detour_through_a_forged_revival_does_not_rewrite_a_dead_members_verdict() {
 
 /// Control: without the detour, fix 4 holds: the forged "dead, one
 /// higher" moves only the incarnation.
+/// Control: a member really back (it spoke from its own address) that
+/// dies again has a new death, with the new verdict.
+#[test]
+fn control_a_death_after_a_first_hand_comeback_is_a_new_verdict() {
+    let v = verdict_after(Some(Detour::Itself(revival(1, 2))));
+    assert_eq!(v.accuser, "node-2", "{v:?}");
+}
+
 #[test]
 fn control_a_forged_later_dead_update_keeps_the_verdict() {
     let v = verdict_after(None);

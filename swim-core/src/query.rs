@@ -397,14 +397,21 @@ struct Queued {
 }
 
 /// How a query is remembered as seen: its origin, and its id mixed with a
-/// digest of its operation. A process restarted with the same seed at the
-/// same instant draws the ids its predecessor drew, and peers still
-/// remember them; a different operation under a known id is a new query.
-/// (The same operation again, under the same id, is the same query: a
-/// re-stamped one is carried out once.)
-fn seen_key(origin: &Name, id: u64, op: &KeyringOp) -> (Name, u64) {
-    // FNV-1a over the operation's wire form: fixed, so every node agrees.
-    let digest = (op.to_wire().encode_to_vec().iter()).fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+/// digest of its operation and with its clock (as Serf keys its recent
+/// queries by Lamport time and id). A process restarted with the same seed
+/// and a clock that starts at zero draws the ids its predecessor drew, and
+/// peers still remember them; but it learns the cluster's clock before it
+/// stamps anything, so its queries carry later clocks: new queries, even
+/// the same operation under the same id. (A query stamped again, see
+/// [`Queries::restamp`], is a new query too: a member that found both
+/// stamps plausible carries it out twice, which a key operation allows,
+/// and answers once.)
+fn seen_key(origin: &Name, id: u64, op: &KeyringOp, clock: u64) -> (Name, u64) {
+    // FNV-1a over the operation's wire form and the clock: fixed, so every
+    // node agrees.
+    let wire = op.to_wire().encode_to_vec();
+    let bytes = wire.iter().copied().chain(clock.to_le_bytes());
+    let digest = bytes.fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     });
     (origin.clone(), id ^ digest)
@@ -546,7 +553,7 @@ impl Queries {
             clock,
         };
         self.remember(
-            seen_key(&h.origin, h.id, &h.op),
+            seen_key(&h.origin, h.id, &h.op, clock),
             clock,
             h.op != KeyringOp::List,
         );
@@ -651,21 +658,10 @@ impl Queries {
             if !self.open.contains_key(&h.id) {
                 continue;
             }
-            let key = seen_key(&h.origin, h.id, &h.op);
-            // The first stamp stays queued too: whichever a member finds
-            // plausible it takes, once (same id and operation).
-            self.forget_quietly(&key);
+            // The first stamp stays queued (and remembered) too: a member
+            // takes whichever it finds plausible.
             self.stamp(h);
         }
-    }
-
-    /// Forgets query `key` without raising its origin's floor (our own
-    /// query, about to be stamped again).
-    fn forget_quietly(&mut self, key: &(Name, u64)) {
-        if let Some(s) = self.seen.get_mut(key) {
-            s.acts = false;
-        }
-        self.forget(key);
     }
 
     /// A query heard from the network (see [`Heard`]) in a packet that
@@ -695,7 +691,7 @@ impl Queries {
         if q.clock > before.saturating_add(MAX_CLOCK_JUMP) || q.clock >= MAX_CLOCK {
             return Heard::Implausible;
         }
-        let key = seen_key(&q.origin, q.id, &q.op);
+        let key = seen_key(&q.origin, q.id, &q.op, q.clock);
         if self.seen.contains_key(&key) {
             return Heard::Again;
         }

@@ -988,7 +988,7 @@ impl View {
         } = said;
         let now = fx.now;
         let kept = (self.members.get(name))
-            .filter(|e| status == Status::Dead && !own)
+            .filter(|_| status == Status::Dead && !own)
             .filter(|e| !e.status().is_live() || !e.spoke_since())
             .and_then(|e| e.verdict())
             .filter(|v| self.heard_from.as_ref() != Some(&accuser) || v.own)

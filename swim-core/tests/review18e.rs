@@ -359,7 +359,6 @@ fn reinstall_after_restart(seed2: u64) -> (u64, u64, usize) {
 // ---------------------------------------------------------------------------
 
 #[test]
-#[ignore = "review18e: a process restarted with the same seed and a zero-based clock repeats query ids; the same operation again is dropped"]
 fn a_restart_with_the_same_seed_can_repeat_an_operation() {
     let (a, b, holders) = reinstall_after_restart(103);
     assert_eq!(

@@ -40,6 +40,10 @@ struct Extra {
     /// The member spoke from its own address since `verdict` was taken: a
     /// later death is a new one, with its own verdict.
     spoke_since: bool,
+    /// It moved to another address within one life, on someone's word:
+    /// whoever answers there is not taken at its word (see
+    /// [`Entry::moved`]).
+    moved: bool,
 }
 
 /// What a node keeps about one member.
@@ -170,6 +174,26 @@ impl Entry {
         self.extra.as_ref().is_some_and(|x| x.spoke_since)
     }
 
+    /// Whether the member moved to another address within one life (a
+    /// process keeps its address; one at a new address is a restart, with
+    /// a new life): anyone can send "alive, one higher, at my address" for
+    /// a dead member, so the answers of whoever is there are checked, not
+    /// taken at their word, until a new life comes.
+    pub fn moved(&self) -> bool {
+        self.extra.as_ref().is_some_and(|x| x.moved)
+    }
+
+    /// Records whether the member moved within its life (see
+    /// [`moved`](Self::moved)).
+    pub fn set_moved(&mut self, moved: bool) {
+        if moved {
+            self.extra.get_or_insert_with(Default::default).moved = true;
+        } else if let Some(x) = self.extra.as_mut() {
+            x.moved = false;
+            self.trim();
+        }
+    }
+
     /// The member's failure record, if it has one.
     pub fn flaps(&self) -> Option<&Flaps> {
         self.extra.as_ref().and_then(|x| x.flaps.as_ref())
@@ -194,7 +218,11 @@ impl Entry {
     /// Frees `extra` once it holds nothing.
     fn trim(&mut self) {
         if self.extra.as_ref().is_some_and(|x| {
-            x.v6.is_none() && x.suspicion.is_none() && x.flaps.is_none() && x.verdict.is_none()
+            x.v6.is_none()
+                && x.suspicion.is_none()
+                && x.flaps.is_none()
+                && x.verdict.is_none()
+                && !x.moved
         }) {
             self.extra = None;
         }

@@ -2617,9 +2617,10 @@ impl Node {
         // known member's answer by the node-wide share of exchanges.
         // Its new names are taken at its word (the first few) only when it
         // is a live member at the address we opened to; whoever answers at
-        // a dead member's address (a reconnect) gets them all checked.
+        // a dead member's address (a reconnect), or at the address a
+        // member moved to within its life, gets them all checked.
         let live = (self.view.members().get(&pp.from))
-            .is_some_and(|e| e.status().is_live() && e.addr() == exchange.peer);
+            .is_some_and(|e| e.status().is_live() && e.addr() == exchange.peer && !e.moved());
         let admit = match exchange.reason {
             Reason::Join => Admit::Seed,
             _ if exchange.vouched => Admit::Exchange(Hearsay {

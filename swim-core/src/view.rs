@@ -510,6 +510,9 @@ impl View {
         if u.life != 0 {
             e.life = u.life;
         }
+        if restarted || changed {
+            e.set_moved(!restarted);
+        }
         e.set_addr(u.addr);
         e.incarnation = u.incarnation;
         e.set_suspicion(None);

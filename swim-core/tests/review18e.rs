@@ -537,7 +537,6 @@ fn plain_packet_with(from_name: &str, messages: Vec<pb::message::Body>) -> swim_
 }
 
 #[test]
-#[ignore = "review18e: a stranger that moved a dead member to its address gets its later exchanges taken at its word"]
 fn a_stranger_at_a_revived_members_new_address_adds_nobody_unchecked() {
     let (admitted, opened) = stranger_as_revived_member(60, true);
     assert_eq!(

@@ -345,10 +345,8 @@ enum What {
         side: usize,
     },
     /// Checks, once a second after a heal, whether every view of every
-    /// namespace agrees yet (heal number `heal`).
-    CheckKeys {
-        heal: usize,
-    },
+    /// namespace agrees yet (for the heals in `Sim::keys_waiting`).
+    CheckKeys,
     /// Checks, every 100 ms after a restart, whether the restarted node
     /// holds every namespace yet (catch-up number `n`).
     CheckCaughtUp {
@@ -604,6 +602,9 @@ pub struct Sim {
     bytes: u64,
     /// Ground truth and measurements.
     pub observer: Observer,
+    /// Heals (by number) whose keys do not agree yet: one check a second
+    /// serves them all.
+    keys_waiting: Vec<usize>,
     /// Which members are sick, which links work; every verdict judged.
     truth: Truth,
     alive_everywhere: Option<Instant>,
@@ -650,6 +651,7 @@ impl Sim {
             messages: 0,
             bytes: 0,
             observer: Observer::new(n),
+            keys_waiting: Vec::new(),
             truth: Truth::new(n, crate::truth::grace(&opts.config, n), opts.hold_out),
             alive_everywhere: None,
             attackers: Vec::new(),
@@ -1209,12 +1211,14 @@ impl Sim {
                 }
                 self.deliver(to, generation, Input::StreamClosed { id }, false);
             }
-            What::CheckKeys { heal } => {
+            What::CheckKeys => {
                 if self.keys_agree() {
-                    let h = &mut self.observer.heals[heal];
-                    h.keys_agreed_after_ms = Some(self.now.as_millis() - h.healed_at_ms);
+                    for heal in std::mem::take(&mut self.keys_waiting) {
+                        let h = &mut self.observer.heals[heal];
+                        h.keys_agreed_after_ms = Some(self.now.as_millis() - h.healed_at_ms);
+                    }
                 } else {
-                    self.schedule(self.now + Duration::from_secs(1), What::CheckKeys { heal });
+                    self.schedule(self.now + Duration::from_secs(1), What::CheckKeys);
                 }
             }
             What::CheckCaughtUp { n } => {
@@ -1248,7 +1252,7 @@ impl Sim {
             What::SlowEnd(i) => {
                 self.slots[i].slow = Duration::ZERO;
                 self.truth.node_fault(i, "slow", false, self.now);
-                self.observer.healed(self.now);
+                self.healed();
             }
             What::Flap {
                 a,
@@ -1259,7 +1263,7 @@ impl Sim {
             } => {
                 if self.now >= until {
                     self.change_links(|l| l.set_down(a, b, false));
-                    self.observer.healed(self.now);
+                    self.healed();
                     return;
                 }
                 self.change_links(|l| l.set_down(a, b, down));
@@ -1357,7 +1361,7 @@ impl Sim {
                 let mut found = false;
                 self.change_links(|l| found = l.heal_named(&name));
                 if found {
-                    self.observer.healed(now);
+                    self.healed();
                 }
             }
             FaultKind::Crash(i) => {
@@ -1373,7 +1377,7 @@ impl Sim {
                 self.observer.restarted(i);
                 self.slots[i].restarts += 1;
                 self.start(i);
-                self.observer.healed(now);
+                self.healed();
                 self.observer.catch_ups.push(crate::observe::CatchUpReport {
                     node: i,
                     restarted_at_ms: now.as_millis(),
@@ -1429,7 +1433,7 @@ impl Sim {
                         },
                     );
                 }
-                self.observer.healed(now);
+                self.healed();
             }
             FaultKind::Flap {
                 a,
@@ -1448,9 +1452,7 @@ impl Sim {
             }
             FaultKind::Heal => {
                 self.change_links(|l| l.heal());
-                self.observer.healed(now);
-                let heal = self.observer.heals.len() - 1;
-                self.schedule(now, What::CheckKeys { heal });
+                self.healed();
             }
             FaultKind::Announce(i) => {
                 if let Some(node) = self.slots[i].node.as_mut() {
@@ -1584,7 +1586,17 @@ impl Sim {
         }
         self.slots[i].tick_at = None;
         self.step(i, Input::Tick);
+        self.healed();
+    }
+
+    /// A fault ended now (a heal, named or not, a fault's `until`, a
+    /// pause, a restart): time the re-convergence and the keys' agreement.
+    fn healed(&mut self) {
         self.observer.healed(self.now);
+        if self.keys_waiting.is_empty() {
+            self.schedule(self.now, What::CheckKeys);
+        }
+        self.keys_waiting.push(self.observer.heals.len() - 1);
     }
 
     /// The process of node `i` is gone: its streams fail for the other side.

@@ -70,8 +70,9 @@ pub struct FalseDeath {
     /// What ground truth knows around it: recent sickness of the accuser
     /// or the view, or "no fault near".
     pub cause: String,
-    /// Whether the view had been sick earlier in the run (the sick node's
-    /// own stale verdict, as against one a healthy view took or adopted).
+    /// Whether the view was sick when it took the verdict, or within the
+    /// grace before (the sick node's own stale verdict, as against one a
+    /// healthy view took or adopted).
     pub view_was_sick: bool,
     /// The verdict's evidence as the view took it (`None`: the event
     /// carried no verdict).
@@ -230,10 +231,9 @@ pub(crate) struct Truth {
     /// How many deaths were taken across a broken link.
     pub cross_cut_deaths: u64,
     pub false_deaths: u64,
-    /// False deaths taken by views that were never sick in the run.
+    /// False deaths taken by views that were healthy when they took them
+    /// (not sick then, nor within the grace before).
     pub false_deaths_healthy_views: u64,
-    /// Whether each node was ever sick (while running).
-    ever_sick: Vec<bool>,
     pub expected_deaths: u64,
     pub false_suspicions: u64,
     /// False suspicions a view raised itself (it was the accuser), not
@@ -267,7 +267,6 @@ impl Truth {
             cross_cut_deaths: 0,
             false_deaths: 0,
             false_deaths_healthy_views: 0,
-            ever_sick: vec![false; n],
             expected_deaths: 0,
             false_suspicions: 0,
             false_accusations: 0,
@@ -286,12 +285,21 @@ impl Truth {
         self.node_fault[m].first().copied().or(self.link_sick[m])
     }
 
+    /// Whether view `v` is sick at `now` (`running`: its process runs) or
+    /// was within the grace before: its verdicts then may be its own
+    /// stale ones.
+    fn sick_near(&self, v: usize, running: bool, now: Instant) -> bool {
+        self.sick(v, running).is_some()
+            || self.sick_until[v].is_some_and(|(t, _)| {
+                t.as_micros() + self.grace.as_micros() as u64 >= now.as_micros()
+            })
+    }
+
     /// A node-level fault (`cause`: "paused", "slow") starts (`on`) or
     /// ends on `m`; faults of different causes overlap.
     pub(crate) fn node_fault(&mut self, m: usize, cause: &'static str, on: bool, now: Instant) {
         let faults = &mut self.node_fault[m];
         if on {
-            self.ever_sick[m] = true;
             if !faults.contains(&cause) {
                 faults.push(cause);
             }
@@ -314,9 +322,6 @@ impl Truth {
             }
         }
         self.link_sick = link_sickness(new, self.n);
-        for (ever, now) in self.ever_sick.iter_mut().zip(&self.link_sick) {
-            *ever |= now.is_some();
-        }
         self.history.push_back((now, old.clone()));
         self.prune(now);
     }
@@ -440,7 +445,7 @@ impl Truth {
                             at_ms: now.as_millis(),
                             accuser: accuser.map(str::to_string),
                             cause,
-                            view_was_sick: self.ever_sick[v],
+                            view_was_sick: self.sick_near(v, running(v), now),
                             evidence: evidence.map(Evidence::of),
                         });
                     }
@@ -451,7 +456,7 @@ impl Truth {
                         .entry(accuser.unwrap_or("?").to_string())
                         .or_default() += 1;
                     self.false_deaths += 1;
-                    let view_was_sick = self.ever_sick[v];
+                    let view_was_sick = self.sick_near(v, running(v), now);
                     if !view_was_sick {
                         self.false_deaths_healthy_views += 1;
                     }
@@ -746,6 +751,27 @@ mod tests {
             Some("node-3".into()),
             false,
         ))
+    }
+
+    /// A view is left out of "healthy views" only while it is sick, or
+    /// within the grace after: a pause early in the run does not hide a
+    /// false death it takes a minute later.
+    #[test]
+    fn a_view_is_sick_only_within_the_grace_of_its_sickness() {
+        let net = Network::default();
+        let links = Links::new(10, &net);
+        let mut t = Truth::new(10, Duration::from_secs(4), None);
+        t.node_fault(3, "paused", true, at(10));
+        t.node_fault(3, "paused", false, at(15));
+        // Within the grace (4 s) of its pause: its false death is a sick
+        // view's.
+        assert_eq!(judged(&mut t, links.state(), 3, 2, at(17)), 1);
+        assert_eq!(t.false_deaths_healthy_views, 0);
+        assert!(t.false_list[0].view_was_sick);
+        // A minute later it is a healthy view again.
+        assert_eq!(judged(&mut t, links.state(), 3, 2, at(75)), 1);
+        assert_eq!(t.false_deaths_healthy_views, 1);
+        assert!(!t.false_list[1].view_was_sick);
     }
 
     #[test]

@@ -95,3 +95,47 @@ alive_everywhere_within = { after = "20s", within = "5s" }
     assert!(s.verify(&r).is_empty(), "{:?}", s.verify(&r));
     assert!(r.alive_everywhere_ms.is_some_and(|t| t >= 20_000));
 }
+
+/// Every kind of heal times the keys' agreement: a partition ended by its
+/// `until`, and one ended by a named heal, with writes on both sides during
+/// the cut (before, only a plain `heal` fault started the timing, and these
+/// reports had no figure though the keys agreed).
+#[test]
+fn keys_agreement_is_timed_after_every_kind_of_heal() {
+    for end in [
+        "until = \"30s\"",
+        "name = \"cut\"\n[[fault]]\nat = \"30s\"\nkind = \"heal\"\nfault = \"cut\"",
+    ] {
+        let r = run(
+            &format!(
+                r#"
+nodes = 12
+duration = "60s"
+[[fault]]
+at = "12s"
+kind = "set"
+nodes = [0, 1, 7, 8]
+every = "2s"
+key = "k"
+value = "written during the cut"
+[[fault]]
+at = "10s"
+kind = "partition"
+groups = [[0, 1, 2, 3, 4, 5]]
+{end}
+"#
+            ),
+            1,
+        );
+        let h = r
+            .heals
+            .iter()
+            .find(|h| h.healed_at_ms == 30_000)
+            .unwrap_or_else(|| panic!("{end}: no heal at 30 s: {:?}", r.heals));
+        let agreed = h.keys_agreed_after_ms;
+        assert!(
+            agreed.is_some_and(|ms| ms <= 20_000),
+            "{end}: keys agreed after {agreed:?} ms"
+        );
+    }
+}

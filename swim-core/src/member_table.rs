@@ -37,13 +37,24 @@ struct Extra {
     flaps: Option<Flaps>,
     /// The last dead verdict taken on the member (see [`crate::verdict`]).
     verdict: Option<Box<Verdict>>,
-    /// The member spoke from its own address since `verdict` was taken: a
-    /// later death is a new one, with its own verdict.
-    spoke_since: bool,
-    /// It moved to another address within one life, on someone's word:
-    /// whoever answers there is not taken at its word (see
-    /// [`Entry::moved`]).
-    moved: bool,
+    /// The member was seen back since `verdict` was taken (see
+    /// [`Entry::back_since`]): a later death is a new one, with its own
+    /// verdict.
+    back_since: bool,
+    /// It moved to another address within one life (see [`Entry::moved`]).
+    moved: Option<Moved>,
+}
+
+/// A move of a member to another address within one life.
+#[derive(Debug, Clone, Copy)]
+struct Moved {
+    /// The address it had before (the last one it was trusted at).
+    from: SocketAddr,
+    /// Trusted at the new address from then on: a member that was live
+    /// when it moved refutes a forged move within the suspicion timeout.
+    /// `None`: it was down; nothing refutes a forged revival of a dead
+    /// member, so only a new life or a move back ends it.
+    trusted_at: Option<Instant>,
 }
 
 /// What a node keeps about one member.
@@ -157,41 +168,59 @@ impl Entry {
     pub fn set_verdict(&mut self, verdict: Verdict) {
         let x = self.extra.get_or_insert_with(Default::default);
         x.verdict = Some(Box::new(verdict));
-        x.spoke_since = false;
+        x.back_since = false;
     }
 
-    /// The member spoke from its own address: its verdict, if any, is
-    /// behind it (see [`spoke_since`](Self::spoke_since)).
-    pub fn spoke(&mut self) {
+    /// The member is seen back: its verdict, if any, is behind it (see
+    /// [`back_since`](Self::back_since)).
+    pub fn seen_back(&mut self) {
         if let Some(x) = self.extra.as_mut().filter(|x| x.verdict.is_some()) {
-            x.spoke_since = true;
+            x.back_since = true;
         }
     }
 
-    /// Whether the member spoke from its own address since its verdict was
-    /// taken (a revival heard only from others may be anyone's word).
-    pub fn spoke_since(&self) -> bool {
-        self.extra.as_ref().is_some_and(|x| x.spoke_since)
+    /// Whether the member was seen back since its verdict was taken: it
+    /// spoke from its own address, or a member at its own address said it
+    /// is back. A revival only a stranger told of may be anyone's word.
+    pub fn back_since(&self) -> bool {
+        self.extra.as_ref().is_some_and(|x| x.back_since)
     }
 
-    /// Whether the member moved to another address within one life (a
-    /// process keeps its address; one at a new address is a restart, with
-    /// a new life): anyone can send "alive, one higher, at my address" for
-    /// a dead member, so the answers of whoever is there are checked, not
-    /// taken at their word, until a new life comes.
-    pub fn moved(&self) -> bool {
-        self.extra.as_ref().is_some_and(|x| x.moved)
+    /// Whether the member moved to another address within one life and is
+    /// not trusted there yet at `now`. A process keeps its address (one at
+    /// a new address is a restart, with a new life), and anyone can send
+    /// "alive, one higher, at my address": whoever speaks from the new
+    /// address is not taken for the member (its packets are not first-hand,
+    /// its answers are checked) until the move is unrefuted for a
+    /// suspicion timeout (a live member refutes a forged move of itself),
+    /// it moves back, or a new life comes.
+    pub fn moved(&self, now: Instant) -> bool {
+        let moved = self.extra.as_ref().and_then(|x| x.moved);
+        moved.is_some_and(|m| m.trusted_at.is_none_or(|t| now < t))
     }
 
-    /// Records whether the member moved within its life (see
-    /// [`moved`](Self::moved)).
-    pub fn set_moved(&mut self, moved: bool) {
-        if moved {
-            self.extra.get_or_insert_with(Default::default).moved = true;
-        } else if let Some(x) = self.extra.as_mut() {
-            x.moved = false;
+    /// The member's address changes from `from` to `to` at `now`: `restarted`
+    /// (a new life) ends a move; otherwise it is a move (see
+    /// [`moved`](Self::moved)), trusted at `trusted_at` when the member was
+    /// live, ended when it goes back to the address it was trusted at.
+    pub fn record_move(
+        &mut self,
+        from: SocketAddr,
+        to: SocketAddr,
+        restarted: bool,
+        trusted_at: Option<Instant>,
+    ) {
+        let was = self.extra.as_ref().and_then(|x| x.moved);
+        let back = was.is_some_and(|m| m.from == to);
+        if restarted || back || from == to && was.is_none() {
+            if let Some(x) = self.extra.as_mut() {
+                x.moved = None;
+            }
             self.trim();
+            return;
         }
+        let from = was.map_or(from, |m| m.from);
+        self.extra.get_or_insert_with(Default::default).moved = Some(Moved { from, trusted_at });
     }
 
     /// The member's failure record, if it has one.
@@ -222,7 +251,7 @@ impl Entry {
                 && x.suspicion.is_none()
                 && x.flaps.is_none()
                 && x.verdict.is_none()
-                && !x.moved
+                && x.moved.is_none()
         }) {
             self.extra = None;
         }

@@ -1148,11 +1148,13 @@ impl Node {
         // draws is paid from the credit
         // its bytes earn (see `crate::source`). Judged before the packet's
         // updates are applied: a stranger cannot vouch for itself.
+        // A member that moved within its life is not trusted at its new
+        // address yet (see `Entry::moved`).
         let member = self
             .view
             .members()
             .get(&packet.from)
-            .is_some_and(|e| e.addr() == from);
+            .is_some_and(|e| e.addr() == from && !e.moved(self.now));
         if !member {
             self.sources.earn(Source::of(from), len, self.now);
         } else if authentic || self.keyring.is_empty() {
@@ -1161,7 +1163,7 @@ impl Node {
         // A candidate speaks, from the address its news gave: seen (its
         // ack, if that is what it sent, was expected).
         let mut seen = None;
-        if !packet.from_known && self.candidates.len() > 0 {
+        if self.candidates.len() > 0 {
             if let Some(c) = self.candidates.seen(&packet.from, from) {
                 seen = Some(c.seq);
                 self.admit(c);
@@ -1436,6 +1438,15 @@ impl Node {
                         continue;
                     }
                 }
+                // A known member said to be at another address within its
+                // life, by anyone but itself from there: checked at the new
+                // address first (a forged move would point every node's
+                // probes at a victim, or hand the member's name to whoever
+                // is there), never through relays (they hold the old one).
+                if hearsay.is_some_and(|h| !h.first_hand(&u)) && self.view.moves(&u, slot) {
+                    self.hearsay(u, priority, false, &mut room);
+                    continue;
+                }
                 let name = (new && self.candidates.len() > 0).then(|| u.name.clone());
                 let applied = self
                     .view
@@ -1486,7 +1497,8 @@ impl Node {
             // Already being checked: nothing more to charge or send.
             return;
         }
-        if *room == 0 || self.view.members().len() >= self.config.max_members {
+        let known = self.view.members().get(&u.name).is_some();
+        if *room == 0 || !known && self.view.members().len() >= self.config.max_members {
             self.metrics.members_refused += 1;
             return;
         }
@@ -2619,8 +2631,9 @@ impl Node {
         // is a live member at the address we opened to; whoever answers at
         // a dead member's address (a reconnect), or at the address a
         // member moved to within its life, gets them all checked.
-        let live = (self.view.members().get(&pp.from))
-            .is_some_and(|e| e.status().is_live() && e.addr() == exchange.peer && !e.moved());
+        let live = (self.view.members().get(&pp.from)).is_some_and(|e| {
+            e.status().is_live() && e.addr() == exchange.peer && !e.moved(self.now)
+        });
         let admit = match exchange.reason {
             Reason::Join => Admit::Seed,
             _ if exchange.vouched => Admit::Exchange(Hearsay {

@@ -489,6 +489,25 @@ impl View {
         });
     }
 
+    /// Whether alive news `u` (of the member at `slot`, when the table holds
+    /// it) would move it to another address within its life: an alive that
+    /// supersedes what is held, at another address, from the same life (or
+    /// one it does not give).
+    pub fn moves(&self, u: &Update, slot: Option<u32>) -> bool {
+        if u.status != Status::Alive || slot.is_none() {
+            return false;
+        }
+        self.members.get(&u.name).is_some_and(|e| {
+            // Bounded like any update (an implausible one is dropped,
+            // counted, when it is applied).
+            let base = self.before.get(&u.name).copied().unwrap_or(e.incarnation);
+            e.addr() != u.addr
+                && (u.life == 0 || u.life == e.life)
+                && u.incarnation > e.incarnation
+                && plausible(Status::Alive, u.incarnation, base)
+        })
+    }
+
     /// A higher-incarnation alive: refutation, rejoin, or new address/metadata.
     /// Returns the new life if the member restarted.
     fn revive(
@@ -498,6 +517,7 @@ impl View {
         priority: Priority,
         fx: &mut Effects,
     ) -> Option<Applied> {
+        let n = self.members.len();
         let e = self.members.get_mut(&u.name)?;
         let was = (old, e.incarnation);
         let changed = e.addr() != u.addr;
@@ -510,8 +530,18 @@ impl View {
         if u.life != 0 {
             e.life = u.life;
         }
+        if self.heard_from.is_some() {
+            // A member at its own address says it is back.
+            e.seen_back();
+        }
         if restarted || changed {
-            e.set_moved(!restarted);
+            // A live member refutes a forged move of itself within the
+            // longest suspicion timeout; a dead one cannot.
+            let c = fx.config;
+            let min = suspicion::min_timeout(c.suspicion_mult, n, c.probe_interval);
+            let trusted_at = (old == Status::Alive || old == Status::Suspect)
+                .then(|| fx.now + min * c.suspicion_max_timeout_mult);
+            e.record_move(e.addr(), u.addr, restarted, trusted_at);
         }
         e.set_addr(u.addr);
         e.incarnation = u.incarnation;
@@ -593,6 +623,9 @@ impl View {
             for member in back.check {
                 fx.timers.schedule(now, Deadline::HealCheck { member });
             }
+            for other in back.show {
+                self.show_healed(&other, fx);
+            }
         }
         let Some(e) = self.members.get_mut(name) else {
             return true;
@@ -622,7 +655,7 @@ impl View {
     /// unseen in it are shown.
     pub fn spoke(&mut self, name: &Name, fx: &mut Effects) {
         if let Some(e) = self.members.get_mut(name) {
-            e.spoke();
+            e.seen_back();
         }
         if !self.heals.checking() {
             return;
@@ -970,8 +1003,8 @@ impl View {
     /// Marks a member dead or left, gossips it, and schedules its reaping.
     /// `said`: who declared it, and the evidence the verdict carries (kept
     /// with the member and passed on as it came). A member already dead
-    /// (or left) here, or back only by others' word since (it has not
-    /// spoken from its own address since its verdict), keeps the verdict it
+    /// (or left) here, or back only by a stranger's word since (see
+    /// `Entry::back_since`), keeps the verdict it
     /// has (only its incarnation moves) unless the new one comes from its
     /// accuser itself: anyone can send "alive, one higher" and then "dead,
     /// one higher" with made-up evidence.
@@ -992,7 +1025,7 @@ impl View {
         let now = fx.now;
         let kept = (self.members.get(name))
             .filter(|_| status == Status::Dead && !own)
-            .filter(|e| !e.status().is_live() || !e.spoke_since())
+            .filter(|e| !e.status().is_live() || !e.back_since())
             .and_then(|e| e.verdict())
             .filter(|v| self.heard_from.as_ref() != Some(&accuser) || v.own)
             .cloned();

@@ -503,14 +503,23 @@ fn first_hand_news_and_a_seeds_answer_are_admitted_at_once() {
     );
     assert!(node.member(&name(9)).is_some());
     assert!(pings(&out).is_empty());
-    // A new address of a known member, from another member: taken as before.
+    assert_eq!(node.metrics().candidates, 0);
+    // A new address of a known member within its life, from another
+    // member: checked at the new address first (one ping), taken once the
+    // member answers from there.
     let moved = pb::Update {
         addr: wire_addr(addr(99)),
         ..alive(5, 2)
     };
-    let _ = receive(&mut node, 3, packet(3, vec![], vec![moved]), Instant::ZERO);
+    let out = receive(&mut node, 3, packet(3, vec![], vec![moved]), Instant::ZERO);
+    assert_eq!(node.member(&name(5)).unwrap().addr, addr(5));
+    assert_eq!(node.metrics().candidates, 1);
+    assert!(
+        datagrams(&out).iter().any(|(to, _)| *to == addr(99)),
+        "pinged at the new address"
+    );
+    let _ = receive(&mut node, 99, packet(5, vec![], vec![]), Instant::ZERO);
     assert_eq!(node.member(&name(5)).unwrap().addr, addr(99));
-    assert_eq!(node.metrics().candidates, 0);
 }
 
 /// A joining member's probe of a node that does not know it yet is still

@@ -1420,7 +1420,7 @@ impl Sim {
                 for bytes in held {
                     let at = now + self.latency();
                     let input = Input::Datagram {
-                        from: addr_of(from),
+                        from: self.addr_now(from),
                         bytes,
                     };
                     self.schedule(
@@ -1740,9 +1740,15 @@ impl Sim {
         }
     }
 
+    /// The address node `i` sends from now: the one it advertises (an
+    /// `announce` moves it to another port; the network routes by IP).
+    fn addr_now(&self, i: usize) -> SocketAddr {
+        (self.slots[i].node.as_ref()).map_or_else(|| addr_of(i), |n| n.local().addr)
+    }
+
     /// Carries out node `i`'s outputs and schedules its next tick.
     fn after_step(&mut self, i: usize) {
-        let from = addr_of(i);
+        let from = self.addr_now(i);
         let mut left = false;
         self.checker.now_ms = self.now.as_millis();
         let insider = (self.attackers.iter()).any(|a| a.spec.node == Some(i));
@@ -1930,7 +1936,7 @@ impl Sim {
         let what = What::StreamFrame {
             g,
             side: other,
-            from: addr_of(i),
+            from: self.addr_now(i),
             bytes,
         };
         self.schedule(at, what);

@@ -2073,15 +2073,14 @@ impl Node {
         let Some(addr) = self.view.members().get(&member).map(|e| e.addr()) else {
             return;
         };
-        let messages = [Msg::Ping {
-            seq: self.prober.recheck(),
+        // Bare, like a candidate's check: gossip keeps to its own rounds.
+        let seq = self.prober.recheck();
+        let bytes = self.bare(&[Msg::Ping {
+            seq,
             target: member,
-        }];
-        let head = Head {
-            messages: &messages,
-            buddy: None,
-        };
-        self.send_with(addr, head);
+        }]);
+        self.metrics.sent.count(Kind::Ping, bytes.len());
+        self.out.push(Output::Datagram { to: addr, bytes });
     }
 
     /// No direct ack in time: ask `indirect_checks` others to probe the target.

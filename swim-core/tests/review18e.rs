@@ -28,6 +28,7 @@ fn mesh_with_dead(dead: &[usize]) -> Mesh {
     m.run_for(Duration::from_secs(10));
     for &i in dead {
         m.mute[i] = true;
+        m.crashed[i] = true;
     }
     // Crashed: no datagrams (mute) and no stream frames either.
     let cut = |m: &mut Mesh| {

@@ -34,6 +34,7 @@ fn mesh_with_dead(dead: &[usize]) -> Mesh {
     m.run_for(Duration::from_secs(10));
     for &i in dead {
         m.mute[i] = true;
+        m.crashed[i] = true;
     }
     m.run_with(Duration::from_secs(40), Duration::from_millis(1), cut);
     for &i in dead {
@@ -460,6 +461,7 @@ fn heal_shown_after(forge: bool, within: Duration) -> usize {
     m.run_for(Duration::from_secs(10));
     for i in 12..20 {
         m.mute[i] = true;
+        m.crashed[i] = true;
     }
     let partition = |m: &mut Mesh| {
         cut(m);
@@ -666,7 +668,9 @@ fn forged_revivals_riding_a_heal(forge: bool) -> usize {
         );
     }
     m.mute[3] = false;
+    m.crashed[3] = false;
     m.mute[4] = false;
+    m.crashed[4] = false;
     m.run_with(Duration::from_secs(2), Duration::from_millis(1), cut);
     let back = joined_since(&m, mark, &[3, 4]);
     eprintln!("node 0 shows {back} of nodes 3, 4 (really back)");
@@ -727,6 +731,7 @@ fn reflected(k: usize) -> (usize, usize) {
     m.run_for(Duration::from_secs(10));
     for i in 8..16 {
         m.mute[i] = true;
+        m.crashed[i] = true;
     }
     m.run_with(Duration::from_secs(40), Duration::from_millis(1), cut);
     let updates: Vec<_> = (8..8 + k)

@@ -145,6 +145,9 @@ pub struct Mesh {
     pub events: Vec<(usize, Event)>,
     /// Nodes whose datagrams are lost (they cannot send).
     pub mute: Vec<bool>,
+    /// Nodes that send nothing at all, datagrams or streams (crashed, as
+    /// far as anyone can tell; `mute` loses only datagrams).
+    pub crashed: Vec<bool>,
     /// An insider: the stream frames node `.0` sends pass through `.1`.
     pub rewrite: Option<(usize, Rewrite)>,
     /// How long the key operations of [`Mesh::op`] wait for answers.
@@ -175,6 +178,7 @@ impl Mesh {
             sent: Vec::new(),
             events: Vec::new(),
             mute: vec![false; n],
+            crashed: vec![false; n],
             rewrite: None,
             op_timeout: Duration::from_secs(10),
         };
@@ -203,11 +207,12 @@ impl Mesh {
         let at = self.now + Duration::from_millis(1);
         let outs: Vec<Output> = std::iter::from_fn(|| self.nodes[i].poll_output()).collect();
         let n = self.nodes.len();
+        let crashed = self.crashed.get(i).copied().unwrap_or(false);
         for o in outs {
             match o {
                 Output::Datagram { to, bytes } => {
                     self.sent.push((i, to, bytes.clone()));
-                    let lost = self.mute.get(i).copied().unwrap_or(false);
+                    let lost = crashed || self.mute.get(i).copied().unwrap_or(false);
                     if let Some(j) = Self::index(to).filter(|&j| j < n && !lost) {
                         let from = addr(i);
                         self.queue
@@ -215,7 +220,7 @@ impl Mesh {
                     }
                 }
                 Output::StreamOpen { id, to } => {
-                    if let Some(j) = Self::index(to).filter(|&j| j < n) {
+                    if let Some(j) = Self::index(to).filter(|&j| j < n && !crashed) {
                         let acc = StreamId::accepted(self.next_stream);
                         self.next_stream += 1;
                         self.streams.insert((i, id.as_u64()), (j, acc));
@@ -223,7 +228,8 @@ impl Mesh {
                     }
                 }
                 Output::StreamFrame { id, bytes } => {
-                    if let Some(&(j, jid)) = self.streams.get(&(i, id.as_u64())) {
+                    let stream = self.streams.get(&(i, id.as_u64())).filter(|_| !crashed);
+                    if let Some(&(j, jid)) = stream {
                         let from = addr(i);
                         let bytes = match &self.rewrite {
                             Some((e, f)) if *e == i => f(&bytes),

@@ -279,6 +279,19 @@ impl LinkState {
         self.connected(a, b) && !self.held.contains(&(a, b)) && self.loss(a, b) < threshold
     }
 
+    /// Whether `a -> b` works as well as the rest of the network, within
+    /// `threshold`: connected, not held, and its own loss (the link's and
+    /// the nodes', not the loss every link shares) below `threshold`. Loss
+    /// on every link makes no link worse than the others: what the
+    /// protocol does there is judged, not excused.
+    pub fn works_as_the_rest(&self, a: usize, b: usize, threshold: f64) -> bool {
+        let link = self.link_loss.get(&(a, b)).copied().unwrap_or(0.0);
+        let own = link
+            .max(self.loss_out.get(a).copied().unwrap_or(0.0))
+            .max(self.loss_in.get(b).copied().unwrap_or(0.0));
+        self.connected(a, b) && !self.held.contains(&(a, b)) && own < threshold
+    }
+
     /// The network-wide loss.
     pub fn network_loss(&self) -> f64 {
         self.loss

@@ -6,12 +6,14 @@
 //! the judgement does not depend on how a scenario describes a fault:
 //!
 //! - A **link** `a -> b` *works* while it is connected (no cut, not down,
-//!   not held) and loses less than [`SICK_LOSS`] of its datagrams (the
-//!   highest of the network's loss, the link's own and the nodes' loss).
+//!   not held) and loses less than [`SICK_LOSS`] of its datagrams beyond
+//!   what every link loses (the higher of the link's own loss and the
+//!   nodes'; the network's loss is the same everywhere).
 //! - A member is **sick** while it does not run, is paused or slow, loses
 //!   [`SICK_LOSS`] or more of what it sends or receives (its own loss), or
-//!   cannot send to (or cannot hear from) at least half of the other nodes
-//!   because of the links. A member with 80% loss on its links is sick, and
+//!   can send to (or hear from) less than [`SICK_REACH`] of the other nodes
+//!   because of the links. Loss every link shares (the network's) makes no
+//!   link fail and no node sick: each is judged against the rest. A member with 80% loss on its links is sick, and
 //!   its death is expected; the minority side of a partition is sick.
 //! - A view V taking a verdict (suspect, dead) about member M at time t is
 //!   **false** when M runs and is healthy at t, was not sick in the last
@@ -356,7 +358,9 @@ impl Truth {
                 t.as_millis()
             ));
         }
-        let works = |s: &LinkState| s.works(v, m, SICK_LOSS) && s.works(m, v, SICK_LOSS);
+        let works = |s: &LinkState| {
+            s.works_as_the_rest(v, m, SICK_LOSS) && s.works_as_the_rest(m, v, SICK_LOSS)
+        };
         if !works(links) {
             return Some("link to the view cut or lossy".into());
         }
@@ -434,7 +438,8 @@ impl Truth {
                 if let Some(cause) = expected {
                     record.expected_deaths += 1;
                     self.expected_deaths += 1;
-                    let cut = !(links.works(v, m, SICK_LOSS) && links.works(m, v, SICK_LOSS));
+                    let cut = !(links.works_as_the_rest(v, m, SICK_LOSS)
+                        && links.works_as_the_rest(m, v, SICK_LOSS));
                     if cut {
                         self.cross_cut_deaths += 1;
                     }
@@ -608,12 +613,17 @@ fn empty_hold_out(member: usize) -> HoldOut {
     }
 }
 
-/// Which nodes the links make sick in `s`, and why.
+/// A node that can send to, or hear from, less than this share of the
+/// other nodes (over links that work as well as the rest of the network) is
+/// sick: the minority side of a cut, a node behind a bad uplink. Exactly
+/// half is not less than half: a node cut from 50 of 100 others, like one
+/// cut from 49 of 99, is on no minority side.
+pub const SICK_REACH: f64 = 0.5;
+
+/// Which nodes the links make sick in `s`, and why. Loss every link shares
+/// (the network's) makes nobody sick: each node is judged against the rest.
 fn link_sickness(s: &LinkState, n: usize) -> Vec<Option<&'static str>> {
     let mut out = vec![None; n];
-    if s.network_loss() >= SICK_LOSS {
-        return vec![Some("network loss"); n];
-    }
     for (m, sick) in out.iter_mut().enumerate() {
         let (inbound, outbound) = s.node_loss(m);
         if inbound >= SICK_LOSS {
@@ -622,7 +632,8 @@ fn link_sickness(s: &LinkState, n: usize) -> Vec<Option<&'static str>> {
             *sick = Some("outbound loss");
         }
     }
-    let half = (n.saturating_sub(1)).div_ceil(2).max(1);
+    let others = n.saturating_sub(1).max(1) as f64;
+    let short = |cannot: usize| (others - cannot as f64) / others < SICK_REACH;
     if s.only_node_loss() {
         // Links are bad only through other nodes' own loss.
         let loud_out = (0..n).filter(|&b| s.node_loss(b).1 >= SICK_LOSS).count();
@@ -631,7 +642,7 @@ fn link_sickness(s: &LinkState, n: usize) -> Vec<Option<&'static str>> {
             let (i, o) = s.node_loss(m);
             let cannot_hear = loud_out - usize::from(o >= SICK_LOSS);
             let cannot_reach = deaf_in - usize::from(i >= SICK_LOSS);
-            if sick.is_none() && (cannot_hear >= half || cannot_reach >= half) {
+            if sick.is_none() && (short(cannot_hear) || short(cannot_reach)) {
                 *sick = Some("cut off from most members");
             }
         }
@@ -643,12 +654,12 @@ fn link_sickness(s: &LinkState, n: usize) -> Vec<Option<&'static str>> {
         }
         let (mut cannot_send, mut cannot_hear) = (0, 0);
         for b in (0..n).filter(|&b| b != m) {
-            cannot_send += usize::from(!s.works(m, b, SICK_LOSS));
-            cannot_hear += usize::from(!s.works(b, m, SICK_LOSS));
+            cannot_send += usize::from(!s.works_as_the_rest(m, b, SICK_LOSS));
+            cannot_hear += usize::from(!s.works_as_the_rest(b, m, SICK_LOSS));
         }
-        if cannot_send >= half {
+        if short(cannot_send) {
             *sick = Some("cannot send to most members");
-        } else if cannot_hear >= half {
+        } else if short(cannot_hear) {
             *sick = Some("cannot hear from most members");
         }
     }
@@ -837,6 +848,50 @@ mod tests {
         // node 5's is false.
         assert_eq!(judged(&mut t, links.state(), 0, 3, at(2)), 0);
         assert_eq!(judged(&mut t, links.state(), 5, 3, at(2)), 1);
+    }
+
+    /// Reachability is a share of the others: strictly less than half
+    /// makes a node sick, whatever the cluster's parity.
+    #[test]
+    fn a_node_is_sick_when_it_reaches_less_than_half_of_the_others() {
+        for (n, cut, sick) in [
+            (100, 49, false),
+            (100, 50, true),
+            (101, 50, false),
+            (101, 51, true),
+        ] {
+            let mut links = Links::new(n, &Network::default());
+            let old = links.state().clone();
+            links.partition_oneway(&[0], &(1..=cut).collect::<Vec<_>>());
+            let mut t = Truth::new(n, Duration::from_secs(4), None);
+            t.links_changed(&old, links.state(), at(1));
+            assert_eq!(
+                t.sick(0, true).is_some(),
+                sick,
+                "cut from {cut} of {} others",
+                n - 1
+            );
+        }
+    }
+
+    /// Loss on every link makes no node sick and no verdict expected: a
+    /// death at 30 % network loss is false; a link 30 % worse than the rest
+    /// does not work.
+    #[test]
+    fn loss_every_link_shares_excuses_nothing() {
+        let net = Network {
+            loss: 0.3,
+            ..Network::default()
+        };
+        let mut links = Links::new(10, &net);
+        let mut t = Truth::new(10, Duration::from_secs(4), None);
+        assert!((0..10).all(|m| t.sick(m, true).is_none()));
+        assert_eq!(judged(&mut t, links.state(), 1, 2, at(1)), 1);
+        let old = links.state().clone();
+        links.node_loss(None, &[7], Direction::Both, 0.6);
+        t.links_changed(&old, links.state(), at(10));
+        assert_eq!(t.sick(7, true), Some("inbound loss"));
+        assert_eq!(judged(&mut t, links.state(), 1, 7, at(11)), 0);
     }
 
     #[test]

@@ -90,6 +90,9 @@ pub(crate) struct Candidate {
     pub seq: u32,
     /// The news came from a member at its own address.
     pub vouched: bool,
+    /// Checked at its address only, never through relays: news of a known
+    /// member at another address (relays hold the old one).
+    pub direct_only: bool,
     /// How many members may be asked to check it (the indirect stage):
     /// as many ping-reqs as what paid for its check could pay for too, and
     /// none unless it is vouched for.
@@ -102,6 +105,15 @@ pub(crate) struct Candidate {
     pub heard: Instant,
 }
 
+/// Who told of a candidate, and how it may be checked.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Told {
+    /// A member at its own address told it.
+    pub vouched: bool,
+    /// Checked at its address only (see [`Candidate::direct_only`]).
+    pub direct_only: bool,
+}
+
 /// What inserting a candidate did.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Inserted {
@@ -109,7 +121,8 @@ pub(crate) enum Inserted {
     Added,
     /// Added in place of the oldest candidate, which is forgotten.
     Evicted,
-    /// A candidate of that name is already waiting: nothing changed.
+    /// A candidate of that name and address is already waiting: nothing
+    /// changed.
     Waiting,
     /// This node started as many checks as it may for now: refused.
     Busy,
@@ -119,7 +132,10 @@ pub(crate) enum Inserted {
 #[derive(Debug)]
 pub(crate) struct Candidates {
     by_arrival: BTreeMap<u64, Candidate>,
-    by_name: HashMap<Name, u64, FixedState>,
+    /// By name and the address the news gives: news of one name at two
+    /// addresses (a member's real move and a forged one) is checked at
+    /// both.
+    by_name: HashMap<(Name, SocketAddr), u64, FixedState>,
     by_seq: HashMap<u32, u64, FixedState>,
     next: u64,
     /// Checks started for news from members at their own address, and
@@ -149,9 +165,9 @@ impl Candidates {
         self.by_arrival.len()
     }
 
-    /// Whether a candidate named `name` is waiting.
-    pub fn contains(&self, name: &str) -> bool {
-        self.by_name.contains_key(name)
+    /// Whether a candidate named `name` at `addr` is waiting.
+    pub fn contains(&self, name: &Name, addr: SocketAddr) -> bool {
+        self.by_name.contains_key(&(name.clone(), addr))
     }
 
     /// The candidate whose pings carry `seq`.
@@ -183,11 +199,15 @@ impl Candidates {
         update: Update,
         priority: Priority,
         seq: u32,
-        vouched: bool,
+        told: Told,
         now: Instant,
         probe_interval: Duration,
     ) -> Inserted {
-        if self.by_name.contains_key(&*update.name) {
+        let Told {
+            vouched,
+            direct_only,
+        } = told;
+        if self.contains(&update.name, update.addr) {
             return Inserted::Waiting;
         }
         if !self.may_check(vouched, now, probe_interval) {
@@ -213,7 +233,7 @@ impl Candidates {
         self.checks[usize::from(vouched)].take(1, now, period);
         let id = self.next;
         self.next += 1;
-        self.by_name.insert(update.name.clone(), id);
+        self.by_name.insert((update.name.clone(), update.addr), id);
         self.by_seq.insert(seq, id);
         self.by_arrival.insert(
             id,
@@ -222,6 +242,7 @@ impl Candidates {
                 priority,
                 seq,
                 vouched,
+                direct_only,
                 indirect: 0,
                 stage: Stage::Direct,
                 relays: Vec::new(),
@@ -232,7 +253,7 @@ impl Candidates {
     }
 
     fn unindex(&mut self, c: &Candidate) {
-        self.by_name.remove(&*c.update.name);
+        self.by_name.remove(&(c.update.name.clone(), c.update.addr));
         self.by_seq.remove(&c.seq);
     }
 
@@ -262,12 +283,8 @@ impl Candidates {
     /// name, taken out, if the news gave that address. (A packet from the
     /// name at another address admits nothing: anyone may put any name in
     /// a packet, and only the address the news gave was checked.)
-    pub fn seen(&mut self, name: &str, from: SocketAddr) -> Option<Candidate> {
-        let &id = self.by_name.get(name)?;
-        let c = self.by_arrival.get(&id)?;
-        if c.update.addr != from {
-            return None;
-        }
+    pub fn seen(&mut self, name: &Name, from: SocketAddr) -> Option<Candidate> {
+        let &id = self.by_name.get(&(name.clone(), from))?;
         self.admitted(id)
     }
 
@@ -299,10 +316,10 @@ impl Candidates {
         self.remove(id)
     }
 
-    /// Takes out the candidate named `name` (the table took the name by
-    /// another way: its own word, or a full state).
-    pub fn drop_name(&mut self, name: &str) -> Option<Candidate> {
-        let &id = self.by_name.get(name)?;
+    /// Takes out the candidate named `name` at `addr` (the table took it
+    /// by another way: its own word, or a full state).
+    pub fn drop_name(&mut self, name: &Name, addr: SocketAddr) -> Option<Candidate> {
+        let &id = self.by_name.get(&(name.clone(), addr))?;
         self.admitted(id)
     }
 }
@@ -327,7 +344,17 @@ mod tests {
     const P: Duration = Duration::from_secs(1);
 
     fn add_at(c: &mut Candidates, i: u32, t: Instant) -> Inserted {
-        c.insert(news(i), Priority::News, 1000 + i, true, t, P)
+        c.insert(
+            news(i),
+            Priority::News,
+            1000 + i,
+            Told {
+                vouched: true,
+                direct_only: false,
+            },
+            t,
+            P,
+        )
     }
 
     fn add(c: &mut Candidates, i: u32) -> Inserted {
@@ -341,7 +368,10 @@ mod tests {
             assert_eq!(add(&mut c, i), Inserted::Added);
         }
         assert_eq!(add(&mut c, 999), Inserted::Busy);
-        assert!(!c.contains("fake-999"), "refused, not held");
+        assert!(
+            !c.contains(&news(999).name, news(999).addr),
+            "refused, not held"
+        );
         let t = Instant::from_millis;
         let step = 1_000 / u64::from(CHECKS_PER_INTERVAL) + 1;
         // (The set is full too: the oldest makes room.)
@@ -367,9 +397,12 @@ mod tests {
         let later = Instant::from_millis(100_000);
         assert_eq!(add_at(&mut c, 9_999, later), Inserted::Evicted);
         assert_eq!(c.len(), MAX_CANDIDATES);
-        assert!(!c.contains("fake-0"), "the oldest went");
+        assert!(!c.contains(&news(0).name, news(0).addr), "the oldest went");
         assert!(c.get(1000).is_none(), "and its ping's number with it");
-        assert!(c.contains("fake-1") && c.contains("fake-9999"));
+        assert!(
+            c.contains(&news(1).name, news(1).addr)
+                && c.contains(&news(9999).name, news(9999).addr)
+        );
         assert_eq!(add_at(&mut c, 9_999, later), Inserted::Waiting, "no twice");
         assert_eq!(c.len(), MAX_CANDIDATES);
         assert_eq!(c.by_name.len(), MAX_CANDIDATES);
@@ -381,9 +414,9 @@ mod tests {
         let mut c = Candidates::new(1);
         add(&mut c, 5);
         let elsewhere = SocketAddr::from(([10, 0, 0, 9], 7946));
-        assert!(c.seen("fake-5", elsewhere).is_none());
-        assert!(c.seen("fake-6", news(5).addr).is_none());
-        let seen = c.seen("fake-5", news(5).addr).expect("seen");
+        assert!(c.seen(&news(5).name, elsewhere).is_none());
+        assert!(c.seen(&news(6).name, news(5).addr).is_none());
+        let seen = c.seen(&news(5).name, news(5).addr).expect("seen");
         assert_eq!(seen.update, news(5));
         assert_eq!(c.len(), 0);
         assert!(c.get(1005).is_none());
@@ -411,7 +444,7 @@ mod tests {
         add(&mut c, 1);
         add(&mut c, 2);
         assert!(c.forget(1001).is_some());
-        assert!(c.drop_name("fake-2").is_some());
+        assert!(c.drop_name(&news(2).name, news(2).addr).is_some());
         assert_eq!(c.len(), 0);
         assert!(c.by_name.is_empty() && c.by_seq.is_empty());
         assert_eq!(add(&mut c, 1), Inserted::Added, "heard again: a new check");

@@ -50,11 +50,6 @@ struct Extra {
 struct Moved {
     /// The address it had before (the last one it was trusted at).
     from: SocketAddr,
-    /// Trusted at the new address from then on: a member that was live
-    /// when it moved refutes a forged move within the suspicion timeout.
-    /// `None`: it was down; nothing refutes a forged revival of a dead
-    /// member, so only a new life or a move back ends it.
-    trusted_at: Option<Instant>,
 }
 
 /// What a node keeps about one member.
@@ -186,30 +181,23 @@ impl Entry {
         self.extra.as_ref().is_some_and(|x| x.back_since)
     }
 
-    /// Whether the member moved to another address within one life and is
-    /// not trusted there yet at `now`. A process keeps its address (one at
-    /// a new address is a restart, with a new life), and anyone can send
-    /// "alive, one higher, at my address": whoever speaks from the new
-    /// address is not taken for the member (its packets are not first-hand,
-    /// its answers are checked) until the move is unrefuted for a
-    /// suspicion timeout (a live member refutes a forged move of itself),
-    /// it moves back, or a new life comes.
-    pub fn moved(&self, now: Instant) -> bool {
-        let moved = self.extra.as_ref().and_then(|x| x.moved);
-        moved.is_some_and(|m| m.trusted_at.is_none_or(|t| now < t))
+    /// Whether the member moved to another address within one life. A
+    /// process keeps its address (one at a new address is a restart, with
+    /// a new life), and anyone can answer at an address it names: whoever
+    /// speaks from the new address is not taken for the member (its packets
+    /// are not first-hand, its answers are checked) until it moves back to
+    /// the address it was trusted at, or a new life comes. Time alone
+    /// proves nothing: a live member never hears of a forged move its peers
+    /// dropped, and one that moved itself is silent at the old address too.
+    pub fn moved(&self) -> bool {
+        self.extra.as_ref().is_some_and(|x| x.moved.is_some())
     }
 
-    /// The member's address changes from `from` to `to` at `now`: `restarted`
-    /// (a new life) ends a move; otherwise it is a move (see
-    /// [`moved`](Self::moved)), trusted at `trusted_at` when the member was
-    /// live, ended when it goes back to the address it was trusted at.
-    pub fn record_move(
-        &mut self,
-        from: SocketAddr,
-        to: SocketAddr,
-        restarted: bool,
-        trusted_at: Option<Instant>,
-    ) {
+    /// The member's address changes from `from` to `to`: `restarted` (a new
+    /// life) ends a move; otherwise it is a move (see
+    /// [`moved`](Self::moved)), ended when it goes back to the address it
+    /// was trusted at.
+    pub fn record_move(&mut self, from: SocketAddr, to: SocketAddr, restarted: bool) {
         let was = self.extra.as_ref().and_then(|x| x.moved);
         let back = was.is_some_and(|m| m.from == to);
         if restarted || back || from == to && was.is_none() {
@@ -220,7 +208,7 @@ impl Entry {
             return;
         }
         let from = was.map_or(from, |m| m.from);
-        self.extra.get_or_insert_with(Default::default).moved = Some(Moved { from, trusted_at });
+        self.extra.get_or_insert_with(Default::default).moved = Some(Moved { from });
     }
 
     /// The member's failure record, if it has one.

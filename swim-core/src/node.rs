@@ -1023,6 +1023,9 @@ impl Node {
                 }
                 Timer::Deadline(Deadline::Candidate { seq }) => self.on_candidate_timeout(seq),
                 Timer::Deadline(Deadline::HealCheck { member }) => self.check_heal(member),
+                Timer::Deadline(Deadline::MoveNotice { member, from }) => {
+                    self.notify_move(member, from)
+                }
                 Timer::Deadline(Deadline::Reap { member, generation }) => {
                     if self.view.on_reap(&member, generation, &mut self.out) {
                         self.replicas.forget(&member);
@@ -1154,7 +1157,7 @@ impl Node {
             .view
             .members()
             .get(&packet.from)
-            .is_some_and(|e| e.addr() == from && !e.moved(self.now));
+            .is_some_and(|e| e.addr() == from && !e.moved());
         if !member {
             self.sources.earn(Source::of(from), len, self.now);
         } else if authentic || self.keyring.is_empty() {
@@ -1434,7 +1437,7 @@ impl Node {
                         direct -= 1;
                     } else {
                         let vouched = hearsay.is_some_and(|h| h.vouched);
-                        self.hearsay(u, priority, vouched, &mut room);
+                        self.hearsay(u, priority, vouched, false, &mut room);
                         continue;
                     }
                 }
@@ -1444,18 +1447,19 @@ impl Node {
                 // probes at a victim, or hand the member's name to whoever
                 // is there), never through relays (they hold the old one).
                 if hearsay.is_some_and(|h| !h.first_hand(&u)) && self.view.moves(&u, slot) {
-                    self.hearsay(u, priority, false, &mut room);
+                    let vouched = hearsay.is_some_and(|h| h.vouched);
+                    self.hearsay(u, priority, vouched, true, &mut room);
                     continue;
                 }
-                let name = (new && self.candidates.len() > 0).then(|| u.name.clone());
+                let name = (new && self.candidates.len() > 0).then(|| (u.name.clone(), u.addr));
                 let applied = self
                     .view
                     .apply(u, slot, priority, &mut room, effects!(self));
                 self.applied(applied);
                 // Taken at its own word or from a full state: no longer a
                 // candidate.
-                if let Some(name) = name {
-                    self.candidates.drop_name(&name);
+                if let Some((name, addr)) = name {
+                    self.candidates.drop_name(&name, addr);
                 }
             }
         }
@@ -1488,12 +1492,21 @@ impl Node {
         }
     }
 
-    /// Alive news `u` of a name the table does not hold, from someone
-    /// other than that member: a candidate (see [`crate::candidate`]),
-    /// charged to the news's source (`room`), pinged once the input's news
-    /// is applied. `vouched`: a member at its own address told it.
-    fn hearsay(&mut self, u: Update, priority: Priority, vouched: bool, room: &mut usize) {
-        if self.candidates.contains(&u.name) {
+    /// Alive news `u` of a name the table does not hold (or of a member at
+    /// another address), from someone other than that member: a candidate
+    /// (see [`crate::candidate`]), charged to the news's source (`room`),
+    /// pinged once the input's news is applied. `vouched`: a member at its
+    /// own address told it; `direct_only`: a move, never checked through
+    /// relays.
+    fn hearsay(
+        &mut self,
+        u: Update,
+        priority: Priority,
+        vouched: bool,
+        direct_only: bool,
+        room: &mut usize,
+    ) {
+        if self.candidates.contains(&u.name, u.addr) {
             // Already being checked: nothing more to charge or send.
             return;
         }
@@ -1506,7 +1519,12 @@ impl Node {
         let seq = self.prober.next_seq();
         let name = u.name.clone();
         let interval = self.config.probe_interval;
-        match (self.candidates).insert(u, priority, seq, vouched, self.now, interval) {
+        let told = crate::candidate::Told {
+            vouched,
+            direct_only,
+        };
+        let inserted = (self.candidates).insert(u, priority, seq, told, self.now, interval);
+        match inserted {
             Inserted::Waiting => return,
             Inserted::Busy => {
                 // Not charged to the source: nothing was taken in.
@@ -1542,7 +1560,10 @@ impl Node {
             let Some(c) = self.candidates.get(seq) else {
                 continue; // admitted or evicted since
             };
-            let (to, target, vouched) = (c.update.addr, c.update.name.clone(), c.vouched);
+            let (to, target) = (c.update.addr, c.update.name.clone());
+            // Relays check only news a member vouched for, and never a move
+            // (they hold the old address).
+            let vouched = c.vouched && !c.direct_only;
             if to == own {
                 self.metrics.candidates_unpinged += 1;
                 continue;
@@ -2081,6 +2102,32 @@ impl Node {
         }]);
         self.metrics.sent.count(Kind::Ping, bytes.len());
         self.out.push(Output::Datagram { to: addr, bytes });
+    }
+
+    /// Member `member` moved away from `from`: a ping to `from` carrying
+    /// its new alive. If the member still runs there, the move was forged
+    /// (it was checked only at the new address, where anyone may answer):
+    /// it outbids the alive, and its refutation, first-hand from the
+    /// address it was trusted at, moves it back everywhere. Nobody there:
+    /// one datagram lost.
+    fn notify_move(&mut self, member: Name, from: SocketAddr) {
+        let Some(update) = (self.view.members().get(&member))
+            .filter(|e| e.addr() != from)
+            .map(|e| crate::member::Update::of(e, &Name::EMPTY))
+        else {
+            return;
+        };
+        let messages = [Msg::Ping {
+            seq: self.prober.recheck(),
+            target: member,
+        }];
+        let head = Head {
+            messages: &messages,
+            buddy: Some(&update),
+        };
+        let max = self.budget(self.config.max_packet_size);
+        let max = max.min(self.bare_len(&messages) + 128);
+        let _ = self.send_limited(from, head, max);
     }
 
     /// No direct ack in time: ask `indirect_checks` others to probe the target.
@@ -2630,9 +2677,8 @@ impl Node {
         // is a live member at the address we opened to; whoever answers at
         // a dead member's address (a reconnect), or at the address a
         // member moved to within its life, gets them all checked.
-        let live = (self.view.members().get(&pp.from)).is_some_and(|e| {
-            e.status().is_live() && e.addr() == exchange.peer && !e.moved(self.now)
-        });
+        let live = (self.view.members().get(&pp.from))
+            .is_some_and(|e| e.status().is_live() && e.addr() == exchange.peer && !e.moved());
         let admit = match exchange.reason {
             Reason::Join => Admit::Seed,
             _ if exchange.vouched => Admit::Exchange(Hearsay {

@@ -48,6 +48,12 @@ pub(crate) enum Deadline {
     /// Ping `member`, back with others at once: its answer confirms a heal
     /// (see [`crate::heal`]).
     HealCheck { member: Name },
+    /// `member`, live, moved away from `from`: tell `from` (if the member
+    /// still runs there, the move was forged, and it refutes first-hand).
+    MoveNotice {
+        member: Name,
+        from: std::net::SocketAddr,
+    },
     /// The check of the candidate whose pings carry `seq` moves on: to
     /// ping-reqs, or it is forgotten (see [`crate::candidate`]).
     Candidate { seq: u32 },

@@ -490,9 +490,10 @@ impl View {
     }
 
     /// Whether alive news `u` (of the member at `slot`, when the table holds
-    /// it) would move it to another address within its life: an alive that
-    /// supersedes what is held, at another address, from the same life (or
-    /// one it does not give).
+    /// it) would move it to another address: an alive that supersedes what
+    /// is held, at another address, in this life or a new one (a restart
+    /// at a new address announces itself first-hand; news of it from
+    /// others is checked like any move).
     pub fn moves(&self, u: &Update, slot: Option<u32>) -> bool {
         if u.status != Status::Alive || slot.is_none() {
             return false;
@@ -502,7 +503,6 @@ impl View {
             // counted, when it is applied).
             let base = self.before.get(&u.name).copied().unwrap_or(e.incarnation);
             e.addr() != u.addr
-                && (u.life == 0 || u.life == e.life)
                 && u.incarnation > e.incarnation
                 && plausible(Status::Alive, u.incarnation, base)
         })
@@ -517,7 +517,6 @@ impl View {
         priority: Priority,
         fx: &mut Effects,
     ) -> Option<Applied> {
-        let n = self.members.len();
         let e = self.members.get_mut(&u.name)?;
         let was = (old, e.incarnation);
         let changed = e.addr() != u.addr;
@@ -535,13 +534,15 @@ impl View {
             e.seen_back();
         }
         if restarted || changed {
-            // A live member refutes a forged move of itself within the
-            // longest suspicion timeout; a dead one cannot.
-            let c = fx.config;
-            let min = suspicion::min_timeout(c.suspicion_mult, n, c.probe_interval);
-            let trusted_at = (old == Status::Alive || old == Status::Suspect)
-                .then(|| fx.now + min * c.suspicion_max_timeout_mult);
-            e.record_move(e.addr(), u.addr, restarted, trusted_at);
+            let from = e.addr();
+            e.record_move(from, u.addr, restarted);
+            // A live member that still runs at the old address is told, and
+            // refutes a forged move first-hand (see `Deadline::MoveNotice`).
+            if changed && old.is_live() {
+                let member = u.name.clone();
+                fx.timers
+                    .schedule(fx.now, Deadline::MoveNotice { member, from });
+            }
         }
         e.set_addr(u.addr);
         e.incarnation = u.incarnation;

@@ -152,6 +152,9 @@ pub struct Mesh {
     pub rewrite: Option<(usize, Rewrite)>,
     /// How long the key operations of [`Mesh::op`] wait for answers.
     pub op_timeout: Duration,
+    /// Datagrams reach a node only at the address it advertises (a node
+    /// that moved itself is not reached at its old port).
+    pub strict_addr: bool,
 }
 
 impl Mesh {
@@ -181,6 +184,7 @@ impl Mesh {
             crashed: vec![false; n],
             rewrite: None,
             op_timeout: Duration::from_secs(10),
+            strict_addr: false,
         };
         for i in 1..n {
             m.join(i);
@@ -213,8 +217,12 @@ impl Mesh {
                 Output::Datagram { to, bytes } => {
                     self.sent.push((i, to, bytes.clone()));
                     let lost = crashed || self.mute.get(i).copied().unwrap_or(false);
-                    if let Some(j) = Self::index(to).filter(|&j| j < n && !lost) {
-                        let from = addr(i);
+                    let strict = self.strict_addr;
+                    let reach = |j: usize| !strict || self.nodes[j].local().addr == to;
+                    if let Some(j) = Self::index(to).filter(|&j| j < n && !lost && reach(j)) {
+                        // From the address the node advertises (a node
+                        // that moved itself sends from its new one).
+                        let from = self.nodes[i].local().addr;
                         self.queue
                             .push_back((at, j, Input::Datagram { from, bytes }));
                     }

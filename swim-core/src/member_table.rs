@@ -50,6 +50,9 @@ struct Extra {
 struct Moved {
     /// The address it had before (the last one it was trusted at).
     from: SocketAddr,
+    /// When that address was last told of the move (see
+    /// [`Entry::notice_due`]).
+    told_at: Option<Instant>,
 }
 
 /// What a node keeps about one member.
@@ -207,8 +210,32 @@ impl Entry {
             self.trim();
             return;
         }
-        let from = was.map_or(from, |m| m.from);
-        self.extra.get_or_insert_with(Default::default).moved = Some(Moved { from });
+        let moved = match was {
+            Some(m) => m,
+            None => Moved {
+                from,
+                told_at: None,
+            },
+        };
+        self.extra.get_or_insert_with(Default::default).moved = Some(moved);
+    }
+
+    /// The address the member was trusted at before it moved within its
+    /// life (see [`moved`](Self::moved)).
+    pub fn moved_from(&self) -> Option<SocketAddr> {
+        self.extra.as_ref().and_then(|x| x.moved).map(|m| m.from)
+    }
+
+    /// The address a moved member was trusted at, to be told of the move
+    /// (at most once per `every`: a forger that keeps raising the moved
+    /// member's incarnation draws one notice per interval), if one is due.
+    pub fn notice_due(&mut self, now: Instant, every: core::time::Duration) -> Option<SocketAddr> {
+        let m = self.extra.as_mut()?.moved.as_mut()?;
+        if m.told_at.is_some_and(|t| now < t + every) {
+            return None;
+        }
+        m.told_at = Some(now);
+        Some(m.from)
     }
 
     /// The member's failure record, if it has one.

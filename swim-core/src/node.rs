@@ -1153,6 +1153,12 @@ impl Node {
         // updates are applied: a stranger cannot vouch for itself.
         // A member that moved within its life is not trusted at its new
         // address yet (see `Entry::moved`).
+        // A member that moved within its life speaking from the address it
+        // was trusted at (its ack to a move notice, say) runs there: the
+        // move was forged, and it is moved back.
+        if authentic || self.keyring.is_empty() {
+            self.view.spoke_at_home(&packet.from, from);
+        }
         let member = self
             .view
             .members()
@@ -2107,9 +2113,10 @@ impl Node {
     /// Member `member` moved away from `from`: a ping to `from` carrying
     /// its new alive. If the member still runs there, the move was forged
     /// (it was checked only at the new address, where anyone may answer):
-    /// it outbids the alive, and its refutation, first-hand from the
-    /// address it was trusted at, moves it back everywhere. Nobody there:
-    /// one datagram lost.
+    /// its ack, from the address it was trusted at, moves it back here
+    /// (`View::spoke_at_home`), and it outbids the alive (at its conflict
+    /// pace: two processes under one name do not fight), which moves it
+    /// back everywhere. Nobody there: one datagram lost.
     fn notify_move(&mut self, member: Name, from: SocketAddr) {
         let Some(update) = (self.view.members().get(&member))
             .filter(|e| e.addr() != from)

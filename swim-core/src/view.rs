@@ -533,12 +533,21 @@ impl View {
             // A member at its own address says it is back.
             e.seen_back();
         }
+        let prev = e.addr();
+        let was_moved = e.moved();
         if restarted || changed {
-            let from = e.addr();
-            e.record_move(from, u.addr, restarted);
-            // A live member that still runs at the old address is told, and
-            // refutes a forged move first-hand (see `Deadline::MoveNotice`).
-            if changed && old.is_live() {
+            e.record_move(prev, u.addr, restarted);
+        }
+        // A live member that still runs at the address it was trusted at is
+        // told it moved, and refutes a forged move first-hand (see
+        // `Deadline::MoveNotice`): at each move, and again (at most once
+        // per probe interval) when a higher alive comes for it while moved.
+        if old.is_live() && (changed || was_moved) {
+            let to = match e.moved() {
+                true => e.notice_due(fx.now, fx.config.probe_interval),
+                false => (restarted && changed).then_some(prev),
+            };
+            if let Some(from) = to {
                 let member = u.name.clone();
                 fx.timers
                     .schedule(fx.now, Deadline::MoveNotice { member, from });
@@ -648,6 +657,25 @@ impl View {
             fx.timers.schedule(at, Deadline::Release { member });
         }
         false
+    }
+
+    /// Member `name` spoke from `from`, the address it was trusted at
+    /// before it moved within its life (see `Entry::moved`): it runs there,
+    /// so the move was someone else's word (one that answered at the new
+    /// address: anyone can). It is moved back here, at the incarnation held
+    /// (its own next alive there is taken as usual). Returns whether it
+    /// was.
+    pub fn spoke_at_home(&mut self, name: &Name, from: std::net::SocketAddr) -> bool {
+        let Some(e) = self.members.get_mut(name) else {
+            return false;
+        };
+        if !e.moved() || e.moved_from() != Some(from) {
+            return false;
+        }
+        let prev = e.addr();
+        e.record_move(prev, from, false);
+        e.set_addr(from);
+        true
     }
 
     /// Member `name` spoke from its own address, in a packet that opened

@@ -99,7 +99,7 @@ fn refutation_war_until(every: Duration, run: Duration, stop_ms: u64) -> (u64, u
     let step_ms = 100u64;
     let per = every.as_millis() as u64 / step_ms;
     m.run_with(run, Duration::from_millis(step_ms), |m| {
-        if k % per == 0 && k * step_ms < stop_ms {
+        if k.is_multiple_of(per) && k * step_ms < stop_ms {
             let inc = m.nodes[0].member("node-2").unwrap().incarnation;
             let bytes = insider_packet("node-1", vec![moved_to(2, inc + 1, evil())], vec![]);
             m.give(
@@ -281,7 +281,7 @@ fn crash_hidden(forge: bool) -> (Status, bool, usize) {
         if k == 100 {
             m.crashed[2] = true;
         }
-        if forge && k % 10 == 0 {
+        if forge && k.is_multiple_of(10) {
             let inc = m.nodes[0].member("node-2").unwrap().incarnation;
             let bytes = insider_packet("node-1", vec![moved_to(2, inc + 1, evil())], vec![]);
             m.give(
@@ -486,7 +486,7 @@ fn cluster_hijack(stop_ms: u64) -> usize {
     m.run_for(Duration::from_secs(10));
     let mut k = 0u64;
     m.run_with(Duration::from_secs(120), Duration::from_millis(100), |m| {
-        if k % 10 == 0 && k * 100 < stop_ms {
+        if k.is_multiple_of(10) && k * 100 < stop_ms {
             let inc = m.nodes[0].member("node-2").unwrap().incarnation;
             let bytes = insider_packet("node-1", vec![moved_to(2, inc + 1, evil())], vec![]);
             m.give(
@@ -497,7 +497,7 @@ fn cluster_hijack(stop_ms: u64) -> usize {
                 },
             );
         }
-        if k % 5 == 0 && k * 100 < stop_ms + 5_000 {
+        if k.is_multiple_of(5) && k * 100 < stop_ms + 5_000 {
             for j in (0..8).filter(|&j| j != 2) {
                 let bytes = insider_packet("node-2", vec![], vec![]);
                 m.give(

@@ -43,24 +43,6 @@ fn dead_with_evidence(
     }
 }
 
-/// A plain datagram naming itself `from_name`, from any address.
-fn plain_packet(from_name: &str, updates: Vec<pb::Update>) -> Bytes {
-    use prost::Message;
-    pb::Packet {
-        version: pb::PROTOCOL_VERSION,
-        from: from_name.as_bytes().to_vec().into(),
-        updates,
-        ..Default::default()
-    }
-    .encode_to_vec()
-    .into()
-}
-
-/// The stranger's address: no member's.
-fn stranger() -> SocketAddr {
-    SocketAddr::from(([10, 250, 0, 66], 40_000))
-}
-
 // ---------------------------------------------------------------------------
 // Finding 1: `learned_from` is the name the packet claims, not who sent it.
 //

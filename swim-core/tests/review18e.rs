@@ -146,24 +146,6 @@ fn buried(i: usize, status: pb::Status, incarnation: u64, accuser: &str) -> pb::
     }
 }
 
-/// A plain datagram naming itself `from_name` (any source address).
-fn plain_packet(from_name: &str, updates: Vec<pb::Update>) -> swim_core::Bytes {
-    use prost::Message;
-    pb::Packet {
-        version: pb::PROTOCOL_VERSION,
-        from: from_name.as_bytes().to_vec().into(),
-        updates,
-        ..Default::default()
-    }
-    .encode_to_vec()
-    .into()
-}
-
-/// The stranger's address: no member's.
-fn stranger() -> std::net::SocketAddr {
-    std::net::SocketAddr::from(([10, 250, 0, 66], 40_000))
-}
-
 /// An update sent between the real verdict and the forged one.
 enum Detour {
     /// By the stranger.

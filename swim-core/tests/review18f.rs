@@ -6,26 +6,12 @@
 mod common;
 
 use common::mesh::{insider_packet, Mesh};
+use common::stranger as evil;
 use common::*;
 use std::net::SocketAddr;
 use std::time::Duration;
 use swim_core::{Event, Input, Status};
 use swim_proto as pb;
-
-/// The attacker's one address: no member's (the mesh drops what is sent
-/// there).
-fn evil() -> SocketAddr {
-    SocketAddr::from(([10, 250, 0, 66], 40_000))
-}
-
-/// Alive news of member `i` at `incarnation`, same life (life 0), at `at`.
-fn moved_to(i: usize, incarnation: u64, at: SocketAddr) -> pb::Update {
-    pb::Update {
-        life: 0,
-        addr: wire_addr(at),
-        ..alive(i, incarnation)
-    }
-}
 
 /// An 8-node sealed mesh in which nodes `dead` crashed 40 s ago (as
 /// review18e's `mesh_with_dead`).
@@ -171,19 +157,6 @@ fn buried(i: usize, incarnation: u64, accuser: &str) -> pb::Update {
         score: 9,
         suspected_ms: 123_456,
     }
-}
-
-/// A plain datagram naming itself `from_name`.
-fn plain_packet(from_name: &str, updates: Vec<pb::Update>) -> swim_core::Bytes {
-    use prost::Message;
-    pb::Packet {
-        version: pb::PROTOCOL_VERSION,
-        from: from_name.as_bytes().to_vec().into(),
-        updates,
-        ..Default::default()
-    }
-    .encode_to_vec()
-    .into()
 }
 
 fn give(node: &mut swim_core::Node, from: SocketAddr, bytes: swim_core::Bytes, ms: u64) {

@@ -5,15 +5,12 @@
 mod common;
 
 use common::mesh::{insider_packet, Mesh};
+use common::stranger as evil;
 use common::*;
 use std::net::SocketAddr;
 use std::time::Duration;
 use swim_core::{Input, Output, Status};
 use swim_proto as pb;
-
-fn evil() -> SocketAddr {
-    SocketAddr::from(([10, 250, 0, 66], 40_000))
-}
 
 fn victim() -> SocketAddr {
     SocketAddr::from(([10, 251, 0, 9], 9_999))
@@ -22,26 +19,6 @@ fn victim() -> SocketAddr {
 /// Node-1's real new address (its own `set_addr`).
 fn new1() -> SocketAddr {
     SocketAddr::from(([10, 0, 1, 1], 7946))
-}
-
-fn moved_to(i: usize, incarnation: u64, at: SocketAddr) -> pb::Update {
-    pb::Update {
-        life: 0,
-        addr: wire_addr(at),
-        ..alive(i, incarnation)
-    }
-}
-
-fn plain_packet(from_name: &str, updates: Vec<pb::Update>) -> swim_core::Bytes {
-    use prost::Message;
-    pb::Packet {
-        version: pb::PROTOCOL_VERSION,
-        from: from_name.as_bytes().to_vec().into(),
-        updates,
-        ..Default::default()
-    }
-    .encode_to_vec()
-    .into()
 }
 
 fn step(

@@ -5,6 +5,7 @@
 mod common;
 
 use common::mesh::{insider_packet, Mesh};
+use common::stranger as evil;
 use common::*;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -12,20 +13,8 @@ use swim_core::{Event, Input, Status};
 
 use swim_proto as pb;
 
-fn evil() -> SocketAddr {
-    SocketAddr::from(([10, 250, 0, 66], 40_000))
-}
-
 fn victim() -> SocketAddr {
     SocketAddr::from(([10, 251, 0, 9], 9_999))
-}
-
-fn moved_to(i: usize, incarnation: u64, at: SocketAddr) -> pb::Update {
-    pb::Update {
-        life: 0,
-        addr: wire_addr(at),
-        ..alive(i, incarnation)
-    }
 }
 
 /// Sealed `n`-node mesh: the insider sends node 0, from a spoofed source
@@ -371,18 +360,6 @@ fn control_a_crashed_member_is_found_dead_everywhere() {
 
 fn new1() -> SocketAddr {
     SocketAddr::from(([10, 0, 1, 1], 7946))
-}
-
-fn plain_packet(from_name: &str, updates: Vec<pb::Update>) -> swim_core::Bytes {
-    use prost::Message;
-    pb::Packet {
-        version: pb::PROTOCOL_VERSION,
-        from: from_name.as_bytes().to_vec().into(),
-        updates,
-        ..Default::default()
-    }
-    .encode_to_vec()
-    .into()
 }
 
 fn step(

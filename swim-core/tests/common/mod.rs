@@ -199,3 +199,30 @@ pub fn answer_pings(node: &mut Node, out: &[Output], now: Instant) -> usize {
 pub fn unused_stream() -> StreamId {
     StreamId::opened(u64::MAX >> 1)
 }
+
+/// An address no member holds: where the reviews' stranger (or insider)
+/// sends from and moves members to.
+pub fn stranger() -> SocketAddr {
+    SocketAddr::from(([10, 250, 0, 66], 40_000))
+}
+
+/// A plain datagram naming itself `from_name` (any source address).
+pub fn plain_packet(from_name: &str, updates: Vec<pb::Update>) -> Bytes {
+    pb::Packet {
+        version: pb::PROTOCOL_VERSION,
+        from: from_name.as_bytes().to_vec().into(),
+        updates,
+        ..Default::default()
+    }
+    .encode_to_vec()
+    .into()
+}
+
+/// Alive news of member `i` at `incarnation`, same life (life 0), at `at`.
+pub fn moved_to(i: usize, incarnation: u64, at: SocketAddr) -> pb::Update {
+    pb::Update {
+        life: 0,
+        addr: wire_addr(at),
+        ..alive(i, incarnation)
+    }
+}

@@ -569,6 +569,7 @@ impl Node {
         }
         self.out.fold_namespaces(mark);
         self.fire_timers();
+        self.send_held_answers();
     }
 
     /// The next output, if any.
@@ -1022,6 +1023,7 @@ impl Node {
                     }
                 }
                 Timer::Deadline(Deadline::Candidate { seq }) => self.on_candidate_timeout(seq),
+                Timer::Deadline(Deadline::AnswerDue) => self.send_held_answers(),
                 Timer::Deadline(Deadline::HealCheck { member }) => self.check_heal(member),
                 Timer::Deadline(Deadline::MoveNotice { member, from }) => {
                     self.notify_move(member, from)
@@ -1754,17 +1756,67 @@ impl Node {
             query::Heard::New { refused: false } => {}
         }
         let refused = self.carry_out(&q.op, q.clock);
-        // Only to the origin's membership address as we hold it: never
-        // to an address the query names.
-        let to = (self.view.members().get(&q.origin))
+        let answer = query::encode_answer(q.id, &self.keyring, refused, self.config.sealing);
+        if member {
+            return self.send_answer(q.origin_addr, &answer);
+        }
+        // The origin is not (yet) a member at the address the query
+        // names: a restarted origin speaks from a new address before this
+        // node heard it moved. Held until it is (or its time is up).
+        let unsent = query::Unsent {
+            origin: q.origin.clone(),
+            origin_addr: q.origin_addr,
+            answer,
+            until: self.now
+                + q.timeout
+                    .min(self.config.probe_interval * query::ANSWER_HOLD_PROBES),
+        };
+        if self.queries.hold_answer(unsent.clone()) {
+            self.timers.schedule(unsent.until, Deadline::AnswerDue);
+        } else {
+            self.answer_late(unsent);
+        }
+    }
+
+    /// Sends the held answers whose origins are now members at the
+    /// addresses their queries name, and those whose time is up (see
+    /// [`answer_late`](Node::answer_late)).
+    fn send_held_answers(&mut self) {
+        if !self.queries.holds_answers() {
+            return;
+        }
+        let members = self.view.members();
+        let at_home = |u: &query::Unsent| {
+            (members.get(&u.origin))
+                .is_some_and(|e| e.status().is_live() && e.addr() == u.origin_addr)
+        };
+        for (unsent, ready) in self.queries.take_answers(self.now, at_home) {
+            if ready {
+                self.send_answer(unsent.origin_addr, &unsent.answer);
+            } else {
+                self.answer_late(unsent);
+            }
+        }
+    }
+
+    /// An answer whose origin never showed at the address its query names:
+    /// only to the origin's membership address as this node holds it,
+    /// never to an address the query names; dropped (and counted) when the
+    /// origin is not a live member.
+    fn answer_late(&mut self, unsent: query::Unsent) {
+        let to = (self.view.members().get(&unsent.origin))
             .filter(|e| e.status().is_live())
             .map(|e| e.addr());
         let Some(to) = to else {
             self.metrics.queries_unanswered += 1;
-            tracing::debug!(node = %self.view.local(), %from, origin = %q.origin, "a query from an origin this node does not know: not answered");
+            tracing::debug!(node = %self.view.local(), origin = %unsent.origin, "a query whose origin this node does not know: not answered");
             return;
         };
-        let bytes = query::encode_answer(q.id, &self.keyring, refused, self.config.sealing);
+        self.send_answer(to, &unsent.answer);
+    }
+
+    /// Sends an encoded answer to `to`.
+    fn send_answer(&mut self, to: SocketAddr, answer: &[u8]) {
         let summary = self.summary();
         let live = gossip::view_size(self.view.members());
         let local = self.view.local();
@@ -1775,7 +1827,7 @@ impl Node {
             live,
             summary,
         );
-        w.answer(&bytes);
+        w.answer(answer);
         let plain = w.finish();
         // Sealed even at `accept`: the origin seals (it started a key
         // operation), so it opens sealed traffic, and only a sealed answer

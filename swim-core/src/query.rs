@@ -355,6 +355,29 @@ struct Held {
     timeout: Duration,
 }
 
+/// How many answers a node holds while their origins are not yet known
+/// at the addresses their queries name (see [`Queries::hold_answer`]).
+pub(crate) const MAX_UNSENT: usize = 16;
+
+/// How many probe intervals an answer is held at most (within its query's
+/// timeout): news of a restarted member's new address spreads in a few.
+pub(crate) const ANSWER_HOLD_PROBES: u32 = 5;
+
+/// An answer held until its query's origin is known at the address the
+/// query names: a restarted origin speaks from a new address before every
+/// member has heard it moved, and an answer sent to the old one is lost.
+#[derive(Clone, Debug)]
+pub(crate) struct Unsent {
+    pub origin: Name,
+    pub origin_addr: SocketAddr,
+    /// The encoded answer.
+    pub answer: Vec<u8>,
+    /// When it stops waiting ([`ANSWER_HOLD_PROBES`] probe intervals, or
+    /// the query's timeout if sooner): then it goes to the origin's
+    /// membership address, if any, or is dropped.
+    pub until: crate::time::Instant,
+}
+
 /// Who passed a query on to this node, as the pass-on queue shares it out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Via {
@@ -474,6 +497,8 @@ pub(crate) struct Queries {
     /// Where the clock was learned first, while no other peer confirmed it
     /// (`None`: not learned, or confirmed).
     provisional: Option<SocketAddr>,
+    /// Answers waiting for their origins (at most [`MAX_UNSENT`]).
+    unsent: Vec<Unsent>,
     /// Mixed into every id: drawn from when the process started, so a
     /// process restarted with the same seed (its generator replays the
     /// same ids) does not reuse the ids its earlier run's queries took.
@@ -855,6 +880,41 @@ impl Queries {
         self.held.retain(|h| h.id != id);
         self.provisional_ops.retain(|h| h.id != id);
         self.open.remove(&id).map(|o| o.answered.len())
+    }
+
+    /// Holds an answer until its origin is known at the address its query
+    /// names; false (not held) when [`MAX_UNSENT`] are held already.
+    pub fn hold_answer(&mut self, unsent: Unsent) -> bool {
+        if self.unsent.len() >= MAX_UNSENT {
+            return false;
+        }
+        self.unsent.push(unsent);
+        true
+    }
+
+    /// Whether answers are held.
+    pub fn holds_answers(&self) -> bool {
+        !self.unsent.is_empty()
+    }
+
+    /// Takes the held answers that `ready` (true: send it now) or whose
+    /// time is up at `now`, in the order they were held.
+    pub fn take_answers(
+        &mut self,
+        now: crate::time::Instant,
+        mut ready: impl FnMut(&Unsent) -> bool,
+    ) -> Vec<(Unsent, bool)> {
+        let mut out = Vec::new();
+        self.unsent.retain(|u| {
+            let go = ready(u);
+            if go || u.until <= now {
+                out.push((u.clone(), go));
+                false
+            } else {
+                true
+            }
+        });
+        out
     }
 
     /// Queries waiting to spread (held ones included).

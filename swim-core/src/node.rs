@@ -1169,7 +1169,7 @@ impl Node {
         if !member {
             self.sources.earn(Source::of(from), len, self.now);
         } else if authentic || self.keyring.is_empty() {
-            self.prober.heard(self.now);
+            self.prober.heard(&packet.from, self.now);
         }
         // A candidate speaks, from the address its news gave: seen (its
         // ack, if that is what it sent, was expected).
@@ -2205,7 +2205,8 @@ impl Node {
         let alive = |n: &Name| members.get(n).is_some_and(|e| e.status() == Status::Alive);
         // Members that answered us lately first: only their silence counts
         // against our own health (see `probe::Answered`); the rest at random.
-        let mut relays: Vec<Name> = (self.prober.answerers())
+        let answerers = self.prober.answerers(self.config.probe_interval, self.now);
+        let mut relays: Vec<Name> = answerers
             .filter(|n| **n != target && alive(n))
             .take(k)
             .cloned()

@@ -98,10 +98,19 @@ const ANSWERERS: usize = 16;
 /// count. A failed probe with no answerer to ask counts one miss if a
 /// member was heard while it ran (this node receives, yet what it sends
 /// goes unanswered: it cannot send) and none if nobody was.
+///
+/// Answerers still heard from (any packet of theirs arrived within the
+/// last probe interval) are asked before those gone quiet: when a cut takes
+/// most answerers away at once, the member still speaking on this node's
+/// side is asked and nacks, so the survivor of a pair or a minority side
+/// keeps its score (and its probing pace) instead of counting each
+/// departed answerer's silence against itself. A node that cannot send
+/// still hears its answerers, asks them, and hears no nack.
 #[derive(Debug, Default)]
 struct Answered {
-    /// Up to [`ANSWERERS`] members, the latest to answer last.
-    recent: Vec<Name>,
+    /// Up to [`ANSWERERS`] members, the latest to answer last, with when
+    /// a packet of theirs last arrived (since they answered).
+    recent: Vec<(Name, Option<Instant>)>,
     /// When a member's packet last arrived.
     heard: Option<Instant>,
 }
@@ -112,11 +121,11 @@ impl Answered {
         if self.recent.len() == ANSWERERS {
             self.recent.remove(0);
         }
-        self.recent.push(who.clone());
+        self.recent.push((who.clone(), None));
     }
 
     fn forget(&mut self, who: &Name) {
-        self.recent.retain(|n| n != who);
+        self.recent.retain(|(n, _)| n != who);
     }
 }
 
@@ -142,14 +151,23 @@ impl Prober {
         }
     }
 
-    /// A member's packet arrived (authenticated, from its own address).
-    pub fn heard(&mut self, now: Instant) {
+    /// Member `who`'s packet arrived (authenticated, from its own address).
+    pub fn heard(&mut self, who: &Name, now: Instant) {
         self.answered.heard = Some(now);
+        if let Some((_, at)) = (self.answered.recent.iter_mut()).find(|(n, _)| n == who) {
+            *at = Some(now);
+        }
     }
 
-    /// The answerers, the latest first: the relays whose silence counts.
-    pub fn answerers(&self) -> impl Iterator<Item = &Name> {
-        self.answered.recent.iter().rev()
+    /// The answerers, the relays whose silence counts: those heard within
+    /// `period` of `now` first, each group the latest to answer first.
+    pub fn answerers(&self, period: Duration, now: Instant) -> impl Iterator<Item = &Name> {
+        let since = now.saturating_sub(period);
+        let speaking = move |at: &Option<Instant>| at.is_some_and(|t| t >= since);
+        let recent = || self.answered.recent.iter().rev();
+        (recent().filter(move |(_, at)| speaking(at)))
+            .chain(recent().filter(move |(_, at)| !speaking(at)))
+            .map(|(n, _)| n)
     }
 
     /// Whether any member was heard within the last four protocol periods
@@ -229,8 +247,11 @@ impl Prober {
         let heard = self.answered.heard.is_some_and(|at| at >= p.sent);
         let health = match p.counted as i32 {
             0 => i32::from(heard),
-            // Not one answerer nacked: our own links are the likelier fault.
-            counted if missed == counted => 1,
+            // Not one answerer nacked while members still reach us: our
+            // own links are the likelier fault. Heard by nobody, the node
+            // is cut off with its answerers (or cannot receive): no
+            // evidence either way.
+            counted if missed == counted => i32::from(heard),
             // One nack came back: our ping-reqs went out and its answer
             // came in, so the silent ones are the fault, not us.
             _ => -1,
@@ -374,6 +395,7 @@ mod tests {
         assert!(p.on_nack(seq, &"d".into()), "an uncounted relay's nack");
         assert!(!p.on_nack(seq + 1, &"b".into()), "another probe's");
         assert!(!p.on_nack(seq, &"z".into()), "a stranger's nack");
+        p.heard(&"m".into(), Instant::ZERO);
         let failed = p.conclude().unwrap();
         assert_eq!(
             (failed.incarnation, failed.health),
@@ -383,15 +405,48 @@ mod tests {
         let _ = p.start("u".into(), 0, Instant::from_millis(5));
         assert_eq!(p.conclude().unwrap().health, 0, "nobody heard");
         let _ = p.start("u".into(), 0, Instant::from_millis(5));
-        p.heard(Instant::from_millis(6));
+        p.set_relays(vec!["a".into()], 1);
+        assert_eq!(
+            p.conclude().unwrap().health,
+            0,
+            "no answerer nacked, nobody heard: cut off with them"
+        );
+        let _ = p.start("u".into(), 0, Instant::from_millis(5));
+        p.heard(&"m".into(), Instant::from_millis(6));
         assert_eq!(p.conclude().unwrap().health, 1, "heard, unanswered");
+    }
+
+    #[test]
+    fn answerers_still_heard_are_asked_first() {
+        let mut p = Prober::new(1);
+        let period = Duration::from_secs(1);
+        for name in ["pair", "a", "b", "c"] {
+            let seq = p.start(name.into(), 0, T);
+            p.on_ack(seq, &name.into());
+        }
+        let names = |p: &Prober, now| p.answerers(period, now).cloned().collect::<Vec<Name>>();
+        assert_eq!(names(&p, T), ["c", "b", "a", "pair"].map(Name::from));
+        // A cut: only "pair" still speaks.
+        let later = T + Duration::from_secs(3);
+        p.heard(&"pair".into(), later);
+        assert_eq!(
+            names(&p, later),
+            ["pair", "c", "b", "a"].map(Name::from),
+            "the member still heard first"
+        );
+        let quiet = later + Duration::from_secs(2);
+        assert_eq!(names(&p, quiet), ["c", "b", "a", "pair"].map(Name::from));
     }
 
     #[test]
     fn answerers_are_the_latest_to_answer_until_they_fail() {
         let c = Config::lan();
         let mut p = Prober::new(1);
-        let names = |p: &Prober| p.answerers().cloned().collect::<Vec<Name>>();
+        let names = |p: &Prober| {
+            (p.answerers(c.probe_interval, T))
+                .cloned()
+                .collect::<Vec<Name>>()
+        };
         for name in ["a", "b", "c", "a"] {
             let seq = p.start(name.into(), 0, T);
             p.on_ack(seq, &name.into());
@@ -404,6 +459,7 @@ mod tests {
         assert_eq!(names(&p), ["c", "b"].map(Name::from), "a dropped out");
         let _ = p.start("t".into(), 0, T);
         p.set_relays(vec!["c".into(), "b".into()], 2);
+        p.heard(&"m".into(), T);
         assert_eq!(p.conclude().unwrap().health, 1, "no answerer nacked");
         assert!(names(&p).is_empty());
         for name in ["c", "b"] {
@@ -427,8 +483,8 @@ mod tests {
         assert_eq!(names(&p).len(), ANSWERERS, "bounded");
         let at = |s: u64| Instant::from_millis(s * 1000);
         let period = c.probe_interval;
-        assert!(!p.hears(period, at(4)));
-        p.heard(at(4));
+        assert!(!p.hears(period, at(5)));
+        p.heard(&"m".into(), at(4));
         assert!(p.hears(period, at(8)) && !p.hears(period, at(9)));
         assert!(p.hears(period * 2, at(12)), "a stretched period");
     }

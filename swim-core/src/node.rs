@@ -1763,7 +1763,9 @@ impl Node {
         // The origin is not (yet) a member at the address the query
         // names: a restarted origin speaks from a new address before this
         // node heard it moved. Held until it is (or its time is up).
+        let known = (self.view.members().get(&q.origin)).is_some_and(|e| e.status().is_live());
         let unsent = query::Unsent {
+            member: known,
             origin: q.origin.clone(),
             origin_addr: q.origin_addr,
             answer,
@@ -2206,7 +2208,7 @@ impl Node {
         // Members that answered us lately first: only their silence counts
         // against our own health (see `probe::Answered`); the rest at random.
         let answerers = self.prober.answerers(self.config.probe_interval, self.now);
-        let mut relays: Vec<Name> = answerers
+        let mut relays: Vec<Name> = (answerers.into_iter())
             .filter(|n| **n != target && alive(n))
             .take(k)
             .cloned()

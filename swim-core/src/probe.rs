@@ -106,14 +106,24 @@ const ANSWERERS: usize = 16;
 /// keeps its score (and its probing pace) instead of counting each
 /// departed answerer's silence against itself. A node that cannot send
 /// still hears its answerers, asks them, and hears no nack.
+///
+/// The last few members heard (whether they ever answered or not) are
+/// asked right after the answerers still heard: the survivor of a pair
+/// whose partner dropped out of its answerers still asks it, and its nack
+/// keeps the score down.
 #[derive(Debug, Default)]
 struct Answered {
     /// Up to [`ANSWERERS`] members, the latest to answer last, with when
     /// a packet of theirs last arrived (since they answered).
     recent: Vec<(Name, Option<Instant>)>,
+    /// The last [`SPEAKERS`] members heard, the latest last, with when.
+    speakers: Vec<(Name, Instant)>,
     /// When a member's packet last arrived.
     heard: Option<Instant>,
 }
+
+/// How many of the members heard last a node remembers (see [`Answered`]).
+const SPEAKERS: usize = 4;
 
 impl Answered {
     fn record(&mut self, who: &Name) {
@@ -153,21 +163,52 @@ impl Prober {
 
     /// Member `who`'s packet arrived (authenticated, from its own address).
     pub fn heard(&mut self, who: &Name, now: Instant) {
-        self.answered.heard = Some(now);
-        if let Some((_, at)) = (self.answered.recent.iter_mut()).find(|(n, _)| n == who) {
+        let a = &mut self.answered;
+        a.heard = Some(now);
+        if let Some((_, at)) = (a.recent.iter_mut()).find(|(n, _)| n == who) {
             *at = Some(now);
         }
+        match a.speakers.iter().position(|(n, _)| n == who) {
+            Some(i) => {
+                a.speakers.remove(i);
+            }
+            None if a.speakers.len() == SPEAKERS => {
+                a.speakers.remove(0);
+            }
+            None => {}
+        }
+        a.speakers.push((who.clone(), now));
     }
 
-    /// The answerers, the relays whose silence counts: those heard within
-    /// `period` of `now` first, each group the latest to answer first.
-    pub fn answerers(&self, period: Duration, now: Instant) -> impl Iterator<Item = &Name> {
+    /// The relays whose silence counts: answerers heard within `period` of
+    /// `now` (the latest to answer first), then the other members heard
+    /// within it (the latest first), then the answerers gone quiet. Each
+    /// named once.
+    pub fn answerers(&self, period: Duration, now: Instant) -> Vec<&Name> {
         let since = now.saturating_sub(period);
-        let speaking = move |at: &Option<Instant>| at.is_some_and(|t| t >= since);
-        let recent = || self.answered.recent.iter().rev();
-        (recent().filter(move |(_, at)| speaking(at)))
-            .chain(recent().filter(move |(_, at)| !speaking(at)))
-            .map(|(n, _)| n)
+        let a = &self.answered;
+        let speaking = |at: &Option<Instant>| at.is_some_and(|t| t >= since);
+        let mut out: Vec<&Name> = Vec::with_capacity(ANSWERERS + SPEAKERS);
+        out.extend(
+            a.recent
+                .iter()
+                .rev()
+                .filter(|(_, at)| speaking(at))
+                .map(|(n, _)| n),
+        );
+        for (n, at) in a.speakers.iter().rev() {
+            if *at >= since && !out.contains(&n) {
+                out.push(n);
+            }
+        }
+        out.extend(
+            a.recent
+                .iter()
+                .rev()
+                .filter(|(_, at)| !speaking(at))
+                .map(|(n, _)| n),
+        );
+        out
     }
 
     /// Whether any member was heard within the last four protocol periods
@@ -246,6 +287,9 @@ impl Prober {
         // sent was answered.
         let heard = self.answered.heard.is_some_and(|at| at >= p.sent);
         let health = match p.counted as i32 {
+            // Any relay's nack (one drawn at random too) shows our
+            // ping-req went out and its answer came in.
+            _ if p.nacked != 0 => -1,
             0 => i32::from(heard),
             // Not one answerer nacked while members still reach us: our
             // own links are the likelier fault. Heard by nobody, the node
@@ -392,7 +436,6 @@ mod tests {
         let mut p = Prober::new(1);
         let seq = p.start("t".into(), 3, Instant::ZERO);
         p.set_relays(vec!["a".into(), "b".into(), "c".into(), "d".into()], 3);
-        assert!(p.on_nack(seq, &"d".into()), "an uncounted relay's nack");
         assert!(!p.on_nack(seq + 1, &"b".into()), "another probe's");
         assert!(!p.on_nack(seq, &"z".into()), "a stranger's nack");
         p.heard(&"m".into(), Instant::ZERO);
@@ -401,6 +444,15 @@ mod tests {
             (failed.incarnation, failed.health),
             (3, 1),
             "no answerer nacked"
+        );
+        let seq = p.start("t".into(), 3, Instant::ZERO);
+        p.set_relays(vec!["a".into(), "b".into(), "c".into(), "d".into()], 3);
+        assert!(p.on_nack(seq, &"d".into()), "an uncounted relay's nack");
+        p.heard(&"m".into(), Instant::ZERO);
+        assert_eq!(
+            p.conclude().unwrap().health,
+            -1,
+            "a relay drawn at random nacked: our links work"
         );
         let _ = p.start("u".into(), 0, Instant::from_millis(5));
         assert_eq!(p.conclude().unwrap().health, 0, "nobody heard");
@@ -424,7 +476,11 @@ mod tests {
             let seq = p.start(name.into(), 0, T);
             p.on_ack(seq, &name.into());
         }
-        let names = |p: &Prober, now| p.answerers(period, now).cloned().collect::<Vec<Name>>();
+        let names = |p: &Prober, now| {
+            (p.answerers(period, now).into_iter())
+                .cloned()
+                .collect::<Vec<Name>>()
+        };
         assert_eq!(names(&p, T), ["c", "b", "a", "pair"].map(Name::from));
         // A cut: only "pair" still speaks.
         let later = T + Duration::from_secs(3);
@@ -436,6 +492,14 @@ mod tests {
         );
         let quiet = later + Duration::from_secs(2);
         assert_eq!(names(&p, quiet), ["c", "b", "a", "pair"].map(Name::from));
+        // A member heard that never answered us comes right after the
+        // answerers still heard.
+        p.heard(&"x".into(), quiet);
+        p.heard(&"b".into(), quiet);
+        assert_eq!(
+            names(&p, quiet),
+            ["b", "x", "c", "a", "pair"].map(Name::from)
+        );
     }
 
     #[test]
@@ -443,9 +507,11 @@ mod tests {
         let c = Config::lan();
         let mut p = Prober::new(1);
         let names = |p: &Prober| {
-            (p.answerers(c.probe_interval, T))
-                .cloned()
-                .collect::<Vec<Name>>()
+            // Two seconds on: nobody was heard within the interval.
+            (p.answerers(c.probe_interval, T + Duration::from_secs(2))
+                .into_iter())
+            .cloned()
+            .collect::<Vec<Name>>()
         };
         for name in ["a", "b", "c", "a"] {
             let seq = p.start(name.into(), 0, T);

@@ -372,6 +372,10 @@ pub(crate) struct Unsent {
     pub origin_addr: SocketAddr,
     /// The encoded answer.
     pub answer: Vec<u8>,
+    /// Its origin is a member (at another address than the query names):
+    /// a restarted origin, likely. One that is no member at all is likely
+    /// made up, and gives up its place to such an answer.
+    pub member: bool,
     /// When it stops waiting ([`ANSWER_HOLD_PROBES`] probe intervals, or
     /// the query's timeout if sooner): then it goes to the origin's
     /// membership address, if any, or is dropped.
@@ -883,10 +887,19 @@ impl Queries {
     }
 
     /// Holds an answer until its origin is known at the address its query
-    /// names; false (not held) when [`MAX_UNSENT`] are held already.
+    /// names; false (not held) when [`MAX_UNSENT`] are held already and
+    /// none gives up its place: an answer whose origin is a member takes
+    /// the place of the oldest whose origin is none (queries of made-up
+    /// origins cannot crowd out a restarted member's).
     pub fn hold_answer(&mut self, unsent: Unsent) -> bool {
         if self.unsent.len() >= MAX_UNSENT {
-            return false;
+            let stranger = self.unsent.iter().position(|u| !u.member);
+            match stranger {
+                Some(i) if unsent.member => {
+                    self.unsent.remove(i);
+                }
+                _ => return false,
+            }
         }
         self.unsent.push(unsent);
         true

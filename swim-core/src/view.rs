@@ -870,9 +870,9 @@ impl View {
                 generation,
             },
         );
-        // Our own suspicion, unconfirmed, is reminded to the suspect at the
-        // shortest timeout (see `on_suspicion_timeout`).
-        if accuser == self.local && expected > 0 && min < max {
+        // A suspicion still running at the shortest timeout may be
+        // reminded to the suspect (see `on_suspicion_timeout`).
+        if expected > 0 && min < max {
             fx.timers.schedule(
                 now + min,
                 Deadline::Suspicion {
@@ -951,15 +951,21 @@ impl View {
         let s = e.suspicion_mut()?;
         // A node that hears nobody will get no confirmation: its own
         // suspicion is due at the shortest timeout (the last word follows).
-        let due = s.deadline() <= fx.now || (!fx.hears && fx.now >= s.start + s.min);
+        let ours = s.accusers.contains(local);
+        let due = s.deadline() <= fx.now || (ours && !fx.hears && fx.now >= s.start + s.min);
         let alone = s.accusers.len() == 1 && s.accusers[0] == *local;
         if !current || !suspect {
             return None;
         }
         if !due {
-            let remind = alone && !s.last_word && fx.now >= s.start + s.min;
+            // Reminded: our own unconfirmed suspicion from the shortest
+            // timeout on, any suspicion from twice it (its confirmations
+            // few, perhaps all from this node's side of a cut that has
+            // healed since, and the suspect never heard it).
+            let ran = fx.now.saturating_duration_since(s.start);
+            let remind = !s.last_word && ran >= s.min && (alone || ran >= s.min * 2);
             let next = fx.now + s.min;
-            if remind && next < s.deadline() {
+            if !s.last_word && next < s.deadline() {
                 let member = name.clone();
                 fx.timers
                     .schedule(next, Deadline::Suspicion { member, generation });

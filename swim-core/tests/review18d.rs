@@ -435,7 +435,14 @@ fn a_real_verdict_cannot_be_rewritten_by_a_forged_later_dead_update() {
     let mut m = Mesh::new(4);
     m.run_for(Duration::from_secs(5));
     m.mute[2] = true;
-    m.run_for(Duration::from_secs(30));
+    // It refutes through its streams for a while; declared dead at last
+    // (bounded wait, polled).
+    for _ in 0..120 {
+        m.run_for(Duration::from_secs(1));
+        if m.nodes[0].member("node-2").map(|x| x.status) == Some(Status::Dead) {
+            break;
+        }
+    }
     let before = m.nodes[0]
         .verdict("node-2")
         .cloned()
@@ -525,7 +532,14 @@ fn control_a_same_incarnation_dead_update_leaves_the_verdict() {
     let mut m = Mesh::new(4);
     m.run_for(Duration::from_secs(5));
     m.mute[2] = true;
-    m.run_for(Duration::from_secs(30));
+    // It refutes through its streams for a while; declared dead at last
+    // (bounded wait, polled).
+    for _ in 0..120 {
+        m.run_for(Duration::from_secs(1));
+        if m.nodes[0].member("node-2").map(|x| x.status) == Some(Status::Dead) {
+            break;
+        }
+    }
     let before = m.nodes[0]
         .verdict("node-2")
         .cloned()

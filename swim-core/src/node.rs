@@ -1322,7 +1322,10 @@ impl Node {
                     },
                 },
                 Msg::Nack { seq } => {
-                    if !self.prober.on_nack(seq, &packet.from) {
+                    // Only from the relay's own address: a nack lowers our
+                    // Lifeguard score, and anyone holding the key could
+                    // send one naming any member.
+                    if !member || !self.prober.on_nack(seq, &packet.from) {
                         self.drop_input(DropReason::Unsolicited, from, "nack");
                     }
                 }

@@ -359,6 +359,9 @@ struct Held {
 /// at the addresses their queries name (see [`Queries::hold_answer`]).
 pub(crate) const MAX_UNSENT: usize = 16;
 
+/// How many of those may wait for one origin.
+pub(crate) const MAX_UNSENT_PER_ORIGIN: usize = 2;
+
 /// How many probe intervals an answer is held at most (within its query's
 /// timeout): news of a restarted member's new address spreads in a few.
 pub(crate) const ANSWER_HOLD_PROBES: u32 = 5;
@@ -887,11 +890,20 @@ impl Queries {
     }
 
     /// Holds an answer until its origin is known at the address its query
-    /// names; false (not held) when [`MAX_UNSENT`] are held already and
-    /// none gives up its place: an answer whose origin is a member takes
+    /// names; false (not held) when [`MAX_UNSENT_PER_ORIGIN`] wait for its
+    /// origin, or [`MAX_UNSENT`] are held already and none gives up its
+    /// place: an answer whose origin is a member takes
     /// the place of the oldest whose origin is none (queries of made-up
     /// origins cannot crowd out a restarted member's).
     pub fn hold_answer(&mut self, unsent: Unsent) -> bool {
+        // A restarted origin needs one or two: queries naming a real
+        // member at made-up addresses cannot take every place.
+        let same = (self.unsent.iter())
+            .filter(|u| u.origin == unsent.origin)
+            .count();
+        if same >= MAX_UNSENT_PER_ORIGIN {
+            return false;
+        }
         if self.unsent.len() >= MAX_UNSENT {
             let stranger = self.unsent.iter().position(|u| !u.member);
             match stranger {

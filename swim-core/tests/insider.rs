@@ -952,48 +952,7 @@ fn insider_seed_sets_a_joiners_query_clock_out_of_reach() {
 /// while all three carried it out).
 #[test]
 fn an_answer_waits_for_a_restarted_origin_s_new_address() {
-    let mut m = Mesh::new(3);
-    m.strict_addr = true;
-    m.run_for(Duration::from_secs(5));
-    let clock = m.clock_of(1, Duration::from_secs(2));
-    // kill -9 of node 0; a new process, same name and key, a new port.
-    let new0 = SocketAddr::from((Ipv4Addr::new(10, 0, 0, 0), 8000));
-    let mut fresh = Node::new(
-        Config::lan(),
-        swim_core::Identity::new(name(0), new0),
-        888,
-        m.now,
-    )
-    .unwrap();
-    fresh.install_secret_key(key(1));
-    fresh.set_sealing(swim_core::Sealing::Require);
-    m.nodes[0] = fresh;
-    m.queue.retain(|(_, to, _)| *to != 0);
-    let answers_to = |m: &Mesh, mark: usize, to: SocketAddr| {
-        m.sent[mark..]
-            .iter()
-            .filter(|(from, dst, _)| *from == 2 && *dst == to)
-            .filter_map(|(_, _, b)| open(b))
-            .filter(|p| p.answers.iter().any(|a| a.id == 4242))
-            .count()
-    };
-    let mark = m.sent.len();
-    let q = list_query("node-0", new0, 4242, clock + 1);
-    let bytes = insider_packet("node-1", vec![], vec![q]);
-    m.give(
-        2,
-        Input::Datagram {
-            from: addr(1),
-            bytes,
-        },
-    );
-    assert_eq!(answers_to(&m, mark, addr(0)), 0, "answered the old address");
-    let now = m.now;
-    m.nodes[0].join(&[addr(1)], now).unwrap();
-    m.drain(0);
-    m.run_for(Duration::from_secs(10));
-    let old = answers_to(&m, mark, addr(0));
-    let new = answers_to(&m, mark, new0);
+    let (old, new) = restarted_origin_answer(0, false);
     eprintln!("answers to the old address {old}, to the new {new}");
     assert_eq!((old, new), (0, 1), "the answer went astray");
 }

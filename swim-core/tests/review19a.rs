@@ -8,93 +8,17 @@ mod common;
 
 use common::mesh::*;
 use common::*;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
-use swim_core::{Config, Event, Input, Node};
+use swim_core::{Config, Event, Input};
 
 fn victim() -> SocketAddr {
     SocketAddr::from(([10, 251, 0, 9], 9_999))
 }
 
-/// The restarted node 0's new address.
-fn new0() -> SocketAddr {
-    SocketAddr::from((Ipv4Addr::new(10, 0, 0, 0), 8000))
-}
-
-/// kill -9 of node 0 and a new process, same name and key, at [`new0`].
-fn restart0(m: &mut Mesh, seed: u64) {
-    let mut fresh = Node::new(
-        Config::lan(),
-        swim_core::Identity::new(name(0), new0()),
-        seed,
-        m.now,
-    )
-    .unwrap();
-    fresh.install_secret_key(key(1));
-    fresh.set_sealing(swim_core::Sealing::Require);
-    m.nodes[0] = fresh;
-    m.queue.retain(|(_, to, _)| *to != 0);
-}
-
-/// Sealed datagrams node `from` sent to `to` since `mark` carrying an
-/// answer to query `id`.
-fn answers_to(m: &Mesh, mark: usize, from: usize, to: SocketAddr, id: u64) -> usize {
-    m.sent[mark..]
-        .iter()
-        .filter(|(f, dst, _)| *f == from && *dst == to)
-        .filter_map(|(_, _, b)| open(b))
-        .filter(|p| p.answers.iter().any(|a| a.id == id))
-        .count()
-}
-
-/// The restarted origin's query reaches node 2 (through node 1) before
-/// node 2 heard it moved; `flood` first has the insider send node 2
-/// `flood` list queries of made-up origins ("ghost-k" at made-up
-/// addresses: members nowhere), 300 s timeouts. Returns (answers to the
-/// old address, answers to the new one).
+/// Review 19a's case: made-up origins ("ghost-k") flood node 2's holds.
 fn restarted_origin_answer(flood: usize) -> (usize, usize) {
-    let mut m = Mesh::new(3);
-    m.strict_addr = true;
-    m.run_for(Duration::from_secs(5));
-    let clock = m.clock_of(1, Duration::from_secs(2));
-    restart0(&mut m, 888);
-    // The insider's ghosts, one per packet, from node 1's address (an
-    // insider spoofs a member's source or relays as itself: either way a
-    // sealed packet).
-    for k in 0..flood {
-        let q = list_query(
-            &format!("ghost-{k}"),
-            fake_addr(k),
-            9000 + k as u64,
-            clock + 1,
-        );
-        let bytes = insider_packet("node-1", vec![], vec![q]);
-        m.give(
-            2,
-            Input::Datagram {
-                from: addr(1),
-                bytes,
-            },
-        );
-    }
-    let mark = m.sent.len();
-    let q = list_query("node-0", new0(), 4242, clock + 1);
-    let bytes = insider_packet("node-1", vec![], vec![q]);
-    m.give(
-        2,
-        Input::Datagram {
-            from: addr(1),
-            bytes,
-        },
-    );
-    let now = m.now;
-    m.nodes[0].join(&[addr(1)], now).unwrap();
-    m.drain(0);
-    m.run_for(Duration::from_secs(10));
-    (
-        answers_to(&m, mark, 2, addr(0), 4242),
-        answers_to(&m, mark, 2, new0(), 4242),
-    )
+    common::mesh::restarted_origin_answer(flood, false)
 }
 
 /// Control: without the flood, the held answer reaches the restarted
@@ -231,7 +155,7 @@ fn restarted_origin_first_op(n: usize) -> usize {
     let mut m = Mesh::new(n);
     m.strict_addr = true;
     m.run_for(Duration::from_secs(10));
-    restart0(&mut m, 999);
+    restart0(&mut m, 999, Config::lan());
     let now = m.now;
     m.nodes[0].join(&[addr(1)], now).unwrap();
     m.drain(0);

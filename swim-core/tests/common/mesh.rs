@@ -345,3 +345,126 @@ impl Mesh {
             .expect("node i sent its query")
     }
 }
+
+/// The restarted node 0's new address.
+pub fn new0() -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([10, 0, 0, 0], 8000))
+}
+
+/// kill -9 of node 0 and a new process, same name and key, at [`new0`].
+pub fn restart0(m: &mut Mesh, seed: u64, config: swim_core::Config) {
+    let mut fresh = swim_core::Node::new(
+        config,
+        swim_core::Identity::new(name(0), new0()),
+        seed,
+        m.now,
+    )
+    .unwrap();
+    fresh.install_secret_key(key(1));
+    fresh.set_sealing(swim_core::Sealing::Require);
+    m.nodes[0] = fresh;
+    m.queue.retain(|(_, to, _)| *to != 0);
+}
+
+/// Sealed datagrams node `from` sent to `to` since `mark` carrying an
+/// answer to query `id`.
+pub fn answers_to(m: &Mesh, mark: usize, from: usize, to: std::net::SocketAddr, id: u64) -> usize {
+    m.sent[mark..]
+        .iter()
+        .filter(|(f, dst, _)| *f == from && *dst == to)
+        .filter_map(|(_, _, b)| open(b))
+        .filter(|p| p.answers.iter().any(|a| a.id == id))
+        .count()
+}
+
+/// Node 0 restarts at [`new0`]; its first query reaches node 2 (through
+/// node 1) before node 2 heard it moved; first, an insider sends node 2
+/// `flood` list queries naming as origin a real member ("node-1", when
+/// `member_origin`) or a made-up "ghost-k", at made-up addresses, 300 s
+/// timeouts. Returns (answers to node 0's old address, answers to its new
+/// one).
+pub fn restarted_origin_answer(flood: usize, member_origin: bool) -> (usize, usize) {
+    restarted_origin_answer_with(flood, member_origin, swim_core::Config::lan(), false)
+}
+
+/// `dead_first`: node 0 crashes first and is held dead by node 2 before
+/// it restarts (kill -9, restarted after the failure detector ran).
+pub fn restarted_origin_answer_with(
+    flood: usize,
+    member_origin: bool,
+    config: swim_core::Config,
+    dead_first: bool,
+) -> (usize, usize) {
+    let mut m = Mesh::new(3);
+    m.queue.clear();
+    for i in 0..3 {
+        let mut node = swim_core::Node::new(
+            config.clone(),
+            swim_core::Identity::new(name(i), addr(i)),
+            100 + i as u64,
+            m.now,
+        )
+        .unwrap();
+        node.install_secret_key(key(1));
+        node.set_sealing(swim_core::Sealing::Require);
+        m.nodes[i] = node;
+    }
+    for i in 1..3 {
+        m.join(i);
+    }
+    m.strict_addr = true;
+    m.run_for(Duration::from_secs(5));
+    if dead_first {
+        m.crashed[0] = true;
+        m.run_for(Duration::from_secs(60));
+        let held = m.nodes[2].member("node-0").map(|e| e.status);
+        assert_eq!(
+            held,
+            Some(swim_core::Status::Dead),
+            "node 2 holds node 0 dead"
+        );
+        m.crashed[0] = false;
+    }
+    let clock = m.clock_of(1, Duration::from_secs(2));
+    restart0(&mut m, 888, config);
+    for k in 0..flood {
+        let origin = if member_origin {
+            "node-1".to_string()
+        } else {
+            format!("ghost-{k}")
+        };
+        let q = list_query(&origin, fake_addr(k), 9000 + k as u64, clock + 1);
+        let bytes = insider_packet("node-1", vec![], vec![q]);
+        m.give(
+            2,
+            Input::Datagram {
+                from: addr(1),
+                bytes,
+            },
+        );
+    }
+    let mark = m.sent.len();
+    let before = m.nodes[2].metrics().queries_unanswered;
+    let held = m.nodes[2].member("node-0").map(|e| (e.status, e.addr));
+    let q = list_query("node-0", new0(), 4242, clock + 1);
+    let bytes = insider_packet("node-1", vec![], vec![q]);
+    m.give(
+        2,
+        Input::Datagram {
+            from: addr(1),
+            bytes,
+        },
+    );
+    let now = m.now;
+    m.nodes[0].join(&[addr(1)], now).unwrap();
+    m.drain(0);
+    m.run_for(Duration::from_secs(10));
+    eprintln!(
+        "node 2 held node-0 as {held:?}; unanswered +{}",
+        m.nodes[2].metrics().queries_unanswered - before
+    );
+    (
+        answers_to(&m, mark, 2, addr(0), 4242),
+        answers_to(&m, mark, 2, new0(), 4242),
+    )
+}

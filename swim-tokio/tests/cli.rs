@@ -503,6 +503,15 @@ fn format_json_and_table_across_read_commands() {
                 .is_some_and(|ms| ms.iter().any(|m| m["tags"]["role"] == "web"))
         })
     });
+    // Both views whole before the read commands: `keys list` counts every
+    // live member, and one that does not hold its asker yet has no
+    // membership address to answer (1 run in about 10 failed here).
+    wait_for("a sees b", spread_bound(), || {
+        a.get("/v1/members").is_some_and(|v| {
+            v.as_array()
+                .is_some_and(|ms| ms.iter().filter(|m| m["status"] == "alive").count() == 2)
+        })
+    });
     let ok = |args: &[&str]| {
         let out = b.cli(args);
         assert!(out.status.success(), "{args:?}: {out:?}");

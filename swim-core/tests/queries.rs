@@ -532,6 +532,10 @@ fn the_founder_answers_a_joiner_s_first_query() {
         Event::QueryDone { query, answers } if *i == 1 && *query == id => Some(*answers),
         _ => None,
     });
-    assert_eq!(m.nodes[0].metrics().queries_stale, 0, "the founder ignored it");
+    assert_eq!(
+        m.nodes[0].metrics().queries_stale,
+        0,
+        "the founder ignored it"
+    );
     assert_eq!(answers, Some(2), "both members answered, the founder too");
 }

@@ -171,15 +171,18 @@ fn control_forged_moves_reflect_at_most_twice_their_size_plain() {
     assert!(out <= 2 * size, "{out} B to the victim for {size} B sent");
 }
 
-/// Sealed, insider: 16-node mesh, one insider datagram to node 0 moving
-/// members 2..16 to the victim (live members).
-fn move_reflection_sealed() -> (usize, usize) {
+/// Sealed, insider: 16-node mesh, one insider datagram to node 0 saying
+/// of members 2..16 what `forge` makes of each (its index, the
+/// incarnation node 0 holds plus one, the victim's address). Returns the
+/// mesh 5 s later, the bytes sent to the victim meanwhile and the
+/// datagram's size.
+fn sealed_reflection(forge: impl Fn(usize, u64, SocketAddr) -> pb::Update) -> (Mesh, usize, usize) {
     let mut m = Mesh::new(16);
     m.run_for(Duration::from_secs(10));
     let updates: Vec<_> = (2..16)
         .map(|i| {
             let inc = m.nodes[0].member(&name(i)).unwrap().incarnation;
-            moved_to(i, inc + 1, victim())
+            forge(i, inc + 1, victim())
         })
         .collect();
     let bytes = insider_packet("node-1", updates, vec![]);
@@ -198,6 +201,12 @@ fn move_reflection_sealed() -> (usize, usize) {
         .filter(|(_, a, _)| *a == victim())
         .map(|(_, _, b)| b.len())
         .sum();
+    (m, out, size)
+}
+
+/// The same, moving members 2..16 to the victim (live members).
+fn move_reflection_sealed() -> (usize, usize) {
+    let (_, out, size) = sealed_reflection(moved_to);
     (out, size)
 }
 
@@ -342,30 +351,7 @@ fn restarted_at(i: usize, incarnation: u64, at: SocketAddr) -> pb::Update {
 /// 2..16 restarted (a new life each) at the victim. Bytes to the victim
 /// within 5 s, datagram size, and how many nodes hold node-2 at the victim.
 fn restart_reflection_sealed() -> (usize, usize, usize) {
-    let mut m = Mesh::new(16);
-    m.run_for(Duration::from_secs(10));
-    let updates: Vec<_> = (2..16)
-        .map(|i| {
-            let inc = m.nodes[0].member(&name(i)).unwrap().incarnation;
-            restarted_at(i, inc + 1, victim())
-        })
-        .collect();
-    let bytes = insider_packet("node-1", updates, vec![]);
-    let size = bytes.len();
-    let mark = m.sent.len();
-    m.give(
-        0,
-        Input::Datagram {
-            from: addr(1),
-            bytes,
-        },
-    );
-    m.run_for(Duration::from_secs(5));
-    let out = m.sent[mark..]
-        .iter()
-        .filter(|(_, a, _)| *a == victim())
-        .map(|(_, _, b)| b.len())
-        .sum();
+    let (m, out, size) = sealed_reflection(restarted_at);
     let held = (0..16)
         .filter(|&j| {
             m.nodes[j]

@@ -469,6 +469,9 @@ macro_rules! effects {
                 $node.awareness.scale($node.config.probe_interval),
                 $node.now,
             ),
+            hears_until: $node
+                .prober
+                .hears_until($node.awareness.scale($node.config.probe_interval)),
             score: $node.awareness.score(),
         }
     };
@@ -2110,7 +2113,15 @@ impl Node {
         let stretch = |d| if hears { self.awareness.scale(d) } else { d };
         let interval = stretch(self.config.probe_interval);
         self.timers.set(Periodic::Probe, now + interval);
-        let Some(target) = self.view.next_probe_target(&mut self.rng) else {
+        let quiet = (self.prober.take_quiet()).filter(|q| {
+            q != self.view.local()
+                && self
+                    .view
+                    .members()
+                    .get(q)
+                    .is_some_and(|e| e.status().is_live())
+        });
+        let Some(target) = quiet.or_else(|| self.view.next_probe_target(&mut self.rng)) else {
             return;
         };
         let Some(entry) = self.view.members().get(&target) else {

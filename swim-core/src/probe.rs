@@ -148,6 +148,9 @@ pub(crate) struct Prober {
     /// Sequence numbers of the last few last-word pings to suspects.
     rechecks: [u32; 16],
     answered: Answered,
+    /// An answerer that went silent when asked to relay: probed directly
+    /// next (see [`Prober::take_quiet`]).
+    quiet: Option<Name>,
 }
 
 impl Prober {
@@ -158,7 +161,18 @@ impl Prober {
             next_seq: 0,
             rechecks: [0; 16],
             answered: Answered::default(),
+            quiet: None,
         }
+    }
+
+    /// The member to probe next instead of the round-robin's turn, if any:
+    /// an answerer that neither relayed nor nacked our last failed probe.
+    /// It was answering a moment ago, so its silence is news: it crashed,
+    /// or the link to it broke. Without this, the survivor of a cut-off
+    /// pair whose partner crashed waits for the partner's turn in a
+    /// round-robin over the whole cluster, most of it unreachable.
+    pub fn take_quiet(&mut self) -> Option<Name> {
+        self.quiet.take()
     }
 
     /// Member `who`'s packet arrived (authenticated, from its own address).
@@ -215,8 +229,12 @@ impl Prober {
     /// of `period` (the probe interval as Lifeguard stretched it: a node
     /// whose probes slowed hears their answers less often).
     pub fn hears(&self, period: Duration, now: Instant) -> bool {
-        let since = now.saturating_sub(period * 4);
-        self.answered.heard.is_some_and(|at| at >= since)
+        self.hears_until(period).is_some_and(|until| until >= now)
+    }
+
+    /// Until when this node [`hears`](Self::hears) if no member speaks again.
+    pub fn hears_until(&self, period: Duration) -> Option<Instant> {
+        self.answered.heard.map(|at| at + period * 4)
     }
 
     /// A sequence number no probe, relay or last word of ours uses (the
@@ -281,6 +299,9 @@ impl Prober {
             if p.nacked & (1 << i.min(63)) == 0 {
                 missed += 1;
                 self.answered.forget(relay);
+                if self.quiet.is_none() {
+                    self.quiet = Some(relay.clone());
+                }
             }
         }
         // A member spoke while this probe ran: we receive, yet nothing we
@@ -310,6 +331,7 @@ impl Prober {
     /// Forgets the current probe (the node is leaving).
     pub fn stop(&mut self) {
         self.probe = None;
+        self.quiet = None;
     }
 
     /// An ack `seq` from member `sender`.
@@ -576,5 +598,29 @@ mod tests {
             p.relay(i, addr(), true, false).unwrap();
         }
         assert_eq!(p.relay(7, addr(), true, false), None, "busy");
+    }
+
+    #[test]
+    fn an_answerer_silent_as_relay_is_probed_next() {
+        let mut p = Prober::new(1);
+        let seq = p.start("t".into(), 0, T);
+        p.set_relays(vec!["a".into(), "b".into(), "r".into()], 2);
+        assert!(p.on_nack(seq, &"b".into()));
+        assert!(p.conclude().is_some());
+        assert_eq!(p.take_quiet(), Some("a".into()), "a neither relayed nor nacked");
+        assert_eq!(p.take_quiet(), None, "once");
+        // Relays drawn at random (past `counted`) were never answering:
+        // their silence is no news.
+        let seq = p.start("t".into(), 0, T);
+        p.set_relays(vec!["b".into(), "r".into()], 1);
+        assert!(p.on_nack(seq, &"b".into()));
+        assert!(p.conclude().is_some());
+        assert_eq!(p.take_quiet(), None);
+        // An acked probe concludes nothing.
+        let seq = p.start("t".into(), 0, T);
+        p.set_relays(vec!["a".into()], 1);
+        p.on_ack(seq, &"t".into());
+        assert!(p.conclude().is_none());
+        assert_eq!(p.take_quiet(), None);
     }
 }

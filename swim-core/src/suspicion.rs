@@ -41,6 +41,8 @@ pub(crate) struct Suspicion {
     pub not_before: Option<Instant>,
     /// The suspect was given its last word: a ping carrying the suspicion.
     pub last_word: bool,
+    /// When the suspect was last reminded of it (a ping carrying it).
+    pub reminded: Option<Instant>,
 }
 
 impl Suspicion {
@@ -53,6 +55,7 @@ impl Suspicion {
             accusers: vec![accuser],
             not_before: None,
             last_word: false,
+            reminded: None,
         }
     }
 

@@ -39,6 +39,8 @@ pub(crate) struct Effects<'a> {
     /// A member's packet arrived lately (see `probe::Answered`): a node
     /// that hears nobody will get no confirmation of its suspicions.
     pub hears: bool,
+    /// Until when it hears if no member speaks again.
+    pub hears_until: Option<Instant>,
     /// This node's Lifeguard score (stated in the evidence of its verdicts).
     pub score: u32,
 }
@@ -962,9 +964,23 @@ impl View {
             // timeout on, any suspicion from twice it (its confirmations
             // few, perhaps all from this node's side of a cut that has
             // healed since, and the suspect never heard it).
-            let ran = fx.now.saturating_duration_since(s.start);
-            let remind = !s.last_word && ran >= s.min && (alone || ran >= s.min * 2);
-            let next = fx.now + s.min;
+            // (Compared as instants: the timer fired at `start + min`
+            // rounded to the microsecond.)
+            let ran = |k: u32| fx.now >= s.start + s.min * k;
+            let spaced = s.reminded.is_none_or(|at| fx.now >= at + s.min);
+            let remind = !s.last_word && spaced && ran(1) && (alone || ran(2));
+            if remind {
+                s.reminded = Some(fx.now);
+            }
+            let mut next = fx.now + s.min;
+            // Our own suspicion past the shortest timeout is due the
+            // moment this node stops hearing: look again then, not a
+            // whole timeout later (the survivor of a pair whose partner
+            // crashed heard it a moment before).
+            let quiet = fx.hears_until.map(|t| t.max(s.start + s.min));
+            if let Some(quiet) = quiet.filter(|&q| ours && q >= fx.now) {
+                next = next.min(quiet + core::time::Duration::from_micros(1));
+            }
             if !s.last_word && next < s.deadline() {
                 let member = name.clone();
                 fx.timers

@@ -607,7 +607,11 @@ mod tests {
         p.set_relays(vec!["a".into(), "b".into(), "r".into()], 2);
         assert!(p.on_nack(seq, &"b".into()));
         assert!(p.conclude().is_some());
-        assert_eq!(p.take_quiet(), Some("a".into()), "a neither relayed nor nacked");
+        assert_eq!(
+            p.take_quiet(),
+            Some("a".into()),
+            "a neither relayed nor nacked"
+        );
         assert_eq!(p.take_quiet(), None, "once");
         // Relays drawn at random (past `counted`) were never answering:
         // their silence is no news.

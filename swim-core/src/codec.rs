@@ -181,6 +181,8 @@ pub(crate) struct Packet {
     pub queries: Vec<crate::query::Query>,
     /// Answers to our queries.
     pub answers: Vec<crate::query::Answer>,
+    /// User events.
+    pub events: Vec<crate::user_event::UserEvent>,
 }
 
 /// A decoded push-pull frame.
@@ -201,6 +203,10 @@ pub(crate) struct PushPull {
     pub query_clock: u64,
     /// A refused join: the address of the member holding the joiner's name.
     pub name_taken_by: Option<SocketAddr>,
+    /// The sender's event clock (0: none; see [`crate::user_event`]).
+    pub event_clock: u64,
+    /// The sender's most recent user events.
+    pub events: Vec<crate::user_event::UserEvent>,
 }
 
 /// The body of a `swim.v1.Message` as read, not yet validated.
@@ -399,6 +405,7 @@ pub(crate) fn decode_packet(
     let mut summary = 0;
     let mut queries = Vec::new();
     let mut answers = Vec::new();
+    let mut events = Vec::new();
     // A message or update out of range: the datagram will be dropped, so
     // the rest is only checked to be well formed.
     let mut invalid = false;
@@ -447,6 +454,14 @@ pub(crate) fn decode_packet(
                     Err(_) => invalid = true,
                 }
             }
+            11 => {
+                let field = len_field(wire, &mut r)?;
+                match crate::user_event::decode(&bytes, field) {
+                    Ok(e) => events.push(e),
+                    Err(DropReason::Malformed) => return Err(DropReason::Malformed),
+                    Err(_) => invalid = true,
+                }
+            }
             7 => {
                 let field = len_field(wire, &mut r)?;
                 nested(&bytes, field, true, &mut invalid, &mut deltas, key_delta)?;
@@ -476,6 +491,7 @@ pub(crate) fn decode_packet(
         summary,
         queries,
         answers,
+        events,
     })
 }
 
@@ -525,6 +541,7 @@ pub(crate) fn decode_stream(
     let mut members = Vec::with_capacity(if keep { n_members } else { 0 });
     let (mut digests, mut deltas) = (Vec::new(), Vec::new());
     let (mut buckets, mut differ, mut query_clock) = (Vec::new(), None, 0);
+    let (mut event_clock, mut events) = (0, Vec::new());
     // The last one wins, as in protobuf; empty is absent.
     let mut name_taken_by: &[u8] = &[];
     let mut r = &bytes[..];
@@ -574,6 +591,18 @@ pub(crate) fn decode_stream(
                 6 => differ = Some(fixed64_field(wire, &mut f)?),
                 7 => query_clock = varint_field(wire, &mut f)?,
                 8 => name_taken_by = len_field(wire, &mut f)?,
+                9 => event_clock = varint_field(wire, &mut f)?,
+                10 => {
+                    let field = len_field(wire, &mut f)?;
+                    match crate::user_event::decode(&bytes, field) {
+                        Ok(e) if keep && events.len() < crate::user_event::IN_EXCHANGE => {
+                            events.push(e)
+                        }
+                        Ok(_) => {}
+                        Err(DropReason::Malformed) => return Err(DropReason::Malformed),
+                        Err(_) => invalid = true,
+                    }
+                }
                 _ => skip(wire, tag, &mut f, OUTER)?,
             }
         }
@@ -596,6 +625,8 @@ pub(crate) fn decode_stream(
         differ,
         query_clock,
         name_taken_by,
+        event_clock,
+        events,
     })
 }
 
@@ -751,6 +782,13 @@ impl<'a> PacketWriter<'a> {
         self.buf.extend_from_slice(encoded);
     }
 
+    /// Appends one user event (`swim.v1.UserEvent`, encoded).
+    pub fn event(&mut self, encoded: &[u8]) {
+        self.key(11, LEN);
+        self.varint(encoded.len() as u64);
+        self.buf.extend_from_slice(encoded);
+    }
+
     /// Appends one answer (`swim.v1.Answer`, encoded).
     pub fn answer(&mut self, encoded: &[u8]) {
         self.key(10, LEN);
@@ -790,6 +828,11 @@ pub(crate) struct Frame<'a, I> {
     pub query_clock: u64,
     /// A refused join: the address of the member holding the joiner's name.
     pub name_taken_by: Option<SocketAddr>,
+    /// The sender's event clock (0: not sent).
+    pub event_clock: u64,
+    /// Recent user events (encoded), sent after everything else while
+    /// they fit.
+    pub events: &'a [Bytes],
 }
 
 /// Encodes a push-pull frame of at most `max_len` bytes: as many members as
@@ -821,6 +864,9 @@ pub(crate) fn encode_stream<I: Iterator<Item = Update>>(
         let len = crate::wire::put_address(holder, &mut wire);
         prost::encoding::bytes::encode(8, &wire[..len].to_vec(), &mut body);
     }
+    if frame.event_clock != 0 {
+        prost::encoding::uint64::encode(9, &frame.event_clock, &mut body);
+    }
     budget = budget.saturating_sub(body.len());
     let mut one = Vec::with_capacity(64);
     let mut put = |field: u32, one: &[u8], body: &mut Vec<u8>| {
@@ -849,6 +895,9 @@ pub(crate) fn encode_stream<I: Iterator<Item = Update>>(
     for (owner, d) in frame.deltas {
         // Whole owners only: one that does not fit waits for the next exchange.
         put(4, &wire_deltas(owner, d).encode_to_vec(), &mut body);
+    }
+    for e in frame.events {
+        put(10, e, &mut body);
     }
     let mut buf = Vec::with_capacity(body.len() + 32 + cluster.len() + from.len());
     put_header(cluster, from, &mut buf);
@@ -1042,6 +1091,7 @@ mod tests {
                 summary: 0,
                 queries: vec![],
                 answers: vec![],
+                events: vec![],
             }
         );
     }
@@ -1154,6 +1204,8 @@ mod tests {
                 differ: None,
                 query_clock: 77,
                 name_taken_by: None,
+                event_clock: 0,
+                events: Default::default(),
             },
             1 << 20,
         );
@@ -1173,6 +1225,8 @@ mod tests {
                 differ: None,
                 query_clock: 0,
                 name_taken_by: None,
+                event_clock: 0,
+                events: Default::default(),
             },
             4096,
         );
@@ -1195,6 +1249,8 @@ mod tests {
                 differ: None,
                 query_clock: 0,
                 name_taken_by: Some(holder),
+                event_clock: 0,
+                events: Default::default(),
             };
             let bytes = encode_stream("c", "seed", frame, 1 << 16);
             let pp = decode_stream(bytes, 1 << 16, &limits()).unwrap();
@@ -1300,14 +1356,14 @@ mod tests {
                 let updates: Vec<Update> = updates.into_iter().map(|u| Update { life: gossiped_life(&u), ..u }).collect();
                 let bytes = w.finish();
                 let decoded = decode_packet(bytes, 1 << 16, &limits()).unwrap();
-                prop_assert_eq!(decoded, Packet { from, from_known: false, messages: messages.into(), updates, live, deltas: vec![], summary: 0, queries: vec![], answers: vec![] });
+                prop_assert_eq!(decoded, Packet { from, from_known: false, messages: messages.into(), updates, live, deltas: vec![], summary: 0, queries: vec![], answers: vec![], events: vec![] });
             }
 
             #[test]
             fn every_valid_stream_frame_round_trips(from in name(), join in any::<bool>(), members in proptest::collection::vec(update(), 0..16)) {
-                let bytes = encode_stream("c", &from, Frame { join, members: members.iter().cloned(), digests: &[], deltas: &[], buckets: &[], differ: None, query_clock: 0, name_taken_by: None }, 1 << 20);
+                let bytes = encode_stream("c", &from, Frame { join, members: members.iter().cloned(), digests: &[], deltas: &[], buckets: &[], differ: None, query_clock: 0, name_taken_by: None, event_clock: 0, events: Default::default() }, 1 << 20);
                 let decoded = decode_stream(bytes, 1 << 20, &limits()).unwrap();
-                prop_assert_eq!(decoded, PushPull { from, join, members, digests: vec![], deltas: vec![], buckets: vec![], differ: None, query_clock: 0, name_taken_by: None });
+                prop_assert_eq!(decoded, PushPull { from, join, members, digests: vec![], deltas: vec![], buckets: vec![], differ: None, query_clock: 0, name_taken_by: None, event_clock: 0, events: Default::default() });
             }
 
             #[test]
@@ -1321,7 +1377,7 @@ mod tests {
                     from: text(&from),
                     push_pull: Some(pb::PushPull { join, members: vec![wire_update(&u); 3], ..Default::default() }),
                 };
-                let ours = encode_stream("c", &from, Frame { join, members: std::iter::repeat_n(u, 3), digests: &[], deltas: &[], buckets: &[], differ: None, query_clock: 0, name_taken_by: None }, 1 << 20);
+                let ours = encode_stream("c", &from, Frame { join, members: std::iter::repeat_n(u, 3), digests: &[], deltas: &[], buckets: &[], differ: None, query_clock: 0, name_taken_by: None, event_clock: 0, events: Default::default() }, 1 << 20);
                 prop_assert_eq!(&ours[..], &frame.encode_to_vec()[..]);
             }
         }
@@ -1488,6 +1544,7 @@ mod tests {
                     summary: p.summary,
                     queries,
                     answers,
+                    events: vec![],
                 })
             }
 
@@ -1519,6 +1576,8 @@ mod tests {
                     differ: pp.differ,
                     query_clock: pp.query_clock,
                     name_taken_by,
+                    event_clock: 0,
+                    events: vec![],
                 })
             }
         }

@@ -307,6 +307,25 @@ pub enum Event {
         /// build that does not say).
         sealing: Option<crate::Sealing>,
     },
+    /// A user event (Serf's `serf event`), delivered once: fired here
+    /// ([`Node::event`](crate::Node::event)) or heard from the cluster.
+    /// Anyone who can reach the cluster (on a plain cluster, anyone on the
+    /// network; on a sealed one, a key holder) can fire one: treat the
+    /// payload as untrusted.
+    User {
+        /// The member that fired it.
+        origin: Name,
+        /// Its name.
+        name: String,
+        /// Its payload.
+        payload: Bytes,
+        /// The cluster's event clock when it was fired: events of one
+        /// origin come in this order; across origins it orders causally.
+        clock: u64,
+        /// A handler that coalesces events delivers only the newest of a
+        /// burst with this name (see [`Coalescer`](crate::Coalescer)).
+        coalesce: bool,
+    },
     /// Query `query` of this node stopped waiting: `answers` members
     /// answered (this node included).
     QueryDone {

@@ -379,6 +379,10 @@ pub(crate) struct Contents<'a> {
     pub query_clock: u64,
     /// A refused join: the address of the member holding the joiner's name.
     pub name_taken_by: Option<SocketAddr>,
+    /// The sender's event clock (see [`crate::user_event`]).
+    pub event_clock: u64,
+    /// The sender's most recent user events, encoded.
+    pub events: &'a [Bytes],
 }
 
 /// One frame of an exchange, of at most `max` bytes: the `members` chosen
@@ -417,6 +421,8 @@ pub(crate) fn encode_frame(
         differ: c.differ,
         query_clock: c.query_clock,
         name_taken_by: c.name_taken_by,
+        event_clock: c.event_clock,
+        events: c.events,
     };
     codec::encode_stream(&config.cluster, view.local(), frame, max)
 }

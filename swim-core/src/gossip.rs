@@ -8,6 +8,7 @@ use crate::metrics::Kind;
 use crate::name::Name;
 use crate::piggyback::retransmit_limit;
 use crate::query::Queries;
+use crate::user_event::UserEvents;
 use crate::replicas::Replicas;
 use crate::time::Instant;
 use crate::util::Random;
@@ -45,6 +46,7 @@ pub(crate) fn packet(
     view: &mut View,
     replicas: &mut Replicas,
     queries: &mut Queries,
+    events: &mut UserEvents,
     config: &Config,
     max: usize,
     head: Head<'_>,
@@ -98,10 +100,25 @@ pub(crate) fn packet(
     let deltas = if replicas.pending() == 0 {
         0
     } else {
-        replicas.take(room, limit, wire::framed_len, |d| w.delta(d))
+        let mut used = 0;
+        let n = replicas.take(room, limit, wire::framed_len, |d| {
+            used += wire::framed_len(d.len());
+            w.delta(d)
+        });
+        room = room.saturating_sub(used);
+        n
+    };
+    // User events last, in what room is left: they never take a
+    // membership update's or a key write's. Passed on as often as a
+    // query, for the same reason (only full-state exchanges repair one
+    // missed).
+    let told = if events.pending() == 0 {
+        0
+    } else {
+        events.take(room, limit * QUERY_SPREAD, wire::framed_len, |e| w.event(e))
     };
     let updates = updates + buddy;
-    if kind == Kind::Gossip && updates == 0 && deltas == 0 && spread == 0 {
+    if kind == Kind::Gossip && updates == 0 && deltas == 0 && spread == 0 && told == 0 {
         return None;
     }
     let bytes = w.finish();

@@ -42,6 +42,7 @@ mod outbox;
 mod piggyback;
 mod probe;
 mod query;
+mod user_event;
 mod replicas;
 mod seal;
 mod source;
@@ -80,6 +81,7 @@ pub use namespace::{MAX_KEYS, MAX_KEY_LEN, MAX_NAMESPACE_BYTES, MAX_VALUE_LEN};
 pub use node::{Error, Identity, KeyStats, Node};
 pub use outbox::Outputs;
 pub use query::{KeyringOp, MAX_QUERY_TIMEOUT};
+pub use user_event::{Coalescer, MAX_EVENT_SIZE};
 pub use seal::{Keyring, KeyringError, Sealing, SecretKey, SecretKeyId};
 
 /// The old name of [`SecretKey`] ("key" alone now means a namespace key).

@@ -280,6 +280,16 @@ pub struct Metrics {
     /// waiting as this node keeps, or all origins together did and none
     /// waiting was of a made-up origin a member's query could evict.
     pub queries_refused: u64,
+    /// User events delivered to the application (fired here or heard),
+    /// each once.
+    pub events_delivered: u64,
+    /// User events ignored as stamped before this node's floor: fired
+    /// before it joined, or forgotten here to make room (see
+    /// [`crate::user_event`]).
+    pub events_old: u64,
+    /// User events delivered but not passed on: their origin had as many
+    /// waiting to spread as this node keeps, or all origins together did.
+    pub events_refused: u64,
     /// Key writes and repair deltas about other members refused, by reason.
     pub keys_refused: KeysRefused,
     /// Claims about this node's own namespace that it did not write (a

@@ -16,6 +16,7 @@ use crate::outbox::{Outbox, Outputs};
 use crate::piggyback::Priority;
 use crate::probe::{self, Acked, Prober};
 use crate::query::{self, KeyringOp, Queries};
+use crate::user_event::{self, UserEvents};
 use crate::replicas::Heard;
 use crate::replicas::Replicas;
 use crate::seal::{self, Envelope, Keyring, KeyringError, Nonces, Sealing, SecretKey, SecretKeyId};
@@ -95,6 +96,16 @@ pub enum Error {
     },
     /// Too many queries of this node are still waiting for answers.
     TooManyQueries,
+    /// A user event's name is empty or holds control or invisible characters.
+    EventName {
+        /// The name given.
+        name: String,
+    },
+    /// A user event's name and payload are too large together.
+    EventTooLarge {
+        /// Their size, in bytes.
+        size: usize,
+    },
     /// No member of this name is known.
     UnknownMember {
         /// The name given.
@@ -157,6 +168,15 @@ impl fmt::Display for Error {
                 f,
                 "member `{name}` is {}: only a member held dead can be forced to leave",
                 status.as_str()
+            ),
+            Error::EventName { name } => write!(
+                f,
+                "invalid event name {name:?}: allowed 1 or more bytes of UTF-8 without control or invisible characters"
+            ),
+            Error::EventTooLarge { size } => write!(
+                f,
+                "event too large: its name and payload take {size} bytes (allowed: at most {} together)",
+                crate::MAX_EVENT_SIZE
             ),
             Error::TooManyQueries => write!(
                 f,
@@ -323,6 +343,8 @@ pub struct Node {
     nonces: Nonces,
     /// Queries spreading, seen and open (cluster key operations).
     queries: Queries,
+    /// User events: the event clock, those delivered and those spreading.
+    user_events: UserEvents,
     /// The query clock when the sealing step in force was set: by
     /// [`Node::set_sealing`] (the clock then, past every stamp heard), or
     /// the stamp of the sealing operation that set it. A sealing operation
@@ -537,6 +559,7 @@ impl Node {
             // exactly what it drew before sealing existed.
             nonces: Nonces::new(mix(hash_seed ^ 0x6e6f_6e63), &identity.name),
             queries: Queries::new(now),
+            user_events: UserEvents::new(Queries::new(now).salt() ^ 0x7573_6572),
             sealing_stamp: 0,
             claims: Claims::default(),
             over_budget: None,
@@ -897,6 +920,46 @@ impl Node {
         self.remove_secret_key(id)
     }
 
+    /// Fires a user event (Serf's `serf event NAME PAYLOAD`): delivered
+    /// here at once as [`Event::User`], then once at every member it
+    /// reaches by gossip (see [`crate::user_event`]'s rules). `coalesce`:
+    /// handlers that coalesce deliver only the newest of a burst of this
+    /// name. Refused when the name is empty or holds control or invisible
+    /// characters, when name and payload exceed [`crate::MAX_EVENT_SIZE`]
+    /// bytes together, and after a leave. Drain the outputs afterwards.
+    ///
+    /// On a plain cluster anyone who can send to it can fire events too:
+    /// a handler must treat the payload as untrusted.
+    pub fn event(
+        &mut self,
+        name: &str,
+        payload: &[u8],
+        coalesce: bool,
+        now: Instant,
+    ) -> Result<(), Error> {
+        if !user_event::valid_name(name) {
+            return Err(Error::EventName { name: name.into() });
+        }
+        let size = name.len() + payload.len();
+        if size > crate::MAX_EVENT_SIZE {
+            return Err(Error::EventTooLarge { size });
+        }
+        if self.leave == Leave::Completed {
+            return Err(Error::Left);
+        }
+        self.advance(now);
+        let origin = self.view.local().clone();
+        let e = self.user_events.fire(&origin, name, payload, coalesce);
+        self.deliver(e);
+        self.fire_timers();
+        Ok(())
+    }
+
+    /// The event clock: the stamp of the next user event fired here.
+    pub fn event_clock(&self) -> u64 {
+        self.user_events.clock()
+    }
+
     /// The old name of [`Node::keyring_op`].
     #[deprecated(note = "renamed to `keyring_op`")]
     pub fn key_op(&mut self, op: KeyringOp, timeout: Duration, now: Instant) -> Result<u64, Error> {
@@ -1232,6 +1295,13 @@ impl Node {
             } else {
                 // Queries act on keys: only from a key holder.
                 self.drop_input(DropReason::Auth, from, "plain query");
+            }
+        }
+        if !packet.events.is_empty() {
+            if trusted {
+                self.hear_events(packet.events, from);
+            } else {
+                self.drop_input(DropReason::Auth, from, "plain user event");
             }
         }
         for d in &packet.deltas {
@@ -1918,6 +1988,51 @@ impl Node {
         None
     }
 
+    /// User events heard (in a packet or a full-state frame from `from`):
+    /// each new one delivered once and passed on (see
+    /// [`crate::user_event`]). A node that set out to join delivers none
+    /// before its first exchange taught it the event clock: they were
+    /// fired before it joined (a restarted process would replay them).
+    fn hear_events(&mut self, events: Vec<user_event::UserEvent>, from: SocketAddr) {
+        let local = self.view.local();
+        if !self.user_events.learned() && !self.exchanges.founder() {
+            tracing::trace!(node = %local, %from, n = events.len(), "user events before the join taught the event clock: ignored");
+            return;
+        }
+        // Passed on only where it is not sent plain when it came sealed.
+        let pass_on = self.seals() || self.keyring.is_empty();
+        for e in events {
+            match self.user_events.heard(&e, pass_on) {
+                user_event::Heard::New { refused } => {
+                    if refused && pass_on {
+                        self.metrics.events_refused += 1;
+                    }
+                    self.deliver(e);
+                }
+                user_event::Heard::Again => {}
+                user_event::Heard::Old => {
+                    self.metrics.events_old += 1;
+                    tracing::trace!(node = %self.view.local(), %from, origin = %e.origin, clock = e.clock, "a user event older than this node's floor: ignored");
+                }
+                user_event::Heard::Implausible => {
+                    self.drop_input(DropReason::Implausible, from, "user event clock");
+                }
+            }
+        }
+    }
+
+    /// Delivers a user event to the application.
+    fn deliver(&mut self, e: user_event::UserEvent) {
+        self.metrics.events_delivered += 1;
+        self.out.event(Event::User {
+            origin: e.origin,
+            name: e.name,
+            payload: e.payload,
+            clock: e.clock,
+            coalesce: e.coalesce,
+        });
+    }
+
     /// An answer to one of our queries (ours included).
     fn on_answer(&mut self, from: &Name, a: query::Answer) {
         if !self.queries.answered(a.id, from) {
@@ -2057,6 +2172,7 @@ impl Node {
             &mut self.view,
             &mut self.replicas,
             &mut self.queries,
+            &mut self.user_events,
             &self.config,
             max,
             head,
@@ -2302,7 +2418,8 @@ impl Node {
         let now = self.now;
         self.timers
             .set(Periodic::Gossip, now + self.config.gossip_interval);
-        if self.view.pending() == 0 && self.replicas.pending() == 0 {
+        if self.view.pending() == 0 && self.replicas.pending() == 0 && self.user_events.pending() == 0
+        {
             return;
         }
         let targets = gossip::round(
@@ -2528,8 +2645,14 @@ impl Node {
     /// One frame of an exchange (with our query clock), sealed when `seal`
     /// (and this node holds a key).
     fn frame(&mut self, members: Members, contents: Contents<'_>, seal: bool) -> Bytes {
+        let events: Vec<Bytes> = match members {
+            Members::None => Vec::new(),
+            _ => self.user_events.recent().cloned().collect(),
+        };
         let contents = Contents {
             query_clock: self.queries.clock(),
+            event_clock: self.user_events.clock(),
+            events: &events,
             ..contents
         };
         let max = self.config.max_stream_frame;
@@ -2566,7 +2689,7 @@ impl Node {
             Ok(pp) if pp.from == *local && (answered || !pp.join) => Err(DropReason::FromSelf),
             other => other,
         };
-        let pp = match pp {
+        let mut pp = match pp {
             Ok(pp) => pp,
             Err(reason) => {
                 self.out.push(Output::StreamClose { id });
@@ -2594,6 +2717,10 @@ impl Node {
         {
             let (clock, own) = (self.queries.clock(), self.view.local_entry().addr());
             self.queries.learn(clock, own);
+        }
+        if !pp.events.is_empty() && (sealed || self.keyring.is_empty()) {
+            let events = core::mem::take(&mut pp.events);
+            self.hear_events(events, from);
         }
         if answered {
             // The last frame of an exchange we answered: the deltas we lack.
@@ -2750,6 +2877,17 @@ impl Node {
             return self.exchange_failed(exchange);
         }
         self.learn_query_clock(pp.query_clock, sealed, exchange.peer);
+        if sealed || self.keyring.is_empty() {
+            // Learned only from answers to exchanges this node opened (as
+            // the query clock is), then the events: a joiner's floor is
+            // set before the events it would otherwise replay.
+            if !self.user_events.learn(pp.event_clock, exchange.peer) {
+                self.drop_input(DropReason::Implausible, exchange.peer, "event clock");
+            }
+            if !pp.events.is_empty() {
+                self.hear_events(pp.events, exchange.peer);
+            }
+        }
         if exchange.answered {
             // A repair's last frame.
             self.merge_deltas(exchange.peer, &pp.deltas, &pp.digests, true);

@@ -525,6 +525,11 @@ impl Queries {
         }
     }
 
+    /// What is mixed into this process's ids (drawn from when it started).
+    pub fn salt(&self) -> u64 {
+        self.salt
+    }
+
     /// Starts a query from this node: its id and encoding, queued to spread.
     /// Its id is drawn from `rng` (the node's seeded generator). `None` when
     /// [`MAX_OPEN`] queries are open already. Before the clock is learned,

@@ -101,6 +101,12 @@ pub(crate) struct FaultSpec {
     until: Option<Duration>,
     key: Option<String>,
     value: Option<String>,
+    /// For `event`: the user event's name.
+    event: Option<String>,
+    /// For `event`: its payload (a repeat's takes its number: `v#2`).
+    payload: Option<String>,
+    /// For `event`: handlers that coalesce deliver only the newest of a burst.
+    coalesce: Option<bool>,
     /// For `hostile`: it holds the cluster key and seals (an insider).
     sealed: Option<bool>,
     /// For `hostile`: what it forges (default: every attack).
@@ -241,6 +247,35 @@ pub(crate) fn expand(
             }
             Ok(out)
         }
+        "event" => {
+            let every = spec.every.unwrap_or(Duration::ZERO);
+            let name = spec.event.clone().ok_or("needs event = \"NAME\"")?;
+            let payload = spec.payload.clone().unwrap_or_default();
+            let set = node_set(spec, nodes, seed)?;
+            let mut out = Vec::new();
+            for (k, &node) in set.iter().enumerate() {
+                // As for `set`: with count, each node repeats every `every`.
+                let first = if spec.count.is_some() {
+                    at + every * k as u32 / set.len() as u32
+                } else {
+                    at + every * k as u32
+                };
+                for (r, start) in repeats(first).into_iter().enumerate() {
+                    let kind = FaultKind::Event {
+                        node,
+                        name: name.clone(),
+                        payload: if count > 1 {
+                            format!("{payload}#{r}")
+                        } else {
+                            payload.clone()
+                        },
+                        coalesce: spec.coalesce.unwrap_or(false),
+                    };
+                    out.push(Fault { at: start, kind });
+                }
+            }
+            Ok(out)
+        }
         "set" | "delete" => {
             let every = spec.every.unwrap_or(Duration::ZERO);
             let key = spec.key.clone().ok_or("needs key = \"...\"")?;
@@ -364,7 +399,7 @@ pub(crate) fn expand(
             )),
         },
         other => Err(format!(
-            "unknown kind '{other}': expected crash, restart, leave, pause, slow, announce, join, set, delete, partition, \
+            "unknown kind '{other}': expected crash, restart, leave, pause, slow, announce, join, set, delete, event, partition, \
              partition-oneway, loss, hold, release, flap, heal or hostile"
         )),
     }

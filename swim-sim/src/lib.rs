@@ -14,6 +14,7 @@
 
 pub mod check;
 mod cluster;
+pub mod deliveries;
 #[cfg(feature = "cli")]
 mod faults;
 pub mod hostile;

@@ -896,6 +896,7 @@ fn print_summary(r: &Report, config: &swim_core::Config) {
             config.gossip_fanout,
         );
     }
+    print_deliveries(r);
     if let Some(h) = &r.hostile {
         print_hostile(h);
     }
@@ -973,4 +974,36 @@ fn print_hostile(h: &swim_sim::HostileReport) {
         honest(&|b| format!("mean {:.0}, peak {}", b.key_bytes_mean, b.key_bytes_peak))
     );
     println!("  namespaces over the limits {}", h.namespaces_over_limits);
+}
+
+/// User events: one line each (the first 20), then their spread in all.
+fn print_deliveries(r: &Report) {
+    if r.deliveries.is_empty() {
+        return;
+    }
+    let ds = &r.deliveries;
+    for d in ds.iter().take(20) {
+        println!(
+            "  event {:?} of node-{} at {}: delivered by {} of {} nodes, everywhere +{}, duplicates {}",
+            d.name,
+            d.origin,
+            ms(Some(d.at_ms)),
+            d.delivered,
+            d.expected,
+            ms(d.everywhere_after_ms),
+            d.duplicates
+        );
+    }
+    let mut times: Vec<u64> = ds.iter().filter_map(|d| d.everywhere_after_ms).collect();
+    times.sort_unstable();
+    let everywhere = times.len();
+    let dups: u64 = ds.iter().map(|d| d.duplicates).sum();
+    let (median, max) = match times.as_slice() {
+        [] => ("never".to_string(), "never".to_string()),
+        t => (ms(Some(t[t.len() / 2])), ms(t.last().copied())),
+    };
+    println!(
+        "  user events: {} fired, {everywhere} delivered everywhere expected (median +{median}, max +{max}), {dups} duplicates",
+        ds.len()
+    );
 }

@@ -277,6 +277,14 @@ pub struct Checks {
     /// keys exactly as their owner does.
     #[serde(default)]
     pub keys_agree_at_end: bool,
+    /// Each user event fired is delivered by every node running from its
+    /// firing to the run's end within this time ([`crate::deliveries`]).
+    #[serde(default, with = "swim_core::serde_duration::option")]
+    pub events_everywhere_within: Option<Duration>,
+    /// No node delivers a user event twice, in one process life or across
+    /// a restart.
+    #[serde(default)]
+    pub events_once: bool,
     /// Hostile member: no reader holds a value its owner never wrote
     /// longer than this after the owner's next write.
     #[serde(default, with = "swim_core::serde_duration::option")]
@@ -652,6 +660,34 @@ impl Scenario {
                         ),
                     );
                 }
+            }
+        }
+        if let Some(limit) = c.events_everywhere_within {
+            for d in &r.deliveries {
+                if d.everywhere_after_ms.is_none_or(|t| t > ms(limit)) {
+                    fail(
+                        "events_everywhere_within",
+                        format!(
+                            "event {:?} of node-{} fired at {} ms: delivered by {} of {} nodes, the last after {} (limit {} ms)",
+                            d.name,
+                            d.origin,
+                            d.at_ms,
+                            d.delivered,
+                            d.expected,
+                            d.everywhere_after_ms.map_or("never".into(), |t| format!("{t} ms")),
+                            ms(limit)
+                        ),
+                    );
+                }
+            }
+        }
+        if c.events_once {
+            let dups: u64 = r.deliveries.iter().map(|d| d.duplicates).sum();
+            if dups > 0 {
+                fail(
+                    "events_once",
+                    format!("{dups} user events delivered twice (limit 0)"),
+                );
             }
         }
         if let Some(limit) = c.keys_complete_within {

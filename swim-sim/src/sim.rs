@@ -134,6 +134,17 @@ pub enum FaultKind {
         /// The key.
         key: String,
     },
+    /// The node fires a user event (see [`crate::deliveries`]).
+    Event {
+        /// Which node.
+        node: usize,
+        /// The event's name.
+        name: String,
+        /// Its payload.
+        payload: String,
+        /// Whether handlers coalesce it.
+        coalesce: bool,
+    },
     /// A member (or a stranger) starts lying: forged datagrams and frames
     /// until [`Hostile::until`] (see [`crate::hostile`]).
     Hostile(Hostile),
@@ -147,7 +158,9 @@ impl FaultKind {
             | FaultKind::Restart(n)
             | FaultKind::Leave(n)
             | FaultKind::Announce(n) => vec![*n],
-            FaultKind::Set { node, .. } | FaultKind::Delete { node, .. } => vec![*node],
+            FaultKind::Set { node, .. }
+            | FaultKind::Delete { node, .. }
+            | FaultKind::Event { node, .. } => vec![*node],
             FaultKind::Pause { node, .. } | FaultKind::Slow { node, .. } => vec![*node],
             FaultKind::Partition(groups) => groups.iter().flatten().copied().collect(),
             FaultKind::PartitionOneWay { from, to } => from.iter().chain(to).copied().collect(),
@@ -181,6 +194,7 @@ impl FaultKind {
             FaultKind::Announce(_) => "announce",
             FaultKind::Set { .. } => "set",
             FaultKind::Delete { .. } => "delete",
+            FaultKind::Event { .. } => "event",
             FaultKind::Hostile(_) => "hostile",
         }
     }
@@ -578,6 +592,8 @@ pub struct Report {
     /// What a hostile member forged and what it did, against ground truth
     /// (when [`Options::measures_hostile`]).
     pub hostile: Option<HostileReport>,
+    /// How each user event fired spread ([`crate::deliveries`]).
+    pub deliveries: Vec<crate::deliveries::Delivery>,
 }
 
 /// A seeded, deterministic cluster.
@@ -614,6 +630,8 @@ pub struct Sim {
     forged_streams: std::collections::BTreeSet<(usize, StreamId)>,
     next_forged_stream: u64,
     hostile: Option<HostileMeasure>,
+    /// Every user event fired, and who delivered it.
+    deliveries: crate::deliveries::Deliveries,
 }
 
 impl Sim {
@@ -658,6 +676,7 @@ impl Sim {
             forged_streams: Default::default(),
             next_forged_stream: 0,
             hostile: None,
+            deliveries: Default::default(),
             opts,
         };
         if sim.opts.measures_hostile() {
@@ -866,6 +885,7 @@ impl Sim {
             heals: self.observer.heals.clone(),
             catch_ups: self.observer.catch_ups.clone(),
             coverage: self.observer.coverage.clone(),
+            deliveries: self.deliveries.report(&self.generations()),
             max_messages_per_node_per_sec: (self.slots.iter().map(|s| s.sent.0).max().unwrap_or(0)
                 as f64
                 / secs
@@ -1473,6 +1493,25 @@ impl Sim {
                     self.observer.wrote(node, &key, version, now);
                 }
             }
+            FaultKind::Event {
+                node,
+                name,
+                payload,
+                coalesce,
+            } => {
+                // Followed before it is fired: the origin delivers it at once.
+                let Some(clock) = self.slots[node].node.as_ref().map(|n| n.event_clock()) else {
+                    return;
+                };
+                let running = self.generations();
+                self.deliveries.fired(node, &name, clock, running, now);
+                let fired = self.command(node, |n, now| {
+                    n.event(&name, payload.as_bytes(), coalesce, now)
+                });
+                if !matches!(fired, Some(Ok(()))) {
+                    self.deliveries.unfire();
+                }
+            }
             FaultKind::Delete { node, key } => {
                 self.command(node, |n, now| {
                     let _ = n.delete(&key, now);
@@ -1955,7 +1994,20 @@ impl Sim {
         sent.1 += bytes.len() as u64;
     }
 
+    /// Each node's process generation, if it runs (for [`crate::deliveries`]).
+    fn generations(&self) -> Vec<Option<u64>> {
+        (self.slots.iter())
+            .map(|s| s.node.as_ref().map(|_| u64::from(s.generation)))
+            .collect()
+    }
+
     fn observe(&mut self, v: usize, e: &Event) {
+        if let Event::User { origin, clock, .. } = e {
+            if let Some(o) = index_of_name(origin) {
+                self.deliveries.delivered(v, o, *clock, self.now);
+            }
+            return;
+        }
         let slots = &self.slots;
         let obs = &self.observer;
         let all_dead = |m: usize| {

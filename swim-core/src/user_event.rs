@@ -1,0 +1,558 @@
+//! User events (Serf's `serf event`): a name and a small payload that one
+//! member tells every member once (deploy hooks, cache invalidation,
+//! config pushes).
+//!
+//! An event spreads by gossip, piggybacked after membership updates in a
+//! class of its own (it never takes room a membership update or a key
+//! write wanted, see `gossip::packet`), passed on three times as often as
+//! an update, like a query: nothing else repairs a member it missed while
+//! it spread, except the recent events every full-state exchange carries.
+//!
+//! **Ordering and duplicates.** Events are stamped with the cluster's
+//! *event clock* (Serf's event Lamport time): the origin stamps an event
+//! with its clock and moves it on; every member that hears an event, or
+//! exchanges full state with a peer (both sides send their clock), moves
+//! its own past it. Each member remembers the last [`RECENT`] events it
+//! delivered, by `(clock, origin, id)`; an event it remembers is not
+//! delivered again, and one stamped below its *floor* is old and ignored.
+//! The floor is the clock learned at the member's first full-state
+//! exchange (a joining member, or a restarted one, which joins again,
+//! delivers nothing fired before it joined, as Serf's agent does without
+//! `-replay`), raised past every event forgotten to make room (one
+//! forgotten could not be told from a new one). A member that comes back
+//! from a partition keeps its floor: the events fired meanwhile that its
+//! peers still remember reach it in the exchanges that heal the cut, and
+//! the ones it saw already are not delivered twice.
+//!
+//! A clock value from the network moves the clock at most
+//! [`MAX_CLOCK_JUMP`] at once; a further-ahead event is dropped as
+//! implausible. The first clock a joiner learns is one peer's word (an
+//! insider seed's could be far off): it is provisional until a second
+//! peer's agrees within the jump (see [`UserEvents::learn`]).
+//!
+//! **Bounds.** An event's name and payload together are at most
+//! [`MAX_EVENT_SIZE`] bytes (Serf's limit), refused at the call. A member
+//! remembers at most [`RECENT`] events and passes on at most
+//! [`MAX_QUEUED`] at once, at most [`MAX_QUEUED_PER_ORIGIN`] of one origin
+//! (a burst of 100 of one origin is admitted; an insider naming many
+//! origins takes the whole queue, never a membership update's room); an
+//! event not queued is still delivered, and others pass it on. A
+//! full-state exchange carries the [`IN_EXCHANGE`] most recent events.
+//! An insider (or, on a plain cluster, anyone who can send to the
+//! cluster's port) can fire events: every handler must treat a payload as
+//! untrusted.
+
+use crate::name::Name;
+use crate::wire::DropReason;
+use bytes::Bytes;
+use prost::Message as _;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use swim_proto as pb;
+
+/// The most bytes an event's name and payload take together (Serf's
+/// `UserEventSizeLimit`).
+pub const MAX_EVENT_SIZE: usize = 512;
+
+/// Events a member remembers having delivered (Serf's event buffer).
+pub(crate) const RECENT: usize = 512;
+
+/// Events a member passes on at once.
+const MAX_QUEUED: usize = 256;
+
+/// Events of one origin a member passes on at once.
+const MAX_QUEUED_PER_ORIGIN: usize = 128;
+
+/// The most recent events a full-state exchange carries.
+pub(crate) const IN_EXCHANGE: usize = 64;
+
+/// The most a clock from the network moves this member's event clock.
+pub(crate) const MAX_CLOCK_JUMP: u64 = 1 << 20;
+
+/// A user event as delivered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct UserEvent {
+    pub origin: Name,
+    pub id: u64,
+    pub clock: u64,
+    pub name: String,
+    pub payload: Bytes,
+    pub coalesce: bool,
+    /// The event as it came, to pass on unchanged.
+    pub encoded: Bytes,
+}
+
+/// Whether `name` may name an event: 1 to [`MAX_EVENT_SIZE`] bytes with
+/// its payload, no control or invisible characters.
+pub(crate) fn valid_name(name: &str) -> bool {
+    !name.is_empty() && !name.chars().any(crate::wire::hidden)
+}
+
+/// Encodes an event.
+pub(crate) fn encode(
+    origin: &Name,
+    id: u64,
+    clock: u64,
+    name: &str,
+    payload: &[u8],
+    coalesce: bool,
+) -> Bytes {
+    pb::UserEvent {
+        origin: Bytes::copy_from_slice(origin.as_bytes()),
+        id,
+        clock,
+        name: name.to_owned(),
+        payload: Bytes::copy_from_slice(payload),
+        coalesce,
+    }
+    .encode_to_vec()
+    .into()
+}
+
+/// Decodes and validates a `swim.v1.UserEvent` (`field`, a slice of
+/// `packet`).
+pub(crate) fn decode(packet: &Bytes, field: &[u8]) -> Result<UserEvent, DropReason> {
+    let e = pb::UserEvent::decode(field).map_err(|_| DropReason::Malformed)?;
+    if !valid_name(&e.name) || e.name.len() + e.payload.len() > MAX_EVENT_SIZE {
+        return Err(DropReason::Invalid);
+    }
+    Ok(UserEvent {
+        origin: crate::wire::name(&e.origin)?,
+        id: e.id,
+        clock: e.clock,
+        name: e.name,
+        payload: e.payload,
+        coalesce: e.coalesce,
+        encoded: packet.slice_ref(field),
+    })
+}
+
+/// What became of an event heard from the network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Heard {
+    /// New: deliver it; it is passed on unless `refused` (its origin, or
+    /// all origins, had as many queued as a member keeps).
+    New { refused: bool },
+    /// Delivered before: ignored.
+    Again,
+    /// Stamped below the floor: fired before this member joined, or
+    /// forgotten here to make room.
+    Old,
+    /// Stamped more than [`MAX_CLOCK_JUMP`] past this member's clock.
+    Implausible,
+}
+
+/// An event to pass on.
+#[derive(Debug)]
+struct Queued {
+    origin: Name,
+    encoded: Bytes,
+    /// How often it went out.
+    sent: u32,
+}
+
+/// The event clock, the events remembered and those to pass on.
+#[derive(Debug, Default)]
+pub(crate) struct UserEvents {
+    /// The stamp of this member's next event, past every stamp heard.
+    clock: u64,
+    /// Events stamped below it are old here.
+    floor: u64,
+    /// Events delivered, by `(clock, origin, id)`, with their encoding
+    /// (full-state exchanges carry the most recent).
+    recent: BTreeMap<(u64, Name, u64), Bytes>,
+    queue: Vec<Queued>,
+    /// The clock learned at the first exchange, and from whom, while no
+    /// other peer confirmed it.
+    provisional: Option<(u64, SocketAddr)>,
+    /// A second peer agreed with the first (within the jump).
+    confirmed: bool,
+    /// Mixed into every id (see [`UserEvents::new`]).
+    salt: u64,
+    next_id: u64,
+}
+
+impl UserEvents {
+    /// The events of a process whose life is `salt` (drawn from when it
+    /// started): ids of a restarted process never repeat its earlier
+    /// life's, whatever its seed.
+    pub fn new(salt: u64) -> UserEvents {
+        UserEvents {
+            salt,
+            ..UserEvents::default()
+        }
+    }
+
+    /// The event clock: the stamp of the next event fired here.
+    pub fn clock(&self) -> u64 {
+        self.clock
+    }
+
+    /// Whether a full-state exchange taught this member the event clock.
+    pub fn learned(&self) -> bool {
+        self.confirmed || self.provisional.is_some()
+    }
+
+    /// Events stamped below this are old here.
+    #[cfg(test)]
+    pub fn floor(&self) -> u64 {
+        self.floor
+    }
+
+    /// Fires an event from `origin` (this member): its encoding, remembered
+    /// as delivered and queued to spread. The caller checked the sizes.
+    pub fn fire(&mut self, origin: &Name, name: &str, payload: &[u8], coalesce: bool) -> UserEvent {
+        self.next_id = self.next_id.wrapping_add(1);
+        let id = self.next_id ^ self.salt;
+        let clock = self.clock;
+        self.clock = self.clock.saturating_add(1);
+        let encoded = encode(origin, id, clock, name, payload, coalesce);
+        let e = UserEvent {
+            origin: origin.clone(),
+            id,
+            clock,
+            name: name.to_owned(),
+            payload: Bytes::copy_from_slice(payload),
+            coalesce,
+            encoded,
+        };
+        self.remember(&e);
+        self.enqueue(&e);
+        e
+    }
+
+    /// An event heard from the network (`pass_on`: queue it to spread when
+    /// new).
+    pub fn heard(&mut self, e: &UserEvent, pass_on: bool) -> Heard {
+        if e.clock > self.clock.saturating_add(MAX_CLOCK_JUMP) {
+            return Heard::Implausible;
+        }
+        // Lamport: past every stamp heard, old or new.
+        self.clock = self.clock.max(e.clock.saturating_add(1));
+        if e.clock < self.floor {
+            return Heard::Old;
+        }
+        if (self.recent).contains_key(&(e.clock, e.origin.clone(), e.id)) {
+            return Heard::Again;
+        }
+        self.remember(e);
+        let refused = !pass_on || !self.enqueue(e);
+        Heard::New { refused }
+    }
+
+    /// Remembers `e` as delivered; forgetting the oldest to make room
+    /// raises the floor past it.
+    fn remember(&mut self, e: &UserEvent) {
+        let key = (e.clock, e.origin.clone(), e.id);
+        self.recent.insert(key, e.encoded.clone());
+        while self.recent.len() > RECENT {
+            let Some(((clock, _, _), _)) = self.recent.pop_first() else {
+                break;
+            };
+            self.floor = self.floor.max(clock.saturating_add(1));
+        }
+        // Forgotten with the floor: events at the forgotten one's stamp.
+        while (self.recent.first_key_value()).is_some_and(|((c, _, _), _)| *c < self.floor) {
+            self.recent.pop_first();
+        }
+    }
+
+    /// Queues `e` to spread; false when its origin, or the queue, is full.
+    fn enqueue(&mut self, e: &UserEvent) -> bool {
+        let of_origin = self.queue.iter().filter(|q| q.origin == e.origin).count();
+        if self.queue.len() >= MAX_QUEUED || of_origin >= MAX_QUEUED_PER_ORIGIN {
+            return false;
+        }
+        self.queue.push(Queued {
+            origin: e.origin.clone(),
+            encoded: e.encoded.clone(),
+            sent: 0,
+        });
+        true
+    }
+
+    /// A peer's event clock, from a full-state exchange with `from`. The
+    /// first one is the floor (a joiner delivers nothing fired before it
+    /// joined) and provisional; a second peer's within [`MAX_CLOCK_JUMP`]
+    /// confirms it (the floor drops to the lower of the two: it never sits
+    /// above what an honest peer said); one that disagrees by more takes
+    /// its place, still provisional, for the next peer to settle. Once
+    /// confirmed, a clock further ahead than the jump is ignored; returns
+    /// false then.
+    pub fn learn(&mut self, clock: u64, from: SocketAddr) -> bool {
+        if self.confirmed {
+            if clock > self.clock.saturating_add(MAX_CLOCK_JUMP) {
+                return false;
+            }
+            self.clock = self.clock.max(clock);
+            return true;
+        }
+        match self.provisional {
+            None => self.take_provisional(clock, from),
+            Some((_, first)) if first == from => {
+                self.clock = self.clock.max(clock);
+            }
+            Some((first, _)) if first.abs_diff(clock) <= MAX_CLOCK_JUMP => {
+                self.confirmed = true;
+                self.provisional = None;
+                self.floor = self.floor.min(clock);
+                self.clock = self.clock.max(clock);
+            }
+            Some(_) => self.take_provisional(clock, from),
+        }
+        true
+    }
+
+    fn take_provisional(&mut self, clock: u64, from: SocketAddr) {
+        self.provisional = Some((clock, from));
+        self.clock = clock.max(self.own_stamps());
+        self.floor = clock;
+        let floor = self.floor;
+        self.recent.retain(|(c, _, _), _| *c >= floor);
+    }
+
+    /// Past the stamps of the events this member fired (none before a
+    /// join in practice: an application fires after joining).
+    fn own_stamps(&self) -> u64 {
+        self.recent
+            .last_key_value()
+            .map_or(0, |((c, _, _), _)| c.saturating_add(1))
+    }
+
+    /// The [`IN_EXCHANGE`] most recent events, oldest first (for a
+    /// full-state exchange).
+    pub fn recent(&self) -> impl Iterator<Item = &Bytes> {
+        let skip = self.recent.len().saturating_sub(IN_EXCHANGE);
+        self.recent.values().skip(skip)
+    }
+
+    /// How many events wait to spread.
+    pub fn pending(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// How many events are remembered.
+    #[cfg(test)]
+    pub fn remembered(&self) -> usize {
+        self.recent.len()
+    }
+
+    /// Writes queued events that fit in `budget` bytes through `out`, the
+    /// least sent first, each sent at most `limit` times; returns how many
+    /// were written.
+    pub fn take(
+        &mut self,
+        mut budget: usize,
+        limit: u32,
+        frame: impl Fn(usize) -> usize,
+        mut out: impl FnMut(&[u8]),
+    ) -> usize {
+        let mut n = 0;
+        self.queue.sort_by_key(|q| q.sent);
+        for q in &mut self.queue {
+            let size = frame(q.encoded.len());
+            if size <= budget {
+                budget -= size;
+                out(&q.encoded);
+                q.sent += 1;
+                n += 1;
+            }
+        }
+        self.queue.retain(|q| q.sent < limit);
+        n
+    }
+}
+
+/// Serf's coalescing of user events, for an event handler: of the events
+/// that ask for it ([`Event::User`](crate::Event::User) `coalesce`) with the
+/// same name, only the newest (by clock) of a burst is handed on. A burst
+/// ends when `period` has passed since its first event, or `quiet` since
+/// its last (Serf's coalesce and quiescent periods). Events that do not
+/// ask for coalescing pass at once. Time is an input, as for the node.
+///
+/// ```
+/// use swim_core::{Bytes, Coalescer, Event, Instant};
+/// use std::time::Duration;
+///
+/// let mut c = Coalescer::new(Duration::from_secs(2), Duration::from_millis(500));
+/// let deploy = |v: u64| Event::User {
+///     origin: "a".into(), name: "deploy".into(), payload: Bytes::new(), clock: v, coalesce: true,
+/// };
+/// let t = Instant::ZERO;
+/// assert!(c.offer(deploy(1), t).is_none());
+/// assert!(c.offer(deploy(2), t).is_none());
+/// assert_eq!(c.next_due(), Some(t + Duration::from_millis(500)));
+/// let due = c.due(t + Duration::from_millis(500));
+/// assert!(matches!(due.as_slice(), [Event::User { clock: 2, .. }]));
+/// ```
+#[derive(Debug)]
+pub struct Coalescer {
+    period: core::time::Duration,
+    quiet: core::time::Duration,
+    /// Per name: when its burst began, its last event came, and the newest.
+    bursts: BTreeMap<String, (crate::Instant, crate::Instant, crate::Event)>,
+}
+
+impl Coalescer {
+    /// Bursts end `period` after their first event or `quiet` after their last.
+    pub fn new(period: core::time::Duration, quiet: core::time::Duration) -> Coalescer {
+        Coalescer {
+            period,
+            quiet,
+            bursts: BTreeMap::new(),
+        }
+    }
+
+    /// Offers an event arriving at `now`: returned at once unless it is a
+    /// user event that asks for coalescing, which waits for its burst to end.
+    pub fn offer(&mut self, e: crate::Event, now: crate::Instant) -> Option<crate::Event> {
+        let (name, clock) = match &e {
+            crate::Event::User {
+                name,
+                clock,
+                coalesce: true,
+                ..
+            } => (name.clone(), *clock),
+            _ => return Some(e),
+        };
+        match self.bursts.get_mut(&name) {
+            Some((_, last, newest)) => {
+                *last = now;
+                if matches!(newest, crate::Event::User { clock: c, .. } if *c <= clock) {
+                    *newest = e;
+                }
+            }
+            None => {
+                self.bursts.insert(name, (now, now, e));
+            }
+        }
+        None
+    }
+
+    /// When the next burst ends, if one is waiting.
+    pub fn next_due(&self) -> Option<crate::Instant> {
+        (self.bursts.values())
+            .map(|(first, last, _)| self.end(*first, *last))
+            .min()
+    }
+
+    fn end(&self, first: crate::Instant, last: crate::Instant) -> crate::Instant {
+        (first + self.period).min(last + self.quiet)
+    }
+
+    /// The newest event of each burst that ended by `now`, in name order.
+    pub fn due(&mut self, now: crate::Instant) -> Vec<crate::Event> {
+        let ended: Vec<String> = (self.bursts.iter())
+            .filter(|(_, (first, last, _))| self.end(*first, *last) <= now)
+            .map(|(name, _)| name.clone())
+            .collect();
+        ended
+            .into_iter()
+            .filter_map(|name| self.bursts.remove(&name).map(|(_, _, e)| e))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer(i: u8) -> SocketAddr {
+        SocketAddr::from(([10, 0, 0, i], 7946))
+    }
+
+    fn round_trip(e: &UserEvent) -> UserEvent {
+        let b = e.encoded.clone();
+        decode(&b, &b).unwrap()
+    }
+
+    #[test]
+    fn an_event_round_trips_and_is_delivered_once() {
+        let mut a = UserEvents::new(7);
+        let e = a.fire(&"a".into(), "deploy", b"v42", true);
+        let got = round_trip(&e);
+        assert_eq!(got, e);
+        let mut b = UserEvents::new(9);
+        assert_eq!(b.heard(&got, true), Heard::New { refused: false });
+        assert_eq!(b.heard(&got, true), Heard::Again);
+        assert_eq!(b.clock(), 1, "past the event's stamp");
+        let mut sent = 0;
+        while b.pending() > 0 {
+            sent += b.take(1400, 3, |n| n + 2, |_| {});
+        }
+        assert_eq!(sent, 3, "passed on `limit` times");
+    }
+
+    #[test]
+    fn a_joiner_delivers_nothing_fired_before_it_joined() {
+        let mut a = UserEvents::new(1);
+        let old = a.fire(&"a".into(), "x", b"", false);
+        let new_one = a.fire(&"a".into(), "y", b"", false);
+        let mut j = UserEvents::new(2);
+        j.learn(new_one.clock, peer(1));
+        assert_eq!(j.heard(&round_trip(&old), true), Heard::Old);
+        assert_eq!(
+            j.heard(&round_trip(&new_one), true),
+            Heard::New { refused: false }
+        );
+    }
+
+    #[test]
+    fn an_insider_seed_s_clock_is_settled_by_a_second_peer() {
+        let mut j = UserEvents::new(2);
+        j.learn(1 << 40, peer(1));
+        assert_eq!(j.floor(), 1 << 40);
+        j.learn(10, peer(2));
+        assert_eq!((j.floor(), j.clock()), (10, 10), "disagreeing: the later, provisional");
+        j.learn(12, peer(3));
+        assert_eq!(j.floor(), 10, "confirmed: the lower of the two");
+        assert_eq!(j.clock(), 12);
+        assert!(!j.learn(1 << 40, peer(1)), "confirmed: a far jump is ignored");
+        let mut a = UserEvents::new(1);
+        a.clock = 12 + MAX_CLOCK_JUMP + 1;
+        let far = a.fire(&"a".into(), "x", b"", false);
+        assert_eq!(j.heard(&round_trip(&far), true), Heard::Implausible);
+    }
+
+    #[test]
+    fn the_buffer_is_bounded_and_forgetting_raises_the_floor() {
+        let mut a = UserEvents::new(1);
+        let first = a.fire(&"a".into(), "e", b"", false);
+        for _ in 0..RECENT + 10 {
+            a.fire(&"a".into(), "e", b"", false);
+        }
+        assert_eq!(a.remembered(), RECENT);
+        assert!(a.floor() > first.clock);
+        assert_eq!(a.heard(&round_trip(&first), true), Heard::Old, "not new again");
+        assert_eq!(a.recent().count(), IN_EXCHANGE);
+    }
+
+    #[test]
+    fn one_origin_fills_at_most_its_share_of_the_queue() {
+        let mut b = UserEvents::new(2);
+        let mut a = UserEvents::new(1);
+        let mut refused = 0;
+        for _ in 0..MAX_QUEUED_PER_ORIGIN + 5 {
+            let e = round_trip(&a.fire(&"a".into(), "e", b"", false));
+            if b.heard(&e, true) == (Heard::New { refused: true }) {
+                refused += 1;
+            }
+        }
+        assert_eq!((b.pending(), refused), (MAX_QUEUED_PER_ORIGIN, 5));
+        let mut c = UserEvents::new(3);
+        let e = round_trip(&c.fire(&"c".into(), "e", b"", false));
+        assert_eq!(b.heard(&e, true), Heard::New { refused: false });
+    }
+
+    #[test]
+    fn bad_events_are_invalid() {
+        let big = encode(&"a".into(), 1, 0, "n", &[0; MAX_EVENT_SIZE], false);
+        assert_eq!(decode(&big, &big), Err(DropReason::Invalid));
+        let hidden = encode(&"a".into(), 1, 0, "de\u{200b}ploy", b"", false);
+        assert_eq!(decode(&hidden, &hidden), Err(DropReason::Invalid));
+        let empty = encode(&"a".into(), 1, 0, "", b"", false);
+        assert_eq!(decode(&empty, &empty), Err(DropReason::Invalid));
+        let junk = Bytes::from_static(&[0xff, 0xff]);
+        assert_eq!(decode(&junk, &junk), Err(DropReason::Malformed));
+    }
+}

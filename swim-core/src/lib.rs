@@ -42,7 +42,6 @@ mod outbox;
 mod piggyback;
 mod probe;
 mod query;
-mod user_event;
 mod replicas;
 mod seal;
 mod source;
@@ -50,6 +49,7 @@ mod summary;
 mod suspicion;
 mod time;
 mod timer;
+mod user_event;
 mod util;
 mod verdict;
 mod view;
@@ -81,8 +81,8 @@ pub use namespace::{MAX_KEYS, MAX_KEY_LEN, MAX_NAMESPACE_BYTES, MAX_VALUE_LEN};
 pub use node::{Error, Identity, KeyStats, Node};
 pub use outbox::Outputs;
 pub use query::{KeyringOp, MAX_QUERY_TIMEOUT};
-pub use user_event::{Coalescer, MAX_EVENT_SIZE};
 pub use seal::{Keyring, KeyringError, Sealing, SecretKey, SecretKeyId};
+pub use user_event::{Coalescer, MAX_EVENT_SIZE};
 
 /// The old name of [`SecretKey`] ("key" alone now means a namespace key).
 #[deprecated(note = "renamed to `SecretKey`")]

@@ -16,13 +16,13 @@ use crate::outbox::{Outbox, Outputs};
 use crate::piggyback::Priority;
 use crate::probe::{self, Acked, Prober};
 use crate::query::{self, KeyringOp, Queries};
-use crate::user_event::{self, UserEvents};
 use crate::replicas::Heard;
 use crate::replicas::Replicas;
 use crate::seal::{self, Envelope, Keyring, KeyringError, Nonces, Sealing, SecretKey, SecretKeyId};
 use crate::source::{Source, Sources};
 use crate::time::Instant;
 use crate::timer::{Deadline, Periodic, Timer, Timers};
+use crate::user_event::{self, UserEvents};
 use crate::util::Random;
 use crate::verdict::{Explanation, Suspected, Verdict};
 use crate::view::{Answer, Applied, Effects, View};
@@ -2418,7 +2418,9 @@ impl Node {
         let now = self.now;
         self.timers
             .set(Periodic::Gossip, now + self.config.gossip_interval);
-        if self.view.pending() == 0 && self.replicas.pending() == 0 && self.user_events.pending() == 0
+        if self.view.pending() == 0
+            && self.replicas.pending() == 0
+            && self.user_events.pending() == 0
         {
             return;
         }
@@ -2881,7 +2883,8 @@ impl Node {
             // Learned only from answers to exchanges this node opened (as
             // the query clock is), then the events: a joiner's floor is
             // set before the events it would otherwise replay.
-            if !self.user_events.learn(pp.event_clock, exchange.peer) {
+            let join = exchange.reason == Reason::Join;
+            if !self.user_events.learn(pp.event_clock, exchange.peer, join) {
                 self.drop_input(DropReason::Implausible, exchange.peer, "event clock");
             }
             if !pp.events.is_empty() {

@@ -271,16 +271,21 @@ impl UserEvents {
         true
     }
 
-    /// A peer's event clock, from a full-state exchange with `from`. The
-    /// first one is the floor (a joiner delivers nothing fired before it
-    /// joined) and provisional; a second peer's within [`MAX_CLOCK_JUMP`]
-    /// confirms it (the floor drops to the lower of the two: it never sits
-    /// above what an honest peer said); one that disagrees by more takes
-    /// its place, still provisional, for the next peer to settle. Once
-    /// confirmed, a clock further ahead than the jump is ignored; returns
-    /// false then.
-    pub fn learn(&mut self, clock: u64, from: SocketAddr) -> bool {
-        if self.confirmed {
+    /// A peer's event clock, from its answer to a full-state exchange this
+    /// member opened to `from` (`join`: the exchange of its join). The one
+    /// a join brings is the floor (a joiner delivers nothing fired before
+    /// it joined) and provisional; a second peer's within
+    /// [`MAX_CLOCK_JUMP`] confirms it (the floor drops to the lower of the
+    /// two: it never sits above what an honest peer said); one that
+    /// disagrees by more takes its place, still provisional, for the next
+    /// peer to settle. Any other exchange only moves the clock: the floor
+    /// of a member that never joined (it founded the cluster), or that
+    /// joined long ago, stays where it is (a member back from a partition
+    /// must still deliver the events fired on the other side). A clock
+    /// further ahead than the jump is then ignored; returns false.
+    pub fn learn(&mut self, clock: u64, from: SocketAddr, join: bool) -> bool {
+        let joining = join && !self.learned();
+        if !joining && self.provisional.is_none() {
             if clock > self.clock.saturating_add(MAX_CLOCK_JUMP) {
                 return false;
             }
@@ -489,7 +494,7 @@ mod tests {
         let old = a.fire(&"a".into(), "x", b"", false);
         let new_one = a.fire(&"a".into(), "y", b"", false);
         let mut j = UserEvents::new(2);
-        j.learn(new_one.clock, peer(1));
+        j.learn(new_one.clock, peer(1), true);
         assert_eq!(j.heard(&round_trip(&old), true), Heard::Old);
         assert_eq!(
             j.heard(&round_trip(&new_one), true),
@@ -500,18 +505,38 @@ mod tests {
     #[test]
     fn an_insider_seed_s_clock_is_settled_by_a_second_peer() {
         let mut j = UserEvents::new(2);
-        j.learn(1 << 40, peer(1));
+        j.learn(1 << 40, peer(1), true);
         assert_eq!(j.floor(), 1 << 40);
-        j.learn(10, peer(2));
-        assert_eq!((j.floor(), j.clock()), (10, 10), "disagreeing: the later, provisional");
-        j.learn(12, peer(3));
+        j.learn(10, peer(2), false);
+        assert_eq!(
+            (j.floor(), j.clock()),
+            (10, 10),
+            "disagreeing: the later, provisional"
+        );
+        j.learn(12, peer(3), false);
         assert_eq!(j.floor(), 10, "confirmed: the lower of the two");
         assert_eq!(j.clock(), 12);
-        assert!(!j.learn(1 << 40, peer(1)), "confirmed: a far jump is ignored");
+        assert!(
+            !j.learn(1 << 40, peer(1), false),
+            "confirmed: a far jump is ignored"
+        );
+        j.learn(20, peer(4), true);
+        assert_eq!(j.floor(), 10, "a later join exchange moves no floor");
         let mut a = UserEvents::new(1);
         a.clock = 12 + MAX_CLOCK_JUMP + 1;
         let far = a.fire(&"a".into(), "x", b"", false);
         assert_eq!(j.heard(&round_trip(&far), true), Heard::Implausible);
+    }
+
+    #[test]
+    fn a_member_that_never_joined_keeps_its_floor() {
+        let mut founder = UserEvents::new(1);
+        let mut a = UserEvents::new(2);
+        let early = round_trip(&a.fire(&"a".into(), "x", b"", false));
+        a.fire(&"a".into(), "y", b"", false);
+        founder.learn(a.clock(), peer(1), false);
+        assert_eq!(founder.floor(), 0);
+        assert_eq!(founder.heard(&early, true), Heard::New { refused: false });
     }
 
     #[test]
@@ -523,7 +548,11 @@ mod tests {
         }
         assert_eq!(a.remembered(), RECENT);
         assert!(a.floor() > first.clock);
-        assert_eq!(a.heard(&round_trip(&first), true), Heard::Old, "not new again");
+        assert_eq!(
+            a.heard(&round_trip(&first), true),
+            Heard::Old,
+            "not new again"
+        );
         assert_eq!(a.recent().count(), IN_EXCHANGE);
     }
 

@@ -29,7 +29,18 @@ pub struct Delivery {
     pub everywhere_after_ms: Option<u64>,
     /// Deliveries beyond the first, at any node and in any life.
     pub duplicates: u64,
+    /// The first few expected nodes that never delivered it.
+    pub missing: Vec<usize>,
+    /// Deliveries by a process started more than [`REPLAY_GRACE`] after
+    /// the event was fired (a joiner, or a restarted process): an event
+    /// from before it joined, which it must not deliver.
+    pub replayed: u64,
 }
+
+/// How long after an event is fired a process that starts may still
+/// deliver it: the event can still be spreading when its join is answered,
+/// its stamp then above the clock it learns.
+pub const REPLAY_GRACE: core::time::Duration = core::time::Duration::from_secs(5);
 
 /// One event being followed.
 #[derive(Debug)]
@@ -45,12 +56,16 @@ struct Fired {
     first: Vec<Option<Instant>>,
     /// Per node: how often it delivered it.
     count: Vec<u32>,
+    /// Deliveries by processes started after [`REPLAY_GRACE`].
+    replayed: u64,
 }
 
 /// Every event fired in a run.
 #[derive(Debug, Default)]
 pub struct Deliveries {
     fired: Vec<Fired>,
+    /// When each node's current process started.
+    started: Vec<Instant>,
 }
 
 impl Deliveries {
@@ -73,7 +88,16 @@ impl Deliveries {
             running,
             first: vec![None; n],
             count: vec![0; n],
+            replayed: 0,
         });
+    }
+
+    /// Node `v`'s process started at `now`.
+    pub(crate) fn started(&mut self, v: usize, now: Instant) {
+        if self.started.len() <= v {
+            self.started.resize(v + 1, Instant::ZERO);
+        }
+        self.started[v] = now;
     }
 
     /// The last event followed was not fired after all (refused).
@@ -84,7 +108,8 @@ impl Deliveries {
     /// Node `v` delivered `origin`'s event stamped `clock`.
     pub(crate) fn delivered(&mut self, v: usize, origin: usize, clock: u64, now: Instant) {
         // Recent events first: a lookup from the end.
-        let Some(f) = (self.fired.iter_mut().rev()).find(|f| f.origin == origin && f.clock == clock)
+        let Some(f) =
+            (self.fired.iter_mut().rev()).find(|f| f.origin == origin && f.clock == clock)
         else {
             return;
         };
@@ -93,6 +118,10 @@ impl Deliveries {
         }
         f.count[v] += 1;
         f.first[v].get_or_insert(now);
+        let started = self.started.get(v).copied().unwrap_or(Instant::ZERO);
+        if started > f.at + REPLAY_GRACE {
+            f.replayed += 1;
+        }
     }
 
     /// Whether any event is followed.
@@ -107,15 +136,28 @@ impl Deliveries {
             .iter()
             .map(|f| {
                 let expected: Vec<usize> = (0..f.running.len())
-                    .filter(|&v| f.running[v].is_some() && running_now.get(v) == Some(&f.running[v]))
+                    .filter(|&v| {
+                        f.running[v].is_some() && running_now.get(v) == Some(&f.running[v])
+                    })
                     .collect();
                 let delivered = expected.iter().filter(|&&v| f.count[v] > 0).count();
-                let last = expected.iter().map(|&v| f.first[v]).collect::<Option<Vec<_>>>();
+                let last = expected
+                    .iter()
+                    .map(|&v| f.first[v])
+                    .collect::<Option<Vec<_>>>();
                 let everywhere_after_ms = last.map(|firsts| {
                     let last = firsts.into_iter().max().unwrap_or(f.at);
                     last.saturating_duration_since(f.at).as_millis() as u64
                 });
-                let duplicates = f.count.iter().map(|&c| u64::from(c.saturating_sub(1))).sum();
+                let duplicates = f
+                    .count
+                    .iter()
+                    .map(|&c| u64::from(c.saturating_sub(1)))
+                    .sum();
+                let missing = (expected.iter().copied())
+                    .filter(|&v| f.count[v] == 0)
+                    .take(8)
+                    .collect();
                 Delivery {
                     origin: f.origin,
                     name: f.name.clone(),
@@ -125,6 +167,8 @@ impl Deliveries {
                     delivered,
                     everywhere_after_ms,
                     duplicates,
+                    missing,
+                    replayed: f.replayed,
                 }
             })
             .collect()
@@ -154,5 +198,10 @@ mod tests {
         assert_eq!(r[0].duplicates, 1);
         let r = d.report(&[Some(0), Some(0), Some(0), None]);
         assert_eq!((r[0].expected, r[0].everywhere_after_ms), (2, Some(100)));
+        assert_eq!(r[0].replayed, 0);
+        // Node 2 starts 10 s later and delivers it: a replay.
+        d.started(2, t + Duration::from_secs(10));
+        d.delivered(2, 0, 5, t + Duration::from_secs(11));
+        assert_eq!(d.report(&[None; 4])[0].replayed, 1);
     }
 }

@@ -984,14 +984,24 @@ fn print_deliveries(r: &Report) {
     let ds = &r.deliveries;
     for d in ds.iter().take(20) {
         println!(
-            "  event {:?} of node-{} at {}: delivered by {} of {} nodes, everywhere +{}, duplicates {}",
+            "  event {:?} of node-{} at {}: delivered by {} of {} nodes, everywhere +{}, duplicates {}{}{}",
             d.name,
             d.origin,
             ms(Some(d.at_ms)),
             d.delivered,
             d.expected,
             ms(d.everywhere_after_ms),
-            d.duplicates
+            d.duplicates,
+            if d.replayed > 0 {
+                format!(", replayed by {} later processes", d.replayed)
+            } else {
+                String::new()
+            },
+            if d.missing.is_empty() {
+                String::new()
+            } else {
+                format!(", missing at {:?}", d.missing)
+            }
         );
     }
     let mut times: Vec<u64> = ds.iter().filter_map(|d| d.everywhere_after_ms).collect();

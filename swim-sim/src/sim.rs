@@ -1327,6 +1327,7 @@ impl Sim {
         slot.generation += 1;
         slot.tick_at = None;
         self.observer.started(i);
+        self.deliveries.started(i, self.now);
         if self.slots[i].restarts > 0 {
             self.truth.process_changed(i, self.now);
         }

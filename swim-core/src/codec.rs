@@ -183,6 +183,10 @@ pub(crate) struct Packet {
     pub answers: Vec<crate::query::Answer>,
     /// User events.
     pub events: Vec<crate::user_event::UserEvent>,
+    /// User queries.
+    pub user_queries: Vec<crate::query::Query>,
+    /// Answers to forward to their origins.
+    pub relayed: Vec<crate::user_query::Relayed>,
 }
 
 /// A decoded push-pull frame.
@@ -406,6 +410,8 @@ pub(crate) fn decode_packet(
     let mut queries = Vec::new();
     let mut answers = Vec::new();
     let mut events = Vec::new();
+    let mut user_queries = Vec::new();
+    let mut relayed = Vec::new();
     // A message or update out of range: the datagram will be dropped, so
     // the rest is only checked to be well formed.
     let mut invalid = false;
@@ -438,10 +444,16 @@ pub(crate) fn decode_packet(
             }
             6 => live = varint_field(wire, &mut r)? as u32,
             8 => summary = fixed64_field(wire, &mut r)?,
-            9 => {
+            9 | 12 => {
                 let field = len_field(wire, &mut r)?;
+                // Key operations in `queries`, user queries in
+                // `user_queries` (a build before them skips the field).
                 match crate::query::decode_query(&bytes, field) {
-                    Ok(q) => queries.push(q),
+                    Ok(q) if (tag == 9) == q.body.keys().is_some() => match tag {
+                        9 => queries.push(q),
+                        _ => user_queries.push(q),
+                    },
+                    Ok(_) => invalid = true,
                     Err(DropReason::Malformed) => return Err(DropReason::Malformed),
                     Err(_) => invalid = true,
                 }
@@ -458,6 +470,14 @@ pub(crate) fn decode_packet(
                 let field = len_field(wire, &mut r)?;
                 match crate::user_event::decode(&bytes, field) {
                     Ok(e) => events.push(e),
+                    Err(DropReason::Malformed) => return Err(DropReason::Malformed),
+                    Err(_) => invalid = true,
+                }
+            }
+            13 => {
+                let field = len_field(wire, &mut r)?;
+                match crate::user_query::decode_relayed(field) {
+                    Ok(a) => relayed.push(a),
                     Err(DropReason::Malformed) => return Err(DropReason::Malformed),
                     Err(_) => invalid = true,
                 }
@@ -492,6 +512,8 @@ pub(crate) fn decode_packet(
         queries,
         answers,
         events,
+        user_queries,
+        relayed,
     })
 }
 
@@ -785,6 +807,20 @@ impl<'a> PacketWriter<'a> {
     /// Appends one user event (`swim.v1.UserEvent`, encoded).
     pub fn event(&mut self, encoded: &[u8]) {
         self.key(11, LEN);
+        self.varint(encoded.len() as u64);
+        self.buf.extend_from_slice(encoded);
+    }
+
+    /// Appends one user query (`swim.v1.Query`, encoded).
+    pub fn user_query(&mut self, encoded: &[u8]) {
+        self.key(12, LEN);
+        self.varint(encoded.len() as u64);
+        self.buf.extend_from_slice(encoded);
+    }
+
+    /// Appends one answer to forward (`swim.v1.Relayed`, encoded).
+    pub fn relayed(&mut self, encoded: &[u8]) {
+        self.key(13, LEN);
         self.varint(encoded.len() as u64);
         self.buf.extend_from_slice(encoded);
     }
@@ -1092,6 +1128,8 @@ mod tests {
                 queries: vec![],
                 answers: vec![],
                 events: vec![],
+                user_queries: vec![],
+                relayed: vec![],
             }
         );
     }
@@ -1356,7 +1394,7 @@ mod tests {
                 let updates: Vec<Update> = updates.into_iter().map(|u| Update { life: gossiped_life(&u), ..u }).collect();
                 let bytes = w.finish();
                 let decoded = decode_packet(bytes, 1 << 16, &limits()).unwrap();
-                prop_assert_eq!(decoded, Packet { from, from_known: false, messages: messages.into(), updates, live, deltas: vec![], summary: 0, queries: vec![], answers: vec![], events: vec![] });
+                prop_assert_eq!(decoded, Packet { from, from_known: false, messages: messages.into(), updates, live, deltas: vec![], summary: 0, queries: vec![], answers: vec![], events: vec![], user_queries: vec![], relayed: vec![] });
             }
 
             #[test]
@@ -1545,6 +1583,8 @@ mod tests {
                     queries,
                     answers,
                     events: vec![],
+                    user_queries: vec![],
+                    relayed: vec![],
                 })
             }
 

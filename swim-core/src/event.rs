@@ -326,13 +326,53 @@ pub enum Event {
         /// burst with this name (see [`Coalescer`](crate::Coalescer)).
         coalesce: bool,
     },
+    /// A user query ([`Node::query`](crate::Node::query)) asks this
+    /// member: answer with [`Node::respond`](crate::Node::respond) before
+    /// `timeout` runs out (an ack, if the origin asked for acks, went
+    /// already). Anyone who can reach the cluster can ask (on a plain
+    /// cluster, anyone on the network): treat the payload as untrusted.
+    Query {
+        /// The member that asked.
+        origin: Name,
+        /// The query's id (with `origin`, what [`Node::respond`](crate::Node::respond) names).
+        id: u64,
+        /// Its name.
+        name: String,
+        /// Its payload.
+        payload: Bytes,
+        /// How long its origin waits for answers, from when it started.
+        timeout: core::time::Duration,
+    },
+    /// A member acked a user query of this node (each member once).
+    QueryAck {
+        /// The query's id.
+        query: u64,
+        /// Who acked.
+        member: Name,
+    },
+    /// A member's response to a user query of this node (each member once).
+    QueryResponse {
+        /// The query's id.
+        query: u64,
+        /// Who responded.
+        member: Name,
+        /// Its response.
+        payload: Bytes,
+    },
     /// Query `query` of this node stopped waiting: `answers` members
-    /// answered (this node included).
+    /// answered (responded, for a user query; this node included).
     QueryDone {
         /// The query's id.
         query: u64,
         /// How many members answered.
         answers: usize,
+        /// How many acked (a user query that asked for acks; else 0).
+        acks: usize,
+        /// How many members were asked: those live when it started (and,
+        /// for a user query, matching its filter), this node included.
+        asked: usize,
+        /// Who of those asked neither answered nor acked, in name order.
+        missing: Vec<Name>,
     },
     /// This node's keyring changed (a key operation was carried out here):
     /// a driver that keeps the keys in a file writes them now.

@@ -46,6 +46,7 @@ pub(crate) fn packet(
     view: &mut View,
     replicas: &mut Replicas,
     queries: &mut Queries,
+    user_queries: &mut Queries,
     events: &mut UserEvents,
     config: &Config,
     max: usize,
@@ -108,10 +109,16 @@ pub(crate) fn packet(
         room = room.saturating_sub(used);
         n
     };
-    // User events last, in what room is left: they never take a
-    // membership update's or a key write's. Passed on as often as a
-    // query, for the same reason (only full-state exchanges repair one
-    // missed).
+    // User queries and events last, in what room is left: they never
+    // take a membership update's, a key operation's or a key write's.
+    // Passed on as often as a key operation, for the same reason (nothing
+    // repairs a query missed; only full-state exchanges an event).
+    if user_queries.pending() > 0 {
+        spread += user_queries.take(room, limit * QUERY_SPREAD, wire::framed_len, |q| {
+            room -= wire::framed_len(q.len());
+            w.user_query(q)
+        });
+    }
     let told = if events.pending() == 0 {
         0
     } else {

@@ -23,6 +23,7 @@ use crate::source::{Source, Sources};
 use crate::time::Instant;
 use crate::timer::{Deadline, Periodic, Timer, Timers};
 use crate::user_event::{self, UserEvents};
+use crate::user_query::{self, QueryOptions, UserQuery};
 use crate::util::Random;
 use crate::verdict::{Explanation, Suspected, Verdict};
 use crate::view::{Answer, Applied, Effects, View};
@@ -106,6 +107,24 @@ pub enum Error {
         /// Their size, in bytes.
         size: usize,
     },
+    /// A user query was refused: the reason says what was wrong and what
+    /// is allowed (name, size, filters, relay factor, timeout).
+    QueryInvalid {
+        /// Why.
+        reason: String,
+    },
+    /// A response to a query this node was not asked, or whose time is up.
+    NotAsked {
+        /// The query's origin.
+        origin: String,
+        /// Its id.
+        id: u64,
+    },
+    /// A response larger than [`crate::MAX_RESPONSE_SIZE`].
+    ResponseTooLarge {
+        /// Its size, in bytes.
+        size: usize,
+    },
     /// No member of this name is known.
     UnknownMember {
         /// The name given.
@@ -177,6 +196,16 @@ impl fmt::Display for Error {
                 f,
                 "event too large: its name and payload take {size} bytes (allowed: at most {} together)",
                 crate::MAX_EVENT_SIZE
+            ),
+            Error::QueryInvalid { reason } => f.write_str(reason),
+            Error::NotAsked { origin, id } => write!(
+                f,
+                "no query {id:016x} of `{origin}` waits for a response here (never asked, answered already, or its time is up)"
+            ),
+            Error::ResponseTooLarge { size } => write!(
+                f,
+                "response too large: {size} bytes (allowed: at most {})",
+                crate::MAX_RESPONSE_SIZE
             ),
             Error::TooManyQueries => write!(
                 f,
@@ -345,6 +374,14 @@ pub struct Node {
     queries: Queries,
     /// User events: the event clock, those delivered and those spreading.
     user_events: UserEvents,
+    /// User queries spreading, seen and open (their own queue and tables:
+    /// they never crowd out a key operation).
+    user_queries: Queries,
+    /// User queries asked of this node, waiting for the application.
+    asked: user_query::AskedOf,
+    /// Per open query of ours (key operations and user queries), the
+    /// members asked.
+    expected: std::collections::BTreeMap<u64, Vec<Name>>,
     /// The query clock when the sealing step in force was set: by
     /// [`Node::set_sealing`] (the clock then, past every stamp heard), or
     /// the stamp of the sealing operation that set it. A sealing operation
@@ -560,6 +597,9 @@ impl Node {
             nonces: Nonces::new(mix(hash_seed ^ 0x6e6f_6e63), &identity.name),
             queries: Queries::new(now),
             user_events: UserEvents::new(Queries::new(now).salt() ^ 0x7573_6572),
+            user_queries: Queries::new(now),
+            asked: user_query::AskedOf::default(),
+            expected: Default::default(),
             sealing_stamp: 0,
             claims: Claims::default(),
             over_budget: None,
@@ -955,6 +995,188 @@ impl Node {
         Ok(())
     }
 
+    /// Starts a user query (Serf's `serf query NAME PAYLOAD`): it spreads
+    /// to every member, and those matching `options.filter` (this node
+    /// too) get [`Event::Query`]; each answers with [`Node::respond`]. The
+    /// origin gets [`Event::QueryAck`] and [`Event::QueryResponse`] as
+    /// they arrive (each member once), and when the timeout runs out
+    /// [`Event::QueryDone`] with the counts and who of the members asked
+    /// never answered. Returns the query's id. The timeout defaults to
+    /// Serf's: the gossip interval times 16 times ceil(log10(n + 1)) (12.8
+    /// s for 1,000 members on `lan`). Refused, with what is allowed, for a
+    /// bad name, name + payload + filters over [`crate::MAX_QUERY_SIZE`]
+    /// bytes or over what a datagram holds, a tag filter that does not
+    /// compile, a relay factor over [`crate::MAX_RELAY_FACTOR`], a timeout
+    /// of zero or over [`crate::MAX_QUERY_TIMEOUT`], too many queries
+    /// open, and after a leave. Drain the outputs afterwards.
+    ///
+    /// Works on plain clusters, where anyone who can reach the cluster's
+    /// port can ask too (see [`crate::user_query`]).
+    pub fn query(
+        &mut self,
+        name: &str,
+        payload: &[u8],
+        options: QueryOptions,
+        now: Instant,
+    ) -> Result<u64, Error> {
+        let uq = UserQuery {
+            name: name.into(),
+            payload: Bytes::copy_from_slice(payload),
+            filter: options.filter,
+            want_ack: options.want_ack,
+            relay_factor: options.relay_factor,
+        };
+        uq.check().map_err(|reason| Error::QueryInvalid { reason })?;
+        // Room for the header, the query's own fields and a seal.
+        let room = (self.budget(self.config.max_packet_size)).saturating_sub(96 + 3 * MAX_NAME_LEN);
+        if uq.size() > room {
+            return Err(Error::QueryInvalid {
+                reason: format!(
+                    "query too large for a datagram: its name, payload and filters take {} bytes \
+                     (allowed: at most {room} with max_packet_size {})",
+                    uq.size(),
+                    self.config.max_packet_size
+                ),
+            });
+        }
+        let live = self.view.members().live();
+        let timeout = options.timeout.unwrap_or_else(|| {
+            let scale = ((live + 1) as f64).log10().ceil().max(1.0) as u32;
+            (self.config.gossip_interval * 16 * scale).min(query::MAX_QUERY_TIMEOUT)
+        });
+        if timeout.is_zero() || timeout > query::MAX_QUERY_TIMEOUT {
+            return Err(Error::QueryTimeout { timeout });
+        }
+        if self.leave == Leave::Completed {
+            return Err(Error::Left);
+        }
+        self.advance(now);
+        let (name, addr) = (self.view.local().clone(), self.view.local_entry().addr());
+        let body = query::Body::User(uq.clone());
+        let id = (self.user_queries)
+            .start(&name, addr, body, timeout, &mut self.rng)
+            .ok_or(Error::TooManyQueries)?;
+        self.timers
+            .schedule(self.now + timeout, Deadline::UserQueryDone { id });
+        let asked: Vec<Name> = (self.live_names().into_iter())
+            .filter(|m| uq.matches(m, |k| self.get(m, k).map(|(v, _)| v)))
+            .collect();
+        let ours = asked.contains(&name);
+        self.expected.insert(id, asked);
+        if ours {
+            if uq.want_ack {
+                self.on_user_answer(id, user_query::Reply {
+                    ack: true,
+                    payload: Bytes::new(),
+                    member: name.clone(),
+                });
+            }
+            let asked = user_query::Asked {
+                origin_addr: addr,
+                relay_factor: 0,
+                until: self.now + timeout,
+            };
+            self.asked.insert(name.clone(), id, asked);
+            self.out.event(Event::Query {
+                origin: name,
+                id,
+                name: uq.name,
+                payload: uq.payload,
+                timeout,
+            });
+        }
+        self.fire_timers();
+        Ok(id)
+    }
+
+    /// Responds to user query `id` of `origin` (as [`Event::Query`] named
+    /// it): to the origin's membership address, and through the query's
+    /// relay factor of random members. Refused when the response exceeds
+    /// [`crate::MAX_RESPONSE_SIZE`], or no such query waits here (never
+    /// asked, answered already, or its time is up). Drain the outputs
+    /// afterwards.
+    pub fn respond(
+        &mut self,
+        origin: &str,
+        id: u64,
+        payload: &[u8],
+        now: Instant,
+    ) -> Result<(), Error> {
+        if payload.len() > crate::MAX_RESPONSE_SIZE {
+            return Err(Error::ResponseTooLarge {
+                size: payload.len(),
+            });
+        }
+        self.advance(now);
+        let origin = Name::from(origin);
+        let not_asked = || Error::NotAsked {
+            origin: origin.to_string(),
+            id,
+        };
+        let asked = self.asked.take(&origin, id, self.now).ok_or_else(not_asked)?;
+        let local = self.view.local().clone();
+        if origin == local {
+            self.on_user_answer(id, user_query::Reply {
+                ack: false,
+                payload: Bytes::copy_from_slice(payload),
+                member: local,
+            });
+        } else {
+            let answer = user_query::encode_reply(id, false, payload, &local);
+            let member = (self.view.members().get(&origin))
+                .is_some_and(|e| e.status().is_live() && e.addr() == asked.origin_addr);
+            let left = asked.until.saturating_duration_since(self.now);
+            let relays = if member { asked.relay_factor } else { 0 };
+            self.relay_answer(&origin, &answer, relays);
+            self.answer_origin(true, &origin, asked.origin_addr, left, member, answer);
+        }
+        self.fire_timers();
+        Ok(())
+    }
+
+    /// The members held alive or suspect, this node included, in name order.
+    fn live_names(&self) -> Vec<Name> {
+        let mut names: Vec<Name> = (self.view.members().iter())
+            .filter(|e| e.status().is_live())
+            .map(|e| e.name.clone())
+            .collect();
+        names.sort_unstable();
+        names
+    }
+
+    /// A query of ours stopped waiting: who answered and who acked.
+    fn query_done(&mut self, id: u64, (answered, acked): (Vec<Name>, Vec<Name>)) {
+        let asked = self.expected.remove(&id).unwrap_or_default();
+        let heard: std::collections::BTreeSet<&Name> = answered.iter().chain(&acked).collect();
+        let missing = (asked.iter())
+            .filter(|m| !heard.contains(m))
+            .cloned()
+            .collect();
+        self.out.event(Event::QueryDone {
+            query: id,
+            answers: answered.len(),
+            acks: acked.len(),
+            asked: asked.len(),
+            missing,
+        });
+    }
+
+    /// An ack or a response to a user query of ours (each member once).
+    fn on_user_answer(&mut self, id: u64, reply: user_query::Reply) {
+        let member = reply.member;
+        if reply.ack {
+            if self.user_queries.acked(id, &member) {
+                self.out.event(Event::QueryAck { query: id, member });
+            }
+        } else if self.user_queries.answered(id, &member) {
+            self.out.event(Event::QueryResponse {
+                query: id,
+                member,
+                payload: reply.payload,
+            });
+        }
+    }
+
     /// The event clock: the stamp of the next user event fired here.
     pub fn event_clock(&self) -> u64 {
         self.user_events.clock()
@@ -1003,6 +1225,8 @@ impl Node {
             .ok_or(Error::TooManyQueries)?;
         self.timers
             .schedule(self.now + timeout, Deadline::QueryDone { id });
+        let asked = self.live_names();
+        self.expected.insert(id, asked);
         let refused = self.carry_out(&op, stamp);
         let keys = self.keyring.ids().collect();
         let sealing = Some(self.config.sealing);
@@ -1011,6 +1235,7 @@ impl Node {
             keys,
             refused,
             sealing,
+            user: None,
         };
         self.on_answer(&name, answer);
         self.fire_timers();
@@ -1084,8 +1309,13 @@ impl Node {
                     self.view.on_release(&member, effects!(self));
                 }
                 Timer::Deadline(Deadline::QueryDone { id }) => {
-                    if let Some(answers) = self.queries.finish(id) {
-                        self.out.event(Event::QueryDone { query: id, answers });
+                    if let Some(done) = self.queries.finish(id) {
+                        self.query_done(id, done);
+                    }
+                }
+                Timer::Deadline(Deadline::UserQueryDone { id }) => {
+                    if let Some(done) = self.user_queries.finish(id) {
+                        self.query_done(id, done);
                     }
                 }
                 Timer::Deadline(Deadline::Candidate { seq }) => self.on_candidate_timeout(seq),
@@ -1275,26 +1505,43 @@ impl Node {
             self.view.spoke(&packet.from, effects!(self));
         }
         self.answer_claims();
-        if !(packet.queries.is_empty() && packet.answers.is_empty()) {
+        // Who passed queries on, for the share of the pass-on queue they
+        // take: a member at its address, or the source.
+        let via = match member {
+            true => query::Via::Member(from),
+            false => query::Via::Source(Source::of(from)),
+        };
+        let (user_answers, answers): (Vec<_>, Vec<_>) =
+            (packet.answers.into_iter()).partition(|a| a.user.is_some());
+        if !(packet.queries.is_empty() && answers.is_empty()) {
             if authentic {
                 // Every query of the packet is bound against the clock as
                 // it was before it: chained queries do not walk it.
                 let before = self.queries.clock();
-                // Who passed them on, for the share of the pass-on queue
-                // they take: a member at its address, or the source.
-                let via = match member {
-                    true => query::Via::Member(from),
-                    false => query::Via::Source(Source::of(from)),
-                };
                 for q in packet.queries {
                     self.on_query(q, from, before, via);
                 }
-                for a in packet.answers {
+                for a in answers {
                     self.on_answer(&packet.from, a);
                 }
             } else {
                 // Queries act on keys: only from a key holder.
                 self.drop_input(DropReason::Auth, from, "plain query");
+            }
+        }
+        let user = !(packet.user_queries.is_empty() && user_answers.is_empty());
+        if user || !packet.relayed.is_empty() {
+            if trusted {
+                let before = self.user_queries.clock();
+                for q in packet.user_queries {
+                    self.on_user_query(q, from, before, via);
+                }
+                for a in user_answers {
+                    self.on_answer(&packet.from, a);
+                }
+                self.forward_relayed(packet.relayed, from);
+            } else {
+                self.drop_input(DropReason::Auth, from, "plain user query");
             }
         }
         if !packet.events.is_empty() {
@@ -1804,26 +2051,92 @@ impl Node {
     /// answer its origin at its membership address. Ignored when seen
     /// before or stale (see [`crate::query`]).
     fn on_query(&mut self, q: query::Query, from: SocketAddr, before: u64, via: query::Via) {
-        if q.origin == *self.view.local() {
-            return;
-        }
-        // Its origin is a member we hold, at the address the query names:
-        // precedence over made-up origins to be passed on.
-        let member = (self.view.members().get(&q.origin))
-            .is_some_and(|e| e.status().is_live() && e.addr() == q.origin_addr);
-        let local = self.view.local();
         // Passed on only sealed: a node at `accept` sends plain, and a
         // query may carry a key.
         let pass_on = self.seals();
-        match self.queries.heard(&q, pass_on, before, member, via) {
-            query::Heard::Again => return,
+        let Some(member) = self.heard_query(false, &q, from, before, via, pass_on) else {
+            return;
+        };
+        let Some(op) = q.body.keys() else {
+            return;
+        };
+        let refused = self.carry_out(op, q.clock);
+        let answer = query::encode_answer(q.id, &self.keyring, refused, self.config.sealing);
+        self.answer_origin(false, &q.origin, q.origin_addr, q.timeout, member, answer);
+    }
+
+    /// A user query heard (in a packet from `from`): passed on whatever
+    /// its filters say; when this node matches them, acked (if the origin
+    /// asked) and handed to the application (see [`crate::user_query`]).
+    fn on_user_query(&mut self, q: query::Query, from: SocketAddr, before: u64, via: query::Via) {
+        // Passed on only where it is not sent plain when it came sealed.
+        let pass_on = self.seals() || self.keyring.is_empty();
+        let Some(member) = self.heard_query(true, &q, from, before, via, pass_on) else {
+            return;
+        };
+        let query::Body::User(uq) = q.body else {
+            return;
+        };
+        let local = self.view.local().clone();
+        if !uq.matches(&local, |k| self.get(&local, k).map(|(v, _)| v)) {
+            return;
+        }
+        if uq.want_ack {
+            let ack = user_query::encode_reply(q.id, true, &[], &local);
+            let relays = if member { uq.relay_factor } else { 0 };
+            self.relay_answer(&q.origin, &ack, relays);
+            self.answer_origin(true, &q.origin, q.origin_addr, q.timeout, member, ack);
+        }
+        let asked = user_query::Asked {
+            origin_addr: q.origin_addr,
+            relay_factor: uq.relay_factor,
+            until: self.now + q.timeout,
+        };
+        self.asked.insert(q.origin.clone(), q.id, asked);
+        self.out.event(Event::Query {
+            origin: q.origin,
+            id: q.id,
+            name: uq.name,
+            payload: uq.payload,
+            timeout: q.timeout,
+        });
+    }
+
+    /// A query heard, of a key operation or (`user`) a user query: `None`
+    /// when it is ours, seen before, stale or implausible (counted and
+    /// traced); else whether its origin is a member we hold at the address
+    /// the query names (it takes precedence over made-up origins to be
+    /// passed on, and its answer goes at once).
+    fn heard_query(
+        &mut self,
+        user: bool,
+        q: &query::Query,
+        from: SocketAddr,
+        before: u64,
+        via: query::Via,
+        pass_on: bool,
+    ) -> Option<bool> {
+        if q.origin == *self.view.local() {
+            return None;
+        }
+        let member = (self.view.members().get(&q.origin))
+            .is_some_and(|e| e.status().is_live() && e.addr() == q.origin_addr);
+        let local = self.view.local();
+        let queries = if user {
+            &mut self.user_queries
+        } else {
+            &mut self.queries
+        };
+        match queries.heard(q, pass_on, before, member, via) {
+            query::Heard::Again => return None,
             query::Heard::Stale => {
                 self.metrics.queries_stale += 1;
                 tracing::debug!(node = %local, %from, origin = %q.origin, clock = q.clock, "a query older than the clock this node learned: ignored");
-                return;
+                return None;
             }
             query::Heard::Implausible => {
-                return self.drop_input(DropReason::Implausible, from, "query clock");
+                self.drop_input(DropReason::Implausible, from, "query clock");
+                return None;
             }
             query::Heard::New { refused: true } => {
                 self.metrics.queries_refused += 1;
@@ -1831,28 +2144,83 @@ impl Node {
             }
             query::Heard::New { refused: false } => {}
         }
-        let refused = self.carry_out(&q.op, q.clock);
-        let answer = query::encode_answer(q.id, &self.keyring, refused, self.config.sealing);
+        Some(member)
+    }
+
+    /// Sends an answer to a query of `origin`'s (a user query's when
+    /// `user`): at once when its origin is a `member` at `origin_addr`, the
+    /// address the query names; else held until it is (a restarted origin
+    /// speaks from a new address before this node heard it moved), or its
+    /// time is up.
+    fn answer_origin(
+        &mut self,
+        user: bool,
+        origin: &Name,
+        origin_addr: SocketAddr,
+        timeout: Duration,
+        member: bool,
+        answer: Vec<u8>,
+    ) {
         if member {
-            return self.send_answer(q.origin_addr, &answer);
+            return self.send_answer(origin_addr, &answer);
         }
-        // The origin is not (yet) a member at the address the query
-        // names: a restarted origin speaks from a new address before this
-        // node heard it moved. Held until it is (or its time is up).
-        let known = (self.view.members().get(&q.origin)).is_some_and(|e| e.status().is_live());
+        let known = (self.view.members().get(origin)).is_some_and(|e| e.status().is_live());
         let unsent = query::Unsent {
             member: known,
-            origin: q.origin.clone(),
-            origin_addr: q.origin_addr,
+            origin: origin.clone(),
+            origin_addr,
             answer,
             until: self.now
-                + q.timeout
-                    .min(self.config.probe_interval * query::ANSWER_HOLD_PROBES),
+                + timeout.min(self.config.probe_interval * query::ANSWER_HOLD_PROBES),
         };
-        if self.queries.hold_answer(unsent.clone()) {
+        let queries = if user {
+            &mut self.user_queries
+        } else {
+            &mut self.queries
+        };
+        if queries.hold_answer(unsent.clone()) {
             self.timers.schedule(unsent.until, Deadline::AnswerDue);
         } else {
             self.answer_late(unsent);
+        }
+    }
+
+    /// Sends a user query's answer through `k` random live members too,
+    /// which forward it to `origin`'s membership address (Serf's relays).
+    fn relay_answer(&mut self, origin: &Name, answer: &[u8], k: u8) {
+        if k == 0 {
+            return;
+        }
+        let me = self.view.local();
+        let relays = (self.view.members()).sample(
+            usize::from(k),
+            &mut self.rng,
+            |e| e.status() == Status::Alive,
+            &[me, origin],
+        );
+        let relayed = user_query::encode_relayed(origin, answer);
+        for relay in relays {
+            let Some(to) = self.view.members().get(&relay).map(|e| e.addr()) else {
+                continue;
+            };
+            self.send_raw(to, |w| w.relayed(&relayed));
+        }
+    }
+
+    /// Answers to forward (from a packet from `from`): each to its origin's
+    /// membership address when the origin is a live member, at most
+    /// [`user_query::MAX_RELAYED`] of one packet; the rest dropped.
+    fn forward_relayed(&mut self, relayed: Vec<user_query::Relayed>, from: SocketAddr) {
+        for (i, r) in relayed.into_iter().enumerate() {
+            let to = (self.view.members().get(&r.origin))
+                .filter(|e| e.status().is_live() && r.origin != *self.view.local())
+                .map(|e| e.addr());
+            match to {
+                Some(to) if i < user_query::MAX_RELAYED => self.send_answer(to, &r.answer),
+                _ => {
+                    tracing::trace!(node = %self.view.local(), %from, origin = %r.origin, "an answer to relay to no live member, or too many in one packet: dropped");
+                }
+            }
         }
     }
 
@@ -1860,7 +2228,7 @@ impl Node {
     /// addresses their queries name, and those whose time is up (see
     /// [`answer_late`](Node::answer_late)).
     fn send_held_answers(&mut self) {
-        if !self.queries.holds_answers() {
+        if !self.queries.holds_answers() && !self.user_queries.holds_answers() {
             return;
         }
         let members = self.view.members();
@@ -1868,7 +2236,9 @@ impl Node {
             (members.get(&u.origin))
                 .is_some_and(|e| e.status().is_live() && e.addr() == u.origin_addr)
         };
-        for (unsent, ready) in self.queries.take_answers(self.now, at_home) {
+        let mut due = self.queries.take_answers(self.now, at_home);
+        due.extend(self.user_queries.take_answers(self.now, at_home));
+        for (unsent, ready) in due {
             if ready {
                 self.send_answer(unsent.origin_addr, &unsent.answer);
             } else {
@@ -1895,6 +2265,12 @@ impl Node {
 
     /// Sends an encoded answer to `to`.
     fn send_answer(&mut self, to: SocketAddr, answer: &[u8]) {
+        self.send_raw(to, |w| w.answer(answer));
+    }
+
+    /// Sends a datagram of what `write` puts after the header, sealed
+    /// whenever this node holds a key.
+    fn send_raw(&mut self, to: SocketAddr, write: impl FnOnce(&mut codec::PacketWriter<'_>)) {
         let summary = self.summary();
         let live = gossip::view_size(self.view.members());
         let local = self.view.local();
@@ -1905,11 +2281,11 @@ impl Node {
             live,
             summary,
         );
-        w.answer(answer);
+        write(&mut w);
         let plain = w.finish();
-        // Sealed even at `accept`: the origin seals (it started a key
-        // operation), so it opens sealed traffic, and only a sealed answer
-        // counts there.
+        // Sealed even at `accept` when this node holds a key: a key
+        // operation's origin seals, so it opens sealed traffic, and only a
+        // sealed answer counts there.
         let bytes = self.seal_always(plain);
         self.metrics.sent.count(Kind::Gossip, bytes.len());
         self.out.push(Output::Datagram { to, bytes });
@@ -2035,6 +2411,9 @@ impl Node {
 
     /// An answer to one of our queries (ours included).
     fn on_answer(&mut self, from: &Name, a: query::Answer) {
+        if let Some(reply) = a.user {
+            return self.on_user_answer(a.id, reply);
+        }
         if !self.queries.answered(a.id, from) {
             return;
         }
@@ -2172,6 +2551,7 @@ impl Node {
             &mut self.view,
             &mut self.replicas,
             &mut self.queries,
+            &mut self.user_queries,
             &mut self.user_events,
             &self.config,
             max,
@@ -2418,10 +2798,8 @@ impl Node {
         let now = self.now;
         self.timers
             .set(Periodic::Gossip, now + self.config.gossip_interval);
-        if self.view.pending() == 0
-            && self.replicas.pending() == 0
-            && self.user_events.pending() == 0
-        {
+        let user = self.user_events.pending() + self.user_queries.pending();
+        if self.view.pending() == 0 && self.replicas.pending() == 0 && user == 0 {
             return;
         }
         let targets = gossip::round(
@@ -2652,7 +3030,7 @@ impl Node {
             _ => self.user_events.recent().cloned().collect(),
         };
         let contents = Contents {
-            query_clock: self.queries.clock(),
+            query_clock: self.queries.clock().max(self.user_queries.clock()),
             event_clock: self.user_events.clock(),
             events: &events,
             ..contents
@@ -2719,6 +3097,10 @@ impl Node {
         {
             let (clock, own) = (self.queries.clock(), self.view.local_entry().addr());
             self.queries.learn(clock, own);
+        }
+        if !self.user_queries.learned() && self.exchanges.founder() && (sealed || !self.seals()) {
+            let (clock, own) = (self.user_queries.clock(), self.view.local_entry().addr());
+            self.user_queries.learn(clock, own);
         }
         if !pp.events.is_empty() && (sealed || self.keyring.is_empty()) {
             let events = core::mem::take(&mut pp.events);
@@ -2964,6 +3346,12 @@ impl Node {
     fn learn_query_clock(&mut self, clock: u64, sealed: bool, from: SocketAddr) {
         if (sealed || self.keyring.is_empty()) && !self.queries.learn(clock, from) {
             self.drop_input(DropReason::Implausible, from, "query clock");
+        }
+        // User queries share the clock (Serf's query Lamport time), in a
+        // table of their own; a plain frame teaches it too (they run on
+        // plain clusters), but not where this node seals.
+        if (sealed || !self.seals()) && !self.user_queries.learn(clock, from) {
+            tracing::debug!(node = %self.view.local(), %from, clock, "a query clock far ahead: ignored for user queries");
         }
     }
 

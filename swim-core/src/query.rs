@@ -222,6 +222,49 @@ fn step_from_wire(v: i32) -> Option<Sealing> {
     }
 }
 
+/// What a query asks: a key operation, or a user query.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Body {
+    Keys(KeyringOp),
+    User(crate::user_query::UserQuery),
+}
+
+impl From<&KeyringOp> for Body {
+    fn from(op: &KeyringOp) -> Body {
+        Body::Keys(op.clone())
+    }
+}
+
+impl Body {
+    /// Whether carrying it out changes something (a replay must not
+    /// repeat it): every key operation but `list`, every user query (its
+    /// handlers run).
+    pub fn acts(&self) -> bool {
+        !matches!(self, Body::Keys(KeyringOp::List))
+    }
+
+    /// Whether it is a key operation that changes keyrings (it ranks above
+    /// a `list` for a place in the pass-on queue).
+    fn changes_keys(&self) -> bool {
+        matches!(self, Body::Keys(op) if *op != KeyringOp::List)
+    }
+
+    fn to_wire(&self) -> pb::query::Body {
+        match self {
+            Body::Keys(op) => pb::query::Body::Keys(op.to_wire()),
+            Body::User(q) => pb::query::Body::User(q.to_wire()),
+        }
+    }
+
+    /// The key operation, if it is one.
+    pub fn keys(&self) -> Option<&KeyringOp> {
+        match self {
+            Body::Keys(op) => Some(op),
+            Body::User(_) => None,
+        }
+    }
+}
+
 /// A query as received.
 #[derive(Clone, Debug)]
 pub(crate) struct Query {
@@ -231,7 +274,7 @@ pub(crate) struct Query {
     pub origin_addr: SocketAddr,
     pub id: u64,
     pub timeout: Duration,
-    pub op: KeyringOp,
+    pub body: Body,
     /// The origin's query clock when it started the query (0: a version
     /// without the clock).
     pub clock: u64,
@@ -247,9 +290,9 @@ impl PartialEq for Query {
             self.origin_addr,
             self.id,
             self.timeout,
-            &self.op,
+            &self.body,
             self.clock,
-        ) == (&o.origin, o.origin_addr, o.id, o.timeout, &o.op, o.clock)
+        ) == (&o.origin, o.origin_addr, o.id, o.timeout, &o.body, o.clock)
     }
 }
 
@@ -263,6 +306,8 @@ pub(crate) struct Answer {
     pub refused: Option<String>,
     /// The member's sealing step (`None`: a build that does not say).
     pub sealing: Option<Sealing>,
+    /// A user query's answer (then no keys).
+    pub user: Option<crate::user_query::Reply>,
 }
 
 /// Decodes and validates a `swim.v1.Query` (`field`, a slice of `packet`).
@@ -272,8 +317,9 @@ pub(crate) fn decode_query(packet: &Bytes, field: &[u8]) -> Result<Query, DropRe
     if timeout.is_zero() || timeout > MAX_QUERY_TIMEOUT {
         return Err(DropReason::Invalid);
     }
-    let op = match &q.body {
-        Some(pb::query::Body::Keys(k)) => KeyringOp::from_wire(k)?,
+    let body = match q.body {
+        Some(pb::query::Body::Keys(k)) => Body::Keys(KeyringOp::from_wire(&k)?),
+        Some(pb::query::Body::User(u)) => Body::User(crate::user_query::UserQuery::from_wire(u)?),
         None => return Err(DropReason::Invalid),
     };
     Ok(Query {
@@ -281,7 +327,7 @@ pub(crate) fn decode_query(packet: &Bytes, field: &[u8]) -> Result<Query, DropRe
         origin_addr: crate::wire::addr(&q.origin_addr)?,
         id: q.id,
         timeout,
-        op,
+        body,
         clock: q.clock,
         encoded: packet.slice_ref(field),
     })
@@ -300,8 +346,16 @@ pub(crate) fn decode_answer(field: &[u8]) -> Result<Answer, DropReason> {
                 keys: k.keys.into_iter().map(SecretKeyId).collect(),
                 refused: (!k.error.is_empty()).then_some(k.error),
                 sealing: step_from_wire(k.sealing),
+                user: None,
             })
         }
+        Some(pb::answer::Body::User(u)) => Ok(Answer {
+            id: a.id,
+            keys: Vec::new(),
+            refused: None,
+            sealing: None,
+            user: Some(crate::user_query::reply_from_wire(u)?),
+        }),
         _ => Err(DropReason::Invalid),
     }
 }
@@ -330,6 +384,8 @@ pub(crate) fn encode_answer(
 struct Open {
     /// Who answered (each counts once).
     answered: Vec<Name>,
+    /// Who acked (a user query's; each counts once).
+    acked: Vec<Name>,
 }
 
 /// A query remembered as seen.
@@ -351,7 +407,7 @@ struct Held {
     id: u64,
     origin: Name,
     origin_addr: SocketAddr,
-    op: KeyringOp,
+    body: Body,
     timeout: Duration,
 }
 
@@ -436,10 +492,13 @@ struct Queued {
 /// [`Queries::restamp`], is a new query too: a member that found both
 /// stamps plausible carries it out twice, which a key operation allows,
 /// and answers once.)
-fn seen_key(origin: &Name, id: u64, op: &KeyringOp, clock: u64) -> (Name, u64) {
+fn seen_key(origin: &Name, id: u64, body: &Body, clock: u64) -> (Name, u64) {
     // FNV-1a over the operation's wire form and the clock: fixed, so every
     // node agrees.
-    let wire = op.to_wire().encode_to_vec();
+    let wire = match body {
+        Body::Keys(op) => op.to_wire().encode_to_vec(),
+        Body::User(q) => q.to_wire().encode_to_vec(),
+    };
     let bytes = wire.iter().copied().chain(clock.to_le_bytes());
     let digest = bytes.fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
@@ -538,7 +597,7 @@ impl Queries {
         &mut self,
         origin: &Name,
         origin_addr: SocketAddr,
-        op: &KeyringOp,
+        body: impl Into<Body>,
         timeout: Duration,
         rng: &mut Random,
     ) -> Option<u64> {
@@ -555,13 +614,14 @@ impl Queries {
             id,
             Open {
                 answered: Vec::new(),
+                acked: Vec::new(),
             },
         );
         let held = Held {
             id,
             origin: origin.clone(),
             origin_addr,
-            op: op.clone(),
+            body: body.into(),
             timeout,
         };
         if self.learned {
@@ -586,13 +646,13 @@ impl Queries {
             origin_addr: Bytes::copy_from_slice(&addr[..len]),
             id: h.id,
             timeout_ms: u32::try_from(h.timeout.as_millis()).unwrap_or(u32::MAX),
-            body: Some(pb::query::Body::Keys(h.op.to_wire())),
+            body: Some(h.body.to_wire()),
             clock,
         };
         self.remember(
-            seen_key(&h.origin, h.id, &h.op, clock),
+            seen_key(&h.origin, h.id, &h.body, clock),
             clock,
-            h.op != KeyringOp::List,
+            h.body.acts(),
         );
         self.queue.push(Queued {
             origin: h.origin,
@@ -728,18 +788,18 @@ impl Queries {
         if q.clock > before.saturating_add(MAX_CLOCK_JUMP) || q.clock >= MAX_CLOCK {
             return Heard::Implausible;
         }
-        let key = seen_key(&q.origin, q.id, &q.op, q.clock);
+        let key = seen_key(&q.origin, q.id, &q.body, q.clock);
         if self.seen.contains_key(&key) {
             return Heard::Again;
         }
         let step = before.saturating_add(MAX_PACKET_STEP);
         self.clock = self.clock.max(q.clock.saturating_add(1).min(step));
-        self.remember(key, q.clock, q.op != KeyringOp::List);
+        self.remember(key, q.clock, q.body.acts());
         if !pass_on {
             return Heard::New { refused: false };
         }
         let rank = Rank {
-            acts: q.op != KeyringOp::List,
+            acts: q.body.changes_keys(),
             member,
         };
         let of_via = self.queue.iter().filter(|e| e.via == via).count();
@@ -887,11 +947,24 @@ impl Queries {
         true
     }
 
-    /// A query's time is up: how many members answered.
-    pub fn finish(&mut self, id: u64) -> Option<usize> {
+    /// An ack from `from`: true when it acks an open query of ours and is
+    /// the first from that member.
+    pub fn acked(&mut self, id: u64, from: &Name) -> bool {
+        let Some(open) = self.open.get_mut(&id) else {
+            return false;
+        };
+        if open.acked.contains(from) {
+            return false;
+        }
+        open.acked.push(from.clone());
+        true
+    }
+
+    /// A query's time is up: who answered, and who acked.
+    pub fn finish(&mut self, id: u64) -> Option<(Vec<Name>, Vec<Name>)> {
         self.held.retain(|h| h.id != id);
         self.provisional_ops.retain(|h| h.id != id);
-        self.open.remove(&id).map(|o| o.answered.len())
+        self.open.remove(&id).map(|o| (o.answered, o.acked))
     }
 
     /// Holds an answer until its origin is known at the address its query
@@ -1037,8 +1110,8 @@ mod tests {
         let packet = Bytes::from(wire.remove(0));
         let q = decode_query(&packet, &packet).unwrap();
         assert_eq!(
-            (q.origin, q.origin_addr, q.id, q.op),
-            (name.clone(), addr, id, op)
+            (q.origin, q.origin_addr, q.id, q.body),
+            (name.clone(), addr, id, Body::Keys(op))
         );
         assert_eq!(q.clock, 0, "the first query of a new clock");
         let mut theirs = Queries::default();
@@ -1055,7 +1128,7 @@ mod tests {
         assert!(mine.answered(id, &Name::from("b")));
         assert!(!mine.answered(id, &Name::from("b")));
         assert!(!mine.answered(id + 1, &Name::from("b")));
-        assert_eq!(mine.finish(id), Some(1));
+        assert_eq!(mine.finish(id).map(|(a, _)| a.len()), Some(1));
         assert_eq!(mine.finish(id), None);
     }
 
@@ -1122,7 +1195,7 @@ mod tests {
             let mut wire = Vec::new();
             q.take(1400, 1, |n| n, |b| wire = b.to_vec());
             let b = Bytes::from(wire);
-            assert_eq!(decode_query(&b, &b).unwrap().op, op);
+            assert_eq!(decode_query(&b, &b).unwrap().body, Body::Keys(op));
         }
         let mut q = learned();
         let op = KeyringOp::Sealing(Sealing::Require);
@@ -1186,7 +1259,7 @@ mod tests {
 
     fn acting(origin: &str, id: u64, clock: u64) -> Query {
         Query {
-            op: KeyringOp::Remove(SecretKeyId(7)),
+            body: Body::Keys(KeyringOp::Remove(SecretKeyId(7))),
             ..query(origin, id, clock)
         }
     }
@@ -1197,7 +1270,7 @@ mod tests {
             origin_addr: SocketAddr::from(([10, 0, 0, 1], 7946)),
             id,
             timeout: MAX_QUERY_TIMEOUT,
-            op: KeyringOp::List,
+            body: Body::Keys(KeyringOp::List),
             clock,
             encoded: Bytes::new(),
         }

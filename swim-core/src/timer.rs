@@ -43,6 +43,8 @@ pub(crate) enum Deadline {
     Reap { member: Name, generation: u32 },
     /// Query `id` of ours stops waiting for answers.
     QueryDone { id: u64 },
+    /// User query `id` of ours stops waiting for answers.
+    UserQueryDone { id: u64 },
     /// A held answer's origin stops waiting (see [`crate::query::Unsent`]).
     AnswerDue,
     /// A held member may be shown again (see [`crate::damping`]).

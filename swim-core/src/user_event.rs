@@ -523,7 +523,7 @@ mod tests {
         j.learn(20, peer(4), true);
         assert_eq!(j.floor(), 10, "a later join exchange moves no floor");
         let mut a = UserEvents::new(1);
-        a.clock = 12 + MAX_CLOCK_JUMP + 1;
+        a.clock = j.clock() + MAX_CLOCK_JUMP + 1;
         let far = a.fire(&"a".into(), "x", b"", false);
         assert_eq!(j.heard(&round_trip(&far), true), Heard::Implausible);
     }

@@ -529,7 +529,7 @@ fn the_founder_answers_a_joiner_s_first_query() {
     let id = m.op(1, KeyringOp::List);
     m.run_for(OP_TIMEOUT + Duration::from_secs(1));
     let answers = m.events.iter().find_map(|(i, e)| match e {
-        Event::QueryDone { query, answers } if *i == 1 && *query == id => Some(*answers),
+        Event::QueryDone { query, answers, .. } if *i == 1 && *query == id => Some(*answers),
         _ => None,
     });
     assert_eq!(

@@ -165,7 +165,7 @@ fn restarted_origin_first_op(n: usize) -> usize {
     m.events[mark..]
         .iter()
         .find_map(|(i, e)| match e {
-            Event::QueryDone { query, answers } if *i == 0 && *query == id => Some(*answers),
+            Event::QueryDone { query, answers, .. } if *i == 0 && *query == id => Some(*answers),
             _ => None,
         })
         .expect("the query ended")

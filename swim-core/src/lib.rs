@@ -85,8 +85,8 @@ pub use query::{KeyringOp, MAX_QUERY_TIMEOUT};
 pub use seal::{Keyring, KeyringError, Sealing, SecretKey, SecretKeyId};
 pub use user_event::{Coalescer, MAX_EVENT_SIZE};
 pub use user_query::{
-    QueryFilter, QueryOptions, MAX_QUERY_SIZE, MAX_REGEX_LEN, MAX_RELAY_FACTOR, MAX_RESPONSE_SIZE,
-    MAX_TAG_FILTERS,
+    QueryFilter, QueryOptions, DEFAULT_RELAY_FACTOR, MAX_QUERY_SIZE, MAX_REGEX_LEN,
+    MAX_RELAY_FACTOR, MAX_RESPONSE_SIZE, MAX_TAG_FILTERS,
 };
 
 /// The old name of [`SecretKey`] ("key" alone now means a namespace key).

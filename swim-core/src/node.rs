@@ -1026,7 +1026,8 @@ impl Node {
             want_ack: options.want_ack,
             relay_factor: options.relay_factor,
         };
-        uq.check().map_err(|reason| Error::QueryInvalid { reason })?;
+        uq.check()
+            .map_err(|reason| Error::QueryInvalid { reason })?;
         // Room for the header, the query's own fields and a seal.
         let room = (self.budget(self.config.max_packet_size)).saturating_sub(96 + 3 * MAX_NAME_LEN);
         if uq.size() > room {
@@ -1065,11 +1066,14 @@ impl Node {
         self.expected.insert(id, asked);
         if ours {
             if uq.want_ack {
-                self.on_user_answer(id, user_query::Reply {
-                    ack: true,
-                    payload: Bytes::new(),
-                    member: name.clone(),
-                });
+                self.on_user_answer(
+                    id,
+                    user_query::Reply {
+                        ack: true,
+                        payload: Bytes::new(),
+                        member: name.clone(),
+                    },
+                );
             }
             let asked = user_query::Asked {
                 origin_addr: addr,
@@ -1113,14 +1117,20 @@ impl Node {
             origin: origin.to_string(),
             id,
         };
-        let asked = self.asked.take(&origin, id, self.now).ok_or_else(not_asked)?;
+        let asked = self
+            .asked
+            .take(&origin, id, self.now)
+            .ok_or_else(not_asked)?;
         let local = self.view.local().clone();
         if origin == local {
-            self.on_user_answer(id, user_query::Reply {
-                ack: false,
-                payload: Bytes::copy_from_slice(payload),
-                member: local,
-            });
+            self.on_user_answer(
+                id,
+                user_query::Reply {
+                    ack: false,
+                    payload: Bytes::copy_from_slice(payload),
+                    member: local,
+                },
+            );
         } else {
             let answer = user_query::encode_reply(id, false, payload, &local);
             let member = (self.view.members().get(&origin))
@@ -2170,8 +2180,7 @@ impl Node {
             origin: origin.clone(),
             origin_addr,
             answer,
-            until: self.now
-                + timeout.min(self.config.probe_interval * query::ANSWER_HOLD_PROBES),
+            until: self.now + timeout.min(self.config.probe_interval * query::ANSWER_HOLD_PROBES),
         };
         let queries = if user {
             &mut self.user_queries

@@ -73,7 +73,9 @@ pub struct QueryFilter {
 }
 
 /// How a user query is run ([`Node::query`](crate::Node::query)).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// The default asks every member, waits Serf's default timeout, asks for
+/// no acks, and relays each answer through [`DEFAULT_RELAY_FACTOR`] members.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QueryOptions {
     /// Which members answer.
     pub filter: QueryFilter,
@@ -85,6 +87,24 @@ pub struct QueryOptions {
     /// Each answer is also sent through this many random members (at most
     /// [`MAX_RELAY_FACTOR`]).
     pub relay_factor: u8,
+}
+
+/// Random members each answer is also sent through unless a query says
+/// otherwise. Measured on 1,000 simulated nodes (`swim-sim run
+/// swim-sim/scenarios/bench/query-1000-loss1.toml`): at 1 % loss, no relay
+/// collects 98.7-99.3 % of the responses, one 99.9-100 %, two 100 %; at 5 %
+/// loss 94.3-95.5 %, 99.3-99.5 % and 100 %. Serf's default is 0.
+pub const DEFAULT_RELAY_FACTOR: u8 = 2;
+
+impl Default for QueryOptions {
+    fn default() -> QueryOptions {
+        QueryOptions {
+            filter: QueryFilter::default(),
+            timeout: None,
+            want_ack: false,
+            relay_factor: DEFAULT_RELAY_FACTOR,
+        }
+    }
 }
 
 /// A user query as the wire carries it.
@@ -365,7 +385,10 @@ mod tests {
             tags: vec![("role".into(), "(".into())],
         });
         assert!(bad.check().is_err());
-        assert!(!bad.matches("x", web), "an invalid expression matches nothing");
+        assert!(
+            !bad.matches("x", web),
+            "an invalid expression matches nothing"
+        );
     }
 
     #[test]
@@ -378,7 +401,10 @@ mod tests {
         let mut big = q.clone();
         big.payload = Bytes::from(vec![0; MAX_QUERY_SIZE]);
         assert!(big.check().unwrap_err().contains("at most 1024"));
-        assert_eq!(UserQuery::from_wire(big.to_wire()), Err(DropReason::Invalid));
+        assert_eq!(
+            UserQuery::from_wire(big.to_wire()),
+            Err(DropReason::Invalid)
+        );
         let mut wide = q.clone();
         wide.relay_factor = 9;
         assert!(wide.check().is_err());
@@ -418,9 +444,16 @@ mod tests {
             };
             a.insert("o".into(), i, asked);
         }
-        assert!(a.take(&"o".into(), 0, t).is_none(), "the first to time out went");
+        assert!(
+            a.take(&"o".into(), 0, t).is_none(),
+            "the first to time out went"
+        );
         assert!(a.take(&"o".into(), 5, t).is_some());
         assert!(a.take(&"o".into(), 5, t).is_none(), "once");
-        assert!(a.take(&"o".into(), 6, t + Duration::from_secs(60)).is_none(), "expired");
+        assert!(
+            a.take(&"o".into(), 6, t + Duration::from_secs(60))
+                .is_none(),
+            "expired"
+        );
     }
 }

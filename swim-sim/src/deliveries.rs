@@ -1,11 +1,15 @@
-//! Ground truth for user events: who fired what, when, and which nodes
-//! delivered it how often (across process lives: a restarted node that
-//! delivers an event its earlier life delivered counts a duplicate).
+//! Ground truth for user events and user queries: who fired or asked
+//! what, when, and which nodes delivered it how often (across process
+//! lives: a restarted node that delivers an event its earlier life
+//! delivered counts a duplicate), or answered it.
 //!
 //! An event is *expected* at every node running when it was fired that is
 //! still running, as the same process, when the run ends: a node that
 //! stopped in between may have missed it (and its next life joined after
-//! it was fired, so must not deliver it).
+//! it was fired, so must not deliver it). A query is expected to be
+//! answered by every node it asks (its filter's, or all) that runs, as
+//! the same process, from when it was asked until its origin stops
+//! waiting; the simulator answers each query at once, with the node's name.
 
 use swim_core::Instant;
 
@@ -175,6 +179,163 @@ impl Deliveries {
     }
 }
 
+/// How one user query was answered.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Answered {
+    /// The node that asked.
+    pub origin: usize,
+    /// Its name.
+    pub name: String,
+    /// When it was asked (ms).
+    pub at_ms: u64,
+    /// Nodes expected to answer (see the module doc).
+    pub expected: usize,
+    /// Of those, how many responses reached the origin before it stopped
+    /// waiting.
+    pub responded: usize,
+    /// Of those, how many acks reached it.
+    pub acked: usize,
+    /// `responded / expected` (1 when none was expected).
+    pub complete: f64,
+    /// What the origin reported when it stopped waiting: answers, acks,
+    /// asked, missing (`None`: it never did, e.g. it stopped first).
+    pub done: Option<(usize, usize, usize, usize)>,
+    /// The first few expected nodes whose response never arrived.
+    pub missing: Vec<usize>,
+}
+
+/// One query being followed.
+#[derive(Debug)]
+struct Asked {
+    origin: usize,
+    id: u64,
+    name: String,
+    at: Instant,
+    /// Nodes it asks (all when empty).
+    only: Vec<usize>,
+    /// Per node: its process generation when it was asked, if running.
+    running: Vec<Option<u64>>,
+    responded: Vec<bool>,
+    acked: Vec<bool>,
+    /// The origin's own count at its end, and each node's generation then.
+    done: Option<((usize, usize, usize, usize), Vec<Option<u64>>)>,
+}
+
+/// Every user query asked in a run.
+#[derive(Debug, Default)]
+pub struct Queries {
+    asked: Vec<Asked>,
+}
+
+impl Queries {
+    /// Node `origin` asked query `id`, `name`, of `only` (all when empty).
+    pub(crate) fn asked(
+        &mut self,
+        origin: usize,
+        id: u64,
+        name: &str,
+        only: Vec<usize>,
+        running: Vec<Option<u64>>,
+        now: Instant,
+    ) {
+        let n = running.len();
+        self.asked.push(Asked {
+            origin,
+            id,
+            name: name.to_owned(),
+            at: now,
+            only,
+            running,
+            responded: vec![false; n],
+            acked: vec![false; n],
+            done: None,
+        });
+    }
+
+    /// Query `id` of `origin`: one still open, or the one being asked now
+    /// (id 0 until [`Node::query`](swim_core::Node::query) returns; no
+    /// query has id 0), which takes the id.
+    fn find(&mut self, origin: usize, id: u64) -> Option<&mut Asked> {
+        let a = (self.asked.iter_mut().rev())
+            .find(|a| a.origin == origin && (a.id == id || a.id == 0) && a.done.is_none())?;
+        a.id = id;
+        Some(a)
+    }
+
+    /// The query being asked was refused.
+    pub(crate) fn unask(&mut self) {
+        self.asked.pop();
+    }
+
+    /// The origin heard `member`'s response (or ack).
+    pub(crate) fn answered(&mut self, origin: usize, id: u64, member: usize, ack: bool) {
+        if let Some(a) = self.find(origin, id) {
+            if member < a.responded.len() {
+                if ack {
+                    a.acked[member] = true;
+                } else {
+                    a.responded[member] = true;
+                }
+            }
+        }
+    }
+
+    /// The origin stopped waiting, reporting these counts; `running` as
+    /// for [`Queries::asked`].
+    pub(crate) fn done(
+        &mut self,
+        origin: usize,
+        id: u64,
+        counts: (usize, usize, usize, usize),
+        running: Vec<Option<u64>>,
+    ) {
+        if let Some(a) = self.find(origin, id) {
+            a.done = Some((counts, running));
+        }
+    }
+
+    /// Whether any query is followed.
+    pub fn is_empty(&self) -> bool {
+        self.asked.is_empty()
+    }
+
+    /// How each query was answered.
+    pub(crate) fn report(&self) -> Vec<Answered> {
+        self.asked
+            .iter()
+            .map(|a| {
+                let then = a.done.as_ref().map(|(_, r)| r);
+                let expected: Vec<usize> = (0..a.running.len())
+                    .filter(|&v| a.only.is_empty() || a.only.contains(&v))
+                    .filter(|&v| a.running[v].is_some())
+                    .filter(|&v| then.is_some_and(|r| r.get(v) == Some(&a.running[v])))
+                    .collect();
+                let responded = expected.iter().filter(|&&v| a.responded[v]).count();
+                let acked = expected.iter().filter(|&&v| a.acked[v]).count();
+                let missing = (expected.iter().copied())
+                    .filter(|&v| !a.responded[v])
+                    .take(8)
+                    .collect();
+                Answered {
+                    origin: a.origin,
+                    name: a.name.clone(),
+                    at_ms: a.at.as_millis(),
+                    expected: expected.len(),
+                    responded,
+                    acked,
+                    complete: if expected.is_empty() {
+                        1.0
+                    } else {
+                        responded as f64 / expected.len() as f64
+                    },
+                    done: a.done.as_ref().map(|(c, _)| *c),
+                    missing,
+                }
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,5 +364,35 @@ mod tests {
         d.started(2, t + Duration::from_secs(10));
         d.delivered(2, 0, 5, t + Duration::from_secs(11));
         assert_eq!(d.report(&[None; 4])[0].replayed, 1);
+    }
+
+    #[test]
+    fn a_query_is_expected_of_the_nodes_it_asks_that_ran_throughout() {
+        let mut q = Queries::default();
+        let t = Instant::ZERO;
+        q.asked(
+            0,
+            9,
+            "uptime",
+            vec![],
+            vec![Some(0), Some(0), Some(0), None],
+            t,
+        );
+        q.answered(0, 9, 0, false);
+        q.answered(0, 9, 1, true);
+        q.answered(0, 9, 3, false);
+        q.done(0, 9, (2, 1, 3, 1), vec![Some(0), Some(0), Some(1), None]);
+        let r = &q.report()[0];
+        assert_eq!(
+            (r.expected, r.responded, r.acked),
+            (2, 1, 1),
+            "2 restarted, 3 was down"
+        );
+        assert_eq!(r.missing, vec![1]);
+        assert_eq!(r.done, Some((2, 1, 3, 1)));
+        q.asked(0, 10, "x", vec![1], vec![Some(0); 4], t);
+        q.answered(0, 10, 1, false);
+        q.done(0, 10, (1, 0, 1, 0), vec![Some(0); 4]);
+        assert_eq!(q.report()[1].complete, 1.0);
     }
 }

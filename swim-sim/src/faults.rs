@@ -107,6 +107,14 @@ pub(crate) struct FaultSpec {
     payload: Option<String>,
     /// For `event`: handlers that coalesce deliver only the newest of a burst.
     coalesce: Option<bool>,
+    /// For `query`: the user query's name.
+    query: Option<String>,
+    /// For `query`: only these nodes are asked (all when absent).
+    only: Option<Vec<usize>>,
+    /// For `query`: members send an ack too.
+    ack: Option<bool>,
+    /// For `query`: random members each answer is also sent through.
+    relay_factor: Option<u8>,
     /// For `hostile`: it holds the cluster key and seals (an insider).
     sealed: Option<bool>,
     /// For `hostile`: what it forges (default: every attack).
@@ -241,6 +249,26 @@ pub(crate) fn expand(
                             delay: need(spec.delay, "delay = \"...\"")?,
                             duration: lasting()?,
                         },
+                    };
+                    out.push(Fault { at: start, kind });
+                }
+            }
+            Ok(out)
+        }
+        "query" => {
+            let every = spec.every.unwrap_or(Duration::ZERO);
+            let name = spec.query.clone().ok_or("needs query = \"NAME\"")?;
+            let set = node_set(spec, nodes, seed)?;
+            let mut out = Vec::new();
+            for (k, &node) in set.iter().enumerate() {
+                for start in repeats(at + every * k as u32) {
+                    let kind = FaultKind::Query {
+                        node,
+                        name: name.clone(),
+                        payload: spec.payload.clone().unwrap_or_default(),
+                        only: spec.only.clone().unwrap_or_default(),
+                        want_ack: spec.ack.unwrap_or(false),
+                        relay_factor: spec.relay_factor.unwrap_or(0),
                     };
                     out.push(Fault { at: start, kind });
                 }
@@ -399,7 +427,7 @@ pub(crate) fn expand(
             )),
         },
         other => Err(format!(
-            "unknown kind '{other}': expected crash, restart, leave, pause, slow, announce, join, set, delete, event, partition, \
+            "unknown kind '{other}': expected crash, restart, leave, pause, slow, announce, join, set, delete, event, query, partition, \
              partition-oneway, loss, hold, release, flap, heal or hostile"
         )),
     }

@@ -897,6 +897,7 @@ fn print_summary(r: &Report, config: &swim_core::Config) {
         );
     }
     print_deliveries(r);
+    print_queries(r);
     if let Some(h) = &r.hostile {
         print_hostile(h);
     }
@@ -1016,4 +1017,26 @@ fn print_deliveries(r: &Report) {
         "  user events: {} fired, {everywhere} delivered everywhere expected (median +{median}, max +{max}), {dups} duplicates",
         ds.len()
     );
+}
+
+/// User queries: one line each (the first 20).
+fn print_queries(r: &Report) {
+    for q in r.queries.iter().take(20) {
+        let done = match q.done {
+            Some((answers, acks, asked, missing)) => format!(
+                "; the origin counted {answers} responses and {acks} acks of {asked} asked, {missing} missing"
+            ),
+            None => "; the origin never finished it".into(),
+        };
+        println!(
+            "  query {:?} of node-{} at {}: {} of {} responses ({:.2} %), {} acks{done}",
+            q.name,
+            q.origin,
+            ms(Some(q.at_ms)),
+            q.responded,
+            q.expected,
+            q.complete * 100.0,
+            q.acked,
+        );
+    }
 }

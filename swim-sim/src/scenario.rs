@@ -281,6 +281,10 @@ pub struct Checks {
     /// firing to the run's end within this time ([`crate::deliveries`]).
     #[serde(default, with = "swim_core::serde_duration::option")]
     pub events_everywhere_within: Option<Duration>,
+    /// Each user query collects at least this share of the responses of
+    /// the nodes it asks that ran throughout (0.999: 99.9 %), before its
+    /// origin stops waiting.
+    pub queries_complete: Option<f64>,
     /// No node delivers a user event twice, in one process life or across
     /// a restart, and no process delivers one fired before it started
     /// (beyond [`crate::deliveries::REPLAY_GRACE`]).
@@ -677,6 +681,26 @@ impl Scenario {
                             d.expected,
                             d.everywhere_after_ms.map_or("never".into(), |t| format!("{t} ms")),
                             ms(limit)
+                        ),
+                    );
+                }
+            }
+        }
+        if let Some(share) = c.queries_complete {
+            for q in &r.queries {
+                if q.complete < share || q.done.is_none() {
+                    fail(
+                        "queries_complete",
+                        format!(
+                            "query {:?} of node-{} at {} ms: {} of {} responses ({:.2} %; at least {:.2} % wanted){}",
+                            q.name,
+                            q.origin,
+                            q.at_ms,
+                            q.responded,
+                            q.expected,
+                            q.complete * 100.0,
+                            share * 100.0,
+                            if q.done.is_none() { ", and the origin never finished it" } else { "" }
                         ),
                     );
                 }

@@ -134,6 +134,22 @@ pub enum FaultKind {
         /// The key.
         key: String,
     },
+    /// The node asks a user query (see [`crate::deliveries`]); every node
+    /// asked responds at once with its name.
+    Query {
+        /// Which node.
+        node: usize,
+        /// The query's name.
+        name: String,
+        /// Its payload.
+        payload: String,
+        /// Only these nodes are asked (all when empty).
+        only: Vec<usize>,
+        /// Members that match send an ack too.
+        want_ack: bool,
+        /// Random members each answer is also sent through.
+        relay_factor: u8,
+    },
     /// The node fires a user event (see [`crate::deliveries`]).
     Event {
         /// Which node.
@@ -160,7 +176,8 @@ impl FaultKind {
             | FaultKind::Announce(n) => vec![*n],
             FaultKind::Set { node, .. }
             | FaultKind::Delete { node, .. }
-            | FaultKind::Event { node, .. } => vec![*node],
+            | FaultKind::Event { node, .. }
+            | FaultKind::Query { node, .. } => vec![*node],
             FaultKind::Pause { node, .. } | FaultKind::Slow { node, .. } => vec![*node],
             FaultKind::Partition(groups) => groups.iter().flatten().copied().collect(),
             FaultKind::PartitionOneWay { from, to } => from.iter().chain(to).copied().collect(),
@@ -195,6 +212,7 @@ impl FaultKind {
             FaultKind::Set { .. } => "set",
             FaultKind::Delete { .. } => "delete",
             FaultKind::Event { .. } => "event",
+            FaultKind::Query { .. } => "query",
             FaultKind::Hostile(_) => "hostile",
         }
     }
@@ -338,6 +356,13 @@ pub fn index_of_name(name: &str) -> Option<usize> {
 
 enum What {
     Start(usize),
+    /// Node `node` (in process `generation`) responds to query `id` of `origin`.
+    Respond {
+        node: usize,
+        generation: u32,
+        origin: String,
+        id: u64,
+    },
     /// `delayed`: already held back once by a slow node.
     Deliver {
         to: usize,
@@ -594,6 +619,8 @@ pub struct Report {
     pub hostile: Option<HostileReport>,
     /// How each user event fired spread ([`crate::deliveries`]).
     pub deliveries: Vec<crate::deliveries::Delivery>,
+    /// How each user query asked was answered.
+    pub queries: Vec<crate::deliveries::Answered>,
 }
 
 /// A seeded, deterministic cluster.
@@ -632,6 +659,8 @@ pub struct Sim {
     hostile: Option<HostileMeasure>,
     /// Every user event fired, and who delivered it.
     deliveries: crate::deliveries::Deliveries,
+    /// Every user query asked, and who answered it.
+    queries: crate::deliveries::Queries,
 }
 
 impl Sim {
@@ -677,6 +706,7 @@ impl Sim {
             next_forged_stream: 0,
             hostile: None,
             deliveries: Default::default(),
+            queries: Default::default(),
             opts,
         };
         if sim.opts.measures_hostile() {
@@ -886,6 +916,7 @@ impl Sim {
             catch_ups: self.observer.catch_ups.clone(),
             coverage: self.observer.coverage.clone(),
             deliveries: self.deliveries.report(&self.generations()),
+            queries: self.queries.report(),
             max_messages_per_node_per_sec: (self.slots.iter().map(|s| s.sent.0).max().unwrap_or(0)
                 as f64
                 / secs
@@ -1259,6 +1290,17 @@ impl Sim {
                 }
             }
             What::CheckWrite(c) => self.check_write(*c),
+            What::Respond {
+                node,
+                generation,
+                origin,
+                id,
+            } => {
+                if self.slots[node].generation == generation {
+                    let name = name_of(node);
+                    self.command(node, |n, now| n.respond(&origin, id, name.as_bytes(), now));
+                }
+            }
             What::SizeSample => {
                 let (members, bytes, over) = self.sizes();
                 if let Some(m) = self.hostile.as_mut() {
@@ -1511,6 +1553,34 @@ impl Sim {
                 });
                 if !matches!(fired, Some(Ok(()))) {
                     self.deliveries.unfire();
+                }
+            }
+            FaultKind::Query {
+                node,
+                name,
+                payload,
+                only,
+                want_ack,
+                relay_factor,
+            } => {
+                let options = swim_core::QueryOptions {
+                    filter: swim_core::QueryFilter {
+                        nodes: only.iter().map(|&i| name_of(i)).collect(),
+                        tags: Vec::new(),
+                    },
+                    want_ack,
+                    relay_factor,
+                    timeout: None,
+                };
+                // Followed before its outputs are handled: the origin asks itself.
+                let running = self.generations();
+                self.queries.asked(node, 0, &name, only, running, now);
+                let asked = self.command(node, |n, now| {
+                    n.query(&name, payload.as_bytes(), options, now)
+                });
+                match asked {
+                    Some(Ok(_)) => {}
+                    _ => self.queries.unask(),
                 }
             }
             FaultKind::Delete { node, key } => {
@@ -2003,11 +2073,44 @@ impl Sim {
     }
 
     fn observe(&mut self, v: usize, e: &Event) {
-        if let Event::User { origin, clock, .. } = e {
-            if let Some(o) = index_of_name(origin) {
-                self.deliveries.delivered(v, o, *clock, self.now);
+        match e {
+            Event::User { origin, clock, .. } => {
+                if let Some(o) = index_of_name(origin) {
+                    self.deliveries.delivered(v, o, *clock, self.now);
+                }
+                return;
             }
-            return;
+            Event::Query { origin, id, .. } => {
+                // The application answers at once, with its name.
+                let respond = What::Respond {
+                    node: v,
+                    generation: self.slots[v].generation,
+                    origin: origin.to_string(),
+                    id: *id,
+                };
+                self.schedule(self.now, respond);
+                return;
+            }
+            Event::QueryAck { query, member } | Event::QueryResponse { query, member, .. } => {
+                if let Some(m) = index_of_name(member) {
+                    let ack = matches!(e, Event::QueryAck { .. });
+                    self.queries.answered(v, *query, m, ack);
+                }
+                return;
+            }
+            Event::QueryDone {
+                query,
+                answers,
+                acks,
+                asked,
+                missing,
+            } => {
+                let counts = (*answers, *acks, *asked, missing.len());
+                let running = self.generations();
+                self.queries.done(v, *query, counts, running);
+                return;
+            }
+            _ => {}
         }
         let slots = &self.slots;
         let obs = &self.observer;

@@ -63,6 +63,7 @@ pub fn viewed_packet(
         summary: 0,
         queries: vec![],
         answers: vec![],
+        ..Default::default()
     }
     .encode_to_vec()
     .into()

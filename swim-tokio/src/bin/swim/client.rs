@@ -547,6 +547,23 @@ pub fn leave(control: &Control) -> Result<(), Fail> {
     Ok(())
 }
 
+/// `swim event NAME [PAYLOAD]`: fires a user event through the agent.
+pub fn event(
+    control: &Control,
+    name: &str,
+    payload: Option<&str>,
+    coalesce: bool,
+) -> Result<(), Fail> {
+    let body = serde_json::json!({
+        "name": name,
+        "payload": payload.unwrap_or(""),
+        "coalesce": coalesce,
+    });
+    block(call(control, Method::POST, "/v1/event", Some(body)))?;
+    println!("event `{name}` fired");
+    Ok(())
+}
+
 /// `swim force-leave NAME`.
 pub fn force_leave(control: &Control, name: &str) -> Result<(), Fail> {
     let body = serde_json::json!({ "name": name });

@@ -442,6 +442,16 @@ fn kill_group(pid: Option<u32>) {
     let _ = pid;
 }
 
+/// Kills a run's process group when dropped while armed: a run cut short
+/// (the agent stopping) takes its processes with it.
+struct Group(Option<u32>);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        kill_group(self.0.take());
+    }
+}
+
 /// One run of `spec` on `job`, killed after `limit`.
 async fn run(handle: &Handle, spec: &HandlerSpec, job: Job, limit: Duration) {
     let counters = handle.handler_counters();
@@ -469,6 +479,7 @@ async fn run(handle: &Handle, spec: &HandlerSpec, job: Job, limit: Duration) {
         }
     };
     let pid = child.id();
+    let mut group = Group(pid);
     let stdin = child.stdin.take();
     let payload = job.stdin;
     let feed = tokio::spawn(async move {
@@ -480,9 +491,13 @@ async fn run(handle: &Handle, spec: &HandlerSpec, job: Job, limit: Duration) {
     let out = tokio::spawn(bounded(child.stdout.take().expect("piped")));
     let err = tokio::spawn(bounded(child.stderr.take().expect("piped")));
     let status = tokio::time::timeout(limit, child.wait()).await;
-    if status.is_err() {
-        kill_group(pid);
-        let _ = child.kill().await;
+    match status {
+        Err(_) => {
+            kill_group(group.0.take());
+            let _ = child.kill().await;
+        }
+        // Exited: what it left running in the background is its own.
+        Ok(_) => group.0 = None,
     }
     let read = |h: tokio::task::JoinHandle<(Vec<u8>, bool)>| async move {
         let abort = h.abort_handle();

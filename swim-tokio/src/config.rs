@@ -639,4 +639,36 @@ mod tests {
         let e = FileConfig::parse("preset = \"fast\"\n", "t.toml").unwrap_err();
         assert!(e.to_string().contains("fast"), "{e}");
     }
+
+    #[test]
+    fn event_handlers_are_checked_merged_and_need_a_restart() {
+        let e = FileConfig::parse(
+            "event_handlers = [\"user:x=a\", \"memberjoin=b\"]\n",
+            "t.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("event_handlers")
+                && e.contains("unknown filter `memberjoin`")
+                && e.contains("allowed"),
+            "{e}"
+        );
+        let e = FileConfig::parse("event_handler_timeout = \"0s\"\n", "t.toml").unwrap_err();
+        assert!(e.to_string().contains("above zero"), "{e}");
+        let mut a = FileConfig::parse(
+            "event_handlers = [\"user:x=a\"]\nevent_handler_timeout = \"5s\"\n",
+            "a.toml",
+        )
+        .unwrap();
+        assert_eq!(a.event_handler_timeout, Some(Duration::from_secs(5)));
+        let b = FileConfig::parse("event_handlers = [\"member-join=b\"]\n", "b.toml").unwrap();
+        let before = a.clone();
+        a.merge(b);
+        assert_eq!(
+            a.event_handlers,
+            Some(vec!["user:x=a".to_string(), "member-join=b".to_string()])
+        );
+        assert_eq!(before.restart_needed(&a), vec!["event_handlers"]);
+    }
 }

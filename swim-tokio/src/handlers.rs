@@ -27,7 +27,9 @@
 //!
 //! **Bounds.** Each handler runs one invocation at a time, from a queue of
 //! [`QUEUE`] events: an event that finds it full is dropped and counted
-//! (`dropped`). An invocation that runs past the handler timeout is killed
+//! (`dropped`). A coalescing handler holds bursts of at most
+//! [`MAX_BURSTS`] names at once; an event of another name beyond them goes
+//! to its queue at once. An invocation that runs past the handler timeout is killed
 //! (its whole process group) and counted (`timeouts`); one that exits
 //! non-zero, or cannot start, is counted (`failures`). At most
 //! [`OUTPUT_LIMIT`] bytes of each of its standard output and error are
@@ -43,6 +45,7 @@
 use crate::Handle;
 use bytes::Bytes;
 use serde::Serialize;
+use std::collections::HashSet;
 use std::fmt;
 use std::process::Stdio;
 use std::str::FromStr;
@@ -65,6 +68,10 @@ pub const QUEUE: usize = 64;
 
 /// Bytes of a run's standard output (and of its error) kept for the log.
 pub const OUTPUT_LIMIT: usize = 4096;
+
+/// Bursts one handler coalesces at once (distinct event names); an event
+/// of yet another name, beyond them, goes to its queue uncoalesced.
+pub const MAX_BURSTS: usize = 256;
 
 /// The default limit on one run of a handler.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -328,10 +335,16 @@ async fn dispatch(
     mut events: broadcast::Receiver<Event>,
 ) {
     let counters = handle.handler_counters();
-    let mut coalescers: Vec<Option<Coalescer>> = (specs.iter())
+    // Each coalescing handler's coalescer and the names it holds bursts of
+    // (at most MAX_BURSTS).
+    let mut coalescers: Vec<Option<(Coalescer, HashSet<String>)>> = (specs.iter())
         .map(|s| {
-            s.coalesces()
-                .then(|| Coalescer::new(COALESCE_PERIOD, QUIESCENT_PERIOD))
+            s.coalesces().then(|| {
+                (
+                    Coalescer::new(COALESCE_PERIOD, QUIESCENT_PERIOD),
+                    HashSet::new(),
+                )
+            })
         })
         .collect();
     let queue = |i: usize, job: Job| {
@@ -342,7 +355,7 @@ async fn dispatch(
     };
     loop {
         let due = (coalescers.iter().flatten())
-            .filter_map(Coalescer::next_due)
+            .filter_map(|(c, _)| c.next_due())
             .min();
         let wait = due
             .map(|d| Duration::from_micros(d.as_micros().saturating_sub(handle.now().as_micros())));
@@ -361,12 +374,18 @@ async fn dispatch(
                         if !specs[i].matches(kind, user_name) {
                             continue;
                         }
-                        if let Some(c) = &mut coalescers[i] {
-                            let now = handle.now();
-                            if let Some(e) = c.offer(e.clone(), now) {
-                                queue(i, job(&handle, kind, &e).await);
+                        if let Some((c, names)) = &mut coalescers[i] {
+                            let name = user_name.unwrap_or("");
+                            if user_name.is_some()
+                                && (names.contains(name) || names.len() < MAX_BURSTS)
+                            {
+                                if let Some(e) = c.offer(e.clone(), handle.now()) {
+                                    queue(i, job(&handle, kind, &e).await);
+                                } else {
+                                    names.insert(name.to_string());
+                                }
+                                continue;
                             }
-                            continue;
                         }
                         if made.is_none() {
                             made = Some(job(&handle, kind, &e).await);
@@ -385,9 +404,12 @@ async fn dispatch(
             () = sleep => {
                 let now = handle.now();
                 for (i, c) in coalescers.iter_mut().enumerate() {
-                    let Some(c) = c else { continue };
+                    let Some((c, names)) = c else { continue };
                     let ready = c.due(now);
                     for e in ready {
+                        if let Event::User { name, .. } = &e {
+                            names.remove(name);
+                        }
                         queue(i, job(&handle, "user", &e).await);
                     }
                 }
@@ -514,15 +536,15 @@ async fn run(handle: &Handle, spec: &HandlerSpec, job: Job, limit: Duration) {
     match status {
         Err(_) => {
             counters.timeouts.fetch_add(1, Relaxed);
-            tracing::error!(handler = %spec, event, timeout = ?limit, stdout = %out, stderr = %err,
+            tracing::error!(handler = %spec, event, timeout = ?limit, stdout = ?out, stderr = ?err,
                 "event handler timed out and was killed");
         }
         Ok(Ok(s)) if s.success() => {
-            tracing::info!(handler = %spec, event, stdout = %out, stderr = %err, "event handler ran");
+            tracing::info!(handler = %spec, event, stdout = ?out, stderr = ?err, "event handler ran");
         }
         Ok(Ok(s)) => {
             counters.failures.fetch_add(1, Relaxed);
-            tracing::error!(handler = %spec, event, status = %s, stdout = %out, stderr = %err,
+            tracing::error!(handler = %spec, event, status = %s, stdout = ?out, stderr = ?err,
                 "event handler failed");
         }
         Ok(Err(e)) => {

@@ -410,3 +410,39 @@ fn a_full_handler_queue_drops_and_counts() {
     assert!(a.members().is_some_and(|m| m.len() == 1));
     assert!(a.log_text().contains("queue is full"), "{}", a.log_text());
 }
+
+/// A burst of coalesced events of one name runs a `user:NAME` handler once,
+/// for the newest; a handler without a filter runs for each.
+#[test]
+fn a_burst_is_coalesced_for_user_filters_only() {
+    let dir = TempDir::new("burst");
+    let coalesced = format!(
+        "user:deploy=echo \"$(cat)\" >> {}/coalesced",
+        dir.0.display()
+    );
+    let every = format!("echo \"$SWIM_EVENT $(cat)\" >> {}/every", dir.0.display());
+    let a = Agent::start_with(
+        "bu1",
+        "127.0.0.1:0",
+        &[],
+        &["--event-handler", &coalesced, "--event-handler", &every],
+    );
+    for v in ["v1", "v2", "v3"] {
+        let out = a.cli(&["event", "deploy", v]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    wait_for("both handlers ran", Duration::from_secs(15), || {
+        dir.read("every")
+            .lines()
+            .filter(|l| l.starts_with("user"))
+            .count()
+            == 3
+            && !dir.read("coalesced").is_empty()
+    });
+    // An observation window past the quiescent period, not a synchronisation.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(dir.read("coalesced"), "v3\n");
+    let every = dir.read("every");
+    let users: Vec<&str> = every.lines().filter(|l| l.starts_with("user")).collect();
+    assert_eq!(users, ["user v1", "user v2", "user v3"], "{every}");
+}

@@ -98,7 +98,17 @@ fn an_event_runs_each_agent_s_handler_exactly_once() {
         "user:deploy=echo \"$SWIM_SELF_NAME $SWIM_USER_EVENT $(cat)\" >> {}/$SWIM_SELF_NAME.out",
         dir.0.display()
     );
-    let agents = cluster_with("ev", 5, &["--event-handler", &handler]);
+    // Not coalesced (its filter takes member events too): every delivery
+    // of the event runs it.
+    let raw_handler = format!(
+        "user,member-leave=echo \"$SWIM_EVENT $SWIM_USER_EVENT $SWIM_ORIGIN\" >> {}/$SWIM_SELF_NAME.raw",
+        dir.0.display()
+    );
+    let agents = cluster_with(
+        "ev",
+        5,
+        &["--event-handler", &handler, "--event-handler", &raw_handler],
+    );
     let out = agents[2].cli(&["event", "deploy", "v42"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
@@ -116,8 +126,10 @@ fn an_event_runs_each_agent_s_handler_exactly_once() {
     for a in &agents {
         let text = dir.read(&format!("{}.out", a.name));
         assert_eq!(text, format!("{} deploy v42\n", a.name), "agent {}", a.name);
+        let raw = dir.read(&format!("{}.raw", a.name));
+        assert_eq!(raw, "user deploy ev3\n", "agent {}", a.name);
         let m = handler_metrics(a);
-        assert_eq!(m["runs"], 1, "{}: {m}", a.name);
+        assert_eq!(m["runs"], 2, "{}: {m}", a.name);
         assert_eq!(m["failures"], 0, "{}: {m}", a.name);
     }
 }

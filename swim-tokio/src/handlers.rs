@@ -510,8 +510,8 @@ async fn run(handle: &Handle, spec: &HandlerSpec, job: Job, limit: Duration) {
             let _ = w.write_all(&payload).await;
         }
     });
-    let out = tokio::spawn(bounded(child.stdout.take().expect("piped")));
-    let err = tokio::spawn(bounded(child.stderr.take().expect("piped")));
+    let out = (child.stdout.take()).map(|r| tokio::spawn(bounded(r)));
+    let err = (child.stderr.take()).map(|r| tokio::spawn(bounded(r)));
     let status = tokio::time::timeout(limit, child.wait()).await;
     match status {
         Err(_) => {
@@ -521,7 +521,10 @@ async fn run(handle: &Handle, spec: &HandlerSpec, job: Job, limit: Duration) {
         // Exited: what it left running in the background is its own.
         Ok(_) => group.0 = None,
     }
-    let read = |h: tokio::task::JoinHandle<(Vec<u8>, bool)>| async move {
+    let read = |h: Option<tokio::task::JoinHandle<(Vec<u8>, bool)>>| async move {
+        let Some(h) = h else {
+            return (Vec::new(), false);
+        };
         let abort = h.abort_handle();
         match tokio::time::timeout(DRAIN, h).await {
             Ok(Ok(r)) => r,

@@ -94,6 +94,8 @@ impl AgentConfig {
 /// tags = { role = "web" }
 /// snapshot = "/var/lib/swim/members.snapshot"
 /// rejoin = false
+/// event_handlers = ["user:deploy=/usr/local/bin/deploy.sh", "member-failed=logger failed"]
+/// event_handler_timeout = "30s"
 ///
 /// [protocol]
 /// probe_interval = "500ms"
@@ -138,6 +140,13 @@ pub struct FileConfig {
     pub snapshot: Option<PathBuf>,
     /// Rejoin the snapshot's members after a graceful leave.
     pub rejoin: Option<bool>,
+    /// Event handlers, `[FILTER=]CMD` each (see [`crate::handlers`]);
+    /// `--event-handler` flags add to them, and the files of a config
+    /// directory add theirs in order.
+    pub event_handlers: Option<Vec<String>>,
+    /// Longest run of an event handler (default 30 s; above zero).
+    #[serde(default, with = "swim_core::serde_duration::option")]
+    pub event_handler_timeout: Option<Duration>,
     /// Keys set at start, e.g. `tags = { role = "web" }`.
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
@@ -181,6 +190,17 @@ impl FileConfig {
                 .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
             err(line, e.message().trim_end().replace('\n', " "))
         })?;
+        for h in file.event_handlers.iter().flatten() {
+            if let Err(e) = h.parse::<crate::handlers::HandlerSpec>() {
+                return Err(err(None, format!("event_handlers: {e}")));
+            }
+        }
+        if file.event_handler_timeout == Some(Duration::ZERO) {
+            return Err(err(
+                None,
+                "event_handler_timeout must be above zero, e.g. \"30s\"".into(),
+            ));
+        }
         if file.control_header_timeout == Some(Duration::ZERO) {
             return Err(err(
                 None,
@@ -280,9 +300,17 @@ impl FileConfig {
             keyring_file,
             snapshot,
             rejoin,
+            event_handlers,
+            event_handler_timeout,
             tags,
             protocol,
         } = later;
+        if let Some(more) = event_handlers {
+            self.event_handlers
+                .get_or_insert_with(Vec::new)
+                .extend(more);
+        }
+        take(&mut self.event_handler_timeout, event_handler_timeout);
         take(&mut self.name, name);
         take(&mut self.bind, bind);
         take(&mut self.advertise, advertise);
@@ -339,6 +367,11 @@ impl FileConfig {
         check("keyring_file", self.keyring_file != new.keyring_file);
         check("snapshot", self.snapshot != new.snapshot);
         check("rejoin", self.rejoin != new.rejoin);
+        check("event_handlers", self.event_handlers != new.event_handlers);
+        check(
+            "event_handler_timeout",
+            self.event_handler_timeout != new.event_handler_timeout,
+        );
         // The sealing step moves on SIGHUP: only the rest of the table counts.
         let rest = |p: &ConfigOverrides| ConfigOverrides {
             sealing: None,
@@ -605,5 +638,37 @@ mod tests {
         assert!(e.to_string().contains("probe_intervall"), "{e}");
         let e = FileConfig::parse("preset = \"fast\"\n", "t.toml").unwrap_err();
         assert!(e.to_string().contains("fast"), "{e}");
+    }
+
+    #[test]
+    fn event_handlers_are_checked_merged_and_need_a_restart() {
+        let e = FileConfig::parse(
+            "event_handlers = [\"user:x=a\", \"memberjoin=b\"]\n",
+            "t.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("event_handlers")
+                && e.contains("unknown filter `memberjoin`")
+                && e.contains("allowed"),
+            "{e}"
+        );
+        let e = FileConfig::parse("event_handler_timeout = \"0s\"\n", "t.toml").unwrap_err();
+        assert!(e.to_string().contains("above zero"), "{e}");
+        let mut a = FileConfig::parse(
+            "event_handlers = [\"user:x=a\"]\nevent_handler_timeout = \"5s\"\n",
+            "a.toml",
+        )
+        .unwrap();
+        assert_eq!(a.event_handler_timeout, Some(Duration::from_secs(5)));
+        let b = FileConfig::parse("event_handlers = [\"member-join=b\"]\n", "b.toml").unwrap();
+        let before = a.clone();
+        a.merge(b);
+        assert_eq!(
+            a.event_handlers,
+            Some(vec!["user:x=a".to_string(), "member-join=b".to_string()])
+        );
+        assert_eq!(before.restart_needed(&a), vec!["event_handlers"]);
     }
 }

@@ -11,6 +11,7 @@
 //! | `GET /metrics` | the same counters in Prometheus (OpenMetrics) text, plus histograms of probe round trips, suspicion-to-death time and stream duration |
 //! | `GET /v1/info` | name, version, uptime, members by status, health score, the sealing step (`off` without keys, else `accept`, `send` or `require`) and the ids of the keys held (primary first; never the keys), key counters |
 //! | `GET /v1/monitor` | newline-delimited JSON events, streamed as they happen |
+//! | `POST /v1/event` | body `{"name": "deploy", "payload": "v42", "coalesce": true}`: fire a user event (Serf's `serf event`), delivered once to every member. `payload` is UTF-8 text; binary payloads go as `payload_base64` instead (standard base64, padded; not both); both may be left out (empty payload). `coalesce` (default `true`, as Serf's): handlers with a user filter run only for the newest of a burst of this name. Name and payload together take at most [`swim_core::MAX_EVENT_SIZE`] (512) bytes; an empty name, one with control or invisible characters, or a larger event is a 400 saying so |
 //! | `POST /v1/force-leave` | body `{"name": "MEMBER"}`: a member held dead becomes left for good |
 //! | `POST /v1/keys` | body `{"op": "list"}`: every member's keys and sealing step; `{"op": "install" \| "use" \| "remove", "key": "BASE64"}`: that operation on every member (`remove` refused while a live member seals with the key); `{"op": "sealing", "step": "send" \| "require"}`: every member moves to that step (`require` refused, 409, unless every live member already seals). A `GET` starts nothing cluster-wide: `GET /v1/keys` is a 405 saying so |
 //!
@@ -540,6 +541,27 @@ pub fn event_json(e: &Event) -> Value {
             "event": "join-refused-here", "from": from.to_string(), "name": &**name,
             "holder": holder.to_string(),
         }),
+        Event::User {
+            origin,
+            name,
+            payload,
+            clock,
+            coalesce,
+        } => {
+            use base64::Engine as _;
+            let mut v = json!({
+                "event": "user", "name": name, "origin": &**origin, "clock": clock,
+                "coalesce": coalesce,
+            });
+            match std::str::from_utf8(payload) {
+                Ok(text) => v["payload"] = json!(text),
+                Err(_) => {
+                    v["payload_base64"] =
+                        json!(base64::engine::general_purpose::STANDARD.encode(payload))
+                }
+            }
+            v
+        }
         e => json!({ "event": "other", "debug": format!("{e:?}") }),
     }
 }
@@ -677,6 +699,7 @@ pub fn metrics_json(m: &AgentMetrics) -> Value {
             "count": c.probe_rtt.count,
         },
         "driver": m.driver,
+        "event_handlers": m.handlers,
     });
     // What the caps and the state layer refused (a second literal: one
     // would pass `json!`'s recursion limit).
@@ -777,6 +800,11 @@ fn prometheus_text(m: &AgentMetrics, control: &Value, h: &crate::driver::Histogr
     };
     counters(&mut r, "", &json, &["health_score"]);
     counters(&mut r, "driver_", &json["driver"], &[]);
+    for (k, help) in crate::handlers::HELP {
+        let counter = Counter::<u64>::default();
+        counter.inc_by(json["event_handlers"][k].as_u64().unwrap_or(0));
+        r.register(format!("event_handler_{k}"), help, counter);
+    }
     let open = ["connections", "max_connections", "monitors", "max_monitors"];
     counters(&mut r, "control_", control, &open);
     let refused = Family::<Labels, Counter>::default();
@@ -1184,6 +1212,7 @@ fn router(shared: Arc<Shared>) -> axum::Router {
         .route("/v1/metrics", get(metrics))
         .route("/v1/join", post(join))
         .route("/v1/force-leave", post(force_leave))
+        .route("/v1/event", post(user_event))
         .route("/v1/leave", post(leave))
         .route("/v1/monitor", get(monitor))
         .fallback(not_found)
@@ -1356,6 +1385,25 @@ struct JoinBody {
 
 impl Usage for JoinBody {
     const USAGE: &'static str = "{\"seeds\": [\"HOST:PORT\", ...], \"wait\": \"10s\" (optional)}";
+}
+
+/// The body of `POST /v1/event`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventBody {
+    name: String,
+    payload: Option<String>,
+    payload_base64: Option<String>,
+    #[serde(default = "yes")]
+    coalesce: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Usage for EventBody {
+    const USAGE: &'static str = "{\"name\": \"NAME\", \"payload\": \"TEXT\" or \"payload_base64\": \"BASE64\" (optional), \"coalesce\": true|false (optional, default true)}";
 }
 
 #[derive(serde::Deserialize)]
@@ -1584,6 +1632,42 @@ async fn force_leave(
         Ok(()) => reply(StatusCode::OK, &json!({ "name": b.name, "status": "left" })),
         Err(HandleError::Stopped) => stopped(HandleError::Stopped),
         Err(e) => error(StatusCode::CONFLICT, e),
+    }
+}
+
+/// `POST /v1/event`: fires a user event.
+async fn user_event(axum::extract::State(shared): St, Json(b): Json<EventBody>) -> ApiResponse {
+    use base64::Engine as _;
+    let payload = match (b.payload, b.payload_base64) {
+        (Some(_), Some(_)) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "give the payload as `payload` (UTF-8 text) or as `payload_base64`, not both; expected {}",
+                    EventBody::USAGE
+                ),
+            )
+        }
+        (Some(text), None) => Bytes::from(text),
+        (None, Some(b64)) => match base64::engine::general_purpose::STANDARD.decode(b64.trim()) {
+            Ok(bytes) => Bytes::from(bytes),
+            Err(e) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("invalid payload_base64: {e}; expected standard base64 with padding"),
+                )
+            }
+        },
+        (None, None) => Bytes::new(),
+    };
+    let size = b.name.len() + payload.len();
+    match shared.handle.event(&b.name, payload, b.coalesce).await {
+        Ok(()) => reply(
+            StatusCode::OK,
+            &json!({ "name": b.name, "size": size, "coalesce": b.coalesce }),
+        ),
+        Err(HandleError::Stopped) => stopped(HandleError::Stopped),
+        Err(e) => error(StatusCode::BAD_REQUEST, e),
     }
 }
 

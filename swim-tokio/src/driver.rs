@@ -77,6 +77,13 @@ pub(crate) enum Command {
         swim_core::KeyringOp,
         oneshot::Sender<Result<KeyReport, HandleError>>,
     ),
+    /// Fire a user event: its name, payload and whether handlers coalesce it.
+    Event(
+        String,
+        Bytes,
+        bool,
+        oneshot::Sender<Result<(), HandleError>>,
+    ),
     Shutdown,
 }
 
@@ -120,6 +127,11 @@ impl Default for Histograms {
 pub(crate) struct Shared {
     pub counters: Counters,
     pub histograms: Histograms,
+    /// The event handlers' counters (see [`crate::handlers`]).
+    pub handlers: crate::handlers::Counters,
+    /// The node's clock's zero: its `swim_core::Instant`s are microseconds
+    /// since this.
+    pub origin: TokioInstant,
     /// When the node started (for its uptime).
     pub started: std::time::Instant,
     pub stream_timeout: Duration,
@@ -364,6 +376,8 @@ pub async fn start(config: AgentConfig) -> Result<Handle, StartError> {
     let shared = Arc::new(Shared {
         counters: Counters::default(),
         histograms: Histograms::default(),
+        handlers: crate::handlers::Counters::default(),
+        origin,
         started: std::time::Instant::now(),
         stream_timeout: config.stream_timeout,
         max_frame: config.protocol.max_stream_frame,
@@ -720,6 +734,7 @@ impl Driver {
                     left: by_status[swim_core::Status::Left as usize],
                     sealing: (!self.node.keyring().is_empty()).then(|| self.node.config().sealing),
                     key_ids: self.node.keyring().ids().map(|id| id.to_string()).collect(),
+                    handlers: self.shared.handlers.snapshot(),
                 });
             }
             Command::Join(seeds, once, reply) => {
@@ -794,6 +809,12 @@ impl Driver {
                         self.node.set_sealing(step);
                         from
                     });
+                let _ = reply.send(r);
+            }
+            Command::Event(name, payload, coalesce, reply) => {
+                let r = (self.node)
+                    .event(&name, &payload, coalesce, now)
+                    .map_err(HandleError::Node);
                 let _ = reply.send(r);
             }
             Command::Shutdown => {}

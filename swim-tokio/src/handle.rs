@@ -120,6 +120,8 @@ pub struct AgentMetrics {
     /// The ids of the keys it holds (16 hex digits each, never the keys),
     /// the primary first.
     pub key_ids: Vec<String>,
+    /// The event handlers' counters (all zero without handlers).
+    pub handlers: crate::handlers::HandlerMetrics,
 }
 
 /// How a graceful leave ended.
@@ -471,6 +473,36 @@ impl Handle {
     pub async fn delete(&self, key: &str) -> Result<bool, HandleError> {
         let key = key.to_string();
         Ok(self.ask(|tx| Command::Write(key, None, tx)).await?? > 0)
+    }
+
+    /// Fires a user event (Serf's `serf event`): delivered once to every
+    /// member, this one included, as [`Event::User`]. `coalesce`: event
+    /// handlers with a user filter run only for the newest of a burst of
+    /// events of this name. Refused ([`HandleError::Node`] with
+    /// [`swim_core::Error::EventName`] or [`swim_core::Error::EventTooLarge`])
+    /// for an empty name or one with control or invisible characters, and
+    /// when name and payload exceed [`swim_core::MAX_EVENT_SIZE`] bytes.
+    pub async fn event(
+        &self,
+        name: &str,
+        payload: Bytes,
+        coalesce: bool,
+    ) -> Result<(), HandleError> {
+        let name = name.to_string();
+        self.ask(|tx| Command::Event(name, payload, coalesce, tx))
+            .await?
+    }
+
+    /// The node's clock now (microseconds since it started): the time the
+    /// node is given, for [`swim_core::Coalescer`] and the like.
+    pub fn now(&self) -> swim_core::Instant {
+        let micros = u64::try_from(self.shared.origin.elapsed().as_micros()).unwrap_or(u64::MAX);
+        swim_core::Instant::from_micros(micros)
+    }
+
+    /// The event handlers' counters, shared with [`crate::handlers`].
+    pub(crate) fn handler_counters(&self) -> &crate::handlers::Counters {
+        &self.shared.handlers
     }
 
     /// Declares a member this node holds dead as left for good (Serf's

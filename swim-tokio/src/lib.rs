@@ -36,6 +36,7 @@ pub mod control;
 mod driver;
 mod files;
 mod handle;
+pub mod handlers;
 pub mod keyring;
 mod logs;
 pub mod snapshot;

@@ -547,6 +547,23 @@ pub fn leave(control: &Control) -> Result<(), Fail> {
     Ok(())
 }
 
+/// `swim event NAME [PAYLOAD]`: fires a user event through the agent.
+pub fn event(
+    control: &Control,
+    name: &str,
+    payload: Option<&str>,
+    coalesce: bool,
+) -> Result<(), Fail> {
+    let body = serde_json::json!({
+        "name": name,
+        "payload": payload.unwrap_or(""),
+        "coalesce": coalesce,
+    });
+    block(call(control, Method::POST, "/v1/event", Some(body)))?;
+    println!("event `{name}` fired");
+    Ok(())
+}
+
 /// `swim force-leave NAME`.
 pub fn force_leave(control: &Control, name: &str) -> Result<(), Fail> {
     let body = serde_json::json!({ "name": name });
@@ -643,6 +660,23 @@ fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
 fn event_line(v: &Value) -> String {
     let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
     let event = s(v, "event");
+    if event == "user" {
+        // The payload quoted and escaped: a newline in it stays on the line.
+        let payload = match (v.get("payload"), v.get("payload_base64")) {
+            (Some(p), _) => format!("payload={p}"),
+            (None, Some(b)) => format!("payload_base64={}", b.as_str().unwrap_or("")),
+            _ => String::new(),
+        };
+        return format!(
+            "{event:16} {} origin={} clock={} coalesce={} {payload}",
+            s(v, "name"),
+            s(v, "origin"),
+            v.get("clock").and_then(Value::as_u64).unwrap_or(0),
+            v.get("coalesce").and_then(Value::as_bool).unwrap_or(true),
+        )
+        .trim_end()
+        .to_string();
+    }
     match v.get("member").filter(|m| m.is_object()) {
         Some(m) => format!(
             "{event:16} {} {} {} incarnation={}",
@@ -719,6 +753,16 @@ pub fn monitor(agent: &Control, json: bool) -> Result<(), Fail> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn monitor_lines_show_user_events() {
+        let v = json!({"event": "user", "name": "deploy", "origin": "a", "clock": 3,
+                       "coalesce": true, "payload": "v42\nrm"});
+        assert_eq!(
+            event_line(&v),
+            "user             deploy origin=a clock=3 coalesce=true payload=\"v42\\nrm\""
+        );
+    }
 
     #[test]
     fn explain_prints_the_chain_of_a_verdict() {

@@ -87,6 +87,22 @@ enum Cmd {
         #[command(flatten)]
         control: ControlArg,
     },
+    /// Fire a user event (Serf's `serf event`): NAME and PAYLOAD are
+    /// delivered once to every member, whose event handlers run for it.
+    /// Name and payload together take at most 512 bytes.
+    Event {
+        /// The event's name (no control or invisible characters).
+        name: String,
+        /// The payload, as given (UTF-8 text) [default: empty].
+        payload: Option<String>,
+        /// Run handlers for every event of this name, even in a burst
+        /// (by default, handlers with a user filter run once for the
+        /// newest of a burst).
+        #[arg(long)]
+        no_coalesce: bool,
+        #[command(flatten)]
+        control: ControlArg,
+    },
     /// Ask the agent to leave the cluster gracefully and exit.
     Leave {
         #[command(flatten)]
@@ -376,6 +392,28 @@ struct AgentArgs {
     /// a leave].
     #[arg(long)]
     rejoin: bool,
+    /// An event handler, [FILTER=]CMD (repeat the flag for more; added to
+    /// the config file's `event_handlers`). FILTER: member-join,
+    /// member-leave, member-failed, member-update, member-reap, user,
+    /// user:NAME or *, comma-separated; none: every event. CMD runs
+    /// through `sh -c` with the event's details in SWIM_EVENT,
+    /// SWIM_SELF_NAME, SWIM_SELF_ADDRESS, SWIM_USER_EVENT, SWIM_USER_LTIME
+    /// and SWIM_ORIGIN, and a user event's payload (or one line per
+    /// member) on standard input. Payloads are untrusted input.
+    #[arg(long = "event-handler", value_name = "[FILTER=]CMD", value_parser = swim_tokio::handlers::HandlerSpec::from_str)]
+    event_handlers: Vec<swim_tokio::handlers::HandlerSpec>,
+    /// Longest run of an event handler; a run still going is killed
+    /// [default: the config file's `event_handler_timeout`, else 30s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_handler_timeout)]
+    event_handler_timeout: Option<std::time::Duration>,
+}
+
+fn parse_handler_timeout(s: &str) -> Result<std::time::Duration, String> {
+    match swim_core::parse_duration(s) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err("must be above zero, e.g. 30s".into()),
+        Err(e) => Err(e),
+    }
 }
 
 /// `KEY=VALUE` as given to `--tag`.
@@ -440,6 +478,14 @@ fn main() -> ExitCode {
         } => control
             .client()
             .and_then(|c| client::explain(&c, &name, format.json())),
+        Cmd::Event {
+            name,
+            payload,
+            no_coalesce,
+            control,
+        } => control
+            .client()
+            .and_then(|c| client::event(&c, &name, payload.as_deref(), !no_coalesce)),
         Cmd::Leave { control } => control.client().and_then(|c| client::leave(&c)),
         Cmd::ForceLeave { name, control } => control
             .client()
@@ -654,6 +700,17 @@ fn run_agent(args: AgentArgs) -> Result<(), Fail> {
     if let Some(d) = file.leave_timeout {
         config.leave_timeout = d;
     }
+    let mut handlers = Vec::new();
+    for text in file.event_handlers.iter().flatten() {
+        handlers.push(
+            text.parse::<swim_tokio::handlers::HandlerSpec>()
+                .map_err(|e| format!("{e} (event_handlers in the config)"))?,
+        );
+    }
+    handlers.extend(args.event_handlers);
+    let handler_timeout = (args.event_handler_timeout)
+        .or(file.event_handler_timeout)
+        .unwrap_or(swim_tokio::handlers::DEFAULT_TIMEOUT);
     let tags = agent_tags(&file, &args.tags);
     config.tags = tags.clone().into_iter().collect();
     config.protocol.validate().map_err(|e| {
@@ -684,7 +741,13 @@ fn run_agent(args: AgentArgs) -> Result<(), Fail> {
         log,
         set_filter,
     };
-    runtime()?.block_on(agent(config, control, control_options, reload))
+    runtime()?.block_on(agent(
+        config,
+        control,
+        control_options,
+        reload,
+        (handlers, handler_timeout),
+    ))
 }
 
 /// The agent's tags: the config file's `tags`, then `--tag` flags (which
@@ -980,6 +1043,7 @@ async fn agent(
     control: SocketAddr,
     control_options: ControlOptions,
     mut reload: Reload,
+    (handlers, handler_timeout): (Vec<swim_tokio::handlers::HandlerSpec>, std::time::Duration),
 ) -> Result<(), Fail> {
     use tokio::signal::unix::{signal, SignalKind};
     let listener = tokio::net::TcpListener::bind(control).await.map_err(|e| {
@@ -1001,6 +1065,10 @@ async fn agent(
     let node = swim_tokio::start(config).await.map_err(|e| e.to_string())?;
     // Subscribed before the node task first runs: no join outcome is missed.
     let mut events = node.subscribe();
+    for h in &handlers {
+        tracing::info!(handler = %h, timeout = ?handler_timeout, "event handler");
+    }
+    swim_tokio::handlers::spawn(&node, handlers, handler_timeout);
     // One line on stdout for scripts and tests; logs go to stderr.
     println!(
         "swim agent {} running: gossip={} advertise={} control={}",

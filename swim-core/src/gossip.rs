@@ -24,6 +24,15 @@ pub(crate) struct Head<'a> {
     pub buddy: Option<&'a crate::member::Update>,
 }
 
+/// What spreads after the membership updates, in this order while there
+/// is room: key operations, key writes, user queries, user events.
+pub(crate) struct Spreading<'a> {
+    pub replicas: &'a mut Replicas,
+    pub queries: &'a mut Queries,
+    pub user_queries: &'a mut Queries,
+    pub events: &'a mut UserEvents,
+}
+
 /// How many times more often a query is passed on than an update.
 const QUERY_SPREAD: u32 = 3;
 
@@ -44,15 +53,18 @@ pub(crate) struct Packet {
 /// alone exceed `max`. `scratch` is where it is built.
 pub(crate) fn packet(
     view: &mut View,
-    replicas: &mut Replicas,
-    queries: &mut Queries,
-    user_queries: &mut Queries,
-    events: &mut UserEvents,
+    spreading: Spreading<'_>,
     config: &Config,
     max: usize,
     head: Head<'_>,
     scratch: &mut Vec<u8>,
 ) -> Option<Packet> {
+    let Spreading {
+        replicas,
+        queries,
+        user_queries,
+        events,
+    } = spreading;
     let messages = head.messages;
     let summary = summary(view, replicas);
     let kind = messages.first().map_or(Kind::Gossip, Msg::kind);

@@ -2556,12 +2556,15 @@ impl Node {
     /// Sends a datagram that starts with `head`, of at most `max` plain
     /// bytes; the bytes sent, or `None` when nothing was.
     fn send_limited(&mut self, to: SocketAddr, head: Head<'_>, max: usize) -> Option<usize> {
+        let spreading = gossip::Spreading {
+            replicas: &mut self.replicas,
+            queries: &mut self.queries,
+            user_queries: &mut self.user_queries,
+            events: &mut self.user_events,
+        };
         let p = gossip::packet(
             &mut self.view,
-            &mut self.replicas,
-            &mut self.queries,
-            &mut self.user_queries,
-            &mut self.user_events,
+            spreading,
             &self.config,
             max,
             head,

@@ -63,9 +63,9 @@ fn an_event_reaches_every_member_once_sealed_and_plain() {
         }
         let payloads: Vec<&Bytes> = (m.events[mark..].iter())
             .filter_map(|(_, e)| match e {
-                Event::User { payload, origin, .. } if origin.as_str() == "node-2" => {
-                    Some(payload)
-                }
+                Event::User {
+                    payload, origin, ..
+                } if origin.as_str() == "node-2" => Some(payload),
                 _ => None,
             })
             .collect();
@@ -166,7 +166,10 @@ fn bad_calls_get_clear_errors() {
     let e = n.event("deploy", &big, true, t).unwrap_err();
     assert!(matches!(e, Error::EventTooLarge { size } if size == MAX_EVENT_SIZE + 6));
     assert!(e.to_string().contains("at most 512"), "{e}");
-    assert!(matches!(n.event("", b"", true, t), Err(Error::EventName { .. })));
+    assert!(matches!(
+        n.event("", b"", true, t),
+        Err(Error::EventName { .. })
+    ));
     let bad_regex = QueryOptions {
         filter: QueryFilter {
             nodes: vec![],
@@ -183,7 +186,11 @@ fn bad_calls_get_clear_errors() {
         relay_factor: 6,
         ..QueryOptions::default()
     };
-    assert!(n.query("q", b"", wide, t).unwrap_err().to_string().contains("0 to 5"));
+    assert!(n
+        .query("q", b"", wide, t)
+        .unwrap_err()
+        .to_string()
+        .contains("0 to 5"));
     let never = n.respond("node-1", 42, b"x", t).unwrap_err();
     assert!(matches!(never, Error::NotAsked { id: 42, .. }), "{never}");
     let e = n.respond("node-1", 42, &huge, t).unwrap_err();
@@ -241,7 +248,9 @@ fn a_query_is_answered_by_the_members_its_filters_match() {
         m.run_for(Duration::from_secs(2));
         for i in [2, 3] {
             let now = m.now;
-            m.nodes[i].set("role", Bytes::from_static(b"web-1"), now).unwrap();
+            m.nodes[i]
+                .set("role", Bytes::from_static(b"web-1"), now)
+                .unwrap();
             m.drain(i);
         }
         m.run_for(Duration::from_secs(5));
@@ -257,7 +266,10 @@ fn a_query_is_answered_by_the_members_its_filters_match() {
         m.drain(0);
         let ev = answer_all(&mut m, mark, 0, id, Duration::from_secs(4));
         assert_eq!(responders(&ev), (0..5).map(name).collect::<Vec<_>>());
-        let acks = ev.iter().filter(|e| matches!(e, Event::QueryAck { .. })).count();
+        let acks = ev
+            .iter()
+            .filter(|e| matches!(e, Event::QueryAck { .. }))
+            .count();
         assert_eq!(acks, 5);
         let done = ev.iter().find(|e| matches!(e, Event::QueryDone { .. }));
         assert!(
@@ -283,7 +295,17 @@ fn a_query_is_answered_by_the_members_its_filters_match() {
         let asked = (m.events[mark..].iter()).filter(|(_, e)| matches!(e, Event::Query { .. }));
         assert_eq!(asked.count(), 1, "only node-3 was asked");
         let done = ev.iter().find(|e| matches!(e, Event::QueryDone { .. }));
-        assert!(matches!(done, Some(Event::QueryDone { answers: 1, asked: 1, .. })), "{done:?}");
+        assert!(
+            matches!(
+                done,
+                Some(Event::QueryDone {
+                    answers: 1,
+                    asked: 1,
+                    ..
+                })
+            ),
+            "{done:?}"
+        );
     }
 }
 
@@ -307,7 +329,11 @@ fn relayed_answers_reach_the_origin_and_count_once() {
     // forwarded it to node 0: node 0 got it from 3 senders.
     let relayed = (m.sent[mark..].iter())
         .filter_map(|(_, _, b)| open(b))
-        .filter(|p| p.relayed.iter().any(|r| r.answer.as_ref().is_some_and(|a| a.id == id)))
+        .filter(|p| {
+            p.relayed
+                .iter()
+                .any(|r| r.answer.as_ref().is_some_and(|a| a.id == id))
+        })
         .count();
     assert_eq!(relayed, 10, "2 relays for each of 5 responses");
     let at_origin = (m.sent[mark..].iter())
@@ -344,12 +370,18 @@ fn a_relay_forwards_only_to_a_live_member_s_own_address() {
     .encode_to_vec();
     let mark = m.sent.len();
     let from = addr(2);
-    m.give(1, Input::Datagram {
-        from,
-        bytes: seal(&plain),
-    });
+    m.give(
+        1,
+        Input::Datagram {
+            from,
+            bytes: seal(&plain),
+        },
+    );
     let sent: Vec<_> = m.sent[mark..].iter().filter(|(f, _, _)| *f == 1).collect();
-    assert!(sent.iter().all(|(_, to, _)| *to == addr(0)), "only to node-0's address");
+    assert!(
+        sent.iter().all(|(_, to, _)| *to == addr(0)),
+        "only to node-0's address"
+    );
     assert_eq!(sent.len(), 2, "one per answer naming a live member");
 }
 
@@ -363,8 +395,13 @@ fn a_datagram_with_fields_this_build_does_not_know_is_still_handled() {
     prost::encoding::bytes::encode(15, &vec![1u8, 2, 3], &mut bytes);
     let out = receive(&mut n, 1, bytes.into(), Instant::ZERO);
     let acked = out.iter().any(|o| match o {
-        swim_core::Output::Datagram { bytes, .. } => pb::Packet::decode(&bytes[..])
-            .is_ok_and(|p| p.messages.iter().any(|m| matches!(m.body, Some(pb::message::Body::Ack(ref a)) if a.seq == 77))),
+        swim_core::Output::Datagram { bytes, .. } => {
+            pb::Packet::decode(&bytes[..]).is_ok_and(|p| {
+                p.messages
+                    .iter()
+                    .any(|m| matches!(m.body, Some(pb::message::Body::Ack(ref a)) if a.seq == 77))
+            })
+        }
         _ => false,
     });
     assert!(acked, "the ping was answered");

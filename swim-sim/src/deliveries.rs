@@ -199,10 +199,14 @@ pub struct Answered {
     pub complete: f64,
     /// What the origin reported when it stopped waiting: answers, acks,
     /// asked, missing (`None`: it never did, e.g. it stopped first).
-    pub done: Option<(usize, usize, usize, usize)>,
+    pub done: Option<Counts>,
     /// The first few expected nodes whose response never arrived.
     pub missing: Vec<usize>,
 }
+
+/// What an origin reported when it stopped waiting: answers, acks,
+/// asked, missing.
+pub type Counts = (usize, usize, usize, usize);
 
 /// One query being followed.
 #[derive(Debug)]
@@ -218,7 +222,7 @@ struct Asked {
     responded: Vec<bool>,
     acked: Vec<bool>,
     /// The origin's own count at its end, and each node's generation then.
-    done: Option<((usize, usize, usize, usize), Vec<Option<u64>>)>,
+    done: Option<(Counts, Vec<Option<u64>>)>,
 }
 
 /// Every user query asked in a run.
@@ -286,7 +290,7 @@ impl Queries {
         &mut self,
         origin: usize,
         id: u64,
-        counts: (usize, usize, usize, usize),
+        counts: Counts,
         running: Vec<Option<u64>>,
     ) {
         if let Some(a) = self.find(origin, id) {

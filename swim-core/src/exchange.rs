@@ -157,11 +157,17 @@ impl Exchanges {
         // phase for minutes (all ticked within the first 30 s, then none
         // until 90 s at 200 members), and a heal in that gap waited for
         // it (a 40 s cut of 98 of 200 re-converged 66 s after its heal).
-        let micros = interval.as_micros().max(2) as usize;
+        // In u64 (a usize is 32 bits on some targets: 48 minutes of
+        // microseconds overflow it).
+        let micros = u64::try_from(interval.as_micros())
+            .unwrap_or(u64::MAX)
+            .max(2);
+        // Lemire's multiply-shift, as `Random::below` draws on 64 bits.
+        let draw = ((u128::from(rng.next_u64()) * u128::from(micros)) >> 64) as u64;
         let offset = if first {
-            Duration::from_micros(rng.below(micros) as u64)
+            Duration::from_micros(draw)
         } else {
-            Duration::from_micros((micros / 2 + rng.below(micros)) as u64)
+            Duration::from_micros((micros / 2).saturating_add(draw))
         };
         timers.set(Periodic::Reconnect, now + offset);
     }

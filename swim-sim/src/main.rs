@@ -1029,7 +1029,7 @@ fn print_queries(r: &Report) {
             None => "; the origin never finished it".into(),
         };
         println!(
-            "  query {:?} of node-{} at {}: {} of {} responses ({:.2} %), {} acks{done}",
+            "  query {:?} of node-{} at {}: {} of {} responses ({:.2} %), {} acks{done}{}",
             q.name,
             q.origin,
             ms(Some(q.at_ms)),
@@ -1037,6 +1037,11 @@ fn print_queries(r: &Report) {
             q.expected,
             q.complete * 100.0,
             q.acked,
+            if q.missing.is_empty() {
+                String::new()
+            } else {
+                format!("; no response from {:?}", q.missing)
+            }
         );
     }
 }

@@ -109,6 +109,10 @@ struct File {
     measure: Option<MeasureSpec>,
     /// Keys every node sets when it starts.
     start_keys: Option<StartKeys>,
+    /// Nodes running the build before user events and queries (a rolling
+    /// upgrade): see [`Options::older`].
+    #[serde(default)]
+    older: Vec<usize>,
     #[serde(default)]
     fault: Vec<toml::Spanned<FaultSpec>>,
     #[serde(default)]
@@ -542,6 +546,18 @@ impl Scenario {
         if let Some(m) = file.measure {
             options.measure = (m.from.unwrap_or(Duration::ZERO), m.until);
         }
+        if let Some(bad) = file.older.iter().find(|&&i| i >= options.nodes) {
+            return Err(format!(
+                "{path}: older names node {bad} but nodes are 0..{}",
+                options.nodes - 1
+            ));
+        }
+        if file.sealed && !file.older.is_empty() {
+            return Err(format!(
+                "{path}: older works on plain clusters only (the simulator strips the new fields from plain datagrams and frames)"
+            ));
+        }
+        options.older = file.older;
         let names: Vec<&str> = (file.fault.iter())
             .filter_map(|f| f.get_ref().name.as_deref())
             .collect();

@@ -259,6 +259,11 @@ pub struct Options {
     /// With `hostile_report`: every owner write must be visible at every
     /// healthy running reader within this time.
     pub write_deadline: Duration,
+    /// Nodes running the build before user events and queries (a rolling
+    /// upgrade, plain clusters only): what they receive and send has those
+    /// fields stripped, as that build skipped them (datagram fields 11-13,
+    /// push-pull fields 9-10), and they fire and ask nothing.
+    pub older: Vec<usize>,
 }
 
 impl Options {
@@ -279,6 +284,7 @@ impl Options {
             alive_after: None,
             hostile_report: false,
             write_deadline: Duration::from_secs(30),
+            older: Vec::new(),
         }
     }
 
@@ -1546,7 +1552,10 @@ impl Sim {
                 let Some(clock) = self.slots[node].node.as_ref().map(|n| n.event_clock()) else {
                     return;
                 };
-                let running = self.generations();
+                if self.opts.older.contains(&node) {
+                    return;
+                }
+                let running = self.upgraded();
                 self.deliveries.fired(node, &name, clock, running, now);
                 let fired = self.command(node, |n, now| {
                     n.event(&name, payload.as_bytes(), coalesce, now)
@@ -1573,7 +1582,10 @@ impl Sim {
                     timeout: None,
                 };
                 // Followed before its outputs are handled: the origin asks itself.
-                let running = self.generations();
+                if self.opts.older.contains(&node) {
+                    return;
+                }
+                let running = self.upgraded();
                 self.queries.asked(node, 0, &name, only, running, now);
                 let asked = self.command(node, |n, now| {
                     n.query(&name, payload.as_bytes(), options, now)
@@ -1880,6 +1892,7 @@ impl Sim {
                     if self.observer.awaits_probe(j) && is_probe(&bytes) {
                         self.observer.probed(j, self.now);
                     }
+                    let bytes = self.as_older_sees(i, j, bytes);
                     let fate = self
                         .links
                         .route(i, j, &bytes, &self.opts.network, &mut self.rng);
@@ -2016,6 +2029,7 @@ impl Sim {
         };
         let other = 1 - side;
         let peer = s.node[other];
+        let bytes = self.as_older_sees(i, peer, bytes);
         if s.closed[side] || s.last[other] == Instant::from_micros(u64::MAX) {
             return;
         }
@@ -2063,6 +2077,42 @@ impl Sim {
         let sent = &mut self.slots[i].sent;
         sent.0 += 1;
         sent.1 += bytes.len() as u64;
+    }
+
+    /// `bytes` from node `i` to node `j` as an older build at either end
+    /// has them ([`Options::older`]): without the fields it skipped.
+    fn as_older_sees(&self, i: usize, j: usize, bytes: Bytes) -> Bytes {
+        use prost::Message as _;
+        if !(self.opts.older.contains(&i) || self.opts.older.contains(&j)) {
+            return bytes;
+        }
+        if let Ok(mut p) = swim_proto::Packet::decode(&bytes[..]) {
+            if p.events.is_empty() && p.user_queries.is_empty() && p.relayed.is_empty() {
+                return bytes;
+            }
+            p.events.clear();
+            p.user_queries.clear();
+            p.relayed.clear();
+            return p.encode_to_vec().into();
+        }
+        if let Ok(mut f) = swim_proto::StreamFrame::decode(&bytes[..]) {
+            if let Some(pp) = f.push_pull.as_mut() {
+                pp.event_clock = 0;
+                pp.recent_events.clear();
+                return f.encode_to_vec().into();
+            }
+        }
+        bytes
+    }
+
+    /// [`Sim::generations`], older builds left out (they deliver no user
+    /// event and answer no query: nobody expects them to).
+    fn upgraded(&self) -> Vec<Option<u64>> {
+        let mut g = self.generations();
+        for &i in &self.opts.older {
+            g[i] = None;
+        }
+        g
     }
 
     /// Each node's process generation, if it runs (for [`crate::deliveries`]).

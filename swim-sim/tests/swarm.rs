@@ -66,6 +66,26 @@ fn fault(nodes: usize) -> impl Strategy<Value = Fault> {
                 key: format!("k{k}"),
             }
         )),
+        (0..nodes, 0u8..4, any::<bool>(), at.clone()).prop_map(|(n, k, coalesce, at)| (
+            at,
+            FaultKind::Event {
+                node: n,
+                name: format!("e{k}"),
+                payload: format!("p{at}"),
+                coalesce,
+            }
+        )),
+        (0..nodes, 0u8..3, at.clone()).prop_map(|(n, r, at)| (
+            at,
+            FaultKind::Query {
+                node: n,
+                name: "q".into(),
+                payload: String::new(),
+                only: Vec::new(),
+                want_ack: r > 0,
+                relay_factor: r,
+            }
+        )),
         (node, 1..nodes, at).prop_map(|(a, b, at)| (
             at,
             FaultKind::Flap {
@@ -235,6 +255,26 @@ proptest! {
             CONVERGE_WITHIN,
             options
         );
+        // User events: none delivered twice, in one life or across a
+        // restart, none by a process started after it was fired.
+        for d in &report.deliveries {
+            prop_assert!(
+                d.duplicates == 0 && d.replayed == 0,
+                "event {:?} of node-{} delivered twice ({}) or replayed ({}); replay with Sim::new({:#?})",
+                d.name, d.origin, d.duplicates, d.replayed, options
+            );
+        }
+        // User queries: the origin finished each (it ran throughout) and
+        // counted no response it was not sent.
+        for q in &report.queries {
+            if let Some((answers, _, _, _)) = q.done {
+                prop_assert!(
+                    q.responded <= answers,
+                    "query of node-{}: {} responses seen, {} counted; replay with Sim::new({:#?})",
+                    q.origin, q.responded, answers, options
+                );
+            }
+        }
         if let Some(h) = report.hostile.as_ref().filter(|_| options.measures_hostile()) {
             // Nothing forged outlives the owner's next write by 30 s,
             // nothing written is lost, nothing superseded comes back.

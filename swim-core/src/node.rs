@@ -2386,8 +2386,9 @@ impl Node {
         }
         // Passed on only where it is not sent plain when it came sealed.
         let pass_on = self.seals() || self.keyring.is_empty();
+        let before = self.user_events.clock();
         for e in events {
-            match self.user_events.heard(&e, pass_on) {
+            match self.user_events.heard(&e, pass_on, before) {
                 user_event::Heard::New { refused } => {
                     if refused && pass_on {
                         self.metrics.events_refused += 1;

@@ -69,6 +69,11 @@ pub(crate) const IN_EXCHANGE: usize = 64;
 /// The most a clock from the network moves this member's event clock.
 pub(crate) const MAX_CLOCK_JUMP: u64 = 1 << 20;
 
+/// The most the events of one packet move this member's event clock past
+/// what it was before the packet (a flood of events each a jump ahead of
+/// the last would otherwise walk every member's clock without bound).
+pub(crate) const MAX_PACKET_STEP: u64 = 64;
+
 /// A user event as delivered.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct UserEvent {
@@ -222,13 +227,16 @@ impl UserEvents {
     }
 
     /// An event heard from the network (`pass_on`: queue it to spread when
-    /// new).
-    pub fn heard(&mut self, e: &UserEvent, pass_on: bool) -> Heard {
-        if e.clock > self.clock.saturating_add(MAX_CLOCK_JUMP) {
+    /// new), in a packet or frame that found the clock at `before`: every
+    /// event of it is bound against that (chained events do not walk the
+    /// clock), and together they move it at most [`MAX_PACKET_STEP`] past.
+    pub fn heard(&mut self, e: &UserEvent, pass_on: bool, before: u64) -> Heard {
+        if e.clock > before.saturating_add(MAX_CLOCK_JUMP) {
             return Heard::Implausible;
         }
-        // Lamport: past every stamp heard, old or new.
-        self.clock = self.clock.max(e.clock.saturating_add(1));
+        // Lamport: past every stamp heard, old or new (within the step).
+        let step = before.saturating_add(MAX_PACKET_STEP);
+        self.clock = self.clock.max(e.clock.saturating_add(1).min(step));
         if e.clock < self.floor {
             return Heard::Old;
         }
@@ -478,8 +486,11 @@ mod tests {
         let got = round_trip(&e);
         assert_eq!(got, e);
         let mut b = UserEvents::new(9);
-        assert_eq!(b.heard(&got, true), Heard::New { refused: false });
-        assert_eq!(b.heard(&got, true), Heard::Again);
+        assert_eq!(
+            b.heard(&got, true, b.clock()),
+            Heard::New { refused: false }
+        );
+        assert_eq!(b.heard(&got, true, b.clock()), Heard::Again);
         assert_eq!(b.clock(), 1, "past the event's stamp");
         let mut sent = 0;
         while b.pending() > 0 {
@@ -495,9 +506,9 @@ mod tests {
         let new_one = a.fire(&"a".into(), "y", b"", false);
         let mut j = UserEvents::new(2);
         j.learn(new_one.clock, peer(1), true);
-        assert_eq!(j.heard(&round_trip(&old), true), Heard::Old);
+        assert_eq!(j.heard(&round_trip(&old), true, j.clock()), Heard::Old);
         assert_eq!(
-            j.heard(&round_trip(&new_one), true),
+            j.heard(&round_trip(&new_one), true, j.clock()),
             Heard::New { refused: false }
         );
     }
@@ -525,7 +536,16 @@ mod tests {
         let mut a = UserEvents::new(1);
         a.clock = j.clock() + MAX_CLOCK_JUMP + 1;
         let far = a.fire(&"a".into(), "x", b"", false);
-        assert_eq!(j.heard(&round_trip(&far), true), Heard::Implausible);
+        assert_eq!(
+            j.heard(&round_trip(&far), true, j.clock()),
+            Heard::Implausible
+        );
+        // One packet's events move the clock at most MAX_PACKET_STEP.
+        let before = j.clock();
+        a.clock = before + 1000;
+        let ahead = round_trip(&a.fire(&"a".into(), "y", b"", false));
+        assert_eq!(j.heard(&ahead, true, before), Heard::New { refused: false });
+        assert_eq!(j.clock(), before + MAX_PACKET_STEP);
     }
 
     #[test]
@@ -536,7 +556,10 @@ mod tests {
         a.fire(&"a".into(), "y", b"", false);
         founder.learn(a.clock(), peer(1), false);
         assert_eq!(founder.floor(), 0);
-        assert_eq!(founder.heard(&early, true), Heard::New { refused: false });
+        assert_eq!(
+            founder.heard(&early, true, founder.clock()),
+            Heard::New { refused: false }
+        );
     }
 
     #[test]
@@ -549,7 +572,7 @@ mod tests {
         assert_eq!(a.remembered(), RECENT);
         assert!(a.floor() > first.clock);
         assert_eq!(
-            a.heard(&round_trip(&first), true),
+            a.heard(&round_trip(&first), true, a.clock()),
             Heard::Old,
             "not new again"
         );
@@ -563,14 +586,14 @@ mod tests {
         let mut refused = 0;
         for _ in 0..MAX_QUEUED_PER_ORIGIN + 5 {
             let e = round_trip(&a.fire(&"a".into(), "e", b"", false));
-            if b.heard(&e, true) == (Heard::New { refused: true }) {
+            if b.heard(&e, true, b.clock()) == (Heard::New { refused: true }) {
                 refused += 1;
             }
         }
         assert_eq!((b.pending(), refused), (MAX_QUEUED_PER_ORIGIN, 5));
         let mut c = UserEvents::new(3);
         let e = round_trip(&c.fire(&"c".into(), "e", b"", false));
-        assert_eq!(b.heard(&e, true), Heard::New { refused: false });
+        assert_eq!(b.heard(&e, true, b.clock()), Heard::New { refused: false });
     }
 
     #[test]

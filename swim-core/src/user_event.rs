@@ -28,7 +28,7 @@
 //! [`MAX_CLOCK_JUMP`] at once; a further-ahead event is dropped as
 //! implausible. The first clock a joiner learns is one peer's word (an
 //! insider seed's could be far off): it is provisional until a second
-//! peer's agrees within the jump (see [`UserEvents::learn`]).
+//! peer's agrees within the jump (see `UserEvents::learn`).
 //!
 //! **Bounds.** An event's name and payload together are at most
 //! [`MAX_EVENT_SIZE`] bytes (Serf's limit), refused at the call. A member
@@ -55,24 +55,24 @@ use swim_proto as pb;
 pub const MAX_EVENT_SIZE: usize = 512;
 
 /// Events a member remembers having delivered (Serf's event buffer).
-pub(crate) const RECENT: usize = 512;
+pub const RECENT: usize = 512;
 
 /// Events a member passes on at once.
-const MAX_QUEUED: usize = 256;
+pub const MAX_QUEUED: usize = 256;
 
 /// Events of one origin a member passes on at once.
-const MAX_QUEUED_PER_ORIGIN: usize = 128;
+pub const MAX_QUEUED_PER_ORIGIN: usize = 128;
 
 /// The most recent events a full-state exchange carries.
-pub(crate) const IN_EXCHANGE: usize = 64;
+pub const IN_EXCHANGE: usize = 64;
 
 /// The most a clock from the network moves this member's event clock.
-pub(crate) const MAX_CLOCK_JUMP: u64 = 1 << 20;
+pub const MAX_CLOCK_JUMP: u64 = 1 << 20;
 
 /// The most the events of one packet move this member's event clock past
 /// what it was before the packet (a flood of events each a jump ahead of
 /// the last would otherwise walk every member's clock without bound).
-pub(crate) const MAX_PACKET_STEP: u64 = 64;
+pub const MAX_PACKET_STEP: u64 = 64;
 
 /// A user event as delivered.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,7 +1,7 @@
 //! User queries (Serf's `serf query`): ask every member, or those whose
 //! name or keys match a filter, and collect their answers.
 //!
-//! A user query rides the query path of [`crate::query`] (its own
+//! A user query rides the query path of `query.rs` (its own
 //! instance: its own pass-on queue, table of queries seen and held
 //! answers, so no user query can crowd out a key operation): spread by
 //! gossip, stamped with the query clock, ignored when seen before or
@@ -51,10 +51,10 @@ pub const MAX_RELAY_FACTOR: u8 = 5;
 
 /// Queries a member remembers as asked of it, waiting for the
 /// application's response.
-pub(crate) const MAX_ASKED: usize = 64;
+pub const MAX_ASKED: usize = 64;
 
 /// Answers of one datagram a relay forwards.
-pub(crate) const MAX_RELAYED: usize = 4;
+pub const MAX_RELAYED: usize = 4;
 
 /// Tag filters a query may carry.
 pub const MAX_TAG_FILTERS: usize = 8;

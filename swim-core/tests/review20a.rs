@@ -130,7 +130,7 @@ fn steered(
                 scanned = m.sent.len();
             }
             tick += 1;
-            if tick % 20 == 0 && dead.is_none() && m.crashed[crash] {
+            if tick.is_multiple_of(20) && dead.is_none() && m.crashed[crash] {
                 let held = m.nodes[0]
                     .members()
                     .any(|e| e.name.to_string() == name(crash) && e.status == swim_core::Status::Dead);
@@ -138,7 +138,7 @@ fn steered(
                     dead = Some(m.now.saturating_duration_since(crash_at));
                 }
             }
-            if tick % 20 == 0 && everywhere.is_none() && m.crashed[crash] {
+            if tick.is_multiple_of(20) && everywhere.is_none() && m.crashed[crash] {
                 let honest = (0..n).filter(|i| *i != crash && !bad.contains(i));
                 let held = honest.clone().all(|i| {
                     m.nodes[i].members().any(|e| {
@@ -149,7 +149,7 @@ fn steered(
                     everywhere = Some(m.now.saturating_duration_since(crash_at));
                 }
             }
-            if tick % 200 == 0 {
+            if tick.is_multiple_of(200) {
                 for &b in &bad {
                     // Its alive at its current incarnation: a refutation
                     // of node 0's suspicion as soon as it raised it.
@@ -194,6 +194,7 @@ fn steered(
 ///   133 pings went to the insider's (73 of 100); the crash of 1 held dead
 ///   everywhere after 13.4 s (5.9 s), of 2 or 3 after 5.4 / 5.2 (5.6 / 6.2);
 /// - 7 and 8 members: 4-7 pings (6-9), no detection delay; 12: none.
+///
 /// Only hiding its acks from node 0 (and the relays' pings for it) the
 /// insider starves node 0 alike at 6 (members 2, 3: 1 and 2 pings, 5f2639b
 /// 10 and 9) while nobody else suspects its members.

@@ -59,6 +59,9 @@ pub const MAX_RELAYED: usize = 4;
 /// Tag filters a query may carry.
 pub const MAX_TAG_FILTERS: usize = 8;
 
+/// Member names a query's filter may list.
+pub const MAX_NODE_FILTERS: usize = 64;
+
 /// The longest regular expression a tag filter may hold.
 pub const MAX_REGEX_LEN: usize = 256;
 
@@ -169,6 +172,12 @@ impl UserQuery {
                 self.relay_factor
             ));
         }
+        if self.filter.nodes.len() > MAX_NODE_FILTERS {
+            return Err(format!(
+                "{} node filters (allowed: at most {MAX_NODE_FILTERS})",
+                self.filter.nodes.len()
+            ));
+        }
         if self.filter.tags.len() > MAX_TAG_FILTERS {
             return Err(format!(
                 "{} tag filters (allowed: at most {MAX_TAG_FILTERS})",
@@ -205,7 +214,10 @@ impl UserQuery {
     /// From the wire; invalid when out of bounds (a regular expression that
     /// does not compile is kept: it matches nothing here).
     pub fn from_wire(u: pb::UserQuery) -> Result<UserQuery, DropReason> {
-        if u.nodes.len() > 64 || u.tags.len() > MAX_TAG_FILTERS || u.relay_factor > 255 {
+        if u.nodes.len() > MAX_NODE_FILTERS
+            || u.tags.len() > MAX_TAG_FILTERS
+            || u.relay_factor > 255
+        {
             return Err(DropReason::Invalid);
         }
         let nodes = (u.nodes.iter())
@@ -408,6 +420,9 @@ mod tests {
         let mut wide = q.clone();
         wide.relay_factor = 9;
         assert!(wide.check().is_err());
+        let mut many = q.clone();
+        many.filter.nodes = (0..=MAX_NODE_FILTERS).map(|i| format!("n{i}")).collect();
+        assert!(many.check().unwrap_err().contains("at most 64"));
         assert!(compile(&"a".repeat(MAX_REGEX_LEN + 1)).is_err());
         assert!(compile(&"(".repeat(40).to_string()).is_err(), "nesting");
     }

@@ -973,6 +973,12 @@ impl View {
                 s.reminded = Some(fx.now);
             }
             let mut next = fx.now + s.min;
+            // The next reminder keeps its pace whatever checks came
+            // between (a reminder a whole timeout after an early check
+            // drifted: 12 s instead of 8 at 100 members).
+            if let Some(at) = s.reminded.map(|at| at + s.min).filter(|&at| at > fx.now) {
+                next = next.min(at);
+            }
             // Our own suspicion past the shortest timeout is due the
             // moment this node stops hearing: look again then, not a
             // whole timeout later (the survivor of a pair whose partner

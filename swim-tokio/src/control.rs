@@ -1493,40 +1493,27 @@ impl Usage for ReachabilityBody {
     const USAGE: &'static str = "{\"timeout\": \"5s\" (optional)}";
 }
 
-/// A query's `timeout`: `None` for the default; the error is the response
-/// (its range is the core's to check, with its message).
-fn query_timeout(t: Option<&str>) -> Result<Option<Duration>, ApiResponse> {
+/// A query's `timeout`: `None` for the default; the error says what is
+/// wrong (its range is the core's to check, with its message).
+fn query_timeout(t: Option<&str>) -> Result<Option<Duration>, String> {
     let Some(t) = t else { return Ok(None) };
-    crate::parse_duration(t).map(Some).map_err(|e| {
-        error(
-            StatusCode::BAD_REQUEST,
-            format!("invalid timeout `{t}`: {e}"),
-        )
-    })
+    crate::parse_duration(t)
+        .map(Some)
+        .map_err(|e| format!("invalid timeout `{t}`: {e}"))
 }
 
-/// A payload given as text or base64 (not both); the error is the response.
-fn payload_of(
-    text: Option<String>,
-    b64: Option<String>,
-    usage: &str,
-) -> Result<Bytes, ApiResponse> {
+/// A payload given as text or base64 (not both); the error says what is
+/// wrong.
+fn payload_of(text: Option<String>, b64: Option<String>, usage: &str) -> Result<Bytes, String> {
     use base64::Engine as _;
     match (text, b64) {
-        (Some(_), Some(_)) => Err(error(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "give the payload as `payload` (UTF-8 text) or as `payload_base64`, not both; expected {usage}"
-            ),
+        (Some(_), Some(_)) => Err(format!(
+            "give the payload as `payload` (UTF-8 text) or as `payload_base64`, not both; expected {usage}"
         )),
         (Some(text), None) => Ok(Bytes::from(text)),
-        (None, Some(b64)) => match base64::engine::general_purpose::STANDARD.decode(b64.trim()) {
-            Ok(bytes) => Ok(Bytes::from(bytes)),
-            Err(e) => Err(error(
-                StatusCode::BAD_REQUEST,
-                format!("invalid payload_base64: {e}; expected standard base64 with padding"),
-            )),
-        },
+        (None, Some(b64)) => (base64::engine::general_purpose::STANDARD.decode(b64.trim()))
+            .map(Bytes::from)
+            .map_err(|e| format!("invalid payload_base64: {e}; expected standard base64 with padding")),
         (None, None) => Ok(Bytes::new()),
     }
 }
@@ -1842,11 +1829,11 @@ async fn user_event(axum::extract::State(shared): St, Json(b): Json<EventBody>) 
 async fn user_query(axum::extract::State(shared): St, Json(b): Json<QueryBody>) -> ApiResponse {
     let payload = match payload_of(b.payload, b.payload_base64, QueryBody::USAGE) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
     let timeout = match query_timeout(b.timeout.as_deref()) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
     let relay_factor = b.relay_factor.unwrap_or(swim_core::DEFAULT_RELAY_FACTOR);
     let options = swim_core::QueryOptions {
@@ -1907,7 +1894,7 @@ async fn reachability(
     };
     let timeout = match query_timeout(b.timeout.as_deref()) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
     match shared.handle.reachability(timeout).await {
         Ok(r) => reply(
@@ -1956,6 +1943,39 @@ async fn monitor(axum::extract::State(shared): St) -> ApiResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `monitor` shows queries asked of this agent, and its own queries'
+    /// answers.
+    #[test]
+    fn queries_have_monitor_lines() {
+        let v = event_json(&Event::Query {
+            origin: "o".into(),
+            id: 7,
+            name: "whoami".into(),
+            payload: Bytes::from_static(b"hi"),
+            timeout: Duration::from_secs(2),
+        });
+        assert_eq!(
+            v,
+            json!({"event": "query", "name": "whoami", "origin": "o", "id": 7,
+                   "timeout_ms": 2000, "payload": "hi"})
+        );
+        let v = event_json(&Event::QueryResponse {
+            query: 7,
+            member: "m".into(),
+            payload: Bytes::from_static(&[0xff]),
+        });
+        assert_eq!(v["payload_base64"], "/w==", "{v}");
+        let v = event_json(&Event::QueryDone {
+            query: 7,
+            answers: 1,
+            acks: 2,
+            asked: 3,
+            missing: vec!["z".into()],
+        });
+        assert_eq!(v["missing"], json!(["z"]), "{v}");
+        assert_eq!(v["responses"], 1, "{v}");
+    }
 
     #[test]
     fn loopback_host_names_are_local_and_others_are_not() {

@@ -707,6 +707,102 @@ mod tests {
         assert!(!s.coalesces(), "takes member events too: no coalescing");
     }
 
+    #[test]
+    fn query_filters_take_only_queries() {
+        let s: HandlerSpec = "query:whoami=echo hi".parse().unwrap();
+        assert_eq!(s.filters, vec![Filter::QueryNamed("whoami".into())]);
+        assert!(s.matches("query", Some("whoami")));
+        assert!(!s.matches("query", Some("other")));
+        assert!(!s.matches("user", Some("whoami")), "not a user event");
+        assert!(!s.coalesces());
+        let s: HandlerSpec = "query=x".parse().unwrap();
+        assert!(s.matches("query", Some("any")) && !s.matches("user", Some("any")));
+        let s: HandlerSpec = "user:whoami=x".parse().unwrap();
+        assert!(!s.matches("query", Some("whoami")), "not a query");
+        for any in ["*=x", "echo x"] {
+            let s: HandlerSpec = any.parse().unwrap();
+            assert!(
+                !s.matches("query", Some("q")),
+                "{any}: queries need a query filter"
+            );
+            assert!(s.matches("user", Some("q")), "{any}");
+        }
+        assert!("query:=x".parse::<HandlerSpec>().is_err());
+        let e = "queries=x".parse::<HandlerSpec>().unwrap_err();
+        assert!(e.contains("query:NAME"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_query_s_job_carries_its_details() {
+        let node = crate::start(crate::AgentConfig::new(
+            "n1",
+            "127.0.0.1:0".parse().unwrap(),
+            crate::Preset::Local,
+        ))
+        .await
+        .unwrap();
+        let e = Event::Query {
+            origin: "o".into(),
+            id: 42,
+            name: "whoami".into(),
+            payload: Bytes::from_static(b"hi"),
+            timeout: Duration::from_secs(5),
+        };
+        let j = job(&node, "query", &e).await;
+        let env = env_map(&j);
+        assert_eq!(env["SWIM_EVENT"], "query");
+        assert_eq!(env["SWIM_SELF_NAME"], "n1");
+        assert_eq!(env["SWIM_QUERY_NAME"], "whoami");
+        assert_eq!(env["SWIM_QUERY_ID"], "42");
+        assert_eq!(env["SWIM_ORIGIN"], "o");
+        assert_eq!(&j.stdin[..], b"hi");
+        let (origin, id, until) = j.query.clone().unwrap();
+        assert_eq!((origin.as_str(), id), ("o", 42));
+        assert!(until > tokio::time::Instant::now());
+        node.shutdown().await;
+    }
+
+    /// A query handler's output is the response, cut to the limit; one
+    /// that fails responds nothing and is counted.
+    #[tokio::test]
+    async fn a_query_handler_s_output_is_the_response() {
+        let node = crate::start(crate::AgentConfig::new(
+            "n1",
+            "127.0.0.1:0".parse().unwrap(),
+            crate::Preset::Local,
+        ))
+        .await
+        .unwrap();
+        spawn(
+            &node,
+            vec![
+                "query:long=head -c 5000 /dev/zero | tr '\\0' x"
+                    .parse()
+                    .unwrap(),
+                "query:fail=echo no; exit 3".parse().unwrap(),
+            ],
+            Duration::from_secs(10),
+        );
+        let options = || swim_core::QueryOptions {
+            timeout: Some(Duration::from_secs(2)),
+            ..Default::default()
+        };
+        let q = node.query("long", Bytes::new(), options()).await.unwrap();
+        let (_, responses, summary) = q.collect().await.unwrap();
+        assert_eq!(summary.responses, 1, "{summary:?}");
+        assert_eq!(responses[0].1.len(), swim_core::MAX_RESPONSE_SIZE);
+        assert!(responses[0].1.iter().all(|&b| b == b'x'));
+        let q = node.query("fail", Bytes::new(), options()).await.unwrap();
+        let (_, responses, summary) = q.collect().await.unwrap();
+        assert!(
+            responses.is_empty() && summary.responses == 0,
+            "{summary:?}"
+        );
+        assert_eq!(summary.missing, vec!["n1".to_string()]);
+        assert_eq!(node.handler_counters().snapshot().failures, 1);
+        node.shutdown().await;
+    }
+
     #[tokio::test]
     async fn a_user_event_s_job_carries_its_details() {
         let node = crate::start(crate::AgentConfig::new(

@@ -882,9 +882,13 @@ fn event_line(v: &Value) -> String {
                 .flatten()
                 .filter(|(k, _)| *k != "event")
                 .map(|(k, v)| {
+                    // A query's payload or response, quoted and escaped:
+                    // a newline in it stays on the line.
+                    let quoted = k.as_str() == "payload";
                     format!(
                         "{k}={}",
                         v.as_str()
+                            .filter(|_| !quoted)
                             .map(String::from)
                             .unwrap_or_else(|| v.to_string())
                     )
@@ -943,6 +947,23 @@ pub fn monitor(agent: &Control, json: bool) -> Result<(), Fail> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn query_lines_quote_payloads() {
+        let v = json!({"event": "query-response", "id": 7, "member": "m", "payload": "a\nb"});
+        assert_eq!(
+            event_line(&v),
+            "query-response   id=7 member=m payload=\"a\\nb\""
+        );
+        let v = json!({"type": "response", "member": "m", "payload": "a\nb"});
+        assert_eq!(query_line(&v), "response  m                    \"a\\nb\"");
+        let v = json!({"type": "summary", "asked": 3, "acks": 2, "responses": 1,
+                       "missing": ["x", "y"], "dropped": 0});
+        assert_eq!(
+            query_line(&v),
+            "asked 3, acked 2, responded 1; missing: x, y"
+        );
+    }
 
     #[test]
     fn monitor_lines_show_user_events() {

@@ -300,3 +300,102 @@ fn queries_are_answered_by_the_members_they_ask() {
         "log of q3"
     );
 }
+
+/// A cross-site `POST /v1/query` or `/v1/reachability`, one without
+/// `Content-Type: application/json` and one to a rebound `Host` are
+/// refused like every write, and ask nothing: no handler runs. `swim
+/// monitor` shows the queries asked of the agent.
+#[test]
+fn cross_site_queries_are_refused_and_monitor_shows_queries() {
+    let dir = std::env::temp_dir().join(format!("swim-queries-{}-xsite", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let runs = dir.join("runs");
+    let handler = format!(
+        "query=echo \"$SWIM_QUERY_NAME\" | tee -a {}",
+        runs.display()
+    );
+    let a = Agent::start_with("qx1", "127.0.0.1:0", &[], &["--event-handler", &handler]);
+    let c = a.control.as_str();
+    let port = c.rsplit(':').next().unwrap();
+    for path in ["/v1/query", "/v1/reachability"] {
+        let body = r#"{"name": "evil"}"#;
+        for (headers, expect) in [
+            (
+                format!("Host: {c}\r\nOrigin: http://evil.example\r\nSec-Fetch-Site: cross-site\r\nContent-Type: application/json"),
+                403,
+            ),
+            (format!("Host: {c}\r\nContent-Type: text/plain"), 415),
+            (
+                format!("Host: evil.example:{port}\r\nContent-Type: application/json"),
+                403,
+            ),
+        ] {
+            let req = format!(
+                "POST {path} HTTP/1.1\r\n{headers}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let addr: SocketAddr = c.parse().unwrap();
+            let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            s.write_all(req.as_bytes()).unwrap();
+            let mut resp = String::new();
+            let _ = s.read_to_string(&mut resp);
+            let status: u16 = (resp.split_whitespace().nth(1))
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(0);
+            assert_eq!(status, expect, "{path} {headers}: {resp}");
+        }
+    }
+    let control = a.get("/v1/metrics").unwrap()["control"].clone();
+    assert_eq!(control["requests_refused"]["cross_site"], 2, "{control}");
+    assert_eq!(control["requests_refused"]["content_type"], 2, "{control}");
+    assert_eq!(control["requests_refused"]["host"], 2, "{control}");
+
+    let mut monitor = std::process::Command::new(common::SWIM)
+        .args(["monitor", "--format", "json", "--control", c])
+        .env_remove("SWIM_CONTROL_TOKEN")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = monitor.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // The monitor is subscribed once its stream is open: ask until it
+    // shows a query (each a fresh one).
+    let mut seen = None;
+    wait_for("monitor shows the query", Duration::from_secs(20), || {
+        let a = cli_query(&a, &["ok", "hello", "--timeout", "500ms"]);
+        assert_eq!(a.responses, vec![("qx1".to_string(), "ok".to_string())]);
+        while let Ok(line) = rx.recv_timeout(Duration::from_millis(300)) {
+            let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+            if v["event"] == "query" {
+                seen = Some(v);
+                return true;
+            }
+        }
+        false
+    });
+    let _ = monitor.kill();
+    let _ = monitor.wait();
+    let v = seen.unwrap();
+    assert_eq!(v["name"], "ok", "{v}");
+    assert_eq!(v["origin"], "qx1", "{v}");
+    assert_eq!(v["payload"], "hello", "{v}");
+    // Only the queries asked through the CLI ran the handler.
+    let text = std::fs::read_to_string(&runs).unwrap_or_default();
+    assert!(
+        !text.is_empty() && text.lines().all(|l| l == "ok"),
+        "{text:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -328,6 +328,10 @@ fn not_ready(
 /// [`QuerySummary::dropped`]); the summary always arrives.
 pub const QUERY_UPDATES: usize = 1024;
 
+/// The most members a query's node filter may name (what members accept
+/// from the wire).
+pub const MAX_QUERY_NODES: usize = 64;
+
 /// The name of the query [`Handle::reachability`] sends (asking for acks
 /// only). Event handlers never run for queries whose name starts with
 /// `_swim_`.
@@ -631,13 +635,24 @@ impl Handle {
     /// they arrive, then the summary when the query's time is up. Refused
     /// ([`HandleError::Node`] with [`swim_core::Error::QueryInvalid`],
     /// [`swim_core::Error::QueryTimeout`] or
-    /// [`swim_core::Error::TooManyQueries`]) with the core's reason.
+    /// [`swim_core::Error::TooManyQueries`]) with the core's reason, and
+    /// for more than [`MAX_QUERY_NODES`] node filters.
     pub async fn query(
         &self,
         name: &str,
         payload: Bytes,
         options: swim_core::QueryOptions,
     ) -> Result<QueryStream, HandleError> {
+        // The core's members drop a query naming more (its wire limit),
+        // which its call does not refuse yet: refused here, with the reason.
+        if options.filter.nodes.len() > MAX_QUERY_NODES {
+            return Err(HandleError::Node(swim_core::Error::QueryInvalid {
+                reason: format!(
+                    "{} node filters (allowed: at most {MAX_QUERY_NODES})",
+                    options.filter.nodes.len()
+                ),
+            }));
+        }
         let name = name.to_string();
         let (sink, updates, done) = QuerySink::pair();
         let id = self

@@ -803,6 +803,49 @@ mod tests {
         node.shutdown().await;
     }
 
+    /// A query handler still running at the query's timeout is killed
+    /// then (not at the longer handler timeout), counted, and responds
+    /// nothing; too many node filters are refused at the call.
+    #[tokio::test]
+    async fn a_slow_query_handler_is_killed_at_the_query_s_timeout() {
+        let node = crate::start(crate::AgentConfig::new(
+            "n1",
+            "127.0.0.1:0".parse().unwrap(),
+            crate::Preset::Local,
+        ))
+        .await
+        .unwrap();
+        spawn(
+            &node,
+            vec!["query:slow=sleep 30; echo late".parse().unwrap()],
+            Duration::from_secs(60),
+        );
+        let options = swim_core::QueryOptions {
+            timeout: Some(Duration::from_secs(1)),
+            ..Default::default()
+        };
+        let started = std::time::Instant::now();
+        let q = node.query("slow", Bytes::new(), options).await.unwrap();
+        let (_, responses, _) = q.collect().await.unwrap();
+        assert!(responses.is_empty());
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while node.handler_counters().snapshot().timeouts == 0 {
+            assert!(std::time::Instant::now() < deadline, "never killed");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10));
+        let options = swim_core::QueryOptions {
+            filter: swim_core::QueryFilter {
+                nodes: (0..65).map(|i| format!("n{i}")).collect(),
+                tags: Vec::new(),
+            },
+            ..Default::default()
+        };
+        let e = node.query("x", Bytes::new(), options).await.unwrap_err();
+        assert!(e.to_string().contains("65 node filters"), "{e}");
+        node.shutdown().await;
+    }
+
     #[tokio::test]
     async fn a_user_event_s_job_carries_its_details() {
         let node = crate::start(crate::AgentConfig::new(

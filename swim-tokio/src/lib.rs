@@ -49,6 +49,6 @@ pub use driver::{join_refused, resolve_seeds, start, StartError, JOIN_UNANSWERED
 pub use handle::{
     sealing_needs_keys, AgentMetrics, DriverMetrics, ExplainInfo, Handle, HandleError, KeyAnswer,
     KeyReport, LeaveOutcome, MemberInfo, QueryStream, QuerySummary, QueryUpdate, Reachability,
-    QUERY_UPDATES, REACHABILITY_QUERY,
+    MAX_QUERY_NODES, QUERY_UPDATES, REACHABILITY_QUERY,
 };
 pub use swim_core;

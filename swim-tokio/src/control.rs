@@ -12,6 +12,8 @@
 //! | `GET /v1/info` | name, version, uptime, members by status, health score, the sealing step (`off` without keys, else `accept`, `send` or `require`) and the ids of the keys held (primary first; never the keys), key counters |
 //! | `GET /v1/monitor` | newline-delimited JSON events, streamed as they happen |
 //! | `POST /v1/event` | body `{"name": "deploy", "payload": "v42", "coalesce": true}`: fire a user event (Serf's `serf event`), delivered once to every member. `payload` is UTF-8 text; binary payloads go as `payload_base64` instead (standard base64, padded; not both); both may be left out (empty payload). `coalesce` (default `true`, as Serf's): handlers with a user filter run only for the newest of a burst of this name. Name and payload together take at most [`swim_core::MAX_EVENT_SIZE`] (512) bytes; an empty name, one with control or invisible characters, or a larger event is a 400 saying so |
+//! | `POST /v1/query` | body `{"name": "whoami", "payload": "...", "nodes": ["a1"], "tags": {"role": "^web"}, "timeout": "5s", "relay_factor": 2, "ack": true}` (all but `name` optional; `payload_base64` for binary payloads): asks a user query (Serf's `serf query`) of the members matching every filter. Streams newline-delimited JSON: `{"type": "ack", "member": ...}` and `{"type": "response", "member": ..., "payload": ...}` as they arrive, then `{"type": "summary", "id", "asked", "acks", "responses", "missing": [...], "dropped"}`. A bad name, regular expression, timeout or relay factor, or name + payload + filters over [`swim_core::MAX_QUERY_SIZE`] (1024) bytes, is a 400 saying so |
+//! | `POST /v1/reachability` | optional body `{"timeout": "5s"}`: a query asking every member for an ack only; answers `{"summary", "acked", "not_acked", "suspect", "dead"}` when its time is up |
 //! | `POST /v1/force-leave` | body `{"name": "MEMBER"}`: a member held dead becomes left for good |
 //! | `POST /v1/keys` | body `{"op": "list"}`: every member's keys and sealing step; `{"op": "install" \| "use" \| "remove", "key": "BASE64"}`: that operation on every member (`remove` refused while a live member seals with the key); `{"op": "sealing", "step": "send" \| "require"}`: every member moves to that step (`require` refused, 409, unless every live member already seals). A `GET` starts nothing cluster-wide: `GET /v1/keys` is a 405 saying so |
 //!
@@ -562,7 +564,58 @@ pub fn event_json(e: &Event) -> Value {
             }
             v
         }
+        Event::Query {
+            origin,
+            id,
+            name,
+            payload,
+            timeout,
+        } => {
+            let mut v = json!({
+                "event": "query", "name": name, "origin": &**origin, "id": id,
+                "timeout_ms": millis(*timeout),
+            });
+            put_payload(&mut v, payload);
+            v
+        }
+        Event::QueryAck { query, member } => {
+            json!({ "event": "query-ack", "id": query, "member": &**member })
+        }
+        Event::QueryResponse {
+            query,
+            member,
+            payload,
+        } => {
+            let mut v = json!({ "event": "query-response", "id": query, "member": &**member });
+            put_payload(&mut v, payload);
+            v
+        }
+        Event::QueryDone {
+            query,
+            answers,
+            acks,
+            asked,
+            missing,
+        } => {
+            let missing: Vec<&str> = missing.iter().map(|m| &**m).collect();
+            json!({
+                "event": "query-done", "id": query, "asked": asked, "acks": acks,
+                "responses": answers, "missing": missing,
+            })
+        }
         e => json!({ "event": "other", "debug": format!("{e:?}") }),
+    }
+}
+
+/// Puts a payload into `v`: `payload` when it is UTF-8 text,
+/// `payload_base64` otherwise.
+fn put_payload(v: &mut Value, payload: &[u8]) {
+    use base64::Engine as _;
+    match std::str::from_utf8(payload) {
+        Ok(text) => v["payload"] = json!(text),
+        Err(_) => {
+            v["payload_base64"] = json!(base64::engine::general_purpose::STANDARD.encode(payload))
+        }
     }
 }
 
@@ -1213,6 +1266,8 @@ fn router(shared: Arc<Shared>) -> axum::Router {
         .route("/v1/join", post(join))
         .route("/v1/force-leave", post(force_leave))
         .route("/v1/event", post(user_event))
+        .route("/v1/query", post(user_query))
+        .route("/v1/reachability", post(reachability))
         .route("/v1/leave", post(leave))
         .route("/v1/monitor", get(monitor))
         .fallback(not_found)
@@ -1404,6 +1459,104 @@ fn yes() -> bool {
 
 impl Usage for EventBody {
     const USAGE: &'static str = "{\"name\": \"NAME\", \"payload\": \"TEXT\" or \"payload_base64\": \"BASE64\" (optional), \"coalesce\": true|false (optional, default true)}";
+}
+
+/// The body of `POST /v1/query`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QueryBody {
+    name: String,
+    payload: Option<String>,
+    payload_base64: Option<String>,
+    #[serde(default)]
+    nodes: Vec<String>,
+    #[serde(default)]
+    tags: std::collections::BTreeMap<String, String>,
+    timeout: Option<String>,
+    relay_factor: Option<u8>,
+    #[serde(default = "yes")]
+    ack: bool,
+}
+
+impl Usage for QueryBody {
+    const USAGE: &'static str = "{\"name\": \"NAME\", \"payload\": \"TEXT\" or \"payload_base64\": \"BASE64\" (optional), \"nodes\": [\"MEMBER\", ...], \"tags\": {\"KEY\": \"REGEX\"}, \"timeout\": \"5s\", \"relay_factor\": 0-5, \"ack\": true|false (all optional but name)}";
+}
+
+/// The body of `POST /v1/reachability` (and the query string of `GET`).
+#[derive(Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReachabilityBody {
+    timeout: Option<String>,
+}
+
+impl Usage for ReachabilityBody {
+    const USAGE: &'static str = "{\"timeout\": \"5s\" (optional)}";
+}
+
+/// A query's `timeout`: `None` for the default; the error says what is
+/// wrong (its range is the core's to check, with its message).
+fn query_timeout(t: Option<&str>) -> Result<Option<Duration>, String> {
+    let Some(t) = t else { return Ok(None) };
+    crate::parse_duration(t)
+        .map(Some)
+        .map_err(|e| format!("invalid timeout `{t}`: {e}"))
+}
+
+/// A payload given as text or base64 (not both); the error says what is
+/// wrong.
+fn payload_of(text: Option<String>, b64: Option<String>, usage: &str) -> Result<Bytes, String> {
+    use base64::Engine as _;
+    match (text, b64) {
+        (Some(_), Some(_)) => Err(format!(
+            "give the payload as `payload` (UTF-8 text) or as `payload_base64`, not both; expected {usage}"
+        )),
+        (Some(text), None) => Ok(Bytes::from(text)),
+        (None, Some(b64)) => (base64::engine::general_purpose::STANDARD.decode(b64.trim()))
+            .map(Bytes::from)
+            .map_err(|e| format!("invalid payload_base64: {e}; expected standard base64 with padding")),
+        (None, None) => Ok(Bytes::new()),
+    }
+}
+
+/// A streamed body of JSON lines, fed by a task through a bounded channel.
+struct Lines(mpsc::Receiver<Bytes>);
+
+impl Body for Lines {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        self.get_mut()
+            .0
+            .poll_recv(cx)
+            .map(|b| b.map(|b| Ok(Frame::data(b))))
+    }
+}
+
+/// One JSON line.
+fn line(v: &Value) -> Bytes {
+    let mut text = v.to_string();
+    text.push('\n');
+    Bytes::from(text)
+}
+
+/// The JSON line of a query's update.
+pub fn query_update_json(u: &crate::QueryUpdate) -> Value {
+    match u {
+        crate::QueryUpdate::Ack { member } => json!({ "type": "ack", "member": member }),
+        crate::QueryUpdate::Response { member, payload } => {
+            let mut v = json!({ "type": "response", "member": member });
+            put_payload(&mut v, payload);
+            v
+        }
+        crate::QueryUpdate::Done(s) => json!({
+            "type": "summary", "id": s.id, "asked": s.asked, "acks": s.acks,
+            "responses": s.responses, "missing": s.missing, "dropped": s.dropped,
+        }),
+    }
 }
 
 #[derive(serde::Deserialize)]
@@ -1671,6 +1824,88 @@ async fn user_event(axum::extract::State(shared): St, Json(b): Json<EventBody>) 
     }
 }
 
+/// `POST /v1/query`: asks a user query; streams its acks and responses
+/// as JSON lines as they arrive, then its summary.
+async fn user_query(axum::extract::State(shared): St, Json(b): Json<QueryBody>) -> ApiResponse {
+    let payload = match payload_of(b.payload, b.payload_base64, QueryBody::USAGE) {
+        Ok(p) => p,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    let timeout = match query_timeout(b.timeout.as_deref()) {
+        Ok(t) => t,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    let relay_factor = b.relay_factor.unwrap_or(swim_core::DEFAULT_RELAY_FACTOR);
+    let options = swim_core::QueryOptions {
+        filter: swim_core::QueryFilter {
+            nodes: b.nodes,
+            tags: b.tags.into_iter().collect(),
+        },
+        timeout,
+        want_ack: b.ack,
+        relay_factor,
+    };
+    let mut stream = match shared.handle.query(&b.name, payload, options).await {
+        Ok(s) => s,
+        Err(HandleError::Stopped) => return stopped(HandleError::Stopped),
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    let (tx, rx) = mpsc::channel(64);
+    tokio::spawn(async move {
+        while let Some(u) = stream.next().await {
+            if tx.send(line(&query_update_json(&u))).await.is_err() {
+                // The client went away: the query runs out on its own.
+                return;
+            }
+        }
+    });
+    let mut r = Response::new(axum::body::Body::new(Lines(rx)));
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/x-ndjson"),
+    );
+    r
+}
+
+/// `POST /v1/reachability`: a query that asks every member for
+/// an ack only; who acked, who did not, who is held suspect or dead.
+async fn reachability(
+    axum::extract::State(shared): St,
+    req: Request<axum::body::Body>,
+) -> ApiResponse {
+    let b: ReachabilityBody = {
+        let bytes = match body(req).await {
+            Ok(b) => b,
+            Err(r) => return r,
+        };
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            ReachabilityBody::default()
+        } else {
+            match serde_json::from_slice(&bytes) {
+                Ok(b) => b,
+                Err(e) => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        format!("invalid body: {e}; expected {}", ReachabilityBody::USAGE),
+                    )
+                }
+            }
+        }
+    };
+    let timeout = match query_timeout(b.timeout.as_deref()) {
+        Ok(t) => t,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    match shared.handle.reachability(timeout).await {
+        Ok(r) => reply(
+            StatusCode::OK,
+            &serde_json::to_value(&r).unwrap_or(Value::Null),
+        ),
+        Err(HandleError::Stopped) => stopped(HandleError::Stopped),
+        Err(e) => error(StatusCode::BAD_REQUEST, e),
+    }
+}
+
 async fn leave(axum::extract::State(shared): St) -> ApiResponse {
     match shared.handle.leave().await {
         Ok(outcome) => {
@@ -1708,6 +1943,39 @@ async fn monitor(axum::extract::State(shared): St) -> ApiResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `monitor` shows queries asked of this agent, and its own queries'
+    /// answers.
+    #[test]
+    fn queries_have_monitor_lines() {
+        let v = event_json(&Event::Query {
+            origin: "o".into(),
+            id: 7,
+            name: "whoami".into(),
+            payload: Bytes::from_static(b"hi"),
+            timeout: Duration::from_secs(2),
+        });
+        assert_eq!(
+            v,
+            json!({"event": "query", "name": "whoami", "origin": "o", "id": 7,
+                   "timeout_ms": 2000, "payload": "hi"})
+        );
+        let v = event_json(&Event::QueryResponse {
+            query: 7,
+            member: "m".into(),
+            payload: Bytes::from_static(&[0xff]),
+        });
+        assert_eq!(v["payload_base64"], "/w==", "{v}");
+        let v = event_json(&Event::QueryDone {
+            query: 7,
+            answers: 1,
+            acks: 2,
+            asked: 3,
+            missing: vec!["z".into()],
+        });
+        assert_eq!(v["missing"], json!(["z"]), "{v}");
+        assert_eq!(v["responses"], 1, "{v}");
+    }
 
     #[test]
     fn loopback_host_names_are_local_and_others_are_not() {

@@ -84,6 +84,16 @@ pub(crate) enum Command {
         bool,
         oneshot::Sender<Result<(), HandleError>>,
     ),
+    /// Ask a user query; its updates go to the sink; answered with its id.
+    Query(
+        String,
+        Bytes,
+        swim_core::QueryOptions,
+        crate::handle::QuerySink,
+        oneshot::Sender<Result<u64, HandleError>>,
+    ),
+    /// Respond to a user query: its origin, its id and the response.
+    Respond(String, u64, Bytes, oneshot::Sender<Result<(), HandleError>>),
     Shutdown,
 }
 
@@ -406,6 +416,7 @@ pub async fn start(config: AgentConfig) -> Result<Handle, StartError> {
         name: config.name.clone(),
         key_ops: HashMap::new(),
         keyring_file: config.keyring_file.clone(),
+        user_queries: HashMap::new(),
         suspected: HashMap::new(),
         stream_started: HashMap::new(),
         snapshot,
@@ -459,6 +470,9 @@ struct Driver {
     /// Key operations waiting for answers, by query id.
     key_ops: HashMap<u64, (KeyReport, oneshot::Sender<Result<KeyReport, HandleError>>)>,
     keyring_file: Option<std::path::PathBuf>,
+    /// User queries of this node in flight, by query id, and where their
+    /// updates go.
+    user_queries: HashMap<u64, crate::handle::QuerySink>,
     /// Members suspected now, and since when (for `suspicion_to_dead`).
     suspected: HashMap<swim_core::Name, TokioInstant>,
     /// Open streams, and since when (for `stream_duration`).
@@ -817,7 +831,76 @@ impl Driver {
                     .map_err(HandleError::Node);
                 let _ = reply.send(r);
             }
+            Command::Query(name, payload, options, sink, reply) => {
+                match self.node.query(&name, &payload, options, now) {
+                    Ok(id) => {
+                        self.user_queries.insert(id, sink);
+                        let _ = reply.send(Ok(id));
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(HandleError::Node(e)));
+                    }
+                }
+            }
+            Command::Respond(origin, id, payload, reply) => {
+                let r = (self.node)
+                    .respond(&origin, id, &payload, now)
+                    .map_err(HandleError::Node);
+                let _ = reply.send(r);
+            }
             Command::Shutdown => {}
+        }
+    }
+
+    /// User queries' acks, responses and ends, to their streams (an
+    /// update that finds a stream full is dropped and counted).
+    fn on_query_event(&mut self, event: &Event) {
+        use crate::handle::QueryUpdate;
+        let (query, update) = match event {
+            Event::QueryAck { query, member } => (
+                query,
+                QueryUpdate::Ack {
+                    member: member.to_string(),
+                },
+            ),
+            Event::QueryResponse {
+                query,
+                member,
+                payload,
+            } => (
+                query,
+                QueryUpdate::Response {
+                    member: member.to_string(),
+                    payload: payload.clone(),
+                },
+            ),
+            Event::QueryDone {
+                query,
+                answers,
+                acks,
+                asked,
+                missing,
+            } => {
+                if let Some(sink) = self.user_queries.remove(query) {
+                    let summary = crate::handle::QuerySummary {
+                        id: *query,
+                        asked: *asked,
+                        acks: *acks,
+                        responses: *answers,
+                        missing: missing.iter().map(ToString::to_string).collect(),
+                        dropped: sink.dropped,
+                    };
+                    // Dropping the updates' sender ends them; the summary follows.
+                    let _ = sink.done.send(summary);
+                }
+                return;
+            }
+            _ => return,
+        };
+        if let Some(sink) = self.user_queries.get_mut(query) {
+            if sink.updates.try_send(update).is_err() {
+                sink.dropped += 1;
+            }
         }
     }
 
@@ -916,6 +999,7 @@ impl Driver {
                 let event = self.end_join_once(event);
                 log_event(&self.name, &event, &mut self.log_limit);
                 self.on_key_event(&event);
+                self.on_query_event(&event);
                 self.time_suspicions(&event);
                 self.snapshot_event(&event);
                 if let (Event::LeaveCompleted, Some(l)) = (&event, &mut self.leaving) {
@@ -1126,6 +1210,19 @@ fn log_event(node: &str, event: &Event, limit: &mut crate::logs::RateLimit) {
             to.as_str()
         ),
         Event::KeyAnswer { .. } | Event::QueryDone { .. } => {}
+        Event::Query {
+            origin,
+            id,
+            name,
+            payload,
+            ..
+        } => info!(node, %origin, id, query = name, bytes = payload.len(), "query asked of this node"),
+        Event::QueryAck { query, member } => debug!(node, id = query, %member, "query acked"),
+        Event::QueryResponse {
+            query,
+            member,
+            payload,
+        } => debug!(node, id = query, %member, bytes = payload.len(), "query response"),
         e => info!(node, event = ?e, "event"),
     }
 }

@@ -323,6 +323,141 @@ fn not_ready(
     )
 }
 
+/// Updates a query keeps in flight, at most: a member's ack or response
+/// that finds them full is dropped (and counted in
+/// [`QuerySummary::dropped`]); the summary always arrives.
+pub const QUERY_UPDATES: usize = 1024;
+
+/// The most members a query's node filter may name (what members accept
+/// from the wire).
+pub const MAX_QUERY_NODES: usize = 64;
+
+/// The name of the query [`Handle::reachability`] sends (asking for acks
+/// only). Event handlers never run for queries whose name starts with
+/// `_swim_`.
+pub const REACHABILITY_QUERY: &str = "_swim_ping";
+
+/// One update of a user query this node asked ([`Handle::query`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum QueryUpdate {
+    /// A member acked (it received the query and matched its filter).
+    Ack {
+        /// Who acked.
+        member: String,
+    },
+    /// A member responded.
+    Response {
+        /// Who responded.
+        member: String,
+        /// Its response.
+        payload: Bytes,
+    },
+    /// The query's time is up: nothing follows.
+    Done(QuerySummary),
+}
+
+/// What a user query collected, when its time was up.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct QuerySummary {
+    /// The query's id.
+    pub id: u64,
+    /// Members asked: live when it started and matching its filter.
+    pub asked: usize,
+    /// Members that acked.
+    pub acks: usize,
+    /// Members that responded.
+    pub responses: usize,
+    /// Members asked that neither acked nor responded, in name order.
+    pub missing: Vec<String>,
+    /// Updates dropped because the receiver did not keep up (at most
+    /// [`QUERY_UPDATES`] wait); the counts above still include them.
+    pub dropped: u64,
+}
+
+/// A user query in flight ([`Handle::query`]): its acks and responses as
+/// they arrive, then its summary.
+#[derive(Debug)]
+pub struct QueryStream {
+    id: u64,
+    updates: mpsc::Receiver<QueryUpdate>,
+    done: Option<oneshot::Receiver<QuerySummary>>,
+}
+
+impl QueryStream {
+    /// The query's id.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The next ack or response, then [`QueryUpdate::Done`], then `None`
+    /// (also `None` if the node stopped before the query's time was up).
+    pub async fn next(&mut self) -> Option<QueryUpdate> {
+        if let Some(u) = self.updates.recv().await {
+            return Some(u);
+        }
+        let done = self.done.take()?;
+        done.await.ok().map(QueryUpdate::Done)
+    }
+
+    /// Waits for every update and returns the acks, the responses and the
+    /// summary (`None` if the node stopped first).
+    pub async fn collect(mut self) -> Option<(Vec<String>, Vec<(String, Bytes)>, QuerySummary)> {
+        let (mut acks, mut responses) = (Vec::new(), Vec::new());
+        while let Some(u) = self.next().await {
+            match u {
+                QueryUpdate::Ack { member } => acks.push(member),
+                QueryUpdate::Response { member, payload } => responses.push((member, payload)),
+                QueryUpdate::Done(s) => return Some((acks, responses, s)),
+            }
+        }
+        None
+    }
+}
+
+/// Who answered a reachability check ([`Handle::reachability`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Reachability {
+    /// The query's summary.
+    pub summary: QuerySummary,
+    /// Members that acked, in name order.
+    pub acked: Vec<String>,
+    /// Members this node holds alive, suspect or dead that did not ack, in
+    /// name order.
+    pub not_acked: Vec<String>,
+    /// Members held suspect when the check ended.
+    pub suspect: Vec<String>,
+    /// Members held dead when the check ended.
+    pub dead: Vec<String>,
+}
+
+/// The driver's side of a [`QueryStream`].
+pub(crate) struct QuerySink {
+    pub updates: mpsc::Sender<QueryUpdate>,
+    pub done: oneshot::Sender<QuerySummary>,
+    pub dropped: u64,
+}
+
+impl QuerySink {
+    /// A stream and its sink, for query `id`.
+    pub(crate) fn pair() -> (
+        QuerySink,
+        mpsc::Receiver<QueryUpdate>,
+        oneshot::Receiver<QuerySummary>,
+    ) {
+        let (tx, rx) = mpsc::channel(QUERY_UPDATES);
+        let (dtx, drx) = oneshot::channel();
+        (
+            QuerySink {
+                updates: tx,
+                done: dtx,
+                dropped: 0,
+            },
+            rx,
+            drx,
+        )
+    }
+}
+
 /// A cloneable handle to a running node.
 ///
 /// The node runs until [`shutdown`](Handle::shutdown) or
@@ -491,6 +626,96 @@ impl Handle {
         let name = name.to_string();
         self.ask(|tx| Command::Event(name, payload, coalesce, tx))
             .await?
+    }
+
+    /// Asks a user query (Serf's `serf query`): every member matching
+    /// `options.filter` (this one too) gets [`Event::Query`] and may
+    /// respond ([`Handle::respond`]; the agent's `query` event handlers
+    /// do). The stream yields acks (if `options.want_ack`) and responses as
+    /// they arrive, then the summary when the query's time is up. Refused
+    /// ([`HandleError::Node`] with [`swim_core::Error::QueryInvalid`],
+    /// [`swim_core::Error::QueryTimeout`] or
+    /// [`swim_core::Error::TooManyQueries`]) with the core's reason, and
+    /// for more than [`MAX_QUERY_NODES`] node filters.
+    pub async fn query(
+        &self,
+        name: &str,
+        payload: Bytes,
+        options: swim_core::QueryOptions,
+    ) -> Result<QueryStream, HandleError> {
+        // The core's members drop a query naming more (its wire limit),
+        // which its call does not refuse yet: refused here, with the reason.
+        if options.filter.nodes.len() > MAX_QUERY_NODES {
+            return Err(HandleError::Node(swim_core::Error::QueryInvalid {
+                reason: format!(
+                    "{} node filters (allowed: at most {MAX_QUERY_NODES})",
+                    options.filter.nodes.len()
+                ),
+            }));
+        }
+        let name = name.to_string();
+        let (sink, updates, done) = QuerySink::pair();
+        let id = self
+            .ask(|tx| Command::Query(name, payload, options, sink, tx))
+            .await??;
+        Ok(QueryStream {
+            id,
+            updates,
+            done: Some(done),
+        })
+    }
+
+    /// Responds to query `id` of `origin` (as [`Event::Query`] named it).
+    /// Refused when the response exceeds [`swim_core::MAX_RESPONSE_SIZE`]
+    /// bytes or no such query waits here (answered already, or its time is
+    /// up).
+    pub async fn respond(&self, origin: &str, id: u64, payload: Bytes) -> Result<(), HandleError> {
+        let origin = origin.to_string();
+        self.ask(|tx| Command::Respond(origin, id, payload, tx))
+            .await?
+    }
+
+    /// Checks who is reachable (Serf's `serf reachability`): a query named
+    /// [`REACHABILITY_QUERY`] that asks every live member for an ack only,
+    /// waiting `timeout` (`None`: the default query timeout). Returns who
+    /// acked, who this node holds alive, suspect or dead but did not ack,
+    /// and who it holds suspect or dead.
+    pub async fn reachability(
+        &self,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<Reachability, HandleError> {
+        let options = swim_core::QueryOptions {
+            timeout,
+            want_ack: true,
+            ..swim_core::QueryOptions::default()
+        };
+        let stream = self
+            .query(REACHABILITY_QUERY, Bytes::new(), options)
+            .await?;
+        let (mut acked, _, summary) = stream.collect().await.ok_or(HandleError::Stopped)?;
+        acked.sort();
+        acked.dedup();
+        let members = self.members().await?;
+        let held = |s: Status| -> Vec<String> {
+            let mut v: Vec<String> = (members.iter())
+                .filter(|m| m.status == s)
+                .map(|m| m.name.clone())
+                .collect();
+            v.sort();
+            v
+        };
+        let mut not_acked: Vec<String> = (members.iter())
+            .filter(|m| m.status != Status::Left && !acked.contains(&m.name))
+            .map(|m| m.name.clone())
+            .collect();
+        not_acked.sort();
+        Ok(Reachability {
+            suspect: held(Status::Suspect),
+            dead: held(Status::Dead),
+            summary,
+            acked,
+            not_acked,
+        })
     }
 
     /// The node's clock now (microseconds since it started): the time the

@@ -4,18 +4,33 @@
 //! A handler is `[FILTER=]CMD`. `FILTER` is a comma-separated list of
 //! `member-join`, `member-leave`, `member-failed`, `member-update`,
 //! `member-reap`, `user` (every user event), `user:NAME` (user events
-//! named `NAME`) or `*` (every event); without one, the handler runs for
-//! every event. A prefix before the first `=` that holds no whitespace is
+//! named `NAME`), `query` (every user query asked of this agent),
+//! `query:NAME` (queries named `NAME`) or `*` (every event but queries);
+//! without one, the handler runs for every event but queries. A prefix before the first `=` that holds no whitespace is
 //! read as a filter and must be a valid one (`*=FOO=1 cmd` runs a command
 //! that starts with a variable assignment).
 //!
 //! `CMD` runs through `sh -c` with, in its environment, `SWIM_EVENT`
 //! (`member-join`, ..., `user`), `SWIM_SELF_NAME`, `SWIM_SELF_ADDRESS`,
 //! and for user events `SWIM_USER_EVENT` (the name), `SWIM_USER_LTIME`
-//! (the event clock) and `SWIM_ORIGIN` (the member that fired it). Its
-//! standard input is a user event's payload, or for a member event one
+//! (the event clock) and `SWIM_ORIGIN` (the member that fired it); for
+//! queries (`SWIM_EVENT=query`) `SWIM_QUERY_NAME`, `SWIM_QUERY_ID` and
+//! `SWIM_ORIGIN` (the member that asked). Its standard input is a user
+//! event's or a query's payload, or for a member event one
 //! line per member: `NAME\tADDRESS\tSTATUS\tTAGS` (tags as `k=v` joined by
 //! `,`, as this agent holds them).
+//!
+//! **Queries** (Serf's query handlers). A handler runs for a query only
+//! when its filter names queries (`query`, `query:NAME`): its standard
+//! output, when it exits with status 0, is the response
+//! ([`Handle::respond`](crate::Handle::respond)), cut to
+//! [`swim_core::MAX_RESPONSE_SIZE`] bytes (and logged) if longer. A run is
+//! killed at the query's timeout (or the handler timeout, if shorter); a
+//! run that fails or times out sends no response (logged, counted in
+//! `failures` or `timeouts`), nor does a query still queued when its time
+//! is up (counted in `dropped`). Without a query handler the agent acks
+//! (if asked) but does not respond. Queries named `_swim_...` (the
+//! agent's own, such as `swim reachability`) run no handler.
 //!
 //! **Coalescing.** A handler whose filter names only user events (`user`,
 //! `user:NAME`) gets the user events that ask for it (`coalesce`, the
@@ -99,11 +114,15 @@ pub enum Filter {
     User,
     /// `user:NAME`: user events of that name.
     UserNamed(String),
+    /// `query`: every user query asked of this agent.
+    Query,
+    /// `query:NAME`: user queries of that name.
+    QueryNamed(String),
 }
 
 /// The filters a handler takes, for error messages.
 const ALLOWED: &str = "member-join, member-leave, member-failed, member-update, member-reap, \
-                       user, user:NAME or *, comma-separated";
+                       user, user:NAME, query, query:NAME or *, comma-separated";
 
 impl Filter {
     fn parse(s: &str) -> Option<Filter> {
@@ -115,8 +134,10 @@ impl Filter {
             "member-update" => Filter::MemberUpdate,
             "member-reap" => Filter::MemberReap,
             "user" => Filter::User,
-            _ => match s.strip_prefix("user:") {
-                Some(name) if !name.is_empty() => Filter::UserNamed(name.to_string()),
+            "query" => Filter::Query,
+            _ => match (s.strip_prefix("user:"), s.strip_prefix("query:")) {
+                (Some(name), _) if !name.is_empty() => Filter::UserNamed(name.to_string()),
+                (_, Some(name)) if !name.is_empty() => Filter::QueryNamed(name.to_string()),
                 _ => return None,
             },
         })
@@ -124,9 +145,11 @@ impl Filter {
 
     fn matches(&self, kind: &str, user_name: Option<&str>) -> bool {
         match self {
-            Filter::Any => true,
+            Filter::Any => kind != "query",
             Filter::User => kind == "user",
-            Filter::UserNamed(n) => user_name == Some(n.as_str()),
+            Filter::UserNamed(n) => kind == "user" && user_name == Some(n.as_str()),
+            Filter::Query => kind == "query",
+            Filter::QueryNamed(n) => kind == "query" && user_name == Some(n.as_str()),
             Filter::MemberJoin => kind == "member-join",
             Filter::MemberLeave => kind == "member-leave",
             Filter::MemberFailed => kind == "member-failed",
@@ -154,7 +177,8 @@ pub struct HandlerSpec {
 impl HandlerSpec {
     /// Whether it runs for an event of `kind` (`user_name`: a user event's name).
     fn matches(&self, kind: &str, user_name: Option<&str>) -> bool {
-        self.filters.is_empty() || self.filters.iter().any(|f| f.matches(kind, user_name))
+        (self.filters.is_empty() && kind != "query")
+            || self.filters.iter().any(|f| f.matches(kind, user_name))
     }
 
     /// Whether it coalesces user events: its filter names only user events.
@@ -253,6 +277,9 @@ impl Counters {
 struct Job {
     env: Vec<(&'static str, String)>,
     stdin: Bytes,
+    /// A query's origin and id, and when its time is up: the run's
+    /// output is the response.
+    query: Option<(String, u64, tokio::time::Instant)>,
 }
 
 /// What an event is to a handler: its kind, a user event's name, and the
@@ -265,6 +292,7 @@ fn classify(e: &Event) -> Option<(&'static str, Option<&str>, Option<&Member>)> 
         Event::MemberUpdated(m) => ("member-update", None, Some(m)),
         Event::MemberReaped(m) => ("member-reap", None, Some(m)),
         Event::User { name, .. } => ("user", Some(name.as_str()), None),
+        Event::Query { name, .. } => ("query", Some(name.as_str()), None),
         _ => return None,
     })
 }
@@ -276,7 +304,25 @@ async fn job(handle: &Handle, kind: &'static str, e: &Event) -> Job {
         ("SWIM_SELF_NAME", handle.name().to_string()),
         ("SWIM_SELF_ADDRESS", handle.advertise_addr().to_string()),
     ];
+    let mut query = None;
     let stdin = match e {
+        Event::Query {
+            origin,
+            id,
+            name,
+            payload,
+            timeout,
+        } => {
+            env.push(("SWIM_QUERY_NAME", name.clone()));
+            env.push(("SWIM_QUERY_ID", id.to_string()));
+            env.push(("SWIM_ORIGIN", origin.to_string()));
+            query = Some((
+                origin.to_string(),
+                *id,
+                tokio::time::Instant::now() + *timeout,
+            ));
+            payload.clone()
+        }
         Event::User {
             origin,
             name,
@@ -308,7 +354,7 @@ async fn job(handle: &Handle, kind: &'static str, e: &Event) -> Job {
             _ => Bytes::new(),
         },
     };
-    Job { env, stdin }
+    Job { env, stdin, query }
 }
 
 /// Starts the handlers on `handle`'s events, each killed after `timeout`.
@@ -369,6 +415,9 @@ async fn dispatch(
             r = events.recv() => match r {
                 Ok(e) => {
                     let Some((kind, user_name, _)) = classify(&e) else { continue };
+                    if kind == "query" && user_name.is_some_and(|n| n.starts_with("_swim_")) {
+                        continue;
+                    }
                     let mut made = None;
                     for i in 0..specs.len() {
                         if !specs[i].matches(kind, user_name) {
@@ -477,6 +526,16 @@ impl Drop for Group {
 /// One run of `spec` on `job`, killed after `limit`.
 async fn run(handle: &Handle, spec: &HandlerSpec, job: Job, limit: Duration) {
     let counters = handle.handler_counters();
+    let mut limit = limit;
+    if let Some((origin, id, until)) = &job.query {
+        let left = until.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            counters.dropped.fetch_add(1, Relaxed);
+            tracing::warn!(handler = %spec, %origin, id, "query handler: the query's time was up before it could run; no response");
+            return;
+        }
+        limit = limit.min(left);
+    }
     counters.runs.fetch_add(1, Relaxed);
     let event = (job.env.iter())
         .find(|(k, _)| *k == "SWIM_EVENT")
@@ -534,7 +593,8 @@ async fn run(handle: &Handle, spec: &HandlerSpec, job: Job, limit: Duration) {
             }
         }
     };
-    let (out, err) = (shown(&read(out).await), shown(&read(err).await));
+    let (out_raw, err_raw) = (read(out).await, read(err).await);
+    let (out, err) = (shown(&out_raw), shown(&err_raw));
     feed.abort();
     match status {
         Err(_) => {
@@ -544,6 +604,9 @@ async fn run(handle: &Handle, spec: &HandlerSpec, job: Job, limit: Duration) {
         }
         Ok(Ok(s)) if s.success() => {
             tracing::info!(handler = %spec, event, stdout = ?out, stderr = ?err, "event handler ran");
+            if let Some((origin, id, _)) = job.query {
+                respond(handle, spec, &origin, id, out_raw).await;
+            }
         }
         Ok(Ok(s)) => {
             counters.failures.fetch_add(1, Relaxed);
@@ -553,6 +616,30 @@ async fn run(handle: &Handle, spec: &HandlerSpec, job: Job, limit: Duration) {
         Ok(Err(e)) => {
             counters.failures.fetch_add(1, Relaxed);
             tracing::error!(handler = %spec, event, error = %e, "event handler could not be waited for");
+        }
+    }
+}
+
+/// Sends a query handler's output as the response, cut to
+/// [`swim_core::MAX_RESPONSE_SIZE`] bytes.
+async fn respond(
+    handle: &Handle,
+    spec: &HandlerSpec,
+    origin: &str,
+    id: u64,
+    (mut out, cut): (Vec<u8>, bool),
+) {
+    let max = swim_core::MAX_RESPONSE_SIZE;
+    if cut || out.len() > max {
+        tracing::warn!(handler = %spec, %origin, id, max,
+            "query handler: its output is longer than a response may be; sending the first {max} bytes");
+        out.truncate(max);
+    }
+    match handle.respond(origin, id, Bytes::from(out)).await {
+        Ok(()) => tracing::debug!(handler = %spec, %origin, id, "query handler: response sent"),
+        Err(e) => {
+            handle.handler_counters().failures.fetch_add(1, Relaxed);
+            tracing::warn!(handler = %spec, %origin, id, error = %e, "query handler: response not sent");
         }
     }
 }
@@ -618,6 +705,145 @@ mod tests {
         assert!(s.matches("user", Some("a")) && s.matches("member-join", None));
         assert!(!s.matches("member-leave", None));
         assert!(!s.coalesces(), "takes member events too: no coalescing");
+    }
+
+    #[test]
+    fn query_filters_take_only_queries() {
+        let s: HandlerSpec = "query:whoami=echo hi".parse().unwrap();
+        assert_eq!(s.filters, vec![Filter::QueryNamed("whoami".into())]);
+        assert!(s.matches("query", Some("whoami")));
+        assert!(!s.matches("query", Some("other")));
+        assert!(!s.matches("user", Some("whoami")), "not a user event");
+        assert!(!s.coalesces());
+        let s: HandlerSpec = "query=x".parse().unwrap();
+        assert!(s.matches("query", Some("any")) && !s.matches("user", Some("any")));
+        let s: HandlerSpec = "user:whoami=x".parse().unwrap();
+        assert!(!s.matches("query", Some("whoami")), "not a query");
+        for any in ["*=x", "echo x"] {
+            let s: HandlerSpec = any.parse().unwrap();
+            assert!(
+                !s.matches("query", Some("q")),
+                "{any}: queries need a query filter"
+            );
+            assert!(s.matches("user", Some("q")), "{any}");
+        }
+        assert!("query:=x".parse::<HandlerSpec>().is_err());
+        let e = "queries=x".parse::<HandlerSpec>().unwrap_err();
+        assert!(e.contains("query:NAME"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_query_s_job_carries_its_details() {
+        let node = crate::start(crate::AgentConfig::new(
+            "n1",
+            "127.0.0.1:0".parse().unwrap(),
+            crate::Preset::Local,
+        ))
+        .await
+        .unwrap();
+        let e = Event::Query {
+            origin: "o".into(),
+            id: 42,
+            name: "whoami".into(),
+            payload: Bytes::from_static(b"hi"),
+            timeout: Duration::from_secs(5),
+        };
+        let j = job(&node, "query", &e).await;
+        let env = env_map(&j);
+        assert_eq!(env["SWIM_EVENT"], "query");
+        assert_eq!(env["SWIM_SELF_NAME"], "n1");
+        assert_eq!(env["SWIM_QUERY_NAME"], "whoami");
+        assert_eq!(env["SWIM_QUERY_ID"], "42");
+        assert_eq!(env["SWIM_ORIGIN"], "o");
+        assert_eq!(&j.stdin[..], b"hi");
+        let (origin, id, until) = j.query.clone().unwrap();
+        assert_eq!((origin.as_str(), id), ("o", 42));
+        assert!(until > tokio::time::Instant::now());
+        node.shutdown().await;
+    }
+
+    /// A query handler's output is the response, cut to the limit; one
+    /// that fails responds nothing and is counted.
+    #[tokio::test]
+    async fn a_query_handler_s_output_is_the_response() {
+        let node = crate::start(crate::AgentConfig::new(
+            "n1",
+            "127.0.0.1:0".parse().unwrap(),
+            crate::Preset::Local,
+        ))
+        .await
+        .unwrap();
+        spawn(
+            &node,
+            vec![
+                "query:long=head -c 5000 /dev/zero | tr '\\0' x"
+                    .parse()
+                    .unwrap(),
+                "query:fail=echo no; exit 3".parse().unwrap(),
+            ],
+            Duration::from_secs(10),
+        );
+        let options = || swim_core::QueryOptions {
+            timeout: Some(Duration::from_secs(2)),
+            ..Default::default()
+        };
+        let q = node.query("long", Bytes::new(), options()).await.unwrap();
+        let (_, responses, summary) = q.collect().await.unwrap();
+        assert_eq!(summary.responses, 1, "{summary:?}");
+        assert_eq!(responses[0].1.len(), swim_core::MAX_RESPONSE_SIZE);
+        assert!(responses[0].1.iter().all(|&b| b == b'x'));
+        let q = node.query("fail", Bytes::new(), options()).await.unwrap();
+        let (_, responses, summary) = q.collect().await.unwrap();
+        assert!(
+            responses.is_empty() && summary.responses == 0,
+            "{summary:?}"
+        );
+        assert_eq!(summary.missing, vec!["n1".to_string()]);
+        assert_eq!(node.handler_counters().snapshot().failures, 1);
+        node.shutdown().await;
+    }
+
+    /// A query handler still running at the query's timeout is killed
+    /// then (not at the longer handler timeout), counted, and responds
+    /// nothing; too many node filters are refused at the call.
+    #[tokio::test]
+    async fn a_slow_query_handler_is_killed_at_the_query_s_timeout() {
+        let node = crate::start(crate::AgentConfig::new(
+            "n1",
+            "127.0.0.1:0".parse().unwrap(),
+            crate::Preset::Local,
+        ))
+        .await
+        .unwrap();
+        spawn(
+            &node,
+            vec!["query:slow=sleep 30; echo late".parse().unwrap()],
+            Duration::from_secs(60),
+        );
+        let options = swim_core::QueryOptions {
+            timeout: Some(Duration::from_secs(1)),
+            ..Default::default()
+        };
+        let started = std::time::Instant::now();
+        let q = node.query("slow", Bytes::new(), options).await.unwrap();
+        let (_, responses, _) = q.collect().await.unwrap();
+        assert!(responses.is_empty());
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while node.handler_counters().snapshot().timeouts == 0 {
+            assert!(std::time::Instant::now() < deadline, "never killed");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10));
+        let options = swim_core::QueryOptions {
+            filter: swim_core::QueryFilter {
+                nodes: (0..65).map(|i| format!("n{i}")).collect(),
+                tags: Vec::new(),
+            },
+            ..Default::default()
+        };
+        let e = node.query("x", Bytes::new(), options).await.unwrap_err();
+        assert!(e.to_string().contains("65 node filters"), "{e}");
+        node.shutdown().await;
     }
 
     #[tokio::test]

@@ -48,6 +48,7 @@ pub use config::{
 pub use driver::{join_refused, resolve_seeds, start, StartError, JOIN_UNANSWERED};
 pub use handle::{
     sealing_needs_keys, AgentMetrics, DriverMetrics, ExplainInfo, Handle, HandleError, KeyAnswer,
-    KeyReport, LeaveOutcome, MemberInfo,
+    KeyReport, LeaveOutcome, MemberInfo, QueryStream, QuerySummary, QueryUpdate, Reachability,
+    MAX_QUERY_NODES, QUERY_UPDATES, REACHABILITY_QUERY,
 };
 pub use swim_core;

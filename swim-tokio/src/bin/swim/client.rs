@@ -564,6 +564,196 @@ pub fn event(
     Ok(())
 }
 
+/// What `swim query` asks.
+pub struct QueryArgs {
+    /// The query's name.
+    pub name: String,
+    /// Its payload (UTF-8 text).
+    pub payload: String,
+    /// Only these members.
+    pub nodes: Vec<String>,
+    /// Only members whose key matches, KEY and REGEX.
+    pub tags: Vec<(String, String)>,
+    /// How long to wait, as given.
+    pub timeout: Option<String>,
+    /// Random members each answer also goes through.
+    pub relay_factor: Option<u8>,
+    /// Ask for acks.
+    pub ack: bool,
+}
+
+/// Longest a query's answer stream may take: the longest query, and a margin.
+const QUERY_WAIT: Duration = Duration::from_secs(300 + 30);
+
+/// A payload shown on one line: quoted and escaped (or its base64).
+fn payload_shown(v: &Value) -> String {
+    match (v.get("payload"), v.get("payload_base64")) {
+        (Some(p), _) => p.to_string(),
+        (None, Some(b)) => format!("base64:{}", b.as_str().unwrap_or("")),
+        _ => "\"\"".to_string(),
+    }
+}
+
+/// One line of `swim query`'s stream, for people.
+fn query_line(v: &Value) -> String {
+    let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let n = |k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
+    match s("type").as_str() {
+        "ack" => format!("ack       {}", s("member")),
+        "response" => format!("response  {:20} {}", s("member"), payload_shown(v)),
+        "summary" => {
+            let missing: Vec<&str> = (v.get("missing").and_then(Value::as_array))
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            let missing = if missing.is_empty() {
+                "none".to_string()
+            } else {
+                missing.join(", ")
+            };
+            let mut text = format!(
+                "asked {}, acked {}, responded {}; missing: {missing}",
+                n("asked"),
+                n("acks"),
+                n("responses")
+            );
+            if n("dropped") > 0 {
+                text.push_str(&format!(
+                    " ({} updates not shown: the client fell behind)",
+                    n("dropped")
+                ));
+            }
+            text
+        }
+        _ => v.to_string(),
+    }
+}
+
+/// `swim query NAME [PAYLOAD]`: prints acks and responses as they arrive,
+/// then the summary.
+pub fn query(agent: &Control, q: &QueryArgs, json: bool) -> Result<(), Fail> {
+    let control = agent.addr.as_str();
+    let tags: serde_json::Map<String, Value> = (q.tags.iter())
+        .map(|(k, r)| (k.clone(), Value::from(r.as_str())))
+        .collect();
+    let mut body = serde_json::json!({
+        "name": q.name,
+        "payload": q.payload,
+        "nodes": q.nodes,
+        "tags": tags,
+        "ack": q.ack,
+    });
+    if let Some(t) = &q.timeout {
+        body["timeout"] = Value::from(t.as_str());
+    }
+    if let Some(k) = q.relay_factor {
+        body["relay_factor"] = Value::from(k);
+    }
+    block(async {
+        let work = async {
+            let resp = send(agent, Method::POST, "/v1/query", Some(body)).await?;
+            if resp.status() != StatusCode::OK {
+                return Err(answer(control, resp)
+                    .await
+                    .err()
+                    .unwrap_or_else(|| "the agent refused".into()));
+            }
+            let mut body = resp.into_body();
+            let mut pending = Vec::new();
+            let mut out = std::io::stdout();
+            let mut done = false;
+            while let Some(frame) = body.frame().await {
+                let frame = frame.map_err(|e| format!("reading the agent's answer failed: {e}"))?;
+                let Some(data) = frame.data_ref() else {
+                    continue;
+                };
+                pending.extend_from_slice(data);
+                while let Some(pos) = pending.iter().position(|&b| b == b'\n') {
+                    let line: Vec<u8> = pending.drain(..=pos).collect();
+                    let text = String::from_utf8_lossy(&line[..line.len() - 1]).to_string();
+                    let v = serde_json::from_str::<Value>(&text).ok();
+                    done |= v
+                        .as_ref()
+                        .and_then(|v| v.get("type"))
+                        .and_then(Value::as_str)
+                        == Some("summary");
+                    let shown = match (&v, json) {
+                        (Some(v), false) => query_line(v),
+                        _ => text,
+                    };
+                    if writeln!(out, "{shown}").and_then(|()| out.flush()).is_err() {
+                        return Ok(());
+                    }
+                }
+            }
+            if done {
+                Ok(())
+            } else {
+                Err(format!(
+                    "the agent at {control} ended the query's stream before its summary (it stopped or left)"
+                ))
+            }
+        };
+        timeout(QUERY_WAIT, work)
+            .await
+            .map_err(|_| format!("the agent at {control} did not finish the query in time"))?
+    })
+}
+
+/// `swim reachability`: who did not ack, and who is held suspect or dead.
+pub fn reachability(agent: &Control, wait: Option<&str>, json: bool) -> Result<(), Fail> {
+    let body = match wait {
+        Some(t) => serde_json::json!({ "timeout": t }),
+        None => serde_json::json!({}),
+    };
+    let v = block(call_within(
+        agent,
+        Method::POST,
+        "/v1/reachability",
+        Some(body),
+        QUERY_WAIT,
+    ))?;
+    let names = |k: &str| -> Vec<String> {
+        (v.get(k).and_then(Value::as_array))
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(String::from)
+            .collect()
+    };
+    let not_acked = names("not_acked");
+    if json {
+        println!("{v}");
+    } else {
+        let list = |l: Vec<String>| {
+            if l.is_empty() {
+                "none".to_string()
+            } else {
+                l.join(", ")
+            }
+        };
+        let asked = (v
+            .get("summary")
+            .and_then(|s| s.get("asked"))
+            .and_then(Value::as_u64))
+        .unwrap_or(0);
+        println!("acked: {} of {asked} members asked", names("acked").len());
+        println!("not acking: {}", list(not_acked.clone()));
+        println!("suspect: {}", list(names("suspect")));
+        println!("dead: {}", list(names("dead")));
+    }
+    if not_acked.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} member(s) did not ack: {}",
+            not_acked.len(),
+            not_acked.join(", ")
+        ))
+    }
+}
+
 /// `swim force-leave NAME`.
 pub fn force_leave(control: &Control, name: &str) -> Result<(), Fail> {
     let body = serde_json::json!({ "name": name });
@@ -692,9 +882,13 @@ fn event_line(v: &Value) -> String {
                 .flatten()
                 .filter(|(k, _)| *k != "event")
                 .map(|(k, v)| {
+                    // A query's payload or response, quoted and escaped:
+                    // a newline in it stays on the line.
+                    let quoted = k.as_str() == "payload";
                     format!(
                         "{k}={}",
                         v.as_str()
+                            .filter(|_| !quoted)
                             .map(String::from)
                             .unwrap_or_else(|| v.to_string())
                     )
@@ -753,6 +947,23 @@ pub fn monitor(agent: &Control, json: bool) -> Result<(), Fail> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn query_lines_quote_payloads() {
+        let v = json!({"event": "query-response", "id": 7, "member": "m", "payload": "a\nb"});
+        assert_eq!(
+            event_line(&v),
+            "query-response   id=7 member=m payload=\"a\\nb\""
+        );
+        let v = json!({"type": "response", "member": "m", "payload": "a\nb"});
+        assert_eq!(query_line(&v), "response  m                    \"a\\nb\"");
+        let v = json!({"type": "summary", "asked": 3, "acks": 2, "responses": 1,
+                       "missing": ["x", "y"], "dropped": 0});
+        assert_eq!(
+            query_line(&v),
+            "asked 3, acked 2, responded 1; missing: x, y"
+        );
+    }
 
     #[test]
     fn monitor_lines_show_user_events() {

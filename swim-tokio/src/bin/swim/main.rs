@@ -103,6 +103,50 @@ enum Cmd {
         #[command(flatten)]
         control: ControlArg,
     },
+    /// Ask a user query (Serf's `serf query`): members matching every
+    /// filter run their `query`/`query:NAME` handlers and respond. Prints
+    /// acks and responses as they arrive, then a summary (asked, acked,
+    /// responded, missing). Name, payload and filters take at most 1024
+    /// bytes.
+    Query {
+        /// The query's name (no control or invisible characters).
+        name: String,
+        /// The payload, as given (UTF-8 text) [default: empty].
+        payload: Option<String>,
+        /// Ask only this member (repeat for more).
+        #[arg(long = "node", value_name = "NAME")]
+        nodes: Vec<String>,
+        /// Ask only members whose key KEY holds a value matching REGEX
+        /// (repeat: all must match), e.g. `--tag role=^web`.
+        #[arg(long = "tag", value_name = "KEY=REGEX", value_parser = parse_tag)]
+        tags: Vec<(String, String)>,
+        /// How long to wait for answers, e.g. `5s` [default: the
+        /// cluster's, which grows with its size].
+        #[arg(long, value_name = "DURATION")]
+        timeout: Option<String>,
+        /// Send each answer also through this many random members (0-5).
+        #[arg(long, value_name = "K")]
+        relay_factor: Option<u8>,
+        /// Ask for responses only, no acks.
+        #[arg(long)]
+        no_ack: bool,
+        #[command(flatten)]
+        format: FormatArg,
+        #[command(flatten)]
+        control: ControlArg,
+    },
+    /// Check who is reachable (Serf's `serf reachability`): asks every
+    /// member for an ack, then lists the members that did not ack and
+    /// those held suspect or dead. Exits non-zero if any did not ack.
+    Reachability {
+        /// How long to wait for acks, e.g. `5s` [default: the cluster's].
+        #[arg(long, value_name = "DURATION")]
+        timeout: Option<String>,
+        #[command(flatten)]
+        format: FormatArg,
+        #[command(flatten)]
+        control: ControlArg,
+    },
     /// Ask the agent to leave the cluster gracefully and exit.
     Leave {
         #[command(flatten)]
@@ -486,6 +530,35 @@ fn main() -> ExitCode {
         } => control
             .client()
             .and_then(|c| client::event(&c, &name, payload.as_deref(), !no_coalesce)),
+        Cmd::Query {
+            name,
+            payload,
+            nodes,
+            tags,
+            timeout,
+            relay_factor,
+            no_ack,
+            format,
+            control,
+        } => control.client().and_then(|c| {
+            let q = client::QueryArgs {
+                name,
+                payload: payload.unwrap_or_default(),
+                nodes,
+                tags,
+                timeout,
+                relay_factor,
+                ack: !no_ack,
+            };
+            client::query(&c, &q, format.json())
+        }),
+        Cmd::Reachability {
+            timeout,
+            format,
+            control,
+        } => control
+            .client()
+            .and_then(|c| client::reachability(&c, timeout.as_deref(), format.json())),
         Cmd::Leave { control } => control.client().and_then(|c| client::leave(&c)),
         Cmd::ForceLeave { name, control } => control
             .client()

@@ -2388,6 +2388,14 @@ impl Node {
         let pass_on = self.seals() || self.keyring.is_empty();
         let before = self.user_events.clock();
         for e in events {
+            // Under our own name but not fired by this process (it
+            // remembers what it fired): an earlier life's, which that life
+            // delivered (a seed cut off while it spread teaches a floor
+            // below it).
+            if e.origin == *self.view.local() && !self.user_events.fired_here(&e) {
+                self.metrics.events_old += 1;
+                continue;
+            }
             match self.user_events.heard(&e, pass_on, before) {
                 user_event::Heard::New { refused } => {
                     if refused && pass_on {

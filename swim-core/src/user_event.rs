@@ -193,6 +193,12 @@ impl UserEvents {
         self.clock
     }
 
+    /// Whether this process fired `e` (its ids carry this life's salt).
+    pub fn fired_here(&self, e: &UserEvent) -> bool {
+        let n = e.id ^ self.salt;
+        n != 0 && n <= self.next_id
+    }
+
     /// Whether a full-state exchange taught this member the event clock.
     pub fn learned(&self) -> bool {
         self.confirmed || self.provisional.is_some()

@@ -2380,7 +2380,7 @@ impl Node {
     /// fired before it joined (a restarted process would replay them).
     fn hear_events(&mut self, events: Vec<user_event::UserEvent>, from: SocketAddr) {
         let local = self.view.local();
-        if !self.user_events.learned() && !self.exchanges.founder() {
+        if !self.user_events.delivers() && !self.exchanges.founder() {
             tracing::trace!(node = %local, %from, n = events.len(), "user events before the join taught the event clock: ignored");
             return;
         }
@@ -3287,6 +3287,13 @@ impl Node {
             // the query clock is), then the events: a joiner's floor is
             // set before the events it would otherwise replay.
             let join = exchange.reason == Reason::Join;
+            // An earlier life of our name in the join's answer: this
+            // process restarted (see `UserEvents::restarted`).
+            let local = self.view.local_entry();
+            let (me, life) = (&local.name, local.life);
+            if join && (pp.members.iter()).any(|u| u.name == *me && u.life != 0 && u.life != life) {
+                self.user_events.restarted();
+            }
             if !self.user_events.learn(pp.event_clock, exchange.peer, join) {
                 self.drop_input(DropReason::Implausible, exchange.peer, "event clock");
             }

@@ -172,6 +172,8 @@ pub(crate) struct UserEvents {
     provisional: Option<(u64, SocketAddr)>,
     /// A second peer agreed with the first (within the jump).
     confirmed: bool,
+    /// This process restarted (see [`UserEvents::restarted`]).
+    restarted: bool,
     /// Mixed into every id (see [`UserEvents::new`]).
     salt: u64,
     next_id: u64,
@@ -202,6 +204,20 @@ impl UserEvents {
     /// Whether a full-state exchange taught this member the event clock.
     pub fn learned(&self) -> bool {
         self.confirmed || self.provisional.is_some()
+    }
+
+    /// This process restarted: its join answer held an earlier life of its
+    /// name. That life delivered events the seed (cut off while they
+    /// spread, say) may not have heard of, so one seed's clock is too low a
+    /// floor: such a process delivers nothing until a second peer's clock
+    /// confirms the first, and takes the higher of the two.
+    pub fn restarted(&mut self) {
+        self.restarted = true;
+    }
+
+    /// Whether events heard now are delivered (see [`UserEvents::restarted`]).
+    pub fn delivers(&self) -> bool {
+        self.confirmed || (self.provisional.is_some() && !self.restarted)
     }
 
     /// Events stamped below this are old here.
@@ -314,7 +330,10 @@ impl UserEvents {
             Some((first, _)) if first.abs_diff(clock) <= MAX_CLOCK_JUMP => {
                 self.confirmed = true;
                 self.provisional = None;
-                self.floor = self.floor.min(clock);
+                self.floor = match self.restarted {
+                    true => self.floor.max(clock),
+                    false => self.floor.min(clock),
+                };
                 self.clock = self.clock.max(clock);
             }
             Some(_) => self.take_provisional(clock, from),
@@ -566,6 +585,24 @@ mod tests {
             founder.heard(&early, true, founder.clock()),
             Heard::New { refused: false }
         );
+    }
+
+    #[test]
+    fn a_restarted_process_waits_for_a_second_clock_and_takes_the_higher() {
+        let mut r = UserEvents::new(3);
+        r.restarted();
+        r.learn(0, peer(1), true);
+        assert!(
+            r.learned() && !r.delivers(),
+            "one seed's word is not enough"
+        );
+        r.learn(5, peer(2), false);
+        assert!(r.delivers());
+        assert_eq!(r.floor(), 5, "the higher of the two");
+        let mut j = UserEvents::new(4);
+        j.learn(0, peer(1), true);
+        j.learn(5, peer(2), false);
+        assert_eq!(j.floor(), 0, "a first join keeps the lower");
     }
 
     #[test]

@@ -2450,6 +2450,12 @@ impl Node {
         // or a forged one) makes replicas drop our namespace when they take
         // it: answered, once refuted, like any claim about our keys.
         let foreign = u.status == Status::Alive && u.life != 0 && u.life != self.life();
+        if u.life != 0 && u.life != self.life() {
+            // An earlier life of our name: this process restarted, and
+            // that life may have delivered events its seed never heard of
+            // (see `UserEvents::restarted`).
+            self.user_events.restarted();
+        }
         match self.view.about_self(u, self.is_leaving(), self.now) {
             None => {}
             Some(Answer::StillLeaving) => self.leave = Leave::Announcing,
@@ -3286,12 +3292,17 @@ impl Node {
             // Learned only from answers to exchanges this node opened (as
             // the query clock is), then the events: a joiner's floor is
             // set before the events it would otherwise replay.
-            let join = exchange.reason == Reason::Join;
-            // An earlier life of our name in the join's answer: this
-            // process restarted (see `UserEvents::restarted`).
+            // Until the clock is learned, a node that set out to join
+            // learns it from any exchange it opened, not only its join's
+            // (a seed cut off from it answers last).
+            let join = exchange.reason == Reason::Join
+                || (!self.user_events.learned() && !self.exchanges.founder());
+            // An earlier life of our name in the answer: this process
+            // restarted (see `UserEvents::restarted`; gossip about us
+            // tells it too, see `about_self`).
             let local = self.view.local_entry();
             let (me, life) = (&local.name, local.life);
-            if join && (pp.members.iter()).any(|u| u.name == *me && u.life != 0 && u.life != life) {
+            if (pp.members.iter()).any(|u| u.name == *me && u.life != 0 && u.life != life) {
                 self.user_events.restarted();
             }
             if !self.user_events.learn(pp.event_clock, exchange.peer, join) {

@@ -206,11 +206,13 @@ impl UserEvents {
         self.confirmed || self.provisional.is_some()
     }
 
-    /// This process restarted: its join answer held an earlier life of its
-    /// name. That life delivered events the seed (cut off while they
+    /// This process restarted: before its clock was confirmed, it heard of
+    /// an earlier life of its name (in an exchange's answer, or gossip
+    /// about it). That life delivered events the seed (cut off while they
     /// spread, say) may not have heard of, so one seed's clock is too low a
     /// floor: such a process delivers nothing until a second peer's clock
-    /// confirms the first, and takes the higher of the two.
+    /// confirms the first, and takes the higher of the two. Once the clock
+    /// is confirmed it changes nothing.
     pub fn restarted(&mut self) {
         self.restarted = true;
     }

@@ -294,10 +294,8 @@ proptest! {
 }
 
 proptest! {
-    // A fast, fixed set in CI: with more cases this fails (see the doc
-    // below).
     #![proptest_config(ProptestConfig {
-        cases: cases(24),
+        cases: cases(1000),
         rng_seed: rng_seed(),
         failure_persistence: None,
         ..ProptestConfig::default()
@@ -307,17 +305,7 @@ proptest! {
     /// cluster is as safe and converges as without them, and no event is
     /// delivered twice, in one life or across a restart, nor by a process
     /// started after it was fired.
-    ///
-    /// Open (issue 20), so ignored: within 1,000 cases a process restarted
-    /// while its join seed was cut off from an event's spread learns a
-    /// floor below the event and delivers it again when an exchange brings
-    /// it (its earlier life delivered it). A process whose join answer
-    /// shows an earlier life of its name now waits for a second peer's
-    /// clock and takes the higher (`UserEvents::restarted`), but a seed
-    /// that held that life dead sends no entry for it (full states carry
-    /// no dead members), so it is not told. Run it with `--ignored`.
     #[test]
-    #[ignore = "open (issue 20): a process restarted while its seed was cut off (the seed held its earlier life dead, so its join answer did not show it) learns a floor below an event its earlier life delivered, and delivers it again; fails within 1,000 cases"]
     fn user_events_are_delivered_once_under_faults(options in options_with(true)) {
         let report = Sim::new(options.clone()).expect("valid options").run();
         prop_assert_eq!(report.violation.clone(), None, "replay with Sim::new({:#?})", options);

@@ -345,7 +345,9 @@ impl Replicas {
         self.queue.forget(owner);
         self.touch(owner, |r| {
             match r.owners.insert(owner.clone(), Namespace::new(life)) {
-                Some(old) => old.digest().watermark > 0,
+                // Entries applied ahead of a gap count: the application
+                // saw them, and must hear they are gone.
+                Some(old) => old.digest().watermark > 0 || old.bytes() > 0,
                 None => false,
             }
         })
@@ -619,6 +621,24 @@ mod tests {
         assert!(r.new_life(&"x".into(), 6), "held a key");
         assert_eq!(r.pending(), 0);
         assert!(r.namespace("x").unwrap().get("k").is_none());
+    }
+
+    #[test]
+    fn a_new_life_resets_keys_held_ahead_of_a_gap() {
+        // Version 5 after 4, which never arrived (a replica cut off from
+        // the owner took it, forged or not): the watermark stays 0.
+        let mut r = Replicas::new("me".into(), 1, usize::MAX);
+        assert!(matches!(
+            r.apply(&delta("x", "k", 5), Some(5), Instant::ZERO),
+            Heard::Applied(Some(_))
+        ));
+        assert_eq!(r.namespace("x").unwrap().digest().watermark, 0);
+        assert!(
+            r.new_life(&"x".into(), 6),
+            "held a key: the application must hear it went"
+        );
+        assert!(r.namespace("x").unwrap().get("k").is_none());
+        assert!(!r.new_life(&"x".into(), 7), "held nothing of life 6");
     }
 
     #[test]

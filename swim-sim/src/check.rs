@@ -81,6 +81,7 @@ impl Checker {
         if let Some(f) = self.forgeries.as_mut() {
             f.ended(v, None, None, self.now_ms);
             f.forget_reader(v);
+            f.forget_owner(v);
         }
     }
 
@@ -158,9 +159,6 @@ impl Checker {
                 .entry((m, version))
                 .or_default()
                 .push(value.clone());
-            if let Some(f) = self.forgeries.as_mut() {
-                f.wrote(m, self.now_ms);
-            }
         } else if self.forgeries.is_some() {
             return self.measure(v, m, key, value, version);
         } else if value.is_some()
@@ -207,6 +205,9 @@ impl Checker {
         if value.is_some() && !genuine {
             f.forged(v, m, key, now);
             return Ok(());
+        }
+        if genuine {
+            f.took(m, version, now);
         }
         f.ended(v, Some(m), Some(key), now);
         if !genuine {

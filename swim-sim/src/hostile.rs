@@ -151,7 +151,8 @@ pub struct HostileReport {
     /// Distinct owners whose readers held a forged value.
     pub forged_owners: u64,
     /// The longest any forged value stayed at a reader after its owner's
-    /// next write (ms; `None`: no forged value met an owner's write).
+    /// next write reached a first other member (ms; `None`: no forged
+    /// value met an owner's write).
     pub forged_after_write_max_ms: Option<u64>,
     /// Forged values that stayed more than the write deadline after the
     /// owner's next write.
@@ -749,13 +750,19 @@ pub(crate) fn open(bytes: &[u8], keys: &[swim_core::SecretKey]) -> Option<Option
 }
 
 /// Per (reader, owner, key): since when the reader holds a value the owner
-/// never wrote; and per owner, when it wrote (to find its next write).
+/// never wrote; and per owner, when its writes left it (to find its next
+/// write). A write counts from when a first other member takes it: one
+/// the owner made just before it crashed, that never left it, cannot
+/// replace anything.
 #[derive(Debug, Default)]
 pub(crate) struct Forgeries {
     holds: BTreeMap<(usize, usize, String), u64>,
     seen_keys: BTreeSet<(usize, usize, String)>,
     owners: BTreeSet<usize>,
     writes: BTreeMap<usize, Vec<u64>>,
+    /// The (owner, version) writes another member took, in the owner's
+    /// current process.
+    left_owner: BTreeSet<(usize, u64)>,
     /// Per (reader, owner, key): the newest version the owner wrote that
     /// the reader was shown (by this process of the reader's).
     shown: BTreeMap<(usize, usize, String), u64>,
@@ -769,9 +776,17 @@ pub(crate) struct Forgeries {
 }
 
 impl Forgeries {
-    /// Owner `m` wrote at `now` (ms).
-    pub fn wrote(&mut self, m: usize, now: u64) {
-        self.writes.entry(m).or_default().push(now);
+    /// Another member took owner `m`'s write at `version` at `now` (ms):
+    /// the first time, the write counts from then.
+    pub fn took(&mut self, m: usize, version: u64, now: u64) {
+        if self.left_owner.insert((m, version)) {
+            self.writes.entry(m).or_default().push(now);
+        }
+    }
+
+    /// Owner `m`'s process restarted: its versions start again.
+    pub fn forget_owner(&mut self, m: usize) {
+        self.left_owner.retain(|(o, _)| *o != m);
     }
 
     /// Reader `v` was shown `m`'s genuine write of `key` at `version`.
@@ -837,6 +852,7 @@ impl Forgeries {
             seen_keys: BTreeSet::new(),
             owners: BTreeSet::new(),
             writes: self.writes.clone(),
+            left_owner: BTreeSet::new(),
             shown: BTreeMap::new(),
             seen: self.seen,
             after_write_max: self.after_write_max,

@@ -1192,6 +1192,18 @@ impl Node {
         self.user_events.clock()
     }
 
+    /// Tells a restarted process where its earlier life stopped: every
+    /// user event stamped below `floor` was delivered then, and none is
+    /// delivered again. Call it before [`Node::join`], with one past the
+    /// `clock` of the last [`Event::User`] the earlier process delivered
+    /// (the agent keeps it in its member snapshot, as Serf does). Without
+    /// it, a restarted process takes its floor from its peers' clocks at
+    /// join (see [`crate::user_event`]), which cannot know of an event
+    /// that only the other side of a partition heard.
+    pub fn resume_events(&mut self, floor: u64) {
+        self.user_events.resume(floor);
+    }
+
     /// The old name of [`Node::keyring_op`].
     #[deprecated(note = "renamed to `keyring_op`")]
     pub fn key_op(&mut self, op: KeyringOp, timeout: Duration, now: Instant) -> Result<u64, Error> {

@@ -174,6 +174,9 @@ pub(crate) struct UserEvents {
     confirmed: bool,
     /// This process restarted (see [`UserEvents::restarted`]).
     restarted: bool,
+    /// The floor an earlier process of this node left (see
+    /// [`UserEvents::resume`]): no floor learned later goes below it.
+    resumed: u64,
     /// Mixed into every id (see [`UserEvents::new`]).
     salt: u64,
     next_id: u64,
@@ -217,9 +220,21 @@ impl UserEvents {
         self.restarted = true;
     }
 
-    /// Whether events heard now are delivered (see [`UserEvents::restarted`]).
+    /// An earlier process of this node delivered every event stamped
+    /// below `floor` (kept across the restart by the application).
+    pub fn resume(&mut self, floor: u64) {
+        self.resumed = self.resumed.max(floor);
+        self.floor = self.floor.max(floor);
+        self.clock = self.clock.max(floor);
+        let floor = self.floor;
+        self.recent.retain(|(c, _, _), _| *c >= floor);
+    }
+
+    /// Whether events heard now are delivered (see [`UserEvents::restarted`];
+    /// a floor resumed from an earlier life is exact: no second peer is
+    /// awaited).
     pub fn delivers(&self) -> bool {
-        self.confirmed || (self.provisional.is_some() && !self.restarted)
+        self.confirmed || (self.provisional.is_some() && (!self.restarted || self.resumed > 0))
     }
 
     /// Events stamped below this are old here.
@@ -335,7 +350,8 @@ impl UserEvents {
                 self.floor = match self.restarted {
                     true => self.floor.max(clock),
                     false => self.floor.min(clock),
-                };
+                }
+                .max(self.resumed);
                 self.clock = self.clock.max(clock);
             }
             Some(_) => self.take_provisional(clock, from),
@@ -345,8 +361,8 @@ impl UserEvents {
 
     fn take_provisional(&mut self, clock: u64, from: SocketAddr) {
         self.provisional = Some((clock, from));
-        self.clock = clock.max(self.own_stamps());
-        self.floor = clock;
+        self.clock = clock.max(self.own_stamps()).max(self.resumed);
+        self.floor = clock.max(self.resumed);
         let floor = self.floor;
         self.recent.retain(|(c, _, _), _| *c >= floor);
     }
@@ -605,6 +621,21 @@ mod tests {
         j.learn(0, peer(1), true);
         j.learn(5, peer(2), false);
         assert_eq!(j.floor(), 0, "a first join keeps the lower");
+    }
+
+    #[test]
+    fn a_resumed_floor_holds_whatever_peers_say() {
+        let mut r = UserEvents::new(3);
+        r.resume(7);
+        r.restarted();
+        // Both peers were cut off from the events the earlier life saw.
+        r.learn(2, peer(1), true);
+        assert!(r.delivers(), "the resumed floor is exact: no second peer awaited");
+        assert_eq!(r.floor(), 7);
+        r.learn(1, peer(2), false);
+        assert_eq!(r.floor(), 7, "no peer lowers it");
+        let old = UserEvents::new(9).fire(&"o".into(), "e", b"", false);
+        assert_eq!(r.heard(&round_trip(&old), true, r.clock()), Heard::Old);
     }
 
     #[test]

@@ -113,6 +113,9 @@ struct File {
     /// upgrade): see [`Options::older`].
     #[serde(default)]
     older: Vec<usize>,
+    /// Whether a restarted node resumes its user-event floor, as an agent
+    /// with a snapshot does: see [`Options::snapshot`] (default true).
+    snapshot: Option<bool>,
     #[serde(default)]
     fault: Vec<toml::Spanned<FaultSpec>>,
     #[serde(default)]
@@ -558,6 +561,7 @@ impl Scenario {
             ));
         }
         options.older = file.older;
+        options.snapshot = file.snapshot.unwrap_or(true);
         let names: Vec<&str> = (file.fault.iter())
             .filter_map(|f| f.get_ref().name.as_deref())
             .collect();

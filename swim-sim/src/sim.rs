@@ -264,6 +264,12 @@ pub struct Options {
     /// fields stripped, as that build skipped them (datagram fields 11-13,
     /// push-pull fields 9-10), and they fire and ask nothing.
     pub older: Vec<usize>,
+    /// A restarted process resumes its user-event floor (one past the
+    /// last event its earlier processes delivered), as the agent does from
+    /// its member snapshot ([`swim_core::Node::resume_events`]). Off: it
+    /// learns its floor from its peers at join alone, as an agent run
+    /// without a snapshot does.
+    pub snapshot: bool,
 }
 
 impl Options {
@@ -285,6 +291,7 @@ impl Options {
             hostile_report: false,
             write_deadline: Duration::from_secs(30),
             older: Vec::new(),
+            snapshot: true,
         }
     }
 
@@ -488,6 +495,9 @@ struct Slot {
     generation: u32,
     tick_at: Option<Instant>,
     restarts: u64,
+    /// One past the clock of the last user event this node's processes
+    /// delivered (what the agent's snapshot keeps).
+    event_floor: u64,
 }
 
 /// A stream between two nodes, as the simulated network carries it: side 0
@@ -690,6 +700,7 @@ impl Sim {
                     generation: 0,
                     tick_at: None,
                     restarts: 0,
+                    event_floor: 0,
                 })
                 .collect(),
             rng: ChaCha8Rng::seed_from_u64(opts.seed),
@@ -1380,6 +1391,9 @@ impl Sim {
             self.truth.process_changed(i, self.now);
         }
         self.checker.restarted(i);
+        if self.opts.snapshot && self.slots[i].event_floor > 0 {
+            node.resume_events(self.slots[i].event_floor);
+        }
         let contact = (0..self.opts.nodes).find(|&j| j != i && self.observer.is_live(j));
         if let Some(j) = contact.filter(|_| i != 0 || self.slots[i].restarts > 0) {
             let _ = node.join(&[addr_of(j)], self.now);
@@ -2125,6 +2139,8 @@ impl Sim {
     fn observe(&mut self, v: usize, e: &Event) {
         match e {
             Event::User { origin, clock, .. } => {
+                let floor = &mut self.slots[v].event_floor;
+                *floor = (*floor).max(clock.saturating_add(1));
                 if let Some(o) = index_of_name(origin) {
                     self.deliveries.delivered(v, o, *clock, self.now);
                 }

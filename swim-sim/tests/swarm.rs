@@ -303,8 +303,10 @@ proptest! {
 
     /// User events and queries among the faults (no hostile member): the
     /// cluster is as safe and converges as without them, and no event is
-    /// delivered twice, in one life or across a restart, nor by a process
-    /// started after it was fired.
+    /// delivered twice, in one life or across a restart (a restarted
+    /// process resumes its event floor, as the agent does from its
+    /// snapshot: `Options::snapshot`), nor by a process started after it
+    /// was fired.
     #[test]
     fn user_events_are_delivered_once_under_faults(options in options_with(true)) {
         let report = Sim::new(options.clone()).expect("valid options").run();

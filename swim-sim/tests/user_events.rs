@@ -12,6 +12,8 @@ use swim_sim::{Fault, FaultKind, Options, Sim};
 /// process must take its floor above the event its earlier life delivered.
 fn restarted_while_its_seed_is_cut_off(seed: u64) -> Options {
     let mut o = Options::new(7, seed, Duration::from_secs(60));
+    // No snapshot: the restarted process learns its floor from its peers.
+    o.snapshot = false;
     o.config = Config::local();
     o.network.loss = 0.035;
     let f = |ms: u64, kind| Fault {
@@ -47,4 +49,55 @@ fn a_process_restarted_while_its_seed_was_cut_off_does_not_deliver_an_event_agai
         assert_eq!(d.delivered, d.expected, "seed {seed}: {d:?}");
         assert_eq!((d.duplicates, d.replayed), (0, 0), "seed {seed}: {d:?}");
     }
+}
+
+/// Node 3 fires an event while nodes 0-2 are cut off; node 5, which
+/// delivered it, restarts just before the heal, and the two peers it
+/// reaches first are on the side that never heard of the event. Only what
+/// its earlier process left (the agent's snapshot) keeps it from
+/// delivering the event again; without it, it does (measured: the
+/// swarm's case, seed 1521270646638036109).
+fn restarted_among_peers_that_never_heard(seed: u64, snapshot: bool) -> Options {
+    let mut o = Options::new(7, seed, Duration::from_secs(40));
+    o.snapshot = snapshot;
+    o.config = Config::local();
+    o.network.loss = 0.017;
+    let f = |ms: u64, kind| Fault {
+        at: Duration::from_millis(ms),
+        kind,
+    };
+    o.faults = vec![
+        f(11344, FaultKind::Partition(vec![vec![0, 1, 2]])),
+        f(
+            16620,
+            FaultKind::Event {
+                node: 3,
+                name: "e0".into(),
+                payload: "p".into(),
+                coalesce: false,
+            },
+        ),
+        f(19308, FaultKind::Restart(5)),
+        f(19344, FaultKind::Heal),
+    ];
+    o
+}
+
+#[test]
+fn a_restarted_process_resumes_its_event_floor_from_its_snapshot() {
+    let mut without = 0;
+    for seed in [1521270646638036109, 1, 2, 3, 4, 5, 6, 7, 8, 9] {
+        let report = Sim::new(restarted_among_peers_that_never_heard(seed, true))
+            .expect("valid options")
+            .run();
+        assert_eq!(report.violation, None, "seed {seed}");
+        let d = &report.deliveries[0];
+        assert_eq!(d.delivered, d.expected, "seed {seed}: {d:?}");
+        assert_eq!(d.duplicates, 0, "seed {seed}: {d:?}");
+        let report = Sim::new(restarted_among_peers_that_never_heard(seed, false))
+            .expect("valid options")
+            .run();
+        without += report.deliveries[0].duplicates;
+    }
+    assert!(without > 0, "the case needs the snapshot: without it, some seed delivers twice");
 }

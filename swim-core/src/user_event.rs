@@ -630,7 +630,10 @@ mod tests {
         r.restarted();
         // Both peers were cut off from the events the earlier life saw.
         r.learn(2, peer(1), true);
-        assert!(r.delivers(), "the resumed floor is exact: no second peer awaited");
+        assert!(
+            r.delivers(),
+            "the resumed floor is exact: no second peer awaited"
+        );
         assert_eq!(r.floor(), 7);
         r.learn(1, peer(2), false);
         assert_eq!(r.floor(), 7, "no peer lowers it");

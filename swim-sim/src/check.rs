@@ -86,10 +86,12 @@ impl Checker {
     }
 
     /// Node `v`'s process stopped (crashed, or left the cluster): it reads
-    /// nothing any more, so a forged value it held stops counting.
+    /// nothing any more, so a forged value it held stops counting, and it
+    /// writes nothing any more, so neither does one of its keys.
     pub fn stopped(&mut self, v: usize) {
         if let Some(f) = self.forgeries.as_mut() {
             f.ended(v, None, None, self.now_ms);
+            f.owner_stopped(v, self.now_ms);
         }
     }
 

@@ -832,6 +832,22 @@ impl Forgeries {
         }
     }
 
+    /// Owner `m`'s process stopped (crashed or left): nobody can answer
+    /// a forged value of its keys any more (its namespace is frozen at
+    /// every replica until it is reaped), so the holds of them stop
+    /// counting.
+    pub fn owner_stopped(&mut self, m: usize, now: u64) {
+        let gone: Vec<(usize, usize, String)> = (self.holds.keys())
+            .filter(|(_, o, _)| *o == m)
+            .cloned()
+            .collect();
+        for k in gone {
+            if let Some(since) = self.holds.remove(&k) {
+                self.close(m, since, now);
+            }
+        }
+    }
+
     fn close(&mut self, owner: usize, since: u64, end: u64) {
         self.longest = self.longest.max(end - since);
         let next = (self.writes.get(&owner)).and_then(|w| w.iter().copied().find(|&t| t >= since));

@@ -99,5 +99,8 @@ fn a_restarted_process_resumes_its_event_floor_from_its_snapshot() {
             .run();
         without += report.deliveries[0].duplicates;
     }
-    assert!(without > 0, "the case needs the snapshot: without it, some seed delivers twice");
+    assert!(
+        without > 0,
+        "the case needs the snapshot: without it, some seed delivers twice"
+    );
 }

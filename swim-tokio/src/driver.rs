@@ -375,6 +375,11 @@ pub async fn start(config: AgentConfig) -> Result<Handle, StartError> {
             }
             snapshot_join = seeds.is_empty() && !known.is_empty();
             seeds.extend(known);
+            if loaded.event_floor > 0 {
+                // Events the earlier process delivered are not delivered again.
+                tracing::info!(path = %path.display(), floor = loaded.event_floor, "snapshot: resuming the user-event floor");
+                node.resume_events(loaded.event_floor);
+            }
             Some(snapshot)
         }
         None => None,
@@ -562,7 +567,8 @@ impl Driver {
         }
     }
 
-    /// Records membership changes in the snapshot, if there is one.
+    /// Records membership changes and the user-event floor in the
+    /// snapshot, if there is one.
     fn snapshot_event(&mut self, event: &Event) {
         let Some(snapshot) = &mut self.snapshot else {
             return;
@@ -578,6 +584,9 @@ impl Driver {
             | Event::MemberLeft(m)
             | Event::MemberReaped(m) => Record::Gone {
                 name: m.name.to_string(),
+            },
+            Event::User { clock, .. } => Record::Events {
+                floor: clock.saturating_add(1),
             },
             _ => return,
         };

@@ -10,18 +10,26 @@
 //! ```text
 //! 3b0e5a3c {"op":"alive","name":"web-1","addr":"10.0.0.1:7946"}
 //! 9d1f0c27 {"op":"gone","name":"web-2"}
+//! 0c4f2a91 {"op":"events","floor":42}
 //! 5e7d1c0a {"op":"leave"}
 //! ```
 //!
 //! - `alive`: a member was learned, came back or moved (name and address);
 //! - `gone`: a member failed, left or was reaped;
+//! - `events`: this agent delivered every user event stamped below
+//!   `floor` (one past the clock of the last it delivered). A restarted
+//!   agent resumes it ([`swim_core::Node::resume_events`]): it delivers
+//!   none of them again, even when the peers it meets first never heard
+//!   of them (Serf's snapshot keeps its event clock the same way). Kept
+//!   across a leave.
 //! - `leave`: this agent left the cluster gracefully. Replayed without
 //!   `rejoin_after_leave`, it forgets every member recorded before it (as
 //!   Serf does): an agent that left does not rejoin on its own. It is
 //!   the last record of its life: what the agent learns while its leave
 //!   spreads is not recorded.
 //!
-//! Only names and addresses are recorded: never keys, tags or metadata.
+//! Only names, addresses and the event floor are recorded: never keys,
+//! tags, metadata or events themselves.
 //! A record is written with one `write` call and no `fsync`; every so
 //! often (once the appended bytes exceed both 64 KiB and twice the live
 //! records' size) the file is compacted: the live members are written to
@@ -86,6 +94,11 @@ pub enum Record {
         /// Its name.
         name: String,
     },
+    /// This agent delivered every user event stamped below `floor`.
+    Events {
+        /// One past the clock of the last user event delivered.
+        floor: u64,
+    },
     /// This agent left the cluster gracefully.
     Leave,
 }
@@ -137,6 +150,8 @@ pub struct Loaded {
     /// Whether the last state recorded was a graceful leave (members
     /// recorded before it are forgotten unless `rejoin_after_leave`).
     pub left: bool,
+    /// The highest event floor recorded (0: none).
+    pub event_floor: u64,
     /// Good records read.
     pub records: usize,
     /// What was cut, if the file was damaged.
@@ -193,6 +208,7 @@ fn apply(loaded: &mut Loaded, record: Record, rejoin: bool) -> Result<(), &'stat
         Record::Gone { name } => {
             loaded.members.remove(&name);
         }
+        Record::Events { floor } => loaded.event_floor = loaded.event_floor.max(floor),
         Record::Leave => {
             loaded.left = true;
             if !rejoin {
@@ -227,9 +243,13 @@ pub fn load(path: &Path, rejoin_after_leave: bool) -> io::Result<Loaded> {
     Ok(loaded)
 }
 
-/// The live members as the lines of a compacted snapshot.
-fn compacted(members: &BTreeMap<String, SocketAddr>) -> Vec<u8> {
+/// The event floor and the live members as the lines of a compacted
+/// snapshot.
+fn compacted(members: &BTreeMap<String, SocketAddr>, event_floor: u64) -> Vec<u8> {
     let mut out = Vec::new();
+    if event_floor > 0 {
+        out.extend(Record::Events { floor: event_floor }.encode());
+    }
     for (name, addr) in members {
         out.extend(
             Record::Alive {
@@ -242,11 +262,15 @@ fn compacted(members: &BTreeMap<String, SocketAddr>) -> Vec<u8> {
     out
 }
 
-/// Rewrites the snapshot with just `members` (through a fresh private
-/// temporary file, fsynced, renamed over `PATH`, the directory fsynced),
-/// then opens it for appending.
-fn compact(path: &Path, members: &BTreeMap<String, SocketAddr>) -> io::Result<(File, u64)> {
-    let bytes = compacted(members);
+/// Rewrites the snapshot with just the event floor and `members`
+/// (through a fresh private temporary file, fsynced, renamed over `PATH`,
+/// the directory fsynced), then opens it for appending.
+fn compact(
+    path: &Path,
+    members: &BTreeMap<String, SocketAddr>,
+    event_floor: u64,
+) -> io::Result<(File, u64)> {
+    let bytes = compacted(members, event_floor);
     crate::files::write_private(path, &bytes)?;
     let file = open_append(path)?;
     Ok((file, bytes.len() as u64))
@@ -340,8 +364,9 @@ fn lock(path: &Path) -> io::Result<File> {
 /// What the driver sends the writer thread.
 enum Msg {
     Record(Record),
-    /// The queue overflowed: these are all the live members now.
-    Reset(BTreeMap<String, SocketAddr>),
+    /// The queue overflowed: these are all the live members now, and the
+    /// event floor.
+    Reset(BTreeMap<String, SocketAddr>, u64),
 }
 
 /// The driver's side of an open snapshot: records go to a writer thread,
@@ -352,6 +377,8 @@ pub(crate) struct Snapshot {
     /// A record was dropped on a full queue: the next chance, all the
     /// live members are sent instead.
     lost: bool,
+    /// The highest event floor recorded (sent again after an overflow).
+    event_floor: u64,
     /// The open lock file (see the module's "One agent a file"): held
     /// until the writer has stopped.
     lock: Option<File>,
@@ -391,7 +418,7 @@ impl Snapshot {
                  its members (pass --rejoin to rejoin after a leave)"
             );
         }
-        let (file, size) = compact(path, &loaded.members)?;
+        let (file, size) = compact(path, &loaded.members, loaded.event_floor)?;
         let (tx, rx) = mpsc::sync_channel(QUEUE);
         let writer = Writer {
             path: path.to_path_buf(),
@@ -400,6 +427,7 @@ impl Snapshot {
             live_bytes: size,
             appended: 0,
             left: false,
+            event_floor: loaded.event_floor,
         };
         let thread = std::thread::Builder::new()
             .name("swim-snapshot".into())
@@ -409,6 +437,7 @@ impl Snapshot {
                 tx: Some(tx),
                 thread: Some(thread),
                 lost: false,
+                event_floor: loaded.event_floor,
                 lock: Some(lock),
             },
             loaded,
@@ -423,8 +452,14 @@ impl Snapshot {
         members: impl FnOnce() -> BTreeMap<String, SocketAddr>,
     ) {
         let Some(tx) = &self.tx else { return };
+        if let Record::Events { floor } = record {
+            if floor <= self.event_floor {
+                return;
+            }
+            self.event_floor = floor;
+        }
         if self.lost {
-            match tx.try_send(Msg::Reset(members())) {
+            match tx.try_send(Msg::Reset(members(), self.event_floor)) {
                 Ok(()) => self.lost = false,
                 Err(_) => return,
             }
@@ -468,6 +503,8 @@ struct Writer {
     /// This agent left: the leave record is the file's last, and nothing
     /// learned while the leave spreads is recorded after it.
     left: bool,
+    /// The event floor as recorded.
+    event_floor: u64,
 }
 
 impl Writer {
@@ -475,9 +512,10 @@ impl Writer {
         while let Ok(msg) = rx.recv() {
             let result = match msg {
                 Msg::Record(r) => self.append(r),
-                Msg::Reset(_) if self.left => Ok(()),
-                Msg::Reset(members) => {
+                Msg::Reset(..) if self.left => Ok(()),
+                Msg::Reset(members, event_floor) => {
                     self.live = members;
+                    self.event_floor = self.event_floor.max(event_floor);
                     self.compact()
                 }
             };
@@ -502,6 +540,8 @@ impl Writer {
             }
             Record::Gone { name } if self.live.remove(name).is_none() => return Ok(()),
             Record::Gone { .. } => {}
+            Record::Events { floor } if *floor <= self.event_floor => return Ok(()),
+            Record::Events { floor } => self.event_floor = *floor,
             Record::Leave => self.left = true,
         }
         let line = record.encode();
@@ -514,7 +554,7 @@ impl Writer {
     }
 
     fn compact(&mut self) -> io::Result<()> {
-        let (file, size) = compact(&self.path, &self.live)?;
+        let (file, size) = compact(&self.path, &self.live, self.event_floor)?;
         self.file = file;
         self.live_bytes = size;
         self.appended = 0;
@@ -732,6 +772,62 @@ mod tests {
         assert_eq!(loaded.members, with_me);
         let (_, reopened) = Snapshot::open(&path, false, "me").unwrap();
         assert_eq!(reopened.members, model);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The event floor is the highest recorded, survives a leave and
+    /// every compaction (the writer's and the one at open), and a lower
+    /// one is not written.
+    #[test]
+    fn the_event_floor_survives_leaves_and_compactions() {
+        let records = [
+            Record::Events { floor: 5 },
+            alive("a", 1),
+            Record::Events { floor: 3 },
+            Record::Leave,
+        ];
+        let loaded = parse(&file(&records), false);
+        assert_eq!((loaded.event_floor, loaded.left), (5, true));
+        assert!(
+            loaded.members.is_empty(),
+            "the leave still forgets the members"
+        );
+
+        let dir = std::env::temp_dir().join(format!("swim-snap-floor-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("snap");
+        let (mut snap, _) = Snapshot::open(&path, false, "me").unwrap();
+        snap.record(Record::Events { floor: 9 }, BTreeMap::new);
+        snap.record(Record::Events { floor: 4 }, BTreeMap::new);
+        for i in 0..3000 {
+            // Enough to compact at least once.
+            snap.record(alive(&format!("m{i}"), 2), BTreeMap::new);
+            snap.record(
+                Record::Gone {
+                    name: format!("m{i}"),
+                },
+                BTreeMap::new,
+            );
+        }
+        snap.close();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            !text.contains(r#""floor":4"#),
+            "a lower floor is not written"
+        );
+        assert_eq!(
+            load(&path, false).unwrap().event_floor,
+            9,
+            "after the writer compacted"
+        );
+        let (mut again, loaded) = Snapshot::open(&path, false, "me").unwrap();
+        assert_eq!(loaded.event_floor, 9);
+        again.close();
+        assert_eq!(
+            load(&path, false).unwrap().event_floor,
+            9,
+            "after the compaction at open"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

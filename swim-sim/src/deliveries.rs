@@ -5,8 +5,8 @@
 //!
 //! An event is *expected* at every node running when it was fired that is
 //! still running, as the same process, when the run ends: a node that
-//! stopped in between may have missed it (and its next life joined after
-//! it was fired, so must not deliver it). A query is expected to be
+//! stopped in between may have missed it (its next life may catch up on
+//! it, but never deliver it again). A query is expected to be
 //! answered by every node it asks (its filter's, or all) that runs, as
 //! the same process, from when it was asked until its origin stops
 //! waiting; the simulator answers each query at once, with the node's name.
@@ -35,9 +35,12 @@ pub struct Delivery {
     pub duplicates: u64,
     /// The first few expected nodes that never delivered it.
     pub missing: Vec<usize>,
-    /// Deliveries by a process started more than [`REPLAY_GRACE`] after
-    /// the event was fired (a joiner, or a restarted process): an event
-    /// from before it joined, which it must not deliver.
+    /// Deliveries by a node first started more than [`REPLAY_GRACE`]
+    /// after the event was fired (a joiner): an event from before it
+    /// joined, which it must not deliver. A restarted node that delivers
+    /// an event its earlier life missed (cut off, or down) catches up, as
+    /// a member back from a partition does; one its earlier life delivered
+    /// counts in `duplicates`.
     pub replayed: u64,
 }
 
@@ -68,8 +71,8 @@ struct Fired {
 #[derive(Debug, Default)]
 pub struct Deliveries {
     fired: Vec<Fired>,
-    /// When each node's current process started.
-    started: Vec<Instant>,
+    /// When each node's first process started.
+    started: Vec<Option<Instant>>,
 }
 
 impl Deliveries {
@@ -96,12 +99,12 @@ impl Deliveries {
         });
     }
 
-    /// Node `v`'s process started at `now`.
+    /// Node `v`'s process started at `now` (only its first start counts).
     pub(crate) fn started(&mut self, v: usize, now: Instant) {
         if self.started.len() <= v {
-            self.started.resize(v + 1, Instant::ZERO);
+            self.started.resize(v + 1, None);
         }
-        self.started[v] = now;
+        self.started[v].get_or_insert(now);
     }
 
     /// The last event followed was not fired after all (refused).
@@ -122,8 +125,8 @@ impl Deliveries {
         }
         f.count[v] += 1;
         f.first[v].get_or_insert(now);
-        let started = self.started.get(v).copied().unwrap_or(Instant::ZERO);
-        if started > f.at + REPLAY_GRACE {
+        let started = self.started.get(v).copied().flatten();
+        if started.is_some_and(|s| s > f.at + REPLAY_GRACE) {
             f.replayed += 1;
         }
     }
@@ -368,6 +371,13 @@ mod tests {
         d.started(2, t + Duration::from_secs(10));
         d.delivered(2, 0, 5, t + Duration::from_secs(11));
         assert_eq!(d.report(&[None; 4])[0].replayed, 1);
+        // Node 1 (started at 0) restarts 10 s later: its earlier life
+        // delivered it, so a delivery now is a duplicate, not a replay.
+        d.started(1, t);
+        d.started(1, t + Duration::from_secs(10));
+        d.delivered(1, 0, 5, t + Duration::from_secs(11));
+        let r = &d.report(&[None; 4])[0];
+        assert_eq!((r.replayed, r.duplicates), (1, 3), "nodes 1, 2 and 3 twice each");
     }
 
     #[test]

@@ -377,7 +377,11 @@ mod tests {
         d.started(1, t + Duration::from_secs(10));
         d.delivered(1, 0, 5, t + Duration::from_secs(11));
         let r = &d.report(&[None; 4])[0];
-        assert_eq!((r.replayed, r.duplicates), (1, 3), "nodes 1, 2 and 3 twice each");
+        assert_eq!(
+            (r.replayed, r.duplicates),
+            (1, 3),
+            "nodes 1, 2 and 3 twice each"
+        );
     }
 
     #[test]

@@ -79,7 +79,7 @@ pub const COALESCE_PERIOD: Duration = Duration::from_secs(3);
 pub const QUIESCENT_PERIOD: Duration = Duration::from_secs(1);
 
 /// Events waiting for one handler; more are dropped (and counted).
-pub const QUEUE: usize = 64;
+pub const QUEUE: usize = 256;
 
 /// Bytes of a run's standard output (and of its error) kept for the log.
 pub const OUTPUT_LIMIT: usize = 4096;

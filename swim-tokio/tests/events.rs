@@ -458,3 +458,65 @@ fn a_burst_is_coalesced_for_user_filters_only() {
     let users: Vec<&str> = every.lines().filter(|l| l.starts_with("user")).collect();
     assert_eq!(users, ["user v1", "user v2", "user v3"], "{every}");
 }
+
+/// 100 events of one name fired at once on one agent of three: at every
+/// agent a `user:NAME` handler (it coalesces) runs once, for the newest;
+/// a handler without a filter (it takes member events too, so it does not
+/// coalesce) runs for each of the 100, once (the per-origin gossip cap
+/// and the handler queue admit such a burst).
+#[test]
+fn a_burst_of_100_reaches_every_agent_coalesced_and_whole() {
+    let dir = TempDir::new("burst100");
+    let coalesced = format!(
+        "user:deploy=echo \"$(cat)\" >> {}/$SWIM_SELF_NAME.coalesced",
+        dir.0.display()
+    );
+    let every = format!(
+        "echo \"$SWIM_EVENT $(cat)\" >> {}/$SWIM_SELF_NAME.every",
+        dir.0.display()
+    );
+    let agents = cluster_with(
+        "b100-",
+        3,
+        &["--event-handler", &coalesced, "--event-handler", &every],
+    );
+    for i in 1..=100 {
+        let body = format!(r#"{{"name": "deploy", "payload": "v{i}", "coalesce": true}}"#);
+        let (status, v) = http(&agents[0].control, "POST", "/v1/event", &body).unwrap();
+        assert_eq!(status, 200, "{v}");
+    }
+    let want: Vec<String> = (1..=100).map(|i| format!("v{i}")).collect();
+    wait_for(
+        "every agent ran both handlers",
+        Duration::from_secs(30),
+        || {
+            agents.iter().all(|a| {
+                users(&dir.read(&format!("{}.every", a.name))).len() >= 100
+                    && !dir.read(&format!("{}.coalesced", a.name)).is_empty()
+            })
+        },
+    );
+    // An observation window past the quiescent period, not a synchronisation.
+    std::thread::sleep(Duration::from_secs(2));
+    for a in &agents {
+        let mut got = users(&dir.read(&format!("{}.every", a.name)));
+        got.sort_by_key(|v| v[1..].parse::<u32>().unwrap_or(0));
+        assert_eq!(got, want, "agent {}: each of the 100 once", a.name);
+        assert_eq!(
+            dir.read(&format!("{}.coalesced", a.name)),
+            "v100\n",
+            "agent {}: the newest only",
+            a.name
+        );
+        let m = handler_metrics(a);
+        assert_eq!(m["dropped"], 0, "{}: {m}", a.name);
+    }
+}
+
+/// The payloads of the user events in a handler's `$SWIM_EVENT PAYLOAD` lines.
+fn users(text: &str) -> Vec<String> {
+    (text.lines())
+        .filter_map(|l| l.strip_prefix("user "))
+        .map(str::to_string)
+        .collect()
+}

@@ -229,6 +229,9 @@ pub struct Metrics {
     pub conflicts: u64,
     /// Accusations of this node at an incarnation it could not outbid.
     pub unrefutable: u64,
+    /// Members told that a peer's full state holds them alive at their
+    /// incarnation in another life (they outbid it).
+    pub lives_differ: u64,
     /// Probe round trips.
     pub probe_rtt: RoundTrips,
     /// Members that came back while flapping and were held out (see

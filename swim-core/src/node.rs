@@ -390,6 +390,9 @@ pub struct Node {
     /// Claims about our namespace heard and not yet answered, and the
     /// earliest time of the next move (see [`Node::answer_claims`]).
     claims: Claims,
+    /// When a member was last told that a peer holds it in another life
+    /// (see [`Node::lives_differ`]).
+    lives_told_at: Option<Instant>,
     /// Our summary when repair deltas were last refused for the replica
     /// budget: while it has not changed, no repair is opened (the same
     /// deltas would be refused again, for ever: a budget set below what
@@ -602,6 +605,7 @@ impl Node {
             expected: Default::default(),
             sealing_stamp: 0,
             claims: Claims::default(),
+            lives_told_at: None,
             over_budget: None,
             sources: Sources::new(hash_seed ^ 5),
             candidates: Candidates::new(hash_seed ^ 6),
@@ -1841,8 +1845,29 @@ impl Node {
                 self.out.event(Event::NamespaceReset { member });
             }
             Some(Applied::Revived(addr, moved)) => self.revived(addr, moved),
+            Some(Applied::LivesDiffer(addr, u)) => self.lives_differ(addr, &u),
             Some(Applied::Restarted(..)) | None => {}
         }
+    }
+
+    /// A peer's full state holds a member alive at our incarnation in
+    /// another life (see [`Applied::LivesDiffer`]): the member hears of
+    /// it (the update we do not hold, straight to the address we hold it
+    /// at) and outbids the life that is not its own. At most one such
+    /// notice per probe interval, node-wide.
+    fn lives_differ(&mut self, addr: SocketAddr, u: &Update) {
+        let every = self.config.probe_interval;
+        if self.lives_told_at.is_some_and(|at| self.now < at + every) {
+            return;
+        }
+        self.lives_told_at = Some(self.now);
+        self.metrics.lives_differ += 1;
+        tracing::debug!(node = %self.view.local(), member = %u.name, incarnation = u.incarnation, "two lives of a member at one incarnation: telling it");
+        let head = Head {
+            messages: &[],
+            buddy: Some(u),
+        };
+        self.send_with(addr, head);
     }
 
     /// Alive news `u` of a name the table does not hold (or of a member at

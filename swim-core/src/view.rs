@@ -64,6 +64,13 @@ pub(crate) enum Applied {
     /// `moved`: not the address it was held at (anyone can say a dead
     /// member is back at its own address).
     Revived(std::net::SocketAddr, bool),
+    /// A full state holds the member alive at the incarnation we hold but
+    /// in another life (an insider's replay of its earlier life, say):
+    /// neither side takes the other's, and the summary, which leaves lives
+    /// out, cannot see it. Only the member can settle it, by outbidding
+    /// the life that is not its own: it is told, at this address, with
+    /// this update (the one we do not hold).
+    LivesDiffer(std::net::SocketAddr, Box<Update>),
 }
 
 /// How a node answered what it heard about itself (see [`View::about_self`]).
@@ -427,6 +434,12 @@ impl View {
                 }
                 if entry.life == 0 {
                     entry.life = u.life;
+                } else if priority == Priority::Repair
+                    && u.status == Status::Alive
+                    && u.life != 0
+                    && u.life != entry.life
+                {
+                    return Some(Applied::LivesDiffer(entry.addr(), Box::new(u)));
                 }
             }
             return None;

@@ -334,3 +334,64 @@ fn a_forged_write_at_a_version_the_owner_reaches_is_repaired() {
         assert!(c.keys_agree(), "seed {seed}");
     }
 }
+
+/// An insider (node 6, holding the key) forges resets and high versions
+/// while node 10 restarts: found by the swarm (seed 23, case
+/// 14467032605841327304), node 11 ended holding node 10 alive at node
+/// 10's own incarnation but in its earlier life, with a forged key of
+/// that life, for good: no update supersedes an equal one, and summaries
+/// leave lives out. A peer whose full state shows the other life now
+/// tells node 10, which outbids it. Keys agree at the end on every seed.
+#[test]
+fn a_member_held_in_its_earlier_life_at_its_own_incarnation_is_told() {
+    use swim_sim::{Attack, Hostile};
+    for seed in [14467032605841327304, 1, 2, 3, 4, 5] {
+        let mut o = Options::new(12, seed, secs(90));
+        o.config = Config::lan();
+        o.config.tombstone_grace = secs(3);
+        o.network.loss = 0.0175;
+        o.keys = vec![swim_core::SecretKey::new(
+            *b"swarm's cluster key, 32 bytes!!!",
+        )];
+        let f = |ms: u64, kind| Fault {
+            at: Duration::from_millis(ms),
+            kind,
+        };
+        o.faults = vec![
+            f(
+                2260,
+                FaultKind::Hostile(Hostile {
+                    node: Some(6),
+                    every: Duration::from_millis(739),
+                    until: secs(25),
+                    sealed: true,
+                    attacks: vec![Attack::ForgeReset, Attack::HighVersion],
+                }),
+            ),
+            f(3904, FaultKind::Hold { from: 8, to: 1 }),
+            f(4056, FaultKind::Restart(10)),
+            f(8904, FaultKind::Release { from: 8, to: 1 }),
+            f(
+                12289,
+                FaultKind::Set {
+                    node: 0,
+                    key: "k0".into(),
+                    value: "v0".into(),
+                },
+            ),
+            f(
+                12386,
+                FaultKind::Pause {
+                    node: 11,
+                    duration: Duration::from_millis(4680),
+                },
+            ),
+        ];
+        let report = swim_sim::Sim::new(o).expect("valid options").run();
+        assert_eq!(report.violation, None, "seed {seed}");
+        assert!(
+            report.keys_agree_at_end,
+            "seed {seed}: keys disagree at the end"
+        );
+    }
+}

@@ -1,0 +1,77 @@
+//! Review 20b (agent level): a snapshot whose `events` record holds a
+//! garbage floor. FAILS on 980b4b9 (see swim-core/tests/review20b.rs for
+//! the core-level findings).
+
+mod common;
+
+use common::{wait_for, Agent};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use swim_tokio::snapshot::Record;
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let d = std::env::temp_dir().join(format!("swim-r20b-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        TempDir(d)
+    }
+    fn path(&self, f: &str) -> PathBuf {
+        self.0.join(f)
+    }
+    fn read(&self, f: &str) -> String {
+        std::fs::read_to_string(self.path(f)).unwrap_or_default()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `{"op":"events","floor":18446744073709551615}` in agent 2's snapshot
+/// (hand-edited, or a corrupt but checksummed line): the agent starts and
+/// joins without a word, then never runs a handler for a user event again,
+/// and its own events reach nobody.
+#[test]
+fn fail_an_agent_resumes_a_garbage_event_floor_and_goes_deaf_and_mute() {
+    let dir = TempDir::new("floor");
+    let snap = dir.path("r2.snapshot");
+    std::fs::write(&snap, Record::Events { floor: u64::MAX }.encode()).unwrap();
+    let handler = format!(
+        "user:ping=echo \"$SWIM_SELF_NAME $SWIM_ORIGIN\" >> {}/$SWIM_SELF_NAME.out",
+        dir.0.display()
+    );
+    let a = Agent::start_with("r1", "127.0.0.1:0", &[], &["--event-handler", &handler]);
+    let b = Agent::start_with(
+        "r2",
+        "127.0.0.1:0",
+        &[a.gossip],
+        &["--event-handler", &handler, "--snapshot", snap.to_str().unwrap()],
+    );
+    wait_for("2 agents converge", Duration::from_secs(30), || {
+        [&a, &b].iter().all(|x| {
+            x.members()
+                .is_some_and(|ms| ms.len() == 2 && ms.iter().all(|m| m.1 == "alive"))
+        })
+    });
+    assert!(a.cli(&["event", "ping"]).status.success());
+    assert!(b.cli(&["event", "ping"]).status.success());
+    // Bounded poll: both agents run the handler for both events.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let count = |n: &str| dir.read(&format!("{n}.out")).lines().count();
+    while Instant::now() < deadline && !(count("r1") == 2 && count("r2") == 2) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (r1, r2) = (dir.read("r1.out"), dir.read("r2.out"));
+    eprintln!("r1 ran: {r1:?}; r2 ran: {r2:?}");
+    assert!(count("r1") >= 1, "not vacuous: r1 ran its own event");
+    assert_eq!(
+        (count("r1"), count("r2")),
+        (2, 2),
+        "r1 ran {r1:?}, r2 (floor u64::MAX) ran {r2:?}"
+    );
+}

@@ -599,7 +599,10 @@ impl Node {
             // exactly what it drew before sealing existed.
             nonces: Nonces::new(mix(hash_seed ^ 0x6e6f_6e63), &identity.name),
             queries: Queries::new(now),
-            user_events: UserEvents::new(Queries::new(now).salt() ^ 0x7573_6572),
+            // From the seed and the start time both: the agent starts
+            // every process at `Instant::ZERO` (with a fresh seed), the
+            // simulator restarts a node with its seed (at a later time).
+            user_events: UserEvents::new(Queries::new(now).salt() ^ mix(hash_seed ^ 0x7573_6572)),
             user_queries: Queries::new(now),
             asked: user_query::AskedOf::default(),
             expected: Default::default(),
@@ -1196,16 +1199,30 @@ impl Node {
         self.user_events.clock()
     }
 
+    /// The user-event floor to keep for a later process of this node (see
+    /// [`Node::resume_events`]): one past the stamps of the events
+    /// delivered here, each cut to the clock this node had when it heard
+    /// it (a forged event stamped far ahead does not count in full). Keep
+    /// it after each [`Event::User`].
+    pub fn event_floor(&self) -> u64 {
+        self.user_events.persisted()
+    }
+
     /// Tells a restarted process where its earlier life stopped: every
     /// user event stamped below `floor` was delivered then, and none is
-    /// delivered again. Call it before [`Node::join`], with one past the
-    /// `clock` of the last [`Event::User`] the earlier process delivered
-    /// (the agent keeps it in its member snapshot, as Serf does). Without
+    /// delivered again. Call it before [`Node::join`], with what
+    /// [`Node::event_floor`] said last in the earlier process (the agent
+    /// keeps it in its member snapshot, as Serf keeps its clock). Without
     /// it, a restarted process takes its floor from its peers' clocks at
     /// join (see [`crate::user_event`]), which cannot know of an event
     /// that only the other side of a partition heard.
-    pub fn resume_events(&mut self, floor: u64) {
-        self.user_events.resume(floor);
+    ///
+    /// Returns false, ignoring it, when `floor` is above
+    /// [`crate::user_event::MAX_RESUMED_FLOOR`] (a damaged file); once
+    /// peers' clocks are learned, a floor more than
+    /// [`crate::user_event::RESUME_SLACK`] above them is cut down to that.
+    pub fn resume_events(&mut self, floor: u64) -> bool {
+        self.user_events.resume(floor)
     }
 
     /// The old name of [`Node::keyring_op`].

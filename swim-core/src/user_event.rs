@@ -74,6 +74,16 @@ pub const MAX_CLOCK_JUMP: u64 = 1 << 20;
 /// the last would otherwise walk every member's clock without bound).
 pub const MAX_PACKET_STEP: u64 = 64;
 
+/// The highest event floor [`crate::Node::resume_events`] takes (a
+/// cluster that fires a million events a second for eight years stays
+/// below it).
+pub const MAX_RESUMED_FLOOR: u64 = 1 << 48;
+
+/// How far above the clock peers teach a resumed floor may stand: the
+/// events an earlier life delivered that those peers never heard of (a
+/// garbage floor, or one a forger walked up, is cut down to this).
+pub const RESUME_SLACK: u64 = MAX_PACKET_STEP;
+
 /// A user event as delivered.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct UserEvent {
@@ -177,6 +187,8 @@ pub(crate) struct UserEvents {
     /// The floor an earlier process of this node left (see
     /// [`UserEvents::resume`]): no floor learned later goes below it.
     resumed: u64,
+    /// The floor to keep for a later process (see [`UserEvents::persisted`]).
+    persist: u64,
     /// Mixed into every id (see [`UserEvents::new`]).
     salt: u64,
     next_id: u64,
@@ -220,14 +232,28 @@ impl UserEvents {
         self.restarted = true;
     }
 
+    /// The floor for a later process of this node to resume: one past the
+    /// stamps of the events delivered here, each cut to the clock this
+    /// member had when it heard it.
+    pub fn persisted(&self) -> u64 {
+        self.persist
+    }
+
     /// An earlier process of this node delivered every event stamped
     /// below `floor` (kept across the restart by the application).
-    pub fn resume(&mut self, floor: u64) {
+    /// Refused (false) above [`MAX_RESUMED_FLOOR`]. Until a peer's clock
+    /// is learned the floor holds as given (a founder has no peer); a peer's
+    /// clock then caps it at [`RESUME_SLACK`] above the clock learned.
+    pub fn resume(&mut self, floor: u64) -> bool {
+        if floor > MAX_RESUMED_FLOOR {
+            return false;
+        }
         self.resumed = self.resumed.max(floor);
         self.floor = self.floor.max(floor);
         self.clock = self.clock.max(floor);
         let floor = self.floor;
         self.recent.retain(|(c, _, _), _| *c >= floor);
+        true
     }
 
     /// Whether events heard now are delivered (see [`UserEvents::restarted`];
@@ -260,8 +286,36 @@ impl UserEvents {
             coalesce,
             encoded,
         };
+        self.persist = self.persist.max(clock.saturating_add(1));
         self.remember(&e);
-        self.enqueue(&e);
+        if !self.enqueue(&e) {
+            // Our own event always spreads: it takes the place of the
+            // newest queued event of the origin holding most of the queue
+            // (a flood of forged origins cannot keep it out).
+            let mut counts: BTreeMap<&Name, usize> = BTreeMap::new();
+            for q in &self.queue {
+                *counts.entry(&q.origin).or_default() += 1;
+            }
+            let most = (counts.into_iter())
+                .filter(|(o, _)| **o != *origin)
+                .max_by_key(|(_, n)| *n)
+                .map(|(o, _)| o.clone());
+            match most.and_then(|m| self.queue.iter().rposition(|q| q.origin == m)) {
+                Some(i) => {
+                    self.queue.remove(i);
+                }
+                // Ours only: the oldest of ours makes room.
+                None if self.queue.len() >= MAX_QUEUED => {
+                    self.queue.remove(0);
+                }
+                None => {}
+            }
+            self.queue.push(Queued {
+                origin: e.origin.clone(),
+                encoded: e.encoded.clone(),
+                sent: 0,
+            });
+        }
         e
     }
 
@@ -283,20 +337,35 @@ impl UserEvents {
             return Heard::Again;
         }
         self.remember(e);
+        // Kept for a later life only up to the clock before this packet:
+        // one event stamped far ahead (forged, each plausible alone) must
+        // not become the floor a restarted process resumes.
+        let kept = e.clock.saturating_add(1).min(before.saturating_add(1));
+        self.persist = self.persist.max(kept);
         let refused = !pass_on || !self.enqueue(e);
         Heard::New { refused }
     }
 
-    /// Remembers `e` as delivered; forgetting the oldest to make room
-    /// raises the floor past it.
+    /// Remembers `e` as delivered. To make room, events stamped well past
+    /// this member's own clock (a forger's, each plausible alone, or a far
+    /// side's after a heal) are forgotten first, and raise nothing: a
+    /// burst of them must not lift the floor over every genuine event (one
+    /// of them heard again may be delivered again). Then the oldest, which
+    /// raises the floor past it (one forgotten could not be told from a
+    /// new one), though never past the member's own clock.
     fn remember(&mut self, e: &UserEvent) {
         let key = (e.clock, e.origin.clone(), e.id);
         self.recent.insert(key, e.encoded.clone());
         while self.recent.len() > RECENT {
+            let ahead = self.clock.saturating_add(MAX_PACKET_STEP);
+            if (self.recent.last_key_value()).is_some_and(|((c, _, _), _)| *c > ahead) {
+                self.recent.pop_last();
+                continue;
+            }
             let Some(((clock, _, _), _)) = self.recent.pop_first() else {
                 break;
             };
-            self.floor = self.floor.max(clock.saturating_add(1));
+            self.floor = self.floor.max(clock.saturating_add(1).min(self.clock));
         }
         // Forgotten with the floor: events at the forgotten one's stamp.
         while (self.recent.first_key_value()).is_some_and(|((c, _, _), _)| *c < self.floor) {
@@ -347,11 +416,13 @@ impl UserEvents {
             Some((first, _)) if first.abs_diff(clock) <= MAX_CLOCK_JUMP => {
                 self.confirmed = true;
                 self.provisional = None;
-                self.floor = match self.restarted {
-                    true => self.floor.max(clock),
-                    false => self.floor.min(clock),
-                }
-                .max(self.resumed);
+                let slack = first.max(clock).saturating_add(RESUME_SLACK);
+                self.resumed = self.resumed.min(slack);
+                let learned = match self.restarted {
+                    true => first.max(clock),
+                    false => first.min(clock),
+                };
+                self.floor = learned.max(self.resumed);
                 self.clock = self.clock.max(clock);
             }
             Some(_) => self.take_provisional(clock, from),
@@ -361,6 +432,7 @@ impl UserEvents {
 
     fn take_provisional(&mut self, clock: u64, from: SocketAddr) {
         self.provisional = Some((clock, from));
+        self.resumed = self.resumed.min(clock.saturating_add(RESUME_SLACK));
         self.clock = clock.max(self.own_stamps()).max(self.resumed);
         self.floor = clock.max(self.resumed);
         let floor = self.floor;

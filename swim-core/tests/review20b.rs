@@ -192,15 +192,10 @@ fn fail_one_forged_far_event_persisted_as_floor_deafens_a_restart() {
     packet.events = vec![ev("node-3", 424242, far, "evil")];
     m.give(0, dgram(addr(3), sealed(packet)));
     m.run_for(Duration::from_secs(5));
-    // The agent's snapshot records one past the clock of each event it
-    // delivered (driver.rs: `Record::Events { floor: clock + 1 }`).
-    let floor = (m.events.iter())
-        .filter_map(|(n, e)| match e {
-            Event::User { clock, .. } if *n == 0 => Some(clock + 1),
-            _ => None,
-        })
-        .max()
-        .unwrap();
+    // The agent's snapshot records `Node::event_floor` after each event
+    // delivered (it recorded one past the event's clock when this was
+    // found: persisted floor 1048567 against a cluster clock of 576).
+    let floor = m.nodes[0].event_floor();
     let cluster = m.nodes[2].event_clock();
     restart0(&mut m, 900, Config::lan());
     m.nodes[0].resume_events(floor);
@@ -245,7 +240,9 @@ fn fail_a_garbage_event_floor_makes_a_member_deaf_and_mute() {
     fire(&mut m, 0, "from-0");
     m.run_for(Duration::from_secs(10));
     let heard = delivered(&m, mark, 0, "to-0");
-    let told = (1..4).filter(|&i| delivered(&m, mark, i, "from-0") == 1).count();
+    let told = (1..4)
+        .filter(|&i| delivered(&m, mark, i, "from-0") == 1)
+        .count();
     eprintln!(
         "floor u64::MAX: node 0 delivered {heard} of 1 event; its own event reached {told} of 3 \
          members; node 0's clock {}",
@@ -417,8 +414,12 @@ fn own_event_after(n: usize) -> usize {
     let mark = m.events.len();
     fire(&mut m, 0, "own");
     m.run_for(Duration::from_secs(30));
-    let told = (1..4).filter(|&i| delivered(&m, mark, i, "own") == 1).count();
-    eprintln!("after {n} forged events at node 0, its own event reached {told} of 3 members in 30 s");
+    let told = (1..4)
+        .filter(|&i| delivered(&m, mark, i, "own") == 1)
+        .count();
+    eprintln!(
+        "after {n} forged events at node 0, its own event reached {told} of 3 members in 30 s"
+    );
     told
 }
 
@@ -472,7 +473,8 @@ fn fail_64_forged_long_queries_evict_a_genuine_query_before_its_response() {
         }
         let clock = stamp.expect("the query went out");
         let asked_at_1 = |m: &Mesh| {
-            (m.events.iter()).any(|(n, e)| *n == 1 && matches!(e, Event::Query { id: x, .. } if *x == id))
+            (m.events.iter())
+                .any(|(n, e)| *n == 1 && matches!(e, Event::Query { id: x, .. } if *x == id))
         };
         let deadline = m.now + Duration::from_secs(3);
         while !asked_at_1(&m) && m.now < deadline {
@@ -550,12 +552,20 @@ fn holds_no_reflection_to_a_third_party() {
         m.give(1, dgram(stranger(), plain(p)));
     }
     m.run_for(Duration::from_secs(15));
-    let to_victim = m.sent[mark..].iter().filter(|(_, to, _)| *to == victim).count();
+    let to_victim = m.sent[mark..]
+        .iter()
+        .filter(|(_, to, _)| *to == victim)
+        .count();
     let asked = (m.events.iter())
         .filter(|(_, e)| matches!(e, Event::Query { id, .. } if (1000..1050).contains(id)))
         .count();
-    eprintln!("{asked} members were asked the forged queries; {to_victim} datagrams to the third party");
-    assert!(asked > 0, "the forged queries were carried out (not vacuous)");
+    eprintln!(
+        "{asked} members were asked the forged queries; {to_victim} datagrams to the third party"
+    );
+    assert!(
+        asked > 0,
+        "the forged queries were carried out (not vacuous)"
+    );
     assert_eq!(to_victim, 0);
 }
 
@@ -591,7 +601,9 @@ fn holds_malformed_queries_ask_nobody() {
             ..base.clone()
         },
         pb::UserQuery {
-            nodes: (0..65).map(|i| format!("n{i}").into_bytes().into()).collect(),
+            nodes: (0..65)
+                .map(|i| format!("n{i}").into_bytes().into())
+                .collect(),
             ..base.clone()
         },
         pb::UserQuery {
@@ -719,7 +731,8 @@ fn holds_a_query_flood_from_many_origins_does_not_stop_a_members_query() {
     let asked = (1..5)
         .filter(|&i| {
             m.events.iter().any(|(n, e)| {
-                *n == i && matches!(e, Event::Query { id: x, name, .. } if *x == id && name == "real")
+                *n == i
+                    && matches!(e, Event::Query { id: x, name, .. } if *x == id && name == "real")
             })
         })
         .count();
@@ -803,12 +816,23 @@ fn inflate(bytes: &[u8], events: bool) -> Bytes {
 /// for the trace.
 fn lure(m: &mut Mesh, insider: usize, targets: &[usize]) {
     let targets = targets.to_vec();
-    let before: Vec<u64> = targets.iter().map(|&t| m.nodes[t].metrics().push_pulls).collect();
+    let before: Vec<u64> = targets
+        .iter()
+        .map(|&t| m.nodes[t].metrics().push_pulls)
+        .collect();
     m.mute[insider] = true;
     m.run_for(Duration::from_secs(120));
     m.mute[insider] = false;
-    let after: Vec<u64> = targets.iter().map(|&t| m.nodes[t].metrics().push_pulls).collect();
-    eprintln!("exchanges of the targets: {before:?} -> {after:?}; repair {} now {:?}; dropped {:?}", m.nodes[targets[0]].metrics().repair_exchanges, m.now, m.nodes[targets[0]].metrics().dropped);
+    let after: Vec<u64> = targets
+        .iter()
+        .map(|&t| m.nodes[t].metrics().push_pulls)
+        .collect();
+    eprintln!(
+        "exchanges of the targets: {before:?} -> {after:?}; repair {} now {:?}; dropped {:?}",
+        m.nodes[targets[0]].metrics().repair_exchanges,
+        m.now,
+        m.nodes[targets[0]].metrics().dropped
+    );
 }
 
 /// Node 5 of 6 lies about the event clock in every frame while held dead
@@ -914,7 +938,10 @@ fn holds_measured_regex_filters_cost_per_query() {
     };
     let cheap = cost(&mut m, "a", 10_000);
     let dear = cost(&mut m, &heavy, 20_000);
-    eprintln!("per query: trivial filters {cheap:?}, 4 x {}-byte filters {dear:?}", heavy.len());
+    eprintln!(
+        "per query: trivial filters {cheap:?}, 4 x {}-byte filters {dear:?}",
+        heavy.len()
+    );
     assert!(dear < Duration::from_millis(50));
 }
 
@@ -943,12 +970,19 @@ fn own_earlier_event(born_at_zero: bool) -> (u64, u64, usize) {
     let id_of = |m: &Mesh, from: usize, mark: usize, name: &str| {
         m.sent[mark..].iter().find_map(|(f, _, b)| {
             let p = open(b).filter(|_| *f == from)?;
-            p.events.iter().find(|e| e.name == name).map(|e| (e.id, e.clone()))
+            p.events
+                .iter()
+                .find(|e| e.name == name)
+                .map(|e| (e.id, e.clone()))
         })
     };
     let (lost_id, captured) = id_of(&m, 0, mark, "lost").expect("node 0 sent it");
     // kill -9; a new process, as the agent starts one (or not).
-    let born = if born_at_zero { swim_core::Instant::ZERO } else { m.now };
+    let born = if born_at_zero {
+        swim_core::Instant::ZERO
+    } else {
+        m.now
+    };
     let mut fresh = Node::new(Config::lan(), Identity::new(name(0), new0()), 777, born).unwrap();
     fresh.install_secret_key(key(1));
     fresh.set_sealing(swim_core::Sealing::Require);

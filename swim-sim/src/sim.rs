@@ -2139,8 +2139,9 @@ impl Sim {
     fn observe(&mut self, v: usize, e: &Event) {
         match e {
             Event::User { origin, clock, .. } => {
-                let floor = &mut self.slots[v].event_floor;
-                *floor = (*floor).max(clock.saturating_add(1));
+                if let Some(node) = self.slots[v].node.as_ref() {
+                    self.slots[v].event_floor = node.event_floor();
+                }
                 if let Some(o) = index_of_name(origin) {
                     self.deliveries.delivered(v, o, *clock, self.now);
                 }

@@ -377,8 +377,16 @@ pub async fn start(config: AgentConfig) -> Result<Handle, StartError> {
             seeds.extend(known);
             if loaded.event_floor > 0 {
                 // Events the earlier process delivered are not delivered again.
-                tracing::info!(path = %path.display(), floor = loaded.event_floor, "snapshot: resuming the user-event floor");
-                node.resume_events(loaded.event_floor);
+                if node.resume_events(loaded.event_floor) {
+                    tracing::info!(path = %path.display(), floor = loaded.event_floor, "snapshot: resuming the user-event floor");
+                } else {
+                    tracing::warn!(
+                        path = %path.display(),
+                        floor = loaded.event_floor,
+                        max = swim_core::user_event::MAX_RESUMED_FLOOR,
+                        "snapshot: the user-event floor it records is implausibly high (a damaged file?): ignored"
+                    );
+                }
             }
             Some(snapshot)
         }
@@ -585,8 +593,8 @@ impl Driver {
             | Event::MemberReaped(m) => Record::Gone {
                 name: m.name.to_string(),
             },
-            Event::User { clock, .. } => Record::Events {
-                floor: clock.saturating_add(1),
+            Event::User { .. } => Record::Events {
+                floor: self.node.event_floor(),
             },
             _ => return,
         };

@@ -50,7 +50,12 @@ fn fail_an_agent_resumes_a_garbage_event_floor_and_goes_deaf_and_mute() {
         "r2",
         "127.0.0.1:0",
         &[a.gossip],
-        &["--event-handler", &handler, "--snapshot", snap.to_str().unwrap()],
+        &[
+            "--event-handler",
+            &handler,
+            "--snapshot",
+            snap.to_str().unwrap(),
+        ],
     );
     wait_for("2 agents converge", Duration::from_secs(30), || {
         [&a, &b].iter().all(|x| {

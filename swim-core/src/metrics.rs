@@ -229,6 +229,9 @@ pub struct Metrics {
     pub conflicts: u64,
     /// Accusations of this node at an incarnation it could not outbid.
     pub unrefutable: u64,
+    /// Answers to our user queries naming a member they did not ask
+    /// (forged, or a member that joined since): not counted.
+    pub answers_unasked: u64,
     /// Members told that a peer's full state holds them alive at their
     /// incarnation in another life (they outbid it).
     pub lives_differ: u64,

@@ -1086,6 +1086,7 @@ impl Node {
                 origin_addr: addr,
                 relay_factor: 0,
                 until: self.now + timeout,
+                member: true,
             };
             self.asked.insert(name.clone(), id, asked);
             self.out.event(Event::Query {
@@ -1181,6 +1182,14 @@ impl Node {
     /// An ack or a response to a user query of ours (each member once).
     fn on_user_answer(&mut self, id: u64, reply: user_query::Reply) {
         let member = reply.member;
+        // Only the members it asked (sorted): anyone can name anyone in an
+        // answer, and a made-up name would be counted and hide who is
+        // missing.
+        let asked = self.expected.get(&id);
+        if !asked.is_some_and(|a| a.binary_search(&member).is_ok()) {
+            self.metrics.answers_unasked += 1;
+            return;
+        }
         if reply.ack {
             if self.user_queries.acked(id, &member) {
                 self.out.event(Event::QueryAck { query: id, member });
@@ -2154,7 +2163,8 @@ impl Node {
         let asked = user_query::Asked {
             origin_addr: q.origin_addr,
             relay_factor: uq.relay_factor,
-            until: self.now + q.timeout,
+            until: self.now + q.timeout.max(user_query::MIN_RESPONSE_WINDOW),
+            member,
         };
         self.asked.insert(q.origin.clone(), q.id, asked);
         self.out.event(Event::Query {

@@ -383,9 +383,9 @@ pub(crate) fn encode_answer(
 #[derive(Debug)]
 struct Open {
     /// Who answered (each counts once).
-    answered: Vec<Name>,
+    answered: std::collections::BTreeSet<Name>,
     /// Who acked (a user query's; each counts once).
-    acked: Vec<Name>,
+    acked: std::collections::BTreeSet<Name>,
 }
 
 /// A query remembered as seen.
@@ -613,8 +613,8 @@ impl Queries {
         self.open.insert(
             id,
             Open {
-                answered: Vec::new(),
-                acked: Vec::new(),
+                answered: Default::default(),
+                acked: Default::default(),
             },
         );
         let held = Held {
@@ -707,7 +707,8 @@ impl Queries {
     /// the clock, still provisional, and the next peer's settles it (an
     /// insider answering every other exchange keeps it unsettled, never
     /// raises the floor). Once confirmed, a clock moves this node's by at
-    /// most [`MAX_CLOCK_JUMP`]; false when one was ignored as implausible.
+    /// most [`MAX_PACKET_STEP`] (one further ahead than [`MAX_CLOCK_JUMP`]
+    /// is ignored); false when one was ignored as implausible.
     pub fn learn(&mut self, clock: u64, from: SocketAddr) -> bool {
         if clock > MAX_CLOCK {
             return false;
@@ -743,7 +744,14 @@ impl Queries {
         if clock > self.clock.saturating_add(MAX_CLOCK_JUMP) {
             return false;
         }
-        self.clock = self.clock.max(clock);
+        // At most a packet's step an exchange: an insider whose every
+        // answer claims a clock a jump ahead would otherwise carry the
+        // members it reaches a jump further each time, until the others
+        // find their queries implausible. A clock behind the cluster's
+        // only stamps our queries lower; theirs are still taken.
+        self.clock = self
+            .clock
+            .max(clock.min(self.clock.saturating_add(MAX_PACKET_STEP)));
         true
     }
 
@@ -940,11 +948,7 @@ impl Queries {
         let Some(open) = self.open.get_mut(&id) else {
             return false;
         };
-        if open.answered.contains(from) {
-            return false;
-        }
-        open.answered.push(from.clone());
-        true
+        open.answered.insert(from.clone())
     }
 
     /// An ack from `from`: true when it acks an open query of ours and is
@@ -953,18 +957,19 @@ impl Queries {
         let Some(open) = self.open.get_mut(&id) else {
             return false;
         };
-        if open.acked.contains(from) {
-            return false;
-        }
-        open.acked.push(from.clone());
-        true
+        open.acked.insert(from.clone())
     }
 
     /// A query's time is up: who answered, and who acked.
     pub fn finish(&mut self, id: u64) -> Option<(Vec<Name>, Vec<Name>)> {
         self.held.retain(|h| h.id != id);
         self.provisional_ops.retain(|h| h.id != id);
-        self.open.remove(&id).map(|o| (o.answered, o.acked))
+        (self.open.remove(&id)).map(|o| {
+            (
+                o.answered.into_iter().collect(),
+                o.acked.into_iter().collect(),
+            )
+        })
     }
 
     /// Holds an answer until its origin is known at the address its query

@@ -397,15 +397,20 @@ impl UserEvents {
     /// peer to settle. Any other exchange only moves the clock: the floor
     /// of a member that never joined (it founded the cluster), or that
     /// joined long ago, stays where it is (a member back from a partition
-    /// must still deliver the events fired on the other side). A clock
-    /// further ahead than the jump is then ignored; returns false.
+    /// must still deliver the events fired on the other side), and the
+    /// clock moves at most [`MAX_PACKET_STEP`]. A clock further ahead than
+    /// the jump is then ignored; returns false.
     pub fn learn(&mut self, clock: u64, from: SocketAddr, join: bool) -> bool {
         let joining = join && !self.learned();
         if !joining && self.provisional.is_none() {
             if clock > self.clock.saturating_add(MAX_CLOCK_JUMP) {
                 return false;
             }
-            self.clock = self.clock.max(clock);
+            // At most a packet's step an exchange (an insider answering
+            // every exchange a jump ahead would walk the members it
+            // reaches apart from the rest, see `query::Queries::learn`).
+            let step = self.clock.saturating_add(MAX_PACKET_STEP);
+            self.clock = self.clock.max(clock.min(step));
             return true;
         }
         match self.provisional {

@@ -324,6 +324,13 @@ pub(crate) fn decode_relayed(field: &[u8]) -> Result<Relayed, DropReason> {
     })
 }
 
+/// The least time a member waits for its application's response to a
+/// query asked of it, whatever timeout the query carries: a copy of a
+/// query with a timeout of 1 ms (an insider's, racing the real one) must
+/// not leave every response refused. The origin still counts only what
+/// arrives before its own timeout.
+pub const MIN_RESPONSE_WINDOW: core::time::Duration = core::time::Duration::from_secs(10);
+
 /// A query asked of this member, waiting for the application's response.
 #[derive(Clone, Debug)]
 pub(crate) struct Asked {
@@ -331,10 +338,15 @@ pub(crate) struct Asked {
     pub relay_factor: u8,
     /// Its origin's deadline as this member reckons it.
     pub until: crate::time::Instant,
+    /// Its origin was a live member at `origin_addr` when it was asked.
+    pub member: bool,
 }
 
 /// The queries asked of this member, by `(origin, id)`, at most
-/// [`MAX_ASKED`] (the first to time out goes first).
+/// [`MAX_ASKED`]. When full, the one to go is of an origin that was no
+/// member, else of the origin holding the most; among those, the first
+/// to time out (a flood of long queries, from made-up origins or from one
+/// insider, cannot push out a member's).
 #[derive(Debug, Default)]
 pub(crate) struct AskedOf {
     asked: BTreeMap<(Name, u64), Asked>,
@@ -344,8 +356,12 @@ impl AskedOf {
     /// Remembers a query asked of this member.
     pub fn insert(&mut self, origin: Name, id: u64, asked: Asked) {
         if self.asked.len() >= MAX_ASKED {
+            let mut held: BTreeMap<&Name, usize> = BTreeMap::new();
+            for (o, _) in self.asked.keys() {
+                *held.entry(o).or_default() += 1;
+            }
             let first = (self.asked.iter())
-                .min_by_key(|(_, a)| a.until)
+                .min_by_key(|((o, _), a)| (a.member, usize::MAX - held[o], a.until))
                 .map(|(k, _)| k.clone());
             if let Some(k) = first {
                 self.asked.remove(&k);
@@ -446,6 +462,38 @@ mod tests {
     }
 
     #[test]
+    fn a_full_table_evicts_strangers_then_the_busiest_origin() {
+        let t = crate::time::Instant::ZERO;
+        let addr: SocketAddr = ([10, 0, 0, 1], 1).into();
+        let asked = |secs: u64, member: bool| Asked {
+            origin_addr: addr,
+            relay_factor: 0,
+            until: t + Duration::from_secs(secs),
+            member,
+        };
+        let mut a = AskedOf::default();
+        a.insert("m".into(), 0, asked(3, true));
+        for i in 1..MAX_ASKED as u64 {
+            a.insert(format!("ghost-{i}").into(), i, asked(300, false));
+        }
+        a.insert("m".into(), 99, asked(3, true));
+        assert!(
+            a.take(&"m".into(), 0, t).is_some(),
+            "a stranger's went, not the member's"
+        );
+        let mut b = AskedOf::default();
+        b.insert("m".into(), 0, asked(3, true));
+        for i in 1..MAX_ASKED as u64 {
+            b.insert("insider".into(), i, asked(300, true));
+        }
+        b.insert("m".into(), 99, asked(3, true));
+        assert!(
+            b.take(&"m".into(), 0, t).is_some(),
+            "the busiest origin's went"
+        );
+    }
+
+    #[test]
     fn asked_is_bounded_and_expires() {
         let t = crate::time::Instant::ZERO;
         let mut a = AskedOf::default();
@@ -456,6 +504,7 @@ mod tests {
                 origin_addr: addr,
                 relay_factor: 0,
                 until,
+                member: true,
             };
             a.insert("o".into(), i, asked);
         }

@@ -1,9 +1,10 @@
 //! Review 20b: attacks on Serf-style user events and user queries
 //! (user_event.rs, user_query.rs, their paths in node.rs).
 //!
-//! Tests named `fail_*` FAIL on the reviewed code (980b4b9): each shows
-//! a finding, with numbers. Tests named `holds_*` PASS: attacks tried that
-//! the code withstands (coverage). Run:
+//! Tests named `finding_*` failed on the reviewed code (980b4b9): each
+//! shows a finding, with numbers, and passes since its fix. Tests named
+//! `holds_*` passed there already: attacks tried that the code withstood
+//! (coverage). Run:
 //! `cargo test --release -p swim-core --test review20b -- --nocapture`
 //! (each test prints its numbers).
 
@@ -168,7 +169,7 @@ fn holds_512_forged_far_events_leave_genuine_events_delivered() {
 }
 
 #[test]
-fn fail_513_forged_far_events_walk_the_floor_and_silence_genuine_events() {
+fn finding_513_forged_far_events_walk_the_floor_and_silence_genuine_events() {
     let (d1, d2, _) = floor_walk(600);
     assert_eq!(
         (d1, d2),
@@ -184,7 +185,7 @@ fn fail_513_forged_far_events_walk_the_floor_and_silence_genuine_events() {
 // ---------------------------------------------------------------------
 
 #[test]
-fn fail_one_forged_far_event_persisted_as_floor_deafens_a_restart() {
+fn finding_one_forged_far_event_persisted_as_floor_deafens_a_restart() {
     let mut m = Mesh::new(4);
     m.run_for(Duration::from_secs(5));
     let far = m.nodes[0].event_clock() + (1 << 20) - 10;
@@ -226,7 +227,7 @@ fn fail_one_forged_far_event_persisted_as_floor_deafens_a_restart() {
 // ---------------------------------------------------------------------
 
 #[test]
-fn fail_a_garbage_event_floor_makes_a_member_deaf_and_mute() {
+fn finding_a_garbage_event_floor_makes_a_member_deaf_and_mute() {
     let mut m = Mesh::new(4);
     m.run_for(Duration::from_secs(5));
     restart0(&mut m, 901, Config::lan());
@@ -290,7 +291,7 @@ fn forged_answers(plain_cluster: bool, ghosts: usize) -> (usize, usize, usize, V
 }
 
 #[test]
-fn fail_forged_answers_count_non_members_and_hide_the_missing() {
+fn finding_forged_answers_count_non_members_and_hide_the_missing() {
     let mut bad = Vec::new();
     for plain_cluster in [true, false] {
         let (answers, acks, asked, missing) = forged_answers(plain_cluster, 5_000);
@@ -314,7 +315,7 @@ fn fail_forged_answers_count_non_members_and_hide_the_missing() {
 // ---------------------------------------------------------------------
 
 #[test]
-fn fail_a_copy_with_a_1ms_timeout_wins_the_race_and_no_response_arrives() {
+fn finding_a_copy_with_a_1ms_timeout_wins_the_race_and_no_response_arrives() {
     let n = 8;
     let mut m = Mesh::new(n);
     m.run_for(Duration::from_secs(5));
@@ -429,7 +430,7 @@ fn holds_200_forged_events_leave_room_for_the_members_own_event() {
 }
 
 #[test]
-fn fail_a_full_event_queue_drops_the_members_own_event() {
+fn finding_a_full_event_queue_drops_the_members_own_event() {
     assert_eq!(own_event_after(256), 3);
 }
 
@@ -442,7 +443,7 @@ fn fail_a_full_event_queue_drops_the_members_own_event() {
 // ---------------------------------------------------------------------
 
 #[test]
-fn fail_64_forged_long_queries_evict_a_genuine_query_before_its_response() {
+fn finding_64_forged_long_queries_evict_a_genuine_query_before_its_response() {
     let mut refused_in = Vec::new();
     for plain_cluster in [true, false] {
         let mut m = if plain_cluster {
@@ -840,7 +841,7 @@ fn lure(m: &mut Mesh, insider: usize, targets: &[usize]) {
 /// 0..4 fires one event: how many of the 20 (origin, other honest member)
 /// deliveries happen.
 #[test]
-fn fail_an_insider_s_exchange_answers_split_the_event_clock() {
+fn finding_an_insider_s_exchange_answers_split_the_event_clock() {
     let n = 6;
     let mut m = Mesh::new(n);
     m.run_for(Duration::from_secs(5));
@@ -873,7 +874,7 @@ fn fail_an_insider_s_exchange_answers_split_the_event_clock() {
 /// honest member afterwards (key 10 by node 0, 11 by node 1, ...), how
 /// many of the other honest members hold it.
 #[test]
-fn fail_an_insider_s_exchange_answers_split_the_query_clock() {
+fn finding_an_insider_s_exchange_answers_split_the_query_clock() {
     let n = 6;
     let mut m = Mesh::new(n);
     m.run_for(Duration::from_secs(5));
@@ -1019,7 +1020,7 @@ fn holds_a_restart_with_a_fresh_salt_drops_its_earlier_life_s_event() {
 }
 
 #[test]
-fn fail_a_restart_born_at_zero_like_the_agent_replays_its_earlier_life_s_event() {
+fn finding_a_restart_born_at_zero_like_the_agent_replays_its_earlier_life_s_event() {
     let (lost, mine, again) = own_earlier_event(true);
     eprintln!("born at Instant::ZERO (the agent): ids {lost:#x} / {mine:#x}; replayed earlier-life event delivered {again} times");
     assert_eq!(

@@ -1,6 +1,7 @@
 //! Review 20b (agent level): a snapshot whose `events` record holds a
-//! garbage floor. FAILS on 980b4b9 (see swim-core/tests/review20b.rs for
-//! the core-level findings).
+//! garbage floor. Failed on 980b4b9, passes since the agent refuses such a
+//! floor with a warning (see swim-core/tests/review20b.rs for the
+//! core-level findings).
 
 mod common;
 
@@ -37,7 +38,7 @@ impl Drop for TempDir {
 /// joins without a word, then never runs a handler for a user event again,
 /// and its own events reach nobody.
 #[test]
-fn fail_an_agent_resumes_a_garbage_event_floor_and_goes_deaf_and_mute() {
+fn finding_an_agent_resumes_a_garbage_event_floor_and_goes_deaf_and_mute() {
     let dir = TempDir::new("floor");
     let snap = dir.path("r2.snapshot");
     std::fs::write(&snap, Record::Events { floor: u64::MAX }.encode()).unwrap();
@@ -63,8 +64,10 @@ fn fail_an_agent_resumes_a_garbage_event_floor_and_goes_deaf_and_mute() {
                 .is_some_and(|ms| ms.len() == 2 && ms.iter().all(|m| m.1 == "alive"))
         })
     });
-    assert!(a.cli(&["event", "ping"]).status.success());
-    assert!(b.cli(&["event", "ping"]).status.success());
+    // Not coalesced: the two fired together would run a `user:ping`
+    // handler once, for the newer.
+    assert!(a.cli(&["event", "--no-coalesce", "ping"]).status.success());
+    assert!(b.cli(&["event", "--no-coalesce", "ping"]).status.success());
     // Bounded poll: both agents run the handler for both events.
     let deadline = Instant::now() + Duration::from_secs(20);
     let count = |n: &str| dir.read(&format!("{n}.out")).lines().count();
@@ -74,6 +77,10 @@ fn fail_an_agent_resumes_a_garbage_event_floor_and_goes_deaf_and_mute() {
     let (r1, r2) = (dir.read("r1.out"), dir.read("r2.out"));
     eprintln!("r1 ran: {r1:?}; r2 ran: {r2:?}");
     assert!(count("r1") >= 1, "not vacuous: r1 ran its own event");
+    assert!(
+        b.log_text().contains("implausibly high"),
+        "the operator is told"
+    );
     assert_eq!(
         (count("r1"), count("r2")),
         (2, 2),

@@ -93,8 +93,14 @@ pub(crate) fn packet(
     // few live members sent a verdict 4 times, often never reaching a
     // member of that side before its own timer ran out.
     let limit = retransmit_limit(config.retransmit_mult, members.len());
+    // Membership news takes the whole packet, except a quarter while user
+    // events or queries wait: a join wave of thousands keeps the queue
+    // full for minutes (5,000 nodes: an event fired 40 s in reached 1 of
+    // them), and they would never get room.
+    let user = user_queries.pending() > 0 || events.pending() > 0;
+    let for_updates = if user { budget - budget / 4 } else { budget };
     let mut used = 0;
-    let updates = queue.take(members, budget, limit, wire::framed_len, |u| {
+    let updates = queue.take(members, for_updates, limit, wire::framed_len, |u| {
         used += wire::framed_len(u.len());
         w.update(u)
     });
@@ -121,8 +127,9 @@ pub(crate) fn packet(
         room = room.saturating_sub(used);
         n
     };
-    // User queries and events last, in what room is left: they never
-    // take a membership update's, a key operation's or a key write's.
+    // User queries and events last, in what room is left (a quarter of
+    // the packet at least, see above): they never take a key operation's
+    // or a key write's.
     // Passed on as often as a key operation, for the same reason (nothing
     // repairs a query missed; only full-state exchanges an event).
     if user_queries.pending() > 0 {

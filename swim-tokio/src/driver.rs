@@ -1138,6 +1138,22 @@ fn log_event(node: &str, event: &Event, limit: &mut crate::logs::RateLimit) {
     if key_event && !tracing::enabled!(tracing::Level::DEBUG) {
         return;
     }
+    // A line the log filter would not print is not counted against the
+    // limit either (at `--log warn`, member joins counted as suppressed
+    // lines and the agent warned about lines it would never have shown).
+    let shown = match event {
+        Event::MemberSuspect { .. }
+        | Event::MemberFailed { .. }
+        | Event::JoinRefusedHere { .. }
+        | Event::NameConflict { .. } => tracing::enabled!(tracing::Level::WARN),
+        Event::QueryAck { .. } | Event::QueryResponse { .. } => {
+            tracing::enabled!(tracing::Level::DEBUG)
+        }
+        _ => tracing::enabled!(tracing::Level::INFO),
+    };
+    if !local && !shown {
+        return;
+    }
     if !local && !limit.allow(std::time::Instant::now()) {
         return;
     }
@@ -1256,5 +1272,36 @@ mod tests {
         assert!(matches!(e, StartError::Entropy(_)), "{e}");
         assert!(e.to_string().contains("does not start"), "{e}");
         assert_eq!(seed_from(Ok(7)).unwrap(), 7);
+    }
+
+    /// At `--log warn`, a flood of member joins (info lines, never shown)
+    /// leaves the limit untouched: a suspicion after it is still printed.
+    #[test]
+    fn lines_the_filter_hides_do_not_use_up_the_limit() {
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::WARN)
+            .with_writer(std::io::sink)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let start = std::time::Instant::now();
+            let mut limit = crate::logs::RateLimit::new(start);
+            let member = swim_core::Member::new(
+                "m",
+                ([127, 0, 0, 1], 1).into(),
+                0,
+                swim_core::Status::Alive,
+            );
+            let joined = Event::MemberJoined {
+                member: member.clone(),
+                keys: Vec::new(),
+            };
+            for _ in 0..1000 {
+                log_event("n", &joined, &mut limit);
+            }
+            assert!(
+                limit.allow(start),
+                "1,000 hidden lines used none of the limit"
+            );
+        });
     }
 }

@@ -1186,7 +1186,7 @@ impl Node {
         // answer, and a made-up name would be counted and hide who is
         // missing.
         let asked = self.expected.get(&id);
-        if !asked.is_some_and(|a| a.binary_search(&member).is_ok()) {
+        if asked.is_none_or(|a| a.binary_search(&member).is_err()) {
             self.metrics.answers_unasked += 1;
             return;
         }

@@ -33,26 +33,6 @@ fn fire(m: &mut Mesh, i: usize, name: &str) {
     m.drain(i);
 }
 
-/// A mesh of `n` nodes without keys (plain traffic), 1.. joined through 0.
-fn plain_mesh(n: usize) -> Mesh {
-    let mut m = Mesh::new(n);
-    m.queue.clear();
-    m.streams.clear();
-    for i in 0..n {
-        m.nodes[i] = Node::new(
-            Config::lan(),
-            Identity::new(name(i), addr(i)),
-            100 + i as u64,
-            m.now,
-        )
-        .unwrap();
-    }
-    for i in 1..n {
-        m.join(i);
-    }
-    m
-}
-
 fn ev(origin: &str, id: u64, clock: u64, name: &str) -> pb::UserEvent {
     pb::UserEvent {
         origin: origin.as_bytes().to_vec().into(),
@@ -260,7 +240,7 @@ fn finding_a_garbage_event_floor_makes_a_member_deaf_and_mute() {
 
 fn forged_answers(plain_cluster: bool, ghosts: usize) -> (usize, usize, usize, Vec<String>) {
     let mut m = if plain_cluster {
-        plain_mesh(3)
+        Mesh::plain(3)
     } else {
         Mesh::new(3)
     };
@@ -447,7 +427,7 @@ fn finding_64_forged_long_queries_evict_a_genuine_query_before_its_response() {
     let mut refused_in = Vec::new();
     for plain_cluster in [true, false] {
         let mut m = if plain_cluster {
-            plain_mesh(3)
+            Mesh::plain(3)
         } else {
             Mesh::new(3)
         };
@@ -525,7 +505,7 @@ fn finding_64_forged_long_queries_evict_a_genuine_query_before_its_response() {
 /// addressed to a made-up origin: nothing goes to the third party.
 #[test]
 fn holds_no_reflection_to_a_third_party() {
-    let mut m = plain_mesh(6);
+    let mut m = Mesh::plain(6);
     m.run_for(Duration::from_secs(5));
     let victim = SocketAddr::from(([10, 9, 9, 9], 7946));
     let mark = m.sent.len();
@@ -576,7 +556,7 @@ fn holds_no_reflection_to_a_third_party() {
 /// asked, no answer goes out.
 #[test]
 fn holds_malformed_queries_ask_nobody() {
-    let mut m = plain_mesh(3);
+    let mut m = Mesh::plain(3);
     m.run_for(Duration::from_secs(5));
     let mark = m.events.len();
     let base = pb::UserQuery {
@@ -746,7 +726,7 @@ fn holds_a_query_flood_from_many_origins_does_not_stop_a_members_query() {
 #[test]
 fn holds_measured_one_forged_query_fans_acks_to_a_member() {
     let n = 8;
-    let mut m = plain_mesh(n);
+    let mut m = Mesh::plain(n);
     m.run_for(Duration::from_secs(5));
     let mark = m.sent.len();
     let q = pb::Query {
@@ -907,7 +887,7 @@ fn finding_an_insider_s_exchange_answers_split_the_query_clock() {
 /// only against a generous bound.
 #[test]
 fn holds_measured_regex_filters_cost_per_query() {
-    let mut m = plain_mesh(2);
+    let mut m = Mesh::plain(2);
     m.run_for(Duration::from_secs(5));
     let heavy = format!("(?:[a-z]{{0,9}}[0-9]{{0,9}}|x){{1,9}}{}", "a?".repeat(100));
     let heavy = heavy[..heavy.len().min(255)].to_string();

@@ -11,8 +11,7 @@ use common::*;
 use prost::Message;
 use std::time::Duration;
 use swim_core::{
-    Bytes, Config, Error, Event, Identity, Input, Instant, Node, QueryFilter, QueryOptions,
-    MAX_EVENT_SIZE,
+    Bytes, Config, Error, Event, Input, Instant, QueryFilter, QueryOptions, MAX_EVENT_SIZE,
 };
 use swim_proto as pb;
 
@@ -31,29 +30,9 @@ fn fire(m: &mut Mesh, i: usize, name: &str, payload: &[u8]) {
     m.drain(i);
 }
 
-/// A mesh of `n` nodes without keys (plain traffic), 1.. joined through 0.
-fn plain_mesh(n: usize) -> Mesh {
-    let mut m = Mesh::new(n);
-    m.queue.clear();
-    m.streams.clear();
-    for i in 0..n {
-        m.nodes[i] = Node::new(
-            Config::lan(),
-            Identity::new(name(i), addr(i)),
-            100 + i as u64,
-            m.now,
-        )
-        .unwrap();
-    }
-    for i in 1..n {
-        m.join(i);
-    }
-    m
-}
-
 #[test]
 fn an_event_reaches_every_member_once_sealed_and_plain() {
-    for mut m in [Mesh::new(6), plain_mesh(6)] {
+    for mut m in [Mesh::new(6), Mesh::plain(6)] {
         m.run_for(Duration::from_secs(5));
         let mark = m.events.len();
         fire(&mut m, 2, "deploy", b"v42");
@@ -247,7 +226,7 @@ fn responders(events: &[Event]) -> Vec<String> {
 
 #[test]
 fn a_query_is_answered_by_the_members_its_filters_match() {
-    for mut m in [Mesh::new(5), plain_mesh(5)] {
+    for mut m in [Mesh::new(5), Mesh::plain(5)] {
         m.run_for(Duration::from_secs(2));
         for i in [2, 3] {
             let now = m.now;

@@ -3,35 +3,11 @@
 //! counters) and the control API's checks on the new endpoint.
 
 mod common;
-use common::{http, wait_for, Agent};
+use common::{http, wait_for, Agent, TempDir};
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
 use std::time::Duration;
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let d = std::env::temp_dir().join(format!("swim-events-{}-{tag}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        TempDir(d)
-    }
-    fn path(&self, f: &str) -> PathBuf {
-        self.0.join(f)
-    }
-    fn read(&self, f: &str) -> String {
-        std::fs::read_to_string(self.path(f)).unwrap_or_default()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -93,7 +69,7 @@ fn cluster_with(prefix: &str, n: usize, extra: &[&str]) -> Vec<Agent> {
 /// name and the payload.
 #[test]
 fn an_event_runs_each_agent_s_handler_exactly_once() {
-    let dir = TempDir::new("deploy");
+    let dir = TempDir::new("events-deploy");
     let handler = format!(
         "user:deploy=echo \"$SWIM_SELF_NAME $SWIM_USER_EVENT $(cat)\" >> {}/$SWIM_SELF_NAME.out",
         dir.0.display()
@@ -139,7 +115,7 @@ fn an_event_runs_each_agent_s_handler_exactly_once() {
 /// counted, its standard error logged.
 #[test]
 fn hanging_and_failing_handlers_are_killed_and_counted() {
-    let dir = TempDir::new("hang");
+    let dir = TempDir::new("events-hang");
     let hang = format!(
         "user:hang=echo $$ > {}/pid; exec sleep 600",
         dir.0.display()
@@ -303,7 +279,7 @@ fn an_unreachable_agent_is_named() {
 /// anything. `swim monitor` shows the events that were fired.
 #[test]
 fn cross_site_events_are_refused_and_monitor_shows_user_events() {
-    let dir = TempDir::new("xsite");
+    let dir = TempDir::new("events-xsite");
     let handler = format!(
         "*=echo \"$SWIM_EVENT $SWIM_USER_EVENT\" >> {}/runs",
         dir.0.display()
@@ -427,7 +403,7 @@ fn a_full_handler_queue_drops_and_counts() {
 /// for the newest; a handler without a filter runs for each.
 #[test]
 fn a_burst_is_coalesced_for_user_filters_only() {
-    let dir = TempDir::new("burst");
+    let dir = TempDir::new("events-burst");
     let coalesced = format!(
         "user:deploy=echo \"$(cat)\" >> {}/coalesced",
         dir.0.display()
@@ -466,7 +442,7 @@ fn a_burst_is_coalesced_for_user_filters_only() {
 /// and the handler queue admit such a burst).
 #[test]
 fn a_burst_of_100_reaches_every_agent_coalesced_and_whole() {
-    let dir = TempDir::new("burst100");
+    let dir = TempDir::new("events-burst100");
     let coalesced = format!(
         "user:deploy=echo \"$(cat)\" >> {}/$SWIM_SELF_NAME.coalesced",
         dir.0.display()

@@ -8,41 +8,16 @@
 mod common;
 use common::forge::{packet, update};
 
-use common::{http, wait_for, Agent, SWIM};
+use common::{http, wait_for, Agent, TempDir, SWIM};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use swim_proto as pb;
 use swim_tokio::swim_core::SecretKey;
-
-/// A fresh temporary directory, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let d = std::env::temp_dir().join(format!("swim-hard-{}-{tag}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        TempDir(d)
-    }
-    fn path(&self, f: &str) -> PathBuf {
-        self.0.join(f)
-    }
-    fn arg(&self, f: &str) -> String {
-        self.path(f).display().to_string()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A key whose bytes are easy to find in text (all different).
 fn key(seed: u8) -> SecretKey {
@@ -238,7 +213,7 @@ fn idle_connections_from_24_addresses_do_not_keep_a_member_s_join_out() {
 /// keys is a POST.
 #[test]
 fn cross_site_requests_are_refused_and_a_get_starts_nothing_cluster_wide() {
-    let dir = TempDir::new("xsite");
+    let dir = TempDir::new("hard-xsite");
     let agents = sealed(&dir, "xs", 1, &[]);
     let c = agents[0].control.as_str();
     // A cross-site page: refused, on every path, GET or not.
@@ -405,7 +380,7 @@ fn an_attack_at_1000_packets_a_second_adds_at_most_1_mb_of_log_a_minute() {
 #[test]
 fn keyring_files_are_private_never_follow_a_planted_tmp_and_must_not_be_readable() {
     use std::os::unix::fs::PermissionsExt as _;
-    let dir = TempDir::new("files");
+    let dir = TempDir::new("hard-files");
     let path = dir.path("keyring");
     let victim = dir.path("victim");
     std::fs::write(&victim, "untouched").unwrap();
@@ -491,7 +466,7 @@ fn no_key_bytes_in_debug_the_log_info_or_metrics() {
         assert!(text.contains("secret bytes"), "{text}");
     }
 
-    let dir = TempDir::new("secrets");
+    let dir = TempDir::new("hard-secrets");
     let agents = sealed(&dir, "sec", 2, &["--log", "debug"]);
     let k2_file = dir.path("k2");
     std::fs::write(&k2_file, b64(&k2)).unwrap();
@@ -630,7 +605,7 @@ fn keys(a: &Agent, args: &[&str]) -> (bool, String, Duration) {
 /// keys.
 #[test]
 fn key_operations_return_early_remove_is_prechecked_and_info_shows_the_keys() {
-    let dir = TempDir::new("keyops");
+    let dir = TempDir::new("hard-keyops");
     let agents = sealed(&dir, "ko", 3, &[]);
     let a = &agents[0];
     let (k1, k2) = (key(1), key(2));
@@ -752,7 +727,7 @@ fn a_failed_join_says_the_same_in_the_cli_the_log_and_monitor() {
 /// source per minute now, with the source and the likely fix.
 #[test]
 fn traffic_under_no_key_or_another_label_is_logged_once_per_source() {
-    let dir = TempDir::new("drops");
+    let dir = TempDir::new("hard-drops");
     let agents = sealed(&dir, "dr", 1, &[]);
     let sealed_agent = &agents[0];
     let plain = Agent::start("drplain", &[]);

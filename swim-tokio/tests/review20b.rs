@@ -5,33 +5,9 @@
 
 mod common;
 
-use common::{wait_for, Agent};
-use std::path::PathBuf;
+use common::{wait_for, Agent, TempDir};
 use std::time::{Duration, Instant};
 use swim_tokio::snapshot::Record;
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let d = std::env::temp_dir().join(format!("swim-r20b-{}-{tag}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        TempDir(d)
-    }
-    fn path(&self, f: &str) -> PathBuf {
-        self.0.join(f)
-    }
-    fn read(&self, f: &str) -> String {
-        std::fs::read_to_string(self.path(f)).unwrap_or_default()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// `{"op":"events","floor":18446744073709551615}` in agent 2's snapshot
 /// (hand-edited, or a corrupt but checksummed line): the agent starts and
@@ -39,7 +15,7 @@ impl Drop for TempDir {
 /// and its own events reach nobody.
 #[test]
 fn finding_an_agent_resumes_a_garbage_event_floor_and_goes_deaf_and_mute() {
-    let dir = TempDir::new("floor");
+    let dir = TempDir::new("r20b-floor");
     let snap = dir.path("r2.snapshot");
     std::fs::write(&snap, Record::Events { floor: u64::MAX }.encode()).unwrap();
     let handler = format!(

@@ -163,6 +163,27 @@ impl Mesh {
         Mesh::at_steps(&vec![Sealing::Require; n])
     }
 
+    /// A mesh of `n` nodes without keys (plain traffic), 1.. joined
+    /// through 0.
+    pub fn plain(n: usize) -> Mesh {
+        let mut m = Mesh::new(n);
+        m.queue.clear();
+        m.streams.clear();
+        for i in 0..n {
+            m.nodes[i] = Node::new(
+                Config::lan(),
+                Identity::new(name(i), addr(i)),
+                100 + i as u64,
+                m.now,
+            )
+            .unwrap();
+        }
+        for i in 1..n {
+            m.join(i);
+        }
+        m
+    }
+
     /// A mesh of `steps.len()` nodes holding key 1, node `i` at `steps[i]`.
     pub fn at_steps(steps: &[Sealing]) -> Mesh {
         let n = steps.len();

@@ -260,3 +260,37 @@ pub fn cluster(prefix: &str, n: usize) -> Vec<Agent> {
     eprintln!("{n} agents converged in {took:?}");
     agents
 }
+
+/// A fresh temporary directory, removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    /// `swim-test-<pid>-<tag>` in the system's temporary directory, empty.
+    pub fn new(tag: &str) -> TempDir {
+        let d = std::env::temp_dir().join(format!("swim-test-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        TempDir(d)
+    }
+
+    /// A file in it.
+    pub fn path(&self, f: &str) -> PathBuf {
+        self.0.join(f)
+    }
+
+    /// A file in it, as a command-line argument.
+    pub fn arg(&self, f: &str) -> String {
+        self.path(f).display().to_string()
+    }
+
+    /// A file's text (empty when missing).
+    pub fn read(&self, f: &str) -> String {
+        std::fs::read_to_string(self.path(f)).unwrap_or_default()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

@@ -707,7 +707,7 @@ impl Queries {
     /// the clock, still provisional, and the next peer's settles it (an
     /// insider answering every other exchange keeps it unsettled, never
     /// raises the floor). Once confirmed, a clock moves this node's by at
-    /// most [`MAX_PACKET_STEP`] (one further ahead than [`MAX_CLOCK_JUMP`]
+    /// most [`crate::user_event::MAX_EXCHANGE_STEP`] (one further ahead than [`MAX_CLOCK_JUMP`]
     /// is ignored); false when one was ignored as implausible.
     pub fn learn(&mut self, clock: u64, from: SocketAddr) -> bool {
         if clock > MAX_CLOCK {
@@ -744,14 +744,16 @@ impl Queries {
         if clock > self.clock.saturating_add(MAX_CLOCK_JUMP) {
             return false;
         }
-        // At most a packet's step an exchange: an insider whose every
-        // answer claims a clock a jump ahead would otherwise carry the
-        // members it reaches a jump further each time, until the others
-        // find their queries implausible. A clock behind the cluster's
-        // only stamps our queries lower; theirs are still taken.
-        self.clock = self
+        // At most [`crate::user_event::MAX_EXCHANGE_STEP`] an exchange:
+        // an insider whose every answer claims a clock a jump ahead would
+        // otherwise carry the members it reaches a jump further each
+        // time, until the others find their queries implausible. A clock
+        // behind the cluster's only stamps our queries lower; theirs are
+        // still taken.
+        let step = self
             .clock
-            .max(clock.min(self.clock.saturating_add(MAX_PACKET_STEP)));
+            .saturating_add(crate::user_event::MAX_EXCHANGE_STEP);
+        self.clock = self.clock.max(clock.min(step));
         true
     }
 
@@ -1546,11 +1548,8 @@ mod tests {
         assert_eq!(q.hear(&query("a", 3, far)), Heard::Implausible);
         assert!(!q.learn(far, peer(1)));
         assert!(q.learn(far - 1, peer(1)));
-        assert_eq!(
-            q.clock(),
-            11 + MAX_PACKET_STEP,
-            "an exchange moves it a step at most"
-        );
+        let step = crate::user_event::MAX_EXCHANGE_STEP;
+        assert_eq!(q.clock(), 11 + step, "an exchange moves it a step at most");
         assert!(is_new(q.hear(&query("a", 4, far))), "still plausible");
         assert!(!Queries::default().learn(MAX_CLOCK + 1, peer(1)));
         assert!(q.learn(far - 1, peer(2)), "confirmed");

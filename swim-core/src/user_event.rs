@@ -74,6 +74,13 @@ pub const MAX_CLOCK_JUMP: u64 = 1 << 20;
 /// the last would otherwise walk every member's clock without bound).
 pub const MAX_PACKET_STEP: u64 = 64;
 
+/// The most one full-state exchange moves this member's event clock once
+/// it has joined: enough for a side of a healed partition to catch up
+/// with a busy one in a few exchanges (3,000 events: 6), too little for
+/// an insider answering exchanges to carry members a jump away from the
+/// rest.
+pub const MAX_EXCHANGE_STEP: u64 = RECENT as u64;
+
 /// The highest event floor [`crate::Node::resume_events`] takes (a
 /// cluster that fires a million events a second for eight years stays
 /// below it).
@@ -189,6 +196,11 @@ pub(crate) struct UserEvents {
     resumed: u64,
     /// The floor to keep for a later process (see [`UserEvents::persisted`]).
     persist: u64,
+    /// The clock as peers and this member vouch for it: learned in
+    /// exchanges and moved by this member's own events, never by events
+    /// heard (each packet of which a sender may stamp a step ahead).
+    /// Forgetting never raises the floor past it.
+    anchor: u64,
     /// Mixed into every id (see [`UserEvents::new`]).
     salt: u64,
     next_id: u64,
@@ -287,6 +299,7 @@ impl UserEvents {
             encoded,
         };
         self.persist = self.persist.max(clock.saturating_add(1));
+        self.anchor = self.anchor.max(self.clock);
         self.remember(&e);
         if !self.enqueue(&e) {
             // Our own event always spreads: it takes the place of the
@@ -347,17 +360,19 @@ impl UserEvents {
     }
 
     /// Remembers `e` as delivered. To make room, events stamped well past
-    /// this member's own clock (a forger's, each plausible alone, or a far
-    /// side's after a heal) are forgotten first, and raise nothing: a
-    /// burst of them must not lift the floor over every genuine event (one
-    /// of them heard again may be delivered again). Then the oldest, which
-    /// raises the floor past it (one forgotten could not be told from a
-    /// new one), though never past the member's own clock.
+    /// the clock this member's peers vouch for (the anchor: a forger's
+    /// events, each plausible alone, or a far side's after a heal) are
+    /// forgotten first, and raise nothing: a burst of them, even one
+    /// spread over many packets each a step ahead, must not lift the floor
+    /// over every genuine event (one of them heard again may be delivered
+    /// again). Then the oldest, which raises the floor past it (one
+    /// forgotten could not be told from a new one), though never past the
+    /// anchor.
     fn remember(&mut self, e: &UserEvent) {
         let key = (e.clock, e.origin.clone(), e.id);
         self.recent.insert(key, e.encoded.clone());
         while self.recent.len() > RECENT {
-            let ahead = self.clock.saturating_add(MAX_PACKET_STEP);
+            let ahead = self.anchor.saturating_add(MAX_PACKET_STEP);
             if (self.recent.last_key_value()).is_some_and(|((c, _, _), _)| *c > ahead) {
                 self.recent.pop_last();
                 continue;
@@ -365,7 +380,7 @@ impl UserEvents {
             let Some(((clock, _, _), _)) = self.recent.pop_first() else {
                 break;
             };
-            self.floor = self.floor.max(clock.saturating_add(1).min(self.clock));
+            self.floor = (self.floor).max(clock.saturating_add(1).min(self.anchor));
         }
         // Forgotten with the floor: events at the forgotten one's stamp.
         while (self.recent.first_key_value()).is_some_and(|((c, _, _), _)| *c < self.floor) {
@@ -398,7 +413,7 @@ impl UserEvents {
     /// of a member that never joined (it founded the cluster), or that
     /// joined long ago, stays where it is (a member back from a partition
     /// must still deliver the events fired on the other side), and the
-    /// clock moves at most [`MAX_PACKET_STEP`]. A clock further ahead than
+    /// clock moves at most [`MAX_EXCHANGE_STEP`]. A clock further ahead than
     /// the jump is then ignored; returns false.
     pub fn learn(&mut self, clock: u64, from: SocketAddr, join: bool) -> bool {
         let joining = join && !self.learned();
@@ -406,11 +421,12 @@ impl UserEvents {
             if clock > self.clock.saturating_add(MAX_CLOCK_JUMP) {
                 return false;
             }
-            // At most a packet's step an exchange (an insider answering
-            // every exchange a jump ahead would walk the members it
-            // reaches apart from the rest, see `query::Queries::learn`).
-            let step = self.clock.saturating_add(MAX_PACKET_STEP);
+            // At most [`MAX_EXCHANGE_STEP`] an exchange (an insider
+            // answering every exchange a jump ahead would walk the members
+            // it reaches apart from the rest).
+            let step = self.clock.saturating_add(MAX_EXCHANGE_STEP);
             self.clock = self.clock.max(clock.min(step));
+            self.anchor = self.anchor.max(clock.min(step));
             return true;
         }
         match self.provisional {
@@ -429,6 +445,7 @@ impl UserEvents {
                 };
                 self.floor = learned.max(self.resumed);
                 self.clock = self.clock.max(clock);
+                self.anchor = self.anchor.max(learned);
             }
             Some(_) => self.take_provisional(clock, from),
         }
@@ -440,6 +457,7 @@ impl UserEvents {
         self.resumed = self.resumed.min(clock.saturating_add(RESUME_SLACK));
         self.clock = clock.max(self.own_stamps()).max(self.resumed);
         self.floor = clock.max(self.resumed);
+        self.anchor = clock;
         let floor = self.floor;
         self.recent.retain(|(c, _, _), _| *c >= floor);
     }

@@ -342,14 +342,23 @@ pub(crate) struct Asked {
     pub member: bool,
 }
 
+/// An asked query as the table holds it: in arrival order too.
+#[derive(Clone, Debug)]
+struct Held {
+    asked: Asked,
+    arrived: u64,
+}
+
 /// The queries asked of this member, by `(origin, id)`, at most
 /// [`MAX_ASKED`]. When full, the one to go is of an origin that was no
-/// member, else of the origin holding the most; among those, the first
-/// to time out (a flood of long queries, from made-up origins or from one
-/// insider, cannot push out a member's).
+/// member, else of the origin holding the most; among those, the last to
+/// arrive (a flood of long queries, from made-up origins, from one
+/// insider, or posing as the genuine origin at its own address, pushes
+/// out only itself).
 #[derive(Debug, Default)]
 pub(crate) struct AskedOf {
-    asked: BTreeMap<(Name, u64), Asked>,
+    asked: BTreeMap<(Name, u64), Held>,
+    arrivals: u64,
 }
 
 impl AskedOf {
@@ -361,19 +370,23 @@ impl AskedOf {
                 *held.entry(o).or_default() += 1;
             }
             let first = (self.asked.iter())
-                .min_by_key(|((o, _), a)| (a.member, usize::MAX - held[o], a.until))
+                .min_by_key(|((o, _), h)| {
+                    (h.asked.member, usize::MAX - held[o], u64::MAX - h.arrived)
+                })
                 .map(|(k, _)| k.clone());
             if let Some(k) = first {
                 self.asked.remove(&k);
             }
         }
-        self.asked.insert((origin, id), asked);
+        self.arrivals += 1;
+        let arrived = self.arrivals;
+        self.asked.insert((origin, id), Held { asked, arrived });
     }
 
     /// Takes query `(origin, id)` to respond to it, if still waiting at `now`.
     pub fn take(&mut self, origin: &Name, id: u64, now: crate::time::Instant) -> Option<Asked> {
-        self.asked.retain(|_, a| a.until > now);
-        self.asked.remove(&(origin.clone(), id))
+        self.asked.retain(|_, h| h.asked.until > now);
+        self.asked.remove(&(origin.clone(), id)).map(|h| h.asked)
     }
 }
 
@@ -508,10 +521,17 @@ mod tests {
             };
             a.insert("o".into(), i, asked);
         }
+        // Each arrival beyond the bound pushed out the one before it.
+        let last = MAX_ASKED as u64 - 1;
         assert!(
-            a.take(&"o".into(), 0, t).is_none(),
-            "the first to time out went"
+            a.take(&"o".into(), last, t).is_none(),
+            "the last to arrive went"
         );
+        assert!(
+            a.take(&"o".into(), last + 3, t).is_some(),
+            "the newest stays"
+        );
+        assert!(a.take(&"o".into(), 0, t).is_some(), "the first stays");
         assert!(a.take(&"o".into(), 5, t).is_some());
         assert!(a.take(&"o".into(), 5, t).is_none(), "once");
         assert!(

@@ -18,32 +18,6 @@ use std::time::Duration;
 use swim_core::{Bytes, Config, Event, Identity, Input, Node, QueryFilter, QueryOptions};
 use swim_proto as pb;
 
-/// The user events named `name` node `i` delivered since `mark`.
-fn delivered(m: &Mesh, mark: usize, i: usize, name: &str) -> usize {
-    m.events[mark..]
-        .iter()
-        .filter(|(n, e)| *n == i && matches!(e, Event::User { name: x, .. } if x == name))
-        .count()
-}
-
-/// Node `i` fires event `name` now.
-fn fire(m: &mut Mesh, i: usize, name: &str) {
-    let now = m.now;
-    m.nodes[i].event(name, b"", false, now).unwrap();
-    m.drain(i);
-}
-
-fn ev(origin: &str, id: u64, clock: u64, name: &str) -> pb::UserEvent {
-    pb::UserEvent {
-        origin: origin.as_bytes().to_vec().into(),
-        id,
-        clock,
-        name: name.into(),
-        payload: Bytes::new(),
-        coalesce: false,
-    }
-}
-
 /// A packet naming itself `from`.
 fn pkt(from: &str) -> pb::Packet {
     pb::Packet {
@@ -115,7 +89,7 @@ fn floor_walk(n: usize) -> (usize, usize, u64) {
         packet.events = (0..20)
             .map(|k| p * 20 + k)
             .filter(|&k| k < n)
-            .map(|k| ev(&format!("ghost-{k}"), 1, far, "x"))
+            .map(|k| user_event(&format!("ghost-{k}"), 1, far, "x"))
             .collect();
         m.give(1, dgram(addr(3), sealed(packet)));
     }
@@ -123,13 +97,13 @@ fn floor_walk(n: usize) -> (usize, usize, u64) {
     let mark = m.events.len();
     let old_before = m.nodes[2].metrics().events_old;
     for _ in 0..20 {
-        fire(&mut m, 0, "genuine");
+        m.fire(0, "genuine", b"");
         m.run_for(Duration::from_millis(500));
     }
     m.run_for(Duration::from_secs(10));
     let (d1, d2) = (
-        delivered(&m, mark, 1, "genuine"),
-        delivered(&m, mark, 2, "genuine"),
+        m.delivered(mark, 1, "genuine"),
+        m.delivered(mark, 2, "genuine"),
     );
     let old = m.nodes[2].metrics().events_old - old_before;
     eprintln!(
@@ -170,7 +144,7 @@ fn finding_one_forged_far_event_persisted_as_floor_deafens_a_restart() {
     m.run_for(Duration::from_secs(5));
     let far = m.nodes[0].event_clock() + (1 << 20) - 10;
     let mut packet = pkt("node-3");
-    packet.events = vec![ev("node-3", 424242, far, "evil")];
+    packet.events = vec![user_event("node-3", 424242, far, "evil")];
     m.give(0, dgram(addr(3), sealed(packet)));
     m.run_for(Duration::from_secs(5));
     // The agent's snapshot records `Node::event_floor` after each event
@@ -186,12 +160,12 @@ fn finding_one_forged_far_event_persisted_as_floor_deafens_a_restart() {
     m.run_for(Duration::from_secs(10));
     let mark = m.events.len();
     for _ in 0..10 {
-        fire(&mut m, 2, "after-restart");
+        m.fire(2, "after-restart", b"");
         m.run_for(Duration::from_millis(500));
     }
     m.run_for(Duration::from_secs(10));
-    let d0 = delivered(&m, mark, 0, "after-restart");
-    let d1 = delivered(&m, mark, 1, "after-restart");
+    let d0 = m.delivered(mark, 0, "after-restart");
+    let d1 = m.delivered(mark, 1, "after-restart");
     eprintln!(
         "persisted floor {floor}, cluster clock {cluster}: of 10 events after the restart node 0 \
          delivered {d0} (node 1: {d1})"
@@ -217,12 +191,12 @@ fn finding_a_garbage_event_floor_makes_a_member_deaf_and_mute() {
     m.drain(0);
     m.run_for(Duration::from_secs(10));
     let mark = m.events.len();
-    fire(&mut m, 2, "to-0");
-    fire(&mut m, 0, "from-0");
+    m.fire(2, "to-0", b"");
+    m.fire(0, "from-0", b"");
     m.run_for(Duration::from_secs(10));
-    let heard = delivered(&m, mark, 0, "to-0");
+    let heard = m.delivered(mark, 0, "to-0");
     let told = (1..4)
-        .filter(|&i| delivered(&m, mark, i, "from-0") == 1)
+        .filter(|&i| m.delivered(mark, i, "from-0") == 1)
         .count();
     eprintln!(
         "floor u64::MAX: node 0 delivered {heard} of 1 event; its own event reached {told} of 3 \
@@ -388,16 +362,14 @@ fn own_event_after(n: usize) -> usize {
         packet.events = (0..20)
             .map(|k| p * 20 + k)
             .filter(|&k| k < n)
-            .map(|k| ev(&format!("ghost-{k}"), 1, ahead, "x"))
+            .map(|k| user_event(&format!("ghost-{k}"), 1, ahead, "x"))
             .collect();
         m.give(0, dgram(addr(3), sealed(packet)));
     }
     let mark = m.events.len();
-    fire(&mut m, 0, "own");
+    m.fire(0, "own", b"");
     m.run_for(Duration::from_secs(30));
-    let told = (1..4)
-        .filter(|&i| delivered(&m, mark, i, "own") == 1)
-        .count();
+    let told = (1..4).filter(|&i| m.delivered(mark, i, "own") == 1).count();
     eprintln!(
         "after {n} forged events at node 0, its own event reached {told} of 3 members in 30 s"
     );
@@ -635,8 +607,8 @@ fn holds_replayed_events_are_not_delivered_again() {
     let mut m = Mesh::new(4);
     m.run_for(Duration::from_secs(5));
     let mark = m.sent.len();
-    fire(&mut m, 2, "once");
-    fire(&mut m, 0, "mine");
+    m.fire(2, "once", b"");
+    m.fire(0, "mine", b"");
     m.run_for(Duration::from_secs(5));
     let captured: Vec<Bytes> = (m.sent[mark..].iter())
         .filter(|(_, _, b)| open(b).is_some_and(|p| !p.events.is_empty()))
@@ -832,14 +804,14 @@ fn finding_an_insider_s_exchange_answers_split_the_event_clock() {
     let clocks: Vec<u64> = (0..n).map(|i| m.nodes[i].event_clock()).collect();
     let mark = m.events.len();
     for i in 0..n - 1 {
-        fire(&mut m, i, &format!("e{i}"));
+        m.fire(i, &format!("e{i}"), b"");
     }
     m.run_for(Duration::from_secs(20));
     let mut got = 0;
     let mut lost = Vec::new();
     for i in 0..n - 1 {
         for j in (0..n - 1).filter(|&j| j != i) {
-            if delivered(&m, mark, j, &format!("e{i}")) == 1 {
+            if m.delivered(mark, j, &format!("e{i}")) == 1 {
                 got += 1;
             } else {
                 lost.push((i, j));
@@ -946,7 +918,7 @@ fn own_earlier_event(born_at_zero: bool) -> (u64, u64, usize) {
     m.run_for(Duration::from_secs(5));
     let mark = m.sent.len();
     m.mute[0] = true;
-    fire(&mut m, 0, "lost");
+    m.fire(0, "lost", b"");
     m.run_for(Duration::from_millis(300));
     let id_of = |m: &Mesh, from: usize, mark: usize, name: &str| {
         m.sent[mark..].iter().find_map(|(f, _, b)| {
@@ -976,10 +948,10 @@ fn own_earlier_event(born_at_zero: bool) -> (u64, u64, usize) {
     m.run_for(Duration::from_secs(10));
     // Another member's event moves the clocks on (the new process's own
     // event is not stamped where "lost" was).
-    fire(&mut m, 2, "bump");
+    m.fire(2, "bump", b"");
     m.run_for(Duration::from_secs(3));
     let mark = m.sent.len();
-    fire(&mut m, 0, "mine");
+    m.fire(0, "mine", b"");
     m.run_for(Duration::from_secs(1));
     let (mine_id, _) = id_of(&m, 0, mark, "mine").expect("node 0 sent it");
     let seen = m.events.len();
@@ -989,7 +961,7 @@ fn own_earlier_event(born_at_zero: bool) -> (u64, u64, usize) {
     p.events = vec![captured];
     m.give(0, dgram(addr(1), sealed(p)));
     m.run_for(Duration::from_secs(1));
-    (lost_id, mine_id, delivered(&m, seen, 0, "lost"))
+    (lost_id, mine_id, m.delivered(seen, 0, "lost"))
 }
 
 #[test]

@@ -25,30 +25,6 @@ use std::time::Duration;
 use swim_core::{Bytes, Config, Event, Input};
 use swim_proto as pb;
 
-fn delivered(m: &Mesh, mark: usize, i: usize, name: &str) -> usize {
-    m.events[mark..]
-        .iter()
-        .filter(|(n, e)| *n == i && matches!(e, Event::User { name: x, .. } if x == name))
-        .count()
-}
-
-fn fire(m: &mut Mesh, i: usize, name: &str) {
-    let now = m.now;
-    m.nodes[i].event(name, b"", false, now).unwrap();
-    m.drain(i);
-}
-
-fn ev(origin: &str, id: u64, clock: u64, name: &str) -> pb::UserEvent {
-    pb::UserEvent {
-        origin: origin.as_bytes().to_vec().into(),
-        id,
-        clock,
-        name: name.into(),
-        payload: Bytes::new(),
-        coalesce: false,
-    }
-}
-
 fn sealed_events(from: &str, events: Vec<pb::UserEvent>) -> Bytes {
     let p = pb::Packet {
         version: pb::PROTOCOL_VERSION,
@@ -76,7 +52,7 @@ fn stepped_walk(packets: usize) -> (usize, usize, u64, u64) {
     let start = m.nodes[0].event_clock();
     for p in 0..packets {
         let c = m.nodes[0].event_clock() + 63;
-        let b = sealed_events("node-3", vec![ev(&format!("ghost-{p}"), 1, c, "x")]);
+        let b = sealed_events("node-3", vec![user_event(&format!("ghost-{p}"), 1, c, "x")]);
         m.give(
             0,
             Input::Datagram {
@@ -88,19 +64,19 @@ fn stepped_walk(packets: usize) -> (usize, usize, u64, u64) {
     m.run_for(Duration::from_secs(5));
     let mark = m.events.len();
     for _ in 0..20 {
-        fire(&mut m, 2, "genuine");
+        m.fire(2, "genuine", b"");
         m.run_for(Duration::from_millis(500));
     }
     m.run_for(Duration::from_secs(10));
-    let d0 = delivered(&m, mark, 0, "genuine");
-    let d1 = delivered(&m, mark, 1, "genuine");
+    let d0 = m.delivered(mark, 0, "genuine");
+    let d1 = m.delivered(mark, 1, "genuine");
     let floor = m.nodes[0].event_floor();
     let cluster = m.nodes[2].event_clock();
     eprintln!(
         "{packets} one-event packets ({} bytes each): node 0 clock {start} -> {}, floor to persist {floor}; \
          of 20 genuine events from node 2 node 0 delivered {d0}, node 1 {d1}; node 2's clock {cluster}; \
          node 0 events_old {}",
-        sealed_events("node-3", vec![ev("ghost-999", 1, 99_999, "x")]).len(),
+        sealed_events("node-3", vec![user_event("ghost-999", 1, 99_999, "x")]).len(),
         m.nodes[0].event_clock(),
         m.nodes[0].metrics().events_old,
     );
@@ -156,7 +132,7 @@ fn finding_after_a_partition_heal_the_quiet_side_s_events_are_old_on_the_busy_si
         cut(m, side);
         if m.now.as_millis() % 20 == 0 && fired < 3_000 {
             let i = fired % 3;
-            fire(m, i, "busy");
+            m.fire(i, "busy", b"");
             fired += 1;
             cut(m, side);
         }
@@ -176,10 +152,10 @@ fn finding_after_a_partition_heal_the_quiet_side_s_events_are_old_on_the_busy_si
             .is_some_and(|e| e.status == swim_core::Status::Alive);
         let at = m.events.len();
         let c3 = m.nodes[3].event_clock();
-        fire(&mut m, 3, &format!("q{k}"));
+        m.fire(3, &format!("q{k}"), b"");
         m.run_for(Duration::from_secs(1));
-        let d0 = delivered(&m, at, 0, &format!("q{k}"));
-        let d4 = delivered(&m, at, 4, &format!("q{k}"));
+        let d0 = m.delivered(at, 0, &format!("q{k}"));
+        let d4 = m.delivered(at, 4, &format!("q{k}"));
         if alive {
             fired_alive += 1;
             got_alive += d0;
@@ -192,15 +168,15 @@ fn finding_after_a_partition_heal_the_quiet_side_s_events_are_old_on_the_busy_si
         }
     }
     m.run_for(Duration::from_secs(10));
-    let late: usize = (0..60).map(|k| delivered(&m, 0, 0, &format!("q{k}"))).sum();
+    let late: usize = (0..60).map(|k| m.delivered(0, 0, &format!("q{k}"))).sum();
     // How long until one of node 3's events reaches node 0 (every 5 s, up
     // to 15 min after the heal).
     let mut first = None;
     for k in 0..168 {
         let at = m.events.len();
-        fire(&mut m, 3, "later");
+        m.fire(3, "later", b"");
         m.run_for(Duration::from_secs(5));
-        if delivered(&m, at, 0, "later") == 1 {
+        if m.delivered(at, 0, "later") == 1 {
             first = Some(70 + 5 * k);
             break;
         }
@@ -312,7 +288,7 @@ fn holds_a_walked_persisted_floor_deafens_a_restart_for_at_most_64_events() {
     m.run_for(Duration::from_secs(5));
     for p in 0..2_000 {
         let c = m.nodes[0].event_clock() + 63;
-        let b = sealed_events("node-3", vec![ev(&format!("ghost-{p}"), 1, c, "x")]);
+        let b = sealed_events("node-3", vec![user_event(&format!("ghost-{p}"), 1, c, "x")]);
         m.give(
             0,
             Input::Datagram {
@@ -334,14 +310,14 @@ fn holds_a_walked_persisted_floor_deafens_a_restart_for_at_most_64_events() {
     let mut first = None;
     for k in 0..100 {
         let at = m.events.len();
-        fire(&mut m, 2, "after");
+        m.fire(2, "after", b"");
         m.run_for(Duration::from_millis(300));
-        if first.is_none() && delivered(&m, at, 0, "after") == 1 {
+        if first.is_none() && m.delivered(at, 0, "after") == 1 {
             first = Some(k);
         }
     }
     m.run_for(Duration::from_secs(10));
-    let d0 = delivered(&m, mark, 0, "after");
+    let d0 = m.delivered(mark, 0, "after");
     eprintln!(
         "persisted floor {floor} (accepted {ok}), cluster clock {cluster}: node 0 delivered {d0} of 100 \
          events after the restart; first delivered #{first:?}"
@@ -478,7 +454,7 @@ fn crash_wave(forge: bool) -> Option<Duration> {
     let mut inject = |m: &mut Mesh| {
         if forge {
             let c = m.nodes[1].event_clock() + 1;
-            let mut e = ev(&format!("ghost-{}", k % 50), k, c, "noise");
+            let mut e = user_event(&format!("ghost-{}", k % 50), k, c, "noise");
             e.payload = payload.clone();
             k += 1;
             let b = sealed_events("node-2", vec![e]);

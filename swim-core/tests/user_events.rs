@@ -15,30 +15,15 @@ use swim_core::{
 };
 use swim_proto as pb;
 
-/// The user events named `name` node `i` delivered since `mark`.
-fn delivered(m: &Mesh, mark: usize, i: usize, name: &str) -> usize {
-    m.events[mark..]
-        .iter()
-        .filter(|(n, e)| *n == i && matches!(e, Event::User { name: x, .. } if x == name))
-        .count()
-}
-
-/// Node `i` fires event `name` now.
-fn fire(m: &mut Mesh, i: usize, name: &str, payload: &[u8]) {
-    let now = m.now;
-    m.nodes[i].event(name, payload, false, now).unwrap();
-    m.drain(i);
-}
-
 #[test]
 fn an_event_reaches_every_member_once_sealed_and_plain() {
     for mut m in [Mesh::new(6), Mesh::plain(6)] {
         m.run_for(Duration::from_secs(5));
         let mark = m.events.len();
-        fire(&mut m, 2, "deploy", b"v42");
+        m.fire(2, "deploy", b"v42");
         m.run_for(Duration::from_secs(10));
         for i in 0..6 {
-            assert_eq!(delivered(&m, mark, i, "deploy"), 1, "node {i}");
+            assert_eq!(m.delivered(mark, i, "deploy"), 1, "node {i}");
         }
         let payloads: Vec<&Bytes> = (m.events[mark..].iter())
             .filter_map(|(_, e)| match e {
@@ -56,9 +41,9 @@ fn an_event_reaches_every_member_once_sealed_and_plain() {
 fn a_joiner_and_a_restarted_process_replay_nothing() {
     let mut m = Mesh::new(4);
     m.run_for(Duration::from_secs(5));
-    fire(&mut m, 1, "before", b"");
+    m.fire(1, "before", b"");
     m.run_for(Duration::from_secs(5));
-    assert_eq!(delivered(&m, 0, 0, "before"), 1);
+    assert_eq!(m.delivered(0, 0, "before"), 1);
     // kill -9 of node 0, a new process at a new port, then a new member.
     let mark = m.events.len();
     restart0(&mut m, 900, Config::lan());
@@ -70,14 +55,14 @@ fn a_joiner_and_a_restarted_process_replay_nothing() {
     m.crashed.push(false);
     m.join(4);
     m.run_for(Duration::from_secs(10));
-    assert_eq!(delivered(&m, mark, 0, "before"), 0, "the restarted process");
-    assert_eq!(delivered(&m, mark, 4, "before"), 0, "the joiner");
+    assert_eq!(m.delivered(mark, 0, "before"), 0, "the restarted process");
+    assert_eq!(m.delivered(mark, 4, "before"), 0, "the joiner");
     // Both deliver what is fired after they joined, once.
     let mark = m.events.len();
-    fire(&mut m, 2, "after", b"");
+    m.fire(2, "after", b"");
     m.run_for(Duration::from_secs(10));
     for i in 0..5 {
-        assert_eq!(delivered(&m, mark, i, "after"), 1, "node {i}");
+        assert_eq!(m.delivered(mark, i, "after"), 1, "node {i}");
     }
 }
 
@@ -133,11 +118,11 @@ fn hostile_events_are_dropped_and_counted() {
     }
     m.run_for(Duration::from_secs(5));
     for i in 0..3 {
-        assert_eq!(delivered(&m, mark, i, "ok"), 1, "node {i}");
+        assert_eq!(m.delivered(mark, i, "ok"), 1, "node {i}");
     }
     // Node 3 never fired it: under its own name, a forgery (or an earlier
     // life's event), never delivered there.
-    assert_eq!(delivered(&m, mark, 3, "ok"), 0);
+    assert_eq!(m.delivered(mark, 3, "ok"), 0);
 }
 
 #[test]

@@ -163,6 +163,21 @@ impl Mesh {
         Mesh::at_steps(&vec![Sealing::Require; n])
     }
 
+    /// The user events named `name` node `i` delivered since event `mark`.
+    pub fn delivered(&self, mark: usize, i: usize, name: &str) -> usize {
+        self.events[mark..]
+            .iter()
+            .filter(|(n, e)| *n == i && matches!(e, Event::User { name: x, .. } if x == name))
+            .count()
+    }
+
+    /// Node `i` fires user event `name` (not coalesced) now.
+    pub fn fire(&mut self, i: usize, name: &str, payload: &[u8]) {
+        let now = self.now;
+        self.nodes[i].event(name, payload, false, now).unwrap();
+        self.drain(i);
+    }
+
     /// A mesh of `n` nodes without keys (plain traffic), 1.. joined
     /// through 0.
     pub fn plain(n: usize) -> Mesh {

@@ -227,3 +227,15 @@ pub fn moved_to(i: usize, incarnation: u64, at: SocketAddr) -> pb::Update {
         ..alive(i, incarnation)
     }
 }
+
+/// A user event on the wire: no payload, not coalesced.
+pub fn user_event(origin: &str, id: u64, clock: u64, name: &str) -> pb::UserEvent {
+    pb::UserEvent {
+        origin: origin.as_bytes().to_vec().into(),
+        id,
+        clock,
+        name: name.into(),
+        payload: Bytes::new(),
+        coalesce: false,
+    }
+}

@@ -196,11 +196,6 @@ pub(crate) struct UserEvents {
     resumed: u64,
     /// The floor to keep for a later process (see [`UserEvents::persisted`]).
     persist: u64,
-    /// The clock as peers and this member vouch for it: learned in
-    /// exchanges and moved by this member's own events, never by events
-    /// heard (each packet of which a sender may stamp a step ahead).
-    /// Forgetting never raises the floor past it.
-    anchor: u64,
     /// Mixed into every id (see [`UserEvents::new`]).
     salt: u64,
     next_id: u64,
@@ -299,7 +294,6 @@ impl UserEvents {
             encoded,
         };
         self.persist = self.persist.max(clock.saturating_add(1));
-        self.anchor = self.anchor.max(self.clock);
         self.remember(&e);
         if !self.enqueue(&e) {
             // Our own event always spreads: it takes the place of the
@@ -360,19 +354,19 @@ impl UserEvents {
     }
 
     /// Remembers `e` as delivered. To make room, events stamped well past
-    /// the clock this member's peers vouch for (the anchor: a forger's
-    /// events, each plausible alone, or a far side's after a heal) are
-    /// forgotten first, and raise nothing: a burst of them, even one
-    /// spread over many packets each a step ahead, must not lift the floor
-    /// over every genuine event (one of them heard again may be delivered
-    /// again). Then the oldest, which raises the floor past it (one
-    /// forgotten could not be told from a new one), though never past the
-    /// anchor.
+    /// this member's own clock (a forger's, each plausible alone, or a far
+    /// side's after a heal) are forgotten first, and raise nothing: a
+    /// burst of them must not lift the floor over every genuine event (one
+    /// of them heard again may be delivered again). Then the oldest, which
+    /// raises the floor past it (one forgotten could not be told from a
+    /// new one), though never past the member's own clock. Open: many
+    /// packets of one event each, each a step ahead of the clock the last
+    /// one left, walk the clock and so the floor (review 20c, finding 1).
     fn remember(&mut self, e: &UserEvent) {
         let key = (e.clock, e.origin.clone(), e.id);
         self.recent.insert(key, e.encoded.clone());
         while self.recent.len() > RECENT {
-            let ahead = self.anchor.saturating_add(MAX_PACKET_STEP);
+            let ahead = self.clock.saturating_add(MAX_PACKET_STEP);
             if (self.recent.last_key_value()).is_some_and(|((c, _, _), _)| *c > ahead) {
                 self.recent.pop_last();
                 continue;
@@ -380,7 +374,7 @@ impl UserEvents {
             let Some(((clock, _, _), _)) = self.recent.pop_first() else {
                 break;
             };
-            self.floor = (self.floor).max(clock.saturating_add(1).min(self.anchor));
+            self.floor = (self.floor).max(clock.saturating_add(1).min(self.clock));
         }
         // Forgotten with the floor: events at the forgotten one's stamp.
         while (self.recent.first_key_value()).is_some_and(|((c, _, _), _)| *c < self.floor) {
@@ -426,7 +420,6 @@ impl UserEvents {
             // it reaches apart from the rest).
             let step = self.clock.saturating_add(MAX_EXCHANGE_STEP);
             self.clock = self.clock.max(clock.min(step));
-            self.anchor = self.anchor.max(clock.min(step));
             return true;
         }
         match self.provisional {
@@ -445,7 +438,6 @@ impl UserEvents {
                 };
                 self.floor = learned.max(self.resumed);
                 self.clock = self.clock.max(clock);
-                self.anchor = self.anchor.max(learned);
             }
             Some(_) => self.take_provisional(clock, from),
         }
@@ -457,7 +449,6 @@ impl UserEvents {
         self.resumed = self.resumed.min(clock.saturating_add(RESUME_SLACK));
         self.clock = clock.max(self.own_stamps()).max(self.resumed);
         self.floor = clock.max(self.resumed);
-        self.anchor = clock;
         let floor = self.floor;
         self.recent.retain(|(c, _, _), _| *c >= floor);
     }

@@ -373,3 +373,33 @@ fn a_datagram_with_fields_this_build_does_not_know_is_still_handled() {
     });
     assert!(acked, "the ping was answered");
 }
+
+/// A long steady stream of events (far more than the 512 remembered, with
+/// no exchange in between to move anyone's anchor): every member delivers
+/// each exactly once.
+#[test]
+fn a_long_stream_of_events_is_delivered_once_everywhere() {
+    let mut m = Mesh::new(4);
+    m.run_for(Duration::from_secs(5));
+    let mark = m.events.len();
+    for k in 0..1500 {
+        m.fire(0, &format!("e{k}"), b"");
+        m.run_for(Duration::from_millis(20));
+    }
+    m.run_for(Duration::from_secs(20));
+    let mut wrong = Vec::new();
+    for k in 0..1500 {
+        for i in 0..4 {
+            let n = m.delivered(mark, i, &format!("e{k}"));
+            if n != 1 {
+                wrong.push((k, i, n));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} (event, node, deliveries) not once: {:?}",
+        wrong.len(),
+        &wrong[..wrong.len().min(10)]
+    );
+}

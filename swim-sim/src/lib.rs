@@ -34,9 +34,9 @@ pub use check::Violation;
 pub use cluster::Cluster;
 pub use hostile::{Attack, Baseline, Hostile, HostileReport};
 pub use network::{Latency, Network};
-pub use observe::{Coverage, CrashReport, HealReport, Observer};
+pub use observe::{CatchUpReport, Coverage, CrashReport, HealReport, LeaveReport, Observer};
 #[cfg(feature = "cli")]
-pub use scenario::{Checks, Failure, Scenario};
+pub use scenario::{Checks, Scenario, Verdict};
 pub use sim::{
     addr_of, index_of_name, name_of, Candidates, Fault, FaultKind, Options, Report, Sim,
 };

@@ -23,11 +23,24 @@ pub struct CrashReport {
     pub first_dead_ms: Option<u64>,
     /// When every live node held it dead.
     pub all_dead_ms: Option<u64>,
+    /// How the dead verdict spread: `(ms after the first dead verdict,
+    /// fraction of live nodes that declared it dead)`, one point each time
+    /// another node did (by its own suspicion timing out or by gossip; a
+    /// node that declared it and then stopped still counts).
+    pub dead_curve: Vec<(u64, f64)>,
+    #[serde(skip)]
+    declared: Vec<bool>,
 }
 
 /// A fault that healed, and how long the cluster took to re-converge.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct HealReport {
+    /// What ended: "restart of node-7", "partition healed", "node-3
+    /// resumed", ...
+    pub what: String,
+    /// Whether it was a process restart (its node is back as a new
+    /// process), not a network or scheduling fault that ended.
+    pub restart: bool,
     /// When the fault healed (restart, resume, release, heal, end of flapping).
     pub healed_at_ms: u64,
     /// How long after that every live node saw exactly the live set alive.
@@ -35,6 +48,22 @@ pub struct HealReport {
     /// After a partition healed: how long until every running node held
     /// every running node's keys as their owner does (checked each second).
     pub keys_agreed_after_ms: Option<u64>,
+}
+
+/// A graceful leave and how the cluster learned of it.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct LeaveReport {
+    /// The node that left.
+    pub node: usize,
+    /// When it began to leave.
+    pub left_at_ms: u64,
+    /// How long until every live node had reported it left (a
+    /// `MemberLeft` event), ms after the leave; `None`: not by the end.
+    pub left_everywhere_after_ms: Option<u64>,
+    /// Live nodes that reported it left.
+    pub told: usize,
+    #[serde(skip)]
+    knows: Vec<bool>,
 }
 
 /// A restarted node catching up with the cluster's keys.
@@ -96,6 +125,8 @@ pub struct Observer {
     pub heals: Vec<HealReport>,
     /// Restarted nodes and how long they took to hold every namespace.
     pub catch_ups: Vec<CatchUpReport>,
+    /// Graceful leaves and how the cluster learned of them.
+    pub leaves: Vec<LeaveReport>,
     /// Spread of each announced update.
     pub coverage: Vec<Coverage>,
 }
@@ -209,8 +240,10 @@ impl Observer {
     }
 
     /// A fault healed at `now`: measure how long until the cluster re-converges.
-    pub(crate) fn healed(&mut self, now: Instant) {
+    pub(crate) fn healed(&mut self, now: Instant, what: String, restart: bool) {
         self.heals.push(HealReport {
+            what,
+            restart,
             healed_at_ms: now.as_millis(),
             reconverged_after_ms: None,
             keys_agreed_after_ms: None,
@@ -325,13 +358,37 @@ impl Observer {
                 first_suspect_ms: None,
                 first_dead_ms: None,
                 all_dead_ms: None,
+                dead_curve: Vec::new(),
+                declared: vec![false; self.live.len()],
             });
         }
     }
 
     /// A node is leaving (no longer part of the live set).
-    pub(crate) fn leaving(&mut self, v: usize) {
+    pub(crate) fn leaving(&mut self, v: usize, now: Instant) {
         self.set_live(v, false);
+        self.leaves.push(LeaveReport {
+            node: v,
+            left_at_ms: now.as_millis(),
+            left_everywhere_after_ms: None,
+            told: 0,
+            knows: vec![false; self.live.len()],
+        });
+    }
+
+    /// Live node `v` reported member `m` left at `now`.
+    fn told_left(&mut self, v: usize, m: usize, now: Instant) {
+        let live = &self.live;
+        for l in self.leaves.iter_mut().filter(|l| l.node == m) {
+            if l.knows[v] {
+                continue;
+            }
+            l.knows[v] = true;
+            l.told = l.knows.iter().zip(live).filter(|(k, l)| **k && **l).count();
+            if l.told >= self.live_count && l.left_everywhere_after_ms.is_none() {
+                l.left_everywhere_after_ms = Some(now.as_millis() - l.left_at_ms);
+            }
+        }
     }
 
     /// Node `v` emitted `event` at `now`. `holds_dead(v, m)` says whether
@@ -378,6 +435,9 @@ impl Observer {
         if matches!(event, Event::MemberFailed { .. }) {
             self.failed_events[m] += 1;
         }
+        if matches!(event, Event::MemberLeft(_)) && !self.leaves.is_empty() {
+            self.told_left(v, m, now);
+        }
         let Some(c) = self.active_crash[m] else {
             return;
         };
@@ -388,7 +448,13 @@ impl Observer {
                 record.first_suspect_ms.get_or_insert(ms);
             }
             Event::MemberFailed { .. } => {
-                record.first_dead_ms.get_or_insert(ms);
+                let first = *record.first_dead_ms.get_or_insert(ms);
+                if !record.declared[v] {
+                    record.declared[v] = true;
+                    let declared = record.dead_curve.len() + 1;
+                    let share = (declared as f64 / self.live_count.max(1) as f64).min(1.0);
+                    record.dead_curve.push((ms - first, share));
+                }
                 if record.all_dead_ms.is_none() && all_dead(m) {
                     record.all_dead_ms = Some(ms);
                 }

@@ -194,7 +194,12 @@ pub fn report_svg_with_verdicts(
     let panels: Vec<(Panel, &str)> = [
         coverage
             .and_then(|(m, t)| CoverageData::new(m, t))
-            .map(|d| (Panel::Coverage(d), "Update coverage by gossip round")),
+            .map(|d| {
+                (
+                    Panel::Coverage(d),
+                    "Spread by gossip round: updates, writes or a dead verdict",
+                )
+            }),
         AliveData::new(alive).map(|d| (Panel::Alive(d), "Members seen alive by each node")),
         ErrorData::new(view_error).map(|d| (Panel::Error(d), "View error against ground truth")),
         AliveData::new(dead_share)
@@ -407,6 +412,28 @@ fn truncate(text: &str, max: usize) -> String {
         t.push('…');
         t
     }
+}
+
+/// Breaks `text` into lines of at most `max` characters at spaces (a word
+/// longer than `max` is cut, as [`truncate`] cuts), for captions in the
+/// legend column.
+fn wrap(text: &str, max: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        let word = truncate(word, max);
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > max {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(&word);
+    }
+    if !line.is_empty() || lines.is_empty() {
+        lines.push(line);
+    }
+    lines
 }
 
 /// Draws `text` centred in `area`.
@@ -631,10 +658,12 @@ impl CoverageData {
             ));
         }
         if !self.theory.points.is_empty() {
-            entries.push((
-                Swatch::Dashed(THEORY, 3),
-                truncate(&self.theory.label, LEGEND_MAX_CHARS),
-            ));
+            // The model's label is its caption: what it models, in full.
+            let mut lines = wrap(&self.theory.label, LEGEND_MAX_CHARS).into_iter();
+            if let Some(first) = lines.next() {
+                entries.push((Swatch::Dashed(THEORY, 3), first));
+            }
+            entries.extend(lines.map(|l| (Swatch::Note, l)));
         }
         entries
     }
@@ -1504,7 +1533,7 @@ mod tests {
         assert_well_formed(&full);
         for text in [
             "Run seed 1",
-            "Update coverage by gossip round",
+            "Spread by gossip round",
             "Members seen alive by each node",
             "Failure detection",
         ] {
@@ -1513,7 +1542,7 @@ mod tests {
         let partial = report_svg(None, &alive, &[], &[], "Run seed 2").unwrap();
         assert_well_formed(&partial);
         assert!(partial.contains("Members seen alive by each node"));
-        assert!(!partial.contains("Update coverage"));
+        assert!(!partial.contains("Spread by gossip round"));
         assert!(!partial.contains("Failure detection"));
         let height = |svg: &str| -> u32 {
             let h = svg.split("height=\"").nth(1).unwrap();
@@ -1658,6 +1687,22 @@ mod tests {
         assert_eq!(signed_tick(&1.0), "+1");
         assert_eq!(signed_tick(&0.0), "0");
         assert_eq!(signed_tick(&-5.0), "\u{2212}5");
+    }
+
+    #[test]
+    fn a_caption_wraps_at_spaces_within_the_legend_width() {
+        let lines = wrap("model: rounds in step, three pushes per informed node", 20);
+        assert_eq!(
+            lines,
+            [
+                "model: rounds in",
+                "step, three pushes",
+                "per informed node"
+            ]
+        );
+        assert!(lines.iter().all(|l| l.chars().count() <= 20));
+        assert_eq!(wrap("", 20), [""]);
+        assert_eq!(wrap("averyveryverylongword x", 8), ["averyve…", "x"]);
     }
 
     #[test]

@@ -79,7 +79,7 @@
 
 use crate::faults::{expand, FaultSpec};
 use crate::network::{Latency, Network};
-use crate::sim::{Fault, Options, Report};
+use crate::sim::{Fault, FaultKind, Options, Report};
 use serde::Deserialize;
 use std::path::Path;
 use std::time::Duration;
@@ -263,6 +263,10 @@ pub struct Checks {
     /// were healthy throughout, and what they adopt by gossip, may not).
     #[serde(default)]
     pub no_false_deaths_in_healthy_views: bool,
+    /// Each node that leaves gracefully is reported left by every live
+    /// node within this time of its leave.
+    #[serde(default, with = "swim_core::serde_duration::option")]
+    pub leave_everywhere_within: Option<Duration>,
     /// No view suspects a member that was healthy and reachable from it.
     #[serde(default)]
     pub no_false_suspicions: bool,
@@ -321,6 +325,40 @@ pub struct Checks {
 }
 
 impl Checks {
+    /// The checks a run from flags (no scenario file) is judged by, from
+    /// its options: no false deaths; every crash dead everywhere within
+    /// SWIM's bound (the expected wait for a first probe, `e/(e-1)`
+    /// periods, plus two more for the ping-req round and a retry, then the
+    /// longest suspicion, then 3 s to tell everyone); every leave and every
+    /// restart known everywhere within the time gossip takes to reach every
+    /// node, three times over, plus two probe periods; and at the end every
+    /// running node holds every running node alive or suspect (under loss
+    /// some suspicion is nearly always in flight).
+    pub fn for_flags(o: &Options) -> Checks {
+        let c = &o.config;
+        let n = o.nodes.max(2) as f64;
+        let periods = 2.0 + crate::theory::first_detection_limit();
+        let suspicion = c.probe_interval.as_secs_f64()
+            * f64::from(c.suspicion_mult)
+            * n.log10().max(1.0)
+            * f64::from(c.suspicion_max_timeout_mult);
+        let detect = c.probe_interval.as_secs_f64() * periods + suspicion + 3.0;
+        let spread = c.gossip_interval.as_secs_f64()
+            * 3.0
+            * crate::theory::dissemination_rounds(o.nodes.max(2), c.gossip_fanout.max(1))
+            + 2.0 * c.probe_interval.as_secs_f64();
+        let has = |f: fn(&FaultKind) -> bool| o.faults.iter().any(|x| f(&x.kind));
+        let ms = |s: f64| Duration::from_millis((s * 1000.0).round() as u64);
+        Checks {
+            no_false_deaths: true,
+            settled_at_end: true,
+            dead_everywhere_within: has(|k| matches!(k, FaultKind::Crash(_))).then(|| ms(detect)),
+            leave_everywhere_within: has(|k| matches!(k, FaultKind::Leave(_))).then(|| ms(spread)),
+            reconverge_within: has(|k| matches!(k, FaultKind::Restart(_))).then(|| ms(spread)),
+            ..Checks::default()
+        }
+    }
+
     /// Whether any check measures a hostile member.
     pub fn hostile(&self) -> bool {
         self.no_forged_values_after.is_some()
@@ -417,12 +455,14 @@ pub struct Scenario {
     pub text: String,
 }
 
-/// One failed check.
+/// One check's verdict on a run.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
-pub struct Failure {
-    /// Which check.
+pub struct Verdict {
+    /// Which check (its key in the scenario's `[checks]`).
     pub check: String,
-    /// What was measured instead.
+    /// Whether the run passed it.
+    pub passed: bool,
+    /// What was measured, beside the limit, in units.
     pub detail: String,
 }
 
@@ -621,253 +661,345 @@ impl Scenario {
         })
     }
 
-    /// Checks a report against the scenario's thresholds.
-    pub fn verify(&self, r: &Report) -> Vec<Failure> {
+    /// The checks the run failed (see [`Scenario::verdicts`]).
+    pub fn verify(&self, r: &Report) -> Vec<Verdict> {
+        self.verdicts(r).into_iter().filter(|v| !v.passed).collect()
+    }
+
+    /// One verdict per check the scenario asks for (and one for the
+    /// safety checker, which every run has): passed or failed, with the
+    /// measured value beside its limit.
+    pub fn verdicts(&self, r: &Report) -> Vec<Verdict> {
         let mut out = Vec::new();
-        let mut fail = |check: &str, detail: String| {
-            out.push(Failure {
+        let mut judge = |check: &str, passed: bool, detail: String| {
+            out.push(Verdict {
                 check: check.into(),
+                passed,
                 detail,
             })
         };
         let ms = |d: Duration| d.as_millis() as u64;
-        if let Some(v) = &r.violation {
-            fail(
+        let end = format!("not by the end of the run ({})", secs(r.simulated_ms));
+        let took = |t: Option<u64>| t.map_or_else(|| end.clone(), secs);
+        match &r.violation {
+            Some(v) => judge(
                 "safety",
-                format!("node-{} at {} ms: {}", v.node, v.at_ms, v.what),
-            );
+                false,
+                format!("node-{} at {}: {}", v.node, secs(v.at_ms), v.what),
+            ),
+            None => judge(
+                "safety",
+                true,
+                "no node broke a protocol invariant (the checker watched every step)".into(),
+            ),
         }
         let c = &self.checks;
         if let Some(limit) = c.converged_within {
-            match r.converged_ms {
-                Some(t) if t <= ms(limit) => {}
-                other => fail(
-                    "converged_within",
-                    format!("converged at {other:?} ms, limit {} ms", ms(limit)),
+            judge(
+                "converged_within",
+                r.converged_ms.is_some_and(|t| t <= ms(limit)),
+                format!(
+                    "every live node saw exactly the live set alive at {} (limit {})",
+                    took(r.converged_ms),
+                    secs(ms(limit))
                 ),
-            }
+            );
         }
         if let Some(limit) = c.dead_everywhere_within {
-            for crash in &r.crashes {
-                let took = crash.all_dead_ms.map(|t| t - crash.crashed_at_ms);
-                if took.is_none_or(|t| t > ms(limit)) {
-                    fail(
-                        "dead_everywhere_within",
-                        format!(
-                            "node-{} crashed at {} ms: dead everywhere after {took:?} ms",
-                            crash.node, crash.crashed_at_ms
-                        ),
-                    );
-                }
-            }
+            worst_of(
+                &mut judge,
+                "dead_everywhere_within",
+                "crashes",
+                r.crashes.iter().map(|c| {
+                    (
+                        format!("node-{}", c.node),
+                        c.all_dead_ms.map(|t| t - c.crashed_at_ms),
+                    )
+                }),
+                ms(limit),
+                "dead on every live node",
+                &end,
+            );
         }
         if let Some(limit) = c.reconverge_within {
-            for h in &r.heals {
-                if h.reconverged_after_ms.is_none_or(|t| t > ms(limit)) {
-                    fail(
-                        "reconverge_within",
-                        format!(
-                            "healed at {} ms, re-converged after {:?} ms",
-                            h.healed_at_ms, h.reconverged_after_ms
-                        ),
-                    );
-                }
-            }
+            worst_of(
+                &mut judge,
+                "reconverge_within",
+                "heals",
+                r.heals.iter().map(|h| {
+                    (
+                        format!("{} at {}", h.what, secs(h.healed_at_ms)),
+                        h.reconverged_after_ms,
+                    )
+                }),
+                ms(limit),
+                "every live node saw exactly the live set alive again",
+                &end,
+            );
         }
         if let Some(limit) = c.coverage_within {
-            for cov in &r.coverage {
-                if cov.complete_after_ms.is_none_or(|t| t > ms(limit)) {
-                    fail(
-                        "coverage_within",
-                        format!(
-                            "update of node-{} complete after {:?} ms",
-                            cov.node, cov.complete_after_ms
-                        ),
-                    );
-                }
-            }
+            worst_of(
+                &mut judge,
+                "coverage_within",
+                "updates",
+                r.coverage.iter().map(|c| {
+                    let what = match &c.key {
+                        Some(k) => format!("write of {k} by node-{} at {}", c.node, secs(c.at_ms)),
+                        None => format!("update of node-{} at {}", c.node, secs(c.at_ms)),
+                    };
+                    (what, c.complete_after_ms)
+                }),
+                ms(limit),
+                "known by every live node",
+                &end,
+            );
+        }
+        if let Some(limit) = c.leave_everywhere_within {
+            worst_of(
+                &mut judge,
+                "leave_everywhere_within",
+                "leaves",
+                r.leaves.iter().map(|l| {
+                    (
+                        format!("node-{} at {}", l.node, secs(l.left_at_ms)),
+                        l.left_everywhere_after_ms,
+                    )
+                }),
+                ms(limit),
+                "reported left by every live node",
+                &end,
+            );
         }
         if let Some(limit) = c.events_everywhere_within {
-            for d in &r.deliveries {
-                if d.everywhere_after_ms.is_none_or(|t| t > ms(limit)) {
-                    fail(
-                        "events_everywhere_within",
+            worst_of(
+                &mut judge,
+                "events_everywhere_within",
+                "user events",
+                r.deliveries.iter().map(|d| {
+                    (
                         format!(
-                            "event {:?} of node-{} fired at {} ms: delivered by {} of {} nodes, the last after {} (limit {} ms)",
+                            "{:?} of node-{} at {} ({} of {} delivered)",
                             d.name,
                             d.origin,
-                            d.at_ms,
+                            secs(d.at_ms),
                             d.delivered,
-                            d.expected,
-                            d.everywhere_after_ms.map_or("never".into(), |t| format!("{t} ms")),
-                            ms(limit)
+                            d.expected
                         ),
-                    );
-                }
-            }
+                        d.everywhere_after_ms,
+                    )
+                }),
+                ms(limit),
+                "delivered by every node running from its firing on",
+                &end,
+            );
         }
         if let Some(share) = c.queries_complete {
-            for q in &r.queries {
-                if q.complete < share || q.done.is_none() {
-                    fail(
-                        "queries_complete",
-                        format!(
-                            "query {:?} of node-{} at {} ms: {} of {} responses ({:.2} %; at least {:.2} % wanted){}",
-                            q.name,
-                            q.origin,
-                            q.at_ms,
-                            q.responded,
-                            q.expected,
-                            q.complete * 100.0,
-                            share * 100.0,
-                            if q.done.is_none() { ", and the origin never finished it" } else { "" }
-                        ),
-                    );
-                }
-            }
+            let worst = r.queries.iter().min_by(|a, b| {
+                a.complete
+                    .total_cmp(&b.complete)
+                    .then(b.done.is_none().cmp(&a.done.is_none()))
+            });
+            let failed = r
+                .queries
+                .iter()
+                .filter(|q| q.complete < share || q.done.is_none())
+                .count();
+            let detail = match worst {
+                None => "no query was asked".to_string(),
+                Some(q) => format!(
+                    "{failed} of {} queries short; lowest: {:?} of node-{} at {}, {} of {} responses ({:.2} %; at least {:.2} % wanted){}",
+                    r.queries.len(),
+                    q.name,
+                    q.origin,
+                    secs(q.at_ms),
+                    q.responded,
+                    q.expected,
+                    q.complete * 100.0,
+                    share * 100.0,
+                    if q.done.is_none() { ", and the origin never finished it" } else { "" }
+                ),
+            };
+            judge("queries_complete", failed == 0, detail);
         }
         if c.events_once {
             let dups: u64 = r.deliveries.iter().map(|d| d.duplicates).sum();
             let replayed: u64 = r.deliveries.iter().map(|d| d.replayed).sum();
-            if dups + replayed > 0 {
-                fail(
-                    "events_once",
-                    format!(
-                        "{dups} user events delivered twice and {replayed} by processes started after them (limit 0 each)"
-                    ),
-                );
-            }
-        }
-        if let Some(limit) = c.keys_complete_within {
-            for cu in &r.catch_ups {
-                if cu.keys_complete_after_ms.is_none_or(|t| t > ms(limit)) {
-                    fail(
-                        "keys_complete_within",
-                        format!(
-                            "node-{} restarted at {} ms held every namespace after {:?} ms",
-                            cu.node, cu.restarted_at_ms, cu.keys_complete_after_ms
-                        ),
-                    );
-                }
-            }
-        }
-        if c.no_false_deaths && r.false_positive_deaths > 0 {
-            fail(
-                "no_false_deaths",
-                format!("{} false deaths", r.false_positive_deaths),
+            judge(
+                "events_once",
+                dups + replayed == 0,
+                format!(
+                    "{dups} user events delivered twice and {replayed} by processes started after them, over {} events (limit 0 each)",
+                    r.deliveries.len()
+                ),
             );
         }
-        if c.no_false_deaths_in_healthy_views && r.false_deaths_in_healthy_views > 0 {
-            fail(
-                "no_false_deaths_in_healthy_views",
+        if let Some(limit) = c.keys_complete_within {
+            worst_of(
+                &mut judge,
+                "keys_complete_within",
+                "restarts",
+                r.catch_ups.iter().map(|c| {
+                    (
+                        format!("node-{} at {}", c.node, secs(c.restarted_at_ms)),
+                        c.keys_complete_after_ms,
+                    )
+                }),
+                ms(limit),
+                "held every running node's keys",
+                &end,
+            );
+        }
+        if c.no_false_deaths {
+            judge(
+                "no_false_deaths",
+                r.false_positive_deaths == 0,
                 format!(
-                    "{} false deaths by views that were never sick",
+                    "{} dead verdicts about a member healthy and reachable from its view (limit 0; {} expected deaths)",
+                    r.false_positive_deaths, r.expected_deaths
+                ),
+            );
+        }
+        if c.no_false_deaths_in_healthy_views {
+            judge(
+                "no_false_deaths_in_healthy_views",
+                r.false_deaths_in_healthy_views == 0,
+                format!(
+                    "{} false deaths by views that were never sick (limit 0)",
                     r.false_deaths_in_healthy_views
                 ),
             );
         }
-        if c.no_false_suspicions && r.false_suspicions > 0 {
-            fail(
+        if c.no_false_suspicions {
+            judge(
                 "no_false_suspicions",
-                format!("{} false suspicions", r.false_suspicions),
+                r.false_suspicions == 0,
+                format!("{} false suspicions (limit 0)", r.false_suspicions),
             );
         }
-        if c.settled_at_end && r.unsettled_at_end > 0 {
-            fail(
+        if c.settled_at_end {
+            judge(
                 "settled_at_end",
+                r.unsettled_at_end == 0,
                 format!(
-                    "{} (viewer, member) pairs held neither alive nor suspect when the run ended",
-                    r.unsettled_at_end
+                    "{} (viewer, member) pairs of running nodes held neither alive nor suspect at the end (limit 0; {} held alive, {} suspect)",
+                    r.unsettled_at_end, r.alive_pairs_at_end, r.suspect_pairs_at_end
                 ),
             );
         }
         if let Some(h) = &c.hold_out {
+            let mut problems = Vec::new();
             if r.hold_out.is_empty() {
-                fail(
-                    "hold_out",
-                    "no member was sick during the window: nothing was measured".into(),
-                );
+                problems
+                    .push("no member was sick during the window: nothing was measured".to_string());
             }
             for m in &r.hold_out {
                 if let Some(share) = h.share.filter(|&s| m.min_share < s) {
-                    fail(
-                        "hold_out",
-                        format!(
-                            "node-{} held out by only {:.1}% of healthy views at {} ms (at least {:.1}%)",
-                            m.member,
-                            m.min_share * 100.0,
-                            m.min_at_ms,
-                            share * 100.0
-                        ),
-                    );
+                    problems.push(format!(
+                        "node-{} held out by only {:.1}% of healthy views at {} (at least {:.1}%)",
+                        m.member,
+                        m.min_share * 100.0,
+                        secs(m.min_at_ms),
+                        share * 100.0
+                    ));
                 }
                 if let Some(max) = h.max_flips.filter(|&x| m.max_flips_per_view > x) {
-                    fail(
-                        "hold_out",
-                        format!(
-                            "node-{} flipped dead -> alive up to {} times by one healthy view (at most {max}; {} flips in all)",
-                            m.member, m.max_flips_per_view, m.flips
-                        ),
-                    );
+                    problems.push(format!(
+                        "node-{} flipped dead -> alive up to {} times by one healthy view (at most {max}; {} flips in all)",
+                        m.member, m.max_flips_per_view, m.flips
+                    ));
                 }
             }
+            let lowest = r
+                .hold_out
+                .iter()
+                .map(|m| m.min_share)
+                .fold(f64::INFINITY, f64::min);
+            let flips = r
+                .hold_out
+                .iter()
+                .map(|m| m.max_flips_per_view)
+                .max()
+                .unwrap_or(0);
+            let detail = if problems.is_empty() {
+                format!(
+                    "{} sick members held out by at least {:.1}% of healthy views (limit {}), at most {flips} flips by one view (limit {})",
+                    r.hold_out.len(),
+                    lowest * 100.0,
+                    h.share.map_or("none".into(), |s| format!("{:.1}%", s * 100.0)),
+                    h.max_flips.map_or("none".into(), |x| x.to_string()),
+                )
+            } else {
+                problems.join("; ")
+            };
+            judge("hold_out", problems.is_empty(), detail);
         }
         if let Some(a) = &c.alive_everywhere_within {
             let limit = ms(a.after + a.within);
-            match r.alive_everywhere_ms {
-                Some(t) if t <= limit => {}
-                other => fail(
-                    "alive_everywhere_within",
-                    format!(
-                        "every running node held the running set alive at {other:?} ms, limit {limit} ms"
-                    ),
+            judge(
+                "alive_everywhere_within",
+                r.alive_everywhere_ms.is_some_and(|t| t <= limit),
+                format!(
+                    "every running node held exactly the running nodes alive at {} (limit {})",
+                    took(r.alive_everywhere_ms),
+                    secs(limit)
                 ),
-            }
+            );
         }
         let hostile = r.hostile.clone().unwrap_or_default();
         if let Some(limit) = c.no_forged_values_after {
-            if let Some(t) = hostile.forged_after_write_max_ms.filter(|&t| t > ms(limit)) {
-                fail(
-                    "no_forged_values_after",
-                    format!(
-                        "a forged value stayed {t} ms after its owner's next write (limit {} ms); {} (reader, owner, key) took one",
-                        ms(limit),
-                        hostile.forged_keys
-                    ),
-                );
-            }
-        }
-        if c.no_lost_writes_within.is_some() && hostile.writes_lost > 0 {
-            fail(
-                "no_lost_writes_within",
+            let t = hostile.forged_after_write_max_ms;
+            judge(
+                "no_forged_values_after",
+                t.is_none_or(|t| t <= ms(limit)),
                 format!(
-                    "{} of {} owner writes not visible everywhere within {} ms; first: {}",
-                    hostile.writes_lost,
-                    hostile.writes_checked,
-                    hostile.write_deadline_ms,
-                    hostile.lost_examples.first().cloned().unwrap_or_default()
+                    "a forged value stayed at most {} after its owner's next write (limit {}); {} (reader, owner, key) took one",
+                    t.map_or("0 s".into(), secs),
+                    secs(ms(limit)),
+                    hostile.forged_keys
                 ),
             );
         }
-        if c.no_resurrections && hostile.resurrections > 0 {
-            fail(
-                "no_resurrections",
-                format!("{} resurrections", hostile.resurrections),
+        if c.no_lost_writes_within.is_some() {
+            judge(
+                "no_lost_writes_within",
+                hostile.writes_lost == 0,
+                format!(
+                    "{} of {} owner writes not visible everywhere within {} (limit 0){}",
+                    hostile.writes_lost,
+                    hostile.writes_checked,
+                    secs(hostile.write_deadline_ms),
+                    hostile
+                        .lost_examples
+                        .first()
+                        .map(|e| format!("; first: {e}"))
+                        .unwrap_or_default()
+                ),
             );
         }
-        if c.no_namespaces_over_limits && hostile.namespaces_over_limits > 0 {
-            fail(
-                "no_namespaces_over_limits",
+        if c.no_resurrections {
+            judge(
+                "no_resurrections",
+                hostile.resurrections == 0,
                 format!(
-                    "{} (node, owner) namespaces above the limits",
+                    "{} values taken back after their owner superseded them (limit 0)",
+                    hostile.resurrections
+                ),
+            );
+        }
+        if c.no_namespaces_over_limits {
+            judge(
+                "no_namespaces_over_limits",
+                hostile.namespaces_over_limits == 0,
+                format!(
+                    "{} (node, owner) namespaces above the limits (limit 0)",
                     hostile.namespaces_over_limits
                 ),
             );
         }
         if let Some(share) = c.entries_within_honest {
-            match (hostile.excess_over_honest(), &hostile.honest) {
-                (Some(x), Some(h)) if x > share => fail(
-                    "entries_within_honest",
+            let (passed, detail) = match (hostile.excess_over_honest(), &hostile.honest) {
+                (Some(x), Some(h)) => (
+                    x <= share,
                     format!(
                         "{:.1}% over the honest run (limit {:.1}%): members {} mean / {} peak against {} / {}, key bytes {} / {} against {} / {}",
                         x * 100.0,
@@ -882,30 +1014,78 @@ impl Scenario {
                         h.key_bytes_peak
                     ),
                 ),
-                (Some(_), _) => {}
-                // Nothing forged: the run is the honest one.
-                (None, _) if hostile.forged_sent.is_empty() => {}
-                (None, _) => fail(
-                    "entries_within_honest",
-                    "no honest run to compare with (Scenario::attach_honest)".into(),
-                ),
-            }
+                (None, _) if hostile.forged_sent.is_empty() => {
+                    (true, "nothing was forged: the run is the honest one".into())
+                }
+                _ => (false, "no honest run to compare with (Scenario::attach_honest)".into()),
+            };
+            judge("entries_within_honest", passed, detail);
         }
-        if c.keys_agree_at_end && !r.keys_agree_at_end {
-            fail(
+        if c.keys_agree_at_end {
+            judge(
                 "keys_agree_at_end",
-                "some node's copy of a namespace differs from its owner's when the run ended"
-                    .into(),
+                r.keys_agree_at_end,
+                if r.keys_agree_at_end {
+                    "every running node held every running node's keys as their owner does".into()
+                } else {
+                    "some node's copy of a namespace differs from its owner's when the run ended"
+                        .into()
+                },
             );
         }
-        if c.converged_at_end && !r.converged_at_end {
-            fail(
+        if c.converged_at_end {
+            judge(
                 "converged_at_end",
-                "not converged when the run ended".into(),
+                r.converged_at_end,
+                if r.converged_at_end {
+                    "every live node saw exactly the live set alive when the run ended".into()
+                } else {
+                    format!(
+                        "not converged when the run ended ({} (viewer, member) pairs held alive, {} suspect, {} neither)",
+                        r.alive_pairs_at_end, r.suspect_pairs_at_end, r.unsettled_at_end
+                    )
+                },
             );
         }
         out
     }
+}
+
+/// `1.544 s`, the unit every verdict uses.
+pub fn secs(ms: u64) -> String {
+    format!("{:.3} s", ms as f64 / 1000.0)
+}
+
+/// One verdict over a list of timed items: passed when every item took at
+/// most `limit` ms; the detail names the slowest (or the first missing).
+fn worst_of(
+    judge: &mut impl FnMut(&str, bool, String),
+    check: &str,
+    noun: &str,
+    items: impl Iterator<Item = (String, Option<u64>)>,
+    limit: u64,
+    what: &str,
+    end: &str,
+) {
+    let items: Vec<(String, Option<u64>)> = items.collect();
+    let failed = items
+        .iter()
+        .filter(|(_, t)| t.is_none_or(|t| t > limit))
+        .count();
+    let worst = items.iter().max_by_key(|(_, t)| t.map_or(u64::MAX, |t| t));
+    let detail = match worst {
+        None => format!(
+            "no {noun} in the run: nothing to measure (limit {})",
+            secs(limit)
+        ),
+        Some((name, t)) => format!(
+            "{} {noun}, {failed} over the limit; slowest: {name}, {what} after {} (limit {})",
+            items.len(),
+            t.map_or_else(|| end.to_string(), secs),
+            secs(limit)
+        ),
+    };
+    judge(check, failed == 0, detail);
 }
 
 fn network(n: NetworkSpec) -> Network {

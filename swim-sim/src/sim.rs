@@ -564,6 +564,12 @@ pub struct Report {
     /// viewer holds the member dead, left or not at all (a suspicion still
     /// in flight is not counted: on a lossy network one is nearly always).
     pub unsettled_at_end: u64,
+    /// When the run ended: (viewer, member) pairs of running nodes where the
+    /// viewer holds the member alive.
+    pub alive_pairs_at_end: u64,
+    /// When the run ended: (viewer, member) pairs of running nodes where the
+    /// viewer holds the member suspect.
+    pub suspect_pairs_at_end: u64,
     /// The last time the cluster was converged (with random loss, a passing
     /// suspicion can leave it unconverged at the very end).
     pub last_converged_ms: Option<u64>,
@@ -619,6 +625,8 @@ pub struct Report {
     pub heals: Vec<crate::observe::HealReport>,
     /// Every restart and how long the node took to hold every namespace.
     pub catch_ups: Vec<crate::observe::CatchUpReport>,
+    /// Every graceful leave and how long until every live node knew.
+    pub leaves: Vec<crate::observe::LeaveReport>,
     /// How each announced update spread.
     pub coverage: Vec<crate::observe::Coverage>,
     /// Datagrams and stream frames sent by the busiest node, per second.
@@ -902,6 +910,7 @@ impl Sim {
                 }
             },
         );
+        let settled = self.settled();
         Report {
             seed: self.opts.seed,
             nodes: self.opts.nodes,
@@ -909,7 +918,9 @@ impl Sim {
             measured_ms: (from.as_millis() as u64, (from + window).as_millis() as u64),
             converged_ms: self.observer.converged_at.map(|t| t.as_millis()),
             converged_at_end: self.observer.converged_now,
-            unsettled_at_end: self.unsettled(),
+            unsettled_at_end: settled[2],
+            alive_pairs_at_end: settled[0],
+            suspect_pairs_at_end: settled[1],
             last_converged_ms: self.observer.last_converged_at.map(|t| t.as_millis()),
             messages_per_node_per_sec: (per(self.messages) * 100.0).round() / 100.0,
             bytes_per_node_per_sec: per(self.bytes).round(),
@@ -930,6 +941,7 @@ impl Sim {
             candidates,
             violation: self.violation.clone(),
             heals: self.observer.heals.clone(),
+            leaves: self.observer.leaves.clone(),
             catch_ups: self.observer.catch_ups.clone(),
             coverage: self.observer.coverage.clone(),
             deliveries: self.deliveries.report(&self.generations()),
@@ -1194,18 +1206,25 @@ impl Sim {
 
     /// (viewer, member) pairs of running nodes where the viewer holds the
     /// member neither alive nor suspect.
-    fn unsettled(&self) -> u64 {
+    /// When the run ends: (viewer, member) pairs of running nodes held
+    /// alive, held suspect, and held neither.
+    fn settled(&self) -> [u64; 3] {
         let running: Vec<usize> = (0..self.slots.len())
             .filter(|&i| self.observer.is_live(i))
             .collect();
-        let mut n = 0;
+        let mut n = [0; 3];
         for &v in &running {
             let Some(view) = self.slots[v].node.as_ref() else {
                 continue;
             };
             for &m in &running {
-                let live = view.member(&name_of(m)).is_some_and(|x| x.status.is_live());
-                n += u64::from(!live);
+                let status = view.member(&name_of(m)).map(|x| x.status);
+                let at = match status {
+                    Some(Status::Alive) => 0,
+                    Some(Status::Suspect) => 1,
+                    _ => 2,
+                };
+                n[at] += 1;
             }
         }
         n
@@ -1331,7 +1350,7 @@ impl Sim {
             What::SlowEnd(i) => {
                 self.slots[i].slow = Duration::ZERO;
                 self.truth.node_fault(i, "slow", false, self.now);
-                self.healed();
+                self.healed(format!("node-{i} no longer slow"));
             }
             What::Flap {
                 a,
@@ -1342,7 +1361,7 @@ impl Sim {
             } => {
                 if self.now >= until {
                     self.change_links(|l| l.set_down(a, b, false));
-                    self.healed();
+                    self.healed(format!("link node-{a} - node-{b} stopped flapping"));
                     return;
                 }
                 self.change_links(|l| l.set_down(a, b, down));
@@ -1444,7 +1463,7 @@ impl Sim {
                 let mut found = false;
                 self.change_links(|l| found = l.heal_named(&name));
                 if found {
-                    self.healed();
+                    self.healed(format!("fault {name:?} healed"));
                 }
             }
             FaultKind::Crash(i) => {
@@ -1460,7 +1479,9 @@ impl Sim {
                 self.observer.restarted(i);
                 self.slots[i].restarts += 1;
                 self.start(i);
-                self.healed();
+                self.observer
+                    .healed(now, format!("restart of node-{i}"), true);
+                self.keys_wait();
                 self.observer.catch_ups.push(crate::observe::CatchUpReport {
                     node: i,
                     restarted_at_ms: now.as_millis(),
@@ -1472,7 +1493,7 @@ impl Sim {
             FaultKind::Leave(i) => {
                 if let Some(node) = self.slots[i].node.as_mut() {
                     node.leave(now);
-                    self.observer.leaving(i);
+                    self.observer.leaving(i, now);
                     self.after_step(i);
                 }
             }
@@ -1516,7 +1537,7 @@ impl Sim {
                         },
                     );
                 }
-                self.healed();
+                self.healed(format!("node-{from} -> node-{to} released"));
             }
             FaultKind::Flap {
                 a,
@@ -1535,7 +1556,7 @@ impl Sim {
             }
             FaultKind::Heal => {
                 self.change_links(|l| l.heal());
-                self.healed();
+                self.healed("every link healed".into());
             }
             FaultKind::Announce(i) => {
                 if let Some(node) = self.slots[i].node.as_mut() {
@@ -1722,13 +1743,18 @@ impl Sim {
         }
         self.slots[i].tick_at = None;
         self.step(i, Input::Tick);
-        self.healed();
+        self.healed(format!("node-{i} resumed after a pause"));
     }
 
     /// A fault ended now (a heal, named or not, a fault's `until`, a
     /// pause, a restart): time the re-convergence and the keys' agreement.
-    fn healed(&mut self) {
-        self.observer.healed(self.now);
+    fn healed(&mut self, what: String) {
+        self.observer.healed(self.now, what, false);
+        self.keys_wait();
+    }
+
+    /// Times the keys' agreement from the last heal on.
+    fn keys_wait(&mut self) {
         if self.keys_waiting.is_empty() {
             self.schedule(self.now, What::CheckKeys);
         }

@@ -19,6 +19,8 @@ pub mod deliveries;
 mod faults;
 pub mod hostile;
 pub mod network;
+#[cfg(feature = "cli")]
+pub mod numbers;
 mod observe;
 #[cfg(feature = "cli")]
 pub mod plot;

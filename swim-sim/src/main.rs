@@ -27,6 +27,13 @@ enum Preset {
     Local,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum NumbersTier {
+    Ci,
+    Default,
+    Heavy,
+}
+
 #[derive(clap::Args)]
 struct RunArgs {
     /// A scenario file (swim-sim/scenarios/*.toml); without one, the flags
@@ -91,6 +98,22 @@ enum Command {
         #[arg(long)]
         variants: bool,
     },
+    /// Regenerate the README's table of simulated figures: run each row's
+    /// own command (seeds fixed) and compare; fails naming each row whose
+    /// figure moved, unless --write rewrites the table.
+    Numbers {
+        /// Which rows: ci (what the tests check, under 2 minutes), default
+        /// (under 4 GB) or heavy (everything); each tier includes the
+        /// lighter ones.
+        #[arg(long, value_enum, default_value_t = NumbersTier::Default)]
+        tier: NumbersTier,
+        /// Rewrite the table in the README with what was measured.
+        #[arg(long)]
+        write: bool,
+        /// The README holding the table (the workspace root is its folder).
+        #[arg(long, default_value = "README.md")]
+        readme: PathBuf,
+    },
     /// Theory check: periods from a crash to its first probe, measured over
     /// seeds, beside the round-robin derivation and the paper's formula.
     FirstDetection {
@@ -139,6 +162,107 @@ fn main() -> ExitCode {
             seeds,
             crashes,
         } => first_detection(nodes, seeds, crashes),
+        Command::Numbers {
+            tier,
+            write,
+            readme,
+        } => numbers(tier, write, &readme),
+    }
+}
+
+/// The machine's state beside a wall-time figure: load average (1 min)
+/// and this process's peak resident memory, from /proc where there is one.
+fn machine() -> String {
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into());
+    let peak = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(|l| l["VmHWM:".len()..].trim().to_string())
+        })
+        .unwrap_or_else(|| "?".into());
+    format!("load {load}, peak memory so far {peak}")
+}
+
+fn numbers(tier: NumbersTier, write: bool, readme: &std::path::Path) -> ExitCode {
+    use swim_sim::numbers::{rewrite, written, Tier, ROWS};
+    let tier = match tier {
+        NumbersTier::Ci => Tier::Ci,
+        NumbersTier::Default => Tier::Default,
+        NumbersTier::Heavy => Tier::Heavy,
+    };
+    let text = match std::fs::read_to_string(readme) {
+        Ok(t) => t,
+        Err(e) => return fail(format!("cannot read {}: {e}", readme.display())),
+    };
+    let old = match written(&text) {
+        Ok(o) => o,
+        Err(e) => return fail(format!("{}: {e}", readme.display())),
+    };
+    let root = readme
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let mut figures = vec![None; ROWS.len()];
+    let mut moved = Vec::new();
+    for (i, row) in ROWS.iter().enumerate().filter(|(_, r)| r.tier <= tier) {
+        println!("{:?}: {}", row.tier, row.what);
+        println!("  {}", row.command());
+        let started = std::time::Instant::now();
+        let figure = match row.measure(root) {
+            Ok(f) => f,
+            Err(e) => return fail(format!("{}: {e}", row.what)),
+        };
+        println!("  {figure}");
+        match &old[i] {
+            Some(was) if *was == figure => println!("  same as the README"),
+            Some(was) => {
+                println!("  MOVED: the README says {was}");
+                moved.push(row.what);
+            }
+            None => {
+                println!("  NEW: the README has no such row");
+                moved.push(row.what);
+            }
+        }
+        println!(
+            "  wall {:.1} s ({}; wall time and memory are the machine's, never compared)",
+            started.elapsed().as_secs_f64(),
+            machine()
+        );
+        figures[i] = Some(figure);
+    }
+    if write {
+        let new = match rewrite(&text, &figures) {
+            Ok(n) => n,
+            Err(e) => return fail(e),
+        };
+        if let Err(e) = std::fs::write(readme, new) {
+            return fail(format!("cannot write {}: {e}", readme.display()));
+        }
+        println!(
+            "rewrote the table in {} ({} rows moved)",
+            readme.display(),
+            moved.len()
+        );
+        return ExitCode::SUCCESS;
+    }
+    if moved.is_empty() {
+        println!("every row measured matches the README");
+        ExitCode::SUCCESS
+    } else {
+        println!(
+            "{} rows moved (swim-sim numbers --write rewrites them):",
+            moved.len()
+        );
+        for m in &moved {
+            println!("  {m}");
+        }
+        ExitCode::FAILURE
     }
 }
 

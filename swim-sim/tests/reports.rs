@@ -124,7 +124,10 @@ fn the_fig4_check_counts_members_alive() {
     assert!(s.checks.alive_everywhere_within.is_some());
     let report = Sim::new(s.options.clone()).unwrap().run();
     let verdicts = s.verdicts(&report);
-    let settled = verdicts.iter().find(|v| v.check == "settled_at_end").unwrap();
+    let settled = verdicts
+        .iter()
+        .find(|v| v.check == "settled_at_end")
+        .unwrap();
     assert!(settled.detail.contains("held alive"), "{}", settled.detail);
     let alive = verdicts
         .iter()
@@ -147,7 +150,9 @@ fn a_crash_records_how_its_dead_verdict_spread() {
     let curve = &crash.dead_curve;
     assert_eq!(curve.len(), 99, "every live node declared it once");
     assert_eq!(curve[0].0, 0);
-    assert!(curve.windows(2).all(|w| w[0].0 <= w[1].0 && w[0].1 < w[1].1));
+    assert!(curve
+        .windows(2)
+        .all(|w| w[0].0 <= w[1].0 && w[0].1 < w[1].1));
     assert_eq!(curve.last().unwrap().1, 1.0);
     let last = crash.first_dead_ms.unwrap() + curve.last().unwrap().0;
     assert_eq!(Some(last), crash.all_dead_ms);

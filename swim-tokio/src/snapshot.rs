@@ -415,7 +415,9 @@ impl Snapshot {
             tracing::info!(
                 path = %path.display(),
                 "snapshot: this agent left the cluster gracefully last time; not rejoining \
-                 its members (pass --rejoin to rejoin after a leave)"
+                 its members, and forgetting them (Serf's rule): the snapshot no longer records \
+                 them, so a later start with --rejoin rejoins nobody either; join with --join \
+                 or `swim join` (to rejoin after a leave, start with --rejoin the first time)"
             );
         }
         let (file, size) = compact(path, &loaded.members, loaded.event_floor)?;

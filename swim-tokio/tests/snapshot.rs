@@ -287,6 +287,15 @@ fn after_a_graceful_leave_the_snapshot_is_used_only_with_rejoin() {
         b.log_text().contains("not rejoining its members")
     });
     assert!(!b.log_text().contains("snapshot: rejoining"));
+    // The hint says what happens: the members are forgotten, so a later
+    // --rejoin has nobody to rejoin.
+    assert!(
+        b.log_text().contains("forgetting them")
+            && b.log_text()
+                .contains("a later start with --rejoin rejoins nobody"),
+        "{}",
+        b.log_text()
+    );
     assert_eq!(
         b.members().unwrap().len(),
         1,

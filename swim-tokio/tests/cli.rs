@@ -610,7 +610,8 @@ fn print_config_shows_every_value_and_its_source() {
     let file = dir.join("agent.toml");
     std::fs::write(
         &file,
-        "name = \"pc1\"\nbind = \"127.0.0.1:7001\"\n[protocol]\ngossip_fanout = 5\n",
+        "name = \"pc1\"\nbind = \"127.0.0.1:7001\"\ntags = { role = \"web\" }\n\
+         [protocol]\ngossip_fanout = 5\n",
     )
     .unwrap();
     let out = Command::new(SWIM)
@@ -621,6 +622,8 @@ fn print_config_shows_every_value_and_its_source() {
             "wan",
             "--join",
             "127.0.0.1:9",
+            "--tag",
+            "dc=eu",
         ])
         .arg("--config")
         .arg(&file)
@@ -654,6 +657,10 @@ fn print_config_shows_every_value_and_its_source() {
     );
     assert_eq!(line("gossip_fanout"), "gossip_fanout = 5 # config file");
     assert_eq!(line("reap_after"), "reap_after = \"10m\" # preset wan");
+    assert_eq!(
+        line("tags"),
+        "tags = { dc = \"eu\", role = \"web\" } # config file(s) + flag"
+    );
     assert!(text.contains("\n[protocol]\n"), "{text}");
     assert!(out.stderr.is_empty(), "nothing logged: no agent started");
     std::fs::remove_dir_all(&dir).unwrap();

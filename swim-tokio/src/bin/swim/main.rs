@@ -912,7 +912,14 @@ fn print_config_text(p: &PrintArgs) -> Result<String, Fail> {
     );
     sources.insert("snapshot", either("snapshot", |f| f.snapshot.is_some()));
     sources.insert("rejoin", either("rejoin", |f| f.rejoin.is_some()));
-    sources.insert("tags", either("tags", |f| !f.tags.is_empty()));
+    let tags_in_files = layers.source(|f| !f.tags.is_empty()).is_some();
+    sources.insert(
+        "tags",
+        match flag("tags", "") {
+            Some(_) if tags_in_files => Source::FlagAndFiles,
+            _ => either("tags", |f| !f.tags.is_empty()),
+        },
+    );
     let mut protocol_flags = BTreeMap::new();
     if args.sealing {
         protocol_flags.insert("sealing", Source::Flag);
@@ -942,7 +949,10 @@ fn print_config_text(p: &PrintArgs) -> Result<String, Fail> {
             (path.display().to_string(), s.unwrap_or(Source::File))
         })
     };
-    let handlers_source = if args.event_handlers {
+    let handlers_in_files = layers.source(|f| f.event_handlers.is_some()).is_some();
+    let handlers_source = if args.event_handlers && handlers_in_files {
+        Source::FlagAndFiles
+    } else if args.event_handlers {
         Source::Flag
     } else {
         layers

@@ -17,6 +17,8 @@ pub enum Source {
     File,
     /// A file of `--config-dir`.
     Dir,
+    /// Flags added to what the config files give (`tags`, `event_handlers`).
+    FlagAndFiles,
     /// The protocol preset (named).
     Preset,
     /// The agent's built-in default.
@@ -30,6 +32,7 @@ impl Source {
             Source::Env(var) => format!("env ${var}"),
             Source::File => "config file".into(),
             Source::Dir => "config-dir".into(),
+            Source::FlagAndFiles => "config file(s) + flag".into(),
             Source::Preset => format!("preset {preset}"),
             Source::Default => "default".into(),
         }

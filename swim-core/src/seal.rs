@@ -85,9 +85,16 @@ impl fmt::Debug for SecretKey {
     }
 }
 
-/// A key's public identifier (see [`SecretKey::id`]), shown as 16 hex digits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// A key's public identifier (see [`SecretKey::id`]), shown as 16 hex digits
+/// by both `Display` and `Debug` (one spelling in logs, CLI and API).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SecretKeyId(pub u64);
+
+impl fmt::Debug for SecretKeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretKeyId({:016x})", self.0)
+    }
+}
 
 impl fmt::Display for SecretKeyId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

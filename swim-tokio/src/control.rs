@@ -10,7 +10,7 @@
 //! | `GET /v1/metrics` | protocol and driver counters, dropped packets included, and the control API's own (`control`) |
 //! | `GET /metrics` | the same counters in Prometheus (OpenMetrics) text, plus histograms of probe round trips, suspicion-to-death time and stream duration |
 //! | `GET /v1/info` | name, version, uptime, members by status, health score, the sealing step (`off` without keys, else `accept`, `send` or `require`) and the ids of the keys held (primary first; never the keys), key counters |
-//! | `GET /v1/monitor` | newline-delimited JSON events, streamed as they happen |
+//! | `GET /v1/monitor` | newline-delimited JSON events, streamed as they happen, each with `time`: when the agent sent it, RFC 3339 in UTC to the millisecond |
 //! | `POST /v1/event` | body `{"name": "deploy", "payload": "v42", "coalesce": true}`: fire a user event (Serf's `serf event`), delivered once to every member. `payload` is UTF-8 text; binary payloads go as `payload_base64` instead (standard base64, padded; not both); both may be left out (empty payload). `coalesce` (default `true`, as Serf's): handlers with a user filter run only for the newest of a burst of this name. Name and payload together take at most [`swim_core::MAX_EVENT_SIZE`] (512) bytes; an empty name, one with control or invisible characters, or a larger event is a 400 saying so |
 //! | `POST /v1/query` | body `{"name": "whoami", "payload": "...", "nodes": ["a1"], "tags": {"role": "^web"}, "timeout": "5s", "relay_factor": 2, "ack": true}` (all but `name` optional; `payload_base64` for binary payloads): asks a user query (Serf's `serf query`) of the members matching every filter. Streams newline-delimited JSON: `{"type": "ack", "member": ...}` and `{"type": "response", "member": ..., "payload": ...}` as they arrive, then `{"type": "summary", "id", "asked", "acks", "responses", "missing": [...], "dropped"}`. A bad name, regular expression, timeout or relay factor, or name + payload + filters over [`swim_core::MAX_QUERY_SIZE`] (1024) bytes, is a 400 saying so |
 //! | `POST /v1/reachability` | optional body `{"timeout": "5s"}`: a query asking every member for an ack only; answers `{"summary", "acked", "not_acked", "suspect", "dead"}` when its time is up |
@@ -469,6 +469,12 @@ fn member_json(m: &Member) -> Value {
     })
 }
 
+/// A wall-clock time as RFC 3339 in UTC, to the millisecond:
+/// `2026-12-07T04:05:06.789Z` (the `time` of every monitor line).
+pub fn rfc3339(t: std::time::SystemTime) -> String {
+    chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
 /// The JSON form of an event: `{"event": "member-joined", "member": {...}}`.
 pub fn event_json(e: &Event) -> Value {
     let member = |kind: &str, m: &Member| json!({ "event": kind, "member": member_json(m) });
@@ -766,6 +772,11 @@ pub fn metrics_json(m: &AgentMetrics) -> Value {
         "claims": c.claims,
         "namespace_moves": c.namespace_moves,
         "keys_disputed": c.keys_disputed,
+        "answers_unasked": c.answers_unasked,
+        "lives_differ": c.lives_differ,
+        "events_delivered": c.events_delivered,
+        "events_old": c.events_old,
+        "events_refused": c.events_refused,
         "keys_refused": {
             "unknown_life": k.unknown_life, "other_life": k.other_life,
             "implausible": k.implausible, "limits": k.limits,
@@ -843,11 +854,12 @@ fn prometheus_text(m: &AgentMetrics, control: &Value, h: &crate::driver::Histogr
             if let (Some(n), false) = (n.as_u64(), skip.contains(&k.as_str())) {
                 let counter = Counter::<u64>::default();
                 counter.inc_by(n);
-                r.register(
-                    format!("{prefix}{k}"),
-                    format!("{prefix}{k} (see /v1/metrics)"),
-                    counter,
-                );
+                let name = format!("{prefix}{k}");
+                // A counter missing from the table still gets a help line;
+                // a test makes sure none is missing.
+                let help = crate::metrics_help::help(&name)
+                    .map_or_else(|| format!("{name}: undocumented"), String::from);
+                r.register(name, help, counter);
             }
         }
     };
@@ -877,7 +889,13 @@ fn prometheus_text(m: &AgentMetrics, control: &Value, h: &crate::driver::Histogr
     for k in open {
         let g = Gauge::<i64>::default();
         g.set(control[k].as_i64().unwrap_or(0));
-        r.register(format!("control_{k}"), format!("Control API {k}"), g);
+        let help = match k {
+            "connections" => "Control API connections open now",
+            "max_connections" => "Control API connections allowed at once",
+            "monitors" => "Monitor streams open now",
+            _ => "Monitor streams allowed at once",
+        };
+        r.register(format!("control_{k}"), help, g);
     }
     let members = Family::<Labels, Gauge>::default();
     for (status, n) in [
@@ -1040,6 +1058,8 @@ impl Body for EventLines {
             }
         };
         this.next = Some(Self::recv(events));
+        let mut line = line;
+        line["time"] = json!(rfc3339(std::time::SystemTime::now()));
         let mut text = line.to_string();
         text.push('\n');
         Poll::Ready(Some(Ok(Frame::data(Bytes::from(text)))))
@@ -1615,6 +1635,23 @@ async fn kv_list(axum::extract::State(shared): St, Query(q): Query<KvQuery>) -> 
     let handle = &shared.handle;
     let member = q.member.unwrap_or_else(|| handle.name().to_string());
     match handle.keys(&member, &q.prefix).await {
+        Ok(keys) if keys.is_empty() && member != handle.name() => {
+            // No keys: say whether the member is unknown rather than keyless
+            // (`kv get` of a typo said "has no key").
+            match handle.members().await {
+                Ok(ms) if ms.iter().any(|m| m.name == member) => {
+                    reply(StatusCode::OK, &json!({ "member": member, "keys": [] }))
+                }
+                Ok(_) => error(
+                    StatusCode::NOT_FOUND,
+                    format!(
+                        "this agent does not know member `{member}` (never heard of it, or \
+                         reaped); `swim members` lists the members it knows"
+                    ),
+                ),
+                Err(e) => stopped(e),
+            }
+        }
         Ok(keys) => {
             let keys: Vec<Value> = keys.iter().map(|(k, v, n)| key_json(k, v, *n)).collect();
             reply(StatusCode::OK, &json!({ "member": member, "keys": keys }))
@@ -1977,6 +2014,117 @@ mod tests {
         assert_eq!(v["responses"], 1, "{v}");
     }
 
+    fn operations_page() -> String {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/operations.md");
+        std::fs::read_to_string(path).expect("docs/operations.md")
+    }
+
+    /// Every metric on `/metrics` has a real help line, and the operations
+    /// page names every one of them; its counters' table is the one the
+    /// help lines come from (`SWIM_BLESS=1` rewrites it).
+    #[test]
+    fn every_metric_has_help_and_is_documented() {
+        let m = AgentMetrics {
+            core: swim_core::Metrics::default(),
+            driver: Default::default(),
+            health_score: 0,
+            alive: 1,
+            suspect: 0,
+            dead: 0,
+            left: 0,
+            sealing: None,
+            key_ids: Vec::new(),
+            handlers: Default::default(),
+        };
+        let control = json!({
+            "connections": 0, "max_connections": 1, "connections_refused": 0,
+            "header_timeouts": 0, "monitors": 0, "max_monitors": 1, "monitors_refused": 0,
+            "requests_refused": {"host": 0, "token": 0, "content_type": 0, "cross_site": 0},
+        });
+        let text = prometheus_text(&m, &control, &Default::default());
+        let mut page = operations_page();
+        let table = crate::metrics_help::doc_table();
+        let (begin, end) = ("<!-- counters:begin -->\n", "<!-- counters:end -->");
+        let (a, b) = (
+            page.find(begin).unwrap() + begin.len(),
+            page.find(end).unwrap(),
+        );
+        if std::env::var_os("SWIM_BLESS").is_some() {
+            let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/operations.md");
+            std::fs::write(path, format!("{}{table}{}", &page[..a], &page[b..])).unwrap();
+            page = operations_page();
+        } else {
+            assert_eq!(
+                page[a..b],
+                table,
+                "docs/operations.md's counters table is out of date: SWIM_BLESS=1 rewrites it"
+            );
+        }
+        let mut names = 0;
+        let mut missing = Vec::new();
+        for line in text.lines().filter(|l| l.starts_with("# HELP ")) {
+            let (name, help) = line["# HELP ".len()..].split_once(' ').unwrap();
+            names += 1;
+            assert!(
+                !help.contains("(see /v1/metrics)") && !help.contains("undocumented"),
+                "{line}"
+            );
+            assert!(help.len() >= 15, "a help line says what it counts: {line}");
+            if !page.contains(&format!("`{name}")) {
+                missing.push(name);
+            }
+        }
+        assert!(names > 70, "{names} metrics");
+        assert!(
+            missing.is_empty(),
+            "docs/operations.md does not name {missing:?}"
+        );
+        // Every plain counter of the JSON has a line in the table.
+        let json = metrics_json(&m);
+        for (k, v) in json.as_object().unwrap() {
+            if v.is_u64() && k != "health_score" {
+                assert!(crate::metrics_help::help(k).is_some(), "no help for {k}");
+            }
+        }
+    }
+
+    /// The page explains every state and status an operator sees.
+    #[test]
+    fn the_operations_page_explains_every_state() {
+        let page = operations_page();
+        for state in [
+            "alive",
+            "suspect",
+            "dead",
+            "left",
+            "held",
+            "unrefutable",
+            "reaped",
+            "candidate",
+            "resets",
+            "conflicts",
+            "lagged",
+            "accept",
+            "send",
+            "require",
+        ] {
+            assert!(page.contains(&format!("`{state}`")), "{state}");
+        }
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+        assert!(
+            readme.contains("docs/operations.md"),
+            "README links the page"
+        );
+    }
+
+    /// Monitor times are RFC 3339, UTC, to the millisecond.
+    #[test]
+    fn monitor_times_are_rfc3339() {
+        let t = std::time::UNIX_EPOCH + Duration::from_millis(1_765_022_403_100);
+        assert_eq!(rfc3339(t), "2025-12-06T12:00:03.100Z");
+    }
+
     #[test]
     fn loopback_host_names_are_local_and_others_are_not() {
         let bound: Option<SocketAddr> = Some("127.0.0.1:7373".parse().unwrap());
@@ -2107,6 +2255,11 @@ mod tests {
             let frame = body.frame().await.unwrap().unwrap();
             let data = frame.into_data().unwrap();
             lines.push(serde_json::from_slice::<Value>(&data).unwrap());
+        }
+        // Every line carries the time it was sent.
+        for l in &mut lines {
+            let time = l.as_object_mut().unwrap().remove("time").unwrap();
+            assert!(time.as_str().unwrap().ends_with('Z'), "{time}");
         }
         assert_eq!(lines[0], json!({ "event": "lagged", "missed": 6 }));
         assert!(lines[1..].iter().all(|l| l["event"] == "leave-completed"));

@@ -1157,43 +1157,102 @@ fn log_event(node: &str, event: &Event, limit: &mut crate::logs::RateLimit) {
     if !local && !limit.allow(std::time::Instant::now()) {
         return;
     }
+    let Some(text) = sentence(node, event) else {
+        return;
+    };
+    // One readable sentence per event; `event` is the monitor's name of it.
+    let kind = crate::control::event_json(event)["event"]
+        .as_str()
+        .unwrap_or("event")
+        .to_string();
     match event {
-        Event::MemberJoined { member: m, keys } => {
-            info!(node, member = %m.name, addr = %m.addr, keys = keys.len(), "member joined")
+        Event::MemberSuspect { .. }
+        | Event::MemberFailed { .. }
+        | Event::JoinRetry { .. }
+        | Event::JoinFailed { .. }
+        | Event::JoinRefused { .. }
+        | Event::JoinRefusedHere { .. }
+        | Event::NameConflict { .. }
+        | Event::CannotRefute { .. }
+        | Event::SealingChanged { .. } => warn!(node, event = kind, "{text}"),
+        Event::KeySet { .. }
+        | Event::KeyDeleted { .. }
+        | Event::NamespaceReset { .. }
+        | Event::QueryAck { .. }
+        | Event::QueryResponse { .. } => debug!(node, event = kind, "{text}"),
+        _ => info!(node, event = kind, "{text}"),
+    }
+}
+
+/// An event as the sentence the log prints (`None` for the events that
+/// are not logged: key answers and finished queries, which their callers
+/// report). Key values and payloads are never in it, only their sizes.
+fn sentence(node: &str, event: &Event) -> Option<String> {
+    let confirmed = |v: &swim_core::Verdict| {
+        let names: Vec<&str> = (v.evidence.as_ref())
+            .map(|e| e.confirmers.iter().map(|c| c.as_str()).collect())
+            .unwrap_or_default();
+        if names.is_empty() {
+            "confirmed by nobody".to_string()
+        } else {
+            format!("confirmed by {}", names.join(", "))
         }
-        Event::MemberUpdated(m) => info!(node, member = %m.name, addr = %m.addr, "member updated"),
-        Event::MemberSuspect { member: m, accuser } => {
-            warn!(node, member = %m.name, incarnation = m.incarnation, %accuser, "member suspect")
-        }
-        Event::MemberRecovered(m) => {
-            info!(node, member = %m.name, incarnation = m.incarnation, "member recovered")
-        }
+    };
+    Some(match event {
+        Event::MemberJoined { member: m, keys } => format!(
+            "member joined: {} at {} (incarnation {}, {} key(s))",
+            m.name,
+            m.addr,
+            m.incarnation,
+            keys.len()
+        ),
+        Event::MemberUpdated(m) => format!(
+            "member updated: {} is now at {}, incarnation {}",
+            m.name, m.addr, m.incarnation
+        ),
+        Event::MemberSuspect { member: m, accuser } => format!(
+            "member suspect: {} ({}) at incarnation {}, accused by {accuser}; it is declared \
+             dead unless it refutes in time",
+            m.name, m.addr, m.incarnation
+        ),
+        Event::MemberRecovered(m) => format!(
+            "member recovered: {} refuted its suspicion and is alive (incarnation {})",
+            m.name, m.incarnation
+        ),
         Event::MemberFailed {
             member: m,
             accuser,
             verdict,
         } => {
-            let learned_from = verdict.learned_from.as_deref().unwrap_or("");
-            let confirmers = (verdict.evidence.as_ref())
-                .map(|e| e.confirmers.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(","))
-                .unwrap_or_default();
-            warn!(node, member = %m.name, addr = %m.addr, %accuser, confirmers, learned_from, "member failed (dead)")
+            let from = match (&verdict.learned_from, verdict.own) {
+                (_, true) => "this agent's own verdict".to_string(),
+                (Some(f), _) => format!("learned from {f}"),
+                (None, false) => "learned from a sender this agent could not tell".to_string(),
+            };
+            format!(
+                "member failed: {} ({}) is declared dead at incarnation {}, accused by \
+                 {accuser}, {}; {from} (`swim explain {}` tells more)",
+                m.name,
+                m.addr,
+                m.incarnation,
+                confirmed(verdict),
+                m.name
+            )
         }
-        Event::MemberLeft(m) => info!(node, member = %m.name, "member left"),
-        Event::MemberReaped(m) => info!(node, member = %m.name, "member reaped"),
-        Event::JoinCompleted { seed } => info!(node, %seed, "joined the cluster"),
-        Event::JoinRetry { attempt } => warn!(
-            node,
-            attempt,
+        Event::MemberLeft(m) => format!("member left: {} ({}) left the cluster", m.name, m.addr),
+        Event::MemberReaped(m) => format!(
+            "member reaped: {} ({}), its dead or left record is forgotten",
+            m.name, m.addr
+        ),
+        Event::JoinCompleted { seed } => format!("joined the cluster through the seed {seed}"),
+        Event::JoinRetry { attempt } => format!(
             "no seed answered join attempt {attempt}; retrying the join (a wrong address, no \
              agent there, or other keys or cluster label at the seed)"
         ),
-        Event::LeaveCompleted => info!(node, "leave announced"),
-        Event::JoinFailed { attempts } => warn!(
-            node,
-            attempts,
-            "no seed answered the join in {attempts} attempt(s); the join is cancelled and nothing \
-             retries it; {JOIN_UNANSWERED}"
+        Event::LeaveCompleted => "the leave was announced to the cluster".to_string(),
+        Event::JoinFailed { attempts } => format!(
+            "no seed answered the join in {attempts} attempt(s); the join is cancelled and \
+             nothing retries it; {JOIN_UNANSWERED}"
         ),
         Event::KeySet {
             member,
@@ -1201,63 +1260,79 @@ fn log_event(node: &str, event: &Event, limit: &mut crate::logs::RateLimit) {
             value,
             version,
             ..
-        } => debug!(node, %member, key, version, bytes = value.len(), "key set"),
+        } => format!(
+            "member {member} set key `{key}` ({} bytes, version {version})",
+            value.len()
+        ),
         Event::KeyDeleted {
             member,
             key,
             version,
             ..
-        } => debug!(node, %member, key, version, "key deleted"),
-        Event::NamespaceReset { member } => debug!(node, %member, "namespace reset"),
+        } => format!("member {member} deleted key `{key}` (version {version})"),
+        Event::NamespaceReset { member } => {
+            format!("member {member}'s keys were replaced as a whole (a reset)")
+        }
         Event::JoinRefused {
             seed,
             holder,
             authenticated,
-        } => warn!(
-            node,
-            %seed,
-            %holder,
-            authenticated,
-            "{}",
-            join_refused(node, *seed, *holder, *authenticated)
+        } => join_refused(node, *seed, *holder, *authenticated),
+        Event::JoinRefusedHere { from, name, holder } => format!(
+            "refused a join from {from}: it uses the name {name}, held by the running member at \
+             {holder}"
         ),
-        Event::JoinRefusedHere { from, name, holder } => warn!(
-            node,
-            %from,
-            joiner = %name,
-            %holder,
-            "refused a join from {from}: it uses the name {name}, held by the running member at {holder}"
+        Event::NameConflict { addr } => format!(
+            "another process at {addr} uses this node's name: names must be unique; rename one \
+             of them"
         ),
-        Event::NameConflict { addr } => warn!(
-            node,
-            other = %addr,
-            "another process at {addr} uses this node's name: names must be unique; rename one of them"
+        Event::CannotRefute { incarnation } => format!(
+            "this node is accused at incarnation {incarnation}, which it cannot outbid: the \
+             accusation stands until it restarts (counted in `unrefutable`; see \
+             docs/operations.md)"
         ),
-        Event::SealingChanged { from, to } => warn!(
-            node,
-            from = from.as_str(),
-            to = to.as_str(),
-            "sealing step moved from `{}` to `{}` by a cluster key operation (`swim keys sealing`); \
-             in memory only: a restart starts at the step the config says",
+        Event::SealingChanged { from, to } => format!(
+            "sealing step moved from `{}` to `{}` by a cluster key operation (`swim keys \
+             sealing`); in memory only: a restart starts at the step the config says",
             from.as_str(),
             to.as_str()
         ),
-        Event::KeyAnswer { .. } | Event::QueryDone { .. } => {}
+        Event::KeyringChanged => {
+            "this agent's keyring changed (a key operation was carried out here)".to_string()
+        }
+        Event::User {
+            origin,
+            name,
+            payload,
+            clock,
+            ..
+        } => format!(
+            "user event `{name}` from {origin} delivered (clock {clock}, {} bytes)",
+            payload.len()
+        ),
         Event::Query {
             origin,
             id,
             name,
             payload,
             ..
-        } => info!(node, %origin, id, query = name, bytes = payload.len(), "query asked of this node"),
-        Event::QueryAck { query, member } => debug!(node, id = query, %member, "query acked"),
+        } => format!(
+            "query asked of this node: `{name}` (id {id}) by {origin} ({} bytes)",
+            payload.len()
+        ),
+        Event::QueryAck { query, member } => format!("query {query} acked by {member}"),
         Event::QueryResponse {
             query,
             member,
             payload,
-        } => debug!(node, id = query, %member, bytes = payload.len(), "query response"),
-        e => info!(node, event = ?e, "event"),
-    }
+        } => format!(
+            "query {query} answered by {member} ({} bytes)",
+            payload.len()
+        ),
+        Event::KeyAnswer { .. } | Event::QueryDone { .. } => return None,
+        // A kind of event newer than this agent: named, never dumped.
+        _ => "an event of a kind this agent does not describe".to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -1272,6 +1347,61 @@ mod tests {
         assert!(matches!(e, StartError::Entropy(_)), "{e}");
         assert!(e.to_string().contains("does not start"), "{e}");
         assert_eq!(seed_from(Ok(7)).unwrap(), 7);
+    }
+
+    /// Events are logged as sentences: no `Debug` dump of a Rust value, key
+    /// values never, key ids in hex and query ids as the API gives them.
+    #[test]
+    fn events_read_as_sentences() {
+        let member = swim_core::Member::new(
+            "m3",
+            ([127, 0, 0, 1], 7).into(),
+            2,
+            swim_core::Status::Suspect,
+        );
+        let events = [
+            Event::MemberSuspect {
+                member: member.clone(),
+                accuser: "m7".into(),
+            },
+            Event::CannotRefute { incarnation: 9 },
+            Event::KeyringChanged,
+            Event::User {
+                origin: "m1".into(),
+                name: "deploy".into(),
+                payload: bytes::Bytes::from_static(b"SECRET"),
+                clock: 4,
+                coalesce: true,
+            },
+            Event::KeySet {
+                member: "m1".into(),
+                key: "role".into(),
+                old: None,
+                value: bytes::Bytes::from_static(b"SECRET"),
+                version: 3,
+            },
+            Event::QueryAck {
+                query: 255,
+                member: "m2".into(),
+            },
+        ];
+        for e in &events {
+            let text = sentence("n", e).unwrap();
+            for dump in ["{", "}", "Event", "Member {", "Bytes", "SECRET"] {
+                assert!(!text.contains(dump), "{text}");
+            }
+        }
+        assert_eq!(
+            sentence("n", &events[0]).unwrap(),
+            "member suspect: m3 (127.0.0.1:7) at incarnation 2, accused by m7; it is declared \
+             dead unless it refutes in time"
+        );
+        // Query ids as the monitor, the query API and SWIM_QUERY_ID spell them.
+        assert_eq!(sentence("n", &events[5]).unwrap(), "query 255 acked by m2");
+        // Key ids, wherever a value holding one is formatted, are hex.
+        let id = swim_core::SecretKeyId(0x0123_4567_89ab_cdef);
+        assert_eq!(format!("{id}"), "0123456789abcdef");
+        assert_eq!(format!("{id:?}"), "SecretKeyId(0123456789abcdef)");
     }
 
     /// At `--log warn`, a flood of member joins (info lines, never shown)

@@ -39,6 +39,7 @@ mod handle;
 pub mod handlers;
 pub mod keyring;
 mod logs;
+mod metrics_help;
 pub mod snapshot;
 mod stream;
 

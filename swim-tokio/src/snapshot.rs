@@ -23,10 +23,12 @@
 //!   of them (Serf's snapshot keeps its event clock the same way). Kept
 //!   across a leave.
 //! - `leave`: this agent left the cluster gracefully. Replayed without
-//!   `rejoin_after_leave`, it forgets every member recorded before it (as
-//!   Serf does): an agent that left does not rejoin on its own. It is
-//!   the last record of its life: what the agent learns while its leave
-//!   spreads is not recorded.
+//!   `rejoin_after_leave`, the members recorded before it are not rejoined
+//!   (as Serf does): an agent that left does not rejoin on its own. They
+//!   are kept, with the `leave` record before what the next life records,
+//!   until a start with `rejoin_after_leave` rejoins them (Serf's replay
+//!   ignores the leave then, too). It is the last record of its life: what
+//!   the agent learns while its leave spreads is not recorded.
 //!
 //! Only names, addresses and the event floor are recorded: never keys,
 //! tags, metadata or events themselves.
@@ -244,11 +246,28 @@ pub fn load(path: &Path, rejoin_after_leave: bool) -> io::Result<Loaded> {
 }
 
 /// The event floor and the live members as the lines of a compacted
-/// snapshot.
-fn compacted(members: &BTreeMap<String, SocketAddr>, event_floor: u64) -> Vec<u8> {
+/// snapshot; members `kept` from before a leave (for a later start with
+/// `rejoin_after_leave`) come first, followed by the `leave` record.
+fn compacted(
+    kept: &BTreeMap<String, SocketAddr>,
+    members: &BTreeMap<String, SocketAddr>,
+    event_floor: u64,
+) -> Vec<u8> {
     let mut out = Vec::new();
     if event_floor > 0 {
         out.extend(Record::Events { floor: event_floor }.encode());
+    }
+    if !kept.is_empty() {
+        for (name, addr) in kept {
+            out.extend(
+                Record::Alive {
+                    name: name.clone(),
+                    addr: *addr,
+                }
+                .encode(),
+            );
+        }
+        out.extend(Record::Leave.encode());
     }
     for (name, addr) in members {
         out.extend(
@@ -262,15 +281,17 @@ fn compacted(members: &BTreeMap<String, SocketAddr>, event_floor: u64) -> Vec<u8
     out
 }
 
-/// Rewrites the snapshot with just the event floor and `members`
-/// (through a fresh private temporary file, fsynced, renamed over `PATH`,
-/// the directory fsynced), then opens it for appending.
+/// Rewrites the snapshot with just the event floor, the members `kept`
+/// from before a leave and `members` (through a fresh private temporary
+/// file, fsynced, renamed over `PATH`, the directory fsynced), then opens
+/// it for appending.
 fn compact(
     path: &Path,
+    kept: &BTreeMap<String, SocketAddr>,
     members: &BTreeMap<String, SocketAddr>,
     event_floor: u64,
 ) -> io::Result<(File, u64)> {
-    let bytes = compacted(members, event_floor);
+    let bytes = compacted(kept, members, event_floor);
     crate::files::write_private(path, &bytes)?;
     let file = open_append(path)?;
     Ok((file, bytes.len() as u64))
@@ -411,19 +432,35 @@ impl Snapshot {
                 loaded.records
             );
         }
-        if loaded.left && !rejoin_after_leave {
+        // After a leave, a start without `rejoin_after_leave` does not
+        // rejoin the members recorded before it but keeps them, with the
+        // leave, for a later start with it (as Serf's snapshot does).
+        // (A replay that keeps them sees a leave followed by this agent's
+        // later lives as no leave: it is read again to find them.)
+        let mut kept = BTreeMap::new();
+        if !rejoin_after_leave {
+            kept = load(path, true)?.members;
+            kept.remove(own_name);
+            kept.retain(|name, _| !loaded.members.contains_key(name));
+        }
+        if !kept.is_empty() || (loaded.left && !rejoin_after_leave) {
             tracing::info!(
                 path = %path.display(),
+                kept = kept.len(),
                 "snapshot: this agent left the cluster gracefully last time; not rejoining \
-                 its members (pass --rejoin to rejoin after a leave)"
+                 the {} member(s) recorded before the leave (start with --rejoin to rejoin \
+                 them: the snapshot keeps them until a start that rejoins), and running alone \
+                 unless --join or `swim join` names seeds",
+                kept.len()
             );
         }
-        let (file, size) = compact(path, &loaded.members, loaded.event_floor)?;
+        let (file, size) = compact(path, &kept, &loaded.members, loaded.event_floor)?;
         let (tx, rx) = mpsc::sync_channel(QUEUE);
         let writer = Writer {
             path: path.to_path_buf(),
             file,
             live: loaded.members.clone(),
+            kept,
             live_bytes: size,
             appended: 0,
             left: false,
@@ -496,6 +533,9 @@ struct Writer {
     file: File,
     /// The members alive as recorded.
     live: BTreeMap<String, SocketAddr>,
+    /// Members recorded before an earlier leave, kept (before a `leave`
+    /// record) for a later start with `rejoin_after_leave`.
+    kept: BTreeMap<String, SocketAddr>,
     /// The size of the live records (as of the last compaction).
     live_bytes: u64,
     /// Bytes appended since the last compaction.
@@ -538,7 +578,11 @@ impl Writer {
                 }
                 self.live.insert(name.clone(), *addr);
             }
-            Record::Gone { name } if self.live.remove(name).is_none() => return Ok(()),
+            Record::Gone { name }
+                if (self.live.remove(name).is_none()) & (self.kept.remove(name).is_none()) =>
+            {
+                return Ok(())
+            }
             Record::Gone { .. } => {}
             Record::Events { floor } if *floor <= self.event_floor => return Ok(()),
             Record::Events { floor } => self.event_floor = *floor,
@@ -554,7 +598,7 @@ impl Writer {
     }
 
     fn compact(&mut self) -> io::Result<()> {
-        let (file, size) = compact(&self.path, &self.live, self.event_floor)?;
+        let (file, size) = compact(&self.path, &self.kept, &self.live, self.event_floor)?;
         self.file = file;
         self.live_bytes = size;
         self.appended = 0;
@@ -739,6 +783,46 @@ mod tests {
         assert!(loaded.left && loaded.members.is_empty(), "{loaded:?}");
         let loaded = load(&path, true).unwrap();
         assert_eq!(loaded.members.keys().collect::<Vec<_>>(), ["a"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A start without `rejoin_after_leave` after a leave rejoins nobody
+    /// but keeps the members for a later start with it, through the
+    /// compactions of its own life.
+    #[test]
+    fn a_start_without_rejoin_keeps_the_members_for_a_later_rejoin() {
+        let dir = std::env::temp_dir().join(format!("swim-snap-keep-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("snap");
+        let _ = std::fs::remove_file(&path);
+        let (mut snap, _) = Snapshot::open(&path, false, "me").unwrap();
+        snap.record(alive("a", 1), BTreeMap::new);
+        snap.record(alive("b", 2), BTreeMap::new);
+        snap.record(Record::Leave, BTreeMap::new);
+        snap.close();
+        // Alone: nobody to rejoin; meets c, hears b failed, churns enough
+        // to compact.
+        let (mut snap, loaded) = Snapshot::open(&path, false, "me").unwrap();
+        assert!(loaded.left && loaded.members.is_empty(), "{loaded:?}");
+        snap.record(Record::Gone { name: "b".into() }, BTreeMap::new);
+        for i in 0..3000u16 {
+            snap.record(alive("c", 1000 + i), BTreeMap::new);
+        }
+        snap.close();
+        let alone = load(&path, false).unwrap();
+        assert_eq!(alone.members.keys().collect::<Vec<_>>(), ["c"]);
+        // Another start without it (c is rejoined: it was met after the
+        // leave) keeps a still.
+        let (snap, loaded) = Snapshot::open(&path, false, "me").unwrap();
+        assert_eq!(loaded.members.keys().collect::<Vec<_>>(), ["c"]);
+        drop(snap);
+        // A later start with rejoin_after_leave rejoins a and c.
+        let (snap, loaded) = Snapshot::open(&path, true, "me").unwrap();
+        assert_eq!(loaded.members.keys().collect::<Vec<_>>(), ["a", "c"]);
+        drop(snap);
+        // ... and from then on the leave is gone.
+        assert!(!load(&path, false).unwrap().left);
+        assert_eq!(load(&path, false).unwrap().members.len(), 2);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -94,7 +94,14 @@ fn members_json_join_monitor_and_metrics() {
     let _ = stdout.read_to_string(&mut text);
     assert!(
         text.lines()
-            .any(|l| l.starts_with("member-joined") && l.contains("json2")),
+            .any(|l| l.split_once(' ').is_some_and(|(time, rest)| {
+                // RFC 3339, UTC, to the millisecond: 2026-12-07T04:05:06.789Z
+                time.len() == 24
+                    && time.as_bytes()[10] == b'T'
+                    && time.ends_with('Z')
+                    && rest.starts_with("member-joined")
+                    && rest.contains("json2")
+            })),
         "monitor printed: {text:?}"
     );
 
@@ -586,4 +593,75 @@ fn format_json_and_table_across_read_commands() {
     assert_eq!(out.status.code(), Some(2), "--json and --format conflict");
     drop(a);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `swim agent --print-config` prints the merged configuration, each value
+/// with its source, and exits without starting an agent.
+#[test]
+fn print_config_shows_every_value_and_its_source() {
+    let dir = std::env::temp_dir().join(format!("swim-print-config-{}", std::process::id()));
+    let conf_d = dir.join("conf.d");
+    std::fs::create_dir_all(&conf_d).unwrap();
+    std::fs::write(
+        conf_d.join("10-base.toml"),
+        "bind = \"127.0.0.1:7000\"\n[protocol]\nprobe_interval = \"5s\"\n",
+    )
+    .unwrap();
+    let file = dir.join("agent.toml");
+    std::fs::write(
+        &file,
+        "name = \"pc1\"\nbind = \"127.0.0.1:7001\"\ntags = { role = \"web\" }\n\
+         [protocol]\ngossip_fanout = 5\n",
+    )
+    .unwrap();
+    let out = Command::new(SWIM)
+        .args([
+            "agent",
+            "--print-config",
+            "--preset",
+            "wan",
+            "--join",
+            "127.0.0.1:9",
+            "--tag",
+            "dc=eu",
+        ])
+        .arg("--config")
+        .arg(&file)
+        .arg("--config-dir")
+        .arg(&conf_d)
+        .env("SWIM_LOG", "debug")
+        .env_remove("SWIM_CONTROL")
+        .env_remove("SWIM_CONTROL_TOKEN")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = |key: &str| {
+        text.lines()
+            .find(|l| l.starts_with(&format!("{key} = ")))
+            .unwrap_or_else(|| panic!("no {key} line in:\n{text}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(line("name"), "name = \"pc1\" # config file");
+    // The file wins over the directory.
+    assert_eq!(line("bind"), "bind = \"127.0.0.1:7001\" # config file");
+    assert_eq!(line("join"), "join = [\"127.0.0.1:9\"] # flag");
+    assert_eq!(line("preset"), "preset = \"wan\" # flag");
+    assert_eq!(line("log"), "log = \"debug\" # env $SWIM_LOG");
+    assert_eq!(line("control"), "control = \"127.0.0.1:7373\" # default");
+    assert_eq!(
+        line("probe_interval"),
+        "probe_interval = \"5s\" # config-dir"
+    );
+    assert_eq!(line("gossip_fanout"), "gossip_fanout = 5 # config file");
+    assert_eq!(line("reap_after"), "reap_after = \"10m\" # preset wan");
+    assert_eq!(
+        line("tags"),
+        "tags = { dc = \"eu\", role = \"web\" } # config file(s) + flag"
+    );
+    assert!(text.contains("\n[protocol]\n"), "{text}");
+    assert!(out.stderr.is_empty(), "nothing logged: no agent started");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -54,6 +54,16 @@ fn keys_spread_are_deleted_and_a_restart_keeps_only_the_new_tags() {
     });
     let out = agents[3].cli(&["kv", "get", "kv1", "build"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "v1.2");
+    // An unknown member is named as unknown, not as one without the key.
+    let out = agents[3].cli(&["kv", "get", "kv-nosuch", "build"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("does not know member `kv-nosuch`") && !err.contains("has no key"),
+        "{err}"
+    );
+    let (status, _) = http(&agents[3].control, "GET", "/v1/kv?member=kv-nosuch", "").unwrap();
+    assert_eq!(status, 404);
     // Refused writes say why.
     let long = "k".repeat(200);
     let out = agents[0].cli(&["kv", "set", &long, "x"]);

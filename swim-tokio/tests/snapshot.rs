@@ -284,15 +284,39 @@ fn after_a_graceful_leave_the_snapshot_is_used_only_with_rejoin() {
     drop(b);
     let b = start("lv-b", &path, &[], &[]);
     wait_for("the start is logged", Duration::from_secs(5), || {
-        b.log_text().contains("not rejoining its members")
+        b.log_text().contains("not rejoining the")
     });
     assert!(!b.log_text().contains("snapshot: rejoining"));
+    // The hint says what happens: the members are not rejoined but kept
+    // until a start that rejoins.
+    assert!(
+        b.log_text()
+            .contains("not rejoining the 1 member(s) recorded before the leave")
+            && b.log_text().contains("start with --rejoin to rejoin them"),
+        "{}",
+        b.log_text()
+    );
     assert_eq!(
         b.members().unwrap().len(),
         1,
         "alone: no join was attempted"
     );
     assert!(snapshot::load(&path, false).unwrap().members.is_empty());
+    assert!(snapshot::load(&path, true)
+        .unwrap()
+        .members
+        .contains_key("lv-a"));
+
+    // ... so a later start with --rejoin does rejoin them (it rejoined
+    // nobody when the lone start emptied the snapshot).
+    drop(b);
+    let b = start("lv-b", &path, &[], &["--rejoin"]);
+    wait_for(
+        "a --rejoin start after a lone start rejoins the members kept",
+        spread_bound(),
+        || sees_alive(&b, &["lv-a"]) && sees_at(&a, "lv-b", b.gossip),
+    );
+    drop(b);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

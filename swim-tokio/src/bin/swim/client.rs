@@ -352,15 +352,13 @@ pub fn members(
         return Ok(());
     }
     let tags_of = |m: &Value| {
-        m["tags"]
+        let pairs: Vec<String> = m["tags"]
             .as_object()
-            .map(|t| {
-                t.iter()
-                    .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            })
-            .unwrap_or_default()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+            .collect();
+        tags_summary(&pairs)
     };
     let field = |m: &Value, k: &str| match m.get(k) {
         Some(Value::String(s)) => s.clone(),
@@ -394,6 +392,43 @@ pub fn members(
         );
     }
     Ok(())
+}
+
+/// The most characters the members table's TAGS column takes.
+const TAGS_WIDTH: usize = 80;
+
+/// `k=v` pairs joined by commas, cut to at most [`TAGS_WIDTH`] characters:
+/// the pairs that fit whole, then `… +N more` (all of them are in
+/// `swim members --json`, and in `swim kv list MEMBER`).
+fn tags_summary(pairs: &[String]) -> String {
+    let all = pairs.join(",");
+    if all.chars().count() <= TAGS_WIDTH {
+        return all;
+    }
+    let mut shown = String::new();
+    for (i, p) in pairs.iter().enumerate() {
+        let more = format!("… +{} more", pairs.len() - i);
+        let next = shown.chars().count() + usize::from(i > 0) + p.chars().count();
+        // Room for this pair and, after it, the note about the rest.
+        let rest = pairs.len() - i - 1;
+        let note = if rest == 0 {
+            0
+        } else {
+            format!(" … +{rest} more").chars().count()
+        };
+        if next + note > TAGS_WIDTH {
+            return if shown.is_empty() {
+                more
+            } else {
+                format!("{shown} {more}")
+            };
+        }
+        if i > 0 {
+            shown.push(',');
+        }
+        shown.push_str(p);
+    }
+    shown
 }
 
 /// `s` as one percent-encoded path segment (unreserved bytes as they are).
@@ -846,8 +881,19 @@ fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
     }
 }
 
-/// One event as a human line.
+/// One event as a human line, led by its wall-clock time (RFC 3339, UTC):
+/// the agent's `time`, or this process's clock for an agent without it.
 fn event_line(v: &Value) -> String {
+    let time = v
+        .get("time")
+        .and_then(Value::as_str)
+        .map(String::from)
+        .unwrap_or_else(|| swim_tokio::control::rfc3339(std::time::SystemTime::now()));
+    format!("{time} {}", event_text(v))
+}
+
+/// One event as a human line, without its time.
+fn event_text(v: &Value) -> String {
     let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
     let event = s(v, "event");
     if event == "user" {
@@ -868,19 +914,41 @@ fn event_line(v: &Value) -> String {
         .to_string();
     }
     match v.get("member").filter(|m| m.is_object()) {
-        Some(m) => format!(
-            "{event:16} {} {} {} incarnation={}",
-            s(m, "name"),
-            s(m, "addr"),
-            s(m, "status"),
-            m.get("incarnation").and_then(Value::as_u64).unwrap_or(0)
-        ),
+        Some(m) => {
+            let mut line = format!(
+                "{event:16} {} {} {} incarnation={}",
+                s(m, "name"),
+                s(m, "addr"),
+                s(m, "status"),
+                m.get("incarnation").and_then(Value::as_u64).unwrap_or(0)
+            );
+            // Who accused it, and for a death who confirmed it and from
+            // whom this agent learned it: what the JSON line has.
+            if let Some(a) = v.get("accuser").and_then(Value::as_str) {
+                line.push_str(&format!(" accuser={a}"));
+            }
+            let confirmers: Vec<&str> = v["evidence"]["confirmers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            if !confirmers.is_empty() {
+                line.push_str(&format!(" confirmers={}", confirmers.join(",")));
+            }
+            if let Some(f) = v.get("learned_from").and_then(Value::as_str) {
+                line.push_str(&format!(" learned_from={f}"));
+            } else if v.get("own").and_then(Value::as_bool) == Some(true) {
+                line.push_str(" own_verdict=true");
+            }
+            line
+        }
         None => {
             let rest: Vec<String> = v
                 .as_object()
                 .into_iter()
                 .flatten()
-                .filter(|(k, _)| *k != "event")
+                .filter(|(k, _)| *k != "event" && *k != "time")
                 .map(|(k, v)| {
                     // A query's payload or response, quoted and escaped:
                     // a newline in it stays on the line.
@@ -949,10 +1017,35 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn tags_are_summed_up_within_the_column() {
+        let few: Vec<String> = ["role=web", "dc=eu"].map(String::from).to_vec();
+        assert_eq!(tags_summary(&few), "role=web,dc=eu");
+        assert_eq!(tags_summary(&[]), "");
+        let many: Vec<String> = (0..250)
+            .map(|i| format!("app-key-{i:03}=value-{i}"))
+            .collect();
+        let s = tags_summary(&many);
+        assert!(
+            s.chars().count() <= TAGS_WIDTH,
+            "{} chars: {s}",
+            s.chars().count()
+        );
+        assert!(
+            s.starts_with("app-key-000=value-0,app-key-001=value-1"),
+            "{s}"
+        );
+        let shown = s.split(' ').next().unwrap().split(',').count();
+        assert!(s.ends_with(&format!("… +{} more", 250 - shown)), "{s}");
+        // One pair too long for the column: only the count.
+        let long = vec!["k=".to_string() + &"v".repeat(200)];
+        assert_eq!(tags_summary(&long), "… +1 more");
+    }
+
+    #[test]
     fn query_lines_quote_payloads() {
         let v = json!({"event": "query-response", "id": 7, "member": "m", "payload": "a\nb"});
         assert_eq!(
-            event_line(&v),
+            event_text(&v),
             "query-response   id=7 member=m payload=\"a\\nb\""
         );
         let v = json!({"type": "response", "member": "m", "payload": "a\nb"});
@@ -968,11 +1061,37 @@ mod tests {
     #[test]
     fn monitor_lines_show_user_events() {
         let v = json!({"event": "user", "name": "deploy", "origin": "a", "clock": 3,
-                       "coalesce": true, "payload": "v42\nrm"});
+                       "coalesce": true, "payload": "v42\nrm", "time": "2026-12-07T04:05:06.789Z"});
         assert_eq!(
             event_line(&v),
-            "user             deploy origin=a clock=3 coalesce=true payload=\"v42\\nrm\""
+            "2026-12-07T04:05:06.789Z user             deploy origin=a clock=3 coalesce=true \
+             payload=\"v42\\nrm\""
         );
+    }
+
+    /// Every line starts with an RFC 3339 time, the agent's or, from an
+    /// agent that sends none, this process's; accusers are shown.
+    #[test]
+    fn monitor_lines_are_timed_and_name_the_accuser() {
+        let v = json!({"event": "member-suspect", "accuser": "node-7", "time": "2026-12-07T04:05:06.789Z",
+                       "member": {"name": "node-3", "addr": "127.0.0.1:1", "status": "suspect", "incarnation": 2}});
+        assert_eq!(
+            event_line(&v),
+            "2026-12-07T04:05:06.789Z member-suspect   node-3 127.0.0.1:1 suspect incarnation=2 accuser=node-7"
+        );
+        let v = json!({"event": "member-failed", "accuser": "node-7", "learned_from": "node-2",
+                       "evidence": {"confirmers": ["node-1", "node-9"]}, "own": false,
+                       "member": {"name": "node-3", "addr": "127.0.0.1:1", "status": "dead", "incarnation": 2}});
+        let line = event_line(&v);
+        let (time, rest) = line.split_once(' ').unwrap();
+        assert!(chrono::DateTime::parse_from_rfc3339(time).is_ok(), "{line}");
+        assert_eq!(
+            rest,
+            "member-failed    node-3 127.0.0.1:1 dead incarnation=2 accuser=node-7 \
+             confirmers=node-1,node-9 learned_from=node-2"
+        );
+        let v = json!({"event": "leave-completed", "time": "2026-12-07T04:05:06.789Z"});
+        assert_eq!(event_line(&v), "2026-12-07T04:05:06.789Z leave-completed");
     }
 
     #[test]

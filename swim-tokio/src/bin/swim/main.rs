@@ -6,8 +6,9 @@
 
 mod client;
 mod demo;
+mod print_config;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -450,6 +451,11 @@ struct AgentArgs {
     /// [default: the config file's `event_handler_timeout`, else 30s].
     #[arg(long, value_name = "DURATION", value_parser = parse_handler_timeout)]
     event_handler_timeout: Option<std::time::Duration>,
+    /// Print the configuration the agent would start with (defaults,
+    /// preset, --config-dir, --config, environment and flags merged), each
+    /// value with where it came from, and exit without starting.
+    #[arg(long)]
+    print_config: bool,
 }
 
 fn parse_handler_timeout(s: &str) -> Result<std::time::Duration, String> {
@@ -497,9 +503,10 @@ fn main() -> ExitCode {
     }
     // On a bad command line clap prints its whole message (the argument
     // missing, the values allowed, a similar flag) and exits with 2.
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let result = match cli.cmd {
-        Cmd::Agent(args) => run_agent(*args),
+        Cmd::Agent(args) => run_agent(*args, matches.subcommand_matches("agent")),
         Cmd::Members {
             status,
             format,
@@ -687,7 +694,17 @@ fn parse_addr(what: &str, s: &str) -> Result<SocketAddr, Fail> {
         })
 }
 
-fn run_agent(args: AgentArgs) -> Result<(), Fail> {
+fn run_agent(args: AgentArgs, matches: Option<&clap::ArgMatches>) -> Result<(), Fail> {
+    let given = Given {
+        config_dir: args.config_dir.clone(),
+        config: args.config.clone(),
+        sealing: args.sealing.is_some(),
+        retry_max: args.retry_max.is_some(),
+        retry_interval: args.retry_interval.is_some(),
+        preset: args.preset,
+        control_token_file: args.control_token_file.clone(),
+        event_handlers: !args.event_handlers.is_empty(),
+    };
     let file = FileConfig::load_all(args.config_dir.as_deref(), args.config.as_deref())
         .map_err(|e| e.to_string())?;
     let name = args
@@ -798,6 +815,20 @@ fn run_agent(args: AgentArgs) -> Result<(), Fail> {
         )
     })?;
     let log = agent_log(args.log.as_deref(), &file);
+    if args.print_config {
+        let e = PrintArgs {
+            args: &given,
+            matches,
+            file: &file,
+            config: &config,
+            control,
+            log: &log,
+            handlers: &handlers,
+            handler_timeout,
+        };
+        print!("{}", print_config_text(&e)?);
+        return Ok(());
+    }
     let set_filter = init_logging(&log)?;
     let file_sealing = file.protocol_config(args.preset).sealing;
     let reload = Reload {
@@ -821,6 +852,138 @@ fn run_agent(args: AgentArgs) -> Result<(), Fail> {
         reload,
         (handlers, handler_timeout),
     ))
+}
+
+/// The flags `--print-config` asks about (`run_agent` moves the rest).
+struct Given {
+    config_dir: Option<PathBuf>,
+    config: Option<PathBuf>,
+    sealing: bool,
+    retry_max: bool,
+    retry_interval: bool,
+    preset: Option<Preset>,
+    control_token_file: Option<PathBuf>,
+    event_handlers: bool,
+}
+
+/// What `--print-config` needs of `run_agent`'s work.
+struct PrintArgs<'a> {
+    args: &'a Given,
+    matches: Option<&'a clap::ArgMatches>,
+    file: &'a FileConfig,
+    config: &'a AgentConfig,
+    control: SocketAddr,
+    log: &'a str,
+    handlers: &'a [swim_tokio::handlers::HandlerSpec],
+    handler_timeout: std::time::Duration,
+}
+
+/// `swim agent --print-config`'s text (see [`print_config`]).
+fn print_config_text(p: &PrintArgs) -> Result<String, Fail> {
+    use print_config::{Effective, Layers, Source};
+    use std::env::var_os;
+    let args = p.args;
+    let layers = Layers::load(args.config_dir.as_deref(), args.config.as_deref())?;
+    // A flag's source as clap saw it: the command line or its env variable.
+    let flag = |id: &str, env: &'static str| match p
+        .matches
+        .filter(|_| !id.is_empty())
+        .and_then(|m| m.value_source(id))
+    {
+        Some(clap::parser::ValueSource::CommandLine) => Some(Source::Flag),
+        Some(clap::parser::ValueSource::EnvVariable) => Some(Source::Env(env)),
+        _ => None,
+    };
+    let either = |id: &str, set: fn(&FileConfig) -> bool| {
+        flag(id, "")
+            .or_else(|| layers.source(set))
+            .unwrap_or(Source::Default)
+    };
+    let mut sources = BTreeMap::new();
+    sources.insert("name", either("name", |f| f.name.is_some()));
+    sources.insert("bind", either("bind", |f| f.bind.is_some()));
+    sources.insert("advertise", either("advertise", |f| f.advertise.is_some()));
+    sources.insert("join", either("join", |f| f.join.is_some()));
+    sources.insert("stream_timeout", either("", |f| f.stream_timeout.is_some()));
+    sources.insert("leave_timeout", either("", |f| f.leave_timeout.is_some()));
+    sources.insert(
+        "keyring_file",
+        either("keyring_file", |f| f.keyring_file.is_some()),
+    );
+    sources.insert("snapshot", either("snapshot", |f| f.snapshot.is_some()));
+    sources.insert("rejoin", either("rejoin", |f| f.rejoin.is_some()));
+    let tags_in_files = layers.source(|f| !f.tags.is_empty()).is_some();
+    sources.insert(
+        "tags",
+        match flag("tags", "") {
+            Some(_) if tags_in_files => Source::FlagAndFiles,
+            _ => either("tags", |f| !f.tags.is_empty()),
+        },
+    );
+    let mut protocol_flags = BTreeMap::new();
+    if args.sealing {
+        protocol_flags.insert("sealing", Source::Flag);
+    }
+    if args.retry_max {
+        protocol_flags.insert("join_attempts", Source::Flag);
+    }
+    if args.retry_interval {
+        protocol_flags.insert("join_retry_max", Source::Flag);
+        protocol_flags.insert("join_retry_min", Source::Flag);
+    }
+    let preset = args.preset.or(p.file.preset).unwrap_or_default();
+    let log_source = flag("log", "SWIM_LOG")
+        .or_else(|| layers.source(|f| f.log.is_some()))
+        .or_else(|| var_os("RUST_LOG").map(|_| Source::Env("RUST_LOG")))
+        .unwrap_or(Source::Default);
+    let token = if let Some(path) = &args.control_token_file {
+        Some((path.display().to_string(), Source::Flag))
+    } else if var_os("SWIM_CONTROL_TOKEN").is_some() {
+        Some((
+            "$SWIM_CONTROL_TOKEN".into(),
+            Source::Env("SWIM_CONTROL_TOKEN"),
+        ))
+    } else {
+        (p.file.control_token_file.as_ref()).map(|path| {
+            let s = layers.source(|f| f.control_token_file.is_some());
+            (path.display().to_string(), s.unwrap_or(Source::File))
+        })
+    };
+    let handlers_in_files = layers.source(|f| f.event_handlers.is_some()).is_some();
+    let handlers_source = if args.event_handlers && handlers_in_files {
+        Source::FlagAndFiles
+    } else if args.event_handlers {
+        Source::Flag
+    } else {
+        layers
+            .source(|f| f.event_handlers.is_some())
+            .unwrap_or(Source::Default)
+    };
+    let e = Effective {
+        config: p.config,
+        preset: (preset.to_string(), either("preset", |f| f.preset.is_some())),
+        control: (
+            p.control.to_string(),
+            flag("control", "SWIM_CONTROL")
+                .or_else(|| layers.source(|f| f.control.is_some()))
+                .unwrap_or(Source::Default),
+        ),
+        token,
+        log: (p.log.to_string(), log_source),
+        handlers: (
+            p.handlers.iter().map(|h| h.to_string()).collect(),
+            handlers_source,
+        ),
+        handler_timeout: (
+            p.handler_timeout,
+            either("event_handler_timeout", |f| {
+                f.event_handler_timeout.is_some()
+            }),
+        ),
+        sources,
+        protocol_flags,
+    };
+    Ok(print_config::text(&e, &layers))
 }
 
 /// The agent's tags: the config file's `tags`, then `--tag` flags (which

@@ -83,7 +83,7 @@ pub(crate) struct Digest {
     pub life: u64,
     pub watermark: u64,
     pub gc: u64,
-    /// What the entries up to the watermark hold (see
+    /// What the entries held hold, those ahead of a gap too (see
     /// [`crate::summary`]); 0 when a peer did not say.
     pub content: u64,
 }
@@ -136,12 +136,13 @@ pub(crate) struct Namespace {
     gc: u64,
     /// Bytes of keys and values held.
     bytes: usize,
-    /// The wrapping sum of the hashes of the entries at or below the
-    /// watermark (the digest's content, less [`summary::EMPTY_CONTENT`]).
+    /// The wrapping sum of the hashes of every entry held, those ahead of
+    /// a gap included (the digest's content, less
+    /// [`summary::EMPTY_CONTENT`]). An entry the owner never wrote shows
+    /// even ahead of a gap: a replica holding one differs from the owner
+    /// at the owner's own watermark, so repair reaches the owner, which
+    /// disowns it ([`Namespace::disowns_digest`]).
     content: u64,
-    /// Entries held above the watermark (applied ahead of a gap), by
-    /// version: they join `content` when the watermark passes them.
-    above: BTreeSet<(u64, Box<str>)>,
     /// The owner's tombstones, oldest first: when written, and at which version.
     tombstones: VecDeque<(Instant, u64, Box<str>)>,
     /// Versions of the tombstones [`supersede`](Self::supersede) wrote and
@@ -185,44 +186,21 @@ impl Namespace {
     /// replaced, if any.
     fn insert(&mut self, key: Box<str>, e: Entry) -> Option<Entry> {
         let old = self.remove(&key);
-        if e.version <= self.watermark {
-            self.content = self.content.wrapping_add(e.hash);
-        } else {
-            self.above.insert((e.version, key.clone()));
-        }
+        self.content = self.content.wrapping_add(e.hash);
         self.keys.insert(key, e);
         old
     }
 
     /// Removes `key`, keeping the content right (not the bytes).
     fn remove(&mut self, key: &str) -> Option<Entry> {
-        let (key, e) = self.keys.remove_entry(key)?;
-        if e.version <= self.watermark {
-            self.content = self.content.wrapping_sub(e.hash);
-        } else {
-            self.above.remove(&(e.version, key));
-        }
+        let e = self.keys.remove(key)?;
+        self.content = self.content.wrapping_sub(e.hash);
         Some(e)
     }
 
-    /// Raises the watermark to `to` (never lowers it): entries held above
-    /// the old one and at or below `to` join the content.
+    /// Raises the watermark to `to` (never lowers it).
     fn raise(&mut self, to: u64) {
-        if to <= self.watermark {
-            return;
-        }
-        self.watermark = to;
-        while let Some((version, _)) = self.above.first() {
-            if *version > to {
-                break;
-            }
-            let Some((version, key)) = self.above.pop_first() else {
-                break;
-            };
-            if let Some(e) = self.keys.get(&key).filter(|e| e.version == version) {
-                self.content = self.content.wrapping_add(e.hash);
-            }
-        }
+        self.watermark = self.watermark.max(to);
     }
 
     /// Live keys and their values and versions, in key order.
@@ -957,6 +935,39 @@ mod tests {
         );
         replica.apply(&w4, 0).unwrap();
         assert_eq!(replica.digest().watermark, 4);
+    }
+
+    /// Swarm seed 37: a stranger forged a write far ahead of a gap in a
+    /// namespace the owner never wrote, and the replicas that took it
+    /// agreed with the owner at its own watermark for good: no repair
+    /// ever reached the owner to disown it.
+    #[test]
+    fn a_forged_write_ahead_of_a_gap_shows_in_the_digest_and_the_owner_disowns_it() {
+        let owner = Namespace::new(1);
+        let mut replica = Namespace::new(1);
+        let forged = Write {
+            key: "k".into(),
+            value: v("forged"),
+            version: 1 << 32,
+            prev: 1 << 31,
+        };
+        replica.apply(&forged, 0).unwrap();
+        assert_eq!(replica.digest().watermark, 0, "held ahead of a gap");
+        assert_ne!(replica.digest(), owner.digest());
+        assert!(owner.disowns_digest(replica.digest()));
+        // Honest entries ahead of a gap only while behind the owner: once
+        // the gap closes, replica and owner agree to the bit.
+        let mut owner = Namespace::new(1);
+        let mut replica = Namespace::new(1);
+        let (w1, _) = owner.write("a", v("1"), t(0)).unwrap();
+        let (w2, _) = owner.write("b", v("1"), t(0)).unwrap();
+        replica.apply(&w2, 0).unwrap();
+        assert!(
+            !owner.disowns_digest(replica.digest()),
+            "behind: not a claim"
+        );
+        replica.apply(&w1, 0).unwrap();
+        assert_eq!(replica.digest(), owner.digest());
     }
 
     #[test]

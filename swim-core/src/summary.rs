@@ -6,10 +6,13 @@
 //! a pinned hash of `(name, incarnation)`, plus, over the namespaces it
 //! holds, of a pinned hash of `(owner, life, watermark, GC watermark,
 //! content)`. The content is a wrapping sum of a pinned hash of each entry
-//! held up to the watermark (key, version, value or tombstone): honest
-//! replicas at one watermark hold the same entries, so it changes nothing
-//! between them, but a replica that took a write its owner never made at a
-//! version the owner reached disagrees, and repair looks.
+//! held (key, version, value or tombstone), those ahead of a gap too:
+//! honest replicas at one watermark hold the same entries below it, and a
+//! replica holds honest entries above it only while it is behind its owner
+//! (whose watermark then differs anyway). A replica that took a write its
+//! owner never made disagrees with the owner at the owner's own watermark,
+//! whatever version the write claimed, and repair looks: the owner sees its
+//! digest and disowns it.
 //! (A member's life is in the sum only through its namespace: a join wave
 //! spreads no lives, and the sums of nodes that learned of a keyless member
 //! by gossip still agree.)

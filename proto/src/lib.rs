@@ -11,6 +11,7 @@
 //! editing `swim.proto`, `SWIM_PROTO_BLESS=1 cargo test -p swim-proto --test
 //! generated` rewrites it.
 #![allow(missing_docs)]
+#![deny(rustdoc::broken_intra_doc_links, rustdoc::private_intra_doc_links)]
 
 /// Version 1 of the schema (`package swim.v1`).
 pub mod v1 {

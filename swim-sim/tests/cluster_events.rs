@@ -11,7 +11,9 @@ fn secs(s: u64) -> Duration {
 
 /// The events in `events` about member `name` (those that name a member).
 fn about<'a>(events: &'a [Event], name: &'a str) -> impl Iterator<Item = &'a Event> + 'a {
-    events.iter().filter(move |e| e.member().is_some_and(|m| *m == name))
+    events
+        .iter()
+        .filter(move |e| e.member().is_some_and(|m| *m == name))
 }
 
 fn failed(e: &Event) -> bool {
@@ -182,7 +184,11 @@ fn a_query_is_answered_by_every_node_and_done_at_its_origin() {
     }
     assert_eq!(c.query(0, "who", b"").map(|_| ()), Some(()));
     c.crash(0);
-    assert_eq!(c.query(0, "who", b""), None, "a node that is down asks nothing");
+    assert_eq!(
+        c.query(0, "who", b""),
+        None,
+        "a node that is down asks nothing"
+    );
 }
 
 #[test]

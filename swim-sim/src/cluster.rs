@@ -179,10 +179,18 @@ impl Cluster {
     /// The events node `i` emitted since the last call, oldest first: what
     /// its application would have read from [`swim_core::Output::Event`],
     /// across restarts (a restarted node's events continue the list). Up
-    /// to 100,000 a node are kept between two calls, the oldest dropped
-    /// first; empty for a node outside the cluster.
+    /// to 10,000 a node are kept between two calls, the oldest dropped
+    /// first ([`events_dropped`](Cluster::events_dropped) counts them);
+    /// empty for a node outside the cluster.
     pub fn events(&mut self, i: usize) -> Vec<Event> {
         self.sim.take_events(i)
+    }
+
+    /// How many of node `i`'s events were dropped unread (more than
+    /// 10,000 waited): a test that reads rarely from a large cluster can
+    /// assert this is 0.
+    pub fn events_dropped(&self, i: usize) -> u64 {
+        self.sim.events_dropped(i)
     }
 
     /// The value node `viewer` holds for node `owner`'s `key`.

@@ -683,20 +683,24 @@ pub struct Sim {
 }
 
 /// The events each node emitted, until a test takes them: at most
-/// [`EventLog::CAP`] a node, the oldest dropped first.
+/// [`EventLog::CAP`] a node, the oldest dropped first (and counted).
 #[derive(Debug)]
 struct EventLog {
     nodes: Vec<std::collections::VecDeque<Event>>,
+    /// Events dropped from each node's log, ever.
+    dropped: Vec<u64>,
 }
 
 impl EventLog {
-    /// Events kept a node between two reads.
-    const CAP: usize = 100_000;
+    /// Events kept a node between two reads: far more than a test of a
+    /// few nodes emits, and a bound on a large cluster nobody reads.
+    const CAP: usize = 10_000;
 
     fn push(&mut self, i: usize, e: &Event) {
         let log = &mut self.nodes[i];
         if log.len() == Self::CAP {
             log.pop_front();
+            self.dropped[i] += 1;
         }
         log.push_back(e.clone());
     }
@@ -1724,12 +1728,17 @@ impl Sim {
 
     /// From now on, keeps every event each node emits (in the order its
     /// application would read them) until [`Sim::take_events`] takes them;
-    /// at most 100,000 a node, the oldest dropped first. Off by default:
-    /// a large run would hold millions.
+    /// at most 10,000 a node, the oldest dropped first
+    /// ([`Sim::events_dropped`] counts them). Off by default: a large run
+    /// would hold millions.
     pub fn record_events(&mut self) {
         if self.event_log.is_none() {
-            let nodes = vec![Default::default(); self.opts.nodes];
-            self.event_log = Some(EventLog { nodes });
+            let n = self.opts.nodes;
+            let nodes = vec![Default::default(); n];
+            self.event_log = Some(EventLog {
+                nodes,
+                dropped: vec![0; n],
+            });
         }
     }
 
@@ -1741,6 +1750,14 @@ impl Sim {
             .and_then(|log| log.nodes.get_mut(i))
             .map(|q| q.drain(..).collect())
             .unwrap_or_default()
+    }
+
+    /// How many of node `i`'s events were dropped, ever, because 10,000
+    /// waited unread.
+    pub fn events_dropped(&self, i: usize) -> u64 {
+        (self.event_log.as_ref())
+            .and_then(|log| log.dropped.get(i).copied())
+            .unwrap_or(0)
     }
 
     /// Runs `f` on node `i` (if its process runs) at the present instant,

@@ -222,3 +222,37 @@ fn a_key_operation_through_command_is_answered_by_every_member() {
     answers.sort();
     assert_eq!(answers, ["node-0", "node-1", "node-2"], "{seen:?}");
 }
+
+#[test]
+fn events_left_unread_are_bounded_and_the_dropped_counted() {
+    let mut c = Cluster::new(2, 8);
+    c.run_for(secs(3));
+    let before = c.events(0).len();
+    assert!(before > 0);
+    // Writes far enough apart that each reaches node-0 on its own.
+    for k in 0..12_000 {
+        c.set(1, "k", &k.to_string());
+        c.run_for(Duration::from_millis(500));
+    }
+    c.run_for(secs(2));
+    let kept = c.events(0);
+    assert_eq!(kept.len(), 10_000);
+    assert!(c.events_dropped(0) > 0);
+    // The newest are kept: the last write is the last event.
+    let last = kept.iter().rev().find_map(|e| match e {
+        Event::KeySet { value, .. } => Some(value.clone()),
+        _ => None,
+    });
+    assert_eq!(last.as_deref(), Some(&b"11999"[..]));
+    // The writer's application sees its own writes too, bounded alike.
+    assert_eq!(c.events(1).len(), 10_000);
+    assert!(c.events_dropped(1) > 0);
+    // Read regularly, nothing is dropped.
+    let dropped = c.events_dropped(0);
+    for k in 0..100 {
+        c.set(1, "k", &k.to_string());
+        c.run_for(secs(1));
+        c.events(0);
+    }
+    assert_eq!(c.events_dropped(0), dropped);
+}

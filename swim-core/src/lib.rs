@@ -9,6 +9,100 @@
 //! your own event loop) carry datagrams and streams and call [`Node::step`] when
 //! [`Node::poll_timeout`] says so.
 //!
+//! ## Call order
+//!
+//! 1. Build a [`Config`] ([`Config::lan`], [`Config::wan`], [`Config::local`],
+//!    or a [`Preset`] with overrides; [`Config::validate`] says what is
+//!    wrong) and an [`Identity`] (name and address).
+//! 2. [`Node::new`]`(config, identity, seed, now)`: `now` is an [`Instant`]
+//!    on a clock the driver picks; the seed decides every random choice.
+//! 3. Give commands: [`Node::join`] with seed addresses (none for the first
+//!    node), [`Node::set`] / [`Node::delete`] of this node's keys,
+//!    [`Node::event`], [`Node::query`] / [`Node::respond`],
+//!    [`Node::keyring_op`], and finally [`Node::leave`].
+//! 4. Feed inputs: every datagram ([`Input::Datagram`]), stream frame and
+//!    stream closure goes to [`Node::step`] with the current time, and so
+//!    does [`Input::Tick`] once [`Node::poll_timeout`] is due.
+//! 5. **After every call of 3 or 4, drain the outputs** (the iterator
+//!    [`Node::step`] returns, or [`Node::poll_output`] until `None`): send
+//!    [`Output::Datagram`]s, open, write and close streams, hand
+//!    [`Output::Event`]s ([`Event`]) to the application.
+//! 6. Read [`Node::poll_timeout`] and sleep until then or the next input,
+//!    whichever comes first; go to 4.
+//!
+//! Reads ([`Node::members`], [`Node::member`], [`Node::get`],
+//! [`Node::metrics`], ...) are allowed at any time and change nothing. The
+//! [`Node`] page has the rule in full, and its method groups.
+//!
+//! ## Example
+//!
+//! Two nodes in one process, the network a list of outputs in flight: `b`
+//! joins through `a` (over a stream), then both probe each other by
+//! datagram. Each side's events are what its application would read.
+//!
+//! ```
+//! use swim_core::{Config, Event, Identity, Input, Instant, Node, Output, StreamId};
+//!
+//! let addr = |port| std::net::SocketAddr::from(([127, 0, 0, 1], port));
+//! let mut now = Instant::ZERO;
+//! let mut nodes = [
+//!     Node::new(Config::local(), Identity::new("a", addr(7001)), 1, now)?,
+//!     Node::new(Config::local(), Identity::new("b", addr(7002)), 2, now)?,
+//! ];
+//! nodes[1].join(&[addr(7001)], now)?; // a command, then drain its outputs:
+//! let mut in_flight: Vec<(usize, Output)> = nodes[1].poll_outputs().map(|o| (1, o)).collect();
+//! let mut streams: Vec<(usize, StreamId)> = Vec::new(); // k: (opener, its id); accepted(k) at the other end
+//! let mut events: Vec<(usize, Event)> = Vec::new();
+//! while now < Instant::from_millis(2_000) {
+//!     while !in_flight.is_empty() {
+//!         let (src, out) = in_flight.remove(0);
+//!         let (dst, from) = (1 - src, nodes[src].local().addr);
+//!         let input = match out {
+//!             Output::Datagram { bytes, .. } => Input::Datagram { from, bytes },
+//!             Output::StreamOpen { id, .. } => {
+//!                 streams.push((src, id)); // a real driver connects here
+//!                 continue;
+//!             }
+//!             Output::StreamFrame { id, bytes } => {
+//!                 // The receiving end knows the stream under its own id.
+//!                 let id = match streams.iter().position(|&s| s == (src, id)) {
+//!                     Some(k) => StreamId::accepted(k as u64),
+//!                     None => streams[(0..streams.len())
+//!                         .find(|&k| StreamId::accepted(k as u64) == id)
+//!                         .expect("an accepted stream")]
+//!                     .1,
+//!                 };
+//!                 Input::StreamFrame { id, from, bytes }
+//!             }
+//!             Output::Event(e) => {
+//!                 events.push((src, e));
+//!                 continue;
+//!             }
+//!             _ => continue, // a stream's close: nothing to tear down here
+//!         };
+//!         in_flight.extend(nodes[dst].step(input, now).map(|o| (dst, o)));
+//!     }
+//!     // Nothing in flight: sleep until the earliest timer, then tick.
+//!     now = nodes.iter().filter_map(Node::poll_timeout).min().expect("timers run");
+//!     for (i, node) in nodes.iter_mut().enumerate() {
+//!         in_flight.extend(node.step(Input::Tick, now).map(|o| (i, o)));
+//!     }
+//! }
+//! let joined = |i: usize, name: &str| events.iter().any(|(j, e)| {
+//!     *j == i && matches!(e, Event::MemberJoined { member, .. } if member.name == name)
+//! });
+//! assert!(joined(0, "b") && joined(1, "a"));
+//! assert!(events.iter().any(|(j, e)| *j == 1 && matches!(e, Event::JoinCompleted { .. })));
+//! assert_eq!((nodes[0].num_live(), nodes[1].num_live()), (2, 2));
+//! # Ok::<(), swim_core::Error>(())
+//! ```
+//!
+//! For more nodes, faults and time that passes at will, `swim-sim`'s
+//! `Cluster` runs real nodes on a simulated network; `swim-tokio` is a
+//! driver on UDP and TCP sockets.
+//!
+//! ## Remote bytes
+//!
 //! Remote bytes never make the node panic or return an error: a packet that
 //! fails to decode or validate is dropped whole, counted in
 //! [`Metrics::dropped`] and traced with `tracing` at debug level.
@@ -22,6 +116,7 @@
 //! table, the simulator's scenarios) are a preset plus overrides of any
 //! `Config` field; `serde_duration` reads durations as they write them.
 #![warn(missing_docs)]
+#![deny(rustdoc::broken_intra_doc_links, rustdoc::private_intra_doc_links)]
 
 mod awareness;
 mod candidate;

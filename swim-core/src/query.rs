@@ -128,7 +128,16 @@ const MAX_FLOORS: usize = 1024;
 /// Queries a node may have open (waiting for answers) at once.
 pub(crate) const MAX_OPEN: usize = 16;
 
-/// A cluster key operation (see the module doc).
+/// A cluster key operation, started with
+/// [`Node::keyring_op`](crate::Node::keyring_op): a query to every member
+/// that acts on its keyring (or its sealing step). It travels only sealed,
+/// and a member acts on it only when the packet carrying it opened under
+/// one of its keys, so a key never crosses the wire in the clear. Each
+/// member answers with [`Event::KeyAnswer`](crate::Event::KeyAnswer): the
+/// keys it holds, its sealing step, or why it refused. Whether every
+/// member answered (and so whether `Use`, or moving to
+/// [`Sealing::Require`](crate::Sealing::Require), is safe) is the caller's
+/// to judge from the answers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum KeyringOp {

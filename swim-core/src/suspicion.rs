@@ -16,7 +16,13 @@ pub fn min_timeout(mult: u32, n: usize, probe_interval: Duration) -> Duration {
     probe_interval.mul_f64(f64::from(mult) * scale)
 }
 
-/// The timeout after `confirmations` of `expected` (see the module doc).
+/// Lifeguard's dynamic suspicion timeout after `confirmations` of
+/// `expected` independent confirmations: it starts at `max` and shrinks
+/// towards `min` as confirmations arrive,
+/// `max(min, max - (max - min) * ln(c + 1) / ln(k + 1))` for `c` of `k`
+/// (`min` alone when nobody is expected to confirm). `min` is
+/// [`suspicion_min_timeout`](crate::suspicion_min_timeout); `max` is `min`
+/// times [`Config::suspicion_max_timeout_mult`](crate::Config::suspicion_max_timeout_mult).
 pub fn timeout(min: Duration, max: Duration, confirmations: u32, expected: u32) -> Duration {
     if expected == 0 {
         return min;

@@ -2,34 +2,44 @@
 //!
 //! [`Cluster`] runs real [`swim_core::Node`]s over the simulated network
 //! with the simulator's defaults (sub-millisecond latency, no loss): create
-//! it, let time pass, inject faults, read every node's view. Time is
+//! it, let time pass, inject faults, give nodes commands, read every
+//! node's view and the [`Event`]s its application would see. Time is
 //! simulated, so a minute takes milliseconds, and one seed gives the same
 //! run every time.
 
 use crate::sim::{name_of, FaultKind, Options, Sim};
 use std::time::Duration;
-use swim_core::{Bytes, Config, Instant, Member, Node, Status};
+use swim_core::{Bytes, Config, Event, Instant, Member, Node, QueryOptions, Status};
 
 /// A simulated cluster of `n` nodes named `node-0` .. `node-{n-1}`; nodes
 /// 1.. join through node 0 within the first second.
 ///
+/// A test drives it with [`run_for`](Cluster::run_for), faults
+/// ([`crash`](Cluster::crash), [`partition`](Cluster::partition), ...) and
+/// commands ([`set`](Cluster::set), [`fire`](Cluster::fire),
+/// [`query`](Cluster::query), or any [`Node`] method through
+/// [`command`](Cluster::command)), then asserts on each node's view
+/// ([`status`](Cluster::status), [`get`](Cluster::get)) or on the events
+/// its application saw ([`events`](Cluster::events)):
+///
 /// ```
 /// use std::time::Duration;
-/// use swim_core::Status;
+/// use swim_core::Event;
 /// use swim_sim::Cluster;
 ///
 /// let mut cluster = Cluster::new(3, 7);
 /// cluster.run_for(Duration::from_secs(5));
-/// assert!(cluster.converged());
-///
+/// cluster.set(1, "role", "db");
 /// cluster.crash(2);
 /// cluster.run_for(Duration::from_secs(30));
-/// for viewer in [0, 1] {
-///     assert_eq!(cluster.status(viewer, 2), Some(Status::Dead));
-///     assert_eq!(cluster.status(viewer, 1 - viewer), Some(Status::Alive));
-/// }
+///
+/// let seen = cluster.events(0); // what node-0's application read
+/// assert!(seen.iter().any(|e| matches!(e,
+///     Event::KeySet { member, key, value, .. }
+///         if *member == "node-1" && key == "role" && value == "db")));
+/// assert!(seen.iter().any(|e| matches!(e,
+///     Event::MemberFailed { member, .. } if member.name == "node-2")));
 /// assert!(cluster.converged());
-/// assert!(cluster.violation().is_none());
 /// ```
 pub struct Cluster {
     sim: Sim,
@@ -68,7 +78,8 @@ impl Cluster {
             duration: forever,
             ..options
         };
-        let sim = Sim::new(options).unwrap_or_else(|e| panic!("invalid cluster: {e}"));
+        let mut sim = Sim::new(options).unwrap_or_else(|e| panic!("invalid cluster: {e}"));
+        sim.record_events();
         Cluster { sim }
     }
 
@@ -141,6 +152,45 @@ impl Cluster {
     /// Node `i` deletes one of its keys.
     pub fn delete(&mut self, i: usize, key: &str) {
         let _ = self.sim.command(i, |n, now| n.delete(key, now));
+    }
+
+    /// Node `i` fires user event `name` ([`Node::event`], not coalesced);
+    /// every node delivers it as [`Event::User`]. Ignored while `i` is
+    /// down; an event the core refuses panics (a test's own mistake).
+    pub fn fire(&mut self, i: usize, name: &str, payload: &[u8]) {
+        let r = (self.sim).command(i, |n, now| n.event(name, payload, false, now));
+        if let Some(Err(e)) = r {
+            panic!("node-{i} refused to fire {name}: {e}");
+        }
+    }
+
+    /// Node `i` asks user query `name` of every node ([`Node::query`],
+    /// default options) and returns its id (`None` while `i` is down).
+    /// Every node gets [`Event::Query`] and the simulator answers at once
+    /// with the node's name; node `i` then gets [`Event::QueryResponse`]s
+    /// and, after the timeout, [`Event::QueryDone`]. For other options,
+    /// use [`command`](Cluster::command). A query the core refuses panics.
+    pub fn query(&mut self, i: usize, name: &str, payload: &[u8]) -> Option<u64> {
+        let options = QueryOptions::default();
+        let r = (self.sim).command(i, |n, now| n.query(name, payload, options, now))?;
+        Some(r.unwrap_or_else(|e| panic!("node-{i} refused to ask {name}: {e}")))
+    }
+
+    /// The events node `i` emitted since the last call, oldest first: what
+    /// its application would have read from [`swim_core::Output::Event`],
+    /// across restarts (a restarted node's events continue the list). Up
+    /// to 10,000 a node are kept between two calls, the oldest dropped
+    /// first ([`events_dropped`](Cluster::events_dropped) counts them);
+    /// empty for a node outside the cluster.
+    pub fn events(&mut self, i: usize) -> Vec<Event> {
+        self.sim.take_events(i)
+    }
+
+    /// How many of node `i`'s events were dropped unread (more than
+    /// 10,000 waited): a test that reads rarely from a large cluster can
+    /// assert this is 0.
+    pub fn events_dropped(&self, i: usize) -> u64 {
+        self.sim.events_dropped(i)
     }
 
     /// The value node `viewer` holds for node `owner`'s `key`.

@@ -685,6 +685,33 @@ pub struct Sim {
     deliveries: crate::deliveries::Deliveries,
     /// Every user query asked, and who answered it.
     queries: crate::deliveries::Queries,
+    /// Each node's events as its application sees them, oldest first,
+    /// once [`Sim::record_events`] asked for them (a large run keeps none).
+    event_log: Option<EventLog>,
+}
+
+/// The events each node emitted, until a test takes them: at most
+/// [`EventLog::CAP`] a node, the oldest dropped first (and counted).
+#[derive(Debug)]
+struct EventLog {
+    nodes: Vec<std::collections::VecDeque<Event>>,
+    /// Events dropped from each node's log, ever.
+    dropped: Vec<u64>,
+}
+
+impl EventLog {
+    /// Events kept a node between two reads: far more than a test of a
+    /// few nodes emits, and a bound on a large cluster nobody reads.
+    const CAP: usize = 10_000;
+
+    fn push(&mut self, i: usize, e: &Event) {
+        let log = &mut self.nodes[i];
+        if log.len() == Self::CAP {
+            log.pop_front();
+            self.dropped[i] += 1;
+        }
+        log.push_back(e.clone());
+    }
 }
 
 impl Sim {
@@ -732,6 +759,7 @@ impl Sim {
             hostile: None,
             deliveries: Default::default(),
             queries: Default::default(),
+            event_log: None,
             opts,
         };
         if sim.opts.measures_hostile() {
@@ -1719,6 +1747,40 @@ impl Sim {
         self.truth.sample(self.now, &running, &alive);
     }
 
+    /// From now on, keeps every event each node emits (in the order its
+    /// application would read them) until [`Sim::take_events`] takes them;
+    /// at most 10,000 a node, the oldest dropped first
+    /// ([`Sim::events_dropped`] counts them). Off by default: a large run
+    /// would hold millions.
+    pub fn record_events(&mut self) {
+        if self.event_log.is_none() {
+            let n = self.opts.nodes;
+            let nodes = vec![Default::default(); n];
+            self.event_log = Some(EventLog {
+                nodes,
+                dropped: vec![0; n],
+            });
+        }
+    }
+
+    /// The events node `i` emitted since the last call, oldest first
+    /// (empty unless [`Sim::record_events`] was called, or `i` is outside
+    /// the cluster).
+    pub fn take_events(&mut self, i: usize) -> Vec<Event> {
+        (self.event_log.as_mut())
+            .and_then(|log| log.nodes.get_mut(i))
+            .map(|q| q.drain(..).collect())
+            .unwrap_or_default()
+    }
+
+    /// How many of node `i`'s events were dropped, ever, because 10,000
+    /// waited unread.
+    pub fn events_dropped(&self, i: usize) -> u64 {
+        (self.event_log.as_ref())
+            .and_then(|log| log.dropped.get(i).copied())
+            .unwrap_or(0)
+    }
+
     /// Runs `f` on node `i` (if its process runs) at the present instant,
     /// then carries out its outputs, as a driver does after a command.
     pub fn command<R>(&mut self, i: usize, f: impl FnOnce(&mut Node, Instant) -> R) -> Option<R> {
@@ -1973,6 +2035,9 @@ impl Sim {
                 Output::Event(e) => {
                     if e == Event::LeaveCompleted {
                         left = true;
+                    }
+                    if let Some(log) = self.event_log.as_mut() {
+                        log.push(i, &e);
                     }
                     self.observe(i, &e);
                 }

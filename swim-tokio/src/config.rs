@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-pub use swim_core::{parse_duration, ConfigOverrides, Preset};
+pub use swim_core::{ConfigOverrides, Preset};
 
 /// Everything [`start`](crate::start) needs to run one node.
 #[derive(Clone, Debug)]

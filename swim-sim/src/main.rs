@@ -474,7 +474,12 @@ fn run(args: RunArgs) -> ExitCode {
         }
     }
     let verdicts = scenario.verdicts(&report);
-    let failures: Vec<&Verdict> = verdicts.iter().filter(|v| !v.passed).collect();
+    // A scenario file's check that judged nothing fails it (a fault it
+    // meant to measure is missing); a run from flags only reports it.
+    let flags = scenario.path.is_empty();
+    let failures: Vec<&Verdict> = (verdicts.iter())
+        .filter(|v| !v.passed && (v.measured || !flags))
+        .collect();
     if args.json {
         let out = serde_json::json!({ "report": report, "checks": verdicts, "failures": failures });
         match serde_json::to_string_pretty(&out) {
@@ -649,21 +654,33 @@ fn plot(s: &Scenario, r: &Report, samples: Samples) -> Result<String, String> {
 fn print_verdicts(verdicts: &[Verdict]) {
     println!("checks:");
     for v in verdicts {
-        let word = if v.passed { "passed" } else { "FAILED" };
-        println!("  {word}  {}: {}", v.check, v.detail);
+        println!("  {}  {}: {}", word(v), v.check, v.detail);
     }
-    let failed = verdicts.iter().filter(|v| !v.passed).count();
-    if failed == 0 {
+    let failed = verdicts.iter().filter(|v| v.measured && !v.passed).count();
+    let unmeasured = verdicts.iter().filter(|v| !v.measured).count();
+    if failed + unmeasured == 0 {
         println!("all {} checks passed", verdicts.len());
     } else {
-        println!("{failed} of {} checks FAILED", verdicts.len());
+        println!(
+            "of {} checks: {failed} FAILED, {unmeasured} could not be judged (nothing to measure)",
+            verdicts.len()
+        );
+    }
+}
+
+/// How a verdict reads: passed, FAILED, or UNJUDGED (nothing measured).
+fn word(v: &Verdict) -> &'static str {
+    match (v.measured, v.passed) {
+        (false, _) => "UNJUDGED",
+        (true, true) => "passed",
+        (true, false) => "FAILED",
     }
 }
 
 /// The failed checks of one seed in a sweep.
 fn print_failures(failures: &[Verdict]) {
     for f in failures {
-        println!("  FAILED  {}: {}", f.check, f.detail);
+        println!("  {}  {}: {}", word(f), f.check, f.detail);
     }
 }
 

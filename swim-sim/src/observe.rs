@@ -23,6 +23,9 @@ pub struct CrashReport {
     pub first_dead_ms: Option<u64>,
     /// When every live node held it dead.
     pub all_dead_ms: Option<u64>,
+    /// When it was restarted, if it was while its crash was still being
+    /// measured (its dead verdict then need not reach everyone).
+    pub restarted_at_ms: Option<u64>,
     /// How the dead verdict spread: `(ms after the first dead verdict,
     /// fraction of live nodes that declared it dead)`, one point each time
     /// another node did (by its own suspicion timing out or by gossip; a
@@ -358,6 +361,7 @@ impl Observer {
                 first_suspect_ms: None,
                 first_dead_ms: None,
                 all_dead_ms: None,
+                restarted_at_ms: None,
                 dead_curve: Vec::new(),
                 declared: vec![false; self.live.len()],
             });
@@ -478,7 +482,12 @@ impl Observer {
     }
 
     /// Marks a crashed node as back (its crash record is closed).
-    pub(crate) fn restarted(&mut self, v: usize) {
-        self.active_crash[v] = None;
+    pub(crate) fn restarted(&mut self, v: usize, now: Instant) {
+        if let Some(c) = self.active_crash[v].take() {
+            let record = &mut self.crashes[c];
+            if record.all_dead_ms.is_none() {
+                record.restarted_at_ms = Some(now.as_millis());
+            }
+        }
     }
 }

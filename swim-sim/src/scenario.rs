@@ -331,7 +331,8 @@ impl Checks {
     /// periods, plus two more for the ping-req round and a retry, then the
     /// longest suspicion, then 3 s to tell everyone); every leave and every
     /// restart known everywhere within the time gossip takes to reach every
-    /// node, three times over, plus two probe periods; and at the end every
+    /// node, three times over, plus two probe periods (a crash whose node
+    /// restarts before it is dead everywhere is not judged); and at the end every
     /// running node holds every running node alive or suspect (under loss
     /// some suspicion is nearly always in flight).
     pub fn for_flags(o: &Options) -> Checks {
@@ -347,8 +348,8 @@ impl Checks {
             * 3.0
             * crate::theory::dissemination_rounds(o.nodes.max(2), c.gossip_fanout.max(1))
             + 2.0 * c.probe_interval.as_secs_f64();
-        let has = |f: fn(&FaultKind) -> bool| o.faults.iter().any(|x| f(&x.kind));
         let ms = |s: f64| Duration::from_millis((s * 1000.0).round() as u64);
+        let has = |f: fn(&FaultKind) -> bool| o.faults.iter().any(|x| f(&x.kind));
         Checks {
             no_false_deaths: true,
             settled_at_end: true,
@@ -462,6 +463,10 @@ pub struct Verdict {
     pub check: String,
     /// Whether the run passed it.
     pub passed: bool,
+    /// Whether the run measured anything it checks: a check with nothing
+    /// to measure (no crash in the run, a crash too near the end to be
+    /// judged) neither passes nor fails, and is reported as such.
+    pub measured: bool,
     /// What was measured, beside the limit, in units.
     pub detail: String,
 }
@@ -661,7 +666,8 @@ impl Scenario {
         })
     }
 
-    /// The checks the run failed (see [`Scenario::verdicts`]).
+    /// The checks the run failed or could not judge (see
+    /// [`Scenario::verdicts`]).
     pub fn verify(&self, r: &Report) -> Vec<Verdict> {
         self.verdicts(r).into_iter().filter(|v| !v.passed).collect()
     }
@@ -675,9 +681,11 @@ impl Scenario {
             out.push(Verdict {
                 check: check.into(),
                 passed,
+                measured: true,
                 detail,
             })
         };
+        let mut unmeasured = Vec::new();
         let ms = |d: Duration| d.as_millis() as u64;
         let end = format!("not by the end of the run ({})", secs(r.simulated_ms));
         let took = |t: Option<u64>| t.map_or_else(|| end.clone(), secs);
@@ -708,38 +716,43 @@ impl Scenario {
         if let Some(limit) = c.dead_everywhere_within {
             worst_of(
                 &mut judge,
+                &mut unmeasured,
                 "dead_everywhere_within",
                 "crashes",
-                r.crashes.iter().map(|c| {
-                    (
-                        format!("node-{}", c.node),
-                        c.all_dead_ms.map(|t| t - c.crashed_at_ms),
-                    )
+                r.crashes.iter().map(|c| Timed {
+                    name: format!("node-{} (crashed at {})", c.node, secs(c.crashed_at_ms)),
+                    from_ms: c.crashed_at_ms,
+                    took: c.all_dead_ms.map(|t| t - c.crashed_at_ms),
+                    excuse: c
+                        .restarted_at_ms
+                        .map(|t| format!("restarted at {} before every node declared it", secs(t))),
                 }),
                 ms(limit),
                 "dead on every live node",
-                &end,
+                r.simulated_ms,
             );
         }
         if let Some(limit) = c.reconverge_within {
             worst_of(
                 &mut judge,
+                &mut unmeasured,
                 "reconverge_within",
                 "heals",
-                r.heals.iter().map(|h| {
-                    (
-                        format!("{} at {}", h.what, secs(h.healed_at_ms)),
-                        h.reconverged_after_ms,
-                    )
+                r.heals.iter().map(|h| Timed {
+                    name: format!("{} at {}", h.what, secs(h.healed_at_ms)),
+                    from_ms: h.healed_at_ms,
+                    took: h.reconverged_after_ms,
+                    excuse: None,
                 }),
                 ms(limit),
                 "every live node saw exactly the live set alive again",
-                &end,
+                r.simulated_ms,
             );
         }
         if let Some(limit) = c.coverage_within {
             worst_of(
                 &mut judge,
+                &mut unmeasured,
                 "coverage_within",
                 "updates",
                 r.coverage.iter().map(|c| {
@@ -747,50 +760,57 @@ impl Scenario {
                         Some(k) => format!("write of {k} by node-{} at {}", c.node, secs(c.at_ms)),
                         None => format!("update of node-{} at {}", c.node, secs(c.at_ms)),
                     };
-                    (what, c.complete_after_ms)
+                    Timed {
+                        name: what,
+                        from_ms: c.at_ms,
+                        took: c.complete_after_ms,
+                        excuse: None,
+                    }
                 }),
                 ms(limit),
                 "known by every live node",
-                &end,
+                r.simulated_ms,
             );
         }
         if let Some(limit) = c.leave_everywhere_within {
             worst_of(
                 &mut judge,
+                &mut unmeasured,
                 "leave_everywhere_within",
                 "leaves",
-                r.leaves.iter().map(|l| {
-                    (
-                        format!("node-{} at {}", l.node, secs(l.left_at_ms)),
-                        l.left_everywhere_after_ms,
-                    )
+                r.leaves.iter().map(|l| Timed {
+                    name: format!("node-{} at {}", l.node, secs(l.left_at_ms)),
+                    from_ms: l.left_at_ms,
+                    took: l.left_everywhere_after_ms,
+                    excuse: None,
                 }),
                 ms(limit),
                 "reported left by every live node",
-                &end,
+                r.simulated_ms,
             );
         }
         if let Some(limit) = c.events_everywhere_within {
             worst_of(
                 &mut judge,
+                &mut unmeasured,
                 "events_everywhere_within",
                 "user events",
-                r.deliveries.iter().map(|d| {
-                    (
-                        format!(
-                            "{:?} of node-{} at {} ({} of {} delivered)",
-                            d.name,
-                            d.origin,
-                            secs(d.at_ms),
-                            d.delivered,
-                            d.expected
-                        ),
-                        d.everywhere_after_ms,
-                    )
+                r.deliveries.iter().map(|d| Timed {
+                    name: format!(
+                        "{:?} of node-{} at {} ({} of {} delivered)",
+                        d.name,
+                        d.origin,
+                        secs(d.at_ms),
+                        d.delivered,
+                        d.expected
+                    ),
+                    from_ms: d.at_ms,
+                    took: d.everywhere_after_ms,
+                    excuse: None,
                 }),
                 ms(limit),
                 "delivered by every node running from its firing on",
-                &end,
+                r.simulated_ms,
             );
         }
         if let Some(share) = c.queries_complete {
@@ -804,8 +824,11 @@ impl Scenario {
                 .iter()
                 .filter(|q| q.complete < share || q.done.is_none())
                 .count();
+            if r.queries.is_empty() {
+                unmeasured.push("queries_complete".to_string());
+            }
             let detail = match worst {
-                None => "no query was asked".to_string(),
+                None => "no query was asked: nothing to measure".to_string(),
                 Some(q) => format!(
                     "{failed} of {} queries short; lowest: {:?} of node-{} at {}, {} of {} responses ({:.2} %; at least {:.2} % wanted){}",
                     r.queries.len(),
@@ -819,14 +842,21 @@ impl Scenario {
                     if q.done.is_none() { ", and the origin never finished it" } else { "" }
                 ),
             };
-            judge("queries_complete", failed == 0, detail);
+            judge(
+                "queries_complete",
+                failed == 0 && !r.queries.is_empty(),
+                detail,
+            );
         }
         if c.events_once {
             let dups: u64 = r.deliveries.iter().map(|d| d.duplicates).sum();
             let replayed: u64 = r.deliveries.iter().map(|d| d.replayed).sum();
+            if r.deliveries.is_empty() {
+                unmeasured.push("events_once".to_string());
+            }
             judge(
                 "events_once",
-                dups + replayed == 0,
+                dups + replayed == 0 && !r.deliveries.is_empty(),
                 format!(
                     "{dups} user events delivered twice and {replayed} by processes started after them, over {} events (limit 0 each)",
                     r.deliveries.len()
@@ -836,17 +866,18 @@ impl Scenario {
         if let Some(limit) = c.keys_complete_within {
             worst_of(
                 &mut judge,
+                &mut unmeasured,
                 "keys_complete_within",
                 "restarts",
-                r.catch_ups.iter().map(|c| {
-                    (
-                        format!("node-{} at {}", c.node, secs(c.restarted_at_ms)),
-                        c.keys_complete_after_ms,
-                    )
+                r.catch_ups.iter().map(|c| Timed {
+                    name: format!("node-{} at {}", c.node, secs(c.restarted_at_ms)),
+                    from_ms: c.restarted_at_ms,
+                    took: c.keys_complete_after_ms,
+                    excuse: None,
                 }),
                 ms(limit),
                 "held every running node's keys",
-                &end,
+                r.simulated_ms,
             );
         }
         if c.no_false_deaths {
@@ -1047,6 +1078,9 @@ impl Scenario {
                 },
             );
         }
+        for v in &mut out {
+            v.measured = !unmeasured.contains(&v.check);
+        }
         out
     }
 }
@@ -1056,36 +1090,83 @@ pub fn secs(ms: u64) -> String {
     format!("{:.3} s", ms as f64 / 1000.0)
 }
 
+/// One item a timed check judges: what, from when, how long it took
+/// (`None`: not by the end of the run), and why it cannot be judged.
+struct Timed {
+    name: String,
+    from_ms: u64,
+    took: Option<u64>,
+    excuse: Option<String>,
+}
+
 /// One verdict over a list of timed items: passed when every item took at
 /// most `limit` ms; the detail names the slowest (or the first missing).
+/// An item that did not get there is not judged when something ended its
+/// measurement (a crashed node restarted) or the run ended before its
+/// limit; a check that judged nothing is recorded in `unmeasured`.
+#[allow(clippy::too_many_arguments)]
 fn worst_of(
     judge: &mut impl FnMut(&str, bool, String),
+    unmeasured: &mut Vec<String>,
     check: &str,
     noun: &str,
-    items: impl Iterator<Item = (String, Option<u64>)>,
+    items: impl Iterator<Item = Timed>,
     limit: u64,
     what: &str,
-    end: &str,
+    end_ms: u64,
 ) {
-    let items: Vec<(String, Option<u64>)> = items.collect();
-    let failed = items
+    let items: Vec<Timed> = items.collect();
+    let excuse = |t: &Timed| -> Option<String> {
+        if t.took.is_some() {
+            return None;
+        }
+        t.excuse.clone().or_else(|| {
+            (t.from_ms.saturating_add(limit) > end_ms).then(|| {
+                format!(
+                    "the run ended {} after it, before the limit",
+                    secs(end_ms.saturating_sub(t.from_ms))
+                )
+            })
+        })
+    };
+    let judged: Vec<&Timed> = items.iter().filter(|t| excuse(t).is_none()).collect();
+    let failed = judged
         .iter()
-        .filter(|(_, t)| t.is_none_or(|t| t > limit))
+        .filter(|t| t.took.is_none_or(|t| t > limit))
         .count();
-    let worst = items.iter().max_by_key(|(_, t)| t.map_or(u64::MAX, |t| t));
+    let unjudged: Vec<String> = (items.iter())
+        .filter_map(|t| excuse(t).map(|why| format!("{}: {why}", t.name)))
+        .collect();
+    let not_judged = if unjudged.is_empty() {
+        String::new()
+    } else {
+        format!("; not judged: {}", unjudged.join(", "))
+    };
+    let worst = judged.iter().max_by_key(|t| t.took.unwrap_or(u64::MAX));
     let detail = match worst {
+        None if items.is_empty() => {
+            format!("no {noun} in the run: nothing to measure (limit {})", secs(limit))
+        }
         None => format!(
-            "no {noun} in the run: nothing to measure (limit {})",
-            secs(limit)
+            "nothing to measure (limit {}){}",
+            secs(limit),
+            not_judged
         ),
-        Some((name, t)) => format!(
-            "{} {noun}, {failed} over the limit; slowest: {name}, {what} after {} (limit {})",
-            items.len(),
-            t.map_or_else(|| end.to_string(), secs),
+        Some(t) => format!(
+            "{} {noun}, {failed} over the limit; slowest: {}, {what} after {} (limit {}){not_judged}",
+            judged.len(),
+            t.name,
+            t.took.map_or_else(
+                || format!("not by the end of the run ({})", secs(end_ms)),
+                secs
+            ),
             secs(limit)
         ),
     };
-    judge(check, failed == 0, detail);
+    if judged.is_empty() {
+        unmeasured.push(check.to_string());
+    }
+    judge(check, failed == 0 && !judged.is_empty(), detail);
 }
 
 fn network(n: NetworkSpec) -> Network {

@@ -1504,7 +1504,7 @@ impl Sim {
                     // A process restart, not a crash to detect.
                     self.stop(i, false);
                 }
-                self.observer.restarted(i);
+                self.observer.restarted(i, now);
                 self.slots[i].restarts += 1;
                 self.start(i);
                 self.observer

@@ -27,7 +27,7 @@ enum Preset {
     Local,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, Debug, ValueEnum)]
 enum NumbersTier {
     Ci,
     Default,
@@ -113,6 +113,10 @@ enum Command {
         /// The README holding the table (the workspace root is its folder).
         #[arg(long, default_value = "README.md")]
         readme: PathBuf,
+        /// Only the rows of the tier whose first column or command
+        /// contains this text (the others keep the README's figures).
+        #[arg(long)]
+        only: Option<String>,
     },
     /// Theory check: periods from a crash to its first probe, measured over
     /// seeds, beside the round-robin derivation and the paper's formula.
@@ -166,7 +170,8 @@ fn main() -> ExitCode {
             tier,
             write,
             readme,
-        } => numbers(tier, write, &readme),
+            only,
+        } => numbers(tier, write, &readme, only.as_deref()),
     }
 }
 
@@ -188,7 +193,12 @@ fn machine() -> String {
     format!("load {load}, peak memory so far {peak}")
 }
 
-fn numbers(tier: NumbersTier, write: bool, readme: &std::path::Path) -> ExitCode {
+fn numbers(
+    tier: NumbersTier,
+    write: bool,
+    readme: &std::path::Path,
+    only: Option<&str>,
+) -> ExitCode {
     use swim_sim::numbers::{rewrite, written, Tier, ROWS};
     let tier = match tier {
         NumbersTier::Ci => Tier::Ci,
@@ -209,7 +219,16 @@ fn numbers(tier: NumbersTier, write: bool, readme: &std::path::Path) -> ExitCode
         .unwrap_or(std::path::Path::new("."));
     let mut figures = vec![None; ROWS.len()];
     let mut moved = Vec::new();
-    for (i, row) in ROWS.iter().enumerate().filter(|(_, r)| r.tier <= tier) {
+    let chosen =
+        |r: &swim_sim::numbers::Row| r.tier <= tier && only.is_none_or(|o| r.what.contains(o));
+    if !ROWS.iter().any(chosen) {
+        return fail(format!(
+            "no row of tier {tier:?} matches --only {:?}; the rows: {}",
+            only.unwrap_or(""),
+            ROWS.iter().map(|r| r.what).collect::<Vec<_>>().join("; ")
+        ));
+    }
+    for (i, row) in ROWS.iter().enumerate().filter(|(_, r)| chosen(r)) {
         println!("{:?}: {}", row.tier, row.what);
         println!("  {}", row.command());
         let started = std::time::Instant::now();

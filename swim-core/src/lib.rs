@@ -160,7 +160,7 @@ pub use config::{
 pub use event::{Event, Input, Output, StreamId};
 pub use exchange::reconnect_interval;
 pub use piggyback::retransmit_limit;
-pub use wire::{hidden, valid_name, DropReason, MAX_INCARNATION};
+pub use wire::{escape_hidden, hidden, valid_name, DropReason, MAX_INCARNATION};
 
 /// The old name of [`reconnect_interval`], from when a periodic push-pull
 /// exchange ran with live members.

@@ -124,6 +124,26 @@ pub fn hidden(c: char) -> bool {
         )
 }
 
+/// `s` with every [`hidden`] character written as its Rust escape (`\n`,
+/// `\u{1b}`, `\u{200b}`), the rest as it is: the one form in which a
+/// string a peer controls (a key name or value, a tag, an event or query
+/// name) is put into a log line, a terminal line or a table cell, where a
+/// newline would forge a line and an escape would reach the terminal.
+pub fn escape_hidden(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(hidden) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if hidden(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// An optional name (the accuser of an update): empty is allowed.
 pub(crate) fn accuser(b: &[u8]) -> Result<Name, DropReason> {
     if b.is_empty() {
@@ -347,5 +367,35 @@ pub(crate) fn bytes_len(b: &[u8]) -> usize {
         0
     } else {
         framed_len(b.len())
+    }
+}
+
+#[cfg(test)]
+mod escape_tests {
+    use super::escape_hidden;
+    use std::borrow::Cow;
+
+    /// Control, format and separator characters come out as escapes, so a
+    /// string a peer chose stays on one line and sends the terminal
+    /// nothing; anything else (non-ASCII letters, quotes, backslashes) is
+    /// left as it is, and a clean string is not copied.
+    #[test]
+    fn hidden_characters_are_escaped_and_nothing_else() {
+        assert!(matches!(
+            escape_hidden("web-1 é \"x\" \\"),
+            Cow::Borrowed(_)
+        ));
+        assert_eq!(escape_hidden("web-1 é"), "web-1 é");
+        assert_eq!(escape_hidden("a\nb"), "a\\nb");
+        assert_eq!(escape_hidden("\r\t"), "\\r\\t");
+        assert_eq!(escape_hidden("\u{1b}[2J"), "\\u{1b}[2J");
+        assert_eq!(escape_hidden("node\u{200b}-2"), "node\\u{200b}-2");
+        assert_eq!(escape_hidden("x\u{2028}y\u{feff}"), "x\\u{2028}y\\u{feff}");
+        assert_eq!(escape_hidden("\u{7f}\u{0}"), "\\u{7f}\\u{0}");
+        for s in ["a\nb\r\u{1b}\u{85}\u{2029}", "\u{202e}evil"] {
+            let e = escape_hidden(s);
+            assert!(!e.chars().any(super::hidden), "{e:?}");
+            assert!(!e.contains('\n') && !e.contains('\r'), "{e:?}");
+        }
     }
 }

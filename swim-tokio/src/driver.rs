@@ -1187,10 +1187,14 @@ fn log_event(node: &str, event: &Event, limit: &mut crate::logs::RateLimit) {
 /// An event as the sentence the log prints (`None` for the events that
 /// are not logged: key answers and finished queries, which their callers
 /// report). Key values and payloads are never in it, only their sizes.
+/// Every string a peer chose (key names, event and query names, member
+/// names) goes through [`swim_core::escape_hidden`]: a newline in it would
+/// start a log line of the peer's choosing.
 fn sentence(node: &str, event: &Event) -> Option<String> {
+    let e = |s: &str| swim_core::escape_hidden(s).into_owned();
     let confirmed = |v: &swim_core::Verdict| {
-        let names: Vec<&str> = (v.evidence.as_ref())
-            .map(|e| e.confirmers.iter().map(|c| c.as_str()).collect())
+        let names: Vec<String> = (v.evidence.as_ref())
+            .map(|ev| ev.confirmers.iter().map(|c| e(c.as_str())).collect())
             .unwrap_or_default();
         if names.is_empty() {
             "confirmed by nobody".to_string()
@@ -1201,23 +1205,29 @@ fn sentence(node: &str, event: &Event) -> Option<String> {
     Some(match event {
         Event::MemberJoined { member: m, keys } => format!(
             "member joined: {} at {} (incarnation {}, {} key(s))",
-            m.name,
+            e(m.name.as_str()),
             m.addr,
             m.incarnation,
             keys.len()
         ),
         Event::MemberUpdated(m) => format!(
             "member updated: {} is now at {}, incarnation {}",
-            m.name, m.addr, m.incarnation
+            e(m.name.as_str()),
+            m.addr,
+            m.incarnation
         ),
         Event::MemberSuspect { member: m, accuser } => format!(
-            "member suspect: {} ({}) at incarnation {}, accused by {accuser}; it is declared \
-             dead unless it refutes in time",
-            m.name, m.addr, m.incarnation
+            "member suspect: {} ({}) at incarnation {}, accused by {}; it is declared dead \
+             unless it refutes in time",
+            e(m.name.as_str()),
+            m.addr,
+            m.incarnation,
+            e(accuser.as_str())
         ),
         Event::MemberRecovered(m) => format!(
             "member recovered: {} refuted its suspicion and is alive (incarnation {})",
-            m.name, m.incarnation
+            e(m.name.as_str()),
+            m.incarnation
         ),
         Event::MemberFailed {
             member: m,
@@ -1226,23 +1236,29 @@ fn sentence(node: &str, event: &Event) -> Option<String> {
         } => {
             let from = match (&verdict.learned_from, verdict.own) {
                 (_, true) => "this agent's own verdict".to_string(),
-                (Some(f), _) => format!("learned from {f}"),
+                (Some(f), _) => format!("learned from {}", e(f.as_str())),
                 (None, false) => "learned from a sender this agent could not tell".to_string(),
             };
             format!(
-                "member failed: {} ({}) is declared dead at incarnation {}, accused by \
-                 {accuser}, {}; {from} (`swim explain {}` tells more)",
-                m.name,
+                "member failed: {} ({}) is declared dead at incarnation {}, accused by {}, {}; \
+                 {from} (`swim explain {}` tells more)",
+                e(m.name.as_str()),
                 m.addr,
                 m.incarnation,
+                e(accuser.as_str()),
                 confirmed(verdict),
-                m.name
+                e(m.name.as_str())
             )
         }
-        Event::MemberLeft(m) => format!("member left: {} ({}) left the cluster", m.name, m.addr),
+        Event::MemberLeft(m) => format!(
+            "member left: {} ({}) left the cluster",
+            e(m.name.as_str()),
+            m.addr
+        ),
         Event::MemberReaped(m) => format!(
             "member reaped: {} ({}), its dead or left record is forgotten",
-            m.name, m.addr
+            e(m.name.as_str()),
+            m.addr
         ),
         Event::JoinCompleted { seed } => format!("joined the cluster through the seed {seed}"),
         Event::JoinRetry { attempt } => format!(
@@ -1261,7 +1277,9 @@ fn sentence(node: &str, event: &Event) -> Option<String> {
             version,
             ..
         } => format!(
-            "member {member} set key `{key}` ({} bytes, version {version})",
+            "member {} set key `{}` ({} bytes, version {version})",
+            e(member.as_str()),
+            e(key),
             value.len()
         ),
         Event::KeyDeleted {
@@ -1269,9 +1287,16 @@ fn sentence(node: &str, event: &Event) -> Option<String> {
             key,
             version,
             ..
-        } => format!("member {member} deleted key `{key}` (version {version})"),
+        } => format!(
+            "member {} deleted key `{}` (version {version})",
+            e(member.as_str()),
+            e(key)
+        ),
         Event::NamespaceReset { member } => {
-            format!("member {member}'s keys were replaced as a whole (a reset)")
+            format!(
+                "member {}'s keys were replaced as a whole (a reset)",
+                e(member.as_str())
+            )
         }
         Event::JoinRefused {
             seed,
@@ -1279,8 +1304,9 @@ fn sentence(node: &str, event: &Event) -> Option<String> {
             authenticated,
         } => join_refused(node, *seed, *holder, *authenticated),
         Event::JoinRefusedHere { from, name, holder } => format!(
-            "refused a join from {from}: it uses the name {name}, held by the running member at \
-             {holder}"
+            "refused a join from {from}: it uses the name {}, held by the running member at \
+             {holder}",
+            e(name.as_str())
         ),
         Event::NameConflict { addr } => format!(
             "another process at {addr} uses this node's name: names must be unique; rename one \
@@ -1307,7 +1333,9 @@ fn sentence(node: &str, event: &Event) -> Option<String> {
             clock,
             ..
         } => format!(
-            "user event `{name}` from {origin} delivered (clock {clock}, {} bytes)",
+            "user event `{}` from {} delivered (clock {clock}, {} bytes)",
+            e(name),
+            e(origin.as_str()),
             payload.len()
         ),
         Event::Query {
@@ -1317,16 +1345,21 @@ fn sentence(node: &str, event: &Event) -> Option<String> {
             payload,
             ..
         } => format!(
-            "query asked of this node: `{name}` (id {id}) by {origin} ({} bytes)",
+            "query asked of this node: `{}` (id {id}) by {} ({} bytes)",
+            e(name),
+            e(origin.as_str()),
             payload.len()
         ),
-        Event::QueryAck { query, member } => format!("query {query} acked by {member}"),
+        Event::QueryAck { query, member } => {
+            format!("query {query} acked by {}", e(member.as_str()))
+        }
         Event::QueryResponse {
             query,
             member,
             payload,
         } => format!(
-            "query {query} answered by {member} ({} bytes)",
+            "query {query} answered by {} ({} bytes)",
+            e(member.as_str()),
             payload.len()
         ),
         Event::KeyAnswer { .. } | Event::QueryDone { .. } => return None,

@@ -245,6 +245,14 @@ pub fn load(path: &Path, rejoin_after_leave: bool) -> io::Result<Loaded> {
     Ok(loaded)
 }
 
+/// Drops kept members (the last by name first) until they and `live`
+/// members number at most [`MAX_MEMBERS`].
+fn cap_kept(kept: &mut BTreeMap<String, SocketAddr>, live: usize) {
+    while !kept.is_empty() && kept.len() + live > MAX_MEMBERS {
+        kept.pop_last();
+    }
+}
+
 /// The event floor and the live members as the lines of a compacted
 /// snapshot; members `kept` from before a leave (for a later start with
 /// `rejoin_after_leave`) come first, followed by the `leave` record.
@@ -437,13 +445,17 @@ impl Snapshot {
         // leave, for a later start with it (as Serf's snapshot does).
         // (A replay that keeps them sees a leave followed by this agent's
         // later lives as no leave: it is read again to find them.)
+        // Kept and live members together stay within `MAX_MEMBERS`, the
+        // most a replay with `rejoin_after_leave` holds: the live ones
+        // first, then as many kept ones as fit.
         let mut kept = BTreeMap::new();
         if !rejoin_after_leave {
             kept = load(path, true)?.members;
             kept.remove(own_name);
             kept.retain(|name, _| !loaded.members.contains_key(name));
+            cap_kept(&mut kept, loaded.members.len());
         }
-        if !kept.is_empty() || (loaded.left && !rejoin_after_leave) {
+        if loaded.left && !rejoin_after_leave {
             tracing::info!(
                 path = %path.display(),
                 kept = kept.len(),
@@ -451,6 +463,16 @@ impl Snapshot {
                  the {} member(s) recorded before the leave (start with --rejoin to rejoin \
                  them: the snapshot keeps them until a start that rejoins), and running alone \
                  unless --join or `swim join` names seeds",
+                kept.len()
+            );
+        } else if !kept.is_empty() {
+            // A life after the leave did not leave: its members are
+            // rejoined; the ones from before the leave are still kept.
+            tracing::info!(
+                path = %path.display(),
+                kept = kept.len(),
+                "snapshot: still keeping the {} member(s) recorded before an earlier leave, \
+                 not rejoined by this start (start with --rejoin to rejoin them too)",
                 kept.len()
             );
         }
@@ -555,6 +577,10 @@ impl Writer {
                 Msg::Reset(..) if self.left => Ok(()),
                 Msg::Reset(members, event_floor) => {
                     self.live = members;
+                    for name in self.live.keys() {
+                        self.kept.remove(name);
+                    }
+                    cap_kept(&mut self.kept, self.live.len());
                     self.event_floor = self.event_floor.max(event_floor);
                     self.compact()
                 }
@@ -575,6 +601,20 @@ impl Writer {
             Record::Alive { name, addr } => {
                 if !self.live.contains_key(name) && self.live.len() >= MAX_MEMBERS {
                     return Ok(());
+                }
+                // A kept member met again is live (one name, counted once).
+                // A new one past `MAX_MEMBERS` in all pushes a kept one out,
+                // recorded gone before it: a replay with
+                // `rejoin_after_leave` never holds more than it keeps.
+                if self.kept.remove(name).is_none()
+                    && !self.live.contains_key(name)
+                    && self.kept.len() + self.live.len() >= MAX_MEMBERS
+                {
+                    if let Some((out, _)) = self.kept.pop_last() {
+                        let line = Record::Gone { name: out }.encode();
+                        self.file.write_all(&line)?;
+                        self.appended += line.len() as u64;
+                    }
                 }
                 self.live.insert(name.clone(), *addr);
             }
@@ -823,6 +863,42 @@ mod tests {
         // ... and from then on the leave is gone.
         assert!(!load(&path, false).unwrap().left);
         assert_eq!(load(&path, false).unwrap().members.len(), 2);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Kept and live members together never pass `MAX_MEMBERS`: a member
+    /// met after the leave, with the kept ones at the limit, pushes a kept
+    /// one out (recorded gone before it), so a replay with
+    /// `rejoin_after_leave` reads the agent's own file whole.
+    #[test]
+    fn kept_and_live_members_stay_within_the_limit() {
+        let dir = std::env::temp_dir().join(format!("swim-snap-cap-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("snap");
+        let mut records: Vec<Record> = (0..MAX_MEMBERS)
+            .map(|i| alive(&format!("k{i:05}"), (i % 60_000 + 1) as u16))
+            .collect();
+        records.push(Record::Leave);
+        std::fs::write(&path, file(&records)).unwrap();
+        let (mut snap, loaded) = Snapshot::open(&path, false, "me").unwrap();
+        assert!(loaded.left && loaded.members.is_empty());
+        snap.record(alive("new", 9), BTreeMap::new);
+        // A kept member met again is counted once.
+        snap.record(alive("k00000", 1), BTreeMap::new);
+        snap.close();
+        let rejoin = load(&path, true).unwrap();
+        assert!(rejoin.cut.is_none(), "{:?}", rejoin.cut);
+        assert_eq!(rejoin.members.len(), MAX_MEMBERS);
+        assert!(rejoin.members.contains_key("new") && rejoin.members.contains_key("k00000"));
+        let own = load(&path, false).unwrap();
+        assert!(own.cut.is_none());
+        assert_eq!(own.members.keys().collect::<Vec<_>>(), ["k00000", "new"]);
+        // The compaction at the next start keeps the same members.
+        let (snap, _) = Snapshot::open(&path, false, "me").unwrap();
+        drop(snap);
+        let again = load(&path, true).unwrap();
+        assert!(again.cut.is_none());
+        assert_eq!(again.members, rejoin.members);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -196,18 +196,20 @@ pub fn keys(control: &Control, op: crate::KeysOp) -> Result<(), Fail> {
         if let Some(holders) = v["holders"].as_object() {
             for (key, n) in holders {
                 let primary = v["primaries"][key].as_u64().unwrap_or(0);
-                println!("key {key}: held by {n}, primary on {primary}");
+                println!("key {}: held by {n}, primary on {primary}", esc(key));
             }
         }
         if let Some(steps) = v["sealing"].as_object().filter(|s| !s.is_empty()) {
-            let shown: Vec<String> = steps.iter().map(|(s, n)| format!("{s} on {n}")).collect();
+            let shown: Vec<String> = (steps.iter())
+                .map(|(s, n)| format!("{} on {n}", esc(s)))
+                .collect();
             println!("sealing step: {}", shown.join(", "));
         }
         if let Some(answers) = v["answers"].as_object() {
-            let at = |step: &str| -> Vec<&str> {
+            let at = |step: &str| -> Vec<String> {
                 (answers.iter())
                     .filter(|(_, a)| a["sealing"].as_str() == Some(step))
-                    .map(|(m, _)| m.as_str())
+                    .map(|(m, _)| esc(m))
                     .collect()
             };
             // The members an operator moves next, by name.
@@ -221,7 +223,7 @@ pub fn keys(control: &Control, op: crate::KeysOp) -> Result<(), Fail> {
         if let Some(answers) = v["answers"].as_object() {
             for (member, a) in answers {
                 if let Some(why) = a["refused"].as_str() {
-                    println!("{member} refused: {why}");
+                    println!("{} refused: {}", esc(member), esc(why));
                 }
             }
         }
@@ -237,7 +239,9 @@ pub fn kv(control: &Control, op: crate::KvOp) -> Result<(), Fail> {
     use crate::KvOp;
     let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
     let show = |k: &Value| {
-        let text = |f: &str| k.get(f).and_then(Value::as_str).map(str::to_string);
+        // Key and value escaped: a peer's newline or terminal escape
+        // stays on its line, visible (`--json` has them as they are).
+        let text = |f: &str| k.get(f).and_then(Value::as_str).map(esc);
         let key = text("key").unwrap_or_default();
         match (text("value"), text("value_base64")) {
             (Some(v), _) => format!("{key}={v}"),
@@ -356,12 +360,12 @@ pub fn members(
             .as_object()
             .into_iter()
             .flatten()
-            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+            .map(|(k, v)| format!("{}={}", esc(k), esc(v.as_str().unwrap_or_default())))
             .collect();
         tags_summary(&pairs)
     };
     let field = |m: &Value, k: &str| match m.get(k) {
-        Some(Value::String(s)) => s.clone(),
+        Some(Value::String(s)) => esc(s),
         Some(other) => other.to_string(),
         None => String::new(),
     };
@@ -431,6 +435,14 @@ fn tags_summary(pairs: &[String]) -> String {
     shown
 }
 
+/// `s` with its control and other hidden characters escaped
+/// ([`swim_core::escape_hidden`](swim_tokio::swim_core::escape_hidden)): how
+/// every string a peer controls (key names and values, tags, event and query
+/// names, refusals) is printed to a terminal, a table or a monitor line.
+fn esc(s: &str) -> String {
+    swim_tokio::swim_core::escape_hidden(s).into_owned()
+}
+
 /// `s` as one percent-encoded path segment (unreserved bytes as they are).
 fn path_segment(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -476,14 +488,7 @@ fn secs(ms: u64) -> String {
 pub fn explain_text(v: &Value) -> String {
     // Names are checked on the wire (no control characters), and escaped
     // here all the same: this output goes to a terminal.
-    let clean = |s: &str| {
-        s.chars()
-            .map(|c| match swim_tokio::swim_core::hidden(c) {
-                true => c.escape_default().to_string(),
-                false => c.to_string(),
-            })
-            .collect::<String>()
-    };
+    let clean = esc;
     let text = |v: &Value, k: &str| clean(v[k].as_str().unwrap_or("?"));
     let num = |v: &Value, k: &str| v[k].as_u64().unwrap_or(0);
     let names = |v: &Value| -> Vec<String> {
@@ -894,12 +899,17 @@ fn event_line(v: &Value) -> String {
 
 /// One event as a human line, without its time.
 fn event_text(v: &Value) -> String {
-    let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    // Every string is escaped (a peer chose most of them: key names and
+    // values, event names, member names): a newline in one would forge a
+    // line of its own, an escape would reach the terminal.
+    let s = |v: &Value, k: &str| esc(v.get(k).and_then(Value::as_str).unwrap_or(""));
     let event = s(v, "event");
     if event == "user" {
         // The payload quoted and escaped: a newline in it stays on the line.
         let payload = match (v.get("payload"), v.get("payload_base64")) {
-            (Some(p), _) => format!("payload={p}"),
+            // JSON leaves some hidden characters (DEL, C1 controls,
+            // zero-width and bidirectional marks) as they are.
+            (Some(p), _) => format!("payload={}", esc(&p.to_string())),
             (None, Some(b)) => format!("payload_base64={}", b.as_str().unwrap_or("")),
             _ => String::new(),
         };
@@ -925,19 +935,20 @@ fn event_text(v: &Value) -> String {
             // Who accused it, and for a death who confirmed it and from
             // whom this agent learned it: what the JSON line has.
             if let Some(a) = v.get("accuser").and_then(Value::as_str) {
-                line.push_str(&format!(" accuser={a}"));
+                line.push_str(&format!(" accuser={}", esc(a)));
             }
-            let confirmers: Vec<&str> = v["evidence"]["confirmers"]
+            let confirmers: Vec<String> = v["evidence"]["confirmers"]
                 .as_array()
                 .into_iter()
                 .flatten()
                 .filter_map(Value::as_str)
+                .map(esc)
                 .collect();
             if !confirmers.is_empty() {
                 line.push_str(&format!(" confirmers={}", confirmers.join(",")));
             }
             if let Some(f) = v.get("learned_from").and_then(Value::as_str) {
-                line.push_str(&format!(" learned_from={f}"));
+                line.push_str(&format!(" learned_from={}", esc(f)));
             } else if v.get("own").and_then(Value::as_bool) == Some(true) {
                 line.push_str(" own_verdict=true");
             }
@@ -953,12 +964,15 @@ fn event_text(v: &Value) -> String {
                     // A query's payload or response, quoted and escaped:
                     // a newline in it stays on the line.
                     let quoted = k.as_str() == "payload";
+                    // Any other string escaped; other values (numbers,
+                    // lists, objects) as JSON, which escapes their strings.
                     format!(
-                        "{k}={}",
+                        "{}={}",
+                        esc(k),
                         v.as_str()
                             .filter(|_| !quoted)
-                            .map(String::from)
-                            .unwrap_or_else(|| v.to_string())
+                            .map(esc)
+                            .unwrap_or_else(|| esc(&v.to_string()))
                     )
                 })
                 .collect();

@@ -219,8 +219,9 @@ fn numbers(
         .unwrap_or(std::path::Path::new("."));
     let mut figures = vec![None; ROWS.len()];
     let mut moved = Vec::new();
-    let chosen =
-        |r: &swim_sim::numbers::Row| r.tier <= tier && only.is_none_or(|o| r.what.contains(o));
+    let chosen = |r: &swim_sim::numbers::Row| {
+        r.tier <= tier && only.is_none_or(|o| r.what.contains(o) || r.command().contains(o))
+    };
     if !ROWS.iter().any(chosen) {
         return fail(format!(
             "no row of tier {tier:?} matches --only {:?}; the rows: {}",

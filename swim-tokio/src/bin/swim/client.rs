@@ -436,7 +436,7 @@ fn tags_summary(pairs: &[String]) -> String {
 }
 
 /// `s` with its control and other hidden characters escaped
-/// ([`swim_core::escape_hidden`](swim_tokio::swim_core::escape_hidden)): how
+/// ([`swim_core::escape_hidden`]): how
 /// every string a peer controls (key names and values, tags, event and query
 /// names, refusals) is printed to a terminal, a table or a monitor line.
 fn esc(s: &str) -> String {

@@ -161,11 +161,23 @@ fn false_deaths(reports: &[Report]) -> u64 {
 }
 
 fn converged(reports: &[Report]) -> String {
+    if let Some(all) = reports
+        .iter()
+        .map(|r| r.converged_ms.map(s))
+        .collect::<Option<Vec<_>>>()
+    {
+        return format!("converged at {} s simulated", all.join(" / "));
+    }
     let each: Vec<String> = reports
         .iter()
-        .map(|r| r.converged_ms.map_or("not converged".into(), s))
+        .map(|r| {
+            r.converged_ms.map_or_else(
+                || format!("not by the end of the run ({} s)", s(r.simulated_ms)),
+                |t| format!("{} s", s(t)),
+            )
+        })
         .collect();
-    format!("converged at {} s simulated", each.join(" / "))
+    format!("converged at {} simulated", each.join(" / "))
 }
 
 fn crash_one(reports: &[Report]) -> String {

@@ -98,8 +98,8 @@
 //! ```
 //!
 //! For more nodes, faults and time that passes at will, `swim-sim`'s
-//! `Cluster` runs real nodes on a simulated network; `swim-tokio` is a
-//! driver on UDP and TCP sockets.
+//! `Cluster` runs real nodes in a seeded simulation; `swim-tokio` drives a
+//! node over UDP and TCP.
 //!
 //! ## Remote bytes
 //!
